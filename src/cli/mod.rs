@@ -1,0 +1,230 @@
+//! The command line: clap definitions, global options, dispatch. Glue only: every command is a
+//! thin function over the library, so tests can reach all logic without the binary.
+//!
+//! Each area owns one file here (`plan`, `run`, `sim`, `connectors`, `backup`, `drill`, `audit`,
+//! `docs`) with its clap arguments and an `async fn execute(args, &Globals) -> anyhow::Result<Exit>`.
+
+pub mod audit;
+pub mod backup;
+pub mod connectors;
+pub mod docs;
+pub mod drill;
+pub mod plan;
+pub mod run;
+pub mod sim;
+
+use crate::error::{self, Exit};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lifeboat",
+    version,
+    about = "Disaster recovery for Microsoft Defender for Cloud DevOps security connectors",
+    long_about = "Disaster recovery for Microsoft Defender for Cloud DevOps security connectors.\n\n\
+        Back up connector configuration before an outage, recover connectors after a region \
+        outage with a checkpointed runbook, rehearse with `lifeboat drill`, and export audit \
+        records of every run.\n\n\
+        Exit codes: 0 success; 1 a run, drill or verification failed; 2 bad usage or bad input \
+        (nothing was done); 3 the run is paused (resume later); 4 the run is locked by another \
+        process; 5 authentication failed."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub globals: Globals,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Globals {
+    /// Where runs (journals), drill reports and the default backup store live
+    /// [default: the platform's data directory]/lifeboat
+    #[arg(long, global = true, env = "LIFEBOAT_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Azure Resource Manager endpoint; set it to a `lifeboat sim serve` URL for the simulator
+    #[arg(long, global = true, env = "LIFEBOAT_ARM_ENDPOINT", value_name = "URL")]
+    pub arm_endpoint: Option<String>,
+
+    /// How to authenticate to Azure
+    #[arg(long, global = true, env = "LIFEBOAT_AUTH", value_enum, default_value_t = AuthMode::Auto)]
+    pub auth: AuthMode,
+
+    /// Which Azure cloud (ARM endpoint and token scope)
+    #[arg(long, global = true, env = "LIFEBOAT_CLOUD", value_enum, default_value_t = CloudName::Public)]
+    pub cloud: CloudName,
+
+    /// Backup store: a directory or `az://container/prefix` [default: <state-dir>/backups]
+    #[arg(long, global = true, env = "LIFEBOAT_BACKUP_STORE", value_name = "URL")]
+    pub backup_store: Option<String>,
+
+    /// Output format of listing and status commands
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+
+    /// Log filter (tracing syntax: `info`, `lifeboat=debug`), written to stderr
+    #[arg(
+        long,
+        global = true,
+        env = "LIFEBOAT_LOG",
+        default_value = "warn",
+        value_name = "FILTER"
+    )]
+    pub log: String,
+
+    /// Log format
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl Globals {
+    /// The state directory: `--state-dir`, `LIFEBOAT_STATE_DIR`, or `<data dir>/lifeboat`.
+    pub fn state_dir(&self) -> anyhow::Result<PathBuf> {
+        if let Some(dir) = &self.state_dir {
+            return Ok(dir.clone());
+        }
+        dirs::data_dir().map(|d| d.join("lifeboat")).ok_or_else(|| {
+            error::UserError::usage("no data directory is known for this platform")
+                .with_hint("pass --state-dir DIR or set LIFEBOAT_STATE_DIR")
+                .into()
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// The first credential whose environment is present (client secret, workload identity,
+    /// Azure Pipelines, managed identity, az CLI, azd)
+    Auto,
+    Cli,
+    Azd,
+    ManagedIdentity,
+    WorkloadIdentity,
+    ClientSecret,
+    AzurePipelines,
+    /// No credential: only for the simulator and other loopback endpoints
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CloudName {
+    Public,
+    UsGovernment,
+    China,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the resolved step graph of a runbook in execution order; nothing is executed
+    Plan(plan::PlanArgs),
+    /// Draw a runbook's step graph as Graphviz DOT or Mermaid
+    Graph(plan::GraphArgs),
+    /// Start a run of a runbook
+    Run(run::RunArgs),
+    /// Continue a run where it stopped
+    Resume(run::ResumeArgs),
+    /// Show all runs, or the steps of one run
+    Status(run::StatusArgs),
+    /// Approve a gate of a run
+    Approve(run::ApproveArgs),
+    /// Record that a person did a manual step, with evidence
+    Attest(run::AttestArgs),
+    /// Skip a step, with a reason
+    Skip(run::SkipArgs),
+    /// List and inspect runs
+    #[command(subcommand)]
+    Runs(run::RunsCommand),
+    /// Find DevOps security connectors through Azure Resource Graph
+    #[command(subcommand)]
+    Connectors(connectors::ConnectorsCommand),
+    /// Back up connector configuration; list, verify, compare and prune snapshots
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
+    /// Rehearse the recovery of a lost connector and measure RTO and RPO
+    Drill(drill::DrillArgs),
+    /// Export and verify the audit record of a run
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// The simulated Azure used by drills and tests
+    #[command(subcommand)]
+    Sim(sim::SimCommand),
+    /// Print shell completions
+    Completions(docs::CompletionsArgs),
+    /// Print the man page
+    Man(docs::ManArgs),
+}
+
+/// Parses, runs, and maps the outcome to an exit code. The binary's whole `main`.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.globals);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(Exit::Failed.code());
+        }
+    };
+    let outcome = runtime.block_on(dispatch(cli));
+    let exit = match outcome {
+        Ok(exit) => exit,
+        Err(err) => {
+            eprintln!("{}", error::render(&err));
+            error::exit_for(&err)
+        }
+    };
+    std::process::ExitCode::from(exit.code())
+}
+
+fn init_logging(g: &Globals) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&g.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match g.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Runs one parsed command.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
+    let g = &cli.globals;
+    match cli.command {
+        Command::Plan(a) => plan::execute_plan(a, g).await,
+        Command::Graph(a) => plan::execute_graph(a, g).await,
+        Command::Run(a) => run::execute_run(a, g).await,
+        Command::Resume(a) => run::execute_resume(a, g).await,
+        Command::Status(a) => run::execute_status(a, g).await,
+        Command::Approve(a) => run::execute_approve(a, g).await,
+        Command::Attest(a) => run::execute_attest(a, g).await,
+        Command::Skip(a) => run::execute_skip(a, g).await,
+        Command::Runs(c) => run::execute_runs(c, g).await,
+        Command::Connectors(c) => connectors::execute(c, g).await,
+        Command::Backup(c) => backup::execute(c, g).await,
+        Command::Drill(a) => drill::execute(a, g).await,
+        Command::Audit(c) => audit::execute(c, g).await,
+        Command::Sim(c) => sim::execute(c, g).await,
+        Command::Completions(a) => docs::completions(a),
+        Command::Man(a) => docs::man(a),
+    }
+}
+
+/// The error for a command whose work item has not landed yet.
+pub(crate) fn not_built(what: &str) -> anyhow::Error {
+    error::UserError::usage(format!("`{what}` is not available in this build yet")).into()
+}

@@ -1,0 +1,14 @@
+//! lifeboat: a disaster-recovery orchestrator for Microsoft Defender for Cloud DevOps security
+//! connectors. See `ARCHITECTURE.md` for the bird's-eye view and the invariants of each module.
+
+pub mod audit;
+pub mod azure;
+pub mod backup;
+pub mod cli;
+pub mod clock;
+pub mod engine;
+pub mod error;
+pub mod journal;
+pub mod runbook;
+pub mod sim;
+pub mod steps;

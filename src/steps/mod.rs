@@ -1,0 +1,88 @@
+//! Step kinds: what a runbook's `uses:` names. One file per kind. Step kinds never make HTTP
+//! calls directly: Azure work goes through `crate::azure`.
+//!
+//! [`catalog`] is the single list of registered kinds: the runbook validator checks `uses` and
+//! `with` against it, the engine's executor looks up implementations by the same names.
+
+/// How a step may be re-entered after a crash between its journaled start and its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepClass {
+    /// Re-running has the same effect as running once: simply run again.
+    Idempotent,
+    /// Checks live state first, then acts only if the effect is missing.
+    Guarded,
+    /// Must never run twice: an interrupted attempt is parked for a person to attest or skip.
+    OneShot,
+}
+
+/// One input a step kind accepts under `with:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputSpec {
+    pub name: &'static str,
+    pub required: bool,
+    /// Never journaled or printed.
+    pub secret: bool,
+    pub description: &'static str,
+}
+
+/// What the validator and the help text know about a step kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepKindInfo {
+    pub name: &'static str,
+    pub class: StepClass,
+    pub description: &'static str,
+    pub inputs: &'static [InputSpec],
+    /// Test-only kinds are accepted only when `LIFEBOAT_TEST_STEPS=1` and never listed in help.
+    pub test_only: bool,
+}
+
+const fn input(name: &'static str, required: bool, description: &'static str) -> InputSpec {
+    InputSpec { name, required, secret: false, description }
+}
+
+/// Every registered step kind. Later work items append their kinds here.
+pub fn catalog() -> &'static [StepKindInfo] {
+    CATALOG
+}
+
+/// Looks up a kind by name; test-only kinds only when `LIFEBOAT_TEST_STEPS=1`.
+pub fn lookup(name: &str) -> Option<&'static StepKindInfo> {
+    let tests = std::env::var("LIFEBOAT_TEST_STEPS").is_ok_and(|v| v == "1");
+    CATALOG.iter().find(|k| k.name == name && (tests || !k.test_only))
+}
+
+static CATALOG: &[StepKindInfo] = &[
+    StepKindInfo {
+        name: "gate.approval",
+        class: StepClass::Idempotent,
+        description: "waits until a person approves (`lifeboat approve RUN STEP`)",
+        inputs: &[input("prompt", false, "what the approver is asked to confirm")],
+        test_only: false,
+    },
+    StepKindInfo {
+        name: "manual.task",
+        class: StepClass::Idempotent,
+        description:
+            "instructions for a person; completed by `lifeboat attest RUN STEP --evidence ...`",
+        inputs: &[input("instructions", true, "what the person must do, step by step")],
+        test_only: false,
+    },
+    StepKindInfo {
+        name: "wait.duration",
+        class: StepClass::Idempotent,
+        description: "a durable timer that survives restarts",
+        inputs: &[input("duration", true, "how long to wait, e.g. 15m or 3d")],
+        test_only: false,
+    },
+    StepKindInfo {
+        name: "wait.until",
+        class: StepClass::Idempotent,
+        description: "a durable poll of a condition until it holds or the step times out",
+        inputs: &[
+            input("condition", true, "a template that must become true"),
+            input("poll_interval", false, "time between polls (default 1m)"),
+        ],
+        test_only: false,
+    },
+];
