@@ -1,2 +1,401 @@
 //! The checkpoint of a run: an append-only, fsync'd, hash-chained JSON Lines file per run, with a
-//! format version and an exclusive lock. Knows no step kinds.
+//! format version and an exclusive lock. Knows no step kinds: payloads are opaque JSON.
+//!
+//! Layout: `<state-dir>/runs/<run-id>/journal.jsonl` and `<state-dir>/runs/<run-id>/lock`.
+//!
+//! Every line is one [`Entry`]: `seq` (0 for the header, then +1), `time` (RFC 3339), `kind`,
+//! `payload`, `prev` (SHA-256 of the previous line's bytes, without its newline; 64 zeros for the
+//! header) and `hash` (SHA-256 of the entry serialised without `hash`). A line is written with one
+//! `write` call and the batch is fsync'd before the caller acts on it (group commit: one fsync per
+//! batch of entries).
+//!
+//! A last line without its newline is a torn write (the process died inside `write`): nothing
+//! acted on it, so it is ignored with a warning and cut off at the next append. Any other damage
+//! (bad JSON in the middle, a broken hash chain, a gap in `seq`) is an error naming the line, never
+//! silently repaired.
+//!
+//! # Format versions
+//! The header entry (`kind: "header"`) carries `format: {major, minor}`. A reader refuses a newer
+//! major ("upgrade lifeboat to resume this run") and accepts any minor.
+//! - 1.0: first format: header, `event` entries (engine events, see `engine::Event`).
+
+pub mod lock;
+
+pub use lock::{LockHolder, RunLock};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+
+/// The format this build writes.
+pub const FORMAT_MAJOR: u32 = 1;
+pub const FORMAT_MINOR: u32 = 0;
+/// The file name of a run's journal inside its run directory.
+pub const JOURNAL_FILE: &str = "journal.jsonl";
+const ZERO_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One line of a journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub seq: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    pub kind: String,
+    pub payload: Value,
+    pub prev: String,
+    pub hash: String,
+}
+
+/// The entry as hashed: every field but `hash`, in this order.
+#[derive(Serialize)]
+struct Unhashed<'a> {
+    seq: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    time: OffsetDateTime,
+    kind: &'a str,
+    payload: &'a Value,
+    prev: &'a str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: journal is corrupt: {what} (the file was changed or damaged; it is not repaired automatically: restore it from a copy)", path.display())]
+    Corrupt { path: PathBuf, line: usize, what: String },
+    #[error("{}: journal format {major}.{minor} is newer than this build reads ({FORMAT_MAJOR}.x) (upgrade lifeboat to resume this run)", path.display())]
+    NewerFormat { path: PathBuf, major: u32, minor: u32 },
+    #[error("{}: journal is empty (no header)", path.display())]
+    Empty { path: PathBuf },
+}
+
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> JournalError + 'a {
+    move |source| JournalError::Io { action, path: path.to_path_buf(), source }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The marker written instead of a secret value: never the value, only its hash.
+pub fn redact(value: &Value) -> Value {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    serde_json::json!({ "redacted": true, "sha256": sha256_hex(text.as_bytes()) })
+}
+
+/// Whether a value is a redaction marker.
+pub fn is_redacted(value: &Value) -> bool {
+    value.get("redacted") == Some(&Value::Bool(true)) && value.get("sha256").is_some()
+}
+
+fn make_entry(seq: u64, time: OffsetDateTime, kind: &str, payload: Value, prev: &str) -> Entry {
+    let unhashed = Unhashed { seq, time, kind, payload: &payload, prev };
+    // Serialising plain JSON values cannot fail.
+    let bytes = serde_json::to_vec(&unhashed).unwrap_or_default();
+    Entry { seq, time, kind: kind.to_string(), payload, prev: prev.to_string(), hash: sha256_hex(&bytes) }
+}
+
+/// What [`read`] found: the verified entries, and whether a torn last line was dropped.
+#[derive(Debug, Clone)]
+pub struct ReadOutcome {
+    pub entries: Vec<Entry>,
+    /// Byte length of the valid prefix (where the next append goes).
+    pub valid_len: u64,
+    /// The torn last line was ignored (1-based line number).
+    pub torn_line: Option<usize>,
+    /// SHA-256 of the last valid line (the next entry's `prev`).
+    pub last_line_hash: String,
+}
+
+/// Reads and verifies a journal: the hash chain, `seq`, and the header's format version.
+pub fn read(path: &Path) -> Result<ReadOutcome, JournalError> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(io_err("read the journal", path))?;
+    parse(path, &bytes)
+}
+
+/// [`read`] over bytes already in memory (`path` only names the file in errors).
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<ReadOutcome, JournalError> {
+    let mut entries = Vec::new();
+    let mut offset = 0usize;
+    let mut prev_hash = ZERO_HASH.to_string();
+    let mut torn_line = None;
+    let mut line_no = 0usize;
+    while offset < bytes.len() {
+        line_no += 1;
+        let rest = &bytes[offset..];
+        let Some(nl) = rest.iter().position(|b| *b == b'\n') else {
+            // No newline: the process died inside `write`. Nothing acted on this line.
+            torn_line = Some(line_no);
+            break;
+        };
+        let line = &rest[..nl];
+        let entry: Entry = serde_json::from_slice(line).map_err(|e| JournalError::Corrupt {
+            path: path.to_path_buf(),
+            line: line_no,
+            what: format!("invalid JSON ({e})"),
+        })?;
+        let corrupt = |what: String| JournalError::Corrupt { path: path.to_path_buf(), line: line_no, what };
+        if entry.seq != entries.len() as u64 {
+            return Err(corrupt(format!("sequence number {} where {} was expected", entry.seq, entries.len())));
+        }
+        if entry.prev != prev_hash {
+            return Err(corrupt("hash chain broken: `prev` does not match the previous line".into()));
+        }
+        let expected = make_entry(entry.seq, entry.time, &entry.kind, entry.payload.clone(), &entry.prev);
+        if expected.hash != entry.hash {
+            return Err(corrupt("entry hash does not match its content".into()));
+        }
+        if entries.is_empty() {
+            check_header(path, &entry)?;
+        }
+        prev_hash = sha256_hex(line);
+        entries.push(entry);
+        offset += nl + 1;
+    }
+    if entries.is_empty() {
+        return Err(JournalError::Empty { path: path.to_path_buf() });
+    }
+    Ok(ReadOutcome { entries, valid_len: offset as u64, torn_line, last_line_hash: prev_hash })
+}
+
+fn check_header(path: &Path, entry: &Entry) -> Result<(), JournalError> {
+    if entry.kind != "header" {
+        return Err(JournalError::Corrupt {
+            path: path.to_path_buf(),
+            line: 1,
+            what: format!("first entry is `{}`, not the header", entry.kind),
+        });
+    }
+    let major = entry.payload.pointer("/format/major").and_then(Value::as_u64);
+    let minor = entry.payload.pointer("/format/minor").and_then(Value::as_u64).unwrap_or(0);
+    match major {
+        None => Err(JournalError::Corrupt { path: path.to_path_buf(), line: 1, what: "header has no format version".into() }),
+        Some(m) if m > u64::from(FORMAT_MAJOR) => {
+            Err(JournalError::NewerFormat { path: path.to_path_buf(), major: m as u32, minor: minor as u32 })
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// Verifies the hash chain of entries already read (e.g. by an auditor from an export).
+pub fn verify_chain(entries: &[Entry]) -> Result<(), String> {
+    let mut prev = ZERO_HASH.to_string();
+    for (i, e) in entries.iter().enumerate() {
+        if e.seq != i as u64 {
+            return Err(format!("entry {i}: sequence number {}", e.seq));
+        }
+        if e.prev != prev {
+            return Err(format!("entry {i}: hash chain broken"));
+        }
+        let expected = make_entry(e.seq, e.time, &e.kind, e.payload.clone(), &e.prev);
+        if expected.hash != e.hash {
+            return Err(format!("entry {i}: hash does not match its content"));
+        }
+        prev = sha256_hex(&serde_json::to_vec(e).map_err(|e| e.to_string())?);
+    }
+    Ok(())
+}
+
+/// Test hook: `LIFEBOAT_FAILPOINT=journal-append:N[:before|torn|after-write]` makes the process
+/// SIGKILL itself at its Nth appended entry (1-based), so crash tests hit every journal write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FailMode {
+    Before,
+    Torn,
+    AfterWrite,
+}
+
+fn failpoint() -> Option<(u64, FailMode)> {
+    let spec = std::env::var("LIFEBOAT_FAILPOINT").ok()?;
+    let rest = spec.strip_prefix("journal-append:")?;
+    let mut parts = rest.split(':');
+    let n = parts.next()?.parse().ok()?;
+    let mode = match parts.next() {
+        None | Some("before") => FailMode::Before,
+        Some("torn") => FailMode::Torn,
+        Some("after-write") => FailMode::AfterWrite,
+        Some(_) => return None,
+    };
+    Some((n, mode))
+}
+
+fn die() -> ! {
+    // SAFETY: kill(2) on our own pid with SIGKILL has no memory-safety preconditions.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+    std::process::abort()
+}
+
+/// Appends entries to one journal. Obtain it through [`Writer::create`] or [`Writer::open`] while
+/// holding the run's [`RunLock`].
+#[derive(Debug)]
+pub struct Writer {
+    path: PathBuf,
+    file: File,
+    next_seq: u64,
+    last_line_hash: String,
+    appended: u64,
+    failpoint: Option<(u64, FailMode)>,
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    /// Creates a new journal with its header entry (fails if the file exists).
+    pub fn create(path: &Path, time: OffsetDateTime, header: Value) -> Result<Writer, JournalError> {
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(path)
+            .map_err(io_err("create the journal", path))?;
+        let mut header = header;
+        if let Value::Object(map) = &mut header {
+            map.insert("format".into(), serde_json::json!({ "major": FORMAT_MAJOR, "minor": FORMAT_MINOR }));
+        }
+        let mut w = Writer {
+            path: path.to_path_buf(),
+            file,
+            next_seq: 0,
+            last_line_hash: ZERO_HASH.into(),
+            appended: 0,
+            failpoint: failpoint(),
+            buf: Vec::new(),
+        };
+        w.append_batch(&[(time, "header", header)])?;
+        if let Some(dir) = path.parent() {
+            // The new directory entry must survive a crash too.
+            let _ = File::open(dir).and_then(|d| d.sync_all());
+        }
+        Ok(w)
+    }
+
+    /// Opens an existing journal for appending: verifies it, cuts off a torn last line (with a
+    /// warning) and returns the verified entries.
+    pub fn open(path: &Path) -> Result<(Writer, ReadOutcome), JournalError> {
+        let outcome = read(path)?;
+        let file = OpenOptions::new().read(true).write(true).open(path).map_err(io_err("open the journal", path))?;
+        if let Some(line) = outcome.torn_line {
+            tracing::warn!(
+                path = %path.display(),
+                line,
+                "the journal's last line was torn by a crash; it is ignored and cut off"
+            );
+            file.set_len(outcome.valid_len).map_err(io_err("truncate the torn journal line of", path))?;
+            file.sync_all().map_err(io_err("fsync", path))?;
+        }
+        let mut file = file;
+        file.seek(SeekFrom::End(0)).map_err(io_err("seek in", path))?;
+        let w = Writer {
+            path: path.to_path_buf(),
+            file,
+            next_seq: outcome.entries.len() as u64,
+            last_line_hash: outcome.last_line_hash.clone(),
+            appended: 0,
+            failpoint: failpoint(),
+            buf: Vec::new(),
+        };
+        Ok((w, outcome))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The number of entries in the journal (header included).
+    pub fn len(&self) -> u64 {
+        self.next_seq
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.next_seq == 0
+    }
+
+    /// Appends a batch of entries with one `write` and one fsync (group commit). When this
+    /// returns, every entry is durable.
+    pub fn append_batch(&mut self, batch: &[(OffsetDateTime, &str, Value)]) -> Result<Vec<Entry>, JournalError> {
+        self.buf.clear();
+        let mut written = Vec::with_capacity(batch.len());
+        for (time, kind, payload) in batch {
+            let entry = make_entry(self.next_seq, *time, kind, payload.clone(), &self.last_line_hash);
+            let start = self.buf.len();
+            serde_json::to_writer(&mut self.buf, &entry).map_err(|e| JournalError::Io {
+                action: "serialise an entry of",
+                path: self.path.clone(),
+                source: e.into(),
+            })?;
+            self.last_line_hash = sha256_hex(&self.buf[start..]);
+            self.buf.push(b'\n');
+            self.next_seq += 1;
+            self.appended += 1;
+            if let Some((n, mode)) = self.failpoint {
+                if n == self.appended {
+                    self.hit_failpoint(start, mode);
+                }
+            }
+            written.push(entry);
+        }
+        self.file.write_all(&self.buf).map_err(io_err("append to", &self.path))?;
+        self.file.sync_data().map_err(io_err("fsync", &self.path))?;
+        Ok(written)
+    }
+
+    fn hit_failpoint(&mut self, start: usize, mode: FailMode) {
+        match mode {
+            FailMode::Before => {
+                let _ = self.file.write_all(&self.buf[..start]);
+            }
+            FailMode::Torn => {
+                let end = start + (self.buf.len() - start) / 2;
+                let _ = self.file.write_all(&self.buf[..end]);
+            }
+            FailMode::AfterWrite => {
+                let _ = self.file.write_all(&self.buf);
+            }
+        }
+        let _ = self.file.sync_data();
+        die()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        let t = OffsetDateTime::UNIX_EPOCH;
+        let mut w = Writer::create(&path, t, serde_json::json!({"run_id": "r"})).unwrap();
+        w.append_batch(&[(t, "event", serde_json::json!({"a": 1})), (t, "event", serde_json::json!({"b": 2}))])
+            .unwrap();
+        let out = read(&path).unwrap();
+        assert_eq!(out.entries.len(), 3);
+        verify_chain(&out.entries).unwrap();
+        let mut tampered = out.entries.clone();
+        tampered[1].payload = serde_json::json!({"a": 2});
+        assert!(verify_chain(&tampered).unwrap_err().contains("entry 1"));
+    }
+
+    #[test]
+    fn redaction_keeps_no_value() {
+        let r = redact(&Value::String("hunter2".into()));
+        assert!(is_redacted(&r));
+        assert!(!r.to_string().contains("hunter2"));
+    }
+}

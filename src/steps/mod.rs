@@ -4,6 +4,14 @@
 //! [`catalog`] is the single list of registered kinds: the runbook validator checks `uses` and
 //! `with` against it, the engine's executor looks up implementations by the same names.
 
+pub mod gate;
+pub mod kind;
+pub mod manual;
+pub mod testing;
+pub mod wait;
+
+pub use kind::{Registry, Services, StepContext, StepKind, StepOutcome};
+
 /// How a step may be re-entered after a crash between its journaled start and its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -85,4 +93,33 @@ static CATALOG: &[StepKindInfo] = &[
         ],
         test_only: false,
     },
+    StepKindInfo {
+        name: "test.idempotent",
+        class: StepClass::Idempotent,
+        description: "test only: simulated idempotent work that appends to an effect file",
+        inputs: TEST_INPUTS,
+        test_only: true,
+    },
+    StepKindInfo {
+        name: "test.guarded",
+        class: StepClass::Guarded,
+        description: "test only: simulated guarded work (checks the effect file before acting)",
+        inputs: TEST_INPUTS,
+        test_only: true,
+    },
+    StepKindInfo {
+        name: "test.oneshot",
+        class: StepClass::OneShot,
+        description: "test only: simulated one-shot work that must never run twice",
+        inputs: TEST_INPUTS,
+        test_only: true,
+    },
+];
+
+static TEST_INPUTS: &[InputSpec] = &[
+    input("effect_file", true, "file that gets one line per side effect"),
+    input("fail_first", false, "fail this many first attempts (retryable)"),
+    input("sleep_ms", false, "simulated work time"),
+    input("label", false, "copied to the outputs"),
+    InputSpec { name: "secret_output", required: false, secret: true, description: "returned as the secret output `token`" },
 ];

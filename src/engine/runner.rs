@@ -1,0 +1,586 @@
+//! The executor around the sans-IO engine: creates runs, replays journals, and drives a run in
+//! the foreground ([`drive`]) by performing the engine's actions with the step kinds of a
+//! [`Registry`]. The CLI (`run`, `resume`, `approve`, ...), the drill and the guided mode are thin
+//! layers over these functions.
+//!
+//! Invariant: an event is journaled (fsync'd) before the engine applies it, and a step starts only
+//! after its `StepStarted` is durable. Results that arrive together are committed together (one
+//! fsync per batch).
+
+use super::{Action, Actor, Blocker, Engine, EngineError, Event, InstanceView, StartStep, Status};
+use crate::clock::{Clock, ManualClock};
+use crate::error::{Exit, UserError};
+use crate::journal::{self, Entry, JournalError, RunLock, Writer};
+use crate::runbook::Plan;
+use crate::steps::kind::{Cancellation, StepSink};
+use crate::steps::{Registry, Services, StepContext, StepOutcome};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Locked(#[from] journal::lock::LockError),
+    #[error("run {0} already exists")]
+    Exists(String),
+    #[error("run {0} does not exist")]
+    NotFound(String),
+    #[error("run id `{0}` is not valid")]
+    BadRunId(String),
+    #[error("{}:{line}: journal entry cannot be replayed: {error}", path.display())]
+    Replay { path: PathBuf, line: usize, error: String },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("cannot create {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("run {0} cannot progress and waits for nobody (internal error: please report it)")]
+    Stuck(String),
+}
+
+impl From<RunError> for UserError {
+    fn from(e: RunError) -> UserError {
+        let msg = e.to_string();
+        match e {
+            RunError::Locked(journal::lock::LockError::Held { .. }) => UserError::locked(msg)
+                .with_hint("wait for that process to finish or stop it; a lock dies with its process"),
+            RunError::Exists(_) => UserError::usage(msg).with_hint("choose another --run-id, or `lifeboat resume` it"),
+            RunError::NotFound(_) => UserError::usage(msg).with_hint("`lifeboat runs list` shows the runs"),
+            RunError::BadRunId(_) => {
+                UserError::usage(msg).with_hint("use letters, digits, `.`, `_` and `-`, at most 64 characters")
+            }
+            RunError::Engine(_) => UserError::usage(msg).with_hint("`lifeboat status RUN` shows each step's state"),
+            RunError::Journal(JournalError::NewerFormat { .. }) => UserError::usage(msg),
+            other => UserError::failed(other.to_string()),
+        }
+    }
+}
+
+/// The directory holding every run: `<state-dir>/runs`.
+pub fn runs_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("runs")
+}
+
+/// Checks a run id: `[A-Za-z0-9][A-Za-z0-9._-]{0,63}`.
+pub fn validate_run_id(id: &str) -> Result<(), RunError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(RunError::BadRunId(id.to_string()))
+    }
+}
+
+/// A fresh run id: `YYYYMMDD-HHMMSS-xxxxxx`.
+pub fn new_run_id(now: OffsetDateTime) -> String {
+    let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
+    let stamp = now.format(&fmt).unwrap_or_else(|_| "run".into());
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("{stamp}-{}", &suffix[..6])
+}
+
+/// The directory of an existing run.
+pub fn run_dir(state_dir: &Path, run_id: &str) -> Result<PathBuf, RunError> {
+    validate_run_id(run_id)?;
+    let dir = runs_dir(state_dir).join(run_id);
+    if dir.join(journal::JOURNAL_FILE).is_file() {
+        Ok(dir)
+    } else {
+        Err(RunError::NotFound(run_id.to_string()))
+    }
+}
+
+/// The plan as journaled: secret parameter values replaced by redaction markers.
+fn redacted_plan(plan: &Plan) -> Plan {
+    let mut p = plan.clone();
+    for def in &plan.runbook.params {
+        if def.secret {
+            if let Some(v) = p.params.get_mut(&def.name) {
+                *v = journal::redact(v);
+            }
+        }
+    }
+    p
+}
+
+/// Creates a run: its directory and a journal with the header and `RunStarted`. Refuses an
+/// existing run id. Returns the run directory.
+pub fn create_run(
+    state_dir: &Path,
+    plan: &Plan,
+    run_id: &str,
+    now: OffsetDateTime,
+    actor: &Actor,
+    seed: u64,
+) -> Result<PathBuf, RunError> {
+    validate_run_id(run_id)?;
+    let runs = runs_dir(state_dir);
+    std::fs::create_dir_all(&runs).map_err(|source| RunError::Io { path: runs.clone(), source })?;
+    let dir = runs.join(run_id);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(RunError::Exists(run_id.to_string())),
+        Err(source) => return Err(RunError::Io { path: dir, source }),
+    }
+    let _lock = RunLock::acquire(&dir, run_id, now)?;
+    let journaled = redacted_plan(plan);
+    let header = json!({
+        "run_id": run_id,
+        "runbook": {
+            "name": plan.runbook.name,
+            "path": plan.runbook.source.path,
+            "sha256": plan.runbook.source.sha256,
+        },
+        "params": journaled.params,
+        "started_by": actor,
+        "seed": seed,
+        "plan": journaled,
+    });
+    let mut w = Writer::create(&dir.join(journal::JOURNAL_FILE), now, header)?;
+    w.append_batch(&[(now, "event", to_value(&Event::RunStarted))])?;
+    Ok(dir)
+}
+
+fn to_value(e: &Event) -> Value {
+    serde_json::to_value(e).unwrap_or(Value::Null)
+}
+
+/// A run rebuilt from its journal.
+#[derive(Debug, Clone)]
+pub struct Replayed {
+    pub run_id: String,
+    pub engine: Engine,
+    pub header: Value,
+    pub entries: Vec<Entry>,
+}
+
+/// Rebuilds the engine from verified journal entries.
+pub fn replay(path: &Path, entries: Vec<Entry>, registry: &Registry) -> Result<Replayed, RunError> {
+    let header = entries.first().map(|e| e.payload.clone()).unwrap_or(Value::Null);
+    let bad = |line: usize, error: String| RunError::Replay { path: path.to_path_buf(), line, error };
+    let plan: Plan = serde_json::from_value(header.get("plan").cloned().unwrap_or(Value::Null))
+        .map_err(|e| bad(1, format!("header has no valid plan ({e})")))?;
+    let run_id = header.get("run_id").and_then(Value::as_str).unwrap_or_default().to_string();
+    let seed = header.get("seed").and_then(Value::as_u64).unwrap_or(0);
+    let mut engine = Engine::new(Arc::new(plan), &run_id, seed, &|uses| registry.class_of(uses));
+    for (n, entry) in entries.iter().enumerate().skip(1) {
+        if entry.kind != "event" {
+            continue;
+        }
+        let event: Event =
+            serde_json::from_value(entry.payload.clone()).map_err(|e| bad(n + 1, format!("unknown event ({e})")))?;
+        engine.handle(&event, entry.time).map_err(|e| bad(n + 1, e.to_string()))?;
+    }
+    engine.forget_dispatched();
+    Ok(Replayed { run_id, engine, header, entries })
+}
+
+/// Reads a run without locking it (for `status` and `runs list`).
+pub fn load(run_dir: &Path, registry: &Registry) -> Result<Replayed, RunError> {
+    let path = run_dir.join(journal::JOURNAL_FILE);
+    let read = journal::read(&path)?;
+    replay(&path, read.entries, registry)
+}
+
+/// How [`drive`] waits for timers.
+#[derive(Debug, Clone, Default)]
+pub enum TimeMode {
+    /// Sleep in real time until the clock reaches the next timer.
+    #[default]
+    Real,
+    /// Jump the manual clock to the next timer whenever nothing runs (tests, simulations).
+    Virtual(ManualClock),
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub actor: Actor,
+    pub time: TimeMode,
+    /// Return [`RunOutcome::Sleeping`] instead of waiting for a timer later than this.
+    pub wait_until: Option<OffsetDateTime>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { actor: Actor::current(), time: TimeMode::Real, wait_until: None }
+    }
+}
+
+/// How a [`drive`] ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RunOutcome {
+    Succeeded,
+    /// At least one step failed for good; `blockers` lists failures and open requests.
+    Failed { blockers: Vec<Blocker> },
+    /// Only a person can unblock the run.
+    Paused { blockers: Vec<Blocker> },
+    /// Nothing runs and the next timer is later than `RunOptions::wait_until`.
+    Sleeping {
+        #[serde(with = "time::serde::rfc3339")]
+        until: OffsetDateTime,
+    },
+    Cancelled,
+}
+
+impl RunOutcome {
+    pub fn exit(&self) -> Exit {
+        match self {
+            RunOutcome::Succeeded => Exit::Ok,
+            RunOutcome::Failed { .. } | RunOutcome::Cancelled => Exit::Failed,
+            RunOutcome::Paused { .. } | RunOutcome::Sleeping { .. } => Exit::Paused,
+        }
+    }
+}
+
+type Key = (String, Option<usize>);
+
+enum TaskMsg {
+    Progress { key: Key, attempt: u32, done: u64, total: u64, message: String },
+    Effect { key: Key, attempt: u32, effect: super::Effect, ack: oneshot::Sender<()> },
+    Scratch { key: Key, attempt: u32, scratch: Value, ack: oneshot::Sender<()> },
+    Done { key: Key, attempt: u32, outcome: StepOutcome },
+}
+
+struct ChannelSink {
+    key: Key,
+    attempt: u32,
+    tx: mpsc::UnboundedSender<TaskMsg>,
+}
+
+impl StepSink for ChannelSink {
+    fn progress(&self, done: u64, total: u64, message: String) {
+        let _ = self.tx.send(TaskMsg::Progress { key: self.key.clone(), attempt: self.attempt, done, total, message });
+    }
+    fn effect(&self, effect: super::Effect) -> BoxFuture<'static, Result<(), String>> {
+        let (ack, rx) = oneshot::channel();
+        let sent = self.tx.send(TaskMsg::Effect { key: self.key.clone(), attempt: self.attempt, effect, ack });
+        Box::pin(async move {
+            sent.map_err(|_| "the run is stopping".to_string())?;
+            rx.await.map_err(|_| "the effect could not be journaled".to_string())
+        })
+    }
+    fn scratch(&self, scratch: Value) -> BoxFuture<'static, Result<(), String>> {
+        let (ack, rx) = oneshot::channel();
+        let sent = self.tx.send(TaskMsg::Scratch { key: self.key.clone(), attempt: self.attempt, scratch, ack });
+        Box::pin(async move {
+            sent.map_err(|_| "the run is stopping".to_string())?;
+            rx.await.map_err(|_| "the scratch state could not be journaled".to_string())
+        })
+    }
+}
+
+struct Running {
+    attempt: u32,
+    handle: tokio::task::JoinHandle<()>,
+    cancel: crate::steps::kind::CancelHandle,
+}
+
+/// Journals events as one batch (one fsync), then applies them; returns the actions.
+fn commit(writer: &mut Writer, engine: &mut Engine, events: &[Event], now: OffsetDateTime) -> Result<Vec<Action>, RunError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let batch: Vec<_> = events.iter().map(|e| (now, "event", to_value(e))).collect();
+    writer.append_batch(&batch)?;
+    let mut actions = Vec::new();
+    for e in events {
+        actions.extend(engine.handle(e, now)?);
+    }
+    Ok(actions)
+}
+
+/// Drives a run in the foreground until it succeeds, fails, pauses for a person, or (with
+/// `wait_until`) would sleep past that time. Holds the run's lock throughout.
+pub async fn drive(
+    run_dir: &Path,
+    registry: &Registry,
+    services: Arc<Services>,
+    clock: Arc<dyn Clock>,
+    options: &RunOptions,
+) -> Result<RunOutcome, RunError> {
+    let run_id = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let _lock = RunLock::acquire(run_dir, &run_id, clock.now())?;
+    let path = run_dir.join(journal::JOURNAL_FILE);
+    let (mut writer, read) = Writer::open(&path)?;
+    let fresh = read.entries.len() <= 2;
+    let Replayed { run_id, mut engine, .. } = replay(&path, read.entries, registry)?;
+    let mut actions = engine.forget_dispatched();
+    if !fresh {
+        actions.extend(commit(&mut writer, &mut engine, &[Event::Resumed { by: options.actor.clone() }], clock.now())?);
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel::<TaskMsg>();
+    let mut running: HashMap<Key, Running> = HashMap::new();
+    let result = loop {
+        // Perform actions; starts are journaled as one batch before any of them runs.
+        let mut starts: Vec<StartStep> = Vec::new();
+        for a in actions.drain(..) {
+            match a {
+                Action::StartStep(s) => starts.push(s),
+                Action::CancelStep { step, branch, attempt, .. } => {
+                    let key = (step, branch);
+                    if running.get(&key).is_some_and(|r| r.attempt == attempt) {
+                        if let Some(r) = running.remove(&key) {
+                            r.cancel.cancel();
+                            r.handle.abort();
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !starts.is_empty() {
+            let events: Vec<Event> = starts
+                .iter()
+                .map(|s| Event::StepStarted { step: s.step.clone(), branch: s.branch, attempt: s.attempt })
+                .collect();
+            actions = commit(&mut writer, &mut engine, &events, clock.now())?;
+            for s in starts {
+                let key = (s.step.clone(), s.branch);
+                let r = spawn_step(s, &run_id, registry, &services, &clock, &tx);
+                running.insert(key, r);
+            }
+            continue;
+        }
+        match engine.status() {
+            Status::Succeeded => break RunOutcome::Succeeded,
+            Status::Failed => break RunOutcome::Failed { blockers: engine.blockers() },
+            Status::Paused => break RunOutcome::Paused { blockers: engine.blockers() },
+            Status::Cancelled => break RunOutcome::Cancelled,
+            Status::Active { .. } => {}
+        }
+        let next = engine.next_timer();
+        if running.is_empty() && next.is_none() {
+            break Err(RunError::Stuck(run_id.clone()))?;
+        }
+        let msg = match next {
+            Some(t) if t <= clock.now() => None,
+            Some(t) if running.is_empty() && options.wait_until.is_some_and(|w| t > w) => {
+                break RunOutcome::Sleeping { until: t };
+            }
+            Some(t) => match &options.time {
+                TimeMode::Virtual(manual) if running.is_empty() => {
+                    manual.set(t);
+                    None
+                }
+                TimeMode::Virtual(_) => rx.recv().await,
+                TimeMode::Real => {
+                    let delay = (t - clock.now()).try_into().unwrap_or(std::time::Duration::ZERO);
+                    tokio::select! {
+                        m = rx.recv() => m,
+                        _ = tokio::time::sleep(delay) => None,
+                    }
+                }
+            },
+            None => rx.recv().await,
+        };
+        let Some(first) = msg else {
+            if engine.next_timer().is_some_and(|t| t <= clock.now()) {
+                actions = commit(&mut writer, &mut engine, &[Event::TimerFired], clock.now())?;
+            }
+            continue;
+        };
+        // Group commit: everything that arrived meanwhile goes into one batch.
+        let mut msgs = vec![first];
+        while let Ok(m) = rx.try_recv() {
+            msgs.push(m);
+        }
+        let mut events = Vec::with_capacity(msgs.len());
+        let mut acks = Vec::new();
+        for m in msgs {
+            match m {
+                TaskMsg::Progress { key, attempt, done, total, message } => {
+                    events.push(Event::StepProgress { step: key.0, branch: key.1, attempt, done, total, message });
+                }
+                TaskMsg::Effect { key, attempt, effect, ack } => {
+                    events.push(Event::EffectRecorded { step: key.0, branch: key.1, attempt, effect });
+                    acks.push(ack);
+                }
+                TaskMsg::Scratch { key, attempt, scratch, ack } => {
+                    events.push(Event::ScratchSaved { step: key.0, branch: key.1, attempt, scratch });
+                    acks.push(ack);
+                }
+                TaskMsg::Done { key, attempt, outcome } => {
+                    if running.get(&key).is_some_and(|r| r.attempt == attempt) {
+                        running.remove(&key);
+                    }
+                    let (step, branch) = key;
+                    events.push(match outcome {
+                        StepOutcome::Succeeded { outputs, secret } => {
+                            let mut journaled = Map::new();
+                            let mut secrets = Map::new();
+                            for (k, v) in outputs {
+                                if secret.contains(&k) {
+                                    journaled.insert(k.clone(), journal::redact(&v));
+                                    secrets.insert(k, v);
+                                } else {
+                                    journaled.insert(k, v);
+                                }
+                            }
+                            if !secrets.is_empty() {
+                                engine.remember_secrets(&step, branch, secrets);
+                            }
+                            Event::StepSucceeded { step, branch, attempt, outputs: journaled }
+                        }
+                        StepOutcome::Failed { error, retryable } => {
+                            Event::StepFailed { step, branch, attempt, error, retryable }
+                        }
+                        StepOutcome::Wait { until, message, scratch } => {
+                            Event::StepWaiting { step, branch, attempt, until, message, scratch }
+                        }
+                        StepOutcome::AwaitApproval { prompt } => {
+                            Event::StepAwaitingApproval { step, branch, attempt, prompt }
+                        }
+                        StepOutcome::AwaitAttestation { instructions } => {
+                            Event::StepAwaitingAttestation { step, branch, attempt, instructions }
+                        }
+                    });
+                }
+            }
+        }
+        actions = commit(&mut writer, &mut engine, &events, clock.now())?;
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    };
+    for (_, r) in running {
+        r.cancel.cancel();
+        r.handle.abort();
+    }
+    Ok(result)
+}
+
+fn spawn_step(
+    s: StartStep,
+    run_id: &str,
+    registry: &Registry,
+    services: &Arc<Services>,
+    clock: &Arc<dyn Clock>,
+    tx: &mpsc::UnboundedSender<TaskMsg>,
+) -> Running {
+    let key: Key = (s.step.clone(), s.branch);
+    let (cancel, cancellation) = Cancellation::new();
+    let ctx = StepContext {
+        run_id: run_id.to_string(),
+        step: s.step.clone(),
+        branch: s.branch,
+        item: s.item,
+        attempt: s.attempt,
+        poll: s.poll,
+        inputs: s.inputs,
+        scratch: s.scratch,
+        reentry: s.reentry,
+        clock: clock.clone(),
+        cancel: cancellation,
+        services: services.clone(),
+        sink: Arc::new(ChannelSink { key: key.clone(), attempt: s.attempt, tx: tx.clone() }),
+    };
+    let kind = registry.get(&s.uses);
+    let tx = tx.clone();
+    let attempt = s.attempt;
+    let uses = s.uses;
+    let handle = tokio::spawn(async move {
+        let outcome = match kind {
+            None => StepOutcome::fail(format!("step kind {uses} is not available in this build"), false),
+            Some(kind) => match std::panic::AssertUnwindSafe(kind.run(ctx)).catch_unwind().await {
+                Ok(outcome) => outcome,
+                Err(_) => StepOutcome::fail(format!("step kind {uses} panicked (a bug: please report it)"), false),
+            },
+        };
+        let _ = tx.send(TaskMsg::Done { key, attempt, outcome });
+    });
+    Running { attempt, handle, cancel }
+}
+
+/// A person's command (approve, attest, skip, cancel): validated against the replayed state,
+/// then journaled. Takes the run's lock, so it fails with exit 4 while a process drives the run.
+pub fn apply_manual(run_dir: &Path, registry: &Registry, event: Event, now: OffsetDateTime) -> Result<Vec<InstanceView>, RunError> {
+    let run_id = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let _lock = RunLock::acquire(run_dir, &run_id, now)?;
+    let path = run_dir.join(journal::JOURNAL_FILE);
+    let (mut writer, read) = Writer::open(&path)?;
+    let Replayed { mut engine, .. } = replay(&path, read.entries, registry)?;
+    // Validate on a copy first: nothing is journaled for a command that does not apply.
+    engine.clone().handle(&event, now)?;
+    commit(&mut writer, &mut engine, &[event], now)?;
+    Ok(engine.snapshot())
+}
+
+/// One line of `runs list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub runbook: String,
+    pub status: Status,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_activity: Option<OffsetDateTime>,
+    pub started_by: Option<String>,
+    pub steps_done: usize,
+    pub steps_total: usize,
+    /// Set when the journal cannot be read.
+    pub error: Option<String>,
+}
+
+/// Every run under the state directory, oldest first.
+pub fn list_runs(state_dir: &Path, registry: &Registry) -> Vec<RunSummary> {
+    let mut ids: Vec<String> = std::fs::read_dir(runs_dir(state_dir))
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    ids.sort();
+    let mut out = Vec::new();
+    for id in ids {
+        let dir = runs_dir(state_dir).join(&id);
+        if !dir.join(journal::JOURNAL_FILE).is_file() {
+            continue;
+        }
+        match load(&dir, registry) {
+            Ok(r) => {
+                let snap = r.engine.snapshot();
+                let done = snap
+                    .iter()
+                    .filter(|v| v.instance.as_ref().is_some_and(|i| i.state.is_terminal()))
+                    .count();
+                out.push(RunSummary {
+                    run_id: id,
+                    runbook: r.header.pointer("/runbook/name").and_then(Value::as_str).unwrap_or_default().into(),
+                    status: r.engine.status(),
+                    started: r.entries.first().map(|e| e.time),
+                    last_activity: r.entries.last().map(|e| e.time),
+                    started_by: r.header.pointer("/started_by/user").and_then(Value::as_str).map(String::from),
+                    steps_done: done,
+                    steps_total: snap.len(),
+                    error: None,
+                });
+            }
+            Err(e) => out.push(RunSummary {
+                run_id: id,
+                runbook: String::new(),
+                status: Status::Failed,
+                started: None,
+                last_activity: None,
+                started_by: None,
+                steps_done: 0,
+                steps_total: 0,
+                error: Some(e.to_string()),
+            }),
+        }
+    }
+    out
+}

@@ -1,0 +1,105 @@
+//! The exclusive lock of one run, so two processes never drive the same run.
+//!
+//! An OS advisory lock (`fd-lock`, flock on Unix) on `<run-dir>/lock`, held for as long as the
+//! [`RunLock`] lives; the OS releases it when the process dies, even by SIGKILL, so a crash never
+//! leaves a stale lock. The holder writes who it is (host, pid, since) into the file so a second
+//! process can name it in its error.
+
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+
+pub const LOCK_FILE: &str = "lock";
+
+/// Who holds a run's lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockHolder {
+    pub host: String,
+    pub pid: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let since = self.since.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        write!(f, "pid {} on host {} since {since}", self.pid, self.host)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("run {run} is locked by {}", holder.as_ref().map(|h| h.to_string()).unwrap_or_else(|| "another process".into()))]
+    Held { run: String, holder: Option<LockHolder> },
+    #[error("cannot lock {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The held lock of one run. Dropping it closes the file, which releases the lock.
+#[derive(Debug)]
+pub struct RunLock {
+    // The guard is forgotten on purpose: the flock lives as long as this open file description,
+    // so closing the file (on drop, or when the process dies) releases it.
+    _lock: Box<fd_lock::RwLock<File>>,
+}
+
+impl RunLock {
+    /// Takes the lock of the run in `run_dir` without waiting; `Held` names the holder.
+    pub fn acquire(run_dir: &Path, run_id: &str, now: OffsetDateTime) -> Result<RunLock, LockError> {
+        let path = run_dir.join(LOCK_FILE);
+        let io = |source| LockError::Io { path: path.clone(), source };
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+        let mut lock = Box::new(fd_lock::RwLock::new(file));
+        match lock.try_write() {
+            Ok(mut guard) => {
+                let holder = LockHolder { host: host_name(), pid: std::process::id(), since: now };
+                let text = serde_json::to_string(&holder).unwrap_or_default();
+                let f: &mut File = &mut guard;
+                f.set_len(0).map_err(io)?;
+                f.seek(SeekFrom::Start(0)).map_err(io)?;
+                f.write_all(text.as_bytes()).map_err(io)?;
+                std::mem::forget(guard);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return Err(LockError::Held { run: run_id.to_string(), holder: read_holder(&path) });
+            }
+            Err(e) => return Err(io(e)),
+        }
+        Ok(RunLock { _lock: lock })
+    }
+}
+
+/// Reads the holder info of a lock file, if any (it is advisory: the holder may have just died).
+pub fn read_holder(path: &Path) -> Option<LockHolder> {
+    let mut text = String::new();
+    File::open(path).ok()?.read_to_string(&mut text).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// This machine's host name, for lock holders and journal headers.
+pub fn host_name() -> String {
+    hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_else(|_| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_lock_names_the_holder_and_drop_releases() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = OffsetDateTime::UNIX_EPOCH;
+        let first = RunLock::acquire(dir.path(), "r1", t).unwrap();
+        let err = RunLock::acquire(dir.path(), "r1", t).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("pid {}", std::process::id())), "{msg}");
+        drop(first);
+        RunLock::acquire(dir.path(), "r1", t).unwrap();
+    }
+}

@@ -1,0 +1,233 @@
+//! The executor side of step kinds: the dyn-compatible [`StepKind`] trait, the [`StepContext`] a
+//! step runs with, its [`StepOutcome`], the [`Registry`] keyed by the names in `catalog()`, and
+//! [`Services`], a typed map through which later kinds reach shared clients (Azure, backup store).
+
+use super::{StepClass, StepKindInfo};
+use crate::clock::Clock;
+use crate::engine::Effect;
+use futures::future::BoxFuture;
+use serde_json::{Map, Value};
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// How one attempt (or poll) of a step ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepOutcome {
+    /// Done. Keys in `secret` are journaled as redaction markers only.
+    Succeeded { outputs: Map<String, Value>, secret: Vec<String> },
+    /// Failed; `retryable` lets the retry policy try again.
+    Failed { error: String, retryable: bool },
+    /// Poll again at `until` (a durable timer: it survives restarts). `scratch` is kept for the
+    /// next poll.
+    Wait { until: OffsetDateTime, message: String, scratch: Option<Value> },
+    AwaitApproval { prompt: String },
+    AwaitAttestation { instructions: String },
+}
+
+impl StepOutcome {
+    pub fn ok(outputs: Map<String, Value>) -> StepOutcome {
+        StepOutcome::Succeeded { outputs, secret: Vec::new() }
+    }
+    pub fn fail(error: impl Into<String>, retryable: bool) -> StepOutcome {
+        StepOutcome::Failed { error: error.into(), retryable }
+    }
+    /// Poll again after `d` from `now`.
+    pub fn poll_after(now: OffsetDateTime, d: Duration, message: impl Into<String>, scratch: Option<Value>) -> StepOutcome {
+        StepOutcome::Wait { until: now + d, message: message.into(), scratch }
+    }
+}
+
+/// Where a running step reports progress, effects and scratch state. The runner's sink journals
+/// effects and scratch (fsync'd) before the returned future resolves, so a step that awaits
+/// `save_scratch` before acting is guaranteed to find it on re-entry.
+pub trait StepSink: Send + Sync {
+    fn progress(&self, done: u64, total: u64, message: String);
+    fn effect(&self, effect: Effect) -> BoxFuture<'static, Result<(), String>>;
+    fn scratch(&self, scratch: Value) -> BoxFuture<'static, Result<(), String>>;
+}
+
+/// A sink that keeps nothing: for calling a step kind outside a run (unit tests).
+#[derive(Debug, Default)]
+pub struct NullSink;
+
+impl StepSink for NullSink {
+    fn progress(&self, _: u64, _: u64, _: String) {}
+    fn effect(&self, _: Effect) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn scratch(&self, _: Value) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Cooperative cancellation of one attempt (timeouts, shutdown). The runner also drops the
+/// attempt's future, so a step only needs this to stop cleanly between awaits.
+#[derive(Debug, Clone)]
+pub struct Cancellation(tokio::sync::watch::Receiver<bool>);
+
+/// The sending side of a [`Cancellation`].
+#[derive(Debug)]
+pub struct CancelHandle(tokio::sync::watch::Sender<bool>);
+
+impl Cancellation {
+    pub fn new() -> (CancelHandle, Cancellation) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (CancelHandle(tx), Cancellation(rx))
+    }
+    pub fn is_cancelled(&self) -> bool {
+        *self.0.borrow()
+    }
+    /// Resolves once cancelled.
+    pub async fn cancelled(&mut self) {
+        let _ = self.0.wait_for(|c| *c).await;
+    }
+}
+
+impl CancelHandle {
+    pub fn cancel(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// Shared services for step kinds, keyed by type: `services.get::<AzureClient>()`.
+#[derive(Default)]
+pub struct Services {
+    map: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services").field("len", &self.map.len()).finish()
+    }
+}
+
+impl Services {
+    pub fn new() -> Services {
+        Services::default()
+    }
+    pub fn insert<T: Any + Send + Sync>(&mut self, value: Arc<T>) {
+        self.map.insert(TypeId::of::<T>(), value);
+    }
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.map.get(&TypeId::of::<T>()).cloned().and_then(|v| v.downcast::<T>().ok())
+    }
+}
+
+/// Everything one attempt of a step sees.
+#[derive(Clone)]
+pub struct StepContext {
+    pub run_id: String,
+    pub step: String,
+    pub branch: Option<usize>,
+    /// The `for_each` item of this branch.
+    pub item: Option<Value>,
+    pub attempt: u32,
+    /// 0 for a fresh attempt; n for the nth re-poll of a waiting step.
+    pub poll: u32,
+    /// `with`, rendered. May hold secrets: never log it.
+    pub inputs: Value,
+    /// Scratch state from an earlier poll or an interrupted attempt.
+    pub scratch: Option<Value>,
+    /// This attempt re-enters one interrupted by a crash: a guarded step checks before acting.
+    pub reentry: bool,
+    pub clock: Arc<dyn Clock>,
+    pub cancel: Cancellation,
+    pub services: Arc<Services>,
+    pub sink: Arc<dyn StepSink>,
+}
+
+impl StepContext {
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+    /// Reports progress (n of m), shown by `status`.
+    pub fn progress(&self, done: u64, total: u64, message: impl Into<String>) {
+        self.sink.progress(done, total, message.into());
+    }
+    /// Journals an effect (an Azure call: method, resource id, status, request ids).
+    pub async fn record_effect(&self, effect: Effect) -> Result<(), String> {
+        self.sink.effect(effect).await
+    }
+    /// Journals scratch state; when this returns it is durable.
+    pub async fn save_scratch(&self, scratch: Value) -> Result<(), String> {
+        self.sink.scratch(scratch).await
+    }
+    /// A string input, or `None`.
+    pub fn input_str(&self, name: &str) -> Option<String> {
+        match self.inputs.get(name)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        }
+    }
+    /// An integer input (number or numeric string), or `None`.
+    pub fn input_u64(&self, name: &str) -> Option<u64> {
+        match self.inputs.get(name)? {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+/// A step kind's implementation.
+pub trait StepKind: Send + Sync {
+    fn info(&self) -> &'static StepKindInfo;
+    /// One attempt (or poll). The future owns what it needs so the runner can spawn it.
+    fn run(&self, ctx: StepContext) -> BoxFuture<'static, StepOutcome>;
+}
+
+/// Implementations by name; the names are those of `steps::catalog()`.
+#[derive(Clone, Default)]
+pub struct Registry {
+    kinds: HashMap<&'static str, Arc<dyn StepKind>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<_> = self.kinds.keys().collect();
+        names.sort();
+        f.debug_struct("Registry").field("kinds", &names).finish()
+    }
+}
+
+impl Registry {
+    pub fn empty() -> Registry {
+        Registry::default()
+    }
+
+    /// The built-in kinds (`gate.approval`, `manual.task`, `wait.duration`, `wait.until`), plus
+    /// the test-only kinds when `LIFEBOAT_TEST_STEPS=1`.
+    pub fn builtin() -> Registry {
+        let mut r = Registry::empty();
+        r.register(Arc::new(super::gate::Approval));
+        r.register(Arc::new(super::manual::Task));
+        r.register(Arc::new(super::wait::ForDuration));
+        r.register(Arc::new(super::wait::Until));
+        if std::env::var("LIFEBOAT_TEST_STEPS").is_ok_and(|v| v == "1") {
+            super::testing::register(&mut r);
+        }
+        r
+    }
+
+    pub fn register(&mut self, kind: Arc<dyn StepKind>) {
+        self.kinds.insert(kind.info().name, kind);
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<dyn StepKind>> {
+        self.kinds.get(name).cloned()
+    }
+
+    /// The replay class of a kind; an unknown kind is treated as one-shot (never re-run blindly).
+    pub fn class_of(&self, name: &str) -> StepClass {
+        self.kinds.get(name).map(|k| k.info().class).unwrap_or(StepClass::OneShot)
+    }
+}
+
+/// The catalog entry of a kind by name (for `StepKind::info` implementations).
+pub(crate) fn info(name: &str) -> &'static StepKindInfo {
+    super::catalog().iter().find(|k| k.name == name).expect("every implemented kind is in the catalog")
+}

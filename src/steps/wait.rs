@@ -1,0 +1,87 @@
+//! `wait.duration` (a durable timer) and `wait.until` (a durable poll of a condition). Both
+//! return [`StepOutcome::Wait`]: the engine journals the wake-up time, so a restart days later
+//! fires at the same instant, and the step's `timeout` bounds the whole wait.
+
+use super::kind::{info, StepContext, StepKind, StepOutcome};
+use super::StepKindInfo;
+use futures::future::BoxFuture;
+use serde_json::{json, Map, Value};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// `wait.duration`: succeeds once `duration` has passed since the first poll.
+#[derive(Debug, Clone, Copy)]
+pub struct ForDuration;
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("input `duration` is not a duration: `{text}` ({e}; e.g. 90s, 15m, 3d)"))
+}
+
+impl StepKind for ForDuration {
+    fn info(&self) -> &'static StepKindInfo {
+        info("wait.duration")
+    }
+    fn run(&self, ctx: StepContext) -> BoxFuture<'static, StepOutcome> {
+        Box::pin(async move {
+            let now = ctx.now();
+            // The wake-up time is fixed at the first poll and kept in scratch: re-polls and
+            // restarts never push it back.
+            let until = match ctx.scratch.as_ref().and_then(|s| s.get("until")).and_then(Value::as_str) {
+                Some(t) => match OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339) {
+                    Ok(t) => t,
+                    Err(e) => return StepOutcome::fail(format!("scratch state has a bad time: {e}"), false),
+                },
+                None => {
+                    let Some(text) = ctx.input_str("duration") else {
+                        return StepOutcome::fail("input `duration` is missing", false);
+                    };
+                    match parse_duration(&text) {
+                        Ok(d) => now + d,
+                        Err(e) => return StepOutcome::fail(e, false),
+                    }
+                }
+            };
+            let until_text = until.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+            if now >= until {
+                StepOutcome::ok(Map::from_iter([("waited_until".to_string(), json!(until_text))]))
+            } else {
+                StepOutcome::Wait {
+                    until,
+                    message: format!("until {until_text}"),
+                    scratch: Some(json!({ "until": until_text })),
+                }
+            }
+        })
+    }
+}
+
+/// `wait.until`: polls `condition` (re-rendered before every poll) until it is true.
+#[derive(Debug, Clone, Copy)]
+pub struct Until;
+
+impl StepKind for Until {
+    fn info(&self) -> &'static StepKindInfo {
+        info("wait.until")
+    }
+    fn run(&self, ctx: StepContext) -> BoxFuture<'static, StepOutcome> {
+        Box::pin(async move {
+            let interval = match ctx.input_str("poll_interval") {
+                Some(t) => match humantime::parse_duration(t.trim()) {
+                    Ok(d) => d,
+                    Err(e) => return StepOutcome::fail(format!("input `poll_interval` is not a duration: `{t}` ({e})"), false),
+                },
+                None => Duration::from_secs(60),
+            };
+            let Some(condition) = ctx.inputs.get("condition") else {
+                return StepOutcome::fail("input `condition` is missing", false);
+            };
+            if crate::engine::template::truthy(condition) {
+                StepOutcome::ok(Map::from_iter([("polls".to_string(), json!(ctx.poll + 1))]))
+            } else {
+                let message = format!("condition (poll {}, every {})", ctx.poll + 1, humantime::format_duration(interval));
+                StepOutcome::poll_after(ctx.now(), interval, message, None)
+            }
+        })
+    }
+}
