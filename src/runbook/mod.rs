@@ -5,5 +5,7 @@
 //! `graph` (petgraph DAG, topological order, DOT and Mermaid export).
 
 pub mod model;
+pub mod template;
+pub mod yaml;
 
 pub use model::*;
