@@ -189,6 +189,14 @@ pub fn is_single_expression(template: &str) -> Result<bool, TemplateError> {
     Ok(template.contains("{{") && single_path(&compile(template)?).is_some())
 }
 
+/// The path of a template that is exactly one path expression (`{{ params.x }}` → `[params, x]`).
+pub fn single_expression_path(template: &str) -> Result<Option<Vec<String>>, TemplateError> {
+    if !template.contains("{{") {
+        return Ok(None);
+    }
+    Ok(single_path(&compile(template)?))
+}
+
 /// The context roots a template may name.
 pub const ROOTS: &[&str] = &["params", "steps", "item", "run"];
 

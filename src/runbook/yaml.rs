@@ -79,6 +79,11 @@ fn plain_message(e: &serde_saphyr::Error) -> String {
         Some(i) if first[..i].contains("line") => &first[i + 2..],
         _ => first,
     };
+    // ... and a trailing " at line X, column Y", which repeats the position.
+    let msg = match msg.rfind(" at line ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    };
     let msg = msg.trim_end_matches('.');
     let mut chars = msg.chars();
     match chars.next() {
@@ -205,14 +210,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn probe() {
-        let text = "a: 1\nb:\n  - x\n  - 'y'\n  - true\n  - 2.5\n  - ~\nc: {d: e}\nc: dup\n\"7\": [1, 2]\n";
-        let n = parse(text).unwrap();
-        eprintln!("{n:#?}");
-        for bad in ["a: [1, 2\n", "a: b: c\n", "- a\nb: c\n", "a:\n\tb: 1\n", "", "# only\n", "yes: no\nn: on\n"] {
-            eprintln!("{bad:?} => {:?}", parse(bad));
-        }
-        let err = serde_saphyr::from_str::<Node>("a: [1, 2\n").unwrap_err();
-        eprintln!("DISPLAY: {err}\nNOSNIP: {}", err.without_snippet());
+    fn nodes_carry_positions_and_types() {
+        let n = parse("a: 1\nb:\n  - x\n  - 'y'\n  - true\nc: dup\nc: [1, ~]\n").unwrap();
+        let NodeKind::Map(entries) = &n.kind else { panic!("not a map: {n:?}") };
+        let names: Vec<&str> = entries.iter().map(|(k, _)| k.name.as_str()).collect();
+        // Duplicate keys are kept for the validator to report.
+        assert_eq!(names, ["a", "b", "c", "c"]);
+        assert_eq!(entries[0].1.kind, NodeKind::Int(1));
+        assert_eq!(entries[0].1.span, Span { line: 1, column: 4 });
+        let NodeKind::Seq(items) = &entries[1].1.kind else { panic!("not a list") };
+        assert_eq!(items[1].kind, NodeKind::Str("y".into()));
+        assert_eq!(items[2].kind, NodeKind::Bool(true));
+        assert_eq!(items[2].span, Span { line: 5, column: 5 });
+        assert_eq!(entries[3].0.span, Span { line: 7, column: 1 });
+        assert_eq!(entries[3].1.to_json(), serde_json::json!([1, null]));
+    }
+
+    #[test]
+    fn syntax_errors_have_a_position_and_a_plain_message() {
+        let e = parse("a: [1, 2\n").unwrap_err();
+        assert_eq!(e.span, Span { line: 1, column: 4 });
+        assert_eq!(e.message, "unclosed bracket '['");
+        let e = parse("a:\n\tb: 1\n").unwrap_err();
+        assert_eq!(e.span.line, 2);
+        assert_eq!(parse("# only a comment\n").unwrap().kind, NodeKind::Null);
     }
 }
