@@ -92,10 +92,16 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 
 /// The closest candidate, if close enough to be a plausible typo.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    // A case-only difference is always a typo; otherwise allow one edit per three characters,
+    // so very short names (where any other name is "close") get no misleading suggestion.
     candidates
         .into_iter()
-        .map(|c| (edit_distance(word, c), c))
-        .filter(|(d, c)| *d > 0 && *d <= (word.chars().count().min(c.chars().count()) / 3).max(1))
+        .filter(|c| *c != word)
+        .map(|c| {
+            let d = if c.to_lowercase() == word.to_lowercase() { 0 } else { edit_distance(word, c) };
+            (d, c)
+        })
+        .filter(|(d, c)| *d <= word.chars().count().min(c.chars().count()) / 3)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -130,6 +136,8 @@ mod tests {
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(closest("reaply", ["verify", "reapply"]), Some("reapply"));
         assert_eq!(closest("xyz", ["verify", "reapply"]), None);
+        assert_eq!(closest("a", ["b", "A"]), Some("A"));
+        assert_eq!(closest("a", ["b"]), None);
         assert_eq!(suggest("nedds", ["id", "needs"], "keys", "-"), "did you mean 'needs'?");
         assert_eq!(suggest("zzz", ["a", "b"], "steps", "-"), "steps: a, b");
         assert_eq!(suggest("zzz", [], "steps", "none"), "none");

@@ -27,10 +27,22 @@ pub const DEFAULT_CONCURRENCY: usize = 8;
 
 /// Reads and validates a runbook file, resolving parameters with `overrides` (`--set k=v`).
 pub fn load(path: &Path, overrides: &[(String, String)]) -> Result<Plan, LoadError> {
+    let text = read(path)?;
+    load_str(path, &text, overrides)
+}
+
+/// Like [`load`], but a required parameter that is not set is no error: drawing the graph needs
+/// no values. Every other check applies.
+pub fn load_for_graph(path: &Path, overrides: &[(String, String)]) -> Result<Runbook, LoadError> {
+    let text = read(path)?;
+    validate(path, &text, overrides, false).map(|plan| plan.runbook)
+}
+
+fn read(path: &Path) -> Result<String, LoadError> {
     let bytes = std::fs::read(path)
         .map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
     match String::from_utf8(bytes) {
-        Ok(text) => load_str(path, &text, overrides),
+        Ok(text) => Ok(text),
         Err(e) => {
             let before = &e.as_bytes()[..e.utf8_error().valid_up_to()];
             let text = String::from_utf8_lossy(before);
@@ -56,7 +68,16 @@ pub fn load_str(
     text: &str,
     overrides: &[(String, String)],
 ) -> Result<Plan, LoadError> {
-    let mut v = Validator { path: path_for_messages.to_path_buf(), diags: Vec::new() };
+    validate(path_for_messages, text, overrides, true)
+}
+
+fn validate(
+    path_for_messages: &Path,
+    text: &str,
+    overrides: &[(String, String)],
+    require_params: bool,
+) -> Result<Plan, LoadError> {
+    let mut v = Validator { path: path_for_messages.to_path_buf(), diags: Vec::new(), require_params };
     let plan = v.run(text, overrides);
     if v.diags.is_empty() {
         if let Some(plan) = plan {
@@ -112,6 +133,8 @@ const TYPES: &[&str] = &["string", "bool", "int", "duration", "enum", "list"];
 /// A step as read, with the positions later checks point at.
 struct Draft<'n> {
     node: &'n Node,
+    /// How messages name the step: `'id'`, or `at line N` when it has no id.
+    label: String,
     id: Option<(String, Span)>,
     uses: Option<(String, Span)>,
     needs: Vec<(String, Span)>,
@@ -126,6 +149,8 @@ struct Draft<'n> {
 struct Validator {
     path: PathBuf,
     diags: Vec<Diagnostic>,
+    /// False for `graph`: unset required parameters resolve to null instead of an error.
+    require_params: bool,
 }
 
 fn type_name(ty: &ParamType) -> &'static str {
@@ -521,7 +546,11 @@ impl Validator {
                     Some((s, n.span))
                 }),
             };
-            let label = id.as_ref().map_or_else(|| format!("at line {}", item.span.line), |(s, _)| format!("'{s}'"));
+            // Name the step by its id as written, even an invalid one: that is what the reader sees.
+            let label = match keys.get("id").and_then(|(_, n)| n.as_str()) {
+                Some(s) => format!("'{s}'"),
+                None => format!("at line {}", item.span.line),
+            };
             let uses = match keys.get("uses") {
                 None => {
                     self.err(id.as_ref().map_or(item.span, |(_, s)| *s), format!("step {label} has no uses"), "add 'uses: <step kind>', e.g. 'uses: manual.task'".to_string());
@@ -592,7 +621,7 @@ impl Validator {
             };
             let timeout = keys.get("timeout").and_then(|(_, n)| self.duration(n, &format!("timeout of step {label}")));
             let description = keys.get("description").and_then(|(_, n)| self.string(n, &format!("description of step {label}")));
-            drafts.push(Draft { node: item, id, uses, needs, with, for_each, when, retry, timeout, description });
+            drafts.push(Draft { node: item, label, id, uses, needs, with, for_each, when, retry, timeout, description });
         }
         drafts
     }
@@ -653,7 +682,7 @@ impl Validator {
 
         let mut deps: Vec<Vec<usize>> = vec![Vec::new(); drafts.len()];
         for (i, d) in drafts.iter().enumerate() {
-            let label = d.id.as_ref().map_or_else(|| format!("at line {}", d.node.span.line), |(s, _)| format!("'{s}'"));
+            let label = d.label.clone();
             for (need, span) in &d.needs {
                 match index.get(need.as_str()) {
                     Some(&j) if j == i => self.err(*span, format!("step {label} needs itself"), format!("remove '{need}' from its needs")),
@@ -845,7 +874,7 @@ impl Validator {
                 },
                 None => match &p.default {
                     Some(v) => v.clone(),
-                    None if p.required => {
+                    None if p.required && self.require_params => {
                         self.err(p.span, format!("required parameter '{}' is not set", p.name), format!("pass --set {}=<{}>", p.name, type_word(&p.ty)));
                         continue;
                     }
@@ -870,7 +899,7 @@ impl Scope<'_> {
         self.draft.id.as_ref().map(|(s, _)| s.as_str())
     }
     fn label(&self) -> String {
-        self.own_id().map_or_else(|| format!("at line {}", self.draft.node.span.line), |s| format!("'{s}'"))
+        self.draft.label.clone()
     }
 }
 
