@@ -83,7 +83,8 @@ fn redacted_with(step: &runbook::StepDef) -> serde_json::Map<String, Value> {
     step.with
         .iter()
         .map(|(k, v)| {
-            let secret = kind.is_some_and(|kind| kind.inputs.iter().any(|i| i.name == k && i.secret));
+            let secret =
+                kind.is_some_and(|kind| kind.inputs.iter().any(|i| i.name == k && i.secret));
             (k.clone(), if secret { Value::String(REDACTED.into()) } else { v.clone() })
         })
         .collect()
@@ -166,7 +167,17 @@ fn dash(s: Option<String>) -> String {
 pub fn plan_table(plan: &Plan) -> String {
     let rb = &plan.runbook;
     let mut steps = tabled::builder::Builder::default();
-    steps.push_record(["#", "step", "uses", "needs", "for_each", "when", "retry", "timeout", "description"]);
+    steps.push_record([
+        "#",
+        "step",
+        "uses",
+        "needs",
+        "for_each",
+        "when",
+        "retry",
+        "timeout",
+        "description",
+    ]);
     for (n, &i) in plan.order.iter().enumerate() {
         let s = &rb.steps[i];
         let retry = if s.retry.max_attempts > 1 {
@@ -192,7 +203,8 @@ pub fn plan_table(plan: &Plan) -> String {
             dash(s.description.as_deref().map(|t| truncate(t, 50))),
         ]);
     }
-    let mut out = format!("runbook {} ({} steps, concurrency {})\n", rb.name, rb.steps.len(), rb.concurrency);
+    let mut out =
+        format!("runbook {} ({} steps, concurrency {})\n", rb.name, rb.steps.len(), rb.concurrency);
     out.push_str(&steps.build().with(tabled::settings::Style::sharp()).to_string());
     out.push('\n');
     if !rb.params.is_empty() {

@@ -19,7 +19,14 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.path.display(), self.span.line, self.span.column, self.message)?;
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.path.display(),
+            self.span.line,
+            self.span.column,
+            self.message
+        )?;
         if let Some(hint) = &self.hint {
             write!(f, " ({hint})")?;
         }
@@ -65,9 +72,13 @@ impl From<LoadError> for UserError {
             }
             // One `error:` line per diagnostic, as compilers do: the CLI renders `error: {msg}`.
             LoadError::Invalid(diags) => {
-                let mut msg = diags.iter().map(ToString::to_string).collect::<Vec<_>>().join("\nerror: ");
+                let mut msg =
+                    diags.iter().map(ToString::to_string).collect::<Vec<_>>().join("\nerror: ");
                 if diags.len() > 1 {
-                    msg.push_str(&format!("\nerror: the runbook has {} errors; nothing was run", diags.len()));
+                    msg.push_str(&format!(
+                        "\nerror: the runbook has {} errors; nothing was run",
+                        diags.len()
+                    ));
                 }
                 UserError::usage(msg)
             }
@@ -98,7 +109,8 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .into_iter()
         .filter(|c| *c != word)
         .map(|c| {
-            let d = if c.to_lowercase() == word.to_lowercase() { 0 } else { edit_distance(word, c) };
+            let d =
+                if c.to_lowercase() == word.to_lowercase() { 0 } else { edit_distance(word, c) };
             (d, c)
         })
         .filter(|(d, c)| *d <= word.chars().count().min(c.chars().count()) / 3)
@@ -151,7 +163,10 @@ mod tests {
             message: "step 'verify' needs unknown step 'reaply'".into(),
             hint: Some("did you mean 'reapply'?".into()),
         };
-        assert_eq!(d.to_string(), "r.yaml:7:14: step 'verify' needs unknown step 'reaply' (did you mean 'reapply'?)");
+        assert_eq!(
+            d.to_string(),
+            "r.yaml:7:14: step 'verify' needs unknown step 'reaply' (did you mean 'reapply'?)"
+        );
         let u: UserError = LoadError::Invalid(vec![d.clone(), d]).into();
         assert_eq!(u.exit, crate::error::Exit::Usage);
         assert!(u.message.contains("\nerror: r.yaml:7:14"));

@@ -88,7 +88,8 @@ fn shortest_cycle(deps: &[Vec<usize>], start: usize, members: &[usize]) -> Optio
     let mut prev: HashMap<usize, usize> = HashMap::new();
     let mut queue = std::collections::VecDeque::from([start]);
     while let Some(i) = queue.pop_front() {
-        let mut next: Vec<usize> = deps[i].iter().copied().filter(|d| members.contains(d)).collect();
+        let mut next: Vec<usize> =
+            deps[i].iter().copied().filter(|d| members.contains(d)).collect();
         next.sort_unstable();
         for d in next {
             if d == start {
@@ -181,7 +182,11 @@ pub fn to_dot(rb: &Runbook) -> String {
             (Shape::Wait, _) => ", shape=ellipse, style=\"\"",
             (Shape::Task, _) => "",
         };
-        out.push_str(&format!("  \"{}\" [label=\"{}\"{attrs}];\n", dot_escape(&s.id), dot_escape(&label)));
+        out.push_str(&format!(
+            "  \"{}\" [label=\"{}\"{attrs}];\n",
+            dot_escape(&s.id),
+            dot_escape(&label)
+        ));
     }
     for i in order(rb) {
         let s = &rb.steps[i];
@@ -190,7 +195,11 @@ pub fn to_dot(rb: &Runbook) -> String {
                 Some(up) if item_wise(s, up) => " [style=dashed, label=\"per item\"]",
                 _ => "",
             };
-            out.push_str(&format!("  \"{}\" -> \"{}\"{style};\n", dot_escape(need), dot_escape(&s.id)));
+            out.push_str(&format!(
+                "  \"{}\" -> \"{}\"{style};\n",
+                dot_escape(need),
+                dot_escape(&s.id)
+            ));
         }
     }
     out.push_str("}\n");

@@ -77,7 +77,8 @@ fn validate(
     overrides: &[(String, String)],
     require_params: bool,
 ) -> Result<Plan, LoadError> {
-    let mut v = Validator { path: path_for_messages.to_path_buf(), diags: Vec::new(), require_params };
+    let mut v =
+        Validator { path: path_for_messages.to_path_buf(), diags: Vec::new(), require_params };
     let plan = v.run(text, overrides);
     if v.diags.is_empty() {
         if let Some(plan) = plan {
@@ -233,8 +234,8 @@ impl Validator {
                     None
                 }
                 Ok(d) => Some(d),
-                Err(e) => {
-                    self.err(node.span, format!("{what} '{s}' is not a duration: {e}"), hint);
+                Err(_) => {
+                    self.err(node.span, format!("{what} '{s}' is not a duration"), hint);
                     None
                 }
             },
@@ -292,7 +293,11 @@ impl Validator {
         let params = self.params(top.get("params").map(|(_, n)| *n));
         let drafts = match top.get("steps") {
             None => {
-                self.err(root.span, "runbook has no steps", "add 'steps:' with at least one step".to_string());
+                self.err(
+                    root.span,
+                    "runbook has no steps",
+                    "add 'steps:' with at least one step".to_string(),
+                );
                 Vec::new()
             }
             Some((_, n)) => self.steps(n),
@@ -334,12 +339,20 @@ impl Validator {
         Some(Plan { runbook, params: resolved, order })
     }
 
-    fn metadata(&mut self, root: &Node, meta: Option<(&Key, &Node)>) -> (String, Option<String>, usize) {
+    fn metadata(
+        &mut self,
+        root: &Node,
+        meta: Option<(&Key, &Node)>,
+    ) -> (String, Option<String>, usize) {
         let mut name = String::new();
         let mut description = None;
         let mut concurrency = DEFAULT_CONCURRENCY;
         let Some((_, node)) = meta else {
-            self.err(root.span, "runbook has no metadata", "add 'metadata:' with at least 'name:'".to_string());
+            self.err(
+                root.span,
+                "runbook has no metadata",
+                "add 'metadata:' with at least 'name:'".to_string(),
+            );
             return (name, description, concurrency);
         };
         let NodeKind::Map(entries) = &node.kind else {
@@ -349,7 +362,11 @@ impl Validator {
         };
         let keys = self.keys(entries, METADATA_KEYS, "metadata");
         match keys.get("name") {
-            None => self.err(node.span, "metadata has no name", "add 'name: <runbook name>'".to_string()),
+            None => self.err(
+                node.span,
+                "metadata has no name",
+                "add 'name: <runbook name>'".to_string(),
+            ),
             Some((_, n)) => {
                 if let Some(s) = self.string(n, "metadata.name") {
                     if s.trim().is_empty() {
@@ -395,7 +412,11 @@ impl Validator {
         for (key, def) in entries {
             let name = key.name.as_str();
             if let Some(line) = seen.get(name) {
-                self.err(key.span, format!("duplicate parameter '{name}'"), format!("first declared at line {line}"));
+                self.err(
+                    key.span,
+                    format!("duplicate parameter '{name}'"),
+                    format!("first declared at line {line}"),
+                );
                 continue;
             }
             seen.insert(name, key.span.line);
@@ -403,7 +424,8 @@ impl Validator {
                 self.err(
                     key.span,
                     format!("invalid parameter name '{name}'"),
-                    "use letters, digits and '_', starting with a letter, e.g. 'target_region'".to_string(),
+                    "use letters, digits and '_', starting with a letter, e.g. 'target_region'"
+                        .to_string(),
                 );
             }
             if let Some(p) = self.param(key, def) {
@@ -434,7 +456,8 @@ impl Validator {
                 );
                 None
             }
-            Some((_, n)) => match self.string(n, &format!("type of parameter '{name}'")).as_deref() {
+            Some((_, n)) => match self.string(n, &format!("type of parameter '{name}'")).as_deref()
+            {
                 Some("string") => Some(ParamType::String),
                 Some("bool") => Some(ParamType::Bool),
                 Some("int") => Some(ParamType::Int),
@@ -443,7 +466,11 @@ impl Validator {
                 Some("enum") => self.enum_values(name, key, keys.get("values").map(|(_, n)| *n)),
                 Some(other) => {
                     let hint = suggest(other, TYPES.iter().copied(), "types", "");
-                    self.err(n.span, format!("parameter '{name}' has unknown type '{other}'"), hint);
+                    self.err(
+                        n.span,
+                        format!("parameter '{name}' has unknown type '{other}'"),
+                        hint,
+                    );
                     None
                 }
                 None => None,
@@ -451,33 +478,65 @@ impl Validator {
         };
         if let (Some((k, _)), Some(t)) = (keys.get("values"), &ty) {
             if !matches!(t, ParamType::Enum(_)) {
-                self.err(k.span, format!("parameter '{name}' has values but is not an enum"), "set 'type: enum' or remove 'values'".to_string());
+                self.err(
+                    k.span,
+                    format!("parameter '{name}' has values but is not an enum"),
+                    "set 'type: enum' or remove 'values'".to_string(),
+                );
             }
         }
-        let secret = keys.get("secret").and_then(|(_, n)| self.boolean(n, &format!("secret of parameter '{name}'"))).unwrap_or(false);
-        let description = keys.get("description").and_then(|(_, n)| self.string(n, &format!("description of parameter '{name}'")));
-        let explicit_required = keys.get("required").and_then(|(_, n)| self.boolean(n, &format!("required of parameter '{name}'")));
+        let secret = keys
+            .get("secret")
+            .and_then(|(_, n)| self.boolean(n, &format!("secret of parameter '{name}'")))
+            .unwrap_or(false);
+        let description = keys
+            .get("description")
+            .and_then(|(_, n)| self.string(n, &format!("description of parameter '{name}'")));
+        let explicit_required = keys
+            .get("required")
+            .and_then(|(_, n)| self.boolean(n, &format!("required of parameter '{name}'")));
         let default = match (keys.get("default"), &ty) {
             (Some((_, n)), Some(t)) => match check_default(t, n) {
                 Ok(v) => Some(v),
                 Err(msg) => {
-                    let shown = if secret { "<redacted>".to_string() } else { n.to_json().to_string() };
-                    self.err(n.span, format!("default {shown} of parameter '{name}' {msg}"), type_hint(t));
+                    let shown =
+                        if secret { "<redacted>".to_string() } else { n.to_json().to_string() };
+                    self.err(
+                        n.span,
+                        format!("default {shown} of parameter '{name}' {msg}"),
+                        type_hint(t),
+                    );
                     None
                 }
             },
             _ => None,
         };
         if let (Some(true), Some((k, _))) = (explicit_required, keys.get("default")) {
-            self.err(k.span, format!("parameter '{name}' is required and has a default"), "remove 'required: true' or the default".to_string());
+            self.err(
+                k.span,
+                format!("parameter '{name}' is required and has a default"),
+                "remove 'required: true' or the default".to_string(),
+            );
         }
         let required = explicit_required.unwrap_or(!keys.contains_key("default"));
-        Some(ParamDef { name: name.clone(), ty: ty?, required, default, secret, description, span: key.span })
+        Some(ParamDef {
+            name: name.clone(),
+            ty: ty?,
+            required,
+            default,
+            secret,
+            description,
+            span: key.span,
+        })
     }
 
     fn enum_values(&mut self, name: &str, key: &Key, values: Option<&Node>) -> Option<ParamType> {
         let Some(node) = values else {
-            self.err(key.span, format!("enum parameter '{name}' has no values"), "add 'values: [a, b]'".to_string());
+            self.err(
+                key.span,
+                format!("enum parameter '{name}' has no values"),
+                "add 'values: [a, b]'".to_string(),
+            );
             return None;
         };
         match &node.kind {
@@ -486,14 +545,29 @@ impl Validator {
                 for item in items {
                     match &item.kind {
                         NodeKind::Str(s) if !out.contains(s) => out.push(s.clone()),
-                        NodeKind::Str(s) => self.err(item.span, format!("enum parameter '{name}' lists '{s}' twice"), None),
-                        _ => self.err(item.span, format!("values of enum parameter '{name}' must be strings, found {}", item.type_name()), "quote them".to_string()),
+                        NodeKind::Str(s) => self.err(
+                            item.span,
+                            format!("enum parameter '{name}' lists '{s}' twice"),
+                            None,
+                        ),
+                        _ => self.err(
+                            item.span,
+                            format!(
+                                "values of enum parameter '{name}' must be strings, found {}",
+                                item.type_name()
+                            ),
+                            "quote them".to_string(),
+                        ),
                     }
                 }
                 Some(ParamType::Enum(out))
             }
             _ => {
-                self.err(node.span, format!("values of enum parameter '{name}' must be a non-empty list"), "e.g. 'values: [primary, secondary]'".to_string());
+                self.err(
+                    node.span,
+                    format!("values of enum parameter '{name}' must be a non-empty list"),
+                    "e.g. 'values: [primary, secondary]'".to_string(),
+                );
                 None
             }
         }
@@ -503,12 +577,20 @@ impl Validator {
         let items = match &node.kind {
             NodeKind::Seq(items) if !items.is_empty() => items,
             NodeKind::Seq(_) | NodeKind::Null => {
-                self.err(node.span, "runbook has no steps", "add at least one step under 'steps:'".to_string());
+                self.err(
+                    node.span,
+                    "runbook has no steps",
+                    "add at least one step under 'steps:'".to_string(),
+                );
                 return Vec::new();
             }
             _ => {
                 let found = node.type_name();
-                self.err(node.span, format!("steps must be a list, found {found}"), "write each step as '- id: ...'".to_string());
+                self.err(
+                    node.span,
+                    format!("steps must be a list, found {found}"),
+                    "write each step as '- id: ...'".to_string(),
+                );
                 return Vec::new();
             }
         };
@@ -517,7 +599,11 @@ impl Validator {
         for item in items {
             let NodeKind::Map(entries) = &item.kind else {
                 let found = item.type_name();
-                self.err(item.span, format!("a step must be a mapping, found {found}"), "e.g. '- id: approve\\n  uses: gate.approval'".to_string());
+                self.err(
+                    item.span,
+                    format!("a step must be a mapping, found {found}"),
+                    "e.g. '{id: approve, uses: gate.approval}'".to_string(),
+                );
                 continue;
             };
             let keys = self.keys(entries, STEP_KEYS, "a step");
@@ -528,18 +614,27 @@ impl Validator {
                 }
                 Some((_, n)) => self.string(n, "step id").and_then(|s| {
                     if !valid_step_id(&s) {
-                        let fixed: String = s.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+                        let fixed: String = s
+                            .to_ascii_lowercase()
+                            .chars()
+                            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                            .collect();
                         let fixed = fixed.trim_matches('-').to_string();
                         let hint = if valid_step_id(&fixed) {
                             format!("use lowercase letters, digits and '-', e.g. '{fixed}'")
                         } else {
-                            "use lowercase letters, digits and '-', e.g. 'reapply-settings'".to_string()
+                            "use lowercase letters, digits and '-', e.g. 'reapply-settings'"
+                                .to_string()
                         };
                         self.err(n.span, format!("invalid step id '{s}'"), hint);
                         return None;
                     }
                     if let Some(line) = ids.get(&s) {
-                        self.err(n.span, format!("duplicate step id '{s}'"), format!("first defined at line {line}; step ids must be unique"));
+                        self.err(
+                            n.span,
+                            format!("duplicate step id '{s}'"),
+                            format!("first defined at line {line}; step ids must be unique"),
+                        );
                         return None;
                     }
                     ids.insert(s.clone(), n.span.line);
@@ -553,10 +648,16 @@ impl Validator {
             };
             let uses = match keys.get("uses") {
                 None => {
-                    self.err(id.as_ref().map_or(item.span, |(_, s)| *s), format!("step {label} has no uses"), "add 'uses: <step kind>', e.g. 'uses: manual.task'".to_string());
+                    self.err(
+                        id.as_ref().map_or(item.span, |(_, s)| *s),
+                        format!("step {label} has no uses"),
+                        "add 'uses: <step kind>', e.g. 'uses: manual.task'".to_string(),
+                    );
                     None
                 }
-                Some((_, n)) => self.string(n, &format!("uses of step {label}")).map(|s| (s, n.span)),
+                Some((_, n)) => {
+                    self.string(n, &format!("uses of step {label}")).map(|s| (s, n.span))
+                }
             };
             let mut needs = Vec::new();
             if let Some((_, n)) = keys.get("needs") {
@@ -570,9 +671,15 @@ impl Validator {
                     }
                 };
                 for entry in list {
-                    if let Some(s) = self.string(entry, &format!("an entry of needs of step {label}")) {
+                    if let Some(s) =
+                        self.string(entry, &format!("an entry of needs of step {label}"))
+                    {
                         if needs.iter().any(|(x, _)| *x == s) {
-                            self.err(entry.span, format!("step {label} lists '{s}' twice in needs"), "remove the repeat".to_string());
+                            self.err(
+                                entry.span,
+                                format!("step {label} lists '{s}' twice in needs"),
+                                "remove the repeat".to_string(),
+                            );
                         } else {
                             needs.push((s, entry.span));
                         }
@@ -586,14 +693,25 @@ impl Validator {
                         let mut seen = HashSet::new();
                         for (k, v) in entries {
                             if !seen.insert(k.name.as_str()) {
-                                self.err(k.span, format!("duplicate input '{}' in with of step {label}", k.name), "keep one".to_string());
+                                self.err(
+                                    k.span,
+                                    format!("duplicate input '{}' in with of step {label}", k.name),
+                                    "keep one".to_string(),
+                                );
                             } else {
                                 with.push((k, v));
                             }
                         }
                     }
                     NodeKind::Null => {}
-                    _ => self.err(n.span, format!("with of step {label} must be a mapping of inputs, found {}", n.type_name()), None),
+                    _ => self.err(
+                        n.span,
+                        format!(
+                            "with of step {label} must be a mapping of inputs, found {}",
+                            n.type_name()
+                        ),
+                        None,
+                    ),
                 }
             }
             let for_each = keys.get("for_each").and_then(|(_, n)| match &n.kind {
@@ -611,7 +729,14 @@ impl Validator {
                 NodeKind::Str(s) => Some((s.clone(), n.span)),
                 NodeKind::Bool(b) => Some((b.to_string(), n.span)),
                 _ => {
-                    self.err(n.span, format!("when of step {label} must be a condition template, found {}", n.type_name()), "e.g. when: '{{ eq params.mode \"live\" }}'".to_string());
+                    self.err(
+                        n.span,
+                        format!(
+                            "when of step {label} must be a condition template, found {}",
+                            n.type_name()
+                        ),
+                        "e.g. when: '{{ eq params.mode \"live\" }}'".to_string(),
+                    );
                     None
                 }
             });
@@ -619,9 +744,25 @@ impl Validator {
                 Some((_, n)) => self.retry(n, &label),
                 None => RetryPolicy::default(),
             };
-            let timeout = keys.get("timeout").and_then(|(_, n)| self.duration(n, &format!("timeout of step {label}")));
-            let description = keys.get("description").and_then(|(_, n)| self.string(n, &format!("description of step {label}")));
-            drafts.push(Draft { node: item, label, id, uses, needs, with, for_each, when, retry, timeout, description });
+            let timeout = keys
+                .get("timeout")
+                .and_then(|(_, n)| self.duration(n, &format!("timeout of step {label}")));
+            let description = keys
+                .get("description")
+                .and_then(|(_, n)| self.string(n, &format!("description of step {label}")));
+            drafts.push(Draft {
+                node: item,
+                label,
+                id,
+                uses,
+                needs,
+                with,
+                for_each,
+                when,
+                retry,
+                timeout,
+                description,
+            });
         }
         drafts
     }
@@ -629,14 +770,24 @@ impl Validator {
     fn retry(&mut self, node: &Node, label: &str) -> RetryPolicy {
         let mut r = RetryPolicy::default();
         let NodeKind::Map(entries) = &node.kind else {
-            self.err(node.span, format!("retry of step {label} must be a mapping, found {}", node.type_name()), "e.g. 'retry: {max_attempts: 3, initial_delay: 5s}'".to_string());
+            self.err(
+                node.span,
+                format!("retry of step {label} must be a mapping, found {}", node.type_name()),
+                "e.g. 'retry: {max_attempts: 3, initial_delay: 5s}'".to_string(),
+            );
             return r;
         };
         let keys = self.keys(entries, RETRY_KEYS, &format!("retry of step {label}"));
         if let Some((_, n)) = keys.get("max_attempts") {
             match n.kind {
                 NodeKind::Int(i) if i >= 1 => r.max_attempts = u32::try_from(i).unwrap_or(u32::MAX),
-                _ => self.err(n.span, format!("retry.max_attempts of step {label} must be a whole number of at least 1"), "it counts the first attempt too: 1 means no retry".to_string()),
+                _ => self.err(
+                    n.span,
+                    format!(
+                        "retry.max_attempts of step {label} must be a whole number of at least 1"
+                    ),
+                    "it counts the first attempt too: 1 means no retry".to_string(),
+                ),
             }
         }
         if let Some((_, n)) = keys.get("initial_delay") {
@@ -648,7 +799,13 @@ impl Validator {
             if let Some(d) = self.duration(n, &format!("retry.max_delay of step {label}")) {
                 r.max_delay = d;
                 if d < r.initial_delay {
-                    self.err(n.span, format!("retry.max_delay of step {label} is shorter than its initial_delay"), "raise max_delay or lower initial_delay".to_string());
+                    self.err(
+                        n.span,
+                        format!(
+                            "retry.max_delay of step {label} is shorter than its initial_delay"
+                        ),
+                        "raise max_delay or lower initial_delay".to_string(),
+                    );
                 }
             }
         }
@@ -660,7 +817,11 @@ impl Validator {
             };
             match m {
                 Some(m) if m.is_finite() && m >= 1.0 => r.multiplier = m,
-                _ => self.err(n.span, format!("retry.multiplier of step {label} must be a number of at least 1"), "e.g. 2 doubles the delay after each attempt".to_string()),
+                _ => self.err(
+                    n.span,
+                    format!("retry.multiplier of step {label} must be a number of at least 1"),
+                    "e.g. 2 doubles the delay after each attempt".to_string(),
+                ),
             }
         }
         if let Some((_, n)) = keys.get("jitter") {
@@ -678,14 +839,19 @@ impl Validator {
             .enumerate()
             .filter_map(|(i, d)| d.id.as_ref().map(|(s, _)| (s.as_str(), i)))
             .collect();
-        let all_ids: Vec<&str> = drafts.iter().filter_map(|d| d.id.as_ref().map(|(s, _)| s.as_str())).collect();
+        let all_ids: Vec<&str> =
+            drafts.iter().filter_map(|d| d.id.as_ref().map(|(s, _)| s.as_str())).collect();
 
         let mut deps: Vec<Vec<usize>> = vec![Vec::new(); drafts.len()];
         for (i, d) in drafts.iter().enumerate() {
             let label = d.label.clone();
             for (need, span) in &d.needs {
                 match index.get(need.as_str()) {
-                    Some(&j) if j == i => self.err(*span, format!("step {label} needs itself"), format!("remove '{need}' from its needs")),
+                    Some(&j) if j == i => self.err(
+                        *span,
+                        format!("step {label} needs itself"),
+                        format!("remove '{need}' from its needs"),
+                    ),
                     Some(&j) => deps[i].push(j),
                     None => {
                         let hint = suggest(need, all_ids.iter().copied(), "steps", "");
@@ -700,13 +866,24 @@ impl Validator {
             Ok(order) => order,
             Err(cycles) => {
                 for cycle in cycles {
-                    let names: Vec<&str> = cycle.iter().filter_map(|&i| drafts[i].id.as_ref().map(|(s, _)| s.as_str())).collect();
+                    let names: Vec<&str> = cycle
+                        .iter()
+                        .filter_map(|&i| drafts[i].id.as_ref().map(|(s, _)| s.as_str()))
+                        .collect();
                     let first = &drafts[cycle[0]];
                     let next = names.get(1).copied().unwrap_or_default();
-                    let span = first.needs.iter().find(|(n, _)| n == next).map_or(first.node.span, |(_, s)| *s);
+                    let span = first
+                        .needs
+                        .iter()
+                        .find(|(n, _)| n == next)
+                        .map_or(first.node.span, |(_, s)| *s);
                     let mut text = names.join(" -> ");
                     text.push_str(&format!(" -> {}", names[0]));
-                    self.err(span, format!("steps form a cycle: {text}"), "remove one of these needs".to_string());
+                    self.err(
+                        span,
+                        format!("steps form a cycle: {text}"),
+                        "remove one of these needs".to_string(),
+                    );
                 }
                 Vec::new()
             }
@@ -722,7 +899,10 @@ impl Validator {
                     stack.extend(deps[j].iter().copied());
                 }
             }
-            let upstream_ids: HashSet<&str> = upstream.iter().filter_map(|&j| drafts[j].id.as_ref().map(|(s, _)| s.as_str())).collect();
+            let upstream_ids: HashSet<&str> = upstream
+                .iter()
+                .filter_map(|&j| drafts[j].id.as_ref().map(|(s, _)| s.as_str()))
+                .collect();
             let scope = Scope { draft: d, params, all_ids: &all_ids, upstream: &upstream_ids };
             for (k, v) in &d.with {
                 self.templates_in(v, &scope, &format!("with.{}", k.name));
@@ -741,16 +921,30 @@ impl Validator {
     fn kind_and_inputs(&mut self, d: &Draft<'_>, label: &str) {
         let Some((uses, span)) = &d.uses else { return };
         let Some(kind) = steps::lookup(uses) else {
-            let known: Vec<&str> = steps::catalog().iter().filter(|k| steps::lookup(k.name).is_some()).map(|k| k.name).collect();
-            let hint = suggest(uses, known.iter().copied(), "known kinds", "no step kinds are registered");
+            let known: Vec<&str> = steps::catalog()
+                .iter()
+                .filter(|k| steps::lookup(k.name).is_some())
+                .map(|k| k.name)
+                .collect();
+            let hint =
+                suggest(uses, known.iter().copied(), "known kinds", "no step kinds are registered");
             self.err(*span, format!("step {label} uses unknown step kind '{uses}'"), hint);
             return;
         };
         let names: Vec<&str> = kind.inputs.iter().map(|i| i.name).collect();
         for (k, _) in &d.with {
             if !names.contains(&k.name.as_str()) {
-                let hint = suggest(&k.name, names.iter().copied(), &format!("{} takes", kind.name), &format!("{} takes no inputs", kind.name));
-                self.err(k.span, format!("step {label} has unknown input '{}' for {}", k.name, kind.name), hint);
+                let hint = suggest(
+                    &k.name,
+                    names.iter().copied(),
+                    &format!("{} takes", kind.name),
+                    &format!("{} takes no inputs", kind.name),
+                );
+                self.err(
+                    k.span,
+                    format!("step {label} has unknown input '{}' for {}", k.name, kind.name),
+                    hint,
+                );
             }
         }
         for input in kind.inputs.iter().filter(|i| i.required) {
@@ -760,17 +954,31 @@ impl Validator {
         }
     }
 
-    fn missing_input(&mut self, d: &Draft<'_>, label: &str, kind: &StepKindInfo, input: &str, description: &str, uses_span: Span) {
+    fn missing_input(
+        &mut self,
+        d: &Draft<'_>,
+        label: &str,
+        kind: &StepKindInfo,
+        input: &str,
+        description: &str,
+        uses_span: Span,
+    ) {
         // Point at `with:` when there is one (the input belongs there), else at `uses`.
         let span = d.with.first().map_or(uses_span, |(k, _)| k.span);
-        self.err(span, format!("step {label} is missing required input '{input}' of {}", kind.name), format!("add 'with: {{{input}: ...}}': {description}"));
+        self.err(
+            span,
+            format!("step {label} is missing required input '{input}' of {}", kind.name),
+            format!("add 'with: {{{input}: ...}}': {description}"),
+        );
     }
 
     fn templates_in(&mut self, node: &Node, scope: &Scope<'_>, origin: &str) {
         match &node.kind {
             NodeKind::Str(s) if s.contains("{{") => self.template(s, node.span, scope, origin),
             NodeKind::Seq(items) => items.iter().for_each(|n| self.templates_in(n, scope, origin)),
-            NodeKind::Map(entries) => entries.iter().for_each(|(k, n)| self.templates_in(n, scope, &format!("{origin}.{}", k.name))),
+            NodeKind::Map(entries) => entries
+                .iter()
+                .for_each(|(k, n)| self.templates_in(n, scope, &format!("{origin}.{}", k.name))),
             _ => {}
         }
     }
@@ -780,7 +988,11 @@ impl Validator {
         let refs = match template::references(text) {
             Ok(r) => r,
             Err(TemplateError::Parse(msg)) => {
-                self.err(span, format!("template in {origin} of step {label} does not parse: {msg}"), "templates use handlebars syntax, e.g. '{{ params.region }}'".to_string());
+                self.err(
+                    span,
+                    format!("template in {origin} of step {label} does not parse: {msg}"),
+                    "templates use handlebars syntax, e.g. '{{ params.region }}'".to_string(),
+                );
                 return;
             }
             Err(TemplateError::Invalid { path, hint }) => {
@@ -788,7 +1000,11 @@ impl Validator {
                 return;
             }
             Err(other) => {
-                self.err(span, format!("template in {origin} of step {label} is invalid: {other}"), None);
+                self.err(
+                    span,
+                    format!("template in {origin} of step {label} is invalid: {other}"),
+                    None,
+                );
                 return;
             }
         };
@@ -797,7 +1013,12 @@ impl Validator {
                 Reference::Param(p) if scope.params.iter().any(|d| d.name == p) => {}
                 Reference::Param(p) => {
                     let names: Vec<&str> = scope.params.iter().map(|d| d.name.as_str()).collect();
-                    let hint = suggest(&p, names.iter().copied(), "parameters", "the runbook declares no parameters; add it under 'params:'");
+                    let hint = suggest(
+                        &p,
+                        names.iter().copied(),
+                        "parameters",
+                        "the runbook declares no parameters; add it under 'params:'",
+                    );
                     self.err(span, format!("template in {origin} of step {label} references unknown parameter '{p}'"), hint);
                 }
                 Reference::StepOutput { step, .. } => {
@@ -830,7 +1051,11 @@ impl Validator {
         let hint = "for_each needs one expression that yields a list, e.g. '{{ params.connectors }}' or '{{ steps.discover.outputs.connectors }}'".to_string();
         let Ok(path) = template::single_expression_path(text) else { return }; // reported above
         let Some(path) = path else {
-            let what = if text.contains("{{") { "text with expressions renders to a string" } else { "a literal string" };
+            let what = if text.contains("{{") {
+                "text with expressions renders to a string"
+            } else {
+                "a literal string"
+            };
             self.err(span, format!("for_each of step {label} is not a list: {what}"), hint);
             return;
         };
@@ -838,27 +1063,52 @@ impl Validator {
             [root, name] if root == "params" => {
                 if let Some(p) = scope.params.iter().find(|p| &p.name == name) {
                     if p.ty != ParamType::List {
-                        self.err(span, format!("for_each of step {label} is not a list: parameter '{name}' is {}", type_name(&p.ty)), format!("declare '{name}' with 'type: list'"));
+                        self.err(
+                            span,
+                            format!(
+                                "for_each of step {label} is not a list: parameter '{name}' is {}",
+                                type_name(&p.ty)
+                            ),
+                            format!("declare '{name}' with 'type: list'"),
+                        );
                     }
                 }
             }
-            [root, _] if root == "run" => self.err(span, format!("for_each of step {label} is not a list: run fields are strings"), hint),
+            [root, _] if root == "run" => self.err(
+                span,
+                format!("for_each of step {label} is not a list: run fields are strings"),
+                hint,
+            ),
             _ => {}
         }
     }
 
     /// Applies `--set` overrides and defaults; every declared parameter gets a value.
-    fn resolve(&mut self, params: &[ParamDef], overrides: &[(String, String)], params_span: Span) -> BTreeMap<String, Value> {
+    fn resolve(
+        &mut self,
+        params: &[ParamDef],
+        overrides: &[(String, String)],
+        params_span: Span,
+    ) -> BTreeMap<String, Value> {
         let mut given: HashMap<&str, &str> = HashMap::new();
         for (k, v) in overrides {
             let Some(p) = params.iter().find(|p| &p.name == k) else {
                 let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
-                let hint = suggest(k, names.iter().copied(), "parameters", "the runbook declares no parameters");
+                let hint = suggest(
+                    k,
+                    names.iter().copied(),
+                    "parameters",
+                    "the runbook declares no parameters",
+                );
                 self.err(params_span, format!("--set names unknown parameter '{k}'"), hint);
                 continue;
             };
             if given.insert(k.as_str(), v.as_str()).is_some() {
-                self.err(p.span, format!("parameter '{k}' is set more than once with --set"), "pass it once".to_string());
+                self.err(
+                    p.span,
+                    format!("parameter '{k}' is set more than once with --set"),
+                    "pass it once".to_string(),
+                );
             }
         }
         let mut out = BTreeMap::new();
@@ -868,14 +1118,22 @@ impl Validator {
                     Ok(v) => v,
                     Err(msg) => {
                         let shown = if p.secret { "<redacted>" } else { raw };
-                        self.err(p.span, format!("--set {}={shown}: parameter '{}' {msg}", p.name, p.name), type_hint(&p.ty));
+                        self.err(
+                            p.span,
+                            format!("--set {}={shown}: parameter '{}' {msg}", p.name, p.name),
+                            type_hint(&p.ty),
+                        );
                         continue;
                     }
                 },
                 None => match &p.default {
                     Some(v) => v.clone(),
                     None if p.required && self.require_params => {
-                        self.err(p.span, format!("required parameter '{}' is not set", p.name), format!("pass --set {}=<{}>", p.name, type_word(&p.ty)));
+                        self.err(
+                            p.span,
+                            format!("required parameter '{}' is not set", p.name),
+                            format!("pass --set {}=<{}>", p.name, type_word(&p.ty)),
+                        );
                         continue;
                     }
                     None => Value::Null,
@@ -921,7 +1179,9 @@ fn type_hint(ty: &ParamType) -> Option<String> {
         ParamType::Int => "use a whole number such as 3".to_string(),
         ParamType::Duration => "use a duration such as 30s, 15m, 2h or 3d".to_string(),
         ParamType::Enum(values) => format!("allowed values: {}", values.join(", ")),
-        ParamType::List => "use a list of strings; on the command line: --set name=a,b,c".to_string(),
+        ParamType::List => {
+            "use a list of strings; on the command line: --set name=a,b,c".to_string()
+        }
     })
 }
 
@@ -934,10 +1194,14 @@ fn check_default(ty: &ParamType, node: &Node) -> Result<Value, String> {
         (ParamType::Int, NodeKind::Int(i)) => Ok(Value::from(*i)),
         (ParamType::Duration, NodeKind::Str(s)) => match humantime::parse_duration(s.trim()) {
             Ok(_) => Ok(Value::String(s.trim().to_string())),
-            Err(e) => Err(format!("is not a duration: {e}")),
+            Err(_) => Err("is not a duration".to_string()),
         },
-        (ParamType::Enum(values), NodeKind::Str(s)) if values.contains(s) => Ok(Value::String(s.clone())),
-        (ParamType::Enum(_), NodeKind::Str(_)) => Err("is not one of the allowed values".to_string()),
+        (ParamType::Enum(values), NodeKind::Str(s)) if values.contains(s) => {
+            Ok(Value::String(s.clone()))
+        }
+        (ParamType::Enum(_), NodeKind::Str(_)) => {
+            Err("is not one of the allowed values".to_string())
+        }
         (ParamType::List, NodeKind::Seq(items)) => items
             .iter()
             .map(|i| match &i.kind {
@@ -959,14 +1223,22 @@ fn parse_override(ty: &ParamType, raw: &str) -> Result<Value, String> {
             "false" => Ok(Value::Bool(false)),
             _ => Err("expects true or false".to_string()),
         },
-        ParamType::Int => raw.trim().parse::<i64>().map(Value::from).map_err(|_| "expects an integer".to_string()),
+        ParamType::Int => {
+            raw.trim().parse::<i64>().map(Value::from).map_err(|_| "expects an integer".to_string())
+        }
         ParamType::Duration => humantime::parse_duration(raw.trim())
             .map(|_| Value::String(raw.trim().to_string()))
-            .map_err(|e| format!("expects a duration: {e}")),
-        ParamType::Enum(values) if values.iter().any(|v| v == raw) => Ok(Value::String(raw.to_string())),
+            .map_err(|_| "expects a duration".to_string()),
+        ParamType::Enum(values) if values.iter().any(|v| v == raw) => {
+            Ok(Value::String(raw.to_string()))
+        }
         ParamType::Enum(_) => Err("expects one of its allowed values".to_string()),
         ParamType::List => Ok(Value::Array(
-            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_string())).collect(),
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_string()))
+                .collect(),
         )),
     }
 }
@@ -991,7 +1263,8 @@ steps:
 ";
 
     fn errs(text: &str, set: &[(&str, &str)]) -> Vec<String> {
-        let set: Vec<(String, String)> = set.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let set: Vec<(String, String)> =
+            set.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         match load_str(Path::new("r.yaml"), text, &set) {
             Ok(_) => vec![],
             Err(e) => e.diagnostics().iter().map(ToString::to_string).collect(),
@@ -1000,7 +1273,8 @@ steps:
 
     #[test]
     fn a_valid_runbook_loads() {
-        let plan = load_str(Path::new("r.yaml"), OK, &[("region".into(), "eastus".into())]).unwrap();
+        let plan =
+            load_str(Path::new("r.yaml"), OK, &[("region".into(), "eastus".into())]).unwrap();
         assert_eq!(plan.order, vec![0, 1]);
         assert_eq!(plan.params["region"], "eastus");
         assert_eq!(plan.params["conns"], serde_json::json!(["a", "b"]));
@@ -1011,17 +1285,29 @@ steps:
 
     #[test]
     fn all_errors_are_collected_in_position_order() {
-        let text = OK.replace("needs: approve", "needs: aprove").replace("gate.approval", "gate.aproval");
+        let text =
+            OK.replace("needs: approve", "needs: aprove").replace("gate.approval", "gate.aproval");
         let e = errs(&text, &[("regoin", "x")]);
         assert_eq!(e.len(), 3, "{e:#?}");
-        assert!(e[0].starts_with("r.yaml:3:1: --set names unknown parameter 'regoin' (did you mean 'region'?)"), "{e:#?}");
+        assert!(
+            e[0].starts_with(
+                "r.yaml:3:1: --set names unknown parameter 'regoin' (did you mean 'region'?)"
+            ),
+            "{e:#?}"
+        );
         assert!(e[1].starts_with("r.yaml:8:11: step 'approve' uses unknown step kind 'gate.aproval' (did you mean 'gate.approval'?)"), "{e:#?}");
-        assert!(e[2].starts_with("r.yaml:11:12: step 'each' needs unknown step 'aprove'"), "{e:#?}");
+        assert!(
+            e[2].starts_with("r.yaml:11:12: step 'each' needs unknown step 'aprove'"),
+            "{e:#?}"
+        );
     }
 
     #[test]
     fn secrets_never_reach_messages() {
-        let text = OK.replace("region: {type: string, default: westeurope}", "token: {type: int, secret: true}");
+        let text = OK.replace(
+            "region: {type: string, default: westeurope}",
+            "token: {type: int, secret: true}",
+        );
         let e = errs(&text, &[("token", "s3cr3t-value")]);
         assert!(e.iter().any(|m| m.contains("--set token=<redacted>")), "{e:#?}");
         assert!(e.iter().all(|m| !m.contains("s3cr3t")), "{e:#?}");

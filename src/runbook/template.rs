@@ -81,6 +81,11 @@ handlebars::handlebars_helper!(default: |value: Json, fallback: Json| match valu
 });
 
 fn compile(template: &str) -> Result<Template, TemplateError> {
+    if template.matches("{{").count() > template.matches("}}").count() {
+        return Err(TemplateError::Parse(
+            "an expression opened with '{{' is not closed with '}}'".into(),
+        ));
+    }
     Template::compile(template).map_err(|e| {
         let reason = e.reason().to_string();
         match e.pos() {
@@ -140,13 +145,11 @@ pub fn render_str(template: &str, ctx: &Value) -> Result<Value, TemplateError> {
     if let Some(path) = single_path(&compiled) {
         return lookup(ctx, &path).cloned().ok_or_else(|| TemplateError::Missing(path.join(".")));
     }
-    registry().render_template(template, ctx).map(Value::String).map_err(|e| {
-        match e.reason() {
-            handlebars::RenderErrorReason::MissingVariable(Some(p)) => {
-                TemplateError::Missing(p.clone())
-            }
-            other => TemplateError::Render(other.to_string()),
+    registry().render_template(template, ctx).map(Value::String).map_err(|e| match e.reason() {
+        handlebars::RenderErrorReason::MissingVariable(Some(p)) => {
+            TemplateError::Missing(p.clone())
         }
+        other => TemplateError::Render(other.to_string()),
     })
 }
 
@@ -211,7 +214,11 @@ pub fn references(template: &str) -> Result<Vec<Reference>, TemplateError> {
     Ok(out)
 }
 
-fn walk_template(t: &Template, in_block: bool, out: &mut Vec<Reference>) -> Result<(), TemplateError> {
+fn walk_template(
+    t: &Template,
+    in_block: bool,
+    out: &mut Vec<Reference>,
+) -> Result<(), TemplateError> {
     for e in &t.elements {
         match e {
             TemplateElement::Expression(h)
@@ -232,7 +239,11 @@ fn walk_template(t: &Template, in_block: bool, out: &mut Vec<Reference>) -> Resu
     Ok(())
 }
 
-fn walk_helper(h: &HelperTemplate, in_block: bool, out: &mut Vec<Reference>) -> Result<(), TemplateError> {
+fn walk_helper(
+    h: &HelperTemplate,
+    in_block: bool,
+    out: &mut Vec<Reference>,
+) -> Result<(), TemplateError> {
     let is_call = !h.params.is_empty() || !h.hash.is_empty() || h.block;
     match &h.name {
         // A bare name with no parameters is a path (`{{ item }}`), otherwise a helper name.
@@ -268,7 +279,11 @@ const HELPERS: &[&str] = &[
     "not", "len", "length", "json", "join", "default",
 ];
 
-fn walk_param(p: &Parameter, in_block: bool, out: &mut Vec<Reference>) -> Result<(), TemplateError> {
+fn walk_param(
+    p: &Parameter,
+    in_block: bool,
+    out: &mut Vec<Reference>,
+) -> Result<(), TemplateError> {
     match p {
         Parameter::Path(Path::Relative((segs, raw))) => match named(segs) {
             Some(path) => walk_path(&path, raw, in_block, out),
@@ -291,18 +306,23 @@ fn walk_param(p: &Parameter, in_block: bool, out: &mut Vec<Reference>) -> Result
     }
 }
 
-fn walk_path(path: &[String], raw: &str, in_block: bool, out: &mut Vec<Reference>) -> Result<(), TemplateError> {
-    let invalid = |hint: &str| TemplateError::Invalid { path: raw.to_string(), hint: hint.to_string() };
+fn walk_path(
+    path: &[String],
+    raw: &str,
+    in_block: bool,
+    out: &mut Vec<Reference>,
+) -> Result<(), TemplateError> {
+    let invalid =
+        |hint: &str| TemplateError::Invalid { path: raw.to_string(), hint: hint.to_string() };
     match path.first().map(String::as_str) {
         Some("params") => match path.get(1) {
             Some(name) => out.push(Reference::Param(name.clone())),
             None => return Err(invalid("name one parameter: params.<name>")),
         },
         Some("steps") => match (path.get(1), path.get(2).map(String::as_str)) {
-            (Some(step), Some("outputs")) => out.push(Reference::StepOutput {
-                step: step.clone(),
-                path: path[3..].to_vec(),
-            }),
+            (Some(step), Some("outputs")) => {
+                out.push(Reference::StepOutput { step: step.clone(), path: path[3..].to_vec() })
+            }
             _ => return Err(invalid("a step's values are under steps.<id>.outputs")),
         },
         Some("item") => out.push(Reference::Item),
@@ -367,8 +387,13 @@ mod tests {
     #[test]
     fn strict_mode_reports_missing_paths() {
         let c = ctx();
-        assert_eq!(render_str("{{ params.nope }}", &c), Err(TemplateError::Missing("params.nope".into())));
-        assert!(matches!(render_str("x {{ params.nope }}", &c), Err(TemplateError::Missing(p)) if p.contains("nope")));
+        assert_eq!(
+            render_str("{{ params.nope }}", &c),
+            Err(TemplateError::Missing("params.nope".into()))
+        );
+        assert!(
+            matches!(render_str("x {{ params.nope }}", &c), Err(TemplateError::Missing(p)) if p.contains("nope"))
+        );
         assert!(matches!(render_str("{{ params.region", &c), Err(TemplateError::Parse(_))));
     }
 
@@ -381,6 +406,7 @@ mod tests {
         assert_eq!(eval_condition("{{ params.empty }}", &c), Ok(false));
         assert_eq!(eval_condition("{{ eq params.region \"westeurope\" }}", &c), Ok(true));
         assert_eq!(eval_condition("{{ eq params.region \"eastus\" }}", &c), Ok(false));
+        assert_eq!(eval_condition("{{ ne params.region 'westeurope' }}", &c), Ok(false));
         assert_eq!(eval_condition("{{ not params.dry }}", &c), Ok(true));
         assert_eq!(eval_condition("{{ and params.dry true }}", &c), Ok(false));
         assert_eq!(eval_condition("true", &c), Ok(true));
@@ -406,7 +432,10 @@ mod tests {
         );
         assert!(matches!(references("{{ foo.bar }}"), Err(TemplateError::Invalid { .. })));
         assert!(matches!(references("{{ steps.a.status }}"), Err(TemplateError::Invalid { .. })));
-        assert!(matches!(references("{{ frobnicate params.a }}"), Err(TemplateError::Invalid { .. })));
+        assert!(matches!(
+            references("{{ frobnicate params.a }}"),
+            Err(TemplateError::Invalid { .. })
+        ));
         assert!(matches!(references("{{#if x}}"), Err(TemplateError::Parse(_))));
     }
 }
