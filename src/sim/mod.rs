@@ -3,3 +3,4 @@
 //! `engine`, `steps` or `azure`: they only ever see a URL.
 
 pub mod kql;
+pub mod throttle;
