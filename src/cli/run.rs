@@ -1,44 +1,325 @@
-//! `lifeboat run`, `resume`, `status`, `approve`, `attest`, `skip`, `runs`.
+//! `lifeboat run`, `resume`, `status`, `approve`, `attest`, `skip`, `runs`: a thin layer over
+//! `engine::runner`. A step instance is named `STEP`, or `STEP#N` for branch N of a fanned-out
+//! step (N as shown by `lifeboat status RUN`).
 
-use super::Globals;
-use crate::error::Exit;
+use super::{Globals, OutputFormat};
+use crate::clock::{Clock, SystemClock};
+use crate::engine::runner::{self, RunOptions, RunOutcome};
+use crate::engine::{self, Actor, Blocker, Event, InstanceView, Phase};
+use crate::error::{Exit, UserError};
+use crate::runbook;
+use crate::steps::{Registry, Services};
+use std::path::PathBuf;
+use std::sync::Arc;
+use time::OffsetDateTime;
 
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {}
+pub struct RunArgs {
+    /// The runbook file (YAML, `apiVersion: lifeboat/v1`)
+    #[arg(value_name = "RUNBOOK")]
+    pub runbook: PathBuf,
+    /// Set a parameter (repeatable); lists are comma-separated: `--set connectors=a,b`
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = runbook::parse_set)]
+    pub set: Vec<(String, String)>,
+    /// The run's id [default: a fresh `YYYYMMDD-HHMMSS-xxxxxx`]; an existing id is refused
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+}
+
 #[derive(Debug, clap::Args)]
-pub struct ResumeArgs {}
+pub struct ResumeArgs {
+    /// The run to continue (`lifeboat runs list`)
+    #[arg(value_name = "RUN_ID")]
+    pub run_id: String,
+}
+
 #[derive(Debug, clap::Args)]
-pub struct StatusArgs {}
+pub struct StatusArgs {
+    /// Show the steps of this run [default: list every run]
+    #[arg(value_name = "RUN_ID")]
+    pub run_id: Option<String>,
+}
+
 #[derive(Debug, clap::Args)]
-pub struct ApproveArgs {}
+pub struct ApproveArgs {
+    #[arg(value_name = "RUN_ID")]
+    pub run_id: String,
+    /// The gate: `STEP`, or `STEP#N` for one branch (without `#N`, every waiting branch)
+    #[arg(value_name = "STEP")]
+    pub step: String,
+    /// Why, for the audit record
+    #[arg(long)]
+    pub comment: Option<String>,
+}
+
 #[derive(Debug, clap::Args)]
-pub struct AttestArgs {}
+pub struct AttestArgs {
+    #[arg(value_name = "RUN_ID")]
+    pub run_id: String,
+    /// The manual (or interrupted) step: `STEP`, or `STEP#N` for one branch
+    #[arg(value_name = "STEP")]
+    pub step: String,
+    /// What was done, e.g. a ticket number; journaled for the audit record
+    #[arg(long, value_name = "TEXT")]
+    pub evidence: String,
+}
+
 #[derive(Debug, clap::Args)]
-pub struct SkipArgs {}
+pub struct SkipArgs {
+    #[arg(value_name = "RUN_ID")]
+    pub run_id: String,
+    /// The step to skip: `STEP`, or `STEP#N` for one branch; dependents treat it as done
+    #[arg(value_name = "STEP")]
+    pub step: String,
+    /// Why, for the audit record
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum RunsCommand {
-    /// List runs
+    /// List runs with their status
     List,
 }
 
-pub async fn execute_run(_a: RunArgs, _g: &Globals) -> anyhow::Result<Exit> {
-    Err(super::not_built("run"))
+fn clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
 }
-pub async fn execute_resume(_a: ResumeArgs, _g: &Globals) -> anyhow::Result<Exit> {
-    Err(super::not_built("resume"))
+
+fn now() -> OffsetDateTime {
+    SystemClock.now()
 }
-pub async fn execute_status(_a: StatusArgs, _g: &Globals) -> anyhow::Result<Exit> {
-    Err(super::not_built("status"))
+
+pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
+    // Everything that can be wrong with the input is checked before the run directory exists.
+    let plan = runbook::load(&a.runbook, &a.set).map_err(UserError::from)?;
+    let registry = Registry::builtin();
+    for step in &plan.runbook.steps {
+        if registry.get(&step.uses).is_none() {
+            return Err(UserError::usage(format!(
+                "{}:{}:{}: step kind {} is not implemented in this build",
+                a.runbook.display(),
+                step.span.line,
+                step.span.column,
+                step.uses
+            ))
+            .with_hint("upgrade lifeboat, or replace the step by a manual.task")
+            .into());
+        }
+    }
+    let state_dir = g.state_dir()?;
+    let run_id = match a.run_id {
+        Some(id) => id,
+        None => runner::new_run_id(now()),
+    };
+    let seed = rand::random::<u64>();
+    let dir = runner::create_run(&state_dir, &plan, &run_id, now(), &Actor::current(), seed).map_err(UserError::from)?;
+    println!("run {run_id} started ({} steps)", plan.runbook.steps.len());
+    drive(&dir, &run_id, &registry).await
 }
-pub async fn execute_approve(_a: ApproveArgs, _g: &Globals) -> anyhow::Result<Exit> {
-    Err(super::not_built("approve"))
+
+pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> {
+    let dir = runner::run_dir(&g.state_dir()?, &a.run_id).map_err(UserError::from)?;
+    drive(&dir, &a.run_id, &Registry::builtin()).await
 }
-pub async fn execute_attest(_a: AttestArgs, _g: &Globals) -> anyhow::Result<Exit> {
-    Err(super::not_built("attest"))
+
+async fn drive(dir: &std::path::Path, run_id: &str, registry: &Registry) -> anyhow::Result<Exit> {
+    let outcome = runner::drive(dir, registry, Arc::new(Services::new()), clock(), &RunOptions::default())
+        .await
+        .map_err(UserError::from)?;
+    print!("{}", describe_outcome(run_id, &outcome));
+    Ok(outcome.exit())
 }
-pub async fn execute_skip(_a: SkipArgs, _g: &Globals) -> anyhow::Result<Exit> {
-    Err(super::not_built("skip"))
+
+/// What a person reads when `run`/`resume` stops: the result, and exactly what to do next.
+pub fn describe_outcome(run_id: &str, outcome: &RunOutcome) -> String {
+    let mut out = String::new();
+    match outcome {
+        RunOutcome::Succeeded => out.push_str(&format!("run {run_id} succeeded\n")),
+        RunOutcome::Cancelled => out.push_str(&format!("run {run_id} was cancelled\n")),
+        RunOutcome::Sleeping { until } => {
+            out.push_str(&format!("run {run_id} is waiting until {}\n", fmt_time(*until)));
+            out.push_str(&format!("continue with: lifeboat resume {run_id}\n"));
+        }
+        RunOutcome::Failed { blockers } => {
+            out.push_str(&format!("run {run_id} failed\n"));
+            for b in blockers.iter().filter(|b| b.phase == Phase::Failed) {
+                out.push_str(&format!("  step {} failed: {}\n", b.name(), b.message.as_deref().unwrap_or("")));
+            }
+            out.push_str(&format!(
+                "inspect with: lifeboat status {run_id}; to go on without a failed step: lifeboat skip {run_id} STEP --reason TEXT, then lifeboat resume {run_id}\n"
+            ));
+        }
+        RunOutcome::Paused { blockers } => {
+            out.push_str(&format!("run {run_id} is paused: it waits for a person\n"));
+            for b in blockers {
+                out.push_str(&describe_blocker(run_id, b));
+            }
+            out.push_str(&format!("then continue with: lifeboat resume {run_id}\n"));
+        }
+    }
+    out
 }
-pub async fn execute_runs(_c: RunsCommand, _g: &Globals) -> anyhow::Result<Exit> {
-    Err(super::not_built("runs"))
+
+fn describe_blocker(run_id: &str, b: &Blocker) -> String {
+    let name = b.name();
+    let msg = b.message.as_deref().unwrap_or("");
+    match (b.phase, b.interrupted) {
+        (Phase::AwaitingApproval, _) => {
+            format!("  step {name} awaits approval: {msg}\n    lifeboat approve {run_id} {name} --comment TEXT\n")
+        }
+        (Phase::AwaitingAttestation, false) => {
+            format!("  step {name} is a manual task: {msg}\n    lifeboat attest {run_id} {name} --evidence TEXT\n")
+        }
+        (Phase::AwaitingAttestation, true) => format!(
+            "  step {name} was interrupted and must never run twice: check whether it took effect, then\n    lifeboat attest {run_id} {name} --evidence TEXT    (it did)\n    lifeboat skip {run_id} {name} --reason TEXT        (it did not, or it is not needed)\n"
+        ),
+        _ => format!("  step {name}: {msg}\n"),
+    }
+}
+
+fn fmt_time(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+fn parse_step(text: &str) -> Result<(String, Option<usize>), UserError> {
+    engine::parse_instance_name(text).ok_or_else(|| {
+        UserError::usage(format!("step `{text}` is not a step name")).with_hint("use STEP, or STEP#N for branch N")
+    })
+}
+
+fn manual(g: &Globals, run_id: &str, event: Event, what: &str, step: &str) -> anyhow::Result<Exit> {
+    let dir = runner::run_dir(&g.state_dir()?, run_id).map_err(UserError::from)?;
+    runner::apply_manual(&dir, &Registry::builtin(), event, now()).map_err(UserError::from)?;
+    println!("{what} {step} of run {run_id}; continue with: lifeboat resume {run_id}");
+    Ok(Exit::Ok)
+}
+
+pub async fn execute_approve(a: ApproveArgs, g: &Globals) -> anyhow::Result<Exit> {
+    let (step, branch) = parse_step(&a.step)?;
+    let event = Event::Approved { step, branch, by: Actor::current(), comment: a.comment };
+    manual(g, &a.run_id, event, "approved", &a.step)
+}
+
+pub async fn execute_attest(a: AttestArgs, g: &Globals) -> anyhow::Result<Exit> {
+    let (step, branch) = parse_step(&a.step)?;
+    if a.evidence.trim().is_empty() {
+        return Err(UserError::usage("--evidence is empty").with_hint("say what was done, e.g. a ticket number").into());
+    }
+    let event = Event::Attested { step, branch, by: Actor::current(), evidence: a.evidence };
+    manual(g, &a.run_id, event, "attested", &a.step)
+}
+
+pub async fn execute_skip(a: SkipArgs, g: &Globals) -> anyhow::Result<Exit> {
+    let (step, branch) = parse_step(&a.step)?;
+    if a.reason.trim().is_empty() {
+        return Err(UserError::usage("--reason is empty").with_hint("say why the step is skipped").into());
+    }
+    let event = Event::Skipped { step, branch, by: Actor::current(), reason: a.reason };
+    manual(g, &a.run_id, event, "skipped", &a.step)
+}
+
+pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> {
+    let Some(run_id) = a.run_id else {
+        return execute_runs(RunsCommand::List, g).await;
+    };
+    let dir = runner::run_dir(&g.state_dir()?, &run_id).map_err(UserError::from)?;
+    let r = runner::load(&dir, &Registry::builtin()).map_err(UserError::from)?;
+    let snapshot = r.engine.snapshot();
+    let status = r.engine.status();
+    match g.output {
+        OutputFormat::Json => {
+            let doc = serde_json::json!({ "run_id": run_id, "status": status, "steps": snapshot });
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        OutputFormat::Table => {
+            println!("run {run_id}: {}", status_name(&status));
+            print!("{}", status_table(&snapshot, now()));
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+fn status_name(s: &engine::Status) -> String {
+    match s {
+        engine::Status::Active { next_timer: Some(t) } => format!("active (next timer {})", fmt_time(*t)),
+        engine::Status::Active { next_timer: None } => "active".into(),
+        engine::Status::Paused => "paused (waits for a person)".into(),
+        engine::Status::Succeeded => "succeeded".into(),
+        engine::Status::Failed => "failed".into(),
+        engine::Status::Cancelled => "cancelled".into(),
+    }
+}
+
+/// The steps of one run as a table: step, state, attempts, started, duration, waiting for.
+pub fn status_table(views: &[InstanceView], now: OffsetDateTime) -> String {
+    let mut rows = vec![["STEP".to_string(), "STATE".into(), "ATTEMPTS".into(), "STARTED".into(), "DURATION".into(), "WAITING FOR / ERROR".into()]];
+    for v in views {
+        let row = match &v.instance {
+            None => [v.name(), "pending".into(), "0".into(), "-".into(), "-".into(), "upstream steps (fan-out not expanded yet)".into()],
+            Some(i) => {
+                let duration = i.first_started.map(|s| {
+                    let end = i.finished.unwrap_or(now);
+                    humantime::format_duration(std::time::Duration::from_secs((end - s).whole_seconds().max(0) as u64)).to_string()
+                });
+                let note = i.error.clone().filter(|_| i.state.phase() == Phase::Failed).or_else(|| i.waiting_for.clone());
+                let note = match (&i.state, note) {
+                    (engine::State::Waiting { until, .. }, n) => format!("{} (until {})", n.unwrap_or_default(), fmt_time(*until)),
+                    (_, n) => n.unwrap_or_default(),
+                };
+                [
+                    v.name(),
+                    i.state.phase().name().to_string(),
+                    i.attempt.to_string(),
+                    i.first_started.map(fmt_time).unwrap_or_else(|| "-".into()),
+                    duration.unwrap_or_else(|| "-".into()),
+                    note,
+                ]
+            }
+        };
+        rows.push(row);
+    }
+    render_rows(&rows)
+}
+
+fn render_rows<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in rows {
+        let cells: Vec<String> = r.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+pub async fn execute_runs(c: RunsCommand, g: &Globals) -> anyhow::Result<Exit> {
+    match c {
+        RunsCommand::List => {
+            let runs = runner::list_runs(&g.state_dir()?, &Registry::builtin());
+            match g.output {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&runs)?),
+                OutputFormat::Table => {
+                    let mut rows = vec![["RUN".to_string(), "RUNBOOK".into(), "STATUS".into(), "STEPS DONE".into(), "STARTED".into(), "BY".into()]];
+                    for r in &runs {
+                        rows.push([
+                            r.run_id.clone(),
+                            r.runbook.clone(),
+                            r.error.clone().map(|e| format!("unreadable: {e}")).unwrap_or_else(|| status_name(&r.status)),
+                            format!("{}/{}", r.steps_done, r.steps_total),
+                            r.started.map(fmt_time).unwrap_or_default(),
+                            r.started_by.clone().unwrap_or_default(),
+                        ]);
+                    }
+                    print!("{}", render_rows(&rows));
+                }
+            }
+            Ok(Exit::Ok)
+        }
+    }
 }

@@ -22,7 +22,9 @@ impl Actor {
     pub fn current() -> Actor {
         let user = std::env::var("USER")
             .or_else(|_| std::env::var("USERNAME"))
-            .unwrap_or_else(|_| "unknown".into());
+            .or_else(|_| std::env::var("LOGNAME"))
+            // SAFETY: getuid(2) cannot fail and has no preconditions.
+            .unwrap_or_else(|_| format!("uid {}", unsafe { libc::getuid() }));
         Actor { user, host: crate::journal::lock::host_name(), azure_principal: None }
     }
 }

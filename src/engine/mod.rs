@@ -521,6 +521,7 @@ impl Engine {
                     inst.outputs = Some(outputs.clone());
                     inst.finished = Some(now);
                     inst.error = None;
+                    inst.waiting_for = None;
                 }
             }
             Event::StepFailed { step, branch, attempt, error, retryable } => {
@@ -569,6 +570,7 @@ impl Engine {
                     self.set_state(s, i, State::Succeeded)?;
                     let inst = self.inst_mut(s, i);
                     inst.finished = Some(now);
+                    inst.waiting_for = None;
                     inst.outputs = Some(Map::from_iter([
                         ("approved_by".to_string(), json!(by.user)),
                         ("comment".to_string(), json!(comment)),
@@ -586,6 +588,7 @@ impl Engine {
                     self.set_state(s, i, State::Succeeded)?;
                     let inst = self.inst_mut(s, i);
                     inst.finished = Some(now);
+                    inst.waiting_for = None;
                     inst.outputs = Some(Map::from_iter([
                         ("attested_by".to_string(), json!(by.user)),
                         ("evidence".to_string(), json!(evidence)),
