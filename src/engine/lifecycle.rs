@@ -107,6 +107,7 @@ pub const TABLE: &[(Phase, Phase, &str)] = &[
     (Pending, Failed, "inputs, `when` or `for_each` could not be evaluated"),
     (Ready, Running, "attempt started (journaled before the step acts)"),
     (Ready, Skipped, "skipped by a person"),
+    (Ready, Failed, "inputs could not be rendered (retrying cannot help)"),
     (Running, Succeeded, "the attempt succeeded"),
     (Running, Failed, "the attempt failed for good (not retryable, or attempts exhausted)"),
     (Running, Waiting, "poll again later, or back off before a retry"),

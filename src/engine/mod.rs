@@ -938,7 +938,9 @@ impl Engine {
                 Err(e) => {
                     // Inputs are a pure function of upstream outputs: retrying cannot help.
                     let _ = self.set_state(s, i, State::Failed);
-                    self.inst_mut(s, i).error = Some(format!("cannot render inputs: {e}"));
+                    let inst = self.inst_mut(s, i);
+                    inst.error = Some(format!("cannot render inputs: {e}"));
+                    inst.finished = inst.finished.or(inst.first_started);
                 }
             }
         }

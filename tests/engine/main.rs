@@ -1,0 +1,14 @@
+//! Integration tests of the engine, the journal, the runner and the run commands: one binary.
+//!
+//! - `machine`: the sans-IO engine driven with plain data (retries, timeouts, fan-out, gates,
+//!   concurrency, the transition table's coverage, replay).
+//! - `journal`: torn lines, corruption, format versions, locks, secrets.
+//! - `durable`: the library driver with a manual clock (a 3-day wait across a restart, guarded
+//!   re-entry, secrets in outputs).
+//! - `crash`: SIGKILL of the real binary at 100 points, then resume; concurrent resumes.
+
+mod common;
+mod crash;
+mod durable;
+mod journal;
+mod machine;
