@@ -31,6 +31,9 @@ pub struct ResumeArgs {
     /// The run to continue (`lifeboat runs list`)
     #[arg(value_name = "RUN_ID")]
     pub run_id: String,
+    /// Supply a secret parameter again (secrets are never journaled; checked against its hash)
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = runbook::parse_set)]
+    pub set: Vec<(String, String)>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -115,16 +118,37 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
     let seed = rand::random::<u64>();
     let dir = runner::create_run(&state_dir, &plan, &run_id, now(), &Actor::current(), seed).map_err(UserError::from)?;
     println!("run {run_id} started ({} steps)", plan.runbook.steps.len());
-    drive(&dir, &run_id, &registry).await
+    drive(&dir, &run_id, &registry, runner::secret_params_of(&plan)).await
 }
 
 pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> {
     let dir = runner::run_dir(&g.state_dir()?, &a.run_id).map_err(UserError::from)?;
-    drive(&dir, &a.run_id, &Registry::builtin()).await
+    let registry = Registry::builtin();
+    let header = runner::load(&dir, &registry).map_err(UserError::from)?.header;
+    let secrets: serde_json::Map<String, serde_json::Value> =
+        a.set.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+    runner::check_secret_params(&header, &secrets)
+        .map_err(|e| UserError::usage(e).with_hint("pass the secret exactly as when the run started"))?;
+    if let Some(params) = header.get("params").and_then(|p| p.as_object()) {
+        for (name, v) in params {
+            if crate::journal::is_redacted(v) && !secrets.contains_key(name) {
+                eprintln!(
+                    "warning: secret parameter {name} was not supplied: steps that use it see a redaction marker (pass --set {name}=...)"
+                );
+            }
+        }
+    }
+    drive(&dir, &a.run_id, &registry, secrets).await
 }
 
-async fn drive(dir: &std::path::Path, run_id: &str, registry: &Registry) -> anyhow::Result<Exit> {
-    let outcome = runner::drive(dir, registry, Arc::new(Services::new()), clock(), &RunOptions::default())
+async fn drive(
+    dir: &std::path::Path,
+    run_id: &str,
+    registry: &Registry,
+    secret_params: serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<Exit> {
+    let options = RunOptions { secret_params, ..RunOptions::default() };
+    let outcome = runner::drive(dir, registry, Arc::new(Services::new()), clock(), &options)
         .await
         .map_err(UserError::from)?;
     print!("{}", describe_outcome(run_id, &outcome));

@@ -195,6 +195,8 @@ pub struct Engine {
     started: bool,
     covered: BTreeSet<(Phase, Phase)>,
     secrets: HashMap<(usize, usize), Map<String, Value>>,
+    /// Real values of secret parameters (the journaled plan holds markers).
+    secret_params: Map<String, Value>,
 }
 
 impl Engine {
@@ -265,6 +267,7 @@ impl Engine {
             started: false,
             covered: BTreeSet::new(),
             secrets: HashMap::new(),
+            secret_params: Map::new(),
         }
     }
 
@@ -287,6 +290,12 @@ impl Engine {
         if let Ok((s, i)) = self.locate(step, branch) {
             self.secrets.insert((s, i), values);
         }
+    }
+
+    /// Gives the real values of secret parameters, in memory only: the journaled plan holds
+    /// redaction markers, so after a restart they must be supplied again.
+    pub fn remember_secret_params(&mut self, values: Map<String, Value>) {
+        self.secret_params = values;
     }
 
     /// Forgets which starts were handed out but not confirmed: after a replay, every ready
@@ -979,7 +988,13 @@ impl Engine {
             self.steps[s].instances.as_ref().and_then(|v| v.get(i)).and_then(|x| x.item.clone()).unwrap_or(Value::Null)
         };
         json!({
-            "params": self.plan.params,
+            "params": if self.secret_params.is_empty() {
+                json!(self.plan.params)
+            } else {
+                let mut p: Map<String, Value> = self.plan.params.clone().into_iter().collect();
+                p.extend(self.secret_params.clone());
+                Value::Object(p)
+            },
             "steps": steps,
             "item": item,
             "run": { "id": self.run_id },

@@ -132,12 +132,18 @@ pub fn create_run(
     let runs = runs_dir(state_dir);
     std::fs::create_dir_all(&runs).map_err(|source| RunError::Io { path: runs.clone(), source })?;
     let dir = runs.join(run_id);
+    let journal_path = dir.join(journal::JOURNAL_FILE);
     match std::fs::create_dir(&dir) {
         Ok(()) => {}
+        // A directory without a journal is a creation that died before it finished: reuse it.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && !journal_path.exists() => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(RunError::Exists(run_id.to_string())),
         Err(source) => return Err(RunError::Io { path: dir, source }),
     }
     let _lock = RunLock::acquire(&dir, run_id, now)?;
+    if journal_path.exists() {
+        return Err(RunError::Exists(run_id.to_string()));
+    }
     let journaled = redacted_plan(plan);
     let header = json!({
         "run_id": run_id,
@@ -151,13 +157,72 @@ pub fn create_run(
         "seed": seed,
         "plan": journaled,
     });
-    let mut w = Writer::create(&dir.join(journal::JOURNAL_FILE), now, header)?;
+    // Written aside and renamed into place, so a run exists with its first event or not at all.
+    let tmp = dir.join(format!("{}.new", journal::JOURNAL_FILE));
+    let _ = std::fs::remove_file(&tmp);
+    let mut w = Writer::create(&tmp, now, header)?;
     w.append_batch(&[(now, "event", to_value(&Event::RunStarted))])?;
+    drop(w);
+    std::fs::rename(&tmp, &journal_path).map_err(|source| RunError::Io { path: journal_path.clone(), source })?;
+    let _ = std::fs::File::open(&dir).and_then(|d| d.sync_all());
     Ok(dir)
 }
 
 fn to_value(e: &Event) -> Value {
     serde_json::to_value(e).unwrap_or(Value::Null)
+}
+
+/// The secret parameters of a plan with their real values, for [`RunOptions::secret_params`].
+pub fn secret_params_of(plan: &Plan) -> Map<String, Value> {
+    plan.runbook
+        .params
+        .iter()
+        .filter(|d| d.secret)
+        .filter_map(|d| plan.params.get(&d.name).map(|v| (d.name.clone(), v.clone())))
+        .filter(|(_, v)| !v.is_null() && !journal::is_redacted(v))
+        .collect()
+}
+
+/// Checks re-supplied secret parameters against the hashes in the journal: a wrong value would
+/// silently change what a resumed run does.
+pub fn check_secret_params(header: &Value, values: &Map<String, Value>) -> Result<(), String> {
+    for (name, v) in values {
+        let Some(marker) = header.pointer(&format!("/params/{name}")) else {
+            return Err(format!("parameter {name} is not a parameter of this run"));
+        };
+        if !journal::is_redacted(marker) {
+            return Err(format!("parameter {name} is not secret: it cannot be changed on resume"));
+        }
+        if journal::redact(v) != *marker {
+            return Err(format!("secret parameter {name} differs from the value the run started with"));
+        }
+    }
+    Ok(())
+}
+
+/// Replaces every string that contains a known secret value by a redaction marker: a step that
+/// echoes a secret into a plain output or an error message must not leak it into the journal.
+struct Redactor {
+    secrets: Vec<String>,
+}
+
+impl Redactor {
+    fn add(&mut self, v: &Value) {
+        match v {
+            Value::String(s) if s.len() >= 4 => self.secrets.push(s.clone()),
+            Value::Array(a) => a.iter().for_each(|x| self.add(x)),
+            Value::Object(m) => m.values().for_each(|x| self.add(x)),
+            Value::Number(_) | Value::Bool(_) | Value::Null | Value::String(_) => {}
+        }
+    }
+    fn scrub(&self, v: &mut Value) {
+        match v {
+            Value::String(s) if self.secrets.iter().any(|x| s.contains(x.as_str())) => *v = journal::redact(v),
+            Value::Array(a) => a.iter_mut().for_each(|x| self.scrub(x)),
+            Value::Object(m) => m.values_mut().for_each(|x| self.scrub(x)),
+            _ => {}
+        }
+    }
 }
 
 /// A run rebuilt from its journal.
@@ -213,11 +278,13 @@ pub struct RunOptions {
     pub time: TimeMode,
     /// Return [`RunOutcome::Sleeping`] instead of waiting for a timer later than this.
     pub wait_until: Option<OffsetDateTime>,
+    /// Real values of secret parameters (never journaled; see [`secret_params_of`]).
+    pub secret_params: Map<String, Value>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { actor: Actor::current(), time: TimeMode::Real, wait_until: None }
+        RunOptions { actor: Actor::current(), time: TimeMode::Real, wait_until: None, secret_params: Map::new() }
     }
 }
 
@@ -291,15 +358,36 @@ struct Running {
     cancel: crate::steps::kind::CancelHandle,
 }
 
-/// Journals events as one batch (one fsync), then applies them; returns the actions.
-fn commit(writer: &mut Writer, engine: &mut Engine, events: &[Event], now: OffsetDateTime) -> Result<Vec<Action>, RunError> {
+/// Journals events as one batch (one fsync), then applies them; returns the actions. Events are
+/// scrubbed of known secret values first, and the engine applies the journaled (scrubbed) form,
+/// so a replay sees exactly what the live engine saw.
+fn commit(
+    writer: &mut Writer,
+    engine: &mut Engine,
+    events: &[Event],
+    now: OffsetDateTime,
+    redactor: &Redactor,
+) -> Result<Vec<Action>, RunError> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let batch: Vec<_> = events.iter().map(|e| (now, "event", to_value(e))).collect();
+    let mut journaled = Vec::with_capacity(events.len());
+    for e in events {
+        let mut v = to_value(e);
+        if !redactor.secrets.is_empty() {
+            redactor.scrub(&mut v);
+        }
+        journaled.push(v);
+    }
+    let scrubbed: Vec<Event> = journaled
+        .iter()
+        .zip(events)
+        .map(|(v, e)| serde_json::from_value(v.clone()).unwrap_or_else(|_| e.clone()))
+        .collect();
+    let batch: Vec<_> = journaled.into_iter().map(|v| (now, "event", v)).collect();
     writer.append_batch(&batch)?;
     let mut actions = Vec::new();
-    for e in events {
+    for e in &scrubbed {
         actions.extend(engine.handle(e, now)?);
     }
     Ok(actions)
@@ -320,9 +408,15 @@ pub async fn drive(
     let (mut writer, read) = Writer::open(&path)?;
     let fresh = read.entries.len() <= 2;
     let Replayed { run_id, mut engine, .. } = replay(&path, read.entries, registry)?;
+    let mut redactor = Redactor { secrets: Vec::new() };
+    for v in options.secret_params.values() {
+        redactor.add(v);
+    }
+    engine.remember_secret_params(options.secret_params.clone());
     let mut actions = engine.forget_dispatched();
     if !fresh {
-        actions.extend(commit(&mut writer, &mut engine, &[Event::Resumed { by: options.actor.clone() }], clock.now())?);
+        let resumed = [Event::Resumed { by: options.actor.clone() }];
+        actions.extend(commit(&mut writer, &mut engine, &resumed, clock.now(), &redactor)?);
     }
     let (tx, mut rx) = mpsc::unbounded_channel::<TaskMsg>();
     let mut running: HashMap<Key, Running> = HashMap::new();
@@ -349,7 +443,7 @@ pub async fn drive(
                 .iter()
                 .map(|s| Event::StepStarted { step: s.step.clone(), branch: s.branch, attempt: s.attempt })
                 .collect();
-            actions = commit(&mut writer, &mut engine, &events, clock.now())?;
+            actions = commit(&mut writer, &mut engine, &events, clock.now(), &redactor)?;
             for s in starts {
                 let key = (s.step.clone(), s.branch);
                 let r = spawn_step(s, &run_id, registry, &services, &clock, &tx);
@@ -391,7 +485,7 @@ pub async fn drive(
         };
         let Some(first) = msg else {
             if engine.next_timer().is_some_and(|t| t <= clock.now()) {
-                actions = commit(&mut writer, &mut engine, &[Event::TimerFired], clock.now())?;
+                actions = commit(&mut writer, &mut engine, &[Event::TimerFired], clock.now(), &redactor)?;
             }
             continue;
         };
@@ -433,6 +527,9 @@ pub async fn drive(
                                 }
                             }
                             if !secrets.is_empty() {
+                                for v in secrets.values() {
+                                    redactor.add(v);
+                                }
                                 engine.remember_secrets(&step, branch, secrets);
                             }
                             Event::StepSucceeded { step, branch, attempt, outputs: journaled }
@@ -453,7 +550,7 @@ pub async fn drive(
                 }
             }
         }
-        actions = commit(&mut writer, &mut engine, &events, clock.now())?;
+        actions = commit(&mut writer, &mut engine, &events, clock.now(), &redactor)?;
         for ack in acks {
             let _ = ack.send(());
         }
@@ -517,7 +614,7 @@ pub fn apply_manual(run_dir: &Path, registry: &Registry, event: Event, now: Offs
     let Replayed { mut engine, .. } = replay(&path, read.entries, registry)?;
     // Validate on a copy first: nothing is journaled for a command that does not apply.
     engine.clone().handle(&event, now)?;
-    commit(&mut writer, &mut engine, &[event], now)?;
+    commit(&mut writer, &mut engine, &[event], now, &Redactor { secrets: Vec::new() })?;
     Ok(engine.snapshot())
 }
 

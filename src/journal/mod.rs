@@ -149,6 +149,10 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<ReadOutcome, JournalError> {
             line: line_no,
             what: format!("invalid JSON ({e})"),
         })?;
+        if entries.is_empty() {
+            // The version decides whether the rest can be understood at all: check it first.
+            check_header(path, &entry)?;
+        }
         let corrupt = |what: String| JournalError::Corrupt { path: path.to_path_buf(), line: line_no, what };
         if entry.seq != entries.len() as u64 {
             return Err(corrupt(format!("sequence number {} where {} was expected", entry.seq, entries.len())));
@@ -159,9 +163,6 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<ReadOutcome, JournalError> {
         let expected = make_entry(entry.seq, entry.time, &entry.kind, entry.payload.clone(), &entry.prev);
         if expected.hash != entry.hash {
             return Err(corrupt("entry hash does not match its content".into()));
-        }
-        if entries.is_empty() {
-            check_header(path, &entry)?;
         }
         prev_hash = sha256_hex(line);
         entries.push(entry);

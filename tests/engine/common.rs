@@ -20,9 +20,15 @@ pub fn enable_test_steps() {
 
 /// A validated plan from runbook text (`apiVersion` and metadata are added).
 pub fn plan(name: &str, concurrency: usize, body: &str) -> Plan {
+    plan_with(name, concurrency, body, &[])
+}
+
+/// [`plan`] with `--set` overrides.
+pub fn plan_with(name: &str, concurrency: usize, body: &str, set: &[(&str, &str)]) -> Plan {
     enable_test_steps();
+    let set: Vec<(String, String)> = set.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let text = format!("apiVersion: lifeboat/v1\nmetadata:\n  name: {name}\n  concurrency: {concurrency}\n{body}");
-    match runbook::load_str(std::path::Path::new("test.yaml"), &text, &[]) {
+    match runbook::load_str(std::path::Path::new("test.yaml"), &text, &set) {
         Ok(p) => p,
         Err(e) => panic!("test runbook invalid: {e}\n{text}"),
     }
