@@ -67,7 +67,16 @@ impl RunLock {
                 std::mem::forget(guard);
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                return Err(LockError::Held { run: run_id.to_string(), holder: read_holder(&path) });
+                // The holder writes its info right after locking: give it a moment to appear.
+                let mut holder = read_holder(&path);
+                for _ in 0..20 {
+                    if holder.is_some() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    holder = read_holder(&path);
+                }
+                return Err(LockError::Held { run: run_id.to_string(), holder });
             }
             Err(e) => return Err(io(e)),
         }

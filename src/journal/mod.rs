@@ -235,6 +235,9 @@ fn failpoint() -> Option<(u64, FailMode)> {
     Some((n, mode))
 }
 
+/// Entries appended by this process, over every writer: what the failpoint counts.
+static APPENDS_IN_PROCESS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn die() -> ! {
     // SAFETY: kill(2) on our own pid with SIGKILL has no memory-safety preconditions.
     unsafe {
@@ -251,7 +254,6 @@ pub struct Writer {
     file: File,
     next_seq: u64,
     last_line_hash: String,
-    appended: u64,
     failpoint: Option<(u64, FailMode)>,
     buf: Vec<u8>,
 }
@@ -273,7 +275,6 @@ impl Writer {
             file,
             next_seq: 0,
             last_line_hash: ZERO_HASH.into(),
-            appended: 0,
             failpoint: failpoint(),
             buf: Vec::new(),
         };
@@ -306,7 +307,6 @@ impl Writer {
             file,
             next_seq: outcome.entries.len() as u64,
             last_line_hash: outcome.last_line_hash.clone(),
-            appended: 0,
             failpoint: failpoint(),
             buf: Vec::new(),
         };
@@ -342,9 +342,8 @@ impl Writer {
             self.last_line_hash = sha256_hex(&self.buf[start..]);
             self.buf.push(b'\n');
             self.next_seq += 1;
-            self.appended += 1;
             if let Some((n, mode)) = self.failpoint {
-                if n == self.appended {
+                if n == APPENDS_IN_PROCESS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 {
                     self.hit_failpoint(start, mode);
                 }
             }

@@ -70,7 +70,8 @@ impl StepKind for Simulated {
             if class == StepClass::Guarded {
                 // Check live state first: the effect file is this kind's "live state".
                 if already_done(&file, &key) {
-                    return StepOutcome::ok(Map::from_iter([("adopted".to_string(), json!(true))]));
+                    // The effect exists: adopt it, with the same outputs as acting would give.
+                    return outputs(&ctx);
                 }
                 if let Err(e) = ctx.save_scratch(json!({ "intent": key })).await {
                     return StepOutcome::fail(e, true);
@@ -89,14 +90,18 @@ impl StepKind for Simulated {
                     correlation_id: None,
                 })
                 .await;
-            let mut outputs = Map::new();
-            outputs.insert("label".into(), json!(ctx.input_str("label").unwrap_or_default()));
-            outputs.insert("item".into(), ctx.item.clone().unwrap_or(serde_json::Value::Null));
-            if let Some(secret) = ctx.input_str("secret_output") {
-                outputs.insert("token".into(), json!(secret));
-                return StepOutcome::Succeeded { outputs, secret: vec!["token".into()] };
-            }
-            StepOutcome::ok(outputs)
+            outputs(&ctx)
         })
     }
+}
+
+fn outputs(ctx: &StepContext) -> StepOutcome {
+    let mut outputs = Map::new();
+    outputs.insert("label".into(), json!(ctx.input_str("label").unwrap_or_default()));
+    outputs.insert("item".into(), ctx.item.clone().unwrap_or(serde_json::Value::Null));
+    if let Some(secret) = ctx.input_str("secret_output") {
+        outputs.insert("token".into(), json!(secret));
+        return StepOutcome::Succeeded { outputs, secret: vec!["token".into()] };
+    }
+    StepOutcome::ok(outputs)
 }
