@@ -116,7 +116,8 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
         None => runner::new_run_id(now()),
     };
     let seed = rand::random::<u64>();
-    let dir = runner::create_run(&state_dir, &plan, &run_id, now(), &Actor::current(), seed).map_err(UserError::from)?;
+    let dir = runner::create_run(&state_dir, &plan, &run_id, now(), &Actor::current(), seed)
+        .map_err(UserError::from)?;
     println!("run {run_id} started ({} steps)", plan.runbook.steps.len());
     drive(&dir, &run_id, &registry, runner::secret_params_of(&plan)).await
 }
@@ -127,8 +128,9 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
     let header = runner::load(&dir, &registry).map_err(UserError::from)?.header;
     let secrets: serde_json::Map<String, serde_json::Value> =
         a.set.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
-    runner::check_secret_params(&header, &secrets)
-        .map_err(|e| UserError::usage(e).with_hint("pass the secret exactly as when the run started"))?;
+    runner::check_secret_params(&header, &secrets).map_err(|e| {
+        UserError::usage(e).with_hint("pass the secret exactly as when the run started")
+    })?;
     if let Some(params) = header.get("params").and_then(|p| p.as_object()) {
         for (name, v) in params {
             if crate::journal::is_redacted(v) && !secrets.contains_key(name) {
@@ -168,7 +170,11 @@ pub fn describe_outcome(run_id: &str, outcome: &RunOutcome) -> String {
         RunOutcome::Failed { blockers } => {
             out.push_str(&format!("run {run_id} failed\n"));
             for b in blockers.iter().filter(|b| b.phase == Phase::Failed) {
-                out.push_str(&format!("  step {} failed: {}\n", b.name(), b.message.as_deref().unwrap_or("")));
+                out.push_str(&format!(
+                    "  step {} failed: {}\n",
+                    b.name(),
+                    b.message.as_deref().unwrap_or("")
+                ));
             }
             out.push_str(&format!(
                 "inspect with: lifeboat status {run_id}; to go on without a failed step: lifeboat skip {run_id} STEP --reason TEXT, then lifeboat resume {run_id}\n"
@@ -208,7 +214,8 @@ fn fmt_time(t: OffsetDateTime) -> String {
 
 fn parse_step(text: &str) -> Result<(String, Option<usize>), UserError> {
     engine::parse_instance_name(text).ok_or_else(|| {
-        UserError::usage(format!("step `{text}` is not a step name")).with_hint("use STEP, or STEP#N for branch N")
+        UserError::usage(format!("step `{text}` is not a step name"))
+            .with_hint("use STEP, or STEP#N for branch N")
     })
 }
 
@@ -228,7 +235,9 @@ pub async fn execute_approve(a: ApproveArgs, g: &Globals) -> anyhow::Result<Exit
 pub async fn execute_attest(a: AttestArgs, g: &Globals) -> anyhow::Result<Exit> {
     let (step, branch) = parse_step(&a.step)?;
     if a.evidence.trim().is_empty() {
-        return Err(UserError::usage("--evidence is empty").with_hint("say what was done, e.g. a ticket number").into());
+        return Err(UserError::usage("--evidence is empty")
+            .with_hint("say what was done, e.g. a ticket number")
+            .into());
     }
     let event = Event::Attested { step, branch, by: Actor::current(), evidence: a.evidence };
     manual(g, &a.run_id, event, "attested", &a.step)
@@ -237,7 +246,9 @@ pub async fn execute_attest(a: AttestArgs, g: &Globals) -> anyhow::Result<Exit> 
 pub async fn execute_skip(a: SkipArgs, g: &Globals) -> anyhow::Result<Exit> {
     let (step, branch) = parse_step(&a.step)?;
     if a.reason.trim().is_empty() {
-        return Err(UserError::usage("--reason is empty").with_hint("say why the step is skipped").into());
+        return Err(UserError::usage("--reason is empty")
+            .with_hint("say why the step is skipped")
+            .into());
     }
     let event = Event::Skipped { step, branch, by: Actor::current(), reason: a.reason };
     manual(g, &a.run_id, event, "skipped", &a.step)
@@ -266,7 +277,9 @@ pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> 
 
 fn status_name(s: &engine::Status) -> String {
     match s {
-        engine::Status::Active { next_timer: Some(t) } => format!("active (next timer {})", fmt_time(*t)),
+        engine::Status::Active { next_timer: Some(t) } => {
+            format!("active (next timer {})", fmt_time(*t))
+        }
         engine::Status::Active { next_timer: None } => "active".into(),
         engine::Status::Paused => "paused (waits for a person)".into(),
         engine::Status::Succeeded => "succeeded".into(),
@@ -277,18 +290,41 @@ fn status_name(s: &engine::Status) -> String {
 
 /// The steps of one run as a table: step, state, attempts, started, duration, waiting for.
 pub fn status_table(views: &[InstanceView], now: OffsetDateTime) -> String {
-    let mut rows = vec![["STEP".to_string(), "STATE".into(), "ATTEMPTS".into(), "STARTED".into(), "DURATION".into(), "WAITING FOR / ERROR".into()]];
+    let mut rows = vec![[
+        "STEP".to_string(),
+        "STATE".into(),
+        "ATTEMPTS".into(),
+        "STARTED".into(),
+        "DURATION".into(),
+        "WAITING FOR / ERROR".into(),
+    ]];
     for v in views {
         let row = match &v.instance {
-            None => [v.name(), "pending".into(), "0".into(), "-".into(), "-".into(), "upstream steps (fan-out not expanded yet)".into()],
+            None => [
+                v.name(),
+                "pending".into(),
+                "0".into(),
+                "-".into(),
+                "-".into(),
+                "upstream steps (fan-out not expanded yet)".into(),
+            ],
             Some(i) => {
                 let duration = i.first_started.map(|s| {
                     let end = i.finished.unwrap_or(now);
-                    humantime::format_duration(std::time::Duration::from_secs((end - s).whole_seconds().max(0) as u64)).to_string()
+                    humantime::format_duration(std::time::Duration::from_secs(
+                        (end - s).whole_seconds().max(0) as u64,
+                    ))
+                    .to_string()
                 });
-                let note = i.error.clone().filter(|_| i.state.phase() == Phase::Failed).or_else(|| i.waiting_for.clone());
+                let note = i
+                    .error
+                    .clone()
+                    .filter(|_| i.state.phase() == Phase::Failed)
+                    .or_else(|| i.waiting_for.clone());
                 let note = match (&i.state, note) {
-                    (engine::State::Waiting { until, .. }, n) => format!("{} (until {})", n.unwrap_or_default(), fmt_time(*until)),
+                    (engine::State::Waiting { until, .. }, n) => {
+                        format!("{} (until {})", n.unwrap_or_default(), fmt_time(*until))
+                    }
                     (_, n) => n.unwrap_or_default(),
                 };
                 [
@@ -329,12 +365,22 @@ pub async fn execute_runs(c: RunsCommand, g: &Globals) -> anyhow::Result<Exit> {
             match g.output {
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&runs)?),
                 OutputFormat::Table => {
-                    let mut rows = vec![["RUN".to_string(), "RUNBOOK".into(), "STATUS".into(), "STEPS DONE".into(), "STARTED".into(), "BY".into()]];
+                    let mut rows = vec![[
+                        "RUN".to_string(),
+                        "RUNBOOK".into(),
+                        "STATUS".into(),
+                        "STEPS DONE".into(),
+                        "STARTED".into(),
+                        "BY".into(),
+                    ]];
                     for r in &runs {
                         rows.push([
                             r.run_id.clone(),
                             r.runbook.clone(),
-                            r.error.clone().map(|e| format!("unreadable: {e}")).unwrap_or_else(|| status_name(&r.status)),
+                            r.error
+                                .clone()
+                                .map(|e| format!("unreadable: {e}"))
+                                .unwrap_or_else(|| status_name(&r.status)),
                             format!("{}/{}", r.steps_done, r.steps_total),
                             r.started.map(fmt_time).unwrap_or_default(),
                             r.started_by.clone().unwrap_or_default(),

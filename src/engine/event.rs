@@ -54,12 +54,36 @@ pub enum Event {
     RunStarted,
     /// A process took the run over after a stop or crash; interrupted attempts are re-entered
     /// according to their step's class.
-    Resumed { by: Actor },
-    StepStarted { step: String, branch: Option<usize>, attempt: u32 },
-    StepProgress { step: String, branch: Option<usize>, attempt: u32, done: u64, total: u64, message: String },
+    Resumed {
+        by: Actor,
+    },
+    StepStarted {
+        step: String,
+        branch: Option<usize>,
+        attempt: u32,
+    },
+    StepProgress {
+        step: String,
+        branch: Option<usize>,
+        attempt: u32,
+        done: u64,
+        total: u64,
+        message: String,
+    },
     /// Secret outputs are already replaced by redaction markers.
-    StepSucceeded { step: String, branch: Option<usize>, attempt: u32, outputs: Map<String, Value> },
-    StepFailed { step: String, branch: Option<usize>, attempt: u32, error: String, retryable: bool },
+    StepSucceeded {
+        step: String,
+        branch: Option<usize>,
+        attempt: u32,
+        outputs: Map<String, Value>,
+    },
+    StepFailed {
+        step: String,
+        branch: Option<usize>,
+        attempt: u32,
+        error: String,
+        retryable: bool,
+    },
     StepWaiting {
         step: String,
         branch: Option<usize>,
@@ -69,19 +93,57 @@ pub enum Event {
         message: String,
         scratch: Option<Value>,
     },
-    StepAwaitingApproval { step: String, branch: Option<usize>, attempt: u32, prompt: String },
-    StepAwaitingAttestation { step: String, branch: Option<usize>, attempt: u32, instructions: String },
+    StepAwaitingApproval {
+        step: String,
+        branch: Option<usize>,
+        attempt: u32,
+        prompt: String,
+    },
+    StepAwaitingAttestation {
+        step: String,
+        branch: Option<usize>,
+        attempt: u32,
+        instructions: String,
+    },
     /// A step's scratch state, saved before it acts so a re-entry can check what it did.
-    ScratchSaved { step: String, branch: Option<usize>, attempt: u32, scratch: Value },
-    EffectRecorded { step: String, branch: Option<usize>, attempt: u32, effect: Effect },
+    ScratchSaved {
+        step: String,
+        branch: Option<usize>,
+        attempt: u32,
+        scratch: Value,
+    },
+    EffectRecorded {
+        step: String,
+        branch: Option<usize>,
+        attempt: u32,
+        effect: Effect,
+    },
     /// Time passed: every timer due at the event's time fires.
     TimerFired,
     /// `branch: None` on a fanned-out step applies to every branch awaiting approval.
-    Approved { step: String, branch: Option<usize>, by: Actor, comment: Option<String> },
-    Attested { step: String, branch: Option<usize>, by: Actor, evidence: String },
-    Skipped { step: String, branch: Option<usize>, by: Actor, reason: String },
+    Approved {
+        step: String,
+        branch: Option<usize>,
+        by: Actor,
+        comment: Option<String>,
+    },
+    Attested {
+        step: String,
+        branch: Option<usize>,
+        by: Actor,
+        evidence: String,
+    },
+    Skipped {
+        step: String,
+        branch: Option<usize>,
+        by: Actor,
+        reason: String,
+    },
     /// No new step starts; the run ends once nothing runs.
-    Cancelled { by: Actor, reason: String },
+    Cancelled {
+        by: Actor,
+        reason: String,
+    },
 }
 
 /// What the runner must do to start one attempt (or one poll) of a step instance.
@@ -107,17 +169,33 @@ pub struct StartStep {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// Journal `StepStarted`, then run the step.
-    StartStep(StartStep),
+    StartStep(Box<StartStep>),
     /// The attempt timed out: stop it (its late result is ignored).
-    CancelStep { step: String, branch: Option<usize>, attempt: u32, reason: String },
+    CancelStep {
+        step: String,
+        branch: Option<usize>,
+        attempt: u32,
+        reason: String,
+    },
     /// Deliver `TimerFired` at (or after) this time.
     ScheduleTimer {
         #[serde(with = "time::serde::rfc3339")]
         at: OffsetDateTime,
     },
-    AwaitApproval { step: String, branch: Option<usize>, prompt: String },
-    AwaitAttestation { step: String, branch: Option<usize>, instructions: String, interrupted: bool },
-    RunFinished { succeeded: bool },
+    AwaitApproval {
+        step: String,
+        branch: Option<usize>,
+        prompt: String,
+    },
+    AwaitAttestation {
+        step: String,
+        branch: Option<usize>,
+        instructions: String,
+        interrupted: bool,
+    },
+    RunFinished {
+        succeeded: bool,
+    },
     /// Only a person can unblock the run.
     RunPaused,
 }

@@ -24,7 +24,9 @@ pub enum State {
     /// May start (subject to the concurrency limit).
     Ready,
     /// An attempt is in flight.
-    Running { attempt: u32 },
+    Running {
+        attempt: u32,
+    },
     /// Until a time: a durable timer, the next poll of a condition, or a retry backoff.
     Waiting {
         #[serde(with = "time::serde::rfc3339")]
@@ -35,7 +37,9 @@ pub enum State {
     AwaitingApproval,
     /// A person must attest (`lifeboat attest`): a manual task, or a one-shot step interrupted by
     /// a crash (`interrupted`), which must never run twice.
-    AwaitingAttestation { interrupted: bool },
+    AwaitingAttestation {
+        interrupted: bool,
+    },
     Succeeded,
     Failed,
     Skipped,

@@ -201,9 +201,15 @@ pub struct Engine {
 
 impl Engine {
     /// A fresh engine for a plan. `class_of` gives each step kind's class (replay policy).
-    pub fn new(plan: Arc<Plan>, run_id: &str, seed: u64, class_of: &dyn Fn(&str) -> StepClass) -> Engine {
+    pub fn new(
+        plan: Arc<Plan>,
+        run_id: &str,
+        seed: u64,
+        class_of: &dyn Fn(&str) -> StepClass,
+    ) -> Engine {
         let defs = &plan.runbook.steps;
-        let index: HashMap<String, usize> = defs.iter().enumerate().map(|(i, s)| (s.id.clone(), i)).collect();
+        let index: HashMap<String, usize> =
+            defs.iter().enumerate().map(|(i, s)| (s.id.clone(), i)).collect();
         let mut pos = vec![usize::MAX; defs.len()];
         for (p, &i) in plan.order.iter().enumerate() {
             if let Some(slot) = pos.get_mut(i) {
@@ -286,7 +292,12 @@ impl Engine {
 
     /// Keeps the real values of a step's secret outputs in memory, for its dependents' inputs.
     /// They are never journaled: after a restart dependents see the redaction marker.
-    pub fn remember_secrets(&mut self, step: &str, branch: Option<usize>, values: Map<String, Value>) {
+    pub fn remember_secrets(
+        &mut self,
+        step: &str,
+        branch: Option<usize>,
+        values: Map<String, Value>,
+    ) {
         if let Ok((s, i)) = self.locate(step, branch) {
             self.secrets.insert((s, i), values);
         }
@@ -323,18 +334,25 @@ impl Engine {
     pub fn status(&self) -> Status {
         let running = self.count(Phase::Running);
         if self.cancelled {
-            return if running > 0 { Status::Active { next_timer: self.next_timer() } } else { Status::Cancelled };
+            return if running > 0 {
+                Status::Active { next_timer: self.next_timer() }
+            } else {
+                Status::Cancelled
+            };
         }
         if running > 0 || self.count(Phase::Ready) > 0 || self.count(Phase::Waiting) > 0 {
             return Status::Active { next_timer: self.next_timer() };
         }
         let failed = self.count(Phase::Failed) > 0;
-        let awaiting = self.count(Phase::AwaitingApproval) + self.count(Phase::AwaitingAttestation) > 0;
+        let awaiting =
+            self.count(Phase::AwaitingApproval) + self.count(Phase::AwaitingAttestation) > 0;
         if failed {
             Status::Failed
         } else if awaiting {
             Status::Paused
-        } else if self.unexpanded == 0 && self.total == self.count(Phase::Succeeded) + self.count(Phase::Skipped) {
+        } else if self.unexpanded == 0
+            && self.total == self.count(Phase::Succeeded) + self.count(Phase::Skipped)
+        {
             Status::Succeeded
         } else {
             // Nothing can move and nobody is asked: only a not-yet-started run looks like this.
@@ -350,12 +368,24 @@ impl Engine {
             for (i, inst) in self.steps[s].instances.iter().flatten().enumerate() {
                 let (phase, interrupted) = match inst.state {
                     State::AwaitingApproval => (Phase::AwaitingApproval, false),
-                    State::AwaitingAttestation { interrupted } => (Phase::AwaitingAttestation, interrupted),
+                    State::AwaitingAttestation { interrupted } => {
+                        (Phase::AwaitingAttestation, interrupted)
+                    }
                     State::Failed => (Phase::Failed, false),
                     _ => continue,
                 };
-                let message = if phase == Phase::Failed { inst.error.clone() } else { inst.waiting_for.clone() };
-                out.push(Blocker { step: id.clone(), branch: self.branch_of(s, i), phase, interrupted, message });
+                let message = if phase == Phase::Failed {
+                    inst.error.clone()
+                } else {
+                    inst.waiting_for.clone()
+                };
+                out.push(Blocker {
+                    step: id.clone(),
+                    branch: self.branch_of(s, i),
+                    phase,
+                    interrupted,
+                    message,
+                });
             }
         }
         out
@@ -400,7 +430,9 @@ impl Engine {
             (true, Some(b)) => b,
             (true, None) => return Err(EngineError::NeedsBranch(step.to_string())),
             (false, None) | (false, Some(0)) => 0,
-            (false, Some(b)) => return Err(EngineError::UnknownBranch { step: step.to_string(), branch: b }),
+            (false, Some(b)) => {
+                return Err(EngineError::UnknownBranch { step: step.to_string(), branch: b })
+            }
         };
         match &rt.instances {
             Some(v) if i < v.len() => Ok((s, i)),
@@ -465,7 +497,11 @@ impl Engine {
 
     /// Applies one event at time `now`. Errors leave the state unchanged only for the checks
     /// done before any change (the CLI validates manual events on a clone first).
-    pub fn handle(&mut self, event: &Event, now: OffsetDateTime) -> Result<Vec<Action>, EngineError> {
+    pub fn handle(
+        &mut self,
+        event: &Event,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Action>, EngineError> {
         let mut actions = Vec::new();
         match event {
             Event::RunStarted => {
@@ -487,7 +523,11 @@ impl Engine {
                 }
                 let expected = if inst.next_is_poll { inst.attempt } else { inst.attempt + 1 };
                 if *attempt != expected {
-                    return Err(EngineError::AttemptMismatch { step: self.name(s, i), got: *attempt, expected });
+                    return Err(EngineError::AttemptMismatch {
+                        step: self.name(s, i),
+                        got: *attempt,
+                        expected,
+                    });
                 }
                 let timeout = self.plan.runbook.steps[s].timeout;
                 self.set_state(s, i, State::Running { attempt: *attempt })?;
@@ -540,7 +580,11 @@ impl Engine {
             }
             Event::StepWaiting { step, branch, attempt, until, message, scratch } => {
                 if let Some((s, i)) = self.current(step, *branch, *attempt)? {
-                    self.set_state(s, i, State::Waiting { until: *until, reason: WaitReason::Poll })?;
+                    self.set_state(
+                        s,
+                        i,
+                        State::Waiting { until: *until, reason: WaitReason::Poll },
+                    )?;
                     let inst = self.inst_mut(s, i);
                     inst.waiting_for = Some(message.clone());
                     if scratch.is_some() {
@@ -557,7 +601,11 @@ impl Engine {
                 if let Some((s, i)) = self.current(step, *branch, *attempt)? {
                     self.set_state(s, i, State::AwaitingApproval)?;
                     self.inst_mut(s, i).waiting_for = Some(prompt.clone());
-                    actions.push(Action::AwaitApproval { step: step.clone(), branch: *branch, prompt: prompt.clone() });
+                    actions.push(Action::AwaitApproval {
+                        step: step.clone(),
+                        branch: *branch,
+                        prompt: prompt.clone(),
+                    });
                 }
             }
             Event::StepAwaitingAttestation { step, branch, attempt, instructions } => {
@@ -574,7 +622,12 @@ impl Engine {
             }
             Event::TimerFired => self.fire_timers(now, &mut actions)?,
             Event::Approved { step, branch, by, comment } => {
-                let targets = self.targets(step, *branch, |st| *st == State::AwaitingApproval, "awaiting approval")?;
+                let targets = self.targets(
+                    step,
+                    *branch,
+                    |st| *st == State::AwaitingApproval,
+                    "awaiting approval",
+                )?;
                 for (s, i) in targets {
                     self.set_state(s, i, State::Succeeded)?;
                     let inst = self.inst_mut(s, i);
@@ -612,7 +665,9 @@ impl Engine {
         self.advance(now, &mut actions);
         match self.status() {
             Status::Succeeded => actions.push(Action::RunFinished { succeeded: true }),
-            Status::Failed | Status::Cancelled => actions.push(Action::RunFinished { succeeded: false }),
+            Status::Failed | Status::Cancelled => {
+                actions.push(Action::RunFinished { succeeded: false })
+            }
             Status::Paused => actions.push(Action::RunPaused),
             Status::Active { .. } => {}
         }
@@ -621,7 +676,12 @@ impl Engine {
 
     /// The instance if it is running this attempt; `None` for a stale result (e.g. of an
     /// attempt that timed out), which is ignored.
-    fn current(&self, step: &str, branch: Option<usize>, attempt: u32) -> Result<Option<(usize, usize)>, EngineError> {
+    fn current(
+        &self,
+        step: &str,
+        branch: Option<usize>,
+        attempt: u32,
+    ) -> Result<Option<(usize, usize)>, EngineError> {
         let (s, i) = self.locate(step, branch)?;
         Ok(match self.inst(s, i).state {
             State::Running { attempt: a } if a == attempt => Some((s, i)),
@@ -651,24 +711,41 @@ impl Engine {
                 .map(|(i, _)| (s, i))
                 .collect();
             if all.is_empty() {
-                return Err(EngineError::NotIn { step: step.to_string(), state: "not waiting", expected });
+                return Err(EngineError::NotIn {
+                    step: step.to_string(),
+                    state: "not waiting",
+                    expected,
+                });
             }
             return Ok(all);
         }
         let (s, i) = self.locate(step, branch)?;
         let st = &self.inst(s, i).state;
         if !accept(st) {
-            return Err(EngineError::NotIn { step: self.name(s, i), state: st.phase().name(), expected });
+            return Err(EngineError::NotIn {
+                step: self.name(s, i),
+                state: st.phase().name(),
+                expected,
+            });
         }
         Ok(vec![(s, i)])
     }
 
-    fn skip(&mut self, step: &str, branch: Option<usize>, reason: &str, now: OffsetDateTime) -> Result<(), EngineError> {
+    fn skip(
+        &mut self,
+        step: &str,
+        branch: Option<usize>,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), EngineError> {
         let s = *self.index.get(step).ok_or_else(|| EngineError::UnknownStep(step.to_string()))?;
         let skippable = |st: &State| lifecycle::allowed(st.phase(), Phase::Skipped);
         let targets = if self.steps[s].instances.is_none() {
             if branch.is_some() {
-                return Err(EngineError::UnknownBranch { step: step.to_string(), branch: branch.unwrap_or(0) });
+                return Err(EngineError::UnknownBranch {
+                    step: step.to_string(),
+                    branch: branch.unwrap_or(0),
+                });
             }
             // Not expanded yet: the whole step (every future branch) is skipped.
             self.steps[s].skipped_whole = true;
@@ -716,7 +793,11 @@ impl Engine {
         Ok(())
     }
 
-    fn fire_timers(&mut self, now: OffsetDateTime, actions: &mut Vec<Action>) -> Result<(), EngineError> {
+    fn fire_timers(
+        &mut self,
+        now: OffsetDateTime,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), EngineError> {
         let due: Vec<_> = self.timers.iter().take_while(|(t, _, _)| *t <= now).copied().collect();
         for (t, s, i) in due {
             self.timers.remove(&(t, s, i));
@@ -726,7 +807,10 @@ impl Engine {
             match inst.state {
                 State::Running { attempt } if timed_out => {
                     let step = self.plan.runbook.steps[s].id.clone();
-                    let reason = format!("timed out after {}", fmt_timeout(self.plan.runbook.steps[s].timeout));
+                    let reason = format!(
+                        "timed out after {}",
+                        fmt_timeout(self.plan.runbook.steps[s].timeout)
+                    );
                     actions.push(Action::CancelStep {
                         step,
                         branch: self.branch_of(s, i),
@@ -736,7 +820,10 @@ impl Engine {
                     self.fail_attempt(s, i, reason, true, now, actions)?;
                 }
                 State::Waiting { reason: WaitReason::Poll, .. } if timed_out => {
-                    let reason = format!("timed out after {}", fmt_timeout(self.plan.runbook.steps[s].timeout));
+                    let reason = format!(
+                        "timed out after {}",
+                        fmt_timeout(self.plan.runbook.steps[s].timeout)
+                    );
                     self.set_state(s, i, State::Failed)?;
                     let inst = self.inst_mut(s, i);
                     inst.finished = Some(now);
@@ -754,7 +841,11 @@ impl Engine {
     }
 
     /// After a restart: attempts that started but never ended are re-entered by class.
-    fn recover(&mut self, _now: OffsetDateTime, actions: &mut Vec<Action>) -> Result<(), EngineError> {
+    fn recover(
+        &mut self,
+        _now: OffsetDateTime,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), EngineError> {
         for s in 0..self.steps.len() {
             let n = self.steps[s].instances.as_ref().map_or(0, Vec::len);
             for i in 0..n {
@@ -838,7 +929,13 @@ impl Engine {
                 }
             }
             if mismatch {
-                self.fail_pending(s, i, "its item-wise dependency has fewer branches (the for_each list changed)".into(), now);
+                self.fail_pending(
+                    s,
+                    i,
+                    "its item-wise dependency has fewer branches (the for_each list changed)"
+                        .into(),
+                    now,
+                );
                 continue;
             }
             if blocked {
@@ -885,7 +982,8 @@ impl Engine {
                 match template::render_value(&Value::String(expr.clone()), &ctx) {
                     Ok(Value::Array(items)) => items.into_iter().map(Some).collect(),
                     Ok(other) => {
-                        failure = Some(format!("for_each must yield a list, got {}", json_kind(&other)));
+                        failure =
+                            Some(format!("for_each must yield a list, got {}", json_kind(&other)));
                         vec![None]
                     }
                     Err(e) => {
@@ -942,7 +1040,7 @@ impl Engine {
                         reentry: inst.next_is_reentry,
                     };
                     self.dispatched.insert((s, i));
-                    actions.push(Action::StartStep(start));
+                    actions.push(Action::StartStep(Box::new(start)));
                 }
                 Err(e) => {
                     // Inputs are a pure function of upstream outputs: retrying cannot help.
@@ -972,7 +1070,8 @@ impl Engine {
                     Value::Object(o)
                 }
             };
-            let item_wise = fanned_expr.is_some() && self.plan.runbook.steps[r].for_each.as_deref().map(str::trim) == fanned_expr;
+            let item_wise = fanned_expr.is_some()
+                && self.plan.runbook.steps[r].for_each.as_deref().map(str::trim) == fanned_expr;
             let value = if item_wise && i != usize::MAX {
                 insts.get(i).map(|inst| outputs(i, inst)).unwrap_or(Value::Null)
             } else if self.steps[r].fanned {
@@ -985,7 +1084,12 @@ impl Engine {
         let item = if i == usize::MAX {
             Value::Null
         } else {
-            self.steps[s].instances.as_ref().and_then(|v| v.get(i)).and_then(|x| x.item.clone()).unwrap_or(Value::Null)
+            self.steps[s]
+                .instances
+                .as_ref()
+                .and_then(|v| v.get(i))
+                .and_then(|x| x.item.clone())
+                .unwrap_or(Value::Null)
         };
         json!({
             "params": if self.secret_params.is_empty() {
@@ -1036,13 +1140,20 @@ fn fmt_timeout(t: Option<Duration>) -> String {
 /// The delay before retry number `failures` (1 = after the first failure): exponential, capped,
 /// with full jitter drawn from a generator seeded by (run seed, step, branch, failures), so a
 /// replay computes the same delay.
-pub fn backoff(seed: u64, step: &str, branch: usize, failures: u32, policy: &crate::runbook::RetryPolicy) -> Duration {
+pub fn backoff(
+    seed: u64,
+    step: &str,
+    branch: usize,
+    failures: u32,
+    policy: &crate::runbook::RetryPolicy,
+) -> Duration {
     let exp = policy.multiplier.max(1.0).powi(failures.saturating_sub(1).min(64) as i32);
     let raw = policy.initial_delay.as_secs_f64() * exp;
     let capped = raw.min(policy.max_delay.as_secs_f64()).max(0.0);
     let secs = if policy.jitter {
         use rand::{Rng, SeedableRng};
-        let digest = crate::journal::sha256_hex(format!("{seed}:{step}:{branch}:{failures}").as_bytes());
+        let digest =
+            crate::journal::sha256_hex(format!("{seed}:{step}:{branch}:{failures}").as_bytes());
         let mut bytes = [0u8; 8];
         if let Ok(raw) = hex::decode(&digest[..16]) {
             bytes.copy_from_slice(&raw);

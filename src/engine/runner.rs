@@ -55,13 +55,20 @@ impl From<RunError> for UserError {
         let msg = e.to_string();
         match e {
             RunError::Locked(journal::lock::LockError::Held { .. }) => UserError::locked(msg)
-                .with_hint("wait for that process to finish or stop it; a lock dies with its process"),
-            RunError::Exists(_) => UserError::usage(msg).with_hint("choose another --run-id, or `lifeboat resume` it"),
-            RunError::NotFound(_) => UserError::usage(msg).with_hint("`lifeboat runs list` shows the runs"),
-            RunError::BadRunId(_) => {
-                UserError::usage(msg).with_hint("use letters, digits, `.`, `_` and `-`, at most 64 characters")
+                .with_hint(
+                    "wait for that process to finish or stop it; a lock dies with its process",
+                ),
+            RunError::Exists(_) => {
+                UserError::usage(msg).with_hint("choose another --run-id, or `lifeboat resume` it")
             }
-            RunError::Engine(_) => UserError::usage(msg).with_hint("`lifeboat status RUN` shows each step's state"),
+            RunError::NotFound(_) => {
+                UserError::usage(msg).with_hint("`lifeboat runs list` shows the runs")
+            }
+            RunError::BadRunId(_) => UserError::usage(msg)
+                .with_hint("use letters, digits, `.`, `_` and `-`, at most 64 characters"),
+            RunError::Engine(_) => {
+                UserError::usage(msg).with_hint("`lifeboat status RUN` shows each step's state")
+            }
             RunError::Journal(JournalError::NewerFormat { .. }) => UserError::usage(msg),
             other => UserError::failed(other.to_string()),
         }
@@ -137,7 +144,9 @@ pub fn create_run(
         Ok(()) => {}
         // A directory without a journal is a creation that died before it finished: reuse it.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && !journal_path.exists() => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(RunError::Exists(run_id.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(RunError::Exists(run_id.to_string()))
+        }
         Err(source) => return Err(RunError::Io { path: dir, source }),
     }
     let _lock = RunLock::acquire(&dir, run_id, now)?;
@@ -163,7 +172,8 @@ pub fn create_run(
     let mut w = Writer::create(&tmp, now, header)?;
     w.append_batch(&[(now, "event", to_value(&Event::RunStarted))])?;
     drop(w);
-    std::fs::rename(&tmp, &journal_path).map_err(|source| RunError::Io { path: journal_path.clone(), source })?;
+    std::fs::rename(&tmp, &journal_path)
+        .map_err(|source| RunError::Io { path: journal_path.clone(), source })?;
     let _ = std::fs::File::open(&dir).and_then(|d| d.sync_all());
     Ok(dir)
 }
@@ -194,7 +204,9 @@ pub fn check_secret_params(header: &Value, values: &Map<String, Value>) -> Resul
             return Err(format!("parameter {name} is not secret: it cannot be changed on resume"));
         }
         if journal::redact(v) != *marker {
-            return Err(format!("secret parameter {name} differs from the value the run started with"));
+            return Err(format!(
+                "secret parameter {name} differs from the value the run started with"
+            ));
         }
     }
     Ok(())
@@ -217,7 +229,9 @@ impl Redactor {
     }
     fn scrub(&self, v: &mut Value) {
         match v {
-            Value::String(s) if self.secrets.iter().any(|x| s.contains(x.as_str())) => *v = journal::redact(v),
+            Value::String(s) if self.secrets.iter().any(|x| s.contains(x.as_str())) => {
+                *v = journal::redact(v)
+            }
             Value::Array(a) => a.iter_mut().for_each(|x| self.scrub(x)),
             Value::Object(m) => m.values_mut().for_each(|x| self.scrub(x)),
             _ => {}
@@ -237,7 +251,8 @@ pub struct Replayed {
 /// Rebuilds the engine from verified journal entries.
 pub fn replay(path: &Path, entries: Vec<Entry>, registry: &Registry) -> Result<Replayed, RunError> {
     let header = entries.first().map(|e| e.payload.clone()).unwrap_or(Value::Null);
-    let bad = |line: usize, error: String| RunError::Replay { path: path.to_path_buf(), line, error };
+    let bad =
+        |line: usize, error: String| RunError::Replay { path: path.to_path_buf(), line, error };
     let plan: Plan = serde_json::from_value(header.get("plan").cloned().unwrap_or(Value::Null))
         .map_err(|e| bad(1, format!("header has no valid plan ({e})")))?;
     let run_id = header.get("run_id").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -247,8 +262,8 @@ pub fn replay(path: &Path, entries: Vec<Entry>, registry: &Registry) -> Result<R
         if entry.kind != "event" {
             continue;
         }
-        let event: Event =
-            serde_json::from_value(entry.payload.clone()).map_err(|e| bad(n + 1, format!("unknown event ({e})")))?;
+        let event = <Event as serde::Deserialize>::deserialize(&entry.payload)
+            .map_err(|e| bad(n + 1, format!("unknown event ({e})")))?;
         engine.handle(&event, entry.time).map_err(|e| bad(n + 1, e.to_string()))?;
     }
     engine.forget_dispatched();
@@ -284,7 +299,12 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { actor: Actor::current(), time: TimeMode::Real, wait_until: None, secret_params: Map::new() }
+        RunOptions {
+            actor: Actor::current(),
+            time: TimeMode::Real,
+            wait_until: None,
+            secret_params: Map::new(),
+        }
     }
 }
 
@@ -294,9 +314,13 @@ impl Default for RunOptions {
 pub enum RunOutcome {
     Succeeded,
     /// At least one step failed for good; `blockers` lists failures and open requests.
-    Failed { blockers: Vec<Blocker> },
+    Failed {
+        blockers: Vec<Blocker>,
+    },
     /// Only a person can unblock the run.
-    Paused { blockers: Vec<Blocker> },
+    Paused {
+        blockers: Vec<Blocker>,
+    },
     /// Nothing runs and the next timer is later than `RunOptions::wait_until`.
     Sleeping {
         #[serde(with = "time::serde::rfc3339")]
@@ -332,11 +356,22 @@ struct ChannelSink {
 
 impl StepSink for ChannelSink {
     fn progress(&self, done: u64, total: u64, message: String) {
-        let _ = self.tx.send(TaskMsg::Progress { key: self.key.clone(), attempt: self.attempt, done, total, message });
+        let _ = self.tx.send(TaskMsg::Progress {
+            key: self.key.clone(),
+            attempt: self.attempt,
+            done,
+            total,
+            message,
+        });
     }
     fn effect(&self, effect: super::Effect) -> BoxFuture<'static, Result<(), String>> {
         let (ack, rx) = oneshot::channel();
-        let sent = self.tx.send(TaskMsg::Effect { key: self.key.clone(), attempt: self.attempt, effect, ack });
+        let sent = self.tx.send(TaskMsg::Effect {
+            key: self.key.clone(),
+            attempt: self.attempt,
+            effect,
+            ack,
+        });
         Box::pin(async move {
             sent.map_err(|_| "the run is stopping".to_string())?;
             rx.await.map_err(|_| "the effect could not be journaled".to_string())
@@ -344,7 +379,12 @@ impl StepSink for ChannelSink {
     }
     fn scratch(&self, scratch: Value) -> BoxFuture<'static, Result<(), String>> {
         let (ack, rx) = oneshot::channel();
-        let sent = self.tx.send(TaskMsg::Scratch { key: self.key.clone(), attempt: self.attempt, scratch, ack });
+        let sent = self.tx.send(TaskMsg::Scratch {
+            key: self.key.clone(),
+            attempt: self.attempt,
+            scratch,
+            ack,
+        });
         Box::pin(async move {
             sent.map_err(|_| "the run is stopping".to_string())?;
             rx.await.map_err(|_| "the scratch state could not be journaled".to_string())
@@ -425,7 +465,7 @@ pub async fn drive(
         let mut starts: Vec<StartStep> = Vec::new();
         for a in actions.drain(..) {
             match a {
-                Action::StartStep(s) => starts.push(s),
+                Action::StartStep(s) => starts.push(*s),
                 Action::CancelStep { step, branch, attempt, .. } => {
                     let key = (step, branch);
                     if running.get(&key).is_some_and(|r| r.attempt == attempt) {
@@ -441,7 +481,11 @@ pub async fn drive(
         if !starts.is_empty() {
             let events: Vec<Event> = starts
                 .iter()
-                .map(|s| Event::StepStarted { step: s.step.clone(), branch: s.branch, attempt: s.attempt })
+                .map(|s| Event::StepStarted {
+                    step: s.step.clone(),
+                    branch: s.branch,
+                    attempt: s.attempt,
+                })
                 .collect();
             actions = commit(&mut writer, &mut engine, &events, clock.now(), &redactor)?;
             for s in starts {
@@ -485,7 +529,8 @@ pub async fn drive(
         };
         let Some(first) = msg else {
             if engine.next_timer().is_some_and(|t| t <= clock.now()) {
-                actions = commit(&mut writer, &mut engine, &[Event::TimerFired], clock.now(), &redactor)?;
+                actions =
+                    commit(&mut writer, &mut engine, &[Event::TimerFired], clock.now(), &redactor)?;
             }
             continue;
         };
@@ -499,14 +544,31 @@ pub async fn drive(
         for m in msgs {
             match m {
                 TaskMsg::Progress { key, attempt, done, total, message } => {
-                    events.push(Event::StepProgress { step: key.0, branch: key.1, attempt, done, total, message });
+                    events.push(Event::StepProgress {
+                        step: key.0,
+                        branch: key.1,
+                        attempt,
+                        done,
+                        total,
+                        message,
+                    });
                 }
                 TaskMsg::Effect { key, attempt, effect, ack } => {
-                    events.push(Event::EffectRecorded { step: key.0, branch: key.1, attempt, effect });
+                    events.push(Event::EffectRecorded {
+                        step: key.0,
+                        branch: key.1,
+                        attempt,
+                        effect,
+                    });
                     acks.push(ack);
                 }
                 TaskMsg::Scratch { key, attempt, scratch, ack } => {
-                    events.push(Event::ScratchSaved { step: key.0, branch: key.1, attempt, scratch });
+                    events.push(Event::ScratchSaved {
+                        step: key.0,
+                        branch: key.1,
+                        attempt,
+                        scratch,
+                    });
                     acks.push(ack);
                 }
                 TaskMsg::Done { key, attempt, outcome } => {
@@ -593,10 +655,15 @@ fn spawn_step(
     let uses = s.uses;
     let handle = tokio::spawn(async move {
         let outcome = match kind {
-            None => StepOutcome::fail(format!("step kind {uses} is not available in this build"), false),
+            None => {
+                StepOutcome::fail(format!("step kind {uses} is not available in this build"), false)
+            }
             Some(kind) => match std::panic::AssertUnwindSafe(kind.run(ctx)).catch_unwind().await {
                 Ok(outcome) => outcome,
-                Err(_) => StepOutcome::fail(format!("step kind {uses} panicked (a bug: please report it)"), false),
+                Err(_) => StepOutcome::fail(
+                    format!("step kind {uses} panicked (a bug: please report it)"),
+                    false,
+                ),
             },
         };
         let _ = tx.send(TaskMsg::Done { key, attempt, outcome });
@@ -606,7 +673,12 @@ fn spawn_step(
 
 /// A person's command (approve, attest, skip, cancel): validated against the replayed state,
 /// then journaled. Takes the run's lock, so it fails with exit 4 while a process drives the run.
-pub fn apply_manual(run_dir: &Path, registry: &Registry, event: Event, now: OffsetDateTime) -> Result<Vec<InstanceView>, RunError> {
+pub fn apply_manual(
+    run_dir: &Path,
+    registry: &Registry,
+    event: Event,
+    now: OffsetDateTime,
+) -> Result<Vec<InstanceView>, RunError> {
     let run_id = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let _lock = RunLock::acquire(run_dir, &run_id, now)?;
     let path = run_dir.join(journal::JOURNAL_FILE);
@@ -638,7 +710,11 @@ pub struct RunSummary {
 /// Every run under the state directory, oldest first.
 pub fn list_runs(state_dir: &Path, registry: &Registry) -> Vec<RunSummary> {
     let mut ids: Vec<String> = std::fs::read_dir(runs_dir(state_dir))
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     ids.sort();
     let mut out = Vec::new();
@@ -656,11 +732,20 @@ pub fn list_runs(state_dir: &Path, registry: &Registry) -> Vec<RunSummary> {
                     .count();
                 out.push(RunSummary {
                     run_id: id,
-                    runbook: r.header.pointer("/runbook/name").and_then(Value::as_str).unwrap_or_default().into(),
+                    runbook: r
+                        .header
+                        .pointer("/runbook/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .into(),
                     status: r.engine.status(),
                     started: r.entries.first().map(|e| e.time),
                     last_activity: r.entries.last().map(|e| e.time),
-                    started_by: r.header.pointer("/started_by/user").and_then(Value::as_str).map(String::from),
+                    started_by: r
+                        .header
+                        .pointer("/started_by/user")
+                        .and_then(Value::as_str)
+                        .map(String::from),
                     steps_done: done,
                     steps_total: snap.len(),
                     error: None,

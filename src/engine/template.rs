@@ -34,7 +34,10 @@ mod tests {
     fn typed_single_expression_and_string_rendering() {
         let ctx = json!({"params": {"xs": [1, 2], "name": "a"}, "item": "b"});
         assert_eq!(render_value(&json!("{{ params.xs }}"), &ctx).unwrap(), json!([1, 2]));
-        assert_eq!(render_value(&json!("x-{{ params.name }}-{{ item }}"), &ctx).unwrap(), json!("x-a-b"));
+        assert_eq!(
+            render_value(&json!("x-{{ params.name }}-{{ item }}"), &ctx).unwrap(),
+            json!("x-a-b")
+        );
         assert!(render_value(&json!("{{ params.nope }}"), &ctx).is_err());
     }
 }

@@ -24,7 +24,8 @@ pub struct LockHolder {
 
 impl std::fmt::Display for LockHolder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let since = self.since.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let since =
+            self.since.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
         write!(f, "pid {} on host {} since {since}", self.pid, self.host)
     }
 }
@@ -51,10 +52,20 @@ pub struct RunLock {
 
 impl RunLock {
     /// Takes the lock of the run in `run_dir` without waiting; `Held` names the holder.
-    pub fn acquire(run_dir: &Path, run_id: &str, now: OffsetDateTime) -> Result<RunLock, LockError> {
+    pub fn acquire(
+        run_dir: &Path,
+        run_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<RunLock, LockError> {
         let path = run_dir.join(LOCK_FILE);
         let io = |source| LockError::Io { path: path.clone(), source };
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
         let mut lock = Box::new(fd_lock::RwLock::new(file));
         match lock.try_write() {
             Ok(mut guard) => {

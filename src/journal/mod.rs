@@ -78,7 +78,10 @@ pub enum JournalError {
     Empty { path: PathBuf },
 }
 
-fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> JournalError + 'a {
+fn io_err<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> JournalError + 'a {
     move |source| JournalError::Io { action, path: path.to_path_buf(), source }
 }
 
@@ -100,11 +103,15 @@ pub fn is_redacted(value: &Value) -> bool {
     value.get("redacted") == Some(&Value::Bool(true)) && value.get("sha256").is_some()
 }
 
-fn make_entry(seq: u64, time: OffsetDateTime, kind: &str, payload: Value, prev: &str) -> Entry {
-    let unhashed = Unhashed { seq, time, kind, payload: &payload, prev };
+fn entry_hash(seq: u64, time: OffsetDateTime, kind: &str, payload: &Value, prev: &str) -> String {
+    let unhashed = Unhashed { seq, time, kind, payload, prev };
     // Serialising plain JSON values cannot fail.
-    let bytes = serde_json::to_vec(&unhashed).unwrap_or_default();
-    Entry { seq, time, kind: kind.to_string(), payload, prev: prev.to_string(), hash: sha256_hex(&bytes) }
+    sha256_hex(&serde_json::to_vec(&unhashed).unwrap_or_default())
+}
+
+fn make_entry(seq: u64, time: OffsetDateTime, kind: &str, payload: Value, prev: &str) -> Entry {
+    let hash = entry_hash(seq, time, kind, &payload, prev);
+    Entry { seq, time, kind: kind.to_string(), payload, prev: prev.to_string(), hash }
 }
 
 /// What [`read`] found: the verified entries, and whether a torn last line was dropped.
@@ -153,15 +160,22 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<ReadOutcome, JournalError> {
             // The version decides whether the rest can be understood at all: check it first.
             check_header(path, &entry)?;
         }
-        let corrupt = |what: String| JournalError::Corrupt { path: path.to_path_buf(), line: line_no, what };
+        let corrupt =
+            |what: String| JournalError::Corrupt { path: path.to_path_buf(), line: line_no, what };
         if entry.seq != entries.len() as u64 {
-            return Err(corrupt(format!("sequence number {} where {} was expected", entry.seq, entries.len())));
+            return Err(corrupt(format!(
+                "sequence number {} where {} was expected",
+                entry.seq,
+                entries.len()
+            )));
         }
         if entry.prev != prev_hash {
-            return Err(corrupt("hash chain broken: `prev` does not match the previous line".into()));
+            return Err(corrupt(
+                "hash chain broken: `prev` does not match the previous line".into(),
+            ));
         }
-        let expected = make_entry(entry.seq, entry.time, &entry.kind, entry.payload.clone(), &entry.prev);
-        if expected.hash != entry.hash {
+        if entry_hash(entry.seq, entry.time, &entry.kind, &entry.payload, &entry.prev) != entry.hash
+        {
             return Err(corrupt("entry hash does not match its content".into()));
         }
         prev_hash = sha256_hex(line);
@@ -185,10 +199,16 @@ fn check_header(path: &Path, entry: &Entry) -> Result<(), JournalError> {
     let major = entry.payload.pointer("/format/major").and_then(Value::as_u64);
     let minor = entry.payload.pointer("/format/minor").and_then(Value::as_u64).unwrap_or(0);
     match major {
-        None => Err(JournalError::Corrupt { path: path.to_path_buf(), line: 1, what: "header has no format version".into() }),
-        Some(m) if m > u64::from(FORMAT_MAJOR) => {
-            Err(JournalError::NewerFormat { path: path.to_path_buf(), major: m as u32, minor: minor as u32 })
-        }
+        None => Err(JournalError::Corrupt {
+            path: path.to_path_buf(),
+            line: 1,
+            what: "header has no format version".into(),
+        }),
+        Some(m) if m > u64::from(FORMAT_MAJOR) => Err(JournalError::NewerFormat {
+            path: path.to_path_buf(),
+            major: m as u32,
+            minor: minor as u32,
+        }),
         Some(_) => Ok(()),
     }
 }
@@ -203,8 +223,7 @@ pub fn verify_chain(entries: &[Entry]) -> Result<(), String> {
         if e.prev != prev {
             return Err(format!("entry {i}: hash chain broken"));
         }
-        let expected = make_entry(e.seq, e.time, &e.kind, e.payload.clone(), &e.prev);
-        if expected.hash != e.hash {
+        if entry_hash(e.seq, e.time, &e.kind, &e.payload, &e.prev) != e.hash {
             return Err(format!("entry {i}: hash does not match its content"));
         }
         prev = sha256_hex(&serde_json::to_vec(e).map_err(|e| e.to_string())?);
@@ -260,7 +279,11 @@ pub struct Writer {
 
 impl Writer {
     /// Creates a new journal with its header entry (fails if the file exists).
-    pub fn create(path: &Path, time: OffsetDateTime, header: Value) -> Result<Writer, JournalError> {
+    pub fn create(
+        path: &Path,
+        time: OffsetDateTime,
+        header: Value,
+    ) -> Result<Writer, JournalError> {
         let file = OpenOptions::new()
             .create_new(true)
             .append(true)
@@ -268,7 +291,10 @@ impl Writer {
             .map_err(io_err("create the journal", path))?;
         let mut header = header;
         if let Value::Object(map) = &mut header {
-            map.insert("format".into(), serde_json::json!({ "major": FORMAT_MAJOR, "minor": FORMAT_MINOR }));
+            map.insert(
+                "format".into(),
+                serde_json::json!({ "major": FORMAT_MAJOR, "minor": FORMAT_MINOR }),
+            );
         }
         let mut w = Writer {
             path: path.to_path_buf(),
@@ -290,14 +316,19 @@ impl Writer {
     /// warning) and returns the verified entries.
     pub fn open(path: &Path) -> Result<(Writer, ReadOutcome), JournalError> {
         let outcome = read(path)?;
-        let file = OpenOptions::new().read(true).write(true).open(path).map_err(io_err("open the journal", path))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(io_err("open the journal", path))?;
         if let Some(line) = outcome.torn_line {
             tracing::warn!(
                 path = %path.display(),
                 line,
                 "the journal's last line was torn by a crash; it is ignored and cut off"
             );
-            file.set_len(outcome.valid_len).map_err(io_err("truncate the torn journal line of", path))?;
+            file.set_len(outcome.valid_len)
+                .map_err(io_err("truncate the torn journal line of", path))?;
             file.sync_all().map_err(io_err("fsync", path))?;
         }
         let mut file = file;
@@ -328,11 +359,15 @@ impl Writer {
 
     /// Appends a batch of entries with one `write` and one fsync (group commit). When this
     /// returns, every entry is durable.
-    pub fn append_batch(&mut self, batch: &[(OffsetDateTime, &str, Value)]) -> Result<Vec<Entry>, JournalError> {
+    pub fn append_batch(
+        &mut self,
+        batch: &[(OffsetDateTime, &str, Value)],
+    ) -> Result<Vec<Entry>, JournalError> {
         self.buf.clear();
         let mut written = Vec::with_capacity(batch.len());
         for (time, kind, payload) in batch {
-            let entry = make_entry(self.next_seq, *time, kind, payload.clone(), &self.last_line_hash);
+            let entry =
+                make_entry(self.next_seq, *time, kind, payload.clone(), &self.last_line_hash);
             let start = self.buf.len();
             serde_json::to_writer(&mut self.buf, &entry).map_err(|e| JournalError::Io {
                 action: "serialise an entry of",
@@ -382,8 +417,11 @@ mod tests {
         let path = dir.path().join(JOURNAL_FILE);
         let t = OffsetDateTime::UNIX_EPOCH;
         let mut w = Writer::create(&path, t, serde_json::json!({"run_id": "r"})).unwrap();
-        w.append_batch(&[(t, "event", serde_json::json!({"a": 1})), (t, "event", serde_json::json!({"b": 2}))])
-            .unwrap();
+        w.append_batch(&[
+            (t, "event", serde_json::json!({"a": 1})),
+            (t, "event", serde_json::json!({"b": 2})),
+        ])
+        .unwrap();
         let out = read(&path).unwrap();
         assert_eq!(out.entries.len(), 3);
         verify_chain(&out.entries).unwrap();

@@ -13,7 +13,8 @@ impl StepKind for Approval {
         info("gate.approval")
     }
     fn run(&self, ctx: StepContext) -> BoxFuture<'static, StepOutcome> {
-        let prompt = ctx.input_str("prompt").unwrap_or_else(|| format!("approve step {}", ctx.step));
+        let prompt =
+            ctx.input_str("prompt").unwrap_or_else(|| format!("approve step {}", ctx.step));
         Box::pin(async move { StepOutcome::AwaitApproval { prompt } })
     }
 }

@@ -17,14 +17,28 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone, PartialEq)]
 pub enum StepOutcome {
     /// Done. Keys in `secret` are journaled as redaction markers only.
-    Succeeded { outputs: Map<String, Value>, secret: Vec<String> },
+    Succeeded {
+        outputs: Map<String, Value>,
+        secret: Vec<String>,
+    },
     /// Failed; `retryable` lets the retry policy try again.
-    Failed { error: String, retryable: bool },
+    Failed {
+        error: String,
+        retryable: bool,
+    },
     /// Poll again at `until` (a durable timer: it survives restarts). `scratch` is kept for the
     /// next poll.
-    Wait { until: OffsetDateTime, message: String, scratch: Option<Value> },
-    AwaitApproval { prompt: String },
-    AwaitAttestation { instructions: String },
+    Wait {
+        until: OffsetDateTime,
+        message: String,
+        scratch: Option<Value>,
+    },
+    AwaitApproval {
+        prompt: String,
+    },
+    AwaitAttestation {
+        instructions: String,
+    },
 }
 
 impl StepOutcome {
@@ -35,7 +49,12 @@ impl StepOutcome {
         StepOutcome::Failed { error: error.into(), retryable }
     }
     /// Poll again after `d` from `now`.
-    pub fn poll_after(now: OffsetDateTime, d: Duration, message: impl Into<String>, scratch: Option<Value>) -> StepOutcome {
+    pub fn poll_after(
+        now: OffsetDateTime,
+        d: Duration,
+        message: impl Into<String>,
+        scratch: Option<Value>,
+    ) -> StepOutcome {
         StepOutcome::Wait { until: now + d, message: message.into(), scratch }
     }
 }
@@ -229,5 +248,8 @@ impl Registry {
 
 /// The catalog entry of a kind by name (for `StepKind::info` implementations).
 pub(crate) fn info(name: &str) -> &'static StepKindInfo {
-    super::catalog().iter().find(|k| k.name == name).expect("every implemented kind is in the catalog")
+    super::catalog()
+        .iter()
+        .find(|k| k.name == name)
+        .expect("every implemented kind is in the catalog")
 }

@@ -121,5 +121,10 @@ static TEST_INPUTS: &[InputSpec] = &[
     input("fail_first", false, "fail this many first attempts (retryable)"),
     input("sleep_ms", false, "simulated work time"),
     input("label", false, "copied to the outputs"),
-    InputSpec { name: "secret_output", required: false, secret: true, description: "returned as the secret output `token`" },
+    InputSpec {
+        name: "secret_output",
+        required: false,
+        secret: true,
+        description: "returned as the secret output `token`",
+    },
 ];

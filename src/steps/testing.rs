@@ -31,7 +31,11 @@ fn effect_key(ctx: &StepContext) -> String {
 
 fn already_done(path: &str, key: &str) -> bool {
     std::fs::read_to_string(path)
-        .map(|text| text.lines().any(|l| l.split_once('\t').is_some_and(|(_, rest)| rest.starts_with(&format!("{key}\t")))))
+        .map(|text| {
+            text.lines().any(|l| {
+                l.split_once('\t').is_some_and(|(_, rest)| rest.starts_with(&format!("{key}\t")))
+            })
+        })
         .unwrap_or(false)
 }
 
@@ -41,7 +45,8 @@ fn append(path: &str, line: &str) -> Result<(), String> {
         .append(true)
         .open(path)
         .map_err(|e| format!("cannot open effect file {path}: {e}"))?;
-    f.write_all(format!("{line}\n").as_bytes()).map_err(|e| format!("cannot append to {path}: {e}"))?;
+    f.write_all(format!("{line}\n").as_bytes())
+        .map_err(|e| format!("cannot append to {path}: {e}"))?;
     f.sync_data().map_err(|e| format!("cannot fsync {path}: {e}"))
 }
 
@@ -59,7 +64,10 @@ impl StepKind for Simulated {
             let sleep = Duration::from_millis(ctx.input_u64("sleep_ms").unwrap_or(0));
             if u64::from(ctx.attempt) <= fail_first {
                 tokio::time::sleep(sleep / 2).await;
-                return StepOutcome::fail(format!("simulated failure of attempt {}", ctx.attempt), true);
+                return StepOutcome::fail(
+                    format!("simulated failure of attempt {}", ctx.attempt),
+                    true,
+                );
             }
             let key = effect_key(&ctx);
             let class_name = match class {

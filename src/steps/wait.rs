@@ -14,8 +14,9 @@ use time::OffsetDateTime;
 pub struct ForDuration;
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("input `duration` is not a duration: `{text}` ({e}; e.g. 90s, 15m, 3d)"))
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        format!("input `duration` is not a duration: `{text}` ({e}; e.g. 90s, 15m, 3d)")
+    })
 }
 
 impl StepKind for ForDuration {
@@ -27,22 +28,32 @@ impl StepKind for ForDuration {
             let now = ctx.now();
             // The wake-up time is fixed at the first poll and kept in scratch: re-polls and
             // restarts never push it back.
-            let until = match ctx.scratch.as_ref().and_then(|s| s.get("until")).and_then(Value::as_str) {
-                Some(t) => match OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339) {
-                    Ok(t) => t,
-                    Err(e) => return StepOutcome::fail(format!("scratch state has a bad time: {e}"), false),
-                },
-                None => {
-                    let Some(text) = ctx.input_str("duration") else {
-                        return StepOutcome::fail("input `duration` is missing", false);
-                    };
-                    match parse_duration(&text) {
-                        Ok(d) => now + d,
-                        Err(e) => return StepOutcome::fail(e, false),
+            let until =
+                match ctx.scratch.as_ref().and_then(|s| s.get("until")).and_then(Value::as_str) {
+                    Some(t) => match OffsetDateTime::parse(
+                        t,
+                        &time::format_description::well_known::Rfc3339,
+                    ) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            return StepOutcome::fail(
+                                format!("scratch state has a bad time: {e}"),
+                                false,
+                            )
+                        }
+                    },
+                    None => {
+                        let Some(text) = ctx.input_str("duration") else {
+                            return StepOutcome::fail("input `duration` is missing", false);
+                        };
+                        match parse_duration(&text) {
+                            Ok(d) => now + d,
+                            Err(e) => return StepOutcome::fail(e, false),
+                        }
                     }
-                }
-            };
-            let until_text = until.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+                };
+            let until_text =
+                until.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
             if now >= until {
                 StepOutcome::ok(Map::from_iter([("waited_until".to_string(), json!(until_text))]))
             } else {
@@ -69,7 +80,12 @@ impl StepKind for Until {
             let interval = match ctx.input_str("poll_interval") {
                 Some(t) => match humantime::parse_duration(t.trim()) {
                     Ok(d) => d,
-                    Err(e) => return StepOutcome::fail(format!("input `poll_interval` is not a duration: `{t}` ({e})"), false),
+                    Err(e) => {
+                        return StepOutcome::fail(
+                            format!("input `poll_interval` is not a duration: `{t}` ({e})"),
+                            false,
+                        )
+                    }
                 },
                 None => Duration::from_secs(60),
             };
@@ -79,7 +95,11 @@ impl StepKind for Until {
             if crate::engine::template::truthy(condition) {
                 StepOutcome::ok(Map::from_iter([("polls".to_string(), json!(ctx.poll + 1))]))
             } else {
-                let message = format!("condition (poll {}, every {})", ctx.poll + 1, humantime::format_duration(interval));
+                let message = format!(
+                    "condition (poll {}, every {})",
+                    ctx.poll + 1,
+                    humantime::format_duration(interval)
+                );
                 StepOutcome::poll_after(ctx.now(), interval, message, None)
             }
         })

@@ -26,8 +26,11 @@ pub fn plan(name: &str, concurrency: usize, body: &str) -> Plan {
 /// [`plan`] with `--set` overrides.
 pub fn plan_with(name: &str, concurrency: usize, body: &str, set: &[(&str, &str)]) -> Plan {
     enable_test_steps();
-    let set: Vec<(String, String)> = set.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let text = format!("apiVersion: lifeboat/v1\nmetadata:\n  name: {name}\n  concurrency: {concurrency}\n{body}");
+    let set: Vec<(String, String)> =
+        set.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let text = format!(
+        "apiVersion: lifeboat/v1\nmetadata:\n  name: {name}\n  concurrency: {concurrency}\n{body}"
+    );
     match runbook::load_str(std::path::Path::new("test.yaml"), &text, &set) {
         Ok(p) => p,
         Err(e) => panic!("test runbook invalid: {e}\n{text}"),
@@ -53,7 +56,13 @@ impl Harness {
     pub fn new(plan: Plan) -> Harness {
         let reg = registry();
         let engine = Engine::new(Arc::new(plan), "run-1", 7, &|u| reg.class_of(u));
-        let mut h = Harness { engine, now: t0(), log: Vec::new(), pending: Vec::new(), actions: Vec::new() };
+        let mut h = Harness {
+            engine,
+            now: t0(),
+            log: Vec::new(),
+            pending: Vec::new(),
+            actions: Vec::new(),
+        };
         h.ev(Event::RunStarted);
         h
     }
@@ -64,7 +73,7 @@ impl Harness {
         self.log.push((e, self.now));
         for a in &actions {
             if let Action::StartStep(s) = a {
-                self.pending.push(s.clone());
+                self.pending.push(s.as_ref().clone());
             }
         }
         self.actions.extend(actions.clone());
@@ -77,7 +86,11 @@ impl Harness {
         while !self.pending.is_empty() {
             let batch: Vec<_> = std::mem::take(&mut self.pending);
             for s in batch {
-                self.ev(Event::StepStarted { step: s.step.clone(), branch: s.branch, attempt: s.attempt });
+                self.ev(Event::StepStarted {
+                    step: s.step.clone(),
+                    branch: s.branch,
+                    attempt: s.attempt,
+                });
                 started.push(s);
             }
         }
@@ -115,13 +128,20 @@ impl Harness {
 
     pub fn fail(&mut self, step: &str, branch: Option<usize>, retryable: bool) {
         let attempt = self.attempt(step, branch);
-        self.ev(Event::StepFailed { step: step.into(), branch, attempt, error: "boom".into(), retryable });
+        self.ev(Event::StepFailed {
+            step: step.into(),
+            branch,
+            attempt,
+            error: "boom".into(),
+            retryable,
+        });
     }
 
     /// A fresh engine fed the same events: must reach the same state.
     pub fn replayed(&self) -> Engine {
         let reg = registry();
-        let mut e = Engine::new(Arc::new(self.engine.plan().clone()), "run-1", 7, &|u| reg.class_of(u));
+        let mut e =
+            Engine::new(Arc::new(self.engine.plan().clone()), "run-1", 7, &|u| reg.class_of(u));
         for (ev, t) in &self.log {
             e.handle(ev, *t).unwrap();
         }
@@ -130,7 +150,11 @@ impl Harness {
 }
 
 pub fn actor() -> lifeboat::engine::Actor {
-    lifeboat::engine::Actor { user: "tester".into(), host: "test-host".into(), azure_principal: None }
+    lifeboat::engine::Actor {
+        user: "tester".into(),
+        host: "test-host".into(),
+        azure_principal: None,
+    }
 }
 
 pub fn bin() -> std::path::PathBuf {

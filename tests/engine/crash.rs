@@ -79,7 +79,9 @@ const RUN: &str = "crash";
 
 fn cmd(state: &Path) -> Command {
     let mut c = Command::new(bin());
-    c.env("LIFEBOAT_STATE_DIR", state).env("LIFEBOAT_TEST_STEPS", "1").env_remove("LIFEBOAT_FAILPOINT");
+    c.env("LIFEBOAT_STATE_DIR", state)
+        .env("LIFEBOAT_TEST_STEPS", "1")
+        .env_remove("LIFEBOAT_FAILPOINT");
     c
 }
 
@@ -101,7 +103,10 @@ impl Case {
     }
     fn run_cmd(&self) -> Command {
         let mut c = cmd(self.state());
-        c.arg("run").arg(self.dir.path().join("rb.yaml")).arg("--set").arg(format!("fx={}", self.fx().display()));
+        c.arg("run")
+            .arg(self.dir.path().join("rb.yaml"))
+            .arg("--set")
+            .arg(format!("fx={}", self.fx().display()));
         c.args(["--run-id", RUN]);
         c
     }
@@ -110,7 +115,8 @@ impl Case {
     }
     fn status(&self) -> Value {
         let out = self.lifeboat(&["status", RUN, "--output", "json"]);
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("status: {e}: {}", String::from_utf8_lossy(&out.stderr)))
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("status: {e}: {}", String::from_utf8_lossy(&out.stderr)))
     }
 
     /// Resumes until the run succeeds, doing what a person would for parked one-shot steps:
@@ -136,8 +142,12 @@ impl Case {
                         .iter()
                         .filter(|v| v["instance"]["state"]["state"] == "awaiting_attestation")
                         .collect();
-                    if parked.is_empty() || parked.iter().any(|v| v["instance"]["state"]["interrupted"] != true) {
-                        return Err(format!("paused on something other than an interrupted one-shot: {status}"));
+                    if parked.is_empty()
+                        || parked.iter().any(|v| v["instance"]["state"]["interrupted"] != true)
+                    {
+                        return Err(format!(
+                            "paused on something other than an interrupted one-shot: {status}"
+                        ));
                     }
                     for v in parked {
                         let step = v["step"].as_str().unwrap();
@@ -147,9 +157,18 @@ impl Case {
                             append_line(&self.fx(), &format!("manual\t{RUN}\t{key}\t0"));
                         }
                         let name = lifeboat::engine::instance_name(step, branch);
-                        let out = self.lifeboat(&["attest", RUN, &name, "--evidence", "checked the effect file"]);
+                        let out = self.lifeboat(&[
+                            "attest",
+                            RUN,
+                            &name,
+                            "--evidence",
+                            "checked the effect file",
+                        ]);
                         if out.status.code() != Some(0) {
-                            return Err(format!("attest {name}: {}", String::from_utf8_lossy(&out.stderr)));
+                            return Err(format!(
+                                "attest {name}: {}",
+                                String::from_utf8_lossy(&out.stderr)
+                            ));
                         }
                     }
                 }
@@ -181,8 +200,15 @@ impl Case {
             .iter()
             .map(|v| {
                 let inst = &v["instance"];
-                let label = if v["uses"] == "test.oneshot" { Value::Null } else { inst["outputs"]["label"].clone() };
-                let name = lifeboat::engine::instance_name(v["step"].as_str().unwrap(), v["branch"].as_u64().map(|b| b as usize));
+                let label = if v["uses"] == "test.oneshot" {
+                    Value::Null
+                } else {
+                    inst["outputs"]["label"].clone()
+                };
+                let name = lifeboat::engine::instance_name(
+                    v["step"].as_str().unwrap(),
+                    v["branch"].as_u64().map(|b| b as usize),
+                );
                 (name, (inst["state"]["state"].as_str().unwrap_or("?").to_string(), label))
             })
             .collect()
@@ -193,7 +219,8 @@ impl Case {
         let effects = self.effects();
         let status = self.status();
         for v in status["steps"].as_array().unwrap() {
-            let key = effect_key(v["step"].as_str().unwrap(), v["branch"].as_u64().map(|b| b as usize));
+            let key =
+                effect_key(v["step"].as_str().unwrap(), v["branch"].as_u64().map(|b| b as usize));
             let auto = effects.iter().filter(|(c, k)| *k == key && c != "manual").count();
             let manual = effects.iter().filter(|(c, k)| *k == key && c == "manual").count();
             let ok = match v["uses"].as_str().unwrap() {
@@ -209,7 +236,8 @@ impl Case {
         if &fin != reference {
             return Err(format!("final state differs:\n{fin:?}\nvs\n{reference:?}"));
         }
-        journal::read(&self.state().join("runs").join(RUN).join(journal::JOURNAL_FILE)).map_err(|e| e.to_string())?;
+        journal::read(&self.state().join("runs").join(RUN).join(journal::JOURNAL_FILE))
+            .map_err(|e| e.to_string())?;
         Ok(())
     }
 }
@@ -235,7 +263,11 @@ fn crash_once(kill: &Kill, reference: &BTreeMap<String, (String, Value)>) -> Res
         Kill::Failpoint(spec) => {
             let out = case.run_cmd().env("LIFEBOAT_FAILPOINT", spec).output().unwrap();
             if out.status.code().is_some_and(|c| c != 0) {
-                return Err(format!("run with {spec} exited {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr)));
+                return Err(format!(
+                    "run with {spec} exited {:?}: {}",
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
             }
         }
         Kill::After(d) => {
@@ -260,15 +292,19 @@ fn sigkill_at_100_points_then_resume_ends_like_an_uninterrupted_run() {
     let reference = reference_case.final_state();
     assert_eq!(reference.len(), 30, "15 steps plus 5 fanned out over 3 items");
     reference_case.check_effects(&reference).unwrap();
-    let appends = std::fs::read_to_string(reference_case.state().join("runs").join(RUN).join(journal::JOURNAL_FILE))
-        .unwrap()
-        .lines()
-        .count();
+    let appends = std::fs::read_to_string(
+        reference_case.state().join("runs").join(RUN).join(journal::JOURNAL_FILE),
+    )
+    .unwrap()
+    .lines()
+    .count();
     assert!(appends > 80, "the journal has {appends} entries");
 
     let modes = ["before", "torn", "after-write"];
     let mut kills: Vec<Kill> = (0..80)
-        .map(|k| Kill::Failpoint(format!("journal-append:{}:{}", 1 + k * appends / 80, modes[k % 3])))
+        .map(|k| {
+            Kill::Failpoint(format!("journal-append:{}:{}", 1 + k * appends / 80, modes[k % 3]))
+        })
         .collect();
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     let max_ms = duration.as_millis().max(20) as u64;
@@ -293,7 +329,12 @@ fn sigkill_at_100_points_then_resume_ends_like_an_uninterrupted_run() {
         }
     });
     let failures = failures.into_inner().unwrap();
-    assert!(failures.is_empty(), "{} of 100 crash points failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of 100 crash points failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -315,8 +356,16 @@ fn two_concurrent_resumes_one_wins_the_other_exits_4() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), None, "killed by the failpoint");
-    let a = cmd(dir.path()).args(["resume", "duo"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let b = cmd(dir.path()).args(["resume", "duo"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let a = cmd(dir.path())
+        .args(["resume", "duo"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b = cmd(dir.path())
+        .args(["resume", "duo"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let (pa, pb) = (a.id(), b.id());
     let (oa, ob) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     let mut results = [(oa.status.code(), pa, oa), (ob.status.code(), pb, ob)];
@@ -324,7 +373,8 @@ fn two_concurrent_resumes_one_wins_the_other_exits_4() {
     assert_eq!((results[0].0, results[1].0), (Some(0), Some(4)));
     let loser = String::from_utf8_lossy(&results[1].2.stderr);
     assert!(loser.contains(&format!("run duo is locked by pid {}", results[0].1)), "{loser}");
-    let entries = journal::read(&dir.path().join("runs/duo").join(journal::JOURNAL_FILE)).unwrap().entries;
+    let entries =
+        journal::read(&dir.path().join("runs/duo").join(journal::JOURNAL_FILE)).unwrap().entries;
     journal::verify_chain(&entries).unwrap();
     assert_eq!(std::fs::read_to_string(&fx).unwrap().lines().count(), 1, "the step ran once");
 }

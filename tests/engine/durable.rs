@@ -42,32 +42,52 @@ async fn a_three_day_wait_survives_a_restart_and_fires_on_time() {
     let dir = tempfile::tempdir().unwrap();
     let fx = dir.path().join("effects");
     let clock = ManualClock::new(t0());
-    let run_dir = runner::create_run(dir.path(), &three_day_plan(&fx), "wait3d", t0(), &actor(), 1).unwrap();
+    let run_dir =
+        runner::create_run(dir.path(), &three_day_plan(&fx), "wait3d", t0(), &actor(), 1).unwrap();
     let reg = registry();
     let c: Arc<dyn Clock> = Arc::new(clock.clone());
 
     // First process: starts the wait, and stops rather than sleep (as if the laptop closed).
-    let out = runner::drive(&run_dir, &reg, Arc::new(Services::new()), c.clone(), &options(Some(t0()), TimeMode::Real))
-        .await
-        .unwrap();
+    let out = runner::drive(
+        &run_dir,
+        &reg,
+        Arc::new(Services::new()),
+        c.clone(),
+        &options(Some(t0()), TimeMode::Real),
+    )
+    .await
+    .unwrap();
     assert_eq!(out, RunOutcome::Sleeping { until: t0() + 3 * DAY });
 
     // Two days later, another process resumes: the timer is not due and is not pushed back.
     clock.advance(2 * DAY);
-    let out = runner::drive(&run_dir, &reg, Arc::new(Services::new()), c.clone(), &options(Some(clock.now()), TimeMode::Real))
-        .await
-        .unwrap();
+    let out = runner::drive(
+        &run_dir,
+        &reg,
+        Arc::new(Services::new()),
+        c.clone(),
+        &options(Some(clock.now()), TimeMode::Real),
+    )
+    .await
+    .unwrap();
     assert_eq!(out, RunOutcome::Sleeping { until: t0() + 3 * DAY });
     assert!(!fx.exists(), "nothing after the wait ran early");
 
     // One more day: it fires, at the journaled time, and the run completes.
     clock.advance(DAY);
-    let out = runner::drive(&run_dir, &reg, Arc::new(Services::new()), c.clone(), &options(Some(clock.now()), TimeMode::Real))
-        .await
-        .unwrap();
+    let out = runner::drive(
+        &run_dir,
+        &reg,
+        Arc::new(Services::new()),
+        c.clone(),
+        &options(Some(clock.now()), TimeMode::Real),
+    )
+    .await
+    .unwrap();
     assert_eq!(out, RunOutcome::Succeeded);
     let loaded = runner::load(&run_dir, &reg).unwrap();
-    let hold = loaded.engine.snapshot().into_iter().find(|v| v.step == "hold").unwrap().instance.unwrap();
+    let hold =
+        loaded.engine.snapshot().into_iter().find(|v| v.step == "hold").unwrap().instance.unwrap();
     assert_eq!(hold.finished, Some(t0() + 3 * DAY));
     assert_eq!(hold.outputs.unwrap()["waited_until"], "2026-01-04T00:00:00Z");
     assert_eq!(std::fs::read_to_string(&fx).unwrap().lines().count(), 1);
@@ -78,11 +98,18 @@ async fn virtual_time_drives_days_of_waiting_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let fx = dir.path().join("effects");
     let clock = ManualClock::new(t0());
-    let run_dir = runner::create_run(dir.path(), &three_day_plan(&fx), "virt", t0(), &actor(), 1).unwrap();
+    let run_dir =
+        runner::create_run(dir.path(), &three_day_plan(&fx), "virt", t0(), &actor(), 1).unwrap();
     let reg = registry();
-    let out = runner::drive(&run_dir, &reg, Arc::new(Services::new()), Arc::new(clock.clone()), &options(None, TimeMode::Virtual(clock.clone())))
-        .await
-        .unwrap();
+    let out = runner::drive(
+        &run_dir,
+        &reg,
+        Arc::new(Services::new()),
+        Arc::new(clock.clone()),
+        &options(None, TimeMode::Virtual(clock.clone())),
+    )
+    .await
+    .unwrap();
     assert_eq!(out, RunOutcome::Succeeded);
     assert_eq!(clock.now(), t0() + 3 * DAY);
 }
@@ -117,17 +144,29 @@ steps:
     let clock = ManualClock::new(t0());
     let run_dir = runner::create_run(dir.path(), &p, "sec", t0(), &actor(), 9).unwrap();
     let reg = registry();
-    let opts = RunOptions { secret_params: runner::secret_params_of(&p), ..options(None, TimeMode::Virtual(clock.clone())) };
-    let out = runner::drive(&run_dir, &reg, Arc::new(Services::new()), Arc::new(clock.clone()), &opts).await.unwrap();
+    let opts = RunOptions {
+        secret_params: runner::secret_params_of(&p),
+        ..options(None, TimeMode::Virtual(clock.clone()))
+    };
+    let out =
+        runner::drive(&run_dir, &reg, Arc::new(Services::new()), Arc::new(clock.clone()), &opts)
+            .await
+            .unwrap();
     assert_eq!(out, RunOutcome::Succeeded);
     let text = std::fs::read_to_string(run_dir.join(journal::JOURNAL_FILE)).unwrap();
     assert!(!text.contains("param-secret-value"), "secret parameter journaled");
-    assert!(text.contains(&journal::sha256_hex(b"param-secret-value-out")), "secret output: a marker with its hash");
+    assert!(
+        text.contains(&journal::sha256_hex(b"param-secret-value-out")),
+        "secret output: a marker with its hash"
+    );
     // The step echoed the secret parameter into a plain output: scrubbed all the same.
     assert!(text.contains(&journal::sha256_hex(b"param-secret-value")));
     let loaded = runner::load(&run_dir, &reg).unwrap();
     let snap = loaded.engine.snapshot();
-    assert!(snap.iter().filter(|v| v.step == "fan").all(|v| v.instance.as_ref().unwrap().attempt == 2), "each branch failed once, then succeeded");
+    assert!(
+        snap.iter().filter(|v| v.step == "fan").all(|v| v.instance.as_ref().unwrap().attempt == 2),
+        "each branch failed once, then succeeded"
+    );
     assert!(snap.iter().all(|v| v.instance.as_ref().unwrap().state.phase() == Phase::Succeeded));
     // Replaying the journal twice gives the same state (determinism of replay).
     assert_eq!(runner::load(&run_dir, &reg).unwrap().engine.snapshot(), snap);

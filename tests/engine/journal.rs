@@ -22,7 +22,12 @@ fn a_torn_last_line_is_ignored_then_cut_off_at_the_next_append() {
     let dir = tempfile::tempdir().unwrap();
     let path = sample(dir.path());
     let good = std::fs::read(&path).unwrap();
-    std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(br#"{"seq":5,"time":"2026-01-0"#).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(br#"{"seq":5,"time":"2026-01-0"#)
+        .unwrap();
     let out = journal::read(&path).unwrap();
     assert_eq!(out.entries.len(), 5, "earlier entries kept");
     assert_eq!(out.torn_line, Some(6));
@@ -37,7 +42,11 @@ fn a_torn_last_line_is_ignored_then_cut_off_at_the_next_append() {
 
 fn rewrite_line(path: &std::path::Path, line: usize, f: impl Fn(&str) -> String) {
     let text = std::fs::read_to_string(path).unwrap();
-    let lines: Vec<String> = text.lines().enumerate().map(|(i, l)| if i + 1 == line { f(l) } else { l.to_string() }).collect();
+    let lines: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i + 1 == line { f(l) } else { l.to_string() })
+        .collect();
     std::fs::write(path, lines.join("\n") + "\n").unwrap();
 }
 
@@ -99,7 +108,9 @@ fn simple_runbook(dir: &std::path::Path, sleep_ms: u64) -> std::path::PathBuf {
 
 fn lifeboat(state: &std::path::Path) -> Command {
     let mut c = Command::new(bin());
-    c.env("LIFEBOAT_STATE_DIR", state).env("LIFEBOAT_TEST_STEPS", "1").env_remove("LIFEBOAT_FAILPOINT");
+    c.env("LIFEBOAT_STATE_DIR", state)
+        .env("LIFEBOAT_TEST_STEPS", "1")
+        .env_remove("LIFEBOAT_FAILPOINT");
     c
 }
 
@@ -107,7 +118,12 @@ fn lifeboat(state: &std::path::Path) -> Command {
 fn a_locked_run_exits_4_naming_the_holder() {
     let dir = tempfile::tempdir().unwrap();
     let rb = simple_runbook(dir.path(), 0);
-    let out = lifeboat(dir.path()).args(["run"]).arg(&rb).args(["--set", "token=tok-SECRET-1", "--run-id", "lk"]).output().unwrap();
+    let out = lifeboat(dir.path())
+        .args(["run"])
+        .arg(&rb)
+        .args(["--set", "token=tok-SECRET-1", "--run-id", "lk"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     let run_dir = runner::run_dir(dir.path(), "lk").unwrap();
     let _held = RunLock::acquire(&run_dir, "lk", t0()).unwrap();
@@ -115,7 +131,10 @@ fn a_locked_run_exits_4_naming_the_holder() {
         let out = lifeboat(dir.path()).args(&args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(4), "{args:?}: {err}");
-        assert!(err.contains(&format!("run lk is locked by pid {} on host", std::process::id())), "{err}");
+        assert!(
+            err.contains(&format!("run lk is locked by pid {} on host", std::process::id())),
+            "{err}"
+        );
         assert!(err.contains("since 2026-01-01T00:00:00Z"), "{err}");
     }
 }
@@ -124,15 +143,25 @@ fn a_locked_run_exits_4_naming_the_holder() {
 fn secrets_never_reach_the_journal_or_the_output() {
     let dir = tempfile::tempdir().unwrap();
     let rb = simple_runbook(dir.path(), 0);
-    let out = lifeboat(dir.path()).args(["run"]).arg(&rb).args(["--set", "token=tok-SECRET-2", "--run-id", "sec"]).output().unwrap();
+    let out = lifeboat(dir.path())
+        .args(["run"])
+        .arg(&rb)
+        .args(["--set", "token=tok-SECRET-2", "--run-id", "sec"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3));
     let status = lifeboat(dir.path()).args(["status", "sec", "--output", "json"]).output().unwrap();
     let journal_text = std::fs::read_to_string(dir.path().join("runs/sec/journal.jsonl")).unwrap();
-    for text in [journal_text, String::from_utf8_lossy(&status.stdout).into_owned(), String::from_utf8_lossy(&out.stdout).into_owned()] {
+    for text in [
+        journal_text,
+        String::from_utf8_lossy(&status.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ] {
         assert!(!text.contains("tok-SECRET-2"), "secret leaked: {text}");
     }
     // Resuming with a different secret value is refused before anything runs.
-    let out = lifeboat(dir.path()).args(["resume", "sec", "--set", "token=wrong"]).output().unwrap();
+    let out =
+        lifeboat(dir.path()).args(["resume", "sec", "--set", "token=wrong"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("secret parameter token differs"));
 }
@@ -142,16 +171,34 @@ fn commands_refuse_bad_input_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let rb = simple_runbook(dir.path(), 0);
     let run = |args: &[&str]| lifeboat(dir.path()).args(args).output().unwrap();
-    let out = lifeboat(dir.path()).args(["run"]).arg(&rb).args(["--set", "token=t", "--run-id", "dup"]).output().unwrap();
+    let out = lifeboat(dir.path())
+        .args(["run"])
+        .arg(&rb)
+        .args(["--set", "token=t", "--run-id", "dup"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("lifeboat approve dup gate"), "says what to do next");
-    let out = lifeboat(dir.path()).args(["run"]).arg(&rb).args(["--set", "token=t", "--run-id", "dup"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("lifeboat approve dup gate"),
+        "says what to do next"
+    );
+    let out = lifeboat(dir.path())
+        .args(["run"])
+        .arg(&rb)
+        .args(["--set", "token=t", "--run-id", "dup"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("run dup already exists"));
     // A bad runbook creates no run directory.
     let bad = dir.path().join("bad.yaml");
-    std::fs::write(&bad, "apiVersion: lifeboat/v1\nmetadata: { name: x }\nsteps:\n  - id: a\n    uses: nope.nope\n").unwrap();
-    let out = lifeboat(dir.path()).args(["run"]).arg(&bad).args(["--run-id", "never"]).output().unwrap();
+    std::fs::write(
+        &bad,
+        "apiVersion: lifeboat/v1\nmetadata: { name: x }\nsteps:\n  - id: a\n    uses: nope.nope\n",
+    )
+    .unwrap();
+    let out =
+        lifeboat(dir.path()).args(["run"]).arg(&bad).args(["--run-id", "never"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(!dir.path().join("runs/never").exists());
     let out = run(&["resume", "nope"]);
@@ -159,7 +206,12 @@ fn commands_refuse_bad_input_with_exit_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("run nope does not exist"));
     let out = run(&["approve", "dup", "work"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("step work is succeeded, not awaiting approval"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("step work is succeeded, not awaiting approval"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = run(&["run", "x.yaml", "--run-id", "../evil"]);
     assert_eq!(out.status.code(), Some(2));
     // The happy path: approve, resume, status, runs list.

@@ -20,7 +20,13 @@ fn retries() -> Covered {
     assert_eq!(h.start_all().len(), 1);
     h.fail("a", None, true);
     let v = h.view("a", None);
-    assert_eq!(v.state, lifeboat::engine::State::Waiting { until: t0() + S(10), reason: lifeboat::engine::WaitReason::Backoff });
+    assert_eq!(
+        v.state,
+        lifeboat::engine::State::Waiting {
+            until: t0() + S(10),
+            reason: lifeboat::engine::WaitReason::Backoff
+        }
+    );
     h.advance(S(9));
     assert_eq!(h.phase("a", None), Phase::Waiting, "fired early");
     h.advance(S(1));
@@ -28,7 +34,9 @@ fn retries() -> Covered {
     assert_eq!(started[0].attempt, 2);
     h.fail("a", None, true);
     // 10s * 2 = 20s, capped at 15s.
-    assert!(matches!(h.view("a", None).state, lifeboat::engine::State::Waiting { until, .. } if until == t0() + S(25)));
+    assert!(
+        matches!(h.view("a", None).state, lifeboat::engine::State::Waiting { until, .. } if until == t0() + S(25))
+    );
     h.advance(S(15));
     assert_eq!(h.start_all()[0].attempt, 3);
     h.fail("a", None, true);
@@ -54,7 +62,13 @@ fn non_retryable_failure_fails_at_once() {
 
 #[test]
 fn jitter_is_bounded_deterministic_and_seeded() {
-    let policy = RetryPolicy { max_attempts: 10, initial_delay: S(4), multiplier: 2.0, max_delay: S(60), jitter: true };
+    let policy = RetryPolicy {
+        max_attempts: 10,
+        initial_delay: S(4),
+        multiplier: 2.0,
+        max_delay: S(60),
+        jitter: true,
+    };
     let mut distinct = BTreeSet::new();
     for seed in 0..50u64 {
         for failures in 1..6u32 {
@@ -82,10 +96,20 @@ fn timeouts() -> Covered {
         h.now += S(1);
         h.ev(Event::TimerFired)
     };
-    assert!(actions.iter().any(|a| matches!(a, Action::CancelStep { step, attempt: 1, .. } if step == "a")), "{actions:?}");
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::CancelStep { step, attempt: 1, .. } if step == "a")),
+        "{actions:?}"
+    );
     assert_eq!(h.phase("a", None), Phase::Waiting);
     // The late result of the timed-out attempt is stale: ignored, not an error.
-    h.ev(Event::StepSucceeded { step: "a".into(), branch: None, attempt: 1, outputs: Default::default() });
+    h.ev(Event::StepSucceeded {
+        step: "a".into(),
+        branch: None,
+        attempt: 1,
+        outputs: Default::default(),
+    });
     assert_eq!(h.phase("a", None), Phase::Waiting);
     h.advance(S(1));
     assert_eq!(h.start_all()[0].attempt, 2);
@@ -143,8 +167,18 @@ steps:
     h.start_all();
     h.succeed("b", Some(0));
     let c = h.start_all();
-    assert_eq!(c.len(), 1, "{:#?}", h.engine.snapshot().iter().map(|v| (v.name(), v.instance.as_ref().map(|i| i.state.clone()))).collect::<Vec<_>>());
-    let label: serde_json::Value = serde_json::from_str(c[0].inputs["label"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        c.len(),
+        1,
+        "{:#?}",
+        h.engine
+            .snapshot()
+            .iter()
+            .map(|v| (v.name(), v.instance.as_ref().map(|i| i.state.clone())))
+            .collect::<Vec<_>>()
+    );
+    let label: serde_json::Value =
+        serde_json::from_str(c[0].inputs["label"].as_str().unwrap()).unwrap();
     assert_eq!(label.as_array().unwrap().len(), 3, "c sees the list of b's outputs: {label}");
     h.succeed("c", None);
     assert_eq!(h.engine.status(), Status::Succeeded);
@@ -184,22 +218,55 @@ steps:
     assert_eq!(s[0].step, "gate", "a skipped step counts as done");
     // A gate cannot be approved while it runs: an error, nothing changes.
     let before = h.engine.snapshot();
-    let err = h.engine.clone().handle(&Event::Approved { step: "gate".into(), branch: None, by: actor(), comment: None }, h.now);
+    let err = h.engine.clone().handle(
+        &Event::Approved { step: "gate".into(), branch: None, by: actor(), comment: None },
+        h.now,
+    );
     assert!(err.unwrap_err().to_string().contains("not awaiting approval"));
     assert_eq!(h.engine.snapshot(), before);
-    let actions = h.ev(Event::StepAwaitingApproval { step: "gate".into(), branch: None, attempt: 1, prompt: "ship it?".into() });
+    let actions = h.ev(Event::StepAwaitingApproval {
+        step: "gate".into(),
+        branch: None,
+        attempt: 1,
+        prompt: "ship it?".into(),
+    });
     assert!(actions.contains(&Action::RunPaused));
     assert_eq!(h.engine.status(), Status::Paused);
     assert_eq!(h.engine.blockers()[0].step, "gate");
-    let err = h.engine.clone().handle(&Event::Attested { step: "gate".into(), branch: None, by: actor(), evidence: "x".into() }, h.now);
+    let err = h.engine.clone().handle(
+        &Event::Attested { step: "gate".into(), branch: None, by: actor(), evidence: "x".into() },
+        h.now,
+    );
     assert!(err.is_err(), "a gate is approved, not attested");
-    assert!(h.engine.clone().handle(&Event::Approved { step: "nope".into(), branch: None, by: actor(), comment: None }, h.now).is_err());
-    h.ev(Event::Approved { step: "gate".into(), branch: None, by: actor(), comment: Some("ok".into()) });
+    assert!(h
+        .engine
+        .clone()
+        .handle(
+            &Event::Approved { step: "nope".into(), branch: None, by: actor(), comment: None },
+            h.now
+        )
+        .is_err());
+    h.ev(Event::Approved {
+        step: "gate".into(),
+        branch: None,
+        by: actor(),
+        comment: Some("ok".into()),
+    });
     assert_eq!(h.view("gate", None).outputs.unwrap()["approved_by"], "tester");
     h.start_all();
-    h.ev(Event::StepAwaitingAttestation { step: "task".into(), branch: None, attempt: 1, instructions: "file".into() });
+    h.ev(Event::StepAwaitingAttestation {
+        step: "task".into(),
+        branch: None,
+        attempt: 1,
+        instructions: "file".into(),
+    });
     assert_eq!(h.engine.status(), Status::Paused);
-    h.ev(Event::Attested { step: "task".into(), branch: None, by: actor(), evidence: "ticket 42".into() });
+    h.ev(Event::Attested {
+        step: "task".into(),
+        branch: None,
+        by: actor(),
+        evidence: "ticket 42".into(),
+    });
     assert_eq!(h.engine.status(), Status::Succeeded);
     h.engine.covered_transitions().clone()
 }
@@ -210,14 +277,23 @@ fn when_skips_and_gates_wait_for_people() {
 }
 
 fn concurrency() -> Covered {
-    let steps: String = (0..5).map(|i| format!("  - id: s{i}\n    uses: test.idempotent\n    with: {{ effect_file: x }}\n")).collect();
+    let steps: String = (0..5)
+        .map(|i| {
+            format!("  - id: s{i}\n    uses: test.idempotent\n    with: {{ effect_file: x }}\n")
+        })
+        .collect();
     let mut h = Harness::new(plan("conc", 2, &format!("steps:\n{steps}")));
     assert_eq!(h.pending.len(), 2, "limit 2");
     h.start_all();
     h.succeed("s0", None);
     assert_eq!(h.pending.len(), 1, "a slot freed, one more starts");
     // A person skips a ready step that waits for a slot.
-    h.ev(Event::Skipped { step: "s4".into(), branch: None, by: actor(), reason: "not needed".into() });
+    h.ev(Event::Skipped {
+        step: "s4".into(),
+        branch: None,
+        by: actor(),
+        reason: "not needed".into(),
+    });
     let started = h.start_all();
     assert_eq!(started.len(), 1);
     h.succeed("s1", None);
@@ -273,32 +349,84 @@ fn recovery_and_skips() -> Covered {
     let out = serde_json::Map::from_iter([("label".to_string(), serde_json::json!("not a list"))]);
     h.ev(Event::StepSucceeded { step: "src".into(), branch: None, attempt: 1, outputs: out });
     assert_eq!(h.phase("bad", Some(0)), Phase::Failed, "for_each over a non-list fails the step");
-    h.ev(Event::ScratchSaved { step: "guard".into(), branch: None, attempt: 1, scratch: serde_json::json!({"intent": 1}) });
-    h.ev(Event::StepWaiting { step: "wait".into(), branch: None, attempt: 1, until: h.now + S(60), message: "poll".into(), scratch: None });
-    h.ev(Event::StepWaiting { step: "later".into(), branch: None, attempt: 1, until: h.now + S(3600), message: "t".into(), scratch: None });
+    h.ev(Event::ScratchSaved {
+        step: "guard".into(),
+        branch: None,
+        attempt: 1,
+        scratch: serde_json::json!({"intent": 1}),
+    });
+    h.ev(Event::StepWaiting {
+        step: "wait".into(),
+        branch: None,
+        attempt: 1,
+        until: h.now + S(60),
+        message: "poll".into(),
+        scratch: None,
+    });
+    h.ev(Event::StepWaiting {
+        step: "later".into(),
+        branch: None,
+        attempt: 1,
+        until: h.now + S(3600),
+        message: "t".into(),
+        scratch: None,
+    });
     // Crash: idem, guard and once were running.
     let actions = h.ev(Event::Resumed { by: actor() });
-    assert!(actions.iter().any(|a| matches!(a, Action::AwaitAttestation { step, interrupted: true, .. } if step == "once")));
+    assert!(actions.iter().any(
+        |a| matches!(a, Action::AwaitAttestation { step, interrupted: true, .. } if step == "once")
+    ));
     let again = h.start_all();
     let guard = again.iter().find(|s| s.step == "guard").unwrap();
     assert!(guard.reentry && guard.scratch.is_some(), "guarded re-entry carries its scratch");
     assert!(again.iter().any(|s| s.step == "idem" && s.attempt == 2));
     assert!(!again.iter().any(|s| s.step == "once"), "one-shot never re-runs");
-    h.ev(Event::Skipped { step: "once".into(), branch: None, by: actor(), reason: "did not happen".into() });
-    h.ev(Event::Skipped { step: "later".into(), branch: None, by: actor(), reason: "no time".into() });
+    h.ev(Event::Skipped {
+        step: "once".into(),
+        branch: None,
+        by: actor(),
+        reason: "did not happen".into(),
+    });
+    h.ev(Event::Skipped {
+        step: "later".into(),
+        branch: None,
+        by: actor(),
+        reason: "no time".into(),
+    });
     // The poll repeats until the wait's deadline.
     for _ in 0..9 {
         h.advance(S(60));
         let s = h.start_all();
         assert_eq!(s.len(), 1, "re-poll");
         assert_eq!(s[0].attempt, 1, "a poll stays in its attempt");
-        h.ev(Event::StepWaiting { step: "wait".into(), branch: None, attempt: 1, until: h.now + S(60), message: "poll".into(), scratch: None });
+        h.ev(Event::StepWaiting {
+            step: "wait".into(),
+            branch: None,
+            attempt: 1,
+            until: h.now + S(60),
+            message: "poll".into(),
+            scratch: None,
+        });
     }
     h.advance(S(60));
     assert_eq!(h.phase("wait", None), Phase::Failed, "wait timed out");
-    h.ev(Event::Skipped { step: "bad".into(), branch: None, by: actor(), reason: "fixed by hand".into() });
-    assert_eq!(h.phase("after-bad", None), Phase::Ready, "a skipped failure unblocks its dependents");
-    h.ev(Event::Skipped { step: "after-bad".into(), branch: None, by: actor(), reason: "r".into() });
+    h.ev(Event::Skipped {
+        step: "bad".into(),
+        branch: None,
+        by: actor(),
+        reason: "fixed by hand".into(),
+    });
+    assert_eq!(
+        h.phase("after-bad", None),
+        Phase::Ready,
+        "a skipped failure unblocks its dependents"
+    );
+    h.ev(Event::Skipped {
+        step: "after-bad".into(),
+        branch: None,
+        by: actor(),
+        reason: "r".into(),
+    });
     assert_eq!(h.replayed().snapshot(), h.engine.snapshot());
     h.engine.covered_transitions().clone()
 }
@@ -334,21 +462,51 @@ steps:
     h.start_all();
     h.succeed("first", None);
     assert_eq!(h.phase("render", None), Phase::Failed, "inputs that cannot render fail the step");
-    h.ev(Event::StepAwaitingApproval { step: "g".into(), branch: Some(0), attempt: 1, prompt: "p".into() });
-    h.ev(Event::StepAwaitingApproval { step: "g".into(), branch: Some(1), attempt: 1, prompt: "p".into() });
+    h.ev(Event::StepAwaitingApproval {
+        step: "g".into(),
+        branch: Some(0),
+        attempt: 1,
+        prompt: "p".into(),
+    });
+    h.ev(Event::StepAwaitingApproval {
+        step: "g".into(),
+        branch: Some(1),
+        attempt: 1,
+        prompt: "p".into(),
+    });
     h.ev(Event::Skipped { step: "g".into(), branch: Some(1), by: actor(), reason: "r".into() });
     h.ev(Event::Approved { step: "g".into(), branch: None, by: actor(), comment: None });
-    assert_eq!(h.phase("g", Some(0)), Phase::Succeeded, "approving a fanned gate approves every waiting branch");
-    h.ev(Event::StepAwaitingAttestation { step: "m".into(), branch: None, attempt: 1, instructions: "x".into() });
+    assert_eq!(
+        h.phase("g", Some(0)),
+        Phase::Succeeded,
+        "approving a fanned gate approves every waiting branch"
+    );
+    h.ev(Event::StepAwaitingAttestation {
+        step: "m".into(),
+        branch: None,
+        attempt: 1,
+        instructions: "x".into(),
+    });
     h.ev(Event::Skipped { step: "m".into(), branch: None, by: actor(), reason: "r".into() });
-    assert!(h.engine.clone().handle(&Event::Skipped { step: "m".into(), branch: None, by: actor(), reason: "r".into() }, h.now).is_err(), "skipping twice is invalid");
+    assert!(
+        h.engine
+            .clone()
+            .handle(
+                &Event::Skipped { step: "m".into(), branch: None, by: actor(), reason: "r".into() },
+                h.now
+            )
+            .is_err(),
+        "skipping twice is invalid"
+    );
     h.engine.covered_transitions().clone()
 }
 
 #[test]
 fn every_transition_of_the_table_is_covered() {
     let mut covered = Covered::new();
-    for scenario in [retries, timeouts, fan_out, when_and_gates, concurrency, recovery_and_skips, misc] {
+    for scenario in
+        [retries, timeouts, fan_out, when_and_gates, concurrency, recovery_and_skips, misc]
+    {
         covered.extend(scenario());
     }
     let table: Covered = lifecycle::TABLE.iter().map(|(f, t, _)| (*f, *t)).collect();
@@ -361,11 +519,20 @@ fn every_transition_of_the_table_is_covered() {
 fn invalid_transitions_are_errors() {
     assert!(lifecycle::check("a", Phase::Succeeded, Phase::Running).is_err());
     assert!(lifecycle::check("a", Phase::Pending, Phase::Running).is_err());
-    let mut h = Harness::new(plan("inv", 8, "steps:\n  - id: a\n    uses: test.idempotent\n    with: { effect_file: x }\n"));
-    let err = h.engine.handle(&Event::StepStarted { step: "a".into(), branch: None, attempt: 2 }, h.now).unwrap_err();
+    let mut h = Harness::new(plan(
+        "inv",
+        8,
+        "steps:\n  - id: a\n    uses: test.idempotent\n    with: { effect_file: x }\n",
+    ));
+    let err = h
+        .engine
+        .handle(&Event::StepStarted { step: "a".into(), branch: None, attempt: 2 }, h.now)
+        .unwrap_err();
     assert!(err.to_string().contains("attempt 2 started where attempt 1 was expected"), "{err}");
     h.start_all();
-    let err = h.engine.handle(&Event::StepStarted { step: "a".into(), branch: None, attempt: 1 }, h.now).unwrap_err();
+    let err = h
+        .engine
+        .handle(&Event::StepStarted { step: "a".into(), branch: None, attempt: 1 }, h.now)
+        .unwrap_err();
     assert!(err.to_string().contains("is running, not ready"), "{err}");
 }
-
