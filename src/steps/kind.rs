@@ -253,3 +253,28 @@ pub(crate) fn info(name: &str) -> &'static StepKindInfo {
         .find(|k| k.name == name)
         .expect("every implemented kind is in the catalog")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    struct AzureStub(&'static str);
+
+    #[test]
+    fn services_are_typed() {
+        let mut s = Services::new();
+        s.insert(Arc::new(AzureStub("arm")));
+        assert_eq!(s.get::<AzureStub>().unwrap().0, "arm");
+        assert!(s.get::<String>().is_none());
+    }
+
+    #[test]
+    fn builtin_registry_matches_the_catalog_and_unknown_kinds_are_one_shot() {
+        let r = Registry::builtin();
+        for name in ["gate.approval", "manual.task", "wait.duration", "wait.until"] {
+            assert_eq!(r.get(name).unwrap().info().name, name);
+        }
+        assert_eq!(r.class_of("azure.unknown"), StepClass::OneShot);
+    }
+}

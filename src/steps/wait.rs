@@ -105,3 +105,64 @@ impl StepKind for Until {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::steps::kind::{Cancellation, NullSink, Services};
+    use std::sync::Arc;
+
+    fn ctx(clock: &ManualClock, inputs: Value, scratch: Option<Value>, poll: u32) -> StepContext {
+        StepContext {
+            run_id: "r".into(),
+            step: "w".into(),
+            branch: None,
+            item: None,
+            attempt: 1,
+            poll,
+            inputs,
+            scratch,
+            reentry: false,
+            clock: Arc::new(clock.clone()),
+            cancel: Cancellation::new().1,
+            services: Arc::new(Services::new()),
+            sink: Arc::new(NullSink),
+        }
+    }
+
+    #[tokio::test]
+    async fn duration_fixes_its_deadline_at_the_first_poll() {
+        let t0 = time::macros::datetime!(2026-01-01 00:00:00 UTC);
+        let clock = ManualClock::new(t0);
+        let first = ForDuration.run(ctx(&clock, json!({"duration": "3d"}), None, 0)).await;
+        let StepOutcome::Wait { until, scratch, .. } = first else { panic!("{first:?}") };
+        assert_eq!(until, t0 + Duration::from_secs(3 * 86_400));
+        clock.advance(Duration::from_secs(86_400));
+        // A re-poll a day later keeps the original deadline (it is in scratch, not recomputed).
+        let again =
+            ForDuration.run(ctx(&clock, json!({"duration": "3d"}), scratch.clone(), 1)).await;
+        assert!(matches!(again, StepOutcome::Wait { until: u, .. } if u == until));
+        clock.set(until);
+        let done = ForDuration.run(ctx(&clock, json!({"duration": "3d"}), scratch, 2)).await;
+        assert!(matches!(done, StepOutcome::Succeeded { .. }), "{done:?}");
+        let bad = ForDuration.run(ctx(&clock, json!({"duration": "soon"}), None, 0)).await;
+        assert!(
+            matches!(bad, StepOutcome::Failed { retryable: false, ref error } if error.contains("not a duration"))
+        );
+    }
+
+    #[tokio::test]
+    async fn until_polls_its_condition() {
+        let t0 = time::macros::datetime!(2026-01-01 00:00:00 UTC);
+        let clock = ManualClock::new(t0);
+        let not_yet = Until
+            .run(ctx(&clock, json!({"condition": false, "poll_interval": "5m"}), None, 0))
+            .await;
+        assert!(
+            matches!(not_yet, StepOutcome::Wait { until, .. } if until == t0 + Duration::from_secs(300))
+        );
+        let yes = Until.run(ctx(&clock, json!({"condition": "true"}), None, 3)).await;
+        assert!(matches!(yes, StepOutcome::Succeeded { ref outputs, .. } if outputs["polls"] == 4));
+    }
+}
