@@ -109,6 +109,18 @@ fn entry_hash(seq: u64, time: OffsetDateTime, kind: &str, payload: &Value, prev:
     sha256_hex(&serde_json::to_vec(&unhashed).unwrap_or_default())
 }
 
+/// The entry hash straight from a line as this build writes it: the line is the hashed form
+/// plus a final `"hash"` field, so hashing its bytes without that field avoids re-serialising
+/// (replay speed). `None` when the line does not have that shape; callers then re-serialise.
+fn raw_entry_hash(line: &[u8]) -> Option<String> {
+    const FIELD: &[u8] = br#","hash":""#;
+    let at = line.windows(FIELD.len()).rposition(|w| w == FIELD)?;
+    let mut hasher = Sha256::new();
+    hasher.update(&line[..at]);
+    hasher.update(b"}");
+    Some(hex::encode(hasher.finalize()))
+}
+
 fn make_entry(seq: u64, time: OffsetDateTime, kind: &str, payload: Value, prev: &str) -> Entry {
     let hash = entry_hash(seq, time, kind, &payload, prev);
     Entry { seq, time, kind: kind.to_string(), payload, prev: prev.to_string(), hash }
@@ -174,7 +186,9 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<ReadOutcome, JournalError> {
                 "hash chain broken: `prev` does not match the previous line".into(),
             ));
         }
-        if entry_hash(entry.seq, entry.time, &entry.kind, &entry.payload, &entry.prev) != entry.hash
+        if raw_entry_hash(line).as_deref() != Some(entry.hash.as_str())
+            && entry_hash(entry.seq, entry.time, &entry.kind, &entry.payload, &entry.prev)
+                != entry.hash
         {
             return Err(corrupt("entry hash does not match its content".into()));
         }
@@ -428,6 +442,19 @@ mod tests {
         let mut tampered = out.entries.clone();
         tampered[1].payload = serde_json::json!({"a": 2});
         assert!(verify_chain(&tampered).unwrap_err().contains("entry 1"));
+    }
+
+    #[test]
+    fn raw_line_hash_equals_the_serialised_hash() {
+        let e = make_entry(
+            3,
+            OffsetDateTime::UNIX_EPOCH,
+            "event",
+            serde_json::json!({"x": {"a": 1, "hash": "h"}}),
+            ZERO_HASH,
+        );
+        let line = serde_json::to_vec(&e).unwrap();
+        assert_eq!(raw_entry_hash(&line), Some(e.hash));
     }
 
     #[test]
