@@ -394,7 +394,12 @@ fn ticket_json(ctx: &Ctx, t: &Ticket) -> Value {
         "expirationTime": ctx.stamp(t.created_at + 4.0 * 3600.0),
         "slaMinutes": 240,
     });
-    p["supportEngineer"] = json!({"emailAddress": null});
+    // Fields the 2026-06-01 API added; the desk assigns an engineer at creation.
+    p["supportEngineer"] = json!({"emailAddress": "devops-security-desk@support.example.com"});
+    p["supportChannel"] = json!("Email");
+    p["chatConversationStatus"] = json!("None");
+    p["directConnectEscalation"] = json!({"azureEEStatus": "EscalationUnavailable"});
+    p["communityForumPost"] = json!("");
     p["supportPlanType"] = json!("Premier");
     p["supportPlanDisplayName"] = json!("Premier");
     p["createdDate"] = json!(ctx.stamp(t.created_at));

@@ -1,0 +1,1 @@
+//! Throttling under load and the large tenant.
