@@ -16,11 +16,7 @@ pub mod model;
 mod server;
 mod support;
 pub mod tenant;
-
-// Until branch `kql` lands: stand-ins with the agreed interface (see their file docs).
-#[path = "standin_faults.rs"]
 pub mod faults;
-#[path = "standin_throttle.rs"]
 pub mod throttle;
 
 pub use server::{start, LogEntry, RunningSim, Shared, SimClock, SimConfig, SimError, TenantSource};
