@@ -11,6 +11,11 @@ use serde_json::Value;
 /// Deeper nesting than this is refused (real queries nest a handful of levels).
 const MAX_DEPTH: usize = 64;
 
+/// At most this many binary operators and property accesses per query. Chains such as
+/// `a or b or c ...` build trees as deep as they are long, and evaluation recurses on them:
+/// this bound (with [`MAX_DEPTH`]) keeps the tree shallow enough for any thread's stack.
+const MAX_LINKS: usize = 512;
+
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum BinOp {
     Eq,
@@ -165,10 +170,11 @@ struct Parser<'t> {
     toks: &'t [Token],
     i: usize,
     depth: usize,
+    links: usize,
 }
 
 pub(super) fn parse(toks: &[Token]) -> Result<Query, KqlError> {
-    let mut p = Parser { toks, i: 0, depth: 0 };
+    let mut p = Parser { toks, i: 0, depth: 0, links: 0 };
     p.query()
 }
 
@@ -196,6 +202,19 @@ impl<'t> Parser<'t> {
 
     fn is_ident(&self, s: &str) -> bool {
         matches!(&self.peek().tok, Tok::Ident(q) if q == s)
+    }
+
+    fn link(&mut self) -> Result<(), KqlError> {
+        self.links += 1;
+        if self.links > MAX_LINKS {
+            return Err(err(
+                format!(
+                    "query too complex (more than {MAX_LINKS} operators and property accesses)"
+                ),
+                self.peek().pos,
+            ));
+        }
+        Ok(())
     }
 
     fn eat_punct(&mut self, p: &str) -> bool {
@@ -463,6 +482,7 @@ impl<'t> Parser<'t> {
     fn or_expr(&mut self) -> Result<Expr, KqlError> {
         let mut lhs = self.and_expr()?;
         while self.is_ident("or") {
+            self.link()?;
             self.bump();
             let rhs = self.and_expr()?;
             lhs = Expr::Bin(BinOp::Or, Box::new(lhs), Box::new(rhs));
@@ -473,6 +493,7 @@ impl<'t> Parser<'t> {
     fn and_expr(&mut self) -> Result<Expr, KqlError> {
         let mut lhs = self.cmp_expr()?;
         while self.is_ident("and") {
+            self.link()?;
             self.bump();
             let rhs = self.cmp_expr()?;
             lhs = Expr::Bin(BinOp::And, Box::new(lhs), Box::new(rhs));
@@ -496,6 +517,7 @@ impl<'t> Parser<'t> {
             _ => None,
         };
         if let Some(op) = op {
+            self.link()?;
             self.bump();
             let rhs = self.add_expr()?;
             return Ok(Expr::Bin(op, Box::new(lhs), Box::new(rhs)));
@@ -526,6 +548,7 @@ impl<'t> Parser<'t> {
             _ => None,
         };
         if let Some((op, case_sensitive)) = str_op {
+            self.link()?;
             if negated {
                 self.bump();
             }
@@ -540,6 +563,7 @@ impl<'t> Parser<'t> {
             });
         }
         if word == "in" {
+            self.link()?;
             if negated {
                 self.bump();
             }
@@ -581,6 +605,7 @@ impl<'t> Parser<'t> {
             } else {
                 break;
             };
+            self.link()?;
             self.bump();
             let rhs = self.mul_expr()?;
             lhs = Expr::Bin(op, Box::new(lhs), Box::new(rhs));
@@ -600,6 +625,7 @@ impl<'t> Parser<'t> {
             } else {
                 break;
             };
+            self.link()?;
             self.bump();
             let rhs = self.unary()?;
             lhs = Expr::Bin(op, Box::new(lhs), Box::new(rhs));
@@ -623,6 +649,9 @@ impl<'t> Parser<'t> {
     fn postfix(&mut self) -> Result<Expr, KqlError> {
         let mut e = self.primary()?;
         loop {
+            if self.is_punct(".") || self.is_punct("[") {
+                self.link()?;
+            }
             if self.eat_punct(".") {
                 let t = self.bump();
                 match &t.tok {
@@ -922,6 +951,10 @@ mod tests {
         );
         let deep = format!("t | where {}1{}", "(".repeat(500), ")".repeat(500));
         assert!(perr(&deep).starts_with("expression nested too deeply"));
+        for chain in [" or a", " + 1", ".b", "[0]", " == 1 and a"] {
+            let q = format!("t | where a{}", chain.repeat(600));
+            assert!(perr(&q).starts_with("query too complex"), "{chain}");
+        }
         let deep = format!("t | where {}1", "-".repeat(500));
         assert!(perr(&deep).starts_with("expression nested too deeply"));
     }
