@@ -6,17 +6,18 @@
 //! to the state for tests, and a clean [`RunningSim::shutdown`] that persists `--state FILE`).
 //! Layout: `model` (the cloud's data), `tenant` (small / large / files), `server` (HTTP plumbing:
 //! throttling, faults, request log, errors, routing), `arm` (connectors and DevOps), `graph`
-//! (Resource Graph), `support` (the support desk), `control` (the `/_sim/` test API).
+//! (Resource Graph), `support` (the support desk), `control` (the `/_sim/` test API), and the
+//! sans-IO `kql`, `throttle` and `faults` they use.
 
 mod arm;
 mod control;
+pub mod faults;
 mod graph;
 pub mod kql;
 pub mod model;
 mod server;
 mod support;
 pub mod tenant;
-pub mod faults;
 pub mod throttle;
 
 pub use server::{start, LogEntry, RunningSim, Shared, SimClock, SimConfig, SimError, TenantSource};
