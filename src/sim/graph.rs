@@ -26,11 +26,13 @@ fn query_hash(query: &str, subs: &[String]) -> String {
     hex::encode(&h.finalize()[..12])
 }
 
-fn encode_token(offset: usize, hash: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{offset}:{hash}"))
+/// The token carries the page size too, so a next-page request without `$top` keeps the
+/// first page's size.
+fn encode_token(offset: usize, top: usize, hash: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{offset}:{top}:{hash}"))
 }
 
-fn decode_token(token: &str, hash: &str) -> Result<usize, ArmError> {
+fn decode_token(token: &str, hash: &str) -> Result<(usize, usize), ArmError> {
     let bad = || {
         ArmError::bad_request("The $skipToken is not valid for this query and scope; pass back the $skipToken of the previous page with the same query and subscriptions.")
             .target("options.$skipToken")
@@ -38,11 +40,12 @@ fn decode_token(token: &str, hash: &str) -> Result<usize, ArmError> {
     };
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
-    let (o, h) = text.split_once(':').ok_or_else(bad)?;
+    let mut parts = text.splitn(3, ':');
+    let (Some(o), Some(t), Some(h)) = (parts.next(), parts.next(), parts.next()) else { return Err(bad()) };
     if h != hash {
         return Err(bad());
     }
-    o.parse().map_err(|_| bad())
+    Ok((o.parse().map_err(|_| bad())?, t.parse().map_err(|_| bad())?))
 }
 
 fn opt_usize(options: &Value, name: &str, min: usize, max: usize) -> Result<Option<usize>, ArmError> {
@@ -79,7 +82,7 @@ pub fn resources(ctx: &Ctx) -> ArmResult {
     if !options.is_object() {
         return Err(ArmError::bad_request("The value of 'options' must be an object.").target("options"));
     }
-    let top = opt_usize(options, "$top", 1, 1000)?.unwrap_or(DEFAULT_TOP);
+    let top_opt = opt_usize(options, "$top", 1, 1000)?;
     let skip = opt_usize(options, "$skip", 0, usize::MAX)?.unwrap_or(0);
     let format = match options.get("resultFormat").and_then(Value::as_str) {
         None | Some("objectArray") => "objectArray",
@@ -92,9 +95,12 @@ pub fn resources(ctx: &Ctx) -> ArmResult {
     let mut sorted_subs = subs.clone().unwrap_or_default();
     sorted_subs.sort();
     let hash = query_hash(query, &sorted_subs);
-    let start = match options.get("$skipToken").and_then(Value::as_str) {
-        Some(t) => decode_token(t, &hash)?,
-        None => skip,
+    let (start, top) = match options.get("$skipToken").and_then(Value::as_str) {
+        Some(t) => {
+            let (offset, token_top) = decode_token(t, &hash)?;
+            (offset, top_opt.unwrap_or(token_top))
+        }
+        None => (skip, top_opt.unwrap_or(DEFAULT_TOP)),
     };
 
     let in_scope = |row: &Value| {
@@ -132,7 +138,7 @@ pub fn resources(ctx: &Ctx) -> ArmResult {
         "facets": facets(&body, &table)?,
     });
     if end < total {
-        resp["$skipToken"] = Value::String(encode_token(end, &hash));
+        resp["$skipToken"] = Value::String(encode_token(end, top, &hash));
     }
     Ok(Reply::ok(resp))
 }
@@ -156,14 +162,20 @@ fn facets(body: &Value, table: &Table) -> Result<Value, ArmError> {
         let Some(expr) = f.get("expression").and_then(Value::as_str) else {
             return Err(ArmError::bad_request("Every facet needs an 'expression'.").target("facets"));
         };
-        let Some(col) = table.columns.iter().position(|c| c.name == expr) else {
+        // Resource Graph names a projected `a.b.c` column `a_b_c`; a facet may use either.
+        let flat = expr.replace('.', "_");
+        let Some(col) = table.columns.iter().position(|c| c.name == expr || c.name == flat) else {
             out.push(json!({
                 "expression": expr,
                 "resultType": "FacetError",
-                "errors": [{"code": "NoValidColumns", "message": format!("The column '{expr}' is not in the query result.")}],
+                "errors": [
+                    {"code": "NoValidColumns", "message": "No valid columns in facet expression."},
+                    {"code": "InvalidColumnNames", "message": format!("Invalid column names: [{expr}].")},
+                ],
             }));
             continue;
         };
+        let key = table.columns[col].name.clone();
         let top = f.pointer("/options/$top").and_then(Value::as_u64).unwrap_or(10) as usize;
         let asc = f.pointer("/options/sortOrder").and_then(Value::as_str) == Some("asc");
         let mut counts: BTreeMap<String, (Value, u64)> = BTreeMap::new();
@@ -174,7 +186,7 @@ fn facets(body: &Value, table: &Table) -> Result<Value, ArmError> {
         let mut groups: Vec<(Value, u64)> = counts.into_values().collect();
         groups.sort_by(|a, b| if asc { a.1.cmp(&b.1) } else { b.1.cmp(&a.1) });
         let total = groups.len();
-        let data: Vec<Value> = groups.into_iter().take(top).map(|(v, n)| json!({ expr: v, "count": n })).collect();
+        let data: Vec<Value> = groups.into_iter().take(top).map(|(v, n)| json!({ key.as_str(): v, "count": n })).collect();
         out.push(json!({
             "expression": expr,
             "resultType": "FacetResult",

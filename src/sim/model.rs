@@ -104,6 +104,9 @@ pub struct Cloud {
     /// Alerts and recommendations rows of the `securityresources` table.
     #[serde(default)]
     pub security_resources: Vec<Value>,
+    /// Rows of the `resources` table other than connectors (tenant files may add some).
+    #[serde(default)]
+    pub extra_resources: Vec<Value>,
     /// Support services beyond the built-in catalogue (tenant files may add some).
     #[serde(default)]
     pub extra_services: Vec<SupportService>,
@@ -272,6 +275,7 @@ impl Cloud {
             tickets: BTreeMap::new(),
             security_resources: Vec::new(),
             extra_services: Vec::new(),
+            extra_resources: Vec::new(),
             oauth_codes: BTreeMap::new(),
             counter: 0,
         }
@@ -359,6 +363,7 @@ impl Cloud {
                     "extendedLocation": null,
                 })
             })
+            .chain(self.extra_resources.iter().cloned())
             .collect()
     }
 

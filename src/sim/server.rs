@@ -575,7 +575,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                         return Ok(ArmError::new(status, code, message).into_reply())
                     }
                     FaultDecision::Throttle { retry_after } => {
-                        return Ok(throttled(retry_after, "The request was throttled (simulated burst)."))
+                        return Ok(throttled(subscription.as_deref(), retry_after))
                     }
                 }
             }
@@ -597,7 +597,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                         extra.push(("x-ms-user-quota-resets-after".into(), throttle::format_resets_after(resets_after)));
                     }
                     GraphAdmission::Throttled { retry_after } => {
-                        return Ok(throttled(retry_after, "Please provide below info when asking for support: the Resource Graph query quota is exhausted.")
+                        return Ok(throttled(None, retry_after)
                             .header("x-ms-user-quota-remaining", "0")
                             .header("x-ms-user-quota-resets-after", throttle::format_resets_after(retry_after)));
                     }
@@ -610,7 +610,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                         extra.push((class_header(class).into(), remaining.to_string()));
                     }
                     Admission::Throttled { retry_after } => {
-                        return Ok(throttled(retry_after, "Number of requests for this subscription exceeded the limit.")
+                        return Ok(throttled(subscription.as_deref(), retry_after)
                             .header(class_header(class), "0"));
                     }
                 }
@@ -674,8 +674,9 @@ fn dropped_response() -> Response {
     r
 }
 
-fn throttled(retry_after: Duration, message: &str) -> Reply {
-    ArmError::new(429, "TooManyRequests", message)
+fn throttled(subscription: Option<&str>, retry_after: Duration) -> Reply {
+    let (code, message) = super::faults::throttled_error(subscription, retry_after);
+    ArmError::new(429, code, message)
         .into_reply()
         .header("Retry-After", retry_secs(retry_after).to_string())
 }

@@ -25,6 +25,9 @@ pub struct TenantFile {
     pub connectors: Vec<TfConnector>,
     #[serde(default)]
     pub support_services: Vec<TfService>,
+    /// Extra rows of Resource Graph's `resources` table (any Azure resource, as JSON objects).
+    #[serde(default)]
+    pub extra_resources: Vec<Value>,
 }
 
 fn default_tenant_id() -> String {
@@ -163,6 +166,12 @@ impl TenantFile {
                 classifications: s.problem_classifications.clone(),
             });
         }
+        for (i, r) in self.extra_resources.iter().enumerate() {
+            if !r.is_object() || r.get("id").and_then(Value::as_str).is_none() {
+                return Err(TenantError(format!("extraResources[{i}] must be an object with an `id`")));
+            }
+        }
+        cloud.extra_resources = self.extra_resources.clone();
         for tc in &self.connectors {
             let key = connector_key(&tc.subscription, &tc.resource_group, &tc.name);
             if cloud.connectors.contains_key(&key) {
@@ -403,5 +412,6 @@ pub fn large(repos: usize, seed: u64) -> TenantFile {
         gitlab,
         connectors,
         support_services: Vec::new(),
+        extra_resources: Vec::new(),
     }
 }

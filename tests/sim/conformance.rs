@@ -88,8 +88,51 @@ pub fn shape_errors(example: &Value, ours: &Value, at: &str, errs: &mut Vec<Stri
 
 const SUB: &str = "0806e1cd-cfda-4ff8-b99c-2b0af42cffd3";
 
-fn tenant(subs: Vec<String>) -> TenantFile {
+/// Resource rows the Resource Graph examples answer with, completed into full rows (their own
+/// IDs, names, types, locations and tags), so the examples' queries find what they show.
+fn graph_rows(examples: &[PathBuf]) -> Vec<Value> {
+    let mut rows: BTreeMap<String, Value> = BTreeMap::new();
+    for f in examples.iter().filter(|f| is_graph(f)) {
+        let v: Value = serde_json::from_slice(&std::fs::read(f).expect("read")).expect("json");
+        for d in v.pointer("/responses/200/body/data").and_then(Value::as_array).into_iter().flatten() {
+            let Some(id) = d.get("id").and_then(Value::as_str) else { continue };
+            let segs: Vec<&str> = id.split('/').collect();
+            let row = rows.entry(id.to_ascii_lowercase()).or_insert_with(|| {
+                let ty = if segs.len() > 7 { format!("{}/{}", segs[6], segs[7]).to_ascii_lowercase() } else { String::new() };
+                json!({"id": id, "name": segs.last().copied().unwrap_or(""), "type": ty,
+                       "subscriptionId": segs.get(2).copied().unwrap_or(""), "resourceGroup": segs.get(4).copied().unwrap_or(""),
+                       "location": "eastus", "tags": {"tag1": "Value1"}, "properties": {}})
+            });
+            for k in ["name", "type", "location", "tags", "resourceGroup"] {
+                if let Some(x) = d.get(k) {
+                    row[k] = x.clone();
+                }
+            }
+            if let Some(os) = d.get("properties_storageProfile_osDisk_osType") {
+                row["properties"] = json!({"storageProfile": {"osDisk": {"osType": os}}});
+            }
+        }
+    }
+    // Enough virtual machines for the summarize examples, with both OS types.
+    for (i, os) in ["Linux", "Windows", "Linux"].iter().enumerate() {
+        let id = format!("/subscriptions/cfbbd179-59d2-4052-aa06-9270a38aa9d6/resourceGroups/RG1/providers/Microsoft.Compute/virtualMachines/simVm{i}");
+        rows.insert(id.to_ascii_lowercase(), json!({"id": id, "name": format!("simVm{i}"), "type": "microsoft.compute/virtualmachines",
+            "subscriptionId": "cfbbd179-59d2-4052-aa06-9270a38aa9d6", "resourceGroup": "RG1", "location": "centralus",
+            "tags": {"tag1": "Value1"}, "properties": {"storageProfile": {"osDisk": {"osType": os}}}}));
+    }
+    // More disks named `...test...` so the paging examples have pages beyond theirs.
+    for i in 0..16 {
+        let id = format!("/subscriptions/cfbbd179-59d2-4052-aa06-9270a38aa9d6/resourceGroups/RG1/providers/Microsoft.Compute/disks/simtest_OsDisk_{i}");
+        rows.insert(id.to_ascii_lowercase(), json!({"id": id, "name": format!("simtest_OsDisk_{i}"), "type": "microsoft.compute/disks",
+            "subscriptionId": "cfbbd179-59d2-4052-aa06-9270a38aa9d6", "resourceGroup": "RG1", "location": "eastus",
+            "tags": {"tag1": "Value1"}, "properties": {}}));
+    }
+    rows.into_values().collect()
+}
+
+fn tenant(subs: Vec<String>, extra: Vec<Value>) -> TenantFile {
     serde_json::from_value(json!({
+        "extraResources": extra,
         "subscriptions": subs,
         "azureDevOps": [{"name": "myAzDevOpsOrg", "projects": [{"name": "myAzDevOpsProject", "repos": ["myAzDevOpsRepo"]}]},
                         {"name": "otherOrg"}],
@@ -98,14 +141,14 @@ fn tenant(subs: Vec<String>) -> TenantFile {
                    {"fullyQualifiedName": "myGitLabGroup$mySubGroup", "projects": ["myGitLabProject"]}],
         "connectors": [
             {"subscription": "a5caac9c-5c04-49af-b3d0-e204f40345d5", "resourceGroup": "exampleResourceGroup",
-             "name": "exampleSecurityConnectorName", "location": "Central US", "environmentName": "AWS",
+             "name": "exampleSecurityConnectorName", "location": "Central US", "environmentName": "AWS", "tags": {"tag1": "Value1"},
              "properties": {"hierarchyIdentifier": "exampleHierarchyId", "environmentName": "AWS",
                 "environmentData": {"environmentType": "AwsAccount"},
                 "offerings": [{"offeringType": "CspmMonitorAws", "nativeCloudConnection": {"cloudRoleArn": "arn:aws:iam::00000000:role/ASCMonitor"}}]}},
             {"subscription": "20ff7fc3-e762-44dd-bd96-b71116dcdc23", "resourceGroup": "myRg",
-             "name": "mySecurityConnectorName", "location": "westeurope", "environmentName": "AzureDevOps"},
+             "name": "mySecurityConnectorName", "location": "westeurope", "environmentName": "AzureDevOps", "tags": {"tag1": "Value1"}},
             {"subscription": SUB, "resourceGroup": "myRg", "name": "mySecurityConnectorName",
-             "location": "westeurope", "environmentName": "AzureDevOps",
+             "location": "westeurope", "environmentName": "AzureDevOps", "tags": {"tag1": "Value1"},
              "devops": {"autoDiscovery": "Enabled",
                 "agentlessConfiguration": {"agentlessEnabled": "Enabled", "agentlessAutoDiscovery": "Disabled",
                     "scanners": ["scanner1"], "inventoryListType": "Inclusion",
@@ -130,7 +173,8 @@ fn is_graph(p: &Path) -> bool {
 }
 
 async fn replay(files: Vec<PathBuf>, ops: &HashMap<String, Op>, subs: Vec<String>) -> Vec<String> {
-    let cloud = tenant(subs).build(1_750_000_000).expect("tenant builds");
+    let extra = graph_rows(&files);
+    let cloud = tenant(subs, extra).build(1_750_000_000).expect("tenant builds");
     let sim = start(TenantSource::Cloud(Box::new(cloud)), false).await;
     let mut failures = Vec::new();
     let mut ordered: Vec<(u8, PathBuf, &Op)> = files
@@ -212,6 +256,15 @@ async fn replay(files: Vec<PathBuf>, ops: &HashMap<String, Op>, subs: Vec<String
             let r = call("PUT", &format!("{}/subscriptions/{sub}/providers/Microsoft.Support/supportTickets/sampleName?api-version=2026-06-01", sim.url()), Some(&t)).await;
             assert_eq!(r.status, 202, "{}", r.body);
         }
+        if name == "ResourcesNextPageQuery.json" {
+            // Microsoft's example token is opaque to us: ask for the first page and use its token.
+            if let Some(b) = body.as_mut() {
+                let mut first = b.clone();
+                first["options"] = json!({"$top": 1});
+                let r = call("POST", &format!("{}{path}?api-version=2024-04-01", sim.url()), Some(&first)).await;
+                b["options"]["$skipToken"] = r.body["$skipToken"].clone();
+            }
+        }
         if name.starts_with("CreateTechnicalSupportTicket") {
             if let Some(b) = body.as_mut() {
                 b["properties"]["problemClassificationId"] = json!("/providers/Microsoft.Support/services/cddd3eb5-1830-b494-44fd-782f691479dc/problemClassifications/problemClassification_guid");
@@ -287,11 +340,19 @@ async fn examples_replay() {
 }
 
 #[tokio::test]
-#[ignore = "needs the KQL evaluator of branch `kql`; un-ignore once it is merged"]
 async fn graph_examples_replay() {
     let (examples, ops, subs) = collect();
     let files: Vec<PathBuf> = examples.into_iter().filter(|f| is_graph(f)).collect();
     assert_eq!(files.len(), 11);
     let failures = replay(files, &ops, subs).await;
-    assert!(failures.is_empty(), "{} example(s) not reproduced:\n{}", failures.len(), failures.join("\n"));
+    let known: &[(&str, &str)] = &[(
+        "ResourcesPropertiesQuery.json",
+        "the example names the `summarize count()` column `count`; Resource Graph (and its own ResourcesComplexQuery example) names it `count_`",
+    )];
+    let unexpected: Vec<&String> =
+        failures.iter().filter(|f| !known.iter().any(|(k, _)| f.starts_with(k))).collect();
+    assert!(unexpected.is_empty(), "{} example(s) not reproduced:\n{}", unexpected.len(), failures.join("\n"));
+    for (k, why) in known {
+        assert!(failures.iter().any(|f| f.starts_with(k)), "{k} is listed as not reproducible ({why}) but passes now");
+    }
 }
