@@ -53,15 +53,19 @@ pub enum OnOff {
 /// Turns the arguments into a [`SimConfig`]; every bad value is a usage error (exit 2).
 pub fn config(a: &ServeArgs) -> Result<SimConfig, UserError> {
     let listen: SocketAddr = a.listen.parse().map_err(|_| {
-        UserError::usage(format!("--listen `{}` is not an address", a.listen)).with_hint("use 127.0.0.1:PORT")
+        UserError::usage(format!("--listen `{}` is not an address", a.listen))
+            .with_hint("use 127.0.0.1:PORT")
     })?;
     if !listen.ip().is_loopback() {
         return Err(UserError::usage(format!("--listen {listen} is not a loopback address"))
             .with_hint("the simulator only listens on 127.0.0.1 or ::1"));
     }
     if !(a.time_scale.is_finite() && a.time_scale >= 0.0) {
-        return Err(UserError::usage(format!("--time-scale {} is not a non-negative number", a.time_scale))
-            .with_hint("use 1 for real time, 60 for a minute per second, 0 to freeze the clock"));
+        return Err(UserError::usage(format!(
+            "--time-scale {} is not a non-negative number",
+            a.time_scale
+        ))
+        .with_hint("use 1 for real time, 60 for a minute per second, 0 to freeze the clock"));
     }
     let tenant = match a.tenant.as_str() {
         "small" => TenantSource::Small,
@@ -97,13 +101,16 @@ pub fn config(a: &ServeArgs) -> Result<SimConfig, UserError> {
 pub async fn execute(c: SimCommand, _g: &Globals) -> anyhow::Result<Exit> {
     let SimCommand::Serve(a) = c;
     let cfg = config(&a)?;
-    let bad_input = matches!(
-        cfg.tenant,
-        TenantSource::File(_)
-    );
+    let bad_input = matches!(cfg.tenant, TenantSource::File(_));
     let running = sim::start(cfg).await.map_err(|e| {
         let usage = bad_input
-            || matches!(e, sim::SimError::NotLoopback(_) | sim::SimError::StateInvalid { .. } | sim::SimError::TenantInvalid { .. } | sim::SimError::TenantRead { .. });
+            || matches!(
+                e,
+                sim::SimError::NotLoopback(_)
+                    | sim::SimError::StateInvalid { .. }
+                    | sim::SimError::TenantInvalid { .. }
+                    | sim::SimError::TenantRead { .. }
+            );
         let msg = e.to_string();
         let err = if usage { UserError::usage(msg) } else { UserError::failed(msg) };
         err.with_source(e)

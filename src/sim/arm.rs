@@ -14,24 +14,49 @@ use serde_json::{json, Map, Value};
 pub const CONNECTORS_API: &str = "2026-08-01-preview";
 pub const DEVOPS_API: &str = "2025-03-01";
 
-const ENVIRONMENT_NAMES: &[&str] = &["Azure", "AWS", "GCP", "Github", "AzureDevOps", "GitLab", "DockerHub", "JFrog"];
+const ENVIRONMENT_NAMES: &[&str] =
+    &["Azure", "AWS", "GCP", "Github", "AzureDevOps", "GitLab", "DockerHub", "JFrog"];
 const ENVIRONMENT_TYPES: &[&str] = &[
-    "AwsAccount", "GcpProject", "GithubScope", "AzureDevOpsScope", "GitlabScope", "DockerHubOrganization",
+    "AwsAccount",
+    "GcpProject",
+    "GithubScope",
+    "AzureDevOpsScope",
+    "GitlabScope",
+    "DockerHubOrganization",
     "JFrogArtifactory",
 ];
 const OFFERING_TYPES: &[&str] = &[
-    "CspmMonitorAws", "DefenderForContainersAws", "DefenderForServersAws", "DefenderForDatabasesAws",
-    "CspmMonitorGcp", "CspmMonitorGithub", "CspmMonitorAzureDevOps", "DefenderForServersGcp",
-    "DefenderForContainersGcp", "DefenderForDatabasesGcp", "DefenderCspmAws", "DefenderCspmGcp",
-    "CspmMonitorGitLab", "CspmMonitorDockerHub", "DefenderForContainersDockerHub", "DefenderCspmDockerHub",
-    "CspmMonitorJFrog", "DefenderForContainersJFrog", "DefenderCspmJFrog",
+    "CspmMonitorAws",
+    "DefenderForContainersAws",
+    "DefenderForServersAws",
+    "DefenderForDatabasesAws",
+    "CspmMonitorGcp",
+    "CspmMonitorGithub",
+    "CspmMonitorAzureDevOps",
+    "DefenderForServersGcp",
+    "DefenderForContainersGcp",
+    "DefenderForDatabasesGcp",
+    "DefenderCspmAws",
+    "DefenderCspmGcp",
+    "CspmMonitorGitLab",
+    "CspmMonitorDockerHub",
+    "DefenderForContainersDockerHub",
+    "DefenderCspmDockerHub",
+    "CspmMonitorJFrog",
+    "DefenderForContainersJFrog",
+    "DefenderCspmJFrog",
 ];
 const AUTO_DISCOVERY: &[&str] = &["Disabled", "Enabled", "NotApplicable"];
 const STATE: &[&str] = &["None", "Disabled", "Enabled"];
 const ENABLED: &[&str] = &["Disabled", "Enabled"];
 const CATEGORIES: &[&str] = &["Code", "Artifacts", "Dependencies", "Secrets", "IaC", "Containers"];
-const INVENTORY_KINDS: &[&str] =
-    &["AzureDevOpsOrganization", "AzureDevOpsProject", "AzureDevOpsRepository", "GitHubOwner", "GitHubRepository"];
+const INVENTORY_KINDS: &[&str] = &[
+    "AzureDevOpsOrganization",
+    "AzureDevOpsProject",
+    "AzureDevOpsRepository",
+    "GitHubOwner",
+    "GitHubRepository",
+];
 
 /// Completes every operation and support release due by `now`, and forgets expired codes.
 pub fn settle(cloud: &mut Cloud, now: f64, config: &SimConfig) {
@@ -77,13 +102,18 @@ pub fn settle(cloud: &mut Cloud, now: f64, config: &SimConfig) {
                 cloud.owners.retain(|_, o| *o != op.connector);
             }
             Effect::AdoWrite { path, remediation } => {
-                if let Some(d) = cloud.connectors.get_mut(&op.connector).and_then(|c| c.devops.as_mut()) {
+                if let Some(d) =
+                    cloud.connectors.get_mut(&op.connector).and_then(|c| c.devops.as_mut())
+                {
                     if let Some(r) = remediation {
                         d.settings.insert(path.clone(), r.clone());
                     }
                 }
                 if !path.contains('/') {
-                    cloud.owners.entry(item_key(Env::AzureDevOps, path)).or_insert_with(|| op.connector.clone());
+                    cloud
+                        .owners
+                        .entry(item_key(Env::AzureDevOps, path))
+                        .or_insert_with(|| op.connector.clone());
                 }
             }
         }
@@ -102,7 +132,11 @@ pub fn route(ctx: &Ctx) -> ArmResult {
     let sub = ctx.segs[1].clone();
     if l[2] == "providers" {
         if l.len() != 5 {
-            return Err(ArmError::new(404, "InvalidResourceType", "The resource type could not be found."));
+            return Err(ArmError::new(
+                404,
+                "InvalidResourceType",
+                "The resource type could not be found.",
+            ));
         }
         ctx.require_api_version("securityConnectors", &[CONNECTORS_API])?;
         return list_connectors(ctx, &sub, None);
@@ -134,7 +168,9 @@ pub fn route(ctx: &Ctx) -> ArmResult {
     {
         let cloud = ctx.shared.cloud();
         let Some(c) = cloud.connectors.get(&key) else {
-            return Err(ArmError::not_found(&format!("Microsoft.Security/securityConnectors/{name}")));
+            return Err(ArmError::not_found(&format!(
+                "Microsoft.Security/securityConnectors/{name}"
+            )));
         };
         outage_check(ctx, &c.region())?;
     }
@@ -142,7 +178,8 @@ pub fn route(ctx: &Ctx) -> ArmResult {
 }
 
 fn outage_check(ctx: &Ctx, region: &str) -> Result<(), ArmError> {
-    let down = ctx.shared.faults.spec().outage_regions.iter().any(|r| normalize_region(r) == region);
+    let down =
+        ctx.shared.faults.spec().outage_regions.iter().any(|r| normalize_region(r) == region);
     if down {
         return Err(ArmError::new(
             503,
@@ -159,7 +196,11 @@ fn subscription_check(cloud: &Cloud, sub: &str) -> Result<(), ArmError> {
     if cloud.subscriptions.iter().any(|s| s.eq_ignore_ascii_case(sub)) {
         Ok(())
     } else {
-        Err(ArmError::new(404, "SubscriptionNotFound", format!("The subscription '{sub}' could not be found.")))
+        Err(ArmError::new(
+            404,
+            "SubscriptionNotFound",
+            format!("The subscription '{sub}' could not be found."),
+        ))
     }
 }
 
@@ -218,7 +259,9 @@ fn method_not_allowed(ctx: &Ctx) -> ArmError {
 fn check_enum(v: Option<&Value>, path: &str, allowed: &[&str]) -> Result<(), ArmError> {
     let Some(v) = v else { return Ok(()) };
     let Some(s) = v.as_str() else {
-        return Err(ArmError::bad_request(format!("The value of '{path}' must be a string.")).target(path));
+        return Err(
+            ArmError::bad_request(format!("The value of '{path}' must be a string.")).target(path)
+        );
     };
     if allowed.contains(&s) {
         return Ok(());
@@ -234,10 +277,16 @@ fn check_enum(v: Option<&Value>, path: &str, allowed: &[&str]) -> Result<(), Arm
     .target(path))
 }
 
-fn check_type(v: Option<&Value>, path: &str, want: &str, ok: fn(&Value) -> bool) -> Result<(), ArmError> {
+fn check_type(
+    v: Option<&Value>,
+    path: &str,
+    want: &str,
+    ok: fn(&Value) -> bool,
+) -> Result<(), ArmError> {
     match v {
         Some(v) if !ok(v) => {
-            Err(ArmError::bad_request(format!("The value of '{path}' must be {want}.")).target(path))
+            Err(ArmError::bad_request(format!("The value of '{path}' must be {want}."))
+                .target(path))
         }
         _ => Ok(()),
     }
@@ -258,17 +307,26 @@ fn validate_connector_body(body: &Value) -> Result<(), ArmError> {
             )
             .target("properties.environmentData.environmentType"));
         }
-        check_enum(ed.get("environmentType"), "properties.environmentData.environmentType", ENVIRONMENT_TYPES)?;
+        check_enum(
+            ed.get("environmentType"),
+            "properties.environmentData.environmentType",
+            ENVIRONMENT_TYPES,
+        )?;
     }
     if let Some(offs) = p.get("offerings") {
         let Some(arr) = offs.as_array() else {
-            return Err(ArmError::bad_request("The value of 'properties.offerings' must be an array.")
-                .target("properties.offerings"));
+            return Err(ArmError::bad_request(
+                "The value of 'properties.offerings' must be an array.",
+            )
+            .target("properties.offerings"));
         };
         for (i, o) in arr.iter().enumerate() {
             let path = format!("properties.offerings[{i}].offeringType");
             if o.get("offeringType").is_none() {
-                return Err(ArmError::bad_request(format!("The required property '{path}' is missing.")).target(&path));
+                return Err(ArmError::bad_request(format!(
+                    "The required property '{path}' is missing."
+                ))
+                .target(&path));
             }
             check_enum(o.get("offeringType"), &path, OFFERING_TYPES)?;
         }
@@ -282,10 +340,9 @@ fn connector_op(ctx: &Ctx, sub: &str, rg: &str, name: &str, key: &str) -> ArmRes
         "GET" => {
             let cloud = ctx.shared.cloud();
             subscription_check(&cloud, sub)?;
-            let c = cloud
-                .connectors
-                .get(key)
-                .ok_or_else(|| ArmError::not_found(&format!("Microsoft.Security/securityConnectors/{name}")))?;
+            let c = cloud.connectors.get(key).ok_or_else(|| {
+                ArmError::not_found(&format!("Microsoft.Security/securityConnectors/{name}"))
+            })?;
             outage_check(ctx, &c.region())?;
             Ok(Reply::ok(connector_json(ctx, c)))
         }
@@ -293,8 +350,12 @@ fn connector_op(ctx: &Ctx, sub: &str, rg: &str, name: &str, key: &str) -> ArmRes
             let body = ctx.json_body()?;
             validate_connector_body(&body)?;
             let Some(location) = body.get("location").and_then(Value::as_str) else {
-                return Err(ArmError::new(400, "LocationRequired", "The location property is required for this definition.")
-                    .target("location"));
+                return Err(ArmError::new(
+                    400,
+                    "LocationRequired",
+                    "The location property is required for this definition.",
+                )
+                .target("location"));
             };
             let mut cloud = ctx.shared.cloud();
             subscription_check(&cloud, sub)?;
@@ -352,15 +413,18 @@ fn connector_op(ctx: &Ctx, sub: &str, rg: &str, name: &str, key: &str) -> ArmRes
             let mut cloud = ctx.shared.cloud();
             subscription_check(&cloud, sub)?;
             let etag = format!("\"{}\"", cloud.next_guid());
-            let c = cloud
-                .connectors
-                .get_mut(key)
-                .ok_or_else(|| ArmError::not_found(&format!("Microsoft.Security/securityConnectors/{name}")))?;
+            let c = cloud.connectors.get_mut(key).ok_or_else(|| {
+                ArmError::not_found(&format!("Microsoft.Security/securityConnectors/{name}"))
+            })?;
             outage_check(ctx, &c.region())?;
             if let Some(loc) = body.get("location").and_then(Value::as_str) {
                 if normalize_region(loc) != c.region() {
-                    return Err(ArmError::new(400, "InvalidResourceLocation", "The location of a security connector cannot be changed.")
-                        .target("location"));
+                    return Err(ArmError::new(
+                        400,
+                        "InvalidResourceLocation",
+                        "The location of a security connector cannot be changed.",
+                    )
+                    .target("location"));
                 }
             }
             if let Some(t) = body.get("tags") {
@@ -450,7 +514,11 @@ fn with_lro(reply: Reply, url: &str, ctx: &Ctx) -> Reply {
 }
 
 fn busy(cloud: &Cloud, connector: &str) -> Result<(), ArmError> {
-    if cloud.operations.values().any(|o| o.connector == connector && o.status == OpStatus::InProgress) {
+    if cloud
+        .operations
+        .values()
+        .any(|o| o.connector == connector && o.status == OpStatus::InProgress)
+    {
         return Err(ArmError::new(
             409,
             "AnotherOperationInProgress",
@@ -462,19 +530,28 @@ fn busy(cloud: &Cloud, connector: &str) -> Result<(), ArmError> {
 
 fn validate_devops_body(body: &Value) -> Result<Value, ArmError> {
     let Some(p) = body.get("properties") else {
-        return Err(ArmError::bad_request("The required property 'properties' is missing.").target("properties"));
+        return Err(ArmError::bad_request("The required property 'properties' is missing.")
+            .target("properties"));
     };
     if !p.is_object() {
-        return Err(ArmError::bad_request("The value of 'properties' must be an object.").target("properties"));
+        return Err(ArmError::bad_request("The value of 'properties' must be an object.")
+            .target("properties"));
     }
     check_enum(p.get("autoDiscovery"), "properties.autoDiscovery", AUTO_DISCOVERY)?;
-    check_type(p.get("topLevelInventoryList"), "properties.topLevelInventoryList", "an array of strings", |v| {
-        v.as_array().is_some_and(|a| a.iter().all(Value::is_string))
-    })?;
+    check_type(
+        p.get("topLevelInventoryList"),
+        "properties.topLevelInventoryList",
+        "an array of strings",
+        |v| v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+    )?;
     check_type(p.get("authorization"), "properties.authorization", "an object", Value::is_object)?;
     if let Some(a) = p.get("agentlessConfiguration") {
         check_type(Some(a), "properties.agentlessConfiguration", "an object", Value::is_object)?;
-        check_enum(a.get("agentlessEnabled"), "properties.agentlessConfiguration.agentlessEnabled", AUTO_DISCOVERY)?;
+        check_enum(
+            a.get("agentlessEnabled"),
+            "properties.agentlessConfiguration.agentlessEnabled",
+            AUTO_DISCOVERY,
+        )?;
         check_enum(
             a.get("agentlessAutoDiscovery"),
             "properties.agentlessConfiguration.agentlessAutoDiscovery",
@@ -498,7 +575,10 @@ fn validate_devops_body(body: &Value) -> Result<Value, ArmError> {
     // Only what a user may set; read-only fields and the secret are dropped.
     let mut kept = Map::new();
     for (k, v) in p.as_object().into_iter().flatten() {
-        if matches!(k.as_str(), "autoDiscovery" | "topLevelInventoryList" | "agentlessConfiguration") {
+        if matches!(
+            k.as_str(),
+            "autoDiscovery" | "topLevelInventoryList" | "agentlessConfiguration"
+        ) {
             kept.insert(k.clone(), v.clone());
         }
     }
@@ -507,7 +587,12 @@ fn validate_devops_body(body: &Value) -> Result<Value, ArmError> {
 
 /// Exchanges `properties.authorization.code`: `Ok(Some(visible))` for a valid code, `Ok(None)`
 /// without a code, `Err(failure)` for a bad or used code.
-fn exchange(cloud: &mut Cloud, body: &Value, env: Env, now: f64) -> Result<Option<Vec<String>>, (String, String)> {
+fn exchange(
+    cloud: &mut Cloud,
+    body: &Value,
+    env: Env,
+    now: f64,
+) -> Result<Option<Vec<String>>, (String, String)> {
     let code = body.pointer("/properties/authorization/code").and_then(Value::as_str);
     let Some(code) = code else { return Ok(None) };
     let fail = || {
@@ -545,7 +630,10 @@ fn devops_route(ctx: &Ctx, key: &str, rest: &[&str]) -> ArmResult {
         }
         [name, tail @ ..] => {
             if *name != "default" {
-                return Err(ArmError::not_found(&format!("Microsoft.Security/securityConnectors/devops/{}", ctx.segs[9])));
+                return Err(ArmError::not_found(&format!(
+                    "Microsoft.Security/securityConnectors/devops/{}",
+                    ctx.segs[9]
+                )));
             }
             match tail {
                 [] => devops_config(ctx, key),
@@ -561,7 +649,11 @@ fn devops_route(ctx: &Ctx, key: &str, rest: &[&str]) -> ArmResult {
                         _ => gitlab(ctx, key, &tail[1..], &names),
                     }
                 }
-                _ => Err(ArmError::new(404, "InvalidResourceType", "The resource type could not be found in the namespace 'Microsoft.Security'.")),
+                _ => Err(ArmError::new(
+                    404,
+                    "InvalidResourceType",
+                    "The resource type could not be found in the namespace 'Microsoft.Security'.",
+                )),
             }
         }
     }
@@ -573,7 +665,9 @@ fn devops_config(ctx: &Ctx, key: &str) -> ArmResult {
         "GET" => {
             let cloud = ctx.shared.cloud();
             let c = &cloud.connectors[key];
-            let d = c.devops.as_ref().ok_or_else(|| ArmError::not_found("Microsoft.Security/securityConnectors/devops/default"))?;
+            let d = c.devops.as_ref().ok_or_else(|| {
+                ArmError::not_found("Microsoft.Security/securityConnectors/devops/default")
+            })?;
             Ok(Reply::ok(devops_json(c, d, ctx)))
         }
         "PUT" | "PATCH" => {
@@ -592,7 +686,9 @@ fn devops_config(ctx: &Ctx, key: &str) -> ArmResult {
             let existing = c.devops.clone();
             if m == "PATCH" {
                 let Some(d) = &existing else {
-                    return Err(ArmError::not_found("Microsoft.Security/securityConnectors/devops/default"));
+                    return Err(ArmError::not_found(
+                        "Microsoft.Security/securityConnectors/devops/default",
+                    ));
                 };
                 let mut merged = d.properties.as_object().cloned().unwrap_or_default();
                 for (k, v) in props.as_object().into_iter().flatten() {
@@ -605,13 +701,20 @@ fn devops_config(ctx: &Ctx, key: &str) -> ArmResult {
             let (visible, fail) = match exchange(&mut cloud, &body, env, ctx.now) {
                 Ok(Some(v)) => (Some(v), None),
                 Ok(None) if was_authorized => (None, None),
-                Ok(None) => (None, Some((
-                    "TokenExchangeFailed".to_string(),
-                    format!("{} OAuth token exchange failed: no authorization code was provided", env.name()),
-                ))),
+                Ok(None) => (
+                    None,
+                    Some((
+                        "TokenExchangeFailed".to_string(),
+                        format!(
+                            "{} OAuth token exchange failed: no authorization code was provided",
+                            env.name()
+                        ),
+                    )),
+                ),
                 Err(f) => (None, Some(f)),
             };
-            let c = cloud.connectors.get_mut(key).ok_or_else(|| ArmError::not_found("connector"))?;
+            let c =
+                cloud.connectors.get_mut(key).ok_or_else(|| ArmError::not_found("connector"))?;
             let created = c.devops.is_none();
             let d = c.devops.get_or_insert_with(|| DevOps {
                 properties: props.clone(),
@@ -630,7 +733,8 @@ fn devops_config(ctx: &Ctx, key: &str) -> ArmResult {
                 "type": "Microsoft.Security/securityConnectors/devops",
                 "properties": shown,
             });
-            let (_, url) = lro(ctx, &mut cloud, key, Effect::DevOpsWrite { properties: props, visible, fail });
+            let (_, url) =
+                lro(ctx, &mut cloud, key, Effect::DevOpsWrite { properties: props, visible, fail });
             let status = if created { 201 } else { 202 };
             Ok(with_lro(Reply::json(status, body), &url, ctx))
         }
@@ -644,8 +748,8 @@ fn devops_config(ctx: &Ctx, key: &str) -> ArmResult {
                 d.provisioning_state = "PendingDeletion".into();
             }
             let (_, url) = lro(ctx, &mut cloud, key, Effect::DevOpsDelete);
-            let location = url.replace("/operationResults/", "/operationResults/").to_string();
-            Ok(with_lro(Reply::empty(202), &url, ctx).header("Location", location))
+            // DELETE's 202 also carries `Location` (as the 2025-11-01-preview spec declares).
+            Ok(with_lro(Reply::empty(202), &url, ctx).header("Location", url.clone()))
         }
         _ => Err(method_not_allowed(ctx)),
     }
@@ -671,7 +775,8 @@ fn operation_result(ctx: &Ctx, key: &str) -> ArmResult {
     });
     if op.status == OpStatus::InProgress {
         let span = (op.due - op.started).max(f64::EPSILON);
-        v["percentComplete"] = json!((((ctx.now - op.started) / span) * 100.0).clamp(0.0, 99.0).floor());
+        v["percentComplete"] =
+            json!((((ctx.now - op.started) / span) * 100.0).clamp(0.0, 99.0).floor());
     } else {
         v["endTime"] = json!(ctx.stamp(op.due));
         v["percentComplete"] = json!(100);
@@ -771,7 +876,14 @@ fn ado_project_json(cloud: &Cloud, c: &Connector, key: &str, o: &AdoOrg, p: &Ado
     })
 }
 
-fn ado_repo_json(cloud: &Cloud, c: &Connector, key: &str, o: &AdoOrg, p: &AdoProject, r: &AdoRepo) -> Value {
+fn ado_repo_json(
+    cloud: &Cloud,
+    c: &Connector,
+    key: &str,
+    o: &AdoOrg,
+    p: &AdoProject,
+    r: &AdoRepo,
+) -> Value {
     let path = format!("{}/{}/{}", o.name, p.name, r.name).to_ascii_lowercase();
     json!({
         "id": child_id(c, &format!("azureDevOpsOrgs/{}/projects/{}/repos/{}", o.name, p.name, r.name)),
@@ -859,28 +971,43 @@ fn owned(cloud: &Cloud, key: &str, env: Env, name: &str) -> bool {
 fn validate_remediation(body: &Value, what: &str) -> Result<Option<Value>, ArmError> {
     if let Some(p) = body.get("properties") {
         if !p.is_object() {
-            return Err(ArmError::bad_request("The value of 'properties' must be an object.").target("properties"));
+            return Err(ArmError::bad_request("The value of 'properties' must be an object.")
+                .target("properties"));
         }
     }
     let Some(r) = body.pointer("/properties/actionableRemediation") else { return Ok(None) };
     let base = "properties.actionableRemediation";
     check_type(Some(r), base, "an object", Value::is_object)?;
     check_enum(r.get("state"), &format!("{base}.state"), STATE)?;
-    check_enum(r.get("inheritFromParentState"), &format!("{base}.inheritFromParentState"), ENABLED)?;
+    check_enum(
+        r.get("inheritFromParentState"),
+        &format!("{base}.inheritFromParentState"),
+        ENABLED,
+    )?;
     if what == "org" && r.get("inheritFromParentState").is_some() {
         return Err(ArmError::bad_request("An Azure DevOps organization has no parent: 'inheritFromParentState' applies to projects and repositories only.")
             .target(&format!("{base}.inheritFromParentState")));
     }
     if let Some(cats) = r.get("categoryConfigurations") {
         let Some(arr) = cats.as_array() else {
-            return Err(ArmError::bad_request(format!("The value of '{base}.categoryConfigurations' must be an array.")));
+            return Err(ArmError::bad_request(format!(
+                "The value of '{base}.categoryConfigurations' must be an array."
+            )));
         };
         for (i, c) in arr.iter().enumerate() {
-            check_enum(c.get("category"), &format!("{base}.categoryConfigurations[{i}].category"), CATEGORIES)?;
+            check_enum(
+                c.get("category"),
+                &format!("{base}.categoryConfigurations[{i}].category"),
+                CATEGORIES,
+            )?;
         }
     }
     if let Some(b) = r.get("branchConfiguration") {
-        check_enum(b.get("annotateDefaultBranch"), &format!("{base}.branchConfiguration.annotateDefaultBranch"), ENABLED)?;
+        check_enum(
+            b.get("annotateDefaultBranch"),
+            &format!("{base}.branchConfiguration.annotateDefaultBranch"),
+            ENABLED,
+        )?;
     }
     Ok(Some(r.clone()))
 }
@@ -909,7 +1036,11 @@ fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
             ctx.page(&ctx_path(ctx), items)
         }
         [org_l, tail @ ..] => {
-            let org = cloud.ado.get(*org_l).cloned().ok_or_else(|| nf(&format!("azureDevOpsOrgs/{}", names[0])))?;
+            let org = cloud
+                .ado
+                .get(*org_l)
+                .cloned()
+                .ok_or_else(|| nf(&format!("azureDevOpsOrgs/{}", names[0])))?;
             let is_owned = owned(&cloud, key, Env::AzureDevOps, &org.name);
             let visible = c.devops.as_ref().is_some_and(|d| d.visible.contains(&org_l.to_string()));
             match tail {
@@ -925,7 +1056,9 @@ fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                         if !visible {
                             return Err(ArmError::bad_request(format!("The Azure DevOps organization '{}' is not visible to this connector's authorization; re-authorize with an account that can see it.", org.name)));
                         }
-                        if !is_owned && cloud.owners.contains_key(&item_key(Env::AzureDevOps, &org.name)) {
+                        if !is_owned
+                            && cloud.owners.contains_key(&item_key(Env::AzureDevOps, &org.name))
+                        {
                             return Err(ArmError::new(409, "Conflict", format!("The Azure DevOps organization '{}' is onboarded by another connector.", org.name)));
                         }
                         busy(&cloud, key)?;
@@ -934,7 +1067,12 @@ fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                             v["properties"]["actionableRemediation"] = r.clone();
                         }
                         v["properties"]["provisioningState"] = json!("Accepted");
-                        let (_, url) = lro(ctx, &mut cloud, key, Effect::AdoWrite { path: org_l.to_string(), remediation: r });
+                        let (_, url) = lro(
+                            ctx,
+                            &mut cloud,
+                            key,
+                            Effect::AdoWrite { path: org_l.to_string(), remediation: r },
+                        );
                         Ok(with_lro(Reply::json(if m == "PUT" { 201 } else { 202 }, v), &url, ctx))
                     }
                     _ => Err(method_not_allowed(ctx)),
@@ -945,17 +1083,25 @@ fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                     }
                     match ptail {
                         [] if m == "GET" => {
-                            let items: Vec<Value> =
-                                org.projects.values().map(|p| ado_project_json(&cloud, &c, key, &org, p)).collect();
+                            let items: Vec<Value> = org
+                                .projects
+                                .values()
+                                .map(|p| ado_project_json(&cloud, &c, key, &org, p))
+                                .collect();
                             drop(cloud);
                             ctx.page(&ctx_path(ctx), items)
                         }
                         [] => Err(method_not_allowed(ctx)),
                         [proj_l, rtail @ ..] => {
-                            let proj = org.projects.get(*proj_l).ok_or_else(|| nf(&format!("projects/{}", names[2])))?;
+                            let proj = org
+                                .projects
+                                .get(*proj_l)
+                                .ok_or_else(|| nf(&format!("projects/{}", names[2])))?;
                             match rtail {
                                 [] => match m {
-                                    "GET" => Ok(Reply::ok(ado_project_json(&cloud, &c, key, &org, proj))),
+                                    "GET" => {
+                                        Ok(Reply::ok(ado_project_json(&cloud, &c, key, &org, proj)))
+                                    }
                                     "PUT" | "PATCH" => {
                                         let body = ctx.json_body()?;
                                         let r = validate_remediation(&body, "project")?;
@@ -966,8 +1112,17 @@ fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                                         }
                                         v["properties"]["provisioningState"] = json!("Accepted");
                                         let path = format!("{org_l}/{proj_l}");
-                                        let (_, url) = lro(ctx, &mut cloud, key, Effect::AdoWrite { path, remediation: r });
-                                        Ok(with_lro(Reply::json(if m == "PUT" { 201 } else { 202 }, v), &url, ctx))
+                                        let (_, url) = lro(
+                                            ctx,
+                                            &mut cloud,
+                                            key,
+                                            Effect::AdoWrite { path, remediation: r },
+                                        );
+                                        Ok(with_lro(
+                                            Reply::json(if m == "PUT" { 201 } else { 202 }, v),
+                                            &url,
+                                            ctx,
+                                        ))
                                     }
                                     _ => Err(method_not_allowed(ctx)),
                                 },
@@ -981,21 +1136,38 @@ fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                                     ctx.page(&ctx_path(ctx), items)
                                 }
                                 ["repos", repo_l] => {
-                                    let repo = proj.repos.get(*repo_l).ok_or_else(|| nf(&format!("repos/{}", names[4])))?;
+                                    let repo = proj
+                                        .repos
+                                        .get(*repo_l)
+                                        .ok_or_else(|| nf(&format!("repos/{}", names[4])))?;
                                     match m {
-                                        "GET" => Ok(Reply::ok(ado_repo_json(&cloud, &c, key, &org, proj, repo))),
+                                        "GET" => Ok(Reply::ok(ado_repo_json(
+                                            &cloud, &c, key, &org, proj, repo,
+                                        ))),
                                         "PUT" | "PATCH" => {
                                             let body = ctx.json_body()?;
                                             let r = validate_remediation(&body, "repo")?;
                                             busy(&cloud, key)?;
-                                            let mut v = ado_repo_json(&cloud, &c, key, &org, proj, repo);
+                                            let mut v =
+                                                ado_repo_json(&cloud, &c, key, &org, proj, repo);
                                             if let Some(r) = &r {
-                                                v["properties"]["actionableRemediation"] = r.clone();
+                                                v["properties"]["actionableRemediation"] =
+                                                    r.clone();
                                             }
-                                            v["properties"]["provisioningState"] = json!("Accepted");
+                                            v["properties"]["provisioningState"] =
+                                                json!("Accepted");
                                             let path = format!("{org_l}/{proj_l}/{repo_l}");
-                                            let (_, url) = lro(ctx, &mut cloud, key, Effect::AdoWrite { path, remediation: r });
-                                            Ok(with_lro(Reply::json(if m == "PUT" { 201 } else { 202 }, v), &url, ctx))
+                                            let (_, url) = lro(
+                                                ctx,
+                                                &mut cloud,
+                                                key,
+                                                Effect::AdoWrite { path, remediation: r },
+                                            );
+                                            Ok(with_lro(
+                                                Reply::json(if m == "PUT" { 201 } else { 202 }, v),
+                                                &url,
+                                                ctx,
+                                            ))
                                         }
                                         _ => Err(method_not_allowed(ctx)),
                                     }
@@ -1039,7 +1211,8 @@ fn github(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
             match tail {
                 [] => Ok(Reply::ok(gh_owner_json(&cloud, c, key, o))),
                 ["repos"] => {
-                    let items: Vec<Value> = o.repos.iter().map(|r| gh_repo_json(&cloud, c, key, o, r)).collect();
+                    let items: Vec<Value> =
+                        o.repos.iter().map(|r| gh_repo_json(&cloud, c, key, o, r)).collect();
                     drop(cloud);
                     ctx.page(&ctx_path(ctx), items)
                 }
@@ -1093,7 +1266,8 @@ fn gitlab(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                     Ok(Reply::ok(json!({ "value": items })))
                 }
                 ("GET", ["projects"]) => {
-                    let items: Vec<Value> = g.projects.iter().map(|p| gl_project_json(&cloud, c, key, g, p)).collect();
+                    let items: Vec<Value> =
+                        g.projects.iter().map(|p| gl_project_json(&cloud, c, key, g, p)).collect();
                     drop(cloud);
                     ctx.page(&ctx_path(ctx), items)
                 }

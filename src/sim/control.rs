@@ -36,8 +36,15 @@ pub fn route(ctx: &Ctx) -> ArmResult {
             let body = optional_body(ctx)?;
             let scope = match body.get("scope") {
                 None | Some(Value::Null) => None,
-                Some(Value::Array(a)) => Some(a.iter().filter_map(Value::as_str).map(str::to_string).collect()),
-                Some(_) => return Err(ArmError::bad_request("'scope' must be an array of top-level names").target("scope")),
+                Some(Value::Array(a)) => {
+                    Some(a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                }
+                Some(_) => {
+                    return Err(ArmError::bad_request(
+                        "'scope' must be an array of top-level names",
+                    )
+                    .target("scope"))
+                }
             };
             let ttl = shared.config.code_ttl.as_secs();
             Ok(Reply::ok(json!({"code": mint(shared, scope), "expiresInSeconds": ttl})))
@@ -45,8 +52,11 @@ pub fn route(ctx: &Ctx) -> ArmResult {
         ("GET", ["clock"]) => Ok(Reply::ok(json!({"now": shared.clock.now()}))),
         ("POST", ["clock", "advance"]) => {
             let body = optional_body(ctx)?;
-            let Some(secs) = body.get("seconds").and_then(Value::as_f64).filter(|s| *s >= 0.0 && s.is_finite()) else {
-                return Err(ArmError::bad_request("'seconds' must be a non-negative number").target("seconds"));
+            let Some(secs) =
+                body.get("seconds").and_then(Value::as_f64).filter(|s| *s >= 0.0 && s.is_finite())
+            else {
+                return Err(ArmError::bad_request("'seconds' must be a non-negative number")
+                    .target("seconds"));
             };
             shared.clock.advance(Duration::from_secs_f64(secs));
             Ok(Reply::ok(json!({"now": shared.clock.now()})))
@@ -61,15 +71,18 @@ pub fn route(ctx: &Ctx) -> ArmResult {
             shared.faults.set_spec(spec.clone());
             Ok(Reply::ok(json!({"outageRegions": spec.outage_regions})))
         }
-        ("GET", ["faults"]) => Ok(Reply::ok(json!({"outageRegions": shared.faults.spec().outage_regions}))),
+        ("GET", ["faults"]) => {
+            Ok(Reply::ok(json!({"outageRegions": shared.faults.spec().outage_regions})))
+        }
         ("PUT", ["faults"]) => {
             let body = optional_body(ctx)?;
             let Some(text) = body.get("spec").and_then(Value::as_str) else {
-                return Err(ArmError::bad_request("'spec' (a fault spec string) is required").target("spec"));
+                return Err(ArmError::bad_request("'spec' (a fault spec string) is required")
+                    .target("spec"));
             };
-            let spec: FaultSpec = text
-                .parse()
-                .map_err(|e| ArmError::bad_request(format!("the fault spec is not valid: {e}")).target("spec"))?;
+            let spec: FaultSpec = text.parse().map_err(|e| {
+                ArmError::bad_request(format!("the fault spec is not valid: {e}")).target("spec")
+            })?;
             shared.faults.set_spec(spec);
             Ok(Reply::ok(json!({"outageRegions": shared.faults.spec().outage_regions})))
         }
@@ -89,6 +102,10 @@ pub fn route(ctx: &Ctx) -> ArmResult {
             Ok(Reply::ok(serde_json::to_value(&c).unwrap_or(Value::Null)))
         }
         ("GET", ["owners"]) => Ok(Reply::ok(json!({"owners": shared.cloud().owners}))),
-        _ => Err(ArmError::new(404, "NotFound", format!("no test-control endpoint {m} /{}", ctx.segs.join("/")))),
+        _ => Err(ArmError::new(
+            404,
+            "NotFound",
+            format!("no test-control endpoint {m} /{}", ctx.segs.join("/")),
+        )),
     }
 }

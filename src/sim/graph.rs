@@ -41,20 +41,29 @@ fn decode_token(token: &str, hash: &str) -> Result<(usize, usize), ArmError> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
     let mut parts = text.splitn(3, ':');
-    let (Some(o), Some(t), Some(h)) = (parts.next(), parts.next(), parts.next()) else { return Err(bad()) };
+    let (Some(o), Some(t), Some(h)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
     if h != hash {
         return Err(bad());
     }
     Ok((o.parse().map_err(|_| bad())?, t.parse().map_err(|_| bad())?))
 }
 
-fn opt_usize(options: &Value, name: &str, min: usize, max: usize) -> Result<Option<usize>, ArmError> {
+fn opt_usize(
+    options: &Value,
+    name: &str,
+    min: usize,
+    max: usize,
+) -> Result<Option<usize>, ArmError> {
     match options.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_u64() {
             Some(n) if (n as usize) >= min && (n as usize) <= max => Ok(Some(n as usize)),
-            _ => Err(ArmError::bad_request(format!("The value of 'options.{name}' must be an integer between {min} and {max}."))
-                .target(&format!("options.{name}"))),
+            _ => Err(ArmError::bad_request(format!(
+                "The value of 'options.{name}' must be an integer between {min} and {max}."
+            ))
+            .target(&format!("options.{name}"))),
         },
     }
 }
@@ -66,7 +75,10 @@ pub fn resources(ctx: &Ctx) -> ArmResult {
     ctx.require_api_version("resources", &[GRAPH_API])?;
     let body = ctx.json_body()?;
     let Some(query) = body.get("query").and_then(Value::as_str) else {
-        return Err(ArmError::bad_request("The required property 'query' is missing or not a string.").target("query"));
+        return Err(ArmError::bad_request(
+            "The required property 'query' is missing or not a string.",
+        )
+        .target("query"));
     };
     let subs: Option<Vec<String>> = match body.get("subscriptions") {
         None | Some(Value::Null) => None,
@@ -74,13 +86,18 @@ pub fn resources(ctx: &Ctx) -> ArmResult {
             Some(a.iter().filter_map(Value::as_str).map(str::to_string).collect())
         }
         Some(_) => {
-            return Err(ArmError::bad_request("The value of 'subscriptions' must be an array of strings.").target("subscriptions"))
+            return Err(ArmError::bad_request(
+                "The value of 'subscriptions' must be an array of strings.",
+            )
+            .target("subscriptions"))
         }
     };
     let empty = json!({});
     let options = body.get("options").unwrap_or(&empty);
     if !options.is_object() {
-        return Err(ArmError::bad_request("The value of 'options' must be an object.").target("options"));
+        return Err(
+            ArmError::bad_request("The value of 'options' must be an object.").target("options")
+        );
     }
     let top_opt = opt_usize(options, "$top", 1, 1000)?;
     let skip = opt_usize(options, "$skip", 0, usize::MAX)?.unwrap_or(0);
@@ -112,7 +129,10 @@ pub fn resources(ctx: &Ctx) -> ArmResult {
     let mut tables: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     {
         let cloud = ctx.shared.cloud();
-        tables.insert("resources".into(), cloud.resource_rows().into_iter().filter(|r| in_scope(r)).collect());
+        tables.insert(
+            "resources".into(),
+            cloud.resource_rows().into_iter().filter(|r| in_scope(r)).collect(),
+        );
         tables.insert(
             "securityresources".into(),
             cloud.security_resources.iter().filter(|r| in_scope(r)).cloned().collect(),
@@ -155,12 +175,16 @@ fn row_object(table: &Table, row: &[Value]) -> Value {
 fn facets(body: &Value, table: &Table) -> Result<Value, ArmError> {
     let Some(list) = body.get("facets") else { return Ok(json!([])) };
     let Some(list) = list.as_array() else {
-        return Err(ArmError::bad_request("The value of 'facets' must be an array.").target("facets"));
+        return Err(
+            ArmError::bad_request("The value of 'facets' must be an array.").target("facets")
+        );
     };
     let mut out = Vec::new();
     for f in list {
         let Some(expr) = f.get("expression").and_then(Value::as_str) else {
-            return Err(ArmError::bad_request("Every facet needs an 'expression'.").target("facets"));
+            return Err(
+                ArmError::bad_request("Every facet needs an 'expression'.").target("facets")
+            );
         };
         // Resource Graph names a projected `a.b.c` column `a_b_c`; a facet may use either.
         let flat = expr.replace('.', "_");
@@ -186,7 +210,11 @@ fn facets(body: &Value, table: &Table) -> Result<Value, ArmError> {
         let mut groups: Vec<(Value, u64)> = counts.into_values().collect();
         groups.sort_by(|a, b| if asc { a.1.cmp(&b.1) } else { b.1.cmp(&a.1) });
         let total = groups.len();
-        let data: Vec<Value> = groups.into_iter().take(top).map(|(v, n)| json!({ key.as_str(): v, "count": n })).collect();
+        let data: Vec<Value> = groups
+            .into_iter()
+            .take(top)
+            .map(|(v, n)| json!({ key.as_str(): v, "count": n }))
+            .collect();
         out.push(json!({
             "expression": expr,
             "resultType": "FacetResult",

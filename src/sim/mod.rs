@@ -20,4 +20,6 @@ mod support;
 pub mod tenant;
 pub mod throttle;
 
-pub use server::{start, LogEntry, RunningSim, Shared, SimClock, SimConfig, SimError, TenantSource};
+pub use server::{
+    start, LogEntry, RunningSim, Shared, SimClock, SimConfig, SimError, TenantSource,
+};

@@ -136,7 +136,10 @@ pub struct Connector {
 
 impl Connector {
     pub fn env(&self) -> Option<Env> {
-        self.properties.get("environmentName").and_then(Value::as_str).and_then(Env::from_environment_name)
+        self.properties
+            .get("environmentName")
+            .and_then(Value::as_str)
+            .and_then(Env::from_environment_name)
     }
     pub fn region(&self) -> String {
         normalize_region(&self.location)
@@ -230,10 +233,17 @@ pub struct Operation {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Effect {
     /// PUT/PATCH of `devops/default`; `visible` is `Some` when a valid code came with it.
-    DevOpsWrite { properties: Value, visible: Option<Vec<String>>, fail: Option<(String, String)> },
+    DevOpsWrite {
+        properties: Value,
+        visible: Option<Vec<String>>,
+        fail: Option<(String, String)>,
+    },
     DevOpsDelete,
     /// PUT/PATCH of an Azure DevOps org/project/repo: new `actionableRemediation` at `path`.
-    AdoWrite { path: String, remediation: Option<Value> },
+    AdoWrite {
+        path: String,
+        remediation: Option<Value>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -289,10 +299,7 @@ impl Cloud {
 
     /// Whether the connector's DevOps configuration can act (a token was exchanged).
     pub fn can_act(&self, connector: &str) -> bool {
-        self.connectors
-            .get(connector)
-            .and_then(|c| c.devops.as_ref())
-            .is_some_and(|d| d.authorized)
+        self.connectors.get(connector).and_then(|c| c.devops.as_ref()).is_some_and(|d| d.authorized)
     }
 
     /// `onboardingState` of a top-level item as seen from `connector`.

@@ -22,7 +22,10 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub enum TenantSource {
     Small,
-    Large { repos: usize, seed: u64 },
+    Large {
+        repos: usize,
+        seed: u64,
+    },
     File(PathBuf),
     /// A ready-made cloud (tests).
     Cloud(Box<Cloud>),
@@ -230,8 +233,10 @@ fn load_cloud(config: &SimConfig, base_unix: i64) -> Result<Cloud, SimError> {
         if path.exists() {
             let text = std::fs::read(path)
                 .map_err(|source| SimError::StateRead { path: path.clone(), source })?;
-            return serde_json::from_slice(&text)
-                .map_err(|e| SimError::StateInvalid { path: path.clone(), message: e.to_string() });
+            return serde_json::from_slice(&text).map_err(|e| SimError::StateInvalid {
+                path: path.clone(),
+                message: e.to_string(),
+            });
         }
     }
     let file = match &config.tenant {
@@ -241,8 +246,10 @@ fn load_cloud(config: &SimConfig, base_unix: i64) -> Result<Cloud, SimError> {
         TenantSource::File(path) => {
             let text = std::fs::read(path)
                 .map_err(|source| SimError::TenantRead { path: path.clone(), source })?;
-            serde_json::from_slice::<TenantFile>(&text)
-                .map_err(|e| SimError::TenantInvalid { path: path.clone(), message: e.to_string() })?
+            serde_json::from_slice::<TenantFile>(&text).map_err(|e| SimError::TenantInvalid {
+                path: path.clone(),
+                message: e.to_string(),
+            })?
         }
     };
     let path = match &config.tenant {
@@ -262,9 +269,8 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| SimError::Bind { addr: config.listen, source })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| SimError::Bind { addr: config.listen, source })?;
+    let addr =
+        listener.local_addr().map_err(|source| SimError::Bind { addr: config.listen, source })?;
     let url = format!("http://{addr}");
     let shared = Arc::new(Shared {
         clock: SimClock::new(cloud.sim_elapsed, config.time_scale),
@@ -325,7 +331,13 @@ pub struct ArmError {
 
 impl ArmError {
     pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
-        ArmError { status, code: code.to_string(), message: message.into(), target: None, details: Vec::new() }
+        ArmError {
+            status,
+            code: code.to_string(),
+            message: message.into(),
+            target: None,
+            details: Vec::new(),
+        }
     }
     pub fn detail(mut self, code: &str, message: &str) -> Self {
         self.details.push(json!({"code": code, "message": message}));
@@ -439,8 +451,10 @@ impl Ctx<'_> {
         match self.query.get("$skiptoken") {
             None => Ok(0),
             Some(t) => t.parse().map_err(|_| {
-                ArmError::bad_request(format!("The $skipToken '{t}' is not valid; use the nextLink as returned."))
-                    .target("$skipToken")
+                ArmError::bad_request(format!(
+                    "The $skipToken '{t}' is not valid; use the nextLink as returned."
+                ))
+                .target("$skipToken")
             }),
         }
     }
@@ -453,7 +467,9 @@ impl Ctx<'_> {
         let mut body = json!({ "value": page });
         if skip + size < total {
             let v = self.api_version().unwrap_or_default();
-            body["nextLink"] = Value::String(self.url(path, &format!("api-version={v}&$skipToken={}", skip + size)));
+            body["nextLink"] = Value::String(
+                self.url(path, &format!("api-version={v}&$skipToken={}", skip + size)),
+            );
         }
         Ok(Reply::ok(body))
     }
@@ -462,7 +478,6 @@ impl Ctx<'_> {
         stamp(self.shared.base_unix, t)
     }
 }
-
 
 pub fn stamp(base_unix: i64, t: f64) -> String {
     let when = time::OffsetDateTime::from_unix_timestamp(base_unix + t as i64)
@@ -523,7 +538,10 @@ fn op_class(method: &Method, lower: &[String]) -> OpClass {
         Method::DELETE => OpClass::Delete,
         Method::POST => {
             let last = lower.last().map(String::as_str).unwrap_or("");
-            if last.starts_with("listavailable") || last == "listsubgroups" || last == "checknameavailability" {
+            if last.starts_with("listavailable")
+                || last == "listsubgroups"
+                || last == "checknameavailability"
+            {
                 OpClass::Read
             } else {
                 OpClass::Write
@@ -564,8 +582,13 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
 
     let reply: Result<Reply, Dropped> = async {
         if !is_control {
-            *lock(&shared.counts).entry(format!("{method} {}", route_name(&lower))).or_insert(0) += 1;
-            let info = RequestInfo { method: method.as_str(), path: &raw_path, subscription: subscription.as_deref() };
+            *lock(&shared.counts).entry(format!("{method} {}", route_name(&lower))).or_insert(0) +=
+                1;
+            let info = RequestInfo {
+                method: method.as_str(),
+                path: &raw_path,
+                subscription: subscription.as_deref(),
+            };
             for d in shared.faults.decide(&info) {
                 match d {
                     FaultDecision::Pass => {}
@@ -581,7 +604,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             }
             // Throttling comes before the body is read, as ARM's front door does.
             let now = shared.clock.now_duration();
-            let graph = lower.len() == 3 && lower[0] == "providers" && lower[1] == "microsoft.resourcegraph";
+            let graph = lower.len() == 3
+                && lower[0] == "providers"
+                && lower[1] == "microsoft.resourcegraph";
             if graph {
                 let caller = parts
                     .headers
@@ -594,12 +619,18 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 match shared.throttle.admit_graph(&caller, now) {
                     GraphAdmission::Allowed { remaining, resets_after } => {
                         extra.push(("x-ms-user-quota-remaining".into(), remaining.to_string()));
-                        extra.push(("x-ms-user-quota-resets-after".into(), throttle::format_resets_after(resets_after)));
+                        extra.push((
+                            "x-ms-user-quota-resets-after".into(),
+                            throttle::format_resets_after(resets_after),
+                        ));
                     }
                     GraphAdmission::Throttled { retry_after } => {
                         return Ok(throttled(None, retry_after)
                             .header("x-ms-user-quota-remaining", "0")
-                            .header("x-ms-user-quota-resets-after", throttle::format_resets_after(retry_after)));
+                            .header(
+                                "x-ms-user-quota-resets-after",
+                                throttle::format_resets_after(retry_after),
+                            ));
                     }
                 }
             } else {
@@ -629,7 +660,15 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             Ok(b) => b,
             Err(_) => return Ok(too_large(limit)),
         };
-        let ctx = Ctx { method: &method, segs, lower, query, body, shared: &shared, now: shared.clock.now() };
+        let ctx = Ctx {
+            method: &method,
+            segs,
+            lower,
+            query,
+            body,
+            shared: &shared,
+            now: shared.clock.now(),
+        };
         let result = if is_control { super::control::route(&ctx) } else { route(&ctx) };
         Ok(result.unwrap_or_else(ArmError::into_reply))
     }
@@ -694,20 +733,25 @@ fn to_response(r: Reply) -> Response {
     let mut resp = match &r.body {
         Some(v) => {
             let mut resp = Response::new(Body::from(serde_json::to_vec(v).unwrap_or_default()));
-            resp.headers_mut()
-                .insert("content-type", HeaderValue::from_static("application/json; charset=utf-8"));
+            resp.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
             resp
         }
         None => Response::new(Body::empty()),
     };
-    *resp.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() =
+        StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (k, v) in r.headers {
         if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {
             resp.headers_mut().append(k, v);
         }
     }
-    resp.headers_mut()
-        .insert("x-ms-request-id", HeaderValue::from_static("00000000-0000-0000-0000-000000000000"));
+    resp.headers_mut().insert(
+        "x-ms-request-id",
+        HeaderValue::from_static("00000000-0000-0000-0000-000000000000"),
+    );
     resp
 }
 
@@ -715,11 +759,30 @@ fn to_response(r: Reply) -> Response {
 /// taken out.
 fn route_name(lower: &[String]) -> String {
     const WORDS: &[&str] = &[
-        "providers", "microsoft.security", "securityconnectors", "devops", "azuredevopsorgs", "projects",
-        "repos", "githubowners", "gitlabgroups", "operationresults", "listavailableazuredevopsorgs",
-        "listavailablegithubowners", "listavailablegitlabgroups", "listsubgroups", "microsoft.resourcegraph",
-        "resources", "microsoft.support", "services", "problemclassifications", "supporttickets",
-        "checknameavailability", "subscriptions", "resourcegroups", "operationsstatus",
+        "providers",
+        "microsoft.security",
+        "securityconnectors",
+        "devops",
+        "azuredevopsorgs",
+        "projects",
+        "repos",
+        "githubowners",
+        "gitlabgroups",
+        "operationresults",
+        "listavailableazuredevopsorgs",
+        "listavailablegithubowners",
+        "listavailablegitlabgroups",
+        "listsubgroups",
+        "microsoft.resourcegraph",
+        "resources",
+        "microsoft.support",
+        "services",
+        "problemclassifications",
+        "supporttickets",
+        "checknameavailability",
+        "subscriptions",
+        "resourcegroups",
+        "operationsstatus",
     ];
     lower.iter().filter(|s| WORDS.contains(&s.as_str())).cloned().collect::<Vec<_>>().join("/")
 }
@@ -729,13 +792,17 @@ fn route(ctx: &Ctx) -> ArmResult {
     let l: Vec<&str> = ctx.lower.iter().map(String::as_str).collect();
     for s in &ctx.segs {
         if s == "." || s == ".." {
-            return Err(check_name("path segment", s).err().unwrap_or_else(|| ArmError::bad_request("bad path")));
+            return Err(check_name("path segment", s)
+                .err()
+                .unwrap_or_else(|| ArmError::bad_request("bad path")));
         }
     }
     match l.as_slice() {
         ["providers", "microsoft.resourcegraph", "resources"] => super::graph::resources(ctx),
         ["providers", "microsoft.resourcegraph", ..] => Err(unknown_type(ctx)),
-        ["providers", "microsoft.support", rest @ ..] => super::support::route(ctx, None, rest.len()),
+        ["providers", "microsoft.support", rest @ ..] => {
+            super::support::route(ctx, None, rest.len())
+        }
         ["subscriptions", _, "providers", "microsoft.support", rest @ ..] => {
             super::support::route(ctx, Some(ctx.segs[1].clone()), rest.len())
         }
@@ -753,4 +820,36 @@ fn unknown_type(ctx: &Ctx) -> ArmError {
         "InvalidResourceType",
         format!("The resource type '{}' could not be found.", ctx.segs.join("/")),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_arm_refuses() {
+        for bad in ["", ".", "..", "a/b", "a\\b", "a..b", "x%2F", "a\u{0}b", "a?b", "a#b"] {
+            assert!(check_name("resource", bad).is_err(), "{bad:?}");
+        }
+        for good in ["ado-weu", "myGitLabGroup$mySubGroup", "repo.name_1", "Contoso Org"] {
+            assert!(check_name("resource", good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn percent_decoding_rejects_bad_escapes() {
+        assert_eq!(percent_decode("a%20b").as_deref(), Some("a b"));
+        assert_eq!(percent_decode("%2e%2E").as_deref(), Some(".."));
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%ff"), None);
+        assert_eq!(percent_decode("%4"), None);
+    }
+
+    #[test]
+    fn simulated_clock_scales_and_advances() {
+        let c = SimClock::new(10.0, 0.0);
+        assert_eq!(c.now(), 10.0);
+        c.advance(Duration::from_secs(5));
+        assert_eq!(c.now(), 15.0);
+    }
 }

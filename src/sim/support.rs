@@ -32,9 +32,18 @@ fn builtin_services() -> Vec<SupportService> {
             &["MICROSOFT.SECURITY/SECURITYCONNECTORS", "MICROSOFT.SECURITY/PRICINGS"],
             &[
                 (DEVOPS_CLASSIFICATION, "Defender CSPM plan / DevOps security"),
-                ("5e0c1c7a-2b9d-4f44-8c61-0f3a9d7e2b18", "Defender CSPM plan / Attack path analysis"),
-                ("8a2d6f10-4e7b-4c3a-b5d9-6c1e0f7a9b24", "Defender for Servers plan / Agent deployment"),
-                ("c7e39b42-1d8f-4a6b-9e05-3f2a7d6c1e90", "Security recommendations / Unexpected recommendation"),
+                (
+                    "5e0c1c7a-2b9d-4f44-8c61-0f3a9d7e2b18",
+                    "Defender CSPM plan / Attack path analysis",
+                ),
+                (
+                    "8a2d6f10-4e7b-4c3a-b5d9-6c1e0f7a9b24",
+                    "Defender for Servers plan / Agent deployment",
+                ),
+                (
+                    "c7e39b42-1d8f-4a6b-9e05-3f2a7d6c1e90",
+                    "Security recommendations / Unexpected recommendation",
+                ),
             ],
         ),
         s(
@@ -47,7 +56,10 @@ fn builtin_services() -> Vec<SupportService> {
             "06bfd9d3-516b-d5c6-5802-169c800dec89",
             "Service and subscription limits (quotas)",
             &[],
-            &[("5f2b9a6e-3c4d-4e1f-8a7b-9c0d1e2f3a44", "Compute-VM (cores-vCPUs) subscription limit increases")],
+            &[(
+                "5f2b9a6e-3c4d-4e1f-8a7b-9c0d1e2f3a44",
+                "Compute-VM (cores-vCPUs) subscription limit increases",
+            )],
         ),
         s(
             "f3dc5421-79ef-1efa-41a5-42bf3cbb52c6",
@@ -92,7 +104,11 @@ pub fn route(ctx: &Ctx, sub: Option<String>, rest_len: usize) -> ArmResult {
     if let Some(s) = &sub {
         let cloud = ctx.shared.cloud();
         if !cloud.subscriptions.iter().any(|x| x.eq_ignore_ascii_case(s)) {
-            return Err(ArmError::new(404, "SubscriptionNotFound", format!("The subscription '{s}' could not be found.")));
+            return Err(ArmError::new(
+                404,
+                "SubscriptionNotFound",
+                format!("The subscription '{s}' could not be found."),
+            ));
         }
     }
     match (m, rest.as_slice(), &sub) {
@@ -104,14 +120,18 @@ pub fn route(ctx: &Ctx, sub: Option<String>, rest_len: usize) -> ArmResult {
         ("GET", ["services", _, tail @ ..], None) => {
             let cloud = ctx.shared.cloud();
             let all = services(&cloud);
-            let s = all
-                .iter()
-                .find(|s| s.name.eq_ignore_ascii_case(&names[1]))
-                .ok_or_else(|| ArmError::not_found(&format!("Microsoft.Support/services/{}", names[1])))?;
+            let s =
+                all.iter().find(|s| s.name.eq_ignore_ascii_case(&names[1])).ok_or_else(|| {
+                    ArmError::not_found(&format!("Microsoft.Support/services/{}", names[1]))
+                })?;
             match tail {
                 [] => Ok(Reply::ok(service_json(s))),
                 ["problemclassifications"] => {
-                    let v: Vec<Value> = s.classifications.iter().map(|(n, d)| classification_json(s, n, d)).collect();
+                    let v: Vec<Value> = s
+                        .classifications
+                        .iter()
+                        .map(|(n, d)| classification_json(s, n, d))
+                        .collect();
                     Ok(Reply::ok(json!({ "value": v })))
                 }
                 ["problemclassifications", _] => {
@@ -119,7 +139,9 @@ pub fn route(ctx: &Ctx, sub: Option<String>, rest_len: usize) -> ArmResult {
                         .classifications
                         .iter()
                         .find(|(n, _)| n.eq_ignore_ascii_case(&names[3]))
-                        .ok_or_else(|| ArmError::not_found(&format!("problemClassifications/{}", names[3])))?;
+                        .ok_or_else(|| {
+                            ArmError::not_found(&format!("problemClassifications/{}", names[3]))
+                        })?;
                     Ok(Reply::ok(classification_json(s, n, d)))
                 }
                 _ => Err(ArmError::not_found(&names.join("/"))),
@@ -132,15 +154,21 @@ pub fn route(ctx: &Ctx, sub: Option<String>, rest_len: usize) -> ArmResult {
             match m {
                 "GET" => {
                     let cloud = ctx.shared.cloud();
-                    let t = cloud
-                        .tickets
-                        .get(&ticket_key(s, &names[1]))
-                        .ok_or_else(|| ArmError::not_found(&format!("Microsoft.Support/supportTickets/{}", names[1])))?;
+                    let t = cloud.tickets.get(&ticket_key(s, &names[1])).ok_or_else(|| {
+                        ArmError::not_found(&format!(
+                            "Microsoft.Support/supportTickets/{}",
+                            names[1]
+                        ))
+                    })?;
                     Ok(Reply::ok(ticket_json(ctx, t)))
                 }
                 "PUT" => create_ticket(ctx, s, &names[1]),
                 "PATCH" => update_ticket(ctx, s, &names[1]),
-                _ => Err(ArmError::new(405, "MethodNotAllowed", format!("The method '{m}' is not allowed on support tickets."))),
+                _ => Err(ArmError::new(
+                    405,
+                    "MethodNotAllowed",
+                    format!("The method '{m}' is not allowed on support tickets."),
+                )),
             }
         }
         ("GET", ["operationsstatus", _], Some(s)) | ("GET", ["operationresults", _], Some(s)) => {
@@ -152,11 +180,22 @@ pub fn route(ctx: &Ctx, sub: Option<String>, rest_len: usize) -> ArmResult {
                 .ok_or_else(|| ArmError::not_found(&format!("operations/{}", names[1])))?;
             let done = ctx.now >= t.created_at + ctx.shared.config.lro_delay.as_secs_f64();
             if rest[0] == "operationresults" {
-                return Ok(if done { Reply::ok(ticket_json(ctx, t)) } else { Reply::empty(202).header("Retry-After", "1") });
+                return Ok(if done {
+                    Reply::ok(ticket_json(ctx, t))
+                } else {
+                    Reply::empty(202).header("Retry-After", "1")
+                });
             }
             Ok(Reply::ok(json!({"status": if done { "Succeeded" } else { "InProgress" }})))
         }
-        _ => Err(ArmError::new(404, "InvalidResourceType", format!("The resource type '{}' could not be found in the namespace 'Microsoft.Support'.", names.join("/")))),
+        _ => Err(ArmError::new(
+            404,
+            "InvalidResourceType",
+            format!(
+                "The resource type '{}' could not be found in the namespace 'Microsoft.Support'.",
+                names.join("/")
+            ),
+        )),
     }
 }
 
@@ -179,7 +218,8 @@ fn check_name_availability(ctx: &Ctx, sub: Option<&str>) -> ArmResult {
     }
     let cloud = ctx.shared.cloud();
     let used = cloud.tickets.values().any(|t| {
-        t.name.eq_ignore_ascii_case(name) && sub.is_none_or(|s| t.subscription.eq_ignore_ascii_case(s))
+        t.name.eq_ignore_ascii_case(name)
+            && sub.is_none_or(|s| t.subscription.eq_ignore_ascii_case(s))
     });
     Ok(Reply::ok(if used {
         json!({"nameAvailable": false, "reason": "Name is already in use", "message": "Name not available"})
@@ -193,7 +233,12 @@ fn list_tickets(ctx: &Ctx, sub: &str) -> ArmResult {
         None => 25,
         Some(t) => match t.parse::<usize>() {
             Ok(n) if (1..=100).contains(&n) => n,
-            _ => return Err(ArmError::bad_request("The value of '$top' must be an integer between 1 and 100.").target("$top")),
+            _ => {
+                return Err(ArmError::bad_request(
+                    "The value of '$top' must be an integer between 1 and 100.",
+                )
+                .target("$top"))
+            }
         },
     };
     let skip = ctx.skip()?;
@@ -209,7 +254,14 @@ fn list_tickets(ctx: &Ctx, sub: &str) -> ArmResult {
     let mut v = json!({ "value": page });
     if skip + top < total {
         let path = format!("/subscriptions/{sub}/providers/Microsoft.Support/supportTickets");
-        v["nextLink"] = json!(ctx.url(&path, &format!("api-version={}&$top={top}&$skipToken={}", ctx.api_version().unwrap_or(""), skip + top)));
+        v["nextLink"] = json!(ctx.url(
+            &path,
+            &format!(
+                "api-version={}&$top={top}&$skipToken={}",
+                ctx.api_version().unwrap_or(""),
+                skip + top
+            )
+        ));
     }
     Ok(Reply::ok(v))
 }
@@ -217,20 +269,23 @@ fn list_tickets(ctx: &Ctx, sub: &str) -> ArmResult {
 const SEVERITIES: &[&str] = &["minimal", "moderate", "critical", "highestcriticalimpact"];
 
 fn required_str<'a>(p: &'a Value, path: &str) -> Result<&'a str, ArmError> {
-    p.pointer(&format!("/{}", path.replace('.', "/")))
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            ArmError::bad_request(format!("The required property 'properties.{path}' is missing or not a string."))
-                .target(&format!("properties.{path}"))
-        })
+    p.pointer(&format!("/{}", path.replace('.', "/"))).and_then(Value::as_str).ok_or_else(|| {
+        ArmError::bad_request(format!(
+            "The required property 'properties.{path}' is missing or not a string."
+        ))
+        .target(&format!("properties.{path}"))
+    })
 }
 
 fn one_of(v: &str, path: &str, allowed: &[&str]) -> Result<(), ArmError> {
     if allowed.contains(&v) {
         Ok(())
     } else {
-        Err(ArmError::bad_request(format!("The value '{v}' is not valid for '{path}'. Allowed values: {}.", allowed.join(", ")))
-            .target(path))
+        Err(ArmError::bad_request(format!(
+            "The value '{v}' is not valid for '{path}'. Allowed values: {}.",
+            allowed.join(", ")
+        ))
+        .target(path))
     }
 }
 
@@ -266,7 +321,8 @@ pub fn connector_ids(text: &str) -> Vec<String> {
 fn create_ticket(ctx: &Ctx, sub: &str, name: &str) -> ArmResult {
     let body = ctx.json_body()?;
     let Some(p) = body.get("properties").filter(|p| p.is_object()) else {
-        return Err(ArmError::bad_request("The required property 'properties' is missing.").target("properties"));
+        return Err(ArmError::bad_request("The required property 'properties' is missing.")
+            .target("properties"));
     };
     let description = required_str(p, "description")?;
     let title = required_str(p, "title")?;
@@ -277,10 +333,19 @@ fn create_ticket(ctx: &Ctx, sub: &str, name: &str) -> ArmResult {
     let consent = required_str(p, "advancedDiagnosticConsent")?;
     one_of(consent, "properties.advancedDiagnosticConsent", &["Yes", "No"])?;
     if !p.get("contactDetails").is_some_and(Value::is_object) {
-        return Err(ArmError::bad_request("The required property 'properties.contactDetails' is missing.")
-            .target("properties.contactDetails"));
+        return Err(ArmError::bad_request(
+            "The required property 'properties.contactDetails' is missing.",
+        )
+        .target("properties.contactDetails"));
     }
-    for f in ["firstName", "lastName", "primaryEmailAddress", "preferredTimeZone", "country", "preferredSupportLanguage"] {
+    for f in [
+        "firstName",
+        "lastName",
+        "primaryEmailAddress",
+        "preferredTimeZone",
+        "country",
+        "preferredSupportLanguage",
+    ] {
         required_str(p, &format!("contactDetails.{f}"))?;
     }
     let method = required_str(p, "contactDetails.preferredContactMethod")?;
@@ -289,18 +354,26 @@ fn create_ticket(ctx: &Ctx, sub: &str, name: &str) -> ArmResult {
     let mut cloud = ctx.shared.cloud();
     let all = services(&cloud);
     let svc_name = service_id.rsplit('/').next().unwrap_or("");
-    let Some(svc) = all.iter().find(|s| s.name.eq_ignore_ascii_case(svc_name) && service_id.to_ascii_lowercase().starts_with("/providers/microsoft.support/services/")) else {
+    let Some(svc) = all.iter().find(|s| {
+        s.name.eq_ignore_ascii_case(svc_name)
+            && service_id.to_ascii_lowercase().starts_with("/providers/microsoft.support/services/")
+    }) else {
         return Err(ArmError::bad_request(format!("The service '{service_id}' does not exist; list services with GET /providers/Microsoft.Support/services."))
             .target("properties.serviceId"));
     };
     let pc_lower = pc_id.to_ascii_lowercase();
-    let prefix = format!("/providers/microsoft.support/services/{}/problemclassifications/", svc.name.to_ascii_lowercase());
+    let prefix = format!(
+        "/providers/microsoft.support/services/{}/problemclassifications/",
+        svc.name.to_ascii_lowercase()
+    );
     let pc = pc_lower
         .strip_prefix(&prefix)
         .and_then(|n| svc.classifications.iter().find(|(c, _)| c.eq_ignore_ascii_case(n)));
     let Some((pc_name, pc_display)) = pc.cloned() else {
-        return Err(ArmError::bad_request(format!("The problem classification '{pc_id}' does not belong to service '{service_id}'."))
-            .target("properties.problemClassificationId"));
+        return Err(ArmError::bad_request(format!(
+            "The problem classification '{pc_id}' does not belong to service '{service_id}'."
+        ))
+        .target("properties.problemClassificationId"));
     };
     let key = ticket_key(sub, name);
     if cloud.tickets.contains_key(&key) {
@@ -309,7 +382,8 @@ fn create_ticket(ctx: &Ctx, sub: &str, name: &str) -> ArmResult {
     // The desk acts only on the DevOps-security classification of Defender for Cloud, and only
     // when the ticket names two different connectors (the old and the new).
     let release = if svc.name == DEFENDER_SERVICE && pc_name == DEVOPS_CLASSIFICATION {
-        let resource = p.pointer("/technicalTicketDetails/resourceId").and_then(Value::as_str).unwrap_or("");
+        let resource =
+            p.pointer("/technicalTicketDetails/resourceId").and_then(Value::as_str).unwrap_or("");
         let mut ids = connector_ids(resource);
         for id in connector_ids(&format!("{title}\n{description}")) {
             if !ids.contains(&id) {
@@ -325,7 +399,8 @@ fn create_ticket(ctx: &Ctx, sub: &str, name: &str) -> ArmResult {
     let mut props = p.clone();
     props["serviceDisplayName"] = json!(svc.display_name);
     props["problemClassificationDisplayName"] = json!(pc_display);
-    let release_due = release.as_ref().map(|_| ctx.now + ctx.shared.config.release_delay.as_secs_f64());
+    let release_due =
+        release.as_ref().map(|_| ctx.now + ctx.shared.config.release_delay.as_secs_f64());
     cloud.tickets.insert(
         key,
         Ticket {
@@ -345,7 +420,10 @@ fn create_ticket(ctx: &Ctx, sub: &str, name: &str) -> ArmResult {
     let secs = ctx.shared.config.lro_delay.as_secs_f64().ceil().max(1.0) as u64;
     Ok(Reply::empty(202)
         .header("Location", format!("{base}/operationResults/{ticket_id}?api-version={v}"))
-        .header("Azure-AsyncOperation", format!("{base}/operationsStatus/{ticket_id}?api-version={v}"))
+        .header(
+            "Azure-AsyncOperation",
+            format!("{base}/operationsStatus/{ticket_id}?api-version={v}"),
+        )
         .header("Retry-After", secs.to_string()))
 }
 
@@ -422,7 +500,9 @@ pub fn settle(cloud: &mut Cloud, now: f64, _config: &SimConfig) {
         .map(|(k, _)| k.clone())
         .collect();
     for k in due {
-        let Some((old, new)) = cloud.tickets.get(&k).and_then(|t| t.release.clone()) else { continue };
+        let Some((old, new)) = cloud.tickets.get(&k).and_then(|t| t.release.clone()) else {
+            continue;
+        };
         if !cloud.connectors.contains_key(&new) {
             // Nothing to hand the orgs to yet; the desk checks again later.
             continue;
@@ -447,5 +527,24 @@ pub fn settle(cloud: &mut Cloud, now: f64, _config: &SimConfig) {
             t.properties["status"] = json!("Closed");
             t.modified_at = now;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connector_ids_are_found_in_free_text_in_order() {
+        let text = "Old: /subscriptions/S1/resourceGroups/RG/providers/Microsoft.Security/securityConnectors/Old-One.\n\
+                    new=(/subscriptions/s2/resourcegroups/rg2/providers/microsoft.security/securityconnectors/new) and again \
+                    /subscriptions/S1/resourceGroups/RG/providers/Microsoft.Security/securityConnectors/old-one, \
+                    not a connector /subscriptions/s3/resourceGroups/r/providers/Microsoft.Compute/virtualMachines/vm";
+        assert_eq!(
+            connector_ids(text),
+            vec![connector_key("s1", "rg", "old-one"), connector_key("s2", "rg2", "new")]
+        );
+        assert!(connector_ids("no ids here").is_empty());
+        assert!(connector_ids("/subscriptions/").is_empty());
     }
 }

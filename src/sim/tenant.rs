@@ -130,10 +130,17 @@ impl TenantFile {
         for o in &self.azure_dev_ops {
             let mut org = AdoOrg { name: o.name.clone(), projects: BTreeMap::new() };
             for p in &o.projects {
-                let mut proj =
-                    AdoProject { name: p.name.clone(), id: cloud.next_guid(), repos: BTreeMap::new() };
+                let mut proj = AdoProject {
+                    name: p.name.clone(),
+                    id: cloud.next_guid(),
+                    repos: BTreeMap::new(),
+                };
                 for r in &p.repos {
-                    let repo = AdoRepo { name: r.clone(), id: cloud.next_guid(), visibility: "private".into() };
+                    let repo = AdoRepo {
+                        name: r.clone(),
+                        id: cloud.next_guid(),
+                        visibility: "private".into(),
+                    };
                     proj.repos.insert(r.to_ascii_lowercase(), repo);
                 }
                 org.projects.insert(p.name.to_ascii_lowercase(), proj);
@@ -168,7 +175,9 @@ impl TenantFile {
         }
         for (i, r) in self.extra_resources.iter().enumerate() {
             if !r.is_object() || r.get("id").and_then(Value::as_str).is_none() {
-                return Err(TenantError(format!("extraResources[{i}] must be an object with an `id`")));
+                return Err(TenantError(format!(
+                    "extraResources[{i}] must be an object with an `id`"
+                )));
             }
         }
         cloud.extra_resources = self.extra_resources.clone();
@@ -244,8 +253,12 @@ impl TenantFile {
             );
             cloud.claim_selected(&key);
         }
-        let keys: Vec<String> =
-            cloud.connectors.iter().filter(|(_, c)| c.devops.is_some()).map(|(k, _)| k.clone()).collect();
+        let keys: Vec<String> = cloud
+            .connectors
+            .iter()
+            .filter(|(_, c)| c.devops.is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in keys {
             cloud.recreate_security_rows(&k, None);
         }
@@ -337,7 +350,8 @@ pub fn small() -> TenantFile {
                 "offerings": [{"offeringType": "CspmMonitorAws", "nativeCloudConnection": {"cloudRoleArn": "arn:aws:iam::123456789012:role/CSPMMonitoring"}}]}}
         ]
     });
-    serde_json::from_value(v).unwrap_or_else(|e| unreachable!("the small tenant is well-formed: {e}"))
+    serde_json::from_value(v)
+        .unwrap_or_else(|e| unreachable!("the small tenant is well-formed: {e}"))
 }
 
 /// A seeded large tenant with `repos` Azure DevOps repositories (1,000 per org: 20 projects of
@@ -346,7 +360,8 @@ pub fn small() -> TenantFile {
 pub fn large(repos: usize, seed: u64) -> TenantFile {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let regions = ["westeurope", "eastus", "westus2", "southeastasia"];
-    let subs: Vec<String> = (0..10).map(|i| format!("00000000-0000-4000-9000-{:012x}", 0x100 + i)).collect();
+    let subs: Vec<String> =
+        (0..10).map(|i| format!("00000000-0000-4000-9000-{:012x}", 0x100 + i)).collect();
     let per_project = 50;
     let per_org = 1000;
     let orgs_n = repos.div_ceil(per_org).max(1);
@@ -365,10 +380,16 @@ pub fn large(repos: usize, seed: u64) -> TenantFile {
         orgs.push(TfOrg { name: format!("org-{o:03}-{:04x}", rng.random::<u16>()), projects });
     }
     let github: Vec<TfOwner> = (0..60)
-        .map(|i| TfOwner { name: format!("gh-owner-{i:03}"), repos: (0..10).map(|r| format!("repo-{r}")).collect() })
+        .map(|i| TfOwner {
+            name: format!("gh-owner-{i:03}"),
+            repos: (0..10).map(|r| format!("repo-{r}")).collect(),
+        })
         .collect();
     let gitlab: Vec<TfGroup> = (0..60)
-        .map(|i| TfGroup { fully_qualified_name: format!("gl-group-{i:03}"), projects: vec!["app".into()] })
+        .map(|i| TfGroup {
+            fully_qualified_name: format!("gl-group-{i:03}"),
+            projects: vec!["app".into()],
+        })
         .collect();
     let mut connectors = Vec::new();
     let mut add = |name: String, env: &str, top: Option<String>, rng: &mut rand::rngs::StdRng| {
@@ -399,7 +420,12 @@ pub fn large(repos: usize, seed: u64) -> TenantFile {
         add(format!("gh-{}", g.name), "Github", Some(g.name.clone()), &mut rng);
     }
     for g in &gitlab {
-        add(format!("gl-{}", g.fully_qualified_name), "GitLab", Some(g.fully_qualified_name.clone()), &mut rng);
+        add(
+            format!("gl-{}", g.fully_qualified_name),
+            "GitLab",
+            Some(g.fully_qualified_name.clone()),
+            &mut rng,
+        );
     }
     for i in 0..30 {
         add(format!("aws-{i:03}"), "AWS", None, &mut rng);

@@ -35,7 +35,11 @@ pub async fn call(method: &str, url: &str, body: Option<&Value>) -> Resp {
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let bytes = resp.bytes().await.expect("body");
-    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON body") };
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).expect("JSON body")
+    };
     Resp { status, headers, body }
 }
 
@@ -52,7 +56,12 @@ pub async fn finish_lro(sim: &RunningSim, url: &str) -> Value {
         if status == "Succeeded" || status == "Failed" {
             return r.body;
         }
-        let wait = r.headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(1);
+        let wait = r
+            .headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
         sim.advance(Duration::from_secs(wait));
     }
     panic!("the operation never completed");

@@ -41,12 +41,20 @@ fn operations(files: &[PathBuf]) -> HashMap<String, Op> {
     let mut ops = HashMap::new();
     for f in files {
         let v: Value = serde_json::from_slice(&std::fs::read(f).expect("read")).expect("json");
-        let (Some(paths), Some(version)) = (v.get("paths").and_then(Value::as_object), v.pointer("/info/version")) else {
+        let (Some(paths), Some(version)) =
+            (v.get("paths").and_then(Value::as_object), v.pointer("/info/version"))
+        else {
             continue;
         };
         for (path, methods) in paths {
             for (method, op) in methods.as_object().into_iter().flatten() {
-                for ex in op.get("x-ms-examples").and_then(Value::as_object).into_iter().flatten().map(|(_, e)| e) {
+                for ex in op
+                    .get("x-ms-examples")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                    .map(|(_, e)| e)
+                {
                     let r = ex["$ref"].as_str().unwrap_or("");
                     let name = r.rsplit('/').next().unwrap_or("").to_string();
                     ops.insert(
@@ -81,7 +89,9 @@ pub fn shape_errors(example: &Value, ours: &Value, at: &str, errs: &mut Vec<Stri
             (Some(_), None) => errs.push(format!("{at} is empty but the example has items")),
             _ => {}
         },
-        (Value::String(_), Value::String(_)) | (Value::Bool(_), Value::Bool(_)) | (Value::Number(_), Value::Number(_)) => {}
+        (Value::String(_), Value::String(_))
+        | (Value::Bool(_), Value::Bool(_))
+        | (Value::Number(_), Value::Number(_)) => {}
         (e, o) => errs.push(format!("{at}: example is {e}, ours is {o}")),
     }
 }
@@ -94,7 +104,9 @@ fn graph_rows(examples: &[PathBuf]) -> Vec<Value> {
     let mut rows: BTreeMap<String, Value> = BTreeMap::new();
     for f in examples.iter().filter(|f| is_graph(f)) {
         let v: Value = serde_json::from_slice(&std::fs::read(f).expect("read")).expect("json");
-        for d in v.pointer("/responses/200/body/data").and_then(Value::as_array).into_iter().flatten() {
+        for d in
+            v.pointer("/responses/200/body/data").and_then(Value::as_array).into_iter().flatten()
+        {
             let Some(id) = d.get("id").and_then(Value::as_str) else { continue };
             let segs: Vec<&str> = id.split('/').collect();
             let row = rows.entry(id.to_ascii_lowercase()).or_insert_with(|| {
@@ -181,7 +193,9 @@ async fn replay(files: Vec<PathBuf>, ops: &HashMap<String, Op>, subs: Vec<String
         .into_iter()
         .map(|f| {
             let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
-            let op = ops.get(&name).unwrap_or_else(|| panic!("{name} is referenced by no spec's x-ms-examples"));
+            let op = ops
+                .get(&name)
+                .unwrap_or_else(|| panic!("{name} is referenced by no spec's x-ms-examples"));
             let rank = match op.method.as_str() {
                 "PUT" => 0,
                 "DELETE" => 2,
@@ -206,7 +220,8 @@ async fn replay(files: Vec<PathBuf>, ops: &HashMap<String, Op>, subs: Vec<String
             }
         }
         // The two 2024-08-01-preview stand-ins are replayed with the spec's api-version.
-        let mut version = params.get("api-version").and_then(Value::as_str).unwrap_or("").to_string();
+        let mut version =
+            params.get("api-version").and_then(Value::as_str).unwrap_or("").to_string();
         if version.starts_with("2024-08-01") {
             version = op.spec_version.clone();
         }
@@ -234,7 +249,11 @@ async fn replay(files: Vec<PathBuf>, ops: &HashMap<String, Op>, subs: Vec<String
             c.claim_selected(&key);
         }
         if name.starts_with("GetDevOpsOperationResults") {
-            let code = if name.contains("Succeeded") { sim.mint_code() } else { "not-a-valid-code".into() };
+            let code = if name.contains("Succeeded") {
+                sim.mint_code()
+            } else {
+                "not-a-valid-code".into()
+            };
             let r = call(
                 "PUT",
                 &format!("{}{sc}/devops/default?api-version={DEVOPS}", sim.url()),
@@ -242,7 +261,12 @@ async fn replay(files: Vec<PathBuf>, ops: &HashMap<String, Op>, subs: Vec<String
             )
             .await;
             let async_url = header(&r, "azure-asyncoperation").to_string();
-            let id = async_url.split("/operationResults/").nth(1).and_then(|s| s.split('?').next()).unwrap_or("").to_string();
+            let id = async_url
+                .split("/operationResults/")
+                .nth(1)
+                .and_then(|s| s.split('?').next())
+                .unwrap_or("")
+                .to_string();
             path = path.replace(params["operationResultId"].as_str().unwrap_or(""), &id);
             sim.advance(Duration::from_secs(10));
         }
@@ -261,7 +285,12 @@ async fn replay(files: Vec<PathBuf>, ops: &HashMap<String, Op>, subs: Vec<String
             if let Some(b) = body.as_mut() {
                 let mut first = b.clone();
                 first["options"] = json!({"$top": 1});
-                let r = call("POST", &format!("{}{path}?api-version=2024-04-01", sim.url()), Some(&first)).await;
+                let r = call(
+                    "POST",
+                    &format!("{}{path}?api-version=2024-04-01", sim.url()),
+                    Some(&first),
+                )
+                .await;
                 b["options"]["$skipToken"] = r.body["$skipToken"].clone();
             }
         }
@@ -308,7 +337,8 @@ fn collect() -> (Vec<PathBuf>, HashMap<String, Op>, Vec<String>) {
     let mut files = Vec::new();
     walk(&root(), &mut files);
     let ops = operations(&files);
-    let examples: Vec<PathBuf> = files.into_iter().filter(|f| f.to_string_lossy().contains("/examples/")).collect();
+    let examples: Vec<PathBuf> =
+        files.into_iter().filter(|f| f.to_string_lossy().contains("/examples/")).collect();
     let mut subs: BTreeMap<String, ()> = BTreeMap::new();
     for f in &examples {
         let v: Value = serde_json::from_slice(&std::fs::read(f).expect("read")).expect("json");
@@ -323,7 +353,11 @@ fn collect() -> (Vec<PathBuf>, HashMap<String, Op>, Vec<String>) {
 async fn examples_replay() {
     let (examples, ops, subs) = collect();
     let files: Vec<PathBuf> = examples.into_iter().filter(|f| !is_graph(f)).collect();
-    assert!(files.len() >= 47, "expected the DevOps, connector and Support examples, found {}", files.len());
+    assert!(
+        files.len() >= 47,
+        "expected the DevOps, connector and Support examples, found {}",
+        files.len()
+    );
     let failures = replay(files, &ops, subs).await;
     // Examples the simulator does not reproduce, and why (also in docs/simulator.md). The test
     // fails if one of them starts passing (update the list) or anything else fails.
@@ -333,9 +367,17 @@ async fn examples_replay() {
     )];
     let unexpected: Vec<&String> =
         failures.iter().filter(|f| !known.iter().any(|(k, _)| f.starts_with(k))).collect();
-    assert!(unexpected.is_empty(), "{} example(s) not reproduced:\n{}", unexpected.len(), failures.join("\n"));
+    assert!(
+        unexpected.is_empty(),
+        "{} example(s) not reproduced:\n{}",
+        unexpected.len(),
+        failures.join("\n")
+    );
     for (k, why) in known {
-        assert!(failures.iter().any(|f| f.starts_with(k)), "{k} is listed as not reproducible ({why}) but passes now");
+        assert!(
+            failures.iter().any(|f| f.starts_with(k)),
+            "{k} is listed as not reproducible ({why}) but passes now"
+        );
     }
 }
 
@@ -351,8 +393,16 @@ async fn graph_examples_replay() {
     )];
     let unexpected: Vec<&String> =
         failures.iter().filter(|f| !known.iter().any(|(k, _)| f.starts_with(k))).collect();
-    assert!(unexpected.is_empty(), "{} example(s) not reproduced:\n{}", unexpected.len(), failures.join("\n"));
+    assert!(
+        unexpected.is_empty(),
+        "{} example(s) not reproduced:\n{}",
+        unexpected.len(),
+        failures.join("\n")
+    );
     for (k, why) in known {
-        assert!(failures.iter().any(|f| f.starts_with(k)), "{k} is listed as not reproducible ({why}) but passes now");
+        assert!(
+            failures.iter().any(|f| f.starts_with(k)),
+            "{k} is listed as not reproducible ({why}) but passes now"
+        );
     }
 }

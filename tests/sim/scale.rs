@@ -14,12 +14,21 @@ use std::time::{Duration, Instant};
 #[tokio::test]
 async fn thousand_writes_take_eighty_simulated_seconds() {
     let sim = start(TenantSource::Small, true).await;
-    let url = format!("{}{}?api-version={SC}", sim.url(), sc_path(SMALL_SUB_PROD, "rg-devsec-weu", "ado-weu"));
+    let url = format!(
+        "{}{}?api-version={SC}",
+        sim.url(),
+        sc_path(SMALL_SUB_PROD, "rg-devsec-weu", "ado-weu")
+    );
     let client = reqwest::Client::new();
     let t0 = sim.shared().clock.now();
     let (mut done, mut throttled) = (0, 0);
     while done < 1000 {
-        let r = client.patch(&url).json(&json!({"tags": {"n": done.to_string()}})).send().await.expect("send");
+        let r = client
+            .patch(&url)
+            .json(&json!({"tags": {"n": done.to_string()}}))
+            .send()
+            .await
+            .expect("send");
         match r.status().as_u16() {
             200 => {
                 assert!(r.headers().contains_key("x-ms-ratelimit-remaining-subscription-writes"));
@@ -27,7 +36,8 @@ async fn thousand_writes_take_eighty_simulated_seconds() {
             }
             429 => {
                 throttled += 1;
-                let wait: u64 = r.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+                let wait: u64 =
+                    r.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
                 let v: Value = r.json().await.expect("json");
                 assert_eq!(v["error"]["code"], "SubscriptionRequestsThrottled");
                 sim.advance(Duration::from_secs(wait));
@@ -81,11 +91,25 @@ async fn large_tenant_lists_every_repo_and_pages_the_seed_query() {
         let conns = get_all(&format!("{}/subscriptions/{sub}/providers/Microsoft.Security/securityConnectors?api-version={SC}", sim.url())).await;
         for c in conns.iter().filter(|c| c["properties"]["environmentName"] == "AzureDevOps") {
             let id = c["id"].as_str().expect("id");
-            let orgs = get_all(&format!("{}{id}/devops/default/azureDevOpsOrgs?api-version={DEVOPS}", sim.url())).await;
+            let orgs = get_all(&format!(
+                "{}{id}/devops/default/azureDevOpsOrgs?api-version={DEVOPS}",
+                sim.url()
+            ))
+            .await;
             for o in orgs {
-                let projects = get_all(&format!("{}{}/projects?api-version={DEVOPS}", sim.url(), o["id"].as_str().expect("id"))).await;
+                let projects = get_all(&format!(
+                    "{}{}/projects?api-version={DEVOPS}",
+                    sim.url(),
+                    o["id"].as_str().expect("id")
+                ))
+                .await;
                 for p in projects {
-                    let r = get_all(&format!("{}{}/repos?api-version={DEVOPS}", sim.url(), p["id"].as_str().expect("id"))).await;
+                    let r = get_all(&format!(
+                        "{}{}/repos?api-version={DEVOPS}",
+                        sim.url(),
+                        p["id"].as_str().expect("id")
+                    ))
+                    .await;
                     repos += r.len();
                     requests += 1;
                 }
@@ -96,20 +120,33 @@ async fn large_tenant_lists_every_repo_and_pages_the_seed_query() {
     assert_eq!(repos, 50_000);
 
     let q = "resources | extend connectorType = tostring(parse_json(properties[\"environmentName\"])) | where type == \"microsoft.security/securityconnectors\" | where connectorType in (\"AzureDevOps\", \"Github\", \"GitLab\") | project connectorResourceId = id, region = location";
-    let g = format!("{}/providers/Microsoft.ResourceGraph/resources?api-version=2024-04-01", sim.url());
+    let g =
+        format!("{}/providers/Microsoft.ResourceGraph/resources?api-version=2024-04-01", sim.url());
     let mut body = json!({"query": q, "options": {"$top": 50}});
     let (mut ids, mut pages) = (Vec::new(), 0);
     loop {
         let r = call("POST", &g, Some(&body)).await;
         assert_eq!(r.status, 200, "{}", r.body);
         pages += 1;
-        ids.extend(r.body["data"].as_array().expect("data").iter().map(|d| d["connectorResourceId"].as_str().unwrap_or("").to_string()));
+        ids.extend(
+            r.body["data"]
+                .as_array()
+                .expect("data")
+                .iter()
+                .map(|d| d["connectorResourceId"].as_str().unwrap_or("").to_string()),
+        );
         match r.body.get("$skipToken") {
             Some(t) => body["options"] = json!({"$skipToken": t, "$top": 50}),
             None => break,
         }
     }
-    let mut want: Vec<String> = sim.cloud().connectors.values().filter(|c| c.env().is_some()).map(|c| c.id.clone()).collect();
+    let mut want: Vec<String> = sim
+        .cloud()
+        .connectors
+        .values()
+        .filter(|c| c.env().is_some())
+        .map(|c| c.id.clone())
+        .collect();
     want.sort();
     ids.sort();
     assert_eq!(ids, want);
@@ -136,7 +173,12 @@ async fn serve_binary_prints_url_and_stops_on_sigterm() {
     println!("sim serve --tenant small ready in {:?}", t.elapsed());
     let url = line.trim().strip_prefix("listening on ").expect("first line").to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    let r = call("GET", &format!("{url}{}?api-version={SC}", sc_path(SMALL_SUB_PROD, "rg-devsec-weu", "ado-weu")), None).await;
+    let r = call(
+        "GET",
+        &format!("{url}{}?api-version={SC}", sc_path(SMALL_SUB_PROD, "rg-devsec-weu", "ado-weu")),
+        None,
+    )
+    .await;
     assert_eq!(r.status, 200);
     // SAFETY: kill(2) on the PID of our own child process; no memory is shared.
     let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -145,10 +187,16 @@ async fn serve_binary_prints_url_and_stops_on_sigterm() {
     assert!(status.success(), "{status}");
     assert!(state.exists(), "the state is saved on SIGTERM");
 
-    let out = std::process::Command::new(&bin).args(["sim", "serve", "--listen", "0.0.0.0:0"]).output().expect("run");
+    let out = std::process::Command::new(&bin)
+        .args(["sim", "serve", "--listen", "0.0.0.0:0"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2), "a non-loopback address is bad usage");
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
-    let out = std::process::Command::new(&bin).args(["sim", "serve", "--faults", "nonsense=1"]).output().expect("run");
+    let out = std::process::Command::new(&bin)
+        .args(["sim", "serve", "--faults", "nonsense=1"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -168,10 +216,15 @@ async fn bench_serve_large_startup() {
         .expect("spawn /usr/bin/time");
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("line");
-    println!("sim serve --tenant large --repos 50000: first line after {:?}: {}", t.elapsed(), line.trim());
+    println!(
+        "sim serve --tenant large --repos 50000: first line after {:?}: {}",
+        t.elapsed(),
+        line.trim()
+    );
     let pid = child.id();
     // /usr/bin/time forwards no signal: signal its only child, found by PID in /proc.
-    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
     for c in children.split_whitespace().filter_map(|c| c.parse::<i32>().ok()) {
         // SAFETY: kill(2) on the PID of the process this test started through /usr/bin/time.
         unsafe { libc::kill(c, libc::SIGTERM) };
