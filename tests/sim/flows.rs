@@ -441,3 +441,41 @@ async fn state_file_survives_a_restart() {
     assert!(sim.shared().clock.now() >= 500.0, "simulated time continues");
     sim.shutdown().await.expect("saved");
 }
+
+#[tokio::test]
+async fn tenant_files_load_and_bad_ones_are_refused() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sim");
+    let sim = start(TenantSource::File(dir.join("tenant-min.json")), false).await;
+    let sc = sc_path("00000000-0000-4000-8000-000000000001", "rg", "ado");
+    let p = call(
+        "GET",
+        &format!(
+            "{}{sc}/devops/default/azureDevOpsOrgs/contoso/projects/payments?api-version={DEVOPS}",
+            sim.url()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert_eq!(p.body["properties"]["actionableRemediation"]["inheritFromParentState"], "Disabled");
+    assert_eq!(p.body["properties"]["onboardingState"], "Onboarded");
+    let gh = sc_path("00000000-0000-4000-8000-000000000001", "rg", "gh");
+    let r = call(
+        "POST",
+        &format!("{}{gh}/devops/default/listAvailableGitHubOwners?api-version={DEVOPS}", sim.url()),
+        None,
+    )
+    .await;
+    assert_eq!(states(&r.body), m(&[("octo", "NotOnboarded")]));
+    sim.shutdown().await.expect("shutdown");
+
+    let cfg = SimConfig {
+        tenant: TenantSource::File(dir.join("tenant-bad.json")),
+        ..SimConfig::default()
+    };
+    let err = lifeboat::sim::start(cfg).await.err().expect("refused");
+    assert!(err.to_string().contains("not valid"), "{err}");
+    let cfg =
+        SimConfig { tenant: TenantSource::File(dir.join("missing.json")), ..SimConfig::default() };
+    assert!(lifeboat::sim::start(cfg).await.is_err());
+}
