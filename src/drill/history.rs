@@ -68,7 +68,9 @@ pub struct HistoryEntry {
 pub enum EntryState {
     Ok(DrillSummary),
     /// The report is missing, unreadable, not JSON, or not a `v1` drill report.
-    Unreadable { problem: String },
+    Unreadable {
+        problem: String,
+    },
 }
 
 /// What the history shows of one drill.
@@ -116,7 +118,8 @@ pub fn list(state_dir: &Path) -> io::Result<Vec<HistoryEntry>> {
     };
     let mut entries = Vec::new();
     for item in read {
-        let item = item.map_err(|e| io::Error::new(e.kind(), format!("list {}: {e}", dir.display())))?;
+        let item =
+            item.map_err(|e| io::Error::new(e.kind(), format!("list {}: {e}", dir.display())))?;
         let path = item.path();
         if !path.is_dir() {
             continue;
@@ -143,7 +146,9 @@ pub fn list(state_dir: &Path) -> io::Result<Vec<HistoryEntry>> {
 /// Reads one kept report; the error is a sentence for the history's `problem` column.
 pub fn load(path: &Path) -> Result<DrillReport, String> {
     let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => "report.json is missing (the drill may have been interrupted)".to_string(),
+        io::ErrorKind::NotFound => {
+            "report.json is missing (the drill may have been interrupted)".to_string()
+        }
         _ => format!("report.json cannot be read: {e}"),
     })?;
     // Check the schema id first, so a report of another version says so instead of failing on
@@ -160,7 +165,8 @@ pub fn load(path: &Path) -> Result<DrillReport, String> {
         }
         None => return Err("report.json has no 'schema' field (not a lifeboat drill report)".into()),
     }
-    serde_json::from_value(value).map_err(|e| format!("report.json does not match {SCHEMA_ID}: {e}"))
+    serde_json::from_value(value)
+        .map_err(|e| format!("report.json does not match {SCHEMA_ID}: {e}"))
 }
 
 /// The `lifeboat drill history` table.
@@ -177,7 +183,16 @@ pub fn render_table(entries: &[HistoryEntry]) -> String {
         None => opt(s),
     };
     let mut b = Builder::default();
-    b.push_record(["started", "run", "scenario", "mode", "verdict", "RTO / target", "RTO w/o support", "RPO / target"]);
+    b.push_record([
+        "started",
+        "run",
+        "scenario",
+        "mode",
+        "verdict",
+        "RTO / target",
+        "RTO w/o support",
+        "RPO / target",
+    ]);
     for e in entries {
         match &e.state {
             EntryState::Ok(s) => b.push_record([

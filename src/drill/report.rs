@@ -340,7 +340,9 @@ pub fn format_duration(seconds: f64) -> String {
     }
     let neg = seconds < 0.0;
     let s = seconds.abs();
-    let body = if s < 1.0 {
+    let body = if s == 0.0 {
+        "0s".to_string()
+    } else if s < 1.0 {
         format!("{}ms", (s * 1000.0).round() as u64)
     } else if s < 60.0 {
         let t = (s * 10.0).round() / 10.0;
@@ -374,6 +376,33 @@ fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
+/// `1 verification passed`, `3 verifications passed`.
+fn plural(n: usize, noun: &str, verb: &str) -> String {
+    if n == 1 {
+        format!("1 {noun} {verb}")
+    } else {
+        format!("{n} {noun}s {verb}")
+    }
+}
+
+/// How a target reads next to its measure. A `tampered-backup` drill expects no recovery, so its
+/// RTO target is shown as not judged rather than as a failure the verdict does not count.
+fn target_text(
+    r: &DrillReport,
+    target: Option<f64>,
+    met: Option<bool>,
+    rto: bool,
+) -> (String, &'static str) {
+    match (target, met) {
+        (Some(_), _) if rto && r.scenario == Scenario::TamperedBackup => {
+            ("not judged: a tampered-backup drill expects no recovery".into(), "neutral")
+        }
+        (Some(t), Some(true)) => (format!("target {}: met", format_duration(t)), "ok"),
+        (Some(t), _) => (format!("target {}: NOT MET", format_duration(t)), "bad"),
+        (None, _) => ("no target set".into(), "neutral"),
+    }
+}
+
 /// Seconds to the nearest whole second for human-facing cells.
 fn opt_duration(s: Option<f64>) -> String {
     s.map(format_duration).unwrap_or_else(|| "n/a".into())
@@ -394,24 +423,36 @@ impl DrillReport {
         let mut fails = Vec::new();
         let mut oks = Vec::new();
 
-        let failed_checks: Vec<&Verification> = self.verifications.iter().filter(|v| !v.passed).collect();
+        let failed_checks: Vec<&Verification> =
+            self.verifications.iter().filter(|v| !v.passed).collect();
         for v in failed_checks.iter().take(5) {
             let what = v.resource_id.as_deref().map(|r| format!(" on {r}")).unwrap_or_default();
             fails.push(format!("verification '{}'{what} failed: {}", v.name, v.detail));
         }
         if failed_checks.len() > 5 {
-            fails.push(format!("{} more verifications failed", failed_checks.len() - 5));
+            fails.push(format!(
+                "and {}",
+                plural(failed_checks.len() - 5, "more verification", "failed")
+            ));
         }
 
         if self.scenario == Scenario::TamperedBackup {
-            let tamper: Vec<&Detection> = self.detected.iter().filter(|d| d.kind == TAMPERED_SNAPSHOT).collect();
+            let tamper: Vec<&Detection> =
+                self.detected.iter().filter(|d| d.kind == TAMPERED_SNAPSHOT).collect();
             match tamper.iter().find(|d| d.restore_refused) {
-                Some(d) => oks.push(format!("tampered snapshot detected and the restore refused: {}", d.message)),
-                None if tamper.is_empty() => fails.push("the tampered snapshot was not detected".into()),
-                None => fails.push("the tampered snapshot was detected but the restore was not refused".into()),
+                Some(d) => oks.push(format!(
+                    "tampered snapshot detected and the restore refused: {}",
+                    d.message
+                )),
+                None if tamper.is_empty() => {
+                    fails.push("the tampered snapshot was not detected".into())
+                }
+                None => fails.push(
+                    "the tampered snapshot was detected but the restore was not refused".into(),
+                ),
             }
             if failed_checks.is_empty() && !self.verifications.is_empty() {
-                oks.push(format!("{} verifications passed", self.verifications.len()));
+                oks.push(plural(self.verifications.len(), "verification", "passed"));
             }
         } else {
             match (self.recovery.verified, self.recovery.verified_at) {
@@ -419,19 +460,37 @@ impl DrillReport {
                     "recovery verified {} after the outage",
                     opt_duration(self.rto.seconds)
                 )),
-                (true, None) => fails.push("recovery is marked verified but has no verified_at time".into()),
+                (true, None) => {
+                    fails.push("recovery is marked verified but has no verified_at time".into())
+                }
                 (false, _) => fails.push("recovery was not verified".into()),
             }
             if self.verifications.is_empty() {
-                fails.push("no verification was recorded (nothing shows the settings are back)".into());
+                fails.push(
+                    "no verification was recorded (nothing shows the settings are back)".into(),
+                );
             } else if failed_checks.is_empty() {
-                oks.push(format!("{} verifications passed", self.verifications.len()));
+                oks.push(plural(self.verifications.len(), "verification", "passed"));
             }
             for d in &self.detected {
                 fails.push(format!("unexpected detection {}: {}", d.kind, d.message));
             }
-            Self::judge_target("rto", self.rto.seconds, self.rto.target_seconds, self.rto.met, &mut oks, &mut fails);
-            Self::judge_target("rpo", self.rpo.seconds, self.rpo.target_seconds, self.rpo.met, &mut oks, &mut fails);
+            Self::judge_target(
+                "rto",
+                self.rto.seconds,
+                self.rto.target_seconds,
+                self.rto.met,
+                &mut oks,
+                &mut fails,
+            );
+            Self::judge_target(
+                "rpo",
+                self.rpo.seconds,
+                self.rpo.target_seconds,
+                self.rpo.met,
+                &mut oks,
+                &mut fails,
+            );
             if let Some(s) = self.rpo.seconds.filter(|s| *s < 0.0) {
                 fails.push(format!(
                     "the backup used was taken {} after the outage was injected (a drill must restore an earlier backup)",
@@ -456,15 +515,18 @@ impl DrillReport {
         fails: &mut Vec<String>,
     ) {
         match (met, seconds, target) {
-            (Some(true), Some(s), Some(t)) => {
-                oks.push(format!("{name} {} within the target {}", format_duration(s), format_duration(t)))
-            }
-            (Some(false), Some(s), Some(t)) => {
-                fails.push(format!("{name} {} exceeds the target {}", format_duration(s), format_duration(t)))
-            }
-            (Some(false), None, Some(t)) => {
-                fails.push(format!("{name} unknown, so the target {} is not met", format_duration(t)))
-            }
+            (Some(true), Some(s), Some(t)) => oks.push(format!(
+                "{name} {} within the target {}",
+                format_duration(s),
+                format_duration(t)
+            )),
+            (Some(false), Some(s), Some(t)) => fails.push(format!(
+                "{name} {} exceeds the target {}",
+                format_duration(s),
+                format_duration(t)
+            )),
+            (Some(false), None, Some(t)) => fails
+                .push(format!("{name} unknown, so the target {} is not met", format_duration(t))),
             _ => {
                 if let Some(s) = seconds {
                     oks.push(format!("{name} {} (no target set)", format_duration(s)));
@@ -509,7 +571,10 @@ impl DrillReport {
         self.rto.met = self.rto.target_seconds.map(|t| self.rto.seconds.is_some_and(|s| s <= t));
 
         self.rpo.seconds = self.rpo.backup_taken_at.map(|b| seconds_between(b, outage));
-        self.rpo.met = self.rpo.target_seconds.map(|t| self.rpo.seconds.is_some_and(|s| (0.0..=t).contains(&s)));
+        self.rpo.met = self
+            .rpo
+            .target_seconds
+            .map(|t| self.rpo.seconds.is_some_and(|s| (0.0..=t).contains(&s)));
     }
 
     /// The drill's process exit code: 0 when the verdict passed, 1 otherwise (`error::Exit`).
@@ -525,7 +590,8 @@ impl DrillReport {
 /// `report.json`: pretty JSON, fields in schema order, a trailing newline.
 pub fn to_json(report: &DrillReport) -> String {
     // Serializing plain data to a String cannot fail (no maps with non-string keys, no IO).
-    let mut s = serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    let mut s =
+        serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
     s
 }
@@ -562,7 +628,13 @@ pub fn render_html(report: &DrillReport) -> Result<String, RenderError> {
 /// computed here so the template has no logic beyond loops and conditions.
 fn html_view(r: &DrillReport) -> serde_json::Value {
     let c = |s: &str| clean_text(s);
-    let t0 = r.steps.iter().map(|s| s.started_at).chain([r.outage.injected_at]).min().unwrap_or(r.started_at);
+    let t0 = r
+        .steps
+        .iter()
+        .map(|s| s.started_at)
+        .chain([r.outage.injected_at])
+        .min()
+        .unwrap_or(r.started_at);
     let t1 = r
         .steps
         .iter()
@@ -639,12 +711,14 @@ fn html_view(r: &DrillReport) -> serde_json::Value {
             })
         })
         .collect();
-    let not_recreated: Vec<_> =
-        r.not_recreated_by_microsoft.iter().map(|n| json!({ "item": c(&n.item), "detail": c(&n.detail) })).collect();
-    let target = |t: Option<f64>, met: Option<bool>| match (t, met) {
-        (Some(t), Some(true)) => json!({ "text": format!("target {}: met", format_duration(t)), "class": "ok" }),
-        (Some(t), _) => json!({ "text": format!("target {}: not met", format_duration(t)), "class": "bad" }),
-        (None, _) => json!({ "text": "no target set", "class": "neutral" }),
+    let not_recreated: Vec<_> = r
+        .not_recreated_by_microsoft
+        .iter()
+        .map(|n| json!({ "item": c(&n.item), "detail": c(&n.detail) }))
+        .collect();
+    let target = |t: Option<f64>, met: Option<bool>, rto: bool| {
+        let (text, class) = target_text(r, t, met, rto);
+        json!({ "text": text, "class": class })
     };
 
     json!({
@@ -670,13 +744,13 @@ fn html_view(r: &DrillReport) -> serde_json::Value {
             "value": opt_duration(r.rto.seconds),
             "excluding": opt_duration(r.rto.excluding_support_wait_seconds),
             "support_wait": format_duration(r.rto.support_wait_seconds),
-            "target": target(r.rto.target_seconds, r.rto.met),
+            "target": target(r.rto.target_seconds, r.rto.met, true),
         },
         "rpo": {
             "value": opt_duration(r.rpo.seconds),
             "backup_id": r.rpo.backup_id.as_deref().map(c),
             "backup_taken_at": r.rpo.backup_taken_at.map(rfc3339),
-            "target": target(r.rpo.target_seconds, r.rpo.met),
+            "target": target(r.rpo.target_seconds, r.rpo.met, false),
         },
         "api": r.api.totals,
         "operations": ops,
@@ -795,8 +869,15 @@ pub fn render_junit(r: &DrillReport) -> String {
             Some(id) => format!("{} ({id})", v.name),
             None => v.name.clone(),
         };
-        let mut case =
-            Case { name, classname: "drill.verify", time: 0.0, body: String::new(), failure: false, error: false, skipped: false };
+        let mut case = Case {
+            name,
+            classname: "drill.verify",
+            time: 0.0,
+            body: String::new(),
+            failure: false,
+            error: false,
+            skipped: false,
+        };
         if !v.passed {
             case.failure = true;
             let text = format!(
@@ -943,14 +1024,14 @@ pub fn render_summary(r: &DrillReport) -> String {
     let mut steps = steps.build();
     steps.with(Style::sharp());
 
-    let target = |t: Option<f64>, met: Option<bool>| match (t, met) {
-        (Some(t), Some(true)) => format!("target {}: met", format_duration(t)),
-        (Some(t), _) => format!("target {}: NOT MET", format_duration(t)),
-        (None, _) => "no target".to_string(),
-    };
+    let target = |t: Option<f64>, met: Option<bool>, rto: bool| target_text(r, t, met, rto).0;
     let mut m = Builder::default();
     m.push_record(["measure", "value", "against"]);
-    m.push_record(["RTO".to_string(), opt_duration(r.rto.seconds), target(r.rto.target_seconds, r.rto.met)]);
+    m.push_record([
+        "RTO".to_string(),
+        opt_duration(r.rto.seconds),
+        target(r.rto.target_seconds, r.rto.met, true),
+    ]);
     m.push_record([
         "RTO without support wait".to_string(),
         opt_duration(r.rto.excluding_support_wait_seconds),
@@ -961,7 +1042,7 @@ pub fn render_summary(r: &DrillReport) -> String {
         opt_duration(r.rpo.seconds),
         format!(
             "{} (backup {})",
-            target(r.rpo.target_seconds, r.rpo.met),
+            target(r.rpo.target_seconds, r.rpo.met, false),
             r.rpo.backup_id.as_deref().map(clean_text).unwrap_or_else(|| "none".into())
         ),
     ]);
@@ -973,7 +1054,11 @@ pub fn render_summary(r: &DrillReport) -> String {
             r.api.totals.retries, r.api.totals.errors_5xx, r.api.totals.dropped_connections
         ),
     ]);
-    m.push_record(["429 throttled".to_string(), r.api.totals.throttled_429.to_string(), String::new()]);
+    m.push_record([
+        "429 throttled".to_string(),
+        r.api.totals.throttled_429.to_string(),
+        String::new(),
+    ]);
     let mut m = m.build();
     m.with(Style::sharp());
 
@@ -987,6 +1072,19 @@ pub fn render_summary(r: &DrillReport) -> String {
         clean_text(&r.target_region)
     );
     let _ = writeln!(out, "{steps}");
+    for s in
+        r.steps.iter().filter(|s| matches!(s.result, StepResult::Failed | StepResult::Interrupted))
+    {
+        if let Some(e) = &s.error {
+            let _ = writeln!(
+                out,
+                "{} {}: {}",
+                s.label(),
+                s.result.as_str(),
+                clean_text(e).replace('\n', "\n    ")
+            );
+        }
+    }
     let _ = writeln!(out, "{m}");
     let _ = writeln!(out, "wall clock: {}", format_duration(r.wall_clock_seconds));
     let _ = writeln!(out, "verdict: {}", if r.verdict.passed { "PASSED" } else { "FAILED" });
@@ -1017,7 +1115,8 @@ pub fn write_all(report: &DrillReport, dir: &Path, junit: Option<&Path>) -> io::
     let junit_path = match junit {
         Some(p) => {
             if let Some(parent) = p.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|e| with_path(e, "create directory", parent))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| with_path(e, "create directory", parent))?;
             }
             write_atomic(p, render_junit(report).as_bytes())?;
             Some(p.to_path_buf())
@@ -1033,11 +1132,144 @@ fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
 
 /// Writes `bytes` to `path` through a temporary sibling and a rename.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
+    let name =
+        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(|e| with_path(e, "write", &tmp))?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         with_path(e, "rename into place", path)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+    use time::Duration;
+
+    const T0: OffsetDateTime = datetime!(2026-01-01 00:00:00 UTC);
+
+    fn at(s: i64) -> OffsetDateTime {
+        T0 + Duration::seconds(s)
+    }
+
+    fn report(steps: Vec<StepRecord>, verified_at: Option<i64>) -> DrillReport {
+        DrillReport {
+            schema: SCHEMA_ID.into(),
+            run_id: "r".into(),
+            lifeboat_version: "0".into(),
+            scenario: Scenario::RegionOutage,
+            mode: Mode::Simulated,
+            tenant: "small".into(),
+            started_at: at(-100),
+            finished_at: at(1000),
+            wall_clock_seconds: 1.0,
+            outage: Outage { region: "eastus".into(), injected_at: T0 },
+            target_region: "westus2".into(),
+            recovery: Recovery {
+                verified: verified_at.is_some(),
+                verified_at: verified_at.map(at),
+            },
+            rto: Rto::default(),
+            rpo: Rpo { backup_taken_at: Some(at(-50)), ..Rpo::default() },
+            api: ApiStats::default(),
+            steps,
+            verifications: vec![Verification {
+                name: "v".into(),
+                resource_id: None,
+                passed: true,
+                expected: None,
+                actual: None,
+                detail: String::new(),
+            }],
+            detected: vec![],
+            not_recreated_by_microsoft: NotRecreated::documented(),
+            verdict: Verdict::default(),
+        }
+    }
+
+    fn wait(a: i64, b: i64, on: WaitedOn) -> StepRecord {
+        StepRecord::new(
+            "w",
+            None,
+            "wait.until",
+            at(a),
+            at(b),
+            1,
+            StepResult::Succeeded,
+            None,
+            Some(on),
+        )
+    }
+
+    #[test]
+    fn support_wait_is_the_union_of_intervals_clipped_to_the_rto_window() {
+        // Overlapping 10..50 and 30..70, disjoint 100..120, one before the outage (-20..5, clipped
+        // to 0..5), one after verification (600..900, clipped away), a person wait (not counted).
+        let steps = vec![
+            wait(10, 50, WaitedOn::Support),
+            wait(30, 70, WaitedOn::Support),
+            wait(100, 120, WaitedOn::Support),
+            wait(-20, 5, WaitedOn::Support),
+            wait(600, 900, WaitedOn::Support),
+            wait(200, 300, WaitedOn::Person),
+        ];
+        let mut r = report(steps, Some(500));
+        r.compute_verdict();
+        assert_eq!(r.rto.support_wait_seconds, 5.0 + 60.0 + 20.0);
+        assert_eq!(r.rto.seconds, Some(500.0));
+        assert_eq!(r.rto.excluding_support_wait_seconds, Some(415.0));
+        assert_eq!(r.rpo.seconds, Some(50.0));
+        assert!(r.verdict.passed, "{:?}", r.verdict.reasons);
+    }
+
+    #[test]
+    fn without_verification_the_wait_runs_to_the_end_and_rto_is_unknown() {
+        let mut r = report(vec![wait(10, 2000, WaitedOn::Support)], None);
+        r.rto.target_seconds = Some(3600.0);
+        r.compute_verdict();
+        assert_eq!(r.rto.support_wait_seconds, 990.0);
+        assert_eq!(r.rto.seconds, None);
+        assert_eq!(r.rto.met, Some(false));
+        assert!(!r.verdict.passed);
+        assert_eq!(r.exit_code(), 1);
+    }
+
+    #[test]
+    fn a_backup_taken_after_the_outage_fails() {
+        let mut r = report(vec![], Some(10));
+        r.rpo.backup_taken_at = Some(at(30));
+        r.rpo.target_seconds = Some(3600.0);
+        r.compute_verdict();
+        assert_eq!(r.rpo.seconds, Some(-30.0));
+        assert_eq!(r.rpo.met, Some(false));
+        assert!(
+            r.verdict.reasons.iter().any(|s| s.contains("taken 30s after the outage")),
+            "{:?}",
+            r.verdict.reasons
+        );
+    }
+
+    #[test]
+    fn an_unexpected_detection_fails_a_normal_drill() {
+        let mut r = report(vec![], Some(10));
+        r.detected.push(Detection {
+            kind: TAMPERED_SNAPSHOT.into(),
+            message: "m".into(),
+            step: None,
+            restore_refused: true,
+        });
+        r.compute_verdict();
+        assert_eq!(r.verdict.reasons, vec!["unexpected detection tampered-snapshot: m"]);
+    }
+
+    #[test]
+    fn clean_text_replaces_only_forbidden_characters() {
+        assert_eq!(clean_text("a\tb\nc\r<&>é"), "a\tb\nc\r<&>é");
+        assert_eq!(
+            clean_text("\u{1b}[0m\u{0}\u{7f}\u{85}\u{fffe}\u{1ffff}\u{fdd0}"),
+            "\u{fffd}[0m\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}"
+        );
+    }
 }
