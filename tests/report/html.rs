@@ -99,3 +99,21 @@ fn html_shows_verdict_measures_timeline_and_lists() {
     let tampered = render_html(&fixtures::tampered()).expect("renders");
     assert!(tampered.contains("tampered-snapshot") && tampered.contains("restore refused"));
 }
+
+#[test]
+fn a_url_in_error_text_stays_inert_text() {
+    // Errors from the ARM pipeline name the URL they called. In the report it is text a person
+    // reads, never a link or a resource the page loads.
+    let mut r = fixtures::failed_step();
+    r.steps[0].result = lifeboat::drill::report::StepResult::Failed;
+    r.steps[0].error = Some("POST https://127.0.0.1:8443/providers/Microsoft.ResourceGraph/resources?api-version=2022-10-01 failed".into());
+    let html = render_html(&r).expect("renders");
+    assert!(
+        html.contains("POST https:&#x2F;&#x2F;127.0.0.1:8443")
+            || html.contains("POST https://127.0.0.1:8443")
+    );
+    let lower = html.to_lowercase();
+    for needle in ["href", "src=", "url(", "<a ", "<link", "<script"] {
+        assert!(!lower.contains(needle), "report.html contains {needle:?}");
+    }
+}
