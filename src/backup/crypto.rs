@@ -42,13 +42,18 @@ impl Recipients {
         Ok(if keys.is_empty() { None } else { Some(Recipients(keys)) })
     }
 
-    /// SHA-256 over the sorted public keys: recorded in the store config so a writer with a
-    /// different set of keys is refused rather than producing snapshots some readers cannot open.
-    pub fn fingerprint(&self) -> String {
+    /// The public keys, sorted and deduplicated.
+    pub fn public_keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = self.0.iter().map(|r| r.to_string()).collect();
         keys.sort();
         keys.dedup();
-        super::canonical::sha256_hex(keys.join("\n").as_bytes())
+        keys
+    }
+
+    /// SHA-256 over the sorted public keys: recorded in the store config so a writer with a
+    /// different set of keys is refused rather than producing snapshots some readers cannot open.
+    pub fn fingerprint(&self) -> String {
+        super::canonical::sha256_hex(self.public_keys().join("\n").as_bytes())
     }
 
     pub fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>, BackupError> {

@@ -129,9 +129,7 @@ pub async fn verify(
     read_data: bool,
 ) -> Result<VerifyReport, BackupError> {
     let config = store.config().await?;
-    if !store.can_read(config) {
-        return Err(super::store::no_identity(store.url()));
-    }
+    store.check_readable(config)?;
     let mut report = VerifyReport::default();
     let infos: Vec<SnapshotInfo> = match id {
         Some(id) => vec![super::snapshot::find_snapshot(store, id).await?],
@@ -230,9 +228,7 @@ pub async fn diff(
     rules: &AnomalyRules,
 ) -> Result<Diff, BackupError> {
     let config = store.config().await?;
-    if !store.can_read(config) {
-        return Err(super::store::no_identity(store.url()));
-    }
+    store.check_readable(config)?;
     let ma = load_manifest(store, &super::snapshot::find_snapshot(store, a).await?).await?;
     let mb = load_manifest(store, &super::snapshot::find_snapshot(store, b).await?).await?;
     let la: BTreeMap<String, (&String, &super::Entry)> =
@@ -387,9 +383,7 @@ pub async fn prune(
             "pass at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly",
         ));
     }
-    if !store.can_read(config) {
-        return Err(super::store::no_identity(store.url()));
-    }
+    store.check_readable(config)?;
     let snapshots = list_snapshots(store).await?;
     let keep = policy.keep(&snapshots);
     let mut referenced: BTreeSet<String> = BTreeSet::new();

@@ -61,6 +61,9 @@ pub struct Encryption {
     pub scheme: String,
     /// SHA-256 of the sorted recipients' public keys.
     pub recipients_fingerprint: String,
+    /// The recipients' public keys (public by nature): lets a reader tell a wrong identity
+    /// (exit 2) from a damaged file (exit 1).
+    pub recipients: Vec<String>,
 }
 
 impl StoreConfig {
@@ -184,6 +187,7 @@ impl Store {
                 encryption: self.keys.recipients.as_ref().map(|r| Encryption {
                     scheme: "age-x25519".into(),
                     recipients_fingerprint: r.fingerprint(),
+                    recipients: r.public_keys(),
                 }),
                 immutable,
                 hash: "sha256".into(),
@@ -282,6 +286,34 @@ impl Store {
         !config.encrypted() || self.keys.identities.is_some()
     }
 
+    /// Ok when sealed documents can be read: a clear store, or an encrypted one with an identity
+    /// that is one of its recipients. Otherwise the usage error (exit 2) saying what to pass.
+    pub fn check_readable(&self, config: &StoreConfig) -> Result<(), BackupError> {
+        if !config.encrypted() {
+            return Ok(());
+        }
+        if self.keys.identities.is_none() {
+            return Err(no_identity(&self.url));
+        }
+        if !self.identity_is_recipient(config) {
+            return Err(BackupError::usage(
+                format!("the identity given is not one of the recipients of backup store `{}`", self.url),
+                "pass the matching key with --identity-file or LIFEBOAT_BACKUP_IDENTITY",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether one of the identities given is a recipient recorded in the store's config.
+    pub fn identity_is_recipient(&self, config: &StoreConfig) -> bool {
+        match (&self.keys.identities, &config.encryption) {
+            (Some(ids), Some(enc)) => {
+                ids.recipients().public_keys().iter().any(|k| enc.recipients.contains(k))
+            }
+            _ => false,
+        }
+    }
+
     /// Opens a sealed document; `what` names it in errors (`object abcd…`, `snapshot 1a2b…`).
     pub(crate) fn unseal(
         &self,
@@ -293,6 +325,11 @@ impl Store {
         let plain: &[u8] = if config.encrypted() {
             let ids = self.keys.identities.as_ref().ok_or_else(|| no_identity(&self.url))?;
             clear = ids.decrypt(bytes).map_err(|e| match e {
+                DecryptFailure::NoMatchingIdentity if self.identity_is_recipient(config) => {
+                    BackupError::integrity(format!(
+                        "{what} is damaged: no recipient stanza opens with the store's identity"
+                    ))
+                }
                 DecryptFailure::NoMatchingIdentity => BackupError::usage(
                     format!("the identity given cannot decrypt {what} of backup store `{}`", self.url),
                     "it is not one of the store's recipients; pass the matching key with --identity-file or LIFEBOAT_BACKUP_IDENTITY",
