@@ -286,10 +286,28 @@ where
     let (mut new_objects, mut new_bytes) = (0u64, 0u64);
     let mut in_flight = FuturesUnordered::new();
 
+    // On any failure, stop reading but let the writes already started finish, so the store is
+    // settled (and the next run's index complete) when the error is returned.
+    let mut failure: Option<BackupError> = None;
+    let mut tally = |r: Result<(PutOutcome, u64), BackupError>, failure: &mut Option<BackupError>| match r {
+        Ok((PutOutcome::Created, len)) => {
+            new_objects += 1;
+            new_bytes += len;
+        }
+        Ok((PutOutcome::AlreadyExisted, _)) => {}
+        Err(e) => {
+            failure.get_or_insert(e);
+        }
+    };
     futures::pin_mut!(source);
     while let Some(item) = source.next().await {
-        let mut captured =
-            item.map_err(|e| BackupError::Source { message: e.to_string() })?;
+        let mut captured = match item {
+            Ok(c) => c,
+            Err(e) => {
+                failure = Some(BackupError::Source { message: e.to_string() });
+                break;
+            }
+        };
         if scrub_secrets(&mut captured.body) {
             secrets_removed.push(captured.resource_id.clone());
         }
@@ -307,7 +325,13 @@ where
         if existing.contains_key(&hash) || written_now.contains_key(&hash) {
             continue;
         }
-        let sealed = store.seal(&config, &captured.body)?;
+        let sealed = match store.seal(&config, &captured.body) {
+            Ok(s) => s,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        };
         written_now.insert(hash.clone(), sealed.len() as u64);
         let path = object_path(&hash);
         in_flight.push(async move {
@@ -316,20 +340,19 @@ where
         });
         while in_flight.len() >= WRITE_CONCURRENCY {
             if let Some(r) = in_flight.next().await {
-                let (outcome, len) = r?;
-                if outcome == PutOutcome::Created {
-                    new_objects += 1;
-                    new_bytes += len;
-                }
+                tally(r, &mut failure);
             }
+        }
+        if failure.is_some() {
+            break;
         }
     }
     while let Some(r) = in_flight.next().await {
-        let (outcome, len) = r?;
-        if outcome == PutOutcome::Created {
-            new_objects += 1;
-            new_bytes += len;
-        }
+        tally(r, &mut failure);
+    }
+    drop(tally);
+    if let Some(e) = failure {
+        return Err(e);
     }
 
     let mut counts: BTreeMap<ResourceKind, u64> = BTreeMap::new();

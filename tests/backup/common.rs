@@ -194,7 +194,7 @@ impl ConfigReader for FakeTenant {
 
 /// Azurite's well-known development account key (public, documented by Microsoft).
 pub const AZURITE_KEY: &str =
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFEsz8d8bt2ALhAvdvQ==";
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 /// Where a suite runs.
 pub enum Backend {
