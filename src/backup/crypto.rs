@@ -33,7 +33,10 @@ impl Recipients {
             }
             let key = age::x25519::Recipient::from_str(item).map_err(|e| {
                 BackupError::usage(
-                    format!("recipient {} from {origin} is not an age X25519 public key: {e}", i + 1),
+                    format!(
+                        "recipient {} from {origin} is not an age X25519 public key: {e}",
+                        i + 1
+                    ),
                     "recipients look like `age1...`; create a key pair with `age-keygen`",
                 )
             })?;
@@ -132,12 +135,11 @@ impl Identities {
     pub fn decrypt(&self, ciphertext: &[u8]) -> Result<Vec<u8>, DecryptFailure> {
         let decryptor = age::Decryptor::new_buffered(ciphertext)
             .map_err(|e| DecryptFailure::Corrupt(e.to_string()))?;
-        let mut reader =
-            decryptor.decrypt(self.0.iter().map(|i| i as &dyn age::Identity)).map_err(|e| {
-                match e {
-                    age::DecryptError::NoMatchingKeys => DecryptFailure::NoMatchingIdentity,
-                    other => DecryptFailure::Corrupt(other.to_string()),
-                }
+        let mut reader = decryptor
+            .decrypt(self.0.iter().map(|i| i as &dyn age::Identity))
+            .map_err(|e| match e {
+                age::DecryptError::NoMatchingKeys => DecryptFailure::NoMatchingIdentity,
+                other => DecryptFailure::Corrupt(other.to_string()),
             })?;
         let mut out = Vec::new();
         reader.read_to_end(&mut out).map_err(|e| DecryptFailure::Corrupt(e.to_string()))?;

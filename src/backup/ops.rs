@@ -98,7 +98,12 @@ pub fn detect_anomalies(old: &Manifest, new: &Manifest, rules: &AnomalyRules) ->
     if before > 0 && after < before {
         let share = (before - after) as f64 / before as f64;
         if share > rules.onboarded_drop {
-            out.push(Anomaly::OnboardedDrop { before, after, share, threshold: rules.onboarded_drop });
+            out.push(Anomaly::OnboardedDrop {
+                before,
+                after,
+                share,
+                threshold: rules.onboarded_drop,
+            });
         }
     }
     out
@@ -164,9 +169,10 @@ pub async fn verify(
             }
             // A wrong identity is the reader's problem, not the store's: stop with it.
             Err(e @ BackupError::Usage { .. }) => return Err(e),
-            Err(e) => report
-                .problems
-                .push(Problem { location: format!("snapshot {}", info.id), message: e.to_string() }),
+            Err(e) => report.problems.push(Problem {
+                location: format!("snapshot {}", info.id),
+                message: e.to_string(),
+            }),
         }
     }
     report.objects_referenced = referenced.len() as u64;
@@ -292,14 +298,15 @@ fn field_diff(path: &str, a: Option<&Value>, b: Option<&Value>, out: &mut Vec<Fi
                 field_diff(&format!("{path}[{i}]"), Some(x), Some(y), out);
             }
         }
-        (x, y) if x != y => out.push(FieldChange {
-            path: path.to_string(),
-            before: x.cloned(),
-            after: y.cloned(),
-        }),
+        (x, y) if x != y => {
+            out.push(FieldChange { path: path.to_string(), before: x.cloned(), after: y.cloned() })
+        }
         _ => {}
     }
 }
+
+/// Maps a snapshot time to its day, week or month.
+type Bucket = fn(OffsetDateTime) -> (i32, u32);
 
 /// Which snapshots `prune` keeps (restic's `forget` policy): the newest `last`, and the newest
 /// snapshot of each of the newest `daily` days, `weekly` ISO weeks and `monthly` months (UTC).
@@ -324,7 +331,7 @@ impl PrunePolicy {
         for s in newest_first.iter().take(self.last) {
             keep.insert(s.id.clone());
         }
-        let buckets: [(usize, fn(OffsetDateTime) -> (i32, u32)); 3] = [
+        let buckets: [(usize, Bucket); 3] = [
             (self.daily, |t| (t.year(), t.ordinal() as u32)),
             (self.weekly, |t| {
                 let (y, w, _) = t.to_iso_week_date();
@@ -373,7 +380,10 @@ pub async fn prune(
     let config = store.config().await?;
     if config.immutable {
         return Err(BackupError::usage(
-            format!("backup store `{}` is configured immutable (WORM); lifeboat never deletes from it", store.url()),
+            format!(
+                "backup store `{}` is configured immutable (WORM); lifeboat never deletes from it",
+                store.url()
+            ),
             "expire snapshots with the container's retention policy instead",
         ));
     }
@@ -450,7 +460,8 @@ pub fn tree(m: &Manifest) -> Vec<TreeLine> {
         }
         let mut settings = Vec::new();
         if let Some(s) = &e.setting {
-            let key = if e.kind == ResourceKind::Connector { "environment" } else { "autoDiscovery" };
+            let key =
+                if e.kind == ResourceKind::Connector { "environment" } else { "autoDiscovery" };
             settings.push((key.to_string(), s.clone()));
         }
         if let Some(a) = &e.annotation {

@@ -133,9 +133,7 @@ fn file_time(t: OffsetDateTime) -> String {
 fn parse_snapshot_path(path: &Path, size: u64) -> Option<SnapshotInfo> {
     let name = path.as_ref().strip_prefix("snapshots/")?.strip_suffix(".json")?;
     let (stamp, id) = name.split_once('-')?;
-    let fmt = time::macros::format_description!(
-        "[year][month][day]T[hour][minute][second]Z"
-    );
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     let time = time::PrimitiveDateTime::parse(stamp, &fmt).ok()?.assume_utc();
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
@@ -161,7 +159,10 @@ pub async fn find_snapshot(store: &Store, id: &str) -> Result<SnapshotInfo, Back
     let all = list_snapshots(store).await?;
     if id == "latest" {
         return all.into_iter().next_back().ok_or_else(|| {
-            BackupError::usage(format!("backup store `{}` holds no snapshot", store.url()), "run `lifeboat backup create` first")
+            BackupError::usage(
+                format!("backup store `{}` holds no snapshot", store.url()),
+                "run `lifeboat backup create` first",
+            )
         });
     }
     let matches: Vec<SnapshotInfo> = all.into_iter().filter(|s| s.id.starts_with(id)).collect();
@@ -233,7 +234,8 @@ fn entry_for(kind: ResourceKind, hash: String, body: &Value) -> Entry {
     Entry {
         kind,
         hash,
-        annotation: str_at(body, &["properties", "actionableRemediation", "state"]).map(String::from),
+        annotation: str_at(body, &["properties", "actionableRemediation", "state"])
+            .map(String::from),
         onboarding: str_at(body, &["properties", "onboardingState"]).map(String::from),
         setting: setting.map(String::from),
     }
@@ -289,7 +291,8 @@ where
     // On any failure, stop reading but let the writes already started finish, so the store is
     // settled (and the next run's index complete) when the error is returned.
     let mut failure: Option<BackupError> = None;
-    let mut tally = |r: Result<(PutOutcome, u64), BackupError>, failure: &mut Option<BackupError>| match r {
+    let mut tally = |r: Result<(PutOutcome, u64), BackupError>,
+                     failure: &mut Option<BackupError>| match r {
         Ok((PutOutcome::Created, len)) => {
             new_objects += 1;
             new_bytes += len;
@@ -350,7 +353,6 @@ where
     while let Some(r) = in_flight.next().await {
         tally(r, &mut failure);
     }
-    drop(tally);
     if let Some(e) = failure {
         return Err(e);
     }

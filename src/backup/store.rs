@@ -150,7 +150,10 @@ impl Store {
                 )
             })?;
             let local = LocalFileSystem::new_with_prefix(dir).map_err(|e| {
-                BackupError::usage(format!("backup store directory `{dir}` cannot be opened: {e}"), "check the path")
+                BackupError::usage(
+                    format!("backup store directory `{dir}` cannot be opened: {e}"),
+                    "check the path",
+                )
             })?;
             Arc::new(local)
         };
@@ -248,10 +251,16 @@ impl Store {
             return Ok(None);
         };
         let content = unseal_clear(&bytes).map_err(|e| {
-            BackupError::integrity(format!("the config of backup store `{}` is damaged: {e}", self.url))
+            BackupError::integrity(format!(
+                "the config of backup store `{}` is damaged: {e}",
+                self.url
+            ))
         })?;
         let config: StoreConfig = serde_json::from_value(content).map_err(|e| {
-            BackupError::integrity(format!("the config of backup store `{}` is not understood: {e}", self.url))
+            BackupError::integrity(format!(
+                "the config of backup store `{}` is not understood: {e}",
+                self.url
+            ))
         })?;
         if config.format != FORMAT || config.version != FORMAT_VERSION {
             return Err(BackupError::usage(
@@ -266,7 +275,11 @@ impl Store {
     }
 
     /// Seals a document for storage: canonical envelope, then encryption if the store is encrypted.
-    pub(crate) fn seal(&self, config: &StoreConfig, content: &Value) -> Result<Vec<u8>, BackupError> {
+    pub(crate) fn seal(
+        &self,
+        config: &StoreConfig,
+        content: &Value,
+    ) -> Result<Vec<u8>, BackupError> {
         let clear = seal_clear(content);
         if config.encrypted() {
             let r = self.keys.recipients.as_ref().ok_or_else(|| {
@@ -297,7 +310,10 @@ impl Store {
         }
         if !self.identity_is_recipient(config) {
             return Err(BackupError::usage(
-                format!("the identity given is not one of the recipients of backup store `{}`", self.url),
+                format!(
+                    "the identity given is not one of the recipients of backup store `{}`",
+                    self.url
+                ),
                 "pass the matching key with --identity-file or LIFEBOAT_BACKUP_IDENTITY",
             ));
         }
@@ -367,7 +383,10 @@ impl Store {
     pub(crate) async fn get(&self, path: &Path) -> Result<Option<Bytes>, BackupError> {
         match self.inner.get(path).await {
             Ok(r) => r.bytes().await.map(Some).map_err(|e| {
-                BackupError::storage(format!("cannot read `{path}` from backup store `{}`", self.url), e)
+                BackupError::storage(
+                    format!("cannot read `{path}` from backup store `{}`", self.url),
+                    e,
+                )
             }),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(BackupError::storage(
@@ -379,7 +398,10 @@ impl Store {
 
     pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, BackupError> {
         self.inner.list(Some(&Path::from(prefix))).try_collect().await.map_err(|e| {
-            BackupError::storage(format!("cannot list `{prefix}` in backup store `{}`", self.url), e)
+            BackupError::storage(
+                format!("cannot list `{prefix}` in backup store `{}`", self.url),
+                e,
+            )
         })
     }
 

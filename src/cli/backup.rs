@@ -18,7 +18,12 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct KeyArgs {
     /// age public key (`age1...`) to encrypt a new or encrypted store to; repeatable
-    #[arg(long = "recipient", value_name = "AGE1...", env = "LIFEBOAT_BACKUP_RECIPIENTS", value_delimiter = ',')]
+    #[arg(
+        long = "recipient",
+        value_name = "AGE1...",
+        env = "LIFEBOAT_BACKUP_RECIPIENTS",
+        value_delimiter = ','
+    )]
     pub recipients: Vec<String>,
 
     /// File of age public keys, one per line (`#` comments allowed)
@@ -27,7 +32,12 @@ pub struct KeyArgs {
 
     /// age identity to read an encrypted store: the path of an identity file (as written by
     /// `age-keygen`), or, in the variable only, the `AGE-SECRET-KEY-1...` key itself
-    #[arg(long = "identity-file", value_name = "FILE", env = "LIFEBOAT_BACKUP_IDENTITY", hide_env_values = true)]
+    #[arg(
+        long = "identity-file",
+        value_name = "FILE",
+        env = "LIFEBOAT_BACKUP_IDENTITY",
+        hide_env_values = true
+    )]
     pub identity: Option<String>,
 }
 
@@ -37,8 +47,11 @@ impl KeyArgs {
         let mut origin = "--recipient / LIFEBOAT_BACKUP_RECIPIENTS".to_string();
         if let Some(file) = &self.recipients_file {
             let text = std::fs::read_to_string(file).map_err(|e| {
-                UserError::usage(format!("recipients file `{}` cannot be read: {e}", file.display()))
-                    .with_hint("give a file of age public keys, one per line")
+                UserError::usage(format!(
+                    "recipients file `{}` cannot be read: {e}",
+                    file.display()
+                ))
+                .with_hint("give a file of age public keys, one per line")
             })?;
             items.extend(text.lines().map(String::from));
             origin = format!("{origin} or `{}`", file.display());
@@ -208,7 +221,12 @@ pub async fn execute(c: BackupCommand, g: &Globals) -> anyhow::Result<Exit> {
                 for c in &d.changed {
                     println!("~ {} ({})", c.id, c.kind.as_str());
                     for f in &c.fields {
-                        println!("    {}: {} → {}", f.path, show_value(&f.before), show_value(&f.after));
+                        println!(
+                            "    {}: {} → {}",
+                            f.path,
+                            show_value(&f.before),
+                            show_value(&f.after)
+                        );
                     }
                 }
                 println!(
@@ -223,7 +241,14 @@ pub async fn execute(c: BackupCommand, g: &Globals) -> anyhow::Result<Exit> {
             }
             Ok(anomaly_exit(!d.anomalies.is_empty(), anomaly.fail_on_anomaly))
         }
-        BackupCommand::Prune { keep_last, keep_daily, keep_weekly, keep_monthly, dry_run, keys } => {
+        BackupCommand::Prune {
+            keep_last,
+            keep_daily,
+            keep_weekly,
+            keep_monthly,
+            dry_run,
+            keys,
+        } => {
             let store = open_store(g, &keys)?;
             let policy = PrunePolicy {
                 last: keep_last,
@@ -271,7 +296,10 @@ pub async fn run_create<R: ConfigReader>(
         }
     }
     let opts = CreateOptions {
-        scope: Scope { subscriptions: args.subscriptions.clone(), connectors: args.connectors.clone() },
+        scope: Scope {
+            subscriptions: args.subscriptions.clone(),
+            connectors: args.connectors.clone(),
+        },
         now,
         rules,
         immutable: args.immutable,
@@ -295,10 +323,14 @@ pub async fn run_create<R: ConfigReader>(
             );
         }
         for id in &s.secrets_removed {
-            println!("warning: a secret (properties.authorization) was found in {id} and not stored");
+            println!(
+                "warning: a secret (properties.authorization) was found in {id} and not stored"
+            );
         }
         if s.anomaly_check_skipped {
-            println!("note: anomaly check skipped (pass an identity to read the previous snapshot)");
+            println!(
+                "note: anomaly check skipped (pass an identity to read the previous snapshot)"
+            );
         }
         for a in &s.anomalies {
             println!("anomaly: {a}");
@@ -336,7 +368,8 @@ fn human_age(d: time::Duration) -> String {
 }
 
 fn scope_text(s: &Scope) -> String {
-    let subs = if s.subscriptions.is_empty() { "all".to_string() } else { s.subscriptions.join(",") };
+    let subs =
+        if s.subscriptions.is_empty() { "all".to_string() } else { s.subscriptions.join(",") };
     if s.connectors.is_empty() {
         format!("subs={subs}")
     } else {
@@ -381,7 +414,8 @@ async fn list(store: &Store, output: OutputFormat, now: OffsetDateTime) -> anyho
     for m in &rows {
         let counts: Vec<String> =
             m.counts.iter().map(|(k, n)| format!("{}={n}", k.as_str())).collect();
-        let time = m.time.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let time =
+            m.time.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
         println!(
             "{:<12}  {:<20}  {:>8}  {:<16}  {:>9}  {:>10}  {:>10}  {}{}",
             m.id,
@@ -392,7 +426,11 @@ async fn list(store: &Store, output: OutputFormat, now: OffsetDateTime) -> anyho
             human_bytes(m.total_bytes),
             human_bytes(m.new_bytes),
             counts.join(" "),
-            if m.anomalies.is_empty() { String::new() } else { format!("  ({} anomalies)", m.anomalies.len()) }
+            if m.anomalies.is_empty() {
+                String::new()
+            } else {
+                format!("  ({} anomalies)", m.anomalies.len())
+            }
         );
     }
     if rows.is_empty() {
@@ -450,7 +488,11 @@ async fn verify(
             r.snapshots_checked,
             r.objects_referenced,
             r.objects_read,
-            if r.problems.is_empty() { "no problems".to_string() } else { format!("{} problem(s)", r.problems.len()) }
+            if r.problems.is_empty() {
+                "no problems".to_string()
+            } else {
+                format!("{} problem(s)", r.problems.len())
+            }
         );
     }
     Ok(if r.problems.is_empty() { Exit::Ok } else { Exit::Failed })

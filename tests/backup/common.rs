@@ -86,7 +86,8 @@ impl FakeTenant {
                     let mut repo = child(&repo_t, &pid, "repos", &format!("repo{r}"));
                     repo["properties"]["parentOrgName"] = json!(format!("org{o}"));
                     repo["properties"]["parentProjectName"] = json!(format!("project{p}"));
-                    repo["properties"]["repoId"] = json!(format!("00000000-0000-0000-{o:04}-{p:04}{r:08}"));
+                    repo["properties"]["repoId"] =
+                        json!(format!("00000000-0000-0000-{o:04}-{p:04}{r:08}"));
                     repo["properties"]["actionableRemediation"] = json!({"state": "Enabled"});
                     t.add(&pid, "repos", repo);
                 }
@@ -110,7 +111,8 @@ impl FakeTenant {
         let base = format!("{GL}/devops/default");
         let group = child(&group_t, &base, "gitLabGroups", "myGitLabGroup");
         let sub = child(&group_t, &base, "gitLabGroups", "myGitLabGroup$mySubGroup");
-        let (gid, sid) = (group["id"].as_str().unwrap().to_string(), sub["id"].as_str().unwrap().to_string());
+        let (gid, sid) =
+            (group["id"].as_str().unwrap().to_string(), sub["id"].as_str().unwrap().to_string());
         t.add(GL, "groups", group);
         t.add(&gid, "subgroups", sub);
         t.add(&gid, "glprojects", child(&glproj_t, &gid, "projects", "top-project"));
@@ -141,7 +143,10 @@ impl FakeTenant {
 
     /// All Azure DevOps repos, mutable.
     pub fn ado_repos_mut(&mut self) -> impl Iterator<Item = &mut Value> {
-        self.children.iter_mut().filter(|((_, rel), _)| *rel == "repos").flat_map(|(_, v)| v.iter_mut())
+        self.children
+            .iter_mut()
+            .filter(|((_, rel), _)| *rel == "repos")
+            .flat_map(|(_, v)| v.iter_mut())
     }
 
     pub fn repo_mut(&mut self, id: &str) -> &mut Value {
@@ -151,7 +156,9 @@ impl FakeTenant {
     fn list(&self, parent: &str, rel: &'static str) -> Result<Vec<Value>, ReaderError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         if self.fail_on.as_deref().is_some_and(|f| f.eq_ignore_ascii_case(parent)) {
-            return Err(ReaderError(format!("listing {rel} of {parent} failed: 503 ServiceUnavailable")));
+            return Err(ReaderError(format!(
+                "listing {rel} of {parent} failed: 503 ServiceUnavailable"
+            )));
         }
         Ok(self.children.get(&(parent.to_ascii_lowercase(), rel)).cloned().unwrap_or_default())
     }
@@ -200,7 +207,10 @@ pub const AZURITE_KEY: &str =
 pub enum Backend {
     Local(tempfile::TempDir),
     /// Blob endpoint (`http://127.0.0.1:10000/devstoreaccount1`) and a container made for this run.
-    Azurite { endpoint: String, container: String },
+    Azurite {
+        endpoint: String,
+        container: String,
+    },
 }
 
 impl Backend {
@@ -227,7 +237,8 @@ impl Backend {
     pub fn store(&self, prefix: &str, keys: Keys) -> Store {
         match self {
             Backend::Local(dir) => {
-                Store::open(dir.path().join(prefix).to_str().expect("utf-8 path"), keys).expect("open")
+                Store::open(dir.path().join(prefix).to_str().expect("utf-8 path"), keys)
+                    .expect("open")
             }
             Backend::Azurite { endpoint, container } => Store::open_with(
                 &format!("az://{container}/{prefix}"),
@@ -270,7 +281,8 @@ fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
 async fn create_container(endpoint: &str, container: &str) {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let date = httpdate(time::OffsetDateTime::UNIX_EPOCH + std::time::Duration::from_secs(now_secs()));
+    let date =
+        httpdate(time::OffsetDateTime::UNIX_EPOCH + std::time::Duration::from_secs(now_secs()));
     let version = "2021-08-06";
     let path = format!("{}/{container}", url::Url::parse(endpoint).expect("endpoint URL").path());
     let to_sign = format!(
@@ -286,7 +298,12 @@ async fn create_container(endpoint: &str, container: &str) {
         .send()
         .await
         .expect("Azurite answers");
-    assert!(resp.status().is_success(), "create container: {} {}", resp.status(), resp.text().await.unwrap_or_default());
+    assert!(
+        resp.status().is_success(),
+        "create container: {} {}",
+        resp.status(),
+        resp.text().await.unwrap_or_default()
+    );
 }
 
 #[expect(clippy::disallowed_methods, reason = "an HTTP Date header for a real request")]
@@ -302,7 +319,10 @@ fn httpdate(t: time::OffsetDateTime) -> String {
 }
 
 /// Real "now" for the parts of a test that meet real timestamps (object `last_modified`).
-#[expect(clippy::disallowed_methods, reason = "compared with store timestamps set by the wall clock")]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "compared with store timestamps set by the wall clock"
+)]
 pub fn wall_now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
 }

@@ -4,7 +4,9 @@
 //! Run: `cargo test --test backup scale -- --ignored --nocapture`.
 
 use lifeboat::backup::store::Keys;
-use lifeboat::backup::{collect, AnomalyRules, ConfigReader, CreateOptions, ReaderError, Scope, Store};
+use lifeboat::backup::{
+    collect, AnomalyRules, ConfigReader, CreateOptions, ReaderError, Scope, Store,
+};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -21,11 +23,15 @@ struct Synthetic {
 impl ConfigReader for Synthetic {
     async fn list_connectors(&self, _: &Scope) -> Result<Vec<Value>, ReaderError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        Ok(vec![json!({"id": CONNECTOR, "name": "big", "properties": {"environmentName": "AzureDevOps"}})])
+        Ok(vec![
+            json!({"id": CONNECTOR, "name": "big", "properties": {"environmentName": "AzureDevOps"}}),
+        ])
     }
     async fn get_devops_configuration(&self, id: &str) -> Result<Option<Value>, ReaderError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        Ok(Some(json!({"id": format!("{id}/devops/default"), "properties": {"autoDiscovery": "Enabled"}})))
+        Ok(Some(
+            json!({"id": format!("{id}/devops/default"), "properties": {"autoDiscovery": "Enabled"}}),
+        ))
     }
     async fn list_azure_devops_orgs(&self, id: &str) -> Result<Vec<Value>, ReaderError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
@@ -46,17 +52,31 @@ impl ConfigReader for Synthetic {
             })
             .collect())
     }
-    async fn list_github_owners(&self, _: &str) -> Result<Vec<Value>, ReaderError> { Ok(vec![]) }
-    async fn list_github_repos(&self, _: &str) -> Result<Vec<Value>, ReaderError> { Ok(vec![]) }
-    async fn list_gitlab_groups(&self, _: &str) -> Result<Vec<Value>, ReaderError> { Ok(vec![]) }
-    async fn list_gitlab_subgroups(&self, _: &str) -> Result<Vec<Value>, ReaderError> { Ok(vec![]) }
-    async fn list_gitlab_projects(&self, _: &str) -> Result<Vec<Value>, ReaderError> { Ok(vec![]) }
+    async fn list_github_owners(&self, _: &str) -> Result<Vec<Value>, ReaderError> {
+        Ok(vec![])
+    }
+    async fn list_github_repos(&self, _: &str) -> Result<Vec<Value>, ReaderError> {
+        Ok(vec![])
+    }
+    async fn list_gitlab_groups(&self, _: &str) -> Result<Vec<Value>, ReaderError> {
+        Ok(vec![])
+    }
+    async fn list_gitlab_subgroups(&self, _: &str) -> Result<Vec<Value>, ReaderError> {
+        Ok(vec![])
+    }
+    async fn list_gitlab_projects(&self, _: &str) -> Result<Vec<Value>, ReaderError> {
+        Ok(vec![])
+    }
 }
 
 fn peak_rss_kib() -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.trim_start_matches("VmHWM:").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -65,9 +85,17 @@ fn peak_rss_kib() -> String {
 async fn fifty_thousand_repos() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().to_str().unwrap(), Keys::default()).unwrap();
-    let reader = Synthetic { calls: AtomicUsize::new(0), template: crate::common::example("GetAzureDevOpsRepos_example.json") };
+    let reader = Synthetic {
+        calls: AtomicUsize::new(0),
+        template: crate::common::example("GetAzureDevOpsRepos_example.json"),
+    };
     let base = time::macros::datetime!(2026-01-01 00:00 UTC);
-    let opts = |d: i64| CreateOptions { scope: Scope::default(), now: base + time::Duration::days(d), rules: AnomalyRules::default(), immutable: false };
+    let opts = |d: i64| CreateOptions {
+        scope: Scope::default(),
+        now: base + time::Duration::days(d),
+        rules: AnomalyRules::default(),
+        immutable: false,
+    };
     let before = peak_rss_kib();
     let t = std::time::Instant::now();
     let s1 = collect(&reader, &store, opts(0)).await.unwrap();

@@ -58,7 +58,8 @@ pub async fn capture_dedup_and_diff(b: &Backend) {
 
     // Volatile fields change, nothing else: no new object.
     for r in tenant.ado_repos_mut() {
-        r["properties"]["provisioningStatusUpdateTimeUtc"] = serde_json::json!("2026-01-02T00:00:00Z");
+        r["properties"]["provisioningStatusUpdateTimeUtc"] =
+            serde_json::json!("2026-01-02T00:00:00Z");
     }
     let s2 = collect(&tenant, &store, opts(t0 + time::Duration::days(1))).await.unwrap();
     assert_eq!(s2.new_objects, 0, "an unchanged tenant writes only a manifest");
@@ -215,7 +216,10 @@ pub async fn racing_writers(b: &Backend) {
         let inner = inner.clone();
         let path = path.clone();
         async move {
-            let opts = object_store::PutOptions { mode: object_store::PutMode::Create, ..Default::default() };
+            let opts = object_store::PutOptions {
+                mode: object_store::PutMode::Create,
+                ..Default::default()
+            };
             inner.put_opts(&path, vec![i; 1024].into(), opts).await.is_ok()
         }
     });
@@ -235,11 +239,16 @@ pub async fn failed_run_leaves_no_manifest(b: &Backend) {
     assert!(matches!(err, BackupError::Source { .. }), "{err:?}");
     assert!(err.to_string().contains("503"), "{err}");
     assert!(list_snapshots(&store).await.unwrap().is_empty(), "no manifest after a failed run");
-    let partial = store_files(&store).await.iter().filter(|p| p.as_ref().starts_with("objects/")).count();
+    let partial =
+        store_files(&store).await.iter().filter(|p| p.as_ref().starts_with("objects/")).count();
     assert!(partial > 0, "objects before the failure were written");
     tenant.fail_on = None;
     let s = collect(&tenant, &store, opts(t)).await.unwrap();
-    assert_eq!(s.new_objects as usize + partial, tenant.expected_ids().len(), "written objects are reused");
+    assert_eq!(
+        s.new_objects as usize + partial,
+        tenant.expected_ids().len(),
+        "written objects are reused"
+    );
     assert!(backup::verify(&store, None, true).await.unwrap().problems.is_empty());
 }
 
@@ -250,7 +259,10 @@ pub async fn prune_policy(b: &Backend) {
     let base = datetime!(2026-01-01 10:00 UTC);
     let mut ids = Vec::new();
     for day in 0..5i64 {
-        let target = format!("{ADO}/devops/default/azureDevOpsOrgs/org0/projects/project0/repos/repo{}", day % 3);
+        let target = format!(
+            "{ADO}/devops/default/azureDevOpsOrgs/org0/projects/project0/repos/repo{}",
+            day % 3
+        );
         let state = if day % 2 == 0 { "Disabled" } else { "Enabled" };
         tenant.repo_mut(&target)["properties"]["actionableRemediation"]["state"] = state.into();
         let s = collect(&tenant, &store, opts(base + time::Duration::days(day))).await.unwrap();
@@ -265,20 +277,27 @@ pub async fn prune_policy(b: &Backend) {
     let r = backup::prune(&store, policy, false, later).await.unwrap();
     assert_eq!(r.kept, ids[3..].to_vec());
     assert!(r.removed_objects > 0);
-    let left: BTreeSet<String> = list_snapshots(&store).await.unwrap().into_iter().map(|s| s.id).collect();
+    let left: BTreeSet<String> =
+        list_snapshots(&store).await.unwrap().into_iter().map(|s| s.id).collect();
     assert_eq!(left, ids[3..].iter().cloned().collect());
     let v = backup::verify(&store, None, true).await.unwrap();
     assert!(v.problems.is_empty(), "prune removed something still referenced: {:?}", v.problems);
     assert_eq!(v.objects_read, v.objects_referenced, "no unreferenced object is left");
     // Objects younger than the grace period are spared (a backup may be running).
-    let spare = backup::prune(&store, PrunePolicy { last: 1, ..Default::default() }, true, wall_now()).await.unwrap();
+    let spare =
+        backup::prune(&store, PrunePolicy { last: 1, ..Default::default() }, true, wall_now())
+            .await
+            .unwrap();
     assert_eq!(spare.removed_objects, 0);
 
     let worm = b.store("worm", clear());
     let o = CreateOptions { immutable: true, ..opts(base) };
     collect(&tenant, &worm, o).await.unwrap();
     let err = backup::prune(&worm, policy, false, later).await.unwrap_err();
-    assert!(matches!(err, BackupError::Usage { .. }) && err.to_string().contains("immutable"), "{err}");
+    assert!(
+        matches!(err, BackupError::Usage { .. }) && err.to_string().contains("immutable"),
+        "{err}"
+    );
     let empty = backup::prune(&store, PrunePolicy::default(), true, later).await.unwrap_err();
     assert!(empty.to_string().contains("needs a policy"));
 }
@@ -297,9 +316,20 @@ pub async fn anomalies_are_flagged(b: &Backend) {
     }
     tenant.connectors.retain(|c| c["id"] != GH);
     let s = collect(&tenant, &store, opts(t + time::Duration::days(1))).await.unwrap();
-    assert!(s.anomalies.contains(&Anomaly::ConnectorDisappeared { connector: GH.into() }), "{:?}", s.anomalies);
-    assert!(s.anomalies.iter().any(|a| matches!(a, Anomaly::AnnotationsDisabled { now_off: 3, before_enabled: 12, .. })));
-    assert!(s.anomalies.iter().any(|a| matches!(a, Anomaly::OnboardedDrop { .. })), "{:?}", s.anomalies);
+    assert!(
+        s.anomalies.contains(&Anomaly::ConnectorDisappeared { connector: GH.into() }),
+        "{:?}",
+        s.anomalies
+    );
+    assert!(s
+        .anomalies
+        .iter()
+        .any(|a| matches!(a, Anomaly::AnnotationsDisabled { now_off: 3, before_enabled: 12, .. })));
+    assert!(
+        s.anomalies.iter().any(|a| matches!(a, Anomaly::OnboardedDrop { .. })),
+        "{:?}",
+        s.anomalies
+    );
     let m = load_manifest(&store, &list_snapshots(&store).await.unwrap()[1]).await.unwrap();
     assert_eq!(m.anomalies, s.anomalies, "anomalies are recorded in the manifest");
     // Below the thresholds: nothing.
