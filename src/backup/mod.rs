@@ -12,10 +12,11 @@
 //! - `canonical.rs`: canonical JSON, content hashes, volatile fields, secret scrubbing.
 //! - `crypto.rs`: age recipients and identities.
 //!
-//! Every stored file (config, object, manifest) is a *sealed* document: the canonical JSON
-//! `{"content":…,"sha256":<sha256 of the canonical content>}`, age-encrypted for objects and
-//! manifests of an encrypted store. Reading re-checks the seal and that the bytes are exactly
-//! canonical, so any byte change is detected even inside fields the content address ignores.
+//! Every stored file (config, object, manifest) is a *sealed* document: the JSON
+//! `{"content":…,"sha256":"<sha256 of the content's exact bytes>"}`, age-encrypted for objects
+//! and manifests of an encrypted store. Reading re-checks the seal, so any byte change is
+//! detected, even inside fields the content address ignores (volatile fields). Object content is
+//! canonical JSON (sorted keys, no whitespace) and is re-hashed to its address on read.
 
 pub mod canonical;
 pub mod collect;

@@ -2,7 +2,7 @@
 //! fails before the manifest leaves only content-addressed objects, which the next run reuses and
 //! nothing mistakes for a snapshot.
 
-use super::canonical::{content_hash, scrub_secrets};
+use super::canonical::{content_hash, scrub_secrets, to_canonical_bytes};
 use super::ops::{detect_anomalies, Anomaly, AnomalyRules};
 use super::store::{hash_of_object_path, object_path, PutOutcome, Store};
 use super::{BackupError, Captured, ResourceKind};
@@ -188,7 +188,7 @@ pub async fn load_manifest(store: &Store, info: &SnapshotInfo) -> Result<Manifes
         .await?
         .ok_or_else(|| BackupError::integrity(format!("{what} is missing")))?;
     let content = store.unseal(config, &bytes, &what)?;
-    let manifest: Manifest = serde_json::from_value(content)
+    let manifest: Manifest = serde_json::from_slice(&content)
         .map_err(|e| BackupError::integrity(format!("{what} is not a manifest: {e}")))?;
     if manifest.id != info.id || manifest.path() != info.path {
         return Err(BackupError::integrity(format!(
@@ -207,7 +207,12 @@ pub async fn load_object(store: &Store, hash: &str) -> Result<Value, BackupError
         .get(&object_path(hash))
         .await?
         .ok_or_else(|| BackupError::integrity(format!("{what} is missing")))?;
-    let body = store.unseal(config, &bytes, &what)?;
+    let content = store.unseal(config, &bytes, &what)?;
+    let body: Value = serde_json::from_slice(&content)
+        .map_err(|e| BackupError::integrity(format!("{what} is not JSON: {e}")))?;
+    if to_canonical_bytes(&body) != content {
+        return Err(BackupError::integrity(format!("{what} is not in canonical form")));
+    }
     let actual = content_hash(&body);
     if actual != hash {
         return Err(BackupError::integrity(format!(
@@ -328,7 +333,7 @@ where
         if existing.contains_key(&hash) || written_now.contains_key(&hash) {
             continue;
         }
-        let sealed = match store.seal(&config, &captured.body) {
+        let sealed = match store.seal(&config, &to_canonical_bytes(&captured.body)) {
             Ok(s) => s,
             Err(e) => {
                 failure = Some(e);
@@ -389,9 +394,11 @@ where
     if let Some(p) = &parent {
         manifest.anomalies = detect_anomalies(p, &manifest, &opts.rules);
     }
-    let value = serde_json::to_value(&manifest)
+    // Serialized straight from the struct (BTreeMaps keep it deterministic): no JSON tree copy.
+    let content = serde_json::to_vec(&manifest)
         .map_err(|e| BackupError::internal(format!("cannot serialize the manifest: {e}")))?;
-    let sealed = store.seal(&config, &value)?;
+    let sealed = store.seal(&config, &content)?;
+    drop(content);
     let path = manifest.path();
     if store.put_create(&path, sealed).await? == PutOutcome::AlreadyExisted {
         return Err(BackupError::integrity(format!(

@@ -8,7 +8,7 @@
 //! - `objects/<2 hex>/<sha256>`: one sealed resource body per content address.
 //! - `snapshots/<YYYYMMDDTHHMMSSZ>-<id>.json`: sealed manifests, written last.
 
-use super::canonical::{sha256_hex, to_canonical_bytes, VOLATILE_FIELDS};
+use super::canonical::{sha256_hex, VOLATILE_FIELDS};
 use super::crypto::{DecryptFailure, Identities, Recipients};
 use super::BackupError;
 use bytes::Bytes;
@@ -18,7 +18,6 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use std::sync::{Arc, OnceLock};
 use time::OffsetDateTime;
 
@@ -197,10 +196,10 @@ impl Store {
                 canonicalization: "json-sorted-keys-compact".into(),
                 volatile_fields: VOLATILE_FIELDS.iter().map(|p| p.join(".")).collect(),
             };
-            let value = serde_json::to_value(&config)
+            let content = serde_json::to_vec(&config)
                 .map_err(|e| BackupError::internal(format!("cannot serialize the config: {e}")))?;
             // A racing writer may create it first: then theirs is the config, and is checked below.
-            self.put_create(&Path::from(CONFIG_PATH), seal_clear(&value)).await?;
+            self.put_create(&Path::from(CONFIG_PATH), seal_clear(&content)).await?;
         }
         let config = self.config().await?;
         match (&config.encryption, &self.keys.recipients) {
@@ -256,7 +255,7 @@ impl Store {
                 self.url
             ))
         })?;
-        let config: StoreConfig = serde_json::from_value(content).map_err(|e| {
+        let config: StoreConfig = serde_json::from_slice(content).map_err(|e| {
             BackupError::integrity(format!(
                 "the config of backup store `{}` is not understood: {e}",
                 self.url
@@ -274,11 +273,12 @@ impl Store {
         Ok(Some(self.config.get_or_init(|| config).clone()))
     }
 
-    /// Seals a document for storage: canonical envelope, then encryption if the store is encrypted.
+    /// Seals a document's JSON bytes for storage: the envelope, then encryption if the store is
+    /// encrypted.
     pub(crate) fn seal(
         &self,
         config: &StoreConfig,
-        content: &Value,
+        content: &[u8],
     ) -> Result<Vec<u8>, BackupError> {
         let clear = seal_clear(content);
         if config.encrypted() {
@@ -330,13 +330,14 @@ impl Store {
         }
     }
 
-    /// Opens a sealed document; `what` names it in errors (`object abcd…`, `snapshot 1a2b…`).
+    /// Opens a sealed document and returns its JSON bytes, checked against the seal; `what`
+    /// names it in errors (`object abcd…`, `snapshot 1a2b…`).
     pub(crate) fn unseal(
         &self,
         config: &StoreConfig,
         bytes: &[u8],
         what: &str,
-    ) -> Result<Value, BackupError> {
+    ) -> Result<Vec<u8>, BackupError> {
         let clear;
         let plain: &[u8] = if config.encrypted() {
             let ids = self.keys.identities.as_ref().ok_or_else(|| no_identity(&self.url))?;
@@ -358,7 +359,9 @@ impl Store {
         } else {
             bytes
         };
-        unseal_clear(plain).map_err(|e| BackupError::integrity(format!("{what} is damaged: {e}")))
+        unseal_clear(plain)
+            .map(<[u8]>::to_vec)
+            .map_err(|e| BackupError::integrity(format!("{what} is damaged: {e}")))
     }
 
     /// Create-only put: `AlreadyExisted` if something is already at `path` (never overwritten).
@@ -439,26 +442,39 @@ pub fn no_identity(url: &str) -> BackupError {
     )
 }
 
-fn seal_clear(content: &Value) -> Vec<u8> {
-    let inner = to_canonical_bytes(content);
-    to_canonical_bytes(&json!({ "content": content, "sha256": sha256_hex(&inner) }))
+const SEAL_HEAD: &[u8] = b"{\"content\":";
+const SEAL_MID: &[u8] = b",\"sha256\":\"";
+const SEAL_TAIL: &[u8] = b"\"}";
+
+/// The envelope `{"content":<content>,"sha256":"<sha256 of the content bytes>"}`: valid JSON,
+/// built without re-serializing the content (a 50,000-repo manifest is never copied as a tree).
+fn seal_clear(content: &[u8]) -> Vec<u8> {
+    let hash = sha256_hex(content);
+    let mut out = Vec::with_capacity(content.len() + 96);
+    out.extend_from_slice(SEAL_HEAD);
+    out.extend_from_slice(content);
+    out.extend_from_slice(SEAL_MID);
+    out.extend_from_slice(hash.as_bytes());
+    out.extend_from_slice(SEAL_TAIL);
+    out
 }
 
-fn unseal_clear(bytes: &[u8]) -> Result<Value, String> {
-    let mut doc: Value =
-        serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON ({e})"))?;
-    if to_canonical_bytes(&doc) != bytes {
-        return Err("its bytes are not in canonical form".into());
+/// The content bytes of an envelope, if its seal matches them exactly: any change to any byte
+/// breaks the frame or the hash.
+fn unseal_clear(bytes: &[u8]) -> Result<&[u8], String> {
+    let rest = bytes.strip_prefix(SEAL_HEAD).ok_or("not a sealed document (bad start)")?;
+    let rest = rest.strip_suffix(SEAL_TAIL).ok_or("not a sealed document (bad end)")?;
+    if rest.len() < SEAL_MID.len() + 64 {
+        return Err("not a sealed document (too short)".into());
     }
-    let obj = doc.as_object_mut().ok_or("not a sealed document")?;
-    if obj.len() != 2 {
-        return Err("not a sealed document".into());
-    }
-    let recorded = obj.get("sha256").and_then(Value::as_str).ok_or("no seal")?.to_string();
-    let content = obj.remove("content").ok_or("no content")?;
-    let actual = sha256_hex(&to_canonical_bytes(&content));
-    if actual != recorded {
-        return Err(format!("seal mismatch (recorded {recorded}, computed {actual})"));
+    let (content, seal) = rest.split_at(rest.len() - SEAL_MID.len() - 64);
+    let recorded = seal.strip_prefix(SEAL_MID).ok_or("not a sealed document (no seal)")?;
+    let actual = sha256_hex(content);
+    if actual.as_bytes() != recorded {
+        return Err(format!(
+            "seal mismatch (recorded {}, computed {actual})",
+            String::from_utf8_lossy(recorded)
+        ));
     }
     Ok(content)
 }
@@ -466,12 +482,17 @@ fn unseal_clear(bytes: &[u8]) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backup::canonical::to_canonical_bytes;
+    use serde_json::{json, Value};
 
     #[test]
     fn seal_detects_every_single_byte_change() {
         let doc = json!({"id":"x","etag":"abc","properties":{"provisioningStatusUpdateTimeUtc":"2024-01-01T00:00:00Z"}});
-        let sealed = seal_clear(&doc);
-        assert_eq!(unseal_clear(&sealed).unwrap(), doc);
+        let content = to_canonical_bytes(&doc);
+        let sealed = seal_clear(&content);
+        assert_eq!(unseal_clear(&sealed).unwrap(), content.as_slice());
+        let parsed: Value = serde_json::from_slice(&sealed).expect("an envelope is JSON");
+        assert_eq!(parsed["content"], doc);
         for i in 0..sealed.len() {
             for bit in 0..8 {
                 let mut b = sealed.clone();
