@@ -18,6 +18,36 @@
 //! detected, even inside fields the content address ignores (volatile fields). Object content is
 //! canonical JSON (sorted keys, no whitespace) and is re-hashed to its address on read.
 
+//!
+//! ## Decisions
+//!
+//! - **Volatile fields** ([`canonical::VOLATILE_FIELDS`]): `etag`, `systemData.lastModifiedAt`,
+//!   `systemData.lastModifiedBy`, `systemData.lastModifiedByType` and
+//!   `properties.provisioningStatusUpdateTimeUtc` are left out of the content address, because
+//!   ARM changes them without any configuration change. They stay in the stored body; when two
+//!   captures differ only there, the first one stored is kept. `provisioningState` and
+//!   `provisioningStatusMessage` *are* hashed: a connector that turned `Failed` is news.
+//! - **Secrets**: `properties.authorization` (the OAuth code, `x-ms-secret`) is removed before
+//!   hashing; the manifest lists where one was found (`secrets_removed`) and which connectors
+//!   will need a person to authorize again (`needs_reauthorization`: all DevOps connectors).
+//! - **Content address of encrypted objects**: the SHA-256 of the plaintext canonical JSON, as
+//!   the issue specifies, so deduplication works and a writer needs only public keys. The leak:
+//!   someone who can list the store and can guess a *whole* resource body byte for byte (GUIDs,
+//!   URLs and settings included) can confirm that guess, and can see how many objects changed
+//!   between snapshots and their sizes. Resource IDs, names and settings themselves are only in
+//!   encrypted files. A restic-style keyed HMAC would close the confirmation attack but forces
+//!   every writer to hold a secret key, which defeats write-only pipelines; we chose the latter.
+//! - **Identities** (`--identity-file` / `LIFEBOAT_BACKUP_IDENTITY`): a path to an age identity
+//!   file, or the `AGE-SECRET-KEY-1…` key itself (recognized by that prefix). The store config
+//!   records the recipients' public keys, so a wrong identity (exit 2) is told apart from a
+//!   damaged file (exit 1).
+//! - **Prune and concurrent backups**: `create` writes objects before its manifest, so prune
+//!   spares unreferenced objects younger than [`ops::PRUNE_GRACE`] (1 h). An old object that only
+//!   pruned snapshots referenced *and* that a running backup reuses can still be removed: run
+//!   prune when no backup runs (`verify` would report the missing object).
+//! - **Anomalies** need the previous manifest: on an encrypted store without an identity the
+//!   check is skipped and the manifest says so (`anomaly_check_skipped`).
+
 pub mod canonical;
 pub mod collect;
 pub mod crypto;

@@ -174,12 +174,18 @@ pub enum BackupCommand {
     },
 }
 
-/// The store named by `--backup-store`, or `<state-dir>/backups`.
-pub fn open_store(g: &Globals, keys: &KeyArgs) -> anyhow::Result<Store> {
+/// The store named by `--backup-store`, or `<state-dir>/backups`. Reading commands
+/// (`must_exist`) refuse a local directory that does not exist rather than creating it.
+pub fn open_store(g: &Globals, keys: &KeyArgs, must_exist: bool) -> anyhow::Result<Store> {
     let url = match &g.backup_store {
         Some(u) => u.clone(),
         None => g.state_dir()?.join("backups").to_string_lossy().into_owned(),
     };
+    if must_exist && !url.contains("://") && !std::path::Path::new(&url).is_dir() {
+        return Err(UserError::usage(format!("no backup store at `{url}`"))
+            .with_hint("run `lifeboat backup create` first, or check --backup-store")
+            .into());
+    }
     Ok(Store::open(&url, keys.keys()?).map_err(UserError::from)?)
 }
 
@@ -189,7 +195,7 @@ pub async fn execute(c: BackupCommand, g: &Globals) -> anyhow::Result<Exit> {
         // Needs the ARM client, which implements `ConfigReader`; see `run_create`.
         BackupCommand::Create(_) => Err(super::not_built("backup create")),
         BackupCommand::Init { immutable, keys } => {
-            let store = open_store(g, &keys)?;
+            let store = open_store(g, &keys, false)?;
             let cfg = store.init(immutable, now).await.map_err(UserError::from)?;
             println!(
                 "backup store {} ready (encrypted: {}, immutable: {})",
@@ -199,14 +205,14 @@ pub async fn execute(c: BackupCommand, g: &Globals) -> anyhow::Result<Exit> {
             );
             Ok(Exit::Ok)
         }
-        BackupCommand::List { keys } => list(&open_store(g, &keys)?, g.output, now).await,
-        BackupCommand::Show { id, keys } => show(&open_store(g, &keys)?, &id, g.output).await,
+        BackupCommand::List { keys } => list(&open_store(g, &keys, true)?, g.output, now).await,
+        BackupCommand::Show { id, keys } => show(&open_store(g, &keys, true)?, &id, g.output).await,
         BackupCommand::Verify { id, read_data, keys } => {
-            verify(&open_store(g, &keys)?, id.as_deref(), read_data, g.output).await
+            verify(&open_store(g, &keys, true)?, id.as_deref(), read_data, g.output).await
         }
         BackupCommand::Diff { a, b, anomaly, keys } => {
             let rules = anomaly.rules()?;
-            let store = open_store(g, &keys)?;
+            let store = open_store(g, &keys, true)?;
             let d = backup::diff(&store, &a, &b, &rules).await.map_err(UserError::from)?;
             if g.output == OutputFormat::Json {
                 println!("{}", serde_json::to_string_pretty(&d)?);
@@ -249,7 +255,7 @@ pub async fn execute(c: BackupCommand, g: &Globals) -> anyhow::Result<Exit> {
             dry_run,
             keys,
         } => {
-            let store = open_store(g, &keys)?;
+            let store = open_store(g, &keys, true)?;
             let policy = PrunePolicy {
                 last: keep_last,
                 daily: keep_daily,
@@ -281,7 +287,7 @@ pub async fn run_create<R: ConfigReader>(
     now: OffsetDateTime,
 ) -> anyhow::Result<Exit> {
     let rules = args.anomaly.rules()?;
-    let store = open_store(g, &args.keys)?;
+    let store = open_store(g, &args.keys, false)?;
     if args.anomaly.fail_on_anomaly {
         // Anomalies are found by reading the previous snapshot: an encrypted store needs an identity.
         let cfg = store.config().await.ok().cloned();
