@@ -28,6 +28,8 @@ async fn run_suite(b: &Backend) {
     suite::prune_policy(b).await;
     eprintln!("[{}] anomalies", b.name());
     suite::anomalies_are_flagged(b).await;
+    eprintln!("[{}] scope filter", b.name());
+    suite::scope_filter(b).await;
     eprintln!("[{}] planted secret", b.name());
     suite::planted_secret_never_stored(b).await;
 }

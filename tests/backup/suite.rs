@@ -40,6 +40,13 @@ pub async fn capture_dedup_and_diff(b: &Backend) {
     let t0 = datetime!(2026-01-01 00:00 UTC);
     let s1 = collect(&tenant, &store, opts(t0)).await.expect("first backup");
     let expected = tenant.expected_ids();
+    // One call per list operation: 1 connector list + 3 configurations + ADO (1 org list,
+    // 2 project lists, 4 repo lists) + GitHub (1 + 2) + GitLab (groups, subgroups, 2 project lists).
+    assert_eq!(
+        tenant.calls.load(std::sync::atomic::Ordering::Relaxed),
+        18,
+        "calls grow with parents, not items"
+    );
     assert_eq!(s1.resources as usize, expected.len());
     assert_eq!(s1.new_objects as usize, expected.len(), "every resource body is distinct");
     let info = list_snapshots(&store).await.unwrap();
@@ -351,4 +358,21 @@ pub async fn planted_secret_never_stored(b: &Backend) {
         let bytes = store.inner().get(&p).await.unwrap().bytes().await.unwrap();
         assert!(!String::from_utf8_lossy(&bytes).contains(planted), "{p} holds the planted code");
     }
+}
+
+/// `--connector` and the DevOps filter: only the named connector's tree is captured.
+pub async fn scope_filter(b: &Backend) {
+    let store = b.store("scope", clear());
+    let tenant = FakeTenant::small();
+    let mut o = opts(datetime!(2026-01-01 00:00 UTC));
+    o.scope.connectors = vec!["GHCONNECTOR".into()];
+    let s = collect(&tenant, &store, o).await.unwrap();
+    let m = load_manifest(&store, &list_snapshots(&store).await.unwrap()[0]).await.unwrap();
+    assert!(m.resources.keys().all(|k| k.starts_with(GH)), "{:?}", m.resources.keys());
+    assert_eq!(s.resources, 1 + 1 + 2 + 4, "connector, configuration, 2 owners, 4 repos");
+    assert_eq!(m.scope.connectors, vec!["GHCONNECTOR".to_string()]);
+    // A different scope is not the parent of a whole-tenant snapshot: no false "disappeared".
+    let all = collect(&tenant, &store, opts(datetime!(2026-01-02 00:00 UTC))).await.unwrap();
+    assert_eq!(all.parent, None);
+    assert!(all.anomalies.is_empty());
 }
