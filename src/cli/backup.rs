@@ -65,6 +65,26 @@ impl KeyArgs {
     }
 }
 
+/// The identity of reading commands (they never need recipients).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct IdentityArgs {
+    /// age identity to read an encrypted store: the path of an identity file (as written by
+    /// `age-keygen`), or, in the variable only, the `AGE-SECRET-KEY-1...` key itself
+    #[arg(
+        long = "identity-file",
+        value_name = "FILE",
+        env = "LIFEBOAT_BACKUP_IDENTITY",
+        hide_env_values = true
+    )]
+    pub identity: Option<String>,
+}
+
+impl IdentityArgs {
+    pub fn keys(&self) -> Result<Keys, UserError> {
+        KeyArgs { identity: self.identity.clone(), ..Default::default() }.keys()
+    }
+}
+
 /// Anomaly thresholds, shared by `create` and `diff`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AnomalyArgs {
@@ -129,13 +149,13 @@ pub enum BackupCommand {
     /// List snapshots: time, scope, counts, size, new bytes, age (the RPO if restored now)
     List {
         #[command(flatten)]
-        keys: KeyArgs,
+        keys: IdentityArgs,
     },
     /// Show what a snapshot captured, as a tree (`latest` for the newest)
     Show {
         id: String,
         #[command(flatten)]
-        keys: KeyArgs,
+        keys: IdentityArgs,
     },
     /// Check manifests and that their objects exist; --read-data also re-hashes every object
     Verify {
@@ -145,7 +165,7 @@ pub enum BackupCommand {
         #[arg(long)]
         read_data: bool,
         #[command(flatten)]
-        keys: KeyArgs,
+        keys: IdentityArgs,
     },
     /// Added, removed and changed resources from snapshot A to B, field by field
     Diff {
@@ -154,7 +174,7 @@ pub enum BackupCommand {
         #[command(flatten)]
         anomaly: AnomalyArgs,
         #[command(flatten)]
-        keys: KeyArgs,
+        keys: IdentityArgs,
     },
     /// Remove the snapshots the policy does not keep, then unreferenced objects
     Prune {
@@ -170,13 +190,13 @@ pub enum BackupCommand {
         #[arg(long)]
         dry_run: bool,
         #[command(flatten)]
-        keys: KeyArgs,
+        keys: IdentityArgs,
     },
 }
 
 /// The store named by `--backup-store`, or `<state-dir>/backups`. Reading commands
 /// (`must_exist`) refuse a local directory that does not exist rather than creating it.
-pub fn open_store(g: &Globals, keys: &KeyArgs, must_exist: bool) -> anyhow::Result<Store> {
+pub fn open_store(g: &Globals, keys: Keys, must_exist: bool) -> anyhow::Result<Store> {
     let url = match &g.backup_store {
         Some(u) => u.clone(),
         None => g.state_dir()?.join("backups").to_string_lossy().into_owned(),
@@ -186,7 +206,7 @@ pub fn open_store(g: &Globals, keys: &KeyArgs, must_exist: bool) -> anyhow::Resu
             .with_hint("run `lifeboat backup create` first, or check --backup-store")
             .into());
     }
-    Ok(Store::open(&url, keys.keys()?).map_err(UserError::from)?)
+    Ok(Store::open(&url, keys).map_err(UserError::from)?)
 }
 
 pub async fn execute(c: BackupCommand, g: &Globals) -> anyhow::Result<Exit> {
@@ -195,7 +215,7 @@ pub async fn execute(c: BackupCommand, g: &Globals) -> anyhow::Result<Exit> {
         // Needs the ARM client, which implements `ConfigReader`; see `run_create`.
         BackupCommand::Create(_) => Err(super::not_built("backup create")),
         BackupCommand::Init { immutable, keys } => {
-            let store = open_store(g, &keys, false)?;
+            let store = open_store(g, keys.keys()?, false)?;
             let cfg = store.init(immutable, now).await.map_err(UserError::from)?;
             println!(
                 "backup store {} ready (encrypted: {}, immutable: {})",
@@ -205,14 +225,18 @@ pub async fn execute(c: BackupCommand, g: &Globals) -> anyhow::Result<Exit> {
             );
             Ok(Exit::Ok)
         }
-        BackupCommand::List { keys } => list(&open_store(g, &keys, true)?, g.output, now).await,
-        BackupCommand::Show { id, keys } => show(&open_store(g, &keys, true)?, &id, g.output).await,
+        BackupCommand::List { keys } => {
+            list(&open_store(g, keys.keys()?, true)?, g.output, now).await
+        }
+        BackupCommand::Show { id, keys } => {
+            show(&open_store(g, keys.keys()?, true)?, &id, g.output).await
+        }
         BackupCommand::Verify { id, read_data, keys } => {
-            verify(&open_store(g, &keys, true)?, id.as_deref(), read_data, g.output).await
+            verify(&open_store(g, keys.keys()?, true)?, id.as_deref(), read_data, g.output).await
         }
         BackupCommand::Diff { a, b, anomaly, keys } => {
             let rules = anomaly.rules()?;
-            let store = open_store(g, &keys, true)?;
+            let store = open_store(g, keys.keys()?, true)?;
             let d = backup::diff(&store, &a, &b, &rules).await.map_err(UserError::from)?;
             if g.output == OutputFormat::Json {
                 println!("{}", serde_json::to_string_pretty(&d)?);
@@ -255,7 +279,7 @@ pub async fn execute(c: BackupCommand, g: &Globals) -> anyhow::Result<Exit> {
             dry_run,
             keys,
         } => {
-            let store = open_store(g, &keys, true)?;
+            let store = open_store(g, keys.keys()?, true)?;
             let policy = PrunePolicy {
                 last: keep_last,
                 daily: keep_daily,
@@ -287,7 +311,7 @@ pub async fn run_create<R: ConfigReader>(
     now: OffsetDateTime,
 ) -> anyhow::Result<Exit> {
     let rules = args.anomaly.rules()?;
-    let store = open_store(g, &args.keys, false)?;
+    let store = open_store(g, args.keys.keys()?, false)?;
     if args.anomaly.fail_on_anomaly {
         // Anomalies are found by reading the previous snapshot: an encrypted store needs an identity.
         let cfg = store.config().await.ok().cloned();

@@ -108,7 +108,14 @@ pub async fn verify_detects_byte_flips(b: &Backend, encrypted: bool, trials: usi
     let inner = store.inner();
     let mut rng = rand::rngs::StdRng::seed_from_u64(if encrypted { 0xE5C } else { 0xB0B });
     for trial in 0..trials {
-        let path = &files[rng.random_range(0..files.len())];
+        // Every tenth trial damages a manifest, so both kinds of file are well covered.
+        let manifests: Vec<&Path> =
+            files.iter().filter(|p| p.as_ref().starts_with("snapshots/")).collect();
+        let path = if trial % 10 == 0 {
+            manifests[rng.random_range(0..manifests.len())]
+        } else {
+            &files[rng.random_range(0..files.len())]
+        };
         let original = inner.get(path).await.unwrap().bytes().await.unwrap();
         let mut damaged = original.to_vec();
         let pos = rng.random_range(0..damaged.len());
