@@ -6,6 +6,7 @@ pub mod azure;
 pub mod backup;
 pub mod cli;
 pub mod clock;
+pub mod drill;
 pub mod engine;
 pub mod error;
 pub mod journal;

@@ -1,2 +1,190 @@
 //! Backups of connector configuration: content-addressed, incremental, encrypted snapshots in a
 //! store where nothing is ever overwritten. Knows nothing of the engine.
+//!
+//! - [`Store`] (`store.rs`): an `object_store` (local directory or Azure Blob) where every write
+//!   is a create-only conditional put. Layout: `config`, `objects/ab/<sha256>`,
+//!   `snapshots/<YYYYMMDDTHHMMSSZ>-<id>.json`.
+//! - [`create`] (`snapshot.rs`): consumes a stream of [`Captured`] resources, writes the objects
+//!   the store lacks, then the [`Manifest`] last: a failed run leaves no manifest.
+//! - [`collect`] (`collect.rs`): walks a [`ConfigReader`] (the ARM client, or a fake) and streams
+//!   what it reads into [`create`].
+//! - `ops.rs`: verify, diff, prune, the tree of `show`, and anomaly detection.
+//! - `canonical.rs`: canonical JSON, content hashes, volatile fields, secret scrubbing.
+//! - `crypto.rs`: age recipients and identities.
+//!
+//! Every stored file (config, object, manifest) is a *sealed* document: the JSON
+//! `{"content":…,"sha256":"<sha256 of the content's exact bytes>"}`, age-encrypted for objects
+//! and manifests of an encrypted store. Reading re-checks the seal, so any byte change is
+//! detected, even inside fields the content address ignores (volatile fields). Object content is
+//! canonical JSON (sorted keys, no whitespace) and is re-hashed to its address on read.
+
+//!
+//! ## Decisions
+//!
+//! - **Volatile fields** ([`canonical::VOLATILE_FIELDS`]): `etag`, `systemData.lastModifiedAt`,
+//!   `systemData.lastModifiedBy`, `systemData.lastModifiedByType` and
+//!   `properties.provisioningStatusUpdateTimeUtc` are left out of the content address, because
+//!   ARM changes them without any configuration change. They stay in the stored body; when two
+//!   captures differ only there, the first one stored is kept. `provisioningState` and
+//!   `provisioningStatusMessage` *are* hashed: a connector that turned `Failed` is news.
+//! - **Secrets**: `properties.authorization` (the OAuth code, `x-ms-secret`) is removed before
+//!   hashing; the manifest lists where one was found (`secrets_removed`) and which connectors
+//!   will need a person to authorize again (`needs_reauthorization`: all DevOps connectors).
+//! - **Content address of encrypted objects**: the SHA-256 of the plaintext canonical JSON, as
+//!   the issue specifies, so deduplication works and a writer needs only public keys. The leak:
+//!   someone who can list the store and can guess a *whole* resource body byte for byte (GUIDs,
+//!   URLs and settings included) can confirm that guess, and can see how many objects changed
+//!   between snapshots and their sizes. Resource IDs, names and settings themselves are only in
+//!   encrypted files. A restic-style keyed HMAC would close the confirmation attack but forces
+//!   every writer to hold a secret key, which defeats write-only pipelines; we chose the latter.
+//! - **Identities** (`--identity-file` / `LIFEBOAT_BACKUP_IDENTITY`): a path to an age identity
+//!   file, or the `AGE-SECRET-KEY-1…` key itself (recognized by that prefix). The store config
+//!   records the recipients' public keys, so a wrong identity (exit 2) is told apart from a
+//!   damaged file (exit 1).
+//! - **Prune and concurrent backups**: `create` writes objects before its manifest, so prune
+//!   spares unreferenced objects younger than [`ops::PRUNE_GRACE`] (1 h). An old object that only
+//!   pruned snapshots referenced *and* that a running backup reuses can still be removed: run
+//!   prune when no backup runs (`verify` would report the missing object).
+//! - **Anomalies** need the previous manifest: on an encrypted store without an identity the
+//!   check is skipped and the manifest says so (`anomaly_check_skipped`).
+
+pub mod canonical;
+pub mod collect;
+pub mod crypto;
+pub mod ops;
+pub mod snapshot;
+pub mod store;
+
+pub use collect::{collect, ConfigReader, ReaderError};
+pub use crypto::{Identities, Recipients};
+pub use ops::{diff, prune, verify, Anomaly, AnomalyRules, Diff, PrunePolicy, VerifyReport};
+pub use snapshot::{create, CreateOptions, Entry, Manifest, Scope, SnapshotInfo, SnapshotSummary};
+pub use store::{Keys, Store, StoreConfig};
+
+use crate::error::{Exit, UserError};
+use serde::{Deserialize, Serialize};
+
+/// One resource as read from ARM, exactly as the API returned it.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub resource_id: String,
+    pub kind: ResourceKind,
+    pub api_version: String,
+    pub body: serde_json::Value,
+}
+
+/// What a captured resource is. Serialized in kebab-case (`azure-devops-repo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResourceKind {
+    Connector,
+    DevOpsConfiguration,
+    AzureDevOpsOrg,
+    AzureDevOpsProject,
+    AzureDevOpsRepo,
+    GitHubOwner,
+    GitHubRepo,
+    GitLabGroup,
+    GitLabProject,
+}
+
+impl ResourceKind {
+    pub const ALL: [ResourceKind; 9] = [
+        ResourceKind::Connector,
+        ResourceKind::DevOpsConfiguration,
+        ResourceKind::AzureDevOpsOrg,
+        ResourceKind::AzureDevOpsProject,
+        ResourceKind::AzureDevOpsRepo,
+        ResourceKind::GitHubOwner,
+        ResourceKind::GitHubRepo,
+        ResourceKind::GitLabGroup,
+        ResourceKind::GitLabProject,
+    ];
+
+    /// The kebab-case name used in manifests and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::Connector => "connector",
+            ResourceKind::DevOpsConfiguration => "dev-ops-configuration",
+            ResourceKind::AzureDevOpsOrg => "azure-dev-ops-org",
+            ResourceKind::AzureDevOpsProject => "azure-dev-ops-project",
+            ResourceKind::AzureDevOpsRepo => "azure-dev-ops-repo",
+            ResourceKind::GitHubOwner => "git-hub-owner",
+            ResourceKind::GitHubRepo => "git-hub-repo",
+            ResourceKind::GitLabGroup => "git-lab-group",
+            ResourceKind::GitLabProject => "git-lab-project",
+        }
+    }
+
+    /// Repositories and projects whose annotation/onboarding state the anomaly rules watch.
+    pub fn is_repo(self) -> bool {
+        matches!(
+            self,
+            ResourceKind::AzureDevOpsRepo | ResourceKind::GitHubRepo | ResourceKind::GitLabProject
+        )
+    }
+}
+
+/// Errors of the backup module. Each maps to one exit code at the CLI edge.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// Bad input or a store that does not fit the request: nothing was written (exit 2).
+    #[error("{message}")]
+    Usage { message: String, hint: Option<String> },
+    /// Data in the store is missing, changed or unreadable (exit 1).
+    #[error("{message}")]
+    Integrity { message: String },
+    /// The store could not be reached or written (exit 1).
+    #[error("{message}")]
+    Storage {
+        message: String,
+        #[source]
+        source: object_store::Error,
+    },
+    /// The source of captured resources failed (exit 1); no manifest was written.
+    #[error("reading the configuration failed: {message}")]
+    Source { message: String },
+    /// A bug or an environment failure (exit 1).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl BackupError {
+    pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        BackupError::Usage { message: message.into(), hint: Some(hint.into()) }
+    }
+    pub fn integrity(message: impl Into<String>) -> Self {
+        BackupError::Integrity { message: message.into() }
+    }
+    pub fn storage(message: impl Into<String>, source: object_store::Error) -> Self {
+        BackupError::Storage { message: message.into(), source }
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        BackupError::Internal(message.into())
+    }
+    pub fn exit(&self) -> Exit {
+        match self {
+            BackupError::Usage { .. } => Exit::Usage,
+            _ => Exit::Failed,
+        }
+    }
+}
+
+impl From<BackupError> for UserError {
+    fn from(e: BackupError) -> Self {
+        let exit = e.exit();
+        match e {
+            BackupError::Usage { message, hint } => {
+                let u = UserError::new(exit, message);
+                match hint {
+                    Some(h) => u.with_hint(h),
+                    None => u,
+                }
+            }
+            BackupError::Storage { message, source } => {
+                UserError::new(exit, message).with_source(source)
+            }
+            other => UserError::new(exit, other.to_string()),
+        }
+    }
+}

@@ -1,14 +1,549 @@
-//! `lifeboat backup`.
+//! `lifeboat backup`: take, list, show, verify, compare and prune snapshots of connector
+//! configuration. Glue over [`crate::backup`]; output is a table or, with `--output json`, one
+//! JSON document on stdout.
 
-use super::Globals;
-use crate::error::Exit;
+use super::{Globals, OutputFormat};
+use crate::backup::ops::{tree, PruneReport};
+use crate::backup::snapshot::{find_snapshot, list_snapshots, load_manifest};
+use crate::backup::{
+    self, AnomalyRules, ConfigReader, CreateOptions, Identities, Keys, PrunePolicy, Recipients,
+    Scope, Store,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Exit, UserError};
+use std::path::PathBuf;
+use time::OffsetDateTime;
+
+/// Keys for encrypted stores, accepted by every backup command.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct KeyArgs {
+    /// age public key (`age1...`) to encrypt a new or encrypted store to; repeatable
+    #[arg(
+        long = "recipient",
+        value_name = "AGE1...",
+        env = "LIFEBOAT_BACKUP_RECIPIENTS",
+        value_delimiter = ','
+    )]
+    pub recipients: Vec<String>,
+
+    /// File of age public keys, one per line (`#` comments allowed)
+    #[arg(long, value_name = "FILE")]
+    pub recipients_file: Option<PathBuf>,
+
+    /// age identity to read an encrypted store: the path of an identity file (as written by
+    /// `age-keygen`), or, in the variable only, the `AGE-SECRET-KEY-1...` key itself
+    #[arg(
+        long = "identity-file",
+        value_name = "FILE",
+        env = "LIFEBOAT_BACKUP_IDENTITY",
+        hide_env_values = true
+    )]
+    pub identity: Option<String>,
+}
+
+impl KeyArgs {
+    pub fn keys(&self) -> Result<Keys, UserError> {
+        let mut items: Vec<String> = self.recipients.clone();
+        let mut origin = "--recipient / LIFEBOAT_BACKUP_RECIPIENTS".to_string();
+        if let Some(file) = &self.recipients_file {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                UserError::usage(format!(
+                    "recipients file `{}` cannot be read: {e}",
+                    file.display()
+                ))
+                .with_hint("give a file of age public keys, one per line")
+            })?;
+            items.extend(text.lines().map(String::from));
+            origin = format!("{origin} or `{}`", file.display());
+        }
+        let recipients = Recipients::parse(items.iter().map(String::as_str), &origin)?;
+        let identities = match &self.identity {
+            Some(s) => Some(Identities::load(s, "--identity-file / LIFEBOAT_BACKUP_IDENTITY")?),
+            None => None,
+        };
+        Ok(Keys { recipients, identities })
+    }
+}
+
+/// The identity of reading commands (they never need recipients).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct IdentityArgs {
+    /// age identity to read an encrypted store: the path of an identity file (as written by
+    /// `age-keygen`), or, in the variable only, the `AGE-SECRET-KEY-1...` key itself
+    #[arg(
+        long = "identity-file",
+        value_name = "FILE",
+        env = "LIFEBOAT_BACKUP_IDENTITY",
+        hide_env_values = true
+    )]
+    pub identity: Option<String>,
+}
+
+impl IdentityArgs {
+    pub fn keys(&self) -> Result<Keys, UserError> {
+        KeyArgs { identity: self.identity.clone(), ..Default::default() }.keys()
+    }
+}
+
+/// Anomaly thresholds, shared by `create` and `diff`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AnomalyArgs {
+    /// Exit 1 when an anomaly is found (the snapshot is still written and records it)
+    #[arg(long)]
+    pub fail_on_anomaly: bool,
+    /// Share (0 to 1) of annotation-enabled repos turned Disabled/None that is an anomaly
+    #[arg(long, default_value_t = 0.2, value_name = "SHARE")]
+    pub annotation_drop_threshold: f64,
+    /// Share (0 to 1) of onboarded resources lost that is an anomaly
+    #[arg(long, default_value_t = 0.2, value_name = "SHARE")]
+    pub onboarded_drop_threshold: f64,
+}
+
+impl AnomalyArgs {
+    pub fn rules(&self) -> Result<AnomalyRules, UserError> {
+        for (flag, v) in [
+            ("--annotation-drop-threshold", self.annotation_drop_threshold),
+            ("--onboarded-drop-threshold", self.onboarded_drop_threshold),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(UserError::usage(format!("{flag} {v} is not a share"))
+                    .with_hint("give a number from 0 to 1, e.g. 0.2 for 20%"));
+            }
+        }
+        Ok(AnomalyRules {
+            annotation_drop: self.annotation_drop_threshold,
+            onboarded_drop: self.onboarded_drop_threshold,
+        })
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CreateArgs {
+    /// Subscription to search for DevOps connectors; repeatable [default: all visible]
+    #[arg(long = "subscription", value_name = "ID")]
+    pub subscriptions: Vec<String>,
+    /// Connector (resource ID or name) to back up; repeatable [default: every DevOps connector]
+    #[arg(long = "connector", value_name = "ID")]
+    pub connectors: Vec<String>,
+    /// When this backup creates the store: declare it immutable (WORM), so prune refuses it
+    #[arg(long)]
+    pub immutable: bool,
+    #[command(flatten)]
+    pub anomaly: AnomalyArgs,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
 
 #[derive(Debug, clap::Subcommand)]
 pub enum BackupCommand {
-    /// Take a snapshot
-    Create,
+    /// Take a snapshot of every DevOps connector in scope
+    Create(CreateArgs),
+    /// Create an empty store (optional: `create` does it on first use)
+    Init {
+        /// Declare the store immutable (WORM): prune refuses it
+        #[arg(long)]
+        immutable: bool,
+        #[command(flatten)]
+        keys: KeyArgs,
+    },
+    /// List snapshots: time, scope, counts, size, new bytes, age (the RPO if restored now)
+    List {
+        #[command(flatten)]
+        keys: IdentityArgs,
+    },
+    /// Show what a snapshot captured, as a tree (`latest` for the newest)
+    Show {
+        id: String,
+        #[command(flatten)]
+        keys: IdentityArgs,
+    },
+    /// Check manifests and that their objects exist; --read-data also re-hashes every object
+    Verify {
+        /// Only this snapshot [default: all]
+        id: Option<String>,
+        /// Read, decrypt and re-hash every object
+        #[arg(long)]
+        read_data: bool,
+        #[command(flatten)]
+        keys: IdentityArgs,
+    },
+    /// Added, removed and changed resources from snapshot A to B, field by field
+    Diff {
+        a: String,
+        b: String,
+        #[command(flatten)]
+        anomaly: AnomalyArgs,
+        #[command(flatten)]
+        keys: IdentityArgs,
+    },
+    /// Remove the snapshots the policy does not keep, then unreferenced objects
+    Prune {
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        keep_last: usize,
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        keep_daily: usize,
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        keep_weekly: usize,
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        keep_monthly: usize,
+        /// Say what would be removed; remove nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        keys: IdentityArgs,
+    },
 }
 
-pub async fn execute(_c: BackupCommand, _g: &Globals) -> anyhow::Result<Exit> {
-    Err(super::not_built("backup create"))
+/// The store named by `--backup-store`, or `<state-dir>/backups`. Reading commands
+/// (`must_exist`) refuse a local directory that does not exist rather than creating it.
+pub fn open_store(g: &Globals, keys: Keys, must_exist: bool) -> anyhow::Result<Store> {
+    let url = match &g.backup_store {
+        Some(u) => u.clone(),
+        None => g.state_dir()?.join("backups").to_string_lossy().into_owned(),
+    };
+    if must_exist && !url.contains("://") && !std::path::Path::new(&url).is_dir() {
+        return Err(UserError::usage(format!("no backup store at `{url}`"))
+            .with_hint("run `lifeboat backup create` first, or check --backup-store")
+            .into());
+    }
+    Ok(Store::open(&url, keys).map_err(UserError::from)?)
+}
+
+pub async fn execute(c: BackupCommand, g: &Globals) -> anyhow::Result<Exit> {
+    let now = SystemClock.now();
+    match c {
+        // Needs the ARM client, which implements `ConfigReader`; see `run_create`.
+        BackupCommand::Create(_) => Err(super::not_built("backup create")),
+        BackupCommand::Init { immutable, keys } => {
+            let store = open_store(g, keys.keys()?, false)?;
+            let cfg = store.init(immutable, now).await.map_err(UserError::from)?;
+            println!(
+                "backup store {} ready (encrypted: {}, immutable: {})",
+                store.url(),
+                cfg.encrypted(),
+                cfg.immutable
+            );
+            Ok(Exit::Ok)
+        }
+        BackupCommand::List { keys } => {
+            list(&open_store(g, keys.keys()?, true)?, g.output, now).await
+        }
+        BackupCommand::Show { id, keys } => {
+            show(&open_store(g, keys.keys()?, true)?, &id, g.output).await
+        }
+        BackupCommand::Verify { id, read_data, keys } => {
+            verify(&open_store(g, keys.keys()?, true)?, id.as_deref(), read_data, g.output).await
+        }
+        BackupCommand::Diff { a, b, anomaly, keys } => {
+            let rules = anomaly.rules()?;
+            let store = open_store(g, keys.keys()?, true)?;
+            let d = backup::diff(&store, &a, &b, &rules).await.map_err(UserError::from)?;
+            if g.output == OutputFormat::Json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                println!("snapshot {} → {}", d.from, d.to);
+                for (id, kind) in &d.added {
+                    println!("+ {id} ({})", kind.as_str());
+                }
+                for (id, kind) in &d.removed {
+                    println!("- {id} ({})", kind.as_str());
+                }
+                for c in &d.changed {
+                    println!("~ {} ({})", c.id, c.kind.as_str());
+                    for f in &c.fields {
+                        println!(
+                            "    {}: {} → {}",
+                            f.path,
+                            show_value(&f.before),
+                            show_value(&f.after)
+                        );
+                    }
+                }
+                println!(
+                    "{} added, {} removed, {} changed",
+                    d.added.len(),
+                    d.removed.len(),
+                    d.changed.len()
+                );
+                for a in &d.anomalies {
+                    println!("anomaly: {a}");
+                }
+            }
+            Ok(anomaly_exit(!d.anomalies.is_empty(), anomaly.fail_on_anomaly))
+        }
+        BackupCommand::Prune {
+            keep_last,
+            keep_daily,
+            keep_weekly,
+            keep_monthly,
+            dry_run,
+            keys,
+        } => {
+            let store = open_store(g, keys.keys()?, true)?;
+            let policy = PrunePolicy {
+                last: keep_last,
+                daily: keep_daily,
+                weekly: keep_weekly,
+                monthly: keep_monthly,
+            };
+            let r = backup::prune(&store, policy, dry_run, now).await.map_err(UserError::from)?;
+            print_prune(&r, g.output)?;
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+/// The exit code after anomalies: 1 only when asked to fail on them.
+pub fn anomaly_exit(found: bool, fail_on_anomaly: bool) -> Exit {
+    if found && fail_on_anomaly {
+        Exit::Failed
+    } else {
+        Exit::Ok
+    }
+}
+
+/// `backup create` over any [`ConfigReader`]: the CLI calls it with the ARM client once that is
+/// wired; tests call it with an in-memory reader.
+pub async fn run_create<R: ConfigReader>(
+    reader: &R,
+    args: &CreateArgs,
+    g: &Globals,
+    now: OffsetDateTime,
+) -> anyhow::Result<Exit> {
+    let rules = args.anomaly.rules()?;
+    let store = open_store(g, args.keys.keys()?, false)?;
+    if args.anomaly.fail_on_anomaly {
+        // Anomalies are found by reading the previous snapshot: an encrypted store needs an identity.
+        let cfg = store.config().await.ok().cloned();
+        if let Some(cfg) = cfg {
+            if !store.can_read(&cfg) {
+                return Err(UserError::usage(
+                    "--fail-on-anomaly needs to read the previous snapshot of this encrypted store",
+                )
+                .with_hint("pass --identity-file FILE or set LIFEBOAT_BACKUP_IDENTITY")
+                .into());
+            }
+        }
+    }
+    let opts = CreateOptions {
+        scope: Scope {
+            subscriptions: args.subscriptions.clone(),
+            connectors: args.connectors.clone(),
+        },
+        now,
+        rules,
+        immutable: args.immutable,
+    };
+    let s = backup::collect(reader, &store, opts).await.map_err(UserError::from)?;
+    if g.output == OutputFormat::Json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    } else {
+        println!(
+            "snapshot {} saved: {} resources, {} new objects ({}), {} referenced",
+            s.id,
+            s.resources,
+            s.new_objects,
+            human_bytes(s.new_bytes),
+            human_bytes(s.total_bytes)
+        );
+        if !s.needs_reauthorization.is_empty() {
+            println!(
+                "{} connector(s) will need a fresh OAuth authorization on recovery (the code is never stored)",
+                s.needs_reauthorization.len()
+            );
+        }
+        for id in &s.secrets_removed {
+            println!(
+                "warning: a secret (properties.authorization) was found in {id} and not stored"
+            );
+        }
+        if s.anomaly_check_skipped {
+            println!(
+                "note: anomaly check skipped (pass an identity to read the previous snapshot)"
+            );
+        }
+        for a in &s.anomalies {
+            println!("anomaly: {a}");
+        }
+    }
+    Ok(anomaly_exit(!s.anomalies.is_empty(), args.anomaly.fail_on_anomaly))
+}
+
+fn show_value(v: &Option<serde_json::Value>) -> String {
+    v.as_ref().map(|v| v.to_string()).unwrap_or_else(|| "(absent)".into())
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn human_age(d: time::Duration) -> String {
+    let s = d.whole_seconds().max(0);
+    match s {
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h{}m", s / 3600, s % 3600 / 60),
+        s => format!("{}d{}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+fn scope_text(s: &Scope) -> String {
+    let subs =
+        if s.subscriptions.is_empty() { "all".to_string() } else { s.subscriptions.join(",") };
+    if s.connectors.is_empty() {
+        format!("subs={subs}")
+    } else {
+        format!("subs={subs} connectors={}", s.connectors.len())
+    }
+}
+
+async fn list(store: &Store, output: OutputFormat, now: OffsetDateTime) -> anyhow::Result<Exit> {
+    let cfg = store.config().await.map_err(UserError::from)?;
+    store.check_readable(cfg).map_err(UserError::from)?;
+    let mut rows = Vec::new();
+    for info in list_snapshots(store).await.map_err(UserError::from)? {
+        let m = load_manifest(store, &info).await.map_err(UserError::from)?;
+        rows.push(m);
+    }
+    if output == OutputFormat::Json {
+        let docs: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "id": m.id,
+                    "time": m.time.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                    "age_seconds": (now - m.time).whole_seconds(),
+                    "scope": m.scope,
+                    "counts": m.counts,
+                    "resources": m.resources.len(),
+                    "total_bytes": m.total_bytes,
+                    "new_bytes": m.new_bytes,
+                    "new_objects": m.new_objects,
+                    "parent": m.parent,
+                    "anomalies": m.anomalies.len(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&docs)?);
+        return Ok(Exit::Ok);
+    }
+    println!(
+        "{:<12}  {:<20}  {:>8}  {:<16}  {:>9}  {:>10}  {:>10}  COUNTS",
+        "ID", "TIME (UTC)", "AGE", "SCOPE", "RESOURCES", "SIZE", "NEW"
+    );
+    for m in &rows {
+        let counts: Vec<String> =
+            m.counts.iter().map(|(k, n)| format!("{}={n}", k.as_str())).collect();
+        let time =
+            m.time.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        println!(
+            "{:<12}  {:<20}  {:>8}  {:<16}  {:>9}  {:>10}  {:>10}  {}{}",
+            m.id,
+            time,
+            human_age(now - m.time),
+            scope_text(&m.scope),
+            m.resources.len(),
+            human_bytes(m.total_bytes),
+            human_bytes(m.new_bytes),
+            counts.join(" "),
+            if m.anomalies.is_empty() {
+                String::new()
+            } else {
+                format!("  ({} anomalies)", m.anomalies.len())
+            }
+        );
+    }
+    if rows.is_empty() {
+        println!("(no snapshots)");
+    }
+    Ok(Exit::Ok)
+}
+
+async fn show(store: &Store, id: &str, output: OutputFormat) -> anyhow::Result<Exit> {
+    let cfg = store.config().await.map_err(UserError::from)?;
+    store.check_readable(cfg).map_err(UserError::from)?;
+    let info = find_snapshot(store, id).await.map_err(UserError::from)?;
+    let m = load_manifest(store, &info).await.map_err(UserError::from)?;
+    let lines = tree(&m);
+    if output == OutputFormat::Json {
+        let doc = serde_json::json!({
+            "id": m.id, "time": m.time.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "lifeboat_version": m.lifeboat_version, "api_versions": m.api_versions, "scope": m.scope,
+            "counts": m.counts, "parent": m.parent, "needs_reauthorization": m.needs_reauthorization,
+            "anomalies": m.anomalies, "tree": lines,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(Exit::Ok);
+    }
+    let time = m.time.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    println!("snapshot {} taken {time} by lifeboat {}", m.id, m.lifeboat_version);
+    for l in &lines {
+        let settings: Vec<String> = l.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("{}{} [{}] {}", "  ".repeat(l.depth), l.name, l.kind.as_str(), settings.join(" "));
+    }
+    if !m.needs_reauthorization.is_empty() {
+        println!("needs re-authorization on recovery: {}", m.needs_reauthorization.join(", "));
+    }
+    for a in &m.anomalies {
+        println!("anomaly: {a}");
+    }
+    Ok(Exit::Ok)
+}
+
+async fn verify(
+    store: &Store,
+    id: Option<&str>,
+    read_data: bool,
+    output: OutputFormat,
+) -> anyhow::Result<Exit> {
+    let r = backup::verify(store, id, read_data).await.map_err(UserError::from)?;
+    if output == OutputFormat::Json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        for p in &r.problems {
+            println!("error: {}: {}", p.location, p.message);
+        }
+        println!(
+            "{} snapshot(s) checked, {} object(s) referenced, {} read: {}",
+            r.snapshots_checked,
+            r.objects_referenced,
+            r.objects_read,
+            if r.problems.is_empty() {
+                "no problems".to_string()
+            } else {
+                format!("{} problem(s)", r.problems.len())
+            }
+        );
+    }
+    Ok(if r.problems.is_empty() { Exit::Ok } else { Exit::Failed })
+}
+
+fn print_prune(r: &PruneReport, output: OutputFormat) -> anyhow::Result<()> {
+    if output == OutputFormat::Json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+        return Ok(());
+    }
+    let verb = if r.dry_run { "would remove" } else { "removed" };
+    for id in &r.removed_snapshots {
+        println!("{verb} snapshot {id}");
+    }
+    println!(
+        "kept {} snapshot(s); {verb} {} snapshot(s) and {} object(s) ({}); {} recent unreferenced object(s) spared",
+        r.kept.len(),
+        r.removed_snapshots.len(),
+        r.removed_objects,
+        human_bytes(r.removed_bytes),
+        r.spared_recent_objects
+    );
+    Ok(())
 }

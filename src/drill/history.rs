@@ -1,0 +1,232 @@
+//! Drill history: every drill's `report.json` is kept under
+//! `<state-dir>/drills/<run-id>/report.json`, and `lifeboat drill history` lists them (RTO and
+//! RPO over time).
+//!
+//! Listing is read-only and tolerant: a report that cannot be read or parsed (a crash mid-write
+//! of an older version, a hand edit, a newer schema) becomes an entry with a `problem`, never an
+//! error that hides the other drills.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::report::{self, format_duration, DrillReport, Mode, Scenario, SCHEMA_ID};
+
+/// `<state-dir>/drills`.
+pub fn drills_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("drills")
+}
+
+/// Keeps `report` as `<state-dir>/drills/<run-id>/report.json` and returns that path.
+///
+/// The run id becomes a directory name, so it must be one plain path component (letters, digits,
+/// `-`, `_`, `.`, not starting with `.`): anything else is refused with `InvalidInput` before
+/// anything is written.
+pub fn record(state_dir: &Path, report: &DrillReport) -> io::Result<PathBuf> {
+    check_run_id(&report.run_id)?;
+    let dir = drills_dir(state_dir).join(&report.run_id);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| io::Error::new(e.kind(), format!("create {}: {e}", dir.display())))?;
+    let path = dir.join("report.json");
+    report::write_atomic(&path, report::to_json(report).as_bytes())?;
+    Ok(path)
+}
+
+fn check_run_id(id: &str) -> io::Result<()> {
+    let ok = !id.is_empty()
+        && !id.starts_with('.')
+        && id.len() <= 128
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "drill run id '{}' cannot name a history directory (use letters, digits, '-', '_' and '.', not starting with '.')",
+                id.escape_debug()
+            ),
+        ))
+    }
+}
+
+/// One line of the history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryEntry {
+    /// The directory name under `drills/`.
+    pub run_id: String,
+    pub report: PathBuf,
+    #[serde(flatten)]
+    pub state: EntryState,
+}
+
+/// A readable report's figures, or why the report could not be read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum EntryState {
+    Ok(DrillSummary),
+    /// The report is missing, unreadable, not JSON, or not a `v1` drill report.
+    Unreadable {
+        problem: String,
+    },
+}
+
+/// What the history shows of one drill.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DrillSummary {
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    pub scenario: Scenario,
+    pub mode: Mode,
+    pub tenant: String,
+    pub passed: bool,
+    pub rto_seconds: Option<f64>,
+    pub rto_excluding_support_wait_seconds: Option<f64>,
+    pub rto_target_seconds: Option<f64>,
+    pub rpo_seconds: Option<f64>,
+    pub rpo_target_seconds: Option<f64>,
+}
+
+impl DrillSummary {
+    fn of(r: &DrillReport) -> Self {
+        DrillSummary {
+            started_at: r.started_at,
+            scenario: r.scenario,
+            mode: r.mode,
+            tenant: r.tenant.clone(),
+            passed: r.verdict.passed,
+            rto_seconds: r.rto.seconds,
+            rto_excluding_support_wait_seconds: r.rto.excluding_support_wait_seconds,
+            rto_target_seconds: r.rto.target_seconds,
+            rpo_seconds: r.rpo.seconds,
+            rpo_target_seconds: r.rpo.target_seconds,
+        }
+    }
+}
+
+/// Every drill kept under `state_dir`, oldest first (by `started_at`, then run id); unreadable
+/// reports follow, by run id. A missing `drills/` directory is an empty history. Only a failure to
+/// list the `drills/` directory itself is an error.
+pub fn list(state_dir: &Path) -> io::Result<Vec<HistoryEntry>> {
+    let dir = drills_dir(state_dir);
+    let read = match std::fs::read_dir(&dir) {
+        Ok(r) => r,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io::Error::new(e.kind(), format!("list {}: {e}", dir.display()))),
+    };
+    let mut entries = Vec::new();
+    for item in read {
+        let item =
+            item.map_err(|e| io::Error::new(e.kind(), format!("list {}: {e}", dir.display())))?;
+        let path = item.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let run_id = item.file_name().to_string_lossy().into_owned();
+        let report = path.join("report.json");
+        let state = match load(&report) {
+            Ok(r) => EntryState::Ok(DrillSummary::of(&r)),
+            Err(problem) => EntryState::Unreadable { problem },
+        };
+        entries.push(HistoryEntry { run_id, report, state });
+    }
+    entries.sort_by(|a, b| match (&a.state, &b.state) {
+        (EntryState::Ok(x), EntryState::Ok(y)) => {
+            x.started_at.cmp(&y.started_at).then_with(|| a.run_id.cmp(&b.run_id))
+        }
+        (EntryState::Ok(_), EntryState::Unreadable { .. }) => std::cmp::Ordering::Less,
+        (EntryState::Unreadable { .. }, EntryState::Ok(_)) => std::cmp::Ordering::Greater,
+        _ => a.run_id.cmp(&b.run_id),
+    });
+    Ok(entries)
+}
+
+/// Reads one kept report; the error is a sentence for the history's `problem` column.
+pub fn load(path: &Path) -> Result<DrillReport, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => {
+            "report.json is missing (the drill may have been interrupted)".to_string()
+        }
+        _ => format!("report.json cannot be read: {e}"),
+    })?;
+    // Check the schema id first, so a report of another version says so instead of failing on
+    // whichever field changed.
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("report.json is not valid JSON: {e}"))?;
+    match value.get("schema").and_then(|s| s.as_str()) {
+        Some(SCHEMA_ID) => {}
+        Some(other) => {
+            return Err(format!(
+                "report.json has schema '{}', this lifeboat reads '{SCHEMA_ID}' (upgrade lifeboat to read it)",
+                other.escape_debug()
+            ))
+        }
+        None => return Err("report.json has no 'schema' field (not a lifeboat drill report)".into()),
+    }
+    serde_json::from_value(value)
+        .map_err(|e| format!("report.json does not match {SCHEMA_ID}: {e}"))
+}
+
+/// The `lifeboat drill history` table.
+pub fn render_table(entries: &[HistoryEntry]) -> String {
+    use tabled::builder::Builder;
+    use tabled::settings::Style;
+
+    if entries.is_empty() {
+        return "no drill recorded yet (run `lifeboat drill`)\n".into();
+    }
+    let opt = |s: Option<f64>| s.map(format_duration).unwrap_or_else(|| "n/a".into());
+    let with_target = |s: Option<f64>, t: Option<f64>| match t {
+        Some(t) => format!("{} / {}", opt(s), format_duration(t)),
+        None => opt(s),
+    };
+    let mut b = Builder::default();
+    b.push_record([
+        "started",
+        "run",
+        "scenario",
+        "mode",
+        "verdict",
+        "RTO / target",
+        "RTO w/o support",
+        "RPO / target",
+    ]);
+    for e in entries {
+        match &e.state {
+            EntryState::Ok(s) => b.push_record([
+                s.started_at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_else(|_| s.started_at.to_string()),
+                e.run_id.clone(),
+                s.scenario.as_str().into(),
+                s.mode.as_str().into(),
+                if s.passed { "passed" } else { "FAILED" }.into(),
+                with_target(s.rto_seconds, s.rto_target_seconds),
+                opt(s.rto_excluding_support_wait_seconds),
+                with_target(s.rpo_seconds, s.rpo_target_seconds),
+            ]),
+            EntryState::Unreadable { problem } => b.push_record([
+                "?".into(),
+                e.run_id.clone(),
+                String::new(),
+                String::new(),
+                "UNREADABLE".into(),
+                report::clean_text(problem),
+                String::new(),
+                String::new(),
+            ]),
+        }
+    }
+    let mut t = b.build();
+    t.with(Style::sharp());
+    format!("{t}\n")
+}
+
+/// The `--output json` form: one JSON array, entries as [`list`] orders them.
+pub fn render_json(entries: &[HistoryEntry]) -> String {
+    let mut s = serde_json::to_string_pretty(entries).unwrap_or_else(|_| "[]".into());
+    s.push('\n');
+    s
+}
