@@ -109,16 +109,10 @@ fn entry_hash(seq: u64, time: OffsetDateTime, kind: &str, payload: &Value, prev:
     sha256_hex(&serde_json::to_vec(&unhashed).unwrap_or_default())
 }
 
-/// The entry hash straight from a line as this build writes it: the line is the hashed form
-/// plus a final `"hash"` field, so hashing its bytes without that field avoids re-serialising
-/// (replay speed). `None` when the line does not have that shape; callers then re-serialise.
+/// The entry hash computed from the raw line (see [`line_hashes`]).
+#[cfg(test)]
 fn raw_entry_hash(line: &[u8]) -> Option<String> {
-    const FIELD: &[u8] = br#","hash":""#;
-    let at = line.windows(FIELD.len()).rposition(|w| w == FIELD)?;
-    let mut hasher = Sha256::new();
-    hasher.update(&line[..at]);
-    hasher.update(b"}");
-    Some(hex::encode(hasher.finalize()))
+    line_hashes(line).1
 }
 
 fn make_entry(seq: u64, time: OffsetDateTime, kind: &str, payload: Value, prev: &str) -> Entry {
@@ -149,31 +143,38 @@ pub fn read(path: &Path) -> Result<ReadOutcome, JournalError> {
 
 /// [`read`] over bytes already in memory (`path` only names the file in errors).
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<ReadOutcome, JournalError> {
-    let mut entries = Vec::new();
+    // Split into complete lines; a last line without its newline is a torn write: the process
+    // died inside `write`, and nothing acted on it.
+    let mut lines = Vec::new();
     let mut offset = 0usize;
-    let mut prev_hash = ZERO_HASH.to_string();
     let mut torn_line = None;
-    let mut line_no = 0usize;
     while offset < bytes.len() {
-        line_no += 1;
-        let rest = &bytes[offset..];
-        let Some(nl) = rest.iter().position(|b| *b == b'\n') else {
-            // No newline: the process died inside `write`. Nothing acted on this line.
-            torn_line = Some(line_no);
-            break;
-        };
-        let line = &rest[..nl];
-        let entry: Entry = serde_json::from_slice(line).map_err(|e| JournalError::Corrupt {
-            path: path.to_path_buf(),
-            line: line_no,
-            what: format!("invalid JSON ({e})"),
-        })?;
+        match bytes[offset..].iter().position(|b| *b == b'\n') {
+            Some(nl) => {
+                lines.push(&bytes[offset..offset + nl]);
+                offset += nl + 1;
+            }
+            None => {
+                torn_line = Some(lines.len() + 1);
+                break;
+            }
+        }
+    }
+    // Parsing and hashing are independent per line: spread them over the cores (replay speed),
+    // then check the chain in order.
+    let parsed = parse_lines_parallel(&lines);
+    let mut entries = Vec::with_capacity(lines.len());
+    let mut prev_hash = ZERO_HASH.to_string();
+    for (i, item) in parsed.into_iter().enumerate() {
+        let line_no = i + 1;
+        let corrupt =
+            |what: String| JournalError::Corrupt { path: path.to_path_buf(), line: line_no, what };
+        let Parsed { entry, line_hash, raw_hash } =
+            item.map_err(|e| corrupt(format!("invalid JSON ({e})")))?;
         if entries.is_empty() {
             // The version decides whether the rest can be understood at all: check it first.
             check_header(path, &entry)?;
         }
-        let corrupt =
-            |what: String| JournalError::Corrupt { path: path.to_path_buf(), line: line_no, what };
         if entry.seq != entries.len() as u64 {
             return Err(corrupt(format!(
                 "sequence number {} where {} was expected",
@@ -186,20 +187,66 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<ReadOutcome, JournalError> {
                 "hash chain broken: `prev` does not match the previous line".into(),
             ));
         }
-        if raw_entry_hash(line).as_deref() != Some(entry.hash.as_str())
+        if raw_hash.as_deref() != Some(entry.hash.as_str())
             && entry_hash(entry.seq, entry.time, &entry.kind, &entry.payload, &entry.prev)
                 != entry.hash
         {
             return Err(corrupt("entry hash does not match its content".into()));
         }
-        prev_hash = sha256_hex(line);
+        prev_hash = line_hash;
         entries.push(entry);
-        offset += nl + 1;
     }
     if entries.is_empty() {
         return Err(JournalError::Empty { path: path.to_path_buf() });
     }
     Ok(ReadOutcome { entries, valid_len: offset as u64, torn_line, last_line_hash: prev_hash })
+}
+
+struct Parsed {
+    entry: Entry,
+    line_hash: String,
+    raw_hash: Option<String>,
+}
+
+fn parse_line(line: &[u8]) -> Result<Parsed, String> {
+    let entry: Entry = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    let (line_hash, raw_hash) = line_hashes(line);
+    Ok(Parsed { entry, line_hash, raw_hash })
+}
+
+fn parse_lines_parallel(lines: &[&[u8]]) -> Vec<Result<Parsed, String>> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
+    if threads <= 1 || lines.len() < 4096 {
+        return lines.iter().map(|l| parse_line(l)).collect();
+    }
+    let chunk = lines.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = lines
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().map(|l| parse_line(l)).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|_| vec![Err("parser thread failed".into())]))
+            .collect()
+    })
+}
+
+/// SHA-256 of the whole line (the next entry's `prev`) and of the line without its final
+/// `"hash"` field (the entry hash, as this build writes lines), sharing the common prefix.
+fn line_hashes(line: &[u8]) -> (String, Option<String>) {
+    const FIELD: &[u8] = br#","hash":""#;
+    match line.windows(FIELD.len()).rposition(|w| w == FIELD) {
+        Some(at) => {
+            let mut prefix = Sha256::new();
+            prefix.update(&line[..at]);
+            let mut entry = prefix.clone();
+            entry.update(b"}");
+            prefix.update(&line[at..]);
+            (hex::encode(prefix.finalize()), Some(hex::encode(entry.finalize())))
+        }
+        None => (sha256_hex(line), None),
+    }
 }
 
 fn check_header(path: &Path, entry: &Entry) -> Result<(), JournalError> {
