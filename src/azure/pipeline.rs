@@ -213,6 +213,11 @@ impl Pipeline {
         })
     }
 
+    /// The client-side ARM buckets (for diagnostics and tests).
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
+    }
+
     /// Every call made so far.
     pub fn call_log(&self) -> Vec<CallRecord> {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
