@@ -177,7 +177,7 @@ impl ArmClient {
                             method: req.method.to_string(),
                             resource: req.resource.clone(),
                             status: status.status,
-                            error: status.error,
+                            error: status.error.map(Box::new),
                         });
                     }
                     _ => {}

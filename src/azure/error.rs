@@ -141,7 +141,7 @@ pub enum AzureError {
     #[error("{method} {resource}: the long-running operation did not finish within {deadline:?} (last status '{last_status}'; it may still complete: check the resource later, or raise the deadline)")]
     LroTimeout { method: String, resource: String, deadline: Duration, last_status: String },
     #[error("{method} {resource}: the long-running operation ended {status}{}", .error.as_ref().map(|e| format!(" with {}: {}", e.code.as_deref().unwrap_or("no code"), e.message.as_deref().unwrap_or(""))).unwrap_or_default())]
-    LroFailed { method: String, resource: String, status: String, error: Option<ErrorDetail> },
+    LroFailed { method: String, resource: String, status: String, error: Option<Box<ErrorDetail>> },
     #[error("{method} {resource}: the response is not what the API contract describes: {message}")]
     Decode { method: String, resource: String, message: String },
     #[error("cannot get an Azure access token: {0}")]

@@ -159,8 +159,15 @@ impl Throttle {
         b.in_flight = b.in_flight.saturating_sub(1);
         if let Some(r) = remaining {
             // The service counted this request; the ones still in flight will each take one more.
+            // With nothing else in flight the header is exact and we adopt it (up or down). With
+            // requests in flight, answers can arrive out of order and a stale, higher count would
+            // let a burst through: then the header may only lower our count.
             let server = r as f64 - b.in_flight as f64;
-            b.tokens = server.clamp(-(b.in_flight as f64), b.capacity.max(r as f64));
+            b.tokens = if b.in_flight == 0 {
+                server.min(b.capacity.max(r as f64))
+            } else {
+                b.tokens.min(server)
+            };
             if r as f64 > b.capacity {
                 // The RP publishes a larger bucket than the default: follow it.
                 b.capacity = r as f64;

@@ -91,7 +91,7 @@ pub async fn list(client: &ArmClient, args: &ListArgs) -> Result<Vec<ConnectorRo
         })
         .filter(|c| want_region.as_ref().is_none_or(|w| normalise_region(&c.region) == *w))
         .collect();
-    out.sort_by(|a, b| a.id.to_ascii_lowercase().cmp(&b.id.to_ascii_lowercase()));
+    out.sort_by_key(|c| c.id.to_ascii_lowercase());
     out.dedup_by(|a, b| a.id.eq_ignore_ascii_case(&b.id));
     if args.details {
         let details: Vec<Result<ConnectorDetails, AzureError>> =

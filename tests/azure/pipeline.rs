@@ -177,8 +177,7 @@ async fn a_failed_long_running_operation_surfaces_its_error_code() {
     })
     .await;
     let (client, _t) = crate::client(&stub.url);
-    let mut cfg = DevOpsConfiguration::default();
-    cfg.properties = Some(DevOpsConfigurationProperties {
+    let cfg = DevOpsConfiguration::with_properties(DevOpsConfigurationProperties {
         authorization: Some(Authorization {
             code: Some(SecretString::new("one-time-oauth-code")),
             extra: Default::default(),
