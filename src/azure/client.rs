@@ -49,6 +49,11 @@ impl ArmClient {
         self.pipeline.call_log()
     }
 
+    /// The principal behind the calls (name, object ID, tenant), once a token was used.
+    pub fn principal(&self) -> Option<super::credential::Principal> {
+        self.pipeline.principal()
+    }
+
     pub fn endpoint(&self) -> &Url {
         &self.pipeline.endpoint
     }

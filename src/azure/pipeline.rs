@@ -160,6 +160,7 @@ pub struct Pipeline {
     graph_quota: QuotaWindow,
     log: Arc<Mutex<Vec<CallRecord>>>,
     observer: Option<Observer>,
+    principal: Arc<Mutex<Option<super::credential::Principal>>>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -210,12 +211,19 @@ impl Pipeline {
             throttle,
             log: Arc::default(),
             observer: o.observer,
+            principal: Arc::default(),
         })
     }
 
     /// The client-side ARM buckets (for diagnostics and tests).
     pub fn throttle(&self) -> &Throttle {
         &self.throttle
+    }
+
+    /// Who the calls were made as, read from the last token's claims (for the audit record);
+    /// `None` before the first call or without a credential.
+    pub fn principal(&self) -> Option<super::credential::Principal> {
+        self.principal.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Every call made so far.
@@ -371,6 +379,9 @@ impl Pipeline {
         let token = src.token(&self.scope).await?;
         if token.secret().is_empty() {
             return Ok(None);
+        }
+        if let Some(p) = token.principal() {
+            *self.principal.lock().unwrap_or_else(|p| p.into_inner()) = Some(p);
         }
         let mut v = HeaderValue::from_str(&format!("Bearer {}", token.secret())).map_err(|_| {
             AzureError::Credential("the access token is not a valid header value".into())

@@ -324,6 +324,76 @@ async fn every_request_carries_identity_and_every_answer_is_recorded() {
     assert!(log[0].url.ends_with("/azureDevOpsOrgs/org?api-version=2025-03-01"), "{}", log[0].url);
     let all = format!("{log:?} {}", serde_json::to_string(&log).unwrap());
     assert!(!all.contains("SECRET-SIGNATURE"), "no token in the call log");
+    // The principal comes from the token's claims.
+    assert_eq!(client.principal().unwrap().name.as_deref(), Some("test@contoso.com"));
+}
+
+#[tokio::test]
+async fn an_observer_sees_every_call() {
+    use lifeboat::azure::pipeline::{Pipeline, PipelineOptions, RetryPolicy};
+    use std::sync::{Arc, Mutex};
+    let stub =
+        Stub::start(|_r, i| if i == 0 { json(503, json!({})) } else { json(200, org_body()) })
+            .await;
+    let seen: Arc<Mutex<Vec<lifeboat::azure::CallRecord>>> = Arc::default();
+    let s = seen.clone();
+    let pipeline = Pipeline::new(PipelineOptions {
+        endpoint: url::Url::parse(&stub.url).unwrap(),
+        scope: "s".into(),
+        token: None,
+        timer: Arc::new(lifeboat::azure::timer::VirtualTimer::new()),
+        retry: RetryPolicy::new(3, Duration::from_millis(10), Duration::from_secs(1), Some(3)),
+        throttle: true,
+        timeout: Duration::from_secs(5),
+        observer: Some(Arc::new(move |r: &lifeboat::azure::CallRecord| {
+            s.lock().unwrap().push(r.clone())
+        })),
+    })
+    .unwrap();
+    let client = lifeboat::azure::ArmClient::new(pipeline);
+    client.get_azure_devops_org(&sc(), "org").await.unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!((seen[0].attempts, seen[0].status), (2, Some(200)));
+    assert!(stub.requests()[0].header("authorization").is_none(), "no credential: no header");
+}
+
+#[derive(Debug)]
+struct FailingCredential;
+
+impl lifeboat::azure::TokenSource for FailingCredential {
+    fn token<'a>(
+        &'a self,
+        _scope: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<lifeboat::azure::AccessToken, AzureError>> {
+        Box::pin(async {
+            Err(AzureError::Credential("tried Azure CLI: Please run 'az login' to set up an account (sign in with `az login`)".into()))
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_failed_credential_is_not_retried_and_exits_5() {
+    use lifeboat::azure::pipeline::{Pipeline, PipelineOptions, RetryPolicy};
+    use std::sync::Arc;
+    let stub = Stub::start(|_r, _i| json(200, org_body())).await;
+    let pipeline = Pipeline::new(PipelineOptions {
+        endpoint: url::Url::parse(&stub.url).unwrap(),
+        scope: "s".into(),
+        token: Some(Arc::new(FailingCredential)),
+        timer: Arc::new(lifeboat::azure::timer::VirtualTimer::new()),
+        retry: RetryPolicy::default(),
+        throttle: true,
+        timeout: Duration::from_secs(5),
+        observer: None,
+    })
+    .unwrap();
+    let client = lifeboat::azure::ArmClient::new(pipeline);
+    let e = client.get_azure_devops_org(&sc(), "org").await.unwrap_err();
+    assert!(stub.requests().is_empty(), "nothing is sent without a token");
+    let u = lifeboat::azure::user_error(e);
+    assert_eq!(u.exit, lifeboat::error::Exit::Auth);
+    assert!(u.to_string().contains("az login"), "{u}");
 }
 
 #[tokio::test]
