@@ -1,9 +1,19 @@
 //! Runbooks: YAML in, a validated [`Plan`] out. No IO beyond reading the file.
 //!
-//! Owned by the runbook work item: `load` (parse with serde-saphyr, validate with file, line,
-//! column and a hint for every error), `template` (handlebars over params and upstream outputs),
-//! `graph` (petgraph DAG, topological order, DOT and Mermaid export).
+//! - [`load`] / [`load_str`]: parse with serde-saphyr into a position-carrying tree ([`yaml`]),
+//!   validate everything, and report every problem as `path:line:col: message (hint)`.
+//! - [`template`]: handlebars (strict) over params, upstream outputs, `item` and `run`.
+//! - [`graph`]: petgraph DAG, deterministic topological order, DOT and Mermaid export.
 
+pub mod diag;
+pub mod graph;
+mod load;
 pub mod model;
+pub mod template;
+pub mod yaml;
 
+pub use diag::{Diagnostic, LoadError};
+pub use load::{
+    load, load_for_graph, load_str, parse_set, valid_param_name, valid_step_id, DEFAULT_CONCURRENCY,
+};
 pub use model::*;

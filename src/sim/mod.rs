@@ -2,4 +2,6 @@
 //! ARM for security connectors, DevOps resources, Resource Graph and Support. Never imported by
 //! `engine`, `steps` or `azure`: they only ever see a URL.
 
+pub mod faults;
 pub mod kql;
+pub mod throttle;
