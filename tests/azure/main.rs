@@ -4,6 +4,7 @@
 mod cli;
 mod contract;
 mod pipeline;
+mod query;
 mod stub;
 
 use lifeboat::azure::credential::{AccessToken, StaticToken};
