@@ -419,3 +419,23 @@ async fn next_links_to_other_hosts_are_rebased_so_the_token_stays_home() {
     assert_eq!(client.list_github_owners(&sc()).await.unwrap().len(), 2);
     assert_eq!(stub.requests().len(), 2, "the second page came from the stub");
 }
+
+#[tokio::test]
+async fn a_location_only_operation_is_polled_until_it_stops_answering_202() {
+    let ticket = json!({"name": "t1", "properties": {"title": "Region outage - DevOps Connector recovery", "severity": "moderate"}});
+    let done = ticket.clone();
+    let stub = Stub::start(move |r, i| match (r.method.as_str(), i) {
+        ("PUT", _) => with_headers(202, &[("location", "https://management.azure.com/subscriptions/s/providers/Microsoft.Support/operationResults/op?api-version=2024-04-01"), ("retry-after", "30")], json!(null)),
+        (_, 1) => with_headers(202, &[("retry-after", "30")], json!(null)),
+        _ => json(200, done.clone()),
+    })
+    .await;
+    let (client, timer) = crate::client(&stub.url);
+    let body: SupportTicketDetails = serde_json::from_value(ticket.clone()).unwrap();
+    let got = client.create_support_ticket("s", "t1", &body).await.unwrap();
+    assert_eq!(serde_json::to_value(got).unwrap(), ticket);
+    let reqs = stub.requests();
+    assert_eq!(reqs.len(), 3);
+    assert!(reqs[1].path.ends_with("/Microsoft.Support/operationResults/op"));
+    assert_eq!(timer.sleeps(), vec![Duration::from_secs(30), Duration::from_secs(30)]);
+}
