@@ -16,7 +16,19 @@ fn connector(sub: &str, rg: &str, name: &str, ty: &str, region: &str) -> serde_j
 
 /// A stub Resource Graph with three DevOps connectors over two pages, and DevOps children.
 async fn tenant() -> Stub {
-    Stub::start(|r, _i| {
+    faulty_tenant(0).await
+}
+
+/// [`tenant`] whose first `faults` answers are a 429 burst, then a 503, then a dropped connection.
+async fn faulty_tenant(faults: usize) -> Stub {
+    Stub::start(move |r, i| {
+        if i < faults {
+            return match i {
+                0 | 1 => crate::stub::with_headers(429, &[("retry-after", "0")], json!({"error": {"code": "TooManyRequests", "message": "throttled"}})),
+                2 => crate::stub::with_headers(503, &[("retry-after", "0")], json!({"error": {"code": "ServiceUnavailable", "message": "busy"}})),
+                _ => crate::stub::Reply::Drop,
+            };
+        }
         if r.path.ends_with("/Microsoft.ResourceGraph/resources") {
             assert!(r.body["query"].as_str().unwrap().contains("microsoft.security/securityconnectors"));
             return if r.body["options"]["$skipToken"].is_null() {
@@ -159,6 +171,26 @@ async fn connectors_list_filters_by_region_and_subscription_and_shows_details() 
         doc["connectors"][2]["details"]["configured"], false,
         "GitLab connector never authorized"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connectors_list_survives_429s_503s_and_dropped_connections() {
+    let stub = faulty_tenant(4).await;
+    let out = run(vec![
+        "--arm-endpoint".into(),
+        stub.url.clone(),
+        "--auth".into(),
+        "none".into(),
+        "--output".into(),
+        "json".into(),
+        "connectors".into(),
+        "list".into(),
+    ])
+    .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["count"], 3);
+    assert_eq!(stub.requests().len(), 4 + 2, "four failed attempts, then two pages");
 }
 
 #[tokio::test(flavor = "multi_thread")]
