@@ -200,12 +200,54 @@ impl TokenSource for StaticToken {
     }
 }
 
-/// The credential lifeboat uses: one or more `azure_identity` credentials tried in order, and
-/// which one answered.
+/// One credential that produces a token and its expiry: an `azure_identity` credential, or a
+/// fake in tests.
+pub trait RawCredential: Send + Sync + fmt::Debug {
+    fn get<'a>(
+        &'a self,
+        scope: &'a str,
+    ) -> BoxFuture<'a, Result<(AccessToken, time::OffsetDateTime), String>>;
+}
+
 #[derive(Debug)]
+struct Identity(Arc<dyn azure_core::credentials::TokenCredential>);
+
+impl RawCredential for Identity {
+    fn get<'a>(
+        &'a self,
+        scope: &'a str,
+    ) -> BoxFuture<'a, Result<(AccessToken, time::OffsetDateTime), String>> {
+        Box::pin(async move {
+            // azure_identity's messages name the cause (not logged in, missing variable) and
+            // never contain the token.
+            match self.0.get_token(&[scope], None).await {
+                Ok(t) => Ok((AccessToken::new(t.token.secret().to_owned()), t.expires_on)),
+                Err(e) => Err(first_line(&e.to_string())),
+            }
+        })
+    }
+}
+
+/// Tokens are reused until this close to their expiry.
+const REFRESH_BEFORE_EXPIRY: time::Duration = time::Duration::minutes(5);
+
+/// The credential lifeboat uses: one or more `azure_identity` credentials tried in order, which
+/// one answered, and a token cache (the Azure CLI and azd credentials do not cache: without it
+/// every request would start an `az` process).
 pub struct Credential {
-    candidates: Vec<(CredentialKind, Arc<dyn azure_core::credentials::TokenCredential>)>,
+    candidates: Vec<(CredentialKind, Arc<dyn RawCredential>)>,
     used: Mutex<Option<CredentialKind>>,
+    cache: tokio::sync::Mutex<HashMap<String, (AccessToken, time::OffsetDateTime)>>,
+    clock: Arc<dyn crate::clock::Clock>,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("kinds", &self.kinds())
+            .field("used", &self.used())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Credential {
@@ -226,10 +268,7 @@ impl Credential {
             message: format!("cannot set up the {kind} credential: {e}"),
             hint: format!("check {}", required_vars(kind).join(", ")),
         };
-        let mut candidates: Vec<(
-            CredentialKind,
-            Arc<dyn azure_core::credentials::TokenCredential>,
-        )> = Vec::new();
+        let mut candidates: Vec<(CredentialKind, Arc<dyn RawCredential>)> = Vec::new();
         for &kind in kinds {
             let cred: Arc<dyn azure_core::credentials::TokenCredential> = match kind {
                 CredentialKind::None => return Ok(None),
@@ -281,9 +320,22 @@ impl Credential {
                     id::AzureDeveloperCliCredential::new(None).map_err(|e| fail(kind, e))?
                 }
             };
-            candidates.push((kind, cred));
+            candidates.push((kind, Arc::new(Identity(cred))));
         }
-        Ok(Some(Credential { candidates, used: Mutex::new(None) }))
+        Ok(Some(Credential::from_parts(candidates, Arc::new(crate::clock::SystemClock))))
+    }
+
+    /// A credential over given parts (tests use fakes and a manual clock).
+    pub fn from_parts(
+        candidates: Vec<(CredentialKind, Arc<dyn RawCredential>)>,
+        clock: Arc<dyn crate::clock::Clock>,
+    ) -> Credential {
+        Credential {
+            candidates,
+            used: Mutex::new(None),
+            cache: tokio::sync::Mutex::new(HashMap::new()),
+            clock,
+        }
     }
 
     /// The kinds this credential tries, in order.
@@ -300,20 +352,26 @@ impl Credential {
 impl TokenSource for Credential {
     fn token<'a>(&'a self, scope: &'a str) -> BoxFuture<'a, Result<AccessToken, AzureError>> {
         Box::pin(async move {
+            // Held across the refresh so concurrent requests wait for one refresh, not start many.
+            let mut cache = self.cache.lock().await;
+            if let Some((token, expires_on)) = cache.get(scope) {
+                if *expires_on - self.clock.now() > REFRESH_BEFORE_EXPIRY {
+                    return Ok(token.clone());
+                }
+            }
             let mut tried = Vec::new();
             for (kind, cred) in &self.candidates {
-                match cred.get_token(&[scope], None).await {
-                    Ok(t) => {
+                match cred.get(scope).await {
+                    Ok((token, expires_on)) => {
                         let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
                         if *used != Some(*kind) {
                             tracing::info!(credential = %kind, "authenticated to Azure");
                             *used = Some(*kind);
                         }
-                        return Ok(AccessToken::new(t.token.secret().to_owned()));
+                        cache.insert(scope.to_owned(), (token.clone(), expires_on));
+                        return Ok(token);
                     }
-                    // azure_identity's messages name the cause (not logged in, missing variable)
-                    // and never contain the token.
-                    Err(e) => tried.push(format!("{kind}: {}", first_line(&e.to_string()))),
+                    Err(e) => tried.push(format!("{kind}: {e}")),
                 }
             }
             Err(AzureError::Credential(format!(
@@ -335,6 +393,80 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[derive(Debug)]
+    struct Fake {
+        calls: std::sync::atomic::AtomicUsize,
+        fail: bool,
+        lifetime: time::Duration,
+        clock: crate::clock::ManualClock,
+    }
+
+    impl RawCredential for Fake {
+        fn get<'a>(
+            &'a self,
+            _scope: &'a str,
+        ) -> BoxFuture<'a, Result<(AccessToken, time::OffsetDateTime), String>> {
+            use crate::clock::Clock as _;
+            let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let r = if self.fail {
+                Err("Please run 'az login' to set up an account".to_owned())
+            } else {
+                Ok((AccessToken::new(format!("t{n}")), self.clock.now() + self.lifetime))
+            };
+            Box::pin(async move { r })
+        }
+    }
+
+    fn fake(fail: bool, clock: &crate::clock::ManualClock) -> Arc<Fake> {
+        Arc::new(Fake {
+            calls: Default::default(),
+            fail,
+            lifetime: time::Duration::hours(1),
+            clock: clock.clone(),
+        })
+    }
+
+    #[tokio::test]
+    async fn tokens_are_cached_until_close_to_expiry_and_the_chain_falls_through() {
+        let clock = crate::clock::ManualClock::new(time::macros::datetime!(2026-01-01 00:00 UTC));
+        let cli = fake(true, &clock);
+        let azd = fake(false, &clock);
+        let c = Credential::from_parts(
+            vec![
+                (CredentialKind::AzureCli, cli.clone()),
+                (CredentialKind::AzureDeveloperCli, azd.clone()),
+            ],
+            Arc::new(clock.clone()),
+        );
+        assert_eq!(c.token("s").await.unwrap().secret(), "t0");
+        assert_eq!(c.used(), Some(CredentialKind::AzureDeveloperCli));
+        assert_eq!(c.token("s").await.unwrap().secret(), "t0", "cached");
+        clock.advance(std::time::Duration::from_secs(56 * 60));
+        assert_eq!(c.token("s").await.unwrap().secret(), "t1", "refreshed 5 minutes before expiry");
+        assert_eq!(azd.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_chain_says_what_was_tried_and_how_to_fix_it() {
+        let clock = crate::clock::ManualClock::new(time::macros::datetime!(2026-01-01 00:00 UTC));
+        let c = Credential::from_parts(
+            vec![
+                (CredentialKind::AzureCli, fake(true, &clock)),
+                (CredentialKind::AzureDeveloperCli, fake(true, &clock)),
+            ],
+            Arc::new(clock),
+        );
+        let e = c.token("s").await.unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("Azure CLI: Please run 'az login'")
+                && msg.contains("Azure Developer CLI:")
+                && msg.contains("sign in with `az login`"),
+            "{msg}"
+        );
+        assert_eq!(crate::azure::user_error(e).exit, crate::error::Exit::Auth);
     }
 
     #[test]
