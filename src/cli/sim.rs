@@ -1,14 +1,144 @@
-//! `lifeboat sim`.
+//! `lifeboat sim serve`: runs the simulated Azure on a loopback address until Ctrl-C or
+//! SIGTERM. The first line of stdout is exactly `listening on http://127.0.0.1:PORT`, so scripts
+//! and the drill can read the URL; with `--state FILE` the whole cloud is loaded at start and
+//! saved on shutdown.
 
 use super::Globals;
-use crate::error::Exit;
+use crate::error::{Exit, UserError};
+use crate::sim::{self, SimConfig, TenantSource};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum SimCommand {
     /// Run the simulated Azure on 127.0.0.1
-    Serve,
+    Serve(ServeArgs),
 }
 
-pub async fn execute(_c: SimCommand, _g: &Globals) -> anyhow::Result<Exit> {
-    Err(super::not_built("sim serve"))
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Loopback address to listen on (port 0 picks a free port)
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub listen: String,
+    /// `small`, `large`, or a tenant JSON file (format in docs/simulator.md)
+    #[arg(long, default_value = "small", value_name = "small|large|FILE")]
+    pub tenant: String,
+    /// Number of Azure DevOps repositories of the `large` tenant
+    #[arg(long, default_value_t = 50_000, value_name = "N")]
+    pub repos: usize,
+    /// Seed of the `large` tenant generator
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub seed: u64,
+    /// Faults to inject, e.g. `outage=eastus;500=0.05;seed=7`
+    #[arg(long, value_name = "SPEC")]
+    pub faults: Option<String>,
+    /// Simulated seconds per real second
+    #[arg(long, default_value_t = 1.0, value_name = "N")]
+    pub time_scale: f64,
+    /// ARM-style throttling
+    #[arg(long, value_enum, default_value_t = OnOff::On)]
+    pub throttle: OnOff,
+    /// Load the simulated cloud from FILE if it exists, and save it there on shutdown
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+/// Turns the arguments into a [`SimConfig`]; every bad value is a usage error (exit 2).
+pub fn config(a: &ServeArgs) -> Result<SimConfig, UserError> {
+    let listen: SocketAddr = a.listen.parse().map_err(|_| {
+        UserError::usage(format!("--listen `{}` is not an address", a.listen))
+            .with_hint("use 127.0.0.1:PORT")
+    })?;
+    if !listen.ip().is_loopback() {
+        return Err(UserError::usage(format!("--listen {listen} is not a loopback address"))
+            .with_hint("the simulator only listens on 127.0.0.1 or ::1"));
+    }
+    if !(a.time_scale.is_finite() && a.time_scale >= 0.0) {
+        return Err(UserError::usage(format!(
+            "--time-scale {} is not a non-negative number",
+            a.time_scale
+        ))
+        .with_hint("use 1 for real time, 60 for a minute per second, 0 to freeze the clock"));
+    }
+    let tenant = match a.tenant.as_str() {
+        "small" => TenantSource::Small,
+        "large" => {
+            if a.repos == 0 || a.repos > 1_000_000 {
+                return Err(UserError::usage(format!("--repos {} is out of range", a.repos))
+                    .with_hint("use 1 to 1000000"));
+            }
+            TenantSource::Large { repos: a.repos, seed: a.seed }
+        }
+        file => TenantSource::File(PathBuf::from(file)),
+    };
+    let faults = match &a.faults {
+        None => sim::faults::FaultSpec::default(),
+        Some(s) => s.parse().map_err(|e| {
+            UserError::usage(format!("--faults is not valid: {e}"))
+                .with_hint("see docs/simulator.md for the fault spec syntax")
+        })?,
+    };
+    let mut throttle = sim::throttle::ThrottleConfig::default();
+    throttle.enabled = a.throttle == OnOff::On;
+    Ok(SimConfig {
+        listen,
+        tenant,
+        faults,
+        time_scale: a.time_scale,
+        throttle,
+        state_file: a.state.clone(),
+        ..SimConfig::default()
+    })
+}
+
+pub async fn execute(c: SimCommand, _g: &Globals) -> anyhow::Result<Exit> {
+    let SimCommand::Serve(a) = c;
+    let cfg = config(&a)?;
+    let bad_input = matches!(cfg.tenant, TenantSource::File(_));
+    let running = sim::start(cfg).await.map_err(|e| {
+        let usage = bad_input
+            || matches!(
+                e,
+                sim::SimError::NotLoopback(_)
+                    | sim::SimError::StateInvalid { .. }
+                    | sim::SimError::TenantInvalid { .. }
+                    | sim::SimError::TenantRead { .. }
+            );
+        let msg = e.to_string();
+        let err = if usage { UserError::usage(msg) } else { UserError::failed(msg) };
+        err.with_source(e)
+    })?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {}", running.url())?;
+        out.flush()?;
+    }
+    wait_for_signal().await;
+    running
+        .shutdown()
+        .await
+        .map_err(|e| UserError::failed("the simulator could not save its state").with_source(e))?;
+    Ok(Exit::Ok)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -1,0 +1,457 @@
+//! The simulated cloud's state: connectors, their DevOps configurations, the Azure DevOps,
+//! GitHub and GitLab worlds they can see, who owns what, long-running operations, support
+//! tickets and the `securityresources` rows. Plain data (serde), so `--state FILE` can persist
+//! the whole cloud and a drill can span restarts.
+//!
+//! Invariant: an Azure DevOps org, a GitHub owner or a top-level GitLab group is owned by at most
+//! one connector (`owners` maps one item key to one connector key), and every `onboardingState`
+//! the API reports is derived from that map, never stored.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// The three DevOps environments a connector can cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Env {
+    AzureDevOps,
+    Github,
+    GitLab,
+}
+
+impl Env {
+    pub fn from_environment_name(s: &str) -> Option<Env> {
+        match s {
+            "AzureDevOps" => Some(Env::AzureDevOps),
+            "Github" => Some(Env::Github),
+            "GitLab" => Some(Env::GitLab),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Env::AzureDevOps => "AzureDevOps",
+            Env::Github => "Github",
+            Env::GitLab => "GitLab",
+        }
+    }
+    /// Prefix of ownership keys (`ado/contoso`, `gh/octo`, `gl/group`).
+    pub fn key_prefix(self) -> &'static str {
+        match self {
+            Env::AzureDevOps => "ado",
+            Env::Github => "gh",
+            Env::GitLab => "gl",
+        }
+    }
+    pub fn environment_type(self) -> &'static str {
+        match self {
+            Env::AzureDevOps => "AzureDevOpsScope",
+            Env::Github => "GithubScope",
+            Env::GitLab => "GitlabScope",
+        }
+    }
+    pub fn offering_type(self) -> &'static str {
+        match self {
+            Env::AzureDevOps => "CspmMonitorAzureDevOps",
+            Env::Github => "CspmMonitorGithub",
+            Env::GitLab => "CspmMonitorGitLab",
+        }
+    }
+}
+
+/// The key of a top-level item in `owners` (lowercase: the DevOps platforms compare names
+/// case-insensitively). GitLab subgroups are owned through their top-level group.
+pub fn item_key(env: Env, name: &str) -> String {
+    let top = match env {
+        Env::GitLab => name.split('$').next().unwrap_or(name),
+        _ => name,
+    };
+    format!("{}/{}", env.key_prefix(), top.to_ascii_lowercase())
+}
+
+/// ARM compares resource IDs case-insensitively: connectors are keyed by the lowercase ID.
+pub fn connector_key(subscription: &str, resource_group: &str, name: &str) -> String {
+    format!(
+        "/subscriptions/{subscription}/resourcegroups/{resource_group}/providers/microsoft.security/securityconnectors/{name}"
+    )
+    .to_ascii_lowercase()
+}
+
+/// `West Europe` and `westeurope` are the same region to ARM.
+pub fn normalize_region(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cloud {
+    pub tenant_id: String,
+    /// Unix seconds of simulated time zero (timestamps are `base + simulated seconds`).
+    pub base_unix: i64,
+    /// Simulated seconds elapsed when the state was saved (a reload continues from here).
+    #[serde(default)]
+    pub sim_elapsed: f64,
+    pub subscriptions: Vec<String>,
+    pub connectors: BTreeMap<String, Connector>,
+    pub ado: BTreeMap<String, AdoOrg>,
+    pub github: BTreeMap<String, GhOwner>,
+    pub gitlab: BTreeMap<String, GlGroup>,
+    /// Item key (see [`item_key`]) → connector key.
+    pub owners: BTreeMap<String, String>,
+    #[serde(default)]
+    pub operations: BTreeMap<String, Operation>,
+    #[serde(default)]
+    pub tickets: BTreeMap<String, Ticket>,
+    /// Alerts and recommendations rows of the `securityresources` table.
+    #[serde(default)]
+    pub security_resources: Vec<Value>,
+    /// Rows of the `resources` table other than connectors (tenant files may add some).
+    #[serde(default)]
+    pub extra_resources: Vec<Value>,
+    /// Support services beyond the built-in catalogue (tenant files may add some).
+    #[serde(default)]
+    pub extra_services: Vec<SupportService>,
+    /// One-time OAuth codes: never persisted (a code is a secret and expires anyway).
+    #[serde(skip)]
+    pub oauth_codes: BTreeMap<String, OAuthCode>,
+    #[serde(default)]
+    pub counter: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Connector {
+    pub id: String,
+    pub name: String,
+    pub subscription: String,
+    pub resource_group: String,
+    /// As given on PUT (e.g. `westeurope` or `Central US`).
+    pub location: String,
+    pub kind: String,
+    pub etag: String,
+    pub tags: Value,
+    pub properties: Value,
+    pub created_at: f64,
+    pub modified_at: f64,
+    pub devops: Option<DevOps>,
+}
+
+impl Connector {
+    pub fn env(&self) -> Option<Env> {
+        self.properties
+            .get("environmentName")
+            .and_then(Value::as_str)
+            .and_then(Env::from_environment_name)
+    }
+    pub fn region(&self) -> String {
+        normalize_region(&self.location)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DevOps {
+    /// User-settable properties (autoDiscovery, topLevelInventoryList, agentlessConfiguration...),
+    /// never `authorization`.
+    pub properties: Value,
+    pub provisioning_state: String,
+    pub status_message: Option<String>,
+    pub updated_at: f64,
+    /// The token exchange succeeded once: later PATCHes need no new code.
+    pub authorized: bool,
+    /// Lowercase top-level names the authorized identity can see.
+    pub visible: Vec<String>,
+    /// Azure DevOps settings by lowercase path (`org`, `org/project`, `org/project/repo`):
+    /// the `actionableRemediation` object.
+    #[serde(default)]
+    pub settings: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdoOrg {
+    pub name: String,
+    pub projects: BTreeMap<String, AdoProject>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdoProject {
+    pub name: String,
+    pub id: String,
+    pub repos: BTreeMap<String, AdoRepo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdoRepo {
+    pub name: String,
+    pub id: String,
+    pub visibility: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GhOwner {
+    pub name: String,
+    pub internal_id: String,
+    pub repos: Vec<GhRepo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GhRepo {
+    pub name: String,
+    pub id: String,
+}
+
+/// A GitLab group or subgroup, keyed by its lowercase fully-qualified name (`group$sub`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GlGroup {
+    pub fq_name: String,
+    pub projects: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OAuthCode {
+    pub expires_at: f64,
+    /// Lowercase top-level names the identity behind the code can see; `None` = everything.
+    pub scope: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpStatus {
+    InProgress,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Operation {
+    pub id: String,
+    pub connector: String,
+    pub started: f64,
+    pub due: f64,
+    pub status: OpStatus,
+    pub error: Option<(String, String)>,
+    pub effect: Effect,
+}
+
+/// What a long-running operation does to the cloud when it completes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Effect {
+    /// PUT/PATCH of `devops/default`; `visible` is `Some` when a valid code came with it.
+    DevOpsWrite {
+        properties: Value,
+        visible: Option<Vec<String>>,
+        fail: Option<(String, String)>,
+    },
+    DevOpsDelete,
+    /// PUT/PATCH of an Azure DevOps org/project/repo: new `actionableRemediation` at `path`.
+    AdoWrite {
+        path: String,
+        remediation: Option<Value>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ticket {
+    pub subscription: String,
+    pub name: String,
+    pub ticket_id: String,
+    pub properties: Value,
+    pub created_at: f64,
+    pub modified_at: f64,
+    /// Old and new connector keys when the ticket asks for a release, and when it is due.
+    pub release: Option<(String, String)>,
+    pub release_due: Option<f64>,
+    pub released: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SupportService {
+    pub name: String,
+    pub display_name: String,
+    pub resource_types: Vec<String>,
+    /// (name, displayName) of its problem classifications.
+    pub classifications: Vec<(String, String)>,
+}
+
+impl Cloud {
+    pub fn empty(tenant_id: &str, base_unix: i64) -> Self {
+        Cloud {
+            tenant_id: tenant_id.to_string(),
+            base_unix,
+            sim_elapsed: 0.0,
+            subscriptions: Vec::new(),
+            connectors: BTreeMap::new(),
+            ado: BTreeMap::new(),
+            github: BTreeMap::new(),
+            gitlab: BTreeMap::new(),
+            owners: BTreeMap::new(),
+            operations: BTreeMap::new(),
+            tickets: BTreeMap::new(),
+            security_resources: Vec::new(),
+            extra_services: Vec::new(),
+            extra_resources: Vec::new(),
+            oauth_codes: BTreeMap::new(),
+            counter: 0,
+        }
+    }
+
+    /// A deterministic GUID-shaped ID (stable across runs with the same tenant).
+    pub fn next_guid(&mut self) -> String {
+        self.counter += 1;
+        guid_from(self.counter.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5151)
+    }
+
+    /// Whether the connector's DevOps configuration can act (a token was exchanged).
+    pub fn can_act(&self, connector: &str) -> bool {
+        self.connectors.get(connector).and_then(|c| c.devops.as_ref()).is_some_and(|d| d.authorized)
+    }
+
+    /// `onboardingState` of a top-level item as seen from `connector`.
+    pub fn onboarding_state(&self, connector: &str, env: Env, name: &str) -> &'static str {
+        if !self.can_act(connector) {
+            return "NotApplicable";
+        }
+        match self.owners.get(&item_key(env, name)) {
+            Some(o) if o == connector => "Onboarded",
+            Some(_) => "OnboardedByOtherConnector",
+            None => "NotOnboarded",
+        }
+    }
+
+    /// The lowercase top-level names that exist in an environment.
+    pub fn top_level_names(&self, env: Env) -> Vec<String> {
+        match env {
+            Env::AzureDevOps => self.ado.keys().cloned().collect(),
+            Env::Github => self.github.keys().cloned().collect(),
+            Env::GitLab => self.gitlab.keys().filter(|k| !k.contains('$')).cloned().collect(),
+        }
+    }
+
+    /// Claims, for `connector`, every unowned visible item its configuration selects
+    /// (all of them with autoDiscovery Enabled, else `topLevelInventoryList`).
+    pub fn claim_selected(&mut self, connector: &str) {
+        let Some(c) = self.connectors.get(connector) else { return };
+        let (Some(env), Some(d)) = (c.env(), c.devops.as_ref()) else { return };
+        if !d.authorized {
+            return;
+        }
+        let auto = d.properties.get("autoDiscovery").and_then(Value::as_str) == Some("Enabled");
+        let listed: Vec<String> = d
+            .properties
+            .get("topLevelInventoryList")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_ascii_lowercase).collect())
+            .unwrap_or_default();
+        let wanted: Vec<String> =
+            d.visible.iter().filter(|v| auto || listed.contains(v)).cloned().collect();
+        for name in wanted {
+            self.owners.entry(item_key(env, &name)).or_insert_with(|| connector.to_string());
+        }
+    }
+
+    /// Rows of the `resources` table: every connector, in every region (Resource Graph keeps
+    /// listing connectors whose region is down).
+    pub fn resource_rows(&self) -> Vec<Value> {
+        self.connectors
+            .values()
+            .map(|c| {
+                json!({
+                    "id": c.id,
+                    "name": c.name,
+                    "type": "microsoft.security/securityconnectors",
+                    "tenantId": self.tenant_id,
+                    "kind": c.kind,
+                    "location": c.region(),
+                    "resourceGroup": c.resource_group.to_ascii_lowercase(),
+                    "subscriptionId": c.subscription,
+                    "managedBy": "",
+                    "sku": null,
+                    "plan": null,
+                    "properties": c.properties,
+                    "tags": c.tags,
+                    "identity": null,
+                    "zones": null,
+                    "extendedLocation": null,
+                })
+            })
+            .chain(self.extra_resources.iter().cloned())
+            .collect()
+    }
+
+    /// Recreates Microsoft's side (one recommendation per owned item, one alert per connector)
+    /// for `connector` in `securityresources`, replacing rows that pointed at `old`.
+    pub fn recreate_security_rows(&mut self, connector: &str, old: Option<&str>) {
+        if let Some(old) = old {
+            self.security_resources.retain(|r| {
+                r.get("properties")
+                    .and_then(|p| p.get("connectorId"))
+                    .and_then(Value::as_str)
+                    .map(str::to_ascii_lowercase)
+                    .as_deref()
+                    != Some(old)
+            });
+        }
+        let Some(c) = self.connectors.get(connector).cloned() else { return };
+        let items: Vec<String> = self
+            .owners
+            .iter()
+            .filter(|(_, o)| o.as_str() == connector)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut rows = Vec::new();
+        for item in items {
+            let guid = self.next_guid();
+            rows.push(json!({
+                "id": format!("{}/providers/Microsoft.Security/assessments/{guid}", c.id),
+                "name": guid,
+                "type": "microsoft.security/assessments",
+                "tenantId": self.tenant_id,
+                "location": "",
+                "resourceGroup": c.resource_group.to_ascii_lowercase(),
+                "subscriptionId": c.subscription,
+                "properties": {
+                    "displayName": "DevOps security: secrets should be resolved",
+                    "status": {"code": "Unhealthy"},
+                    "resourceDetails": {"Source": "Azure", "Id": c.id},
+                    "connectorId": c.id,
+                    "item": item,
+                },
+            }));
+        }
+        let guid = self.next_guid();
+        rows.push(json!({
+            "id": format!("/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Security/locations/{}/alerts/{guid}", c.subscription, c.resource_group, c.region()),
+            "name": guid,
+            "type": "microsoft.security/locations/alerts",
+            "tenantId": self.tenant_id,
+            "location": c.region(),
+            "resourceGroup": c.resource_group.to_ascii_lowercase(),
+            "subscriptionId": c.subscription,
+            "properties": {
+                "alertDisplayName": "DevOps: suspicious pipeline activity",
+                "severity": "Medium",
+                "status": "Active",
+                "connectorId": c.id,
+            },
+        }));
+        self.security_resources.extend(rows);
+    }
+}
+
+/// Formats 64 bits as a GUID-shaped string.
+pub fn guid_from(mut x: u64) -> String {
+    // splitmix64 twice for 128 bits of well-spread digits.
+    let mut next = || {
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let a = next();
+    let b = next();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        ((b >> 48) & 0x3fff) | 0x8000,
+        b & 0xffff_ffff_ffff
+    )
+}
