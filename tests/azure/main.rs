@@ -5,6 +5,7 @@ mod cli;
 mod contract;
 mod pipeline;
 mod query;
+mod sim;
 mod stub;
 
 use lifeboat::azure::credential::{AccessToken, StaticToken};
