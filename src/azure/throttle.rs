@@ -57,6 +57,9 @@ struct Bucket {
     updated: Duration,
     blocked_until: Duration,
     in_flight: u32,
+    /// Acquisitions so far: a permit remembers the value at its acquisition, so `observe` can
+    /// tell whether its request overlapped another one.
+    acquired: u64,
 }
 
 impl Bucket {
@@ -89,6 +92,9 @@ pub struct Throttle {
 #[derive(Debug)]
 pub struct Permit {
     key: Option<(String, OpClass)>,
+    /// No other request was in flight when this one was admitted.
+    alone: bool,
+    seq: u64,
 }
 
 impl Throttle {
@@ -118,6 +124,7 @@ impl Throttle {
                 updated: now,
                 blocked_until: Duration::ZERO,
                 in_flight: 0,
+                acquired: 0,
             }
         })
     }
@@ -126,7 +133,7 @@ impl Throttle {
     /// throttled here).
     pub async fn acquire(&self, subscription: Option<&str>, class: OpClass) -> Permit {
         let Some(sub) = subscription.filter(|_| self.enabled) else {
-            return Permit { key: None };
+            return Permit { key: None, alone: false, seq: 0 };
         };
         let key = (sub.to_ascii_lowercase(), class);
         loop {
@@ -139,8 +146,10 @@ impl Throttle {
                     b.blocked_until - now
                 } else if b.tokens >= 1.0 {
                     b.tokens -= 1.0;
+                    let alone = b.in_flight == 0;
                     b.in_flight += 1;
-                    return Permit { key: Some(key) };
+                    b.acquired += 1;
+                    return Permit { key: Some(key), alone, seq: b.acquired };
                 } else {
                     Duration::from_secs_f64((1.0 - b.tokens) / b.rate)
                 }
@@ -159,11 +168,13 @@ impl Throttle {
         b.in_flight = b.in_flight.saturating_sub(1);
         if let Some(r) = remaining {
             // The service counted this request; the ones still in flight will each take one more.
-            // With nothing else in flight the header is exact and we adopt it (up or down). With
-            // requests in flight, answers can arrive out of order and a stale, higher count would
-            // let a burst through: then the header may only lower our count.
+            // When this request overlapped no other one, the header is exact and we adopt it, up
+            // or down. Otherwise the service may have answered the overlapping requests in
+            // another order than we see the answers, so a count can be stale and too high: then
+            // the header may only lower ours.
             let server = r as f64 - b.in_flight as f64;
-            b.tokens = if b.in_flight == 0 {
+            let sequential = permit.alone && b.in_flight == 0 && b.acquired == permit.seq;
+            b.tokens = if sequential {
                 server.min(b.capacity.max(r as f64))
             } else {
                 b.tokens.min(server)
@@ -283,6 +294,27 @@ mod tests {
         let p = th.acquire(Some("s"), OpClass::Reads).await;
         th.observe(p, None, None);
         assert!((t.now().as_secs_f64() - 1.0 / 25.0).abs() < 1e-6, "{:?}", t.now());
+    }
+
+    #[tokio::test]
+    async fn out_of_order_answers_cannot_raise_the_count() {
+        let t = VirtualTimer::new();
+        let th = Throttle::new(Arc::new(t.clone()));
+        let a = th.acquire(Some("s"), OpClass::Writes).await;
+        let b = th.acquire(Some("s"), OpClass::Writes).await;
+        // The service answered A (5 left) then B (4 left); we see B's answer first.
+        th.observe(b, Some(4), None);
+        assert_eq!(th.state("s", OpClass::Writes).unwrap().tokens, 3.0, "A still in flight");
+        th.observe(a, Some(5), None);
+        assert_eq!(
+            th.state("s", OpClass::Writes).unwrap().tokens,
+            3.0,
+            "A's stale count is ignored"
+        );
+        // A request alone is trusted both ways.
+        let c = th.acquire(Some("s"), OpClass::Writes).await;
+        th.observe(c, Some(150), None);
+        assert_eq!(th.state("s", OpClass::Writes).unwrap().tokens, 150.0);
     }
 
     #[tokio::test]
