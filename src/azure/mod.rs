@@ -1,2 +1,202 @@
 //! The Azure client: credentials, the ARM pipeline (request IDs, retries, throttling, long-running
 //! operations, paging), typed resources that round-trip unknown fields. Knows nothing of runbooks.
+//!
+//! Entry point: [`connect`] turns `--arm-endpoint`, `--auth` and `--cloud` into an [`ArmClient`]
+//! (validated before any request), then the typed operations on [`ArmClient`].
+
+pub mod api;
+pub mod client;
+pub mod credential;
+pub mod error;
+pub mod id;
+pub mod models;
+pub mod pipeline;
+pub mod throttle;
+pub mod timer;
+
+pub use client::{ArmClient, LroOptions};
+pub use credential::{AccessToken, CredentialKind, Principal, TokenSource};
+pub use error::{ArmError, AzureError};
+pub use id::ResourceId;
+pub use pipeline::{CallRecord, Observer, PipelineOptions, RetryPolicy};
+
+use crate::cli::{AuthMode, CloudName};
+use crate::error::UserError;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+/// What the user chose on the command line.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub arm_endpoint: Option<String>,
+    pub auth: AuthMode,
+    pub cloud: CloudName,
+}
+
+/// A ready client and how it authenticates.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub client: ArmClient,
+    pub endpoint: Url,
+    /// The credential kinds tried in order (`[None]` for `--auth none`).
+    pub credentials: Vec<CredentialKind>,
+    credential: Option<Arc<credential::Credential>>,
+}
+
+impl Connection {
+    /// The credential that produced the last token (known after the first call).
+    pub fn credential_used(&self) -> Option<CredentialKind> {
+        match &self.credential {
+            Some(c) => c.used(),
+            None => Some(CredentialKind::None),
+        }
+    }
+}
+
+/// Is this host the local machine?
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// The ARM endpoint: `--arm-endpoint` or the cloud's. Plain `http://` only for loopback.
+pub fn resolve_endpoint(arm_endpoint: Option<&str>, cloud: CloudName) -> Result<Url, UserError> {
+    let raw = arm_endpoint
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(api::Cloud::of(cloud).arm_endpoint);
+    let url = Url::parse(raw).map_err(|e| {
+        UserError::usage(format!("--arm-endpoint '{raw}' is not a URL: {e}")).with_hint("for example https://management.azure.com or http://127.0.0.1:PORT from `lifeboat sim serve`")
+    })?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => return Err(UserError::usage(format!(
+            "--arm-endpoint '{raw}' uses plain http to a remote host"
+        ))
+        .with_hint(
+            "tokens must not travel unencrypted: use https, or http only to 127.0.0.1/localhost",
+        )),
+        other => {
+            return Err(UserError::usage(format!("--arm-endpoint '{raw}' has scheme '{other}'"))
+                .with_hint("use https://"))
+        }
+    }
+    if url.host().is_none() || url.query().is_some() {
+        return Err(UserError::usage(format!(
+            "--arm-endpoint '{raw}' must be a base URL with a host and no query"
+        )));
+    }
+    Ok(url)
+}
+
+/// Validates the options and builds the client. No request is sent: a credential that does not
+/// work is reported (exit 5) by the first call.
+pub fn connect(
+    opts: &ConnectOptions,
+    env: &HashMap<String, String>,
+) -> Result<Connection, UserError> {
+    connect_with(opts, env, Arc::new(timer::TokioTimer::new()), None)
+}
+
+/// [`connect`] with an injected timer and observer.
+pub fn connect_with(
+    opts: &ConnectOptions,
+    env: &HashMap<String, String>,
+    timer: Arc<dyn timer::Timer>,
+    observer: Option<Observer>,
+) -> Result<Connection, UserError> {
+    let endpoint = resolve_endpoint(opts.arm_endpoint.as_deref(), opts.cloud)?;
+    let cloud = api::Cloud::of(opts.cloud);
+    let kinds = credential::select(opts.auth, env)
+        .map_err(|e| UserError::auth(e.message).with_hint(e.hint))?;
+    if kinds == [CredentialKind::None] && !is_loopback(&endpoint) {
+        return Err(UserError::usage(format!("--auth none is refused for {endpoint}")).with_hint(
+            "it is only for the simulator and other loopback endpoints; choose another --auth",
+        ));
+    }
+    let credential = credential::Credential::build(&kinds, env, &cloud)
+        .map_err(|e| UserError::auth(e.message).with_hint(e.hint))?
+        .map(Arc::new);
+    if let Some(c) = &credential {
+        tracing::info!(credentials = ?c.kinds(), "credential selected");
+    }
+    // A custom endpoint (simulator) accepts the scope of the chosen cloud.
+    let pipeline = pipeline::Pipeline::new(PipelineOptions {
+        endpoint: endpoint.clone(),
+        scope: cloud.arm_scope.to_owned(),
+        token: credential.clone().map(|c| c as Arc<dyn TokenSource>),
+        timer,
+        retry: RetryPolicy::default(),
+        throttle: true,
+        timeout: Duration::from_secs(100),
+        observer,
+    })
+    .map_err(|e| UserError::failed(e.to_string()))?;
+    Ok(Connection { client: ArmClient::new(pipeline), endpoint, credentials: kinds, credential })
+}
+
+/// The user-facing error for an Azure failure: exit 5 for credentials, 1 otherwise.
+pub fn user_error(e: AzureError) -> UserError {
+    match &e {
+        AzureError::Credential(_) => UserError::auth(e.to_string()),
+        AzureError::Arm(a) if a.status == 401 => UserError::auth(e.to_string()),
+        AzureError::Config(_) => UserError::usage(e.to_string()),
+        _ => UserError::failed(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_for_loopback() {
+        assert!(resolve_endpoint(Some("http://127.0.0.1:8080"), CloudName::Public).is_ok());
+        assert!(resolve_endpoint(Some("http://localhost:1"), CloudName::Public).is_ok());
+        assert!(resolve_endpoint(Some("http://[::1]:1"), CloudName::Public).is_ok());
+        let e =
+            resolve_endpoint(Some("http://management.azure.com"), CloudName::Public).unwrap_err();
+        assert_eq!(e.exit, crate::error::Exit::Usage);
+        assert!(e.to_string().contains("plain http"), "{e}");
+        assert!(resolve_endpoint(Some("ftp://x"), CloudName::Public).is_err());
+        assert!(resolve_endpoint(Some("not a url"), CloudName::Public).is_err());
+        assert_eq!(
+            resolve_endpoint(None, CloudName::China).unwrap().as_str(),
+            "https://management.chinacloudapi.cn/"
+        );
+    }
+
+    #[test]
+    fn auth_none_refused_for_remote_endpoints() {
+        let env = HashMap::new();
+        let o = ConnectOptions {
+            arm_endpoint: Some("https://management.azure.com".into()),
+            auth: AuthMode::None,
+            cloud: CloudName::Public,
+        };
+        let e = connect(&o, &env).unwrap_err();
+        assert_eq!(e.exit, crate::error::Exit::Usage);
+        let o = ConnectOptions { arm_endpoint: Some("http://127.0.0.1:9".into()), ..o };
+        let c = connect(&o, &env).unwrap();
+        assert_eq!(c.credentials, vec![CredentialKind::None]);
+    }
+
+    #[test]
+    fn missing_credential_variables_exit_5() {
+        let o = ConnectOptions {
+            arm_endpoint: None,
+            auth: AuthMode::ClientSecret,
+            cloud: CloudName::Public,
+        };
+        let e = connect(&o, &HashMap::new()).unwrap_err();
+        assert_eq!(e.exit, crate::error::Exit::Auth);
+        assert!(e.to_string().contains("AZURE_CLIENT_SECRET"), "{e}");
+    }
+}

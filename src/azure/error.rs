@@ -1,0 +1,205 @@
+//! Errors of the Azure client. [`ArmError`] is the parsed ARM error envelope (both the v2/v5
+//! `ErrorResponse` and the `CloudError` shape are `{"error": {...}}`) plus what was called; its
+//! Display says what happened, to which resource, and what to do. Nothing here ever holds a token:
+//! request URLs are stored without query values that could be secrets.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::time::Duration;
+
+/// `ErrorDetail` of the ARM common types (v2 and v5), recursive through `details`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<ErrorDetail>,
+    #[serde(default, rename = "additionalInfo", skip_serializing_if = "Vec::is_empty")]
+    pub additional_info: Vec<serde_json::Value>,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `{"error": ErrorDetail}`: ErrorResponse (v2, v5, Resource Graph) and CloudError alike.
+#[derive(Debug, Clone, Deserialize)]
+struct Envelope {
+    error: ErrorDetail,
+}
+
+/// An error answer from ARM (or an RP behind it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArmError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    pub target: Option<String>,
+    pub details: Vec<ErrorDetail>,
+    pub request_id: Option<String>,
+    pub correlation_id: Option<String>,
+    pub method: String,
+    /// The resource ID or path that was called (no query string).
+    pub resource: String,
+}
+
+impl ArmError {
+    /// Builds the error from a response body; a body that is not an ARM envelope still gives a
+    /// useful error (its first 300 characters as the message).
+    pub fn from_response(
+        status: u16,
+        body: &[u8],
+        method: &str,
+        resource: &str,
+        request_id: Option<String>,
+        correlation_id: Option<String>,
+    ) -> ArmError {
+        let (code, message, target, details) = match serde_json::from_slice::<Envelope>(body) {
+            Ok(Envelope { error }) => (
+                error.code.unwrap_or_else(|| format!("Http{status}")),
+                error.message.unwrap_or_default(),
+                error.target,
+                error.details,
+            ),
+            Err(_) => {
+                let text = String::from_utf8_lossy(body);
+                let snippet: String = text.chars().take(300).collect();
+                (format!("Http{status}"), snippet.trim().to_owned(), None, Vec::new())
+            }
+        };
+        ArmError {
+            status,
+            code,
+            message,
+            target,
+            details,
+            request_id,
+            correlation_id,
+            method: method.to_owned(),
+            resource: resource.to_owned(),
+        }
+    }
+
+    /// What a person can do about this error.
+    pub fn hint(&self) -> &'static str {
+        match self.status {
+            400 => "the request was rejected as invalid; check the values named in the message",
+            401 => "the credential was not accepted; sign in again (`az login`) or check --auth and --cloud",
+            403 => "the principal lacks permission; check its role assignment on this scope (Security Admin or Contributor)",
+            404 => "the resource does not exist; check the ID, the subscription and the resource group",
+            409 => "the resource is in a conflicting state (another operation in progress, or it is onboarded elsewhere); retry later or resolve the conflict",
+            412 => "the resource changed since it was read; read it again and retry",
+            429 => "Azure throttled the requests; retry later or reduce concurrency",
+            500..=599 => "Azure had a transient failure; retry later, and quote the request ID to Microsoft support if it persists",
+            _ => "see the ARM error code and message",
+        }
+    }
+}
+
+impl fmt::Display for ArmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} failed with {} {}", self.method, self.resource, self.status, self.code)?;
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message.trim_end_matches('.'))?;
+        }
+        if let Some(t) = &self.target {
+            write!(f, " (target '{t}')")?;
+        }
+        for d in &self.details {
+            if let (Some(c), Some(m)) = (&d.code, &d.message) {
+                write!(f, "; {c}: {}", m.trim_end_matches('.'))?;
+            }
+        }
+        write!(f, " ({}", self.hint())?;
+        if let Some(r) = &self.request_id {
+            write!(f, "; request id {r}")?;
+        }
+        if let Some(c) = &self.correlation_id {
+            write!(f, "; correlation id {c}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+impl std::error::Error for ArmError {}
+
+/// Everything the Azure client can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AzureError {
+    #[error(transparent)]
+    Arm(Box<ArmError>),
+    #[error("{method} {resource} failed after {attempts} attempt(s) in {elapsed:?}: {message} (check the network and the ARM endpoint)")]
+    Transport {
+        method: String,
+        resource: String,
+        attempts: u32,
+        elapsed: Duration,
+        message: String,
+    },
+    #[error("{method} {resource}: the long-running operation did not finish within {deadline:?} (last status '{last_status}'; it may still complete: check the resource later, or raise the deadline)")]
+    LroTimeout { method: String, resource: String, deadline: Duration, last_status: String },
+    #[error("{method} {resource}: the long-running operation ended {status}{}", .error.as_ref().map(|e| format!(" with {}: {}", e.code.as_deref().unwrap_or("no code"), e.message.as_deref().unwrap_or(""))).unwrap_or_default())]
+    LroFailed { method: String, resource: String, status: String, error: Option<Box<ErrorDetail>> },
+    #[error("{method} {resource}: the response is not what the API contract describes: {message}")]
+    Decode { method: String, resource: String, message: String },
+    #[error("cannot get an Azure access token: {0}")]
+    Credential(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+impl AzureError {
+    /// The ARM error, when the service answered with one.
+    pub fn arm(&self) -> Option<&ArmError> {
+        match self {
+            AzureError::Arm(a) => Some(a),
+            _ => None,
+        }
+    }
+    /// The service error code (`TokenExchangeFailed`, `ResourceNotFound`, ...).
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            AzureError::Arm(a) => Some(&a.code),
+            AzureError::LroFailed { error, .. } => error.as_ref().and_then(|e| e.code.as_deref()),
+            _ => None,
+        }
+    }
+    pub fn status(&self) -> Option<u16> {
+        self.arm().map(|a| a.status)
+    }
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+}
+
+impl From<ArmError> for AzureError {
+    fn from(e: ArmError) -> Self {
+        AzureError::Arm(Box::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cloud_error_and_says_what_to_do() {
+        let body = br#"{"error":{"code":"InvalidRequestContent","message":"The property 'autoDiscovery' has an invalid value.","target":"properties.autoDiscovery","details":[{"code":"BadValue","message":"expected Enabled or Disabled"}]}}"#;
+        let e = ArmError::from_response(400, body, "PUT", "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/c/devops/default", Some("req-1".into()), Some("corr-1".into()));
+        assert_eq!(e.code, "InvalidRequestContent");
+        assert_eq!(e.target.as_deref(), Some("properties.autoDiscovery"));
+        let s = e.to_string();
+        assert!(s.starts_with("PUT /subscriptions/s/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/c/devops/default failed with 400 InvalidRequestContent"), "{s}");
+        assert!(s.contains("BadValue"), "{s}");
+        assert!(s.contains("request id req-1"), "{s}");
+    }
+
+    #[test]
+    fn non_json_body_still_explains() {
+        let e = ArmError::from_response(403, b"<html>forbidden</html>", "GET", "/x", None, None);
+        assert_eq!(e.code, "Http403");
+        assert!(e.to_string().contains("role assignment"));
+    }
+}

@@ -1,0 +1,842 @@
+//! Typed resources: typed for what lifeboat reads and writes, lossless for the rest. Every struct
+//! we type keeps unknown fields in `extra` (`#[serde(flatten)]`), and every optional field is
+//! skipped when absent, so a get-modify-put sends back exactly what the service gave plus our
+//! change. Enums the service models as strings (`modelAsString`) keep unknown values in `Other`,
+//! and match case-sensitively so a value round-trips byte for byte.
+
+use super::error::ErrorDetail;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+
+pub type Extra = Map<String, Value>;
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($var:ident = $s:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum $name { $($var,)* /** A value this version of lifeboat does not know. */ Other(String) }
+        impl $name {
+            pub fn as_str(&self) -> &str { match self { $(Self::$var => $s,)* Self::Other(s) => s } }
+        }
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self { match s { $($s => Self::$var,)* o => Self::Other(o.to_owned()) } }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> { s.serialize_str(self.as_str()) }
+        }
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Ok(Self::from(s.as_str()))
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// `CloudName` of a security connector.
+    EnvironmentName { Azure = "Azure", Aws = "AWS", Gcp = "GCP", Github = "Github", AzureDevOps = "AzureDevOps", GitLab = "GitLab", DockerHub = "DockerHub", JFrog = "JFrog" }
+);
+impl EnvironmentName {
+    pub fn is_devops(&self) -> bool {
+        matches!(self, Self::Github | Self::AzureDevOps | Self::GitLab)
+    }
+}
+string_enum!(AutoDiscovery { Disabled = "Disabled", Enabled = "Enabled", NotApplicable = "NotApplicable" });
+string_enum!(OnboardingState { NotApplicable = "NotApplicable", OnboardedByOtherConnector = "OnboardedByOtherConnector", Onboarded = "Onboarded", NotOnboarded = "NotOnboarded" });
+string_enum!(
+    /// `DevOpsProvisioningState` (the examples also use `Accepted`).
+    ProvisioningState { Succeeded = "Succeeded", Failed = "Failed", Canceled = "Canceled", Pending = "Pending", PendingDeletion = "PendingDeletion", DeletionSuccess = "DeletionSuccess", DeletionFailure = "DeletionFailure", Accepted = "Accepted" }
+);
+string_enum!(RemediationState { None = "None", Disabled = "Disabled", Enabled = "Enabled" });
+string_enum!(
+    /// `InheritFromParentState`, `AnnotateDefaultBranchState`.
+    EnabledState { Disabled = "Disabled", Enabled = "Enabled" }
+);
+string_enum!(RuleCategory { Code = "Code", Artifacts = "Artifacts", Dependencies = "Dependencies", Secrets = "Secrets", IaC = "IaC", Containers = "Containers" });
+string_enum!(AgentlessEnablement { Disabled = "Disabled", Enabled = "Enabled", NotApplicable = "NotApplicable" });
+string_enum!(InventoryListType { Inclusion = "Inclusion", Exclusion = "Exclusion" });
+string_enum!(InventoryKind { AzureDevOpsOrganization = "AzureDevOpsOrganization", AzureDevOpsProject = "AzureDevOpsProject", AzureDevOpsRepository = "AzureDevOpsRepository", GitHubOwner = "GitHubOwner", GitHubRepository = "GitHubRepository" });
+string_enum!(Severity { Minimal = "minimal", Moderate = "moderate", Critical = "critical", HighestCriticalImpact = "highestcriticalimpact" });
+string_enum!(Consent { Yes = "Yes", No = "No" });
+string_enum!(ContactMethod { Email = "email", Phone = "phone" });
+
+/// A one-time secret (the OAuth authorization code). It serialises into request bodies, where
+/// it must go, but `Debug` and `Display` never show it, so it cannot reach a log or an error.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(s: impl Into<String>) -> Self {
+        SecretString(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+impl fmt::Display for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The ARM envelope shared by every proxy resource we type: `id`, `name`, `type`, `systemData`,
+/// `properties`, and whatever else the service adds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resource<P> {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<String>,
+    #[serde(default, rename = "systemData", skip_serializing_if = "Option::is_none")]
+    pub system_data: Option<Value>,
+    #[serde(default = "Option::default", skip_serializing_if = "Option::is_none")]
+    pub properties: Option<P>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl<P> Default for Resource<P> {
+    fn default() -> Self {
+        Resource {
+            id: None,
+            name: None,
+            resource_type: None,
+            system_data: None,
+            properties: None,
+            extra: Extra::new(),
+        }
+    }
+}
+
+impl<P> Resource<P> {
+    /// A request body with only `properties` (what a PUT needs).
+    pub fn with_properties(properties: P) -> Self {
+        Resource { properties: Some(properties), ..Default::default() }
+    }
+}
+
+/// One page of a list (`value` + `nextLink`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    #[serde(default = "Vec::new")]
+    pub value: Vec<T>,
+    #[serde(default, rename = "nextLink", skip_serializing_if = "Option::is_none")]
+    pub next_link: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+// ---------------------------------------------------------------- security connectors
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SecurityConnector {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(default, rename = "systemData", skip_serializing_if = "Option::is_none")]
+    pub system_data: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub properties: Option<SecurityConnectorProperties>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityConnectorProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hierarchy_identifier: Option<String>,
+    /// Read-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hierarchy_identifier_trial_end_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment_name: Option<EnvironmentName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offerings: Option<Vec<Offering>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment_data: Option<EnvironmentData>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `offerings[]`: discriminated by `offeringType`; the DevOps ones carry no properties of their
+/// own, the others keep theirs in `extra`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Offering {
+    pub offering_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `environmentData`: discriminated by `environmentType` (`AzureDevOpsScope`, `GithubScope`,
+/// `GitlabScope`, ...).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentData {
+    pub environment_type: String,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The body of a tags patch.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TagsPatch {
+    pub tags: BTreeMap<String, String>,
+}
+
+// ---------------------------------------------------------------- devops configuration
+
+pub type DevOpsConfiguration = Resource<DevOpsConfigurationProperties>;
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevOpsConfigurationProperties {
+    /// Write-only: the service clears it on GET.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<Authorization>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_discovery: Option<AutoDiscovery>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_level_inventory_list: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agentless_configuration: Option<AgentlessConfiguration>,
+    /// Read-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Vec<DevOpsCapability>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_state: Option<ProvisioningState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_status_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_status_update_time_utc: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Authorization {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<SecretString>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentlessConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agentless_enabled: Option<AgentlessEnablement>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agentless_auto_discovery: Option<AutoDiscovery>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scanners: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory_list_type: Option<InventoryListType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory_list: Option<Vec<InventoryItem>>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryItem {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory_kind: Option<InventoryKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct DevOpsCapability {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+// ---------------------------------------------------------------- Azure DevOps
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionableRemediation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<RemediationState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category_configurations: Option<Vec<CategoryConfiguration>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_configuration: Option<BranchConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inherit_from_parent_state: Option<EnabledState>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CategoryConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_severity_level: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<RuleCategory>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `TargetBranchConfiguration`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BranchConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_names: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotate_default_branch: Option<EnabledState>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+pub type AzureDevOpsOrg = Resource<AzureDevOpsOrgProperties>;
+pub type AzureDevOpsProject = Resource<AzureDevOpsProjectProperties>;
+pub type AzureDevOpsRepo = Resource<AzureDevOpsRepoProperties>;
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AzureDevOpsOrgProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_state: Option<ProvisioningState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_status_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_status_update_time_utc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onboarding_state: Option<OnboardingState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actionable_remediation: Option<ActionableRemediation>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AzureDevOpsProjectProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_state: Option<ProvisioningState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_status_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_status_update_time_utc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_org_name: Option<String>,
+    /// Read-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onboarding_state: Option<OnboardingState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actionable_remediation: Option<ActionableRemediation>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AzureDevOpsRepoProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_state: Option<ProvisioningState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_status_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_status_update_time_utc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_org_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_project_name: Option<String>,
+    /// Read-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_id: Option<String>,
+    /// Read-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_url: Option<String>,
+    /// Read-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onboarding_state: Option<OnboardingState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actionable_remediation: Option<ActionableRemediation>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+// ---------------------------------------------------------------- GitHub, GitLab (read-only)
+
+pub type GitHubOwner = Resource<GitHubOwnerProperties>;
+pub type GitHubRepo = Resource<GitHubRepoProperties>;
+pub type GitLabGroup = Resource<GitLabGroupProperties>;
+pub type GitLabProject = Resource<GitLabProjectProperties>;
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitHubOwnerProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_state: Option<ProvisioningState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_status_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_status_update_time_utc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_hub_internal_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onboarding_state: Option<OnboardingState>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitHubRepoProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_state: Option<ProvisioningState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_status_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_status_update_time_utc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_full_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_owner_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onboarding_state: Option<OnboardingState>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitLabGroupProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_state: Option<ProvisioningState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_status_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_status_update_time_utc: Option<String>,
+    /// `$`-separated namespaces, e.g. `group$subgroup`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fully_qualified_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fully_qualified_friendly_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onboarding_state: Option<OnboardingState>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitLabProjectProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_state: Option<ProvisioningState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_status_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_status_update_time_utc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fully_qualified_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fully_qualified_friendly_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fully_qualified_parent_group_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onboarding_state: Option<OnboardingState>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+// ---------------------------------------------------------------- operation results
+
+/// v2 `OperationStatusResult` (also the shape of `Azure-AsyncOperation` status documents).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationStatusResult {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent_complete: Option<serde_json::Number>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operations: Option<Vec<OperationStatusResult>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl OperationStatusResult {
+    pub fn lro_status(&self) -> LroStatus {
+        LroStatus::parse(&self.status)
+    }
+}
+
+/// The status of a long-running operation, parsed case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LroStatus {
+    InProgress,
+    Accepted,
+    Running,
+    Succeeded,
+    Failed,
+    Canceled,
+    Unknown(String),
+}
+
+impl LroStatus {
+    pub fn parse(s: &str) -> LroStatus {
+        match s.to_ascii_lowercase().as_str() {
+            "inprogress" => LroStatus::InProgress,
+            "accepted" => LroStatus::Accepted,
+            "running" | "updating" | "creating" | "deleting" => LroStatus::Running,
+            "succeeded" => LroStatus::Succeeded,
+            "failed" => LroStatus::Failed,
+            "canceled" | "cancelled" => LroStatus::Canceled,
+            _ => LroStatus::Unknown(s.to_owned()),
+        }
+    }
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, LroStatus::Succeeded | LroStatus::Failed | LroStatus::Canceled)
+    }
+}
+
+// ---------------------------------------------------------------- Resource Graph
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryRequest {
+    pub query: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscriptions: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management_groups: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facets: Option<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<QueryRequestOptions>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryRequestOptions {
+    #[serde(default, rename = "$skipToken", skip_serializing_if = "Option::is_none")]
+    pub skip_token: Option<String>,
+    #[serde(default, rename = "$top", skip_serializing_if = "Option::is_none")]
+    pub top: Option<u32>,
+    #[serde(default, rename = "$skip", skip_serializing_if = "Option::is_none")]
+    pub skip: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_format: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_partial_scopes: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_scope_filter: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryResponse {
+    pub total_records: i64,
+    pub count: i64,
+    /// `"true"` or `"false"` (a string in the contract).
+    pub result_truncated: String,
+    #[serde(default, rename = "$skipToken", skip_serializing_if = "Option::is_none")]
+    pub skip_token: Option<String>,
+    pub data: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facets: Option<Vec<Value>>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl QueryResponse {
+    /// The rows as objects, whichever result format was used (`objectArray` as is; `table`
+    /// zipped from `columns` and `rows`).
+    pub fn rows(&self) -> Vec<Map<String, Value>> {
+        match &self.data {
+            Value::Array(items) => items.iter().filter_map(|v| v.as_object().cloned()).collect(),
+            Value::Object(t) => {
+                let cols: Vec<String> = t
+                    .get("columns")
+                    .and_then(Value::as_array)
+                    .map(|c| {
+                        c.iter()
+                            .filter_map(|c| {
+                                c.get("name").and_then(Value::as_str).map(str::to_owned)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                t.get("rows")
+                    .and_then(Value::as_array)
+                    .map(|rows| {
+                        rows.iter()
+                            .filter_map(Value::as_array)
+                            .map(|r| cols.iter().cloned().zip(r.iter().cloned()).collect())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- Support
+
+pub type SupportService = Resource<SupportServiceProperties>;
+pub type ProblemClassification = Resource<ProblemClassificationProperties>;
+pub type SupportTicketDetails = Resource<SupportTicketProperties>;
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SupportServiceProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_types: Option<Vec<String>>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProblemClassificationProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SupportTicketProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support_ticket_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem_classification_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem_classification_display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advanced_diagnostic_consent: Option<Consent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_details: Option<ContactDetails>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub technical_ticket_details: Option<TechnicalTicketDetails>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support_plan_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem_scoping_questions: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secondary_consent: Option<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_date: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_contact_method: Option<ContactMethod>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_email_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additional_email_addresses: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_time_zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_support_language: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TechnicalTicketDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `UpdateSupportTicket` (PATCH body).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateSupportTicket {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+    /// `open` or `closed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_details: Option<ContactDetails>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advanced_diagnostic_consent: Option<Consent>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CheckNameAvailabilityInput {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub resource_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckNameAvailabilityOutput {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_available: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `GET /subscriptions` items.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subscription {
+    #[serde(default)]
+    pub subscription_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_enum_values_round_trip() {
+        let v: AutoDiscovery = serde_json::from_str("\"SomethingNew\"").unwrap();
+        assert_eq!(v, AutoDiscovery::Other("SomethingNew".into()));
+        assert_eq!(serde_json::to_string(&v).unwrap(), "\"SomethingNew\"");
+        let v: AutoDiscovery = serde_json::from_str("\"Enabled\"").unwrap();
+        assert_eq!(v, AutoDiscovery::Enabled);
+    }
+
+    #[test]
+    fn authorization_code_never_debug_prints() {
+        let p = DevOpsConfigurationProperties {
+            authorization: Some(Authorization {
+                code: Some(SecretString::new("oauth-code-123")),
+                extra: Extra::new(),
+            }),
+            ..Default::default()
+        };
+        assert!(!format!("{p:?}").contains("oauth-code-123"));
+        // It must reach the request body, though.
+        assert!(serde_json::to_string(&p).unwrap().contains("oauth-code-123"));
+    }
+
+    #[test]
+    fn lro_status_is_case_insensitive_with_unknown() {
+        assert_eq!(LroStatus::parse("succeeded"), LroStatus::Succeeded);
+        assert_eq!(LroStatus::parse("InProgress"), LroStatus::InProgress);
+        assert_eq!(LroStatus::parse("Weird"), LroStatus::Unknown("Weird".into()));
+        assert!(!LroStatus::parse("Weird").is_terminal());
+    }
+
+    #[test]
+    fn table_results_become_rows() {
+        let r: QueryResponse = serde_json::from_value(serde_json::json!({
+            "totalRecords": 1, "count": 1, "resultTruncated": "false",
+            "data": {"columns": [{"name": "id", "type": "string"}], "rows": [["a"]]}
+        }))
+        .unwrap();
+        assert_eq!(r.rows()[0]["id"], "a");
+    }
+}
