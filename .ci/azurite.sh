@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Azurite (the Azure Storage emulator) for the backup store suite: `start` installs a pinned
-# version into .ci/node_modules (gitignored), runs its blob service on 127.0.0.1 with a throw-away
+# version into .ci/npm-azurite (gitignored), runs its blob service on 127.0.0.1 with a throw-away
 # data directory, waits until it answers and records its PID; `stop` ends exactly that process.
 #
 #   .ci/azurite.sh start   # prints the line `LIFEBOAT_TEST_AZURITE=http://127.0.0.1:PORT/devstoreaccount1`
@@ -20,12 +20,12 @@ logfile="$here/azurite.log"
 
 install() {
   local installed=""
-  if [ -f "$here/node_modules/azurite/package.json" ]; then
-    installed="$(node -p "require('$here/node_modules/azurite/package.json').version")"
+  if [ -f "$here/npm-azurite/node_modules/azurite/package.json" ]; then
+    installed="$(node -p "require('$here/npm-azurite/node_modules/azurite/package.json').version")"
   fi
   if [ "$installed" != "$version" ]; then
-    echo "azurite: installing azurite@$version into $here/node_modules" >&2
-    npm install --prefix "$here" --no-save --no-audit --no-fund --ignore-scripts \
+    echo "azurite: installing azurite@$version into $here/npm-azurite" >&2
+    npm install --prefix "$here/npm-azurite" --no-save --no-audit --no-fund --ignore-scripts \
       "azurite@$version" >&2
   fi
 }
@@ -37,7 +37,7 @@ start() {
     install
     rm -rf "$datadir"
     mkdir -p "$datadir"
-    node "$here/node_modules/azurite/dist/src/blob/main.js" \
+    node "$here/npm-azurite/node_modules/azurite/dist/src/blob/main.js" \
       --blobHost 127.0.0.1 --blobPort "$port" --location "$datadir" \
       --disableTelemetry --silent --skipApiVersionCheck --loose \
       >"$logfile" 2>&1 &

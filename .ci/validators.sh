@@ -6,7 +6,7 @@
 # the tests themselves never install anything, they only read the env vars printed by `env`.
 #
 # Usage:
-#   .ci/validators.sh install   install both (idempotent; npm into .ci/node_modules, gitignored)
+#   .ci/validators.sh install   install both (idempotent; npm into .ci/npm-vnu, gitignored)
 #   .ci/validators.sh env       print `export LIFEBOAT_TEST_VNU_JAR=...` and `export LIFEBOAT_TEST_XMLLINT=...`
 #                               for the validators that are present (eval it in the calling shell)
 set -euo pipefail
@@ -15,17 +15,17 @@ ci_dir="$(pwd)"
 
 # Pinned: a new checker release may add rules; bump on purpose, with the tests green.
 VNU_VERSION="26.9.27"
-vnu_jar="$ci_dir/node_modules/vnu-jar/build/dist/vnu.jar"
+vnu_jar="$ci_dir/npm-vnu/node_modules/vnu-jar/build/dist/vnu.jar"
 
 install() {
     if ! command -v java >/dev/null 2>&1; then
         echo "validators: java is missing (install a JRE >= 11, e.g. apt-get install -y default-jre-headless)" >&2
         exit 1
     fi
-    if [ ! -f "$vnu_jar" ] || ! grep -q "\"version\": \"$VNU_VERSION\"" "$ci_dir/node_modules/vnu-jar/package.json" 2>/dev/null; then
-        echo "validators: installing vnu-jar@$VNU_VERSION into $ci_dir/node_modules"
+    if [ ! -f "$vnu_jar" ] || ! grep -q "\"version\": \"$VNU_VERSION\"" "$ci_dir/npm-vnu/node_modules/vnu-jar/package.json" 2>/dev/null; then
+        echo "validators: installing vnu-jar@$VNU_VERSION into $ci_dir/npm-vnu/node_modules"
         # --prefix keeps it out of any global or project node_modules; no package.json is written.
-        npm install --prefix "$ci_dir" --no-save --no-audit --no-fund --loglevel=error "vnu-jar@$VNU_VERSION"
+        npm install --prefix "$ci_dir/npm-vnu" --no-save --no-audit --no-fund --loglevel=error "vnu-jar@$VNU_VERSION"
     fi
     test -f "$vnu_jar" || { echo "validators: vnu.jar not found at $vnu_jar after install" >&2; exit 1; }
     if ! command -v xmllint >/dev/null 2>&1; then

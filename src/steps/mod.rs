@@ -7,6 +7,7 @@
 pub mod gate;
 pub mod kind;
 pub mod manual;
+pub mod services;
 pub mod testing;
 pub mod wait;
 
