@@ -1,10 +1,17 @@
-//! The drill's outputs: the [`report::DrillReport`] data model (schema `lifeboat/drill-report/v1`,
-//! documented in `docs/drill-report.md`), its renderings (JSON, HTML, JUnit XML, terminal summary)
-//! and the per-state-dir drill [`history`].
+//! The drill: rehearsing the recovery of a lost connector and measuring it.
 //!
-//! The orchestration that runs a drill (simulator, outage, runbook, verification) builds a
-//! `DrillReport` and hands it to these functions; nothing here runs a drill, calls Azure or reads
-//! the clock: every time in a report is an input.
+//! - [`simulated`]: the default drill, a whole region outage against the embedded simulator.
+//! - [`live`]: `--live`, seed 000's rehearsal with a second connector next to production.
+//! - [`cleanup`]: the live drill's write guard and cleanup ledger (`--cleanup RUN_ID`).
+//! - [`scenario`]: what each `--scenario` changes (faults, throttling, interruptions, tampering).
+//! - [`report`]: the [`report::DrillReport`] data model (schema `lifeboat/drill-report/v1`,
+//!   documented in `docs/drill-report.md`) and its renderings (JSON, HTML, JUnit XML, summary);
+//!   it runs nothing and reads no clock: every time in a report is an input.
+//! - [`history`]: the per-state-dir drill history.
 
+pub mod cleanup;
 pub mod history;
+pub mod live;
 pub mod report;
+pub mod scenario;
+pub mod simulated;
