@@ -147,13 +147,18 @@ async fn walk<R: ConfigReader>(reader: &R, scope: &Scope, tx: &mut Tx) -> Result
                 }
             }
         } else {
+            // The monitored-groups list may already include subgroups (ARM lists every group
+            // the connector owns, `group$sub` too), and `listSubgroups` names them again: each
+            // group is captured, and its projects listed, once.
+            let mut seen = std::collections::HashSet::new();
             for group in reader.list_gitlab_groups(&id).await? {
+                if !seen.insert(id_of(&group)?.to_ascii_lowercase()) {
+                    continue;
+                }
                 let group_id = emit(tx, reader, ResourceKind::GitLabGroup, group).await?;
                 let mut groups = vec![group_id.clone()];
                 for sub in reader.list_gitlab_subgroups(&group_id).await? {
-                    let sid = id_of(&sub)?;
-                    // The monitored-groups list may already include a subgroup: capture it once.
-                    if !sid.eq_ignore_ascii_case(&group_id) {
+                    if seen.insert(id_of(&sub)?.to_ascii_lowercase()) {
                         groups.push(emit(tx, reader, ResourceKind::GitLabGroup, sub).await?);
                     }
                 }

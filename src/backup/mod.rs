@@ -11,6 +11,9 @@
 //! - `ops.rs`: verify, diff, prune, the tree of `show`, and anomaly detection.
 //! - `canonical.rs`: canonical JSON, content hashes, volatile fields, secret scrubbing.
 //! - `crypto.rs`: age recipients and identities.
+//! - [`arm_reader::ArmReader`] (`arm_reader.rs`): the [`ConfigReader`] over [`crate::azure::ArmClient`]
+//!   (raw JSON bodies through the generic pager; connectors found per subscription or through
+//!   Resource Graph).
 //!
 //! Every stored file (config, object, manifest) is a *sealed* document: the JSON
 //! `{"content":…,"sha256":"<sha256 of the content's exact bytes>"}`, age-encrypted for objects
@@ -48,6 +51,7 @@
 //! - **Anomalies** need the previous manifest: on an encrypted store without an identity the
 //!   check is skipped and the manifest says so (`anomaly_check_skipped`).
 
+pub mod arm_reader;
 pub mod canonical;
 pub mod collect;
 pub mod crypto;

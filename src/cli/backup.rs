@@ -3,6 +3,7 @@
 //! JSON document on stdout.
 
 use super::{Globals, OutputFormat};
+use crate::backup::arm_reader::ArmReader;
 use crate::backup::ops::{tree, PruneReport};
 use crate::backup::snapshot::{find_snapshot, list_snapshots, load_manifest};
 use crate::backup::{
@@ -212,8 +213,29 @@ pub fn open_store(g: &Globals, keys: Keys, must_exist: bool) -> anyhow::Result<S
 pub async fn execute(c: BackupCommand, g: &Globals) -> anyhow::Result<Exit> {
     let now = SystemClock.now();
     match c {
-        // Needs the ARM client, which implements `ConfigReader`; see `run_create`.
-        BackupCommand::Create(_) => Err(super::not_built("backup create")),
+        BackupCommand::Create(args) => {
+            // Everything the user typed is checked before the first call to Azure or the store.
+            validate_create(&args, g)?;
+            let env: std::collections::HashMap<String, String> = std::env::vars().collect();
+            let conn = crate::azure::connect(
+                &crate::azure::ConnectOptions {
+                    arm_endpoint: g.arm_endpoint.clone(),
+                    auth: g.auth,
+                    cloud: g.cloud,
+                },
+                &env,
+            )?;
+            let reader = ArmReader::new(conn.client);
+            match run_create(&reader, &args, g, now).await {
+                Ok(exit) => Ok(exit),
+                // An Azure failure keeps its own exit code (e.g. 5 for a refused credential).
+                Err(e) => match reader.take_error() {
+                    Some(az) => Err(anyhow::Error::from(crate::azure::user_error(az))
+                        .context("backup create stopped: no snapshot was written")),
+                    None => Err(e),
+                },
+            }
+        }
         BackupCommand::Init { immutable, keys } => {
             let store = open_store(g, keys.keys()?, false)?;
             let cfg = store.init(immutable, now).await.map_err(UserError::from)?;
@@ -293,6 +315,26 @@ pub async fn execute(c: BackupCommand, g: &Globals) -> anyhow::Result<Exit> {
     }
 }
 
+/// Checks `backup create`'s arguments (subscriptions, connectors, thresholds, keys, store URL)
+/// without touching Azure or the store.
+pub fn validate_create(args: &CreateArgs, g: &Globals) -> anyhow::Result<()> {
+    for s in &args.subscriptions {
+        if s.trim().is_empty() || s.contains('/') {
+            return Err(UserError::usage(format!("--subscription '{s}' is not a subscription ID"))
+                .with_hint("pass the GUID, e.g. --subscription 00000000-0000-0000-0000-000000000000")
+                .into());
+        }
+    }
+    if args.connectors.iter().any(|c| c.trim().is_empty()) {
+        return Err(UserError::usage("--connector is empty")
+            .with_hint("pass a connector resource ID or name")
+            .into());
+    }
+    args.anomaly.rules()?;
+    // Opening builds the object_store client and checks the URL and keys; it sends nothing.
+    open_store(g, args.keys.keys()?, false).map(|_| ())
+}
+
 /// The exit code after anomalies: 1 only when asked to fail on them.
 pub fn anomaly_exit(found: bool, fail_on_anomaly: bool) -> Exit {
     if found && fail_on_anomaly {
@@ -302,8 +344,8 @@ pub fn anomaly_exit(found: bool, fail_on_anomaly: bool) -> Exit {
     }
 }
 
-/// `backup create` over any [`ConfigReader`]: the CLI calls it with the ARM client once that is
-/// wired; tests call it with an in-memory reader.
+/// `backup create` over any [`ConfigReader`]: the CLI calls it with an [`ArmReader`]; tests
+/// call it with an in-memory reader.
 pub async fn run_create<R: ConfigReader>(
     reader: &R,
     args: &CreateArgs,
