@@ -1,11 +1,343 @@
-//! `lifeboat drill`.
+//! `lifeboat drill` (simulated by default, `--live` against real Azure, `--cleanup RUN_ID`) and
+//! `lifeboat drill history`. Glue only: the drill itself is `crate::drill::{simulated, live}`.
 
-use super::Globals;
-use crate::error::Exit;
+use super::{Globals, OutputFormat};
+use crate::clock::{Clock, SystemClock};
+use crate::drill::report::{self, DrillReport, Scenario};
+use crate::drill::simulated::{self, DrillProgress, SimDrillOptions, TenantChoice};
+use crate::drill::{history, live};
+use crate::engine::runner;
+use crate::error::{Exit, UserError};
+use crate::sim::TenantSource;
+use clap::{Subcommand, ValueEnum};
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
-pub struct DrillArgs {}
+#[command(args_conflicts_with_subcommands = true)]
+pub struct DrillArgs {
+    #[command(subcommand)]
+    pub command: Option<DrillCommand>,
 
-pub async fn execute(_a: DrillArgs, _g: &Globals) -> anyhow::Result<Exit> {
-    Err(super::not_built("drill"))
+    /// What to rehearse
+    #[arg(long, value_enum, default_value_t = ScenarioArg::RegionOutage)]
+    pub scenario: ScenarioArg,
+
+    /// Simulated tenant: `small`, `large`, or a tenant JSON file (see docs/simulator.md)
+    #[arg(long, default_value = "small", value_name = "small|large|FILE")]
+    pub tenant: String,
+
+    /// Region to fail [default: the one with the most DevOps connectors]
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Region the connectors are recovered into
+    #[arg(long, default_value = simulated::DEFAULT_TARGET_REGION, value_name = "REGION")]
+    pub target_region: String,
+
+    /// Runbook to rehearse [default: the embedded runbooks/region-outage.yaml]
+    #[arg(long, value_name = "FILE")]
+    pub runbook: Option<PathBuf>,
+
+    /// Where report.json and report.html go [default: <state-dir>/drills/<run-id>]
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+
+    /// Also write a JUnit XML file (Azure Pipelines, GitHub Actions)
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Recovery time objective, e.g. 4h or 2d; the drill fails when the measured RTO exceeds it
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub rto_target: Option<Duration>,
+
+    /// Recovery point objective, e.g. 1d; the drill fails when the backup used is older
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub rpo_target: Option<Duration>,
+
+    /// Run id of the drill (and of its runbook run) [default: generated]
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+
+    /// Seed of the simulator's faults and of the crash scenario's interruptions
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Rehearse against real Azure with a second connector (seed 000); needs --connector and
+    /// --drill-region
+    #[arg(long, requires_all = ["connector", "drill_region"], conflicts_with_all = ["tenant", "region", "runbook"])]
+    pub live: bool,
+
+    /// Live: the production connector's resource ID (never written to)
+    #[arg(long, value_name = "ID", requires = "live")]
+    pub connector: Option<String>,
+
+    /// Live: the region the drill's second connector is created in
+    #[arg(long, value_name = "REGION", requires = "live")]
+    pub drill_region: Option<String>,
+
+    /// Live: file with an OAuth authorization code for the drill connector's DevOps
+    /// configuration (without it, only the connector is created)
+    #[arg(long, value_name = "FILE", requires = "live")]
+    pub authorization_code_file: Option<PathBuf>,
+
+    /// Live: submit the drafted support request (by default it is only drafted)
+    #[arg(long, requires = "live")]
+    pub submit_ticket: bool,
+
+    /// Remove everything an interrupted live drill created (from its cleanup ledger)
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["live", "scenario", "tenant", "runbook"])]
+    pub cleanup: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DrillCommand {
+    /// RTO and RPO of every drill kept in the state directory, oldest first
+    History,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScenarioArg {
+    /// A plain region outage
+    RegionOutage,
+    /// ARM throttling at tight limits plus bursts of 429
+    Throttled,
+    /// 5xx answers and dropped connections
+    Flaky,
+    /// The drill interrupts its own run at random points and resumes it from the journal
+    Crash,
+    /// One byte of the backup is altered: the restore must refuse it
+    TamperedBackup,
+}
+
+impl From<ScenarioArg> for Scenario {
+    fn from(s: ScenarioArg) -> Scenario {
+        match s {
+            ScenarioArg::RegionOutage => Scenario::RegionOutage,
+            ScenarioArg::Throttled => Scenario::Throttled,
+            ScenarioArg::Flaky => Scenario::Flaky,
+            ScenarioArg::Crash => Scenario::Crash,
+            ScenarioArg::TamperedBackup => Scenario::TamperedBackup,
+        }
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("'{s}' is not a duration ({e}; for example 90m, 4h or 2d)"))
+}
+
+pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
+    let state_dir = g.state_dir()?;
+    match a.command {
+        Some(DrillCommand::History) => return show_history(&state_dir, g.output),
+        None => {}
+    }
+    if let Some(run_id) = &a.cleanup {
+        return live::execute_cleanup(&state_dir, run_id, g).await;
+    }
+    let run_id = match &a.run_id {
+        Some(id) => {
+            runner::validate_run_id(id).map_err(UserError::from)?;
+            id.clone()
+        }
+        None => runner::new_run_id(SystemClock.now()),
+    };
+    if history::drills_dir(&state_dir).join(&run_id).exists() {
+        return Err(UserError::usage(format!("drill {run_id} already exists"))
+            .with_hint("choose another --run-id, or omit it")
+            .into());
+    }
+    let report_dir =
+        a.report_dir.clone().unwrap_or_else(|| history::drills_dir(&state_dir).join(&run_id));
+    let report = if a.live {
+        live::execute_live(&a, g, &state_dir, &run_id).await?
+    } else {
+        run_simulated(&a, &state_dir, &run_id).await?
+    };
+    finish(&report, &state_dir, &report_dir, a.junit.as_deref())
+}
+
+/// Validates the simulated drill's inputs (exit 2, nothing written), then runs it.
+async fn run_simulated(a: &DrillArgs, state_dir: &Path, run_id: &str) -> anyhow::Result<DrillReport> {
+    let tenant = match a.tenant.as_str() {
+        "small" => TenantChoice { source: TenantSource::Small, label: "small".into() },
+        "large" => TenantChoice {
+            source: TenantSource::Large { repos: 1000, seed: a.seed },
+            label: "large".into(),
+        },
+        file => {
+            let p = PathBuf::from(file);
+            if !p.is_file() {
+                return Err(UserError::usage(format!(
+                    "--tenant {file}: no such tenant file"
+                ))
+                .with_hint("use small, large, or the path of a tenant JSON file (docs/simulator.md)")
+                .into());
+            }
+            let label = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            TenantChoice { source: TenantSource::File(p), label }
+        }
+    };
+    let check_region = |what: &str, r: &str| -> anyhow::Result<String> {
+        crate::steps::recovery::check_region(what, r)
+            .map_err(|e| UserError::usage(e).into())
+    };
+    let target_region = check_region("--target-region", &a.target_region)?;
+    let region = a.region.as_deref().map(|r| check_region("--region", r)).transpose()?;
+    let runbook = match &a.runbook {
+        None => (
+            simulated::REGION_OUTAGE_RUNBOOK.to_string(),
+            PathBuf::from("embedded:region-outage.yaml"),
+        ),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                UserError::usage(format!("--runbook {}: cannot read it", p.display()))
+                    .with_source(e)
+                    .with_hint("give the path of a runbook YAML file")
+            })?;
+            (text, p.clone())
+        }
+    };
+    let display = Display::new();
+    let opts = SimDrillOptions {
+        state_dir: state_dir.to_path_buf(),
+        run_id: run_id.to_string(),
+        tenant,
+        scenario: a.scenario.into(),
+        region,
+        target_region,
+        runbook,
+        rto_target: a.rto_target,
+        rpo_target: a.rpo_target,
+        seed: a.seed,
+        progress: Some(display.callback()),
+    };
+    let outcome = simulated::run(opts).await;
+    display.finish();
+    Ok(outcome?.report)
+}
+
+/// Writes the report files and the history, prints the summary, and maps the verdict.
+pub fn finish(
+    report: &DrillReport,
+    state_dir: &Path,
+    report_dir: &Path,
+    junit: Option<&Path>,
+) -> anyhow::Result<Exit> {
+    let written = report::write_all(report, report_dir, junit).map_err(|e| {
+        UserError::failed(format!("cannot write the drill report into {}", report_dir.display()))
+            .with_source(e)
+    })?;
+    history::record(state_dir, report).map_err(|e| {
+        UserError::failed("cannot record the drill in the history").with_source(e)
+    })?;
+    print!("{}", report::render_summary(report));
+    println!("report: {}", written.html.display());
+    if let Some(j) = &written.junit {
+        println!("junit: {}", j.display());
+    }
+    Ok(if report.verdict.passed { Exit::Ok } else { Exit::Failed })
+}
+
+fn show_history(state_dir: &Path, output: OutputFormat) -> anyhow::Result<Exit> {
+    let entries = history::list(state_dir).map_err(|e| {
+        UserError::failed(format!("cannot list the drills under {}", state_dir.display()))
+            .with_source(e)
+    })?;
+    match output {
+        OutputFormat::Json => println!("{}", history::render_json(&entries)),
+        OutputFormat::Table => print!("{}", history::render_table(&entries)),
+    }
+    Ok(Exit::Ok)
+}
+
+/// The progress display: a spinner with the current phase and the running steps, one line per
+/// finished step. Hidden when stdout is not a terminal (pipelines read the summary instead).
+struct Display {
+    bar: indicatif::ProgressBar,
+    done: Arc<Mutex<std::collections::BTreeSet<String>>>,
+    watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Display {
+    fn new() -> Arc<Display> {
+        let bar = if std::io::stdout().is_terminal() {
+            let b = indicatif::ProgressBar::new_spinner();
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            b.enable_steady_tick(Duration::from_millis(120));
+            b
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        Arc::new(Display { bar, done: Arc::default(), watcher: Mutex::new(None) })
+    }
+
+    fn callback(self: &Arc<Self>) -> simulated::ProgressFn {
+        let me = self.clone();
+        Arc::new(move |p| me.on(p))
+    }
+
+    fn on(self: &Arc<Self>, p: DrillProgress) {
+        match p {
+            DrillProgress::Phase(m) => {
+                self.bar.println(format!("· {m}"));
+                self.bar.set_message(m);
+            }
+            DrillProgress::Steps(views) => self.steps(&views),
+            DrillProgress::RunCreated(dir) if !self.bar.is_hidden() => {
+                // The journal is the truth about steps: watch it while the runner drives.
+                let me = self.clone();
+                let h = tokio::spawn(async move {
+                    let registry = crate::steps::Registry::builtin();
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(150)).await;
+                        if let Ok(r) = runner::load(&dir, &registry) {
+                            me.steps(&r.engine.snapshot());
+                        }
+                    }
+                });
+                *self.watcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(h);
+            }
+            DrillProgress::RunCreated(_) => {}
+        }
+    }
+
+    fn steps(&self, views: &[crate::engine::InstanceView]) {
+        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        let mut active = Vec::new();
+        for v in views {
+            let Some(i) = &v.instance else { continue };
+            let name = v.name();
+            if i.state.is_terminal() {
+                if done.insert(name.clone()) {
+                    let took = match (i.first_started, i.finished) {
+                        (Some(s), Some(f)) => report::format_duration((f - s).as_seconds_f64()),
+                        _ => "-".into(),
+                    };
+                    self.bar.println(format!(
+                        "  {:<10} {name} ({took} simulated)",
+                        format!("{:?}", i.state.phase()).to_lowercase()
+                    ));
+                }
+            } else if i.first_started.is_some() {
+                active.push(name);
+            }
+        }
+        if !active.is_empty() {
+            self.bar.set_message(format!("running: {}", active.join(", ")));
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(h) = self.watcher.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            h.abort();
+        }
+        self.bar.finish_and_clear();
+    }
 }

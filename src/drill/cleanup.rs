@@ -59,6 +59,8 @@ pub enum CreatedKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum LedgerLine {
+    /// The production connector of the drill, first line: cleanup guards against it too.
+    Production { id: String },
     /// Written before the create request is sent.
     Intent { kind: CreatedKind, id: String, subscription: Option<String>, name: String },
     /// The resource is gone (deleted, closed, or found absent).
@@ -117,6 +119,14 @@ impl Ledger {
         Ok(out)
     }
 
+    /// The production connector recorded at the drill's start, if any.
+    pub fn production(&self) -> std::io::Result<Option<String>> {
+        Ok(self.read()?.into_iter().find_map(|l| match l {
+            LedgerLine::Production { id } => Some(id),
+            _ => None,
+        }))
+    }
+
     /// Intents not yet followed by a `removed` line, newest first (children before parents).
     pub fn outstanding(&self) -> std::io::Result<Vec<LedgerLine>> {
         let lines = self.read()?;
@@ -124,7 +134,7 @@ impl Ledger {
             .iter()
             .filter_map(|l| match l {
                 LedgerLine::Removed { id } => Some(id.to_ascii_lowercase()),
-                LedgerLine::Intent { .. } => None,
+                _ => None,
             })
             .collect();
         let mut seen = Vec::new();
@@ -253,7 +263,7 @@ mod tests {
             .into_iter()
             .map(|x| match x {
                 LedgerLine::Intent { id, .. } => id,
-                LedgerLine::Removed { .. } => unreachable!(),
+                other => panic!("not an intent: {other:?}"),
             })
             .collect();
         assert_eq!(ids, ["/c", "/a"]);

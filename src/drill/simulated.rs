@@ -19,7 +19,7 @@ use super::report::{
 };
 use super::scenario;
 use crate::azure::timer::Timer;
-use crate::azure::{ArmClient, ConnectOptions};
+use crate::azure::ConnectOptions;
 use crate::backup::{self, CreateOptions, Keys, Manifest, ResourceKind, Scope, Store};
 use crate::cli::{AuthMode, CloudName};
 use crate::clock::Clock;
@@ -312,7 +312,7 @@ async fn drive_drill(
     // 1. The backup, in a store of this drill only.
     phase(opts, "backing up every DevOps connector");
     let store_dir = drill_dir.join("backups");
-    let store = Store::open(&store_dir.to_string_lossy(), Keys::default())?;
+    let store = Arc::new(Store::open(&store_dir.to_string_lossy(), Keys::default())?);
     let reader = crate::backup::arm_reader::ArmReader::new((*client).clone());
     let summary = backup::collect(
         &reader,
@@ -366,7 +366,7 @@ async fn drive_drill(
     }
     let mut services = Services::new();
     services.insert(client.clone());
-    services.insert(Arc::new(store.clone()));
+    services.insert(store.clone());
     services.insert(Arc::new(RunDir(run_dir.clone())));
     let services = Arc::new(services);
 
@@ -556,7 +556,7 @@ fn load_plan(
     let copy = drill_dir.join("runbook.yaml");
     std::fs::write(&copy, text)
         .map_err(|e| UserError::failed("cannot write the drill's runbook copy").with_source(e))?;
-    let declared: BTreeSet<String> = crate::runbook::load::load_for_graph(&copy, &[])
+    let declared: BTreeSet<String> = crate::runbook::load_for_graph(&copy, &[])
         .map_err(|e| {
             UserError::usage(format!("runbook {} is not valid", name.display()))
                 .with_source(anyhow::anyhow!("{e}"))
@@ -578,7 +578,7 @@ fn load_plan(
         .filter(|(k, _)| declared.contains(*k))
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-    crate::runbook::load::load_str(name, text, &overrides).map_err(|e| {
+    crate::runbook::load_str(name, text, &overrides).map_err(|e| {
         UserError::usage(format!("runbook {} cannot run as a drill", name.display()))
             .with_source(anyhow::anyhow!("{e}"))
             .with_hint("a drill runbook declares failed_region, target_region and authorization_codes")
