@@ -213,14 +213,16 @@ fn write_codes(path: &Path, sim: &RunningSim, names: &[String]) -> std::io::Resu
 }
 
 /// The region to fail: the one with the most DevOps connectors; ties go to the region whose
-/// connectors own the most items, then to the name.
+/// connectors own the most items and hold the most settings (the richer rehearsal), then to the
+/// name.
 pub fn choose_region(cloud: &Cloud) -> Option<String> {
     let mut by_region: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for (key, c) in &cloud.connectors {
         if c.env().is_none() {
             continue;
         }
-        let owned = cloud.owners.values().filter(|o| *o == key).count();
+        let owned = cloud.owners.values().filter(|o| *o == key).count()
+            + c.devops.as_ref().map_or(0, |d| d.settings.len());
         let e = by_region.entry(c.region()).or_default();
         e.0 += 1;
         e.1 += owned;
@@ -568,7 +570,7 @@ fn load_plan(
     let candidates = [
         ("failed_region", region.to_string()),
         ("target_region", opts.target_region.clone()),
-        ("snapshot", snapshot.to_string()),
+        ("backup", snapshot.to_string()),
         ("authorization_codes", codes.to_string_lossy().into_owned()),
         ("submit_ticket", "true".into()),
         ("guided", "false".into()),
