@@ -40,15 +40,19 @@ pub fn throttle(scenario: Scenario) -> ThrottleConfig {
     t
 }
 
-/// Alters one byte of one stored object of a local backup store (the first object file in path
-/// order, so the damage is reproducible): a letter inside the sealed content becomes another
-/// letter, which keeps the file valid JSON, so only the seal (or the content address) can tell.
-/// Returns the altered file.
-pub fn tamper_one_object(store_dir: &Path) -> std::io::Result<PathBuf> {
+/// Alters one byte of one stored object of a local backup store: the object whose content
+/// address is `hash` if given, else the first object file in path order (reproducible). A letter
+/// inside the sealed content becomes another letter, which keeps the file valid JSON, so only the
+/// seal (or the content address) can tell. Returns the altered file.
+pub fn tamper_one_object(store_dir: &Path, hash: Option<&str>) -> std::io::Result<PathBuf> {
     let mut files = Vec::new();
     collect_files(&store_dir.join("objects"), &mut files)?;
     files.sort();
-    let Some(path) = files.into_iter().next() else {
+    let chosen = match hash {
+        Some(h) => files.into_iter().find(|f| f.file_name().is_some_and(|n| n == h)),
+        None => files.into_iter().next(),
+    };
+    let Some(path) = chosen else {
         return Err(std::io::Error::new(
             std::io::ErrorKind::NotFound,
             format!("no object to tamper with under {}", store_dir.display()),
@@ -117,12 +121,13 @@ mod tests {
         std::fs::create_dir_all(&obj).unwrap();
         let body = br#"{"content":{"name":"contoso"},"sha256":"00"}"#;
         std::fs::write(obj.join("abcd"), body).unwrap();
-        let p = tamper_one_object(dir.path()).unwrap();
+        let p = tamper_one_object(dir.path(), Some("abcd")).unwrap();
         let after = std::fs::read(&p).unwrap();
         let diff = body.iter().zip(&after).filter(|(a, b)| a != b).count();
         assert_eq!(diff, 1);
         serde_json::from_slice::<serde_json::Value>(&after).unwrap();
         let empty = tempfile::tempdir().unwrap();
-        assert!(tamper_one_object(empty.path()).is_err());
+        assert!(tamper_one_object(empty.path(), None).is_err());
+        assert!(tamper_one_object(dir.path(), Some("ffff")).is_err());
     }
 }

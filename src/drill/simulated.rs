@@ -339,7 +339,14 @@ async fn drive_drill(
     let mut tampered: Option<PathBuf> = None;
     if opts.scenario == Scenario::TamperedBackup {
         phase(opts, "altering one byte of a stored backup object");
-        tampered = Some(scenario::tamper_one_object(&store_dir).map_err(|e| {
+        // An object of a connector of the failed region: the snapshot the recovery needs.
+        let prefixes: Vec<String> = failed.iter().map(|(k, _)| format!("{k}/")).collect();
+        let victim = manifest
+            .resources
+            .iter()
+            .find(|(id, _)| prefixes.iter().any(|p| id.to_ascii_lowercase().starts_with(p)))
+            .map(|(_, e)| e.hash.clone());
+        tampered = Some(scenario::tamper_one_object(&store_dir, victim.as_deref()).map_err(|e| {
             UserError::failed("the drill could not alter its backup").with_source(e)
         })?);
     }
