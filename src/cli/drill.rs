@@ -161,7 +161,11 @@ pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
 }
 
 /// Validates the simulated drill's inputs (exit 2, nothing written), then runs it.
-async fn run_simulated(a: &DrillArgs, state_dir: &Path, run_id: &str) -> anyhow::Result<DrillReport> {
+async fn run_simulated(
+    a: &DrillArgs,
+    state_dir: &Path,
+    run_id: &str,
+) -> anyhow::Result<DrillReport> {
     let tenant = match a.tenant.as_str() {
         "small" => TenantChoice { source: TenantSource::Small, label: "small".into() },
         "large" => TenantChoice {
@@ -171,19 +175,18 @@ async fn run_simulated(a: &DrillArgs, state_dir: &Path, run_id: &str) -> anyhow:
         file => {
             let p = PathBuf::from(file);
             if !p.is_file() {
-                return Err(UserError::usage(format!(
-                    "--tenant {file}: no such tenant file"
-                ))
-                .with_hint("use small, large, or the path of a tenant JSON file (docs/simulator.md)")
-                .into());
+                return Err(UserError::usage(format!("--tenant {file}: no such tenant file"))
+                    .with_hint(
+                        "use small, large, or the path of a tenant JSON file (docs/simulator.md)",
+                    )
+                    .into());
             }
             let label = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             TenantChoice { source: TenantSource::File(p), label }
         }
     };
     let check_region = |what: &str, r: &str| -> anyhow::Result<String> {
-        crate::steps::recovery::check_region(what, r)
-            .map_err(|e| UserError::usage(e).into())
+        crate::steps::recovery::check_region(what, r).map_err(|e| UserError::usage(e).into())
     };
     let target_region = check_region("--target-region", &a.target_region)?;
     let region = a.region.as_deref().map(|r| check_region("--region", r)).transpose()?;
@@ -231,9 +234,8 @@ pub fn finish(
         UserError::failed(format!("cannot write the drill report into {}", report_dir.display()))
             .with_source(e)
     })?;
-    history::record(state_dir, report).map_err(|e| {
-        UserError::failed("cannot record the drill in the history").with_source(e)
-    })?;
+    history::record(state_dir, report)
+        .map_err(|e| UserError::failed("cannot record the drill in the history").with_source(e))?;
     print!("{}", report::render_summary(report));
     println!("report: {}", written.html.display());
     if let Some(j) = &written.junit {

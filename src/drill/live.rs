@@ -20,9 +20,7 @@ use super::report::{
     self, ApiCounts, ApiStats, DrillReport, Mode, NotRecreated, Outage, Recovery, Rpo, Rto,
     Scenario, StepRecord, StepResult, Verdict, Verification,
 };
-use crate::azure::models::{
-    DevOpsConfiguration, SecurityConnector, SupportTicketDetails,
-};
+use crate::azure::models::{DevOpsConfiguration, SecurityConnector, SupportTicketDetails};
 use crate::azure::{ArmClient, AzureError, ConnectOptions, ResourceId};
 use crate::backup::{self, CreateOptions, Keys, Scope, Store};
 use crate::cli::drill::DrillArgs;
@@ -92,7 +90,9 @@ impl Writes<'_> {
         name: &str,
         body: &SupportTicketDetails,
     ) -> Result<(), UserError> {
-        let id = format!("/subscriptions/{subscription}/providers/Microsoft.Support/supportTickets/{name}");
+        let id = format!(
+            "/subscriptions/{subscription}/providers/Microsoft.Support/supportTickets/{name}"
+        );
         self.guard(&id)?;
         self.ledger
             .append(&LedgerLine::Intent {
@@ -178,8 +178,11 @@ pub async fn execute_live(
         None => None,
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| {
-                UserError::usage(format!("--authorization-code-file {}: cannot read it", p.display()))
-                    .with_source(e)
+                UserError::usage(format!(
+                    "--authorization-code-file {}: cannot read it",
+                    p.display()
+                ))
+                .with_source(e)
             })?;
             let c = text.trim().to_string();
             if c.is_empty() {
@@ -224,18 +227,28 @@ pub async fn execute_live(
             tl.record("backup-production", "backup.create", t, StepResult::Succeeded, None);
             s
         }
-        Err(e) => return Err(UserError::failed("the backup of the production connector failed").with_source(e).into()),
+        Err(e) => {
+            return Err(UserError::failed("the backup of the production connector failed")
+                .with_source(e)
+                .into())
+        }
     };
     let info = backup::snapshot::find_snapshot(&store, &summary.id).await?;
     let manifest = backup::snapshot::load_manifest(&store, &info).await?;
     let find = |suffix: &str| -> Option<String> {
         let want = format!("{prod}{suffix}").to_ascii_lowercase();
-        manifest.resources.iter().find(|(id, _)| id.to_ascii_lowercase() == want).map(|(_, e)| e.hash.clone())
+        manifest
+            .resources
+            .iter()
+            .find(|(id, _)| id.to_ascii_lowercase() == want)
+            .map(|(_, e)| e.hash.clone())
     };
     let Some(conn_hash) = find("") else {
-        return Err(UserError::usage(format!("connector {prod} was not found, or is not a DevOps connector"))
-            .with_hint("`lifeboat connectors list` shows the DevOps connectors")
-            .into());
+        return Err(UserError::usage(format!(
+            "connector {prod} was not found, or is not a DevOps connector"
+        ))
+        .with_hint("`lifeboat connectors list` shows the DevOps connectors")
+        .into());
     };
     let prod_body = backup::snapshot::load_object(&store, &conn_hash).await?;
     let devops_backup = match find("/devops/default") {
@@ -255,7 +268,9 @@ pub async fn execute_live(
         "tags": {"lifeboat-drill": run_id},
         "properties": prod_body.get("properties").cloned().unwrap_or(Value::Null),
     }))
-    .map_err(|e| UserError::failed(format!("the production connector's body is not usable: {e}")))?;
+    .map_err(|e| {
+        UserError::failed(format!("the production connector's body is not usable: {e}"))
+    })?;
     if let Some(p) = body.properties.as_mut() {
         // Read-only fields are not sent back.
         p.hierarchy_identifier_trial_end_date = None;
@@ -265,10 +280,22 @@ pub async fn execute_live(
     let mut verifications = Vec::new();
     let mut fatal: Option<String> = None;
     match &created {
-        Ok(_) => tl.record("create-drill-connector", "connector.create-or-adopt", t, StepResult::Succeeded, None),
+        Ok(_) => tl.record(
+            "create-drill-connector",
+            "connector.create-or-adopt",
+            t,
+            StepResult::Succeeded,
+            None,
+        ),
         Err(e) => {
             fatal = Some(e.to_string());
-            tl.record("create-drill-connector", "connector.create-or-adopt", t, StepResult::Failed, Some(e.to_string()));
+            tl.record(
+                "create-drill-connector",
+                "connector.create-or-adopt",
+                t,
+                StepResult::Failed,
+                Some(e.to_string()),
+            );
         }
     }
 
@@ -309,36 +336,69 @@ pub async fn execute_live(
     // 4. The support request: drafted; filed only with --submit-ticket.
     let t = clock.now();
     if fatal.is_none() {
-        match draft_support(&client, &drill_dir, run_id, &prod, &prod_body, &drill_id, &drill_region, a.submit_ticket).await {
+        match draft_support(
+            &client,
+            &drill_dir,
+            run_id,
+            &prod,
+            &prod_body,
+            &drill_id,
+            &drill_region,
+            a.submit_ticket,
+        )
+        .await
+        {
             Ok((ticket, path)) => {
                 tl.record("draft-support-request", "support.draft", t, StepResult::Succeeded, None);
                 let _ = path;
                 if let Some((name, body)) = ticket {
                     let t = clock.now();
                     match writes.submit_ticket(sub, &name, &body).await {
-                        Ok(()) => tl.record("submit-support-request", "support.submit", t, StepResult::Succeeded, None),
-                        Err(e) => tl.record("submit-support-request", "support.submit", t, StepResult::Failed, Some(e.to_string())),
+                        Ok(()) => tl.record(
+                            "submit-support-request",
+                            "support.submit",
+                            t,
+                            StepResult::Succeeded,
+                            None,
+                        ),
+                        Err(e) => tl.record(
+                            "submit-support-request",
+                            "support.submit",
+                            t,
+                            StepResult::Failed,
+                            Some(e.to_string()),
+                        ),
                     }
                 }
             }
-            Err(e) => tl.record("draft-support-request", "support.draft", t, StepResult::Failed, Some(e)),
+            Err(e) => {
+                tl.record("draft-support-request", "support.draft", t, StepResult::Failed, Some(e))
+            }
         }
     }
     let verified_at = clock.now();
 
     // 5. Production untouched: its configuration is what the backup says.
-    verifications.extend(verify_production(&client, &prod, &prod_body, devops_backup.as_ref()).await);
+    verifications
+        .extend(verify_production(&client, &prod, &prod_body, devops_backup.as_ref()).await);
 
     // 6. Remove everything the drill created.
     let t = clock.now();
     let items = cleanup::cleanup(&ledger, &client, Some(&guard))
         .await
         .map_err(|e| UserError::failed("cannot read the cleanup ledger").with_source(e))?;
-    let failed: Vec<String> = items.iter().filter(|i| !i.ok()).map(|i| format!("{}: {}", i.id, i.result)).collect();
+    let failed: Vec<String> =
+        items.iter().filter(|i| !i.ok()).map(|i| format!("{}: {}", i.id, i.result)).collect();
     if failed.is_empty() {
         tl.record("cleanup", "connector.delete", t, StepResult::Succeeded, None);
     } else {
-        tl.record("cleanup", "connector.delete", t, StepResult::Failed, Some(format!("{} (run `lifeboat drill --cleanup {run_id}`)", failed.join("; "))));
+        tl.record(
+            "cleanup",
+            "connector.delete",
+            t,
+            StepResult::Failed,
+            Some(format!("{} (run `lifeboat drill --cleanup {run_id}`)", failed.join("; "))),
+        );
     }
     for i in &items {
         verifications.push(Verification {
@@ -372,7 +432,11 @@ pub async fn execute_live(
         add(&mut api.totals);
         add(api.by_operation.entry(op).or_default());
     }
-    let region = prod_body.get("location").and_then(Value::as_str).map(crate::steps::recovery::normalise_region).unwrap_or_default();
+    let region = prod_body
+        .get("location")
+        .and_then(Value::as_str)
+        .map(crate::steps::recovery::normalise_region)
+        .unwrap_or_default();
     let mut r = DrillReport {
         schema: report::SCHEMA_ID.into(),
         run_id: run_id.to_string(),
@@ -432,7 +496,11 @@ async fn verify_drill(client: &ArmClient, drill: &ResourceId, backup: &Value) ->
                 passed,
                 expected: Some(e.to_string()),
                 actual: Some(a.to_string()),
-                detail: if passed { format!("{f} reapplied as in the backup") } else { format!("{f} differs from the backup") },
+                detail: if passed {
+                    format!("{f} reapplied as in the backup")
+                } else {
+                    format!("{f} differs from the backup")
+                },
             }
         })
         .collect()
@@ -446,27 +514,50 @@ async fn verify_production(
     devops: Option<&Value>,
 ) -> Vec<Verification> {
     let mut out = Vec::new();
-    let live = client.get_connector(prod).await.map(|c| serde_json::to_value(c).unwrap_or(Value::Null));
-    let same = live.as_ref().is_ok_and(|l| l.get("properties") == body.get("properties") && l.get("location") == body.get("location"));
+    let live =
+        client.get_connector(prod).await.map(|c| serde_json::to_value(c).unwrap_or(Value::Null));
+    let same = live.as_ref().is_ok_and(|l| {
+        l.get("properties") == body.get("properties") && l.get("location") == body.get("location")
+    });
     out.push(Verification {
         name: "production connector unchanged".into(),
         resource_id: Some(prod.to_string()),
         passed: same,
         expected: Some("as backed up".into()),
-        actual: Some(match &live { Ok(_) if same => "as backed up".into(), Ok(_) => "changed".into(), Err(e) => e.to_string() }),
-        detail: if same { "the drill left the production connector as it found it".into() } else { "the production connector differs from its backup taken at the drill's start".into() },
+        actual: Some(match &live {
+            Ok(_) if same => "as backed up".into(),
+            Ok(_) => "changed".into(),
+            Err(e) => e.to_string(),
+        }),
+        detail: if same {
+            "the drill left the production connector as it found it".into()
+        } else {
+            "the production connector differs from its backup taken at the drill's start".into()
+        },
     });
     if let Some(d) = devops {
-        let live = client.get_devops_configuration(prod).await.map(|c| serde_json::to_value(c).unwrap_or(Value::Null));
+        let live = client
+            .get_devops_configuration(prod)
+            .await
+            .map(|c| serde_json::to_value(c).unwrap_or(Value::Null));
         let fields = ["autoDiscovery", "topLevelInventoryList", "agentlessConfiguration"];
-        let same = live.as_ref().is_ok_and(|l| fields.iter().all(|f| l.pointer(&format!("/properties/{f}")) == d.pointer(&format!("/properties/{f}"))));
+        let same = live.as_ref().is_ok_and(|l| {
+            fields.iter().all(|f| {
+                l.pointer(&format!("/properties/{f}")) == d.pointer(&format!("/properties/{f}"))
+            })
+        });
         out.push(Verification {
             name: "production DevOps configuration unchanged".into(),
             resource_id: Some(prod.devops().to_string()),
             passed: same,
             expected: Some("as backed up".into()),
             actual: Some(if same { "as backed up".into() } else { "changed or unreadable".into() }),
-            detail: if same { "autoDiscovery, topLevelInventoryList and agentlessConfiguration are as backed up".into() } else { "the production DevOps configuration differs from its backup".into() },
+            detail: if same {
+                "autoDiscovery, topLevelInventoryList and agentlessConfiguration are as backed up"
+                    .into()
+            } else {
+                "the production DevOps configuration differs from its backup".into()
+            },
         });
     }
     out
@@ -490,7 +581,8 @@ async fn draft_support(
         (String::new(), String::new())
     };
     let region = prod_body.get("location").and_then(Value::as_str).unwrap_or("");
-    let env = prod_body.pointer("/properties/environmentName").and_then(Value::as_str).unwrap_or("");
+    let env =
+        prod_body.pointer("/properties/environmentName").and_then(Value::as_str).unwrap_or("");
     let description = format!(
         "DRILL (lifeboat drill {run_id}): {}. Rehearsal of the documented recovery of connector {} ({env}, {region}) into region {drill_region}. Old connector resource ID: {prod} . New connector resource ID: {drill} .",
         s::SUMMARY,
@@ -516,7 +608,8 @@ async fn draft_support(
     let path = drill_dir.join("support-request.md");
     std::fs::write(&path, md).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     let ticket = if submit {
-        let details: SupportTicketDetails = serde_json::from_value(body).map_err(|e| e.to_string())?;
+        let details: SupportTicketDetails =
+            serde_json::from_value(body).map_err(|e| e.to_string())?;
         Some((s::ticket_name(run_id, &prod.to_string()), details))
     } else {
         None
@@ -534,13 +627,14 @@ pub async fn execute_cleanup(state_dir: &Path, run_id: &str, g: &Globals) -> any
             .with_hint(format!("only live drills keep one, under {}", dir.display()))
             .into());
     }
-    let ledger = Ledger::open(&dir).map_err(|e| UserError::failed("cannot open the ledger").with_source(e))?;
+    let ledger = Ledger::open(&dir)
+        .map_err(|e| UserError::failed("cannot open the ledger").with_source(e))?;
     let client = Arc::new(connect(g)?);
-    let production = ledger.production().map_err(|e| UserError::failed("cannot read the ledger").with_source(e))?;
-    let guard = production
-        .as_deref()
-        .and_then(|p| ResourceId::parse(p).ok())
-        .map(|p| WriteGuard::new(&p));
+    let production = ledger
+        .production()
+        .map_err(|e| UserError::failed("cannot read the ledger").with_source(e))?;
+    let guard =
+        production.as_deref().and_then(|p| ResourceId::parse(p).ok()).map(|p| WriteGuard::new(&p));
     let items = cleanup::cleanup(&ledger, &client, guard.as_ref())
         .await
         .map_err(|e| UserError::failed("cannot read the cleanup ledger").with_source(e))?;

@@ -135,8 +135,8 @@ impl Clock for SimWallClock {
 
 /// The date of simulated second `t`.
 pub fn sim_time(shared: &Shared, t: f64) -> OffsetDateTime {
-    let base = OffsetDateTime::from_unix_timestamp(shared.base_unix)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let base =
+        OffsetDateTime::from_unix_timestamp(shared.base_unix).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     base + time::Duration::seconds_f64(t.max(0.0))
 }
 
@@ -346,9 +346,10 @@ async fn drive_drill(
             .iter()
             .find(|(id, _)| prefixes.iter().any(|p| id.to_ascii_lowercase().starts_with(p)))
             .map(|(_, e)| e.hash.clone());
-        tampered = Some(scenario::tamper_one_object(&store_dir, victim.as_deref()).map_err(|e| {
-            UserError::failed("the drill could not alter its backup").with_source(e)
-        })?);
+        tampered =
+            Some(scenario::tamper_one_object(&store_dir, victim.as_deref()).map_err(|e| {
+                UserError::failed("the drill could not alter its backup").with_source(e)
+            })?);
     }
     phase(opts, format!("region {region} fails"));
     set_outage(&shared, &region, true);
@@ -357,8 +358,9 @@ async fn drive_drill(
     // 3. The runbook.
     let names: Vec<String> = failed.iter().map(|(_, n)| n.clone()).collect();
     let codes = SecretFile(drill_dir.join("authorization-codes"));
-    write_codes(&codes.0, sim, &names)
-        .map_err(|e| UserError::failed("cannot write the authorization codes file").with_source(e))?;
+    write_codes(&codes.0, sim, &names).map_err(|e| {
+        UserError::failed("cannot write the authorization codes file").with_source(e)
+    })?;
     let plan = load_plan(opts, drill_dir, &region, &summary.id, &codes.0)?;
     let registry = Registry::builtin();
     let run_dir = runner::create_run(
@@ -590,7 +592,9 @@ fn load_plan(
     crate::runbook::load_str(name, text, &overrides).map_err(|e| {
         UserError::usage(format!("runbook {} cannot run as a drill", name.display()))
             .with_source(anyhow::anyhow!("{e}"))
-            .with_hint("a drill runbook declares failed_region, target_region and authorization_codes")
+            .with_hint(
+                "a drill runbook declares failed_region, target_region and authorization_codes",
+            )
     })
 }
 
@@ -766,7 +770,9 @@ async fn verify(
             }
             let top = matches!(
                 kind,
-                ResourceKind::AzureDevOpsOrg | ResourceKind::GitHubOwner | ResourceKind::GitLabGroup
+                ResourceKind::AzureDevOpsOrg
+                    | ResourceKind::GitHubOwner
+                    | ResourceKind::GitLabGroup
             );
             let onboarded = b.pointer("/properties/onboardingState").and_then(Value::as_str)
                 == Some("Onboarded");
@@ -780,7 +786,8 @@ async fn verify(
         for (id, name, _) in &items {
             let owner = cloud.owners.get(&item_key(env, name)).cloned();
             let owner_conn = owner.as_ref().and_then(|k| cloud.connectors.get(k));
-            let ok = owner_conn.is_some_and(|c| c.region() == target && !c.id.eq_ignore_ascii_case(old_id));
+            let ok = owner_conn
+                .is_some_and(|c| c.region() == target && !c.id.eq_ignore_ascii_case(old_id));
             let actual = owner_conn
                 .map(|c| format!("{} ({})", c.name, c.region()))
                 .unwrap_or_else(|| "nobody".into());
@@ -895,8 +902,12 @@ fn ado_path(tail: &str) -> Option<String> {
 fn verify_untouched(sim: &RunningSim, target_region: &str) -> Vec<Verification> {
     let target = crate::sim::model::normalize_region(target_region);
     let cloud = sim.cloud();
-    let created: Vec<String> =
-        cloud.connectors.values().filter(|c| c.region() == target).map(|c| c.name.clone()).collect();
+    let created: Vec<String> = cloud
+        .connectors
+        .values()
+        .filter(|c| c.region() == target)
+        .map(|c| c.name.clone())
+        .collect();
     vec![Verification {
         name: format!("no connector restored in {target} from the altered snapshot"),
         resource_id: None,
@@ -985,7 +996,10 @@ mod tests {
         let c = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/ado";
         assert_eq!(operation_name("PUT", &format!("{c}/devops/default")), "PUT devops/default");
         assert_eq!(
-            operation_name("GET", &format!("{c}/devops/default/azureDevOpsOrgs/o/projects?api-version=1")),
+            operation_name(
+                "GET",
+                &format!("{c}/devops/default/azureDevOpsOrgs/o/projects?api-version=1")
+            ),
             "GET devops/default/azureDevOpsOrgs/projects"
         );
         assert_eq!(operation_name("PUT", c), "PUT securityConnectors");

@@ -15,7 +15,12 @@ async fn start() -> RunningSim {
 }
 
 /// Runs the binary off the async runtime, so the in-process simulator keeps serving.
-async fn run(state: &Path, url: &str, args: Vec<String>, failpoint: Option<&str>) -> std::process::Output {
+async fn run(
+    state: &Path,
+    url: &str,
+    args: Vec<String>,
+    failpoint: Option<&str>,
+) -> std::process::Output {
     let mut c = lifeboat(state);
     c.args(["--arm-endpoint", url, "--auth", "none", "drill"]).args(args);
     if let Some(f) = failpoint {
@@ -28,8 +33,15 @@ fn live_args(state: &Path, sim: &RunningSim, run_id: &str) -> Vec<String> {
     let code = state.join(format!("{run_id}.code"));
     std::fs::write(&code, sim.mint_code()).unwrap();
     [
-        "--live", "--connector", PROD, "--drill-region", "northeurope", "--run-id", run_id,
-        "--authorization-code-file", code.to_str().unwrap(),
+        "--live",
+        "--connector",
+        PROD,
+        "--drill-region",
+        "northeurope",
+        "--run-id",
+        run_id,
+        "--authorization-code-file",
+        code.to_str().unwrap(),
     ]
     .iter()
     .map(|s| s.to_string())
@@ -44,7 +56,10 @@ fn writes_to_production(sim: &RunningSim) -> Vec<String> {
         .filter(|e| !e.path.starts_with("/_sim"))
         .filter(|e| {
             let p = e.path.to_ascii_lowercase();
-            let read_post = e.method == "POST" && (p.contains("/listavailable") || p.contains("/listsubgroups") || p.contains("microsoft.resourcegraph"));
+            let read_post = e.method == "POST"
+                && (p.contains("/listavailable")
+                    || p.contains("/listsubgroups")
+                    || p.contains("microsoft.resourcegraph"));
             e.method != "GET" && !read_post
         })
         .filter(|e| {
@@ -56,7 +71,12 @@ fn writes_to_production(sim: &RunningSim) -> Vec<String> {
 }
 
 fn drill_connectors(sim: &RunningSim) -> Vec<String> {
-    sim.cloud().connectors.values().filter(|c| c.name.contains("-drill-")).map(|c| c.name.clone()).collect()
+    sim.cloud()
+        .connectors
+        .values()
+        .filter(|c| c.name.contains("-drill-"))
+        .map(|c| c.name.clone())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,8 +91,12 @@ async fn the_live_drill_never_writes_to_production_and_removes_what_it_created()
     assert_eq!(writes_to_production(&sim), Vec::<String>::new());
     // The drill did write: its own connector and configuration, then removed them.
     let log = sim.requests();
-    let drill_writes: Vec<_> = log.iter().filter(|e| e.path.contains("-drill-") && e.method != "GET").collect();
-    assert!(drill_writes.iter().any(|e| e.method == "PUT" && e.path.contains("/devops/default")), "{drill_writes:?}");
+    let drill_writes: Vec<_> =
+        log.iter().filter(|e| e.path.contains("-drill-") && e.method != "GET").collect();
+    assert!(
+        drill_writes.iter().any(|e| e.method == "PUT" && e.path.contains("/devops/default")),
+        "{drill_writes:?}"
+    );
     assert!(drill_writes.iter().any(|e| e.method == "DELETE"), "{drill_writes:?}");
     assert_eq!(drill_connectors(&sim), Vec::<String>::new());
     assert_eq!(sim.cloud().owners, owners_before, "ownership changed");
@@ -84,7 +108,9 @@ async fn the_live_drill_never_writes_to_production_and_removes_what_it_created()
     assert!(doc["verifications"].to_string().contains("production connector unchanged"));
     // The support request is drafted, not submitted.
     assert!(state.path().join("drills/live1/support-request.md").is_file());
-    assert!(!log.iter().any(|e| e.path.to_ascii_lowercase().contains("supporttickets/") && e.method == "PUT"));
+    assert!(!log
+        .iter()
+        .any(|e| e.path.to_ascii_lowercase().contains("supporttickets/") && e.method == "PUT"));
     // The code is nowhere in what the drill wrote.
     let code = std::fs::read_to_string(state.path().join("live1.code")).unwrap();
     for f in ["report.json", "report.html", "ledger.jsonl", "support-request.md"] {
@@ -99,8 +125,13 @@ async fn cleanup_removes_what_an_interrupted_live_drill_created() {
     let state = tempfile::tempdir().unwrap();
     for point in ["before-create-connector", "after-create-connector", "after-reapply-settings"] {
         let id = format!("cut-{point}");
-        let out = run(state.path(), sim.url(), live_args(state.path(), &sim, &id), Some(point)).await;
-        assert!(!out.status.success(), "{point}: the failpoint did not stop the drill: {}", text(&out));
+        let out =
+            run(state.path(), sim.url(), live_args(state.path(), &sim, &id), Some(point)).await;
+        assert!(
+            !out.status.success(),
+            "{point}: the failpoint did not stop the drill: {}",
+            text(&out)
+        );
         if point != "before-create-connector" {
             assert_eq!(drill_connectors(&sim).len(), 1, "{point}: nothing was left to clean up");
         }

@@ -41,7 +41,12 @@ pub fn repo() -> PathBuf {
 /// The binary, with a clean environment for the options it reads.
 pub fn lifeboat(state: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
-    for v in ["LIFEBOAT_ARM_ENDPOINT", "LIFEBOAT_AUTH", "LIFEBOAT_BACKUP_STORE", "LIFEBOAT_DRILL_FAILPOINT"] {
+    for v in [
+        "LIFEBOAT_ARM_ENDPOINT",
+        "LIFEBOAT_AUTH",
+        "LIFEBOAT_BACKUP_STORE",
+        "LIFEBOAT_DRILL_FAILPOINT",
+    ] {
         c.env_remove(v);
     }
     c.arg("--state-dir").arg(state);

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::process::Command;
 
 fn schema_errors(doc: &Value) -> Vec<String> {
-    let text = std::fs::read_to_string(repo().join("docs/drill-report.schema.json")).expect("schema");
+    let text =
+        std::fs::read_to_string(repo().join("docs/drill-report.schema.json")).expect("schema");
     let schema: Value = serde_json::from_str(&text).expect("schema is JSON");
     let v = jsonschema::options()
         .with_draft(jsonschema::Draft::Draft202012)
@@ -35,11 +36,26 @@ fn the_default_drill_recovers_the_region_and_reports_every_step() {
     let junit = state.path().join("junit.xml");
     let out = drill(
         state.path(),
-        &["--run-id", "d1", "--report-dir", reports.to_str().unwrap(), "--junit", junit.to_str().unwrap()],
+        &[
+            "--run-id",
+            "d1",
+            "--report-dir",
+            reports.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
     );
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
-    for want in ["discover", "wait-for-release", "reapply-settings", "delete-old-connector", "RTO", "RPO", "verdict: PASSED"] {
+    for want in [
+        "discover",
+        "wait-for-release",
+        "reapply-settings",
+        "delete-old-connector",
+        "RTO",
+        "RPO",
+        "verdict: PASSED",
+    ] {
         assert!(t.contains(want), "summary lacks {want}:\n{t}");
     }
     // Per-step timings: the support wait of the simulated desk (2 simulated hours) is there.
@@ -58,7 +74,10 @@ fn the_default_drill_recovers_the_region_and_reports_every_step() {
     let v = doc["verifications"].as_array().unwrap();
     assert!(v.iter().all(|v| v["passed"] == true));
     assert!(
-        v.iter().any(|v| v["name"].as_str().unwrap().contains("contoso/platform actionableRemediation")),
+        v.iter().any(|v| v["name"]
+            .as_str()
+            .unwrap()
+            .contains("contoso/platform actionableRemediation")),
         "{v:?}"
     );
     let steps = doc["steps"].as_array().unwrap();
@@ -68,7 +87,10 @@ fn the_default_drill_recovers_the_region_and_reports_every_step() {
     assert_eq!(gate["waited_on"], "person");
     // The approvals are the drill's, recorded as such in the run's journal.
     let journal = std::fs::read_to_string(state.path().join("runs/d1/journal.jsonl")).unwrap();
-    assert!(journal.contains("\"Approved\"") || journal.contains("approved"), "no approval journaled");
+    assert!(
+        journal.contains("\"Approved\"") || journal.contains("approved"),
+        "no approval journaled"
+    );
     assert!(journal.contains("\"user\":\"drill\""), "approvals are not by the drill");
     // The OAuth codes file is gone; no code is in the journal.
     assert!(!state.path().join("drills/d1/authorization-codes").exists());
@@ -81,25 +103,39 @@ fn the_default_drill_recovers_the_region_and_reports_every_step() {
 
     // report.html and the JUnit file through the external validators, when present.
     if let Some(jar) = validator("LIFEBOAT_TEST_VNU_JAR", None) {
-        let o = Command::new("java").arg("-jar").arg(jar).arg("--errors-only").arg(reports.join("report.html")).output().unwrap();
+        let o = Command::new("java")
+            .arg("-jar")
+            .arg(jar)
+            .arg("--errors-only")
+            .arg(reports.join("report.html"))
+            .output()
+            .unwrap();
         assert!(o.status.success(), "vnu: {}", text(&o));
     }
     let html = std::fs::read_to_string(reports.join("report.html")).unwrap();
     assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"));
     if let Some(x) = validator("LIFEBOAT_TEST_XMLLINT", Some("xmllint")) {
         let xsd = repo().join("tests/fixtures/report/junit.xsd");
-        let o = Command::new(x).arg("--noout").arg("--schema").arg(xsd).arg(&junit).output().unwrap();
+        let o =
+            Command::new(x).arg("--noout").arg("--schema").arg(xsd).arg(&junit).output().unwrap();
         assert!(o.status.success(), "junit: {}", text(&o));
     }
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains("classname=\"drill.steps\"") && xml.contains("classname=\"drill.verify\""));
+    assert!(
+        xml.contains("classname=\"drill.steps\"") && xml.contains("classname=\"drill.verify\"")
+    );
 }
 
 #[test]
 fn every_scenario_completes_the_recovery_path() {
     let state = tempfile::tempdir().unwrap();
-    for (scenario, region) in [("throttled", "eastus"), ("flaky", "westeurope"), ("crash", "westeurope")] {
-        let out = drill(state.path(), &["--run-id", scenario, "--scenario", scenario, "--region", region]);
+    for (scenario, region) in
+        [("throttled", "eastus"), ("flaky", "westeurope"), ("crash", "westeurope")]
+    {
+        let out = drill(
+            state.path(),
+            &["--run-id", scenario, "--scenario", scenario, "--region", region],
+        );
         let t = text(&out);
         assert_eq!(out.status.code(), Some(0), "{scenario}: {t}");
         let doc = read_report(&state.path().join("drills").join(scenario));
@@ -109,7 +145,8 @@ fn every_scenario_completes_the_recovery_path() {
         match scenario {
             "throttled" => assert!(api["throttled_429"].as_u64().unwrap() > 0, "{api}"),
             "flaky" => assert!(
-                api["errors_5xx"].as_u64().unwrap() + api["dropped_connections"].as_u64().unwrap() > 0,
+                api["errors_5xx"].as_u64().unwrap() + api["dropped_connections"].as_u64().unwrap()
+                    > 0,
                 "{api}"
             ),
             _ => {
@@ -140,7 +177,8 @@ fn a_tampered_backup_is_detected_and_refused() {
 #[test]
 fn a_missed_target_fails_the_drill() {
     let state = tempfile::tempdir().unwrap();
-    let out = drill(state.path(), &["--run-id", "slow", "--rto-target", "1s", "--rpo-target", "2d"]);
+    let out =
+        drill(state.path(), &["--run-id", "slow", "--rto-target", "1s", "--rpo-target", "2d"]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("FAILED"), "{t}");
@@ -160,7 +198,10 @@ fn bad_flags_exit_2_before_anything_is_written() {
         (vec!["--target-region", "westeurpe"], "westeurope"),
         (vec!["--run-id", "../x"], "not valid"),
         (vec!["--live"], "--connector"),
-        (vec!["--live", "--connector", "nope", "--drill-region", "northeurope"], "not a resource ID"),
+        (
+            vec!["--live", "--connector", "nope", "--drill-region", "northeurope"],
+            "not a resource ID",
+        ),
         (vec!["--cleanup", "never-ran"], "no cleanup ledger"),
     ] {
         let out = drill(state.path(), &args);
@@ -168,6 +209,9 @@ fn bad_flags_exit_2_before_anything_is_written() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {t}");
         assert!(t.contains(want), "{args:?}: {t}");
     }
-    assert!(!state.path().join("drills").exists() || std::fs::read_dir(state.path().join("drills")).unwrap().next().is_none());
+    assert!(
+        !state.path().join("drills").exists()
+            || std::fs::read_dir(state.path().join("drills")).unwrap().next().is_none()
+    );
     assert!(!state.path().join("runs").exists());
 }
