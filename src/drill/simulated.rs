@@ -423,7 +423,7 @@ async fn drive_drill(
         // The runbook waits for the region: check the recovery now, then end the outage.
         if checked.is_none() && waits_for_region(&views) {
             phase(opts, "checking the recovery independently");
-            checked = Some((verify(sim, &manifest, &objects, &region, opts).await, clock.now()));
+            checked = Some((verify(sim, &objects, &region, opts), clock.now()));
             phase(opts, format!("region {region} recovers"));
             set_outage(&shared, &region, false);
         }
@@ -467,7 +467,7 @@ async fn drive_drill(
         None if opts.scenario == Scenario::TamperedBackup => {
             (verify_untouched(sim, &opts.target_region), clock.now())
         }
-        None => (verify(sim, &manifest, &objects, &region, opts).await, clock.now()),
+        None => (verify(sim, &objects, &region, opts), clock.now()),
     };
 
     let mut detected = Vec::new();
@@ -733,9 +733,8 @@ fn same_names(a: Option<&Value>, b: Option<&Value>) -> bool {
 
 /// The independent check: reads the simulator's own state (not through the API the runbook
 /// used) and compares it, setting by setting, with the backup taken before the outage.
-async fn verify(
+fn verify(
     sim: &RunningSim,
-    m: &Manifest,
     objects: &BTreeMap<String, (ResourceKind, Value)>,
     region: &str,
     opts: &SimDrillOptions,
@@ -753,7 +752,6 @@ async fn verify(
         })
         .map(|(id, (_, b))| (id, b))
         .collect();
-    let _ = m;
     for (old_id, body) in failed {
         let old_name = body.get("name").and_then(Value::as_str).unwrap_or("").to_string();
         let env = body
