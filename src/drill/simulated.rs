@@ -384,6 +384,7 @@ async fn drive_drill(
     phase(opts, "running the region-outage runbook");
     let mut checked: Option<(Vec<Verification>, OffsetDateTime)> = None;
     let mut interruptions = 0u32;
+    let (mut progress, mut last_interrupt) = (0usize, None::<usize>);
     let mut rng = opts.seed ^ 0x9e37_79b9_7f4a_7c15;
     let secret_params = runner::secret_params_of(&plan);
     let final_outcome = loop {
@@ -399,8 +400,18 @@ async fn drive_drill(
             wait_until: Some(clock.now()),
             secret_params: secret_params.clone(),
         };
-        let outcome = if opts.scenario == Scenario::Crash && interruptions < 6 {
-            // Interrupt the drive at a random point of real time; the journal resumes it.
+        // Crash: a stretch of the run is interrupted at a random point of real time (seeded, at
+        // most 6, at most once per stage of progress so they spread over the whole run); the
+        // next stretch resumes from the journal.
+        rng = splitmix(rng);
+        let interrupt = opts.scenario == Scenario::Crash
+            && interruptions < 6
+            && last_interrupt != Some(progress)
+            && rng % 2 == 0;
+        if interrupt {
+            last_interrupt = Some(progress);
+        }
+        let outcome = if interrupt {
             rng = splitmix(rng);
             let after = Duration::from_micros(200 + rng % 20_000);
             let fut = runner::drive(&run_dir, &registry, services.clone(), clock.clone(), &options);
@@ -417,6 +428,10 @@ async fn drive_drill(
         };
         let outcome = outcome.map_err(UserError::from)?;
         let views = runner::load(&run_dir, &registry).map_err(UserError::from)?.engine.snapshot();
+        progress = views
+            .iter()
+            .filter(|v| v.instance.as_ref().is_some_and(|i| i.state.is_terminal()))
+            .count();
         if let Some(p) = &opts.progress {
             p(DrillProgress::Steps(views.clone()));
         }
@@ -442,6 +457,12 @@ async fn drive_drill(
                             by: drill_actor(),
                             comment: Some("granted by lifeboat drill (a rehearsal)".into()),
                         },
+                        Phase::AwaitingAttestation if b.interrupted => {
+                            match check_interrupted(sim, &views, &b.step, b.branch) {
+                                Some(e) => e,
+                                None => continue,
+                            }
+                        }
                         _ => continue,
                     };
                     runner::apply_manual(&run_dir, &registry, event, clock.now())
@@ -543,6 +564,44 @@ fn splitmix(x: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// What the drill, standing in for the person, does with a one-shot step a crash interrupted:
+/// it looks at the simulated Azure as a person would look at the portal. An interrupted
+/// `connector.delete` whose connector is gone is attested; one whose connector is still there is
+/// skipped (the old connector stays, as after a person's "skip"). Other kinds: `None`, and the
+/// run stops for a person.
+fn check_interrupted(
+    sim: &RunningSim,
+    views: &[InstanceView],
+    step: &str,
+    branch: Option<usize>,
+) -> Option<Event> {
+    let v = views.iter().find(|v| v.step == step && v.branch == branch)?;
+    if v.uses != "connector.delete" {
+        return None;
+    }
+    let id = v.instance.as_ref()?.item.as_ref()?.get("resource_id")?.as_str()?.to_string();
+    let gone = !sim.cloud().connectors.contains_key(&id.to_ascii_lowercase());
+    Some(if gone {
+        Event::Attested {
+            step: step.to_string(),
+            branch,
+            by: drill_actor(),
+            evidence: format!(
+                "the drill checked the simulated Azure: {id} is gone, the interrupted delete took effect"
+            ),
+        }
+    } else {
+        Event::Skipped {
+            step: step.to_string(),
+            branch,
+            by: drill_actor(),
+            reason: format!(
+                "interrupted before the delete took effect: the drill leaves {id} in place"
+            ),
+        }
+    })
 }
 
 /// Turns the outage of `region` on or off (the fault spec keeps its seed and rates).
@@ -652,7 +711,8 @@ pub fn step_records(views: &[InstanceView], finished_at: OffsetDateTime) -> Vec<
             attempts,
             result,
             i.error.clone(),
-            waited_on(&v.uses),
+            // A skipped step waited on nobody.
+            if result == StepResult::Skipped { None } else { waited_on(&v.uses) },
         ));
     }
     out
