@@ -1,7 +1,7 @@
 //! Acceptance of `backup create` against the simulated Azure (in-process, 127.0.0.1): the
 //! `small` tenant is captured completely (compared with the simulator's own state), a second
 //! backup writes nothing new, one changed repo setting is one new object and shows in `diff`;
-//! API calls follow pages, not items (50,000-repo tenant, `--ignored`); planted secrets appear in
+//! API calls follow pages, not items (50,000-repo tenant); planted secrets appear in
 //! no stored file, output or log.
 //!
 //! The binary runs with `--arm-endpoint <sim> --auth none --backup-store <tempdir>`, so the
@@ -348,9 +348,8 @@ fn walk(root: &Path) -> Vec<std::path::PathBuf> {
 }
 
 /// 50,000 repos: API calls against the tenant's shape, elapsed time and peak RSS (printed).
-/// Run: `cargo test --test backup_sim large -- --ignored --nocapture`.
+/// About 16 s in a debug build. Figures: `cargo test --test backup_sim large -- --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "50,000 repos: about a minute in a debug build; run with --ignored for the figures"]
 async fn large_tenant_calls_follow_pages() {
     let repos = 50_000;
     let sim = start(TenantSource::Large { repos, seed: 7 }, 1.0).await;
