@@ -134,10 +134,7 @@ async fn wait_recovered(ctx: StepContext) -> Result<StepOutcome, StepError> {
             return Ok(StepOutcome::poll_after(
                 ctx.now(),
                 interval,
-                format!(
-                    "the region of `{old}` does not answer yet (poll {}: {e})",
-                    ctx.poll + 1
-                ),
+                format!("the region of `{old}` does not answer yet (poll {}: {e})", ctx.poll + 1),
                 None,
             ))
         }

@@ -77,7 +77,10 @@ pub async fn capture(client: &ArmClient, old: &ResourceId) -> Vec<Captured> {
         })
     };
     push(ResourceKind::Connector, val(client.get_connector(old).await.unwrap()));
-    push(ResourceKind::DevOpsConfiguration, val(client.get_devops_configuration(old).await.unwrap()));
+    push(
+        ResourceKind::DevOpsConfiguration,
+        val(client.get_devops_configuration(old).await.unwrap()),
+    );
     for org in client.list_azure_devops_orgs(old).await.unwrap() {
         let o = org.name.clone().unwrap();
         push(ResourceKind::AzureDevOpsOrg, val(org));
@@ -178,9 +181,13 @@ impl Env {
         own["inheritFromParentState"] = json!("Disabled");
         let repo: AzureDevOpsRepo =
             serde_json::from_value(json!({"properties": {"actionableRemediation": own}})).unwrap();
-        client.put_azure_devops_repo(&old, "contoso", "payments", "payments-api", &repo).await.unwrap();
+        client
+            .put_azure_devops_repo(&old, "contoso", "payments", "payments-api", &repo)
+            .await
+            .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(dir.path().to_str().unwrap(), Default::default()).unwrap());
+        let store =
+            Arc::new(Store::open(dir.path().to_str().unwrap(), Default::default()).unwrap());
         let t0 = time::macros::datetime!(2026-03-01 08:00:00 UTC);
         let snapshot = snapshot(&store, capture(&client, &old).await, t0).await;
         let new = new_connector(&sim, &client, &old, "ado-neu").await;

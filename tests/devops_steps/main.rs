@@ -50,7 +50,9 @@ async fn reapply_writes_only_what_differs_relies_on_inheritance_and_verify_check
         .as_array()
         .unwrap()
         .iter()
-        .map(|w| format!("{} {}", w["method"].as_str().unwrap(), tail(w["resource"].as_str().unwrap())))
+        .map(|w| {
+            format!("{} {}", w["method"].as_str().unwrap(), tail(w["resource"].as_str().unwrap()))
+        })
         .collect();
     let expected = [
         "PATCH devops/default",
@@ -68,7 +70,11 @@ async fn reapply_writes_only_what_differs_relies_on_inheritance_and_verify_check
     assert_eq!(env.writes(), writes_before, "a dry run sends no write");
     let config = &outputs["planned"][0];
     assert!(config["body"]["properties"].get("authorization").is_none(), "no OAuth code is sent");
-    assert!(config["diff"].as_array().unwrap().iter().any(|d| d["path"] == "properties.topLevelInventoryList"));
+    assert!(config["diff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["path"] == "properties.topLevelInventoryList"));
 
     // For real: exactly those writes reach the service, each journaled with its IDs.
     let (out, sink) = env.run(&lifeboat::steps::devops::Reapply, reapply_inputs(&env, false)).await;
@@ -87,7 +93,10 @@ async fn reapply_writes_only_what_differs_relies_on_inheritance_and_verify_check
     let effects = sink.effects();
     assert_eq!(effects.len(), 5);
     // The simulator sends a request ID but no correlation ID: the effect carries what came back.
-    assert!(effects.iter().all(|e| e.request_id.is_some() && matches!(e.status, Some(201 | 202))), "{effects:?}");
+    assert!(
+        effects.iter().all(|e| e.request_id.is_some() && matches!(e.status, Some(201 | 202))),
+        "{effects:?}"
+    );
     assert_eq!(sink.progress().last().unwrap(), &(5, 5));
 
     // Again: nothing left to write.
@@ -105,7 +114,13 @@ async fn reapply_writes_only_what_differs_relies_on_inheritance_and_verify_check
     assert!(outputs["not_recreated_by_microsoft"].to_string().contains("IaC"));
 
     // One repo changed live: verify fails with the resource, field, expected and actual value.
-    env.put_repo_setting("contoso", "payments", "payments-web", json!({"state": "Enabled", "inheritFromParentState": "Disabled"})).await;
+    env.put_repo_setting(
+        "contoso",
+        "payments",
+        "payments-web",
+        json!({"state": "Enabled", "inheritFromParentState": "Disabled"}),
+    )
+    .await;
     let (out, _) = env.run(&lifeboat::steps::devops::Verify, verify_inputs).await;
     let StepOutcome::Failed { error, retryable } = &out else { panic!("{out:?}") };
     assert!(!retryable);
@@ -119,58 +134,85 @@ async fn reapply_refuses_before_release_and_without_services() {
     let (out, _) = env.run(&lifeboat::steps::devops::Reapply, reapply_inputs(&env, false)).await;
     let StepOutcome::Failed { error, retryable: false } = &out else { panic!("{out:?}") };
     assert!(error.contains("does not own") && error.contains("wait-for-release"), "{error}");
-    let (out, _) = env
-        .run_with(&lifeboat::steps::devops::Reapply, reapply_inputs(&env, false), false)
-        .await;
+    let (out, _) =
+        env.run_with(&lifeboat::steps::devops::Reapply, reapply_inputs(&env, false), false).await;
     let StepOutcome::Failed { error, retryable: false } = &out else { panic!("{out:?}") };
     assert!(error.contains("needs an Azure connection"), "{error}");
     let mut bad = reapply_inputs(&env, false);
     bad["old_resource_id"] = json!("not-an-id");
     let (out, _) = env.run(&lifeboat::steps::devops::Reapply, bad).await;
-    assert!(matches!(&out, StepOutcome::Failed { error, retryable: false } if error.contains("old_resource_id")), "{out:?}");
+    assert!(
+        matches!(&out, StepOutcome::Failed { error, retryable: false } if error.contains("old_resource_id")),
+        "{out:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn promote_wait_recovered_and_delete() {
     use lifeboat::steps::lifecycle_kinds::{Delete, Promote, WaitRecovered};
     let env = Env::start().await;
-    let ids = json!({"old_resource_id": env.old.to_string(), "new_resource_id": env.new.to_string()});
+    let ids =
+        json!({"old_resource_id": env.old.to_string(), "new_resource_id": env.new.to_string()});
 
     // Not primary yet: delete refuses, and so it does for old == new.
     let (out, _) = env.run(&Delete, ids.clone()).await;
-    assert!(matches!(&out, StepOutcome::Failed { error, retryable: false } if error.contains("not tagged lifeboat-role=primary")), "{out:?}");
-    let same = json!({"old_resource_id": env.old.to_string(), "new_resource_id": env.old.to_string()});
+    assert!(
+        matches!(&out, StepOutcome::Failed { error, retryable: false } if error.contains("not tagged lifeboat-role=primary")),
+        "{out:?}"
+    );
+    let same =
+        json!({"old_resource_id": env.old.to_string(), "new_resource_id": env.old.to_string()});
     let (out, _) = env.run(&Delete, same).await;
-    assert!(matches!(&out, StepOutcome::Failed { error, retryable: false } if error.contains("also the new connector")), "{out:?}");
+    assert!(
+        matches!(&out, StepOutcome::Failed { error, retryable: false } if error.contains("also the new connector")),
+        "{out:?}"
+    );
 
     // Promote keeps the existing tags and adds ours; a second promote writes nothing.
     let patches = env.count("PATCH");
     let (out, sink) = env.run(&Promote, ids.clone()).await;
-    assert!(matches!(&out, StepOutcome::Succeeded { outputs, .. } if outputs["tags_written"] == true), "{out:?}");
+    assert!(
+        matches!(&out, StepOutcome::Succeeded { outputs, .. } if outputs["tags_written"] == true),
+        "{out:?}"
+    );
     assert_eq!(sink.effects().len(), 1);
     let tags = env.tags_of_new().await;
     assert_eq!(tags["owner"], "recovery-team", "existing tags are kept");
     assert_eq!(tags["lifeboat-role"], "primary");
     assert_eq!(tags["lifeboat-replaces"], env.old.to_string());
     let (out, sink) = env.run(&Promote, ids.clone()).await;
-    assert!(matches!(&out, StepOutcome::Succeeded { outputs, .. } if outputs["tags_written"] == false));
+    assert!(
+        matches!(&out, StepOutcome::Succeeded { outputs, .. } if outputs["tags_written"] == false)
+    );
     assert!(sink.effects().is_empty());
     assert_eq!(env.count("PATCH"), patches + 1);
 
     // The region is down: keep polling; back: recovered.
     let wait = json!({"old_resource_id": env.old.to_string(), "poll_interval": "15m"});
     let (out, _) = env.run(&WaitRecovered, wait.clone()).await;
-    assert!(matches!(&out, StepOutcome::Wait { message, .. } if message.contains("does not answer yet")), "{out:?}");
+    assert!(
+        matches!(&out, StepOutcome::Wait { message, .. } if message.contains("does not answer yet")),
+        "{out:?}"
+    );
     env.region("westeurope", "restore").await;
     let (out, _) = env.run(&WaitRecovered, wait).await;
-    assert!(matches!(&out, StepOutcome::Succeeded { outputs, .. } if outputs["answer"] == "200"), "{out:?}");
+    assert!(
+        matches!(&out, StepOutcome::Succeeded { outputs, .. } if outputs["answer"] == "200"),
+        "{out:?}"
+    );
 
     // Delete: done, journaled; again: 404 counts as already deleted.
     let (out, sink) = env.run(&Delete, ids.clone()).await;
-    assert!(matches!(&out, StepOutcome::Succeeded { outputs, .. } if outputs["already_absent"] == false), "{out:?}");
+    assert!(
+        matches!(&out, StepOutcome::Succeeded { outputs, .. } if outputs["already_absent"] == false),
+        "{out:?}"
+    );
     assert_eq!(sink.effects()[0].method, "DELETE");
     let (out, _) = env.run(&Delete, ids).await;
-    assert!(matches!(&out, StepOutcome::Succeeded { outputs, .. } if outputs["already_absent"] == true), "{out:?}");
+    assert!(
+        matches!(&out, StepOutcome::Succeeded { outputs, .. } if outputs["already_absent"] == true),
+        "{out:?}"
+    );
 }
 
 /// The part of a resource ID from `devops/default` on.
