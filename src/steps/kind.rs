@@ -226,6 +226,14 @@ impl Registry {
         r.register(Arc::new(super::manual::Task));
         r.register(Arc::new(super::wait::ForDuration));
         r.register(Arc::new(super::wait::Until));
+        // region-outage: devops settings and connector lifecycle
+        r.register(Arc::new(super::devops::WaitForRelease));
+        r.register(Arc::new(super::devops::Reapply));
+        r.register(Arc::new(super::devops::Verify));
+        r.register(Arc::new(super::lifecycle_kinds::Promote));
+        r.register(Arc::new(super::lifecycle_kinds::WaitRecovered));
+        r.register(Arc::new(super::lifecycle_kinds::Delete));
+        // end region-outage: devops settings and connector lifecycle
         if std::env::var("LIFEBOAT_TEST_STEPS").is_ok_and(|v| v == "1") {
             super::testing::register(&mut r);
         }

@@ -4,8 +4,10 @@
 //! [`catalog`] is the single list of registered kinds: the runbook validator checks `uses` and
 //! `with` against it, the engine's executor looks up implementations by the same names.
 
+pub mod devops;
 pub mod gate;
 pub mod kind;
+pub mod lifecycle_kinds;
 pub mod manual;
 pub mod services;
 pub mod testing;
@@ -94,6 +96,74 @@ static CATALOG: &[StepKindInfo] = &[
         ],
         test_only: false,
     },
+    // region-outage: devops settings and connector lifecycle
+    StepKindInfo {
+        name: "devops.wait-for-release",
+        class: StepClass::Idempotent,
+        description: "durable poll until every org, owner and group of the backup is released to the new connector",
+        inputs: &[
+            input("snapshot_id", true, "backup snapshot holding the old connector (ID or `latest`)"),
+            input("old_resource_id", true, "resource ID of the failed connector"),
+            input("new_resource_id", true, "resource ID of the connector that replaces it"),
+            input("poll_interval", false, "time between polls (default 5m)"),
+        ],
+        test_only: false,
+    },
+    StepKindInfo {
+        name: "devops.reapply-settings",
+        class: StepClass::Idempotent,
+        description: "restores the backup's DevOps settings on the new connector with the fewest writes",
+        inputs: &[
+            input("snapshot_id", true, "backup snapshot holding the old connector (ID or `latest`)"),
+            input("old_resource_id", true, "resource ID of the failed connector"),
+            input("new_resource_id", true, "resource ID of the connector that replaces it"),
+            input("dry_run", false, "true: list the writes and the diff, change nothing"),
+            input("max_in_flight", false, "writes in flight at once, 1 to 64 (default 16)"),
+        ],
+        test_only: false,
+    },
+    StepKindInfo {
+        name: "devops.verify",
+        class: StepClass::Idempotent,
+        description: "compares every restored setting with the backup; fails with a diff",
+        inputs: &[
+            input("snapshot_id", true, "backup snapshot holding the old connector (ID or `latest`)"),
+            input("old_resource_id", true, "resource ID of the failed connector"),
+            input("new_resource_id", true, "resource ID of the connector that replaces it"),
+        ],
+        test_only: false,
+    },
+    StepKindInfo {
+        name: "connector.promote",
+        class: StepClass::Idempotent,
+        description: "tags the new connector lifeboat-role=primary, lifeboat-replaces=<old>",
+        inputs: &[
+            input("old_resource_id", true, "resource ID of the failed connector"),
+            input("new_resource_id", true, "resource ID of the connector that replaces it"),
+        ],
+        test_only: false,
+    },
+    StepKindInfo {
+        name: "region.wait-recovered",
+        class: StepClass::Idempotent,
+        description: "durable poll until the failed region answers for the old connector again",
+        inputs: &[
+            input("old_resource_id", true, "resource ID of the failed connector"),
+            input("poll_interval", false, "time between polls (default 5m)"),
+        ],
+        test_only: false,
+    },
+    StepKindInfo {
+        name: "connector.delete",
+        class: StepClass::OneShot,
+        description: "deletes the old connector once the new one is tagged primary",
+        inputs: &[
+            input("old_resource_id", true, "resource ID of the connector to delete"),
+            input("new_resource_id", true, "resource ID of the primary connector replacing it"),
+        ],
+        test_only: false,
+    },
+    // end region-outage: devops settings and connector lifecycle
     StepKindInfo {
         name: "test.idempotent",
         class: StepClass::Idempotent,

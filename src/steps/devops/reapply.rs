@@ -1,0 +1,503 @@
+//! `devops.reapply-settings`: restores the old connector's settings from the backup onto the
+//! new connector with the fewest writes.
+//!
+//! The plan ([`plan`]) compares the backup with live state by *effective* settings: a resource
+//! whose live settings (after its parents are restored) already equal the backup's needs
+//! nothing, and that includes a repo or project that inherits (`inheritFromParentState:
+//! Enabled`) from a parent whose effective settings equal its own. A write is planned only where
+//! the effective settings differ; when the backup's settings equal the parent's, the write sets
+//! `inheritFromParentState: Enabled` rather than copying the values.
+//!
+//! Verbs: Azure DevOps org/project/repo are written with PUT (the whole `actionableRemediation`
+//! at once, idempotent). `devops/default` is PATCHed with only the differing settings: a PUT
+//! replaces the configuration and, on the real service, is where the OAuth code goes; a PATCH of
+//! absolute values needs no code and is idempotent in effect (repeating it changes nothing).
+//!
+//! Execution ([`execute`]): writes run concurrently (`max_in_flight`, default 16), a child only
+//! after its parent's write is confirmed; the client's token buckets pace them at the ARM write
+//! limit. A `409 AnotherOperationInProgress` (the service runs one operation per configuration
+//! at a time) re-queues the write after the client's poll interval and lowers the number in
+//! flight by one, down to one, so a serialising service is not hammered. Every confirmed write
+//! is journaled as an `Effect` with its request and correlation IDs. Progress is saved in
+//! scratch; after a crash the plan is recomputed against live state, so writes already
+//! confirmed are not redone (the scratch carries their count into the outputs).
+
+use super::*;
+use crate::azure::models::*;
+use crate::azure::CallRecord;
+use crate::engine::Effect;
+use crate::steps::kind::{info, StepKind};
+use crate::steps::StepKindInfo;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use std::collections::{HashMap, VecDeque};
+
+/// At most this many written resource IDs are listed in the outputs.
+pub(crate) const WRITTEN_CAP: usize = 100;
+/// Confirmed writes between two scratch saves (each save is one journal fsync).
+const SCRATCH_EVERY: usize = 64;
+/// Confirmed writes between two effect flushes (each reads the client's call log once).
+const EFFECTS_EVERY: usize = 16;
+/// How often one write may meet `AnotherOperationInProgress` before the step gives up.
+const MAX_CONFLICTS: u32 = 60;
+pub(crate) const DEFAULT_IN_FLIGHT: usize = 16;
+
+/// What a write changes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Target {
+    Config,
+    Org(String),
+    Project(String, String),
+    Repo(String, String, String),
+}
+
+/// One planned write.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct PlannedWrite {
+    pub method: &'static str,
+    pub resource: String,
+    /// The effective settings that differ (or, for `devops/default`, the fields).
+    pub diff: Vec<FieldDiff>,
+    /// The request body.
+    pub body: Value,
+    #[serde(skip)]
+    pub target: Target,
+    /// The index of the write that must be confirmed first (nearest written ancestor).
+    #[serde(skip)]
+    pub after: Option<usize>,
+}
+
+/// The minimal write set and what needs no write.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Plan {
+    pub writes: Vec<PlannedWrite>,
+    /// Resources whose settings come right through inheritance, with no write.
+    pub inherited: u64,
+    /// Resources whose own live settings already equal the backup's.
+    pub unchanged: u64,
+    /// Backup resources absent under the new connector (deleted since the backup).
+    pub missing: Vec<String>,
+    /// GitHub/GitLab differences, which the API cannot write.
+    pub read_only_differences: Vec<Value>,
+}
+
+fn ado_id(new: &ResourceId, path: &[String]) -> ResourceId {
+    match path {
+        [o] => new.azure_devops_org(o),
+        [o, p] => new.azure_devops_project(o, p),
+        [o, p, r] => new.azure_devops_repo(o, p, r),
+        _ => new.devops(),
+    }
+}
+
+fn onboarding(v: &Value) -> Value {
+    v.pointer("/properties/onboardingState").cloned().unwrap_or(Value::Null)
+}
+
+/// Differences of the read-only GitHub/GitLab resources: missing, or another onboarding state.
+pub(crate) fn read_only_differences(
+    backup: &BackupView,
+    live: &LiveView,
+    new: &ResourceId,
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut check = |nodes: &[Node],
+                     map: &BTreeMap<String, Value>,
+                     id: &dyn Fn(&[String]) -> ResourceId| {
+        for n in nodes {
+            let rid = id(&n.path).to_string();
+            match map.get(&n.key()) {
+                None => out.push(json!({
+                    "resource": rid, "field": "(resource)", "expected": "present", "actual": "absent",
+                    "note": "cannot be written through the API",
+                })),
+                Some(l) if onboarding(l) != onboarding(&n.body) => out.push(json!({
+                    "resource": rid, "field": "properties.onboardingState",
+                    "expected": onboarding(&n.body), "actual": onboarding(l),
+                    "note": "cannot be written through the API",
+                })),
+                Some(_) => {}
+            }
+        }
+    };
+    let gh = |p: &[String]| match p {
+        [o] => new.github_owner(o),
+        [o, r] => new.github_repo(o, r),
+        _ => new.devops(),
+    };
+    let gl = |p: &[String]| match p {
+        [g] => new.gitlab_group(g),
+        [g, pr] => new.gitlab_project(g, pr),
+        _ => new.devops(),
+    };
+    check(&backup.gh_owners, &live.github, &gh);
+    check(&backup.gh_repos, &live.github, &gh);
+    check(&backup.gl_groups, &live.gitlab, &gl);
+    check(&backup.gl_projects, &live.gitlab, &gl);
+    out
+}
+
+/// Computes the minimal write set. Fails when the new connector has no DevOps configuration
+/// (it must be authorized first: the OAuth code cannot come from a backup).
+pub(crate) fn plan(
+    backup: &BackupView,
+    live: &LiveView,
+    new: &ResourceId,
+) -> Result<Plan, StepError> {
+    let mut plan = Plan::default();
+    if backup.config.is_some() {
+        let Some(live_config) = live.config.as_ref() else {
+            return Err(StepError::fatal(format!(
+                "the new connector `{new}` has no DevOps configuration (devops/default): \
+                 authorize it first (connector.create-or-adopt), then run this step again"
+            )));
+        };
+        let want = config_settings(backup.config.as_ref());
+        let have = config_settings(Some(live_config));
+        let mut patch = Map::new();
+        let mut diff = Vec::new();
+        for (k, v) in want.as_object().into_iter().flatten() {
+            let h = have.get(k).unwrap_or(&Value::Null);
+            if h != v {
+                patch.insert(k.clone(), v.clone());
+                diff_values(&format!("properties.{k}"), v, h, &mut diff);
+            }
+        }
+        if patch.is_empty() {
+            plan.unchanged += 1;
+        } else {
+            plan.writes.push(PlannedWrite {
+                method: "PATCH",
+                resource: new.devops().to_string(),
+                diff,
+                body: json!({ "properties": patch }),
+                target: Target::Config,
+                after: None,
+            });
+        }
+    }
+
+    // Azure DevOps: desired effective settings from the backup, then parents before children.
+    let nodes: Vec<&Node> =
+        backup.orgs.iter().chain(&backup.projects).chain(&backup.repos).collect();
+    let backup_rems: BTreeMap<String, Value> =
+        nodes.iter().map(|n| (n.key(), remediation(&n.body))).collect();
+    let desired = resolve_tree(&backup_rems);
+    let mut written_at: HashMap<String, usize> = HashMap::new();
+    let unknown = Value::Null;
+    for n in nodes {
+        let key = n.key();
+        let id = ado_id(new, &n.path);
+        let Some(live_body) = live.ado.get(&key) else {
+            plan.missing.push(id.to_string());
+            continue;
+        };
+        let want = &desired[&key];
+        let parent_key = key.rsplit_once('/').map(|(p, _)| p.to_string());
+        // After the run every parent has its desired settings: judge children against that.
+        let parent_after = parent_key.as_ref().map(|p| desired.get(p).unwrap_or(&unknown));
+        let live_rem = remediation(live_body);
+        let live_after = effective(&live_rem, parent_after);
+        if &live_after == want {
+            if parent_after.is_some() && inherits(&live_rem) {
+                plan.inherited += 1;
+            } else {
+                plan.unchanged += 1;
+            }
+            continue;
+        }
+        let body_rem = match parent_after {
+            // Equal to the parent: inheritance reproduces it and follows later parent changes.
+            Some(p) if p == want => json!({ "inheritFromParentState": "Enabled" }),
+            Some(_) => {
+                let mut r = own(&backup_rems[&key]);
+                r["inheritFromParentState"] = json!("Disabled");
+                r
+            }
+            // An org has no parent: `inheritFromParentState` is refused there.
+            None => own(&backup_rems[&key]),
+        };
+        let mut diff = Vec::new();
+        diff_values("properties.actionableRemediation", want, &live_after, &mut diff);
+        // The nearest ancestor written in this run is confirmed first. The configuration is
+        // sent first but not waited for: its settings (discovery, inventory, agentless) do not
+        // bear on `actionableRemediation`, and waiting would idle a full write bucket.
+        let mut after = None;
+        let mut k = key.as_str();
+        while let Some((p, _)) = k.rsplit_once('/') {
+            if let Some(i) = written_at.get(p) {
+                after = Some(*i);
+                break;
+            }
+            k = p;
+        }
+        written_at.insert(key.clone(), plan.writes.len());
+        plan.writes.push(PlannedWrite {
+            method: "PUT",
+            resource: id.to_string(),
+            diff,
+            body: json!({ "properties": { "actionableRemediation": body_rem } }),
+            target: match n.path.as_slice() {
+                [o] => Target::Org(o.clone()),
+                [o, p] => Target::Project(o.clone(), p.clone()),
+                [o, p, r] => Target::Repo(o.clone(), p.clone(), r.clone()),
+                _ => Target::Config,
+            },
+            after,
+        });
+    }
+    plan.read_only_differences = read_only_differences(backup, live, new);
+    Ok(plan)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, AzureError> {
+    serde_json::from_value(body.clone())
+        .map_err(|e| AzureError::Config(format!("cannot build the request body: {e}")))
+}
+
+async fn perform(client: &ArmClient, new: &ResourceId, w: &PlannedWrite) -> Result<(), AzureError> {
+    match &w.target {
+        Target::Config => client
+            .patch_devops_configuration(new, &decode::<DevOpsConfiguration>(&w.body)?)
+            .await
+            .map(|_| ()),
+        Target::Org(o) => client
+            .put_azure_devops_org(new, o, &decode::<AzureDevOpsOrg>(&w.body)?)
+            .await
+            .map(|_| ()),
+        Target::Project(o, p) => client
+            .put_azure_devops_project(new, o, p, &decode::<AzureDevOpsProject>(&w.body)?)
+            .await
+            .map(|_| ()),
+        Target::Repo(o, p, r) => client
+            .put_azure_devops_repo(new, o, p, r, &decode::<AzureDevOpsRepo>(&w.body)?)
+            .await
+            .map(|_| ()),
+    }
+}
+
+fn is_conflict(e: &AzureError) -> bool {
+    e.status() == Some(409) && e.code() == Some("AnotherOperationInProgress")
+}
+
+/// What [`execute`] did.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Executed {
+    pub confirmed: Vec<usize>,
+    pub conflicts: u64,
+    pub failure: Option<StepError>,
+}
+
+/// Journals the writes in `done` as effects, with the IDs of their last call.
+async fn flush_effects(
+    ctx: &StepContext,
+    client: &ArmClient,
+    plan: &Plan,
+    done: &mut Vec<usize>,
+) -> Result<(), StepError> {
+    if done.is_empty() {
+        return Ok(());
+    }
+    let log = client.call_log();
+    let mut last: HashMap<(String, String), &CallRecord> = HashMap::new();
+    for r in log.iter().filter(|r| r.method == "PUT" || r.method == "PATCH") {
+        last.insert((r.method.clone(), r.resource.to_ascii_lowercase()), r);
+    }
+    for i in done.drain(..) {
+        let w = &plan.writes[i];
+        let rec = last.get(&(w.method.to_string(), w.resource.to_ascii_lowercase()));
+        let effect = Effect {
+            method: w.method.to_string(),
+            resource: w.resource.clone(),
+            status: rec.and_then(|r| r.status),
+            request_id: rec.and_then(|r| r.request_id.clone()),
+            correlation_id: rec.and_then(|r| r.correlation_id.clone()),
+        };
+        ctx.record_effect(effect).await.map_err(|e| StepError {
+            message: format!("cannot journal the write of {}: {e}", w.resource),
+            retryable: true,
+        })?;
+    }
+    Ok(())
+}
+
+/// Runs the writes of `plan`, parents before children, at most `max_in_flight` at once.
+pub(crate) async fn execute(
+    ctx: &StepContext,
+    client: &Arc<ArmClient>,
+    new: &ResourceId,
+    plan: &Arc<Plan>,
+    max_in_flight: usize,
+    previously: u64,
+) -> Executed {
+    let total = plan.writes.len();
+    let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut ready: VecDeque<(usize, u32)> = VecDeque::new();
+    for (i, w) in plan.writes.iter().enumerate() {
+        match w.after {
+            Some(p) => children.entry(p).or_default().push(i),
+            None => ready.push_back((i, 0)),
+        }
+    }
+    let timer = client.pipeline().timer.clone();
+    let backoff = client.lro.default_poll;
+    let mut limit = max_in_flight.max(1);
+    let mut running = FuturesUnordered::new();
+    let mut out = Executed::default();
+    let mut unjournaled: Vec<usize> = Vec::new();
+    let mut since_scratch = 0usize;
+    ctx.progress(0, total as u64, format!("0 of {total} writes"));
+    loop {
+        while out.failure.is_none() && running.len() < limit {
+            let Some((i, conflicts)) = ready.pop_front() else { break };
+            let (client, plan, new, timer) =
+                (client.clone(), plan.clone(), new.clone(), timer.clone());
+            running.push(async move {
+                if conflicts > 0 {
+                    timer.sleep(backoff).await;
+                }
+                let r = perform(&client, &new, &plan.writes[i]).await;
+                (i, conflicts, r)
+            });
+        }
+        let Some((i, conflicts, result)) = futures::StreamExt::next(&mut running).await else {
+            break;
+        };
+        match result {
+            Ok(()) => {
+                out.confirmed.push(i);
+                unjournaled.push(i);
+                since_scratch += 1;
+                if let Some(c) = children.remove(&i) {
+                    ready.extend(c.into_iter().map(|c| (c, 0)));
+                }
+                let n = out.confirmed.len();
+                ctx.progress(n as u64, total as u64, format!("{n} of {total} writes"));
+            }
+            Err(e) if is_conflict(&e) && conflicts < MAX_CONFLICTS => {
+                out.conflicts += 1;
+                limit = limit.saturating_sub(1).max(1);
+                ready.push_front((i, conflicts + 1));
+            }
+            Err(e) => {
+                let w = &plan.writes[i];
+                out.failure
+                    .get_or_insert(azure_failure(&format!("{} {}", w.method, w.resource), &e));
+            }
+        }
+        if unjournaled.len() >= EFFECTS_EVERY {
+            if let Err(e) = flush_effects(ctx, client, plan, &mut unjournaled).await {
+                out.failure.get_or_insert(e);
+            }
+        }
+        if since_scratch >= SCRATCH_EVERY {
+            since_scratch = 0;
+            let _ = ctx.save_scratch(scratch_of(previously, plan, &out.confirmed)).await;
+        }
+    }
+    if let Err(e) = flush_effects(ctx, client, plan, &mut unjournaled).await {
+        out.failure.get_or_insert(e);
+    }
+    let _ = ctx.save_scratch(scratch_of(previously, plan, &out.confirmed)).await;
+    out
+}
+
+fn scratch_of(previously: u64, plan: &Plan, confirmed: &[usize]) -> Value {
+    json!({
+        "confirmed": previously + confirmed.len() as u64,
+        "written": confirmed.iter().take(WRITTEN_CAP).map(|i| plan.writes[*i].resource.clone()).collect::<Vec<_>>(),
+    })
+}
+
+/// `devops.reapply-settings`.
+#[derive(Debug, Clone, Copy)]
+pub struct Reapply;
+
+impl StepKind for Reapply {
+    fn info(&self) -> &'static StepKindInfo {
+        info("devops.reapply-settings")
+    }
+    fn run(&self, ctx: StepContext) -> BoxFuture<'static, StepOutcome> {
+        Box::pin(async move { run(ctx).await.unwrap_or_else(StepError::outcome) })
+    }
+}
+
+async fn run(ctx: StepContext) -> Result<StepOutcome, StepError> {
+    let snapshot = required_str(&ctx, "snapshot_id")?;
+    let old = connector_input(&ctx, "old_resource_id")?;
+    let new = connector_input(&ctx, "new_resource_id")?;
+    let dry_run = bool_input(&ctx, "dry_run")?;
+    let in_flight = match ctx.inputs.get("max_in_flight") {
+        None | Some(Value::Null) => DEFAULT_IN_FLIGHT,
+        Some(_) => match ctx.input_u64("max_in_flight") {
+            Some(n @ 1..=64) => n as usize,
+            _ => {
+                return Err(StepError::fatal(format!(
+                    "input `max_in_flight` of step `{}` must be a whole number from 1 to 64",
+                    ctx.step
+                )))
+            }
+        },
+    };
+    if old == new {
+        return Err(StepError::fatal(format!(
+            "old_resource_id and new_resource_id are the same connector `{old}` (the settings \
+             are restored onto the connector that replaces the failed one)"
+        )));
+    }
+    let client = arm_client(&ctx)?;
+    let store = backup_store(&ctx)?;
+    let backup = BackupView::load(&store, &snapshot, &old).await?;
+    let live = LiveView::read(&client, &new, &backup).await?;
+    if !live.unreadable.is_empty() {
+        return Err(StepError::fatal(format!(
+            "the new connector `{new}` does not own {} yet (wait for the release: \
+             devops.wait-for-release must finish before settings can be reapplied)",
+            live.unreadable.join(", ")
+        )));
+    }
+    let plan = Arc::new(plan(&backup, &live, &new)?);
+    let previously =
+        ctx.scratch.as_ref().and_then(|s| s.get("confirmed")).and_then(Value::as_u64).unwrap_or(0);
+    let mut outputs = Map::new();
+    outputs.insert("snapshot_id".into(), json!(backup.snapshot));
+    outputs.insert("inherited".into(), json!(plan.inherited));
+    outputs.insert("unchanged".into(), json!(plan.unchanged));
+    outputs.insert("missing".into(), json!(plan.missing));
+    outputs.insert("read_only_differences".into(), json!(plan.read_only_differences));
+    if dry_run {
+        outputs.insert("dry_run".into(), json!(true));
+        outputs.insert("writes".into(), json!(plan.writes.len()));
+        outputs.insert("planned".into(), serde_json::to_value(&plan.writes).unwrap_or_default());
+        return Ok(StepOutcome::ok(outputs));
+    }
+    let done = execute(&ctx, &client, &new, &plan, in_flight, previously).await;
+    if let Some(f) = done.failure {
+        return Err(StepError {
+            message: format!(
+                "{} (confirmed {} of {} writes before the failure; a retry re-reads live state \
+                 and does only what is left)",
+                f.message,
+                done.confirmed.len(),
+                plan.writes.len()
+            ),
+            retryable: f.retryable,
+        });
+    }
+    let mut written: Vec<String> = ctx
+        .scratch
+        .as_ref()
+        .and_then(|s| s.get("written"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+        .unwrap_or_default();
+    written.extend(done.confirmed.iter().map(|i| plan.writes[*i].resource.clone()));
+    let total_written = written.len();
+    written.truncate(WRITTEN_CAP);
+    outputs.insert("dry_run".into(), json!(false));
+    outputs.insert("writes".into(), json!(previously + done.confirmed.len() as u64));
+    outputs.insert("written".into(), json!(written));
+    outputs.insert("written_truncated".into(), json!(total_written > WRITTEN_CAP));
+    outputs.insert("conflicts_retried".into(), json!(done.conflicts));
+    Ok(StepOutcome::ok(outputs))
+}
