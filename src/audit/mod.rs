@@ -392,6 +392,12 @@ impl AuditRecord {
                 ev.http_status = fx.get("status").and_then(Value::as_u64).map(|n| n as u16);
                 ev.request_id = s(&fx, "request_id");
                 ev.correlation_id = s(&fx, "correlation_id");
+                ev.detail = Some(format!(
+                    "{} {}{}",
+                    ev.method.as_deref().unwrap_or(""),
+                    ev.resource.as_deref().unwrap_or(""),
+                    ev.http_status.map(|s| format!(" -> {s}")).unwrap_or_default()
+                ));
                 if let Some(i) = find(&mut self.attempts) {
                     self.attempts[i].effects += 1;
                 }

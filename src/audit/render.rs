@@ -239,17 +239,22 @@ pub fn to_markdown(r: &AuditRecord) -> String {
         o.push('\n');
     }
     o.push_str("## Journal entries\n\n");
-    o.push_str("| Seq | Time | Event | Step | Attempt | Result | Detail | Hash |\n");
-    o.push_str("|---|---|---|---|---|---|---|---|\n");
+    o.push_str("| Seq | Time | Event | Step | Attempt | Result | By | Detail | Hash |\n");
+    o.push_str("|---|---|---|---|---|---|---|---|---|\n");
     for e in &r.events {
         o.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | `{}` |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | `{}` |\n",
             e.seq,
             ts(e.time),
             md(&e.event),
             md(e.step.as_deref().unwrap_or("")),
             e.attempt.map(|a| a.to_string()).unwrap_or_default(),
             md(e.result.as_deref().unwrap_or("")),
+            md(&if e.user.is_some() {
+                actor_text(&e.user, &e.azure_principal_name, &e.azure_principal_id)
+            } else {
+                String::new()
+            }),
             md(e.detail.as_deref().unwrap_or("")),
             md(&e.hash),
         ));

@@ -53,9 +53,9 @@ pub struct ExportArgs {
     pub format: Format,
     /// Write here instead of stdout (with --all: the directory to write into)
     #[arg(short = 'o', long = "output-file", value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    pub output_file: Option<PathBuf>,
     /// Export every run started in [--since, --until), one file per run plus `index.csv`
-    #[arg(long, requires_all = ["since", "output"])]
+    #[arg(long, requires_all = ["since", "output_file"])]
     pub all: bool,
     /// Start of the period: `YYYY-MM-DD` (UTC) or RFC 3339
     #[arg(long, value_name = "DATE", value_parser = parse_since, requires = "all")]
@@ -163,7 +163,7 @@ fn export(a: ExportArgs, g: &Globals) -> anyhow::Result<Exit> {
     };
     let path = audit::locate(&g.state_dir()?, &run)?;
     let bytes = render_one(&path, a.format)?;
-    match a.output {
+    match a.output_file {
         Some(out) => {
             write_file(&out, &bytes)?;
             eprintln!("wrote {}", out.display());
@@ -178,7 +178,7 @@ fn export(a: ExportArgs, g: &Globals) -> anyhow::Result<Exit> {
 }
 
 fn export_all(a: ExportArgs, g: &Globals) -> anyhow::Result<Exit> {
-    let (Some(since), Some(dir)) = (a.since, a.output) else {
+    let (Some(since), Some(dir)) = (a.since, a.output_file) else {
         return Err(UserError::usage("--all needs --since DATE and -o DIR").into());
     };
     if let Some(until) = a.until {
