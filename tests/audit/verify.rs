@@ -152,8 +152,10 @@ fn a_forged_signature_is_refused() {
     let n = l.len() - 1;
     let mut sig: Value = serde_json::from_str(&l[n]).unwrap();
     let s = sig["payload"]["signature"].as_str().unwrap().to_string();
-    let flipped =
-        if s.starts_with('A') { format!("B{}", &s[1..]) } else { format!("A{}", &s[1..]) };
+    let flipped = match s.strip_prefix('A') {
+        Some(rest) => format!("B{rest}"),
+        None => format!("A{}", &s[1..]),
+    };
     sig["payload"]["signature"] = json!(flipped);
     l[n] = rehash(&sig.to_string());
     failed_at(&verify_lines(&l, None), n + 1, "the signature does not match the journal it signs");
