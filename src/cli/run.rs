@@ -24,6 +24,9 @@ pub struct RunArgs {
     /// The run's id [default: a fresh `YYYYMMDD-HHMMSS-xxxxxx`]; an existing id is refused
     #[arg(long, value_name = "ID")]
     pub run_id: Option<String>,
+    /// Sign the journal when the run stops (Ed25519 private key, PKCS#8 PEM: `audit keygen`)
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -34,6 +37,9 @@ pub struct ResumeArgs {
     /// Supply a secret parameter again (secrets are never journaled; checked against its hash)
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = runbook::parse_set)]
     pub set: Vec<(String, String)>,
+    /// Sign the journal when the run stops (Ed25519 private key, PKCS#8 PEM: `audit keygen`)
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -96,6 +102,7 @@ fn now() -> OffsetDateTime {
 pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
     // Everything that can be wrong with the input is checked before the run directory exists.
     let plan = runbook::load(&a.runbook, &a.set).map_err(UserError::from)?;
+    let sign_key = a.sign_key.as_deref().map(crate::audit::sign::load_signing_key).transpose()?;
     let registry = Registry::builtin();
     for step in &plan.runbook.steps {
         if registry.get(&step.uses).is_none() {
@@ -119,11 +126,12 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
     let dir = runner::create_run(&state_dir, &plan, &run_id, now(), &Actor::current(), seed)
         .map_err(UserError::from)?;
     println!("run {run_id} started ({} steps)", plan.runbook.steps.len());
-    drive(&dir, &run_id, &registry, runner::secret_params_of(&plan)).await
+    drive(&dir, &run_id, &registry, runner::secret_params_of(&plan), sign_key.as_ref()).await
 }
 
 pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> {
     let dir = runner::run_dir(&g.state_dir()?, &a.run_id).map_err(UserError::from)?;
+    let sign_key = a.sign_key.as_deref().map(crate::audit::sign::load_signing_key).transpose()?;
     let registry = Registry::builtin();
     let header = runner::load(&dir, &registry).map_err(UserError::from)?.header;
     let secrets: serde_json::Map<String, serde_json::Value> =
@@ -140,7 +148,7 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
             }
         }
     }
-    drive(&dir, &a.run_id, &registry, secrets).await
+    drive(&dir, &a.run_id, &registry, secrets, sign_key.as_ref()).await
 }
 
 async fn drive(
@@ -148,11 +156,16 @@ async fn drive(
     run_id: &str,
     registry: &Registry,
     secret_params: serde_json::Map<String, serde_json::Value>,
+    sign_key: Option<&ed25519_dalek::SigningKey>,
 ) -> anyhow::Result<Exit> {
     let options = RunOptions { secret_params, ..RunOptions::default() };
     let outcome = runner::drive(dir, registry, Arc::new(Services::new()), clock(), &options)
         .await
         .map_err(UserError::from)?;
+    if let Some(key) = sign_key {
+        // Signed whenever the run stops, so a paused run's record is covered too.
+        crate::audit::sign::sign_run(dir, key, now()).map_err(UserError::from)?;
+    }
     print!("{}", describe_outcome(run_id, &outcome));
     Ok(outcome.exit())
 }

@@ -192,6 +192,7 @@ static TEST_INPUTS: &[InputSpec] = &[
     input("fail_first", false, "fail this many first attempts (retryable)"),
     input("sleep_ms", false, "simulated work time"),
     input("label", false, "copied to the outputs"),
+    input("azure_effect", false, "journal a fake Azure PUT on this resource id when done"),
     InputSpec {
         name: "secret_output",
         required: false,

@@ -4,6 +4,10 @@
 //! `LIFEBOAT_TEST_STEPS=1`; never listed in help.
 //!
 //! Effect line: `class<TAB>run<TAB>step<TAB>branch<TAB>attempt`.
+//!
+//! With `azure_effect: RESOURCE_ID`, a successful attempt also journals a fake Azure call (`PUT`
+//! on that id, status 200, request and correlation ids derived from run, step and attempt), so
+//! audit exports are tested with Azure calls without an Azure client.
 
 use super::kind::{info, Registry, StepContext, StepKind, StepOutcome};
 use super::{StepClass, StepKindInfo};
@@ -98,6 +102,18 @@ impl StepKind for Simulated {
                     correlation_id: None,
                 })
                 .await;
+            if let Some(resource) = ctx.input_str("azure_effect") {
+                let id = format!("{}-{}-{}", ctx.run_id, ctx.step, ctx.attempt);
+                let _ = ctx
+                    .record_effect(crate::engine::Effect {
+                        method: "PUT".into(),
+                        resource,
+                        status: Some(200),
+                        request_id: Some(format!("req-{id}")),
+                        correlation_id: Some(format!("corr-{id}")),
+                    })
+                    .await;
+            }
             outputs(&ctx)
         })
     }
