@@ -24,6 +24,10 @@ pub struct RunArgs {
     /// The run's id [default: a fresh `YYYYMMDD-HHMMSS-xxxxxx`]; an existing id is refused
     #[arg(long, value_name = "ID")]
     pub run_id: Option<String>,
+    /// Lead a person through the run at the terminal: what each step does, prompts at gates and
+    /// manual tasks, hidden input for secrets, progress bars; Ctrl-C pauses cleanly
+    #[arg(long)]
+    pub guided: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -34,6 +38,9 @@ pub struct ResumeArgs {
     /// Supply a secret parameter again (secrets are never journaled; checked against its hash)
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = runbook::parse_set)]
     pub set: Vec<(String, String)>,
+    /// Continue in guided mode (see `lifeboat run --guided`)
+    #[arg(long)]
+    pub guided: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -41,6 +48,13 @@ pub struct StatusArgs {
     /// Show the steps of this run [default: list every run]
     #[arg(value_name = "RUN_ID")]
     pub run_id: Option<String>,
+    /// Keep showing the run live until it ends (read-only: takes no lock, so the run can be
+    /// driven elsewhere meanwhile); exits with the run's status code, or 0 on Ctrl-C
+    #[arg(long, requires = "run_id")]
+    pub watch: bool,
+    /// How often `--watch` checks the journal for changes
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = humantime::parse_duration, requires = "watch")]
+    pub interval: std::time::Duration,
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,6 +108,9 @@ fn now() -> OffsetDateTime {
 }
 
 pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
+    if a.guided {
+        super::guided::require_terminal()?;
+    }
     // Everything that can be wrong with the input is checked before the run directory exists.
     let plan = runbook::load(&a.runbook, &a.set).map_err(UserError::from)?;
     let registry = Registry::builtin();
@@ -119,10 +136,18 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
     let dir = runner::create_run(&state_dir, &plan, &run_id, now(), &Actor::current(), seed)
         .map_err(UserError::from)?;
     println!("run {run_id} started ({} steps)", plan.runbook.steps.len());
+    if a.guided {
+        let secrets = runner::secret_params_of(&plan);
+        return super::guided::drive_guided(&dir, &run_id, &registry, Services::new(), secrets)
+            .await;
+    }
     drive(&dir, &run_id, &registry, runner::secret_params_of(&plan)).await
 }
 
 pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> {
+    if a.guided {
+        super::guided::require_terminal()?;
+    }
     let dir = runner::run_dir(&g.state_dir()?, &a.run_id).map_err(UserError::from)?;
     let registry = Registry::builtin();
     let header = runner::load(&dir, &registry).map_err(UserError::from)?.header;
@@ -139,6 +164,10 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
                 );
             }
         }
+    }
+    if a.guided {
+        return super::guided::drive_guided(&dir, &a.run_id, &registry, Services::new(), secrets)
+            .await;
     }
     drive(&dir, &a.run_id, &registry, secrets).await
 }
@@ -259,6 +288,9 @@ pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> 
         return execute_runs(RunsCommand::List, g).await;
     };
     let dir = runner::run_dir(&g.state_dir()?, &run_id).map_err(UserError::from)?;
+    if a.watch {
+        return super::watch::watch(&dir, &run_id, a.interval, g).await;
+    }
     let r = runner::load(&dir, &Registry::builtin()).map_err(UserError::from)?;
     let snapshot = r.engine.snapshot();
     let status = r.engine.status();
@@ -342,7 +374,7 @@ pub fn status_table(views: &[InstanceView], now: OffsetDateTime) -> String {
     render_rows(&rows)
 }
 
-fn render_rows<const N: usize>(rows: &[[String; N]]) -> String {
+pub(super) fn render_rows<const N: usize>(rows: &[[String; N]]) -> String {
     let mut widths = [0usize; N];
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
