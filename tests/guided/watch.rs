@@ -38,7 +38,7 @@ fn watch_follows_a_run_driven_elsewhere_and_ends_with_it() {
         }
     });
     let mut out = String::new();
-    let mut wait_for = |needle: &str, out: &mut String| {
+    let wait_for = |needle: &str, out: &mut String| {
         while !out.contains(needle) {
             match rx.recv_timeout(Duration::from_secs(30)) {
                 Ok(line) => {
