@@ -414,11 +414,16 @@ impl Follower {
                 let key = (step.clone(), *branch);
                 if self.last_wait.get(&key) != Some(message) {
                     self.last_wait.insert(key, message.clone());
+                    // The step's message usually says what it waits for and until when.
+                    let what = if message.trim().is_empty() {
+                        format!("until {}", fmt_time(*until))
+                    } else {
+                        message.trim().to_string()
+                    };
                     ui.line(format!(
-                        "{} {} waits until {}: {message}",
+                        "{} {} waits: {what}",
                         console::style("…").dim(),
                         engine::instance_name(step, *branch),
-                        fmt_time(*until)
                     ));
                 }
             }

@@ -80,7 +80,7 @@ fn approve_pause_with_ctrl_c_resume_attest_and_finish() {
     p.expect("1 change journaled");
     p.expect("outputs: label=");
     // The durable wait: Ctrl-C pauses cleanly.
-    p.expect("settle waits until");
+    p.expect("settle waits: ");
     p.session.send(ControlCode::EndOfText).unwrap();
     p.expect("lifeboat resume g1 --guided");
     let (code, out) = p.finish();
