@@ -224,12 +224,20 @@ impl Drop for EchoOff {
 /// Asks secrets with hidden input; lines from other steps wait until the answer is in.
 struct TermPrompter {
     ui: Arc<Ui>,
+    /// Asks the guided loop to show everything journaled so far (the asking step's
+    /// announcement) before the prompt; answered once done.
+    catch_up: tokio::sync::mpsc::UnboundedSender<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Prompter for TermPrompter {
     fn secret(&self, label: String) -> BoxFuture<'static, Option<String>> {
         let ui = self.ui.clone();
+        let catch_up = self.catch_up.clone();
         Box::pin(async move {
+            let (done, shown) = tokio::sync::oneshot::channel();
+            if catch_up.send(done).is_ok() {
+                let _ = shown.await;
+            }
             ui.hold();
             let echo_off = EchoOff::new();
             use std::io::Write;
@@ -505,8 +513,10 @@ pub async fn drive_guided(
 ) -> anyhow::Result<Exit> {
     let _modes = TerminalModes::save();
     let ui = Arc::new(Ui::new(fancy_output()));
+    let (catch_up, mut catch_up_requests) = tokio::sync::mpsc::unbounded_channel();
     let mut services = services;
-    services.insert(Arc::new(PrompterHandle(Arc::new(TermPrompter { ui: ui.clone() }))));
+    let prompter = TermPrompter { ui: ui.clone(), catch_up };
+    services.insert(Arc::new(PrompterHandle(Arc::new(prompter))));
     let services = Arc::new(services);
     let (int_tx, mut interrupted) = tokio::sync::watch::channel(false);
     // One handler for the whole session: SIGINT never kills the process while the journal is
@@ -530,6 +540,10 @@ pub async fn drive_guided(
             tokio::select! {
                 out = &mut drive => break Some(out),
                 _ = tick.tick() => follower.poll(&ui),
+                Some(done) = catch_up_requests.recv() => {
+                    follower.poll(&ui);
+                    let _ = done.send(());
+                }
                 _ = interrupted.wait_for(|i| *i) => break None,
             }
         };

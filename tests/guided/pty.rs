@@ -17,6 +17,9 @@ struct Pty {
 impl Pty {
     fn spawn(cmd: std::process::Command) -> Pty {
         let mut session = Session::spawn(cmd).expect("spawn in a pty");
+        // ptyprocess turns echo off in the child; a responder's terminal echoes what is typed,
+        // which is what the hidden-input test must be checked against.
+        session.get_process_mut().set_echo(true, None).expect("echo on");
         session.set_expect_timeout(Some(Duration::from_secs(60)));
         Pty { session, transcript: String::new() }
     }
@@ -59,7 +62,18 @@ fn approve_pause_with_ctrl_c_resume_attest_and_finish() {
     let set = format!("effects={}", effects.display());
     let mut p = guided(
         state.path(),
-        &["run", runbook.to_str().unwrap(), "--set", &set, "--run-id", "g1", "--guided"],
+        // The wait is long enough for Ctrl-C to land in it even on a loaded machine.
+        &[
+            "run",
+            runbook.to_str().unwrap(),
+            "--set",
+            &set,
+            "--set",
+            "pause=4s",
+            "--run-id",
+            "g1",
+            "--guided",
+        ],
     );
     // Before the gate: what the run is and what the step does.
     p.expect("run g1 of runbook guided-failover");
@@ -86,6 +100,8 @@ fn approve_pause_with_ctrl_c_resume_attest_and_finish() {
     let (code, out) = p.finish();
     assert_eq!(code, 3, "Ctrl-C pauses with exit 3\n{out}");
     assert!(out.contains("run g1 interrupted"), "{out}");
+    // The terminal echoes what is typed (so the hidden-input test below means something).
+    assert!(out.contains("go ahead, region is down"), "{out}");
     let reapplied = std::fs::read_to_string(&effects).unwrap();
     assert_eq!(reapplied.lines().count(), 2, "each branch acted once: {reapplied}");
 
@@ -173,4 +189,54 @@ fn a_secret_typed_at_the_hidden_prompt_is_not_echoed_nor_journaled() {
         .find(|e| e["event"] == "step_succeeded")
         .expect("the step succeeded");
     assert_eq!(succeeded["outputs"]["answer"], marker);
+}
+
+#[test]
+fn ctrl_c_while_steps_run_leaves_a_consistent_journal_and_resume_reruns_them() {
+    let state = tempfile::tempdir().unwrap();
+    let effects = state.path().join("effects");
+    let set = format!("effects={}", effects.display());
+    let runbook = fixture("failover.yaml");
+    let mut p = guided(
+        state.path(),
+        // Long work, so Ctrl-C lands while both branches run.
+        &[
+            "run",
+            runbook.to_str().unwrap(),
+            "--set",
+            &set,
+            "--set",
+            "work_ms=8000",
+            "--run-id",
+            "g3",
+            "--guided",
+        ],
+    );
+    p.expect("[p]ause and come back later: ");
+    p.send_line("a");
+    p.expect("(optional): ");
+    p.send_line("");
+    p.expect(" of 4 part 1 of 4");
+    p.session.send(ControlCode::EndOfText).unwrap();
+    p.expect("lifeboat resume g3 --guided");
+    let (code, out) = p.finish();
+    assert_eq!(code, 3, "{out}");
+    // The journal reads back (hash chain intact) and shows the interrupted attempts as running.
+    let status =
+        lifeboat(state.path()).args(["--output", "json", "status", "g3"]).output().unwrap();
+    assert_eq!(status.status.code(), Some(0), "{status:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let running = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["step"] == "reapply" && s["instance"]["state"]["state"] == "running")
+        .count();
+    assert!(running >= 1, "{doc}");
+    // Resuming re-runs the idempotent attempts and goes on to the manual task.
+    let resumed = lifeboat(state.path()).args(["resume", "g3"]).output().unwrap();
+    let text = String::from_utf8_lossy(&resumed.stdout);
+    assert_eq!(resumed.status.code(), Some(3), "{text}");
+    assert!(text.contains("lifeboat attest g3 file-ticket"), "{text}");
+    assert_eq!(std::fs::read_to_string(&effects).unwrap().lines().count(), 2);
 }
