@@ -27,6 +27,10 @@ pub struct RunArgs {
     /// Sign the journal when the run stops (Ed25519 private key, PKCS#8 PEM: `audit keygen`)
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
+    /// Lead a person through the run at the terminal: what each step does, prompts at gates and
+    /// manual tasks, hidden input for secrets, progress bars; Ctrl-C pauses cleanly
+    #[arg(long)]
+    pub guided: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -40,6 +44,9 @@ pub struct ResumeArgs {
     /// Sign the journal when the run stops (Ed25519 private key, PKCS#8 PEM: `audit keygen`)
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
+    /// Continue in guided mode (see `lifeboat run --guided`)
+    #[arg(long)]
+    pub guided: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -47,6 +54,13 @@ pub struct StatusArgs {
     /// Show the steps of this run [default: list every run]
     #[arg(value_name = "RUN_ID")]
     pub run_id: Option<String>,
+    /// Keep showing the run live until it ends (read-only: takes no lock, so the run can be
+    /// driven elsewhere meanwhile); exits with the run's status code, or 0 on Ctrl-C
+    #[arg(long, requires = "run_id")]
+    pub watch: bool,
+    /// How often `--watch` checks the journal for changes
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = humantime::parse_duration, requires = "watch")]
+    pub interval: std::time::Duration,
 }
 
 #[derive(Debug, clap::Args)]
@@ -100,6 +114,9 @@ fn now() -> OffsetDateTime {
 }
 
 pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
+    if a.guided {
+        super::guided::require_terminal()?;
+    }
     // Everything that can be wrong with the input is checked before the run directory exists.
     let plan = runbook::load(&a.runbook, &a.set).map_err(UserError::from)?;
     let sign_key = a.sign_key.as_deref().map(crate::audit::sign::load_signing_key).transpose()?;
@@ -126,10 +143,20 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
     let dir = runner::create_run(&state_dir, &plan, &run_id, now(), &Actor::current(), seed)
         .map_err(UserError::from)?;
     println!("run {run_id} started ({} steps)", plan.runbook.steps.len());
-    drive(&dir, &run_id, &registry, runner::secret_params_of(&plan), sign_key.as_ref()).await
+    let secrets = runner::secret_params_of(&plan);
+    if a.guided {
+        let exit =
+            super::guided::drive_guided(&dir, &run_id, &registry, Services::new(), secrets).await?;
+        sign_if_asked(&dir, sign_key.as_ref())?;
+        return Ok(exit);
+    }
+    drive(&dir, &run_id, &registry, secrets, sign_key.as_ref()).await
 }
 
 pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> {
+    if a.guided {
+        super::guided::require_terminal()?;
+    }
     let dir = runner::run_dir(&g.state_dir()?, &a.run_id).map_err(UserError::from)?;
     let sign_key = a.sign_key.as_deref().map(crate::audit::sign::load_signing_key).transpose()?;
     let registry = Registry::builtin();
@@ -148,6 +175,13 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
             }
         }
     }
+    if a.guided {
+        let exit =
+            super::guided::drive_guided(&dir, &a.run_id, &registry, Services::new(), secrets)
+                .await?;
+        sign_if_asked(&dir, sign_key.as_ref())?;
+        return Ok(exit);
+    }
     drive(&dir, &a.run_id, &registry, secrets, sign_key.as_ref()).await
 }
 
@@ -162,12 +196,21 @@ async fn drive(
     let outcome = runner::drive(dir, registry, Arc::new(Services::new()), clock(), &options)
         .await
         .map_err(UserError::from)?;
-    if let Some(key) = sign_key {
-        // Signed whenever the run stops, so a paused run's record is covered too.
-        crate::audit::sign::sign_run(dir, key, now()).map_err(UserError::from)?;
-    }
+    sign_if_asked(dir, sign_key)?;
     print!("{}", describe_outcome(run_id, &outcome));
     Ok(outcome.exit())
+}
+
+/// Signs the journal when `--sign-key` was given. Called whenever a drive stops (succeeded,
+/// failed or paused), so a paused run's record is covered too.
+fn sign_if_asked(
+    dir: &std::path::Path,
+    sign_key: Option<&ed25519_dalek::SigningKey>,
+) -> anyhow::Result<()> {
+    if let Some(key) = sign_key {
+        crate::audit::sign::sign_run(dir, key, now()).map_err(UserError::from)?;
+    }
+    Ok(())
 }
 
 /// What a person reads when `run`/`resume` stops: the result, and exactly what to do next.
@@ -272,6 +315,9 @@ pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> 
         return execute_runs(RunsCommand::List, g).await;
     };
     let dir = runner::run_dir(&g.state_dir()?, &run_id).map_err(UserError::from)?;
+    if a.watch {
+        return super::watch::watch(&dir, &run_id, a.interval, g).await;
+    }
     let r = runner::load(&dir, &Registry::builtin()).map_err(UserError::from)?;
     let snapshot = r.engine.snapshot();
     let status = r.engine.status();
@@ -355,7 +401,7 @@ pub fn status_table(views: &[InstanceView], now: OffsetDateTime) -> String {
     render_rows(&rows)
 }
 
-fn render_rows<const N: usize>(rows: &[[String; N]]) -> String {
+pub(super) fn render_rows<const N: usize>(rows: &[[String; N]]) -> String {
     let mut widths = [0usize; N];
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {

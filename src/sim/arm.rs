@@ -1156,7 +1156,11 @@ fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                                         "PUT" | "PATCH" => {
                                             let body = ctx.json_body()?;
                                             let r = validate_remediation(&body, "repo")?;
-                                            busy(&cloud, key, Some(&format!("{org_l}/{proj_l}/{repo_l}")))?;
+                                            busy(
+                                                &cloud,
+                                                key,
+                                                Some(&format!("{org_l}/{proj_l}/{repo_l}")),
+                                            )?;
                                             let mut v =
                                                 ado_repo_json(&cloud, &c, key, &org, proj, repo);
                                             if let Some(r) = &r {

@@ -199,4 +199,6 @@ static TEST_INPUTS: &[InputSpec] = &[
         secret: true,
         description: "returned as the secret output `token`",
     },
+    input("progress", false, "report the work in this many parts"),
+    input("ask_secret", false, "ask the guided mode for a secret with this label"),
 ];
