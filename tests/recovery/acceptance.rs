@@ -26,10 +26,44 @@ fn status_of(world: &World, step: &str) -> Vec<String> {
         .collect()
 }
 
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+/// A child process killed if the test fails before it ends (it would poll a dead simulator).
+struct Background(Option<std::process::Child>);
+
+impl Background {
+    fn spawn(mut cmd: std::process::Command) -> Background {
+        use std::process::Stdio;
+        Background(Some(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()))
+    }
+    async fn finish(&mut self) -> std::process::Output {
+        let start = Instant::now();
+        while self.0.as_mut().unwrap().try_wait().unwrap().is_none() {
+            assert!(start.elapsed() < Duration::from_secs(120), "the resume did not end");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.0.take().unwrap().wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn table(world: &World) -> String {
+    match runner::load(&world.run_dir(RUN), &Registry::builtin()) {
+        Ok(r) => lifeboat::cli::run::status_table(&r.engine.snapshot(), lifeboat::clock::Clock::now(&lifeboat::clock::SystemClock)),
+        Err(e) => e.to_string(),
+    }
+}
+
+async fn wait_for(world: &World, what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+        assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}:\n{}", table(world));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -67,20 +101,18 @@ async fn a_region_outage_is_recovered_end_to_end() {
     let out = run(world.cmd(&sim, &["approve", RUN, "approve-submission", "--comment", "ok"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // The resume runs in the background: it files the tickets, then polls for the release.
-    let resume = tokio::task::spawn_blocking({
-        let mut c = world.cmd(&sim, &["resume", RUN]);
-        move || c.output().unwrap()
-    });
-    wait_for("two support tickets", || sim.cloud().tickets.len() == 2).await;
-    wait_for("the release wait", || status_of(&world, "wait-for-release").iter().all(|p| p == "waiting") && !status_of(&world, "wait-for-release").is_empty()).await;
+    let mut resume = Background::spawn(world.cmd(&sim, &["resume", RUN]));
+    wait_for(&world, "two support tickets", || sim.cloud().tickets.len() == 2).await;
+    wait_for(&world, "the release wait", || status_of(&world, "wait-for-release").iter().all(|p| p == "waiting") && !status_of(&world, "wait-for-release").is_empty()).await;
     sim.advance(Duration::from_secs(3 * 3600));
-    wait_for("the region wait", || {
+    // The old connectors still answer 503: the region wait polls (through the client's retries).
+    wait_for(&world, "the region wait", || {
         let s = status_of(&world, "wait-for-region-recovery");
-        s.len() == 2 && s.iter().all(|p| p == "waiting")
+        s.len() == 2 && s.iter().all(|p| p == "waiting" || p == "running")
     })
     .await;
     restore_region(&sim, "westeurope").await;
-    let out = resume.await.unwrap();
+    let out = resume.finish().await;
     let t = text(&out);
     assert_eq!(out.status.code(), Some(3), "paused at the cleanup gate: {t}");
     assert!(t.contains("approve-cleanup"), "{t}");
