@@ -204,8 +204,10 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
             }
         }
     }
-    let plan: runbook::Plan = serde_json::from_value(header.get("plan").cloned().unwrap_or_default())
-        .map_err(|e| UserError::failed(format!("run {}: the journal header holds no plan ({e})", a.run_id)))?;
+    let plan: runbook::Plan =
+        serde_json::from_value(header.get("plan").cloned().unwrap_or_default()).map_err(|e| {
+            UserError::failed(format!("run {}: the journal header holds no plan ({e})", a.run_id))
+        })?;
     let services = Arc::new(services_for(&plan, g, Some(&dir))?);
     drive(&dir, &a.run_id, &registry, services, secrets).await
 }
@@ -218,9 +220,8 @@ async fn drive(
     secret_params: serde_json::Map<String, serde_json::Value>,
 ) -> anyhow::Result<Exit> {
     let options = RunOptions { secret_params, ..RunOptions::default() };
-    let outcome = runner::drive(dir, registry, services, clock(), &options)
-        .await
-        .map_err(UserError::from)?;
+    let outcome =
+        runner::drive(dir, registry, services, clock(), &options).await.map_err(UserError::from)?;
     print!("{}", describe_outcome(run_id, &outcome));
     Ok(outcome.exit())
 }

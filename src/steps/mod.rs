@@ -264,7 +264,11 @@ static SUPPORT_INPUTS: &[InputSpec] = &[
     input("old_resource_id", true, "the failed connector's resource ID"),
     input("new_resource_id", true, "the new connector's resource ID"),
     input("target_region", true, "the new connector's region"),
-    input("subscription", false, "subscription the ticket is filed under (default: the old connector's)"),
+    input(
+        "subscription",
+        false,
+        "subscription the ticket is filed under (default: the old connector's)",
+    ),
     input("severity", false, "minimal, moderate, critical or highestcriticalimpact"),
     input("contact_first_name", false, "ticket contact"),
     input("contact_last_name", false, "ticket contact"),

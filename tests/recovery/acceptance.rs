@@ -55,7 +55,10 @@ impl Drop for Background {
 
 fn table(world: &World) -> String {
     match runner::load(&world.run_dir(RUN), &Registry::builtin()) {
-        Ok(r) => lifeboat::cli::run::status_table(&r.engine.snapshot(), lifeboat::clock::Clock::now(&lifeboat::clock::SystemClock)),
+        Ok(r) => lifeboat::cli::run::status_table(
+            &r.engine.snapshot(),
+            lifeboat::clock::Clock::now(&lifeboat::clock::SystemClock),
+        ),
         Err(e) => e.to_string(),
     }
 }
@@ -63,7 +66,11 @@ fn table(world: &World) -> String {
 async fn wait_for(world: &World, what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}:\n{}", table(world));
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}:\n{}",
+            table(world)
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -82,12 +89,28 @@ async fn a_region_outage_is_recovered_end_to_end() {
     let codes = world.codes();
     let runbook = World::runbook();
     let args = [
-        "run", runbook.as_str(), "--run-id", RUN,
-        "--set", "failed_region=westeurope", "--set", "target_region=northeurope",
-        "--set", "submit_ticket=true", "--set", "contact_first_name=Ada",
-        "--set", "contact_last_name=Lovelace", "--set", "contact_email=ada@example.com",
-        "--set", &format!("authorization_codes={}", codes.display()),
-        "--set", "release_poll_interval=1s", "--set", "region_poll_interval=1s",
+        "run",
+        runbook.as_str(),
+        "--run-id",
+        RUN,
+        "--set",
+        "failed_region=westeurope",
+        "--set",
+        "target_region=northeurope",
+        "--set",
+        "submit_ticket=true",
+        "--set",
+        "contact_first_name=Ada",
+        "--set",
+        "contact_last_name=Lovelace",
+        "--set",
+        "contact_email=ada@example.com",
+        "--set",
+        &format!("authorization_codes={}", codes.display()),
+        "--set",
+        "release_poll_interval=1s",
+        "--set",
+        "region_poll_interval=1s",
     ];
     let out = run(world.cmd(&sim, &args)).await;
     let t = text(&out);
@@ -98,12 +121,17 @@ async fn a_region_outage_is_recovered_end_to_end() {
         assert!(world.run_dir(RUN).join("support").join(format!("{conn}.md")).is_file());
     }
 
-    let out = run(world.cmd(&sim, &["approve", RUN, "approve-submission", "--comment", "ok"])).await;
+    let out =
+        run(world.cmd(&sim, &["approve", RUN, "approve-submission", "--comment", "ok"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // The resume runs in the background: it files the tickets, then polls for the release.
     let mut resume = Background::spawn(world.cmd(&sim, &["resume", RUN]));
     wait_for(&world, "two support tickets", || sim.cloud().tickets.len() == 2).await;
-    wait_for(&world, "the release wait", || status_of(&world, "wait-for-release").iter().all(|p| p == "waiting") && !status_of(&world, "wait-for-release").is_empty()).await;
+    wait_for(&world, "the release wait", || {
+        status_of(&world, "wait-for-release").iter().all(|p| p == "waiting")
+            && !status_of(&world, "wait-for-release").is_empty()
+    })
+    .await;
     sim.advance(Duration::from_secs(3 * 3600));
     // The old connectors still answer 503: the region wait polls (through the client's retries).
     wait_for(&world, "the region wait", || {
@@ -129,7 +157,10 @@ async fn a_region_outage_is_recovered_end_to_end() {
     {
         let cloud = sim.cloud();
         let names: Vec<String> = cloud.connectors.values().map(|c| c.name.clone()).collect();
-        assert!(!names.iter().any(|n| n == "ado-weu" || n == "gitlab-weu"), "old deleted: {names:?}");
+        assert!(
+            !names.iter().any(|n| n == "ado-weu" || n == "gitlab-weu"),
+            "old deleted: {names:?}"
+        );
         for n in ["ado-weu-northeurope", "gitlab-weu-northeurope"] {
             let found: Vec<_> = cloud.connectors.values().filter(|c| c.name == n).collect();
             assert_eq!(found.len(), 1, "exactly one {n}");
@@ -145,13 +176,18 @@ async fn a_region_outage_is_recovered_end_to_end() {
         if !["ado-weu", "gitlab-weu"].contains(&old_name.as_str()) {
             continue;
         }
-        let new = ResourceId::connector(&old.subscription, &old.resource_group, &format!("{old_name}-northeurope"));
+        let new = ResourceId::connector(
+            &old.subscription,
+            &old.resource_group,
+            &format!("{old_name}-northeurope"),
+        );
         let backup = load_object(&store, &entry.hash).await.unwrap();
         let seg = |n: usize| old.segments[n].1.clone();
         let live: Value = match entry.kind {
             ResourceKind::Connector => {
                 let l = serde_json::to_value(c.get_connector(&new).await.unwrap()).unwrap();
-                for f in ["environmentName", "hierarchyIdentifier", "environmentData", "offerings"] {
+                for f in ["environmentName", "hierarchyIdentifier", "environmentData", "offerings"]
+                {
                     assert_eq!(l["properties"][f], backup["properties"][f], "{id} {f}");
                 }
                 for (k, v) in backup["tags"].as_object().cloned().unwrap_or_default() {
@@ -161,25 +197,43 @@ async fn a_region_outage_is_recovered_end_to_end() {
                 continue;
             }
             ResourceKind::DevOpsConfiguration => {
-                let l = serde_json::to_value(c.get_devops_configuration(&new).await.unwrap()).unwrap();
+                let l =
+                    serde_json::to_value(c.get_devops_configuration(&new).await.unwrap()).unwrap();
                 for f in ["autoDiscovery", "topLevelInventoryList", "agentlessConfiguration"] {
                     assert_eq!(l["properties"][f], backup["properties"][f], "{id} {f}");
                 }
                 checked += 1;
                 continue;
             }
-            ResourceKind::AzureDevOpsOrg => serde_json::to_value(c.get_azure_devops_org(&new, &seg(2)).await.unwrap()).unwrap(),
-            ResourceKind::AzureDevOpsProject => serde_json::to_value(c.get_azure_devops_project(&new, &seg(2), &seg(3)).await.unwrap()).unwrap(),
-            ResourceKind::AzureDevOpsRepo => serde_json::to_value(c.get_azure_devops_repo(&new, &seg(2), &seg(3), &seg(4)).await.unwrap()).unwrap(),
-            ResourceKind::GitLabGroup => serde_json::to_value(c.get_gitlab_group(&new, &seg(2)).await.unwrap()).unwrap(),
-            ResourceKind::GitLabProject => serde_json::to_value(c.get_gitlab_project(&new, &seg(2), &seg(3)).await.unwrap()).unwrap(),
+            ResourceKind::AzureDevOpsOrg => {
+                serde_json::to_value(c.get_azure_devops_org(&new, &seg(2)).await.unwrap()).unwrap()
+            }
+            ResourceKind::AzureDevOpsProject => serde_json::to_value(
+                c.get_azure_devops_project(&new, &seg(2), &seg(3)).await.unwrap(),
+            )
+            .unwrap(),
+            ResourceKind::AzureDevOpsRepo => serde_json::to_value(
+                c.get_azure_devops_repo(&new, &seg(2), &seg(3), &seg(4)).await.unwrap(),
+            )
+            .unwrap(),
+            ResourceKind::GitLabGroup => {
+                serde_json::to_value(c.get_gitlab_group(&new, &seg(2)).await.unwrap()).unwrap()
+            }
+            ResourceKind::GitLabProject => {
+                serde_json::to_value(c.get_gitlab_project(&new, &seg(2), &seg(3)).await.unwrap())
+                    .unwrap()
+            }
             _ => continue,
         };
         assert_eq!(
-            live["properties"]["actionableRemediation"], backup["properties"]["actionableRemediation"],
+            live["properties"]["actionableRemediation"],
+            backup["properties"]["actionableRemediation"],
             "{id}: annotation settings restored"
         );
-        assert_eq!(live["properties"]["onboardingState"], "Onboarded", "{id} owned by the new connector");
+        assert_eq!(
+            live["properties"]["onboardingState"], "Onboarded",
+            "{id} owned by the new connector"
+        );
         checked += 1;
     }
     assert!(checked >= 15, "every backed-up resource of both connectors was compared ({checked})");

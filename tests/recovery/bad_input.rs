@@ -41,7 +41,12 @@ async fn an_unknown_failed_region_is_refused_with_a_suggestion() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unknown_target_region_is_refused() {
-    refused(&["failed_region=westeurope", "target_region=mars"], None, &["target_region `mars` is not an Azure region"]).await;
+    refused(
+        &["failed_region=westeurope", "target_region=mars"],
+        None,
+        &["target_region `mars` is not an Azure region"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -56,7 +61,10 @@ async fn the_target_region_must_differ_from_the_failed_one() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backup_without_the_failed_connectors_is_refused() {
-    let east_only = Scope { subscriptions: vec!["00000000-0000-4000-8000-0000000000b2".into()], connectors: vec![] };
+    let east_only = Scope {
+        subscriptions: vec!["00000000-0000-4000-8000-0000000000b2".into()],
+        connectors: vec![],
+    };
     refused(
         &["failed_region=westeurope", "target_region=northeurope"],
         Some(east_only),
@@ -88,7 +96,11 @@ async fn a_region_without_devops_connectors_is_refused_with_a_hint() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_authorization_codes_file_is_refused() {
     refused(
-        &["failed_region=westeurope", "target_region=northeurope", "authorization_codes=/nonexistent/codes.txt"],
+        &[
+            "failed_region=westeurope",
+            "target_region=northeurope",
+            "authorization_codes=/nonexistent/codes.txt",
+        ],
         None,
         &["cannot read authorization codes file /nonexistent/codes.txt"],
     )
@@ -111,19 +123,34 @@ async fn an_expired_authorization_code_fails_the_connector_step_clearly() {
     let world = World::new();
     take_backup(&sim, &world.store()).await;
     fail_region(&sim, "westeurope").await;
-    std::fs::write(world.codes(), "ado-weu expired-code-123\ngitlab-weu expired-code-456\n").unwrap();
+    std::fs::write(world.codes(), "ado-weu expired-code-123\ngitlab-weu expired-code-456\n")
+        .unwrap();
     let runbook = World::runbook();
     let codes = format!("authorization_codes={}", world.codes().display());
-    let out = run(world.cmd(&sim, &[
-        "run", &runbook, "--run-id", "expired", "--set", "failed_region=westeurope",
-        "--set", "target_region=northeurope", "--set", &codes,
-    ]))
+    let out = run(world.cmd(
+        &sim,
+        &[
+            "run",
+            &runbook,
+            "--run-id",
+            "expired",
+            "--set",
+            "failed_region=westeurope",
+            "--set",
+            "target_region=northeurope",
+            "--set",
+            &codes,
+        ],
+    ))
     .await;
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("connector ado-weu"), "{t}");
     assert!(t.contains("TokenExchangeFailed: the code expired or was already used"), "{t}");
-    assert!(t.contains("get a fresh code") || t.contains("authorize ado-weu-northeurope again"), "{t}");
+    assert!(
+        t.contains("get a fresh code") || t.contains("authorize ado-weu-northeurope again"),
+        "{t}"
+    );
     let journal = std::fs::read_to_string(world.run_dir("expired").join("journal.jsonl")).unwrap();
     for secret in ["expired-code-123", "expired-code-456"] {
         assert!(!t.contains(secret) && !journal.contains(secret), "the code never leaks");

@@ -91,7 +91,9 @@ impl ConfigReader for ArmReader {
         }
     }
     async fn list_azure_devops_orgs(&self, id: &str) -> Result<Vec<Value>, ReaderError> {
-        Ok(to_values(self.0.list_azure_devops_orgs(&ResourceId::parse(id).unwrap()).await.map_err(err)?))
+        Ok(to_values(
+            self.0.list_azure_devops_orgs(&ResourceId::parse(id).unwrap()).await.map_err(err)?,
+        ))
     }
     async fn list_azure_devops_projects(&self, org_id: &str) -> Result<Vec<Value>, ReaderError> {
         let (r, org) = seg(org_id, 2);
@@ -103,14 +105,18 @@ impl ConfigReader for ArmReader {
         Ok(to_values(self.0.list_azure_devops_repos(&r, &org, &project).await.map_err(err)?))
     }
     async fn list_github_owners(&self, id: &str) -> Result<Vec<Value>, ReaderError> {
-        Ok(to_values(self.0.list_github_owners(&ResourceId::parse(id).unwrap()).await.map_err(err)?))
+        Ok(to_values(
+            self.0.list_github_owners(&ResourceId::parse(id).unwrap()).await.map_err(err)?,
+        ))
     }
     async fn list_github_repos(&self, owner_id: &str) -> Result<Vec<Value>, ReaderError> {
         let (r, owner) = seg(owner_id, 2);
         Ok(to_values(self.0.list_github_repos(&r, &owner).await.map_err(err)?))
     }
     async fn list_gitlab_groups(&self, id: &str) -> Result<Vec<Value>, ReaderError> {
-        Ok(to_values(self.0.list_gitlab_groups(&ResourceId::parse(id).unwrap()).await.map_err(err)?))
+        Ok(to_values(
+            self.0.list_gitlab_groups(&ResourceId::parse(id).unwrap()).await.map_err(err)?,
+        ))
     }
     async fn list_gitlab_subgroups(&self, group_id: &str) -> Result<Vec<Value>, ReaderError> {
         let (r, g) = seg(group_id, 2);

@@ -46,8 +46,10 @@ async fn the_support_request_has_every_seed_field_and_both_ids() {
     let out = lifeboat::steps::support::Draft.run(ctx).await;
     let StepOutcome::Succeeded { outputs, .. } = out else { panic!("{out:?}") };
     let md = std::fs::read_to_string(outputs["markdown_path"].as_str().unwrap()).unwrap();
-    let body: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(outputs["json_path"].as_str().unwrap()).unwrap()).unwrap();
+    let body: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(outputs["json_path"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
     for field in [
         "| Issue type | `Technical` |",
         "| Service type | `Microsoft Defender for Cloud` |",
@@ -63,7 +65,10 @@ async fn the_support_request_has_every_seed_field_and_both_ids() {
     assert!(md.contains("| project connectorResourceId = id, region = location"));
     let p = &body["properties"];
     assert_eq!(p["title"], "Region outage - DevOps Connector recovery");
-    assert_eq!(p["serviceId"], "/providers/Microsoft.Support/services/3fbbda33-fdf5-19ba-2a34-3b41b5b3f5d5");
+    assert_eq!(
+        p["serviceId"],
+        "/providers/Microsoft.Support/services/3fbbda33-fdf5-19ba-2a34-3b41b5b3f5d5"
+    );
     assert_eq!(
         p["problemClassificationId"],
         "/providers/Microsoft.Support/services/3fbbda33-fdf5-19ba-2a34-3b41b5b3f5d5/problemClassifications/1b4f2a8e-7c3d-4e59-9a06-d2c5b8e4f317"
