@@ -113,6 +113,64 @@ fn now() -> OffsetDateTime {
     SystemClock.now()
 }
 
+/// Kinds that call Azure: a run whose plan uses one gets an `ArmClient` in its services.
+const AZURE_KINDS: &[&str] = &[
+    "resource-graph.query",
+    "backup.load",
+    "connector.create-or-adopt",
+    "connector.resource-ids",
+    "support.draft",
+    "support.submit",
+    "devops.wait-for-release",
+    "devops.reapply-settings",
+    "devops.verify",
+    "connector.promote",
+    "region.wait-recovered",
+    "connector.delete",
+];
+
+/// Kinds that read the backup store.
+const BACKUP_KINDS: &[&str] = &[
+    "backup.load",
+    "connector.create-or-adopt",
+    "devops.wait-for-release",
+    "devops.reapply-settings",
+    "devops.verify",
+];
+
+/// The shared clients a plan's step kinds need, built from the global flags (validated here,
+/// before any run exists: a bad `--arm-endpoint`, `--auth` or backup identity exits 2 or 5 with
+/// nothing created). `run_dir` is added once the run exists.
+fn services_for(
+    plan: &runbook::Plan,
+    g: &Globals,
+    run_dir: Option<&std::path::Path>,
+) -> anyhow::Result<Services> {
+    let uses = |kinds: &[&str]| plan.runbook.steps.iter().any(|s| kinds.contains(&s.uses.as_str()));
+    let mut services = Services::new();
+    if uses(AZURE_KINDS) {
+        let env: std::collections::HashMap<String, String> = std::env::vars().collect();
+        let opts = crate::azure::ConnectOptions {
+            arm_endpoint: g.arm_endpoint.clone(),
+            auth: g.auth,
+            cloud: g.cloud,
+        };
+        let conn = crate::azure::connect(&opts, &env)?;
+        services.insert(Arc::new(conn.client));
+    }
+    if uses(BACKUP_KINDS) {
+        let keys = super::backup::IdentityArgs {
+            identity: std::env::var("LIFEBOAT_BACKUP_IDENTITY").ok().filter(|s| !s.is_empty()),
+        }
+        .keys()?;
+        services.insert(Arc::new(super::backup::open_store(g, keys, true)?));
+    }
+    if let Some(dir) = run_dir {
+        services.insert(Arc::new(crate::steps::services::RunDir(dir.to_path_buf())));
+    }
+    Ok(services)
+}
+
 pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
     if a.guided {
         super::guided::require_terminal()?;
@@ -139,18 +197,23 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
         Some(id) => id,
         None => runner::new_run_id(now()),
     };
+    runner::validate_run_id(&run_id).map_err(UserError::from)?;
+    // Read-only steps (discovery, backup) are rehearsed now: bad regions, a backup without the
+    // failed connectors and the like exit 2 before the run exists or anything is written.
+    let rehearsal = Arc::new(services_for(&plan, g, None)?);
+    crate::steps::recovery::preflight(&plan, &registry, rehearsal, clock()).await?;
     let seed = rand::random::<u64>();
     let dir = runner::create_run(&state_dir, &plan, &run_id, now(), &Actor::current(), seed)
         .map_err(UserError::from)?;
     println!("run {run_id} started ({} steps)", plan.runbook.steps.len());
+    let services = services_for(&plan, g, Some(&dir))?;
     let secrets = runner::secret_params_of(&plan);
     if a.guided {
-        let exit =
-            super::guided::drive_guided(&dir, &run_id, &registry, Services::new(), secrets).await?;
+        let exit = super::guided::drive_guided(&dir, &run_id, &registry, services, secrets).await?;
         sign_if_asked(&dir, sign_key.as_ref())?;
         return Ok(exit);
     }
-    drive(&dir, &run_id, &registry, secrets, sign_key.as_ref()).await
+    drive(&dir, &run_id, &registry, Arc::new(services), secrets, sign_key.as_ref()).await
 }
 
 pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> {
@@ -175,27 +238,31 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
             }
         }
     }
+    let plan: runbook::Plan =
+        serde_json::from_value(header.get("plan").cloned().unwrap_or_default()).map_err(|e| {
+            UserError::failed(format!("run {}: the journal header holds no plan ({e})", a.run_id))
+        })?;
+    let services = services_for(&plan, g, Some(&dir))?;
     if a.guided {
         let exit =
-            super::guided::drive_guided(&dir, &a.run_id, &registry, Services::new(), secrets)
-                .await?;
+            super::guided::drive_guided(&dir, &a.run_id, &registry, services, secrets).await?;
         sign_if_asked(&dir, sign_key.as_ref())?;
         return Ok(exit);
     }
-    drive(&dir, &a.run_id, &registry, secrets, sign_key.as_ref()).await
+    drive(&dir, &a.run_id, &registry, Arc::new(services), secrets, sign_key.as_ref()).await
 }
 
 async fn drive(
     dir: &std::path::Path,
     run_id: &str,
     registry: &Registry,
+    services: Arc<Services>,
     secret_params: serde_json::Map<String, serde_json::Value>,
     sign_key: Option<&ed25519_dalek::SigningKey>,
 ) -> anyhow::Result<Exit> {
     let options = RunOptions { secret_params, ..RunOptions::default() };
-    let outcome = runner::drive(dir, registry, Arc::new(Services::new()), clock(), &options)
-        .await
-        .map_err(UserError::from)?;
+    let outcome =
+        runner::drive(dir, registry, services, clock(), &options).await.map_err(UserError::from)?;
     sign_if_asked(dir, sign_key)?;
     print!("{}", describe_outcome(run_id, &outcome));
     Ok(outcome.exit())

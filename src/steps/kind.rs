@@ -234,6 +234,14 @@ impl Registry {
         r.register(Arc::new(super::lifecycle_kinds::WaitRecovered));
         r.register(Arc::new(super::lifecycle_kinds::Delete));
         // end region-outage: devops settings and connector lifecycle
+        // region-outage: discovery, connector, support
+        r.register(Arc::new(super::discover::Query));
+        r.register(Arc::new(super::backup_load::Load));
+        r.register(Arc::new(super::connector::CreateOrAdopt));
+        r.register(Arc::new(super::connector::ResourceIds));
+        r.register(Arc::new(super::support::Draft));
+        r.register(Arc::new(super::support::Submit));
+        // end of region-outage: discovery, connector, support
         if std::env::var("LIFEBOAT_TEST_STEPS").is_ok_and(|v| v == "1") {
             super::testing::register(&mut r);
         }

@@ -12,6 +12,12 @@ pub mod manual;
 pub mod services;
 pub mod testing;
 pub mod wait;
+// region-outage: discovery, connector, support
+pub mod backup_load;
+pub mod connector;
+pub mod discover;
+pub mod recovery;
+pub mod support;
 
 pub use kind::{Registry, Services, StepContext, StepKind, StepOutcome};
 
@@ -164,6 +170,71 @@ static CATALOG: &[StepKindInfo] = &[
         test_only: false,
     },
     // end region-outage: devops settings and connector lifecycle
+    // region-outage: discovery, connector, support
+    StepKindInfo {
+        name: "resource-graph.query",
+        class: StepClass::Idempotent,
+        description: "finds the DevOps connectors of a region through Azure Resource Graph",
+        inputs: &[
+            input("query", true, "a query under queries/, e.g. devops-connectors"),
+            input("region", true, "keep the connectors of this region (case and spaces ignored)"),
+            input("subscriptions", false, "subscriptions to search (empty: all the credential sees)"),
+            input("connectors", false, "only these connectors (names or resource IDs)"),
+        ],
+        test_only: false,
+    },
+    StepKindInfo {
+        name: "backup.load",
+        class: StepClass::Idempotent,
+        description: "picks and verifies the backup snapshot that holds every failed connector",
+        inputs: &[
+            input("snapshot", false, "a snapshot ID, or latest (the newest that verifies)"),
+            input("connectors", true, "the failed connectors (discover's output)"),
+            input("failed_region", true, "the region that is down"),
+            input("target_region", true, "the region to recover into (not the failed one)"),
+        ],
+        test_only: false,
+    },
+    StepKindInfo {
+        name: "connector.create-or-adopt",
+        class: StepClass::Guarded,
+        description: "creates (or adopts) the replacement connector in the target region and authorizes it",
+        inputs: &[
+            input("connector", false, "the failed connector (default: the for_each item)"),
+            input("snapshot_id", true, "the snapshot the connector is recreated from"),
+            input("target_region", true, "where the new connector goes"),
+            input("adopt_existing", false, "reuse a target-region connector that sees the same scope"),
+            input("candidates", false, "connectors that may be adopted (discover's `all`)"),
+            input("authorization_codes", false, "file of `<old-connector-name> <code>` lines"),
+            input("poll_interval", false, "how often to check for portal authorization (default 1m)"),
+        ],
+        test_only: false,
+    },
+    StepKindInfo {
+        name: "connector.resource-ids",
+        class: StepClass::Idempotent,
+        description: "confirms both connectors' resource IDs through Resource Graph",
+        inputs: &[
+            input("old_resource_id", true, "the failed connector"),
+            input("new_resource_id", true, "its replacement"),
+        ],
+        test_only: false,
+    },
+    StepKindInfo {
+        name: "support.draft",
+        class: StepClass::Idempotent,
+        description: "drafts the support request that releases the old connector's resources",
+        inputs: SUPPORT_INPUTS,
+        test_only: false,
+    },
+    StepKindInfo {
+        name: "support.submit",
+        class: StepClass::Guarded,
+        description: "files the support request through the Support API (once per run and connector)",
+        inputs: SUPPORT_INPUTS,
+        test_only: false,
+    },
+    // end of region-outage: discovery, connector, support
     StepKindInfo {
         name: "test.idempotent",
         class: StepClass::Idempotent,
@@ -185,6 +256,27 @@ static CATALOG: &[StepKindInfo] = &[
         inputs: TEST_INPUTS,
         test_only: true,
     },
+];
+
+/// Inputs of `support.draft` and `support.submit` (the same ticket, drafted or filed).
+static SUPPORT_INPUTS: &[InputSpec] = &[
+    input("connector", false, "the failed connector (default: the for_each item)"),
+    input("old_resource_id", true, "the failed connector's resource ID"),
+    input("new_resource_id", true, "the new connector's resource ID"),
+    input("target_region", true, "the new connector's region"),
+    input(
+        "subscription",
+        false,
+        "subscription the ticket is filed under (default: the old connector's)",
+    ),
+    input("severity", false, "minimal, moderate, critical or highestcriticalimpact"),
+    input("contact_first_name", false, "ticket contact"),
+    input("contact_last_name", false, "ticket contact"),
+    input("contact_email", false, "ticket contact"),
+    input("contact_country", false, "ISO 3166-1 alpha-3, e.g. usa"),
+    input("contact_time_zone", false, "e.g. Pacific Standard Time"),
+    input("contact_language", false, "e.g. en-US"),
+    input("attest_step", false, "the manual step that records a hand-filed ticket"),
 ];
 
 static TEST_INPUTS: &[InputSpec] = &[

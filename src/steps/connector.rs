@@ -1,0 +1,534 @@
+//! `connector.create-or-adopt` (guarded) and `connector.resource-ids` (idempotent): step 1 and 3
+//! of Microsoft's recovery procedure (seed 000): a new connector in a new region (or an
+//! existing one that is authenticated for the same scope), authorized with a fresh OAuth code,
+//! and both connectors' resource IDs as Resource Graph shows them.
+//!
+//! Guard of `create-or-adopt`: the connector it creates carries the tags `lifeboat-run=<run id>`
+//! and `lifeboat-replaces=<old connector ID>`, and its ID is saved as scratch before the PUT, so
+//! a retry or a resume after a crash finds it and never creates a second one. The OAuth code is
+//! a secret: read from the prompter or the codes file straight into a `SecretString`, it never
+//! reaches inputs, outputs, scratch, the journal, logs or error messages.
+
+use super::backup_load::{connector_objects, manifest_by_id};
+use super::kind::{info, StepContext, StepKind, StepOutcome};
+use super::recovery::{self, input_bool, ConnectorItem};
+use super::services::PrompterHandle;
+use super::StepKindInfo;
+use crate::azure::models::{
+    Authorization, DevOpsConfiguration, DevOpsConfigurationProperties, ProvisioningState,
+    SecretString, SecurityConnector,
+};
+use crate::azure::{ArmClient, AzureError, ResourceId};
+use crate::backup::ResourceKind;
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// Tag naming the run that created a connector.
+pub const TAG_RUN: &str = "lifeboat-run";
+/// Tag naming the connector (resource ID) a new connector replaces.
+pub const TAG_REPLACES: &str = "lifeboat-replaces";
+
+/// Longest connector name lifeboat creates (ARM resource names of this type stay well under it).
+const MAX_NAME: usize = 64;
+
+/// `<old-name>-<target region>`, with characters ARM refuses replaced by `-` and the old name
+/// shortened so the region suffix always fits.
+pub fn new_connector_name(old: &str, target_region: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(
+                |c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' },
+            )
+            .collect()
+    };
+    let suffix = format!("-{}", clean(target_region));
+    let room = MAX_NAME.saturating_sub(suffix.len());
+    let mut base: String = clean(old).chars().take(room).collect();
+    while base.ends_with('.') || base.ends_with('-') {
+        base.pop();
+    }
+    if base.is_empty() {
+        base.push_str("connector");
+    }
+    format!("{base}{suffix}")
+}
+
+/// Reads an authorization codes file: `<old-connector-name> <code>` per line, `#` comments and
+/// blank lines ignored. Errors name the file and line, never a code.
+pub fn read_codes(path: &Path) -> Result<BTreeMap<String, SecretString>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read authorization codes file {}: {e}", path.display()))?;
+    let mut out = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut parts = line.split_whitespace();
+        let (Some(name), Some(code), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!(
+                "{}:{}: expected `<old-connector-name> <code>` (two words)",
+                path.display(),
+                n + 1
+            ));
+        };
+        out.insert(name.to_ascii_lowercase(), SecretString::new(code));
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct CreateOrAdopt;
+
+impl StepKind for CreateOrAdopt {
+    fn info(&self) -> &'static StepKindInfo {
+        info("connector.create-or-adopt")
+    }
+    fn run(&self, ctx: StepContext) -> BoxFuture<'static, StepOutcome> {
+        Box::pin(async move { create_or_adopt(ctx).await.unwrap_or_else(|o| o) })
+    }
+}
+
+fn tag_matches(c: &SecurityConnector, run_id: &str, old_id: &str) -> bool {
+    let tags = c.tags.clone().unwrap_or_default();
+    tags.get(TAG_RUN).is_some_and(|r| r == run_id)
+        && tags.get(TAG_REPLACES).is_some_and(|r| r.eq_ignore_ascii_case(old_id))
+}
+
+fn get_str<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(*p)?;
+    }
+    cur.as_str()
+}
+
+/// Does the candidate connector see every top-level resource of the backup?
+async fn covers(client: &ArmClient, candidate: &ResourceId, item: &ConnectorItem) -> bool {
+    let seen: Vec<String> = match item.connector_type.as_str() {
+        "AzureDevOps" => match client.list_available_azure_devops_orgs(candidate).await {
+            Ok(v) => v.into_iter().filter_map(|o| o.name).collect(),
+            Err(_) => return false,
+        },
+        "Github" => match client.list_available_github_owners(candidate).await {
+            Ok(v) => v.into_iter().filter_map(|o| o.name).collect(),
+            Err(_) => return false,
+        },
+        "GitLab" => match client.list_available_gitlab_groups(candidate).await {
+            Ok(v) => v.into_iter().filter_map(|o| o.name).collect(),
+            Err(_) => return false,
+        },
+        _ => return false,
+    };
+    let wanted = item.top_level();
+    !wanted.is_empty() && wanted.iter().all(|w| seen.iter().any(|s| s.eq_ignore_ascii_case(w)))
+}
+
+struct Plan {
+    new_id: ResourceId,
+    adopted: bool,
+}
+
+async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
+    let item = recovery::connector_item(&ctx)?;
+    let target =
+        recovery::check_region("target_region", &recovery::required(&ctx, "target_region")?)
+            .map_err(|e| StepOutcome::fail(e, false))?;
+    let snapshot_id = recovery::required(&ctx, "snapshot_id")?;
+    let adopt_existing = input_bool(&ctx, "adopt_existing").unwrap_or(false);
+    let codes_file = ctx.input_str("authorization_codes").filter(|s| !s.trim().is_empty());
+    let poll = match ctx.input_str("poll_interval") {
+        Some(t) => humantime::parse_duration(t.trim()).map_err(|e| {
+            StepOutcome::fail(
+                format!("input `poll_interval` is not a duration: `{t}` ({e})"),
+                false,
+            )
+        })?,
+        None => Duration::from_secs(60),
+    };
+    let old_id = ResourceId::parse(&item.resource_id)
+        .map_err(|e| StepOutcome::fail(e.to_string(), false))?;
+    let client = recovery::arm(&ctx)?;
+    let store = recovery::store(&ctx)?;
+    let who = format!("connector {} ({})", item.name, item.resource_id);
+
+    // 1. What this run decided earlier (scratch), or a connector it created (tags).
+    let mut plan: Option<Plan> = None;
+    if let Some(s) = &ctx.scratch {
+        if let Some(id) = s.get("new_resource_id").and_then(Value::as_str) {
+            let new_id =
+                ResourceId::parse(id).map_err(|e| StepOutcome::fail(e.to_string(), false))?;
+            let adopted = s.get("adopted").and_then(Value::as_bool).unwrap_or(false);
+            let exists = match client.get_connector(&new_id).await {
+                Ok(_) => true,
+                Err(e) if e.is_not_found() => false,
+                Err(e) => {
+                    return Err(recovery::azure_fail(&format!("{who}: reading {new_id}"), &e))
+                }
+            };
+            if exists || !adopted {
+                // A planned creation whose PUT never landed is simply made again below.
+                plan = Some(Plan { new_id, adopted });
+            }
+        }
+    }
+    if plan.is_none() {
+        let listed = client
+            .list_connectors_by_resource_group(&old_id.subscription, &old_id.resource_group)
+            .await
+            .map_err(|e| recovery::azure_fail(&format!("{who}: listing its resource group"), &e))?;
+        if let Some(c) = listed.iter().find(|c| tag_matches(c, &ctx.run_id, &item.resource_id)) {
+            if let Some(id) = c.id.as_deref().and_then(|i| ResourceId::parse(i).ok()) {
+                plan = Some(Plan { new_id: id, adopted: false });
+            }
+        }
+    }
+    // 2. Adopt a connector of the target region that already sees the whole scope.
+    if plan.is_none() && adopt_existing {
+        let candidates: Vec<ConnectorItem> =
+            serde_json::from_value(ctx.inputs.get("candidates").cloned().unwrap_or(json!([])))
+                .unwrap_or_default();
+        for c in candidates.iter().filter(|c| {
+            recovery::normalise_region(&c.region) == target
+                && c.connector_type == item.connector_type
+                && !c.resource_id.eq_ignore_ascii_case(&item.resource_id)
+        }) {
+            let Ok(cid) = ResourceId::parse(&c.resource_id) else { continue };
+            if covers(&client, &cid, &item).await {
+                plan = Some(Plan { new_id: cid, adopted: true });
+                break;
+            }
+        }
+    }
+    // 3. Create one from the backup.
+    let manifest = manifest_by_id(&store, &snapshot_id).await.map_err(|e| {
+        StepOutcome::fail(format!("{who}: backup snapshot {snapshot_id}: {e}"), false)
+    })?;
+    let objects = connector_objects(&store, &manifest, &item.resource_id).await.map_err(|e| {
+        StepOutcome::fail(format!("{who}: backup snapshot {snapshot_id}: {e}"), false)
+    })?;
+    let backup_of =
+        |kind: ResourceKind| objects.iter().find(|(_, k, _)| *k == kind).map(|(_, _, b)| b.clone());
+    let Some(old_body) = backup_of(ResourceKind::Connector) else {
+        return Err(StepOutcome::fail(
+            format!("{who}: snapshot {snapshot_id} has no body for the connector"),
+            false,
+        ));
+    };
+    let plan = match plan {
+        Some(p) => p,
+        None => {
+            let name = new_connector_name(&item.name, &target);
+            let new_id = ResourceId::connector(&old_id.subscription, &old_id.resource_group, &name);
+            recovery::save(&ctx, json!({"new_resource_id": new_id.to_string(), "adopted": false, "phase": "creating"}))
+                .await?;
+            let old: SecurityConnector = serde_json::from_value(old_body.clone()).map_err(|e| {
+                StepOutcome::fail(
+                    format!("{who}: the backup's connector body does not parse ({e})"),
+                    false,
+                )
+            })?;
+            let mut tags = old.tags.clone().unwrap_or_default();
+            tags.insert(TAG_RUN.into(), ctx.run_id.clone());
+            tags.insert(TAG_REPLACES.into(), item.resource_id.clone());
+            let props = old.properties.clone().map(|mut p| {
+                // Only what defines the connector travels; the trial end date is the service's.
+                p.hierarchy_identifier_trial_end_date = None;
+                p
+            });
+            let body = SecurityConnector {
+                location: Some(target.clone()),
+                tags: Some(tags),
+                kind: old.kind.clone(),
+                properties: props,
+                ..Default::default()
+            };
+            ctx.progress(0, 2, format!("creating {name} in {target}"));
+            let res = client.put_connector(&new_id, &body).await;
+            recovery::journal_call(&ctx, &client, "PUT", &new_id.to_string(), res.as_ref().err())
+                .await?;
+            if let Err(e) = res {
+                return Err(target_fail(
+                    &who,
+                    &target,
+                    "creating the new connector",
+                    &e,
+                    poll,
+                    &ctx,
+                ));
+            }
+            Plan { new_id, adopted: false }
+        }
+    };
+    let new_id_text = plan.new_id.to_string();
+    recovery::save(
+        &ctx,
+        json!({"new_resource_id": new_id_text, "adopted": plan.adopted, "phase": "authorizing"}),
+    )
+    .await?;
+
+    // 4. The DevOps configuration: already authorized, in progress, or needs a fresh code.
+    let current = match client.get_devops_configuration(&plan.new_id).await {
+        Ok(c) => Some(c),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => {
+            let _ = recovery::journal_call(
+                &ctx,
+                &client,
+                "GET",
+                &plan.new_id.devops().to_string(),
+                Some(&e),
+            )
+            .await;
+            return Err(target_fail(
+                &who,
+                &target,
+                "reading the new connector's DevOps configuration",
+                &e,
+                poll,
+                &ctx,
+            ));
+        }
+    };
+    let state = current
+        .as_ref()
+        .and_then(|c| c.properties.as_ref())
+        .and_then(|p| p.provisioning_state.clone());
+    let done = |adopted: bool| {
+        recovery::outputs(vec![
+            ("old_resource_id", json!(item.resource_id)),
+            ("new_resource_id", json!(new_id_text)),
+            ("new_name", json!(plan.new_id.name())),
+            ("adopted", json!(adopted)),
+            ("target_region", json!(target)),
+        ])
+    };
+    match state {
+        Some(ProvisioningState::Succeeded) => return Ok(done(plan.adopted)),
+        Some(ProvisioningState::Pending) | Some(ProvisioningState::Accepted) => {
+            return Ok(StepOutcome::poll_after(
+                ctx.now(),
+                Duration::from_secs(10),
+                format!(
+                    "{who}: the DevOps configuration of {} is being provisioned",
+                    plan.new_id.name()
+                ),
+                Some(
+                    json!({"new_resource_id": new_id_text, "adopted": plan.adopted, "phase": "authorizing"}),
+                ),
+            ))
+        }
+        _ => {}
+    }
+    // A fresh code: a person at the terminal, else the codes file, else the portal.
+    let mut code: Option<SecretString> = None;
+    if let Some(p) = ctx.services.get::<PrompterHandle>() {
+        let label = format!(
+            "OAuth authorization code for the new connector {} (replacing {}; hidden input)",
+            plan.new_id.name(),
+            item.name
+        );
+        code =
+            p.0.secret(label)
+                .await
+                .filter(|c| !c.trim().is_empty())
+                .map(|c| SecretString::new(c.trim()));
+    }
+    if code.is_none() {
+        if let Some(path) = &codes_file {
+            let codes = read_codes(Path::new(path.trim()))
+                .map_err(|e| StepOutcome::fail(format!("{who}: {e}"), false))?;
+            match codes.get(&item.name.to_ascii_lowercase()) {
+                Some(c) => code = Some(c.clone()),
+                None => {
+                    return Err(StepOutcome::fail(
+                        format!(
+                            "{who}: the authorization codes file {path} has no code for `{}` (add a line `{} <code>` with a fresh code from authorizing the connector in the Azure portal, then run `lifeboat resume {}`... or leave authorization_codes empty to wait for authorization in the portal)",
+                            item.name, item.name, ctx.run_id
+                        ),
+                        false,
+                    ))
+                }
+            }
+        }
+    }
+    let Some(code) = code else {
+        return Ok(StepOutcome::poll_after(
+            ctx.now(),
+            poll,
+            format!(
+                "waiting for a person to authorize {} in the Azure portal (Defender for Cloud > Environment settings > {} > Authorize; it replaces {}); polled every {}",
+                plan.new_id.name(),
+                plan.new_id.name(),
+                item.name,
+                humantime::format_duration(poll)
+            ),
+            Some(json!({"new_resource_id": new_id_text, "adopted": plan.adopted, "phase": "authorizing"})),
+        ));
+    };
+    let cfg = backup_of(ResourceKind::DevOpsConfiguration).unwrap_or(Value::Null);
+    let from_backup = |k: &str| cfg.get("properties").and_then(|p| p.get(k)).cloned();
+    let props: DevOpsConfigurationProperties = serde_json::from_value(json!({
+        "autoDiscovery": from_backup("autoDiscovery").unwrap_or(json!("Enabled")),
+        "topLevelInventoryList": from_backup("topLevelInventoryList"),
+        "agentlessConfiguration": from_backup("agentlessConfiguration"),
+    }))
+    .map_err(|e| {
+        StepOutcome::fail(
+            format!("{who}: the backup's DevOps configuration does not parse ({e})"),
+            false,
+        )
+    })?;
+    let _ = get_str(&cfg, &["properties", "autoDiscovery"]);
+    let body = DevOpsConfiguration {
+        properties: Some(DevOpsConfigurationProperties {
+            authorization: Some(Authorization { code: Some(code), extra: Default::default() }),
+            top_level_inventory_list: props.top_level_inventory_list.filter(|l| !l.is_empty()),
+            ..props
+        }),
+        ..Default::default()
+    };
+    ctx.progress(1, 2, format!("authorizing {}", plan.new_id.name()));
+    let res = client.put_devops_configuration(&plan.new_id, &body).await;
+    recovery::journal_call(
+        &ctx,
+        &client,
+        "PUT",
+        &plan.new_id.devops().to_string(),
+        res.as_ref().err(),
+    )
+    .await?;
+    match res {
+        Ok(_) => Ok(done(plan.adopted)),
+        Err(e) if e.code() == Some("TokenExchangeFailed") => Err(StepOutcome::fail(
+            format!(
+                "{who}: Azure refused the OAuth authorization code for the new connector {} (TokenExchangeFailed: the code expired or was already used; codes are single-use and short-lived) (authorize {} again in the Azure portal to get a fresh code, put it in the authorization codes file as `{} <code>`, and start the recovery again; or leave authorization_codes empty to authorize in the portal)",
+                plan.new_id.name(),
+                plan.new_id.name(),
+                item.name
+            ),
+            false,
+        )),
+        Err(e) => Err(target_fail(&who, &target, "authorizing the new connector", &e, poll, &ctx)),
+    }
+}
+
+/// A failure in the target region: when the region itself is down, wait for it (durable poll)
+/// with a clear message instead of failing for good, so `resume` continues once it is back.
+fn target_fail(
+    who: &str,
+    target: &str,
+    doing: &str,
+    e: &AzureError,
+    poll: Duration,
+    ctx: &StepContext,
+) -> StepOutcome {
+    if recovery::region_unavailable(e) {
+        StepOutcome::poll_after(
+            ctx.now(),
+            poll,
+            format!(
+                "{who}: {doing} failed because the target region {target} is unavailable too ({e}); nothing was created there that is not journaled; retrying every {} (or cancel and recover into another region)",
+                humantime::format_duration(poll)
+            ),
+            ctx.scratch.clone(),
+        )
+    } else {
+        recovery::azure_fail(&format!("{who}: {doing}"), e)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ResourceIds;
+
+impl StepKind for ResourceIds {
+    fn info(&self) -> &'static StepKindInfo {
+        info("connector.resource-ids")
+    }
+    fn run(&self, ctx: StepContext) -> BoxFuture<'static, StepOutcome> {
+        Box::pin(async move { resource_ids(ctx).await.unwrap_or_else(|o| o) })
+    }
+}
+
+/// `/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Security/securityConnectors/{connectorName}`
+fn canonical(id: &str) -> Result<String, StepOutcome> {
+    let r = ResourceId::parse(id).map_err(|e| StepOutcome::fail(e.to_string(), false))?;
+    Ok(ResourceId::connector(&r.subscription, &r.resource_group, r.connector_id().name())
+        .to_string())
+}
+
+async fn resource_ids(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
+    let old = canonical(&recovery::required(&ctx, "old_resource_id")?)?;
+    let new = canonical(&recovery::required(&ctx, "new_resource_id")?)?;
+    let query = super::discover::query("connector-resource-ids").unwrap_or_default();
+    let subs: Vec<String> = [&old, &new]
+        .iter()
+        .filter_map(|i| ResourceId::parse(i).ok().map(|r| r.subscription))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let client = recovery::arm(&ctx)?;
+    let rows = client
+        .resource_graph_query(query, &subs)
+        .await
+        .map_err(|e| recovery::azure_fail("the Resource Graph query failed", &e))?;
+    let seen = |id: &str| {
+        rows.iter().any(|r| {
+            r.get("connectorResourceId")
+                .and_then(Value::as_str)
+                .is_some_and(|x| x.eq_ignore_ascii_case(id))
+        })
+    };
+    let missing: Vec<&String> = [&old, &new].into_iter().filter(|i| !seen(i)).collect();
+    if !missing.is_empty() {
+        // Resource Graph lags ARM by seconds to minutes: a new connector shows up shortly.
+        return Ok(StepOutcome::poll_after(
+            ctx.now(),
+            Duration::from_secs(30),
+            format!(
+                "Resource Graph does not show {} yet (it lags ARM by up to a few minutes)",
+                missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" and ")
+            ),
+            None,
+        ));
+    }
+    Ok(recovery::outputs(vec![
+        ("old_resource_id", json!(old)),
+        ("new_resource_id", json!(new)),
+        ("query", json!(query.trim_end())),
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_names_keep_the_region_suffix_and_arm_characters() {
+        assert_eq!(new_connector_name("ado-weu", "northeurope"), "ado-weu-northeurope");
+        let long = "x".repeat(100);
+        let n = new_connector_name(&long, "northeurope");
+        assert_eq!(n.len(), MAX_NAME);
+        assert!(n.ends_with("-northeurope"));
+        assert_eq!(new_connector_name("a b/c", "eastus"), "a-b-c-eastus");
+    }
+
+    #[test]
+    fn codes_file_is_parsed_and_errors_never_show_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("codes");
+        std::fs::write(&p, "# fresh codes\nado-weu  secret-code-1\n\nGitLab-WEU secret-code-2\n")
+            .unwrap();
+        let codes = read_codes(&p).unwrap();
+        assert_eq!(codes["ado-weu"].expose(), "secret-code-1");
+        assert!(codes.contains_key("gitlab-weu"));
+        std::fs::write(&p, "ado-weu secret-code-1 extra\n").unwrap();
+        let e = read_codes(&p).unwrap_err();
+        assert!(e.contains(":1: expected"), "{e}");
+        assert!(!e.contains("secret-code-1"), "{e}");
+        assert!(read_codes(&dir.path().join("missing")).unwrap_err().contains("cannot read"));
+    }
+}

@@ -1,0 +1,121 @@
+//! `resource-graph.query`: finds the DevOps connectors of a region through Azure Resource Graph,
+//! with a query from `queries/` (embedded at build time, so the binary needs no file), over the
+//! given subscriptions (empty: every subscription the credential can read), every page.
+//! Idempotent: it only reads.
+
+use super::kind::{info, StepContext, StepKind, StepOutcome};
+use super::recovery::{self, check_region, input_list, normalise_region, ConnectorItem};
+use super::StepKindInfo;
+use futures::future::BoxFuture;
+use serde_json::{json, Map, Value};
+
+/// The queries a runbook may name, embedded at build time.
+pub const QUERIES: &[(&str, &str)] = &[
+    ("devops-connectors", include_str!("../../queries/devops-connectors.kql")),
+    ("connector-resource-ids", include_str!("../../queries/connector-resource-ids.kql")),
+];
+
+/// The text of a named query.
+pub fn query(name: &str) -> Option<&'static str> {
+    QUERIES.iter().find(|(n, _)| *n == name).map(|(_, q)| *q)
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Query;
+
+fn str_of(r: &Map<String, Value>, k: &str) -> String {
+    r.get(k).and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+impl StepKind for Query {
+    fn info(&self) -> &'static StepKindInfo {
+        info("resource-graph.query")
+    }
+    fn run(&self, ctx: StepContext) -> BoxFuture<'static, StepOutcome> {
+        Box::pin(async move { run(ctx).await.unwrap_or_else(|o| o) })
+    }
+}
+
+async fn run(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
+    let name = recovery::required(&ctx, "query")?;
+    let Some(text) = query(&name) else {
+        let known: Vec<&str> = QUERIES.iter().map(|(n, _)| *n).collect();
+        return Err(StepOutcome::fail(
+            format!("input `query` names no query: `{name}` (known: {})", known.join(", ")),
+            false,
+        ));
+    };
+    let region = recovery::required(&ctx, "region")?;
+    let region = check_region("region", &region).map_err(|e| StepOutcome::fail(e, false))?;
+    let subscriptions = input_list(&ctx, "subscriptions");
+    let filter = input_list(&ctx, "connectors");
+    let client = recovery::arm(&ctx)?;
+    ctx.progress(0, 1, format!("querying Resource Graph for DevOps connectors in {region}"));
+    let rows = client
+        .resource_graph_query(text, &subscriptions)
+        .await
+        .map_err(|e| recovery::azure_fail("the Resource Graph query failed", &e))?;
+    let mut all: Vec<ConnectorItem> = rows
+        .iter()
+        .map(|r| ConnectorItem {
+            resource_id: str_of(r, "connectorResourceId"),
+            name: str_of(r, "name"),
+            subscription_id: str_of(r, "subscriptionId"),
+            resource_group: str_of(r, "resourceGroup"),
+            region: normalise_region(&str_of(r, "region")),
+            connector_type: str_of(r, "connectorType"),
+            ..Default::default()
+        })
+        .filter(|c| !c.resource_id.is_empty())
+        .collect();
+    all.sort_by_key(|c| c.resource_id.to_ascii_lowercase());
+    all.dedup_by(|a, b| a.resource_id.eq_ignore_ascii_case(&b.resource_id));
+    let in_region: Vec<&ConnectorItem> = all.iter().filter(|c| c.region == region).collect();
+    let matches = |c: &ConnectorItem, f: &str| {
+        c.name.eq_ignore_ascii_case(f) || c.resource_id.eq_ignore_ascii_case(f)
+    };
+    let scope = if subscriptions.is_empty() {
+        "every subscription the credential can read".to_string()
+    } else {
+        format!("subscriptions {}", subscriptions.join(", "))
+    };
+    let unmatched: Vec<&String> =
+        filter.iter().filter(|f| !in_region.iter().any(|c| matches(c, f))).collect();
+    if !unmatched.is_empty() {
+        let names: Vec<&str> = in_region.iter().map(|c| c.name.as_str()).collect();
+        return Err(StepOutcome::fail(
+            format!(
+                "connectors filter names no DevOps connector in region {region}: {} (searched {scope}; connectors there: {})",
+                unmatched.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
+                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+            ),
+            false,
+        ));
+    }
+    let connectors: Vec<&ConnectorItem> = in_region
+        .into_iter()
+        .filter(|c| filter.is_empty() || filter.iter().any(|f| matches(c, f)))
+        .collect();
+    if connectors.is_empty() {
+        let regions: std::collections::BTreeSet<&str> =
+            all.iter().map(|c| c.region.as_str()).collect();
+        return Err(StepOutcome::fail(
+            format!(
+                "no DevOps connector found in region {region} (searched {scope}; DevOps connectors exist in: {}) (is the region name right? is the connector in another subscription? pass --set subscriptions=...)",
+                if regions.is_empty() {
+                    "no region".to_string()
+                } else {
+                    regions.into_iter().collect::<Vec<_>>().join(", ")
+                }
+            ),
+            false,
+        ));
+    }
+    ctx.progress(1, 1, format!("{} DevOps connector(s) in {region}", connectors.len()));
+    let count = connectors.len();
+    Ok(recovery::outputs(vec![
+        ("connectors", json!(connectors)),
+        ("all", json!(all)),
+        ("count", json!(count)),
+    ]))
+}

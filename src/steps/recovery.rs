@@ -1,0 +1,427 @@
+//! What the region-outage step kinds share: the list of Azure region names, how a step reaches
+//! the Azure client and the backup store, how an Azure call is journaled as an [`Effect`] and
+//! how an Azure error becomes a step failure, the connector item of the fan-out, and
+//! [`preflight`], which rehearses a plan's read-only steps before a run is created so that bad
+//! input exits 2 with nothing written.
+
+use super::kind::{NullSink, Services, StepContext, StepOutcome};
+use super::Registry;
+use crate::azure::{ArmClient, AzureError};
+use crate::clock::Clock;
+use crate::engine::Effect;
+use crate::error::UserError;
+use crate::runbook::Plan;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Azure public-cloud region names (`az account list-locations --query [].name`), the one list
+/// lifeboat checks region parameters against. Sovereign-cloud names are included so a
+/// US Government or China run is not refused.
+pub const AZURE_REGIONS: &[&str] = &[
+    "australiacentral",
+    "australiacentral2",
+    "australiaeast",
+    "australiasoutheast",
+    "austriaeast",
+    "belgiumcentral",
+    "brazilsouth",
+    "brazilsoutheast",
+    "canadacentral",
+    "canadaeast",
+    "centralindia",
+    "centralus",
+    "centraluseuap",
+    "chilecentral",
+    "eastasia",
+    "eastus",
+    "eastus2",
+    "eastus2euap",
+    "francecentral",
+    "francesouth",
+    "germanynorth",
+    "germanywestcentral",
+    "indonesiacentral",
+    "israelcentral",
+    "italynorth",
+    "japaneast",
+    "japanwest",
+    "jioindiacentral",
+    "jioindiawest",
+    "koreacentral",
+    "koreasouth",
+    "malaysiawest",
+    "mexicocentral",
+    "newzealandnorth",
+    "northcentralus",
+    "northeurope",
+    "norwayeast",
+    "norwaywest",
+    "polandcentral",
+    "qatarcentral",
+    "southafricanorth",
+    "southafricawest",
+    "southcentralus",
+    "southeastasia",
+    "southindia",
+    "spaincentral",
+    "swedencentral",
+    "swedensouth",
+    "switzerlandnorth",
+    "switzerlandwest",
+    "uaecentral",
+    "uaenorth",
+    "uksouth",
+    "ukwest",
+    "westcentralus",
+    "westeurope",
+    "westindia",
+    "westus",
+    "westus2",
+    "westus3",
+    "usgovarizona",
+    "usgovtexas",
+    "usgovvirginia",
+    "usdodcentral",
+    "usdodeast",
+    "chinaeast",
+    "chinaeast2",
+    "chinaeast3",
+    "chinanorth",
+    "chinanorth2",
+    "chinanorth3",
+];
+
+/// A region name as ARM compares it: lowercase, without spaces (`East US` → `eastus`).
+pub fn normalise_region(r: &str) -> String {
+    r.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase()
+}
+
+/// Checks a region name against [`AZURE_REGIONS`]; the error names the input and suggests the
+/// closest known name.
+pub fn check_region(what: &str, region: &str) -> Result<String, String> {
+    let r = normalise_region(region);
+    if r.is_empty() {
+        return Err(format!("{what} is empty (set it to an Azure region name, e.g. westeurope)"));
+    }
+    if AZURE_REGIONS.contains(&r.as_str()) {
+        return Ok(r);
+    }
+    let best = crate::runbook::diag::closest(&r, AZURE_REGIONS.iter().copied())
+        .map(|k| format!("did you mean `{k}`? "))
+        .unwrap_or_default();
+    Err(format!(
+        "{what} `{region}` is not an Azure region ({best}use a name from `az account list-locations --query [].name`, e.g. westeurope)"
+    ))
+}
+
+/// One connector of the failed region, as discovered and as the fan-out carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ConnectorItem {
+    pub resource_id: String,
+    pub name: String,
+    pub subscription_id: String,
+    pub resource_group: String,
+    pub region: String,
+    pub connector_type: String,
+    /// Azure DevOps orgs / GitHub owners / top-level GitLab groups in the backup.
+    #[serde(default)]
+    pub orgs: Vec<String>,
+    #[serde(default)]
+    pub owners: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+impl ConnectorItem {
+    /// Every top-level DevOps resource (org, owner or group) the backup says it owned.
+    pub fn top_level(&self) -> Vec<String> {
+        self.orgs.iter().chain(&self.owners).chain(&self.groups).cloned().collect()
+    }
+}
+
+/// The Azure client of the run, or the failure a step returns without one.
+pub fn arm(ctx: &StepContext) -> Result<Arc<ArmClient>, StepOutcome> {
+    ctx.services.get::<ArmClient>().ok_or_else(|| {
+        StepOutcome::fail(
+            format!(
+                "step {} needs an Azure connection and this run has none (run it with `lifeboat run`, which connects with --arm-endpoint/--auth)",
+                ctx.step
+            ),
+            false,
+        )
+    })
+}
+
+/// The backup store of the run, or the failure a step returns without one.
+pub fn store(ctx: &StepContext) -> Result<Arc<crate::backup::Store>, StepOutcome> {
+    ctx.services.get::<crate::backup::Store>().ok_or_else(|| {
+        StepOutcome::fail(
+            format!(
+                "step {} needs the backup store and this run has none (pass --backup-store URL or set LIFEBOAT_BACKUP_STORE)",
+                ctx.step
+            ),
+            false,
+        )
+    })
+}
+
+/// Whether trying again later can help: throttling, server errors, lost connections,
+/// operations still running, and conflicts with another operation in progress.
+pub fn retryable(e: &AzureError) -> bool {
+    match e {
+        AzureError::Transport { .. } | AzureError::LroTimeout { .. } => true,
+        AzureError::Arm(a) => {
+            a.status == 429 || a.status >= 500 || a.code == "AnotherOperationInProgress"
+        }
+        _ => false,
+    }
+}
+
+/// Is this a region outage (503 `ServiceUnavailable` naming a region)?
+pub fn region_unavailable(e: &AzureError) -> bool {
+    e.arm().is_some_and(|a| a.status == 503 && a.message.to_ascii_lowercase().contains("region"))
+}
+
+/// A step failure for an Azure error, with what was being done.
+pub fn azure_fail(doing: &str, e: &AzureError) -> StepOutcome {
+    StepOutcome::fail(format!("{doing}: {e}"), retryable(e))
+}
+
+/// Journals one Azure call as an [`Effect`], with the request and correlation IDs of the last
+/// matching call of the client's log (the IDs the service logged). `Err` when the journal
+/// cannot take it: the step must stop before acting further.
+pub async fn journal_call(
+    ctx: &StepContext,
+    client: &ArmClient,
+    method: &str,
+    resource: &str,
+    error: Option<&AzureError>,
+) -> Result<(), StepOutcome> {
+    let record = client.call_log().into_iter().rev().find(|c| {
+        c.method.eq_ignore_ascii_case(method) && c.resource.eq_ignore_ascii_case(resource)
+    });
+    let effect = Effect {
+        method: method.to_string(),
+        resource: resource.to_string(),
+        status: record
+            .as_ref()
+            .and_then(|r| r.status)
+            .or_else(|| error.and_then(AzureError::status)),
+        request_id: record.as_ref().and_then(|r| r.request_id.clone()),
+        correlation_id: record.as_ref().and_then(|r| r.correlation_id.clone()),
+    };
+    ctx.record_effect(effect).await.map_err(|e| StepOutcome::fail(e, true))
+}
+
+/// Saves scratch state durably, or the failure to return.
+pub async fn save(ctx: &StepContext, scratch: Value) -> Result<(), StepOutcome> {
+    ctx.save_scratch(scratch).await.map_err(|e| StepOutcome::fail(e, true))
+}
+
+/// A list input of strings (a JSON list, or a comma-separated string).
+pub fn input_list(ctx: &StepContext, name: &str) -> Vec<String> {
+    match ctx.inputs.get(name) {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| match v {
+                Value::String(s) => Some(s.trim().to_string()),
+                Value::Null => None,
+                other => Some(other.to_string()),
+            })
+            .filter(|s| !s.is_empty())
+            .collect(),
+        Some(Value::String(s)) => {
+            s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// A boolean input (`true`/`false`, or their string forms).
+pub fn input_bool(ctx: &StepContext, name: &str) -> Option<bool> {
+    match ctx.inputs.get(name)? {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.trim() {
+            "true" => Some(true),
+            "false" | "" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The fan-out item (or the `connector` input) as a [`ConnectorItem`].
+pub fn connector_item(ctx: &StepContext) -> Result<ConnectorItem, StepOutcome> {
+    let v = ctx.inputs.get("connector").or(ctx.item.as_ref()).cloned().unwrap_or(Value::Null);
+    serde_json::from_value(v).map_err(|e| {
+        StepOutcome::fail(
+            format!("input `connector` is not a connector of load-backup's output ({e})"),
+            false,
+        )
+    })
+}
+
+/// A required string input, or the failure naming it.
+pub fn required(ctx: &StepContext, name: &str) -> Result<String, StepOutcome> {
+    ctx.input_str(name)
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| StepOutcome::fail(format!("input `{name}` is missing or empty"), false))
+}
+
+fn output_map(pairs: Vec<(&str, Value)>) -> Map<String, Value> {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// Outputs from key/value pairs.
+pub fn outputs(pairs: Vec<(&str, Value)>) -> StepOutcome {
+    StepOutcome::ok(output_map(pairs))
+}
+
+/// Kinds whose work before the first write can be rehearsed: they only read.
+const READ_ONLY: &[&str] = &["resource-graph.query", "backup.load"];
+
+/// Rehearses a plan's read-only steps (discovery, backup loading) and checks the inputs other
+/// region-outage steps take from parameters only (the authorization code file, the ticket's
+/// contact), before the run is created: bad input is a usage error (exit 2) with nothing written.
+/// A failure that may pass on retry (Azure unavailable) is exit 1. Plans without these kinds
+/// are not touched.
+pub async fn preflight(
+    plan: &Plan,
+    registry: &Registry,
+    services: Arc<Services>,
+    clock: Arc<dyn Clock>,
+) -> Result<(), UserError> {
+    let mut outputs: BTreeMap<String, Value> = BTreeMap::new();
+    for &idx in &plan.order {
+        let step = &plan.runbook.steps[idx];
+        let rehearse = READ_ONLY.contains(&step.uses.as_str())
+            && step.for_each.is_none()
+            && step.needs.iter().all(|n| outputs.contains_key(n));
+        let ctx_value = json!({
+            "params": plan.params,
+            "steps": outputs.iter().map(|(k, v)| (k.clone(), json!({"outputs": v}))).collect::<Map<_, _>>(),
+            "run": {"id": "preflight"},
+        });
+        if rehearse {
+            let Some(kind) = registry.get(&step.uses) else { continue };
+            let with = Value::Object(step.with.clone().into_iter().collect());
+            let inputs = crate::engine::template::render_value(&with, &ctx_value)
+                .map_err(|e| UserError::usage(format!("step {}: {e}", step.id)))?;
+            let ctx = StepContext {
+                run_id: "preflight".into(),
+                step: step.id.clone(),
+                branch: None,
+                item: None,
+                attempt: 1,
+                poll: 0,
+                inputs,
+                scratch: None,
+                reentry: false,
+                clock: clock.clone(),
+                cancel: super::kind::Cancellation::new().1,
+                services: services.clone(),
+                sink: Arc::new(NullSink),
+            };
+            match kind.run(ctx).await {
+                StepOutcome::Succeeded { outputs: o, .. } => {
+                    outputs.insert(step.id.clone(), Value::Object(o));
+                }
+                StepOutcome::Failed { error, retryable: false } => {
+                    return Err(UserError::usage(format!("step {}: {error}", step.id))
+                        .with_hint("nothing was changed: fix the parameters and run again"));
+                }
+                StepOutcome::Failed { error, retryable: true } => {
+                    return Err(UserError::failed(format!("step {}: {error}", step.id)).with_hint(
+                        "nothing was changed and no run was created: try again in a few minutes",
+                    ));
+                }
+                _ => {}
+            }
+            continue;
+        }
+        // Inputs that come from parameters only are checked now, before anything is written.
+        let param_only = |key: &str| -> Option<Value> {
+            let v = step.with.get(key)?;
+            let rendered = crate::engine::template::render_value(v, &ctx_value).ok()?;
+            Some(rendered)
+        };
+        match step.uses.as_str() {
+            "connector.create-or-adopt" => {
+                if let Some(Value::String(path)) = param_only("authorization_codes") {
+                    if !path.trim().is_empty() {
+                        super::connector::read_codes(std::path::Path::new(path.trim()))
+                            .map_err(|e| {
+                                UserError::usage(format!("step {}: {e}", step.id)).with_hint(
+                                    "one line per connector: `<old-connector-name> <code>`; leave authorization_codes empty to authorize in the portal",
+                                )
+                            })?;
+                    }
+                }
+            }
+            "support.submit" => {
+                let active = match &step.when {
+                    Some(w) => {
+                        crate::engine::template::eval_condition(w, &ctx_value).unwrap_or(true)
+                    }
+                    None => true,
+                };
+                if active {
+                    for key in ["contact_first_name", "contact_last_name", "contact_email"] {
+                        let empty = match param_only(key) {
+                            Some(Value::String(s)) => s.trim().is_empty(),
+                            Some(Value::Null) => true,
+                            _ => false,
+                        };
+                        if empty {
+                            return Err(UserError::usage(format!(
+                                "step {}: input `{key}` is empty and the Support API needs it to file the ticket",
+                                step.id
+                            ))
+                            .with_hint(format!(
+                                "pass --set {key}=... or leave submit_ticket=false to draft the request for a person"
+                            )));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_are_checked_with_a_suggestion() {
+        assert_eq!(check_region("failed_region", "West Europe").unwrap(), "westeurope");
+        let e = check_region("failed_region", "eastsu").unwrap_err();
+        assert!(e.contains("`eastsu` is not an Azure region (did you mean `eastus`?"), "{e}");
+        let e = check_region("target_region", "atlantis").unwrap_err();
+        assert!(!e.contains("did you mean"), "{e}");
+        assert!(check_region("r", "").unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn retryable_errors_are_transient_ones() {
+        let arm = |status: u16, code: &str| {
+            AzureError::from(crate::azure::ArmError::from_response(
+                status,
+                format!(r#"{{"error":{{"code":"{code}","message":"m"}}}}"#).as_bytes(),
+                "PUT",
+                "/x",
+                None,
+                None,
+            ))
+        };
+        assert!(retryable(&arm(503, "ServiceUnavailable")));
+        assert!(retryable(&arm(429, "TooManyRequests")));
+        assert!(retryable(&arm(409, "AnotherOperationInProgress")));
+        assert!(!retryable(&arm(400, "BadRequest")));
+        assert!(!retryable(&arm(404, "ResourceNotFound")));
+    }
+}

@@ -1,0 +1,328 @@
+//! `support.draft` (idempotent) and `support.submit` (guarded): step 2 of Microsoft's recovery
+//! procedure (seed 000), the support request that releases ownership of the DevOps resources
+//! from the old connector.
+//!
+//! The draft renders `templates/support-request.md.hbs` (for a person filing it in the portal)
+//! and `templates/support-ticket.json.hbs` (the Support API body) with exactly the seed's fields
+//! ([`ISSUE_TYPE`], [`SERVICE_TYPE`], [`SUMMARY`], [`PROBLEM_TYPE`], [`PROBLEM_SUBTYPE`]), both
+//! resource IDs and the Resource Graph query that finds them. Submission looks the service and
+//! the problem classification up by display name and files the ticket under a name derived from
+//! the run ID and the connector, so a retry or a resume finds the ticket instead of filing a
+//! second one.
+
+use super::kind::{info, StepContext, StepKind, StepOutcome};
+use super::recovery;
+use super::services::RunDir;
+use super::StepKindInfo;
+use crate::azure::models::SupportTicketDetails;
+use crate::azure::ArmClient;
+use crate::engine::Effect;
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// Seed 000, "Fill out the form", verbatim.
+pub const ISSUE_TYPE: &str = "Technical";
+pub const SERVICE_TYPE: &str = "Microsoft Defender for Cloud";
+pub const SUMMARY: &str = "Region outage - DevOps Connector recovery";
+pub const PROBLEM_TYPE: &str = "Defender CSPM plan";
+pub const PROBLEM_SUBTYPE: &str = "DevOps security";
+
+const MARKDOWN_TEMPLATE: &str = include_str!("../../templates/support-request.md.hbs");
+const JSON_TEMPLATE: &str = include_str!("../../templates/support-ticket.json.hbs");
+
+/// The service and problem classification IDs of the seed's form, found by display name. The
+/// Support API's classifications are flat ("Problem type / Subtype"), so the match is on both.
+pub async fn classification(client: &ArmClient) -> Result<(String, String), StepOutcome> {
+    let services = client
+        .list_support_services()
+        .await
+        .map_err(|e| recovery::azure_fail("listing the Support API's services", &e))?;
+    let service = services
+        .iter()
+        .find(|s| {
+            s.properties
+                .as_ref()
+                .and_then(|p| p.display_name.as_deref())
+                .is_some_and(|n| n.eq_ignore_ascii_case(SERVICE_TYPE))
+        })
+        .and_then(|s| s.name.clone())
+        .ok_or_else(|| {
+            StepOutcome::fail(
+                format!("the Support API lists no service named `{SERVICE_TYPE}` (file the ticket in the portal: Help + Support)"),
+                false,
+            )
+        })?;
+    let classes = client
+        .list_problem_classifications(&service)
+        .await
+        .map_err(|e| recovery::azure_fail("listing the problem classifications", &e))?;
+    let norm = |s: &str| s.split('/').map(|p| p.trim().to_ascii_lowercase()).collect::<Vec<_>>();
+    let wanted = vec![PROBLEM_TYPE.to_ascii_lowercase(), PROBLEM_SUBTYPE.to_ascii_lowercase()];
+    let class = classes
+        .iter()
+        .find(|c| {
+            c.properties.as_ref().and_then(|p| p.display_name.as_deref()).is_some_and(|n| norm(n) == wanted)
+        })
+        .and_then(|c| c.name.clone())
+        .ok_or_else(|| {
+            StepOutcome::fail(
+                format!("service `{SERVICE_TYPE}` has no problem classification `{PROBLEM_TYPE} / {PROBLEM_SUBTYPE}` (file the ticket in the portal: Help + Support)"),
+                false,
+            )
+        })?;
+    let service_id = format!("/providers/Microsoft.Support/services/{service}");
+    let class_id = format!("{service_id}/problemClassifications/{class}");
+    Ok((service_id, class_id))
+}
+
+/// A file name from a connector name: letters, digits, `-`, `_`, `.` only.
+fn file_stem(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .collect();
+    s.trim_start_matches('.').to_string()
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename: a reader never sees half.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The deterministic ticket name of one connector of one run.
+pub fn ticket_name(run_id: &str, old_resource_id: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(run_id.as_bytes());
+    h.update(b"\n");
+    h.update(old_resource_id.to_ascii_lowercase().as_bytes());
+    format!("lifeboat-{}", &hex::encode(h.finalize())[..32])
+}
+
+/// Everything the templates need (see the templates for the field names).
+pub fn template_context(ctx: &StepContext, service: (&str, &str)) -> Result<Value, StepOutcome> {
+    let item = recovery::connector_item(ctx)?;
+    let old_id = recovery::required(ctx, "old_resource_id")?;
+    let new_id = recovery::required(ctx, "new_resource_id")?;
+    let target = recovery::required(ctx, "target_region")?;
+    let s = |k: &str, d: &str| ctx.input_str(k).unwrap_or_else(|| d.to_string());
+    let description = format!(
+        "{SUMMARY}. The Azure region {failed} is down and the DevOps security connector {name} ({ty}) in it cannot be used. \
+Following the documented single-region disaster recovery process, a new connector was created in region {target}. \
+Please release ownership of the DevOps resources ({resources}) from the old connector and assign them to the new connector, \
+and make the new connector primary. Old connector resource ID: {old_id} . New connector resource ID: {new_id} .",
+        failed = item.region,
+        name = item.name,
+        ty = item.connector_type,
+        resources = if item.top_level().is_empty() { "every org, owner and group".to_string() } else { item.top_level().join(", ") },
+    );
+    let drafted_at =
+        ctx.now().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    Ok(json!({
+        "run_id": ctx.run_id,
+        "drafted_at": drafted_at,
+        "summary": SUMMARY,
+        "issue_type": ISSUE_TYPE,
+        "service_type": SERVICE_TYPE,
+        "problem_type": PROBLEM_TYPE,
+        "problem_subtype": PROBLEM_SUBTYPE,
+        "failed_region": item.region,
+        "old": {"name": item.name, "connector_type": item.connector_type, "region": item.region, "resource_id": old_id},
+        "new": {"region": target, "resource_id": new_id},
+        "description": description,
+        "query": super::discover::query("connector-resource-ids").unwrap_or_default().trim_end(),
+        "attest_step": s("attest_step", "file-support-request"),
+        "service_id": service.0,
+        "problem_classification_id": service.1,
+        "severity": s("severity", "moderate"),
+        "advanced_diagnostic_consent": "No",
+        "contact": {
+            "first_name": s("contact_first_name", ""),
+            "last_name": s("contact_last_name", ""),
+            "preferred_contact_method": "email",
+            "email": s("contact_email", ""),
+            "time_zone": s("contact_time_zone", "Pacific Standard Time"),
+            "country": s("contact_country", "usa"),
+            "language": s("contact_language", "en-US"),
+        },
+    }))
+}
+
+/// Renders both documents: (Markdown, JSON body).
+pub fn render(context: &Value) -> Result<(String, Value), String> {
+    let render = |t: &str| -> Result<String, String> {
+        match crate::runbook::template::render_str(t, context).map_err(|e| e.to_string())? {
+            Value::String(s) => Ok(s),
+            other => Ok(other.to_string()),
+        }
+    };
+    let md = render(MARKDOWN_TEMPLATE)?;
+    let body: Value = serde_json::from_str(&render(JSON_TEMPLATE)?)
+        .map_err(|e| format!("templates/support-ticket.json.hbs did not render to JSON: {e}"))?;
+    Ok((md.trim_start().to_string(), body))
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Draft;
+
+impl StepKind for Draft {
+    fn info(&self) -> &'static StepKindInfo {
+        info("support.draft")
+    }
+    fn run(&self, ctx: StepContext) -> BoxFuture<'static, StepOutcome> {
+        Box::pin(async move { draft(ctx).await.unwrap_or_else(|o| o) })
+    }
+}
+
+async fn draft(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
+    let item = recovery::connector_item(&ctx)?;
+    // The Support API IDs make the JSON body ready to submit; without them (no access to the
+    // Support API) a person still has everything the portal form needs.
+    let ids = match ctx.services.get::<ArmClient>() {
+        Some(c) => match classification(&c).await {
+            Ok(ids) => ids,
+            Err(StepOutcome::Failed { retryable: true, error }) => {
+                return Err(StepOutcome::fail(error, true))
+            }
+            Err(_) => (String::new(), String::new()),
+        },
+        None => (String::new(), String::new()),
+    };
+    let context = template_context(&ctx, (&ids.0, &ids.1))?;
+    let (md, body) = render(&context).map_err(|e| StepOutcome::fail(e, false))?;
+    let dir = match ctx.services.get::<RunDir>() {
+        Some(d) => d.0.join("support"),
+        None => {
+            return Err(StepOutcome::fail(
+                "support.draft needs the run directory to write the request into (internal: no RunDir in services)",
+                false,
+            ))
+        }
+    };
+    let stem = file_stem(&item.name);
+    let md_path: PathBuf = dir.join(format!("{stem}.md"));
+    let json_path: PathBuf = dir.join(format!("{stem}.json"));
+    let pretty = serde_json::to_string_pretty(&body).unwrap_or_default() + "\n";
+    for (path, bytes) in [(&md_path, md.as_bytes()), (&json_path, pretty.as_bytes())] {
+        write_atomic(path, bytes).map_err(|e| {
+            StepOutcome::fail(
+                format!("cannot write the support request {}: {e}", path.display()),
+                false,
+            )
+        })?;
+        ctx.record_effect(Effect {
+            method: "write-file".into(),
+            resource: path.display().to_string(),
+            status: None,
+            request_id: None,
+            correlation_id: None,
+        })
+        .await
+        .map_err(|e| StepOutcome::fail(e, true))?;
+    }
+    ctx.progress(1, 1, format!("support request for {} drafted: {}", item.name, md_path.display()));
+    if let Some(p) = ctx.services.get::<super::services::PrompterHandle>() {
+        p.0.notice(format!("support request for {} drafted: {}", item.name, md_path.display()));
+    }
+    Ok(recovery::outputs(vec![
+        ("markdown_path", json!(md_path.display().to_string())),
+        ("json_path", json!(json_path.display().to_string())),
+        ("title", json!(SUMMARY)),
+        ("description", context["description"].clone()),
+    ]))
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Submit;
+
+impl StepKind for Submit {
+    fn info(&self) -> &'static StepKindInfo {
+        info("support.submit")
+    }
+    fn run(&self, ctx: StepContext) -> BoxFuture<'static, StepOutcome> {
+        Box::pin(async move { submit(ctx).await.unwrap_or_else(|o| o) })
+    }
+}
+
+fn ticket_outputs(name: &str, t: &SupportTicketDetails) -> StepOutcome {
+    let number =
+        t.properties.as_ref().and_then(|p| p.support_ticket_id.clone()).unwrap_or_default();
+    recovery::outputs(vec![("ticket_name", json!(name)), ("ticket_number", json!(number))])
+}
+
+async fn submit(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
+    let old_id = recovery::required(&ctx, "old_resource_id")?;
+    let item = recovery::connector_item(&ctx)?;
+    let subscription = ctx
+        .input_str("subscription")
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| item.subscription_id.clone());
+    let name = ticket_name(&ctx.run_id, &old_id);
+    let client = recovery::arm(&ctx)?;
+    let resource =
+        format!("/subscriptions/{subscription}/providers/Microsoft.Support/supportTickets/{name}");
+    // The guard: a ticket of this run and connector is found by its name, never filed twice.
+    match client.get_support_ticket(&subscription, &name).await {
+        Ok(t) => {
+            recovery::journal_call(&ctx, &client, "GET", &resource, None).await?;
+            return Ok(ticket_outputs(&name, &t));
+        }
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(recovery::azure_fail(&format!("reading support ticket {name}"), &e)),
+    }
+    let available = client
+        .check_support_ticket_name(&subscription, &name)
+        .await
+        .map_err(|e| recovery::azure_fail("checking the support ticket name", &e))?;
+    if available.name_available == Some(false) {
+        return Err(StepOutcome::fail(
+            format!("support ticket name {name} is taken but the ticket cannot be read ({}) (check `az support tickets list`; attest this step with the ticket number if it is this run's)", available.message.unwrap_or_default()),
+            false,
+        ));
+    }
+    let (service_id, class_id) = classification(&client).await?;
+    let context = template_context(&ctx, (&service_id, &class_id))?;
+    let (_, body) = render(&context).map_err(|e| StepOutcome::fail(e, false))?;
+    let ticket: SupportTicketDetails = serde_json::from_value(body).map_err(|e| {
+        StepOutcome::fail(
+            format!("the rendered ticket is not a SupportTicketDetails body: {e}"),
+            false,
+        )
+    })?;
+    recovery::save(&ctx, json!({"ticket_name": name, "subscription": subscription})).await?;
+    ctx.progress(0, 1, format!("filing support ticket {name}"));
+    let res = client.create_support_ticket(&subscription, &name, &ticket).await;
+    recovery::journal_call(&ctx, &client, "PUT", &resource, res.as_ref().err()).await?;
+    match res {
+        Ok(t) => Ok(ticket_outputs(&name, &t)),
+        Err(e) => Err(recovery::azure_fail(&format!("filing support ticket {name}"), &e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticket_names_are_stable_per_run_and_connector() {
+        let a = ticket_name(
+            "run-1",
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/c",
+        );
+        assert_eq!(a, ticket_name("run-1", "/SUBSCRIPTIONS/s/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/C"));
+        assert_ne!(a, ticket_name("run-2", "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/c"));
+        assert!(a.len() <= 50 && a.starts_with("lifeboat-"));
+    }
+
+    #[test]
+    fn file_stems_stay_in_the_directory() {
+        assert_eq!(file_stem("../ado weu"), "_ado_weu");
+        assert!(!file_stem("..").contains('/'));
+    }
+}
