@@ -158,7 +158,12 @@ fn replay() {
     let reg = Registry::builtin();
     let mut engine = Engine::new(Arc::new(p.clone()), "bench", 1, &|u| reg.class_of(u));
     let events = run_to_end(&mut engine, 18);
-    let actor = Actor { user: "bench".into(), host: "bench".into(), azure_principal: None };
+    let actor = Actor {
+        user: "bench".into(),
+        host: "bench".into(),
+        azure_principal: None,
+        azure_principal_name: None,
+    };
     let run_dir = runner::create_run(dir.path(), &p, "replay", t0(), &actor, 1).unwrap();
     let (mut w, _) = Writer::open(&run_dir.join(journal::JOURNAL_FILE)).unwrap();
     for chunk in events[1..].chunks(4096) {

@@ -88,8 +88,13 @@ impl ArmReader {
     }
 
     async fn list_subscription(&self, subscription: &str) -> Result<Vec<Value>, ReaderError> {
-        let segs =
-            ["subscriptions", subscription, "providers", "Microsoft.Security", "securityConnectors"];
+        let segs = [
+            "subscriptions",
+            subscription,
+            "providers",
+            "Microsoft.Security",
+            "securityConnectors",
+        ];
         let req = Request::new(
             Method::GET,
             self.url(&segs, api::SECURITY_CONNECTORS),

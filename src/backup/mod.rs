@@ -77,18 +77,27 @@ pub struct Captured {
     pub body: serde_json::Value,
 }
 
-/// What a captured resource is. Serialized in kebab-case (`azure-devops-repo`).
+/// What a captured resource is. The names (`azure-devops-repo`, `github-owner`, ...) are part of
+/// the store format: manifests record them, so never rename one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
 pub enum ResourceKind {
+    #[serde(rename = "connector")]
     Connector,
+    #[serde(rename = "devops-configuration")]
     DevOpsConfiguration,
+    #[serde(rename = "azure-devops-org")]
     AzureDevOpsOrg,
+    #[serde(rename = "azure-devops-project")]
     AzureDevOpsProject,
+    #[serde(rename = "azure-devops-repo")]
     AzureDevOpsRepo,
+    #[serde(rename = "github-owner")]
     GitHubOwner,
+    #[serde(rename = "github-repo")]
     GitHubRepo,
+    #[serde(rename = "gitlab-group")]
     GitLabGroup,
+    #[serde(rename = "gitlab-project")]
     GitLabProject,
 }
 
@@ -109,14 +118,14 @@ impl ResourceKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ResourceKind::Connector => "connector",
-            ResourceKind::DevOpsConfiguration => "dev-ops-configuration",
-            ResourceKind::AzureDevOpsOrg => "azure-dev-ops-org",
-            ResourceKind::AzureDevOpsProject => "azure-dev-ops-project",
-            ResourceKind::AzureDevOpsRepo => "azure-dev-ops-repo",
-            ResourceKind::GitHubOwner => "git-hub-owner",
-            ResourceKind::GitHubRepo => "git-hub-repo",
-            ResourceKind::GitLabGroup => "git-lab-group",
-            ResourceKind::GitLabProject => "git-lab-project",
+            ResourceKind::DevOpsConfiguration => "devops-configuration",
+            ResourceKind::AzureDevOpsOrg => "azure-devops-org",
+            ResourceKind::AzureDevOpsProject => "azure-devops-project",
+            ResourceKind::AzureDevOpsRepo => "azure-devops-repo",
+            ResourceKind::GitHubOwner => "github-owner",
+            ResourceKind::GitHubRepo => "github-repo",
+            ResourceKind::GitLabGroup => "gitlab-group",
+            ResourceKind::GitLabProject => "gitlab-project",
         }
     }
 
@@ -189,6 +198,20 @@ impl From<BackupError> for UserError {
                 UserError::new(exit, message).with_source(source)
             }
             other => UserError::new(exit, other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod kind_names {
+    use super::ResourceKind;
+
+    /// `as_str` is what the CLI prints and serde what manifests store: they must agree.
+    #[test]
+    fn serde_names_equal_display_names() {
+        for kind in ResourceKind::ALL {
+            let json = serde_json::to_value(kind).unwrap();
+            assert_eq!(json, serde_json::Value::String(kind.as_str().to_string()));
         }
     }
 }

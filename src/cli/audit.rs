@@ -1,14 +1,328 @@
-//! `lifeboat audit`.
+//! `lifeboat audit export | verify | keygen`: a thin layer over `crate::audit`.
 
 use super::Globals;
-use crate::error::Exit;
+use crate::audit::{self, render, sign, verify};
+use crate::error::{Exit, UserError};
+use crate::journal;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AuditCommand {
-    /// Export a run's audit record
-    Export,
+    /// Export a run's audit record (or every run of a period with --all)
+    Export(ExportArgs),
+    /// Recompute a journal's hash chain (a run, or an exported JSONL) and check its signatures
+    Verify(VerifyArgs),
+    /// Write an Ed25519 key pair for `run/resume --sign-key` and `audit verify --public-key`
+    Keygen(KeygenArgs),
 }
 
-pub async fn execute(_c: AuditCommand, _g: &Globals) -> anyhow::Result<Exit> {
-    Err(super::not_built("audit export"))
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// The journal itself, byte for byte (verifiable with `audit verify`)
+    Jsonl,
+    /// One row per journal entry (RFC 4180, CRLF, spreadsheet-safe)
+    Csv,
+    /// One self-contained page with a timeline, to attach to a ticket or print
+    Html,
+    /// Markdown summary and event table
+    Md,
+    /// JUnit XML: one test case per step instance
+    Junit,
+}
+
+impl Format {
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Jsonl => "jsonl",
+            Format::Csv => "csv",
+            Format::Html => "html",
+            Format::Md => "md",
+            Format::Junit => "junit.xml",
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// A run id, a run directory, or a journal file
+    #[arg(value_name = "RUN_ID", required_unless_present = "all", conflicts_with = "all")]
+    pub run: Option<String>,
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// Write here instead of stdout (with --all: the directory to write into)
+    #[arg(short = 'o', long = "output-file", value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+    /// Export every run started in [--since, --until), one file per run plus `index.csv`
+    #[arg(long, requires_all = ["since", "output_file"])]
+    pub all: bool,
+    /// Start of the period: `YYYY-MM-DD` (UTC) or RFC 3339
+    #[arg(long, value_name = "DATE", value_parser = parse_since, requires = "all")]
+    pub since: Option<OffsetDateTime>,
+    /// End of the period, exclusive; a plain date includes that whole day [default: no end]
+    #[arg(long, value_name = "DATE", value_parser = parse_until, requires = "all")]
+    pub until: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// A run id, a run directory, a journal file or an exported JSONL
+    #[arg(value_name = "RUN_ID|PATH")]
+    pub target: String,
+    /// Require the journal to end with a valid signature by this Ed25519 public key (PEM)
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeygenArgs {
+    /// Directory for `lifeboat-audit.key` (private, mode 0600) and `lifeboat-audit.pub`
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+fn parse_date(s: &str, end_of_day: bool) -> Result<OffsetDateTime, String> {
+    if let Ok(t) = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+        return Ok(t);
+    }
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let d = time::Date::parse(s, &fmt).map_err(|_| {
+        format!("`{s}` is not a date (use YYYY-MM-DD or RFC 3339, e.g. 2026-03-01T00:00:00Z)")
+    })?;
+    let t = d.midnight().assume_utc();
+    Ok(if end_of_day { t + time::Duration::DAY } else { t })
+}
+
+fn parse_since(s: &str) -> Result<OffsetDateTime, String> {
+    parse_date(s, false)
+}
+
+fn parse_until(s: &str) -> Result<OffsetDateTime, String> {
+    parse_date(s, true)
+}
+
+pub async fn execute(c: AuditCommand, g: &Globals) -> anyhow::Result<Exit> {
+    match c {
+        AuditCommand::Export(a) => export(a, g),
+        AuditCommand::Verify(a) => verify_cmd(a, g),
+        AuditCommand::Keygen(a) => {
+            let (private, public, fp) = sign::keygen(&a.out)?;
+            println!("private key: {} (keep it secret; pass it to --sign-key)", private.display());
+            println!(
+                "public key:  {} (give it to auditors: audit verify --public-key)",
+                public.display()
+            );
+            println!("fingerprint: {fp}");
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+/// One run's export in memory. The JSONL export is the verified prefix of the journal's bytes.
+fn render_one(path: &Path, format: Format) -> anyhow::Result<Vec<u8>> {
+    let read = journal::read(path).map_err(|e| {
+        UserError::failed(e.to_string())
+            .with_hint("`lifeboat audit verify` names what was changed; nothing is exported from a broken journal")
+    })?;
+    if format == Format::Jsonl {
+        let bytes = std::fs::read(path).map_err(|e| {
+            UserError::failed(format!("cannot read {}", path.display())).with_source(e)
+        })?;
+        return Ok(bytes[..read.valid_len as usize].to_vec());
+    }
+    let record = audit::AuditRecord::from_entries(path, read.entries, read.last_line_hash);
+    Ok(match format {
+        Format::Csv => render::to_csv(&record).into_bytes(),
+        Format::Md => render::to_markdown(&record).into_bytes(),
+        Format::Junit => render::to_junit(&record).into_bytes(),
+        Format::Html => render::to_html(&record)
+            .map_err(|e| UserError::failed(e.to_string()).with_source(e))?
+            .into_bytes(),
+        Format::Jsonl => unreachable!("handled above"),
+    })
+}
+
+/// Writes through a temporary file and a rename, so a reader never sees half an export.
+fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("lifeboat-tmp");
+    std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path)).map_err(|e| {
+        UserError::failed(format!("cannot write {}", path.display())).with_source(e)
+    })?;
+    Ok(())
+}
+
+fn export(a: ExportArgs, g: &Globals) -> anyhow::Result<Exit> {
+    if a.all {
+        return export_all(a, g);
+    }
+    let Some(run) = a.run else {
+        return Err(UserError::usage("no run given")
+            .with_hint("pass RUN_ID, or --all --since DATE")
+            .into());
+    };
+    let path = audit::locate(&g.state_dir()?, &run)?;
+    let bytes = render_one(&path, a.format)?;
+    match a.output_file {
+        Some(out) => {
+            write_file(&out, &bytes)?;
+            eprintln!("wrote {}", out.display());
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(&bytes)?;
+            stdout.flush()?;
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+fn export_all(a: ExportArgs, g: &Globals) -> anyhow::Result<Exit> {
+    let (Some(since), Some(dir)) = (a.since, a.output_file) else {
+        return Err(UserError::usage("--all needs --since DATE and -o DIR").into());
+    };
+    if let Some(until) = a.until {
+        if until <= since {
+            return Err(UserError::usage("--until is not after --since")
+                .with_hint("the period is [--since, --until)")
+                .into());
+        }
+    }
+    if dir.is_file() {
+        return Err(UserError::usage(format!("{} is a file", dir.display()))
+            .with_hint("with --all, -o names a directory")
+            .into());
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        UserError::failed(format!("cannot create {}", dir.display())).with_source(e)
+    })?;
+    let runs = crate::engine::runner::runs_dir(&g.state_dir()?);
+    let mut ids: Vec<String> = std::fs::read_dir(&runs)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    let mut index = vec![[
+        "run_id",
+        "runbook",
+        "started",
+        "status",
+        "entries",
+        "final_hash",
+        "file",
+        "problem",
+    ]
+    .map(String::from)
+    .to_vec()];
+    let (mut exported, mut problems) = (0usize, 0usize);
+    for id in ids {
+        let path = runs.join(&id).join(journal::JOURNAL_FILE);
+        if !path.is_file() {
+            continue;
+        }
+        let read = match journal::read(&path) {
+            Ok(r) => r,
+            Err(e) => {
+                problems += 1;
+                index.push(vec![
+                    id,
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    e.to_string(),
+                ]);
+                continue;
+            }
+        };
+        let started = read.entries[0].time;
+        if started < since || a.until.is_some_and(|u| started >= u) {
+            continue;
+        }
+        let record = audit::AuditRecord::from_entries(&path, read.entries, read.last_line_hash);
+        let file = format!("{id}.{}", a.format.extension());
+        let mut row = vec![
+            id.clone(),
+            record.runbook_name.clone(),
+            started.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            record.status.clone(),
+            record.entries.to_string(),
+            record.final_hash.clone(),
+            file.clone(),
+            String::new(),
+        ];
+        match render_one(&path, a.format).and_then(|b| write_file(&dir.join(&file), &b)) {
+            Ok(()) => exported += 1,
+            Err(e) => {
+                problems += 1;
+                row[6].clear();
+                row[7] = crate::error::render(&e);
+            }
+        }
+        index.push(row);
+    }
+    let mut csv = String::new();
+    for r in &index {
+        csv.push_str(&r.iter().map(|c| render::csv_cell(c)).collect::<Vec<_>>().join(","));
+        csv.push_str("\r\n");
+    }
+    write_file(&dir.join("index.csv"), csv.as_bytes())?;
+    println!("exported {exported} run(s) to {} (index.csv lists them)", dir.display());
+    if problems > 0 {
+        eprintln!(
+            "error: {problems} run(s) could not be exported: see the `problem` column of index.csv"
+        );
+        return Ok(Exit::Failed);
+    }
+    Ok(Exit::Ok)
+}
+
+fn verify_cmd(a: VerifyArgs, g: &Globals) -> anyhow::Result<Exit> {
+    let key = a.public_key.as_deref().map(sign::load_verifying_key).transpose()?;
+    let state_dir = g.state_dir().unwrap_or_default();
+    let path = audit::locate(&state_dir, &a.target)?;
+    match verify::verify_file(&path, key.as_ref()) {
+        Ok(v) => {
+            println!(
+                "{}: intact: {} entries, final hash {}",
+                path.display(),
+                v.entries,
+                v.final_hash
+            );
+            match (v.signatures.last(), v.key_given) {
+                (None, _) => println!(
+                    "signature: none (the chain proves no line was changed, removed or reordered, but not that none was appended: compare the final hash with a copy kept elsewhere, or sign runs with --sign-key)"
+                ),
+                (Some(s), true) => println!(
+                    "signature: valid, by the given key {} (line {}, covers every line)",
+                    s.key_fingerprint, s.line
+                ),
+                (Some(s), false) => println!(
+                    "signature: consistent, by key {} (line {}); not authenticated: pass --public-key to check who signed",
+                    s.key_fingerprint, s.line
+                ),
+            }
+            if let Some(first) = v.unsigned_tail {
+                println!(
+                    "warning: lines {first}..{} come after the last signature and are not covered by it",
+                    v.entries
+                );
+            }
+            if let Some(line) = v.torn_line {
+                println!("warning: line {line} is incomplete (no newline: a torn write) and is not part of the record");
+            }
+            Ok(Exit::Ok)
+        }
+        Err(verify::VerifyError::Broken(b)) => {
+            eprintln!("error: {b}");
+            eprintln!("  the journal is not the one lifeboat wrote: do not rely on it; compare with a copy kept elsewhere");
+            Ok(Exit::Failed)
+        }
+        Err(verify::VerifyError::Journal(e)) => Err(UserError::failed(e.to_string()).into()),
+    }
 }

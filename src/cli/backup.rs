@@ -321,7 +321,9 @@ pub fn validate_create(args: &CreateArgs, g: &Globals) -> anyhow::Result<()> {
     for s in &args.subscriptions {
         if s.trim().is_empty() || s.contains('/') {
             return Err(UserError::usage(format!("--subscription '{s}' is not a subscription ID"))
-                .with_hint("pass the GUID, e.g. --subscription 00000000-0000-0000-0000-000000000000")
+                .with_hint(
+                    "pass the GUID, e.g. --subscription 00000000-0000-0000-0000-000000000000",
+                )
                 .into());
         }
     }

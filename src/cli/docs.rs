@@ -1,7 +1,7 @@
 //! `lifeboat completions SHELL` and `lifeboat man`: reference documentation generated from the
 //! clap definitions, so it can never drift from the real command line.
 
-use crate::error::Exit;
+use crate::error::{Exit, UserError};
 use clap::CommandFactory;
 
 #[derive(Debug, clap::Args)]
@@ -12,7 +12,12 @@ pub struct CompletionsArgs {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct ManArgs {}
+pub struct ManArgs {
+    /// Write one man page per command into this directory (`lifeboat.1`, `lifeboat-run.1`,
+    /// `lifeboat-backup-create.1`, ...) instead of printing the top-level page
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
+}
 
 pub fn completions(args: CompletionsArgs) -> anyhow::Result<Exit> {
     let mut cmd = super::Cli::command();
@@ -20,8 +25,22 @@ pub fn completions(args: CompletionsArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-pub fn man(_args: ManArgs) -> anyhow::Result<Exit> {
+pub fn man(args: ManArgs) -> anyhow::Result<Exit> {
     let cmd = super::Cli::command();
-    clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+    let Some(dir) = args.out else {
+        clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+        return Ok(Exit::Ok);
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        UserError::usage(format!("cannot create directory {}", dir.display()))
+            .with_hint("pass --out a directory you can write to")
+            .with_source(e)
+    })?;
+    // Subcommand pages are named after their full path (`lifeboat-backup-create.1`), as man(1)
+    // expects for `man lifeboat-backup-create`.
+    clap_mangen::generate_to(cmd, &dir).map_err(|e| {
+        UserError::failed(format!("cannot write man pages into {}", dir.display())).with_source(e)
+    })?;
+    println!("man pages written to {}", dir.display());
     Ok(Exit::Ok)
 }

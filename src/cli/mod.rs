@@ -9,9 +9,11 @@ pub mod backup;
 pub mod connectors;
 pub mod docs;
 pub mod drill;
+pub mod guided;
 pub mod plan;
 pub mod run;
 pub mod sim;
+pub mod watch;
 
 use crate::error::{self, Exit};
 use clap::{Parser, Subcommand, ValueEnum};

@@ -24,6 +24,13 @@ pub struct RunArgs {
     /// The run's id [default: a fresh `YYYYMMDD-HHMMSS-xxxxxx`]; an existing id is refused
     #[arg(long, value_name = "ID")]
     pub run_id: Option<String>,
+    /// Sign the journal when the run stops (Ed25519 private key, PKCS#8 PEM: `audit keygen`)
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+    /// Lead a person through the run at the terminal: what each step does, prompts at gates and
+    /// manual tasks, hidden input for secrets, progress bars; Ctrl-C pauses cleanly
+    #[arg(long)]
+    pub guided: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -34,6 +41,12 @@ pub struct ResumeArgs {
     /// Supply a secret parameter again (secrets are never journaled; checked against its hash)
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = runbook::parse_set)]
     pub set: Vec<(String, String)>,
+    /// Sign the journal when the run stops (Ed25519 private key, PKCS#8 PEM: `audit keygen`)
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+    /// Continue in guided mode (see `lifeboat run --guided`)
+    #[arg(long)]
+    pub guided: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -41,6 +54,13 @@ pub struct StatusArgs {
     /// Show the steps of this run [default: list every run]
     #[arg(value_name = "RUN_ID")]
     pub run_id: Option<String>,
+    /// Keep showing the run live until it ends (read-only: takes no lock, so the run can be
+    /// driven elsewhere meanwhile); exits with the run's status code, or 0 on Ctrl-C
+    #[arg(long, requires = "run_id")]
+    pub watch: bool,
+    /// How often `--watch` checks the journal for changes
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = humantime::parse_duration, requires = "watch")]
+    pub interval: std::time::Duration,
 }
 
 #[derive(Debug, clap::Args)]
@@ -152,8 +172,12 @@ fn services_for(
 }
 
 pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
+    if a.guided {
+        super::guided::require_terminal()?;
+    }
     // Everything that can be wrong with the input is checked before the run directory exists.
     let plan = runbook::load(&a.runbook, &a.set).map_err(UserError::from)?;
+    let sign_key = a.sign_key.as_deref().map(crate::audit::sign::load_signing_key).transpose()?;
     let registry = Registry::builtin();
     for step in &plan.runbook.steps {
         if registry.get(&step.uses).is_none() {
@@ -182,12 +206,22 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
     let dir = runner::create_run(&state_dir, &plan, &run_id, now(), &Actor::current(), seed)
         .map_err(UserError::from)?;
     println!("run {run_id} started ({} steps)", plan.runbook.steps.len());
-    let services = Arc::new(services_for(&plan, g, Some(&dir))?);
-    drive(&dir, &run_id, &registry, services, runner::secret_params_of(&plan)).await
+    let services = services_for(&plan, g, Some(&dir))?;
+    let secrets = runner::secret_params_of(&plan);
+    if a.guided {
+        let exit = super::guided::drive_guided(&dir, &run_id, &registry, services, secrets).await?;
+        sign_if_asked(&dir, sign_key.as_ref())?;
+        return Ok(exit);
+    }
+    drive(&dir, &run_id, &registry, Arc::new(services), secrets, sign_key.as_ref()).await
 }
 
 pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> {
+    if a.guided {
+        super::guided::require_terminal()?;
+    }
     let dir = runner::run_dir(&g.state_dir()?, &a.run_id).map_err(UserError::from)?;
+    let sign_key = a.sign_key.as_deref().map(crate::audit::sign::load_signing_key).transpose()?;
     let registry = Registry::builtin();
     let header = runner::load(&dir, &registry).map_err(UserError::from)?.header;
     let secrets: serde_json::Map<String, serde_json::Value> =
@@ -204,10 +238,18 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
             }
         }
     }
-    let plan: runbook::Plan = serde_json::from_value(header.get("plan").cloned().unwrap_or_default())
-        .map_err(|e| UserError::failed(format!("run {}: the journal header holds no plan ({e})", a.run_id)))?;
-    let services = Arc::new(services_for(&plan, g, Some(&dir))?);
-    drive(&dir, &a.run_id, &registry, services, secrets).await
+    let plan: runbook::Plan =
+        serde_json::from_value(header.get("plan").cloned().unwrap_or_default()).map_err(|e| {
+            UserError::failed(format!("run {}: the journal header holds no plan ({e})", a.run_id))
+        })?;
+    let services = services_for(&plan, g, Some(&dir))?;
+    if a.guided {
+        let exit =
+            super::guided::drive_guided(&dir, &a.run_id, &registry, services, secrets).await?;
+        sign_if_asked(&dir, sign_key.as_ref())?;
+        return Ok(exit);
+    }
+    drive(&dir, &a.run_id, &registry, Arc::new(services), secrets, sign_key.as_ref()).await
 }
 
 async fn drive(
@@ -216,13 +258,26 @@ async fn drive(
     registry: &Registry,
     services: Arc<Services>,
     secret_params: serde_json::Map<String, serde_json::Value>,
+    sign_key: Option<&ed25519_dalek::SigningKey>,
 ) -> anyhow::Result<Exit> {
     let options = RunOptions { secret_params, ..RunOptions::default() };
-    let outcome = runner::drive(dir, registry, services, clock(), &options)
-        .await
-        .map_err(UserError::from)?;
+    let outcome =
+        runner::drive(dir, registry, services, clock(), &options).await.map_err(UserError::from)?;
+    sign_if_asked(dir, sign_key)?;
     print!("{}", describe_outcome(run_id, &outcome));
     Ok(outcome.exit())
+}
+
+/// Signs the journal when `--sign-key` was given. Called whenever a drive stops (succeeded,
+/// failed or paused), so a paused run's record is covered too.
+fn sign_if_asked(
+    dir: &std::path::Path,
+    sign_key: Option<&ed25519_dalek::SigningKey>,
+) -> anyhow::Result<()> {
+    if let Some(key) = sign_key {
+        crate::audit::sign::sign_run(dir, key, now()).map_err(UserError::from)?;
+    }
+    Ok(())
 }
 
 /// What a person reads when `run`/`resume` stops: the result, and exactly what to do next.
@@ -327,6 +382,9 @@ pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> 
         return execute_runs(RunsCommand::List, g).await;
     };
     let dir = runner::run_dir(&g.state_dir()?, &run_id).map_err(UserError::from)?;
+    if a.watch {
+        return super::watch::watch(&dir, &run_id, a.interval, g).await;
+    }
     let r = runner::load(&dir, &Registry::builtin()).map_err(UserError::from)?;
     let snapshot = r.engine.snapshot();
     let status = r.engine.status();
@@ -410,7 +468,7 @@ pub fn status_table(views: &[InstanceView], now: OffsetDateTime) -> String {
     render_rows(&rows)
 }
 
-fn render_rows<const N: usize>(rows: &[[String; N]]) -> String {
+pub(super) fn render_rows<const N: usize>(rows: &[[String; N]]) -> String {
     let mut widths = [0usize; N];
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {

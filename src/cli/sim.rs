@@ -115,12 +115,15 @@ pub async fn execute(c: SimCommand, _g: &Globals) -> anyhow::Result<Exit> {
         let err = if usage { UserError::usage(msg) } else { UserError::failed(msg) };
         err.with_source(e)
     })?;
+    // Register the handlers before announcing the URL: a script that sends SIGTERM as soon as it
+    // reads the first line must get a clean shutdown (and the state saved), not the default action.
+    let signals = shutdown_signal();
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {}", running.url())?;
         out.flush()?;
     }
-    wait_for_signal().await;
+    signals.await;
     running
         .shutdown()
         .await
@@ -128,17 +131,23 @@ pub async fn execute(c: SimCommand, _g: &Globals) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-async fn wait_for_signal() {
+/// Resolves on Ctrl-C or SIGTERM. The handlers are registered when this is called, before the
+/// returned future is first polled.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let (term, int) = {
         use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok())
+    };
+    async move {
+        #[cfg(unix)]
+        if let (Some(mut term), Some(mut int)) = (term, int) {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }

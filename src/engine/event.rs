@@ -15,6 +15,10 @@ pub struct Actor {
     /// The Azure principal (object id), once authentication provides one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure_principal: Option<String>,
+    /// The Azure principal's name (`upn`, `unique_name` or application id) next to its object
+    /// id, for the audit record (journal format 1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure_principal_name: Option<String>,
 }
 
 impl Actor {
@@ -25,7 +29,25 @@ impl Actor {
             .or_else(|_| std::env::var("LOGNAME"))
             // SAFETY: getuid(2) cannot fail and has no preconditions.
             .unwrap_or_else(|_| format!("uid {}", unsafe { libc::getuid() }));
-        Actor { user, host: crate::journal::lock::host_name(), azure_principal: None }
+        Actor {
+            user,
+            host: crate::journal::lock::host_name(),
+            azure_principal: None,
+            azure_principal_name: None,
+        }
+    }
+
+    /// This actor with the Azure identity behind the process's calls (`ArmClient::principal()`),
+    /// when one is known: an approval given where a token was used records who in Azure gave it.
+    pub fn with_principal(
+        mut self,
+        principal: Option<&crate::azure::credential::Principal>,
+    ) -> Actor {
+        if let Some(p) = principal {
+            self.azure_principal = p.object_id.clone();
+            self.azure_principal_name = p.name.clone();
+        }
+        self
     }
 }
 

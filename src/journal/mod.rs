@@ -18,6 +18,9 @@
 //! The header entry (`kind: "header"`) carries `format: {major, minor}`. A reader refuses a newer
 //! major ("upgrade lifeboat to resume this run") and accepts any minor.
 //! - 1.0: first format: header, `event` entries (engine events, see `engine::Event`).
+//! - 1.1: `signature` entries (an Ed25519 signature of the previous line's hash, written by
+//!   `run/resume --sign-key`, see `audit::sign`; replay skips them) and the actor's optional
+//!   `azure_principal_name` next to `azure_principal`. A 1.0 reader ignores both.
 
 pub mod lock;
 
@@ -33,7 +36,7 @@ use time::OffsetDateTime;
 
 /// The format this build writes.
 pub const FORMAT_MAJOR: u32 = 1;
-pub const FORMAT_MINOR: u32 = 0;
+pub const FORMAT_MINOR: u32 = 1;
 /// The file name of a run's journal inside its run directory.
 pub const JOURNAL_FILE: &str = "journal.jsonl";
 const ZERO_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";

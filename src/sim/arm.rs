@@ -513,16 +513,25 @@ fn with_lro(reply: Reply, url: &str, ctx: &Ctx) -> Reply {
     reply.header("Azure-AsyncOperation", url).header("Retry-After", secs.to_string())
 }
 
-fn busy(cloud: &Cloud, connector: &str) -> Result<(), ArmError> {
+/// ARM refuses a write while a conflicting long-running operation is in flight. A write of the
+/// DevOps configuration conflicts with any operation on the connector (it changes what every
+/// child sees); a write of an Azure DevOps org, project or repo conflicts only with an operation
+/// on the same resource or on the configuration, so independent resources are written in
+/// parallel, as they are on the real service.
+fn busy(cloud: &Cloud, connector: &str, target: Option<&str>) -> Result<(), ArmError> {
+    let conflicts = |o: &Operation| match (&o.effect, target) {
+        (Effect::AdoWrite { path, .. }, Some(t)) => path == t,
+        _ => true,
+    };
     if cloud
         .operations
         .values()
-        .any(|o| o.connector == connector && o.status == OpStatus::InProgress)
+        .any(|o| o.connector == connector && o.status == OpStatus::InProgress && conflicts(o))
     {
         return Err(ArmError::new(
             409,
             "AnotherOperationInProgress",
-            "Another operation on this DevOps configuration is in progress; poll its Azure-AsyncOperation URL and retry when it completes.",
+            "Another operation on this resource is in progress; poll its Azure-AsyncOperation URL and retry when it completes.",
         ));
     }
     Ok(())
@@ -696,7 +705,7 @@ fn devops_config(ctx: &Ctx, key: &str) -> ArmResult {
                 }
                 props = Value::Object(merged);
             }
-            busy(&cloud, key)?;
+            busy(&cloud, key, None)?;
             let was_authorized = existing.as_ref().is_some_and(|d| d.authorized);
             let (visible, fail) = match exchange(&mut cloud, &body, env, ctx.now) {
                 Ok(Some(v)) => (Some(v), None),
@@ -743,7 +752,7 @@ fn devops_config(ctx: &Ctx, key: &str) -> ArmResult {
             if cloud.connectors[key].devops.is_none() {
                 return Ok(Reply::empty(204));
             }
-            busy(&cloud, key)?;
+            busy(&cloud, key, None)?;
             if let Some(d) = cloud.connectors.get_mut(key).and_then(|c| c.devops.as_mut()) {
                 d.provisioning_state = "PendingDeletion".into();
             }
@@ -1061,7 +1070,7 @@ fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                         {
                             return Err(ArmError::new(409, "Conflict", format!("The Azure DevOps organization '{}' is onboarded by another connector.", org.name)));
                         }
-                        busy(&cloud, key)?;
+                        busy(&cloud, key, Some(org_l))?;
                         let mut v = ado_org_json(&cloud, &c, key, &org);
                         if let Some(r) = &r {
                             v["properties"]["actionableRemediation"] = r.clone();
@@ -1105,7 +1114,7 @@ fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                                     "PUT" | "PATCH" => {
                                         let body = ctx.json_body()?;
                                         let r = validate_remediation(&body, "project")?;
-                                        busy(&cloud, key)?;
+                                        busy(&cloud, key, Some(&format!("{org_l}/{proj_l}")))?;
                                         let mut v = ado_project_json(&cloud, &c, key, &org, proj);
                                         if let Some(r) = &r {
                                             v["properties"]["actionableRemediation"] = r.clone();
@@ -1147,7 +1156,11 @@ fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                                         "PUT" | "PATCH" => {
                                             let body = ctx.json_body()?;
                                             let r = validate_remediation(&body, "repo")?;
-                                            busy(&cloud, key)?;
+                                            busy(
+                                                &cloud,
+                                                key,
+                                                Some(&format!("{org_l}/{proj_l}/{repo_l}")),
+                                            )?;
                                             let mut v =
                                                 ado_repo_json(&cloud, &c, key, &org, proj, repo);
                                             if let Some(r) = &r {

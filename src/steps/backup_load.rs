@@ -165,7 +165,11 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         let mut problem = None;
         let mut total = 0u64;
         for (i, c) in connectors.iter().enumerate() {
-            ctx.progress(i as u64, connectors.len() as u64, format!("verifying {} in snapshot {}", c.name, m.id));
+            ctx.progress(
+                i as u64,
+                connectors.len() as u64,
+                format!("verifying {} in snapshot {}", c.name, m.id),
+            );
             match connector_objects(&store, &m, &c.resource_id).await {
                 Ok(objs) => total += objs.len() as u64,
                 Err(e @ BackupError::Usage { .. }) => return Err(backup_fail(e)),
@@ -199,9 +203,14 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     ctx.progress(
         connectors.len() as u64,
         connectors.len() as u64,
-        format!("snapshot {} verified ({} old)", m.id, humantime::format_duration(std::time::Duration::from_secs(age as u64))),
+        format!(
+            "snapshot {} verified ({} old)",
+            m.id,
+            humantime::format_duration(std::time::Duration::from_secs(age as u64))
+        ),
     );
-    let taken_at = m.time.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let taken_at =
+        m.time.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
     Ok(recovery::outputs(vec![
         ("snapshot_id", json!(m.id)),
         ("taken_at", json!(taken_at)),

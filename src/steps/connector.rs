@@ -39,7 +39,9 @@ const MAX_NAME: usize = 64;
 pub fn new_connector_name(old: &str, target_region: &str) -> String {
     let clean = |s: &str| -> String {
         s.chars()
-            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' })
+            .map(
+                |c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' },
+            )
             .collect()
     };
     let suffix = format!("-{}", clean(target_region));
@@ -122,8 +124,7 @@ async fn covers(client: &ArmClient, candidate: &ResourceId, item: &ConnectorItem
         _ => return false,
     };
     let wanted = item.top_level();
-    !wanted.is_empty()
-        && wanted.iter().all(|w| seen.iter().any(|s| s.eq_ignore_ascii_case(w)))
+    !wanted.is_empty() && wanted.iter().all(|w| seen.iter().any(|s| s.eq_ignore_ascii_case(w)))
 }
 
 struct Plan {
@@ -133,14 +134,18 @@ struct Plan {
 
 async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     let item = recovery::connector_item(&ctx)?;
-    let target = recovery::check_region("target_region", &recovery::required(&ctx, "target_region")?)
-        .map_err(|e| StepOutcome::fail(e, false))?;
+    let target =
+        recovery::check_region("target_region", &recovery::required(&ctx, "target_region")?)
+            .map_err(|e| StepOutcome::fail(e, false))?;
     let snapshot_id = recovery::required(&ctx, "snapshot_id")?;
     let adopt_existing = input_bool(&ctx, "adopt_existing").unwrap_or(false);
     let codes_file = ctx.input_str("authorization_codes").filter(|s| !s.trim().is_empty());
     let poll = match ctx.input_str("poll_interval") {
         Some(t) => humantime::parse_duration(t.trim()).map_err(|e| {
-            StepOutcome::fail(format!("input `poll_interval` is not a duration: `{t}` ({e})"), false)
+            StepOutcome::fail(
+                format!("input `poll_interval` is not a duration: `{t}` ({e})"),
+                false,
+            )
         })?,
         None => Duration::from_secs(60),
     };
@@ -154,12 +159,15 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     let mut plan: Option<Plan> = None;
     if let Some(s) = &ctx.scratch {
         if let Some(id) = s.get("new_resource_id").and_then(Value::as_str) {
-            let new_id = ResourceId::parse(id).map_err(|e| StepOutcome::fail(e.to_string(), false))?;
+            let new_id =
+                ResourceId::parse(id).map_err(|e| StepOutcome::fail(e.to_string(), false))?;
             let adopted = s.get("adopted").and_then(Value::as_bool).unwrap_or(false);
             let exists = match client.get_connector(&new_id).await {
                 Ok(_) => true,
                 Err(e) if e.is_not_found() => false,
-                Err(e) => return Err(recovery::azure_fail(&format!("{who}: reading {new_id}"), &e)),
+                Err(e) => {
+                    return Err(recovery::azure_fail(&format!("{who}: reading {new_id}"), &e))
+                }
             };
             if exists || !adopted {
                 // A planned creation whose PUT never landed is simply made again below.
@@ -199,12 +207,11 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     let manifest = manifest_by_id(&store, &snapshot_id).await.map_err(|e| {
         StepOutcome::fail(format!("{who}: backup snapshot {snapshot_id}: {e}"), false)
     })?;
-    let objects = connector_objects(&store, &manifest, &item.resource_id)
-        .await
-        .map_err(|e| StepOutcome::fail(format!("{who}: backup snapshot {snapshot_id}: {e}"), false))?;
-    let backup_of = |kind: ResourceKind| {
-        objects.iter().find(|(_, k, _)| *k == kind).map(|(_, _, b)| b.clone())
-    };
+    let objects = connector_objects(&store, &manifest, &item.resource_id).await.map_err(|e| {
+        StepOutcome::fail(format!("{who}: backup snapshot {snapshot_id}: {e}"), false)
+    })?;
+    let backup_of =
+        |kind: ResourceKind| objects.iter().find(|(_, k, _)| *k == kind).map(|(_, _, b)| b.clone());
     let Some(old_body) = backup_of(ResourceKind::Connector) else {
         return Err(StepOutcome::fail(
             format!("{who}: snapshot {snapshot_id} has no body for the connector"),
@@ -219,7 +226,10 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             recovery::save(&ctx, json!({"new_resource_id": new_id.to_string(), "adopted": false, "phase": "creating"}))
                 .await?;
             let old: SecurityConnector = serde_json::from_value(old_body.clone()).map_err(|e| {
-                StepOutcome::fail(format!("{who}: the backup's connector body does not parse ({e})"), false)
+                StepOutcome::fail(
+                    format!("{who}: the backup's connector body does not parse ({e})"),
+                    false,
+                )
             })?;
             let mut tags = old.tags.clone().unwrap_or_default();
             tags.insert(TAG_RUN.into(), ctx.run_id.clone());
@@ -238,24 +248,49 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             };
             ctx.progress(0, 2, format!("creating {name} in {target}"));
             let res = client.put_connector(&new_id, &body).await;
-            recovery::journal_call(&ctx, &client, "PUT", &new_id.to_string(), res.as_ref().err()).await?;
+            recovery::journal_call(&ctx, &client, "PUT", &new_id.to_string(), res.as_ref().err())
+                .await?;
             if let Err(e) = res {
-                return Err(target_fail(&who, &target, "creating the new connector", &e, poll, &ctx));
+                return Err(target_fail(
+                    &who,
+                    &target,
+                    "creating the new connector",
+                    &e,
+                    poll,
+                    &ctx,
+                ));
             }
             Plan { new_id, adopted: false }
         }
     };
     let new_id_text = plan.new_id.to_string();
-    recovery::save(&ctx, json!({"new_resource_id": new_id_text, "adopted": plan.adopted, "phase": "authorizing"}))
-        .await?;
+    recovery::save(
+        &ctx,
+        json!({"new_resource_id": new_id_text, "adopted": plan.adopted, "phase": "authorizing"}),
+    )
+    .await?;
 
     // 4. The DevOps configuration: already authorized, in progress, or needs a fresh code.
     let current = match client.get_devops_configuration(&plan.new_id).await {
         Ok(c) => Some(c),
         Err(e) if e.is_not_found() => None,
         Err(e) => {
-            let _ = recovery::journal_call(&ctx, &client, "GET", &plan.new_id.devops().to_string(), Some(&e)).await;
-            return Err(target_fail(&who, &target, "reading the new connector's DevOps configuration", &e, poll, &ctx));
+            let _ = recovery::journal_call(
+                &ctx,
+                &client,
+                "GET",
+                &plan.new_id.devops().to_string(),
+                Some(&e),
+            )
+            .await;
+            return Err(target_fail(
+                &who,
+                &target,
+                "reading the new connector's DevOps configuration",
+                &e,
+                poll,
+                &ctx,
+            ));
         }
     };
     let state = current
@@ -277,8 +312,13 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             return Ok(StepOutcome::poll_after(
                 ctx.now(),
                 Duration::from_secs(10),
-                format!("{who}: the DevOps configuration of {} is being provisioned", plan.new_id.name()),
-                Some(json!({"new_resource_id": new_id_text, "adopted": plan.adopted, "phase": "authorizing"})),
+                format!(
+                    "{who}: the DevOps configuration of {} is being provisioned",
+                    plan.new_id.name()
+                ),
+                Some(
+                    json!({"new_resource_id": new_id_text, "adopted": plan.adopted, "phase": "authorizing"}),
+                ),
             ))
         }
         _ => {}
@@ -291,11 +331,16 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             plan.new_id.name(),
             item.name
         );
-        code = p.0.secret(label).await.filter(|c| !c.trim().is_empty()).map(|c| SecretString::new(c.trim()));
+        code =
+            p.0.secret(label)
+                .await
+                .filter(|c| !c.trim().is_empty())
+                .map(|c| SecretString::new(c.trim()));
     }
     if code.is_none() {
         if let Some(path) = &codes_file {
-            let codes = read_codes(Path::new(path.trim())).map_err(|e| StepOutcome::fail(format!("{who}: {e}"), false))?;
+            let codes = read_codes(Path::new(path.trim()))
+                .map_err(|e| StepOutcome::fail(format!("{who}: {e}"), false))?;
             match codes.get(&item.name.to_ascii_lowercase()) {
                 Some(c) => code = Some(c.clone()),
                 None => {
@@ -331,7 +376,12 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         "topLevelInventoryList": from_backup("topLevelInventoryList"),
         "agentlessConfiguration": from_backup("agentlessConfiguration"),
     }))
-    .map_err(|e| StepOutcome::fail(format!("{who}: the backup's DevOps configuration does not parse ({e})"), false))?;
+    .map_err(|e| {
+        StepOutcome::fail(
+            format!("{who}: the backup's DevOps configuration does not parse ({e})"),
+            false,
+        )
+    })?;
     let _ = get_str(&cfg, &["properties", "autoDiscovery"]);
     let body = DevOpsConfiguration {
         properties: Some(DevOpsConfigurationProperties {
@@ -343,7 +393,14 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     };
     ctx.progress(1, 2, format!("authorizing {}", plan.new_id.name()));
     let res = client.put_devops_configuration(&plan.new_id, &body).await;
-    recovery::journal_call(&ctx, &client, "PUT", &plan.new_id.devops().to_string(), res.as_ref().err()).await?;
+    recovery::journal_call(
+        &ctx,
+        &client,
+        "PUT",
+        &plan.new_id.devops().to_string(),
+        res.as_ref().err(),
+    )
+    .await?;
     match res {
         Ok(_) => Ok(done(plan.adopted)),
         Err(e) if e.code() == Some("TokenExchangeFailed") => Err(StepOutcome::fail(
@@ -399,7 +456,8 @@ impl StepKind for ResourceIds {
 /// `/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Security/securityConnectors/{connectorName}`
 fn canonical(id: &str) -> Result<String, StepOutcome> {
     let r = ResourceId::parse(id).map_err(|e| StepOutcome::fail(e.to_string(), false))?;
-    Ok(ResourceId::connector(&r.subscription, &r.resource_group, r.connector_id().name()).to_string())
+    Ok(ResourceId::connector(&r.subscription, &r.resource_group, r.connector_id().name())
+        .to_string())
 }
 
 async fn resource_ids(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
@@ -419,7 +477,9 @@ async fn resource_ids(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         .map_err(|e| recovery::azure_fail("the Resource Graph query failed", &e))?;
     let seen = |id: &str| {
         rows.iter().any(|r| {
-            r.get("connectorResourceId").and_then(Value::as_str).is_some_and(|x| x.eq_ignore_ascii_case(id))
+            r.get("connectorResourceId")
+                .and_then(Value::as_str)
+                .is_some_and(|x| x.eq_ignore_ascii_case(id))
         })
     };
     let missing: Vec<&String> = [&old, &new].into_iter().filter(|i| !seen(i)).collect();
@@ -460,7 +520,8 @@ mod tests {
     fn codes_file_is_parsed_and_errors_never_show_codes() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("codes");
-        std::fs::write(&p, "# fresh codes\nado-weu  secret-code-1\n\nGitLab-WEU secret-code-2\n").unwrap();
+        std::fs::write(&p, "# fresh codes\nado-weu  secret-code-1\n\nGitLab-WEU secret-code-2\n")
+            .unwrap();
         let codes = read_codes(&p).unwrap();
         assert_eq!(codes["ado-weu"].expose(), "secret-code-1");
         assert!(codes.contains_key("gitlab-weu"));

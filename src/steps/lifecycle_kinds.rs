@@ -26,7 +26,7 @@ async fn journal(
     client: &ArmClient,
     method: &str,
     resource: &str,
-) -> Result<(), StepError> {
+) -> Result<Option<u16>, StepError> {
     let rec = client
         .call_log()
         .into_iter()
@@ -39,9 +39,12 @@ async fn journal(
         request_id: rec.as_ref().and_then(|r| r.request_id.clone()),
         correlation_id: rec.as_ref().and_then(|r| r.correlation_id.clone()),
     };
-    ctx.record_effect(effect)
-        .await
-        .map_err(|e| StepError { message: format!("cannot journal {method} {resource}: {e}"), retryable: true })
+    let status = effect.status;
+    ctx.record_effect(effect).await.map_err(|e| StepError {
+        message: format!("cannot journal {method} {resource}: {e}"),
+        retryable: true,
+    })?;
+    Ok(status)
 }
 
 fn same_connectors(old: &ResourceId, new: &ResourceId) -> Result<(), StepError> {
@@ -131,10 +134,7 @@ async fn wait_recovered(ctx: StepContext) -> Result<StepOutcome, StepError> {
             return Ok(StepOutcome::poll_after(
                 ctx.now(),
                 interval,
-                format!(
-                    "the region of `{old}` does not answer yet (poll {}: {e})",
-                    ctx.poll + 1
-                ),
+                format!("the region of `{old}` does not answer yet (poll {}: {e})", ctx.poll + 1),
                 None,
             ))
         }
@@ -150,7 +150,7 @@ async fn wait_recovered(ctx: StepContext) -> Result<StepOutcome, StepError> {
 
 /// `connector.delete` (one-shot): deletes the old connector, but only when it is not the new
 /// one and the new one is tagged primary (replacing this old connector, when the tag says). A
-/// 404 counts as already deleted.
+/// 404 or 204 counts as already deleted.
 #[derive(Debug, Clone, Copy)]
 pub struct Delete;
 
@@ -193,9 +193,11 @@ async fn delete(ctx: StepContext) -> Result<StepOutcome, StepError> {
         }
     }
     let result = client.delete_connector(&old).await;
-    journal(&ctx, &client, "DELETE", &old.to_string()).await?;
+    let status = journal(&ctx, &client, "DELETE", &old.to_string()).await?;
+    // ARM answers 204 (the spec's "no content") when there was nothing to delete; some
+    // providers answer 404.
     let already = match result {
-        Ok(()) => false,
+        Ok(()) => status == Some(204),
         Err(e) if e.is_not_found() => true,
         Err(e) => return Err(azure_failure(&format!("deleting the old connector `{old}`"), &e)),
     };

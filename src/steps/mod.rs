@@ -264,7 +264,11 @@ static SUPPORT_INPUTS: &[InputSpec] = &[
     input("old_resource_id", true, "the failed connector's resource ID"),
     input("new_resource_id", true, "the new connector's resource ID"),
     input("target_region", true, "the new connector's region"),
-    input("subscription", false, "subscription the ticket is filed under (default: the old connector's)"),
+    input(
+        "subscription",
+        false,
+        "subscription the ticket is filed under (default: the old connector's)",
+    ),
     input("severity", false, "minimal, moderate, critical or highestcriticalimpact"),
     input("contact_first_name", false, "ticket contact"),
     input("contact_last_name", false, "ticket contact"),
@@ -280,10 +284,13 @@ static TEST_INPUTS: &[InputSpec] = &[
     input("fail_first", false, "fail this many first attempts (retryable)"),
     input("sleep_ms", false, "simulated work time"),
     input("label", false, "copied to the outputs"),
+    input("azure_effect", false, "journal a fake Azure PUT on this resource id when done"),
     InputSpec {
         name: "secret_output",
         required: false,
         secret: true,
         description: "returned as the secret output `token`",
     },
+    input("progress", false, "report the work in this many parts"),
+    input("ask_secret", false, "ask the guided mode for a secret with this label"),
 ];

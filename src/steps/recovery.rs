@@ -20,19 +20,76 @@ use std::sync::Arc;
 /// lifeboat checks region parameters against. Sovereign-cloud names are included so a
 /// US Government or China run is not refused.
 pub const AZURE_REGIONS: &[&str] = &[
-    "australiacentral", "australiacentral2", "australiaeast", "australiasoutheast",
-    "austriaeast", "belgiumcentral", "brazilsouth", "brazilsoutheast", "canadacentral",
-    "canadaeast", "centralindia", "centralus", "centraluseuap", "chilecentral", "eastasia",
-    "eastus", "eastus2", "eastus2euap", "francecentral", "francesouth", "germanynorth",
-    "germanywestcentral", "indonesiacentral", "israelcentral", "italynorth", "japaneast",
-    "japanwest", "jioindiacentral", "jioindiawest", "koreacentral", "koreasouth",
-    "malaysiawest", "mexicocentral", "newzealandnorth", "northcentralus", "northeurope",
-    "norwayeast", "norwaywest", "polandcentral", "qatarcentral", "southafricanorth",
-    "southafricawest", "southcentralus", "southeastasia", "southindia", "spaincentral",
-    "swedencentral", "swedensouth", "switzerlandnorth", "switzerlandwest", "uaecentral",
-    "uaenorth", "uksouth", "ukwest", "westcentralus", "westeurope", "westindia", "westus",
-    "westus2", "westus3", "usgovarizona", "usgovtexas", "usgovvirginia", "usdodcentral",
-    "usdodeast", "chinaeast", "chinaeast2", "chinaeast3", "chinanorth", "chinanorth2",
+    "australiacentral",
+    "australiacentral2",
+    "australiaeast",
+    "australiasoutheast",
+    "austriaeast",
+    "belgiumcentral",
+    "brazilsouth",
+    "brazilsoutheast",
+    "canadacentral",
+    "canadaeast",
+    "centralindia",
+    "centralus",
+    "centraluseuap",
+    "chilecentral",
+    "eastasia",
+    "eastus",
+    "eastus2",
+    "eastus2euap",
+    "francecentral",
+    "francesouth",
+    "germanynorth",
+    "germanywestcentral",
+    "indonesiacentral",
+    "israelcentral",
+    "italynorth",
+    "japaneast",
+    "japanwest",
+    "jioindiacentral",
+    "jioindiawest",
+    "koreacentral",
+    "koreasouth",
+    "malaysiawest",
+    "mexicocentral",
+    "newzealandnorth",
+    "northcentralus",
+    "northeurope",
+    "norwayeast",
+    "norwaywest",
+    "polandcentral",
+    "qatarcentral",
+    "southafricanorth",
+    "southafricawest",
+    "southcentralus",
+    "southeastasia",
+    "southindia",
+    "spaincentral",
+    "swedencentral",
+    "swedensouth",
+    "switzerlandnorth",
+    "switzerlandwest",
+    "uaecentral",
+    "uaenorth",
+    "uksouth",
+    "ukwest",
+    "westcentralus",
+    "westeurope",
+    "westindia",
+    "westus",
+    "westus2",
+    "westus3",
+    "usgovarizona",
+    "usgovtexas",
+    "usgovvirginia",
+    "usdodcentral",
+    "usdodeast",
+    "chinaeast",
+    "chinaeast2",
+    "chinaeast3",
+    "chinanorth",
+    "chinanorth2",
     "chinanorth3",
 ];
 
@@ -142,11 +199,9 @@ pub async fn journal_call(
     resource: &str,
     error: Option<&AzureError>,
 ) -> Result<(), StepOutcome> {
-    let record = client
-        .call_log()
-        .into_iter()
-        .rev()
-        .find(|c| c.method.eq_ignore_ascii_case(method) && c.resource.eq_ignore_ascii_case(resource));
+    let record = client.call_log().into_iter().rev().find(|c| {
+        c.method.eq_ignore_ascii_case(method) && c.resource.eq_ignore_ascii_case(resource)
+    });
     let effect = Effect {
         method: method.to_string(),
         resource: resource.to_string(),
@@ -307,7 +362,9 @@ pub async fn preflight(
             }
             "support.submit" => {
                 let active = match &step.when {
-                    Some(w) => crate::engine::template::eval_condition(w, &ctx_value).unwrap_or(true),
+                    Some(w) => {
+                        crate::engine::template::eval_condition(w, &ctx_value).unwrap_or(true)
+                    }
                     None => true,
                 };
                 if active {

@@ -122,7 +122,8 @@ and make the new connector primary. Old connector resource ID: {old_id} . New co
         ty = item.connector_type,
         resources = if item.top_level().is_empty() { "every org, owner and group".to_string() } else { item.top_level().join(", ") },
     );
-    let drafted_at = ctx.now().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let drafted_at =
+        ctx.now().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
     Ok(json!({
         "run_id": ctx.run_id,
         "drafted_at": drafted_at,
@@ -210,7 +211,10 @@ async fn draft(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     let pretty = serde_json::to_string_pretty(&body).unwrap_or_default() + "\n";
     for (path, bytes) in [(&md_path, md.as_bytes()), (&json_path, pretty.as_bytes())] {
         write_atomic(path, bytes).map_err(|e| {
-            StepOutcome::fail(format!("cannot write the support request {}: {e}", path.display()), false)
+            StepOutcome::fail(
+                format!("cannot write the support request {}: {e}", path.display()),
+                false,
+            )
         })?;
         ctx.record_effect(Effect {
             method: "write-file".into(),
@@ -247,7 +251,8 @@ impl StepKind for Submit {
 }
 
 fn ticket_outputs(name: &str, t: &SupportTicketDetails) -> StepOutcome {
-    let number = t.properties.as_ref().and_then(|p| p.support_ticket_id.clone()).unwrap_or_default();
+    let number =
+        t.properties.as_ref().and_then(|p| p.support_ticket_id.clone()).unwrap_or_default();
     recovery::outputs(vec![("ticket_name", json!(name)), ("ticket_number", json!(number))])
 }
 
@@ -260,7 +265,8 @@ async fn submit(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         .unwrap_or_else(|| item.subscription_id.clone());
     let name = ticket_name(&ctx.run_id, &old_id);
     let client = recovery::arm(&ctx)?;
-    let resource = format!("/subscriptions/{subscription}/providers/Microsoft.Support/supportTickets/{name}");
+    let resource =
+        format!("/subscriptions/{subscription}/providers/Microsoft.Support/supportTickets/{name}");
     // The guard: a ticket of this run and connector is found by its name, never filed twice.
     match client.get_support_ticket(&subscription, &name).await {
         Ok(t) => {
@@ -283,8 +289,12 @@ async fn submit(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     let (service_id, class_id) = classification(&client).await?;
     let context = template_context(&ctx, (&service_id, &class_id))?;
     let (_, body) = render(&context).map_err(|e| StepOutcome::fail(e, false))?;
-    let ticket: SupportTicketDetails = serde_json::from_value(body)
-        .map_err(|e| StepOutcome::fail(format!("the rendered ticket is not a SupportTicketDetails body: {e}"), false))?;
+    let ticket: SupportTicketDetails = serde_json::from_value(body).map_err(|e| {
+        StepOutcome::fail(
+            format!("the rendered ticket is not a SupportTicketDetails body: {e}"),
+            false,
+        )
+    })?;
     recovery::save(&ctx, json!({"ticket_name": name, "subscription": subscription})).await?;
     ctx.progress(0, 1, format!("filing support ticket {name}"));
     let res = client.create_support_ticket(&subscription, &name, &ticket).await;
@@ -301,7 +311,10 @@ mod tests {
 
     #[test]
     fn ticket_names_are_stable_per_run_and_connector() {
-        let a = ticket_name("run-1", "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/c");
+        let a = ticket_name(
+            "run-1",
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/c",
+        );
         assert_eq!(a, ticket_name("run-1", "/SUBSCRIPTIONS/s/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/C"));
         assert_ne!(a, ticket_name("run-2", "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/c"));
         assert!(a.len() <= 50 && a.starts_with("lifeboat-"));

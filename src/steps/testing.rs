@@ -4,8 +4,17 @@
 //! `LIFEBOAT_TEST_STEPS=1`; never listed in help.
 //!
 //! Effect line: `class<TAB>run<TAB>step<TAB>branch<TAB>attempt`.
+//!
+//! With `azure_effect: RESOURCE_ID`, a successful attempt also journals a fake Azure call (`PUT`
+//! on that id, status 200, request and correlation ids derived from run, step and attempt), so
+//! audit exports are tested with Azure calls without an Azure client.
+//! For guided-mode and `status --watch` tests: `progress: N` splits the simulated work into N
+//! reported parts (`ctx.progress(i, N, ..)`), and `ask_secret: LABEL` asks the guided mode's
+//! [`PrompterHandle`] for a secret before acting and returns it as the secret output `answer`
+//! (journaled as a redaction marker only).
 
 use super::kind::{info, Registry, StepContext, StepKind, StepOutcome};
+use super::services::PrompterHandle;
 use super::{StepClass, StepKindInfo};
 use futures::future::BoxFuture;
 use serde_json::{json, Map};
@@ -85,7 +94,30 @@ impl StepKind for Simulated {
                     return StepOutcome::fail(e, true);
                 }
             }
-            tokio::time::sleep(sleep).await;
+            let answer = match ctx.input_str("ask_secret") {
+                None => None,
+                Some(label) => {
+                    let Some(prompter) = ctx.services.get::<PrompterHandle>() else {
+                        return StepOutcome::fail(
+                            "this step asks a person for a secret and no terminal is attached (run it with --guided)",
+                            false,
+                        );
+                    };
+                    match prompter.0.secret(label).await {
+                        Some(answer) => Some(answer),
+                        None => return StepOutcome::fail("no secret was given", false),
+                    }
+                }
+            };
+            match ctx.input_u64("progress").filter(|n| *n > 0) {
+                Some(parts) => {
+                    for done in 1..=parts {
+                        tokio::time::sleep(sleep / parts as u32).await;
+                        ctx.progress(done, parts, format!("part {done} of {parts}"));
+                    }
+                }
+                None => tokio::time::sleep(sleep).await,
+            }
             if let Err(e) = append(&file, &format!("{class_name}\t{key}\t{}", ctx.attempt)) {
                 return StepOutcome::fail(e, true);
             }
@@ -98,7 +130,26 @@ impl StepKind for Simulated {
                     correlation_id: None,
                 })
                 .await;
-            outputs(&ctx)
+            if let Some(resource) = ctx.input_str("azure_effect") {
+                let id = format!("{}-{}-{}", ctx.run_id, ctx.step, ctx.attempt);
+                let _ = ctx
+                    .record_effect(crate::engine::Effect {
+                        method: "PUT".into(),
+                        resource,
+                        status: Some(200),
+                        request_id: Some(format!("req-{id}")),
+                        correlation_id: Some(format!("corr-{id}")),
+                    })
+                    .await;
+            }
+            let mut outcome = outputs(&ctx);
+            if let (Some(answer), StepOutcome::Succeeded { outputs, secret }) =
+                (answer, &mut outcome)
+            {
+                outputs.insert("answer".into(), json!(answer));
+                secret.push("answer".into());
+            }
+            outcome
         })
     }
 }

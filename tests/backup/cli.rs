@@ -115,11 +115,11 @@ async fn show_list_diff_and_prune() {
     assert!(stdout.contains("adoConnector [connector] environment=AzureDevOps"), "{stdout}");
     assert!(
         stdout.contains(
-            "\n        repo2 [azure-dev-ops-repo] annotations=Enabled onboarding=Onboarded"
+            "\n        repo2 [azure-devops-repo] annotations=Enabled onboarding=Onboarded"
         ),
         "{stdout}"
     );
-    assert!(stdout.contains("myGitLabProject [git-lab-project]"), "{stdout}");
+    assert!(stdout.contains("myGitLabProject [gitlab-project]"), "{stdout}");
 
     let (code, stdout, _) =
         out(&lifeboat(dir.path()).args(["--output", "json", "backup", "list"]).output().unwrap());

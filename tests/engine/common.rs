@@ -154,6 +154,7 @@ pub fn actor() -> lifeboat::engine::Actor {
         user: "tester".into(),
         host: "test-host".into(),
         azure_principal: None,
+        azure_principal_name: None,
     }
 }
 

@@ -83,12 +83,15 @@ fn a_newer_major_format_is_refused_with_an_upgrade_hint() {
     let path = sample(dir.path());
     rewrite_line(&path, 1, |l| l.replace(r#""major":1"#, r#""major":2"#));
     let msg = journal::read(&path).unwrap_err().to_string();
-    assert!(msg.contains("journal format 2.0 is newer than this build reads"), "{msg}");
+    let newer =
+        format!("journal format 2.{} is newer than this build reads", journal::FORMAT_MINOR);
+    assert!(msg.contains(&newer), "{msg}");
     assert!(msg.contains("upgrade lifeboat to resume this run"), "{msg}");
     // A newer minor is fine (only the hash check then objects to the edit itself).
     let dir = tempfile::tempdir().unwrap();
     let path = sample(dir.path());
-    rewrite_line(&path, 1, |l| l.replace(r#""minor":0"#, r#""minor":7"#));
+    let minor = format!(r#""minor":{}"#, journal::FORMAT_MINOR);
+    rewrite_line(&path, 1, |l| l.replace(&minor, r#""minor":7"#));
     assert!(!journal::read(&path).unwrap_err().to_string().contains("newer"));
 }
 

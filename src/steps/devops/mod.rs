@@ -191,7 +191,10 @@ impl BackupView {
     ) -> Result<BackupView, StepError> {
         let bad = |e: crate::backup::BackupError| {
             let retryable = matches!(e, crate::backup::BackupError::Storage { .. });
-            StepError { message: format!("cannot read backup snapshot `{snapshot_id}`: {e}"), retryable }
+            StepError {
+                message: format!("cannot read backup snapshot `{snapshot_id}`: {e}"),
+                retryable,
+            }
         };
         let info = find_snapshot(store, snapshot_id).await.map_err(bad)?;
         let manifest = load_manifest(store, &info).await.map_err(bad)?;
@@ -306,12 +309,12 @@ impl LiveView {
         new: &ResourceId,
         backup: &BackupView,
     ) -> Result<LiveView, StepError> {
-        let mut live = LiveView::default();
-        live.config = match client.get_devops_configuration(new).await {
+        let config = match client.get_devops_configuration(new).await {
             Ok(c) => serde_json::to_value(c).ok(),
             Err(e) if e.is_not_found() => None,
             Err(e) => return Err(azure_failure(&format!("reading {}", new.devops()), &e)),
         };
+        let mut live = LiveView { config, ..LiveView::default() };
         if !backup.orgs.is_empty() {
             let orgs = client
                 .list_azure_devops_orgs(new)
@@ -407,7 +410,9 @@ impl LiveView {
                     live.unreadable.push(format!("GitLab group `{group}`"));
                     continue;
                 }
-                Err(e) => return Err(azure_failure(&format!("reading GitLab group `{group}`"), &e)),
+                Err(e) => {
+                    return Err(azure_failure(&format!("reading GitLab group `{group}`"), &e))
+                }
             }
             let projects = client.list_gitlab_projects(new, group).await.map_err(|e| {
                 azure_failure(&format!("listing the projects of GitLab group `{group}`"), &e)
@@ -523,9 +528,15 @@ mod tests {
     fn inheritance_resolves_parent_first() {
         let mut t = BTreeMap::new();
         t.insert("o".to_string(), json!({"state": "Enabled"}));
-        t.insert("o/p".to_string(), json!({"inheritFromParentState": "Enabled", "state": "Disabled"}));
+        t.insert(
+            "o/p".to_string(),
+            json!({"inheritFromParentState": "Enabled", "state": "Disabled"}),
+        );
         t.insert("o/p/r".to_string(), json!({"inheritFromParentState": "Enabled"}));
-        t.insert("o/p/s".to_string(), json!({"inheritFromParentState": "Disabled", "state": "None"}));
+        t.insert(
+            "o/p/s".to_string(),
+            json!({"inheritFromParentState": "Disabled", "state": "None"}),
+        );
         let e = resolve_tree(&t);
         assert_eq!(e["o/p"], json!({"state": "Enabled"}), "an inheriting project ignores its own");
         assert_eq!(e["o/p/r"], json!({"state": "Enabled"}), "inheritance is transitive");

@@ -101,7 +101,9 @@ pub(crate) fn read_only_differences(
     new: &ResourceId,
 ) -> Vec<Value> {
     let mut out = Vec::new();
-    let mut check = |nodes: &[Node], map: &BTreeMap<String, Value>, id: &dyn Fn(&[String]) -> ResourceId| {
+    let mut check = |nodes: &[Node],
+                     map: &BTreeMap<String, Value>,
+                     id: &dyn Fn(&[String]) -> ResourceId| {
         for n in nodes {
             let rid = id(&n.path).to_string();
             match map.get(&n.key()) {
@@ -143,7 +145,6 @@ pub(crate) fn plan(
     new: &ResourceId,
 ) -> Result<Plan, StepError> {
     let mut plan = Plan::default();
-    let mut config_write: Option<usize> = None;
     if backup.config.is_some() {
         let Some(live_config) = live.config.as_ref() else {
             return Err(StepError::fatal(format!(
@@ -165,7 +166,6 @@ pub(crate) fn plan(
         if patch.is_empty() {
             plan.unchanged += 1;
         } else {
-            config_write = Some(plan.writes.len());
             plan.writes.push(PlannedWrite {
                 method: "PATCH",
                 resource: new.devops().to_string(),
@@ -219,8 +219,10 @@ pub(crate) fn plan(
         };
         let mut diff = Vec::new();
         diff_values("properties.actionableRemediation", want, &live_after, &mut diff);
-        // The nearest ancestor written in this run goes first; else the configuration.
-        let mut after = config_write;
+        // The nearest ancestor written in this run is confirmed first. The configuration is
+        // sent first but not waited for: its settings (discovery, inventory, agentless) do not
+        // bear on `actionableRemediation`, and waiting would idle a full write bucket.
+        let mut after = None;
         let mut k = key.as_str();
         while let Some((p, _)) = k.rsplit_once('/') {
             if let Some(i) = written_at.get(p) {
@@ -259,9 +261,10 @@ async fn perform(client: &ArmClient, new: &ResourceId, w: &PlannedWrite) -> Resu
             .patch_devops_configuration(new, &decode::<DevOpsConfiguration>(&w.body)?)
             .await
             .map(|_| ()),
-        Target::Org(o) => {
-            client.put_azure_devops_org(new, o, &decode::<AzureDevOpsOrg>(&w.body)?).await.map(|_| ())
-        }
+        Target::Org(o) => client
+            .put_azure_devops_org(new, o, &decode::<AzureDevOpsOrg>(&w.body)?)
+            .await
+            .map(|_| ()),
         Target::Project(o, p) => client
             .put_azure_devops_project(new, o, p, &decode::<AzureDevOpsProject>(&w.body)?)
             .await
@@ -347,7 +350,8 @@ pub(crate) async fn execute(
     loop {
         while out.failure.is_none() && running.len() < limit {
             let Some((i, conflicts)) = ready.pop_front() else { break };
-            let (client, plan, new, timer) = (client.clone(), plan.clone(), new.clone(), timer.clone());
+            let (client, plan, new, timer) =
+                (client.clone(), plan.clone(), new.clone(), timer.clone());
             running.push(async move {
                 if conflicts > 0 {
                     timer.sleep(backoff).await;
@@ -377,7 +381,8 @@ pub(crate) async fn execute(
             }
             Err(e) => {
                 let w = &plan.writes[i];
-                out.failure.get_or_insert(azure_failure(&format!("{} {}", w.method, w.resource), &e));
+                out.failure
+                    .get_or_insert(azure_failure(&format!("{} {}", w.method, w.resource), &e));
             }
         }
         if unjournaled.len() >= EFFECTS_EVERY {
@@ -479,10 +484,13 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepError> {
             retryable: f.retryable,
         });
     }
-    let mut written: Vec<String> =
-        ctx.scratch.as_ref().and_then(|s| s.get("written")).and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
-            .unwrap_or_default();
+    let mut written: Vec<String> = ctx
+        .scratch
+        .as_ref()
+        .and_then(|s| s.get("written"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+        .unwrap_or_default();
     written.extend(done.confirmed.iter().map(|i| plan.writes[*i].resource.clone()));
     let total_written = written.len();
     written.truncate(WRITTEN_CAP);

@@ -38,19 +38,25 @@ async fn available(
                 .list_available_azure_devops_orgs(new)
                 .await?
                 .into_iter()
-                .map(|o| (o.name.unwrap_or_default(), o.properties.and_then(|p| p.onboarding_state)))
+                .map(|o| {
+                    (o.name.unwrap_or_default(), o.properties.and_then(|p| p.onboarding_state))
+                })
                 .collect(),
             Env::GitHub => client
                 .list_available_github_owners(new)
                 .await?
                 .into_iter()
-                .map(|o| (o.name.unwrap_or_default(), o.properties.and_then(|p| p.onboarding_state)))
+                .map(|o| {
+                    (o.name.unwrap_or_default(), o.properties.and_then(|p| p.onboarding_state))
+                })
                 .collect(),
             Env::GitLab => client
                 .list_available_gitlab_groups(new)
                 .await?
                 .into_iter()
-                .map(|o| (o.name.unwrap_or_default(), o.properties.and_then(|p| p.onboarding_state)))
+                .map(|o| {
+                    (o.name.unwrap_or_default(), o.properties.and_then(|p| p.onboarding_state))
+                })
                 .collect(),
         };
         for (name, state) in items {
@@ -115,7 +121,8 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepError> {
         return Ok(StepOutcome::ok(out));
     }
     let shown: Vec<&str> = held.iter().take(10).map(String::as_str).collect();
-    let more = if held.len() > 10 { format!(" and {} more", held.len() - 10) } else { String::new() };
+    let more =
+        if held.len() > 10 { format!(" and {} more", held.len() - 10) } else { String::new() };
     Ok(StepOutcome::poll_after(
         ctx.now(),
         interval,

@@ -75,7 +75,11 @@ pub(crate) fn compare(backup: &BackupView, live: &LiveView, new: &ResourceId) ->
         match have.get(&key) {
             None => push(
                 id.to_string(),
-                FieldDiff { path: "(resource)".into(), expected: json!("present"), actual: json!("absent") },
+                FieldDiff {
+                    path: "(resource)".into(),
+                    expected: json!("present"),
+                    actual: json!("absent"),
+                },
             ),
             Some(h) => {
                 let mut d = Vec::new();

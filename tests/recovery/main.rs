@@ -1,0 +1,8 @@
+//! The region-outage recovery end to end, against the in-process simulated Azure: the
+//! acceptance run through the real binary, the drafted support request (snapshots), bad input
+//! refused before any write, and the target region failing too.
+
+mod acceptance;
+mod bad_input;
+mod common;
+mod draft;
