@@ -225,8 +225,3 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Man(a) => docs::man(a),
     }
 }
-
-/// The error for a command whose work item has not landed yet.
-pub(crate) fn not_built(what: &str) -> anyhow::Error {
-    error::UserError::usage(format!("`{what}` is not available in this build yet")).into()
-}
