@@ -546,15 +546,20 @@ async fn drive_drill(
     if !succeeded && opts.scenario != Scenario::TamperedBackup {
         let why = match &final_outcome {
             None => "the run did not finish within 60 simulated days".to_string(),
-            Some(RunOutcome::Failed { blockers }) => format!(
-                "the run failed: {}",
-                blockers
+            Some(RunOutcome::Failed { blockers }) => {
+                // The first few failures say what went wrong; the steps table has them all.
+                let failed: Vec<String> = blockers
                     .iter()
                     .filter(|b| b.phase == Phase::Failed)
                     .map(|b| format!("{} ({})", b.name(), b.message.as_deref().unwrap_or("")))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
+                    .collect();
+                let more = failed.len().saturating_sub(3);
+                let mut text = format!("the run failed: {}", failed[..failed.len().min(3)].join("; "));
+                if more > 0 {
+                    text.push_str(&format!("; and {more} more failed steps"));
+                }
+                text
+            }
             Some(o) => format!("the run stopped: {}", o.exit().code()),
         };
         if !r.verdict.reasons.contains(&why) {
