@@ -145,7 +145,9 @@ pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
         }
         None => runner::new_run_id(SystemClock.now()),
     };
-    if history::drills_dir(&state_dir).join(&run_id).exists() {
+    if history::drills_dir(&state_dir).join(&run_id).exists()
+        || runner::runs_dir(&state_dir).join(&run_id).exists()
+    {
         return Err(UserError::usage(format!("drill {run_id} already exists"))
             .with_hint("choose another --run-id, or omit it")
             .into());

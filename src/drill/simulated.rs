@@ -26,7 +26,6 @@ use crate::clock::Clock;
 use crate::engine::runner::{self, RunOptions, RunOutcome, TimeMode};
 use crate::engine::{Actor, Event, InstanceView, Phase, State};
 use crate::error::UserError;
-use crate::runbook::Plan;
 use crate::sim::model::{item_key, Cloud, Env};
 use crate::sim::{RunningSim, Shared, SimConfig, TenantSource};
 use crate::steps::services::RunDir;
@@ -241,6 +240,7 @@ pub fn choose_region(cloud: &Cloud) -> Option<String> {
 /// recovery is a report with a failing verdict.
 pub async fn run(opts: SimDrillOptions) -> Result<DrillOutcome, UserError> {
     let real_start = std::time::Instant::now();
+    let declared = check_runbook(&opts.runbook.0, &opts.runbook.1)?;
     let drill_dir = super::history::drills_dir(&opts.state_dir).join(&opts.run_id);
     std::fs::create_dir_all(&drill_dir).map_err(|e| {
         UserError::failed(format!("cannot create the drill directory {}", drill_dir.display()))
@@ -259,7 +259,7 @@ pub async fn run(opts: SimDrillOptions) -> Result<DrillOutcome, UserError> {
         UserError::usage(format!("the simulator did not start: {e}"))
             .with_hint("check --tenant (small, large or a tenant JSON file)")
     })?;
-    let result = drive_drill(&opts, &sim, &drill_dir, real_start).await;
+    let result = drive_drill(&opts, &sim, &drill_dir, &declared, real_start).await;
     let _ = sim.shutdown().await;
     result
 }
@@ -268,6 +268,7 @@ async fn drive_drill(
     opts: &SimDrillOptions,
     sim: &RunningSim,
     drill_dir: &Path,
+    declared: &BTreeSet<String>,
     real_start: std::time::Instant,
 ) -> Result<DrillOutcome, UserError> {
     let shared = sim.shared().clone();
@@ -366,7 +367,12 @@ async fn drive_drill(
     write_codes(&codes.0, sim, &names).map_err(|e| {
         UserError::failed("cannot write the authorization codes file").with_source(e)
     })?;
-    let plan = load_plan(opts, drill_dir, &region, &summary.id, &codes.0)?;
+    let (text, name) = &opts.runbook;
+    let overrides = drill_overrides(declared, &region, &opts.target_region, &summary.id, &codes.0);
+    let plan = crate::runbook::load_str(name, text, &overrides).map_err(|e| {
+        UserError::usage(format!("runbook {} cannot run as a drill", name.display()))
+            .with_source(anyhow::anyhow!("{e}"))
+    })?;
     let registry = Registry::builtin();
     let run_dir = runner::create_run(
         &opts.state_dir,
@@ -554,7 +560,8 @@ async fn drive_drill(
                     .map(|b| format!("{} ({})", b.name(), b.message.as_deref().unwrap_or("")))
                     .collect();
                 let more = failed.len().saturating_sub(3);
-                let mut text = format!("the run failed: {}", failed[..failed.len().min(3)].join("; "));
+                let mut text =
+                    format!("the run failed: {}", failed[..failed.len().min(3)].join("; "));
                 if more > 0 {
                     text.push_str(&format!("; and {more} more failed steps"));
                 }
@@ -624,47 +631,50 @@ pub fn set_outage(shared: &Shared, region: &str, on: bool) {
     shared.faults.set_spec(spec);
 }
 
-fn load_plan(
-    opts: &SimDrillOptions,
-    drill_dir: &Path,
+/// The drill's values for the runbook parameters it declares (a custom `--runbook` may declare
+/// fewer; undeclared ones are not passed, since `--set` of an unknown parameter is an error).
+fn drill_overrides(
+    declared: &BTreeSet<String>,
     region: &str,
+    target_region: &str,
     snapshot: &str,
     codes: &Path,
-) -> Result<Plan, UserError> {
-    let (text, name) = &opts.runbook;
-    // The declared parameters decide which of the drill's values are passed.
-    let copy = drill_dir.join("runbook.yaml");
-    std::fs::write(&copy, text)
-        .map_err(|e| UserError::failed("cannot write the drill's runbook copy").with_source(e))?;
-    let declared: BTreeSet<String> = crate::runbook::load_for_graph(&copy, &[])
-        .map_err(|e| {
-            UserError::usage(format!("runbook {} is not valid", name.display()))
-                .with_source(anyhow::anyhow!("{e}"))
-        })?
-        .params
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
-    let candidates = [
+) -> Vec<(String, String)> {
+    [
         ("failed_region", region.to_string()),
-        ("target_region", opts.target_region.clone()),
+        ("target_region", target_region.to_string()),
         ("backup", snapshot.to_string()),
         ("authorization_codes", codes.to_string_lossy().into_owned()),
         ("submit_ticket", "true".into()),
-        ("guided", "false".into()),
-    ];
-    let overrides: Vec<(String, String)> = candidates
-        .into_iter()
-        .filter(|(k, _)| declared.contains(*k))
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-    crate::runbook::load_str(name, text, &overrides).map_err(|e| {
+    ]
+    .into_iter()
+    .filter(|(k, _)| declared.contains(*k))
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// Validates the runbook before the drill does anything (exit 2 on a bad one) and returns the
+/// parameters it declares.
+pub fn check_runbook(text: &str, name: &Path) -> Result<BTreeSet<String>, UserError> {
+    let bad = |detail: String| {
         UserError::usage(format!("runbook {} cannot run as a drill", name.display()))
-            .with_source(anyhow::anyhow!("{e}"))
-            .with_hint(
-                "a drill runbook declares failed_region, target_region and authorization_codes",
-            )
-    })
+            .with_source(anyhow::anyhow!("{detail}"))
+            .with_hint("a drill runbook declares failed_region and target_region, and takes authorization_codes, backup and submit_ticket if it needs them")
+    };
+    let doc: Value = serde_saphyr::from_str(text).map_err(|e| bad(e.to_string()))?;
+    let declared: BTreeSet<String> = doc
+        .get("params")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    for p in ["failed_region", "target_region"] {
+        if !declared.contains(p) {
+            return Err(bad(format!("it declares no parameter `{p}`")));
+        }
+    }
+    let probe = drill_overrides(&declared, "eastus", "northeurope", "latest", Path::new("codes"));
+    crate::runbook::load_str(name, text, &probe).map_err(|e| bad(e.to_string()))?;
+    Ok(declared)
 }
 
 fn kind_of(views: &[InstanceView], uses: &str) -> bool {

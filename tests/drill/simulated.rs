@@ -26,7 +26,7 @@ fn read_report(dir: &Path) -> Value {
 }
 
 fn drill(state: &Path, args: &[&str]) -> std::process::Output {
-    lifeboat(state).arg("drill").args(args).output().expect("lifeboat runs")
+    lifeboat(state).current_dir(repo()).arg("drill").args(args).output().expect("lifeboat runs")
 }
 
 #[test]
@@ -205,6 +205,11 @@ fn bad_flags_exit_2_before_anything_is_written() {
             "not a resource ID",
         ),
         (vec!["--cleanup", "never-ran"], "no cleanup ledger"),
+        (
+            vec!["--runbook", "runbooks/examples/hello.yaml"],
+            "declares no parameter `failed_region`",
+        ),
+        (vec!["--runbook", "/no/such.yaml"], "cannot read it"),
     ] {
         let out = drill(state.path(), &args);
         let t = text(&out);
