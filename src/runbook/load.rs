@@ -921,11 +921,13 @@ impl Validator {
     fn kind_and_inputs(&mut self, d: &Draft<'_>, label: &str) {
         let Some((uses, span)) = &d.uses else { return };
         let Some(kind) = steps::lookup(uses) else {
-            let known: Vec<&str> = steps::catalog()
+            // Sorted, so the hint reads like a reference list and stays stable as kinds are added.
+            let mut known: Vec<&str> = steps::catalog()
                 .iter()
                 .filter(|k| steps::lookup(k.name).is_some())
                 .map(|k| k.name)
                 .collect();
+            known.sort_unstable();
             let hint =
                 suggest(uses, known.iter().copied(), "known kinds", "no step kinds are registered");
             self.err(*span, format!("step {label} uses unknown step kind '{uses}'"), hint);
