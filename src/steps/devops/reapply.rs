@@ -219,9 +219,10 @@ pub(crate) fn plan(
         };
         let mut diff = Vec::new();
         diff_values("properties.actionableRemediation", want, &live_after, &mut diff);
-        // The nearest ancestor written in this run is confirmed first. The configuration is
-        // sent first but not waited for: its settings (discovery, inventory, agentless) do not
-        // bear on `actionableRemediation`, and waiting would idle a full write bucket.
+        // The nearest ancestor written in this run is confirmed first; a top-level write waits
+        // for the configuration's, since ARM runs a configuration change exclusively on its
+        // connector: sending org writes alongside it only earns 409s and retries.
+        let config_write = plan.writes.iter().position(|w| matches!(w.target, Target::Config));
         let mut after = None;
         let mut k = key.as_str();
         while let Some((p, _)) = k.rsplit_once('/') {
@@ -231,6 +232,7 @@ pub(crate) fn plan(
             }
             k = p;
         }
+        let after = after.or(config_write);
         written_at.insert(key.clone(), plan.writes.len());
         plan.writes.push(PlannedWrite {
             method: "PUT",
