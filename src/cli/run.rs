@@ -8,7 +8,7 @@ use crate::engine::runner::{self, RunOptions, RunOutcome};
 use crate::engine::{self, Actor, Blocker, Event, InstanceView, Phase};
 use crate::error::{Exit, UserError};
 use crate::runbook;
-use crate::steps::{Registry, Services};
+use crate::steps::{plan_needs, Registry, ServiceNeed, Services};
 use std::path::PathBuf;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -113,32 +113,8 @@ fn now() -> OffsetDateTime {
     SystemClock.now()
 }
 
-/// Kinds that call Azure: a run whose plan uses one gets an `ArmClient` in its services.
-const AZURE_KINDS: &[&str] = &[
-    "resource-graph.query",
-    "backup.load",
-    "connector.create-or-adopt",
-    "connector.resource-ids",
-    "support.draft",
-    "support.submit",
-    "devops.wait-for-release",
-    "devops.reapply-settings",
-    "devops.verify",
-    "connector.promote",
-    "region.wait-recovered",
-    "connector.delete",
-];
-
-/// Kinds that read the backup store.
-const BACKUP_KINDS: &[&str] = &[
-    "backup.load",
-    "connector.create-or-adopt",
-    "devops.wait-for-release",
-    "devops.reapply-settings",
-    "devops.verify",
-];
-
-/// The shared clients a plan's step kinds need, built from the global flags (validated here,
+/// The shared clients a plan's step kinds need (their catalog entries' `services`), built from
+/// the global flags (validated here,
 /// before any run exists: a bad `--arm-endpoint`, `--auth` or backup identity exits 2 or 5 with
 /// nothing created). `run_dir` is added once the run exists.
 fn services_for(
@@ -146,9 +122,8 @@ fn services_for(
     g: &Globals,
     run_dir: Option<&std::path::Path>,
 ) -> anyhow::Result<Services> {
-    let uses = |kinds: &[&str]| plan.runbook.steps.iter().any(|s| kinds.contains(&s.uses.as_str()));
     let mut services = Services::new();
-    if uses(AZURE_KINDS) {
+    if plan_needs(plan, ServiceNeed::Azure) {
         let env: std::collections::HashMap<String, String> = std::env::vars().collect();
         let opts = crate::azure::ConnectOptions {
             arm_endpoint: g.arm_endpoint.clone(),
@@ -158,7 +133,7 @@ fn services_for(
         let conn = crate::azure::connect(&opts, &env)?;
         services.insert(Arc::new(conn.client));
     }
-    if uses(BACKUP_KINDS) {
+    if plan_needs(plan, ServiceNeed::BackupStore) {
         let keys = super::backup::IdentityArgs {
             identity: std::env::var("LIFEBOAT_BACKUP_IDENTITY").ok().filter(|s| !s.is_empty()),
         }

@@ -2,8 +2,9 @@
 //! instant long-running operations), a backup taken through the ARM client before the outage,
 //! the `lifeboat` binary pointed at both, and the sim's control API.
 
-use lifeboat::azure::{self, ArmClient, ConnectOptions, ResourceId};
-use lifeboat::backup::{self, ConfigReader, Keys, ReaderError, Scope, Store};
+use lifeboat::azure::{self, ArmClient, ConnectOptions};
+use lifeboat::backup::arm_reader::ArmReader;
+use lifeboat::backup::{self, Keys, Scope, Store};
 use lifeboat::cli::{AuthMode, CloudName};
 use lifeboat::sim::throttle::ThrottleConfig;
 use lifeboat::sim::{self, RunningSim, SimConfig, TenantSource};
@@ -55,79 +56,6 @@ pub async fn restore_region(sim: &RunningSim, region: &str) {
     control(sim, &format!("/_sim/regions/{region}/restore"), Value::Null).await;
 }
 
-/// A minimal [`ConfigReader`] over the ARM client (until `backup::arm_reader` lands).
-pub struct ArmReader(pub ArmClient, pub Vec<String>);
-
-fn to_values<T: serde::Serialize>(v: Vec<T>) -> Vec<Value> {
-    v.into_iter().map(|x| serde_json::to_value(x).unwrap()).collect()
-}
-fn err(e: impl std::fmt::Display) -> ReaderError {
-    ReaderError(e.to_string())
-}
-fn seg(id: &str, n: usize) -> (ResourceId, String) {
-    let r = ResourceId::parse(id).unwrap();
-    let name = r.segments[n].1.clone();
-    (r, name)
-}
-
-impl ConfigReader for ArmReader {
-    async fn list_connectors(&self, scope: &Scope) -> Result<Vec<Value>, ReaderError> {
-        let subs = if scope.subscriptions.is_empty() {
-            self.1.clone()
-        } else {
-            scope.subscriptions.clone()
-        };
-        let mut out = Vec::new();
-        for s in subs {
-            out.extend(to_values(self.0.list_connectors_by_subscription(&s).await.map_err(err)?));
-        }
-        Ok(out)
-    }
-    async fn get_devops_configuration(&self, id: &str) -> Result<Option<Value>, ReaderError> {
-        match self.0.get_devops_configuration(&ResourceId::parse(id).unwrap()).await {
-            Ok(c) => Ok(Some(serde_json::to_value(c).unwrap())),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(err(e)),
-        }
-    }
-    async fn list_azure_devops_orgs(&self, id: &str) -> Result<Vec<Value>, ReaderError> {
-        Ok(to_values(
-            self.0.list_azure_devops_orgs(&ResourceId::parse(id).unwrap()).await.map_err(err)?,
-        ))
-    }
-    async fn list_azure_devops_projects(&self, org_id: &str) -> Result<Vec<Value>, ReaderError> {
-        let (r, org) = seg(org_id, 2);
-        Ok(to_values(self.0.list_azure_devops_projects(&r, &org).await.map_err(err)?))
-    }
-    async fn list_azure_devops_repos(&self, project_id: &str) -> Result<Vec<Value>, ReaderError> {
-        let (r, org) = seg(project_id, 2);
-        let project = r.segments[3].1.clone();
-        Ok(to_values(self.0.list_azure_devops_repos(&r, &org, &project).await.map_err(err)?))
-    }
-    async fn list_github_owners(&self, id: &str) -> Result<Vec<Value>, ReaderError> {
-        Ok(to_values(
-            self.0.list_github_owners(&ResourceId::parse(id).unwrap()).await.map_err(err)?,
-        ))
-    }
-    async fn list_github_repos(&self, owner_id: &str) -> Result<Vec<Value>, ReaderError> {
-        let (r, owner) = seg(owner_id, 2);
-        Ok(to_values(self.0.list_github_repos(&r, &owner).await.map_err(err)?))
-    }
-    async fn list_gitlab_groups(&self, id: &str) -> Result<Vec<Value>, ReaderError> {
-        Ok(to_values(
-            self.0.list_gitlab_groups(&ResourceId::parse(id).unwrap()).await.map_err(err)?,
-        ))
-    }
-    async fn list_gitlab_subgroups(&self, group_id: &str) -> Result<Vec<Value>, ReaderError> {
-        let (r, g) = seg(group_id, 2);
-        Ok(to_values(self.0.list_gitlab_subgroups(&r, &g).await.map_err(err)?))
-    }
-    async fn list_gitlab_projects(&self, group_id: &str) -> Result<Vec<Value>, ReaderError> {
-        let (r, g) = seg(group_id, 2);
-        Ok(to_values(self.0.list_gitlab_projects(&r, &g).await.map_err(err)?))
-    }
-}
-
 /// Takes a backup of the whole small tenant into `dir` (an unencrypted local store).
 pub async fn take_backup(sim: &RunningSim, dir: &Path) -> String {
     take_backup_of(sim, dir, Scope::default()).await
@@ -142,8 +70,7 @@ pub async fn take_backup_of(sim: &RunningSim, dir: &Path, scope: Scope) -> Strin
         rules: Default::default(),
         immutable: false,
     };
-    let subs = sim.cloud().subscriptions.clone();
-    backup::collect(&ArmReader(client(sim), subs), &store, opts).await.unwrap().id
+    backup::collect(&ArmReader::new(client(sim)), &store, opts).await.unwrap().id
 }
 
 /// One test's world: a state dir, a backup store and a codes file.
