@@ -47,6 +47,12 @@ pub struct ResumeArgs {
     /// Continue in guided mode (see `lifeboat run --guided`)
     #[arg(long)]
     pub guided: bool,
+    /// Leave failed steps failed. By default `resume` first re-arms every failed step whose last
+    /// failure was retryable (throttling, server errors, lost connections, an unavailable
+    /// region) with a fresh retry budget, journaled as a `rearmed` event; a failure retrying
+    /// cannot fix, and any one-shot step, stays failed for `lifeboat skip`
+    #[arg(long)]
+    pub no_rearm: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -218,6 +224,13 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
             UserError::failed(format!("run {}: the journal header holds no plan ({e})", a.run_id))
         })?;
     let services = services_for(&plan, g, Some(&dir))?;
+    if !a.no_rearm {
+        let rearmed = runner::rearm_failed(&dir, &registry, &Actor::current(), now())
+            .map_err(UserError::from)?;
+        for (name, reason) in rearmed {
+            println!("re-armed step {name} (its last failure may pass now: {reason})");
+        }
+    }
     if a.guided {
         let exit =
             super::guided::drive_guided(&dir, &a.run_id, &registry, services, secrets).await?;
@@ -275,7 +288,7 @@ pub fn describe_outcome(run_id: &str, outcome: &RunOutcome) -> String {
                 ));
             }
             out.push_str(&format!(
-                "inspect with: lifeboat status {run_id}; to go on without a failed step: lifeboat skip {run_id} STEP --reason TEXT, then lifeboat resume {run_id}\n"
+                "once the cause is fixed (e.g. the region is back): lifeboat resume {run_id} (it retries the steps whose failure was retryable)\ninspect with: lifeboat status {run_id}; to go on without a failed step: lifeboat skip {run_id} STEP --reason TEXT, then lifeboat resume {run_id}\n"
             ));
         }
         RunOutcome::Paused { blockers } => {
