@@ -157,6 +157,7 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
 
     // 1. What this run decided earlier (scratch), or a connector it created (tags).
     let mut plan: Option<Plan> = None;
+    let mut create_again = false;
     if let Some(s) = &ctx.scratch {
         if let Some(id) = s.get("new_resource_id").and_then(Value::as_str) {
             let new_id =
@@ -166,16 +167,19 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
                 Ok(_) => true,
                 Err(e) if e.is_not_found() => false,
                 Err(e) => {
-                    return Err(recovery::azure_fail(&format!("{who}: reading {new_id}"), &e))
+                    return Err(target_fail(&who, &target, &format!("reading {new_id}"), &e, &ctx))
                 }
             };
-            if exists || !adopted {
-                // A planned creation whose PUT never landed is simply made again below.
+            if exists {
                 plan = Some(Plan { new_id, adopted });
+            } else if !adopted {
+                // A planned creation whose PUT never landed (a crash, or the target region
+                // refused it) is simply made again below, under the same name.
+                create_again = true;
             }
         }
     }
-    if plan.is_none() {
+    if plan.is_none() && !create_again {
         let listed = client
             .list_connectors_by_resource_group(&old_id.subscription, &old_id.resource_group)
             .await
@@ -187,7 +191,7 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         }
     }
     // 2. Adopt a connector of the target region that already sees the whole scope.
-    if plan.is_none() && adopt_existing {
+    if plan.is_none() && !create_again && adopt_existing {
         let candidates: Vec<ConnectorItem> =
             serde_json::from_value(ctx.inputs.get("candidates").cloned().unwrap_or(json!([])))
                 .unwrap_or_default();

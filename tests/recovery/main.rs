@@ -6,3 +6,4 @@ mod acceptance;
 mod bad_input;
 mod common;
 mod draft;
+mod faults;
