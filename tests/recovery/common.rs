@@ -51,6 +51,18 @@ pub async fn control(sim: &RunningSim, path: &str, body: Value) -> Value {
     r.json().await.unwrap_or(Value::Null)
 }
 
+/// Replaces the sim's fault spec (`PUT /_sim/faults`).
+pub async fn set_faults(sim: &RunningSim, spec: &str) {
+    reqwest::Client::new()
+        .put(format!("{}/_sim/faults", sim.url().trim_end_matches('/')))
+        .json(&serde_json::json!({ "spec": spec }))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+}
+
 pub async fn fail_region(sim: &RunningSim, region: &str) {
     control(sim, &format!("/_sim/regions/{region}/fail"), Value::Null).await;
 }
@@ -302,12 +314,13 @@ pub struct Kill {
 /// ended (`None`: killed).
 #[derive(Debug, Default)]
 pub struct Drive {
+    pub lines_before: Vec<usize>,
     pub lines_after: Vec<usize>,
     pub exits: Vec<Option<i32>>,
     pub attested: Vec<String>,
 }
 
-fn journal_text(world: &World, run: &str) -> String {
+pub fn journal_text(world: &World, run: &str) -> String {
     std::fs::read_to_string(world.run_dir(run).join("journal.jsonl")).unwrap_or_default()
 }
 
@@ -328,6 +341,7 @@ pub async fn drive_to_end(
     let mut timed_done = false;
     for n in 0..25 {
         let exists = world.run_dir(run).join("journal.jsonl").is_file();
+        d.lines_before.push(journal_text(world, run).lines().count());
         let mut cmd = if exists {
             world.cmd(sim, &["resume", run])
         } else {

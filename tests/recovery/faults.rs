@@ -15,14 +15,7 @@ async fn the_recovery_completes_through_errors_throttling_and_dropped_connection
     let snapshot = take_backup(&sim, &world.store()).await;
     // About 5% of calls fail (500/503), bursts of 429s, 1% dropped connections; the outage too.
     let spec = "outage=westeurope;500=0.03;503=0.02;429-burst=0.01x4;drop=0.01;seed=11";
-    reqwest::Client::new()
-        .put(format!("{}/_sim/faults", sim.url().trim_end_matches('/')))
-        .json(&serde_json::json!({ "spec": spec }))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
+    set_faults(&sim, spec).await;
     write_codes(&sim, &world);
     let args = run_args(&world, &World::runbook(), "faults");
     let d = drive_to_end(&sim, &world, "faults", &args, &Kill::default()).await.unwrap();

@@ -5,5 +5,6 @@
 mod acceptance;
 mod bad_input;
 mod common;
+mod crash;
 mod draft;
 mod faults;
