@@ -403,7 +403,7 @@ impl AuditRecord {
                 }
                 self.effects.push(ev.clone());
             }
-            "approved" | "attested" | "skipped" | "cancelled" | "resumed" => {
+            "approved" | "attested" | "skipped" | "cancelled" | "resumed" | "rearmed" => {
                 self.set_actor(&mut ev, p.get("by"));
                 ev.detail = s(p, "comment").or_else(|| s(p, "evidence")).or_else(|| s(p, "reason"));
                 if let Some(by) = p.get("by").and_then(|v| serde_json::from_value(v.clone()).ok()) {

@@ -133,13 +133,30 @@ pub fn connect_with(
         scope: cloud.arm_scope.to_owned(),
         token: credential.clone().map(|c| c as Arc<dyn TokenSource>),
         timer,
-        retry: RetryPolicy::default(),
+        retry: retry_policy(env)?,
         throttle: true,
         timeout: Duration::from_secs(100),
         observer,
     })
     .map_err(|e| UserError::failed(e.to_string()))?;
     Ok(Connection { client: ArmClient::new(pipeline), endpoint, credentials: kinds, credential })
+}
+
+/// The client's retry policy: the default, with `LIFEBOAT_HTTP_RETRIES=N` (0 to 20) retries of a
+/// throttled, failed or dropped idempotent call instead of 8 (a responder on a flaky link wants
+/// more; tests that make a region fail on purpose want the step's own retry to take over sooner).
+fn retry_policy(env: &HashMap<String, String>) -> Result<RetryPolicy, UserError> {
+    let default = RetryPolicy::default();
+    match env.get("LIFEBOAT_HTTP_RETRIES").map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if n <= 20 => Ok(RetryPolicy::new(n, default.base, default.cap, None)),
+            _ => Err(UserError::usage(format!(
+                "LIFEBOAT_HTTP_RETRIES `{v}` is not a number from 0 to 20"
+            ))
+            .with_hint("unset it for the default of 8 retries")),
+        },
+    }
 }
 
 /// The user-facing error for an Azure failure: exit 5 for credentials, 1 otherwise.

@@ -8,7 +8,7 @@ use crate::engine::runner::{self, RunOptions, RunOutcome};
 use crate::engine::{self, Actor, Blocker, Event, InstanceView, Phase};
 use crate::error::{Exit, UserError};
 use crate::runbook;
-use crate::steps::{Registry, Services};
+use crate::steps::{plan_needs, Registry, ServiceNeed, Services};
 use std::path::PathBuf;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -47,6 +47,12 @@ pub struct ResumeArgs {
     /// Continue in guided mode (see `lifeboat run --guided`)
     #[arg(long)]
     pub guided: bool,
+    /// Leave failed steps failed. By default `resume` first re-arms every failed step whose last
+    /// failure was retryable (throttling, server errors, lost connections, an unavailable
+    /// region) with a fresh retry budget, journaled as a `rearmed` event; a failure retrying
+    /// cannot fix, and any one-shot step, stays failed for `lifeboat skip`
+    #[arg(long)]
+    pub no_rearm: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -113,32 +119,8 @@ fn now() -> OffsetDateTime {
     SystemClock.now()
 }
 
-/// Kinds that call Azure: a run whose plan uses one gets an `ArmClient` in its services.
-const AZURE_KINDS: &[&str] = &[
-    "resource-graph.query",
-    "backup.load",
-    "connector.create-or-adopt",
-    "connector.resource-ids",
-    "support.draft",
-    "support.submit",
-    "devops.wait-for-release",
-    "devops.reapply-settings",
-    "devops.verify",
-    "connector.promote",
-    "region.wait-recovered",
-    "connector.delete",
-];
-
-/// Kinds that read the backup store.
-const BACKUP_KINDS: &[&str] = &[
-    "backup.load",
-    "connector.create-or-adopt",
-    "devops.wait-for-release",
-    "devops.reapply-settings",
-    "devops.verify",
-];
-
-/// The shared clients a plan's step kinds need, built from the global flags (validated here,
+/// The shared clients a plan's step kinds need (their catalog entries' `services`), built from
+/// the global flags (validated here,
 /// before any run exists: a bad `--arm-endpoint`, `--auth` or backup identity exits 2 or 5 with
 /// nothing created). `run_dir` is added once the run exists.
 fn services_for(
@@ -146,9 +128,8 @@ fn services_for(
     g: &Globals,
     run_dir: Option<&std::path::Path>,
 ) -> anyhow::Result<Services> {
-    let uses = |kinds: &[&str]| plan.runbook.steps.iter().any(|s| kinds.contains(&s.uses.as_str()));
     let mut services = Services::new();
-    if uses(AZURE_KINDS) {
+    if plan_needs(plan, ServiceNeed::Azure) {
         let env: std::collections::HashMap<String, String> = std::env::vars().collect();
         let opts = crate::azure::ConnectOptions {
             arm_endpoint: g.arm_endpoint.clone(),
@@ -158,7 +139,7 @@ fn services_for(
         let conn = crate::azure::connect(&opts, &env)?;
         services.insert(Arc::new(conn.client));
     }
-    if uses(BACKUP_KINDS) {
+    if plan_needs(plan, ServiceNeed::BackupStore) {
         let keys = super::backup::IdentityArgs {
             identity: std::env::var("LIFEBOAT_BACKUP_IDENTITY").ok().filter(|s| !s.is_empty()),
         }
@@ -243,6 +224,13 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
             UserError::failed(format!("run {}: the journal header holds no plan ({e})", a.run_id))
         })?;
     let services = services_for(&plan, g, Some(&dir))?;
+    if !a.no_rearm {
+        let rearmed = runner::rearm_failed(&dir, &registry, &Actor::current(), now())
+            .map_err(UserError::from)?;
+        for (name, reason) in rearmed {
+            println!("re-armed step {name} (its last failure may pass now: {reason})");
+        }
+    }
     if a.guided {
         let exit =
             super::guided::drive_guided(&dir, &a.run_id, &registry, services, secrets).await?;
@@ -300,7 +288,7 @@ pub fn describe_outcome(run_id: &str, outcome: &RunOutcome) -> String {
                 ));
             }
             out.push_str(&format!(
-                "inspect with: lifeboat status {run_id}; to go on without a failed step: lifeboat skip {run_id} STEP --reason TEXT, then lifeboat resume {run_id}\n"
+                "once the cause is fixed (e.g. the region is back): lifeboat resume {run_id} (it retries the steps whose failure was retryable)\ninspect with: lifeboat status {run_id}; to go on without a failed step: lifeboat skip {run_id} STEP --reason TEXT, then lifeboat resume {run_id}\n"
             ));
         }
         RunOutcome::Paused { blockers } => {

@@ -161,6 +161,16 @@ pub enum Event {
         by: Actor,
         reason: String,
     },
+    /// `resume` gives a failed instance whose last failure was retryable (throttling, a server
+    /// error, an unavailable region) a fresh retry budget: it becomes ready again and its next
+    /// attempt re-enters with its scratch state. Never applies to one-shot steps.
+    Rearmed {
+        step: String,
+        branch: Option<usize>,
+        by: Actor,
+        /// The failure being retried, for the audit record.
+        reason: String,
+    },
     /// No new step starts; the run ends once nothing runs.
     Cancelled {
         by: Actor,

@@ -126,6 +126,7 @@ pub const TABLE: &[(Phase, Phase, &str)] = &[
     (AwaitingAttestation, Succeeded, "attested"),
     (AwaitingAttestation, Skipped, "skipped by a person"),
     (Failed, Skipped, "a person skips a failed step so dependents may go on"),
+    (Failed, Ready, "re-armed by `resume`: the last failure was retryable (never a one-shot step)"),
 ];
 
 /// Whether `from → to` is in the table.

@@ -13,6 +13,10 @@
 //! - Fan-out follows `runbook::model`'s doc: item-wise dependencies between steps with the same
 //!   `for_each`, so one stuck branch never blocks another.
 //! - Secret outputs are held in memory only ([`Engine::remember_secrets`]); events carry markers.
+//! - A failed instance never runs again by itself. Only an explicit, journaled
+//!   [`Event::Rearmed`] (applied by `lifeboat resume` through [`runner::rearm_failed`]) makes it
+//!   ready again, and only when its last failure was retryable and its step is not one-shot;
+//!   the re-armed instance gets a fresh retry budget and re-enters with its scratch state.
 
 pub mod event;
 pub mod lifecycle;
@@ -43,6 +47,8 @@ pub enum EngineError {
     Invalid(#[from] lifecycle::InvalidTransition),
     #[error("step {step} is {state}, not {expected}")]
     NotIn { step: String, state: &'static str, expected: &'static str },
+    #[error("step {step} cannot be re-armed: {why}")]
+    NotRearmable { step: String, why: &'static str },
     #[error("step {step}: attempt {got} started where attempt {expected} was expected")]
     AttemptMismatch { step: String, got: u32, expected: u32 },
 }
@@ -69,6 +75,8 @@ pub struct Instance {
     pub deadline: Option<OffsetDateTime>,
     pub outputs: Option<Map<String, Value>>,
     pub error: Option<String>,
+    /// Whether the last failure may pass on another attempt (what `resume` re-arms).
+    pub retryable: bool,
     pub scratch: Option<Value>,
     /// What a waiting or awaiting instance waits for, for people.
     pub waiting_for: Option<String>,
@@ -97,6 +105,7 @@ impl Instance {
             deadline: None,
             outputs: None,
             error: None,
+            retryable: false,
             scratch: None,
             waiting_for: None,
             progress: None,
@@ -358,6 +367,38 @@ impl Engine {
             // Nothing can move and nobody is asked: only a not-yet-started run looks like this.
             Status::Active { next_timer: self.next_timer() }
         }
+    }
+
+    /// Why instance `i` of step `s` cannot be re-armed, or `None` if it can.
+    fn not_rearmable(&self, s: usize, i: usize) -> Option<&'static str> {
+        let inst = self.inst(s, i);
+        if inst.state != State::Failed {
+            Some("only a failed step can be re-armed")
+        } else if self.steps[s].class == StepClass::OneShot {
+            Some("it is a one-shot step, which never runs twice (check it, then attest or skip it)")
+        } else if !inst.retryable {
+            Some("its last failure is not retryable (fix the cause, then skip it or start a new run)")
+        } else {
+            None
+        }
+    }
+
+    /// Failed instances `resume` re-arms ([`Event::Rearmed`]): the last failure was retryable
+    /// and the step is not one-shot. In plan order, with the failure message.
+    pub fn rearmable(&self) -> Vec<(String, Option<usize>, String)> {
+        let mut out = Vec::new();
+        for &s in &self.plan.order {
+            for (i, inst) in self.steps[s].instances.iter().flatten().enumerate() {
+                if self.not_rearmable(s, i).is_none() {
+                    out.push((
+                        self.plan.runbook.steps[s].id.clone(),
+                        self.branch_of(s, i),
+                        inst.error.clone().unwrap_or_default(),
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// Instances waiting for a person, in plan order.
@@ -658,6 +699,22 @@ impl Engine {
                 }
             }
             Event::Skipped { step, branch, reason, .. } => self.skip(step, *branch, reason, now)?,
+            Event::Rearmed { step, branch, .. } => {
+                let (s, i) = self.locate(step, *branch)?;
+                if let Some(why) = self.not_rearmable(s, i) {
+                    return Err(EngineError::NotRearmable { step: self.name(s, i), why });
+                }
+                self.set_state(s, i, State::Ready)?;
+                let inst = self.inst_mut(s, i);
+                inst.failures = 0;
+                inst.finished = None;
+                inst.retryable = false;
+                inst.waiting_for = None;
+                inst.next_is_poll = false;
+                // The next attempt carries the scratch state: a guarded step checks what the
+                // failed attempts did before acting again.
+                inst.next_is_reentry = true;
+            }
             Event::Cancelled { .. } => {
                 self.cancelled = true;
             }
@@ -789,6 +846,7 @@ impl Engine {
             inst.failures = failures;
             inst.finished = Some(now);
             inst.error = Some(error);
+            inst.retryable = retryable;
         }
         Ok(())
     }

@@ -690,6 +690,39 @@ pub fn apply_manual(
     Ok(engine.snapshot())
 }
 
+/// Re-arms every failed instance whose last failure was retryable and whose step is not
+/// one-shot (`lifeboat resume` does this before driving): one journaled [`Event::Rearmed`] each,
+/// in one batch under the run lock. Returns the instances re-armed (`step` or `step#N`) with the
+/// failure each one retries. A failure that retrying cannot fix, and any one-shot step, stays
+/// failed for a person to skip.
+pub fn rearm_failed(
+    run_dir: &Path,
+    registry: &Registry,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<Vec<(String, String)>, RunError> {
+    let run_id = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let _lock = RunLock::acquire(run_dir, &run_id, now)?;
+    let path = run_dir.join(journal::JOURNAL_FILE);
+    let (mut writer, read) = Writer::open(&path)?;
+    let Replayed { mut engine, .. } = replay(&path, read.entries, registry)?;
+    let targets = engine.rearmable();
+    let events: Vec<Event> = targets
+        .iter()
+        .map(|(step, branch, reason)| Event::Rearmed {
+            step: step.clone(),
+            branch: *branch,
+            by: actor.clone(),
+            reason: reason.clone(),
+        })
+        .collect();
+    commit(&mut writer, &mut engine, &events, now, &Redactor { secrets: Vec::new() })?;
+    Ok(targets
+        .into_iter()
+        .map(|(step, branch, reason)| (super::instance_name(&step, branch), reason))
+        .collect())
+}
+
 /// One line of `runs list`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {

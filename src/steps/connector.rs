@@ -157,6 +157,7 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
 
     // 1. What this run decided earlier (scratch), or a connector it created (tags).
     let mut plan: Option<Plan> = None;
+    let mut create_again = false;
     if let Some(s) = &ctx.scratch {
         if let Some(id) = s.get("new_resource_id").and_then(Value::as_str) {
             let new_id =
@@ -166,16 +167,19 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
                 Ok(_) => true,
                 Err(e) if e.is_not_found() => false,
                 Err(e) => {
-                    return Err(recovery::azure_fail(&format!("{who}: reading {new_id}"), &e))
+                    return Err(target_fail(&who, &target, &format!("reading {new_id}"), &e, &ctx))
                 }
             };
-            if exists || !adopted {
-                // A planned creation whose PUT never landed is simply made again below.
+            if exists {
                 plan = Some(Plan { new_id, adopted });
+            } else if !adopted {
+                // A planned creation whose PUT never landed (a crash, or the target region
+                // refused it) is simply made again below, under the same name.
+                create_again = true;
             }
         }
     }
-    if plan.is_none() {
+    if plan.is_none() && !create_again {
         let listed = client
             .list_connectors_by_resource_group(&old_id.subscription, &old_id.resource_group)
             .await
@@ -187,7 +191,7 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         }
     }
     // 2. Adopt a connector of the target region that already sees the whole scope.
-    if plan.is_none() && adopt_existing {
+    if plan.is_none() && !create_again && adopt_existing {
         let candidates: Vec<ConnectorItem> =
             serde_json::from_value(ctx.inputs.get("candidates").cloned().unwrap_or(json!([])))
                 .unwrap_or_default();
@@ -251,14 +255,7 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             recovery::journal_call(&ctx, &client, "PUT", &new_id.to_string(), res.as_ref().err())
                 .await?;
             if let Err(e) = res {
-                return Err(target_fail(
-                    &who,
-                    &target,
-                    "creating the new connector",
-                    &e,
-                    poll,
-                    &ctx,
-                ));
+                return Err(target_fail(&who, &target, "creating the new connector", &e, &ctx));
             }
             Plan { new_id, adopted: false }
         }
@@ -288,7 +285,6 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
                 &target,
                 "reading the new connector's DevOps configuration",
                 &e,
-                poll,
                 &ctx,
             ));
         }
@@ -412,29 +408,29 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             ),
             false,
         )),
-        Err(e) => Err(target_fail(&who, &target, "authorizing the new connector", &e, poll, &ctx)),
+        Err(e) => Err(target_fail(&who, &target, "authorizing the new connector", &e, &ctx)),
     }
 }
 
-/// A failure in the target region: when the region itself is down, wait for it (durable poll)
-/// with a clear message instead of failing for good, so `resume` continues once it is back.
+/// A failure in the target region. When the region itself is down this is a retryable failure
+/// (the runbook's bounded `retry:` tries again a few times) that names the region and says how to
+/// continue: once every retry is spent the run stops (exit 1) and `lifeboat resume RUN` re-arms
+/// the step when the region is back. Nothing is half-written unrecorded: every call was
+/// journaled (`journal_call`) before this failure is returned.
 fn target_fail(
     who: &str,
     target: &str,
     doing: &str,
     e: &AzureError,
-    poll: Duration,
     ctx: &StepContext,
 ) -> StepOutcome {
     if recovery::region_unavailable(e) {
-        StepOutcome::poll_after(
-            ctx.now(),
-            poll,
+        StepOutcome::fail(
             format!(
-                "{who}: {doing} failed because the target region {target} is unavailable too ({e}); nothing was created there that is not journaled; retrying every {} (or cancel and recover into another region)",
-                humantime::format_duration(poll)
+                "{who}: {doing} failed because the target region {target} is unavailable too ({e}); every call made is journaled; once {target} is back, continue with `lifeboat resume {}` (or start a recovery into another region)",
+                ctx.run_id
             ),
-            ctx.scratch.clone(),
+            true,
         )
     } else {
         recovery::azure_fail(&format!("{who}: {doing}"), e)

@@ -50,8 +50,29 @@ pub struct StepKindInfo {
     pub class: StepClass,
     pub description: &'static str,
     pub inputs: &'static [InputSpec],
+    /// The shared clients the kind takes from [`Services`]: `lifeboat run` builds exactly those a
+    /// plan's kinds declare here (so a new kind cannot forget to ask for its client).
+    pub services: &'static [ServiceNeed],
     /// Test-only kinds are accepted only when `LIFEBOAT_TEST_STEPS=1` and never listed in help.
     pub test_only: bool,
+}
+
+/// A shared client a step kind needs in its [`Services`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServiceNeed {
+    /// The Azure client (`crate::azure::ArmClient`), connected from `--arm-endpoint`/`--auth`.
+    Azure,
+    /// The backup store (`crate::backup::Store`), from `--backup-store`.
+    BackupStore,
+}
+
+/// Whether any step of `plan` uses a kind that needs `need` (unknown kinds need nothing).
+pub fn plan_needs(plan: &crate::runbook::Plan, need: ServiceNeed) -> bool {
+    plan.runbook
+        .steps
+        .iter()
+        .filter_map(|s| CATALOG.iter().find(|k| k.name == s.uses))
+        .any(|k| k.services.contains(&need))
 }
 
 const fn input(name: &'static str, required: bool, description: &'static str) -> InputSpec {
@@ -75,6 +96,7 @@ static CATALOG: &[StepKindInfo] = &[
         class: StepClass::Idempotent,
         description: "waits until a person approves (`lifeboat approve RUN STEP`)",
         inputs: &[input("prompt", false, "what the approver is asked to confirm")],
+        services: &[],
         test_only: false,
     },
     StepKindInfo {
@@ -83,6 +105,7 @@ static CATALOG: &[StepKindInfo] = &[
         description:
             "instructions for a person; completed by `lifeboat attest RUN STEP --evidence ...`",
         inputs: &[input("instructions", true, "what the person must do, step by step")],
+        services: &[],
         test_only: false,
     },
     StepKindInfo {
@@ -90,6 +113,7 @@ static CATALOG: &[StepKindInfo] = &[
         class: StepClass::Idempotent,
         description: "a durable timer that survives restarts",
         inputs: &[input("duration", true, "how long to wait, e.g. 15m or 3d")],
+        services: &[],
         test_only: false,
     },
     StepKindInfo {
@@ -100,6 +124,7 @@ static CATALOG: &[StepKindInfo] = &[
             input("condition", true, "a template that must become true"),
             input("poll_interval", false, "time between polls (default 1m)"),
         ],
+        services: &[],
         test_only: false,
     },
     // region-outage: devops settings and connector lifecycle
@@ -113,6 +138,7 @@ static CATALOG: &[StepKindInfo] = &[
             input("new_resource_id", true, "resource ID of the connector that replaces it"),
             input("poll_interval", false, "time between polls (default 5m)"),
         ],
+        services: &[ServiceNeed::Azure, ServiceNeed::BackupStore],
         test_only: false,
     },
     StepKindInfo {
@@ -126,6 +152,7 @@ static CATALOG: &[StepKindInfo] = &[
             input("dry_run", false, "true: list the writes and the diff, change nothing"),
             input("max_in_flight", false, "writes in flight at once, 1 to 64 (default 16)"),
         ],
+        services: &[ServiceNeed::Azure, ServiceNeed::BackupStore],
         test_only: false,
     },
     StepKindInfo {
@@ -137,6 +164,7 @@ static CATALOG: &[StepKindInfo] = &[
             input("old_resource_id", true, "resource ID of the failed connector"),
             input("new_resource_id", true, "resource ID of the connector that replaces it"),
         ],
+        services: &[ServiceNeed::Azure, ServiceNeed::BackupStore],
         test_only: false,
     },
     StepKindInfo {
@@ -147,6 +175,7 @@ static CATALOG: &[StepKindInfo] = &[
             input("old_resource_id", true, "resource ID of the failed connector"),
             input("new_resource_id", true, "resource ID of the connector that replaces it"),
         ],
+        services: &[ServiceNeed::Azure],
         test_only: false,
     },
     StepKindInfo {
@@ -157,6 +186,7 @@ static CATALOG: &[StepKindInfo] = &[
             input("old_resource_id", true, "resource ID of the failed connector"),
             input("poll_interval", false, "time between polls (default 5m)"),
         ],
+        services: &[ServiceNeed::Azure],
         test_only: false,
     },
     StepKindInfo {
@@ -167,6 +197,7 @@ static CATALOG: &[StepKindInfo] = &[
             input("old_resource_id", true, "resource ID of the connector to delete"),
             input("new_resource_id", true, "resource ID of the primary connector replacing it"),
         ],
+        services: &[ServiceNeed::Azure],
         test_only: false,
     },
     // end region-outage: devops settings and connector lifecycle
@@ -181,6 +212,7 @@ static CATALOG: &[StepKindInfo] = &[
             input("subscriptions", false, "subscriptions to search (empty: all the credential sees)"),
             input("connectors", false, "only these connectors (names or resource IDs)"),
         ],
+        services: &[ServiceNeed::Azure],
         test_only: false,
     },
     StepKindInfo {
@@ -193,6 +225,7 @@ static CATALOG: &[StepKindInfo] = &[
             input("failed_region", true, "the region that is down"),
             input("target_region", true, "the region to recover into (not the failed one)"),
         ],
+        services: &[ServiceNeed::Azure, ServiceNeed::BackupStore],
         test_only: false,
     },
     StepKindInfo {
@@ -208,6 +241,7 @@ static CATALOG: &[StepKindInfo] = &[
             input("authorization_codes", false, "file of `<old-connector-name> <code>` lines"),
             input("poll_interval", false, "how often to check for portal authorization (default 1m)"),
         ],
+        services: &[ServiceNeed::Azure, ServiceNeed::BackupStore],
         test_only: false,
     },
     StepKindInfo {
@@ -218,6 +252,7 @@ static CATALOG: &[StepKindInfo] = &[
             input("old_resource_id", true, "the failed connector"),
             input("new_resource_id", true, "its replacement"),
         ],
+        services: &[ServiceNeed::Azure],
         test_only: false,
     },
     StepKindInfo {
@@ -225,6 +260,7 @@ static CATALOG: &[StepKindInfo] = &[
         class: StepClass::Idempotent,
         description: "drafts the support request that releases the old connector's resources",
         inputs: SUPPORT_INPUTS,
+        services: &[ServiceNeed::Azure],
         test_only: false,
     },
     StepKindInfo {
@@ -232,6 +268,7 @@ static CATALOG: &[StepKindInfo] = &[
         class: StepClass::Guarded,
         description: "files the support request through the Support API (once per run and connector)",
         inputs: SUPPORT_INPUTS,
+        services: &[ServiceNeed::Azure],
         test_only: false,
     },
     // end of region-outage: discovery, connector, support
@@ -240,6 +277,7 @@ static CATALOG: &[StepKindInfo] = &[
         class: StepClass::Idempotent,
         description: "test only: simulated idempotent work that appends to an effect file",
         inputs: TEST_INPUTS,
+        services: &[],
         test_only: true,
     },
     StepKindInfo {
@@ -247,6 +285,7 @@ static CATALOG: &[StepKindInfo] = &[
         class: StepClass::Guarded,
         description: "test only: simulated guarded work (checks the effect file before acting)",
         inputs: TEST_INPUTS,
+        services: &[],
         test_only: true,
     },
     StepKindInfo {
@@ -254,6 +293,7 @@ static CATALOG: &[StepKindInfo] = &[
         class: StepClass::OneShot,
         description: "test only: simulated one-shot work that must never run twice",
         inputs: TEST_INPUTS,
+        services: &[],
         test_only: true,
     },
 ];
@@ -294,3 +334,36 @@ static TEST_INPUTS: &[InputSpec] = &[
     input("progress", false, "report the work in this many parts"),
     input("ask_secret", false, "ask the guided mode for a secret with this label"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_needs_come_from_the_catalog() {
+        let azure = |n: &str| lookup(n).unwrap().services.contains(&ServiceNeed::Azure);
+        let backup = |n: &str| lookup(n).unwrap().services.contains(&ServiceNeed::BackupStore);
+        assert!(azure("connector.delete") && !backup("connector.delete"));
+        assert!(azure("devops.reapply-settings") && backup("devops.reapply-settings"));
+        assert!(!azure("gate.approval") && !backup("manual.task"));
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/runbooks/region-outage.yaml"
+        ))
+        .unwrap();
+        let set = vec![
+            ("failed_region".to_string(), "westeurope".to_string()),
+            ("target_region".to_string(), "northeurope".to_string()),
+        ];
+        let plan =
+            crate::runbook::load_str(std::path::Path::new("region-outage.yaml"), &text, &set)
+                .unwrap();
+        assert!(plan_needs(&plan, ServiceNeed::Azure));
+        assert!(plan_needs(&plan, ServiceNeed::BackupStore));
+        // Every kind of the recovery runbook but gates and manual tasks calls Azure.
+        for step in &plan.runbook.steps {
+            let local = ["gate.approval", "manual.task"].contains(&step.uses.as_str());
+            assert_eq!(azure(&step.uses), !local, "{}", step.uses);
+        }
+    }
+}

@@ -501,11 +501,64 @@ steps:
     h.engine.covered_transitions().clone()
 }
 
+/// `resume` re-arms failed instances whose last failure was retryable (not one-shot ones): a
+/// journaled `Rearmed` makes them ready with a fresh retry budget and a re-entry.
+fn rearm() -> Covered {
+    let rearmed = |step: &str| Event::Rearmed {
+        step: step.into(),
+        branch: None,
+        by: actor(),
+        reason: "region down".into(),
+    };
+    let p = plan(
+        "rearm",
+        8,
+        "steps:\n  - id: a\n    uses: test.guarded\n    with: { effect_file: x }\n    retry: { max_attempts: 2, initial_delay: 1s, jitter: false }\n  - id: once\n    uses: test.oneshot\n    with: { effect_file: x }\n  - id: hard\n    uses: test.idempotent\n    with: { effect_file: x }\n  - id: d\n    uses: test.idempotent\n    needs: [a]\n    with: { effect_file: x }\n",
+    );
+    let mut h = Harness::new(p);
+    h.start_all();
+    h.fail("a", None, true);
+    h.fail("once", None, true);
+    h.fail("hard", None, false);
+    h.advance(S(1));
+    h.start_all();
+    h.fail("a", None, true);
+    assert_eq!(h.phase("a", None), Phase::Failed, "retries spent");
+    assert_eq!(h.engine.status(), Status::Failed);
+    let names: Vec<String> = h.engine.rearmable().into_iter().map(|(s, _, _)| s).collect();
+    assert_eq!(names, ["a"], "only the retryable, non-one-shot failure");
+    for (step, why) in [("once", "one-shot"), ("hard", "not retryable")] {
+        let err = h.engine.clone().handle(&rearmed(step), h.now).unwrap_err();
+        assert!(err.to_string().contains(why), "{err}");
+    }
+    h.ev(rearmed("a"));
+    assert!(matches!(h.engine.status(), Status::Active { .. }));
+    let started = h.start_all();
+    assert_eq!(started.len(), 1);
+    assert_eq!((started[0].attempt, started[0].reentry), (3, true), "a new attempt, re-entered");
+    // A fresh budget: it may fail once more (retryable) before failing for good again.
+    h.fail("a", None, true);
+    assert_eq!(h.phase("a", None), Phase::Waiting);
+    h.advance(S(1));
+    h.start_all();
+    h.succeed("a", None);
+    h.start_all();
+    h.succeed("d", None);
+    assert!(h.engine.clone().handle(&rearmed("a"), h.now).is_err(), "only failed steps");
+    assert_eq!(h.replayed().snapshot(), h.engine.snapshot());
+    h.engine.covered_transitions().clone()
+}
+
+#[test]
+fn resume_rearms_only_retryable_failures_of_steps_that_may_run_again() {
+    rearm();
+}
+
 #[test]
 fn every_transition_of_the_table_is_covered() {
     let mut covered = Covered::new();
     for scenario in
-        [retries, timeouts, fan_out, when_and_gates, concurrency, recovery_and_skips, misc]
+        [retries, timeouts, fan_out, when_and_gates, concurrency, recovery_and_skips, misc, rearm]
     {
         covered.extend(scenario());
     }

@@ -6,12 +6,8 @@
 //! exactly one ticket and one new connector each, and exit 0.
 
 use crate::common::*;
-use lifeboat::azure::ResourceId;
-use lifeboat::backup::snapshot::{find_snapshot, load_manifest, load_object};
-use lifeboat::backup::{Keys, ResourceKind, Store};
 use lifeboat::engine::runner;
 use lifeboat::steps::Registry;
-use serde_json::Value;
 use std::time::{Duration, Instant};
 
 const RUN: &str = "acceptance";
@@ -151,91 +147,6 @@ async fn a_region_outage_is_recovered_end_to_end() {
     assert_eq!(out.status.code(), Some(0), "run completes: {}", text(&out));
 
     // The cloud, checked independently of the verify step.
-    let store = Store::open(world.store().to_str().unwrap(), Keys::default()).unwrap();
-    let m = load_manifest(&store, &find_snapshot(&store, &snapshot).await.unwrap()).await.unwrap();
-    let c = client(&sim);
-    {
-        let cloud = sim.cloud();
-        let names: Vec<String> = cloud.connectors.values().map(|c| c.name.clone()).collect();
-        assert!(
-            !names.iter().any(|n| n == "ado-weu" || n == "gitlab-weu"),
-            "old deleted: {names:?}"
-        );
-        for n in ["ado-weu-northeurope", "gitlab-weu-northeurope"] {
-            let found: Vec<_> = cloud.connectors.values().filter(|c| c.name == n).collect();
-            assert_eq!(found.len(), 1, "exactly one {n}");
-            assert_eq!(found[0].region(), "northeurope");
-        }
-        assert_eq!(cloud.tickets.len(), 2, "one ticket per connector");
-        assert!(cloud.tickets.values().all(|t| t.released), "both released");
-    }
-    let mut checked = 0;
-    for (id, entry) in &m.resources {
-        let old = ResourceId::parse(id).unwrap();
-        let old_name = old.segments[0].1.clone();
-        if !["ado-weu", "gitlab-weu"].contains(&old_name.as_str()) {
-            continue;
-        }
-        let new = ResourceId::connector(
-            &old.subscription,
-            &old.resource_group,
-            &format!("{old_name}-northeurope"),
-        );
-        let backup = load_object(&store, &entry.hash).await.unwrap();
-        let seg = |n: usize| old.segments[n].1.clone();
-        let live: Value = match entry.kind {
-            ResourceKind::Connector => {
-                let l = serde_json::to_value(c.get_connector(&new).await.unwrap()).unwrap();
-                for f in ["environmentName", "hierarchyIdentifier", "environmentData", "offerings"]
-                {
-                    assert_eq!(l["properties"][f], backup["properties"][f], "{id} {f}");
-                }
-                for (k, v) in backup["tags"].as_object().cloned().unwrap_or_default() {
-                    assert_eq!(l["tags"][&k], v, "{id} tag {k}");
-                }
-                checked += 1;
-                continue;
-            }
-            ResourceKind::DevOpsConfiguration => {
-                let l =
-                    serde_json::to_value(c.get_devops_configuration(&new).await.unwrap()).unwrap();
-                for f in ["autoDiscovery", "topLevelInventoryList", "agentlessConfiguration"] {
-                    assert_eq!(l["properties"][f], backup["properties"][f], "{id} {f}");
-                }
-                checked += 1;
-                continue;
-            }
-            ResourceKind::AzureDevOpsOrg => {
-                serde_json::to_value(c.get_azure_devops_org(&new, &seg(2)).await.unwrap()).unwrap()
-            }
-            ResourceKind::AzureDevOpsProject => serde_json::to_value(
-                c.get_azure_devops_project(&new, &seg(2), &seg(3)).await.unwrap(),
-            )
-            .unwrap(),
-            ResourceKind::AzureDevOpsRepo => serde_json::to_value(
-                c.get_azure_devops_repo(&new, &seg(2), &seg(3), &seg(4)).await.unwrap(),
-            )
-            .unwrap(),
-            ResourceKind::GitLabGroup => {
-                serde_json::to_value(c.get_gitlab_group(&new, &seg(2)).await.unwrap()).unwrap()
-            }
-            ResourceKind::GitLabProject => {
-                serde_json::to_value(c.get_gitlab_project(&new, &seg(2), &seg(3)).await.unwrap())
-                    .unwrap()
-            }
-            _ => continue,
-        };
-        assert_eq!(
-            live["properties"]["actionableRemediation"],
-            backup["properties"]["actionableRemediation"],
-            "{id}: annotation settings restored"
-        );
-        assert_eq!(
-            live["properties"]["onboardingState"], "Onboarded",
-            "{id} owned by the new connector"
-        );
-        checked += 1;
-    }
-    assert!(checked >= 15, "every backed-up resource of both connectors was compared ({checked})");
+    assert_recovered(&sim, &world, &snapshot).await;
     sim.shutdown().await.unwrap();
 }

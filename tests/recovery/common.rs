@@ -2,11 +2,14 @@
 //! instant long-running operations), a backup taken through the ARM client before the outage,
 //! the `lifeboat` binary pointed at both, and the sim's control API.
 
-use lifeboat::azure::{self, ArmClient, ConnectOptions, ResourceId};
-use lifeboat::backup::{self, ConfigReader, Keys, ReaderError, Scope, Store};
+use lifeboat::azure::{self, ArmClient, ConnectOptions};
+use lifeboat::backup::arm_reader::ArmReader;
+use lifeboat::backup::{self, Keys, Scope, Store};
 use lifeboat::cli::{AuthMode, CloudName};
+use lifeboat::engine::{runner, Blocker, Phase};
 use lifeboat::sim::throttle::ThrottleConfig;
 use lifeboat::sim::{self, RunningSim, SimConfig, TenantSource};
+use lifeboat::steps::Registry;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -48,84 +51,23 @@ pub async fn control(sim: &RunningSim, path: &str, body: Value) -> Value {
     r.json().await.unwrap_or(Value::Null)
 }
 
+/// Replaces the sim's fault spec (`PUT /_sim/faults`).
+pub async fn set_faults(sim: &RunningSim, spec: &str) {
+    reqwest::Client::new()
+        .put(format!("{}/_sim/faults", sim.url().trim_end_matches('/')))
+        .json(&serde_json::json!({ "spec": spec }))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+}
+
 pub async fn fail_region(sim: &RunningSim, region: &str) {
     control(sim, &format!("/_sim/regions/{region}/fail"), Value::Null).await;
 }
 pub async fn restore_region(sim: &RunningSim, region: &str) {
     control(sim, &format!("/_sim/regions/{region}/restore"), Value::Null).await;
-}
-
-/// A minimal [`ConfigReader`] over the ARM client (until `backup::arm_reader` lands).
-pub struct ArmReader(pub ArmClient, pub Vec<String>);
-
-fn to_values<T: serde::Serialize>(v: Vec<T>) -> Vec<Value> {
-    v.into_iter().map(|x| serde_json::to_value(x).unwrap()).collect()
-}
-fn err(e: impl std::fmt::Display) -> ReaderError {
-    ReaderError(e.to_string())
-}
-fn seg(id: &str, n: usize) -> (ResourceId, String) {
-    let r = ResourceId::parse(id).unwrap();
-    let name = r.segments[n].1.clone();
-    (r, name)
-}
-
-impl ConfigReader for ArmReader {
-    async fn list_connectors(&self, scope: &Scope) -> Result<Vec<Value>, ReaderError> {
-        let subs = if scope.subscriptions.is_empty() {
-            self.1.clone()
-        } else {
-            scope.subscriptions.clone()
-        };
-        let mut out = Vec::new();
-        for s in subs {
-            out.extend(to_values(self.0.list_connectors_by_subscription(&s).await.map_err(err)?));
-        }
-        Ok(out)
-    }
-    async fn get_devops_configuration(&self, id: &str) -> Result<Option<Value>, ReaderError> {
-        match self.0.get_devops_configuration(&ResourceId::parse(id).unwrap()).await {
-            Ok(c) => Ok(Some(serde_json::to_value(c).unwrap())),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(err(e)),
-        }
-    }
-    async fn list_azure_devops_orgs(&self, id: &str) -> Result<Vec<Value>, ReaderError> {
-        Ok(to_values(
-            self.0.list_azure_devops_orgs(&ResourceId::parse(id).unwrap()).await.map_err(err)?,
-        ))
-    }
-    async fn list_azure_devops_projects(&self, org_id: &str) -> Result<Vec<Value>, ReaderError> {
-        let (r, org) = seg(org_id, 2);
-        Ok(to_values(self.0.list_azure_devops_projects(&r, &org).await.map_err(err)?))
-    }
-    async fn list_azure_devops_repos(&self, project_id: &str) -> Result<Vec<Value>, ReaderError> {
-        let (r, org) = seg(project_id, 2);
-        let project = r.segments[3].1.clone();
-        Ok(to_values(self.0.list_azure_devops_repos(&r, &org, &project).await.map_err(err)?))
-    }
-    async fn list_github_owners(&self, id: &str) -> Result<Vec<Value>, ReaderError> {
-        Ok(to_values(
-            self.0.list_github_owners(&ResourceId::parse(id).unwrap()).await.map_err(err)?,
-        ))
-    }
-    async fn list_github_repos(&self, owner_id: &str) -> Result<Vec<Value>, ReaderError> {
-        let (r, owner) = seg(owner_id, 2);
-        Ok(to_values(self.0.list_github_repos(&r, &owner).await.map_err(err)?))
-    }
-    async fn list_gitlab_groups(&self, id: &str) -> Result<Vec<Value>, ReaderError> {
-        Ok(to_values(
-            self.0.list_gitlab_groups(&ResourceId::parse(id).unwrap()).await.map_err(err)?,
-        ))
-    }
-    async fn list_gitlab_subgroups(&self, group_id: &str) -> Result<Vec<Value>, ReaderError> {
-        let (r, g) = seg(group_id, 2);
-        Ok(to_values(self.0.list_gitlab_subgroups(&r, &g).await.map_err(err)?))
-    }
-    async fn list_gitlab_projects(&self, group_id: &str) -> Result<Vec<Value>, ReaderError> {
-        let (r, g) = seg(group_id, 2);
-        Ok(to_values(self.0.list_gitlab_projects(&r, &g).await.map_err(err)?))
-    }
 }
 
 /// Takes a backup of the whole small tenant into `dir` (an unencrypted local store).
@@ -142,8 +84,7 @@ pub async fn take_backup_of(sim: &RunningSim, dir: &Path, scope: Scope) -> Strin
         rules: Default::default(),
         immutable: false,
     };
-    let subs = sim.cloud().subscriptions.clone();
-    backup::collect(&ArmReader(client(sim), subs), &store, opts).await.unwrap().id
+    backup::collect(&ArmReader::new(client(sim)), &store, opts).await.unwrap().id
 }
 
 /// One test's world: a state dir, a backup store and a codes file.
@@ -176,6 +117,7 @@ impl World {
             .args(args)
             .env_remove("LIFEBOAT_BACKUP_IDENTITY")
             .env_remove("LIFEBOAT_FAILPOINT")
+            .env_remove("LIFEBOAT_HTTP_RETRIES")
             .env_remove("LIFEBOAT_TEST_STEPS");
         c
     }
@@ -208,4 +150,309 @@ pub fn writes(sim: &RunningSim) -> Vec<String> {
         })
         .map(|r| format!("{} {}", r.method, r.path))
         .collect()
+}
+
+/// The failed connectors of the `small` tenant's westeurope and their replacements' names.
+pub const FAILED: [&str; 2] = ["ado-weu", "gitlab-weu"];
+
+/// Writes a fresh OAuth code per failed connector into the world's codes file.
+pub fn write_codes(sim: &RunningSim, world: &World) {
+    std::fs::write(
+        world.codes(),
+        format!("ado-weu {}\ngitlab-weu {}\n", sim.mint_code(), sim.mint_code()),
+    )
+    .unwrap();
+}
+
+/// `lifeboat run` of the region-outage runbook (westeurope → northeurope, tickets submitted,
+/// one-second polls) with `runbook` as the file.
+pub fn run_args(world: &World, runbook: &str, run: &str) -> Vec<String> {
+    [
+        "run",
+        runbook,
+        "--run-id",
+        run,
+        "--set",
+        "failed_region=westeurope",
+        "--set",
+        "target_region=northeurope",
+        "--set",
+        "submit_ticket=true",
+        "--set",
+        "contact_first_name=Ada",
+        "--set",
+        "contact_last_name=Lovelace",
+        "--set",
+        "contact_email=ada@example.com",
+        "--set",
+        &format!("authorization_codes={}", world.codes().display()),
+        "--set",
+        "release_poll_interval=1s",
+        "--set",
+        "region_poll_interval=1s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Checks the cloud after a recovery, independently of the verify step: the old connectors are
+/// gone, exactly one replacement each in northeurope (one created by PUT in the request log),
+/// one released ticket each, and every backed-up setting of both connectors live on the
+/// replacement, field by field.
+pub async fn assert_recovered(sim: &RunningSim, world: &World, snapshot: &str) {
+    use lifeboat::azure::ResourceId;
+    use lifeboat::backup::snapshot::{find_snapshot, load_manifest, load_object};
+    use lifeboat::backup::ResourceKind;
+    let store = Store::open(world.store().to_str().unwrap(), Keys::default()).unwrap();
+    let m = load_manifest(&store, &find_snapshot(&store, snapshot).await.unwrap()).await.unwrap();
+    let c = client(sim);
+    {
+        let cloud = sim.cloud();
+        let names: Vec<String> = cloud.connectors.values().map(|c| c.name.clone()).collect();
+        assert!(!names.iter().any(|n| FAILED.contains(&n.as_str())), "old deleted: {names:?}");
+        for old in FAILED {
+            let n = format!("{old}-northeurope");
+            let found: Vec<_> = cloud.connectors.values().filter(|c| c.name == n).collect();
+            assert_eq!(found.len(), 1, "exactly one {n}");
+            assert_eq!(found[0].region(), "northeurope");
+        }
+        let in_target = cloud.connectors.values().filter(|c| c.region() == "northeurope").count();
+        assert_eq!(in_target, FAILED.len(), "no other connector created in the target region");
+        assert_eq!(cloud.tickets.len(), FAILED.len(), "one ticket per connector");
+        assert!(cloud.tickets.values().all(|t| t.released), "every ticket released");
+    }
+    let created: Vec<String> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.status == 201)
+        .filter(|r| r.path.to_ascii_lowercase().ends_with("-northeurope"))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(created.len(), FAILED.len(), "one connector created per failed one: {created:?}");
+    let mut checked = 0;
+    for (id, entry) in &m.resources {
+        let old = ResourceId::parse(id).unwrap();
+        let old_name = old.segments[0].1.clone();
+        if !FAILED.contains(&old_name.as_str()) {
+            continue;
+        }
+        let new = ResourceId::connector(
+            &old.subscription,
+            &old.resource_group,
+            &format!("{old_name}-northeurope"),
+        );
+        let backup = load_object(&store, &entry.hash).await.unwrap();
+        let seg = |n: usize| old.segments[n].1.clone();
+        let live: Value = match entry.kind {
+            ResourceKind::Connector => {
+                let l = serde_json::to_value(c.get_connector(&new).await.unwrap()).unwrap();
+                for f in ["environmentName", "hierarchyIdentifier", "environmentData", "offerings"]
+                {
+                    assert_eq!(l["properties"][f], backup["properties"][f], "{id} {f}");
+                }
+                for (k, v) in backup["tags"].as_object().cloned().unwrap_or_default() {
+                    assert_eq!(l["tags"][&k], v, "{id} tag {k}");
+                }
+                checked += 1;
+                continue;
+            }
+            ResourceKind::DevOpsConfiguration => {
+                let l =
+                    serde_json::to_value(c.get_devops_configuration(&new).await.unwrap()).unwrap();
+                for f in ["autoDiscovery", "topLevelInventoryList", "agentlessConfiguration"] {
+                    assert_eq!(l["properties"][f], backup["properties"][f], "{id} {f}");
+                }
+                checked += 1;
+                continue;
+            }
+            ResourceKind::AzureDevOpsOrg => {
+                serde_json::to_value(c.get_azure_devops_org(&new, &seg(2)).await.unwrap()).unwrap()
+            }
+            ResourceKind::AzureDevOpsProject => serde_json::to_value(
+                c.get_azure_devops_project(&new, &seg(2), &seg(3)).await.unwrap(),
+            )
+            .unwrap(),
+            ResourceKind::AzureDevOpsRepo => serde_json::to_value(
+                c.get_azure_devops_repo(&new, &seg(2), &seg(3), &seg(4)).await.unwrap(),
+            )
+            .unwrap(),
+            ResourceKind::GitLabGroup => {
+                serde_json::to_value(c.get_gitlab_group(&new, &seg(2)).await.unwrap()).unwrap()
+            }
+            ResourceKind::GitLabProject => {
+                serde_json::to_value(c.get_gitlab_project(&new, &seg(2), &seg(3)).await.unwrap())
+                    .unwrap()
+            }
+            _ => continue,
+        };
+        assert_eq!(
+            live["properties"]["actionableRemediation"],
+            backup["properties"]["actionableRemediation"],
+            "{id}: annotation settings restored"
+        );
+        assert_eq!(
+            live["properties"]["onboardingState"], "Onboarded",
+            "{id} owned by the new connector"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 15, "every backed-up resource of both connectors was compared ({checked})");
+}
+
+/// Where a driving process (`run` or `resume`) of [`drive_to_end`] is killed.
+#[derive(Debug, Clone, Default)]
+pub struct Kill {
+    /// `(n, spec)`: the nth driving process (0-based) runs with `LIFEBOAT_FAILPOINT=spec`.
+    pub failpoint: Option<(usize, String)>,
+    /// `(step, delay)`: the first driving process that starts `step` is SIGKILLed `delay` after
+    /// its `step_started` is in the journal.
+    pub timed: Option<(String, Duration)>,
+}
+
+/// What [`drive_to_end`] did: journal lines at the end of each driving process, and how each
+/// ended (`None`: killed).
+#[derive(Debug, Default)]
+pub struct Drive {
+    pub lines_before: Vec<usize>,
+    pub lines_after: Vec<usize>,
+    pub exits: Vec<Option<i32>>,
+    pub attested: Vec<String>,
+}
+
+pub fn journal_text(world: &World, run: &str) -> String {
+    std::fs::read_to_string(world.run_dir(run).join("journal.jsonl")).unwrap_or_default()
+}
+
+/// Acts as the world and the responder around a recovery run until it succeeds: runs `args`
+/// (or resumes once the run exists), approves gates, attests an interrupted `connector.delete`
+/// after checking live state (deleting by hand what it did not delete), and, once both tickets
+/// are filed, moves the sim's clock past the support desk's release and restores westeurope.
+/// Kills one process as `kill` says.
+pub async fn drive_to_end(
+    sim: &RunningSim,
+    world: &World,
+    run: &str,
+    args: &[String],
+    kill: &Kill,
+) -> Result<Drive, String> {
+    let mut d = Drive::default();
+    let mut world_moved = false;
+    let mut timed_done = false;
+    for n in 0..25 {
+        let exists = world.run_dir(run).join("journal.jsonl").is_file();
+        d.lines_before.push(journal_text(world, run).lines().count());
+        let mut cmd = if exists {
+            world.cmd(sim, &["resume", run])
+        } else {
+            world.cmd(sim, &args.iter().map(String::as_str).collect::<Vec<_>>())
+        };
+        if let Some((k, spec)) = &kill.failpoint {
+            if *k == n {
+                cmd.env("LIFEBOAT_FAILPOINT", spec);
+            }
+        }
+        let out_path = world.tmp.path().join(format!("out-{n}.txt"));
+        let out = std::fs::File::create(&out_path).unwrap();
+        cmd.stdout(out.try_clone().unwrap()).stderr(out);
+        let mut child = cmd.spawn().unwrap();
+        let started = std::time::Instant::now();
+        let mut kill_at: Option<std::time::Instant> = None;
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if !world_moved && sim.cloud().tickets.len() >= FAILED.len() {
+                sim.advance(Duration::from_secs(3 * 3600));
+                restore_region(sim, "westeurope").await;
+                world_moved = true;
+            }
+            if let (Some((step, delay)), false) = (&kill.timed, timed_done) {
+                if kill_at.is_none()
+                    && journal_text(world, run).lines().any(|l| {
+                        l.contains("\"event\":\"step_started\"")
+                            && l.contains(&format!("\"step\":\"{step}\""))
+                    })
+                {
+                    kill_at = Some(std::time::Instant::now() + *delay);
+                }
+                if kill_at.is_some_and(|t| std::time::Instant::now() >= t) {
+                    let _ = child.kill();
+                    timed_done = true;
+                }
+            }
+            if started.elapsed() > Duration::from_secs(120) {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("process {n} did not end: {}", read(&out_path)));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        d.lines_after.push(journal_text(world, run).lines().count());
+        d.exits.push(status.code());
+        match status.code() {
+            Some(0) => return Ok(d),
+            None => continue,
+            Some(3) => {
+                let r = runner::load(&world.run_dir(run), &Registry::builtin())
+                    .map_err(|e| e.to_string())?;
+                for b in r.engine.blockers() {
+                    let name = b.name();
+                    let out = match (b.phase, b.interrupted) {
+                        (Phase::AwaitingApproval, _) => {
+                            run_cmd(world.cmd(sim, &["approve", run, &name])).await
+                        }
+                        (Phase::AwaitingAttestation, true) if b.step == "delete-old-connector" => {
+                            responder_checks_delete(sim, &r, &b).await;
+                            d.attested.push(name.clone());
+                            run_cmd(world.cmd(
+                                sim,
+                                &["attest", run, &name, "--evidence", "old connector is gone"],
+                            ))
+                            .await
+                        }
+                        _ => {
+                            return Err(format!(
+                                "paused on {name} ({:?}): {}",
+                                b.phase,
+                                read(&out_path)
+                            ))
+                        }
+                    };
+                    if out.status.code() != Some(0) {
+                        return Err(format!("acting on {name}: {}", text(&out)));
+                    }
+                }
+            }
+            code => return Err(format!("process {n} exited {code:?}: {}", read(&out_path))),
+        }
+    }
+    Err("the run did not finish after 25 processes".into())
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+async fn run_cmd(cmd: Command) -> Output {
+    run(cmd).await
+}
+
+/// The responder's check before attesting an interrupted delete: is the old connector gone?
+/// If not, they delete it by hand (the portal's delete), then attest.
+async fn responder_checks_delete(sim: &RunningSim, r: &runner::Replayed, b: &Blocker) {
+    let view = r
+        .engine
+        .snapshot()
+        .into_iter()
+        .find(|v| v.step == "create-or-adopt-connector" && v.branch == b.branch)
+        .and_then(|v| v.instance)
+        .expect("the connector branch exists");
+    let old = view.outputs.unwrap()["old_resource_id"].as_str().unwrap().to_string();
+    let old = lifeboat::azure::ResourceId::parse(&old).unwrap();
+    let c = client(sim);
+    match c.get_connector(&old).await {
+        Ok(_) => c.delete_connector(&old).await.unwrap(),
+        Err(e) => assert!(e.is_not_found(), "{e}"),
+    }
 }

@@ -1,8 +1,11 @@
 //! The region-outage recovery end to end, against the in-process simulated Azure: the
 //! acceptance run through the real binary, the drafted support request (snapshots), bad input
-//! refused before any write, and the target region failing too.
+//! refused before any write, faults and the target region failing too, and SIGKILL at every step
+//! boundary and inside reapply/submit followed by resume.
 
 mod acceptance;
 mod bad_input;
 mod common;
+mod crash;
 mod draft;
+mod faults;
