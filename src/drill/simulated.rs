@@ -398,6 +398,17 @@ async fn drive_drill(
     let (mut progress, mut last_interrupt) = (0usize, None::<usize>);
     let mut rng = opts.seed ^ 0x9e37_79b9_7f4a_7c15;
     let secret_params = runner::secret_params_of(&plan);
+    // Once every branch waits for the failed region, the recovery is checked independently
+    // (that moment ends the RTO) and the outage ends.
+    let check_and_restore =
+        |views: &[InstanceView], checked: &mut Option<(Vec<Verification>, OffsetDateTime)>| {
+            if checked.is_none() && waits_for_region(views) {
+                phase(opts, "checking the recovery independently");
+                *checked = Some((verify(sim, &objects, &region, opts), clock.now()));
+                phase(opts, format!("region {region} recovers"));
+                set_outage(&shared, &region, false);
+            }
+        };
     let final_outcome = loop {
         if clock.now() - injected_at > MAX_SIMULATED {
             break None;
@@ -422,20 +433,37 @@ async fn drive_drill(
         if interrupt {
             last_interrupt = Some(progress);
         }
-        let outcome = if interrupt {
+        // The drive is watched while it runs: with many connectors it may not return for a
+        // long stretch of simulated time (waiting branches poll while others still write), and
+        // the region must come back once every branch waits for it, not after the run.
+        let deadline = interrupt.then(|| {
             rng = splitmix(rng);
-            let after = Duration::from_micros(200 + rng % 20_000);
-            let fut = runner::drive(&run_dir, &registry, services.clone(), clock.clone(), &options);
-            match tokio::time::timeout(after, fut).await {
-                Ok(o) => o,
-                Err(_) => {
-                    interruptions += 1;
-                    phase(opts, format!("interrupted the run ({interruptions})"));
-                    continue;
+            tokio::time::Instant::now() + Duration::from_micros(200 + rng % 20_000)
+        });
+        let drive = runner::drive(&run_dir, &registry, services.clone(), clock.clone(), &options);
+        tokio::pin!(drive);
+        let journal = run_dir.join(crate::journal::JOURNAL_FILE);
+        let mut seen_len = 0u64;
+        let outcome = loop {
+            tokio::select! {
+                o = &mut drive => break Some(o),
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)),
+                    if deadline.is_some() => break None,
+                _ = tokio::time::sleep(WATCH_EVERY) => {
+                    let len = std::fs::metadata(&journal).map(|m| m.len()).unwrap_or(0);
+                    if checked.is_none() && len != seen_len {
+                        seen_len = len;
+                        if let Ok(r) = runner::load(&run_dir, &registry) {
+                            check_and_restore(&r.engine.snapshot(), &mut checked);
+                        }
+                    }
                 }
             }
-        } else {
-            runner::drive(&run_dir, &registry, services.clone(), clock.clone(), &options).await
+        };
+        let Some(outcome) = outcome else {
+            interruptions += 1;
+            phase(opts, format!("interrupted the run ({interruptions})"));
+            continue;
         };
         let outcome = outcome.map_err(UserError::from)?;
         let views = runner::load(&run_dir, &registry).map_err(UserError::from)?.engine.snapshot();
@@ -446,13 +474,7 @@ async fn drive_drill(
         if let Some(p) = &opts.progress {
             p(DrillProgress::Steps(views.clone()));
         }
-        // The runbook waits for the region: check the recovery now, then end the outage.
-        if checked.is_none() && waits_for_region(&views) {
-            phase(opts, "checking the recovery independently");
-            checked = Some((verify(sim, &objects, &region, opts), clock.now()));
-            phase(opts, format!("region {region} recovers"));
-            set_outage(&shared, &region, false);
-        }
+        check_and_restore(&views, &mut checked);
         match outcome {
             RunOutcome::Sleeping { until } => {
                 let t = (until - sim_time(&shared, 0.0)).as_seconds_f64();
@@ -622,6 +644,10 @@ fn check_interrupted(
 }
 
 /// Turns the outage of `region` on or off (the fault spec keeps its seed and rates).
+/// How often (real time) a running drive is looked at, to end the outage at the right moment.
+/// Replaying the journal costs time proportional to its length, so it is read only when it grew.
+const WATCH_EVERY: Duration = Duration::from_millis(50);
+
 pub fn set_outage(shared: &Shared, region: &str, on: bool) {
     let mut spec = shared.faults.spec();
     spec.outage_regions.retain(|r| !r.eq_ignore_ascii_case(region));
@@ -681,13 +707,30 @@ fn kind_of(views: &[InstanceView], uses: &str) -> bool {
     views.iter().any(|v| v.uses == uses)
 }
 
-/// The run has reached its wait for the failed region to come back.
+/// Every branch has reached its wait for the failed region to come back (or ended before it):
+/// the recovery is as complete as it gets while the region is down. Reached means everything
+/// before the wait is done (the wait is ready or later), whether or not the engine has found a
+/// free slot to start its first poll yet.
 fn waits_for_region(views: &[InstanceView]) -> bool {
-    let started = |v: &InstanceView| {
-        v.instance.as_ref().is_some_and(|i| !matches!(i.state, State::Pending | State::Ready))
-    };
+    let started =
+        |v: &InstanceView| v.instance.as_ref().is_some_and(|i| !matches!(i.state, State::Pending));
+    let waits: Vec<&InstanceView> =
+        views.iter().filter(|v| v.uses == "region.wait-recovered").collect();
     kind_of(views, "region.wait-recovered")
-        && views.iter().filter(|v| v.uses == "region.wait-recovered").any(started)
+        && waits.iter().any(|v| started(v))
+        && waits.iter().all(|v| started(v) || branch_ended(views, v.branch))
+}
+
+/// A branch whose steps have all ended (a failure stops it before the region wait).
+fn branch_ended(views: &[InstanceView], branch: Option<usize>) -> bool {
+    views.iter().filter(|v| v.branch == branch).all(|v| {
+        v.instance
+            .as_ref()
+            .is_none_or(|i| i.state.is_terminal() || matches!(i.state, State::Pending))
+    }) && views
+        .iter()
+        .filter(|v| v.branch == branch)
+        .any(|v| v.instance.as_ref().is_some_and(|i| matches!(i.state, State::Failed)))
 }
 
 /// What a step spent its time waiting on, by kind.

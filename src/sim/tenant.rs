@@ -194,7 +194,8 @@ impl TenantFile {
                     "hierarchyIdentifier": "000000000000",
                     "environmentName": tc.environment_name,
                     "offerings": [],
-                    "environmentData": {}
+                    // `environmentType` is the discriminator ARM always returns.
+                    "environmentData": { "environmentType": cloud_environment_type(&tc.environment_name) }
                 }),
             };
             let devops = match (&tc.devops, env) {
@@ -439,5 +440,16 @@ pub fn large(repos: usize, seed: u64) -> TenantFile {
         connectors,
         support_services: Vec::new(),
         extra_resources: Vec::new(),
+    }
+}
+
+/// The `environmentData.environmentType` ARM returns for a non-DevOps `environmentName`.
+fn cloud_environment_type(environment_name: &str) -> &'static str {
+    match environment_name.to_ascii_lowercase().as_str() {
+        "aws" => "AwsAccount",
+        "gcp" => "GcpProject",
+        "dockerhub" => "DockerHubOrganization",
+        "jfrog" => "JFrogArtifactory",
+        _ => "AwsAccount",
     }
 }
