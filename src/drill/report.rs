@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// The value of the `schema` field of every report this version writes.
@@ -369,11 +368,15 @@ pub fn format_duration(seconds: f64) -> String {
     }
 }
 
-/// RFC 3339, as in the JSON. Formatting a valid `OffsetDateTime` as RFC 3339 only fails for
-/// years outside 0..=9999 or sub-minute offsets, which no clock of ours produces; the fallback
-/// keeps the renderers total anyway.
+/// RFC 3339 in UTC with milliseconds, for the HTML and JUnit renderings: HTML's `<time
+/// datetime>` allows at most three fractional digits (the Nu checker rejects nanoseconds), and
+/// no reader needs more. Formatting only fails for years outside 0..=9999, which no clock of
+/// ours produces; the fallback keeps the renderers total anyway.
 fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC).format(&fmt).unwrap_or_else(|_| t.to_string())
 }
 
 /// `1 verification passed`, `3 verifications passed`.
