@@ -10,6 +10,7 @@ pub mod drill;
 pub mod engine;
 pub mod error;
 pub mod journal;
+pub mod queries;
 pub mod runbook;
 pub mod sim;
 pub mod steps;

@@ -60,7 +60,8 @@ impl ArmClient {
 
     // ------------------------------------------------------------ plumbing
 
-    fn url(&self, segments: &[&str], api_version: &str) -> Url {
+    /// `{endpoint}/{segments...}?api-version=...`: the one place request URLs are built.
+    pub(crate) fn url(&self, segments: &[&str], api_version: &str) -> Url {
         let mut u = self.pipeline.endpoint.clone();
         if let Ok(mut p) = u.path_segments_mut() {
             p.pop_if_empty().extend(segments);

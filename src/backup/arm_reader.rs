@@ -18,7 +18,6 @@ use super::snapshot::Scope;
 use super::ResourceKind;
 use crate::azure::pipeline::Request;
 use crate::azure::{api, ArmClient, AzureError, ResourceId};
-use crate::cli::connectors::DEVOPS_CONNECTORS_QUERY;
 use reqwest::Method;
 use serde_json::Value;
 use std::sync::Mutex;
@@ -61,12 +60,7 @@ impl ArmReader {
     }
 
     fn url(&self, segments: &[&str], api_version: &str) -> url::Url {
-        let mut u = self.client.endpoint().clone();
-        if let Ok(mut p) = u.path_segments_mut() {
-            p.pop_if_empty().extend(segments);
-        }
-        u.query_pairs_mut().append_pair("api-version", api_version);
-        u
+        self.client.url(segments, api_version)
     }
 
     /// Every item of a pageable list under `parent` (`{parent}/{child}`), as raw JSON.
@@ -120,7 +114,7 @@ impl ArmReader {
         // non-`Send`): only the subscription column is needed here.
         let rows = self
             .client
-            .resource_graph_query(DEVOPS_CONNECTORS_QUERY, &[])
+            .resource_graph_query(crate::queries::DEVOPS_CONNECTORS, &[])
             .await
             .map_err(|e| self.fail(e))?;
         rows.iter().filter_map(|r| r.get("subscriptionId")?.as_str()).for_each(&mut push);

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 /// The Resource Graph query, embedded so the binary needs no file at run time.
-pub const DEVOPS_CONNECTORS_QUERY: &str = include_str!("../../queries/devops-connectors.kql");
+pub use crate::queries::DEVOPS_CONNECTORS as DEVOPS_CONNECTORS_QUERY;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ConnectorsCommand {

@@ -9,16 +9,7 @@ use super::StepKindInfo;
 use futures::future::BoxFuture;
 use serde_json::{json, Map, Value};
 
-/// The queries a runbook may name, embedded at build time.
-pub const QUERIES: &[(&str, &str)] = &[
-    ("devops-connectors", include_str!("../../queries/devops-connectors.kql")),
-    ("connector-resource-ids", include_str!("../../queries/connector-resource-ids.kql")),
-];
-
-/// The text of a named query.
-pub fn query(name: &str) -> Option<&'static str> {
-    QUERIES.iter().find(|(n, _)| *n == name).map(|(_, q)| *q)
-}
+pub use crate::queries::{query, QUERIES};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Query;

@@ -268,7 +268,7 @@ mod tests {
 
     #[test]
     fn project_query_of_the_repo_runs() {
-        let q = include_str!("../../../queries/devops-connectors.kql");
+        let q = crate::queries::DEVOPS_CONNECTORS;
         let t = run(q);
         assert_eq!(
             names(&t),
@@ -632,7 +632,7 @@ mod tests {
             }
         }
         // Every prefix of real queries, cut at every character.
-        for q in [SEED_QUERY, include_str!("../../../queries/devops-connectors.kql")] {
+        for q in [SEED_QUERY, crate::queries::DEVOPS_CONNECTORS] {
             for (i, _) in q.char_indices() {
                 if let Err(e) = evaluate(&q[..i], &tables) {
                     assert!(e.position <= i, "{}: {e}", &q[..i]);
@@ -663,7 +663,7 @@ mod tests {
         let tables = BTreeMap::from([("resources".to_string(), rows)]);
         for (label, q) in [
             ("seed query", SEED_QUERY),
-            ("devops-connectors.kql", include_str!("../../../queries/devops-connectors.kql")),
+            ("devops-connectors.kql", crate::queries::DEVOPS_CONNECTORS),
             ("summarize by 2 keys", "resources | summarize count() by location, subscriptionId"),
         ] {
             // A monotonic timer for a printed figure only (not the wall clock).
