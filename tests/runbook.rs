@@ -44,56 +44,60 @@ fn expectations(text: &str) -> Expectations {
     e
 }
 
+/// Runs `plan` on a malformed fixture: what is wrong with the output, if anything.
+fn check_invalid_fixture(file: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(file).expect("fixture is readable");
+    let exp = expectations(&text);
+    assert!(!exp.expect.is_empty(), "{} has no '# expect:' line", file.display());
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let state = tmp.path().join("state");
+    let mut cmd = lifeboat();
+    cmd.arg("--state-dir").arg(&state).arg("plan").arg(file);
+    for s in &exp.set {
+        cmd.arg("--set").arg(s);
+    }
+    let out = cmd.output().expect("lifeboat runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let path = file.display().to_string();
+    let mut problems = Vec::new();
+    if out.status.code() != Some(2) {
+        problems.push(format!("exit code {:?}, expected 2", out.status.code()));
+    }
+    for e in &exp.expect {
+        if !stderr.contains(&format!("error: {path}:{e}\n")) {
+            problems.push(format!("missing diagnostic '{e}'"));
+        }
+    }
+    // No other diagnostic than the expected ones.
+    let printed = stderr.lines().filter(|l| l.starts_with(&format!("error: {path}:"))).count();
+    if printed != exp.expect.len() {
+        problems.push(format!("{printed} diagnostics printed, {} expected", exp.expect.len()));
+    }
+    for a in &exp.absent {
+        if stderr.contains(a.as_str()) || String::from_utf8_lossy(&out.stdout).contains(a.as_str())
+        {
+            problems.push(format!("'{a}' must not be printed"));
+        }
+    }
+    if !out.stdout.is_empty() {
+        problems.push("stdout is not empty".into());
+    }
+    if state.exists() {
+        problems.push("the state directory was created".into());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{path}: {}\n{stderr}", problems.join("; ")))
+    }
+}
+
 #[test]
 fn every_malformed_runbook_is_refused_with_its_diagnostic() {
     let files = fixtures("invalid");
     assert!(files.len() >= 30, "only {} malformed fixtures", files.len());
-    let mut failures = Vec::new();
-    for file in &files {
-        let text = std::fs::read_to_string(file).expect("fixture is readable");
-        let exp = expectations(&text);
-        assert!(!exp.expect.is_empty(), "{} has no '# expect:' line", file.display());
-        let tmp = tempfile::tempdir().expect("temp dir");
-        let state = tmp.path().join("state");
-        let mut cmd = lifeboat();
-        cmd.arg("--state-dir").arg(&state).arg("plan").arg(file);
-        for s in &exp.set {
-            cmd.arg("--set").arg(s);
-        }
-        let out = cmd.output().expect("lifeboat runs");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let path = file.display().to_string();
-        let mut problems = Vec::new();
-        if out.status.code() != Some(2) {
-            problems.push(format!("exit code {:?}, expected 2", out.status.code()));
-        }
-        for e in &exp.expect {
-            if !stderr.contains(&format!("error: {path}:{e}\n")) {
-                problems.push(format!("missing diagnostic '{e}'"));
-            }
-        }
-        // No other diagnostic than the expected ones.
-        let printed = stderr.lines().filter(|l| l.starts_with(&format!("error: {path}:"))).count();
-        if printed != exp.expect.len() {
-            problems.push(format!("{printed} diagnostics printed, {} expected", exp.expect.len()));
-        }
-        for a in &exp.absent {
-            if stderr.contains(a.as_str())
-                || String::from_utf8_lossy(&out.stdout).contains(a.as_str())
-            {
-                problems.push(format!("'{a}' must not be printed"));
-            }
-        }
-        if !out.stdout.is_empty() {
-            problems.push("stdout is not empty".into());
-        }
-        if state.exists() {
-            problems.push("the state directory was created".into());
-        }
-        if !problems.is_empty() {
-            failures.push(format!("{path}: {}\n{stderr}", problems.join("; ")));
-        }
-    }
+    let failures: Vec<String> =
+        files.iter().filter_map(|f| check_invalid_fixture(f).err()).collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -201,4 +205,120 @@ fn unreadable_runbooks_and_bad_set_syntax_are_usage_errors() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected KEY=VALUE"));
+}
+
+fn invalid(name: &str) -> PathBuf {
+    Path::new("tests/fixtures/runbook/invalid").join(name)
+}
+
+/// `lifeboat run` on a runbook it must refuse: exit 2, `needle` on stderr, and nothing written.
+fn run_is_refused(runbook: &Path, set: &[&str], needle: &str) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let state = tmp.path().join("state");
+    let mut cmd = lifeboat();
+    cmd.arg("--state-dir").arg(&state).arg("run").arg(runbook);
+    for s in set {
+        cmd.args(["--set", s]);
+    }
+    let out = cmd.output().expect("lifeboat runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(needle), "expected `{needle}` in: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!state.exists(), "the state directory was created");
+}
+
+#[test]
+fn defect_01_huge_durations_are_diagnostics_with_their_position() {
+    for name in [
+        "61-durations-too-long.yaml",
+        "62-wait-duration-too-long.yaml",
+        "63-set-poll-interval-too-long.yaml",
+    ] {
+        if let Err(e) = check_invalid_fixture(&invalid(name)) {
+            panic!("{e}");
+        }
+    }
+    let file = invalid("61-durations-too-long.yaml");
+    run_is_refused(
+        &file,
+        &[],
+        &format!("error: {}:10:14: timeout of step 'a' is '1000000000y', which is longer than the maximum of 400 days", file.display()),
+    );
+    let file = invalid("62-wait-duration-too-long.yaml");
+    run_is_refused(
+        &file,
+        &[],
+        &format!("error: {}:12:22: input duration of step 'w'", file.display()),
+    );
+}
+
+#[test]
+fn defect_01_huge_set_poll_interval_is_refused_naming_the_parameter() {
+    let set = [
+        "failed_region=westeurope",
+        "target_region=northeurope",
+        "authorization_poll_interval=1000000000y",
+    ];
+    let needle = "--set authorization_poll_interval=1000000000y: parameter 'authorization_poll_interval' is longer than the maximum of 400 days";
+    let mut args = vec!["plan", "runbooks/region-outage.yaml"];
+    for s in &set {
+        args.extend(["--set", s]);
+    }
+    let out = lifeboat().args(&args).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(needle), "{stderr}");
+    run_is_refused(Path::new("runbooks/region-outage.yaml"), &set, needle);
+}
+
+#[test]
+fn defect_03_deeply_nested_template_is_refused_without_overflowing_the_stack() {
+    if let Err(e) = check_invalid_fixture(&invalid("66-template-too-deep.yaml")) {
+        panic!("{e}");
+    }
+    // The runbook of the report: 8,000 nested `{{#if}}` blocks, about 152 KB.
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let file = tmp.path().join("deep.yaml");
+    let prompt = "{{#if params.go}}".repeat(8000) + "go" + &"{{/if}}".repeat(8000);
+    let text = format!(
+        "apiVersion: lifeboat/v1\nmetadata: {{name: deep}}\nparams:\n  go: {{type: bool, default: true}}\nsteps:\n  - id: g\n    uses: gate.approval\n    with:\n      prompt: \"{prompt}\"\n"
+    );
+    assert!(text.len() > 150_000);
+    std::fs::write(&file, text).expect("write runbook");
+    let needle = format!(
+        "error: {}:9:15: template in with.prompt of step 'g' nests blocks and subexpressions 8000 deep; at most 32 are allowed",
+        file.display()
+    );
+    let out = lifeboat().arg("plan").arg(&file).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&needle), "{stderr}");
+    run_is_refused(&file, &[], &needle);
+}
+
+#[test]
+fn defect_09_poll_intervals_below_one_second_are_diagnostics() {
+    for name in ["64-poll-interval-too-short.yaml", "65-set-poll-interval-too-short.yaml"] {
+        if let Err(e) = check_invalid_fixture(&invalid(name)) {
+            panic!("{e}");
+        }
+    }
+    let file = invalid("64-poll-interval-too-short.yaml");
+    run_is_refused(
+        &file,
+        &[],
+        &format!("error: {}:13:22: input poll_interval of step 'a' is '1ns', which is shorter than the minimum poll interval of 1s", file.display()),
+    );
+    let out = lifeboat()
+        .args(["plan", "runbooks/region-outage.yaml", "--set", "failed_region=westeurope"])
+        .args(["--set", "target_region=northeurope", "--set", "release_poll_interval=1ns"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("input poll_interval of step 'wait-for-release' is '1ns' (from --set release_poll_interval), which is shorter than the minimum poll interval of 1s"),
+        "{stderr}"
+    );
 }

@@ -5,11 +5,14 @@
 //! Checks, in the order a reader meets them: YAML syntax, `apiVersion`, unknown and duplicate
 //! keys, metadata, parameter definitions and defaults, step fields (id syntax, duplicate ids, step
 //! kinds and their inputs, retry and timeout values), `needs` (unknown, self, duplicate, cycles),
-//! templates (syntax, unknown parameters, steps that are not upstream, a step's own outputs,
-//! `item` outside a fan-out), `for_each` over something that is statically not a list, and the
-//! `--set` overrides (unknown parameter, wrong type, enum value, duration, required and unset).
+//! templates (syntax, nesting depth, unknown parameters, steps that are not upstream, a step's own
+//! outputs, `item` outside a fan-out), `for_each` over something that is statically not a list,
+//! and the `--set` overrides (unknown parameter, wrong type, enum value, duration, required and
+//! unset). Every duration (timeouts, retry delays, duration parameters, duration and poll
+//! interval inputs, literal or `{{ params.x }}`) is checked against [`super::limits`].
 
 use super::diag::{suggest, Diagnostic, LoadError};
+use super::limits::{self, DurationUse};
 use super::model::{
     ParamDef, ParamType, Plan, RetryPolicy, Runbook, Source, Span, StepDef, API_VERSION,
 };
@@ -77,8 +80,12 @@ fn validate(
     overrides: &[(String, String)],
     require_params: bool,
 ) -> Result<Plan, LoadError> {
-    let mut v =
-        Validator { path: path_for_messages.to_path_buf(), diags: Vec::new(), require_params };
+    let mut v = Validator {
+        path: path_for_messages.to_path_buf(),
+        diags: Vec::new(),
+        require_params,
+        param_durations: Vec::new(),
+    };
     let plan = v.run(text, overrides);
     if v.diags.is_empty() {
         if let Some(plan) = plan {
@@ -152,6 +159,31 @@ struct Validator {
     diags: Vec<Diagnostic>,
     /// False for `graph`: unset required parameters resolve to null instead of an error.
     require_params: bool,
+    /// Duration inputs written as `{{ params.x }}`: checked once parameters are resolved.
+    param_durations: Vec<ParamDuration>,
+}
+
+/// A duration input whose value is one parameter.
+struct ParamDuration {
+    param: String,
+    /// How messages name the input: `input poll_interval of step 'x'`.
+    what: String,
+    span: Span,
+    used_as: DurationUse,
+}
+
+/// The hint of a duration out of its bounds.
+fn bound_hint(used_as: DurationUse) -> Option<String> {
+    let max = limits::MAX_DURATION.as_secs() / 86_400;
+    Some(match used_as {
+        DurationUse::Duration => {
+            format!("write a duration of at most {max}d, such as 30s, 15m, 2h or 3d")
+        }
+        DurationUse::PollInterval => format!(
+            "write a poll interval between {} and {max}d, such as 30s, 1m or 5m",
+            humantime::format_duration(limits::MIN_POLL_INTERVAL)
+        ),
+    })
 }
 
 fn type_name(ty: &ParamType) -> &'static str {
@@ -233,7 +265,14 @@ impl Validator {
                     self.err(node.span, format!("{what} must be greater than zero"), hint);
                     None
                 }
-                Ok(d) => Some(d),
+                Ok(d) => match limits::check(d, DurationUse::Duration) {
+                    Ok(()) => Some(d),
+                    Err(msg) => {
+                        let hint = bound_hint(DurationUse::Duration);
+                        self.err(node.span, format!("{what} is '{s}', which {msg}"), hint);
+                        None
+                    }
+                },
                 Err(_) => {
                     self.err(node.span, format!("{what} '{s}' is not a duration"), hint);
                     None
@@ -305,6 +344,7 @@ impl Validator {
         let order = self.cross_checks(&drafts, &params);
         let params_span = top.get("params").map(|(k, _)| k.span).unwrap_or(root.span);
         let resolved = self.resolve(&params, overrides, params_span);
+        self.param_durations(&params, &resolved, overrides);
 
         if !self.diags.is_empty() {
             return None;
@@ -954,6 +994,82 @@ impl Validator {
                 self.missing_input(d, label, kind, input.name, input.description, *span);
             }
         }
+        for (k, v) in &d.with {
+            let used_as = kind.inputs.iter().find(|i| i.name == k.name).and_then(|i| i.duration);
+            if let Some(used_as) = used_as {
+                self.duration_input(v, used_as, format!("input {} of step {label}", k.name));
+            }
+        }
+    }
+
+    /// A duration or poll interval input: a literal is checked here, `{{ params.x }}` once the
+    /// parameters are resolved, any other template by the step at run time.
+    fn duration_input(&mut self, node: &Node, used_as: DurationUse, what: String) {
+        match &node.kind {
+            NodeKind::Null => {}
+            NodeKind::Str(s) if s.contains("{{") => {
+                if let Ok(Some(path)) = template::single_expression_path(s) {
+                    if let [root, name] = path.as_slice() {
+                        if root == "params" {
+                            self.param_durations.push(ParamDuration {
+                                param: name.clone(),
+                                what,
+                                span: node.span,
+                                used_as,
+                            });
+                        }
+                    }
+                }
+            }
+            NodeKind::Str(s) => {
+                if let Err(msg) = limits::parse(s, used_as) {
+                    self.err(
+                        node.span,
+                        format!("{what} is '{s}', which {msg}"),
+                        bound_hint(used_as),
+                    );
+                }
+            }
+            _ => {
+                let found = node.type_name();
+                self.err(
+                    node.span,
+                    format!("{what} must be a duration, found {found}"),
+                    bound_hint(used_as),
+                );
+            }
+        }
+    }
+
+    /// Checks the duration inputs that name one parameter against its resolved value (from
+    /// `--set` or the default).
+    fn param_durations(
+        &mut self,
+        params: &[ParamDef],
+        resolved: &BTreeMap<String, Value>,
+        overrides: &[(String, String)],
+    ) {
+        for u in std::mem::take(&mut self.param_durations) {
+            let Some(value) = resolved.get(&u.param) else { continue };
+            let text = match value {
+                Value::Null => continue,
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let Err(msg) = limits::parse(&text, u.used_as) else { continue };
+            let secret = params.iter().any(|p| p.name == u.param && p.secret);
+            let shown = if secret { "<redacted>" } else { text.as_str() };
+            let source = if overrides.iter().any(|(k, _)| *k == u.param) {
+                format!("from --set {}", u.param)
+            } else {
+                format!("the default of parameter '{}'", u.param)
+            };
+            self.err(
+                u.span,
+                format!("{} is '{shown}' ({source}), which {msg}", u.what),
+                bound_hint(u.used_as),
+            );
+        }
     }
 
     fn missing_input(
@@ -994,6 +1110,14 @@ impl Validator {
                     span,
                     format!("template in {origin} of step {label} does not parse: {msg}"),
                     "templates use handlebars syntax, e.g. '{{ params.region }}'".to_string(),
+                );
+                return;
+            }
+            Err(TemplateError::TooDeep { depth, max }) => {
+                self.err(
+                    span,
+                    format!("template in {origin} of step {label} nests blocks and subexpressions {depth} deep; at most {max} are allowed"),
+                    "flatten it: combine conditions with (and ...) or (or ...), or split the text into several inputs or steps".to_string(),
                 );
                 return;
             }
@@ -1195,7 +1319,8 @@ fn check_default(ty: &ParamType, node: &Node) -> Result<Value, String> {
         (ParamType::Bool, NodeKind::Bool(b)) => Ok(Value::Bool(*b)),
         (ParamType::Int, NodeKind::Int(i)) => Ok(Value::from(*i)),
         (ParamType::Duration, NodeKind::Str(s)) => match humantime::parse_duration(s.trim()) {
-            Ok(_) => Ok(Value::String(s.trim().to_string())),
+            Ok(d) => limits::check(d, DurationUse::Duration)
+                .map(|()| Value::String(s.trim().to_string())),
             Err(_) => Err("is not a duration".to_string()),
         },
         (ParamType::Enum(values), NodeKind::Str(s)) if values.contains(s) => {
@@ -1228,9 +1353,12 @@ fn parse_override(ty: &ParamType, raw: &str) -> Result<Value, String> {
         ParamType::Int => {
             raw.trim().parse::<i64>().map(Value::from).map_err(|_| "expects an integer".to_string())
         }
-        ParamType::Duration => humantime::parse_duration(raw.trim())
-            .map(|_| Value::String(raw.trim().to_string()))
-            .map_err(|_| "expects a duration".to_string()),
+        ParamType::Duration => {
+            let d = humantime::parse_duration(raw.trim())
+                .map_err(|_| "expects a duration".to_string())?;
+            limits::check(d, DurationUse::Duration)?;
+            Ok(Value::String(raw.trim().to_string()))
+        }
         ParamType::Enum(values) if values.iter().any(|v| v == raw) => {
             Ok(Value::String(raw.to_string()))
         }

@@ -4,9 +4,11 @@
 //!   validate everything, and report every problem as `path:line:col: message (hint)`.
 //! - [`template`]: handlebars (strict) over params, upstream outputs, `item` and `run`.
 //! - [`graph`]: petgraph DAG, deterministic topological order, DOT and Mermaid export.
+//! - [`limits`]: the bounds on durations, poll intervals and template nesting.
 
 pub mod diag;
 pub mod graph;
+pub mod limits;
 mod load;
 pub mod model;
 pub mod template;

@@ -33,6 +33,8 @@ pub enum TemplateError {
     Invalid { path: String, hint: String },
     #[error("template failed to render: {0}")]
     Render(String),
+    #[error("template nests blocks and subexpressions {depth} deep, more than the {max} allowed")]
+    TooDeep { depth: usize, max: usize },
 }
 
 fn registry() -> &'static Handlebars<'static> {
@@ -81,6 +83,12 @@ handlebars::handlebars_helper!(default: |value: Json, fallback: Json| match valu
 });
 
 fn compile(template: &str) -> Result<Template, TemplateError> {
+    // Before anything recursive (the parser, the renderer) sees it: every path to a compiled
+    // template passes here, at validation and at run time alike.
+    let depth = super::limits::template_nesting(template);
+    if depth > super::limits::MAX_TEMPLATE_NESTING {
+        return Err(TemplateError::TooDeep { depth, max: super::limits::MAX_TEMPLATE_NESTING });
+    }
     if template.matches("{{").count() > template.matches("}}").count() {
         return Err(TemplateError::Parse(
             "an expression opened with '{{' is not closed with '}}'".into(),
@@ -437,5 +445,23 @@ mod tests {
             Err(TemplateError::Invalid { .. })
         ));
         assert!(matches!(references("{{#if x}}"), Err(TemplateError::Parse(_))));
+    }
+
+    #[test]
+    fn defect_03_deeply_nested_templates_are_refused_before_compiling() {
+        let c = ctx();
+        let nested = |n: usize| "{{#if params.count}}".repeat(n) + "x" + &"{{/if}}".repeat(n);
+        assert_eq!(render_str(&nested(32), &c), Ok(json!("x")));
+        let err = render_str(&nested(33), &c).unwrap_err();
+        assert_eq!(err, TemplateError::TooDeep { depth: 33, max: 32 });
+        // Thousands deep: refused by the linear scan, so this thread's stack is never at risk.
+        for t in [
+            nested(8000),
+            format!("{{{{ not {}params.dry{} }}}}", "(not ".repeat(8000), ")".repeat(8000)),
+        ] {
+            assert!(matches!(render_str(&t, &c), Err(TemplateError::TooDeep { .. })));
+            assert!(matches!(references(&t), Err(TemplateError::TooDeep { .. })));
+            assert!(is_single_expression(&t).is_err());
+        }
     }
 }

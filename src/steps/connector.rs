@@ -141,12 +141,15 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     let adopt_existing = input_bool(&ctx, "adopt_existing").unwrap_or(false);
     let codes_file = ctx.input_str("authorization_codes").filter(|s| !s.trim().is_empty());
     let poll = match ctx.input_str("poll_interval") {
-        Some(t) => humantime::parse_duration(t.trim()).map_err(|e| {
-            StepOutcome::fail(
-                format!("input `poll_interval` is not a duration: `{t}` ({e})"),
-                false,
-            )
-        })?,
+        Some(t) => {
+            crate::runbook::limits::parse(&t, crate::runbook::limits::DurationUse::PollInterval)
+                .map_err(|e| {
+                    StepOutcome::fail(
+                        format!("input `poll_interval` is `{t}`, which {e} (e.g. 30s, 1m, 5m)"),
+                        false,
+                    )
+                })?
+        }
         None => Duration::from_secs(60),
     };
     let old_id = ResourceId::parse(&item.resource_id)

@@ -48,14 +48,19 @@ impl StepOutcome {
     pub fn fail(error: impl Into<String>, retryable: bool) -> StepOutcome {
         StepOutcome::Failed { error: error.into(), retryable }
     }
-    /// Poll again after `d` from `now`.
+    /// Poll again after `d` from `now`, and never sooner than `runbook::limits::MIN_POLL_INTERVAL`
+    /// (every poll is a journal entry). A wake-up beyond the representable time is a failure.
     pub fn poll_after(
         now: OffsetDateTime,
         d: Duration,
         message: impl Into<String>,
         scratch: Option<Value>,
     ) -> StepOutcome {
-        StepOutcome::Wait { until: now + d, message: message.into(), scratch }
+        let d = d.max(crate::runbook::limits::MIN_POLL_INTERVAL);
+        match crate::runbook::limits::add(now, d) {
+            Ok(until) => StepOutcome::Wait { until, message: message.into(), scratch },
+            Err(e) => StepOutcome::fail(format!("cannot schedule the next poll: {e}"), false),
+        }
     }
 }
 

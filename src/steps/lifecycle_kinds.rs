@@ -3,7 +3,7 @@
 //! `connector.delete` (one-shot: delete the old connector, only once the new one is primary).
 
 use super::devops::{
-    arm_client, azure_failure, connector_input, duration_input, rfc3339, StepError,
+    arm_client, azure_failure, connector_input, poll_interval_input, rfc3339, StepError,
 };
 use super::kind::{info, StepContext, StepKind, StepOutcome};
 use super::StepKindInfo;
@@ -125,7 +125,7 @@ fn region_down(e: &AzureError) -> bool {
 
 async fn wait_recovered(ctx: StepContext) -> Result<StepOutcome, StepError> {
     let old = connector_input(&ctx, "old_resource_id")?;
-    let interval = duration_input(&ctx, "poll_interval", Duration::from_secs(300))?;
+    let interval = poll_interval_input(&ctx, Duration::from_secs(300))?;
     let client = arm_client(&ctx)?;
     let answer = match client.get_connector(&old).await {
         Ok(_) => "200",

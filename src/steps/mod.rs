@@ -41,6 +41,10 @@ pub struct InputSpec {
     /// Never journaled or printed.
     pub secret: bool,
     pub description: &'static str,
+    /// A duration or a poll interval: the validator checks a literal value (or the parameter a
+    /// `{{ params.x }}` names) against `runbook::limits`, and the step checks the rendered value
+    /// again at run time.
+    pub duration: Option<crate::runbook::limits::DurationUse>,
 }
 
 /// What the validator and the help text know about a step kind.
@@ -76,7 +80,27 @@ pub fn plan_needs(plan: &crate::runbook::Plan, need: ServiceNeed) -> bool {
 }
 
 const fn input(name: &'static str, required: bool, description: &'static str) -> InputSpec {
-    InputSpec { name, required, secret: false, description }
+    InputSpec { name, required, secret: false, description, duration: None }
+}
+
+/// A duration input (at most `runbook::limits::MAX_DURATION`).
+const fn duration_input(
+    name: &'static str,
+    required: bool,
+    description: &'static str,
+) -> InputSpec {
+    InputSpec {
+        duration: Some(crate::runbook::limits::DurationUse::Duration),
+        ..input(name, required, description)
+    }
+}
+
+/// An optional poll interval input (at least `runbook::limits::MIN_POLL_INTERVAL`).
+const fn poll_interval_input(description: &'static str) -> InputSpec {
+    InputSpec {
+        duration: Some(crate::runbook::limits::DurationUse::PollInterval),
+        ..input("poll_interval", false, description)
+    }
 }
 
 /// Every registered step kind. Later work items append their kinds here.
@@ -112,7 +136,7 @@ static CATALOG: &[StepKindInfo] = &[
         name: "wait.duration",
         class: StepClass::Idempotent,
         description: "a durable timer that survives restarts",
-        inputs: &[input("duration", true, "how long to wait, e.g. 15m or 3d")],
+        inputs: &[duration_input("duration", true, "how long to wait, e.g. 15m or 3d")],
         services: &[],
         test_only: false,
     },
@@ -122,7 +146,7 @@ static CATALOG: &[StepKindInfo] = &[
         description: "a durable poll of a condition until it holds or the step times out",
         inputs: &[
             input("condition", true, "a template that must become true"),
-            input("poll_interval", false, "time between polls (default 1m)"),
+            poll_interval_input("time between polls (default 1m, at least 1s)"),
         ],
         services: &[],
         test_only: false,
@@ -136,7 +160,7 @@ static CATALOG: &[StepKindInfo] = &[
             input("snapshot_id", true, "backup snapshot holding the old connector (ID or `latest`)"),
             input("old_resource_id", true, "resource ID of the failed connector"),
             input("new_resource_id", true, "resource ID of the connector that replaces it"),
-            input("poll_interval", false, "time between polls (default 5m)"),
+            poll_interval_input("time between polls (default 5m, at least 1s)"),
         ],
         services: &[ServiceNeed::Azure, ServiceNeed::BackupStore],
         test_only: false,
@@ -184,7 +208,7 @@ static CATALOG: &[StepKindInfo] = &[
         description: "durable poll until the failed region answers for the old connector again",
         inputs: &[
             input("old_resource_id", true, "resource ID of the failed connector"),
-            input("poll_interval", false, "time between polls (default 5m)"),
+            poll_interval_input("time between polls (default 5m, at least 1s)"),
         ],
         services: &[ServiceNeed::Azure],
         test_only: false,
@@ -239,7 +263,7 @@ static CATALOG: &[StepKindInfo] = &[
             input("adopt_existing", false, "reuse a target-region connector that sees the same scope"),
             input("candidates", false, "connectors that may be adopted (discover's `all`)"),
             input("authorization_codes", false, "file of `<old-connector-name> <code>` lines"),
-            input("poll_interval", false, "how often to check for portal authorization (default 1m)"),
+            poll_interval_input("how often to check for portal authorization (default 1m, at least 1s)"),
         ],
         services: &[ServiceNeed::Azure, ServiceNeed::BackupStore],
         test_only: false,
@@ -330,6 +354,7 @@ static TEST_INPUTS: &[InputSpec] = &[
         required: false,
         secret: true,
         description: "returned as the secret output `token`",
+        duration: None,
     },
     input("progress", false, "report the work in this many parts"),
     input("ask_secret", false, "ask the guided mode for a secret with this label"),

@@ -4,6 +4,7 @@
 
 use super::kind::{info, StepContext, StepKind, StepOutcome};
 use super::StepKindInfo;
+use crate::runbook::limits::{self, DurationUse};
 use futures::future::BoxFuture;
 use serde_json::{json, Map, Value};
 use std::time::Duration;
@@ -13,9 +14,10 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone, Copy)]
 pub struct ForDuration;
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| {
-        format!("input `duration` is not a duration: `{text}` ({e}; e.g. 90s, 15m, 3d)")
+/// A duration input, within `runbook::limits` (rendered templates are only known now).
+fn parse_duration(name: &str, text: &str, used_as: DurationUse) -> Result<Duration, String> {
+    limits::parse(text, used_as).map_err(|e| {
+        format!("input `{name}` is `{text}`, which {e} (e.g. 90s, 15m, 3d; at most 400d)")
     })
 }
 
@@ -46,8 +48,10 @@ impl StepKind for ForDuration {
                         let Some(text) = ctx.input_str("duration") else {
                             return StepOutcome::fail("input `duration` is missing", false);
                         };
-                        match parse_duration(&text) {
-                            Ok(d) => now + d,
+                        match parse_duration("duration", &text, DurationUse::Duration)
+                            .and_then(|d| limits::add(now, d))
+                        {
+                            Ok(until) => until,
                             Err(e) => return StepOutcome::fail(e, false),
                         }
                     }
@@ -78,14 +82,9 @@ impl StepKind for Until {
     fn run(&self, ctx: StepContext) -> BoxFuture<'static, StepOutcome> {
         Box::pin(async move {
             let interval = match ctx.input_str("poll_interval") {
-                Some(t) => match humantime::parse_duration(t.trim()) {
+                Some(t) => match parse_duration("poll_interval", &t, DurationUse::PollInterval) {
                     Ok(d) => d,
-                    Err(e) => {
-                        return StepOutcome::fail(
-                            format!("input `poll_interval` is not a duration: `{t}` ({e})"),
-                            false,
-                        )
-                    }
+                    Err(e) => return StepOutcome::fail(e, false),
                 },
                 None => Duration::from_secs(60),
             };
@@ -149,6 +148,54 @@ mod tests {
         let bad = ForDuration.run(ctx(&clock, json!({"duration": "soon"}), None, 0)).await;
         assert!(
             matches!(bad, StepOutcome::Failed { retryable: false, ref error } if error.contains("not a duration"))
+        );
+    }
+
+    #[tokio::test]
+    async fn defect_01_a_huge_rendered_duration_is_a_step_failure() {
+        let clock = ManualClock::new(time::macros::datetime!(2026-01-01 00:00:00 UTC));
+        for huge in ["1000000000y", "401d"] {
+            let out = ForDuration.run(ctx(&clock, json!({ "duration": huge }), None, 0)).await;
+            assert!(
+                matches!(&out, StepOutcome::Failed { retryable: false, error } if error.contains("longer than the maximum of 400 days")),
+                "{out:?}"
+            );
+        }
+        // Near the end of representable time, even an allowed duration fails instead of
+        // panicking.
+        let late = ManualClock::new(time::macros::datetime!(9999-12-31 00:00:00 UTC));
+        let out = ForDuration.run(ctx(&late, json!({ "duration": "3d" }), None, 0)).await;
+        assert!(
+            matches!(&out, StepOutcome::Failed { error, .. } if error.contains("beyond the latest representable time")),
+            "{out:?}"
+        );
+        let out = Until
+            .run(ctx(&late, json!({ "condition": false, "poll_interval": "3d" }), None, 0))
+            .await;
+        assert!(matches!(&out, StepOutcome::Failed { .. }), "{out:?}");
+    }
+
+    #[tokio::test]
+    async fn defect_09_poll_intervals_below_one_second_are_refused() {
+        let t0 = time::macros::datetime!(2026-01-01 00:00:00 UTC);
+        let clock = ManualClock::new(t0);
+        for fast in ["1ns", "999ms"] {
+            let inputs = json!({ "condition": false, "poll_interval": fast });
+            let out = Until.run(ctx(&clock, inputs, None, 0)).await;
+            assert!(
+                matches!(&out, StepOutcome::Failed { retryable: false, error } if error.contains("shorter than the minimum poll interval of 1s")),
+                "{out:?}"
+            );
+        }
+        let inputs = json!({ "condition": false, "poll_interval": "1s" });
+        let out = Until.run(ctx(&clock, inputs, None, 0)).await;
+        assert!(
+            matches!(out, StepOutcome::Wait { until, .. } if until == t0 + Duration::from_secs(1))
+        );
+        // Whatever a step asks for, a poll is never sooner than a second.
+        let out = StepOutcome::poll_after(t0, Duration::from_nanos(1), "soon", None);
+        assert!(
+            matches!(out, StepOutcome::Wait { until, .. } if until == t0 + Duration::from_secs(1))
         );
     }
 

@@ -104,17 +104,18 @@ pub(crate) fn required_str(ctx: &StepContext, name: &str) -> Result<String, Step
     })
 }
 
-/// An optional duration input (`5m`, `1h`), with its default.
-pub(crate) fn duration_input(
+/// The optional `poll_interval` input (`5m`, `1h`), with its default, within the bounds of
+/// `runbook::limits` (at least 1s, at most 400d).
+pub(crate) fn poll_interval_input(
     ctx: &StepContext,
-    name: &str,
     default: std::time::Duration,
 ) -> Result<std::time::Duration, StepError> {
-    match ctx.input_str(name) {
+    use crate::runbook::limits::{self, DurationUse};
+    match ctx.input_str("poll_interval") {
         None => Ok(default),
-        Some(t) => humantime::parse_duration(t.trim()).map_err(|e| {
+        Some(t) => limits::parse(&t, DurationUse::PollInterval).map_err(|e| {
             StepError::fatal(format!(
-                "input `{name}` of step `{}` is not a duration: `{t}` ({e}; e.g. 30s, 5m, 1h)",
+                "input `poll_interval` of step `{}` is `{t}`, which {e} (e.g. 30s, 5m, 1h)",
                 ctx.step
             ))
         }),

@@ -84,7 +84,7 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepError> {
     let snapshot = required_str(&ctx, "snapshot_id")?;
     let old = connector_input(&ctx, "old_resource_id")?;
     let new = connector_input(&ctx, "new_resource_id")?;
-    let interval = duration_input(&ctx, "poll_interval", Duration::from_secs(300))?;
+    let interval = poll_interval_input(&ctx, Duration::from_secs(300))?;
     let client = arm_client(&ctx)?;
     let store = backup_store(&ctx)?;
     let backup = BackupView::load(&store, &snapshot, &old).await?;
