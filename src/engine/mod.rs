@@ -51,6 +51,8 @@ pub enum EngineError {
     NotRearmable { step: String, why: &'static str },
     #[error("step {step}: attempt {got} started where attempt {expected} was expected")]
     AttemptMismatch { step: String, got: u32, expected: u32 },
+    #[error("step {step}: {what}: {error}")]
+    TimeOutOfRange { step: String, what: &'static str, error: String },
 }
 
 /// One step instance: a step, or one branch of a fanned-out step.
@@ -191,7 +193,11 @@ pub struct Engine {
     seed: u64,
     steps: Vec<StepRt>,
     index: HashMap<String, usize>,
-    /// Position of each step in `plan.order` (scheduling priority).
+    /// The steps in scheduling order: `plan.order`, with anything out of range or repeated left
+    /// out and any step it misses appended in file order (never needed for a validated plan, see
+    /// [`check_plan`], but the engine must not index with unchecked values).
+    order: Vec<usize>,
+    /// Position of each step in `order` (scheduling priority): `order[pos[s]] == s`.
     pos: Vec<usize>,
     counts: BTreeMap<Phase, usize>,
     unexpanded: usize,
@@ -219,17 +225,19 @@ impl Engine {
         let defs = &plan.runbook.steps;
         let index: HashMap<String, usize> =
             defs.iter().enumerate().map(|(i, s)| (s.id.clone(), i)).collect();
-        let mut pos = vec![usize::MAX; defs.len()];
-        for (p, &i) in plan.order.iter().enumerate() {
-            if let Some(slot) = pos.get_mut(i) {
-                *slot = p;
+        let mut listed = vec![false; defs.len()];
+        let mut order = Vec::with_capacity(defs.len());
+        for &i in &plan.order {
+            if listed.get(i) == Some(&false) {
+                listed[i] = true;
+                order.push(i);
             }
         }
         // Steps missing from `order` (never from a validated plan) keep file order after the rest.
-        for (i, p) in pos.iter_mut().enumerate() {
-            if *p == usize::MAX {
-                *p = plan.order.len() + i;
-            }
+        order.extend((0..defs.len()).filter(|&i| !listed[i]));
+        let mut pos = vec![0; defs.len()];
+        for (p, &i) in order.iter().enumerate() {
+            pos[i] = p;
         }
         let mut steps: Vec<StepRt> = defs
             .iter()
@@ -270,6 +278,7 @@ impl Engine {
             seed,
             steps,
             index,
+            order,
             pos,
             counts: BTreeMap::new(),
             unexpanded: n,
@@ -387,7 +396,7 @@ impl Engine {
     /// and the step is not one-shot. In plan order, with the failure message.
     pub fn rearmable(&self) -> Vec<(String, Option<usize>, String)> {
         let mut out = Vec::new();
-        for &s in &self.plan.order {
+        for &s in &self.order {
             for (i, inst) in self.steps[s].instances.iter().flatten().enumerate() {
                 if self.not_rearmable(s, i).is_none() {
                     out.push((
@@ -404,7 +413,7 @@ impl Engine {
     /// Instances waiting for a person, in plan order.
     pub fn blockers(&self) -> Vec<Blocker> {
         let mut out = Vec::new();
-        for &s in &self.plan.order {
+        for &s in &self.order {
             let id = &self.plan.runbook.steps[s].id;
             for (i, inst) in self.steps[s].instances.iter().flatten().enumerate() {
                 let (phase, interrupted) = match inst.state {
@@ -440,7 +449,7 @@ impl Engine {
     /// tests compare.
     pub fn snapshot(&self) -> Vec<InstanceView> {
         let mut out = Vec::new();
-        for &s in &self.plan.order {
+        for &s in &self.order {
             let def = &self.plan.runbook.steps[s];
             match &self.steps[s].instances {
                 None => out.push(InstanceView {
@@ -570,10 +579,23 @@ impl Engine {
                         expected,
                     });
                 }
-                let timeout = self.plan.runbook.steps[s].timeout;
+                let poll = inst.next_is_poll;
+                // Checked before any change: a deadline beyond the representable time is an
+                // error, never a panic (a validated plan's timeout is at most 400 days).
+                let deadline = match self.plan.runbook.steps[s].timeout {
+                    Some(t) if !poll => {
+                        Some(crate::runbook::limits::add(now, t).map_err(|error| {
+                            EngineError::TimeOutOfRange {
+                                step: self.name(s, i),
+                                what: "deadline",
+                                error,
+                            }
+                        })?)
+                    }
+                    _ => None,
+                };
                 self.set_state(s, i, State::Running { attempt: *attempt })?;
                 let inst = self.inst_mut(s, i);
-                let poll = inst.next_is_poll;
                 inst.next_is_poll = false;
                 inst.next_is_reentry = false;
                 inst.attempt = *attempt;
@@ -581,7 +603,7 @@ impl Engine {
                 if !poll {
                     inst.attempt_started = Some(now);
                     inst.polls = 0;
-                    inst.deadline = timeout.map(|t| now + t);
+                    inst.deadline = deadline;
                 } else {
                     inst.polls += 1;
                 }
@@ -833,7 +855,9 @@ impl Engine {
         let failures = self.inst(s, i).failures + 1;
         if retryable && failures < policy.max_attempts {
             let delay = backoff(self.seed, &self.plan.runbook.steps[s].id, i, failures, &policy);
-            let until = now + delay;
+            let until = crate::runbook::limits::add(now, delay).map_err(|error| {
+                EngineError::TimeOutOfRange { step: self.name(s, i), what: "retry", error }
+            })?;
             self.set_state(s, i, State::Waiting { until, reason: WaitReason::Backoff })?;
             self.set_timer(s, i, until, actions);
             let inst = self.inst_mut(s, i);
@@ -947,7 +971,7 @@ impl Engine {
 
     /// The step at scheduling position `p` (inverse of `pos`).
     fn step_at(&self, p: usize) -> usize {
-        self.plan.order.get(p).copied().unwrap_or_else(|| p - self.plan.order.len())
+        self.order[p]
     }
 
     fn dep_complete(&self, d: usize) -> bool {
@@ -1162,6 +1186,72 @@ impl Engine {
             "run": { "id": self.run_id },
         })
     }
+}
+
+/// Checks what the engine relies on in a plan that was not just validated by `runbook::load`:
+/// one read back from a journal header, which may be damaged or crafted (even with a valid hash
+/// chain). Step ids are unique, `order` is a permutation of the step indices, every need names
+/// another step that comes earlier in `order` (so the graph is acyclic), and every duration is
+/// within `runbook::limits`. `Err` says what is wrong, naming the field.
+pub fn check_plan(plan: &Plan) -> Result<(), String> {
+    use crate::runbook::limits::{check, DurationUse};
+    let steps = &plan.runbook.steps;
+    let n = steps.len();
+    if n == 0 {
+        return Err("the plan has no steps".into());
+    }
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (i, def) in steps.iter().enumerate() {
+        if !crate::runbook::valid_step_id(&def.id) {
+            return Err(format!("step {i} has an invalid id `{}`", def.id.escape_debug()));
+        }
+        if index.insert(def.id.as_str(), i).is_some() {
+            return Err(format!("step id `{}` appears twice", def.id));
+        }
+    }
+    if plan.order.len() != n {
+        return Err(format!("plan.order has {} entries for {n} steps", plan.order.len()));
+    }
+    let mut pos = vec![usize::MAX; n];
+    for (p, &i) in plan.order.iter().enumerate() {
+        match pos.get_mut(i) {
+            None => {
+                return Err(format!(
+                    "plan.order[{p}] is {i}, out of range (the steps are numbered 0 to {})",
+                    n - 1
+                ))
+            }
+            Some(slot) if *slot != usize::MAX => {
+                return Err(format!("plan.order lists step {i} (`{}`) twice", steps[i].id))
+            }
+            Some(slot) => *slot = p,
+        }
+    }
+    for (i, def) in steps.iter().enumerate() {
+        for need in &def.needs {
+            match index.get(need.as_str()) {
+                None => return Err(format!("step `{}` needs unknown step `{need}`", def.id)),
+                Some(&j) if pos[j] >= pos[i] => {
+                    return Err(format!(
+                        "step `{}` needs `{need}`, which does not come before it in plan.order",
+                        def.id
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        let durations = [
+            ("timeout", def.timeout),
+            ("retry.initial_delay", Some(def.retry.initial_delay)),
+            ("retry.max_delay", Some(def.retry.max_delay)),
+        ];
+        for (what, d) in durations {
+            if let Some(Err(e)) = d.map(|d| check(d, DurationUse::Duration)) {
+                return Err(format!("{what} of step `{}` {e}", def.id));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One instance as shown by `status` and compared by replay tests.

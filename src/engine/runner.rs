@@ -70,6 +70,9 @@ impl From<RunError> for UserError {
                 UserError::usage(msg).with_hint("`lifeboat status RUN` shows each step's state")
             }
             RunError::Journal(JournalError::NewerFormat { .. }) => UserError::usage(msg),
+            RunError::Replay { .. } => UserError::failed(msg).with_hint(
+                "if a newer lifeboat wrote this run, upgrade; otherwise the journal was changed or damaged: restore it from a copy, or start a new run",
+            ),
             other => UserError::failed(other.to_string()),
         }
     }
@@ -255,6 +258,9 @@ pub fn replay(path: &Path, entries: Vec<Entry>, registry: &Registry) -> Result<R
         |line: usize, error: String| RunError::Replay { path: path.to_path_buf(), line, error };
     let plan: Plan = serde_json::from_value(header.get("plan").cloned().unwrap_or(Value::Null))
         .map_err(|e| bad(1, format!("header has no valid plan ({e})")))?;
+    // The header may be damaged or crafted (with a valid hash chain): nothing in it is trusted
+    // to index with until it is checked.
+    super::check_plan(&plan).map_err(|e| bad(1, format!("header holds an invalid plan: {e}")))?;
     let run_id = header.get("run_id").and_then(Value::as_str).unwrap_or_default().to_string();
     let seed = header.get("seed").and_then(Value::as_u64).unwrap_or(0);
     let mut engine = Engine::new(Arc::new(plan), &run_id, seed, &|uses| registry.class_of(uses));
@@ -756,7 +762,7 @@ pub fn list_runs(state_dir: &Path, registry: &Registry) -> Vec<RunSummary> {
         if !dir.join(journal::JOURNAL_FILE).is_file() {
             continue;
         }
-        match load(&dir, registry) {
+        match load_guarded(&dir, registry) {
             Ok(r) => {
                 let snap = r.engine.snapshot();
                 let done = snap
@@ -784,7 +790,7 @@ pub fn list_runs(state_dir: &Path, registry: &Registry) -> Vec<RunSummary> {
                     error: None,
                 });
             }
-            Err(e) => out.push(RunSummary {
+            Err(error) => out.push(RunSummary {
                 run_id: id,
                 runbook: String::new(),
                 status: Status::Failed,
@@ -793,9 +799,28 @@ pub fn list_runs(state_dir: &Path, registry: &Registry) -> Vec<RunSummary> {
                 started_by: None,
                 steps_done: 0,
                 steps_total: 0,
-                error: Some(e.to_string()),
+                error: Some(error),
             }),
         }
     }
     out
+}
+
+/// [`load`] for a listing: one run that cannot be read, even one that makes the reader panic
+/// (a bug, but one run must never hide the others), is an error message.
+fn load_guarded(run_dir: &Path, registry: &Registry) -> Result<Replayed, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load(run_dir, registry))) {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(format!(
+                "{}: reading this run failed unexpectedly ({what}; a bug: please report it)",
+                run_dir.join(journal::JOURNAL_FILE).display()
+            ))
+        }
+    }
 }

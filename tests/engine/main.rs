@@ -6,9 +6,12 @@
 //! - `durable`: the library driver with a manual clock (a 3-day wait across a restart, guarded
 //!   re-entry, secrets in outputs).
 //! - `crash`: SIGKILL of the real binary at 100 points, then resume; concurrent resumes.
+//! - `defects`: issue 11: crafted (re-chained) journals and huge durations are errors naming
+//!   their line, never panics, and one unreadable run never hides the others.
 
 mod common;
 mod crash;
+mod defects;
 mod durable;
 mod journal;
 mod machine;
