@@ -8,6 +8,7 @@ use crate::engine::runner::{self, RunOptions, RunOutcome};
 use crate::engine::{self, Actor, Blocker, Event, InstanceView, Phase};
 use crate::error::{Exit, UserError};
 use crate::runbook;
+use crate::say;
 use crate::steps::{plan_needs, Registry, ServiceNeed, Services};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -179,6 +180,12 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
         None => runner::new_run_id(now()),
     };
     runner::validate_run_id(&run_id).map_err(UserError::from)?;
+    // A secret that could not be kept out of the journal and the output is refused before
+    // anything runs; from here on every line this process prints is scrubbed of the others.
+    runner::check_secrets(&plan, &run_id).map_err(UserError::from)?;
+    for v in runner::secret_params_of(&plan).values() {
+        crate::redact::register(v);
+    }
     // Read-only steps (discovery, backup) are rehearsed now: bad regions, a backup without the
     // failed connectors and the like exit 2 before the run exists or anything is written.
     let rehearsal = Arc::new(services_for(&plan, g, None)?);
@@ -186,7 +193,7 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
     let seed = rand::random::<u64>();
     let dir = runner::create_run(&state_dir, &plan, &run_id, now(), &Actor::current(), seed)
         .map_err(UserError::from)?;
-    println!("run {run_id} started ({} steps)", plan.runbook.steps.len());
+    say!("run {run_id} started ({} steps)", plan.runbook.steps.len());
     let services = services_for(&plan, g, Some(&dir))?;
     let secrets = runner::secret_params_of(&plan);
     if a.guided {
@@ -210,10 +217,18 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
     runner::check_secret_params(&header, &secrets).map_err(|e| {
         UserError::usage(e).with_hint("pass the secret exactly as when the run started")
     })?;
+    for (name, v) in &secrets {
+        if let Some(why) = crate::redact::value_weakness(v) {
+            return Err(UserError::usage(format!("--set {name}: secret parameter {name} {why}"))
+                .with_hint("a run whose secret is that short cannot be resumed safely: start a new run with a longer secret")
+                .into());
+        }
+        crate::redact::register(v);
+    }
     if let Some(params) = header.get("params").and_then(|p| p.as_object()) {
         for (name, v) in params {
             if crate::journal::is_redacted(v) && !secrets.contains_key(name) {
-                eprintln!(
+                crate::say_err!(
                     "warning: secret parameter {name} was not supplied: steps that use it see a redaction marker (pass --set {name}=...)"
                 );
             }
@@ -228,7 +243,7 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
         let rearmed = runner::rearm_failed(&dir, &registry, &Actor::current(), now())
             .map_err(UserError::from)?;
         for (name, reason) in rearmed {
-            println!("re-armed step {name} (its last failure may pass now: {reason})");
+            say!("re-armed step {name} (its last failure may pass now: {reason})");
         }
     }
     if a.guided {
@@ -252,7 +267,7 @@ async fn drive(
     let outcome =
         runner::drive(dir, registry, services, clock(), &options).await.map_err(UserError::from)?;
     sign_if_asked(dir, sign_key)?;
-    print!("{}", describe_outcome(run_id, &outcome));
+    print!("{}", crate::redact::scrub_output(&describe_outcome(run_id, &outcome)));
     Ok(outcome.exit())
 }
 

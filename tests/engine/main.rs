@@ -6,9 +6,12 @@
 //! - `durable`: the library driver with a manual clock (a 3-day wait across a restart, guarded
 //!   re-entry, secrets in outputs).
 //! - `crash`: SIGKILL of the real binary at 100 points, then resume; concurrent resumes.
+//! - `redaction`: secrets inside strings (prompts, errors, step ids, fan-out lists) and
+//!   commands on fanned-out steps, through the real binary.
 
 mod common;
 mod crash;
 mod durable;
 mod journal;
 mod machine;
+mod redaction;
