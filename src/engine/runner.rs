@@ -58,6 +58,20 @@ pub enum RunError {
         "refusing to journal an event of run {run}: {why} (nothing was written; please report it)"
     )]
     Redaction { run: String, why: String },
+    /// A person's command on a fanned-out step named no branch and did not say `--all`.
+    #[error(
+        "step {step} is fanned out: name the branch to {verb} ({})",
+        describe_branches(branches)
+    )]
+    NeedsBranch { run: String, step: String, verb: &'static str, branches: Vec<String> },
+}
+
+fn describe_branches(branches: &[String]) -> String {
+    if branches.is_empty() {
+        "its branches do not exist yet; without a branch the command applies to every branch it will have".into()
+    } else {
+        format!("branches it applies to: {}", branches.join(", "))
+    }
 }
 
 impl From<RunError> for UserError {
@@ -82,6 +96,22 @@ impl From<RunError> for UserError {
             RunError::Journal(JournalError::NewerFormat { .. }) => UserError::usage(msg),
             RunError::WeakSecret(_) => UserError::usage(msg)
                 .with_hint("choose another value for that secret; nothing was written"),
+            RunError::NeedsBranch { ref run, ref step, verb, ref branches } => {
+                let example = branches.first().cloned().unwrap_or_else(|| format!("{step}#N"));
+                let args = match verb {
+                    "approve" => " --comment TEXT",
+                    "attest" => " --evidence TEXT",
+                    _ => " --reason TEXT",
+                };
+                UserError::usage(msg).with_hint(format!(
+                    "e.g. lifeboat {verb} {run} {example}{args}; or add --all to {verb} every one of them with the same{}",
+                    match verb {
+                        "approve" => " comment",
+                        "attest" => " evidence",
+                        _ => " reason",
+                    }
+                ))
+            }
             other => UserError::failed(other.to_string()),
         }
     }
@@ -771,23 +801,102 @@ fn weak_secret_output(plan: &Plan, run_id: &str, secrets: &Map<String, Value>) -
     None
 }
 
+/// Whether a person's command without a branch may apply to every branch of a fanned-out step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Branches {
+    /// A fanned-out step must be named with its branch (`STEP#N`): refused otherwise, listing
+    /// the branches the command would apply to ([`RunError::NeedsBranch`]).
+    #[default]
+    Named,
+    /// Without a branch, every branch the command applies to (`--all`).
+    All,
+}
+
 /// A person's command (approve, attest, skip, cancel): validated against the replayed state,
 /// then journaled. Takes the run's lock, so it fails with exit 4 while a process drives the run.
+/// A fanned-out step must be named with its branch ([`Branches::Named`]); see
+/// [`apply_manual_to`] for `--all`.
 pub fn apply_manual(
     run_dir: &Path,
     registry: &Registry,
     event: Event,
     now: OffsetDateTime,
 ) -> Result<Vec<InstanceView>, RunError> {
+    apply_manual_to(run_dir, registry, event, now, Branches::Named).map(|a| a.snapshot)
+}
+
+/// What [`apply_manual_to`] did.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The run's instances afterwards.
+    pub snapshot: Vec<InstanceView>,
+    /// The instances the command changed (`step` or `step#N`), in plan order.
+    pub changed: Vec<String>,
+}
+
+/// [`apply_manual`], saying whether a command without a branch may apply to every branch.
+pub fn apply_manual_to(
+    run_dir: &Path,
+    registry: &Registry,
+    event: Event,
+    now: OffsetDateTime,
+    branches: Branches,
+) -> Result<Applied, RunError> {
     let run_id = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let _lock = RunLock::acquire(run_dir, &run_id, now)?;
     let path = run_dir.join(journal::JOURNAL_FILE);
     let (mut writer, read) = Writer::open(&path)?;
     let Replayed { mut engine, .. } = replay(&path, read.entries, registry)?;
     // Validate on a copy first: nothing is journaled for a command that does not apply.
-    engine.clone().handle(&event, now)?;
+    let mut probe = engine.clone();
+    probe.handle(&event, now)?;
+    let changed = match manual_step(&event) {
+        Some(step) => changed_instances(step, &engine.snapshot(), &probe.snapshot()),
+        None => Vec::new(),
+    };
+    if branches == Branches::Named {
+        if let Some((step, verb)) = branchless_command(&engine, &event) {
+            return Err(RunError::NeedsBranch { run: run_id, step, verb, branches: changed });
+        }
+    }
     commit(&mut writer, &mut engine, &[event], now)?;
-    Ok(engine.snapshot())
+    Ok(Applied { snapshot: engine.snapshot(), changed })
+}
+
+/// The step a person's command names.
+fn manual_step(event: &Event) -> Option<&str> {
+    match event {
+        Event::Approved { step, .. }
+        | Event::Attested { step, .. }
+        | Event::Skipped { step, .. }
+        | Event::Rearmed { step, .. } => Some(step),
+        _ => None,
+    }
+}
+
+/// The instances of `step` whose state differs between two snapshots of one run.
+fn changed_instances(step: &str, before: &[InstanceView], after: &[InstanceView]) -> Vec<String> {
+    let state = |v: &InstanceView| v.instance.as_ref().map(|i| i.state.clone());
+    after
+        .iter()
+        .filter(|a| a.step == step && a.instance.is_some())
+        .filter(|a| {
+            !before.iter().any(|b| b.step == a.step && b.branch == a.branch && state(b) == state(a))
+        })
+        .map(InstanceView::name)
+        .collect()
+}
+
+/// The step and the verb of an approve/attest/skip that names no branch of a fanned-out step.
+fn branchless_command(engine: &Engine, event: &Event) -> Option<(String, &'static str)> {
+    let (step, verb) = match event {
+        Event::Approved { step, branch: None, .. } => (step, "approve"),
+        Event::Attested { step, branch: None, .. } => (step, "attest"),
+        Event::Skipped { step, branch: None, .. } => (step, "skip"),
+        _ => return None,
+    };
+    let fanned = engine.plan().runbook.step(step).is_some_and(|d| d.for_each.is_some());
+    fanned.then(|| (step.clone(), verb))
 }
 
 /// Re-arms every failed instance whose last failure was retryable and whose step is not

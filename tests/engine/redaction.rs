@@ -1,7 +1,8 @@
-//! Secrets inside strings (issue 11, item 2), through the real binary: a secret in a gate
-//! prompt, a step error, a plain output, a step id or a fan-out list never bricks the run nor
-//! reaches the journal, stdout, stderr, `status` or the CSV export; short secrets are refused
-//! before anything is written.
+//! Secrets inside strings (issue 11, item 2) and fan-out commands without a branch (item 15),
+//! through the real binary: a secret in a gate prompt, a step error, a plain output, a step id
+//! or a fan-out list never bricks the run nor reaches the journal, stdout, stderr, `status` or
+//! the CSV export; short secrets are refused before anything is written; `attest`, `approve` and
+//! `skip` of a fanned-out step name a branch or say `--all`.
 
 use crate::common::*;
 use lifeboat::engine::runner;
@@ -272,4 +273,88 @@ steps:
         assert!(!dir.path().join("runs").join(run).exists(), "{run} was created");
     }
     assert!(!dir.path().join("fx").exists(), "no step ran");
+}
+
+fn fan_out_runbook(dir: &Path) -> String {
+    runbook(
+        dir,
+        "branches",
+        r#"params:
+  connectors: {type: list, default: [ado-weu, gitlab-weu, github-weu]}
+steps:
+  - id: file-support-request
+    uses: manual.task
+    for_each: "{{ params.connectors }}"
+    with:
+      instructions: "File the request for {{ item }}"
+  - id: go
+    uses: gate.approval
+    for_each: "{{ params.connectors }}"
+    with:
+      prompt: "Go for {{ item }}?"
+"#,
+    )
+    .display()
+    .to_string()
+}
+
+fn phases(state: &Path, run: &str) -> Vec<(String, String)> {
+    let r = runner::load(&state.join("runs").join(run), &registry()).unwrap();
+    r.engine
+        .snapshot()
+        .into_iter()
+        .map(|v| (v.name(), v.instance.unwrap().state.phase().name().to_string()))
+        .collect()
+}
+
+#[test]
+fn defect_15_a_fanned_out_step_without_a_branch_is_refused_unless_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = fan_out_runbook(dir.path());
+    let mut s = Session::new(dir.path());
+    s.cmd(&["run", &rb, "--run-id", "b1"], 3);
+    let before = s.journal("b1");
+    // The support draft's old advice: attest the bare step. It would attest every connector.
+    let out = s.cmd(&["attest", "b1", "file-support-request", "--evidence", "ticket 123"], 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("step file-support-request is fanned out"), "{err}");
+    assert!(
+        err.contains("file-support-request#0, file-support-request#1, file-support-request#2"),
+        "lists the branches: {err}"
+    );
+    assert!(err.contains("lifeboat attest b1 file-support-request#0 --evidence TEXT"), "{err}");
+    assert!(err.contains("--all"), "{err}");
+    for args in [vec!["approve", "b1", "go"], vec!["skip", "b1", "go", "--reason", "not needed"]] {
+        let out = s.cmd(&args, 2);
+        assert!(text(&out).contains("go#0, go#1, go#2"), "{args:?}: {}", text(&out));
+    }
+    assert_eq!(s.journal("b1"), before, "nothing journaled");
+    // One branch at a time, then the rest with --all.
+    s.cmd(&["attest", "b1", "file-support-request#1", "--evidence", "ticket 123"], 0);
+    let out =
+        s.cmd(&["attest", "b1", "file-support-request", "--all", "--evidence", "ticket 9"], 0);
+    assert!(
+        text(&out).contains("attested file-support-request#0, file-support-request#2"),
+        "{}",
+        text(&out)
+    );
+    let evidence: Vec<Value> =
+        events(&s.journal("b1"), "attested").iter().map(|e| e["evidence"].clone()).collect();
+    assert_eq!(evidence, ["ticket 123", "ticket 9"]);
+    let out = s.cmd(&["approve", "b1", "go#0", "--all"], 2);
+    assert!(text(&out).contains("names one branch and --all"), "{}", text(&out));
+    s.cmd(&["approve", "b1", "go#2"], 0);
+    s.cmd(&["skip", "b1", "go", "--all", "--reason", "not needed"], 0);
+    let p = phases(dir.path(), "b1");
+    let want = [
+        ("file-support-request#0", "succeeded"),
+        ("file-support-request#1", "succeeded"),
+        ("file-support-request#2", "succeeded"),
+        ("go#0", "skipped"),
+        ("go#1", "skipped"),
+        ("go#2", "succeeded"),
+    ];
+    let want: Vec<(String, String)> =
+        want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    assert_eq!(p, want);
 }
