@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod journal;
 pub mod queries;
+pub mod redact;
 pub mod runbook;
 pub mod sim;
 pub mod steps;

@@ -25,6 +25,8 @@ use crate::engine::runner::{self, RunOptions, RunOutcome};
 use crate::engine::{self, Actor, Blocker, Engine, Event, Instance, Phase};
 use crate::error::{Exit, UserError};
 use crate::journal::{self, Entry};
+use crate::redact;
+use crate::say;
 use crate::steps::services::{ArmClient, Prompter, PrompterHandle};
 use crate::steps::{Registry, Services};
 use futures::future::BoxFuture;
@@ -92,10 +94,12 @@ impl Ui {
         self.print(&text);
     }
 
+    /// Every line goes out scrubbed of the secrets this process knows.
     fn print(&self, text: &str) {
+        let text = redact::scrub_output(text);
         let any_bar = !self.active.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
         if self.fancy && any_bar {
-            let _ = self.bars.println(text);
+            let _ = self.bars.println(&text);
         } else {
             println!("{text}");
         }
@@ -147,12 +151,12 @@ impl Ui {
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
             );
-            bar.set_prefix(name);
+            bar.set_prefix(redact::scrub_output(&name));
             bar
         });
         bar.set_length(total);
         bar.set_position(done);
-        bar.set_message(message.to_string());
+        bar.set_message(redact::scrub_output(message));
     }
 
     fn finish_progress(&self, key: &Key) {
@@ -241,6 +245,7 @@ impl Prompter for TermPrompter {
             ui.hold();
             let echo_off = EchoOff::new();
             use std::io::Write;
+            let label = redact::scrub_output(&label);
             print!("{} {label} (input is hidden, empty to decline): ", console::style("?").bold());
             let _ = std::io::stdout().flush();
             let answer = read_line_async().await.ok().flatten();
@@ -569,7 +574,7 @@ pub async fn drive_guided(
                 return Ok(Exit::Ok);
             }
             other => {
-                print!("{}", describe_outcome(run_id, other));
+                print!("{}", redact::scrub_output(&describe_outcome(run_id, other)));
                 return Ok(other.exit());
             }
         }
@@ -611,7 +616,7 @@ async fn read_answer(
     interrupted: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Option<String> {
     use std::io::Write;
-    print!("{question}");
+    print!("{}", redact::scrub_output(question));
     let _ = std::io::stdout().flush();
     tokio::select! {
         line = read_line_async() => line.ok().flatten(),
@@ -643,21 +648,21 @@ async fn ask(
     let name = b.name();
     let r = runner::load(dir, registry).map_err(UserError::from)?;
     let def = r.engine.plan().runbook.step(&b.step).cloned();
-    println!();
+    say!();
     let what = match (b.phase, b.interrupted) {
         (Phase::AwaitingApproval, _) => "gate: your approval is needed",
         (_, false) => "manual task: a person must do this",
         (_, true) => "interrupted one-shot step: it must never run twice",
     };
-    println!("{} {} — {what}", console::style("?").bold(), console::style(&name).bold());
+    say!("{} {} — {what}", console::style("?").bold(), console::style(&name).bold());
     if let Some(d) = def.as_ref().and_then(|d| d.description.clone()) {
         for l in d.trim().lines() {
-            println!("  {l}");
+            say!("  {l}");
         }
     }
     if let Some(m) = &b.message {
         for l in m.trim().lines() {
-            println!("  {l}");
+            say!("  {l}");
         }
     }
     let (choices, allowed): (&str, &[&str]) = match (b.phase, b.interrupted) {
@@ -680,7 +685,7 @@ async fn ask(
         let choice = choice.trim().to_ascii_lowercase();
         let choice = choice.chars().next().map(String::from).unwrap_or_default();
         if !allowed.contains(&choice.as_str()) {
-            println!("  (type one of: {})", allowed.join(", "));
+            say!("  (type one of: {})", allowed.join(", "));
             continue;
         }
         let (step, branch) = (b.step.clone(), b.branch);
@@ -714,13 +719,13 @@ async fn ask(
         };
         match runner::apply_manual(dir, registry, event, SystemClock.now()) {
             Ok(_) => {
-                println!("  {} {name} {done} (journaled)", console::style("✓").green());
+                say!("  {} {name} {done} (journaled)", console::style("✓").green());
                 return Ok(Answer::Decided);
             }
             Err(e) => {
                 // E.g. someone else answered from another terminal meanwhile: say so, ask again.
                 let e = UserError::from(e);
-                println!("  {} {e}", console::style("✗").red());
+                say!("  {} {e}", console::style("✗").red());
                 if let Ok(r) = runner::load(dir, registry) {
                     if !r.engine.blockers().iter().any(|x| x.name() == name) {
                         return Ok(Answer::Decided);

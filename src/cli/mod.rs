@@ -186,7 +186,8 @@ pub fn main() -> std::process::ExitCode {
     let exit = match outcome {
         Ok(exit) => exit,
         Err(err) => {
-            eprintln!("{}", error::render(&err));
+            // Scrubbed of every secret this process learned (parameters, step outputs, codes).
+            eprintln!("{}", crate::redact::scrub_output(&error::render(&err)));
             error::exit_for(&err)
         }
     };
@@ -196,7 +197,10 @@ pub fn main() -> std::process::ExitCode {
 fn init_logging(g: &Globals) {
     let filter = tracing_subscriber::EnvFilter::try_new(&g.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Each log record is scrubbed of the secrets the process knows before it reaches stderr.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(crate::redact::StderrScrubber);
     let _ = match g.log_format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

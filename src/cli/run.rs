@@ -4,10 +4,11 @@
 
 use super::{Globals, OutputFormat};
 use crate::clock::{Clock, SystemClock};
-use crate::engine::runner::{self, RunOptions, RunOutcome};
+use crate::engine::runner::{self, Branches, RunOptions, RunOutcome};
 use crate::engine::{self, Actor, Blocker, Event, InstanceView, Phase};
 use crate::error::{Exit, UserError};
 use crate::runbook;
+use crate::say;
 use crate::steps::{plan_needs, Registry, ServiceNeed, Services};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -73,36 +74,49 @@ pub struct StatusArgs {
 pub struct ApproveArgs {
     #[arg(value_name = "RUN_ID")]
     pub run_id: String,
-    /// The gate: `STEP`, or `STEP#N` for one branch (without `#N`, every waiting branch)
+    /// The gate: `STEP`, or `STEP#N` for one branch of a fanned-out step
     #[arg(value_name = "STEP")]
     pub step: String,
     /// Why, for the audit record
     #[arg(long)]
     pub comment: Option<String>,
+    /// Approve every waiting branch of a fanned-out STEP (without it, a fanned-out step must be
+    /// named STEP#N)
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct AttestArgs {
     #[arg(value_name = "RUN_ID")]
     pub run_id: String,
-    /// The manual (or interrupted) step: `STEP`, or `STEP#N` for one branch
+    /// The manual (or interrupted) step: `STEP`, or `STEP#N` for one branch of a fanned-out step
     #[arg(value_name = "STEP")]
     pub step: String,
     /// What was done, e.g. a ticket number; journaled for the audit record
     #[arg(long, value_name = "TEXT")]
     pub evidence: String,
+    /// Attest every waiting branch of a fanned-out STEP with the same evidence (without it, a
+    /// fanned-out step must be named STEP#N)
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct SkipArgs {
     #[arg(value_name = "RUN_ID")]
     pub run_id: String,
-    /// The step to skip: `STEP`, or `STEP#N` for one branch; dependents treat it as done
+    /// The step to skip: `STEP`, or `STEP#N` for one branch of a fanned-out step; dependents
+    /// treat it as done
     #[arg(value_name = "STEP")]
     pub step: String,
     /// Why, for the audit record
     #[arg(long, value_name = "TEXT")]
     pub reason: String,
+    /// Skip every branch of a fanned-out STEP that can be skipped (or, before it fanned out,
+    /// every branch it will have); without it, a fanned-out step must be named STEP#N
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -179,6 +193,12 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
         None => runner::new_run_id(now()),
     };
     runner::validate_run_id(&run_id).map_err(UserError::from)?;
+    // A secret that could not be kept out of the journal and the output is refused before
+    // anything runs; from here on every line this process prints is scrubbed of the others.
+    runner::check_secrets(&plan, &run_id).map_err(UserError::from)?;
+    for v in runner::secret_params_of(&plan).values() {
+        crate::redact::register(v);
+    }
     // Read-only steps (discovery, backup) are rehearsed now: bad regions, a backup without the
     // failed connectors and the like exit 2 before the run exists or anything is written.
     let rehearsal = Arc::new(services_for(&plan, g, None)?);
@@ -186,7 +206,7 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
     let seed = rand::random::<u64>();
     let dir = runner::create_run(&state_dir, &plan, &run_id, now(), &Actor::current(), seed)
         .map_err(UserError::from)?;
-    println!("run {run_id} started ({} steps)", plan.runbook.steps.len());
+    say!("run {run_id} started ({} steps)", plan.runbook.steps.len());
     let services = services_for(&plan, g, Some(&dir))?;
     let secrets = runner::secret_params_of(&plan);
     if a.guided {
@@ -210,10 +230,18 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
     runner::check_secret_params(&header, &secrets).map_err(|e| {
         UserError::usage(e).with_hint("pass the secret exactly as when the run started")
     })?;
+    for (name, v) in &secrets {
+        if let Some(why) = crate::redact::value_weakness(v) {
+            return Err(UserError::usage(format!("--set {name}: secret parameter {name} {why}"))
+                .with_hint("a run whose secret is that short cannot be resumed safely: start a new run with a longer secret")
+                .into());
+        }
+        crate::redact::register(v);
+    }
     if let Some(params) = header.get("params").and_then(|p| p.as_object()) {
         for (name, v) in params {
             if crate::journal::is_redacted(v) && !secrets.contains_key(name) {
-                eprintln!(
+                crate::say_err!(
                     "warning: secret parameter {name} was not supplied: steps that use it see a redaction marker (pass --set {name}=...)"
                 );
             }
@@ -228,7 +256,7 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
         let rearmed = runner::rearm_failed(&dir, &registry, &Actor::current(), now())
             .map_err(UserError::from)?;
         for (name, reason) in rearmed {
-            println!("re-armed step {name} (its last failure may pass now: {reason})");
+            say!("re-armed step {name} (its last failure may pass now: {reason})");
         }
     }
     if a.guided {
@@ -252,7 +280,7 @@ async fn drive(
     let outcome =
         runner::drive(dir, registry, services, clock(), &options).await.map_err(UserError::from)?;
     sign_if_asked(dir, sign_key)?;
-    print!("{}", describe_outcome(run_id, &outcome));
+    print!("{}", crate::redact::scrub_output(&describe_outcome(run_id, &outcome)));
     Ok(outcome.exit())
 }
 
@@ -330,39 +358,63 @@ fn parse_step(text: &str) -> Result<(String, Option<usize>), UserError> {
     })
 }
 
-fn manual(g: &Globals, run_id: &str, event: Event, what: &str, step: &str) -> anyhow::Result<Exit> {
+/// `STEP` or `STEP#N`; `--all` only with a plain `STEP` (it picks every branch).
+fn parse_target(text: &str, all: bool) -> Result<(String, Option<usize>, Branches), UserError> {
+    let (step, branch) = parse_step(text)?;
+    match (branch, all) {
+        (Some(_), true) => Err(UserError::usage(format!(
+            "`{text}` names one branch and --all asks for every branch"
+        ))
+        .with_hint("drop #N to act on every branch, or drop --all")),
+        (_, true) => Ok((step, branch, Branches::All)),
+        (_, false) => Ok((step, branch, Branches::Named)),
+    }
+}
+
+fn manual(
+    g: &Globals,
+    run_id: &str,
+    event: Event,
+    branches: Branches,
+    what: &str,
+    step: &str,
+) -> anyhow::Result<Exit> {
     let dir = runner::run_dir(&g.state_dir()?, run_id).map_err(UserError::from)?;
-    runner::apply_manual(&dir, &Registry::builtin(), event, now()).map_err(UserError::from)?;
-    println!("{what} {step} of run {run_id}; continue with: lifeboat resume {run_id}");
+    let applied = runner::apply_manual_to(&dir, &Registry::builtin(), event, now(), branches)
+        .map_err(UserError::from)?;
+    // Exactly which instances the command changed (with --all, maybe several).
+    let names =
+        if applied.changed.is_empty() { step.to_string() } else { applied.changed.join(", ") };
+    println!("{what} {names} of run {run_id}; continue with: lifeboat resume {run_id}");
     Ok(Exit::Ok)
 }
 
 pub async fn execute_approve(a: ApproveArgs, g: &Globals) -> anyhow::Result<Exit> {
-    let (step, branch) = parse_step(&a.step)?;
+    let (step, branch, branches) = parse_target(&a.step, a.all)?;
     let event = Event::Approved { step, branch, by: Actor::current(), comment: a.comment };
-    manual(g, &a.run_id, event, "approved", &a.step)
+    manual(g, &a.run_id, event, branches, "approved", &a.step)
 }
 
 pub async fn execute_attest(a: AttestArgs, g: &Globals) -> anyhow::Result<Exit> {
-    let (step, branch) = parse_step(&a.step)?;
+    let (step, branch, branches) = parse_target(&a.step, a.all)?;
     if a.evidence.trim().is_empty() {
         return Err(UserError::usage("--evidence is empty")
             .with_hint("say what was done, e.g. a ticket number")
             .into());
     }
     let event = Event::Attested { step, branch, by: Actor::current(), evidence: a.evidence };
-    manual(g, &a.run_id, event, "attested", &a.step)
+    manual(g, &a.run_id, event, branches, "attested", &a.step)
 }
 
 pub async fn execute_skip(a: SkipArgs, g: &Globals) -> anyhow::Result<Exit> {
-    let (step, branch) = parse_step(&a.step)?;
+    let (step, branch, branches) = parse_target(&a.step, a.all)?;
     if a.reason.trim().is_empty() {
         return Err(UserError::usage("--reason is empty")
             .with_hint("say why the step is skipped")
             .into());
     }
     let event = Event::Skipped { step, branch, by: Actor::current(), reason: a.reason };
-    manual(g, &a.run_id, event, "skipped", &a.step)
+    manual(g, &a.run_id, event, branches, "skipped", &a.step)
 }
 
 pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> {

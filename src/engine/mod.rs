@@ -1027,7 +1027,7 @@ impl Engine {
             let when = match &def.when {
                 None => Ok(true),
                 Some(expr) => {
-                    let ctx = self.context(s, i);
+                    let ctx = self.context(s, i, false);
                     template::eval_condition(expr, &ctx)
                 }
             };
@@ -1060,9 +1060,16 @@ impl Engine {
         let items: Vec<Option<Value>> = match &def.for_each {
             None => vec![None],
             Some(expr) => {
-                let ctx = self.context(s, usize::MAX);
+                let ctx = self.context(s, usize::MAX, false);
                 match template::render_value(&Value::String(expr.clone()), &ctx) {
                     Ok(Value::Array(items)) => items.into_iter().map(Some).collect(),
+                    Ok(other) if crate::journal::is_redacted(&other) => {
+                        failure = Some(
+                            "for_each yields a secret, and a secret cannot decide a fan-out: it is not journaled, so a replay could not rebuild the branches (fan out over a list that is not secret)"
+                                .into(),
+                        );
+                        vec![None]
+                    }
                     Ok(other) => {
                         failure =
                             Some(format!("for_each must yield a list, got {}", json_kind(&other)));
@@ -1103,7 +1110,7 @@ impl Engine {
         while self.count(Phase::Running) + self.dispatched.len() < limit {
             let Some((p, i)) = self.ready.pop_first() else { break };
             let s = self.step_at(p);
-            let ctx = self.context(s, i);
+            let ctx = self.context(s, i, true);
             let def = &self.plan.runbook.steps[s];
             let with = Value::Object(def.with.clone().into_iter().collect());
             match template::render_value(&with, &ctx) {
@@ -1136,14 +1143,17 @@ impl Engine {
     }
 
     /// The template context of instance `i` of step `s` (`usize::MAX`: the step as a whole).
-    fn context(&self, s: usize, i: usize) -> Value {
+    /// With `secrets`, the real values of secret parameters and outputs (held in memory only)
+    /// replace their markers: for a step's inputs only. `for_each` and `when` see the markers,
+    /// as a replay does, so a secret never decides the shape of a run a replay must rebuild.
+    fn context(&self, s: usize, i: usize, secrets: bool) -> Value {
         let mut steps = Map::new();
         let fanned_expr = self.plan.runbook.steps[s].for_each.as_deref().map(str::trim);
         for &r in &self.steps[s].refs {
             let Some(insts) = &self.steps[r].instances else { continue };
             let outputs = |k: usize, inst: &Instance| -> Value {
                 let mut o = inst.outputs.clone().unwrap_or_default();
-                if let Some(secret) = self.secrets.get(&(r, k)) {
+                if let Some(secret) = self.secrets.get(&(r, k)).filter(|_| secrets) {
                     o.extend(secret.clone());
                 }
                 if inst.outputs.is_none() && inst.state != State::Succeeded {
@@ -1174,7 +1184,7 @@ impl Engine {
                 .unwrap_or(Value::Null)
         };
         json!({
-            "params": if self.secret_params.is_empty() {
+            "params": if self.secret_params.is_empty() || !secrets {
                 json!(self.plan.params)
             } else {
                 let mut p: Map<String, Value> = self.plan.params.clone().into_iter().collect();

@@ -11,6 +11,7 @@ use super::{Action, Actor, Blocker, Engine, EngineError, Event, InstanceView, St
 use crate::clock::{Clock, ManualClock};
 use crate::error::{Exit, UserError};
 use crate::journal::{self, Entry, JournalError, RunLock, Writer};
+use crate::redact::{self, Redactor};
 use crate::runbook::Plan;
 use crate::steps::kind::{Cancellation, StepSink};
 use crate::steps::{Registry, Services, StepContext, StepOutcome};
@@ -48,6 +49,29 @@ pub enum RunError {
     },
     #[error("run {0} cannot progress and waits for nobody (internal error: please report it)")]
     Stuck(String),
+    /// A secret value that could not be kept out of the journal and the output: refused before
+    /// anything is written. The message names the parameter, never the value.
+    #[error("{0}")]
+    WeakSecret(String),
+    /// An event that redaction would break: nothing is journaled.
+    #[error(
+        "refusing to journal an event of run {run}: {why} (nothing was written; please report it)"
+    )]
+    Redaction { run: String, why: String },
+    /// A person's command on a fanned-out step named no branch and did not say `--all`.
+    #[error(
+        "step {step} is fanned out: name the branch to {verb} ({})",
+        describe_branches(branches)
+    )]
+    NeedsBranch { run: String, step: String, verb: &'static str, branches: Vec<String> },
+}
+
+fn describe_branches(branches: &[String]) -> String {
+    if branches.is_empty() {
+        "its branches do not exist yet; without a branch the command applies to every branch it will have".into()
+    } else {
+        format!("branches it applies to: {}", branches.join(", "))
+    }
 }
 
 impl From<RunError> for UserError {
@@ -73,6 +97,24 @@ impl From<RunError> for UserError {
             RunError::Replay { .. } => UserError::failed(msg).with_hint(
                 "if a newer lifeboat wrote this run, upgrade; otherwise the journal was changed or damaged: restore it from a copy, or start a new run",
             ),
+            RunError::WeakSecret(_) => UserError::usage(msg)
+                .with_hint("choose another value for that secret; nothing was written"),
+            RunError::NeedsBranch { ref run, ref step, verb, ref branches } => {
+                let example = branches.first().cloned().unwrap_or_else(|| format!("{step}#N"));
+                let args = match verb {
+                    "approve" => " --comment TEXT",
+                    "attest" => " --evidence TEXT",
+                    _ => " --reason TEXT",
+                };
+                UserError::usage(msg).with_hint(format!(
+                    "e.g. lifeboat {verb} {run} {example}{args}; or add --all to {verb} every one of them with the same{}",
+                    match verb {
+                        "approve" => " comment",
+                        "attest" => " evidence",
+                        _ => " reason",
+                    }
+                ))
+            }
             other => UserError::failed(other.to_string()),
         }
     }
@@ -128,8 +170,51 @@ fn redacted_plan(plan: &Plan) -> Plan {
     p
 }
 
+/// Refuses secret parameter values that could not be kept out of the journal and the output
+/// (see `redact::weakness`): too short, part of the marker, or already in clear in what the
+/// journal's header holds (the runbook's text, the run id, a parameter that is not secret).
+/// Messages name the parameter, never the value.
+pub fn check_secrets(plan: &Plan, run_id: &str) -> Result<(), RunError> {
+    for def in plan.runbook.params.iter().filter(|d| d.secret) {
+        let Some(value) = plan.params.get(&def.name) else { continue };
+        let name = &def.name;
+        if let Some(why) = redact::value_weakness(value) {
+            return Err(RunError::WeakSecret(format!("secret parameter {name} {why}")));
+        }
+        for text in redact::secret_texts(value) {
+            if let Some(place) = exposed_in(plan, run_id, &text) {
+                return Err(RunError::WeakSecret(format!(
+                    "the value of secret parameter {name} occurs in {place}, which the journal holds in clear: it cannot be kept secret"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where a secret text already is in clear in a run's journal header, if it is.
+fn exposed_in(plan: &Plan, run_id: &str, text: &str) -> Option<String> {
+    if run_id.contains(text) {
+        return Some("the run id".into());
+    }
+    if let Some(step) = plan.runbook.steps.iter().find(|s| s.id.contains(text)) {
+        return Some(format!("the id of step {}", step.id.replace(text, redact::MARKER)));
+    }
+    if plan.runbook.source.text.contains(text) {
+        return Some("the runbook's text (a default, a literal or a description)".into());
+    }
+    for def in plan.runbook.params.iter().filter(|d| !d.secret) {
+        let clear = plan.params.get(&def.name).map(redact::secret_texts).unwrap_or_default();
+        if clear.iter().any(|c| c.contains(text)) {
+            return Some(format!("parameter {}, which is not secret", def.name));
+        }
+    }
+    None
+}
+
 /// Creates a run: its directory and a journal with the header and `RunStarted`. Refuses an
-/// existing run id. Returns the run directory.
+/// existing run id, and secret values that could not be kept secret ([`check_secrets`]), before
+/// anything is written. Returns the run directory.
 pub fn create_run(
     state_dir: &Path,
     plan: &Plan,
@@ -139,6 +224,7 @@ pub fn create_run(
     seed: u64,
 ) -> Result<PathBuf, RunError> {
     validate_run_id(run_id)?;
+    check_secrets(plan, run_id)?;
     let runs = runs_dir(state_dir);
     std::fs::create_dir_all(&runs).map_err(|source| RunError::Io { path: runs.clone(), source })?;
     let dir = runs.join(run_id);
@@ -157,7 +243,7 @@ pub fn create_run(
         return Err(RunError::Exists(run_id.to_string()));
     }
     let journaled = redacted_plan(plan);
-    let header = json!({
+    let mut header = json!({
         "run_id": run_id,
         "runbook": {
             "name": plan.runbook.name,
@@ -169,6 +255,12 @@ pub fn create_run(
         "seed": seed,
         "plan": journaled,
     });
+    // What [`check_secrets`] cannot see (the runbook's path, the user's name): scrubbed in place.
+    let mut secrets = redact::process();
+    for (_, v) in secret_params_of(plan) {
+        secrets.add_value(&v);
+    }
+    secrets.scrub(&mut header);
     // Written aside and renamed into place, so a run exists with its first event or not at all.
     let tmp = dir.join(format!("{}.new", journal::JOURNAL_FILE));
     let _ = std::fs::remove_file(&tmp);
@@ -213,33 +305,6 @@ pub fn check_secret_params(header: &Value, values: &Map<String, Value>) -> Resul
         }
     }
     Ok(())
-}
-
-/// Replaces every string that contains a known secret value by a redaction marker: a step that
-/// echoes a secret into a plain output or an error message must not leak it into the journal.
-struct Redactor {
-    secrets: Vec<String>,
-}
-
-impl Redactor {
-    fn add(&mut self, v: &Value) {
-        match v {
-            Value::String(s) if s.len() >= 4 => self.secrets.push(s.clone()),
-            Value::Array(a) => a.iter().for_each(|x| self.add(x)),
-            Value::Object(m) => m.values().for_each(|x| self.add(x)),
-            Value::Number(_) | Value::Bool(_) | Value::Null | Value::String(_) => {}
-        }
-    }
-    fn scrub(&self, v: &mut Value) {
-        match v {
-            Value::String(s) if self.secrets.iter().any(|x| s.contains(x.as_str())) => {
-                *v = journal::redact(v)
-            }
-            Value::Array(a) => a.iter_mut().for_each(|x| self.scrub(x)),
-            Value::Object(m) => m.values_mut().for_each(|x| self.scrub(x)),
-            _ => {}
-        }
-    }
 }
 
 /// A run rebuilt from its journal.
@@ -404,32 +469,31 @@ struct Running {
     cancel: crate::steps::kind::CancelHandle,
 }
 
-/// Journals events as one batch (one fsync), then applies them; returns the actions. Events are
-/// scrubbed of known secret values first, and the engine applies the journaled (scrubbed) form,
-/// so a replay sees exactly what the live engine saw.
+/// Journals events as one batch (one fsync), then applies them; returns the actions. Every
+/// string of every event is scrubbed of the secrets this process knows (`redact::process`:
+/// secret parameters, secret outputs, OAuth codes), types kept; the engine applies the journaled
+/// (scrubbed) form, so a replay sees exactly what the live engine saw. An event that would not
+/// survive its scrubbing (it no longer parses, or a secret occurs in the step it names) is an
+/// error and nothing of the batch is journaled: never the clear event.
 fn commit(
     writer: &mut Writer,
     engine: &mut Engine,
     events: &[Event],
     now: OffsetDateTime,
-    redactor: &Redactor,
 ) -> Result<Vec<Action>, RunError> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
+    let redactor = redact::process();
+    let run = engine.run_id().to_string();
     let mut journaled = Vec::with_capacity(events.len());
+    let mut scrubbed = Vec::with_capacity(events.len());
     for e in events {
-        let mut v = to_value(e);
-        if !redactor.secrets.is_empty() {
-            redactor.scrub(&mut v);
-        }
+        let (v, back) = scrub_event(&redactor, e)
+            .map_err(|why| RunError::Redaction { run: run.clone(), why })?;
         journaled.push(v);
+        scrubbed.push(back);
     }
-    let scrubbed: Vec<Event> = journaled
-        .iter()
-        .zip(events)
-        .map(|(v, e)| serde_json::from_value(v.clone()).unwrap_or_else(|_| e.clone()))
-        .collect();
     let batch: Vec<_> = journaled.into_iter().map(|v| (now, "event", v)).collect();
     writer.append_batch(&batch)?;
     let mut actions = Vec::new();
@@ -437,6 +501,29 @@ fn commit(
         actions.extend(engine.handle(e, now)?);
     }
     Ok(actions)
+}
+
+/// One event as journaled: its JSON with every secret replaced by the marker, and that JSON
+/// read back. Errors say why the event cannot be journaled, without any secret.
+fn scrub_event(redactor: &Redactor, event: &Event) -> Result<(Value, Event), String> {
+    let mut v =
+        serde_json::to_value(event).map_err(|e| format!("it cannot be serialised ({e})"))?;
+    if redactor.is_empty() {
+        return Ok((v, event.clone()));
+    }
+    let step = v.get("step").and_then(Value::as_str).map(str::to_string);
+    redactor.scrub(&mut v);
+    if let Some(step) = step {
+        let now = v.get("step").and_then(Value::as_str).unwrap_or_default();
+        if now != step {
+            return Err(format!(
+                "a secret value occurs in the id of step {now}, which the event must name in clear"
+            ));
+        }
+    }
+    let back = <Event as serde::Deserialize>::deserialize(&v)
+        .map_err(|e| format!("the event no longer parses once its secrets are redacted ({e})"))?;
+    Ok((v, back))
 }
 
 /// Drives a run in the foreground until it succeeds, fails, pauses for a person, or (with
@@ -449,20 +536,26 @@ pub async fn drive(
     options: &RunOptions,
 ) -> Result<RunOutcome, RunError> {
     let run_id = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    // Secret parameters are checked again (a run started by an older build may hold a short
+    // one), then known to every commit and every line this process prints.
+    for (name, v) in &options.secret_params {
+        if let Some(why) = redact::value_weakness(v) {
+            return Err(RunError::WeakSecret(format!("secret parameter {name} {why}")));
+        }
+    }
+    for v in options.secret_params.values() {
+        redact::register(v);
+    }
     let _lock = RunLock::acquire(run_dir, &run_id, clock.now())?;
     let path = run_dir.join(journal::JOURNAL_FILE);
     let (mut writer, read) = Writer::open(&path)?;
     let fresh = read.entries.len() <= 2;
     let Replayed { run_id, mut engine, .. } = replay(&path, read.entries, registry)?;
-    let mut redactor = Redactor { secrets: Vec::new() };
-    for v in options.secret_params.values() {
-        redactor.add(v);
-    }
     engine.remember_secret_params(options.secret_params.clone());
     let mut actions = engine.forget_dispatched();
     if !fresh {
         let resumed = [Event::Resumed { by: options.actor.clone() }];
-        actions.extend(commit(&mut writer, &mut engine, &resumed, clock.now(), &redactor)?);
+        actions.extend(commit(&mut writer, &mut engine, &resumed, clock.now())?);
     }
     let (tx, mut rx) = mpsc::unbounded_channel::<TaskMsg>();
     let mut running: HashMap<Key, Running> = HashMap::new();
@@ -493,7 +586,7 @@ pub async fn drive(
                     attempt: s.attempt,
                 })
                 .collect();
-            actions = commit(&mut writer, &mut engine, &events, clock.now(), &redactor)?;
+            actions = commit(&mut writer, &mut engine, &events, clock.now())?;
             for s in starts {
                 let key = (s.step.clone(), s.branch);
                 let r = spawn_step(s, &run_id, registry, &services, &clock, &tx);
@@ -535,8 +628,7 @@ pub async fn drive(
         };
         let Some(first) = msg else {
             if engine.next_timer().is_some_and(|t| t <= clock.now()) {
-                actions =
-                    commit(&mut writer, &mut engine, &[Event::TimerFired], clock.now(), &redactor)?;
+                actions = commit(&mut writer, &mut engine, &[Event::TimerFired], clock.now())?;
             }
             continue;
         };
@@ -594,13 +686,29 @@ pub async fn drive(
                                     journaled.insert(k, v);
                                 }
                             }
-                            if !secrets.is_empty() {
-                                for v in secrets.values() {
-                                    redactor.add(v);
+                            match weak_secret_output(engine.plan(), &run_id, &secrets) {
+                                Some(error) => Event::StepFailed {
+                                    step,
+                                    branch,
+                                    attempt,
+                                    error,
+                                    retryable: false,
+                                },
+                                None => {
+                                    if !secrets.is_empty() {
+                                        for v in secrets.values() {
+                                            redact::register(v);
+                                        }
+                                        engine.remember_secrets(&step, branch, secrets);
+                                    }
+                                    Event::StepSucceeded {
+                                        step,
+                                        branch,
+                                        attempt,
+                                        outputs: journaled,
+                                    }
                                 }
-                                engine.remember_secrets(&step, branch, secrets);
                             }
-                            Event::StepSucceeded { step, branch, attempt, outputs: journaled }
                         }
                         StepOutcome::Failed { error, retryable } => {
                             Event::StepFailed { step, branch, attempt, error, retryable }
@@ -618,7 +726,7 @@ pub async fn drive(
                 }
             }
         }
-        actions = commit(&mut writer, &mut engine, &events, clock.now(), &redactor)?;
+        actions = commit(&mut writer, &mut engine, &events, clock.now())?;
         for ack in acks {
             let _ = ack.send(());
         }
@@ -677,23 +785,124 @@ fn spawn_step(
     Running { attempt, handle, cancel }
 }
 
+/// Why a step's secret outputs cannot be journaled as markers and kept in memory: one is too
+/// short or part of the marker ([`redact::weakness`]), or already in clear in the journal's
+/// header (a step id, the runbook's text, the run id). The step then fails with this message,
+/// which names the output, never its value.
+fn weak_secret_output(plan: &Plan, run_id: &str, secrets: &Map<String, Value>) -> Option<String> {
+    for (k, v) in secrets {
+        if let Some(why) = redact::value_weakness(v) {
+            return Some(format!(
+                "secret output {k} {why}; the step's result was not journaled (check what the step was given)"
+            ));
+        }
+        for text in redact::secret_texts(v) {
+            if let Some(place) = exposed_in(plan, run_id, &text) {
+                return Some(format!(
+                    "secret output {k} occurs in {place}, which the journal holds in clear; the step's result was not journaled"
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Whether a person's command without a branch may apply to every branch of a fanned-out step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Branches {
+    /// A fanned-out step must be named with its branch (`STEP#N`): refused otherwise, listing
+    /// the branches the command would apply to ([`RunError::NeedsBranch`]).
+    #[default]
+    Named,
+    /// Without a branch, every branch the command applies to (`--all`).
+    All,
+}
+
 /// A person's command (approve, attest, skip, cancel): validated against the replayed state,
 /// then journaled. Takes the run's lock, so it fails with exit 4 while a process drives the run.
+/// A fanned-out step must be named with its branch ([`Branches::Named`]); see
+/// [`apply_manual_to`] for `--all`.
 pub fn apply_manual(
     run_dir: &Path,
     registry: &Registry,
     event: Event,
     now: OffsetDateTime,
 ) -> Result<Vec<InstanceView>, RunError> {
+    apply_manual_to(run_dir, registry, event, now, Branches::Named).map(|a| a.snapshot)
+}
+
+/// What [`apply_manual_to`] did.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The run's instances afterwards.
+    pub snapshot: Vec<InstanceView>,
+    /// The instances the command changed (`step` or `step#N`), in plan order.
+    pub changed: Vec<String>,
+}
+
+/// [`apply_manual`], saying whether a command without a branch may apply to every branch.
+pub fn apply_manual_to(
+    run_dir: &Path,
+    registry: &Registry,
+    event: Event,
+    now: OffsetDateTime,
+    branches: Branches,
+) -> Result<Applied, RunError> {
     let run_id = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let _lock = RunLock::acquire(run_dir, &run_id, now)?;
     let path = run_dir.join(journal::JOURNAL_FILE);
     let (mut writer, read) = Writer::open(&path)?;
     let Replayed { mut engine, .. } = replay(&path, read.entries, registry)?;
     // Validate on a copy first: nothing is journaled for a command that does not apply.
-    engine.clone().handle(&event, now)?;
-    commit(&mut writer, &mut engine, &[event], now, &Redactor { secrets: Vec::new() })?;
-    Ok(engine.snapshot())
+    let mut probe = engine.clone();
+    probe.handle(&event, now)?;
+    let changed = match manual_step(&event) {
+        Some(step) => changed_instances(step, &engine.snapshot(), &probe.snapshot()),
+        None => Vec::new(),
+    };
+    if branches == Branches::Named {
+        if let Some((step, verb)) = branchless_command(&engine, &event) {
+            return Err(RunError::NeedsBranch { run: run_id, step, verb, branches: changed });
+        }
+    }
+    commit(&mut writer, &mut engine, &[event], now)?;
+    Ok(Applied { snapshot: engine.snapshot(), changed })
+}
+
+/// The step a person's command names.
+fn manual_step(event: &Event) -> Option<&str> {
+    match event {
+        Event::Approved { step, .. }
+        | Event::Attested { step, .. }
+        | Event::Skipped { step, .. }
+        | Event::Rearmed { step, .. } => Some(step),
+        _ => None,
+    }
+}
+
+/// The instances of `step` whose state differs between two snapshots of one run.
+fn changed_instances(step: &str, before: &[InstanceView], after: &[InstanceView]) -> Vec<String> {
+    let state = |v: &InstanceView| v.instance.as_ref().map(|i| i.state.clone());
+    after
+        .iter()
+        .filter(|a| a.step == step && a.instance.is_some())
+        .filter(|a| {
+            !before.iter().any(|b| b.step == a.step && b.branch == a.branch && state(b) == state(a))
+        })
+        .map(InstanceView::name)
+        .collect()
+}
+
+/// The step and the verb of an approve/attest/skip that names no branch of a fanned-out step.
+fn branchless_command(engine: &Engine, event: &Event) -> Option<(String, &'static str)> {
+    let (step, verb) = match event {
+        Event::Approved { step, branch: None, .. } => (step, "approve"),
+        Event::Attested { step, branch: None, .. } => (step, "attest"),
+        Event::Skipped { step, branch: None, .. } => (step, "skip"),
+        _ => return None,
+    };
+    let fanned = engine.plan().runbook.step(step).is_some_and(|d| d.for_each.is_some());
+    fanned.then(|| (step.clone(), verb))
 }
 
 /// Re-arms every failed instance whose last failure was retryable and whose step is not
@@ -722,7 +931,7 @@ pub fn rearm_failed(
             reason: reason.clone(),
         })
         .collect();
-    commit(&mut writer, &mut engine, &events, now, &Redactor { secrets: Vec::new() })?;
+    commit(&mut writer, &mut engine, &events, now)?;
     Ok(targets
         .into_iter()
         .map(|(step, branch, reason)| (super::instance_name(&step, branch), reason))
@@ -822,5 +1031,32 @@ fn load_guarded(run_dir: &Path, registry: &Registry) -> Result<Replayed, String>
                 run_dir.join(journal::JOURNAL_FILE).display()
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defect_02_a_scrubbed_event_keeps_its_types_and_never_falls_back_to_the_clear_one() {
+        let mut r = Redactor::new();
+        r.add("hunter2-long");
+        let e = Event::StepFailed {
+            step: "s".into(),
+            branch: None,
+            attempt: 1,
+            error: "cannot open /x/hunter2-long/y".into(),
+            retryable: false,
+        };
+        let (v, back) = scrub_event(&r, &e).unwrap();
+        assert_eq!(v["error"], "cannot open /x/[REDACTED]/y");
+        assert!(
+            matches!(back, Event::StepFailed { ref error, .. } if error == "cannot open /x/[REDACTED]/y")
+        );
+        // A secret in the step an event names: an error, never the clear event.
+        let e = Event::StepStarted { step: "deploy-hunter2-long".into(), branch: None, attempt: 1 };
+        let err = scrub_event(&r, &e).unwrap_err();
+        assert!(err.contains("step deploy-[REDACTED]") && !err.contains("hunter2"), "{err}");
     }
 }

@@ -75,6 +75,13 @@ pub fn read_codes(path: &Path) -> Result<BTreeMap<String, SecretString>, String>
                 n + 1
             ));
         };
+        if let Some(why) = crate::redact::weakness(code) {
+            return Err(format!(
+                "{}:{}: the code for `{name}` {why} (copy the whole code from the Azure portal)",
+                path.display(),
+                n + 1
+            ));
+        }
         out.insert(name.to_ascii_lowercase(), SecretString::new(code));
     }
     Ok(out)
@@ -368,6 +375,15 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             Some(json!({"new_resource_id": new_id_text, "adopted": plan.adopted, "phase": "authorizing"})),
         ));
     };
+    // Too short a code could not be kept out of the journal and the output; a good one is
+    // redacted from both from now on (e.g. should an error message echo it).
+    if let Some(why) = crate::redact::weakness(code.expose()) {
+        return Err(StepOutcome::fail(
+            format!("{who}: the OAuth authorization code given {why} (copy the whole code from the Azure portal)"),
+            false,
+        ));
+    }
+    crate::redact::register_str(code.expose());
     let cfg = backup_of(ResourceKind::DevOpsConfiguration).unwrap_or(Value::Null);
     let from_backup = |k: &str| cfg.get("properties").and_then(|p| p.get(k)).cloned();
     let props: DevOpsConfigurationProperties = serde_json::from_value(json!({

@@ -340,7 +340,7 @@ static SUPPORT_INPUTS: &[InputSpec] = &[
     input("contact_country", false, "ISO 3166-1 alpha-3, e.g. usa"),
     input("contact_time_zone", false, "e.g. Pacific Standard Time"),
     input("contact_language", false, "e.g. en-US"),
-    input("attest_step", false, "the manual step that records a hand-filed ticket"),
+    input("attest_step", false, "the manual step that records a hand-filed ticket; a fanned-out draft names its own branch of it (STEP#N), so that step fans out over the same list"),
 ];
 
 static TEST_INPUTS: &[InputSpec] = &[

@@ -105,6 +105,16 @@ pub fn ticket_name(run_id: &str, old_resource_id: &str) -> String {
     format!("lifeboat-{}", &hex::encode(h.finalize())[..32])
 }
 
+/// The exact instance a person attests for this draft: a fanned-out draft (branch N) names
+/// branch N of the manual step (`STEP#N`; both fan out over the same connectors, item-wise),
+/// never the bare step, which would attest every connector with one ticket.
+pub fn attest_target(step: &str, branch: Option<usize>) -> String {
+    match branch {
+        Some(b) if !step.contains('#') => crate::engine::instance_name(step, Some(b)),
+        _ => step.to_string(),
+    }
+}
+
 /// Everything the templates need (see the templates for the field names).
 pub fn template_context(ctx: &StepContext, service: (&str, &str)) -> Result<Value, StepOutcome> {
     let item = recovery::connector_item(ctx)?;
@@ -137,7 +147,7 @@ and make the new connector primary. Old connector resource ID: {old_id} . New co
         "new": {"region": target, "resource_id": new_id},
         "description": description,
         "query": super::discover::query("connector-resource-ids").unwrap_or_default().trim_end(),
-        "attest_step": s("attest_step", "file-support-request"),
+        "attest_step": attest_target(&s("attest_step", "file-support-request"), ctx.branch),
         "service_id": service.0,
         "problem_classification_id": service.1,
         "severity": s("severity", "moderate"),
@@ -318,6 +328,13 @@ mod tests {
         assert_eq!(a, ticket_name("run-1", "/SUBSCRIPTIONS/s/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/C"));
         assert_ne!(a, ticket_name("run-2", "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/c"));
         assert!(a.len() <= 50 && a.starts_with("lifeboat-"));
+    }
+
+    #[test]
+    fn defect_15_the_draft_names_its_own_branch_of_the_attest_step() {
+        assert_eq!(attest_target("file-support-request", Some(2)), "file-support-request#2");
+        assert_eq!(attest_target("file-support-request", None), "file-support-request");
+        assert_eq!(attest_target("file-support-request#1", Some(2)), "file-support-request#1");
     }
 
     #[test]

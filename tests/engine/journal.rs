@@ -177,7 +177,7 @@ fn commands_refuse_bad_input_with_exit_2() {
     let out = lifeboat(dir.path())
         .args(["run"])
         .arg(&rb)
-        .args(["--set", "token=t", "--run-id", "dup"])
+        .args(["--set", "token=tok-dup-secret", "--run-id", "dup"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
@@ -188,7 +188,7 @@ fn commands_refuse_bad_input_with_exit_2() {
     let out = lifeboat(dir.path())
         .args(["run"])
         .arg(&rb)
-        .args(["--set", "token=t", "--run-id", "dup"])
+        .args(["--set", "token=tok-dup-secret", "--run-id", "dup"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -219,7 +219,7 @@ fn commands_refuse_bad_input_with_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     // The happy path: approve, resume, status, runs list.
     assert_eq!(run(&["approve", "dup", "gate", "--comment", "ok"]).status.code(), Some(0));
-    let out = run(&["resume", "dup", "--set", "token=t"]);
+    let out = run(&["resume", "dup", "--set", "token=tok-dup-secret"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let list = run(&["runs", "list", "--output", "json"]);
     let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();

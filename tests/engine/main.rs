@@ -8,6 +8,8 @@
 //! - `crash`: SIGKILL of the real binary at 100 points, then resume; concurrent resumes.
 //! - `defects`: issue 11: crafted (re-chained) journals and huge durations are errors naming
 //!   their line, never panics, and one unreadable run never hides the others.
+//! - `redaction`: secrets inside strings (prompts, errors, step ids, fan-out lists) and
+//!   commands on fanned-out steps, through the real binary.
 
 mod common;
 mod crash;
@@ -15,3 +17,4 @@ mod defects;
 mod durable;
 mod journal;
 mod machine;
+mod redaction;

@@ -118,7 +118,8 @@ async fn a_region_outage_is_recovered_end_to_end() {
     }
 
     let out =
-        run(world.cmd(&sim, &["approve", RUN, "approve-submission", "--comment", "ok"])).await;
+        run(world.cmd(&sim, &["approve", RUN, "approve-submission", "--all", "--comment", "ok"]))
+            .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // The resume runs in the background: it files the tickets, then polls for the release.
     let mut resume = Background::spawn(world.cmd(&sim, &["resume", RUN]));
@@ -141,7 +142,7 @@ async fn a_region_outage_is_recovered_end_to_end() {
     assert_eq!(out.status.code(), Some(3), "paused at the cleanup gate: {t}");
     assert!(t.contains("approve-cleanup"), "{t}");
 
-    let out = run(world.cmd(&sim, &["approve", RUN, "approve-cleanup"])).await;
+    let out = run(world.cmd(&sim, &["approve", RUN, "approve-cleanup", "--all"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = run(world.cmd(&sim, &["resume", RUN])).await;
     assert_eq!(out.status.code(), Some(0), "run completes: {}", text(&out));

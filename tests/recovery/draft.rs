@@ -80,3 +80,41 @@ async fn the_support_request_has_every_seed_field_and_both_ids() {
     insta::assert_json_snapshot!("support_ticket_json", body);
     sim.shutdown().await.unwrap();
 }
+
+/// Issue 11, item 15: the request drafted for branch N tells the responder to attest branch N
+/// of the manual step, never the bare step (which would attest every connector with one ticket).
+#[test]
+fn defect_15_the_draft_names_the_attest_command_of_its_own_branch() {
+    let item = json!({
+        "resource_id": OLD, "name": "gitlab-weu", "subscription_id": SUB_A1,
+        "resource_group": "rg-devsec-weu", "region": "westeurope", "connector_type": "GitLab",
+        "orgs": [], "owners": [], "groups": ["g"]
+    });
+    let ctx = StepContext {
+        run_id: "20260101-000000-abcdef".into(),
+        step: "draft-support-request".into(),
+        branch: Some(2),
+        item: Some(item),
+        attempt: 1,
+        poll: 0,
+        inputs: json!({
+            "old_resource_id": OLD, "new_resource_id": NEW, "target_region": "northeurope",
+            "attest_step": "file-support-request",
+        }),
+        scratch: None,
+        reentry: false,
+        clock: Arc::new(ManualClock::new(time::macros::datetime!(2026-01-01 03:00:00 UTC))),
+        cancel: Cancellation::new().1,
+        services: Arc::new(Services::new()),
+        sink: Arc::new(NullSink),
+    };
+    let context = lifeboat::steps::support::template_context(&ctx, ("", "")).unwrap();
+    let (md, _) = lifeboat::steps::support::render(&context).unwrap();
+    assert!(
+        md.contains(
+            "lifeboat attest 20260101-000000-abcdef file-support-request#2 --evidence \"ticket <number>\""
+        ),
+        "{md}"
+    );
+    assert!(!md.contains("file-support-request --evidence"), "{md}");
+}
