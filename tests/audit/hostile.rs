@@ -151,7 +151,7 @@ fn defect_11_bidi_controls_are_neutralised_in_csv_html_junit_and_markdown() {
 }
 
 #[test]
-fn defect_11_html_and_junit_keep_hostile_text_inert() {
+fn hostile_text_stays_inert_in_html_and_junit() {
     let html = export_hostile("html");
     for tag in ["<script", "<img", "<iframe", "<a ", "href=", "src="] {
         assert!(!html.contains(tag), "the HTML contains {tag}");
