@@ -3,8 +3,9 @@
 //! embedded `templates/audit-report.html.hbs`), JUnit (one test case per step instance). The
 //! JSONL export is the journal's bytes (see [`super`]), so it has no renderer.
 //!
-//! Every text is passed through `drill::report::clean_text` (no control characters) and escaped
-//! for its format; the HTML has no script and no external URL.
+//! Every text goes through [`export_text`] (no control characters, bidirectional controls shown
+//! as `<U+202E>` and the like) and is then escaped for its format: the HTML has no script and no
+//! external URL, and the Markdown has no link, image, autolink or raw HTML made of journaled text.
 
 use super::{AuditEvent, AuditRecord};
 use crate::drill::report::clean_text;
@@ -67,7 +68,7 @@ fn row(e: &AuditEvent) -> Vec<String> {
 /// a `'` in front, so a spreadsheet shows text instead of evaluating it), then RFC 4180 quoted
 /// when it holds a comma, quote, or line break.
 pub fn csv_cell(value: &str) -> String {
-    let mut v = clean_text(value);
+    let mut v = export_text(value);
     if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         v.insert(0, '\'');
     }
@@ -93,15 +94,158 @@ pub fn to_csv(r: &AuditRecord) -> String {
     out
 }
 
-/// A Markdown table cell: no line breaks, pipes and backslashes escaped, HTML-ish characters
-/// escaped so a renderer shows them as text.
+/// Whether `c` is a bidirectional formatting character: an embedding, override or isolate
+/// (U+202A–U+202E, U+2066–U+2069) or an invisible direction mark (U+200E, U+200F, U+061C).
+/// Any of them can make a viewer show text in another order than it is stored (a comment that
+/// reads "approved" but holds "devorppa", a file name whose extension appears elsewhere).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// Replaces every bidirectional formatting character ([`is_bidi_control`]) with a visible
+/// `<U+XXXX>`, so every export shows the text in its stored order and shows that a control was
+/// there. The one function every export uses (through [`export_text`]).
+pub fn neutralize_bidi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if is_bidi_control(c) {
+            out.push_str(&format!("<U+{:04X}>", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Every journaled text on its way into an export (CSV, Markdown, HTML, JUnit), before the
+/// format's own escaping: characters invalid in HTML/XML replaced (`clean_text`), bidirectional
+/// controls made visible ([`neutralize_bidi`]). The JSONL export is the journal's bytes and is
+/// not touched (see `docs/auditor.md`).
+pub fn export_text(s: &str) -> String {
+    neutralize_bidi(&clean_text(s))
+}
+
+/// Whether a word (no whitespace) could become a link in some Markdown renderer by itself: a URL
+/// (`://`, `www.`), an e-mail address or mention (`@`), or a scheme such as `javascript:` or
+/// `mailto:` (a letter, a colon, then more). Extended autolinks (GFM) are found in plain text
+/// and whether a backslash escape stops them differs between renderers, while a code span is
+/// literal in all of them: such a word is written as a code span. (A bare domain name such as
+/// `evil.example` is left as text: no CommonMark or GFM renderer links it, and dotted names such
+/// as `gate.approval` are everywhere in a record.)
+fn linkish(word: &str) -> bool {
+    let lower = word.to_ascii_lowercase();
+    if lower.contains("://") || lower.contains("www.") || lower.contains('@') {
+        return true;
+    }
+    let chars: Vec<char> = word.chars().collect();
+    chars.windows(3).any(|w| w[0].is_ascii_alphabetic() && w[1] == ':' && !w[2].is_whitespace())
+}
+
+/// A code span holding `text` literally: a fence of backticks longer than any run inside,
+/// padded with spaces when the text starts or ends with a backtick; `|` escaped, which GFM
+/// tables require even inside code.
+fn code_span(text: &str) -> String {
+    if text.is_empty() {
+        return String::new();
+    }
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    // A renderer strips one space at each end when both are there, and a backtick at an end
+    // would join the fence: pad with a space on each side in both cases.
+    let pad = if text.starts_with('`')
+        || text.ends_with('`')
+        || (text.starts_with(' ') && text.ends_with(' '))
+    {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{}{pad}{fence}", text.replace('|', "\\|"))
+}
+
+/// One word of Markdown text, every character that could start markup escaped: link and image
+/// brackets, emphasis, code, HTML (as entities), tables, math; `_` only where it could
+/// delimit emphasis (not inside a word such as `step_started`); `#`, `-`, `+` only at the
+/// start of the text (headings, lists).
+fn md_word(word: &str, at_start: bool, out: &mut String) {
+    let chars: Vec<char> = word.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '[' | ']' | '(' | ')' | '!' | '|' | '~' | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '_' => {
+                let inside = i > 0
+                    && chars[i - 1].is_alphanumeric()
+                    && chars.get(i + 1).is_some_and(|n| n.is_alphanumeric());
+                if !inside {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+            '#' | '-' | '+' if at_start && i == 0 => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// Markdown text (a table cell or a heading) that a renderer shows exactly as journaled: one
+/// line, every markup character escaped ([`md_word`]), and every word that looks like a URL,
+/// an address or a scheme ([`linkish`]) in a code span, so nothing becomes a link, an image or
+/// HTML.
 fn md(s: &str) -> String {
-    clean_text(s)
-        .replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace(['\r', '\n'], " ")
+    let text = export_text(s).replace(['\r', '\n'], " ");
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut word = String::new();
+    let mut at_start = true;
+    let flush = |word: &mut String, out: &mut String, at_start: &mut bool| {
+        if word.is_empty() {
+            return;
+        }
+        if linkish(word) {
+            // Punctuation around a URL or address stays text, as a reader expects: `(see
+            // https://x),` shows `https://x` as code between the parenthesis and the comma.
+            let core = word.trim_start_matches('(');
+            let core = core.trim_end_matches([',', '.', ';', ':', '!', '?', ')']);
+            let core = if core.is_empty() || !linkish(core) { word.as_str() } else { core };
+            let start = word.len() - word.trim_start_matches('(').len();
+            let start = if core.len() == word.len() { 0 } else { start };
+            md_word(&word[..start], *at_start, out);
+            out.push_str(&code_span(core));
+            md_word(&word[start + core.len()..], false, out);
+        } else {
+            md_word(word, *at_start, out);
+        }
+        *at_start = false;
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_whitespace() {
+            flush(&mut word, &mut out, &mut at_start);
+            out.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut out, &mut at_start);
+    out
+}
+
+/// A value shown as code in Markdown (paths, hashes, key fingerprints): one line, literal.
+fn md_code(s: &str) -> String {
+    code_span(&export_text(s).replace(['\r', '\n'], " "))
 }
 
 fn actor_text(user: &Option<String>, name: &Option<String>, id: &Option<String>) -> String {
@@ -138,8 +282,8 @@ pub fn to_markdown(r: &AuditRecord) -> String {
     let mut o = String::new();
     o.push_str(&format!("# Audit record of run {}\n\n", md(&r.run_id)));
     o.push_str("| | |\n|---|---|\n");
-    o.push_str(&format!("| Runbook | {} (`{}`) |\n", md(&r.runbook_name), md(&r.runbook_path)));
-    o.push_str(&format!("| Runbook SHA-256 | `{}` |\n", md(&r.runbook_sha256)));
+    o.push_str(&format!("| Runbook | {} ({}) |\n", md(&r.runbook_name), md_code(&r.runbook_path)));
+    o.push_str(&format!("| Runbook SHA-256 | {} |\n", md_code(&r.runbook_sha256)));
     o.push_str(&format!("| Status | {} |\n", md(&r.status)));
     o.push_str(&format!("| Started | {} |\n", ts(r.started)));
     o.push_str(&format!("| Last entry | {} |\n", ts(r.last_entry)));
@@ -151,7 +295,7 @@ pub fn to_markdown(r: &AuditRecord) -> String {
         ));
     }
     o.push_str(&format!("| Journal | format {}, {} entries |\n", md(&r.journal_format), r.entries));
-    o.push_str(&format!("| Final hash | `{}` |\n", md(&r.final_hash)));
+    o.push_str(&format!("| Final hash | {} |\n", md_code(&r.final_hash)));
     o.push_str(&format!(
         "| Signatures | {} |\n\n",
         if r.signatures.is_empty() {
@@ -159,7 +303,7 @@ pub fn to_markdown(r: &AuditRecord) -> String {
         } else {
             r.signatures
                 .iter()
-                .map(|s| format!("entry {} by key `{}`", s.seq, md(&s.key_fingerprint)))
+                .map(|s| format!("entry {} by key {}", s.seq, md_code(&s.key_fingerprint)))
                 .collect::<Vec<_>>()
                 .join("; ")
         }
@@ -187,8 +331,8 @@ pub fn to_markdown(r: &AuditRecord) -> String {
             a.ended.map(ts).unwrap_or_default(),
             md(&a.result),
             md(a.error.as_deref().unwrap_or("")),
-            md(&compact(&a.inputs)),
-            md(&a.outputs.as_ref().map(compact).unwrap_or_default()),
+            md_code(&compact(&a.inputs)),
+            md_code(&a.outputs.as_ref().map(compact).unwrap_or_default()),
         ));
     }
     o.push_str("\n## Approvals, attestations and skips\n\n");
@@ -243,7 +387,7 @@ pub fn to_markdown(r: &AuditRecord) -> String {
     o.push_str("|---|---|---|---|---|---|---|---|---|\n");
     for e in &r.events {
         o.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | `{}` |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             e.seq,
             ts(e.time),
             md(&e.event),
@@ -256,7 +400,7 @@ pub fn to_markdown(r: &AuditRecord) -> String {
                 String::new()
             }),
             md(e.detail.as_deref().unwrap_or("")),
-            md(&e.hash),
+            md_code(&e.hash),
         ));
     }
     o
@@ -270,7 +414,7 @@ fn compact(v: &Value) -> String {
 }
 
 fn xml(s: &str) -> String {
-    clean_text(s)
+    export_text(s)
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -367,8 +511,8 @@ pub fn to_html(r: &AuditRecord) -> Result<String, RenderError> {
 
 /// The template's view: every string cleaned and formatted here, so the template only loops.
 fn html_view(r: &AuditRecord) -> Value {
-    let c = |s: &str| clean_text(s);
-    let o = |s: &Option<String>| clean_text(s.as_deref().unwrap_or(""));
+    let c = |s: &str| export_text(s);
+    let o = |s: &Option<String>| export_text(s.as_deref().unwrap_or(""));
     let result_class = |res: &str| match res {
         "succeeded" | "approved" | "attested" => "ok",
         "failed" | "failed (retryable)" => "bad",
@@ -506,6 +650,167 @@ mod tests {
     #[test]
     fn markdown_cells_cannot_break_the_table() {
         assert_eq!(md("a|b\nc<script>"), "a\\|b c&lt;script&gt;");
+    }
+
+    /// Journaled texts an attacker (or a careless author) could write, each with what a reader
+    /// must see.
+    const HOSTILE: &[&str] = &[
+        "[x](javascript:alert(1))",
+        "![](https://evil.example/x.png)",
+        "![alt][ref]\n\n[ref]: https://evil.example/y.png",
+        "<script>alert(1)</script>",
+        "<img src=x onerror=alert(1)>",
+        "<a href=\"https://evil.example\">click</a>",
+        "see https://evil.example/path?q=1 now",
+        "javascript:alert(document.cookie)",
+        "JaVaScRiPt:alert(1) and data:text/html;base64,PHNjcmlwdD4=",
+        "mail soc@evil.example or www.evil.example or evil.example",
+        "<https://evil.example/auto>",
+        "[x]( <javascript:alert(1)> ) [y][] [z]\n[y]: /u",
+        "&lt;script&gt; &#106;avascript:alert(1) &amp;",
+        "`code` ``two`` ` lone | pipe \\| escaped \\",
+        "**bold** _em_ ~~strike~~ $x^2$ step_started a_b_ _c",
+        "# heading",
+        "- item",
+        "+ item",
+        "> quote",
+        "1. ordered [link](/x)",
+        "| a | b |",
+        "trailing backslash \\",
+        "`https://evil.example` ` `",
+        "(see https://evil.example/x), then [x](javascript:alert(1)). ((www.evil.example)):",
+        "[\u{202e}x](javascript:alert(1))",
+    ];
+
+    /// The text a reader sees in the one body cell of `| h |\n|---|\n| cell |`, and whether any
+    /// link, image or raw HTML came out of it, per pulldown-cmark (CommonMark + GFM tables).
+    fn pulldown_cell(cell: &str) -> (String, Vec<String>) {
+        use pulldown_cmark::{Event, Options, Parser, Tag};
+        let doc = format!("| h |\n|---|\n| {cell} |\n");
+        let opts = Options::ENABLE_TABLES
+            | Options::ENABLE_STRIKETHROUGH
+            | Options::ENABLE_TASKLISTS
+            | Options::ENABLE_FOOTNOTES
+            | Options::ENABLE_MATH
+            | Options::ENABLE_GFM;
+        let (mut text, mut bad, mut in_body) = (String::new(), Vec::new(), false);
+        for ev in Parser::new_ext(&doc, opts) {
+            match ev {
+                Event::Start(Tag::TableRow) => in_body = true,
+                Event::Text(t) | Event::Code(t) if in_body => text.push_str(&t),
+                Event::Html(h) | Event::InlineHtml(h) => bad.push(format!("html {h}")),
+                Event::InlineMath(m) | Event::DisplayMath(m) => bad.push(format!("math {m}")),
+                Event::Start(Tag::Link { dest_url, .. }) => bad.push(format!("link {dest_url}")),
+                Event::Start(Tag::Image { dest_url, .. }) => bad.push(format!("image {dest_url}")),
+                Event::Start(Tag::Emphasis | Tag::Strong | Tag::Strikethrough) => {
+                    bad.push("emphasis".into())
+                }
+                _ => {}
+            }
+        }
+        (text, bad)
+    }
+
+    /// The same per comrak (cmark-gfm: tables, extended autolinks, strikethrough, tag filter).
+    fn comrak_cell(cell: &str) -> (String, Vec<String>) {
+        use comrak::nodes::NodeValue;
+        let doc = format!("| h |\n|---|\n| {cell} |\n");
+        let mut opts = comrak::Options::default();
+        opts.extension.table = true;
+        opts.extension.autolink = true;
+        opts.extension.strikethrough = true;
+        opts.extension.footnotes = true;
+        opts.extension.math_dollars = true;
+        opts.render.r#unsafe = true;
+        let arena = comrak::Arena::new();
+        let root = comrak::parse_document(&arena, &doc, &opts);
+        let (mut text, mut bad) = (String::new(), Vec::new());
+        let rows: Vec<_> = root
+            .descendants()
+            .filter(|n| matches!(n.data.borrow().value, NodeValue::TableRow(_)))
+            .collect();
+        for n in root.descendants() {
+            match &n.data.borrow().value {
+                NodeValue::Link(l) => bad.push(format!("link {}", l.url)),
+                NodeValue::Image(l) => bad.push(format!("image {}", l.url)),
+                NodeValue::HtmlInline(h) => bad.push(format!("html {h}")),
+                NodeValue::HtmlBlock(h) => bad.push(format!("html {}", h.literal)),
+                NodeValue::Math(m) => bad.push(format!("math {}", m.literal)),
+                NodeValue::Emph | NodeValue::Strong | NodeValue::Strikethrough => {
+                    bad.push("emphasis".into())
+                }
+                _ => {}
+            }
+        }
+        if let Some(body) = rows.get(1) {
+            for n in body.descendants() {
+                match &n.data.borrow().value {
+                    NodeValue::Text(t) => text.push_str(t),
+                    NodeValue::Code(c) => text.push_str(&c.literal),
+                    _ => {}
+                }
+            }
+        }
+        (text, bad)
+    }
+
+    #[test]
+    fn defect_11_markdown_text_renders_as_the_journaled_text_never_as_markup() {
+        for s in HOSTILE {
+            let expected = neutralize_bidi(s).replace('\n', " ").trim().to_string();
+            let cell = md(s);
+            for (renderer, (text, bad)) in
+                [("pulldown-cmark", pulldown_cell(&cell)), ("comrak", comrak_cell(&cell))]
+            {
+                assert!(bad.is_empty(), "{renderer}: {s:?} as {cell:?} renders {bad:?}");
+                assert_eq!(text, expected, "{renderer}: {s:?} as {cell:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_renderers_do_find_markup_in_unescaped_text() {
+        // So that the test above can fail: unescaped, these are links, images and HTML.
+        for raw in
+            ["[x](javascript:alert(1))", "![](https://e.example/x.png)", "<script>x</script>"]
+        {
+            assert!(!pulldown_cell(raw).1.is_empty(), "{raw}");
+            assert!(!comrak_cell(raw).1.is_empty(), "{raw}");
+        }
+        // GFM's extended autolinks: no markup character at all.
+        for raw in ["see https://evil.example/x", "www.evil.example", "mail soc@evil.example"] {
+            assert!(comrak_cell(raw).1.iter().any(|b| b.starts_with("link")), "{raw}");
+        }
+    }
+
+    #[test]
+    fn defect_11_markdown_code_values_are_literal() {
+        for s in ["C:\\runbooks\\a`b|c.yaml", "`x`", " padded ", "https://evil.example/x.png"] {
+            let cell = md_code(s);
+            for (renderer, (text, bad)) in
+                [("pulldown-cmark", pulldown_cell(&cell)), ("comrak", comrak_cell(&cell))]
+            {
+                assert!(bad.is_empty(), "{renderer}: {s:?} as {cell:?} renders {bad:?}");
+                assert_eq!(text, s.to_string(), "{renderer}: {s:?} as {cell:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn defect_11_bidi_controls_are_shown_as_code_points_in_every_format() {
+        let all = "a\u{202a}b\u{202b}c\u{202c}d\u{202d}e\u{202e}f\u{2066}g\u{2067}h\u{2068}i\u{2069}j\u{200e}k\u{200f}l\u{61c}m";
+        let shown = "a<U+202A>b<U+202B>c<U+202C>d<U+202D>e<U+202E>f<U+2066>g<U+2067>h<U+2068>i<U+2069>j<U+200E>k<U+200F>l<U+061C>m";
+        assert_eq!(neutralize_bidi(all), shown);
+        assert_eq!(export_text(all), shown);
+        assert_eq!(csv_cell(all), shown);
+        assert_eq!(xml(all), shown.replace('<', "&lt;").replace('>', "&gt;"));
+        assert_eq!(md(all), shown.replace('<', "&lt;").replace('>', "&gt;"));
+        // Other text is untouched: letters of right-to-left scripts, joiners, emoji.
+        let plain = "שלום مرحبا a\u{200d}b 👩\u{200d}💻";
+        assert_eq!(neutralize_bidi(plain), plain);
+        for format in [csv_cell(all), xml(all), md(all), md_code(all)] {
+            assert!(!format.chars().any(is_bidi_control), "{format:?}");
+        }
     }
 
     #[test]

@@ -73,6 +73,18 @@ pub struct VerifyArgs {
     /// Require the journal to end with a valid signature by this Ed25519 public key (PEM)
     #[arg(long, value_name = "FILE")]
     pub public_key: Option<PathBuf>,
+    /// Fail (exit 1) unless the journal has exactly N entries: the count written down elsewhere
+    /// (the incident ticket, an earlier `audit verify`)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub expect_entries: Option<u64>,
+    /// Fail (exit 1) unless the final hash is HASH: `sha256:<64 hex>` as `audit verify` prints
+    /// it, or the 64 hex digits alone as the exports show it
+    #[arg(long, value_name = "HASH", value_parser = parse_hash)]
+    pub expect_hash: Option<String>,
+    /// Accept a last line without its newline (a write torn by a crash) and verify the lines
+    /// before it; without this flag such a line is an error
+    #[arg(long)]
+    pub allow_torn: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -92,6 +104,10 @@ fn parse_date(s: &str, end_of_day: bool) -> Result<OffsetDateTime, String> {
     })?;
     let t = d.midnight().assume_utc();
     Ok(if end_of_day { t + time::Duration::DAY } else { t })
+}
+
+fn parse_hash(s: &str) -> Result<String, String> {
+    verify::parse_expected_hash(s)
 }
 
 fn parse_since(s: &str) -> Result<OffsetDateTime, String> {
@@ -286,17 +302,34 @@ fn verify_cmd(a: VerifyArgs, g: &Globals) -> anyhow::Result<Exit> {
     let key = a.public_key.as_deref().map(sign::load_verifying_key).transpose()?;
     let state_dir = g.state_dir().unwrap_or_default();
     let path = audit::locate(&state_dir, &a.target)?;
-    match verify::verify_file(&path, key.as_ref()) {
+    let opts = verify::Options {
+        key: key.as_ref(),
+        allow_torn: a.allow_torn,
+        // More entries than memory could hold can never match.
+        expect_entries: a.expect_entries.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        expect_hash: a.expect_hash,
+    };
+    // What a person compares with the copy kept elsewhere, and passes back with --expect-*.
+    let totals = |entries: usize, hash: &str| {
+        format!("entries: {entries}  final hash: {}{hash}", verify::HASH_PREFIX)
+    };
+    match verify::verify_file(&path, &opts) {
         Ok(v) => {
             println!(
-                "{}: intact: {} entries, final hash {}",
+                "{}: intact: {} entries; every line's hash, link and sequence number recomputed",
                 path.display(),
-                v.entries,
-                v.final_hash
+                v.entries
             );
+            println!("{}", totals(v.entries, &v.final_hash));
+            match (v.entries_expected, v.hash_expected) {
+                (true, true) => println!("expected: both match (--expect-entries, --expect-hash)"),
+                (true, false) => println!("expected: the entry count matches (--expect-entries)"),
+                (false, true) => println!("expected: the final hash matches (--expect-hash)"),
+                (false, false) => {}
+            }
             match (v.signatures.last(), v.key_given) {
                 (None, _) => println!(
-                    "signature: none (the chain proves no line was changed, removed or reordered, but not that none was appended: compare the final hash with a copy kept elsewhere, or sign runs with --sign-key)"
+                    "signature: none (the chain proves no line was changed, removed or reordered, but not that none was appended or that the last one was not removed: compare the entries and final hash above with a copy kept elsewhere (--expect-entries, --expect-hash), or sign runs with --sign-key)"
                 ),
                 (Some(s), true) => println!(
                     "signature: valid, by the given key {} (line {}, covers every line)",
@@ -314,13 +347,21 @@ fn verify_cmd(a: VerifyArgs, g: &Globals) -> anyhow::Result<Exit> {
                 );
             }
             if let Some(line) = v.torn_line {
-                println!("warning: line {line} is incomplete (no newline: a torn write) and is not part of the record");
+                println!("warning: line {line} is incomplete (no newline: a torn write) and is not part of the record (--allow-torn)");
             }
             Ok(Exit::Ok)
         }
         Err(verify::VerifyError::Broken(b)) => {
             eprintln!("error: {b}");
             eprintln!("  the journal is not the one lifeboat wrote: do not rely on it; compare with a copy kept elsewhere");
+            Ok(Exit::Failed)
+        }
+        Err(verify::VerifyError::Mismatch(m)) => {
+            println!("{}", totals(m.entries, &m.final_hash));
+            for p in &m.problems {
+                eprintln!("error: {}: {p}", m.path.display());
+            }
+            eprintln!("  the chain is intact, but this is not the journal whose values were written down: do not rely on it");
             Ok(Exit::Failed)
         }
         Err(verify::VerifyError::Journal(e)) => Err(UserError::failed(e.to_string()).into()),

@@ -194,7 +194,7 @@ fn no_planted_secret_reaches_any_export() {
     }
     // The secret is there as a redaction marker: its output and parameter are recorded, hidden.
     let md = text("md");
-    assert!(md.contains("| code | (secret, redacted) |"), "{md}");
+    assert!(md.contains("| code | \\(secret, redacted\\) |"), "{md}");
     assert!(md.contains("\"token\":{\"redacted\":true"), "{md}");
 }
 

@@ -7,6 +7,7 @@
 //! `.ci/validators.sh`); without it the check is skipped with a note, except under `CI`.
 
 mod export;
+mod hostile;
 mod verify;
 
 use std::path::{Path, PathBuf};
