@@ -103,7 +103,15 @@ fn parse_date(s: &str, end_of_day: bool) -> Result<OffsetDateTime, String> {
         format!("`{s}` is not a date (use YYYY-MM-DD or RFC 3339, e.g. 2026-03-01T00:00:00Z)")
     })?;
     let t = d.midnight().assume_utc();
-    Ok(if end_of_day { t + time::Duration::DAY } else { t })
+    if !end_of_day {
+        return Ok(t);
+    }
+    // The end of the last day a date can name is past what `time` represents: a bound that far
+    // out means "no bound", so it saturates instead of overflowing.
+    Ok(t.checked_add(time::Duration::DAY).unwrap_or(OffsetDateTime::new_utc(
+        time::Date::MAX,
+        time::Time::MAX,
+    )))
 }
 
 fn parse_hash(s: &str) -> Result<String, String> {
@@ -365,5 +373,17 @@ fn verify_cmd(a: VerifyArgs, g: &Globals) -> anyhow::Result<Exit> {
             Ok(Exit::Failed)
         }
         Err(verify::VerifyError::Journal(e)) => Err(UserError::failed(e.to_string()).into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defect_01_the_last_representable_day_is_an_until_bound_not_a_panic() {
+        let t = parse_until("9999-12-31").unwrap();
+        assert!(t > parse_since("9999-12-31").unwrap());
+        assert!(parse_until("2026-12-06").unwrap() == parse_since("2026-12-07").unwrap());
     }
 }
