@@ -259,9 +259,22 @@ impl Credential {
     ) -> Result<Option<Credential>, CredentialError> {
         use azure_core::http::ClientOptions;
         use azure_identity as id;
-        let client_options = || ClientOptions {
-            cloud: Some(Arc::new(cloud.core_configuration())),
-            ..Default::default()
+        let lookup = |k: &str| env.get(k).cloned();
+        // lifeboat's own transport: no redirect followed, and no proxy for a managed identity
+        // endpoint on this machine (see `super::http`).
+        let transport = |kind: CredentialKind| {
+            super::http::credential_transport(kind == CredentialKind::ManagedIdentity, &lookup)
+                .map_err(|e| CredentialError {
+                    message: format!("cannot set up the {kind} credential: {e}"),
+                    hint: "check the TLS setup of this machine".into(),
+                })
+        };
+        let client_options = |kind: CredentialKind| -> Result<ClientOptions, CredentialError> {
+            Ok(ClientOptions {
+                cloud: Some(Arc::new(cloud.core_configuration())),
+                transport: Some(transport(kind)?),
+                ..Default::default()
+            })
         };
         let var = |k: &str| env.get(k).cloned().unwrap_or_default();
         let fail = |kind: CredentialKind, e: azure_core::Error| CredentialError {
@@ -276,13 +289,15 @@ impl Credential {
                     &var("AZURE_TENANT_ID"),
                     var("AZURE_CLIENT_ID"),
                     azure_core::credentials::Secret::new(var("AZURE_CLIENT_SECRET")),
-                    Some(id::ClientSecretCredentialOptions { client_options: client_options() }),
+                    Some(id::ClientSecretCredentialOptions {
+                        client_options: client_options(kind)?,
+                    }),
                 )
                 .map_err(|e| fail(kind, e))?,
                 CredentialKind::WorkloadIdentity => id::WorkloadIdentityCredential::new(Some(
                     id::WorkloadIdentityCredentialOptions {
                         credential_options: id::ClientAssertionCredentialOptions {
-                            client_options: client_options(),
+                            client_options: client_options(kind)?,
                         },
                         client_id: Some(var("AZURE_CLIENT_ID")),
                         tenant_id: Some(var("AZURE_TENANT_ID")),
@@ -297,7 +312,7 @@ impl Credential {
                     azure_core::credentials::Secret::new(var("SYSTEM_ACCESSTOKEN")),
                     Some(id::AzurePipelinesCredentialOptions {
                         credential_options: id::ClientAssertionCredentialOptions {
-                            client_options: client_options(),
+                            client_options: client_options(kind)?,
                         },
                     }),
                 )
@@ -309,7 +324,7 @@ impl Credential {
                         .map(|c| id::UserAssignedId::ClientId(c.clone()));
                     id::ManagedIdentityCredential::new(Some(id::ManagedIdentityCredentialOptions {
                         user_assigned_id,
-                        client_options: client_options(),
+                        client_options: client_options(kind)?,
                     }))
                     .map_err(|e| fail(kind, e))?
                 }

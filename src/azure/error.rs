@@ -144,6 +144,23 @@ pub enum AzureError {
     LroFailed { method: String, resource: String, status: String, error: Option<Box<ErrorDetail>> },
     #[error("{method} {resource}: the response is not what the API contract describes: {message}")]
     Decode { method: String, resource: String, message: String },
+    /// A 3xx answer. lifeboat follows no redirect: following one would send the request again,
+    /// body and all, to the host the answer names. Only that host is kept (never the whole
+    /// `Location`, whose query may carry a token).
+    #[error("{method} {resource}: the service answered {status} redirecting to {}{}; lifeboat follows no redirect, so nothing was sent there (ARM does not redirect: check --arm-endpoint and any proxy or gateway between lifeboat and ARM)", .location.as_deref().unwrap_or("no location"), .request_id.as_deref().map(|r| format!(" (request id {r})")).unwrap_or_default())]
+    Redirect {
+        method: String,
+        resource: String,
+        status: u16,
+        /// `host[:port]` of the `Location` header.
+        location: Option<String>,
+        request_id: Option<String>,
+    },
+    /// A request lifeboat refuses to send because it would take the bearer token elsewhere than
+    /// the ARM endpoint, or over plain http to a host that is not loopback. `target` is
+    /// `scheme://host[:port]` only.
+    #[error("{method} {resource}: refused to send to {target}: {reason} (the bearer token goes only to the ARM endpoint, over https or plain http to loopback; check --arm-endpoint and any proxy or gateway that rewrites ARM's answers)")]
+    Refused { method: String, resource: String, target: String, reason: String },
     #[error("cannot get an Azure access token: {0}")]
     Credential(String),
     #[error("{0}")]

@@ -8,6 +8,7 @@ pub mod api;
 pub mod client;
 pub mod credential;
 pub mod error;
+pub mod http;
 pub mod id;
 pub mod models;
 pub mod pipeline;

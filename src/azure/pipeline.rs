@@ -189,7 +189,9 @@ pub struct PipelineOptions {
 
 impl Pipeline {
     pub fn new(o: PipelineOptions) -> Result<Pipeline, AzureError> {
-        let http = reqwest::Client::builder()
+        // No redirect is followed (a 3xx is an error, see `send`), and a loopback endpoint is
+        // never reached through a proxy (see `super::http`).
+        let http = super::http::client_builder(&o.endpoint)
             .user_agent(USER_AGENT)
             .timeout(o.timeout)
             .connect_timeout(Duration::from_secs(10).min(o.timeout))
@@ -232,15 +234,37 @@ impl Pipeline {
     }
 
     /// A URL on this client's endpoint. A URL handed out by the service (`nextLink`, operation
-    /// status) is rebased onto our endpoint, so a bearer token is never sent to another host.
+    /// status) is rebased onto our endpoint, so a bearer token is never sent to another host. A
+    /// link to plain http on a host other than loopback is refused: ARM never hands one out, so
+    /// it means something between lifeboat and ARM rewrote the answer.
     pub fn rebase(&self, link: &str) -> Result<Url, AzureError> {
-        let parsed = Url::parse(link).or_else(|_| self.endpoint.join(link)).map_err(|e| {
-            AzureError::Decode {
-                method: "GET".into(),
-                resource: link.into(),
-                message: format!("the service returned an invalid link: {e}"),
+        let invalid = |message: String| AzureError::Decode {
+            method: "GET".into(),
+            resource: redact_link(link),
+            message,
+        };
+        let parsed = Url::parse(link)
+            .or_else(|_| self.endpoint.join(link))
+            .map_err(|e| invalid(format!("the service returned an invalid link: {e}")))?;
+        match parsed.scheme() {
+            "https" => {}
+            "http" if super::is_loopback(&parsed) => {}
+            "http" => {
+                return Err(AzureError::Refused {
+                    method: "GET".into(),
+                    resource: redact_link(link),
+                    target: origin_of(&parsed),
+                    reason: "the service handed out a link to plain http on a host that is not \
+                             loopback"
+                        .into(),
+                })
             }
-        })?;
+            other => {
+                return Err(invalid(format!(
+                    "the service returned a link with scheme '{other}' (expected https)"
+                )))
+            }
+        }
         if parsed.origin() == self.endpoint.origin() {
             return Ok(parsed);
         }
@@ -250,8 +274,35 @@ impl Pipeline {
         Ok(u)
     }
 
-    /// Sends a request through every stage; a non-2xx final answer becomes an [`ArmError`].
+    /// Refuses a request that would take the bearer token elsewhere: to another origin than the
+    /// endpoint's, or over plain http to anything but loopback. Checked at send time, whatever
+    /// built the URL (a `nextLink`, an operation status URL, a `Location`).
+    fn check_destination(&self, req: &Request) -> Result<(), AzureError> {
+        let refuse = |reason: &str| AzureError::Refused {
+            method: req.method.to_string(),
+            resource: req.resource.clone(),
+            target: origin_of(&req.url),
+            reason: reason.to_owned(),
+        };
+        match req.url.scheme() {
+            "https" => {}
+            "http" if super::is_loopback(&req.url) => {}
+            "http" => return Err(refuse("plain http to a host that is not loopback")),
+            _ => return Err(refuse("not an http(s) URL")),
+        }
+        if req.url.origin() != self.endpoint.origin() {
+            return Err(refuse(&format!(
+                "it is not the ARM endpoint {}",
+                origin_of(&self.endpoint)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Sends a request through every stage; a non-2xx final answer becomes an [`ArmError`], a
+    /// 3xx an [`AzureError::Redirect`] (never followed).
     pub async fn send(&self, req: &Request) -> Result<Response, AzureError> {
+        self.check_destination(req)?;
         let client_request_id = uuid::Uuid::new_v4().to_string();
         let started = self.timer.now();
         let class = OpClass::of_method(&req.method);
@@ -347,6 +398,13 @@ impl Pipeline {
         tracing::debug!(method = %record.method, resource = %record.resource, status = ?record.status, attempts, "azure call");
         match result {
             Ok(resp) if (200..300).contains(&resp.status) => Ok(resp),
+            Ok(resp) if (300..400).contains(&resp.status) => Err(AzureError::Redirect {
+                method: req.method.to_string(),
+                resource: req.resource.clone(),
+                status: resp.status,
+                location: resp.header("location").map(|l| location_host(&req.url, l)),
+                request_id: record.request_id,
+            }),
             Ok(resp) => Err(ArmError::from_response(
                 resp.status,
                 &resp.body,
@@ -452,6 +510,38 @@ pub fn retry_after(h: &HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs_f64)
 }
 
+/// `scheme://host[:port]` of a URL: what an error may name of a destination (never its path or
+/// query, which may carry a token).
+fn origin_of(u: &Url) -> String {
+    match (u.host_str(), u.port()) {
+        (Some(h), Some(p)) => format!("{}://{h}:{p}", u.scheme()),
+        (Some(h), None) => format!("{}://{h}", u.scheme()),
+        (None, _) => format!("{}:", u.scheme()),
+    }
+}
+
+/// The host (and port) a `Location` header points to, resolved against the request's URL; a
+/// value that is not a URL is named as such, never quoted.
+fn location_host(base: &Url, location: &str) -> String {
+    match base.join(location.trim()) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            (None, _) => "a location without a host".to_owned(),
+        },
+        Err(_) => "a location that is not a URL".to_owned(),
+    }
+}
+
+/// A link as an error may show it: its path, without the query (which may carry a token).
+fn redact_link(link: &str) -> String {
+    let no_query = link.split(['?', '#']).next().unwrap_or_default();
+    match Url::parse(no_query) {
+        Ok(u) => format!("{}{}", origin_of(&u), u.path()),
+        Err(_) => no_query.chars().take(200).collect(),
+    }
+}
+
 /// The URL as recorded: path and query, without values of parameters that could carry secrets.
 fn redact_url(u: &Url) -> String {
     let mut out = u.path().to_owned();
@@ -508,6 +598,77 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
+    }
+
+    fn pipeline(endpoint: &str) -> Pipeline {
+        let timer: Arc<dyn Timer> = Arc::new(super::super::timer::VirtualTimer::new());
+        Pipeline::new(PipelineOptions {
+            endpoint: Url::parse(endpoint).unwrap(),
+            scope: "https://management.azure.com/.default".into(),
+            token: Some(Arc::new(super::super::credential::StaticToken(Some(
+                super::super::credential::AccessToken::new("token-never-sent"),
+            )))),
+            timer,
+            retry: RetryPolicy::new(0, Duration::from_millis(1), Duration::from_millis(1), Some(1)),
+            throttle: false,
+            timeout: Duration::from_secs(1),
+            observer: None,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn defect_07_the_token_goes_only_to_the_endpoint_and_never_over_remote_plain_http() {
+        // A pipeline built around a remote plain-http endpoint (`connect` refuses one; a
+        // pipeline built directly does not): nothing is sent.
+        let p = pipeline("http://192.0.2.1/");
+        let req = Request::new(
+            Method::GET,
+            Url::parse("http://192.0.2.1/subscriptions?api-version=1&sig=s3cret").unwrap(),
+            "/subscriptions",
+        );
+        let e = p.send(&req).await.unwrap_err();
+        match &e {
+            AzureError::Refused { target, reason, .. } => {
+                assert_eq!(target, "http://192.0.2.1");
+                assert!(reason.contains("plain http"), "{reason}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+        // Another origin than the endpoint's, even over https.
+        let p = pipeline("https://management.azure.com/");
+        for other in ["https://evil.example/subscriptions", "https://management.azure.com:8443/x"] {
+            let req = Request::new(Method::GET, Url::parse(other).unwrap(), "/subscriptions");
+            let e = p.send(&req).await.unwrap_err();
+            assert!(matches!(e, AzureError::Refused { .. }), "{other}: {e:?}");
+            assert!(e.to_string().contains("not the ARM endpoint"), "{e}");
+        }
+        assert!(p.call_log().is_empty(), "nothing was sent");
+        // Links the service hands out: plain http to a remote host is refused, https rebased.
+        let p = pipeline("http://127.0.0.1:9/");
+        let e = p.rebase("http://evil.example/next?$skipToken=2&sig=s3cret").unwrap_err();
+        assert!(matches!(e, AzureError::Refused { .. }), "{e:?}");
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+        assert_eq!(
+            p.rebase("https://evil.example/next?$skipToken=2").unwrap().as_str(),
+            "http://127.0.0.1:9/next?$skipToken=2"
+        );
+        assert!(p.rebase("http://localhost:9/next").is_ok());
+        assert!(matches!(p.rebase("file:///etc/passwd"), Err(AzureError::Decode { .. })));
+    }
+
+    #[test]
+    fn a_location_is_named_by_its_host_only() {
+        let base =
+            Url::parse("https://management.azure.com/subscriptions/s?api-version=1").unwrap();
+        assert_eq!(
+            location_host(&base, "https://other.example:8443/x?sig=1"),
+            "other.example:8443"
+        );
+        assert_eq!(location_host(&base, "/relative?sig=1"), "management.azure.com");
+        assert_eq!(location_host(&base, "http://[::1"), "a location that is not a URL");
+        assert_eq!(redact_link("https://h.example/p/q?sig=1#f"), "https://h.example/p/q");
     }
 
     #[test]

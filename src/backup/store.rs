@@ -121,6 +121,8 @@ impl Store {
             for (k, v) in azure {
                 builder = builder.with_config(*k, v);
             }
+            // No proxy for Azurite or the metadata service (see `azure::http`).
+            let builder = crate::azure::http::object_store_azure(builder);
             let azure = builder.build().map_err(|e| {
                 BackupError::usage(
                     format!("backup store `{url}` cannot be opened: {e}"),

@@ -126,6 +126,22 @@ pub fn settle(cloud: &mut Cloud, now: f64, config: &SimConfig) {
     cloud.oauth_codes.retain(|_, c| c.expires_at > now);
 }
 
+/// The connector `key` under the lock the caller holds, or ARM's 404 when it is gone. The route
+/// checks the connector under one lock and each handler takes the lock again, so a DELETE may
+/// have run in between: never index `connectors[key]`.
+fn connector<'a>(cloud: &'a Cloud, key: &str) -> Result<&'a Connector, ArmError> {
+    cloud.connectors.get(key).ok_or_else(|| connector_gone(key))
+}
+
+fn connector_mut<'a>(cloud: &'a mut Cloud, key: &str) -> Result<&'a mut Connector, ArmError> {
+    cloud.connectors.get_mut(key).ok_or_else(|| connector_gone(key))
+}
+
+fn connector_gone(key: &str) -> ArmError {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    ArmError::not_found(&format!("Microsoft.Security/securityConnectors/{name}"))
+}
+
 /// Connector-scoped routing: `/subscriptions/{s}[/resourceGroups/{rg}]/providers/Microsoft.Security/securityConnectors[/{name}/...]`.
 pub fn route(ctx: &Ctx) -> ArmResult {
     let l = &ctx.lower;
@@ -483,7 +499,14 @@ fn devops_json(c: &Connector, d: &DevOps, ctx: &Ctx) -> Value {
     })
 }
 
-fn lro(ctx: &Ctx, cloud: &mut Cloud, connector: &str, effect: Effect) -> (String, String) {
+fn lro(
+    ctx: &Ctx,
+    cloud: &mut Cloud,
+    key: &str,
+    effect: Effect,
+) -> Result<(String, String), ArmError> {
+    // Looked up first: the operation's URL is under the connector's ID.
+    let devops = devops_id(connector(cloud, key)?);
     let id = cloud.next_guid();
     let slow = ctx.shared.faults.lro_slowdown().max(0.0);
     let delay = ctx.shared.config.lro_delay.as_secs_f64() * slow;
@@ -491,7 +514,7 @@ fn lro(ctx: &Ctx, cloud: &mut Cloud, connector: &str, effect: Effect) -> (String
         id.clone(),
         Operation {
             id: id.clone(),
-            connector: connector.to_string(),
+            connector: key.to_string(),
             started: ctx.now,
             due: ctx.now + delay,
             status: OpStatus::InProgress,
@@ -499,13 +522,9 @@ fn lro(ctx: &Ctx, cloud: &mut Cloud, connector: &str, effect: Effect) -> (String
             effect,
         },
     );
-    let c = &cloud.connectors[connector];
-    let url = format!(
-        "{}{}/operationResults/{id}?api-version={DEVOPS_API}",
-        ctx.shared.base_url,
-        devops_id(c)
-    );
-    (id, url)
+    let url =
+        format!("{}{devops}/operationResults/{id}?api-version={DEVOPS_API}", ctx.shared.base_url);
+    Ok((id, url))
 }
 
 fn with_lro(reply: Reply, url: &str, ctx: &Ctx) -> Reply {
@@ -632,7 +651,7 @@ fn devops_route(ctx: &Ctx, key: &str, rest: &[&str]) -> ArmResult {
                 return Err(method_not_allowed(ctx));
             }
             let cloud = ctx.shared.cloud();
-            let c = &cloud.connectors[key];
+            let c = connector(&cloud, key)?;
             let items: Vec<Value> = c.devops.iter().map(|d| devops_json(c, d, ctx)).collect();
             drop(cloud);
             ctx.page(&ctx_path(ctx), items)
@@ -673,7 +692,7 @@ fn devops_config(ctx: &Ctx, key: &str) -> ArmResult {
     match m {
         "GET" => {
             let cloud = ctx.shared.cloud();
-            let c = &cloud.connectors[key];
+            let c = connector(&cloud, key)?;
             let d = c.devops.as_ref().ok_or_else(|| {
                 ArmError::not_found("Microsoft.Security/securityConnectors/devops/default")
             })?;
@@ -683,7 +702,7 @@ fn devops_config(ctx: &Ctx, key: &str) -> ArmResult {
             let body = ctx.json_body()?;
             let mut props = validate_devops_body(&body)?;
             let mut cloud = ctx.shared.cloud();
-            let c = &cloud.connectors[key];
+            let c = connector(&cloud, key)?;
             let Some(env) = c.env() else {
                 return Err(ArmError::bad_request(format!(
                     "The security connector '{}' has environmentName '{}'; a DevOps configuration needs AzureDevOps, Github or GitLab.",
@@ -722,8 +741,7 @@ fn devops_config(ctx: &Ctx, key: &str) -> ArmResult {
                 ),
                 Err(f) => (None, Some(f)),
             };
-            let c =
-                cloud.connectors.get_mut(key).ok_or_else(|| ArmError::not_found("connector"))?;
+            let c = connector_mut(&mut cloud, key)?;
             let created = c.devops.is_none();
             let d = c.devops.get_or_insert_with(|| DevOps {
                 properties: props.clone(),
@@ -742,21 +760,25 @@ fn devops_config(ctx: &Ctx, key: &str) -> ArmResult {
                 "type": "Microsoft.Security/securityConnectors/devops",
                 "properties": shown,
             });
-            let (_, url) =
-                lro(ctx, &mut cloud, key, Effect::DevOpsWrite { properties: props, visible, fail });
+            let (_, url) = lro(
+                ctx,
+                &mut cloud,
+                key,
+                Effect::DevOpsWrite { properties: props, visible, fail },
+            )?;
             let status = if created { 201 } else { 202 };
             Ok(with_lro(Reply::json(status, body), &url, ctx))
         }
         "DELETE" => {
             let mut cloud = ctx.shared.cloud();
-            if cloud.connectors[key].devops.is_none() {
+            if connector(&cloud, key)?.devops.is_none() {
                 return Ok(Reply::empty(204));
             }
             busy(&cloud, key, None)?;
             if let Some(d) = cloud.connectors.get_mut(key).and_then(|c| c.devops.as_mut()) {
                 d.provisioning_state = "PendingDeletion".into();
             }
-            let (_, url) = lro(ctx, &mut cloud, key, Effect::DevOpsDelete);
+            let (_, url) = lro(ctx, &mut cloud, key, Effect::DevOpsDelete)?;
             // DELETE's 202 also carries `Location` (as the 2025-11-01-preview spec declares).
             Ok(with_lro(Reply::empty(202), &url, ctx).header("Location", url.clone()))
         }
@@ -775,7 +797,7 @@ fn operation_result(ctx: &Ctx, key: &str) -> ArmResult {
         .get(&id)
         .filter(|o| o.connector == key)
         .ok_or_else(|| ArmError::not_found(&format!("operationResults/{id}")))?;
-    let c = &cloud.connectors[key];
+    let c = connector(&cloud, key)?;
     let mut v = json!({
         "id": format!("{}/operationResults/{}", devops_id(c), op.id),
         "name": op.id,
@@ -817,7 +839,7 @@ fn list_available(ctx: &Ctx, key: &str, env: Env) -> ArmResult {
         return Err(method_not_allowed(ctx));
     }
     let cloud = ctx.shared.cloud();
-    let c = &cloud.connectors[key];
+    let c = connector(&cloud, key)?;
     require_env(c, env)?;
     let Some(d) = c.devops.as_ref() else {
         return Err(ArmError::not_found("Microsoft.Security/securityConnectors/devops/default"));
@@ -1024,7 +1046,7 @@ fn validate_remediation(body: &Value, what: &str) -> Result<Option<Value>, ArmEr
 fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
     let m = ctx.method.as_str();
     let mut cloud = ctx.shared.cloud();
-    let c = cloud.connectors[key].clone();
+    let c = connector(&cloud, key)?.clone();
     require_env(&c, Env::AzureDevOps)?;
     if c.devops.is_none() {
         return Err(ArmError::not_found("Microsoft.Security/securityConnectors/devops/default"));
@@ -1081,7 +1103,7 @@ fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                             &mut cloud,
                             key,
                             Effect::AdoWrite { path: org_l.to_string(), remediation: r },
-                        );
+                        )?;
                         Ok(with_lro(Reply::json(if m == "PUT" { 201 } else { 202 }, v), &url, ctx))
                     }
                     _ => Err(method_not_allowed(ctx)),
@@ -1126,7 +1148,7 @@ fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                                             &mut cloud,
                                             key,
                                             Effect::AdoWrite { path, remediation: r },
-                                        );
+                                        )?;
                                         Ok(with_lro(
                                             Reply::json(if m == "PUT" { 201 } else { 202 }, v),
                                             &url,
@@ -1175,7 +1197,7 @@ fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                                                 &mut cloud,
                                                 key,
                                                 Effect::AdoWrite { path, remediation: r },
-                                            );
+                                            )?;
                                             Ok(with_lro(
                                                 Reply::json(if m == "PUT" { 201 } else { 202 }, v),
                                                 &url,
@@ -1201,7 +1223,7 @@ fn github(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
         return Err(method_not_allowed(ctx));
     }
     let cloud = ctx.shared.cloud();
-    let c = &cloud.connectors[key];
+    let c = connector(&cloud, key)?;
     require_env(c, Env::Github)?;
     let nf = |what: &str| ArmError::not_found(what);
     match rest {
@@ -1246,7 +1268,7 @@ fn github(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
 fn gitlab(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
     let m = ctx.method.as_str();
     let cloud = ctx.shared.cloud();
-    let c = &cloud.connectors[key];
+    let c = connector(&cloud, key)?;
     require_env(c, Env::GitLab)?;
     let nf = |what: &str| ArmError::not_found(what);
     match rest {

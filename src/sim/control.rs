@@ -19,50 +19,130 @@ pub fn mint(shared: &Shared, scope: Option<Vec<String>>) -> String {
     code
 }
 
-fn optional_body(ctx: &Ctx) -> Result<Value, ArmError> {
-    if ctx.body.is_empty() {
-        Ok(json!({}))
-    } else {
-        ctx.json_body()
+/// The longest jump of the simulated clock one request may ask for.
+pub const MAX_ADVANCE_SECONDS: f64 = 400.0 * 24.0 * 3600.0;
+/// The longest fault spec accepted.
+const MAX_SPEC_LEN: usize = 4096;
+/// The most names one OAuth code's scope may hold, and the longest name.
+const MAX_SCOPE_NAMES: usize = 10_000;
+const MAX_NAME_LEN: usize = 260;
+
+/// A control request's body: none, `null` or a JSON object holding only `allowed` keys (a
+/// misspelt key is refused rather than silently ignored).
+fn control_body(ctx: &Ctx, allowed: &[&str]) -> Result<Value, ArmError> {
+    let trimmed = ctx.body.trim_ascii();
+    if trimmed.is_empty() || trimmed == b"null" {
+        return Ok(json!({}));
+    }
+    let body = ctx.json_body()?;
+    if let Some(k) = body
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k)
+        .find(|k| !allowed.contains(&k.as_str()))
+    {
+        let expected = if allowed.is_empty() {
+            "this endpoint takes no body".to_string()
+        } else {
+            format!("accepted: {}", allowed.join(", "))
+        };
+        let shown: String = k.chars().filter(|c| !c.is_control()).take(80).collect();
+        return Err(ArmError::bad_request(format!("Unknown property '{shown}' ({expected})."))
+            .target(&shown));
+    }
+    Ok(body)
+}
+
+/// `seconds` of `POST /_sim/clock/advance`: a finite JSON number from 0 to 400 days.
+fn advance_seconds(body: &Value) -> Result<Duration, ArmError> {
+    let bad = |why: &str| {
+        ArmError::bad_request(format!(
+            "'seconds' {why}: give a number of seconds from 0 to {MAX_ADVANCE_SECONDS} (400 days), e.g. {{\"seconds\": 3600}}"
+        ))
+        .target("seconds")
+    };
+    let v = body.get("seconds").ok_or_else(|| bad("is required"))?;
+    let secs = v.as_f64().ok_or_else(|| bad("must be a JSON number"))?;
+    if !secs.is_finite() {
+        return Err(bad("must be finite"));
+    }
+    if secs < 0.0 {
+        return Err(bad("must not be negative"));
+    }
+    if secs > MAX_ADVANCE_SECONDS {
+        return Err(bad("is more than 400 days"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| bad("is not a duration"))
+}
+
+/// `scope` of `POST /_sim/oauth/code`: absent, `null`, or an array of top-level names.
+fn code_scope(body: &Value) -> Result<Option<Vec<String>>, ArmError> {
+    let bad = |why: String| ArmError::bad_request(why).target("scope");
+    match body.get("scope") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) => {
+            if a.len() > MAX_SCOPE_NAMES {
+                return Err(bad(format!("'scope' holds more than {MAX_SCOPE_NAMES} names")));
+            }
+            let mut names = Vec::with_capacity(a.len());
+            for (i, v) in a.iter().enumerate() {
+                match v.as_str() {
+                    Some(n)
+                        if !n.trim().is_empty()
+                            && n.len() <= MAX_NAME_LEN
+                            && !n.chars().any(char::is_control) =>
+                    {
+                        names.push(n.to_string())
+                    }
+                    _ => {
+                        return Err(bad(format!(
+                            "'scope[{i}]' must be a non-empty name of at most {MAX_NAME_LEN} characters without control characters"
+                        )))
+                    }
+                }
+            }
+            Ok(Some(names))
+        }
+        Some(_) => Err(bad("'scope' must be an array of top-level names".into())),
     }
 }
 
+/// A region name in `/_sim/regions/{region}/...`: letters, digits, spaces and dashes.
+fn region_name(raw: &str) -> Result<String, ArmError> {
+    let ok = !raw.trim().is_empty()
+        && raw.len() <= 64
+        && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-');
+    if !ok {
+        let shown: String = raw.chars().filter(|c| !c.is_control()).take(80).collect();
+        return Err(ArmError::bad_request(format!(
+            "The region '{shown}' is not a region name: use letters, digits, spaces and dashes (at most 64), e.g. westeurope or 'West Europe'."
+        ))
+        .target("region"));
+    }
+    Ok(normalize_region(raw))
+}
+
 pub fn route(ctx: &Ctx) -> ArmResult {
-    let l: Vec<&str> = ctx.lower[1..].iter().map(String::as_str).collect();
+    let l: Vec<&str> = ctx.lower.iter().skip(1).map(String::as_str).collect();
     let m = ctx.method.as_str();
     let shared = ctx.shared;
     match (m, l.as_slice()) {
         ("POST", ["oauth", "code"]) => {
-            let body = optional_body(ctx)?;
-            let scope = match body.get("scope") {
-                None | Some(Value::Null) => None,
-                Some(Value::Array(a)) => {
-                    Some(a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-                }
-                Some(_) => {
-                    return Err(ArmError::bad_request(
-                        "'scope' must be an array of top-level names",
-                    )
-                    .target("scope"))
-                }
-            };
+            let body = control_body(ctx, &["scope"])?;
+            let scope = code_scope(&body)?;
             let ttl = shared.config.code_ttl.as_secs();
             Ok(Reply::ok(json!({"code": mint(shared, scope), "expiresInSeconds": ttl})))
         }
         ("GET", ["clock"]) => Ok(Reply::ok(json!({"now": shared.clock.now()}))),
         ("POST", ["clock", "advance"]) => {
-            let body = optional_body(ctx)?;
-            let Some(secs) =
-                body.get("seconds").and_then(Value::as_f64).filter(|s| *s >= 0.0 && s.is_finite())
-            else {
-                return Err(ArmError::bad_request("'seconds' must be a non-negative number")
-                    .target("seconds"));
-            };
-            shared.clock.advance(Duration::from_secs_f64(secs));
+            let body = control_body(ctx, &["seconds"])?;
+            shared.clock.advance(advance_seconds(&body)?);
             Ok(Reply::ok(json!({"now": shared.clock.now()})))
         }
-        ("POST", ["regions", _, action @ ("fail" | "restore")]) => {
-            let region = normalize_region(&ctx.segs[2]);
+        ("POST", ["regions", raw, action @ ("fail" | "restore")]) => {
+            control_body(ctx, &[])?;
+            let region = region_name(ctx.segs.get(2).map(String::as_str).unwrap_or(raw))?;
             let mut spec = shared.faults.spec();
             spec.outage_regions.retain(|r| normalize_region(r) != region);
             if *action == "fail" {
@@ -75,11 +155,17 @@ pub fn route(ctx: &Ctx) -> ArmResult {
             Ok(Reply::ok(json!({"outageRegions": shared.faults.spec().outage_regions})))
         }
         ("PUT", ["faults"]) => {
-            let body = optional_body(ctx)?;
+            let body = control_body(ctx, &["spec"])?;
             let Some(text) = body.get("spec").and_then(Value::as_str) else {
                 return Err(ArmError::bad_request("'spec' (a fault spec string) is required")
                     .target("spec"));
             };
+            if text.len() > MAX_SPEC_LEN {
+                return Err(ArmError::bad_request(format!(
+                    "the fault spec is longer than {MAX_SPEC_LEN} characters"
+                ))
+                .target("spec"));
+            }
             let spec: FaultSpec = text.parse().map_err(|e| {
                 ArmError::bad_request(format!("the fault spec is not valid: {e}")).target("spec")
             })?;

@@ -24,6 +24,11 @@ pub const FAULT_SPEC_SYNTAX: &str = "items separated by ';': outage=REGION[,REGI
      slow-lro=FACTORx, seed=N; RATE is 0..1 or a percentage, durations like 5ms or 2s, \
      e.g. outage=eastus;500=0.05;429-burst=0.01x20;latency=5ms..50ms;seed=7; 'none' for no faults";
 
+/// The largest added latency (a longer one only hangs the client).
+pub const MAX_LATENCY: Duration = Duration::from_secs(600);
+/// The largest `slow-lro` factor.
+pub const MAX_LRO_SLOWDOWN: f64 = 1_000_000.0;
+
 /// The `Retry-After` an injected 429 carries. ARM's own throttling (see `throttle`) computes a
 /// real one; injected ones model a busy resource provider, which typically asks for seconds.
 pub const INJECTED_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -177,8 +182,10 @@ fn parse_item(spec: &mut FaultSpec, seen: &mut Vec<String>, item: &str) -> Resul
                 .trim()
                 .parse()
                 .map_err(|_| format!("slow-lro factor '{value}' is not a number (e.g. 10x)"))?;
-            if !(f.is_finite() && f >= 1.0) {
-                return Err(format!("slow-lro factor '{value}' must be at least 1"));
+            if !(f.is_finite() && (1.0..=MAX_LRO_SLOWDOWN).contains(&f)) {
+                return Err(format!(
+                    "slow-lro factor '{value}' must be at least 1 and at most {MAX_LRO_SLOWDOWN}"
+                ));
             }
             spec.lro_slowdown = f;
         }
@@ -192,6 +199,12 @@ fn parse_item(spec: &mut FaultSpec, seen: &mut Vec<String>, item: &str) -> Resul
             };
             if lo > hi {
                 return Err(format!("latency range '{value}' has its minimum above its maximum"));
+            }
+            if hi > MAX_LATENCY {
+                return Err(format!(
+                    "latency '{value}' is above the maximum of {}",
+                    format_duration(MAX_LATENCY)
+                ));
             }
             spec.latency = Some((lo, hi));
         }
@@ -517,6 +530,8 @@ mod tests {
             ("latency=50ms..5ms", "minimum above its maximum"),
             ("slow-lro=fast", "slow-lro factor 'fast' is not a number"),
             ("slow-lro=0.5x", "must be at least 1"),
+            ("slow-lro=1e300x", "at most 1000000"),
+            ("latency=0ms..100y", "above the maximum of 600s"),
             ("drop=NaN", "outside 0..1"),
         ];
         for (input, expected) in cases {

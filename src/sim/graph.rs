@@ -143,7 +143,7 @@ pub fn resources(ctx: &Ctx) -> ArmResult {
             .detail("InvalidQuery", &e.to_string())
     })?;
     let total = table.rows.len();
-    let end = (start + top).min(total);
+    let end = start.saturating_add(top).min(total);
     let page_rows: Vec<Vec<Value>> = table.rows.get(start.min(total)..end).unwrap_or(&[]).to_vec();
     let count = page_rows.len();
     let data = match format {

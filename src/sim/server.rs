@@ -122,7 +122,7 @@ impl SimClock {
         *lock(&self.offset) + self.started.elapsed().as_secs_f64() * self.scale
     }
     pub fn now_duration(&self) -> Duration {
-        Duration::from_secs_f64(self.now().max(0.0))
+        Duration::try_from_secs_f64(self.now().max(0.0)).unwrap_or(Duration::MAX)
     }
     pub fn advance(&self, by: Duration) {
         *lock(&self.offset) += by.as_secs_f64();
@@ -465,7 +465,7 @@ impl Ctx<'_> {
         let total = items.len();
         let page: Vec<Value> = items.into_iter().skip(skip).take(size).collect();
         let mut body = json!({ "value": page });
-        if skip + size < total {
+        if skip.saturating_add(size) < total {
             let v = self.api_version().unwrap_or_default();
             body["nextLink"] = Value::String(
                 self.url(path, &format!("api-version={v}&$skipToken={}", skip + size)),
@@ -480,7 +480,9 @@ impl Ctx<'_> {
 }
 
 pub fn stamp(base_unix: i64, t: f64) -> String {
-    let when = time::OffsetDateTime::from_unix_timestamp(base_unix + t as i64)
+    // `as` saturates (NaN to 0) and the sum saturates: a far-off time is a far-off stamp, never a
+    // panic.
+    let when = time::OffsetDateTime::from_unix_timestamp(base_unix.saturating_add(t as i64))
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     when.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }

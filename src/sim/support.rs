@@ -252,7 +252,7 @@ fn list_tickets(ctx: &Ctx, sub: &str) -> ArmResult {
     let total = all.len();
     let page: Vec<Value> = all.into_iter().skip(skip).take(top).collect();
     let mut v = json!({ "value": page });
-    if skip + top < total {
+    if skip.saturating_add(top) < total {
         let path = format!("/subscriptions/{sub}/providers/Microsoft.Support/supportTickets");
         v["nextLink"] = json!(ctx.url(
             &path,

@@ -4,7 +4,9 @@
 mod cli;
 mod contract;
 mod pipeline;
+mod proxy;
 mod query;
+mod redirects;
 mod sim;
 mod stub;
 

@@ -6,4 +6,5 @@ mod common;
 mod conformance;
 mod flows;
 mod inputs;
+mod robustness;
 mod scale;

@@ -52,6 +52,8 @@ pub(crate) fn azure_failure(what: &str, e: &AzureError) -> StepError {
         AzureError::Transport { .. } | AzureError::LroTimeout { .. } => true,
         AzureError::LroFailed { .. } => true,
         AzureError::Decode { .. } | AzureError::Credential(_) | AzureError::Config(_) => false,
+        // Something between lifeboat and ARM redirects or rewrites answers: not a transient.
+        AzureError::Redirect { .. } | AzureError::Refused { .. } => false,
     };
     StepError { message: format!("{what}: {e}"), retryable }
 }
