@@ -39,7 +39,7 @@ async fn encrypted_store_needs_the_right_identity() {
     let (secret, _ids, recipients) = age_keys();
     let store = Store::open(
         dir.path().to_str().unwrap(),
-        Keys { recipients: Some(recipients), identities: None },
+        Keys { recipients: Some(recipients), identities: None, ..Default::default() },
     )
     .unwrap();
     let s = collect(&FakeTenant::small(), &store, opts(0)).await.unwrap();
@@ -220,7 +220,7 @@ async fn planted_secrets_appear_nowhere() {
     ];
     let store = Store::open(
         dir.path().to_str().unwrap(),
-        Keys { recipients: Some(recipients), identities: Some(ids) },
+        Keys { recipients: Some(recipients), identities: Some(ids), ..Default::default() },
     )
     .unwrap();
     let mut tenant = FakeTenant::small();
