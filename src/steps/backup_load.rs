@@ -195,7 +195,10 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             Some(p) => refusals.push(format!("snapshot {} failed verification: {p}", m.id)),
             None => {
                 tracing::info!(snapshot = %m.id, objects = total, "snapshot verified");
-                warn_unauthenticated(&store, &m.id, &authenticity);
+                // The rehearsal before a run (`recovery::preflight`) stays quiet: the run warns.
+                if ctx.run_id != "preflight" {
+                    warn_unauthenticated(&store, &m.id, &authenticity);
+                }
                 chosen = Some((m, authenticity));
                 break;
             }
