@@ -158,11 +158,30 @@ fn read_pem(source: &str, origin: &str, what: &str) -> Result<(String, String), 
     }
     let text = std::fs::read_to_string(source).map_err(|e| {
         BackupError::usage(
-            format!("the {what} file `{source}` from {origin} cannot be read: {e}"),
+            format!("the {what} file {} from {origin} cannot be read: {e}", shown_path(source)),
             "give the path of a PEM file (or, in the variable, the PEM text itself)",
         )
     })?;
-    Ok((text, format!("`{source}`")))
+    Ok((text, shown_path(source)))
+}
+
+/// A value taken for a path, quoted in messages only when it cannot be key material (a mangled
+/// key in a variable is read as a path and must not be echoed).
+pub(crate) fn shown_path(source: &str) -> String {
+    let upper = source.to_ascii_uppercase();
+    let marked = ["PRIVATE KEY", "SECRET-KEY", "-----"].iter().any(|m| upper.contains(m));
+    // Key material is long runs of base64 or bech32; path components are short and dotted.
+    let longest_run = source
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '='))
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    if source.len() > 256 || source.chars().any(char::is_whitespace) || marked || longest_run >= 40
+    {
+        "(the value given: not shown, it may be a key)".to_string()
+    } else {
+        format!("`{source}`")
+    }
 }
 
 /// A writer of `config`'s store must sign with the declared key (exit 2 otherwise, before
@@ -413,6 +432,12 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(!err.contains("SECRETISH"), "{err}");
+        // A key mangled so that it is taken for a path is not echoed either.
+        let body = "MC4CAQAwBQYDK2VwBCIEIOQkZ3xQ0a9Vt2n7Jz8sR4bTgUe1hYvW5cLmPq6dAfXo";
+        let err = SigningKey::load(body, "t").unwrap_err().to_string();
+        assert!(!err.contains("MC4CAQ"), "{err}");
+        let err = SigningKey::load("/no/such/backup.key", "t").unwrap_err().to_string();
+        assert!(err.contains("`/no/such/backup.key`"), "{err}");
     }
 
     #[test]

@@ -619,7 +619,7 @@ where
     drop(content);
     let path = manifest.path();
     // The lease must still be ours: if it was broken, a prune may have removed what we reference.
-    if let Some(lease) = lease.as_deref_mut() {
+    if let Some(lease) = lease {
         lease.confirm().await?;
     }
     let signed = match &store.keys().signing {

@@ -15,8 +15,9 @@ use crate::error::{Exit, UserError};
 use std::path::PathBuf;
 use time::OffsetDateTime;
 
-/// Keys for encrypted stores, accepted by every backup command.
-#[derive(Debug, Clone, Default, clap::Args)]
+/// Keys for encrypted stores, accepted by every backup command. `Debug` hides the private keys
+/// (the variables may hold the keys themselves).
+#[derive(Clone, Default, clap::Args)]
 pub struct KeyArgs {
     /// age public key (`age1...`) to encrypt a new or encrypted store to; repeatable
     #[arg(
@@ -59,6 +60,18 @@ pub struct KeyArgs {
     pub verify_key: Option<String>,
 }
 
+impl std::fmt::Debug for KeyArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyArgs")
+            .field("recipients", &self.recipients)
+            .field("recipients_file", &self.recipients_file)
+            .field("identity", &self.identity.as_ref().map(|_| "(redacted)"))
+            .field("signing_key", &self.signing_key.as_ref().map(|_| "(redacted)"))
+            .field("verify_key", &self.verify_key)
+            .finish()
+    }
+}
+
 impl KeyArgs {
     pub fn keys(&self) -> Result<Keys, UserError> {
         let mut items: Vec<String> = self.recipients.clone();
@@ -91,8 +104,8 @@ impl KeyArgs {
     }
 }
 
-/// The identity of reading commands (they never need recipients).
-#[derive(Debug, Clone, Default, clap::Args)]
+/// The identity of reading commands (they never need recipients). `Debug` hides the identity.
+#[derive(Clone, Default, clap::Args)]
 pub struct IdentityArgs {
     /// age identity to read an encrypted store: the path of an identity file (as written by
     /// `age-keygen`), or, in the variable only, the `AGE-SECRET-KEY-1...` key itself
@@ -109,6 +122,15 @@ pub struct IdentityArgs {
     /// rewrite the whole store; without it, the key the store's config declares is used
     #[arg(long = "verify-key", value_name = "FILE|SHA256:HEX", env = "LIFEBOAT_BACKUP_VERIFY_KEY")]
     pub verify_key: Option<String>,
+}
+
+impl std::fmt::Debug for IdentityArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityArgs")
+            .field("identity", &self.identity.as_ref().map(|_| "(redacted)"))
+            .field("verify_key", &self.verify_key)
+            .finish()
+    }
 }
 
 impl IdentityArgs {
@@ -292,6 +314,11 @@ pub async fn execute(c: BackupCommand, g: &Globals) -> anyhow::Result<Exit> {
                 cfg.immutable,
                 cfg.authentication.as_ref().map_or("no", |a| a.fingerprint.as_str())
             );
+            if cfg.authentication.is_none() && store.keys().signing.is_some() {
+                println!(
+                    "note: this store was created without a signing key, so it does not require signatures: new snapshots will be signed, and readers refuse unsigned ones only with --verify-key (start a new store to require them)"
+                );
+            }
             Ok(Exit::Ok)
         }
         BackupCommand::List { keys } => {
