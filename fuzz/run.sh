@@ -39,7 +39,7 @@ failed=()
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t" "artifacts/$t"
     echo "== fuzz $t: ${seconds}s, $jobs job(s), sanitizer $sanitizer"
-    args=(-max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1)
+    args=(-max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 -print_final_stats=1)
     if [ -f "dict/$t.dict" ]; then
         args+=(-dict="$PWD/dict/$t.dict")
     fi
