@@ -48,6 +48,8 @@ pub struct RunLock {
     // The guard is forgotten on purpose: the flock lives as long as this open file description,
     // so closing the file (on drop, or when the process dies) releases it.
     _lock: Box<fd_lock::RwLock<File>>,
+    /// The descriptor `_lock` owns, for the explicit unlock on drop.
+    fd: std::os::fd::RawFd,
 }
 
 impl RunLock {
@@ -66,6 +68,7 @@ impl RunLock {
             .truncate(false)
             .open(&path)
             .map_err(io)?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
         let mut lock = Box::new(fd_lock::RwLock::new(file));
         match lock.try_write() {
             Ok(mut guard) => {
@@ -91,7 +94,22 @@ impl RunLock {
             }
             Err(e) => return Err(io(e)),
         }
-        Ok(RunLock { _lock: lock })
+        Ok(RunLock { _lock: lock, fd })
+    }
+}
+
+impl Drop for RunLock {
+    /// Releases the lock explicitly before the file closes. Closing alone is not enough: a
+    /// process forked by another thread of this process (a test harness, a `--notify` helper)
+    /// briefly holds a copy of every descriptor until it execs, and a flock lives as long as any
+    /// copy of its open file description does, so the next `acquire` in this process could find
+    /// the run "held" by itself.
+    fn drop(&mut self) {
+        // SAFETY: `self.fd` is the descriptor `_lock` owns, still open here (fields drop after
+        // this body); LOCK_UN on it has no other effect.
+        unsafe {
+            libc::flock(self.fd, libc::LOCK_UN);
+        }
     }
 }
 
@@ -121,5 +139,31 @@ mod tests {
         assert!(msg.contains(&format!("pid {}", std::process::id())), "{msg}");
         drop(first);
         RunLock::acquire(dir.path(), "r1", t).unwrap();
+    }
+
+    #[test]
+    fn drop_releases_even_while_a_forked_child_holds_a_copy_of_the_descriptor() {
+        // What made a concurrent test flaky: another thread forks (to spawn a process), the
+        // child holds copies of our descriptors until it execs, and closing ours alone did not
+        // release the flock. The child here never execs: it sleeps, then exits.
+        let dir = tempfile::tempdir().unwrap();
+        let t = OffsetDateTime::UNIX_EPOCH;
+        let first = RunLock::acquire(dir.path(), "r1", t).unwrap();
+        // SAFETY: the child calls only async-signal-safe functions (usleep, _exit).
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            unsafe {
+                libc::usleep(2_000_000);
+                libc::_exit(0);
+            }
+        }
+        drop(first);
+        let again = RunLock::acquire(dir.path(), "r1", t);
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        again.expect("the lock is free once its holder dropped it");
     }
 }
