@@ -426,10 +426,13 @@ async fn drive_drill(
         // most 6, at most once per stage of progress so they spread over the whole run); the
         // next stretch resumes from the journal.
         rng = splitmix(rng);
+        // Until the first interruption has landed every stretch tries one: a drive that pauses
+        // before its deadline (a gate, a wait) interrupts nothing, and on a loaded machine a
+        // coin flip per stretch left some crash drills with no interruption at all.
         let interrupt = opts.scenario == Scenario::Crash
             && interruptions < 6
             && last_interrupt != Some(progress)
-            && rng % 2 == 0;
+            && (interruptions == 0 || rng % 2 == 0);
         if interrupt {
             last_interrupt = Some(progress);
         }
