@@ -35,7 +35,6 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 struct Op {
     method: String,
     path: String,
-    spec_version: String,
 }
 
 /// Example file name → operation, from every spec's `x-ms-examples`.
@@ -43,9 +42,7 @@ fn operations(files: &[PathBuf]) -> HashMap<String, Op> {
     let mut ops = HashMap::new();
     for f in files {
         let v: Value = serde_json::from_slice(&std::fs::read(f).expect("read")).expect("json");
-        let (Some(paths), Some(version)) =
-            (v.get("paths").and_then(Value::as_object), v.pointer("/info/version"))
-        else {
+        let Some(paths) = v.get("paths").and_then(Value::as_object) else {
             continue;
         };
         for (path, methods) in paths {
@@ -64,7 +61,6 @@ fn operations(files: &[PathBuf]) -> HashMap<String, Op> {
                         Op {
                             method: method.to_uppercase(),
                             path: path.clone(),
-                            spec_version: version.as_str().unwrap_or("").to_string(),
                         },
                     );
                 }
@@ -256,12 +252,9 @@ async fn replay(files: Vec<PathBuf>, ops: &HashMap<String, Op>, subs: Vec<String
                 _ => {}
             }
         }
-        // The two 2024-08-01-preview stand-ins are replayed with the spec's api-version.
-        let mut version =
-            params.get("api-version").and_then(Value::as_str).unwrap_or("").to_string();
-        if version.starts_with("2024-08-01") {
-            version = op.spec_version.clone();
-        }
+        // Every example is replayed with its own api-version (the two 2024-08-01-preview
+        // stand-ins too: the simulator serves that version).
+        let version = params.get("api-version").and_then(Value::as_str).unwrap_or("").to_string();
         // Mappings of the examples onto the simulated tenant (documented in docs/simulator.md).
         // The DevOps examples use one connector for Azure DevOps, GitHub and GitLab resources;
         // the simulator's connector has one environment, so it is switched per example.
