@@ -56,13 +56,7 @@ fn operations(files: &[PathBuf]) -> HashMap<String, Op> {
                 {
                     let r = ex["$ref"].as_str().unwrap_or("");
                     let name = r.rsplit('/').next().unwrap_or("").to_string();
-                    ops.insert(
-                        name,
-                        Op {
-                            method: method.to_uppercase(),
-                            path: path.clone(),
-                        },
-                    );
+                    ops.insert(name, Op { method: method.to_uppercase(), path: path.clone() });
                 }
             }
         }

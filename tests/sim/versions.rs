@@ -233,3 +233,53 @@ async fn responses_and_writes_are_shaped_per_api_version() {
     assert_eq!(new["properties"]["environmentData"]["regions"], json!(["us-east-1"]));
     sim.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn sim_serve_takes_drift_lro_shape_and_api_versions() {
+    use std::io::{BufRead, BufReader};
+    let bin = assert_cmd::cargo::cargo_bin("lifeboat");
+    let mut child = std::process::Command::new(&bin)
+        .args(["sim", "serve", "--time-scale", "0", "--drift", "3", "--lro-shape", "Mixed(5)"])
+        .args(["--api-versions", "devops=2025-11-01-preview,2024-04-01"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("line");
+    let url = line.trim().strip_prefix("listening on ").expect("first line").to_string();
+    let v = call("GET", &format!("{url}/_sim/api-versions"), None).await.body;
+    assert_eq!(served(&v, "devops"), vec!["2025-11-01-preview", "2024-04-01"]);
+    assert_eq!(served(&v, "connectors").len(), 6, "families not named keep every version");
+    let shape = call("GET", &format!("{url}/_sim/lro-shape"), None).await.body;
+    assert_eq!(shape["shape"], "Mixed(5)");
+    // Drifted at start: the same unknown fields as a drift of the built-in tenant with that seed.
+    let mut expected = lifeboat::sim::tenant::small().build(0).expect("small");
+    lifeboat::sim::drift::drift_cloud(&mut expected, 3);
+    let mut checked = 0;
+    for c in expected.connectors.values().filter(|c| !c.extra.is_empty()) {
+        let got = call("GET", &format!("{url}{}?api-version={SC}", c.id), None).await.body;
+        for (k, v) in &c.extra {
+            assert_eq!(&got[k.as_str()], v, "{}: drifted field {k}", c.name);
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "seed 3 drifts some connector's top level");
+    // SAFETY: kill(2) on the PID of our own child process; no memory is shared.
+    let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    assert!(child.wait().expect("wait").success());
+    for bad in [
+        vec!["--lro-shape", "Sync201"],
+        vec!["--api-versions", "devops"],
+        vec!["--api-versions", "nope=2024-01-01"],
+        vec!["--api-versions", "devops=latest"],
+        vec!["--drift", "-1"],
+    ] {
+        let out = std::process::Command::new(&bin)
+            .args(["sim", "serve"])
+            .args(&bad)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
