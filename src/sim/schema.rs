@@ -170,8 +170,7 @@ pub fn value_too_new(
             continue;
         }
         for path in present(doc, ptr) {
-            let ptr_concrete =
-                format!("/{}", path.replace(['.', '['], "/").replace(']', ""));
+            let ptr_concrete = format!("/{}", path.replace(['.', '['], "/").replace(']', ""));
             if doc.pointer(&ptr_concrete).and_then(Value::as_str) == Some(value) {
                 return Some((path, value.to_string(), since));
             }
