@@ -1450,9 +1450,8 @@ fn ado_write(
     }
     written.remove("properties");
     if let Some(o) = v.as_object_mut() {
-        for (k, tv) in written {
-            o.entry(k).or_insert(tv);
-        }
+        // What ARM ignores (id, name, type...) is already out of `written`.
+        o.extend(written);
     }
     v["properties"]["provisioningState"] = json!(answer.in_progress);
     schema::shape(kind, version(ctx), &mut v);
