@@ -91,8 +91,12 @@ pub fn well_formed(v: &str) -> bool {
         4 | 7 => *c == b'-',
         _ => c.is_ascii_digit(),
     });
+    if !date {
+        return false;
+    }
+    // The first 10 bytes are ASCII: 10 is a character boundary.
     let rest = &v[10..];
-    date && (rest.is_empty()
+    (rest.is_empty()
         || (rest.starts_with('-')
             && rest.len() > 1
             && rest[1..].chars().all(|c| c.is_ascii_alphanumeric())))
@@ -175,6 +179,7 @@ mod tests {
         }
         assert!(!well_formed("latest"));
         assert!(!well_formed("2024-04-01-"));
+        assert!(!well_formed("2024-01-0\u{e9}-preview"), "no panic on a multi-byte character");
         assert!(well_formed("2099-01-01-preview"));
         assert_eq!(cmp("2025-03-01", "2025-03-01-preview"), std::cmp::Ordering::Greater);
     }
