@@ -96,10 +96,10 @@ pub fn well_formed(v: &str) -> bool {
     }
     // The first 10 bytes are ASCII: 10 is a character boundary.
     let rest = &v[10..];
-    (rest.is_empty()
+    rest.is_empty()
         || (rest.starts_with('-')
             && rest.len() > 1
-            && rest[1..].chars().all(|c| c.is_ascii_alphanumeric())))
+            && rest[1..].chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 /// Orders versions by date, a preview before the stable version of the same date.
