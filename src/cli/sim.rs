@@ -42,6 +42,18 @@ pub struct ServeArgs {
     /// Load the simulated cloud from FILE if it exists, and save it there on shutdown
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    /// Stage an API change: unknown fields and enum values at every level, seeded
+    #[arg(long, value_name = "SEED")]
+    pub drift: Option<u64>,
+    /// How long-running writes are answered: Sync200, Created201Async (default),
+    /// Accepted202Location, Accepted202Async, Accepted202Both, Ok200Async,
+    /// Created201NoHeader, Mixed(SEED)
+    #[arg(long, value_name = "SHAPE")]
+    pub lro_shape: Option<String>,
+    /// Served api-versions of a family, e.g. `devops=2025-11-01-preview,2024-04-01`
+    /// (repeatable; families not named serve every version the simulator knows)
+    #[arg(long = "api-versions", value_name = "FAMILY=V1,V2")]
+    pub api_versions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -87,6 +99,17 @@ pub fn config(a: &ServeArgs) -> Result<SimConfig, UserError> {
     };
     let mut throttle = sim::throttle::ThrottleConfig::default();
     throttle.enabled = a.throttle == OnOff::On;
+    let lro_shape = match &a.lro_shape {
+        None => sim::LroShape::default(),
+        Some(s) => s.parse().map_err(|e: String| {
+            UserError::usage(format!("--lro-shape: {e}")).with_hint("see docs/simulator.md")
+        })?,
+    };
+    let mut api_versions = sim::versions::default_served();
+    for spec in &a.api_versions {
+        let (family, list) = parse_api_versions(spec)?;
+        api_versions.insert(family, list);
+    }
     Ok(SimConfig {
         listen,
         tenant,
@@ -94,8 +117,32 @@ pub fn config(a: &ServeArgs) -> Result<SimConfig, UserError> {
         time_scale: a.time_scale,
         throttle,
         state_file: a.state.clone(),
+        drift: a.drift,
+        lro_shape,
+        api_versions,
         ..SimConfig::default()
     })
+}
+
+/// `FAMILY=V1,V2,...` of `--api-versions`.
+fn parse_api_versions(spec: &str) -> Result<(String, Vec<String>), UserError> {
+    let hint = "e.g. --api-versions devops=2025-11-01-preview,2024-04-01 (families: connectors, devops, graph, support, subscriptions)";
+    let Some((family, list)) = spec.split_once('=') else {
+        return Err(UserError::usage(format!("--api-versions `{spec}` is not FAMILY=V1,V2"))
+            .with_hint(hint));
+    };
+    let Some(f) = sim::versions::Family::parse(family) else {
+        return Err(
+            UserError::usage(format!("--api-versions: unknown family `{family}`")).with_hint(hint)
+        );
+    };
+    let versions: Vec<String> =
+        list.split(',').map(str::trim).filter(|v| !v.is_empty()).map(str::to_string).collect();
+    if let Some(bad) = versions.iter().find(|v| !sim::versions::well_formed(v)) {
+        return Err(UserError::usage(format!("--api-versions: `{bad}` is not an api-version"))
+            .with_hint(hint));
+    }
+    Ok((f.name().to_string(), versions))
 }
 
 pub async fn execute(c: SimCommand, _g: &Globals) -> anyhow::Result<Exit> {

@@ -1,18 +1,25 @@
-//! ARM operations on security connectors (2026-08-01-preview) and their DevOps children
-//! (2025-03-01): CRUD, listings with `nextLink`, the long-running operations with
-//! `Azure-AsyncOperation` and `operationResults`, the `listAvailable*` POSTs, body validation,
-//! ownership and region outages.
+//! ARM operations on security connectors and their DevOps children, at every served
+//! api-version: CRUD, listings with `nextLink`, the long-running operations in every shape ARM's
+//! RPC allows (`Azure-AsyncOperation` / `operationResults`, `Location` / `locations/.../
+//! operationResults`, none), the `listAvailable*` POSTs, body validation, ownership and region
+//! outages.
+//!
+//! Resources are stored as JSON: what a write carries is kept (unknown fields at every level,
+//! unknown values of the specs' extensible enums) minus what ARM ignores (`schema`), and
+//! returned on read, shaped for the requested api-version (`schema::shape`).
 //!
 //! Long-running operations are lazy: a write records an [`Operation`] due at a simulated time,
 //! and [`settle`] (run whenever the cloud is locked) applies every effect that is due, so the
 //! outcome depends on the simulated clock only.
 
+use super::lro::Answer;
 use super::model::*;
-use super::server::{check_name, ArmError, ArmResult, Ctx, Reply, SimConfig};
+use super::schema::{self, Kind};
+use super::server::{check_name, lock, ArmError, ArmResult, Ctx, Reply, SimConfig};
+use super::versions::Family;
 use serde_json::{json, Map, Value};
-
-pub const CONNECTORS_API: &str = "2026-08-01-preview";
-pub const DEVOPS_API: &str = "2025-03-01";
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
 const ENVIRONMENT_NAMES: &[&str] =
     &["Azure", "AWS", "GCP", "Github", "AzureDevOps", "GitLab", "DockerHub", "JFrog"];
@@ -71,7 +78,7 @@ pub fn settle(cloud: &mut Cloud, now: f64, config: &SimConfig) {
         let mut status = OpStatus::Succeeded;
         let mut error = None;
         match &op.effect {
-            Effect::DevOpsWrite { properties, visible, fail } => {
+            Effect::DevOpsWrite { properties, visible, fail, extra } => {
                 if let Some(c) = cloud.connectors.get_mut(&op.connector) {
                     if let Some(d) = c.devops.as_mut() {
                         d.updated_at = op.due;
@@ -82,6 +89,9 @@ pub fn settle(cloud: &mut Cloud, now: f64, config: &SimConfig) {
                             error = Some(f.clone());
                         } else {
                             d.properties = properties.clone();
+                            if let Some(e) = extra {
+                                d.extra = e.clone();
+                            }
                             d.authorized = true;
                             if let Some(v) = visible {
                                 d.visible = v.clone();
@@ -101,12 +111,15 @@ pub fn settle(cloud: &mut Cloud, now: f64, config: &SimConfig) {
                 }
                 cloud.owners.retain(|_, o| *o != op.connector);
             }
-            Effect::AdoWrite { path, remediation } => {
+            Effect::AdoWrite { path, remediation, document } => {
                 if let Some(d) =
                     cloud.connectors.get_mut(&op.connector).and_then(|c| c.devops.as_mut())
                 {
                     if let Some(r) = remediation {
                         d.settings.insert(path.clone(), r.clone());
+                    }
+                    if let Some(doc) = document {
+                        d.documents.insert(path.clone(), doc.clone());
                     }
                 }
                 if !path.contains('/') {
@@ -154,21 +167,34 @@ pub fn route(ctx: &Ctx) -> ArmResult {
                 "The resource type could not be found.",
             ));
         }
-        ctx.require_api_version("securityConnectors", &[CONNECTORS_API])?;
+        ctx.require(Family::Connectors, "securityConnectors", "global")?;
         return list_connectors(ctx, &sub, None);
     }
     let rg = ctx.segs[3].clone();
     check_name("resource group", &rg)?;
     if l.len() == 7 {
-        ctx.require_api_version("securityConnectors", &[CONNECTORS_API])?;
+        ctx.require(Family::Connectors, "securityConnectors", "global")?;
         return list_connectors(ctx, &sub, Some(&rg));
     }
     let name = ctx.segs[7].clone();
     check_name("security connector", &name)?;
     let key = connector_key(&sub, &rg, &name);
     let rest: Vec<&str> = l[8..].iter().map(String::as_str).collect();
+    // ARM names the resource's location in a NoRegisteredProviderFound: the connector's, or the
+    // one a PUT asks for.
+    let location = {
+        let cloud = ctx.shared.cloud();
+        cloud.connectors.get(&key).map(Connector::region)
+    }
+    .or_else(|| {
+        serde_json::from_slice::<Value>(&ctx.body)
+            .ok()
+            .and_then(|b| b.get("location").and_then(Value::as_str).map(normalize_region))
+    })
+    .unwrap_or_else(|| "global".into());
     if rest.is_empty() {
-        ctx.require_api_version("securityConnectors", &[CONNECTORS_API])?;
+        ctx.require(Family::Connectors, "securityConnectors", &location)?;
+        check_rejects(ctx)?;
         return connector_op(ctx, &sub, &rg, &name, &key);
     }
     if rest[0] != "devops" {
@@ -177,10 +203,11 @@ pub fn route(ctx: &Ctx) -> ArmResult {
             ctx.segs[8]
         )));
     }
-    ctx.require_api_version("securityConnectors/devops", &[DEVOPS_API])?;
+    ctx.require(Family::DevOps, "securityConnectors/devops", &location)?;
     for s in &ctx.segs[9..] {
         check_name("resource", s)?;
     }
+    check_rejects(ctx)?;
     {
         let cloud = ctx.shared.cloud();
         let Some(c) = cloud.connectors.get(&key) else {
@@ -191,6 +218,35 @@ pub fn route(ctx: &Ctx) -> ArmResult {
         outage_check(ctx, &c.region())?;
     }
     devops_route(ctx, &key, &rest[1..])
+}
+
+/// A write whose body carries a field staged with `POST /_sim/reject` is refused.
+fn check_rejects(ctx: &Ctx) -> Result<(), ArmError> {
+    if !matches!(ctx.method.as_str(), "PUT" | "PATCH") {
+        return Ok(());
+    }
+    let rejects = lock(&ctx.shared.rejects).clone();
+    if rejects.is_empty() {
+        return Ok(());
+    }
+    match serde_json::from_slice::<Value>(&ctx.body) {
+        Ok(body) => super::reject::check(&rejects, &body),
+        Err(_) => Ok(()),
+    }
+}
+
+/// The api-version of the request (checked by the route before any handler runs).
+fn version<'a>(ctx: &'a Ctx) -> &'a str {
+    ctx.api_version().unwrap_or("")
+}
+
+/// Adds the keys of `extra` that `out` does not have.
+fn add_missing(out: &mut Value, extra: &Map<String, Value>) {
+    if let Some(o) = out.as_object_mut() {
+        for (k, v) in extra {
+            o.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
 }
 
 fn outage_check(ctx: &Ctx, region: &str) -> Result<(), ArmError> {
@@ -221,7 +277,7 @@ fn subscription_check(cloud: &Cloud, sub: &str) -> Result<(), ArmError> {
 }
 
 fn connector_json(ctx: &Ctx, c: &Connector) -> Value {
-    json!({
+    let mut v = json!({
         "id": c.id,
         "name": c.name,
         "type": "Microsoft.Security/securityConnectors",
@@ -238,7 +294,10 @@ fn connector_json(ctx: &Ctx, c: &Connector) -> Value {
             "lastModifiedByType": "User",
             "lastModifiedAt": ctx.stamp(c.modified_at),
         },
-    })
+    });
+    add_missing(&mut v, &c.extra);
+    schema::shape(Kind::Connector, version(ctx), &mut v);
+    v
 }
 
 fn list_connectors(ctx: &Ctx, sub: &str, rg: Option<&str>) -> ArmResult {
@@ -271,26 +330,45 @@ fn method_not_allowed(ctx: &Ctx) -> ArmError {
     )
 }
 
-/// Rejects a value outside an enum, with ARM's wording; a wrong casing is named as such.
-fn check_enum(v: Option<&Value>, path: &str, allowed: &[&str]) -> Result<(), ArmError> {
+/// Checks a value of an extensible enum (every enum of these specs is `modelAsString: true`):
+/// it must be a string; a value the simulator does not know is accepted and stored as sent
+/// (a newer api-version may define it); a known value in the wrong case is refused, naming the
+/// right casing (a choice, pessimistic: a service that compares case-sensitively would store
+/// it as an unknown value).
+fn check_enum(v: Option<&Value>, path: &str, known: &[&str]) -> Result<(), ArmError> {
     let Some(v) = v else { return Ok(()) };
     let Some(s) = v.as_str() else {
         return Err(
             ArmError::bad_request(format!("The value of '{path}' must be a string.")).target(path)
         );
     };
-    if allowed.contains(&s) {
+    if known.contains(&s) {
         return Ok(());
     }
-    let hint = match allowed.iter().find(|a| a.eq_ignore_ascii_case(s)) {
-        Some(right) => format!(" Enum values are case-sensitive: use '{right}'."),
-        None => String::new(),
-    };
-    Err(ArmError::bad_request(format!(
-        "The value '{s}' is not valid for '{path}'. Allowed values: {}.{hint}",
-        allowed.join(", ")
-    ))
-    .target(path))
+    match known.iter().find(|a| a.eq_ignore_ascii_case(s)) {
+        Some(right) => Err(ArmError::bad_request(format!(
+            "The value '{s}' is not valid for '{path}'. Enum values are case-sensitive: use '{right}'."
+        ))
+        .target(path)),
+        None => Ok(()),
+    }
+}
+
+/// The stored document of a write: the body minus what ARM ignores, minus the fields the
+/// request's api-version does not have yet (its model does not know them).
+fn stored_document(ctx: &Ctx, kind: Kind, body: &Value) -> Map<String, Value> {
+    let mut doc = body.clone();
+    schema::strip_ignored(kind, &mut doc);
+    schema::shape(kind, version(ctx), &mut doc);
+    doc.as_object().cloned().unwrap_or_default()
+}
+
+/// The top-level fields of `doc` other than `known`.
+fn unknown_top(doc: &Map<String, Value>, known: &[&str]) -> Map<String, Value> {
+    doc.iter()
+        .filter(|(k, _)| !known.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 fn check_type(
@@ -350,6 +428,19 @@ fn validate_connector_body(body: &Value) -> Result<(), ArmError> {
     Ok(())
 }
 
+/// A value of a DevOps environment that the request's api-version does not define yet is
+/// refused (the older model cannot take it; a choice, pessimistic).
+fn refuse_too_new_values(ctx: &Ctx, body: &Value) -> Result<(), ArmError> {
+    let v = version(ctx);
+    match schema::value_too_new(Kind::Connector, v, body) {
+        None => Ok(()),
+        Some((path, value, since)) => Err(ArmError::bad_request(format!(
+            "The value '{value}' of '{path}' is not defined in api-version '{v}' (it is from api-version '{since}'); use api-version '{since}' or newer."
+        ))
+        .target(&path)),
+    }
+}
+
 fn connector_op(ctx: &Ctx, sub: &str, rg: &str, name: &str, key: &str) -> ArmResult {
     let m = ctx.method.as_str();
     match m {
@@ -363,9 +454,11 @@ fn connector_op(ctx: &Ctx, sub: &str, rg: &str, name: &str, key: &str) -> ArmRes
             Ok(Reply::ok(connector_json(ctx, c)))
         }
         "PUT" => {
-            let body = ctx.json_body()?;
-            validate_connector_body(&body)?;
-            let Some(location) = body.get("location").and_then(Value::as_str) else {
+            let raw = ctx.json_body()?;
+            validate_connector_body(&raw)?;
+            refuse_too_new_values(ctx, &raw)?;
+            let body = Value::Object(stored_document(ctx, Kind::Connector, &raw));
+            let Some(location) = raw.get("location").and_then(Value::as_str) else {
                 return Err(ArmError::new(
                     400,
                     "LocationRequired",
@@ -380,6 +473,10 @@ fn connector_op(ctx: &Ctx, sub: &str, rg: &str, name: &str, key: &str) -> ArmRes
             let properties = body.get("properties").cloned().unwrap_or_else(|| json!({}));
             let tags = body.get("tags").cloned().unwrap_or_else(|| json!({}));
             let kind = body.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+            let extra = unknown_top(
+                body.as_object().unwrap_or(&Map::new()),
+                &["location", "tags", "kind", "properties"],
+            );
             if let Some(c) = cloud.connectors.get_mut(key) {
                 if c.region() != normalize_region(location) {
                     return Err(ArmError::new(
@@ -396,12 +493,13 @@ fn connector_op(ctx: &Ctx, sub: &str, rg: &str, name: &str, key: &str) -> ArmRes
                 c.tags = tags;
                 c.kind = kind;
                 c.etag = etag;
+                c.extra = extra;
                 c.modified_at = ctx.now;
                 if c.env() != old_env {
                     c.devops = None;
                 }
                 let v = connector_json(ctx, c);
-                return Ok(Reply::ok(v));
+                return Ok(Reply::ok(v).confirmed(None, ctx.now));
             }
             let c = Connector {
                 id: format!(
@@ -418,14 +516,17 @@ fn connector_op(ctx: &Ctx, sub: &str, rg: &str, name: &str, key: &str) -> ArmRes
                 created_at: ctx.now,
                 modified_at: ctx.now,
                 devops: None,
+                extra,
             };
             let v = connector_json(ctx, &c);
             cloud.connectors.insert(key.to_string(), c);
-            Ok(Reply::json(201, v))
+            Ok(Reply::json(201, v).confirmed(None, ctx.now))
         }
         "PATCH" => {
-            let body = ctx.json_body()?;
-            validate_connector_body(&body)?;
+            let raw = ctx.json_body()?;
+            validate_connector_body(&raw)?;
+            refuse_too_new_values(ctx, &raw)?;
+            let body = Value::Object(stored_document(ctx, Kind::Connector, &raw));
             let mut cloud = ctx.shared.cloud();
             subscription_check(&cloud, sub)?;
             let etag = format!("\"{}\"", cloud.next_guid());
@@ -433,7 +534,7 @@ fn connector_op(ctx: &Ctx, sub: &str, rg: &str, name: &str, key: &str) -> ArmRes
                 ArmError::not_found(&format!("Microsoft.Security/securityConnectors/{name}"))
             })?;
             outage_check(ctx, &c.region())?;
-            if let Some(loc) = body.get("location").and_then(Value::as_str) {
+            if let Some(loc) = raw.get("location").and_then(Value::as_str) {
                 if normalize_region(loc) != c.region() {
                     return Err(ArmError::new(
                         400,
@@ -456,9 +557,14 @@ fn connector_op(ctx: &Ctx, sub: &str, rg: &str, name: &str, key: &str) -> ArmRes
             if let Some(k) = body.get("kind").and_then(Value::as_str) {
                 c.kind = k.to_string();
             }
+            let extra = unknown_top(
+                body.as_object().unwrap_or(&Map::new()),
+                &["location", "tags", "kind", "properties"],
+            );
+            schema::merge_shallow(&mut c.extra, &extra);
             c.etag = etag;
             c.modified_at = ctx.now;
-            Ok(Reply::ok(connector_json(ctx, c)))
+            Ok(Reply::ok(connector_json(ctx, c)).confirmed(None, ctx.now))
         }
         "DELETE" => {
             let mut cloud = ctx.shared.cloud();
@@ -467,7 +573,7 @@ fn connector_op(ctx: &Ctx, sub: &str, rg: &str, name: &str, key: &str) -> ArmRes
             outage_check(ctx, &c.region())?;
             cloud.connectors.remove(key);
             cloud.owners.retain(|_, o| o != key);
-            Ok(Reply::empty(200))
+            Ok(Reply::empty(200).confirmed(None, ctx.now))
         }
         _ => Err(method_not_allowed(ctx)),
     }
@@ -485,7 +591,7 @@ fn devops_json(c: &Connector, d: &DevOps, ctx: &Ctx) -> Value {
     }
     p.insert("provisioningStatusUpdateTimeUtc".into(), json!(ctx.stamp(d.updated_at)));
     p.insert("capabilities".into(), json!([{"name": "DCSPM_ENABLED", "value": "true"}]));
-    json!({
+    let mut v = json!({
         "id": devops_id(c),
         "name": "default",
         "type": "Microsoft.Security/securityConnectors/devops",
@@ -496,40 +602,125 @@ fn devops_json(c: &Connector, d: &DevOps, ctx: &Ctx) -> Value {
             "lastModifiedBy": "user@contoso.com", "lastModifiedByType": "User",
             "lastModifiedAt": ctx.stamp(d.updated_at),
         },
-    })
+    });
+    add_missing(&mut v, &d.extra);
+    schema::shape(Kind::DevOpsConfig, version(ctx), &mut v);
+    v
 }
 
-fn lro(
+/// Records a long-running operation on `key`; returns its ID and due time (now for a
+/// synchronous answer).
+fn start_operation(
     ctx: &Ctx,
     cloud: &mut Cloud,
     key: &str,
     effect: Effect,
-) -> Result<(String, String), ArmError> {
-    // Looked up first: the operation's URL is under the connector's ID.
-    let devops = devops_id(connector(cloud, key)?);
+    answer: Option<&Answer>,
+) -> Result<(String, f64), ArmError> {
+    connector(cloud, key)?;
     let id = cloud.next_guid();
     let slow = ctx.shared.faults.lro_slowdown().max(0.0);
-    let delay = ctx.shared.config.lro_delay.as_secs_f64() * slow;
+    let delay = if answer.is_some_and(|a| a.synchronous) {
+        0.0
+    } else {
+        ctx.shared.config.lro_delay.as_secs_f64() * slow
+    };
+    let due = ctx.now + delay;
     cloud.operations.insert(
         id.clone(),
         Operation {
             id: id.clone(),
             connector: key.to_string(),
             started: ctx.now,
-            due: ctx.now + delay,
+            due,
             status: OpStatus::InProgress,
             error: None,
             effect,
+            in_progress_state: answer.map(|a| a.in_progress.to_string()),
         },
     );
-    let url =
-        format!("{}{devops}/operationResults/{id}?api-version={DEVOPS_API}", ctx.shared.base_url);
-    Ok((id, url))
+    Ok((id, due))
 }
 
-fn with_lro(reply: Reply, url: &str, ctx: &Ctx) -> Reply {
-    let secs = ctx.shared.config.lro_delay.as_secs_f64().ceil().max(1.0) as u64;
-    reply.header("Azure-AsyncOperation", url).header("Retry-After", secs.to_string())
+/// `Azure-AsyncOperation` of an operation: `{connector}/devops/default/operationResults/{id}`.
+fn async_url(ctx: &Ctx, c: &Connector, id: &str) -> String {
+    format!(
+        "{}{}/operationResults/{id}?api-version={}",
+        ctx.shared.base_url,
+        devops_id(c),
+        version(ctx)
+    )
+}
+
+/// `Location` of an operation: `/subscriptions/{s}/providers/Microsoft.Security/locations/
+/// {region}/operationResults/{id}` (ARM's usual operation-result URL outside the resource).
+fn location_url(ctx: &Ctx, c: &Connector, id: &str) -> String {
+    format!(
+        "{}/subscriptions/{}/providers/Microsoft.Security/locations/{}/operationResults/{id}?api-version={}",
+        ctx.shared.base_url,
+        c.subscription,
+        c.region(),
+        version(ctx)
+    )
+}
+
+fn retry_after(ctx: &Ctx) -> String {
+    (ctx.shared.config.lro_delay.as_secs_f64().ceil().max(1.0) as u64).to_string()
+}
+
+/// How this long-running write is answered (the configured shape; `Mixed` picks per write).
+fn next_answer(ctx: &Ctx, created: bool, legacy_update: u16) -> Answer {
+    let n = ctx.shared.lro_writes.fetch_add(1, Ordering::Relaxed);
+    let shape = *lock(&ctx.shared.lro_shape);
+    shape.answer(n, created, legacy_update)
+}
+
+/// What a long-running write targets, to render its final body.
+enum Target {
+    DevOps,
+    Ado(String),
+}
+
+fn render_target(ctx: &Ctx, cloud: &Cloud, key: &str, target: &Target) -> Option<Value> {
+    let c = cloud.connectors.get(key)?;
+    match target {
+        Target::DevOps => c.devops.as_ref().map(|d| devops_json(c, d, ctx)),
+        Target::Ado(path) => ado_json_at(ctx, cloud, key, path),
+    }
+}
+
+/// Starts the operation and answers in the shape `answer` says.
+fn lro_reply(
+    ctx: &Ctx,
+    cloud: &mut Cloud,
+    key: &str,
+    effect: Effect,
+    answer: Answer,
+    in_progress_body: Value,
+    target: Target,
+) -> ArmResult {
+    let (id, due) = start_operation(ctx, cloud, key, effect, Some(&answer))?;
+    if answer.synchronous {
+        settle(cloud, ctx.now, &ctx.shared.config);
+        let body = render_target(ctx, cloud, key, &target).unwrap_or(in_progress_body);
+        return Ok(Reply::json(answer.status, body).confirmed(Some(id), due));
+    }
+    let c = connector(cloud, key)?;
+    let mut reply = if answer.body {
+        Reply::json(answer.status, in_progress_body)
+    } else {
+        Reply::empty(answer.status)
+    };
+    if answer.async_header {
+        reply = reply.header("Azure-AsyncOperation", async_url(ctx, c, &id));
+    }
+    if answer.location_header {
+        reply = reply.header("Location", location_url(ctx, c, &id));
+    }
+    if answer.async_header || answer.location_header {
+        reply = reply.header("Retry-After", retry_after(ctx));
+    }
+    Ok(reply.confirmed(Some(id), due))
 }
 
 /// ARM refuses a write while a conflicting long-running operation is in flight. A write of the
@@ -556,7 +747,9 @@ fn busy(cloud: &Cloud, connector: &str, target: Option<&str>) -> Result<(), ArmE
     Ok(())
 }
 
-fn validate_devops_body(body: &Value) -> Result<Value, ArmError> {
+/// Validates a `devops/default` write; returns the `properties` to store and the other
+/// top-level fields to store.
+fn validate_devops_body(ctx: &Ctx, body: &Value) -> Result<(Value, Map<String, Value>), ArmError> {
     let Some(p) = body.get("properties") else {
         return Err(ArmError::bad_request("The required property 'properties' is missing.")
             .target("properties"));
@@ -600,17 +793,10 @@ fn validate_devops_body(body: &Value) -> Result<Value, ArmError> {
             }
         }
     }
-    // Only what a user may set; read-only fields and the secret are dropped.
-    let mut kept = Map::new();
-    for (k, v) in p.as_object().into_iter().flatten() {
-        if matches!(
-            k.as_str(),
-            "autoDiscovery" | "topLevelInventoryList" | "agentlessConfiguration"
-        ) {
-            kept.insert(k.clone(), v.clone());
-        }
-    }
-    Ok(Value::Object(kept))
+    // Everything but what ARM ignores (read-only fields, the secret) is kept, known or not.
+    let doc = stored_document(ctx, Kind::DevOpsConfig, body);
+    let props = doc.get("properties").cloned().unwrap_or_else(|| json!({}));
+    Ok((props, unknown_top(&doc, &["properties"])))
 }
 
 /// Exchanges `properties.authorization.code`: `Ok(Some(visible))` for a valid code, `Ok(None)`
@@ -700,7 +886,7 @@ fn devops_config(ctx: &Ctx, key: &str) -> ArmResult {
         }
         "PUT" | "PATCH" => {
             let body = ctx.json_body()?;
-            let mut props = validate_devops_body(&body)?;
+            let (mut props, mut extra) = validate_devops_body(ctx, &body)?;
             let mut cloud = ctx.shared.cloud();
             let c = connector(&cloud, key)?;
             let Some(env) = c.env() else {
@@ -719,10 +905,11 @@ fn devops_config(ctx: &Ctx, key: &str) -> ArmResult {
                     ));
                 };
                 let mut merged = d.properties.as_object().cloned().unwrap_or_default();
-                for (k, v) in props.as_object().into_iter().flatten() {
-                    merged.insert(k.clone(), v.clone());
-                }
+                schema::merge_shallow(&mut merged, props.as_object().unwrap_or(&Map::new()));
                 props = Value::Object(merged);
+                let mut merged_extra = d.extra.clone();
+                schema::merge_shallow(&mut merged_extra, &extra);
+                extra = merged_extra;
             }
             busy(&cloud, key, None)?;
             let was_authorized = existing.as_ref().is_some_and(|d| d.authorized);
@@ -741,33 +928,40 @@ fn devops_config(ctx: &Ctx, key: &str) -> ArmResult {
                 ),
                 Err(f) => (None, Some(f)),
             };
+            let created = existing.is_none();
+            // Before issue 12 an update answered 202.
+            let answer = next_answer(ctx, created, 202);
             let c = connector_mut(&mut cloud, key)?;
-            let created = c.devops.is_none();
             let d = c.devops.get_or_insert_with(|| DevOps {
                 properties: props.clone(),
-                provisioning_state: "Accepted".into(),
+                provisioning_state: answer.in_progress.into(),
                 status_message: None,
                 updated_at: ctx.now,
                 authorized: false,
                 visible: Vec::new(),
                 settings: Default::default(),
+                extra: extra.clone(),
+                documents: Default::default(),
             });
-            d.provisioning_state = "Accepted".into();
+            d.provisioning_state = answer.in_progress.into();
             let mut shown = props.as_object().cloned().unwrap_or_default();
-            shown.insert("provisioningState".into(), json!("Accepted"));
-            let body = json!({
+            shown.insert("provisioningState".into(), json!(answer.in_progress));
+            let mut in_progress = json!({
                 "id": devops_id(c), "name": "default",
                 "type": "Microsoft.Security/securityConnectors/devops",
                 "properties": shown,
             });
-            let (_, url) = lro(
+            add_missing(&mut in_progress, &extra);
+            schema::shape(Kind::DevOpsConfig, version(ctx), &mut in_progress);
+            lro_reply(
                 ctx,
                 &mut cloud,
                 key,
-                Effect::DevOpsWrite { properties: props, visible, fail },
-            )?;
-            let status = if created { 201 } else { 202 };
-            Ok(with_lro(Reply::json(status, body), &url, ctx))
+                Effect::DevOpsWrite { properties: props, visible, fail, extra: Some(extra) },
+                answer,
+                in_progress,
+                Target::DevOps,
+            )
         }
         "DELETE" => {
             let mut cloud = ctx.shared.cloud();
@@ -778,9 +972,14 @@ fn devops_config(ctx: &Ctx, key: &str) -> ArmResult {
             if let Some(d) = cloud.connectors.get_mut(key).and_then(|c| c.devops.as_mut()) {
                 d.provisioning_state = "PendingDeletion".into();
             }
-            let (_, url) = lro(ctx, &mut cloud, key, Effect::DevOpsDelete)?;
+            let (id, due) = start_operation(ctx, &mut cloud, key, Effect::DevOpsDelete, None)?;
+            let c = connector(&cloud, key)?;
             // DELETE's 202 also carries `Location` (as the 2025-11-01-preview spec declares).
-            Ok(with_lro(Reply::empty(202), &url, ctx).header("Location", url.clone()))
+            Ok(Reply::empty(202)
+                .header("Azure-AsyncOperation", async_url(ctx, c, &id))
+                .header("Retry-After", retry_after(ctx))
+                .header("Location", location_url(ctx, c, &id))
+                .confirmed(Some(id), due))
         }
         _ => Err(method_not_allowed(ctx)),
     }
@@ -822,6 +1021,50 @@ fn operation_result(ctx: &Ctx, key: &str) -> ArmResult {
     Ok(r)
 }
 
+/// `GET /subscriptions/{s}/providers/Microsoft.Security/locations/{region}/operationResults/{id}`,
+/// the `Location` of a long-running operation: 202 (with `Location` and `Retry-After`) while it
+/// runs; then the resource (200) for a PUT or PATCH, 204 for a DELETE, or the operation's error.
+pub fn location_result(ctx: &Ctx) -> ArmResult {
+    if ctx.method != "GET" {
+        return Err(method_not_allowed(ctx));
+    }
+    let region = normalize_region(&ctx.segs[5]);
+    ctx.require(Family::DevOps, "locations/operationResults", &region)?;
+    let sub = ctx.segs[1].to_ascii_lowercase();
+    let id = ctx.segs[7].to_ascii_lowercase();
+    let cloud = ctx.shared.cloud();
+    let op = cloud
+        .operations
+        .get(&id)
+        .filter(|o| o.connector.starts_with(&format!("/subscriptions/{sub}/")))
+        .cloned()
+        .ok_or_else(|| ArmError::not_found(&format!("operationResults/{id}")))?;
+    let c = connector(&cloud, &op.connector)?;
+    outage_check(ctx, &c.region())?;
+    match op.status {
+        OpStatus::InProgress => Ok(Reply::empty(202)
+            .header("Location", location_url(ctx, c, &op.id))
+            .header("Retry-After", "1")),
+        OpStatus::Failed => {
+            let (code, message) = op.error.clone().unwrap_or_else(|| {
+                ("OperationFailed".to_string(), "The operation failed.".to_string())
+            });
+            Err(ArmError::new(400, &code, message))
+        }
+        OpStatus::Succeeded => {
+            let target = match &op.effect {
+                Effect::DevOpsDelete => return Ok(Reply::empty(204)),
+                Effect::DevOpsWrite { .. } => Target::DevOps,
+                Effect::AdoWrite { path, .. } => Target::Ado(path.clone()),
+            };
+            match render_target(ctx, &cloud, &op.connector, &target) {
+                Some(v) => Ok(Reply::ok(v)),
+                None => Ok(Reply::empty(204)),
+            }
+        }
+    }
+}
+
 fn require_env(c: &Connector, env: Env) -> Result<(), ArmError> {
     if c.env() == Some(env) {
         Ok(())
@@ -844,23 +1087,24 @@ fn list_available(ctx: &Ctx, key: &str, env: Env) -> ArmResult {
     let Some(d) = c.devops.as_ref() else {
         return Err(ArmError::not_found("Microsoft.Security/securityConnectors/devops/default"));
     };
+    let vw = view(&cloud, key);
     let mut items = Vec::new();
     for name in &d.visible {
         match env {
             Env::AzureDevOps => {
                 if let Some(o) = cloud.ado.get(name) {
-                    items.push(ado_org_json(&cloud, c, key, o));
+                    items.push(ado_org_json(ctx, &vw, &cloud, c, key, o));
                 }
             }
             Env::Github => {
                 if let Some(o) = cloud.github.get(name) {
-                    items.push(gh_owner_json(&cloud, c, key, o));
+                    items.push(gh_owner_json(ctx, &cloud, c, key, o));
                 }
             }
             Env::GitLab => {
                 for g in cloud.gitlab.values() {
                     if g.fq_name.split('$').next().unwrap_or("").eq_ignore_ascii_case(name) {
-                        items.push(gl_group_json(&cloud, c, key, g));
+                        items.push(gl_group_json(ctx, &cloud, c, key, g));
                     }
                 }
             }
@@ -873,9 +1117,65 @@ fn child_id(c: &Connector, tail: &str) -> String {
     format!("{}/devops/default/{tail}", c.id)
 }
 
-fn ado_org_json(cloud: &Cloud, c: &Connector, key: &str, o: &AdoOrg) -> Value {
+/// The Azure DevOps paths of `key` with a write in flight, and the `provisioningState` a GET
+/// shows meanwhile.
+struct View {
+    running: BTreeMap<String, String>,
+}
+
+fn view(cloud: &Cloud, key: &str) -> View {
+    let running = cloud
+        .operations
+        .values()
+        .filter(|o| o.connector == key && o.status == OpStatus::InProgress)
+        .filter_map(|o| match &o.effect {
+            Effect::AdoWrite { path, .. } => Some((
+                path.clone(),
+                o.in_progress_state.clone().unwrap_or_else(|| "Accepted".into()),
+            )),
+            _ => None,
+        })
+        .collect();
+    View { running }
+}
+
+/// The generated document of an Azure DevOps resource, completed with what is in flight, the
+/// stored unknown fields, and shaped for the request's api-version.
+fn finish_ado(
+    ctx: &Ctx,
+    view: &View,
+    c: &Connector,
+    path: &str,
+    kind: Kind,
+    mut v: Value,
+) -> Value {
+    if let Some(state) = view.running.get(path) {
+        v["properties"]["provisioningState"] = json!(state);
+    }
+    if let Some(doc) = c.devops.as_ref().and_then(|d| d.documents.get(path)) {
+        schema::overlay(&mut v, &Value::Object(doc.clone()));
+    }
+    schema::shape(kind, version(ctx), &mut v);
+    v
+}
+
+/// A read-only resource (GitHub, GitLab): generated, plus the fields the world adds.
+fn finish_world(ctx: &Ctx, kind: Kind, extra: &Map<String, Value>, mut v: Value) -> Value {
+    schema::overlay(&mut v, &Value::Object(extra.clone()));
+    schema::shape(kind, version(ctx), &mut v);
+    v
+}
+
+fn ado_org_json(
+    ctx: &Ctx,
+    view: &View,
+    cloud: &Cloud,
+    c: &Connector,
+    key: &str,
+    o: &AdoOrg,
+) -> Value {
     let path = o.name.to_ascii_lowercase();
-    json!({
+    let v = json!({
         "id": child_id(c, &format!("azureDevOpsOrgs/{}", o.name)),
         "name": o.name,
         "type": "Microsoft.Security/securityConnectors/devops/azureDevOpsOrgs",
@@ -884,16 +1184,25 @@ fn ado_org_json(cloud: &Cloud, c: &Connector, key: &str, o: &AdoOrg) -> Value {
             "actionableRemediation": remediation(c, &path, json!({"state": "None"})),
             "provisioningState": "Succeeded",
         },
-    })
+    });
+    finish_ado(ctx, view, c, &path, Kind::AdoOrg, v)
 }
 
 fn remediation(c: &Connector, path: &str, default: Value) -> Value {
     c.devops.as_ref().and_then(|d| d.settings.get(path)).cloned().unwrap_or(default)
 }
 
-fn ado_project_json(cloud: &Cloud, c: &Connector, key: &str, o: &AdoOrg, p: &AdoProject) -> Value {
+fn ado_project_json(
+    ctx: &Ctx,
+    view: &View,
+    cloud: &Cloud,
+    c: &Connector,
+    key: &str,
+    o: &AdoOrg,
+    p: &AdoProject,
+) -> Value {
     let path = format!("{}/{}", o.name, p.name).to_ascii_lowercase();
-    json!({
+    let v = json!({
         "id": child_id(c, &format!("azureDevOpsOrgs/{}/projects/{}", o.name, p.name)),
         "name": p.name,
         "type": "Microsoft.Security/securityConnectors/devops/azureDevOpsOrgs/projects",
@@ -904,10 +1213,14 @@ fn ado_project_json(cloud: &Cloud, c: &Connector, key: &str, o: &AdoOrg, p: &Ado
             "actionableRemediation": remediation(c, &path, json!({"inheritFromParentState": "Enabled"})),
             "provisioningState": "Succeeded",
         },
-    })
+    });
+    finish_ado(ctx, view, c, &path, Kind::AdoProject, v)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn ado_repo_json(
+    ctx: &Ctx,
+    view: &View,
     cloud: &Cloud,
     c: &Connector,
     key: &str,
@@ -916,7 +1229,7 @@ fn ado_repo_json(
     r: &AdoRepo,
 ) -> Value {
     let path = format!("{}/{}/{}", o.name, p.name, r.name).to_ascii_lowercase();
-    json!({
+    let v = json!({
         "id": child_id(c, &format!("azureDevOpsOrgs/{}/projects/{}/repos/{}", o.name, p.name, r.name)),
         "name": r.name,
         "type": "Microsoft.Security/securityConnectors/devops/azureDevOpsOrgs/projects/repos",
@@ -930,11 +1243,29 @@ fn ado_repo_json(
             "actionableRemediation": remediation(c, &path, json!({"inheritFromParentState": "Enabled"})),
             "provisioningState": "Succeeded",
         },
-    })
+    });
+    finish_ado(ctx, view, c, &path, Kind::AdoRepo, v)
 }
 
-fn gh_owner_json(cloud: &Cloud, c: &Connector, key: &str, o: &GhOwner) -> Value {
-    json!({
+/// The Azure DevOps org, project or repo at `path` (lowercase) as `key` shows it.
+fn ado_json_at(ctx: &Ctx, cloud: &Cloud, key: &str, path: &str) -> Option<Value> {
+    let c = cloud.connectors.get(key)?;
+    let v = view(cloud, key);
+    let parts: Vec<&str> = path.split('/').collect();
+    let o = cloud.ado.get(*parts.first()?)?;
+    match parts.as_slice() {
+        [_] => Some(ado_org_json(ctx, &v, cloud, c, key, o)),
+        [_, p] => Some(ado_project_json(ctx, &v, cloud, c, key, o, o.projects.get(*p)?)),
+        [_, p, r] => {
+            let proj = o.projects.get(*p)?;
+            Some(ado_repo_json(ctx, &v, cloud, c, key, o, proj, proj.repos.get(*r)?))
+        }
+        _ => None,
+    }
+}
+
+fn gh_owner_json(ctx: &Ctx, cloud: &Cloud, c: &Connector, key: &str, o: &GhOwner) -> Value {
+    let v = json!({
         "id": child_id(c, &format!("gitHubOwners/{}", o.name)),
         "name": o.name,
         "type": "Microsoft.Security/securityConnectors/devops/gitHubOwners",
@@ -944,11 +1275,19 @@ fn gh_owner_json(cloud: &Cloud, c: &Connector, key: &str, o: &GhOwner) -> Value 
             "onboardingState": cloud.onboarding_state(key, Env::Github, &o.name),
             "provisioningState": "Succeeded",
         },
-    })
+    });
+    finish_world(ctx, Kind::GhOwner, &o.extra, v)
 }
 
-fn gh_repo_json(cloud: &Cloud, c: &Connector, key: &str, o: &GhOwner, r: &GhRepo) -> Value {
-    json!({
+fn gh_repo_json(
+    ctx: &Ctx,
+    cloud: &Cloud,
+    c: &Connector,
+    key: &str,
+    o: &GhOwner,
+    r: &GhRepo,
+) -> Value {
+    let v = json!({
         "id": child_id(c, &format!("gitHubOwners/{}/repos/{}", o.name, r.name)),
         "name": r.name,
         "type": "Microsoft.Security/securityConnectors/devops/gitHubOwners/repos",
@@ -961,11 +1300,12 @@ fn gh_repo_json(cloud: &Cloud, c: &Connector, key: &str, o: &GhOwner, r: &GhRepo
             "onboardingState": cloud.onboarding_state(key, Env::Github, &o.name),
             "provisioningState": "Succeeded",
         },
-    })
+    });
+    finish_world(ctx, Kind::GhRepo, &r.extra, v)
 }
 
-fn gl_group_json(cloud: &Cloud, c: &Connector, key: &str, g: &GlGroup) -> Value {
-    json!({
+fn gl_group_json(ctx: &Ctx, cloud: &Cloud, c: &Connector, key: &str, g: &GlGroup) -> Value {
+    let v = json!({
         "id": child_id(c, &format!("gitLabGroups/{}", g.fq_name)),
         "name": g.fq_name,
         "type": "Microsoft.Security/securityConnectors/devops/gitLabGroups",
@@ -976,11 +1316,19 @@ fn gl_group_json(cloud: &Cloud, c: &Connector, key: &str, g: &GlGroup) -> Value 
             "onboardingState": cloud.onboarding_state(key, Env::GitLab, &g.fq_name),
             "provisioningState": "Succeeded",
         },
-    })
+    });
+    finish_world(ctx, Kind::GlGroup, &g.extra, v)
 }
 
-fn gl_project_json(cloud: &Cloud, c: &Connector, key: &str, g: &GlGroup, p: &str) -> Value {
-    json!({
+fn gl_project_json(
+    ctx: &Ctx,
+    cloud: &Cloud,
+    c: &Connector,
+    key: &str,
+    g: &GlGroup,
+    p: &str,
+) -> Value {
+    let v = json!({
         "id": child_id(c, &format!("gitLabGroups/{}/projects/{p}", g.fq_name)),
         "name": p,
         "type": "Microsoft.Security/securityConnectors/devops/gitLabGroups/projects",
@@ -992,7 +1340,9 @@ fn gl_project_json(cloud: &Cloud, c: &Connector, key: &str, g: &GlGroup, p: &str
             "onboardingState": cloud.onboarding_state(key, Env::GitLab, &g.fq_name),
             "provisioningState": "Succeeded",
         },
-    })
+    });
+    let extra = g.project_extra.get(&p.to_ascii_lowercase()).cloned().unwrap_or_default();
+    finish_world(ctx, Kind::GlProject, &extra, v)
 }
 
 fn owned(cloud: &Cloud, key: &str, env: Env, name: &str) -> bool {
@@ -1043,6 +1393,79 @@ fn validate_remediation(body: &Value, what: &str) -> Result<Option<Value>, ArmEr
     Ok(Some(r.clone()))
 }
 
+/// A PUT or PATCH of the Azure DevOps org, project or repo at `path`: `actionableRemediation`
+/// goes to the settings, everything else ARM does not ignore to the stored document (a PUT
+/// replaces it, a PATCH merges it); the change applies when the operation completes.
+#[allow(clippy::too_many_arguments)]
+fn ado_write(
+    ctx: &Ctx,
+    cloud: &mut Cloud,
+    key: &str,
+    c: &Connector,
+    kind: Kind,
+    path: String,
+    created: bool,
+    current: Value,
+) -> ArmResult {
+    let body = ctx.json_body()?;
+    let what = match kind {
+        Kind::AdoOrg => "org",
+        Kind::AdoProject => "project",
+        _ => "repo",
+    };
+    let r = validate_remediation(&body, what)?;
+    busy(cloud, key, Some(&path))?;
+    let mut doc = stored_document(ctx, kind, &body);
+    if let Some(Value::Object(p)) = doc.get_mut("properties") {
+        p.remove("actionableRemediation");
+    }
+    let patch = ctx.method.as_str() == "PATCH";
+    if patch {
+        let mut merged =
+            c.devops.as_ref().and_then(|d| d.documents.get(&path)).cloned().unwrap_or_default();
+        for (k, v) in &doc {
+            match (k.as_str(), merged.get_mut(k), v) {
+                ("properties", Some(Value::Object(old)), Value::Object(new)) => {
+                    schema::merge_shallow(old, new)
+                }
+                _ => {
+                    merged.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        doc = merged;
+    }
+    // Before issue 12 a PUT answered 201 and a PATCH 202, created or not.
+    let answer = next_answer(ctx, created, if patch { 202 } else { 201 });
+    // The answer shows the resource as written, with an in-progress provisioningState.
+    let mut v = current;
+    if let Some(r) = &r {
+        v["properties"]["actionableRemediation"] = r.clone();
+    }
+    let mut written = doc.clone();
+    if let Some(Value::Object(p)) = written.get_mut("properties") {
+        for (k, pv) in p.iter() {
+            v["properties"][k.as_str()] = pv.clone();
+        }
+    }
+    written.remove("properties");
+    if let Some(o) = v.as_object_mut() {
+        // What ARM ignores (id, name, type...) is already out of `written`.
+        o.extend(written);
+    }
+    v["properties"]["provisioningState"] = json!(answer.in_progress);
+    schema::shape(kind, version(ctx), &mut v);
+    lro_reply(
+        ctx,
+        cloud,
+        key,
+        Effect::AdoWrite { path: path.clone(), remediation: r, document: Some(doc) },
+        answer,
+        v,
+        Target::Ado(path),
+    )
+}
+
 fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
     let m = ctx.method.as_str();
     let mut cloud = ctx.shared.cloud();
@@ -1052,6 +1475,7 @@ fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
         return Err(ArmError::not_found("Microsoft.Security/securityConnectors/devops/default"));
     }
     let nf = |what: &str| ArmError::not_found(what);
+    let vw = view(&cloud, key);
     match rest {
         [] => {
             if m != "GET" {
@@ -1061,7 +1485,7 @@ fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                 .ado
                 .values()
                 .filter(|o| owned(&cloud, key, Env::AzureDevOps, &o.name))
-                .map(|o| ado_org_json(&cloud, &c, key, o))
+                .map(|o| ado_org_json(ctx, &vw, &cloud, &c, key, o))
                 .collect();
             drop(cloud);
             ctx.page(&ctx_path(ctx), items)
@@ -1076,11 +1500,14 @@ fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
             let visible = c.devops.as_ref().is_some_and(|d| d.visible.contains(&org_l.to_string()));
             match tail {
                 [] => match m {
-                    "GET" if is_owned => Ok(Reply::ok(ado_org_json(&cloud, &c, key, &org))),
+                    "GET" if is_owned => {
+                        Ok(Reply::ok(ado_org_json(ctx, &vw, &cloud, &c, key, &org)))
+                    }
                     "GET" => Err(nf(&format!("azureDevOpsOrgs/{}", org.name))),
                     "PUT" | "PATCH" => {
+                        // Validated before the state checks, as ARM validates the body first.
                         let body = ctx.json_body()?;
-                        let r = validate_remediation(&body, "org")?;
+                        validate_remediation(&body, "org")?;
                         if m == "PATCH" && !is_owned {
                             return Err(nf(&format!("azureDevOpsOrgs/{}", org.name)));
                         }
@@ -1092,19 +1519,17 @@ fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                         {
                             return Err(ArmError::new(409, "Conflict", format!("The Azure DevOps organization '{}' is onboarded by another connector.", org.name)));
                         }
-                        busy(&cloud, key, Some(org_l))?;
-                        let mut v = ado_org_json(&cloud, &c, key, &org);
-                        if let Some(r) = &r {
-                            v["properties"]["actionableRemediation"] = r.clone();
-                        }
-                        v["properties"]["provisioningState"] = json!("Accepted");
-                        let (_, url) = lro(
+                        let current = ado_org_json(ctx, &vw, &cloud, &c, key, &org);
+                        ado_write(
                             ctx,
                             &mut cloud,
                             key,
-                            Effect::AdoWrite { path: org_l.to_string(), remediation: r },
-                        )?;
-                        Ok(with_lro(Reply::json(if m == "PUT" { 201 } else { 202 }, v), &url, ctx))
+                            &c,
+                            Kind::AdoOrg,
+                            org_l.to_string(),
+                            !is_owned,
+                            current,
+                        )
                     }
                     _ => Err(method_not_allowed(ctx)),
                 },
@@ -1117,7 +1542,7 @@ fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                             let items: Vec<Value> = org
                                 .projects
                                 .values()
-                                .map(|p| ado_project_json(&cloud, &c, key, &org, p))
+                                .map(|p| ado_project_json(ctx, &vw, &cloud, &c, key, &org, p))
                                 .collect();
                             drop(cloud);
                             ctx.page(&ctx_path(ctx), items)
@@ -1130,30 +1555,23 @@ fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                                 .ok_or_else(|| nf(&format!("projects/{}", names[2])))?;
                             match rtail {
                                 [] => match m {
-                                    "GET" => {
-                                        Ok(Reply::ok(ado_project_json(&cloud, &c, key, &org, proj)))
-                                    }
+                                    "GET" => Ok(Reply::ok(ado_project_json(
+                                        ctx, &vw, &cloud, &c, key, &org, proj,
+                                    ))),
                                     "PUT" | "PATCH" => {
-                                        let body = ctx.json_body()?;
-                                        let r = validate_remediation(&body, "project")?;
-                                        busy(&cloud, key, Some(&format!("{org_l}/{proj_l}")))?;
-                                        let mut v = ado_project_json(&cloud, &c, key, &org, proj);
-                                        if let Some(r) = &r {
-                                            v["properties"]["actionableRemediation"] = r.clone();
-                                        }
-                                        v["properties"]["provisioningState"] = json!("Accepted");
+                                        let current =
+                                            ado_project_json(ctx, &vw, &cloud, &c, key, &org, proj);
                                         let path = format!("{org_l}/{proj_l}");
-                                        let (_, url) = lro(
+                                        ado_write(
                                             ctx,
                                             &mut cloud,
                                             key,
-                                            Effect::AdoWrite { path, remediation: r },
-                                        )?;
-                                        Ok(with_lro(
-                                            Reply::json(if m == "PUT" { 201 } else { 202 }, v),
-                                            &url,
-                                            ctx,
-                                        ))
+                                            &c,
+                                            Kind::AdoProject,
+                                            path,
+                                            false,
+                                            current,
+                                        )
                                     }
                                     _ => Err(method_not_allowed(ctx)),
                                 },
@@ -1161,7 +1579,9 @@ fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                                     let items: Vec<Value> = proj
                                         .repos
                                         .values()
-                                        .map(|r| ado_repo_json(&cloud, &c, key, &org, proj, r))
+                                        .map(|r| {
+                                            ado_repo_json(ctx, &vw, &cloud, &c, key, &org, proj, r)
+                                        })
                                         .collect();
                                     drop(cloud);
                                     ctx.page(&ctx_path(ctx), items)
@@ -1173,36 +1593,23 @@ fn ado(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                                         .ok_or_else(|| nf(&format!("repos/{}", names[4])))?;
                                     match m {
                                         "GET" => Ok(Reply::ok(ado_repo_json(
-                                            &cloud, &c, key, &org, proj, repo,
+                                            ctx, &vw, &cloud, &c, key, &org, proj, repo,
                                         ))),
                                         "PUT" | "PATCH" => {
-                                            let body = ctx.json_body()?;
-                                            let r = validate_remediation(&body, "repo")?;
-                                            busy(
-                                                &cloud,
-                                                key,
-                                                Some(&format!("{org_l}/{proj_l}/{repo_l}")),
-                                            )?;
-                                            let mut v =
-                                                ado_repo_json(&cloud, &c, key, &org, proj, repo);
-                                            if let Some(r) = &r {
-                                                v["properties"]["actionableRemediation"] =
-                                                    r.clone();
-                                            }
-                                            v["properties"]["provisioningState"] =
-                                                json!("Accepted");
+                                            let current = ado_repo_json(
+                                                ctx, &vw, &cloud, &c, key, &org, proj, repo,
+                                            );
                                             let path = format!("{org_l}/{proj_l}/{repo_l}");
-                                            let (_, url) = lro(
+                                            ado_write(
                                                 ctx,
                                                 &mut cloud,
                                                 key,
-                                                Effect::AdoWrite { path, remediation: r },
-                                            )?;
-                                            Ok(with_lro(
-                                                Reply::json(if m == "PUT" { 201 } else { 202 }, v),
-                                                &url,
-                                                ctx,
-                                            ))
+                                                &c,
+                                                Kind::AdoRepo,
+                                                path,
+                                                false,
+                                                current,
+                                            )
                                         }
                                         _ => Err(method_not_allowed(ctx)),
                                     }
@@ -1232,7 +1639,7 @@ fn github(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                 .github
                 .values()
                 .filter(|o| owned(&cloud, key, Env::Github, &o.name))
-                .map(|o| gh_owner_json(&cloud, c, key, o))
+                .map(|o| gh_owner_json(ctx, &cloud, c, key, o))
                 .collect();
             drop(cloud);
             ctx.page(&ctx_path(ctx), items)
@@ -1244,10 +1651,10 @@ fn github(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                 .filter(|o| owned(&cloud, key, Env::Github, &o.name))
                 .ok_or_else(|| nf(&format!("gitHubOwners/{}", names[0])))?;
             match tail {
-                [] => Ok(Reply::ok(gh_owner_json(&cloud, c, key, o))),
+                [] => Ok(Reply::ok(gh_owner_json(ctx, &cloud, c, key, o))),
                 ["repos"] => {
                     let items: Vec<Value> =
-                        o.repos.iter().map(|r| gh_repo_json(&cloud, c, key, o, r)).collect();
+                        o.repos.iter().map(|r| gh_repo_json(ctx, &cloud, c, key, o, r)).collect();
                     drop(cloud);
                     ctx.page(&ctx_path(ctx), items)
                 }
@@ -1257,7 +1664,7 @@ fn github(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                         .iter()
                         .find(|r| r.name.eq_ignore_ascii_case(repo_l))
                         .ok_or_else(|| nf(&format!("repos/{}", names[2])))?;
-                    Ok(Reply::ok(gh_repo_json(&cloud, c, key, o, r)))
+                    Ok(Reply::ok(gh_repo_json(ctx, &cloud, c, key, o, r)))
                 }
                 _ => Err(nf(&ctx_path(ctx))),
             }
@@ -1277,7 +1684,7 @@ fn gitlab(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                 .gitlab
                 .values()
                 .filter(|g| owned(&cloud, key, Env::GitLab, &g.fq_name))
-                .map(|g| gl_group_json(&cloud, c, key, g))
+                .map(|g| gl_group_json(ctx, &cloud, c, key, g))
                 .collect();
             drop(cloud);
             ctx.page(&ctx_path(ctx), items)
@@ -1289,20 +1696,23 @@ fn gitlab(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                 .filter(|g| owned(&cloud, key, Env::GitLab, &g.fq_name))
                 .ok_or_else(|| nf(&format!("gitLabGroups/{}", names[0])))?;
             match (m, tail) {
-                ("GET", []) => Ok(Reply::ok(gl_group_json(&cloud, c, key, g))),
+                ("GET", []) => Ok(Reply::ok(gl_group_json(ctx, &cloud, c, key, g))),
                 ("POST", ["listsubgroups"]) => {
                     let prefix = format!("{group_l}$");
                     let items: Vec<Value> = cloud
                         .gitlab
                         .iter()
                         .filter(|(k, _)| k.starts_with(&prefix))
-                        .map(|(_, s)| gl_group_json(&cloud, c, key, s))
+                        .map(|(_, s)| gl_group_json(ctx, &cloud, c, key, s))
                         .collect();
                     Ok(Reply::ok(json!({ "value": items })))
                 }
                 ("GET", ["projects"]) => {
-                    let items: Vec<Value> =
-                        g.projects.iter().map(|p| gl_project_json(&cloud, c, key, g, p)).collect();
+                    let items: Vec<Value> = g
+                        .projects
+                        .iter()
+                        .map(|p| gl_project_json(ctx, &cloud, c, key, g, p))
+                        .collect();
                     drop(cloud);
                     ctx.page(&ctx_path(ctx), items)
                 }
@@ -1312,7 +1722,7 @@ fn gitlab(ctx: &Ctx, key: &str, rest: &[&str], names: &[String]) -> ArmResult {
                         .iter()
                         .find(|p| p.eq_ignore_ascii_case(p_l))
                         .ok_or_else(|| nf(&format!("projects/{}", names[2])))?;
-                    Ok(Reply::ok(gl_project_json(&cloud, c, key, g, p)))
+                    Ok(Reply::ok(gl_project_json(ctx, &cloud, c, key, g, p)))
                 }
                 _ => Err(method_not_allowed(ctx)),
             }

@@ -1,10 +1,15 @@
 //! The test-control API under `/_sim/`: not part of the Azure contract. It fails and restores
-//! regions, sets faults, moves the simulated clock, mints one-time OAuth codes, and exposes the
-//! request log, request counts and the whole state for assertions. Never throttled or faulted.
+//! regions, sets faults, moves the simulated clock, mints one-time OAuth codes, stages API
+//! change (served api-versions, drift, long-running-operation shapes, refused values), and
+//! exposes the request log, request counts and the whole state for assertions. Never throttled
+//! or faulted.
 
 use super::faults::FaultSpec;
+use super::lro::LroShape;
 use super::model::{normalize_region, OAuthCode};
+use super::reject::Reject;
 use super::server::{lock, ArmError, ArmResult, Ctx, Reply, Shared};
+use super::versions::{self, Family};
 use rand::Rng;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -123,6 +128,58 @@ fn region_name(raw: &str) -> Result<String, ArmError> {
     Ok(normalize_region(raw))
 }
 
+/// Changes the served versions of `family`: `replace` (when given) first, then `add`, then
+/// `retire`. Returns the new list (newest first). Every version must be well formed.
+pub fn set_versions(
+    shared: &Shared,
+    family: &str,
+    replace: Option<Vec<String>>,
+    add: &[String],
+    retire: &[String],
+) -> Result<Vec<String>, String> {
+    let Some(f) = Family::parse(family) else {
+        let names: Vec<&str> = Family::ALL.iter().map(|f| f.name()).collect();
+        let shown: String = family.chars().filter(|c| !c.is_control()).take(40).collect();
+        return Err(format!("unknown API family '{shown}' (use one of {})", names.join(", ")));
+    };
+    let all = replace.iter().flatten().chain(add).chain(retire);
+    if let Some(bad) = all.into_iter().find(|v| !versions::well_formed(v)) {
+        let shown: String = bad.chars().filter(|c| !c.is_control()).take(40).collect();
+        return Err(format!(
+            "'{shown}' is not an api-version (YYYY-MM-DD with an optional suffix such as -preview)"
+        ));
+    }
+    let mut map = lock(&shared.api_versions);
+    let list = map.entry(f.name().to_string()).or_default();
+    if let Some(r) = replace {
+        *list = r;
+    }
+    list.extend(add.iter().cloned());
+    list.retain(|v| !retire.contains(v));
+    versions::normalize(list);
+    Ok(list.clone())
+}
+
+/// A list of api-version strings in a control body.
+fn version_list(body: &Value, key: &str) -> Result<Vec<String>, ArmError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(Value::Array(a)) if a.len() <= 64 => a
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                ArmError::bad_request(format!("'{key}' must be an array of api-version strings"))
+                    .target(key)
+            }),
+        Some(_) => Err(ArmError::bad_request(format!(
+            "'{key}' must be an array of at most 64 api-version strings"
+        ))
+        .target(key)),
+    }
+}
+
 pub fn route(ctx: &Ctx) -> ArmResult {
     let l: Vec<&str> = ctx.lower.iter().skip(1).map(String::as_str).collect();
     let m = ctx.method.as_str();
@@ -188,6 +245,86 @@ pub fn route(ctx: &Ctx) -> ArmResult {
             Ok(Reply::ok(serde_json::to_value(&c).unwrap_or(Value::Null)))
         }
         ("GET", ["owners"]) => Ok(Reply::ok(json!({"owners": shared.cloud().owners}))),
+        ("GET", ["api-versions"]) => {
+            Ok(Reply::ok(json!({"apiVersions": *lock(&shared.api_versions)})))
+        }
+        ("POST", ["api-versions"]) => {
+            let body = control_body(ctx, &["family", "add", "retire", "set"])?;
+            let Some(family) = body.get("family").and_then(Value::as_str) else {
+                return Err(ArmError::bad_request(
+                    "'family' (connectors, devops, graph, support or subscriptions) is required",
+                )
+                .target("family"));
+            };
+            let replace = match body.get("set") {
+                None | Some(Value::Null) => None,
+                Some(_) => Some(version_list(&body, "set")?),
+            };
+            let add = version_list(&body, "add")?;
+            let retire = version_list(&body, "retire")?;
+            let list = set_versions(shared, family, replace, &add, &retire)
+                .map_err(|e| ArmError::bad_request(e).target("family"))?;
+            Ok(Reply::ok(json!({"family": family.to_ascii_lowercase(), "served": list})))
+        }
+        ("POST", ["drift"]) => {
+            let body = control_body(ctx, &["seed"])?;
+            let Some(seed) = body.get("seed").and_then(Value::as_u64) else {
+                return Err(ArmError::bad_request(
+                    "'seed' (a whole number from 0 to 2^64-1) is required, e.g. {\"seed\": 7}",
+                )
+                .target("seed"));
+            };
+            super::drift::drift_cloud(&mut shared.cloud(), seed);
+            Ok(Reply::ok(json!({"seed": seed})))
+        }
+        ("GET", ["lro-shape"]) => {
+            Ok(Reply::ok(json!({"shape": lock(&shared.lro_shape).to_string()})))
+        }
+        ("POST" | "PUT", ["lro-shape"]) => {
+            let body = control_body(ctx, &["shape", "seed"])?;
+            let Some(name) = body.get("shape").and_then(Value::as_str) else {
+                return Err(ArmError::bad_request(
+                    "'shape' (e.g. \"Accepted202Location\") is required",
+                )
+                .target("shape"));
+            };
+            let shape = match body.get("seed") {
+                Some(seed) if name.trim().eq_ignore_ascii_case("mixed") => {
+                    let seed = seed.as_u64().ok_or_else(|| {
+                        ArmError::bad_request("'seed' must be a whole number").target("seed")
+                    })?;
+                    LroShape::Mixed(seed)
+                }
+                _ => name
+                    .parse::<LroShape>()
+                    .map_err(|e| ArmError::bad_request(e).target("shape"))?,
+            };
+            *lock(&shared.lro_shape) = shape;
+            Ok(Reply::ok(json!({"shape": shape.to_string()})))
+        }
+        ("GET", ["reject"]) => Ok(Reply::ok(json!({"rejects": *lock(&shared.rejects)}))),
+        ("POST", ["reject"]) => {
+            let body = control_body(ctx, &["path", "value"])?;
+            let Some(path) = body.get("path").and_then(Value::as_str) else {
+                return Err(ArmError::bad_request(
+                    "'path' (a dotted field path such as properties.actionableRemediation.state) is required",
+                )
+                .target("path"));
+            };
+            let r = Reject::new(path, body.get("value").cloned())
+                .map_err(|e| ArmError::bad_request(e).target("path"))?;
+            let mut rejects = lock(&shared.rejects);
+            if rejects.len() >= 1000 {
+                return Err(ArmError::bad_request("at most 1000 refused fields"));
+            }
+            rejects.push(r);
+            Ok(Reply::ok(json!({"rejects": *rejects})))
+        }
+        ("DELETE", ["reject"]) => {
+            control_body(ctx, &[])?;
+            lock(&shared.rejects).clear();
+            Ok(Reply::empty(204))
+        }
         _ => Err(ArmError::new(
             404,
             "NotFound",

@@ -13,7 +13,6 @@ use serde_json::{json, Map, Value};
 use sha2::Digest;
 use std::collections::BTreeMap;
 
-pub const GRAPH_API: &str = "2024-04-01";
 const DEFAULT_TOP: usize = 100;
 
 fn query_hash(query: &str, subs: &[String]) -> String {
@@ -72,7 +71,7 @@ pub fn resources(ctx: &Ctx) -> ArmResult {
     if ctx.method != "POST" {
         return Err(ArmError::new(405, "MethodNotAllowed", "Use POST to query Resource Graph."));
     }
-    ctx.require_api_version("resources", &[GRAPH_API])?;
+    ctx.require(super::versions::Family::Graph, "resources", "global")?;
     let body = ctx.json_body()?;
     let Some(query) = body.get("query").and_then(Value::as_str) else {
         return Err(ArmError::bad_request(

@@ -7,19 +7,28 @@
 //! Layout: `model` (the cloud's data), `tenant` (small / large / files), `server` (HTTP plumbing:
 //! throttling, faults, request log, errors, routing), `arm` (connectors and DevOps), `graph`
 //! (Resource Graph), `support` (the support desk), `control` (the `/_sim/` test API), and the
-//! sans-IO `kql`, `throttle` and `faults` they use.
+//! sans-IO `kql`, `throttle` and `faults` they use. For API change: `versions` (served
+//! api-versions per family and ARM's refusals), `schema` (what ARM ignores on a write, what
+//! each api-version introduced), `lro` (the shapes of a long-running answer), `reject` (stored
+//! values Azure refuses) and `drift` (unknown fields and enum values at every level).
 
 mod arm;
 mod control;
+pub mod drift;
 pub mod faults;
 mod graph;
 pub mod kql;
+pub mod lro;
 pub mod model;
+pub mod reject;
+pub mod schema;
 mod server;
 mod support;
 pub mod tenant;
 pub mod throttle;
+pub mod versions;
 
+pub use lro::LroShape;
 pub use server::{
     start, LogEntry, RunningSim, Shared, SimClock, SimConfig, SimError, TenantSource,
 };

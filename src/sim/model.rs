@@ -8,7 +8,7 @@
 //! the API reports is derived from that map, never stored.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 /// The three DevOps environments a connector can cover.
@@ -132,6 +132,10 @@ pub struct Connector {
     pub created_at: f64,
     pub modified_at: f64,
     pub devops: Option<DevOps>,
+    /// Top-level fields of the connector resource the simulator does not model (unknown
+    /// fields of a newer api-version, drift): kept on write and returned on read.
+    #[serde(default)]
+    pub extra: Map<String, Value>,
 }
 
 impl Connector {
@@ -162,6 +166,15 @@ pub struct DevOps {
     /// the `actionableRemediation` object.
     #[serde(default)]
     pub settings: BTreeMap<String, Value>,
+    /// Top-level fields of the `devops/default` resource other than `properties` (unknown
+    /// fields): kept on write and returned on read.
+    #[serde(default)]
+    pub extra: Map<String, Value>,
+    /// The rest of each Azure DevOps org/project/repo document written to this connector (by
+    /// lowercase path, as `settings`): unknown top-level fields and unknown `properties` fields,
+    /// without `actionableRemediation` (in `settings`) and without what ARM ignores on a write.
+    #[serde(default)]
+    pub documents: BTreeMap<String, Map<String, Value>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -189,12 +202,19 @@ pub struct GhOwner {
     pub name: String,
     pub internal_id: String,
     pub repos: Vec<GhRepo>,
+    /// Fields the service returns that the simulator does not model (drift, tenant files):
+    /// top-level keys and a `properties` object, added to every connector's view of the owner.
+    #[serde(default)]
+    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GhRepo {
     pub name: String,
     pub id: String,
+    /// As [`GhOwner::extra`].
+    #[serde(default)]
+    pub extra: Map<String, Value>,
 }
 
 /// A GitLab group or subgroup, keyed by its lowercase fully-qualified name (`group$sub`).
@@ -202,6 +222,11 @@ pub struct GhRepo {
 pub struct GlGroup {
     pub fq_name: String,
     pub projects: Vec<String>,
+    /// As [`GhOwner::extra`], for the group and (by lowercase project name) its projects.
+    #[serde(default)]
+    pub extra: Map<String, Value>,
+    #[serde(default)]
+    pub project_extra: BTreeMap<String, Map<String, Value>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -227,6 +252,10 @@ pub struct Operation {
     pub status: OpStatus,
     pub error: Option<(String, String)>,
     pub effect: Effect,
+    /// The `provisioningState` a GET of the target shows while the operation runs (ARM's
+    /// intermediate states are not a closed set: `Accepted`, `Updating`, `Provisioning`...).
+    #[serde(default)]
+    pub in_progress_state: Option<String>,
 }
 
 /// What a long-running operation does to the cloud when it completes.
@@ -237,12 +266,18 @@ pub enum Effect {
         properties: Value,
         visible: Option<Vec<String>>,
         fail: Option<(String, String)>,
+        /// Top-level fields of the written resource other than `properties`.
+        #[serde(default)]
+        extra: Option<Map<String, Value>>,
     },
     DevOpsDelete,
     /// PUT/PATCH of an Azure DevOps org/project/repo: new `actionableRemediation` at `path`.
     AdoWrite {
         path: String,
         remediation: Option<Value>,
+        /// The rest of the written document (see [`DevOps::documents`]); `None` keeps it.
+        #[serde(default)]
+        document: Option<Map<String, Value>>,
     },
 }
 

@@ -4,17 +4,21 @@
 //! every request; plus the ARM error envelope every failure is turned into.
 
 use super::faults::{FaultDecision, FaultInjector, FaultSpec, RequestInfo};
+use super::lro::LroShape;
 use super::model::Cloud;
+use super::reject::Reject;
 use super::tenant::{self, TenantFile};
 use super::throttle::{self, Admission, ArmThrottle, GraphAdmission, OpClass, ThrottleConfig};
+use super::versions::{self, Family};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -53,6 +57,14 @@ pub struct SimConfig {
     pub max_body: usize,
     /// Lifetime of minted OAuth codes (simulated).
     pub code_ttl: Duration,
+    /// Seed of the drift generator applied to a freshly built cloud (`--drift SEED`; not to a
+    /// cloud loaded from `--state FILE`, which keeps the drift it was saved with).
+    pub drift: Option<u64>,
+    /// Served api-versions per family (`connectors`, `devops`, `graph`, `support`,
+    /// `subscriptions`); a family that is absent serves nothing. Default: every known version.
+    pub api_versions: BTreeMap<String, Vec<String>>,
+    /// How long-running writes are answered.
+    pub lro_shape: LroShape,
 }
 
 impl Default for SimConfig {
@@ -69,6 +81,9 @@ impl Default for SimConfig {
             release_delay: Duration::from_secs(2 * 3600),
             max_body: 4 * 1024 * 1024,
             code_ttl: Duration::from_secs(600),
+            drift: None,
+            api_versions: versions::default_served(),
+            lro_shape: LroShape::default(),
         }
     }
 }
@@ -131,13 +146,27 @@ impl SimClock {
 
 /// One request as the control API reports it.
 #[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LogEntry {
     pub method: String,
     pub path: String,
+    /// The `api-version` query parameter as sent.
+    pub api_version: Option<String>,
+    /// 0 when the connection was dropped.
     pub status: u16,
     pub subscription: Option<String>,
     /// Simulated seconds.
     pub time: f64,
+    /// `x-ms-request-id` of the response (unique per response).
+    pub request_id: String,
+    /// `x-ms-correlation-request-id` of the response (the client's, when it sent one).
+    pub correlation_id: String,
+    /// The long-running operation a write started.
+    pub operation_id: Option<String>,
+    /// For an accepted write: the simulated time its effect applies (the operation's end; the
+    /// request's time for a synchronous write). A client that counts a write as confirmed
+    /// before this time has not waited for it.
+    pub confirmed_at: Option<f64>,
 }
 
 /// Everything the handlers share.
@@ -153,6 +182,16 @@ pub struct Shared {
     pub base_unix: i64,
     /// `http://127.0.0.1:PORT`, the host of every `nextLink` and async-operation URL.
     pub base_url: String,
+    /// Served api-versions per family (see [`SimConfig::api_versions`]).
+    pub api_versions: Mutex<BTreeMap<String, Vec<String>>>,
+    pub lro_shape: Mutex<LroShape>,
+    /// Stored values Azure refuses (`POST /_sim/reject`).
+    pub rejects: Mutex<Vec<Reject>>,
+    /// Long-running writes answered so far (the `n` of a `Mixed` pick).
+    pub lro_writes: AtomicU64,
+    /// Responses sent so far, and a per-process salt: request IDs are unique.
+    ids: AtomicU64,
+    id_salt: u64,
 }
 
 const LOG_CAP: usize = 200_000;
@@ -166,6 +205,15 @@ impl Shared {
         let mut c = lock(&self.cloud);
         super::arm::settle(&mut c, self.clock.now(), &self.config);
         c
+    }
+    /// A fresh GUID, unique in this process (request and correlation IDs).
+    pub fn fresh_id(&self) -> String {
+        let n = self.ids.fetch_add(1, Ordering::Relaxed);
+        super::model::guid_from(self.id_salt ^ n.wrapping_mul(0xD1B5_4A32_D192_ED03))
+    }
+    /// The served versions of `family`, newest first.
+    pub fn served(&self, family: Family) -> Vec<String> {
+        lock(&self.api_versions).get(family.name()).cloned().unwrap_or_default()
     }
 }
 
@@ -196,6 +244,42 @@ impl RunningSim {
     }
     pub fn requests(&self) -> Vec<LogEntry> {
         lock(&self.shared.log).iter().cloned().collect()
+    }
+    /// Replaces the served versions of `family` (`connectors`, `devops`, `graph`, `support`,
+    /// `subscriptions`).
+    pub fn set_api_versions(&self, family: &str, list: Vec<String>) -> Result<(), String> {
+        super::control::set_versions(&self.shared, family, Some(list), &[], &[]).map(|_| ())
+    }
+    /// Stops serving `version` of `family`.
+    pub fn retire_api_version(&self, family: &str, version: &str) -> Result<(), String> {
+        super::control::set_versions(&self.shared, family, None, &[], &[version.to_string()])
+            .map(|_| ())
+    }
+    /// Serves `version` of `family` too.
+    pub fn add_api_version(&self, family: &str, version: &str) -> Result<(), String> {
+        super::control::set_versions(&self.shared, family, None, &[version.to_string()], &[])
+            .map(|_| ())
+    }
+    /// The served versions, per family.
+    pub fn api_versions(&self) -> BTreeMap<String, Vec<String>> {
+        lock(&self.shared.api_versions).clone()
+    }
+    /// Applies the drift generator to the current cloud (deterministic for a seed and cloud).
+    pub fn drift(&self, seed: u64) {
+        super::drift::drift_cloud(&mut self.shared.cloud(), seed);
+    }
+    pub fn set_lro_shape(&self, shape: LroShape) {
+        *lock(&self.shared.lro_shape) = shape;
+    }
+    /// Refuses writes carrying `path` (with `value`, or any value when `None`).
+    pub fn reject_field(&self, path: &str, value: Option<Value>) -> Result<(), String> {
+        let r = Reject::new(path, value)?;
+        lock(&self.shared.rejects).push(r);
+        Ok(())
+    }
+    /// Forgets every refused field.
+    pub fn clear_rejects(&self) {
+        lock(&self.shared.rejects).clear();
     }
     /// Stops serving, waits for the server task, and saves `--state FILE` if configured.
     pub async fn shutdown(mut self) -> Result<(), SimError> {
@@ -265,7 +349,16 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
         return Err(SimError::NotLoopback(config.listen));
     }
     let base_unix = crate::clock::Clock::now(&crate::clock::SystemClock).unix_timestamp();
-    let cloud = load_cloud(&config, base_unix)?;
+    let mut cloud = load_cloud(&config, base_unix)?;
+    let from_state = config.state_file.as_ref().is_some_and(|p| p.exists());
+    if let (Some(seed), false) = (config.drift, from_state) {
+        super::drift::drift_cloud(&mut cloud, seed);
+    }
+    let mut served = config.api_versions.clone();
+    for list in served.values_mut() {
+        versions::normalize(list);
+    }
+    let id_salt: u64 = rand::random();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| SimError::Bind { addr: config.listen, source })?;
@@ -280,8 +373,14 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
         faults: FaultInjector::new(config.faults.clone()),
         log: Mutex::new(VecDeque::new()),
         counts: Mutex::new(HashMap::new()),
+        lro_shape: Mutex::new(config.lro_shape),
         config,
         base_url: url.clone(),
+        api_versions: Mutex::new(served),
+        rejects: Mutex::new(Vec::new()),
+        lro_writes: AtomicU64::new(0),
+        ids: AtomicU64::new(0),
+        id_salt,
     });
     let app = axum::Router::new().fallback(handle).with_state(shared.clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -301,20 +400,26 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Option<Value>,
+    /// For an accepted write: its operation (if long-running) and when its effect applies.
+    pub confirm: Option<(Option<String>, f64)>,
 }
 
 impl Reply {
     pub fn json(status: u16, body: Value) -> Self {
-        Reply { status, headers: Vec::new(), body: Some(body) }
+        Reply { status, headers: Vec::new(), body: Some(body), confirm: None }
     }
     pub fn ok(body: Value) -> Self {
         Self::json(200, body)
     }
     pub fn empty(status: u16) -> Self {
-        Reply { status, headers: Vec::new(), body: None }
+        Reply { status, headers: Vec::new(), body: None, confirm: None }
     }
     pub fn header(mut self, k: &str, v: impl Into<String>) -> Self {
         self.headers.push((k.to_string(), v.into()));
+        self
+    }
+    pub fn confirmed(mut self, operation: Option<String>, at: f64) -> Self {
+        self.confirm = Some((operation, at));
         self
     }
 }
@@ -381,42 +486,16 @@ impl Ctx<'_> {
     pub fn api_version(&self) -> Option<&str> {
         self.query.get("api-version").map(String::as_str)
     }
-    /// Checks `api-version` against the versions a resource type supports.
-    pub fn require_api_version(&self, type_name: &str, supported: &[&str]) -> Result<(), ArmError> {
-        let Some(v) = self.api_version() else {
-            return Err(ArmError::new(
-                400,
-                "MissingApiVersionParameter",
-                "The api-version query parameter (?api-version=) is required for all requests.",
-            ));
-        };
-        if supported.contains(&v) {
-            return Ok(());
-        }
-        let list = supported.join(", ");
-        let well_formed = v.len() >= 10
-            && v.as_bytes()[..10].iter().enumerate().all(|(i, b)| {
-                if i == 4 || i == 7 {
-                    *b == b'-'
-                } else {
-                    b.is_ascii_digit()
-                }
-            });
-        if well_formed {
-            Err(ArmError::new(
-                400,
-                "NoRegisteredProviderFound",
-                format!(
-                    "No registered resource provider found for location 'global' and API version '{v}' for type '{type_name}'. The supported api-versions are '{list}'."
-                ),
-            ))
-        } else {
-            Err(ArmError::new(
-                400,
-                "InvalidApiVersionParameter",
-                format!("The api-version '{v}' is invalid. The supported versions are '{list}'."),
-            ))
-        }
+    /// Checks `api-version` against the versions the simulator serves for `family`; `type_name`
+    /// and `location` name the type in ARM's `NoRegisteredProviderFound`. Returns the version.
+    pub fn require(
+        &self,
+        family: Family,
+        type_name: &str,
+        location: &str,
+    ) -> Result<String, ArmError> {
+        let served = lock(&self.shared.api_versions);
+        versions::require(&served, family, self.api_version(), type_name, location)
     }
     /// The body as a JSON object.
     pub fn json_body(&self) -> Result<Value, ArmError> {
@@ -581,6 +660,15 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     };
     let is_control = lower.first().map(String::as_str) == Some("_sim");
     let mut extra: Vec<(String, String)> = Vec::new();
+    // ARM gives every response its own request ID and echoes the caller's correlation ID.
+    let request_id = shared.fresh_id();
+    let correlation_id = parts
+        .headers
+        .get("x-ms-correlation-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| shared.fresh_id());
 
     let reply: Result<Reply, Dropped> = async {
         if !is_control {
@@ -681,6 +769,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         Err(Dropped) => 0,
     };
     if !is_control {
+        let confirm = reply.as_ref().ok().and_then(|r| r.confirm.clone());
         let mut log = lock(&shared.log);
         if log.len() >= LOG_CAP {
             log.pop_front();
@@ -688,15 +777,22 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         log.push_back(LogEntry {
             method: method.to_string(),
             path: raw_path.clone(),
+            api_version: parse_query(parts.uri.query()).remove("api-version"),
             status,
             subscription: subscription.clone(),
             time: shared.clock.now(),
+            request_id: request_id.clone(),
+            correlation_id: correlation_id.clone(),
+            operation_id: confirm.as_ref().and_then(|c| c.0.clone()),
+            confirmed_at: confirm.map(|c| c.1),
         });
     }
     match reply {
         Err(Dropped) => dropped_response(),
         Ok(mut r) => {
             r.headers.extend(extra);
+            r.headers.push(("x-ms-request-id".into(), request_id));
+            r.headers.push(("x-ms-correlation-request-id".into(), correlation_id));
             to_response(r)
         }
     }
@@ -750,10 +846,6 @@ fn to_response(r: Reply) -> Response {
             resp.headers_mut().append(k, v);
         }
     }
-    resp.headers_mut().insert(
-        "x-ms-request-id",
-        HeaderValue::from_static("00000000-0000-0000-0000-000000000000"),
-    );
     resp
 }
 
@@ -812,7 +904,55 @@ fn route(ctx: &Ctx) -> ArmResult {
         | ["subscriptions", _, "resourcegroups", _, "providers", "microsoft.security", "securityconnectors", ..] => {
             super::arm::route(ctx)
         }
+        ["subscriptions", _, "providers", "microsoft.security", "locations", _, "operationresults", _] => {
+            super::arm::location_result(ctx)
+        }
+        ["subscriptions"] | ["subscriptions", _] => subscriptions(ctx),
         _ => Err(unknown_type(ctx)),
+    }
+}
+
+/// `GET /subscriptions` and `GET /subscriptions/{id}` (Microsoft.Resources subscriptions).
+fn subscriptions(ctx: &Ctx) -> ArmResult {
+    if ctx.method != Method::GET {
+        return Err(ArmError::new(
+            405,
+            "MethodNotAllowed",
+            format!("The requested method '{}' is not allowed on this resource.", ctx.method),
+        ));
+    }
+    ctx.require(Family::Subscriptions, "subscriptions", "global")?;
+    let cloud = ctx.shared.cloud();
+    let json = |id: &str| {
+        json!({
+            "id": format!("/subscriptions/{id}"),
+            "authorizationSource": "RoleBased",
+            "managedByTenants": [],
+            "subscriptionId": id,
+            "tenantId": cloud.tenant_id,
+            "displayName": format!("Subscription {}", id.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect::<String>()),
+            "state": "Enabled",
+            "subscriptionPolicies": {
+                "locationPlacementId": "Public_2014-09-01",
+                "quotaId": "PayAsYouGo_2014-09-01",
+                "spendingLimit": "Off",
+            },
+        })
+    };
+    match ctx.segs.get(1) {
+        None => {
+            let items: Vec<Value> = cloud.subscriptions.iter().map(|s| json(s)).collect();
+            drop(cloud);
+            ctx.page("/subscriptions", items)
+        }
+        Some(id) => match cloud.subscriptions.iter().find(|s| s.eq_ignore_ascii_case(id)) {
+            Some(s) => Ok(Reply::ok(json(s))),
+            None => Err(ArmError::new(
+                404,
+                "SubscriptionNotFound",
+                format!("The subscription '{id}' could not be found."),
+            )),
+        },
     }
 }
 

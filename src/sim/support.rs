@@ -12,7 +12,6 @@ use super::model::*;
 use super::server::{check_name, ArmError, ArmResult, Ctx, Reply, SimConfig};
 use serde_json::{json, Value};
 
-pub const SUPPORT_APIS: &[&str] = &["2026-06-01", "2024-04-01"];
 /// Microsoft Defender for Cloud, as a Support service.
 pub const DEFENDER_SERVICE: &str = "3fbbda33-fdf5-19ba-2a34-3b41b5b3f5d5";
 /// "Defender CSPM plan / DevOps security".
@@ -95,7 +94,7 @@ fn classification_json(s: &SupportService, name: &str, display: &str) -> Value {
 }
 
 pub fn route(ctx: &Ctx, sub: Option<String>, rest_len: usize) -> ArmResult {
-    ctx.require_api_version("supportTickets", SUPPORT_APIS)?;
+    ctx.require(super::versions::Family::Support, "supportTickets", "global")?;
     let base = if sub.is_some() { 4 } else { 2 };
     let rest: Vec<&str> = ctx.lower[base..].iter().map(String::as_str).collect();
     debug_assert_eq!(rest.len(), rest_len);

@@ -5,12 +5,16 @@
 use super::model::*;
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
-/// The tenant file format (`--tenant FILE`), documented in `docs/simulator.md`.
+/// The tenant file format (`--tenant FILE`), documented in `docs/simulator.md`. Unknown fields
+/// load (a newer file, or fields the simulator does not model): on a connector they become
+/// top-level fields of the connector resource, in `devops` fields of the configuration's
+/// `properties`, on a GitHub owner or GitLab group fields of that resource; elsewhere they are
+/// ignored.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct TenantFile {
     #[serde(default = "default_tenant_id")]
     pub tenant_id: String,
@@ -35,7 +39,7 @@ fn default_tenant_id() -> String {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct TfOrg {
     pub name: String,
     #[serde(default)]
@@ -43,7 +47,7 @@ pub struct TfOrg {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct TfProject {
     pub name: String,
     #[serde(default)]
@@ -51,23 +55,27 @@ pub struct TfProject {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct TfOwner {
     pub name: String,
     #[serde(default)]
     pub repos: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct TfGroup {
     pub fully_qualified_name: String,
     #[serde(default)]
     pub projects: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct TfConnector {
     pub subscription: String,
     pub resource_group: String,
@@ -82,10 +90,13 @@ pub struct TfConnector {
     pub properties: Option<Value>,
     #[serde(default)]
     pub devops: Option<TfDevOps>,
+    /// Unknown fields: top-level fields of the connector resource.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct TfDevOps {
     #[serde(default = "enabled")]
     pub auto_discovery: String,
@@ -99,6 +110,9 @@ pub struct TfDevOps {
     /// `actionableRemediation` by path: `org`, `org/project`, `org/project/repo`.
     #[serde(default)]
     pub settings: BTreeMap<String, Value>,
+    /// Unknown fields: more `properties` of the configuration.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 fn enabled() -> String {
@@ -106,7 +120,7 @@ fn enabled() -> String {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct TfService {
     pub name: String,
     pub display_name: String,
@@ -152,17 +166,31 @@ impl TenantFile {
                 .repos
                 .iter()
                 .enumerate()
-                .map(|(j, r)| GhRepo { name: r.clone(), id: format!("{}", 100_000 + i * 1000 + j) })
+                .map(|(j, r)| GhRepo {
+                    name: r.clone(),
+                    id: format!("{}", 100_000 + i * 1000 + j),
+                    extra: Map::new(),
+                })
                 .collect();
             cloud.github.insert(
                 o.name.to_ascii_lowercase(),
-                GhOwner { name: o.name.clone(), internal_id: format!("{}", 9_000_000 + i), repos },
+                GhOwner {
+                    name: o.name.clone(),
+                    internal_id: format!("{}", 9_000_000 + i),
+                    repos,
+                    extra: o.extra.clone(),
+                },
             );
         }
         for g in &self.gitlab {
             cloud.gitlab.insert(
                 g.fully_qualified_name.to_ascii_lowercase(),
-                GlGroup { fq_name: g.fully_qualified_name.clone(), projects: g.projects.clone() },
+                GlGroup {
+                    fq_name: g.fully_qualified_name.clone(),
+                    projects: g.projects.clone(),
+                    extra: g.extra.clone(),
+                    project_extra: BTreeMap::new(),
+                },
             );
         }
         for s in &self.support_services {
@@ -212,6 +240,9 @@ impl TenantFile {
                     if let Some(a) = &d.agentless_configuration {
                         props["agentlessConfiguration"] = a.clone();
                     }
+                    for (k, v) in &d.extra {
+                        props[k.as_str()] = v.clone();
+                    }
                     Some(DevOps {
                         properties: props,
                         provisioning_state: "Succeeded".into(),
@@ -220,6 +251,8 @@ impl TenantFile {
                         authorized: true,
                         visible,
                         settings: d.settings.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect(),
+                        extra: Map::new(),
+                        documents: BTreeMap::new(),
                     })
                 }
                 (Some(_), None) => {
@@ -250,6 +283,7 @@ impl TenantFile {
                     created_at: 0.0,
                     modified_at: 0.0,
                     devops,
+                    extra: tc.extra.clone(),
                 },
             );
             cloud.claim_selected(&key);
@@ -384,12 +418,14 @@ pub fn large(repos: usize, seed: u64) -> TenantFile {
         .map(|i| TfOwner {
             name: format!("gh-owner-{i:03}"),
             repos: (0..10).map(|r| format!("repo-{r}")).collect(),
+            extra: Map::new(),
         })
         .collect();
     let gitlab: Vec<TfGroup> = (0..60)
         .map(|i| TfGroup {
             fully_qualified_name: format!("gl-group-{i:03}"),
             projects: vec!["app".into()],
+            extra: Map::new(),
         })
         .collect();
     let mut connectors = Vec::new();
@@ -411,7 +447,9 @@ pub fn large(repos: usize, seed: u64) -> TenantFile {
                 agentless_configuration: None,
                 visible: Some(vec![t]),
                 settings: BTreeMap::new(),
+                extra: Map::new(),
             }),
+            extra: Map::new(),
         });
     };
     for o in &orgs {

@@ -6,5 +6,8 @@ mod common;
 mod conformance;
 mod flows;
 mod inputs;
+mod lossless;
+mod lro_shapes;
 mod robustness;
 mod scale;
+mod versions;
