@@ -94,7 +94,7 @@ pub struct ParamDef {
     pub secret: bool,
     /// `lifeboat resume RUN --set NAME=VALUE` may change it for the rest of the run (journaled;
     /// failed steps that read it are re-armed). Never for a secret.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub resumable: bool,
     pub description: Option<String>,
     pub span: Span,
