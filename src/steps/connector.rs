@@ -257,7 +257,13 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             recovery::journal_call(&ctx, &client, "PUT", &new_id.to_string(), res.as_ref().err())
                 .await?;
             if let Err(e) = res {
-                if let Some(refused) = restore::refusal(&e, &r.body) {
+                // Only a stored value can be left out; the location and lifeboat's tags are
+                // recovery's own (a refused region is a target failure).
+                let stored = restore::refusal(&e, &r.body).filter(|f| {
+                    f.path != "location"
+                        && !f.path.strip_prefix("tags.").is_some_and(restore::is_lifeboat_tag)
+                });
+                if let Some(refused) = stored {
                     return Err(StepOutcome::fail(
                         format!(
                             "{who}: {}",

@@ -48,7 +48,7 @@ fn planned<'a>(outputs: &'a serde_json::Map<String, Value>, tail: &str) -> &'a V
 
 /// Fields a newer api-version might return, at every level of an org and of the configuration,
 /// and an unknown enum value on a repo.
-fn drift(captured: &mut Vec<Captured>) {
+fn drift(captured: &mut [Captured]) {
     let org = body_of(captured, "azureDevOpsOrgs/contoso");
     org["futureTop"] = json!({"tier": "gold"});
     org["properties"]["futureProp"] = json!(["a", "b"]);

@@ -169,7 +169,8 @@ pub(crate) fn compare(
         [g, pr] => new.gitlab_project(g, pr),
         _ => new.devops(),
     };
-    let groups: [(&[Node], &BTreeMap<String, Value>, &dyn Fn(&[String]) -> ResourceId); 4] = [
+    type IdOf<'a> = &'a dyn Fn(&[String]) -> ResourceId;
+    let groups: [(&[Node], &BTreeMap<String, Value>, IdOf); 4] = [
         (&backup.gh_owners, &live.github, &gh),
         (&backup.gh_repos, &live.github, &gh),
         (&backup.gl_groups, &live.gitlab, &gl),
