@@ -403,9 +403,13 @@ impl AuditRecord {
                 }
                 self.effects.push(ev.clone());
             }
-            "approved" | "attested" | "skipped" | "cancelled" | "resumed" | "rearmed" => {
+            "approved" | "attested" | "skipped" | "cancelled" | "resumed" | "rearmed"
+            | "params_changed" => {
                 self.set_actor(&mut ev, p.get("by"));
-                ev.detail = s(p, "comment").or_else(|| s(p, "evidence")).or_else(|| s(p, "reason"));
+                ev.detail = s(p, "comment")
+                    .or_else(|| s(p, "evidence"))
+                    .or_else(|| s(p, "reason"))
+                    .or_else(|| p.get("params").map(Value::to_string));
                 if let Some(by) = p.get("by").and_then(|v| serde_json::from_value(v.clone()).ok()) {
                     self.manual.push(ManualAction {
                         seq: e.seq,

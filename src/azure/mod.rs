@@ -14,6 +14,7 @@ pub mod models;
 pub mod pipeline;
 pub mod throttle;
 pub mod timer;
+pub mod writable;
 
 pub use client::{ArmClient, LroOptions};
 pub use credential::{AccessToken, CredentialKind, Principal, TokenSource};

@@ -39,7 +39,9 @@ pub struct ResumeArgs {
     /// The run to continue (`lifeboat runs list`)
     #[arg(value_name = "RUN_ID")]
     pub run_id: String,
-    /// Supply a secret parameter again (secrets are never journaled; checked against its hash)
+    /// Supply a secret parameter again (secrets are never journaled; checked against its hash),
+    /// or change a parameter the runbook declares `resumable` (e.g. `restore_exclude=PATH,...`):
+    /// journaled, and failed steps that read it are re-armed
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = runbook::parse_set)]
     pub set: Vec<(String, String)>,
     /// Sign the journal when the run stops (Ed25519 private key, PKCS#8 PEM: `audit keygen`)
@@ -222,8 +224,35 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
     let sign_key = a.sign_key.as_deref().map(crate::audit::sign::load_signing_key).transpose()?;
     let registry = Registry::builtin();
     let header = runner::load(&dir, &registry).map_err(UserError::from)?.header;
+    let plan: runbook::Plan =
+        serde_json::from_value(header.get("plan").cloned().unwrap_or_default()).map_err(|e| {
+            UserError::failed(format!("run {}: the journal header holds no plan ({e})", a.run_id))
+        })?;
+    // A secret is supplied again unchanged; a resumable parameter is changed (journaled).
+    let is_secret =
+        |k: &str| header.pointer(&format!("/params/{k}")).is_some_and(crate::journal::is_redacted);
+    let (secret_sets, param_sets): (Vec<_>, Vec<_>) =
+        a.set.into_iter().partition(|(k, _)| is_secret(k));
+    let mut changed = serde_json::Map::new();
+    for (name, raw) in &param_sets {
+        let def = plan.runbook.param(name).ok_or_else(|| {
+            UserError::usage(format!(
+                "--set {name}: parameter {name} is not a parameter of this run"
+            ))
+        })?;
+        if !def.resumable {
+            return Err(UserError::usage(format!(
+                "--set {name}: parameter {name} cannot be changed on resume"
+            ))
+            .with_hint("only parameters the runbook declares `resumable: true` (e.g. restore_exclude) can; start a new run to change the others")
+            .into());
+        }
+        let v = runbook::parse_param_value(&def.ty, raw)
+            .map_err(|e| UserError::usage(format!("--set {name}: parameter {name} {e}")))?;
+        changed.insert(name.clone(), v);
+    }
     let secrets: serde_json::Map<String, serde_json::Value> =
-        a.set.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+        secret_sets.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
     runner::check_secret_params(&header, &secrets).map_err(|e| {
         UserError::usage(e).with_hint("pass the secret exactly as when the run started")
     })?;
@@ -244,11 +273,18 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
             }
         }
     }
-    let plan: runbook::Plan =
-        serde_json::from_value(header.get("plan").cloned().unwrap_or_default()).map_err(|e| {
-            UserError::failed(format!("run {}: the journal header holds no plan ({e})", a.run_id))
-        })?;
     let services = services_for(&plan, g, Some(&dir))?;
+    if !changed.is_empty() {
+        let shown = serde_json::Value::Object(changed.clone()).to_string();
+        runner::apply_manual(
+            &dir,
+            &registry,
+            Event::ParamsChanged { params: changed, by: Actor::current() },
+            now(),
+        )
+        .map_err(UserError::from)?;
+        say!("parameters changed for the rest of run {}: {shown}", a.run_id);
+    }
     if !a.no_rearm {
         let rearmed = runner::rearm_failed(&dir, &registry, &Actor::current(), now())
             .map_err(UserError::from)?;

@@ -171,6 +171,13 @@ pub enum Event {
         /// The failure being retried, for the audit record.
         reason: String,
     },
+    /// `resume --set` changed parameters the runbook declares `resumable` (never a secret): the
+    /// steps that start from now on see the new values, and a failed instance of a step that
+    /// reads one of them becomes re-armable (its failure may not hold with the new value).
+    ParamsChanged {
+        params: Map<String, Value>,
+        by: Actor,
+    },
     /// No new step starts; the run ends once nothing runs.
     Cancelled {
         by: Actor,

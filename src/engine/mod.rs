@@ -53,6 +53,8 @@ pub enum EngineError {
     AttemptMismatch { step: String, got: u32, expected: u32 },
     #[error("step {step}: {what}: {error}")]
     TimeOutOfRange { step: String, what: &'static str, error: String },
+    #[error("parameter {name} {why}")]
+    Param { name: String, why: &'static str },
 }
 
 /// One step instance: a step, or one branch of a fanned-out step.
@@ -390,6 +392,40 @@ impl Engine {
         } else {
             None
         }
+    }
+
+    /// Applies [`Event::ParamsChanged`]: only declared, resumable, non-secret parameters; failed
+    /// instances of steps whose templates read a changed one become re-armable.
+    fn change_params(&mut self, params: &Map<String, Value>) -> Result<(), EngineError> {
+        for name in params.keys() {
+            let why = match self.plan.runbook.param(name) {
+                None => Some("is not a parameter of this run"),
+                Some(d) if d.secret => Some("is secret: it cannot be changed on resume"),
+                Some(d) if !d.resumable => Some(
+                    "cannot be changed on resume (the runbook does not declare it `resumable: true`)",
+                ),
+                Some(_) => None,
+            };
+            if let Some(why) = why {
+                return Err(EngineError::Param { name: name.clone(), why });
+            }
+        }
+        let plan = Arc::make_mut(&mut self.plan);
+        for (k, v) in params {
+            plan.params.insert(k.clone(), v.clone());
+        }
+        for s in 0..self.steps.len() {
+            let def = &self.plan.runbook.steps[s];
+            if !params.keys().any(|k| reads_param(def, k)) {
+                continue;
+            }
+            for inst in self.steps[s].instances.iter_mut().flatten() {
+                if inst.state == State::Failed {
+                    inst.retryable = true;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Failed instances `resume` re-arms ([`Event::Rearmed`]): the last failure was retryable
@@ -737,6 +773,7 @@ impl Engine {
                 // failed attempts did before acting again.
                 inst.next_is_reentry = true;
             }
+            Event::ParamsChanged { params, .. } => self.change_params(params)?,
             Event::Cancelled { .. } => {
                 self.cancelled = true;
             }
@@ -1326,6 +1363,33 @@ pub fn backoff(
 }
 
 /// The ids of steps a step's templates reference (`steps.<id>`), for its template context.
+/// Whether a step's templates (`with`, `for_each`, `when`) read `params.<name>`.
+fn reads_param(def: &crate::runbook::StepDef, name: &str) -> bool {
+    fn collect<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::String(s) => out.push(s),
+            Value::Array(a) => a.iter().for_each(|x| collect(x, out)),
+            Value::Object(m) => m.values().for_each(|x| collect(x, out)),
+            _ => {}
+        }
+    }
+    let mut texts: Vec<&str> = Vec::new();
+    for v in def.with.values() {
+        collect(v, &mut texts);
+    }
+    texts.extend(def.for_each.as_deref());
+    texts.extend(def.when.as_deref());
+    let needle = format!("params.{name}");
+    texts.iter().any(|t| {
+        t.match_indices(&needle).any(|(at, _)| {
+            !t[at + needle.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        })
+    })
+}
+
 fn template_refs(def: &crate::runbook::StepDef, index: &HashMap<String, usize>) -> Vec<usize> {
     let mut texts: Vec<&str> = Vec::new();
     fn collect<'a>(v: &'a Value, out: &mut Vec<&'a str>) {

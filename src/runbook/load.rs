@@ -132,7 +132,8 @@ pub fn valid_param_name(name: &str) -> bool {
 
 const TOP_KEYS: &[&str] = &["apiVersion", "metadata", "params", "steps"];
 const METADATA_KEYS: &[&str] = &["name", "description", "concurrency"];
-const PARAM_KEYS: &[&str] = &["type", "values", "required", "default", "secret", "description"];
+const PARAM_KEYS: &[&str] =
+    &["type", "values", "required", "default", "secret", "resumable", "description"];
 const STEP_KEYS: &[&str] =
     &["id", "uses", "needs", "with", "for_each", "when", "retry", "timeout", "description"];
 const RETRY_KEYS: &[&str] = &["max_attempts", "initial_delay", "multiplier", "max_delay", "jitter"];
@@ -529,6 +530,22 @@ impl Validator {
             .get("secret")
             .and_then(|(_, n)| self.boolean(n, &format!("secret of parameter '{name}'")))
             .unwrap_or(false);
+        let resumable = match keys.get("resumable") {
+            Some((k, n)) => {
+                let r =
+                    self.boolean(n, &format!("resumable of parameter '{name}'")).unwrap_or(false);
+                if r && secret {
+                    self.err(
+                        k.span,
+                        format!("parameter '{name}' is secret and resumable"),
+                        "a secret is only ever re-supplied unchanged on resume: remove 'resumable'"
+                            .to_string(),
+                    );
+                }
+                r
+            }
+            None => false,
+        };
         let description = keys
             .get("description")
             .and_then(|(_, n)| self.string(n, &format!("description of parameter '{name}'")));
@@ -565,6 +582,7 @@ impl Validator {
             required,
             default,
             secret,
+            resumable,
             description,
             span: key.span,
         })
@@ -1341,6 +1359,12 @@ fn check_default(ty: &ParamType, node: &Node) -> Result<Value, String> {
     }
 }
 
+/// Parses a `--set` value of a parameter of type `ty` (as `run` does; `resume` uses it for
+/// resumable parameters); `Err` completes "parameter 'p' ...".
+pub fn parse_param_value(ty: &ParamType, raw: &str) -> Result<Value, String> {
+    parse_override(ty, raw)
+}
+
 /// Parses a `--set` value; `Err` completes "parameter 'p' ...".
 fn parse_override(ty: &ParamType, raw: &str) -> Result<Value, String> {
     match ty {
@@ -1430,6 +1454,24 @@ steps:
             e[2].starts_with("r.yaml:11:12: step 'each' needs unknown step 'aprove'"),
             "{e:#?}"
         );
+    }
+
+    #[test]
+    fn a_secret_cannot_be_resumable() {
+        let text = OK.replace(
+            "region: {type: string, default: westeurope}",
+            "token: {type: string, secret: true, resumable: true, default: long-enough-1}",
+        );
+        let e = errs(&text, &[]);
+        assert!(
+            e.iter().any(|m| m.contains("parameter 'token' is secret and resumable")),
+            "{e:#?}"
+        );
+        let ok = OK.replace(
+            "region: {type: string, default: westeurope}",
+            "region: {type: string, default: westeurope, resumable: true}",
+        );
+        assert!(errs(&ok, &[]).is_empty());
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod yaml;
 
 pub use diag::{Diagnostic, LoadError};
 pub use load::{
-    load, load_for_graph, load_str, parse_set, valid_param_name, valid_step_id, DEFAULT_CONCURRENCY,
+    load, load_for_graph, load_str, parse_param_value, parse_set, valid_param_name, valid_step_id,
+    DEFAULT_CONCURRENCY,
 };
 pub use model::*;

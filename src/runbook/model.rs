@@ -92,6 +92,10 @@ pub struct ParamDef {
     pub default: Option<serde_json::Value>,
     /// A secret is never journaled (only a redaction marker and its hash) and never printed.
     pub secret: bool,
+    /// `lifeboat resume RUN --set NAME=VALUE` may change it for the rest of the run (journaled;
+    /// failed steps that read it are re-armed). Never for a secret.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resumable: bool,
     pub description: Option<String>,
     pub span: Span,
 }

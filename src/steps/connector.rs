@@ -12,11 +12,11 @@
 use super::backup_load::{connector_objects, manifest_by_id};
 use super::kind::{info, StepContext, StepKind, StepOutcome};
 use super::recovery::{self, input_bool, ConnectorItem};
+use super::restore::{self, BodyKind};
 use super::services::PrompterHandle;
 use super::StepKindInfo;
 use crate::azure::models::{
-    Authorization, DevOpsConfiguration, DevOpsConfigurationProperties, ProvisioningState,
-    SecretString, SecurityConnector,
+    Authorization, DevOpsConfiguration, ProvisioningState, SecretString, SecurityConnector,
 };
 use crate::azure::{ArmClient, AzureError, ResourceId};
 use crate::backup::ResourceKind;
@@ -105,14 +105,6 @@ fn tag_matches(c: &SecurityConnector, run_id: &str, old_id: &str) -> bool {
         && tags.get(TAG_REPLACES).is_some_and(|r| r.eq_ignore_ascii_case(old_id))
 }
 
-fn get_str<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.get(*p)?;
-    }
-    cur.as_str()
-}
-
 /// Does the candidate connector see every top-level resource of the backup?
 async fn covers(client: &ArmClient, candidate: &ResourceId, item: &ConnectorItem) -> bool {
     let seen: Vec<String> = match item.connector_type.as_str() {
@@ -161,9 +153,11 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     };
     let old_id = ResourceId::parse(&item.resource_id)
         .map_err(|e| StepOutcome::fail(e.to_string(), false))?;
+    let exclusions = super::devops::exclusions_input(&ctx).map_err(|e| e.outcome())?;
     let client = recovery::arm(&ctx)?;
     let store = recovery::store(&ctx)?;
     let who = format!("connector {} ({})", item.name, item.resource_id);
+    let mut not_restored: Vec<Value> = Vec::new();
 
     // 1. What this run decided earlier (scratch), or a connector it created (tags).
     let mut plan: Option<Plan> = None;
@@ -239,32 +233,45 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             let new_id = ResourceId::connector(&old_id.subscription, &old_id.resource_group, &name);
             recovery::save(&ctx, json!({"new_resource_id": new_id.to_string(), "adopted": false, "phase": "creating"}))
                 .await?;
-            let old: SecurityConnector = serde_json::from_value(old_body.clone()).map_err(|e| {
-                StepOutcome::fail(
-                    format!("{who}: the backup's connector body does not parse ({e})"),
-                    false,
-                )
+            // The old connector's writable fields, known or not, with the target region and
+            // this run's tags (the old connector's lifeboat tags are not copied). The seam for
+            // writing with the snapshot's api-version (`manifest.api_versions`): today the
+            // client's version is used.
+            let run_tags =
+                [(TAG_RUN, ctx.run_id.as_str()), (TAG_REPLACES, item.resource_id.as_str())];
+            let r = restore::connector_create_body(
+                &old_body,
+                &exclusions,
+                &new_id.to_string(),
+                &target,
+                &run_tags,
+            );
+            not_restored.extend(restore::not_restored_json(&new_id.to_string(), &r.not_restored));
+            let mut sent = r.body.clone();
+            restore::mutate_for_test(BodyKind::Connector, &mut sent);
+            let body: SecurityConnector = restore::typed(&sent).map_err(|e| {
+                StepOutcome::fail(format!("{who}: creating the new connector: {e}"), false)
             })?;
-            let mut tags = old.tags.clone().unwrap_or_default();
-            tags.insert(TAG_RUN.into(), ctx.run_id.clone());
-            tags.insert(TAG_REPLACES.into(), item.resource_id.clone());
-            let props = old.properties.clone().map(|mut p| {
-                // Only what defines the connector travels; the trial end date is the service's.
-                p.hierarchy_identifier_trial_end_date = None;
-                p
-            });
-            let body = SecurityConnector {
-                location: Some(target.clone()),
-                tags: Some(tags),
-                kind: old.kind.clone(),
-                properties: props,
-                ..Default::default()
-            };
             ctx.progress(0, 2, format!("creating {name} in {target}"));
             let res = client.put_connector(&new_id, &body).await;
             recovery::journal_call(&ctx, &client, "PUT", &new_id.to_string(), res.as_ref().err())
                 .await?;
             if let Err(e) = res {
+                // Only a stored value can be left out; the location and lifeboat's tags are
+                // recovery's own (a refused region is a target failure).
+                let stored = restore::refusal(&e, &r.body).filter(|f| {
+                    f.path != "location"
+                        && !f.path.strip_prefix("tags.").is_some_and(restore::is_lifeboat_tag)
+                });
+                if let Some(refused) = stored {
+                    return Err(StepOutcome::fail(
+                        format!(
+                            "{who}: {}",
+                            refused.explain(&new_id.to_string(), &ctx.run_id, &exclusions)
+                        ),
+                        false,
+                    ));
+                }
                 return Err(target_fail(&who, &target, "creating the new connector", &e, &ctx));
             }
             Plan { new_id, adopted: false }
@@ -303,17 +310,34 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         .as_ref()
         .and_then(|c| c.properties.as_ref())
         .and_then(|p| p.provisioning_state.clone());
-    let done = |adopted: bool| {
+    let done = |adopted: bool, not_restored: &[Value]| {
         recovery::outputs(vec![
             ("old_resource_id", json!(item.resource_id)),
             ("new_resource_id", json!(new_id_text)),
             ("new_name", json!(plan.new_id.name())),
             ("adopted", json!(adopted)),
             ("target_region", json!(target)),
+            ("not_restored", json!(not_restored)),
         ])
     };
     match state {
-        Some(ProvisioningState::Succeeded) => return Ok(done(plan.adopted)),
+        Some(ProvisioningState::Succeeded) => return Ok(done(plan.adopted, &not_restored)),
+        // A state this version of lifeboat does not know is taken as still in progress, until
+        // the step's timeout: a second PUT would spend a fresh OAuth code on a configuration
+        // that may be about to succeed.
+        Some(ProvisioningState::Other(v)) => {
+            return Ok(StepOutcome::poll_after(
+                ctx.now(),
+                Duration::from_secs(10),
+                format!(
+                    "{who}: the DevOps configuration of {} reports provisioningState `{v}`, which this version of lifeboat does not know: treated as still in progress (no second PUT, no new OAuth code) until the step's timeout",
+                    plan.new_id.name()
+                ),
+                Some(
+                    json!({"new_resource_id": new_id_text, "adopted": plan.adopted, "phase": "authorizing"}),
+                ),
+            ))
+        }
         Some(ProvisioningState::Pending) | Some(ProvisioningState::Accepted) => {
             return Ok(StepOutcome::poll_after(
                 ctx.now(),
@@ -384,28 +408,26 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         ));
     }
     crate::redact::register_str(code.expose());
-    let cfg = backup_of(ResourceKind::DevOpsConfiguration).unwrap_or(Value::Null);
-    let from_backup = |k: &str| cfg.get("properties").and_then(|p| p.get(k)).cloned();
-    let props: DevOpsConfigurationProperties = serde_json::from_value(json!({
-        "autoDiscovery": from_backup("autoDiscovery").unwrap_or(json!("Enabled")),
-        "topLevelInventoryList": from_backup("topLevelInventoryList"),
-        "agentlessConfiguration": from_backup("agentlessConfiguration"),
-    }))
-    .map_err(|e| {
-        StepOutcome::fail(
-            format!("{who}: the backup's DevOps configuration does not parse ({e})"),
-            false,
-        )
-    })?;
-    let _ = get_str(&cfg, &["properties", "autoDiscovery"]);
-    let body = DevOpsConfiguration {
-        properties: Some(DevOpsConfigurationProperties {
-            authorization: Some(Authorization { code: Some(code), extra: Default::default() }),
-            top_level_inventory_list: props.top_level_inventory_list.filter(|l| !l.is_empty()),
-            ..props
-        }),
-        ..Default::default()
+    // The backed-up configuration's writable fields, known or not, plus the fresh code (a
+    // backup never holds one). Without a backed-up configuration: auto-discovery, as before.
+    let cfg_body = match backup_of(ResourceKind::DevOpsConfiguration) {
+        Some(cfg) => {
+            let r = restore::restore_body(&cfg, &exclusions, &plan.new_id.devops().to_string());
+            not_restored.extend(restore::not_restored_json(
+                &plan.new_id.devops().to_string(),
+                &r.not_restored,
+            ));
+            r.body
+        }
+        None => json!({"properties": {"autoDiscovery": "Enabled"}}),
     };
+    let mut sent = cfg_body.clone();
+    restore::mutate_for_test(BodyKind::Config, &mut sent);
+    let mut body: DevOpsConfiguration = restore::typed(&sent).map_err(|e| {
+        StepOutcome::fail(format!("{who}: authorizing the new connector: {e}"), false)
+    })?;
+    body.properties.get_or_insert_with(Default::default).authorization =
+        Some(Authorization { code: Some(code), extra: Default::default() });
     ctx.progress(1, 2, format!("authorizing {}", plan.new_id.name()));
     let res = client.put_devops_configuration(&plan.new_id, &body).await;
     recovery::journal_call(
@@ -417,7 +439,7 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     )
     .await?;
     match res {
-        Ok(_) => Ok(done(plan.adopted)),
+        Ok(_) => Ok(done(plan.adopted, &not_restored)),
         Err(e) if e.code() == Some("TokenExchangeFailed") => Err(StepOutcome::fail(
             format!(
                 "{who}: Azure refused the OAuth authorization code for the new connector {} (TokenExchangeFailed: the code expired or was already used; codes are single-use and short-lived) (authorize {} again in the Azure portal to get a fresh code, put it in the authorization codes file as `{} <code>`, and start the recovery again; or leave authorization_codes empty to authorize in the portal)",
@@ -427,7 +449,16 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             ),
             false,
         )),
-        Err(e) => Err(target_fail(&who, &target, "authorizing the new connector", &e, &ctx)),
+        Err(e) => match restore::refusal(&e, &cfg_body) {
+            Some(refused) => Err(StepOutcome::fail(
+                format!(
+                    "{who}: {} (the OAuth code was sent with the refused request: authorize the connector again for a fresh code before resuming)",
+                    refused.explain(&plan.new_id.devops().to_string(), &ctx.run_id, &exclusions)
+                ),
+                false,
+            )),
+            None => Err(target_fail(&who, &target, "authorizing the new connector", &e, &ctx)),
+        },
     }
 }
 

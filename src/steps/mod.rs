@@ -17,6 +17,7 @@ pub mod backup_load;
 pub mod connector;
 pub mod discover;
 pub mod recovery;
+pub mod restore;
 pub mod support;
 
 pub use kind::{Registry, Services, StepContext, StepKind, StepOutcome};
@@ -175,6 +176,7 @@ static CATALOG: &[StepKindInfo] = &[
             input("new_resource_id", true, "resource ID of the connector that replaces it"),
             input("dry_run", false, "true: list the writes and the diff, change nothing"),
             input("max_in_flight", false, "writes in flight at once, 1 to 64 (default 16)"),
+            input("restore_exclude", false, "field paths not to restore (after Azure refused a stored value), e.g. properties.actionableRemediation.x"),
         ],
         services: &[ServiceNeed::Azure, ServiceNeed::BackupStore],
         test_only: false,
@@ -182,11 +184,13 @@ static CATALOG: &[StepKindInfo] = &[
     StepKindInfo {
         name: "devops.verify",
         class: StepClass::Idempotent,
-        description: "compares every restored setting with the backup; fails with a diff",
+        description: "compares every backed-up field with the new connector's; fails with a diff by field path",
         inputs: &[
             input("snapshot_id", true, "backup snapshot holding the old connector (ID or `latest`)"),
             input("old_resource_id", true, "resource ID of the failed connector"),
             input("new_resource_id", true, "resource ID of the connector that replaces it"),
+            input("adopted", false, "true: the new connector was adopted, its own settings are not compared"),
+            input("restore_exclude", false, "field paths not to restore (after Azure refused a stored value), e.g. properties.actionableRemediation.x"),
         ],
         services: &[ServiceNeed::Azure, ServiceNeed::BackupStore],
         test_only: false,
@@ -263,6 +267,7 @@ static CATALOG: &[StepKindInfo] = &[
             input("adopt_existing", false, "reuse a target-region connector that sees the same scope"),
             input("candidates", false, "connectors that may be adopted (discover's `all`)"),
             input("authorization_codes", false, "file of `<old-connector-name> <code>` lines"),
+            input("restore_exclude", false, "field paths not to restore (after Azure refused a stored value), e.g. properties.actionableRemediation.x"),
             poll_interval_input("how often to check for portal authorization (default 1m, at least 1s)"),
         ],
         services: &[ServiceNeed::Azure, ServiceNeed::BackupStore],

@@ -164,6 +164,12 @@ pub struct Env {
 
 impl Env {
     pub async fn start() -> Env {
+        Env::start_with(|_| {}).await
+    }
+
+    /// Like [`Env::start`], with the captured bodies changed by `edit` before the snapshot is
+    /// written (e.g. fields a newer api-version would return).
+    pub async fn start_with(edit: impl FnOnce(&mut Vec<Captured>)) -> Env {
         let mut cfg = SimConfig {
             tenant: TenantSource::Small,
             time_scale: 0.0,
@@ -189,7 +195,9 @@ impl Env {
         let store =
             Arc::new(Store::open(dir.path().to_str().unwrap(), Default::default()).unwrap());
         let t0 = time::macros::datetime!(2026-03-01 08:00:00 UTC);
-        let snapshot = snapshot(&store, capture(&client, &old).await, t0).await;
+        let mut captured = capture(&client, &old).await;
+        edit(&mut captured);
+        let snapshot = snapshot(&store, captured, t0).await;
         let new = new_connector(&sim, &client, &old, "ado-neu").await;
         region(sim.url(), "westeurope", "fail").await;
         Env { sim, client, store, snapshot, old, new, clock: ManualClock::new(t0), _dir: dir }
@@ -213,6 +221,26 @@ impl Env {
         inputs: Value,
         with_services: bool,
     ) -> (StepOutcome, Arc<RecSink>) {
+        self.run_full(kind, inputs, with_services, None).await
+    }
+
+    /// Runs `kind` as a re-entry with `scratch` (what an earlier attempt saved).
+    pub async fn run_scratch(
+        &self,
+        kind: &dyn StepKind,
+        inputs: Value,
+        scratch: Value,
+    ) -> (StepOutcome, Arc<RecSink>) {
+        self.run_full(kind, inputs, true, Some(scratch)).await
+    }
+
+    pub async fn run_full(
+        &self,
+        kind: &dyn StepKind,
+        inputs: Value,
+        with_services: bool,
+        scratch: Option<Value>,
+    ) -> (StepOutcome, Arc<RecSink>) {
         let mut services = Services::new();
         if with_services {
             services.insert(self.client.clone());
@@ -227,8 +255,8 @@ impl Env {
             attempt: 1,
             poll: 0,
             inputs,
-            scratch: None,
-            reentry: false,
+            reentry: scratch.is_some(),
+            scratch,
             clock: Arc::new(self.clock.clone()),
             cancel: Cancellation::new().1,
             services: Arc::new(services),

@@ -4,6 +4,7 @@
 //! ownership in the simulated cloud, then each kind run through a `StepContext`.
 
 mod harness;
+mod lossless;
 
 use harness::*;
 use lifeboat::steps::StepOutcome;
@@ -59,14 +60,19 @@ async fn reapply_writes_only_what_differs_relies_on_inheritance_and_verify_check
         "PUT devops/default/azureDevOpsOrgs/contoso",
         "PUT devops/default/azureDevOpsOrgs/contoso/projects/platform",
         "PUT devops/default/azureDevOpsOrgs/fabrikam/projects/mobile",
+        "PUT devops/default/azureDevOpsOrgs/contoso/projects/payments/repos/payments-api",
         "PUT devops/default/azureDevOpsOrgs/contoso/projects/payments/repos/payments-web",
     ];
     assert_eq!(planned, expected, "{:#}", outputs["planned"]);
-    assert_eq!(outputs["writes"], 5);
-    // payments, payments-api (its own settings equal contoso's: no write), infra, tools, ios,
-    // android inherit; fabrikam's live settings already equal the backup's.
-    assert_eq!(outputs["inherited"], 6, "{outputs:#?}");
+    assert_eq!(outputs["writes"], 6);
+    // payments, infra, tools, ios, android inherit; fabrikam's live settings already equal the
+    // backup's. payments-api has its own settings (equal to contoso's, `inheritFromParentState:
+    // Disabled`): it is restored as backed up, not replaced by inheritance.
+    assert_eq!(outputs["inherited"], 5, "{outputs:#?}");
     assert_eq!(outputs["unchanged"], 1);
+    let api = &outputs["planned"][4]["body"]["properties"]["actionableRemediation"];
+    assert_eq!(api["inheritFromParentState"], "Disabled", "{api:#}");
+    assert!(api.get("categoryConfigurations").is_some(), "its own settings travel: {api:#}");
     assert_eq!(env.writes(), writes_before, "a dry run sends no write");
     let config = &outputs["planned"][0];
     assert!(config["body"]["properties"].get("authorization").is_none(), "no OAuth code is sent");
@@ -79,7 +85,7 @@ async fn reapply_writes_only_what_differs_relies_on_inheritance_and_verify_check
     // For real: exactly those writes reach the service, each journaled with its IDs.
     let (out, sink) = env.run(&lifeboat::steps::devops::Reapply, reapply_inputs(&env, false)).await;
     let StepOutcome::Succeeded { outputs, .. } = &out else { panic!("{out:?}") };
-    assert_eq!(outputs["writes"], 5);
+    assert_eq!(outputs["writes"], 6);
     let sent: Vec<String> = env.writes()[writes_before.len()..]
         .iter()
         .map(|(m, p)| format!("{m} {}", tail(p)))
@@ -91,26 +97,33 @@ async fn reapply_writes_only_what_differs_relies_on_inheritance_and_verify_check
     assert_eq!(sorted_sent, sorted_expected);
     assert_eq!(sent[0], "PATCH devops/default", "parents first: the configuration before anything");
     let effects = sink.effects();
-    assert_eq!(effects.len(), 5);
+    assert_eq!(effects.len(), 6);
     // The simulator sends a request ID but no correlation ID: the effect carries what came back.
     assert!(
         effects.iter().all(|e| e.request_id.is_some() && matches!(e.status, Some(201 | 202))),
         "{effects:?}"
     );
-    assert_eq!(sink.progress().last().unwrap(), &(5, 5));
+    assert_eq!(sink.progress().last().unwrap(), &(6, 6));
 
     // Again: nothing left to write.
     let (out, _) = env.run(&lifeboat::steps::devops::Reapply, reapply_inputs(&env, false)).await;
     let StepOutcome::Succeeded { outputs, .. } = &out else { panic!("{out:?}") };
     assert_eq!(outputs["writes"], 0);
-    assert_eq!(env.writes().len(), writes_before.len() + 5);
+    assert_eq!(env.writes().len(), writes_before.len() + 6);
 
     // Verify passes and lists what Microsoft does not recreate.
+    // The harness's new connector was not created from the backup (its own tags): adopted.
     let verify_inputs = json!({"snapshot_id": env.snapshot, "old_resource_id": env.old.to_string(),
-        "new_resource_id": env.new.to_string()});
+        "new_resource_id": env.new.to_string(), "adopted": true});
     let (out, _) = env.run(&lifeboat::steps::devops::Verify, verify_inputs.clone()).await;
     let StepOutcome::Succeeded { outputs, .. } = &out else { panic!("{out:?}") };
-    assert_eq!(outputs["checked"], 3 + 2 + 3 + 6, "3 settings, 2 orgs, 3 projects, 6 repos");
+    assert_eq!(
+        outputs["resources_checked"],
+        1 + 2 + 3 + 6,
+        "the configuration, 2 orgs, 3 projects, 6 repos (the adopted connector keeps its own)"
+    );
+    let checked = outputs["checked"].as_u64().unwrap();
+    assert!(checked > 13, "every field of every resource is compared ({checked})");
     assert!(outputs["not_recreated_by_microsoft"].to_string().contains("IaC"));
 
     // One repo changed live: verify fails with the resource, field, expected and actual value.
@@ -124,8 +137,8 @@ async fn reapply_writes_only_what_differs_relies_on_inheritance_and_verify_check
     let (out, _) = env.run(&lifeboat::steps::devops::Verify, verify_inputs).await;
     let StepOutcome::Failed { error, retryable } = &out else { panic!("{out:?}") };
     assert!(!retryable);
-    assert!(error.starts_with("1 of 14 restored settings differ"), "{error}");
-    assert!(error.contains("repos/payments-web properties.actionableRemediation (effective).state: expected \"Disabled\", actual \"Enabled\""), "{error}");
+    assert!(error.starts_with(&format!("1 of {checked} restored fields differ")), "{error}");
+    assert!(error.contains("repos/payments-web properties.actionableRemediation.state: expected \"Disabled\", actual \"Enabled\""), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

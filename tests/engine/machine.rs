@@ -554,6 +554,43 @@ fn resume_rearms_only_retryable_failures_of_steps_that_may_run_again() {
     rearm();
 }
 
+/// `resume --set` of a resumable parameter: journaled as `ParamsChanged`, seen by steps that
+/// start afterwards, and it makes the non-retryable failure of a step that reads it re-armable;
+/// other failures, secrets and parameters not declared resumable are untouched or refused.
+#[test]
+fn a_resumable_parameter_changes_on_resume_and_rearms_the_steps_that_read_it() {
+    let p = plan(
+        "params",
+        8,
+        "params:\n  skip: {type: list, default: [], resumable: true}\n  skipped: {type: string, default: s, resumable: true}\n  fixed: {type: string, default: a}\n  token: {type: string, default: a-long-secret, secret: true}\nsteps:\n  - id: reads\n    uses: test.idempotent\n    with: { effect_file: x, label: '{{ params.skip }}' }\n  - id: other\n    uses: test.idempotent\n    with: { effect_file: x, label: '{{ params.skipped }}' }\n",
+    );
+    let mut h = Harness::new(p);
+    h.start_all();
+    h.fail("reads", None, false);
+    h.fail("other", None, false);
+    assert!(h.engine.rearmable().is_empty());
+    let change = |k: &str, v: serde_json::Value| Event::ParamsChanged {
+        params: serde_json::Map::from_iter([(k.to_string(), v)]),
+        by: actor(),
+    };
+    for (k, why) in [
+        ("fixed", "not declare it `resumable: true`"),
+        ("token", "is secret"),
+        ("nope", "not a parameter of this run"),
+    ] {
+        let err = h.engine.clone().handle(&change(k, serde_json::json!("b")), h.now).unwrap_err();
+        assert!(err.to_string().contains(why), "{k}: {err}");
+    }
+    h.ev(change("skip", serde_json::json!(["properties.x"])));
+    assert_eq!(h.engine.plan().params["skip"], serde_json::json!(["properties.x"]));
+    let names: Vec<String> = h.engine.rearmable().into_iter().map(|(s, _, _)| s).collect();
+    assert_eq!(names, ["reads"], "only the step that reads the parameter (`skipped` is another)");
+    h.ev(Event::Rearmed { step: "reads".into(), branch: None, by: actor(), reason: "x".into() });
+    let started = h.start_all();
+    assert_eq!(started[0].inputs["label"], serde_json::json!(["properties.x"]), "the new value");
+    assert_eq!(h.replayed().snapshot(), h.engine.snapshot());
+}
+
 #[test]
 fn every_transition_of_the_table_is_covered() {
     let mut covered = Covered::new();

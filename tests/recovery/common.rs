@@ -90,11 +90,13 @@ pub async fn take_backup_of(sim: &RunningSim, dir: &Path, scope: Scope) -> Strin
 /// One test's world: a state dir, a backup store and a codes file.
 pub struct World {
     pub tmp: tempfile::TempDir,
+    /// Environment variables of every process this world starts (test switches).
+    pub env: Vec<(String, String)>,
 }
 
 impl World {
     pub fn new() -> World {
-        World { tmp: tempfile::tempdir().unwrap() }
+        World { tmp: tempfile::tempdir().unwrap(), env: Vec::new() }
     }
     pub fn state(&self) -> PathBuf {
         self.tmp.path().join("state")
@@ -118,7 +120,9 @@ impl World {
             .env_remove("LIFEBOAT_BACKUP_IDENTITY")
             .env_remove("LIFEBOAT_FAILPOINT")
             .env_remove("LIFEBOAT_HTTP_RETRIES")
-            .env_remove("LIFEBOAT_TEST_STEPS");
+            .env_remove("LIFEBOAT_TEST_STEPS")
+            .env_remove("LIFEBOAT_TEST_MUTATE_DROP_UNKNOWN");
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
         c
     }
     pub fn runbook() -> String {

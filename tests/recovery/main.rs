@@ -9,3 +9,4 @@ mod common;
 mod crash;
 mod draft;
 mod faults;
+mod lossless;

@@ -13,6 +13,7 @@ pub mod release;
 pub mod verify;
 
 use super::kind::{StepContext, StepOutcome};
+pub(crate) use super::restore::{Exclusions, FieldDiff};
 use crate::azure::{ArmClient, AzureError, ResourceId};
 use crate::backup::snapshot::{find_snapshot, load_manifest, load_object};
 use crate::backup::{ResourceKind, Store};
@@ -138,6 +139,30 @@ pub(crate) fn bool_input(ctx: &StepContext, name: &str) -> Result<bool, StepErro
     }
 }
 
+/// The optional `restore_exclude` input: field paths not to restore (a list or comma-separated
+/// text).
+pub(crate) fn exclusions_input(ctx: &StepContext) -> Result<Exclusions, StepError> {
+    let items: Vec<String> = match ctx.inputs.get("restore_exclude") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect(),
+        Some(Value::String(s)) => s.split(',').map(String::from).collect(),
+        Some(other) => {
+            return Err(StepError::fatal(format!(
+                "input `restore_exclude` of step `{}` is `{other}`, not a list of field paths",
+                ctx.step
+            )))
+        }
+    };
+    Exclusions::parse(&items)
+        .map_err(|e| StepError::fatal(format!("input of step `{}`: {e}", ctx.step)))
+}
+
 /// RFC 3339 text of a time, for outputs.
 pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
@@ -153,6 +178,8 @@ pub(crate) struct Node {
     /// `[group]`, `[group, project]`.
     pub path: Vec<String>,
     pub body: Value,
+    /// The api-version the body was read with, as the snapshot records it (`None`: unknown).
+    pub api_version: Option<String>,
 }
 
 impl Node {
@@ -165,6 +192,10 @@ impl Node {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BackupView {
     pub snapshot: String,
+    /// Resource kind → the api-version the snapshot read it with. The seam for restoring each
+    /// resource with the version it was read with: the writes use the client's version until
+    /// the client takes an explicit version per call.
+    pub api_versions: BTreeMap<ResourceKind, String>,
     pub connector: Option<Value>,
     pub config: Option<Value>,
     pub orgs: Vec<Node>,
@@ -222,11 +253,16 @@ impl BackupView {
             .try_collect()
             .await
             .map_err(bad)?;
-        let mut view = BackupView { snapshot: info.id.clone(), ..Default::default() };
+        let mut view = BackupView {
+            snapshot: info.id.clone(),
+            api_versions: manifest.api_versions.clone(),
+            ..Default::default()
+        };
         for (id, kind, body) in bodies {
             let Ok(rid) = ResourceId::parse(&id) else { continue };
+            let api_version = view.api_versions.get(&kind).cloned();
             let node = |body: Value| -> Option<Node> {
-                names_under_devops(&rid, old).map(|path| Node { path, body })
+                names_under_devops(&rid, old).map(|path| Node { path, body, api_version })
             };
             match kind {
                 ResourceKind::Connector => view.connector = Some(body),
@@ -435,7 +471,9 @@ pub(crate) fn remediation(body: &Value) -> Value {
     body.pointer("/properties/actionableRemediation").cloned().unwrap_or_else(|| json!({}))
 }
 
-/// Whether a remediation object takes its parent's settings.
+/// Whether a remediation object takes its parent's settings. Only `Enabled` inherits: a value
+/// this version of lifeboat does not know is kept and written back verbatim, and for the
+/// effective settings it counts as not inheriting, on the backup and the live side alike.
 pub(crate) fn inherits(rem: &Value) -> bool {
     rem.get("inheritFromParentState").and_then(Value::as_str) == Some("Enabled")
 }
@@ -480,49 +518,6 @@ pub(crate) fn resolve_tree(rems: &BTreeMap<String, Value>) -> BTreeMap<String, V
     out
 }
 
-/// One field that differs: where, what the backup has, what is live.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub(crate) struct FieldDiff {
-    pub path: String,
-    pub expected: Value,
-    pub actual: Value,
-}
-
-/// The fields in which `actual` differs from `expected` (objects recursively, arrays whole).
-pub(crate) fn diff_values(base: &str, expected: &Value, actual: &Value, out: &mut Vec<FieldDiff>) {
-    match (expected, actual) {
-        (Value::Object(e), Value::Object(a)) => {
-            let keys: std::collections::BTreeSet<&String> = e.keys().chain(a.keys()).collect();
-            for k in keys {
-                let ev = e.get(k).unwrap_or(&Value::Null);
-                let av = a.get(k).unwrap_or(&Value::Null);
-                diff_values(&format!("{base}.{k}"), ev, av, out);
-            }
-        }
-        (e, a) if e != a => {
-            out.push(FieldDiff { path: base.to_string(), expected: e.clone(), actual: a.clone() })
-        }
-        _ => {}
-    }
-}
-
-/// The `devops/default` settings a recovery restores.
-pub(crate) const CONFIG_FIELDS: &[&str] =
-    &["autoDiscovery", "topLevelInventoryList", "agentlessConfiguration"];
-
-/// The restorable settings of a `devops/default` body.
-pub(crate) fn config_settings(body: Option<&Value>) -> Value {
-    let mut m = Map::new();
-    for f in CONFIG_FIELDS {
-        if let Some(v) = body.and_then(|b| b.pointer(&format!("/properties/{f}"))) {
-            if !v.is_null() {
-                m.insert((*f).to_string(), v.clone());
-            }
-        }
-    }
-    Value::Object(m)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -547,21 +542,22 @@ mod tests {
     }
 
     #[test]
-    fn diffs_name_the_field() {
-        let mut out = Vec::new();
-        diff_values(
-            "actionableRemediation",
-            &json!({"state": "Enabled", "branchConfiguration": {"branchNames": ["main"]}}),
-            &json!({"state": "Disabled", "branchConfiguration": {"branchNames": ["main"]}}),
-            &mut out,
+    fn an_unknown_inherit_state_is_kept_and_counts_as_own_settings() {
+        let rem = json!({"inheritFromParentState": "PartiallyEnabled", "state": "Disabled"});
+        assert!(!inherits(&rem));
+        let mut t = BTreeMap::new();
+        t.insert("o".to_string(), json!({"state": "Enabled"}));
+        t.insert("o/p".to_string(), rem.clone());
+        assert_eq!(resolve_tree(&t)["o/p"], json!({"state": "Disabled"}));
+        // The body written is the stored one: the value is not rewritten.
+        let r = crate::steps::restore::restore_body(
+            &json!({"properties": {"actionableRemediation": rem}}),
+            &Exclusions::default(),
+            "p",
         );
         assert_eq!(
-            out,
-            vec![FieldDiff {
-                path: "actionableRemediation.state".into(),
-                expected: json!("Enabled"),
-                actual: json!("Disabled")
-            }]
+            r.body.pointer("/properties/actionableRemediation/inheritFromParentState"),
+            Some(&json!("PartiallyEnabled"))
         );
     }
 }

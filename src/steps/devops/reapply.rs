@@ -1,32 +1,41 @@
 //! `devops.reapply-settings`: restores the old connector's settings from the backup onto the
 //! new connector with the fewest writes.
 //!
-//! The plan ([`plan`]) compares the backup with live state by *effective* settings: a resource
-//! whose live settings (after its parents are restored) already equal the backup's needs
-//! nothing, and that includes a repo or project that inherits (`inheritFromParentState:
-//! Enabled`) from a parent whose effective settings equal its own. A write is planned only where
-//! the effective settings differ; when the backup's settings equal the parent's, the write sets
-//! `inheritFromParentState: Enabled` rather than copying the values.
+//! Which resources are written ([`plan`]): the `devops/default` configuration and every Azure
+//! DevOps org/project/repo of the backup whose live document does not already hold every
+//! backed-up writable field (known to lifeboat or not; compared field by field, arrays by
+//! value). A resource whose live fields already match needs nothing; one that inherits
+//! (`inheritFromParentState: Enabled`) and matches is counted as inherited.
 //!
-//! Verbs: Azure DevOps org/project/repo are written with PUT (the whole `actionableRemediation`
-//! at once, idempotent). `devops/default` is PATCHed with only the differing settings: a PUT
-//! replaces the configuration and, on the real service, is where the OAuth code goes; a PATCH of
-//! absolute values needs no code and is idempotent in effect (repeating it changes nothing).
+//! What a write carries: the resource's whole stored document minus the fields that must not
+//! be sent (`azure::writable::READ_ONLY`) and the responder's `restore_exclude` paths: every
+//! writable field, so nothing Azure added in a newer api-version is dropped, and a resource
+//! that inherits keeps its own stored fields. Unknown enum values are sent verbatim.
+//!
+//! Verbs: Azure DevOps org/project/repo are written with PUT (idempotent). `devops/default` is
+//! PATCHed with its writable fields: a PUT replaces the configuration and, on the real service,
+//! is where the OAuth code goes; a PATCH of absolute values needs no code and is idempotent in
+//! effect (repeating it changes nothing).
 //!
 //! Execution ([`execute`]): writes run concurrently (`max_in_flight`, default 16), a child only
 //! after its parent's write is confirmed; the client's token buckets pace them at the ARM write
 //! limit. A `409 AnotherOperationInProgress` (the service runs one operation per configuration
 //! at a time) re-queues the write after the client's poll interval and lowers the number in
-//! flight by one, down to one, so a serialising service is not hammered. Every confirmed write
-//! is journaled as an `Effect` with its request and correlation IDs. Progress is saved in
-//! scratch; after a crash the plan is recomputed against live state, so writes already
-//! confirmed are not redone (the scratch carries their count into the outputs).
+//! flight by one, down to one, so a serialising service is not hammered. A `400` that names a
+//! field of the body (Azure refuses a stored value) fails that write only: the others go on
+//! (children of a refused resource wait for it), and the step then fails naming each resource,
+//! field path and value, and how to leave the field out (`restore_exclude`, then `lifeboat
+//! resume`). Every confirmed write is journaled as an `Effect` with its request and correlation
+//! IDs. Progress is saved in scratch; after a crash the plan is recomputed against live state,
+//! so writes already confirmed are not redone (the scratch carries their count into the
+//! outputs).
 
 use super::*;
 use crate::azure::models::*;
 use crate::azure::CallRecord;
 use crate::engine::Effect;
 use crate::steps::kind::{info, StepKind};
+use crate::steps::restore::{self, BodyKind, Refusal};
 use crate::steps::StepKindInfo;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
@@ -56,10 +65,14 @@ pub(crate) enum Target {
 pub(crate) struct PlannedWrite {
     pub method: &'static str,
     pub resource: String,
-    /// The effective settings that differ (or, for `devops/default`, the fields).
+    /// The backed-up fields whose live value differs, by path.
     pub diff: Vec<FieldDiff>,
     /// The request body.
     pub body: Value,
+    /// The api-version the snapshot read the resource with (the seam for writing each resource
+    /// with that version: today the write uses the client's version).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_api_version: Option<String>,
     #[serde(skip)]
     pub target: Target,
     /// The index of the write that must be confirmed first (nearest written ancestor).
@@ -79,6 +92,8 @@ pub(crate) struct Plan {
     pub missing: Vec<String>,
     /// GitHub/GitLab differences, which the API cannot write.
     pub read_only_differences: Vec<Value>,
+    /// Backed-up fields left out by `restore_exclude`: `{resource, field, value, reason}`.
+    pub not_restored: Vec<Value>,
 }
 
 fn ado_id(new: &ResourceId, path: &[String]) -> ResourceId {
@@ -143,48 +158,42 @@ pub(crate) fn plan(
     backup: &BackupView,
     live: &LiveView,
     new: &ResourceId,
+    ex: &Exclusions,
 ) -> Result<Plan, StepError> {
     let mut plan = Plan::default();
-    if backup.config.is_some() {
+    if let Some(config) = &backup.config {
         let Some(live_config) = live.config.as_ref() else {
             return Err(StepError::fatal(format!(
                 "the new connector `{new}` has no DevOps configuration (devops/default): \
                  authorize it first (connector.create-or-adopt), then run this step again"
             )));
         };
-        let want = config_settings(backup.config.as_ref());
-        let have = config_settings(Some(live_config));
-        let mut patch = Map::new();
-        let mut diff = Vec::new();
-        for (k, v) in want.as_object().into_iter().flatten() {
-            let h = have.get(k).unwrap_or(&Value::Null);
-            if h != v {
-                patch.insert(k.clone(), v.clone());
-                diff_values(&format!("properties.{k}"), v, h, &mut diff);
-            }
-        }
-        if patch.is_empty() {
+        let resource = new.devops().to_string();
+        let r = restore::restore_body(config, ex, &resource);
+        plan.not_restored.extend(restore::not_restored_json(&resource, &r.not_restored));
+        let d = restore::field_diff(&r.body, live_config);
+        if d.differ.is_empty() {
             plan.unchanged += 1;
         } else {
             plan.writes.push(PlannedWrite {
                 method: "PATCH",
-                resource: new.devops().to_string(),
-                diff,
-                body: json!({ "properties": patch }),
+                resource,
+                diff: d.differ,
+                body: r.body,
+                snapshot_api_version: backup
+                    .api_versions
+                    .get(&crate::backup::ResourceKind::DevOpsConfiguration)
+                    .cloned(),
                 target: Target::Config,
                 after: None,
             });
         }
     }
 
-    // Azure DevOps: desired effective settings from the backup, then parents before children.
+    // Azure DevOps: parents before children (orgs, then projects, then repos).
     let nodes: Vec<&Node> =
         backup.orgs.iter().chain(&backup.projects).chain(&backup.repos).collect();
-    let backup_rems: BTreeMap<String, Value> =
-        nodes.iter().map(|n| (n.key(), remediation(&n.body))).collect();
-    let desired = resolve_tree(&backup_rems);
     let mut written_at: HashMap<String, usize> = HashMap::new();
-    let unknown = Value::Null;
     for n in nodes {
         let key = n.key();
         let id = ado_id(new, &n.path);
@@ -192,33 +201,17 @@ pub(crate) fn plan(
             plan.missing.push(id.to_string());
             continue;
         };
-        let want = &desired[&key];
-        let parent_key = key.rsplit_once('/').map(|(p, _)| p.to_string());
-        // After the run every parent has its desired settings: judge children against that.
-        let parent_after = parent_key.as_ref().map(|p| desired.get(p).unwrap_or(&unknown));
-        let live_rem = remediation(live_body);
-        let live_after = effective(&live_rem, parent_after);
-        if &live_after == want {
-            if parent_after.is_some() && inherits(&live_rem) {
+        let r = restore::restore_body(&n.body, ex, &id.to_string());
+        plan.not_restored.extend(restore::not_restored_json(&id.to_string(), &r.not_restored));
+        let d = restore::field_diff(&r.body, live_body);
+        if d.differ.is_empty() {
+            if n.path.len() > 1 && inherits(&remediation(&r.body)) {
                 plan.inherited += 1;
             } else {
                 plan.unchanged += 1;
             }
             continue;
         }
-        let body_rem = match parent_after {
-            // Equal to the parent: inheritance reproduces it and follows later parent changes.
-            Some(p) if p == want => json!({ "inheritFromParentState": "Enabled" }),
-            Some(_) => {
-                let mut r = own(&backup_rems[&key]);
-                r["inheritFromParentState"] = json!("Disabled");
-                r
-            }
-            // An org has no parent: `inheritFromParentState` is refused there.
-            None => own(&backup_rems[&key]),
-        };
-        let mut diff = Vec::new();
-        diff_values("properties.actionableRemediation", want, &live_after, &mut diff);
         // The nearest ancestor written in this run is confirmed first; a top-level write waits
         // for the configuration's, since ARM runs a configuration change exclusively on its
         // connector: sending org writes alongside it only earns 409s and retries.
@@ -237,8 +230,9 @@ pub(crate) fn plan(
         plan.writes.push(PlannedWrite {
             method: "PUT",
             resource: id.to_string(),
-            diff,
-            body: json!({ "properties": { "actionableRemediation": body_rem } }),
+            diff: d.differ,
+            body: r.body,
+            snapshot_api_version: n.api_version.clone(),
             target: match n.path.as_slice() {
                 [o] => Target::Org(o.clone()),
                 [o, p] => Target::Project(o.clone(), p.clone()),
@@ -252,30 +246,47 @@ pub(crate) fn plan(
     Ok(plan)
 }
 
-fn decode<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, AzureError> {
-    serde_json::from_value(body.clone())
-        .map_err(|e| AzureError::Config(format!("cannot build the request body: {e}")))
+/// Why a write did not go through.
+#[derive(Debug)]
+pub(crate) enum WriteError {
+    Azure(AzureError),
+    /// The body could not be sent as it is (nothing was sent).
+    Body(String),
 }
 
-async fn perform(client: &ArmClient, new: &ResourceId, w: &PlannedWrite) -> Result<(), AzureError> {
-    match &w.target {
-        Target::Config => client
-            .patch_devops_configuration(new, &decode::<DevOpsConfiguration>(&w.body)?)
-            .await
-            .map(|_| ()),
-        Target::Org(o) => client
-            .put_azure_devops_org(new, o, &decode::<AzureDevOpsOrg>(&w.body)?)
-            .await
-            .map(|_| ()),
-        Target::Project(o, p) => client
-            .put_azure_devops_project(new, o, p, &decode::<AzureDevOpsProject>(&w.body)?)
-            .await
-            .map(|_| ()),
-        Target::Repo(o, p, r) => client
-            .put_azure_devops_repo(new, o, p, r, &decode::<AzureDevOpsRepo>(&w.body)?)
-            .await
-            .map(|_| ()),
-    }
+/// Sends one planned write. The body is sent as planned, through the client's typed operation
+/// ([`restore::typed`] checks that nothing is lost on the way). The seam for item 4 of issue
+/// 12: once the client writes JSON with an explicit api-version, this sends `w.body` with
+/// `w.snapshot_api_version`.
+async fn perform(client: &ArmClient, new: &ResourceId, w: &PlannedWrite) -> Result<(), WriteError> {
+    let mut body = w.body.clone();
+    let kind = match &w.target {
+        Target::Config => BodyKind::Config,
+        Target::Org(_) => BodyKind::Org,
+        Target::Project(..) => BodyKind::Project,
+        Target::Repo(..) => BodyKind::Repo,
+    };
+    restore::mutate_for_test(kind, &mut body);
+    let body_err = |e: String| WriteError::Body(format!("{} {}: {e}", w.method, w.resource));
+    let r = match &w.target {
+        Target::Config => {
+            let b = restore::typed::<DevOpsConfiguration>(&body).map_err(body_err)?;
+            client.patch_devops_configuration(new, &b).await.map(|_| ())
+        }
+        Target::Org(o) => {
+            let b = restore::typed::<AzureDevOpsOrg>(&body).map_err(body_err)?;
+            client.put_azure_devops_org(new, o, &b).await.map(|_| ())
+        }
+        Target::Project(o, p) => {
+            let b = restore::typed::<AzureDevOpsProject>(&body).map_err(body_err)?;
+            client.put_azure_devops_project(new, o, p, &b).await.map(|_| ())
+        }
+        Target::Repo(o, p, r) => {
+            let b = restore::typed::<AzureDevOpsRepo>(&body).map_err(body_err)?;
+            client.put_azure_devops_repo(new, o, p, r, &b).await.map(|_| ())
+        }
+    };
+    r.map_err(WriteError::Azure)
 }
 
 fn is_conflict(e: &AzureError) -> bool {
@@ -288,6 +299,10 @@ pub(crate) struct Executed {
     pub confirmed: Vec<usize>,
     pub conflicts: u64,
     pub failure: Option<StepError>,
+    /// Writes Azure refused for a stored value (a 400 naming a field), by write index.
+    pub refused: Vec<(usize, Refusal)>,
+    /// Writes not sent because an ancestor's write was refused.
+    pub blocked: Vec<usize>,
 }
 
 /// Journals the writes in `done` as effects, with the IDs of their last call.
@@ -376,15 +391,33 @@ pub(crate) async fn execute(
                 let n = out.confirmed.len();
                 ctx.progress(n as u64, total as u64, format!("{n} of {total} writes"));
             }
-            Err(e) if is_conflict(&e) && conflicts < MAX_CONFLICTS => {
+            Err(WriteError::Azure(e)) if is_conflict(&e) && conflicts < MAX_CONFLICTS => {
                 out.conflicts += 1;
                 limit = limit.saturating_sub(1).max(1);
                 ready.push_front((i, conflicts + 1));
             }
-            Err(e) => {
+            Err(WriteError::Azure(e)) => {
                 let w = &plan.writes[i];
-                out.failure
-                    .get_or_insert(azure_failure(&format!("{} {}", w.method, w.resource), &e));
+                match restore::refusal(&e, &w.body) {
+                    // Refused for a stored value: this resource and its children only.
+                    Some(r) => {
+                        out.refused.push((i, r));
+                        let mut stack = children.remove(&i).unwrap_or_default();
+                        while let Some(c) = stack.pop() {
+                            out.blocked.push(c);
+                            stack.extend(children.remove(&c).unwrap_or_default());
+                        }
+                    }
+                    None => {
+                        out.failure.get_or_insert(azure_failure(
+                            &format!("{} {}", w.method, w.resource),
+                            &e,
+                        ));
+                    }
+                }
+            }
+            Err(WriteError::Body(m)) => {
+                out.failure.get_or_insert(StepError::fatal(m));
             }
         }
         if unjournaled.len() >= EFFECTS_EVERY {
@@ -458,7 +491,8 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepError> {
             live.unreadable.join(", ")
         )));
     }
-    let plan = Arc::new(plan(&backup, &live, &new)?);
+    let exclusions = exclusions_input(&ctx)?;
+    let plan = Arc::new(plan(&backup, &live, &new, &exclusions)?);
     let previously =
         ctx.scratch.as_ref().and_then(|s| s.get("confirmed")).and_then(Value::as_u64).unwrap_or(0);
     let mut outputs = Map::new();
@@ -467,6 +501,8 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepError> {
     outputs.insert("unchanged".into(), json!(plan.unchanged));
     outputs.insert("missing".into(), json!(plan.missing));
     outputs.insert("read_only_differences".into(), json!(plan.read_only_differences));
+    outputs.insert("not_restored".into(), json!(plan.not_restored));
+    outputs.insert("restore_exclude".into(), json!(exclusions.paths()));
     if dry_run {
         outputs.insert("dry_run".into(), json!(true));
         outputs.insert("writes".into(), json!(plan.writes.len()));
@@ -474,17 +510,46 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepError> {
         return Ok(StepOutcome::ok(outputs));
     }
     let done = execute(&ctx, &client, &new, &plan, in_flight, previously).await;
+    // Values Azure refused: named one by one, with the way to leave each out.
+    let refused = (!done.refused.is_empty()).then(|| {
+        let mut lines: Vec<String> = done
+            .refused
+            .iter()
+            .map(|(i, r)| r.explain(&plan.writes[*i].resource, &ctx.run_id, &exclusions))
+            .collect();
+        if !done.blocked.is_empty() {
+            lines.push(format!(
+                "not written because their parent was refused: {}",
+                done.blocked
+                    .iter()
+                    .map(|i| plan.writes[*i].resource.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        format!(
+            "{} of {} writes refused by Azure ({} confirmed):\n  {}",
+            done.refused.len(),
+            plan.writes.len(),
+            done.confirmed.len(),
+            lines.join("\n  ")
+        )
+    });
     if let Some(f) = done.failure {
         return Err(StepError {
             message: format!(
                 "{} (confirmed {} of {} writes before the failure; a retry re-reads live state \
-                 and does only what is left)",
+                 and does only what is left){}",
                 f.message,
                 done.confirmed.len(),
-                plan.writes.len()
+                plan.writes.len(),
+                refused.map(|r| format!("; besides, {r}")).unwrap_or_default()
             ),
             retryable: f.retryable,
         });
+    }
+    if let Some(r) = refused {
+        return Err(StepError::fatal(r));
     }
     let mut written: Vec<String> = ctx
         .scratch

@@ -66,16 +66,22 @@ async fn available(
     Ok(out)
 }
 
-/// Why an item is not released yet, or `None` when it is.
-fn holdup(state: Option<&Option<OnboardingState>>) -> Option<&'static str> {
+/// Why an item is not released yet, or `None` when it is. An `onboardingState` this version of
+/// lifeboat does not know is taken as "not released yet" (the safe side: reapplying settings to
+/// a resource the new connector may not own would fail or, worse, half-succeed), and the wait
+/// shows the value, so a person can decide to skip the wait.
+fn holdup(state: Option<&Option<OnboardingState>>) -> Option<String> {
     match state {
-        None => Some("not visible to the new connector"),
+        None => Some("not visible to the new connector".into()),
         Some(Some(OnboardingState::OnboardedByOtherConnector)) => {
-            Some("still onboarded by the old connector")
+            Some("still onboarded by the old connector".into())
         }
         Some(Some(OnboardingState::NotApplicable)) => {
-            Some("not applicable (the new connector is not authorized)")
+            Some("not applicable (the new connector is not authorized)".into())
         }
+        Some(Some(OnboardingState::Other(v))) => Some(format!(
+            "onboarding state `{v}`, which this version of lifeboat does not know: treated as not released yet"
+        )),
         Some(_) => None,
     }
 }
@@ -133,4 +139,19 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepError> {
         ),
         None,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_onboarding_state_is_not_released_and_is_shown() {
+        let unknown = Some(OnboardingState::from("PendingTransfer"));
+        let why = holdup(Some(&unknown)).expect("an unknown state holds the wait");
+        assert!(why.contains("`PendingTransfer`") && why.contains("not released yet"), "{why}");
+        assert_eq!(holdup(Some(&Some(OnboardingState::Onboarded))), None);
+        assert!(holdup(Some(&Some(OnboardingState::OnboardedByOtherConnector))).is_some());
+        assert!(holdup(None).is_some());
+    }
 }
