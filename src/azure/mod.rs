@@ -7,6 +7,7 @@
 pub mod api;
 pub mod client;
 pub mod credential;
+pub mod doctor;
 pub mod error;
 pub mod http;
 pub mod id;

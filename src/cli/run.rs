@@ -144,13 +144,7 @@ fn services_for(
 ) -> anyhow::Result<Services> {
     let mut services = Services::new();
     if plan_needs(plan, ServiceNeed::Azure) {
-        let env: std::collections::HashMap<String, String> = std::env::vars().collect();
-        let opts = crate::azure::ConnectOptions {
-            arm_endpoint: g.arm_endpoint.clone(),
-            auth: g.auth,
-            cloud: g.cloud,
-        };
-        let conn = crate::azure::connect(&opts, &env)?;
+        let conn = g.connect()?;
         services.insert(Arc::new(conn.client));
     }
     if plan_needs(plan, ServiceNeed::BackupStore) {
