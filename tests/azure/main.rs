@@ -2,6 +2,7 @@
 //! on 127.0.0.1 only. Nothing here contacts Azure or the instance metadata address.
 
 mod cli;
+mod negotiation;
 mod contract;
 mod pipeline;
 mod proxy;
