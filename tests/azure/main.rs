@@ -2,8 +2,9 @@
 //! on 127.0.0.1 only. Nothing here contacts Azure or the instance metadata address.
 
 mod cli;
-mod negotiation;
 mod contract;
+mod lro;
+mod negotiation;
 mod pipeline;
 mod proxy;
 mod query;
