@@ -3,6 +3,7 @@
 
 mod cli;
 mod contract;
+mod doctor;
 mod lro;
 mod negotiation;
 mod pipeline;
