@@ -103,7 +103,10 @@ impl Identities {
         } else {
             std::fs::read_to_string(source).map_err(|e| {
                 BackupError::usage(
-                    format!("identity file `{source}` from {origin} cannot be read: {e}"),
+                    format!(
+                        "identity file {} from {origin} cannot be read: {e}",
+                        super::auth::shown_path(source)
+                    ),
                     "give the path of an age identity file, or the `AGE-SECRET-KEY-1...` key itself",
                 )
             })?

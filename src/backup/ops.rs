@@ -1,9 +1,13 @@
 //! Reading a store: anomaly detection between consecutive snapshots, `verify`, `diff`, `prune`
 //! and the tree `show` prints.
 
+use super::auth::{manifest_of_signature, signature_path};
 use super::canonical::{content_hash, VOLATILE_FIELDS};
-use super::snapshot::{list_snapshots, load_manifest, load_object, Manifest, SnapshotInfo};
-use super::store::{hash_of_object_path, object_path, Store};
+use super::lease::{Lease, LeaseKind};
+use super::snapshot::{
+    list_snapshots, load_manifest, load_object, open_manifest, read_copy, Manifest, SnapshotInfo,
+};
+use super::store::{parse_object_path, Store};
 use super::{BackupError, ResourceKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -123,11 +127,20 @@ pub struct VerifyReport {
     pub objects_referenced: u64,
     pub objects_read: u64,
     pub problems: Vec<Problem>,
+    /// Damaged copies of objects that also have a good copy (a later backup repaired them):
+    /// reported, not problems; nothing reads them any more.
+    pub repaired: Vec<Problem>,
+    /// Snapshots whose signature verified with the key the store declares or the reader pinned.
+    pub authenticated: u64,
+    /// Snapshots nothing authenticates: unsigned, or signed by a key nobody declares.
+    pub unauthenticated: Vec<String>,
 }
 
-/// Checks manifests (seal, name) and that every object they reference exists; with `read_data`,
-/// also reads, decrypts and re-hashes every object in the store (`restic check --read-data`).
-/// `id` limits the check to one snapshot (and, with `read_data`, to the objects it references).
+/// Checks manifests (signature, seal, name, content addresses) and that every object they
+/// reference exists; with `read_data`, also reads, decrypts and re-hashes every copy of every
+/// object in the store (`restic check --read-data`). `id` limits the check to one snapshot
+/// (and, with `read_data`, to the objects it references). A snapshot that must be signed and
+/// is not, or whose signature does not verify, is a problem.
 pub async fn verify(
     store: &Store,
     id: Option<&str>,
@@ -140,12 +153,11 @@ pub async fn verify(
         Some(id) => vec![super::snapshot::find_snapshot(store, id).await?],
         None => list_snapshots(store).await?,
     };
-    let mut present: HashMap<String, ()> = HashMap::new();
+    // Content address → its copies (copy number), from one listing.
+    let mut present: HashMap<String, Vec<u32>> = HashMap::new();
     for meta in store.list("objects").await? {
-        match hash_of_object_path(&meta.location) {
-            Some(h) => {
-                present.insert(h, ());
-            }
+        match parse_object_path(&meta.location) {
+            Some((h, copy)) => present.entry(h).or_default().push(copy),
             None => report.problems.push(Problem {
                 location: meta.location.to_string(),
                 message: "a file that is not an object sits among the objects".into(),
@@ -155,8 +167,13 @@ pub async fn verify(
     let mut referenced: BTreeSet<String> = BTreeSet::new();
     for info in &infos {
         report.snapshots_checked += 1;
-        match load_manifest(store, info).await {
-            Ok(m) => {
+        match open_manifest(store, info).await {
+            Ok((m, authenticity)) => {
+                if authenticity.is_authenticated() {
+                    report.authenticated += 1;
+                } else {
+                    report.unauthenticated.push(m.id.clone());
+                }
                 for (rid, e) in &m.resources {
                     if !present.contains_key(&e.hash) {
                         report.problems.push(Problem {
@@ -167,7 +184,7 @@ pub async fn verify(
                     referenced.insert(e.hash.clone());
                 }
             }
-            // A wrong identity is the reader's problem, not the store's: stop with it.
+            // A wrong identity or key is the reader's problem, not the store's: stop with it.
             Err(e @ BackupError::Usage { .. }) => return Err(e),
             Err(e) => report.problems.push(Problem {
                 location: format!("snapshot {}", info.id),
@@ -186,12 +203,25 @@ pub async fn verify(
         };
         for hash in to_read {
             report.objects_read += 1;
-            match load_object(store, &hash).await {
-                Ok(_) => {}
-                Err(e @ BackupError::Usage { .. }) => return Err(e),
-                Err(e) => report
-                    .problems
-                    .push(Problem { location: format!("object {hash}"), message: e.to_string() }),
+            let mut copies = present.get(&hash).cloned().unwrap_or_default();
+            copies.sort_unstable();
+            let (mut good, mut damaged) = (0u32, Vec::new());
+            for copy in copies {
+                match read_copy(store, config, &hash, copy).await {
+                    Ok(Some(_)) => good += 1,
+                    // Gone since the listing.
+                    Ok(None) => {}
+                    Err(e @ BackupError::Usage { .. }) => return Err(e),
+                    Err(e) => damaged.push(Problem {
+                        location: format!("object {hash}"),
+                        message: e.to_string(),
+                    }),
+                }
+            }
+            if good > 0 {
+                report.repaired.extend(damaged);
+            } else {
+                report.problems.extend(damaged);
             }
         }
     }
@@ -363,14 +393,18 @@ pub struct PruneReport {
     /// Unreferenced objects younger than the grace period, left for a backup that may be running.
     pub spared_recent_objects: u64,
     pub dry_run: bool,
+    /// Expired leases (of processes that died or hung) this prune broke, described.
+    pub broken_leases: Vec<String>,
 }
 
-/// Unreferenced objects younger than this are left alone: a `create` running concurrently
-/// writes its objects before its manifest.
+/// Unreferenced objects younger than this are left alone (on top of the leases: a crashed
+/// `create` may have written objects that its retry will reference).
 pub const PRUNE_GRACE: time::Duration = time::Duration::hours(1);
 
-/// Removes the manifests the policy does not keep, then the objects no kept manifest references.
-/// Refuses on an immutable store and on an empty policy (which would remove everything).
+/// Removes the manifests the policy does not keep (with their signatures), then the objects (all
+/// their copies) no kept manifest references. Refuses on an immutable store and on an empty
+/// policy (which would remove everything). Holds the store's exclusive lease (unless `dry_run`):
+/// refused with [`BackupError::Locked`] while a `create` or another prune runs.
 pub async fn prune(
     store: &Store,
     policy: PrunePolicy,
@@ -394,40 +428,92 @@ pub async fn prune(
         ));
     }
     store.check_readable(config)?;
+    if dry_run {
+        return prune_leased(store, policy, None, now).await;
+    }
+    let mut lease = store.acquire_lease(LeaseKind::Prune).await?;
+    let result = prune_leased(store, policy, Some(&mut lease), now).await;
+    if let Err(e) = lease.release().await {
+        tracing::warn!(error = %e, "the lease of this prune could not be removed; it expires by itself");
+    }
+    result
+}
+
+async fn prune_leased(
+    store: &Store,
+    policy: PrunePolicy,
+    mut lease: Option<&mut Lease<'_>>,
+    now: OffsetDateTime,
+) -> Result<PruneReport, BackupError> {
+    let dry_run = lease.is_none();
+    let mut report = PruneReport {
+        dry_run,
+        broken_leases: lease.as_ref().map(|l| l.broken().to_vec()).unwrap_or_default(),
+        ..Default::default()
+    };
     let snapshots = list_snapshots(store).await?;
     let keep = policy.keep(&snapshots);
     let mut referenced: BTreeSet<String> = BTreeSet::new();
-    // Read every kept manifest before deleting anything: a damaged one stops the prune.
+    // Read every kept manifest before deleting anything: a damaged (or forged) one stops the prune.
     for s in snapshots.iter().filter(|s| keep.contains(&s.id)) {
         let m: Manifest = load_manifest(store, s).await?;
         referenced.extend(m.resources.values().map(|e| e.hash.clone()));
     }
-    let mut report = PruneReport { dry_run, ..Default::default() };
+    // Still ours? (A lease broken while this process stalled means a create may be running.)
+    if let Some(lease) = lease.as_deref_mut() {
+        lease.confirm().await?;
+    }
+    let old = |last_modified: i64| {
+        let modified = OffsetDateTime::from_unix_timestamp(last_modified)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        now - modified >= PRUNE_GRACE
+    };
+    let mut kept_paths = BTreeSet::new();
     for s in &snapshots {
         if keep.contains(&s.id) {
             report.kept.push(s.id.clone());
+            kept_paths.insert(s.path.clone());
         } else {
             report.removed_snapshots.push(s.id.clone());
-            if !dry_run {
+            if let Some(lease) = lease.as_deref_mut() {
+                lease.keep_alive().await?;
+                // The manifest first: a crash in between leaves a stray signature, never an
+                // unsigned manifest.
                 store.delete(&s.path).await?;
+                store.delete(&signature_path(&s.path)).await?;
             }
         }
     }
+    // Signatures whose manifest is gone (a crashed create, or a prune interrupted above).
+    for meta in store.list("snapshots").await? {
+        let Some(manifest) = manifest_of_signature(&meta.location) else { continue };
+        if kept_paths.contains(&manifest) || !old(meta.last_modified.timestamp()) {
+            continue;
+        }
+        if let Some(lease) = lease.as_deref_mut() {
+            if store.get(&manifest).await?.is_none() {
+                lease.keep_alive().await?;
+                store.delete(&meta.location).await?;
+            }
+        }
+    }
+    let mut counted: BTreeSet<String> = BTreeSet::new();
     for meta in store.list("objects").await? {
-        let Some(hash) = hash_of_object_path(&meta.location) else { continue };
+        let Some((hash, _copy)) = parse_object_path(&meta.location) else { continue };
         if referenced.contains(&hash) {
             continue;
         }
-        let modified = OffsetDateTime::from_unix_timestamp(meta.last_modified.timestamp())
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        if now - modified < PRUNE_GRACE {
+        if !old(meta.last_modified.timestamp()) {
             report.spared_recent_objects += 1;
             continue;
         }
-        report.removed_objects += 1;
+        if counted.insert(hash) {
+            report.removed_objects += 1;
+        }
         report.removed_bytes += meta.size;
-        if !dry_run {
-            store.delete(&object_path(&hash)).await?;
+        if let Some(lease) = lease.as_deref_mut() {
+            lease.keep_alive().await?;
+            store.delete(&meta.location).await?;
         }
     }
     Ok(report)

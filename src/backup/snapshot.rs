@@ -1,17 +1,22 @@
-//! Snapshots: [`create`] writes the objects a store lacks, then one manifest, last. A run that
-//! fails before the manifest leaves only content-addressed objects, which the next run reuses and
-//! nothing mistakes for a snapshot.
+//! Snapshots: [`create`] writes the objects a store lacks, re-checks the ones it reuses, then
+//! writes one manifest, last (after its signature, when it signs). A run that fails before the
+//! manifest leaves only content-addressed objects, which the next run reuses and nothing
+//! mistakes for a snapshot.
 
+use super::auth::{self, signature_path, Authenticity};
 use super::canonical::{content_hash, scrub_secrets, to_canonical_bytes};
+use super::lease::{Lease, LeaseKind};
 use super::ops::{detect_anomalies, Anomaly, AnomalyRules};
-use super::store::{hash_of_object_path, object_path, PutOutcome, Store};
+use super::store::{
+    check_hash, object_copy_path, parse_object_path, PutOutcome, Store, StoreConfig, MAX_COPIES,
+};
 use super::{BackupError, Captured, ResourceKind};
 use futures::stream::FuturesUnordered;
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use time::OffsetDateTime;
 
 /// How many object writes are in flight at once (matters for Azure Blob, harmless locally).
@@ -115,6 +120,13 @@ pub struct SnapshotSummary {
     pub anomaly_check_skipped: bool,
     pub needs_reauthorization: Vec<String>,
     pub secrets_removed: Vec<String>,
+    /// Existing objects found damaged (every copy) and written again as a repair copy.
+    pub repaired_objects: u64,
+    /// Existing objects reused without re-reading them: an encrypted store written without an
+    /// identity cannot read what it reuses.
+    pub unchecked_objects: u64,
+    /// Whether the manifest was signed (`--signing-key`).
+    pub signed: bool,
 }
 
 fn file_time(t: OffsetDateTime) -> String {
@@ -179,14 +191,21 @@ pub async fn find_snapshot(store: &Store, id: &str) -> Result<SnapshotInfo, Back
     }
 }
 
-/// Reads, opens and checks one manifest.
-pub async fn load_manifest(store: &Store, info: &SnapshotInfo) -> Result<Manifest, BackupError> {
+/// Reads, authenticates, opens and checks one manifest, and says how it was authenticated.
+/// Refused (exit 1) when the snapshot must be signed and is not, when a signature does not
+/// verify, or when a content address in it is not one.
+pub async fn open_manifest(
+    store: &Store,
+    info: &SnapshotInfo,
+) -> Result<(Manifest, Authenticity), BackupError> {
     let config = store.config().await?;
     let what = format!("snapshot {} (`{}`)", info.id, info.path);
     let bytes = store
         .get(&info.path)
         .await?
         .ok_or_else(|| BackupError::integrity(format!("{what} is missing")))?;
+    let sig = store.get(&signature_path(&info.path)).await?;
+    let authenticity = auth::check(store, config, &info.path, &bytes, sig.as_deref(), &what)?;
     let content = store.unseal(config, &bytes, &what)?;
     let manifest: Manifest = serde_json::from_slice(&content)
         .map_err(|e| BackupError::integrity(format!("{what} is not a manifest: {e}")))?;
@@ -196,17 +215,50 @@ pub async fn load_manifest(store: &Store, info: &SnapshotInfo) -> Result<Manifes
             manifest.id
         )));
     }
+    for (rid, e) in &manifest.resources {
+        check_hash(&e.hash, &format!("{what}, resource {rid:?},"))?;
+    }
+    Ok((manifest, authenticity))
+}
+
+/// [`open_manifest`], warning once per store and process when a snapshot is not authenticated.
+pub async fn load_manifest(store: &Store, info: &SnapshotInfo) -> Result<Manifest, BackupError> {
+    let (manifest, authenticity) = open_manifest(store, info).await?;
+    warn_unauthenticated(store, &info.id, &authenticity);
     Ok(manifest)
 }
 
-/// Reads the body stored for `hash`, checking its seal and its content address.
-pub async fn load_object(store: &Store, hash: &str) -> Result<Value, BackupError> {
-    let config = store.config().await?;
-    let what = format!("object {hash}");
-    let bytes = store
-        .get(&object_path(hash))
-        .await?
-        .ok_or_else(|| BackupError::integrity(format!("{what} is missing")))?;
+/// The loud warning for a snapshot that nothing authenticates.
+pub fn warn_unauthenticated(store: &Store, id: &str, a: &Authenticity) {
+    use std::sync::atomic::Ordering;
+    if a.is_authenticated() || store.warned_unauthenticated.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    tracing::warn!(
+        "unauthenticated snapshot: snapshot {id} of backup store `{}` {}, so anyone able to write to the store could have forged it (sign backups with --signing-key and pin the public key with --verify-key; see docs/backups.md)",
+        store.url(),
+        match a {
+            Authenticity::SignedUntrusted { .. } =>
+                "is signed, but by a key neither the store nor the reader declares",
+            _ => "is not signed",
+        }
+    );
+}
+
+/// Reads copy `copy` of the object `hash`: `None` when there is no such file; an integrity error
+/// when its seal, canonical form or content address does not check.
+pub async fn read_copy(
+    store: &Store,
+    config: &StoreConfig,
+    hash: &str,
+    copy: u32,
+) -> Result<Option<Value>, BackupError> {
+    let path = object_copy_path(hash, copy)?;
+    let what = match copy {
+        0 => format!("object {hash}"),
+        _ => format!("object {hash} (repair copy `{path}`)"),
+    };
+    let Some(bytes) = store.get(&path).await? else { return Ok(None) };
     let content = store.unseal(config, &bytes, &what)?;
     let body: Value = serde_json::from_slice(&content)
         .map_err(|e| BackupError::integrity(format!("{what} is not JSON: {e}")))?;
@@ -219,7 +271,43 @@ pub async fn load_object(store: &Store, hash: &str) -> Result<Value, BackupError
             "{what} holds content whose address is {actual}"
         )));
     }
-    Ok(body)
+    Ok(Some(body))
+}
+
+/// Reads the body stored for `hash`, checking its seal and its content address: the original
+/// copy, or when it is damaged or missing the first repair copy that checks. The hash is
+/// validated before any path is built.
+pub async fn load_object(store: &Store, hash: &str) -> Result<Value, BackupError> {
+    check_hash(hash, "an object reference")?;
+    let config = store.config().await?;
+    let mut first_damage: Option<BackupError> = None;
+    let mut damaged = 0u32;
+    for copy in 0..MAX_COPIES {
+        match read_copy(store, config, hash, copy).await {
+            Ok(Some(body)) => {
+                if damaged > 0 {
+                    tracing::info!(object = %hash, copy, "read a repair copy of a damaged object");
+                }
+                return Ok(body);
+            }
+            // Repairs are numbered from 1 without gaps: past the original, a gap is the end.
+            Ok(None) if copy > 0 => break,
+            Ok(None) => {}
+            Err(e @ BackupError::Integrity { .. }) => {
+                damaged += 1;
+                first_damage.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(match first_damage {
+        None => BackupError::integrity(format!("object {hash} is missing")),
+        Some(e) if damaged == 1 => e,
+        Some(e) => BackupError::integrity(format!(
+            "{e} (and its {} repair copies are damaged too)",
+            damaged - 1
+        )),
+    })
 }
 
 fn str_at<'a>(body: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -246,10 +334,68 @@ fn entry_for(kind: ResourceKind, hash: String, body: &Value) -> Entry {
     }
 }
 
+/// What became of one object a snapshot references.
+enum ObjectOutcome {
+    /// Written now (the size written).
+    Created(u64),
+    /// Another writer created it first.
+    AlreadyExisted,
+    /// An existing copy re-read and re-hashed to its address (its size).
+    Verified(u64),
+    /// Every existing copy was damaged (or gone): a fresh copy was written (its size).
+    Repaired(u64),
+    /// Existing, not re-read: the store cannot be read with the keys given (its listed size).
+    Unchecked(u64),
+}
+
+/// Re-reads the existing copies (`copies`: copy number and size, from the listing) of the object
+/// `hash`; when none checks, writes `content` (its canonical JSON) as a fresh copy at the first
+/// free copy number. Storage and key errors are returned, never taken for damage.
+async fn ensure_existing(
+    store: &Store,
+    config: &StoreConfig,
+    hash: &str,
+    mut copies: Vec<(u32, u64)>,
+    content: Vec<u8>,
+) -> Result<ObjectOutcome, BackupError> {
+    copies.sort_unstable();
+    let mut damaged = Vec::new();
+    for (copy, size) in &copies {
+        match read_copy(store, config, hash, *copy).await {
+            Ok(Some(_)) => return Ok(ObjectOutcome::Verified(*size)),
+            Ok(None) => {}
+            Err(BackupError::Integrity { message }) => {
+                tracing::warn!(object = %hash, copy, problem = %message, "damaged object");
+                damaged.push(*copy);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let sealed = store.seal(config, &content)?;
+    let len = sealed.len() as u64;
+    for copy in (0..MAX_COPIES).filter(|c| !damaged.contains(c)) {
+        let path = object_copy_path(hash, copy)?;
+        match store.put_create(&path, sealed.clone()).await? {
+            PutOutcome::Created => return Ok(ObjectOutcome::Repaired(len)),
+            // A copy this run did not list (another writer's repair): use it if it checks.
+            PutOutcome::AlreadyExisted => {
+                if let Ok(Some(_)) = read_copy(store, config, hash, copy).await {
+                    return Ok(ObjectOutcome::Verified(len));
+                }
+            }
+        }
+    }
+    Err(BackupError::integrity(format!(
+        "object {hash}: all {MAX_COPIES} copies in the store are damaged; the store is failing (check it with `lifeboat backup verify --read-data`)"
+    )))
+}
+
 /// Takes a snapshot of the resources `source` yields. Objects already in the store are not
-/// written again; the manifest is written last, so an error from `source` (or the store) leaves
-/// no snapshot behind. Memory grows with the number of resources (the ID → hash map and the
-/// index of existing objects), never with their bodies.
+/// written again, but re-read and re-hashed first (when the store can be read) and repaired when
+/// damaged; the manifest is written last, so an error from `source` (or the store) leaves no
+/// snapshot behind. Holds a `create` lease throughout, so no prune runs meanwhile. Memory grows
+/// with the number of resources (the ID → hash map and the index of existing objects), never
+/// with their bodies.
 pub async fn create<S, E>(
     store: &Store,
     source: S,
@@ -260,20 +406,45 @@ where
     E: std::fmt::Display,
 {
     let config = store.init(opts.immutable, opts.now).await?.clone();
-
-    // The index of what the store already holds: one listing instead of one probe per resource.
-    let mut existing: HashMap<String, u64> = HashMap::new();
-    for meta in store.list("objects").await? {
-        if let Some(h) = hash_of_object_path(&meta.location) {
-            existing.insert(h, meta.size);
+    // An immutable store is never pruned, and could not delete a lease object.
+    let mut lease = match config.immutable {
+        true => None,
+        false => Some(store.acquire_lease(LeaseKind::Create).await?),
+    };
+    let result = create_leased(store, &config, source, opts, lease.as_mut()).await;
+    if let Some(lease) = lease {
+        if let Err(e) = lease.release().await {
+            tracing::warn!(error = %e, "the lease of this backup could not be removed; it expires by itself");
         }
     }
+    result
+}
+
+async fn create_leased<S, E>(
+    store: &Store,
+    config: &StoreConfig,
+    source: S,
+    opts: CreateOptions,
+    mut lease: Option<&mut Lease<'_>>,
+) -> Result<SnapshotSummary, BackupError>
+where
+    S: Stream<Item = Result<Captured, E>>,
+    E: std::fmt::Display,
+{
+    // The index of what the store already holds: one listing instead of one probe per resource.
+    let mut existing: HashMap<String, Vec<(u32, u64)>> = HashMap::new();
+    for meta in store.list("objects").await? {
+        if let Some((h, copy)) = parse_object_path(&meta.location) {
+            existing.entry(h).or_default().push((copy, meta.size));
+        }
+    }
+    let readable = store.can_read(config);
 
     // The parent: the newest snapshot of the same scope, if it can be read.
     let mut parent: Option<Manifest> = None;
     let mut anomaly_check_skipped = false;
     let snapshots = list_snapshots(store).await?;
-    if store.can_read(&config) {
+    if readable {
         for info in snapshots.iter().rev() {
             let m = load_manifest(store, info).await?;
             if m.scope == opts.scope {
@@ -289,24 +460,39 @@ where
     let mut api_versions: BTreeMap<ResourceKind, String> = BTreeMap::new();
     let mut needs_reauthorization = Vec::new();
     let mut secrets_removed = Vec::new();
-    let mut written_now: HashMap<String, u64> = HashMap::new();
-    let (mut new_objects, mut new_bytes) = (0u64, 0u64);
+    // Stored size of every object referenced so far (written, re-checked or repaired).
+    let mut sizes: HashMap<String, u64> = HashMap::new();
+    let (mut new_objects, mut new_bytes, mut repaired, mut unchecked) = (0u64, 0u64, 0u64, 0u64);
     let mut in_flight = FuturesUnordered::new();
 
     // On any failure, stop reading but let the writes already started finish, so the store is
     // settled (and the next run's index complete) when the error is returned.
     let mut failure: Option<BackupError> = None;
-    let mut tally = |r: Result<(PutOutcome, u64), BackupError>,
+    let mut tally = |r: Result<(String, ObjectOutcome), BackupError>,
                      failure: &mut Option<BackupError>| match r {
-        Ok((PutOutcome::Created, len)) => {
+        Ok((hash, ObjectOutcome::Created(len))) => {
             new_objects += 1;
             new_bytes += len;
+            sizes.insert(hash, len);
         }
-        Ok((PutOutcome::AlreadyExisted, _)) => {}
+        Ok((_, ObjectOutcome::AlreadyExisted)) => {}
+        Ok((hash, ObjectOutcome::Verified(len))) => {
+            sizes.insert(hash, len);
+        }
+        Ok((hash, ObjectOutcome::Repaired(len))) => {
+            repaired += 1;
+            new_bytes += len;
+            sizes.insert(hash, len);
+        }
+        Ok((hash, ObjectOutcome::Unchecked(len))) => {
+            unchecked += 1;
+            sizes.insert(hash, len);
+        }
         Err(e) => {
             failure.get_or_insert(e);
         }
     };
+    let mut seen: HashSet<String> = HashSet::new();
     futures::pin_mut!(source);
     while let Some(item) = source.next().await {
         let mut captured = match item {
@@ -316,6 +502,12 @@ where
                 break;
             }
         };
+        if let Some(lease) = lease.as_deref_mut() {
+            if let Err(e) = lease.keep_alive().await {
+                failure = Some(e);
+                break;
+            }
+        }
         if scrub_secrets(&mut captured.body) {
             secrets_removed.push(captured.resource_id.clone());
         }
@@ -330,22 +522,51 @@ where
             continue;
         }
         resources.insert(captured.resource_id, entry);
-        if existing.contains_key(&hash) || written_now.contains_key(&hash) {
+        if !seen.insert(hash.clone()) {
             continue;
         }
-        let sealed = match store.seal(&config, &to_canonical_bytes(&captured.body)) {
-            Ok(s) => s,
-            Err(e) => {
-                failure = Some(e);
-                break;
+        let content = to_canonical_bytes(&captured.body);
+        match existing.get(&hash) {
+            Some(copies) if readable => {
+                let copies = copies.clone();
+                in_flight.push(
+                    async move {
+                        let o = ensure_existing(store, config, &hash, copies, content).await?;
+                        Ok::<_, BackupError>((hash, o))
+                    }
+                    .boxed(),
+                );
             }
-        };
-        written_now.insert(hash.clone(), sealed.len() as u64);
-        let path = object_path(&hash);
-        in_flight.push(async move {
-            let len = sealed.len() as u64;
-            store.put_create(&path, sealed).await.map(|o| (o, len))
-        });
+            Some(copies) => {
+                // Encrypted, no identity: the object cannot be read, so it is trusted as listed.
+                let size = copies.iter().map(|(_, s)| *s).max().unwrap_or(0);
+                in_flight.push(
+                    async move { Ok::<_, BackupError>((hash, ObjectOutcome::Unchecked(size))) }
+                        .boxed(),
+                );
+            }
+            None => {
+                let sealed = match store.seal(config, &content) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                };
+                in_flight.push(
+                    async move {
+                        let path = object_copy_path(&hash, 0)?;
+                        let len = sealed.len() as u64;
+                        let o = match store.put_create(&path, sealed).await? {
+                            PutOutcome::Created => ObjectOutcome::Created(len),
+                            PutOutcome::AlreadyExisted => ObjectOutcome::AlreadyExisted,
+                        };
+                        Ok::<_, BackupError>((hash, o))
+                    }
+                    .boxed(),
+                );
+            }
+        }
         while in_flight.len() >= WRITE_CONCURRENCY {
             if let Some(r) = in_flight.next().await {
                 tally(r, &mut failure);
@@ -368,10 +589,7 @@ where
         *counts.entry(e.kind).or_default() += 1;
         referenced.insert(&e.hash);
     }
-    let total_bytes = referenced
-        .iter()
-        .map(|h| existing.get(*h).or_else(|| written_now.get(*h)).copied().unwrap_or(0))
-        .sum();
+    let total_bytes = referenced.iter().map(|h| sizes.get(*h).copied().unwrap_or(0)).sum();
 
     let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     let mut manifest = Manifest {
@@ -397,9 +615,25 @@ where
     // Serialized straight from the struct (BTreeMaps keep it deterministic): no JSON tree copy.
     let content = serde_json::to_vec(&manifest)
         .map_err(|e| BackupError::internal(format!("cannot serialize the manifest: {e}")))?;
-    let sealed = store.seal(&config, &content)?;
+    let sealed = store.seal(config, &content)?;
     drop(content);
     let path = manifest.path();
+    // The lease must still be ours: if it was broken, a prune may have removed what we reference.
+    if let Some(lease) = lease {
+        lease.confirm().await?;
+    }
+    let signed = match &store.keys().signing {
+        Some(key) => {
+            let sig = auth::sign(key, &config.id, &path, &sealed);
+            if store.put_create(&signature_path(&path), sig).await? == PutOutcome::AlreadyExisted {
+                return Err(BackupError::integrity(format!(
+                    "a signature already exists for `{path}`; nothing was overwritten (retry the backup)"
+                )));
+            }
+            true
+        }
+        None => false,
+    };
     if store.put_create(&path, sealed).await? == PutOutcome::AlreadyExisted {
         return Err(BackupError::integrity(format!(
             "a manifest already exists at `{path}`; nothing was overwritten (retry the backup)"
@@ -417,6 +651,9 @@ where
         anomaly_check_skipped,
         needs_reauthorization: manifest.needs_reauthorization,
         secrets_removed: manifest.secrets_removed,
+        repaired_objects: repaired,
+        unchecked_objects: unchecked,
+        signed,
     })
 }
 

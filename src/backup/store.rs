@@ -5,12 +5,21 @@
 //! Layout under the store root:
 //! - `config`: created once; says whether the store is encrypted (and to which recipients, by
 //!   fingerprint), immutable, and how content addresses are computed. Never encrypted.
-//! - `objects/<2 hex>/<sha256>`: one sealed resource body per content address.
-//! - `snapshots/<YYYYMMDDTHHMMSSZ>-<id>.json`: sealed manifests, written last.
+//! - `objects/<2 hex>/<sha256>`: one sealed resource body per content address, and
+//!   `objects/<2 hex>/<sha256>.repair-<n>` (n = 1, 2, …): a fresh copy written by `create` when
+//!   the copies before it were found damaged. Readers take the first copy that verifies.
+//! - `snapshots/<YYYYMMDDTHHMMSSZ>-<id>.json`: sealed manifests, written last, and next to each
+//!   one of a signed store `<…>.json.sig`, its Ed25519 signature (see `auth.rs`).
+//! - `locks/<kind>-<id>.json`: leases of running `create`s and `prune`s (see `lease.rs`).
+//!
+//! Every content address that becomes a path (from a manifest, a listing or an argument) is
+//! first checked to be 64 lowercase hex characters ([`check_hash`]).
 
+use super::auth::{Pin, SigningKey};
 use super::canonical::{sha256_hex, VOLATILE_FIELDS};
 use super::crypto::{DecryptFailure, Identities, Recipients};
 use super::BackupError;
+use crate::clock::{Clock, SystemClock};
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
@@ -18,6 +27,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 use time::OffsetDateTime;
 
@@ -27,11 +37,15 @@ pub const FORMAT: &str = "lifeboat-backup";
 pub const FORMAT_VERSION: u32 = 1;
 const CONFIG_PATH: &str = "config";
 
-/// The keys a command was given: recipients to write an encrypted store, identities to read it.
+/// The keys a command was given: recipients to write an encrypted store, identities to read it,
+/// a signing key to sign new snapshots, a verification key (pinned from outside the store) to
+/// authenticate them.
 #[derive(Debug, Default)]
 pub struct Keys {
     pub recipients: Option<Recipients>,
     pub identities: Option<Identities>,
+    pub signing: Option<SigningKey>,
+    pub verify: Option<Pin>,
 }
 
 /// The store's `config` object.
@@ -52,6 +66,21 @@ pub struct StoreConfig {
     pub canonicalization: String,
     /// Paths left out of the content address (kept in the stored body).
     pub volatile_fields: Vec<String>,
+    /// Set when the store was created with a signing key: every snapshot must carry a valid
+    /// signature by this key. Absent from stores created before signatures existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication: Option<Authentication>,
+}
+
+/// How the snapshots of a store are authenticated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authentication {
+    /// `ed25519`.
+    pub scheme: String,
+    /// The raw 32-byte public key, base64.
+    pub public_key: String,
+    /// `SHA256:<hex>` of the raw public key.
+    pub fingerprint: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +113,10 @@ pub struct Store {
     url: String,
     keys: Keys,
     config: OnceLock<StoreConfig>,
+    /// The clock of lease times (the wall clock; tests substitute one).
+    clock: Arc<dyn Clock>,
+    /// Whether the "unauthenticated snapshots" warning was given (once per store and process).
+    pub(crate) warned_unauthenticated: AtomicBool,
 }
 
 impl std::fmt::Debug for Store {
@@ -158,7 +191,29 @@ impl Store {
             })?;
             Arc::new(local)
         };
-        Ok(Store { inner, url: url.to_string(), keys, config: OnceLock::new() })
+        Ok(Store::from_parts(inner, url, keys))
+    }
+
+    fn from_parts(inner: Arc<dyn ObjectStore>, url: &str, keys: Keys) -> Store {
+        Store {
+            inner,
+            url: url.to_string(),
+            keys,
+            config: OnceLock::new(),
+            clock: Arc::new(SystemClock),
+            warned_unauthenticated: AtomicBool::new(false),
+        }
+    }
+
+    /// The same store with another clock for lease times (tests of lease expiry).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Store {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, by the store's clock (lease times).
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
     }
 
     pub fn url(&self) -> &str {
@@ -197,6 +252,7 @@ impl Store {
                 hash: "sha256".into(),
                 canonicalization: "json-sorted-keys-compact".into(),
                 volatile_fields: VOLATILE_FIELDS.iter().map(|p| p.join(".")).collect(),
+                authentication: self.keys.signing.as_ref().map(|k| k.verify_key().declaration()),
             };
             let content = serde_json::to_vec(&config)
                 .map_err(|e| BackupError::internal(format!("cannot serialize the config: {e}")))?;
@@ -204,6 +260,7 @@ impl Store {
             self.put_create(&Path::from(CONFIG_PATH), seal_clear(&content)).await?;
         }
         let config = self.config().await?;
+        super::auth::check_writer(self, config)?;
         match (&config.encryption, &self.keys.recipients) {
             (Some(_), None) => Err(BackupError::usage(
                 format!("backup store `{}` is encrypted and no recipient was given", self.url),
@@ -421,18 +478,66 @@ impl Store {
     }
 }
 
-/// Where the object with content address `hash` lives.
-pub fn object_path(hash: &str) -> Path {
-    Path::from(format!("objects/{}/{hash}", &hash[..2.min(hash.len())]))
+/// Whether `hash` is a content address: exactly 64 lowercase hex characters.
+pub fn is_hash(hash: &str) -> bool {
+    hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// The content address of an object path, if it is one.
+/// Ok when `hash` is a content address; otherwise an integrity error naming `what` (where the
+/// value came from) and the value, escaped so that no control or bidirectional character reaches
+/// a terminal.
+pub fn check_hash(hash: &str, what: &str) -> Result<(), BackupError> {
+    if is_hash(hash) {
+        return Ok(());
+    }
+    let mut shown: String = hash.chars().take(80).flat_map(char::escape_default).collect();
+    if hash.chars().count() > 80 {
+        shown.push('…');
+    }
+    Err(BackupError::integrity(format!(
+        "{what} holds the hash \"{shown}\", which is not a content address (64 lowercase hex characters): the file is damaged or forged"
+    )))
+}
+
+/// The most copies of one object: the original and up to 15 repairs.
+pub const MAX_COPIES: u32 = 16;
+
+/// Where copy `copy` of the object with content address `hash` lives: 0 is the original
+/// (`objects/ab/<hash>`), n > 0 the nth repair (`objects/ab/<hash>.repair-<n>`). The hash is
+/// checked first: a path is never built from anything else.
+pub fn object_copy_path(hash: &str, copy: u32) -> Result<Path, BackupError> {
+    check_hash(hash, "an object reference")?;
+    Ok(match copy {
+        0 => Path::from(format!("objects/{}/{hash}", &hash[..2])),
+        n => Path::from(format!("objects/{}/{hash}.repair-{n}", &hash[..2])),
+    })
+}
+
+/// Where the original copy of the object with content address `hash` lives.
+pub fn object_path(hash: &str) -> Result<Path, BackupError> {
+    object_copy_path(hash, 0)
+}
+
+/// The content address and copy number of an object path, if it is one.
+pub fn parse_object_path(path: &Path) -> Option<(String, u32)> {
+    let rest = path.as_ref().strip_prefix("objects/")?;
+    let (dir, name) = rest.split_once('/')?;
+    let (hash, copy) = match name.split_once(".repair-") {
+        None => (name, 0),
+        Some((hash, n)) => {
+            // Digits only, no leading zero: one spelling per copy.
+            if n.is_empty() || n.starts_with('0') || !n.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            (hash, n.parse::<u32>().ok().filter(|n| *n < MAX_COPIES)?)
+        }
+    };
+    (is_hash(hash) && hash.starts_with(dir) && dir.len() == 2).then(|| (hash.to_string(), copy))
+}
+
+/// The content address of an object path (any copy), if it is one.
 pub fn hash_of_object_path(path: &Path) -> Option<String> {
-    let s = path.as_ref();
-    let rest = s.strip_prefix("objects/")?;
-    let (dir, hash) = rest.split_once('/')?;
-    (hash.len() == 64 && hash.starts_with(dir) && hash.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| hash.to_string())
+    parse_object_path(path).map(|(h, _)| h)
 }
 
 /// The error for an encrypted store read without an identity (exit 2).
@@ -507,7 +612,27 @@ mod tests {
     #[test]
     fn object_paths_round_trip() {
         let h = "ab".repeat(32);
-        assert_eq!(hash_of_object_path(&object_path(&h)), Some(h));
+        assert_eq!(hash_of_object_path(&object_path(&h).unwrap()), Some(h.clone()));
+        assert_eq!(parse_object_path(&object_copy_path(&h, 3).unwrap()), Some((h.clone(), 3)));
         assert_eq!(hash_of_object_path(&Path::from("objects/zz/abc")), None);
+        for bad in ["repair-0", "repair-01", "repair-", "repair-x", "repair-16"] {
+            let p = Path::from(format!("objects/ab/{h}.{bad}"));
+            assert_eq!(parse_object_path(&p), None, "{p}");
+        }
+        assert_eq!(parse_object_path(&Path::from(format!("objects/ab/{}", "AB".repeat(32)))), None);
+    }
+
+    /// A hash with multi-byte characters (byte 2 inside a character) is refused, never sliced.
+    #[test]
+    fn defect_10_multibyte_hash_is_an_error_not_a_panic() {
+        let (long, upper) = ("aé".repeat(21), "A".repeat(64));
+        for bad in ["aé", long.as_str(), "€€", "", "../../config", upper.as_str()] {
+            let err = object_path(bad).unwrap_err().to_string();
+            assert!(err.contains("not a content address"), "{err}");
+            assert!(!err.chars().any(|c| c.is_control()), "{err:?}");
+        }
+        let padded = format!("{}é", "a".repeat(63));
+        assert_eq!(padded.len(), 65);
+        assert!(object_path(&padded).is_err());
     }
 }

@@ -108,10 +108,8 @@ fn parse_date(s: &str, end_of_day: bool) -> Result<OffsetDateTime, String> {
     }
     // The end of the last day a date can name is past what `time` represents: a bound that far
     // out means "no bound", so it saturates instead of overflowing.
-    Ok(t.checked_add(time::Duration::DAY).unwrap_or(OffsetDateTime::new_utc(
-        time::Date::MAX,
-        time::Time::MAX,
-    )))
+    Ok(t.checked_add(time::Duration::DAY)
+        .unwrap_or(OffsetDateTime::new_utc(time::Date::MAX, time::Time::MAX)))
 }
 
 fn parse_hash(s: &str) -> Result<String, String> {

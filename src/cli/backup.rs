@@ -7,16 +7,17 @@ use crate::backup::arm_reader::ArmReader;
 use crate::backup::ops::{tree, PruneReport};
 use crate::backup::snapshot::{find_snapshot, list_snapshots, load_manifest};
 use crate::backup::{
-    self, AnomalyRules, ConfigReader, CreateOptions, Identities, Keys, PrunePolicy, Recipients,
-    Scope, Store,
+    self, AnomalyRules, ConfigReader, CreateOptions, Identities, Keys, Pin, PrunePolicy,
+    Recipients, Scope, SigningKey, Store,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Exit, UserError};
 use std::path::PathBuf;
 use time::OffsetDateTime;
 
-/// Keys for encrypted stores, accepted by every backup command.
-#[derive(Debug, Clone, Default, clap::Args)]
+/// Keys for encrypted stores, accepted by every backup command. `Debug` hides the private keys
+/// (the variables may hold the keys themselves).
+#[derive(Clone, Default, clap::Args)]
 pub struct KeyArgs {
     /// age public key (`age1...`) to encrypt a new or encrypted store to; repeatable
     #[arg(
@@ -40,6 +41,35 @@ pub struct KeyArgs {
         hide_env_values = true
     )]
     pub identity: Option<String>,
+
+    /// Ed25519 private key (PKCS#8 PEM, e.g. from `lifeboat audit keygen`) that signs new
+    /// snapshots: the path of the file, or, in the variable only, the PEM itself. A store
+    /// created with one declares its public key and refuses unsigned snapshots
+    #[arg(
+        long = "signing-key",
+        value_name = "FILE",
+        env = "LIFEBOAT_BACKUP_SIGNING_KEY",
+        hide_env_values = true
+    )]
+    pub signing_key: Option<String>,
+
+    /// Public key that must have signed the snapshots read: a PEM file, the PEM itself, or its
+    /// fingerprint `SHA256:<hex>`. Pinned outside the store, it resists a forger who can
+    /// rewrite the whole store; without it, the key the store's config declares is used
+    #[arg(long = "verify-key", value_name = "FILE|SHA256:HEX", env = "LIFEBOAT_BACKUP_VERIFY_KEY")]
+    pub verify_key: Option<String>,
+}
+
+impl std::fmt::Debug for KeyArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyArgs")
+            .field("recipients", &self.recipients)
+            .field("recipients_file", &self.recipients_file)
+            .field("identity", &self.identity.as_ref().map(|_| "(redacted)"))
+            .field("signing_key", &self.signing_key.as_ref().map(|_| "(redacted)"))
+            .field("verify_key", &self.verify_key)
+            .finish()
+    }
 }
 
 impl KeyArgs {
@@ -62,12 +92,20 @@ impl KeyArgs {
             Some(s) => Some(Identities::load(s, "--identity-file / LIFEBOAT_BACKUP_IDENTITY")?),
             None => None,
         };
-        Ok(Keys { recipients, identities })
+        let signing = match self.signing_key.as_deref().filter(|s| !s.trim().is_empty()) {
+            Some(s) => Some(SigningKey::load(s, "--signing-key / LIFEBOAT_BACKUP_SIGNING_KEY")?),
+            None => None,
+        };
+        let verify = match self.verify_key.as_deref().filter(|s| !s.trim().is_empty()) {
+            Some(s) => Some(Pin::load(s, "--verify-key / LIFEBOAT_BACKUP_VERIFY_KEY")?),
+            None => None,
+        };
+        Ok(Keys { recipients, identities, signing, verify })
     }
 }
 
-/// The identity of reading commands (they never need recipients).
-#[derive(Debug, Clone, Default, clap::Args)]
+/// The identity of reading commands (they never need recipients). `Debug` hides the identity.
+#[derive(Clone, Default, clap::Args)]
 pub struct IdentityArgs {
     /// age identity to read an encrypted store: the path of an identity file (as written by
     /// `age-keygen`), or, in the variable only, the `AGE-SECRET-KEY-1...` key itself
@@ -78,11 +116,41 @@ pub struct IdentityArgs {
         hide_env_values = true
     )]
     pub identity: Option<String>,
+
+    /// Public key that must have signed the snapshots read: a PEM file, the PEM itself, or its
+    /// fingerprint `SHA256:<hex>`. Pinned outside the store, it resists a forger who can
+    /// rewrite the whole store; without it, the key the store's config declares is used
+    #[arg(long = "verify-key", value_name = "FILE|SHA256:HEX", env = "LIFEBOAT_BACKUP_VERIFY_KEY")]
+    pub verify_key: Option<String>,
+}
+
+impl std::fmt::Debug for IdentityArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityArgs")
+            .field("identity", &self.identity.as_ref().map(|_| "(redacted)"))
+            .field("verify_key", &self.verify_key)
+            .finish()
+    }
 }
 
 impl IdentityArgs {
     pub fn keys(&self) -> Result<Keys, UserError> {
-        KeyArgs { identity: self.identity.clone(), ..Default::default() }.keys()
+        KeyArgs {
+            identity: self.identity.clone(),
+            verify_key: self.verify_key.clone(),
+            ..Default::default()
+        }
+        .keys()
+    }
+
+    /// The reading keys of `lifeboat run` / `resume` (the `backup.load` step and the steps that
+    /// restore): `LIFEBOAT_BACKUP_IDENTITY` and `LIFEBOAT_BACKUP_VERIFY_KEY`.
+    pub fn from_env() -> IdentityArgs {
+        let var = |name: &str| std::env::var(name).ok().filter(|s| !s.is_empty());
+        IdentityArgs {
+            identity: var("LIFEBOAT_BACKUP_IDENTITY"),
+            verify_key: var("LIFEBOAT_BACKUP_VERIFY_KEY"),
+        }
     }
 }
 
@@ -240,11 +308,17 @@ pub async fn execute(c: BackupCommand, g: &Globals) -> anyhow::Result<Exit> {
             let store = open_store(g, keys.keys()?, false)?;
             let cfg = store.init(immutable, now).await.map_err(UserError::from)?;
             println!(
-                "backup store {} ready (encrypted: {}, immutable: {})",
+                "backup store {} ready (encrypted: {}, immutable: {}, signed: {})",
                 store.url(),
                 cfg.encrypted(),
-                cfg.immutable
+                cfg.immutable,
+                cfg.authentication.as_ref().map_or("no", |a| a.fingerprint.as_str())
             );
+            if cfg.authentication.is_none() && store.keys().signing.is_some() {
+                println!(
+                    "note: this store was created without a signing key, so it does not require signatures: new snapshots will be signed, and readers refuse unsigned ones only with --verify-key (start a new store to require them)"
+                );
+            }
             Ok(Exit::Ok)
         }
         BackupCommand::List { keys } => {
@@ -394,6 +468,23 @@ pub async fn run_create<R: ConfigReader>(
             println!(
                 "{} connector(s) will need a fresh OAuth authorization on recovery (the code is never stored)",
                 s.needs_reauthorization.len()
+            );
+        }
+        if s.repaired_objects > 0 {
+            println!(
+                "repaired {} damaged object(s): a fresh copy was written next to each (`backup verify --read-data` lists the damaged copies)",
+                s.repaired_objects
+            );
+        }
+        if s.unchecked_objects > 0 {
+            println!(
+                "note: {} existing object(s) reused without re-checking them (an encrypted store cannot be read without an identity; pass --identity-file to re-check and repair)",
+                s.unchecked_objects
+            );
+        }
+        if !s.signed {
+            println!(
+                "warning: unauthenticated snapshot: not signed (pass --signing-key so that readers can tell it from a forgery)"
             );
         }
         for id in &s.secrets_removed {
@@ -557,9 +648,23 @@ async fn verify(
         for p in &r.problems {
             println!("error: {}: {}", p.location, p.message);
         }
+        for p in &r.repaired {
+            println!(
+                "note: {}: a damaged copy, superseded by a good one: {}",
+                p.location, p.message
+            );
+        }
+        if !r.unauthenticated.is_empty() {
+            println!(
+                "warning: {} unauthenticated snapshot(s) (unsigned, or signed by a key nobody pinned): {}; anyone able to write to the store could have forged them",
+                r.unauthenticated.len(),
+                r.unauthenticated.join(", ")
+            );
+        }
         println!(
-            "{} snapshot(s) checked, {} object(s) referenced, {} read: {}",
+            "{} snapshot(s) checked ({} authenticated), {} object(s) referenced, {} read: {}",
             r.snapshots_checked,
+            r.authenticated,
             r.objects_referenced,
             r.objects_read,
             if r.problems.is_empty() {
@@ -578,6 +683,9 @@ fn print_prune(r: &PruneReport, output: OutputFormat) -> anyhow::Result<()> {
         return Ok(());
     }
     let verb = if r.dry_run { "would remove" } else { "removed" };
+    for l in &r.broken_leases {
+        println!("broke an expired lease: {l}");
+    }
     for id in &r.removed_snapshots {
         println!("{verb} snapshot {id}");
     }

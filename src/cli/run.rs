@@ -148,10 +148,7 @@ fn services_for(
         services.insert(Arc::new(conn.client));
     }
     if plan_needs(plan, ServiceNeed::BackupStore) {
-        let keys = super::backup::IdentityArgs {
-            identity: std::env::var("LIFEBOAT_BACKUP_IDENTITY").ok().filter(|s| !s.is_empty()),
-        }
-        .keys()?;
+        let keys = super::backup::IdentityArgs::from_env().keys()?;
         services.insert(Arc::new(super::backup::open_store(g, keys, true)?));
     }
     if let Some(dir) = run_dir {

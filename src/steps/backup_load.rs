@@ -1,6 +1,8 @@
 //! `backup.load`: picks the snapshot the recovery restores from, and proves it is usable before
-//! anything is created: it must hold every failed connector, and every object of those
-//! connectors must read back and re-hash to its address (a tampered or damaged backup is
+//! anything is created: it must hold every failed connector, its manifest must authenticate
+//! (signed by the store's declared key or by `LIFEBOAT_BACKUP_VERIFY_KEY` when either exists;
+//! otherwise it loads with an "unauthenticated snapshot" warning), and every object of those
+//! connectors must read back and re-hash to its address (a forged, tampered or damaged backup is
 //! refused, never restored). Outputs the snapshot's age at loading time (the RPO) and the
 //! connectors with their orgs/owners/groups for the per-connector fan-out. Idempotent: it only
 //! reads.
@@ -8,8 +10,11 @@
 use super::kind::{info, StepContext, StepKind, StepOutcome};
 use super::recovery::{self, check_region, ConnectorItem};
 use super::StepKindInfo;
-use crate::backup::snapshot::{list_snapshots, load_manifest, load_object, Manifest};
-use crate::backup::{BackupError, ResourceKind, Store};
+use crate::backup::snapshot::{
+    find_snapshot, list_snapshots, load_manifest, load_object, open_manifest, warn_unauthenticated,
+    Manifest,
+};
+use crate::backup::{Authenticity, BackupError, ResourceKind, Store};
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
@@ -66,7 +71,7 @@ pub async fn connector_objects(
 
 /// The snapshot by ID (unique prefix), or `None` when the store has none with that ID.
 pub async fn manifest_by_id(store: &Store, id: &str) -> Result<Manifest, BackupError> {
-    let info = crate::backup::snapshot::find_snapshot(store, id).await?;
+    let info = find_snapshot(store, id).await?;
     load_manifest(store, &info).await
 }
 
@@ -127,8 +132,9 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     let names = |cs: &[&ConnectorItem]| {
         cs.iter().map(|c| format!("{} ({})", c.name, c.resource_id)).collect::<Vec<_>>().join(", ")
     };
+    let mut refusals = Vec::new();
     // Candidates, newest first: `latest` may fall back to an older snapshot that verifies.
-    let candidates: Vec<Manifest> = if wanted == "latest" {
+    let candidates: Vec<(Manifest, Authenticity)> = if wanted == "latest" {
         let infos = list_snapshots(&store).await.map_err(backup_fail)?;
         if infos.is_empty() {
             return Err(StepOutcome::fail(
@@ -138,24 +144,30 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         }
         let mut ms = Vec::new();
         for info in infos.iter().rev() {
-            match load_manifest(&store, info).await {
+            match open_manifest(&store, info).await {
                 Ok(m) => ms.push(m),
                 Err(e @ BackupError::Usage { .. }) => return Err(backup_fail(e)),
-                Err(e) => tracing::warn!(snapshot = %info.id, error = %e, "snapshot skipped"),
+                Err(e) => {
+                    tracing::warn!(snapshot = %info.id, error = %e, "snapshot skipped");
+                    refusals.push(format!("snapshot {} refused: {e}", info.id));
+                }
             }
         }
         ms
     } else {
-        vec![manifest_by_id(&store, &wanted).await.map_err(|e| {
+        let found = async {
+            let info = find_snapshot(&store, &wanted).await?;
+            open_manifest(&store, &info).await
+        };
+        vec![found.await.map_err(|e| {
             StepOutcome::fail(
                 format!("backup store `{}`: {e}", store.url()),
                 matches!(e, BackupError::Storage { .. }),
             )
         })?]
     };
-    let mut refusals = Vec::new();
     let mut chosen = None;
-    for m in candidates {
+    for (m, authenticity) in candidates {
         let missing: Vec<&ConnectorItem> =
             connectors.iter().filter(|c| !has_connector(&m, c)).collect();
         if !missing.is_empty() {
@@ -183,12 +195,16 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             Some(p) => refusals.push(format!("snapshot {} failed verification: {p}", m.id)),
             None => {
                 tracing::info!(snapshot = %m.id, objects = total, "snapshot verified");
-                chosen = Some(m);
+                // The rehearsal before a run (`recovery::preflight`) stays quiet: the run warns.
+                if ctx.run_id != "preflight" {
+                    warn_unauthenticated(&store, &m.id, &authenticity);
+                }
+                chosen = Some((m, authenticity));
                 break;
             }
         }
     }
-    let Some(m) = chosen else {
+    let Some((m, authenticity)) = chosen else {
         return Err(StepOutcome::fail(
             format!(
                 "no usable backup of the failed connectors in `{}`: {} (a snapshot must hold every connector to recover and read back unchanged; pick one with --set backup=ID, see `lifeboat backup list`)",
@@ -204,9 +220,14 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         connectors.len() as u64,
         connectors.len() as u64,
         format!(
-            "snapshot {} verified ({} old)",
+            "snapshot {} verified ({} old, {})",
             m.id,
-            humantime::format_duration(std::time::Duration::from_secs(age as u64))
+            humantime::format_duration(std::time::Duration::from_secs(age as u64)),
+            match &authenticity {
+                Authenticity::Authenticated { fingerprint, .. } =>
+                    format!("signed by {fingerprint}"),
+                _ => "UNAUTHENTICATED: not signed by a trusted key".to_string(),
+            }
         ),
     );
     let taken_at =

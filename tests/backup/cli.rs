@@ -10,7 +10,13 @@ use time::macros::datetime;
 fn lifeboat(store: &std::path::Path) -> Command {
     let mut c = Command::cargo_bin("lifeboat").expect("binary");
     c.arg("--backup-store").arg(store);
-    for v in ["LIFEBOAT_BACKUP_IDENTITY", "LIFEBOAT_BACKUP_RECIPIENTS", "LIFEBOAT_BACKUP_STORE"] {
+    for v in [
+        "LIFEBOAT_BACKUP_IDENTITY",
+        "LIFEBOAT_BACKUP_RECIPIENTS",
+        "LIFEBOAT_BACKUP_STORE",
+        "LIFEBOAT_BACKUP_SIGNING_KEY",
+        "LIFEBOAT_BACKUP_VERIFY_KEY",
+    ] {
         c.env_remove(v);
     }
     c
@@ -39,7 +45,7 @@ async fn encrypted_store_needs_the_right_identity() {
     let (secret, _ids, recipients) = age_keys();
     let store = Store::open(
         dir.path().to_str().unwrap(),
-        Keys { recipients: Some(recipients), identities: None },
+        Keys { recipients: Some(recipients), identities: None, ..Default::default() },
     )
     .unwrap();
     let s = collect(&FakeTenant::small(), &store, opts(0)).await.unwrap();
@@ -220,7 +226,7 @@ async fn planted_secrets_appear_nowhere() {
     ];
     let store = Store::open(
         dir.path().to_str().unwrap(),
-        Keys { recipients: Some(recipients), identities: Some(ids) },
+        Keys { recipients: Some(recipients), identities: Some(ids), ..Default::default() },
     )
     .unwrap();
     let mut tenant = FakeTenant::small();
@@ -270,4 +276,114 @@ async fn planted_secrets_appear_nowhere() {
             );
         }
     }
+}
+
+/// `backup prune` while a `backup create` holds its lease: exit 4, the holder named, nothing
+/// removed; once the lease is gone the prune runs.
+#[tokio::test]
+async fn defect_05_prune_exits_4_while_a_create_holds_its_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().to_str().unwrap(), Keys::default()).unwrap();
+    let tenant = FakeTenant::small();
+    collect(&tenant, &store, opts(0)).await.unwrap();
+    collect(&tenant, &store, opts(1)).await.unwrap();
+    let lease = store.acquire_lease(lifeboat::backup::LeaseKind::Create).await.unwrap();
+    let (code, stdout, err) =
+        out(&lifeboat(dir.path()).args(["backup", "prune", "--keep-last", "1"]).output().unwrap());
+    assert_eq!(code, 4, "{stdout}{err}");
+    assert!(err.contains("is busy: create lease `locks/create-"), "{err}");
+    assert!(err.contains("try again"), "{err}");
+    assert_eq!(lifeboat::backup::snapshot::list_snapshots(&store).await.unwrap().len(), 2);
+    lease.release().await.unwrap();
+    let (code, stdout, err) =
+        out(&lifeboat(dir.path()).args(["backup", "prune", "--keep-last", "1"]).output().unwrap());
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("removed 1 snapshot(s)"), "{stdout}");
+}
+
+/// Signed snapshots through the CLI: `init` with the key in the variable declares it, `verify`
+/// authenticates with the pinned public key (file or fingerprint), a wrong pin exits 2, a writer
+/// without the key is refused, and the private key appears in no output.
+#[tokio::test]
+async fn defect_08_signing_and_pinning_through_the_cli() {
+    use ed25519_dalek::pkcs8::{spki::der::pem::LineEnding, EncodePrivateKey, EncodePublicKey};
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let raw = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    let pem = raw.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+    let secret_line = pem.lines().nth(1).unwrap().to_string();
+    let public = keys.path().join("backup.pub");
+    std::fs::write(&public, raw.verifying_key().to_public_key_pem(LineEnding::LF).unwrap())
+        .unwrap();
+    let key = lifeboat::backup::SigningKey::new(raw.clone());
+    let fingerprint = key.verify_key().fingerprint();
+    let mut seen = String::new();
+
+    let (code, stdout, err) = out(&lifeboat(dir.path())
+        .args(["backup", "init"])
+        .env("LIFEBOAT_BACKUP_SIGNING_KEY", &pem)
+        .output()
+        .unwrap());
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains(&format!("signed: {fingerprint}")), "{stdout}");
+    seen.push_str(&(stdout + &err));
+
+    let path = dir.path().to_str().unwrap();
+    let signed = Store::open(path, Keys { signing: Some(key), ..Default::default() }).unwrap();
+    let s = collect(&FakeTenant::small(), &signed, opts(0)).await.unwrap();
+    assert!(s.signed);
+    let unsigned = Store::open(path, Keys::default()).unwrap();
+    let e = collect(&FakeTenant::small(), &unsigned, opts(1)).await.unwrap_err();
+    assert!(e.to_string().contains("no signing key was given"), "{e}");
+    assert_eq!(lifeboat::backup::snapshot::list_snapshots(&unsigned).await.unwrap().len(), 1);
+
+    let (code, stdout, err) = out(&lifeboat(dir.path())
+        .args(["backup", "verify", "--read-data", "--verify-key"])
+        .arg(&public)
+        .output()
+        .unwrap());
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("1 snapshot(s) checked (1 authenticated)"), "{stdout}");
+    seen.push_str(&(stdout + &err));
+    let (code, stdout, err) = out(&lifeboat(dir.path())
+        .args(["backup", "show", "latest"])
+        .env("LIFEBOAT_BACKUP_VERIFY_KEY", &fingerprint)
+        .output()
+        .unwrap());
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("unauthenticated"), "{err}");
+    seen.push_str(&(stdout + &err));
+    let other = format!("SHA256:{}", "0".repeat(64));
+    let (code, stdout, err) = out(&lifeboat(dir.path())
+        .args(["backup", "verify", "--verify-key", &other])
+        .output()
+        .unwrap());
+    assert_eq!(code, 2, "{stdout}{err}");
+    assert!(err.contains("is not the signing key"), "{err}");
+    seen.push_str(&(stdout + &err));
+    assert!(!seen.contains(&secret_line), "the private key was printed");
+}
+
+/// A store without signatures (made before them) still reads, with a loud warning.
+#[tokio::test]
+async fn defect_08_unsigned_snapshots_load_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().to_str().unwrap(), Keys::default()).unwrap();
+    let s = collect(&FakeTenant::small(), &store, opts(0)).await.unwrap();
+    let (code, stdout, err) = out(&lifeboat(dir.path()).args(["backup", "list"]).output().unwrap());
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains(&s.id));
+    assert!(err.contains("unauthenticated snapshot"), "{err}");
+    let (code, stdout, _) =
+        out(&lifeboat(dir.path()).args(["backup", "verify", "--read-data"]).output().unwrap());
+    assert_eq!(code, 0);
+    assert!(stdout.contains("warning: 1 unauthenticated snapshot(s)"), "{stdout}");
+    // With a pinned key, an unsigned snapshot is refused.
+    let pin = format!("SHA256:{}", "ab".repeat(32));
+    let (code, stdout, _) = out(&lifeboat(dir.path())
+        .args(["backup", "verify", "--verify-key", &pin])
+        .output()
+        .unwrap());
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("is not signed"), "{stdout}");
 }

@@ -1,9 +1,11 @@
 //! Integration tests of backups: the store conformance suite on a local directory and on
 //! Azurite (`LIFEBOAT_TEST_AZURITE`), the CLI's exit codes and messages, and a 50,000-repo
-//! memory/throughput check (printed, not asserted).
+//! memory/throughput check (printed, not asserted), and the regression tests of issue 11
+//! (`defects`: leases, repairs, signatures, hash validation).
 
 mod cli;
 mod common;
+mod defects;
 mod scale;
 mod suite;
 

@@ -93,7 +93,7 @@ pub async fn capture_dedup_and_diff(b: &Backend) {
 pub async fn verify_detects_byte_flips(b: &Backend, encrypted: bool, trials: usize) {
     let (_secret, ids, recipients) = age_keys();
     let keys = if encrypted {
-        Keys { recipients: Some(recipients), identities: Some(ids) }
+        Keys { recipients: Some(recipients), identities: Some(ids), ..Default::default() }
     } else {
         clear()
     };
@@ -144,7 +144,7 @@ pub async fn missing_object_is_reported(b: &Backend) {
     let s2 = collect(&tenant, &store, opts(datetime!(2026-01-02 00:00 UTC))).await.unwrap();
     let m = load_manifest(&store, &list_snapshots(&store).await.unwrap()[1]).await.unwrap();
     let hash = m.resources[&target].hash.clone();
-    store.inner().delete(&object_path(&hash)).await.unwrap();
+    store.inner().delete(&object_path(&hash).unwrap()).await.unwrap();
     let report = backup::verify(&store, None, false).await.unwrap();
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
     assert_eq!(report.problems[0].location, format!("object {hash}"));
@@ -160,7 +160,10 @@ pub async fn encryption_rules(b: &Backend) {
     let (_s2, wrong_ids, wrong_recipients) = age_keys();
     let tenant = FakeTenant::small();
     let t = datetime!(2026-01-01 00:00 UTC);
-    let writer = b.store("enc", Keys { recipients: Some(recipients.clone()), identities: None });
+    let writer = b.store(
+        "enc",
+        Keys { recipients: Some(recipients.clone()), identities: None, ..Default::default() },
+    );
     let s = collect(&tenant, &writer, opts(t)).await.expect("a writer needs only public keys");
     assert!(s.new_objects > 0);
     // Second backup without an identity: no parent readable, so the anomaly check is skipped.
@@ -173,23 +176,31 @@ pub async fn encryption_rules(b: &Backend) {
     let err = collect(&tenant, &no_id, opts(t)).await.unwrap_err();
     assert!(err.to_string().contains("is encrypted and no recipient was given"), "{err}");
 
-    let wrong = b.store("enc", Keys { recipients: None, identities: Some(wrong_ids) });
+    let wrong = b
+        .store("enc", Keys { recipients: None, identities: Some(wrong_ids), ..Default::default() });
     let err = backup::verify(&wrong, None, false).await.unwrap_err();
     assert!(matches!(err, BackupError::Usage { .. }), "{err:?}");
     assert!(err.to_string().contains("not one of the recipients"), "{err}");
 
-    let other_keys = b.store("enc", Keys { recipients: Some(wrong_recipients), identities: None });
+    let other_keys = b.store(
+        "enc",
+        Keys { recipients: Some(wrong_recipients), identities: None, ..Default::default() },
+    );
     let err = collect(&tenant, &other_keys, opts(t)).await.unwrap_err();
     assert!(err.to_string().contains("do not match"), "{err}");
 
-    let reader = b.store("enc", Keys { recipients: None, identities: Some(ids) });
+    let reader =
+        b.store("enc", Keys { recipients: None, identities: Some(ids), ..Default::default() });
     let r = backup::verify(&reader, None, true).await.unwrap();
     assert!(r.problems.is_empty() && r.objects_read > 0, "{r:?}");
 
     // A clear store refuses recipients.
     let clear_store = b.store("clear", clear());
     collect(&tenant, &clear_store, opts(t)).await.unwrap();
-    let mixed = b.store("clear", Keys { recipients: Some(recipients), identities: None });
+    let mixed = b.store(
+        "clear",
+        Keys { recipients: Some(recipients), identities: None, ..Default::default() },
+    );
     let err = collect(&tenant, &mixed, opts(t)).await.unwrap_err();
     assert!(err.to_string().contains("does not mix"), "{err}");
 

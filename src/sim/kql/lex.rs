@@ -171,6 +171,9 @@ pub(super) fn tokenize(query: &str) -> Result<Vec<Token>, KqlError> {
             continue;
         }
         if is_ident_start(c) {
+            // The first character is consumed whatever it is (`$left`): a start character that
+            // is not also an identifier character must still advance, or the lexer never ends.
+            i += 1;
             while i < chars.len() && is_ident_char(chars[i]) {
                 i += 1;
             }
@@ -195,6 +198,16 @@ pub(super) fn tokenize(query: &str) -> Result<Vec<Token>, KqlError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_dollar_sign_is_consumed_not_looped_on() {
+        // Found by the `kql` fuzz target: `$` started an identifier that never advanced, and the
+        // lexer pushed empty tokens until memory ran out.
+        let t = super::tokenize("$").unwrap();
+        assert_eq!(t.len(), 2, "one identifier and the end: {t:?}");
+        let t = super::tokenize("r$sourbes | $left").unwrap();
+        assert!(t.len() <= 6, "{t:?}");
+    }
+
     use super::*;
 
     fn toks(q: &str) -> Vec<(Tok, usize)> {
