@@ -70,11 +70,10 @@ async fn a_retired_compiled_version_is_negotiated_once_recorded_and_kept() {
     );
     let n = client.negotiations();
     assert_eq!(n.len(), 1, "{n:?}");
-    assert_eq!((n[0].family, n[0].from.as_str(), n[0].to.as_str()), (
-        ApiFamily::Devops,
-        "2025-03-01",
-        "2025-11-01-preview"
-    ));
+    assert_eq!(
+        (n[0].family, n[0].from.as_str(), n[0].to.as_str()),
+        (ApiFamily::Devops, "2025-03-01", "2025-11-01-preview")
+    );
     assert_eq!(n[0].served, ["2024-04-01", "2025-11-01-preview"]);
     assert_eq!(n[0].code, "NoRegisteredProviderFound");
     assert_eq!(n[0].request_id.as_deref(), Some("req-0"), "the refused call's request id");

@@ -121,11 +121,8 @@ impl Stub {
         self.requests()
             .iter()
             .map(|r| {
-                let v = r
-                    .query
-                    .split('&')
-                    .find_map(|p| p.strip_prefix("api-version="))
-                    .unwrap_or("-");
+                let v =
+                    r.query.split('&').find_map(|p| p.strip_prefix("api-version=")).unwrap_or("-");
                 format!("{} {} {v}", r.method, r.path)
             })
             .collect()
