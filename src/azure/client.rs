@@ -48,11 +48,13 @@ struct VersionState {
     journaled: usize,
 }
 
-/// What a generic JSON operation acts on: a resource ID, or a path on the ARM endpoint
-/// (`/subscriptions/.../devops/default/azureDevOpsOrgs`, a collection).
+/// What a generic JSON operation acts on: a resource ID, a child collection of one
+/// (`{id}/azureDevOpsOrgs`, `{id}/listSubgroups`), or a path on the ARM endpoint without a query
+/// (`/providers/Microsoft.Support/services`; a full `https://` URL of the endpoint also works).
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
     Id(&'a ResourceId),
+    Child(&'a ResourceId, &'a str),
     Path(&'a str),
 }
 
@@ -93,19 +95,22 @@ fn body_of(r: &Response) -> Option<Value> {
     }
 }
 
-/// Sets (or adds) the `api-version` query parameter, keeping the others in order.
+/// Sets (or adds) the `api-version` query parameter first, keeping the others as they were
+/// written (a paging token is not re-encoded).
 pub(crate) fn set_api_version(url: &mut Url, version: &str) {
-    let pairs: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(k, _)| !k.eq_ignore_ascii_case("api-version"))
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let mut q = url.query_pairs_mut();
-    q.clear();
-    q.append_pair("api-version", version);
-    for (k, v) in &pairs {
-        q.append_pair(k, v);
+    let encoded: String = url::form_urlencoded::byte_serialize(version.as_bytes()).collect();
+    let mut parts = vec![format!("api-version={encoded}")];
+    if let Some(q) = url.query() {
+        parts.extend(
+            q.split('&')
+                .filter(|p| !p.is_empty())
+                .filter(|p| {
+                    !p.split('=').next().unwrap_or_default().eq_ignore_ascii_case("api-version")
+                })
+                .map(str::to_owned),
+        );
     }
+    url.set_query(Some(&parts.join("&")));
 }
 
 /// ARM's refusal of an api-version, with the versions it serves.
@@ -362,9 +367,12 @@ impl ArmClient {
     ) -> Result<Request, AzureError> {
         let mut req = match target {
             Target::Id(id) => self.id_request(method, family, id, &[], id.to_string()),
-            Target::Path(p) => {
-                let path = p.split(['?', '#']).next().unwrap_or_default();
+            Target::Child(id, child) => {
+                self.id_request(method, family, id, &[child], format!("{id}/{child}"))
+            }
+            Target::Path(path) => {
                 if path.starts_with("http://") || path.starts_with("https://") {
+                    let path = path.split(['?', '#']).next().unwrap_or_default();
                     let mut url = self.pipeline.rebase(path)?;
                     set_api_version(&mut url, &self.api_version(family));
                     let resource = url.path().to_owned();
@@ -1299,5 +1307,68 @@ impl Lro<'_> {
             }
             wait = self.wait_after(&resp);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::azure::{connect, ConnectOptions};
+    use crate::cli::{AuthMode, CloudName};
+
+    fn client() -> ArmClient {
+        let o = ConnectOptions {
+            arm_endpoint: Some("http://127.0.0.1:9/".into()),
+            auth: AuthMode::None,
+            cloud: CloudName::Public,
+        };
+        connect(&o, &Default::default()).unwrap().client
+    }
+
+    #[test]
+    fn child_targets_keep_the_parent_path_and_the_familys_version() {
+        let c = client();
+        let id = ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/c/devops/default/gitLabGroups/a$b").unwrap();
+        let r = c
+            .target_request(
+                Method::POST,
+                Target::Child(&id, "listSubgroups"),
+                ApiFamily::Devops,
+                None,
+            )
+            .unwrap();
+        assert_eq!(
+            r.url.as_str(),
+            "http://127.0.0.1:9/subscriptions/s/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/c/devops/default/gitLabGroups/a$b/listSubgroups?api-version=2025-03-01"
+        );
+        assert_eq!(r.resource, format!("{id}/listSubgroups"));
+        assert_eq!((r.family, r.pinned_version), (Some(ApiFamily::Devops), false));
+        // An explicit version is pinned; a path target is split into segments.
+        let r = c
+            .target_request(
+                Method::GET,
+                Target::Path("/providers/Microsoft.Support/services"),
+                ApiFamily::Support,
+                Some("2024-04-01"),
+            )
+            .unwrap();
+        assert_eq!(
+            r.url.as_str(),
+            "http://127.0.0.1:9/providers/Microsoft.Support/services?api-version=2024-04-01"
+        );
+        assert!(r.pinned_version);
+    }
+
+    #[test]
+    fn set_api_version_replaces_it_and_keeps_the_other_parameters() {
+        let mut u = Url::parse("https://m/x?$skipToken=a%20b&Api-Version=1&page=2").unwrap();
+        set_api_version(&mut u, "2025-11-01-preview");
+        assert_eq!(
+            u.as_str(),
+            "https://m/x?api-version=2025-11-01-preview&$skipToken=a%20b&page=2"
+        );
+        let mut u = Url::parse("https://m/x").unwrap();
+        set_api_version(&mut u, "2024-04-01");
+        assert_eq!(u.query(), Some("api-version=2024-04-01"));
     }
 }

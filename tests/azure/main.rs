@@ -1,6 +1,7 @@
 //! Integration tests of the Azure client and `lifeboat connectors`, against local stub servers
 //! on 127.0.0.1 only. Nothing here contacts Azure or the instance metadata address.
 
+mod backup_versions;
 mod cli;
 mod contract;
 mod doctor;
