@@ -185,6 +185,22 @@ impl ArmClient {
         new
     }
 
+    /// Takes over another client's api-versions and negotiations (not yet journaled here), so a
+    /// process that rehearsed with one client and runs with another keeps one choice per family.
+    pub fn adopt_api_versions(&self, other: &ArmClient) {
+        if Arc::ptr_eq(&self.versions, &other.versions) {
+            return;
+        }
+        let (chosen, negotiations) = {
+            let o = other.state();
+            (o.chosen.clone(), o.negotiations.clone())
+        };
+        let mut st = self.state();
+        st.chosen = chosen;
+        st.negotiations = negotiations;
+        st.journaled = 0;
+    }
+
     /// A call of `family` succeeded with `version`: the family is settled for the process.
     fn confirm(&self, family: ApiFamily, version: &str) {
         let mut st = self.state();

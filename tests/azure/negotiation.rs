@@ -270,3 +270,21 @@ async fn every_page_of_a_negotiated_list_uses_the_negotiated_version() {
         "a list is one logical call"
     );
 }
+
+#[tokio::test]
+async fn a_second_client_of_the_process_keeps_the_first_ones_choice() {
+    // `lifeboat run` rehearses read-only steps with one client and runs with another.
+    let stub = devops_serving(&["2025-11-01-preview"]).await;
+    let (rehearsal, _t) = crate::client(&stub.url);
+    rehearsal.get_devops_configuration(&sc()).await.unwrap();
+    let (run, _t) = crate::client(&stub.url);
+    run.adopt_api_versions(&rehearsal);
+    run.get_devops_configuration(&sc()).await.unwrap();
+    assert_eq!(
+        stub.requests().iter().map(|r| r.api_version().unwrap()).collect::<Vec<_>>(),
+        ["2025-03-01", "2025-11-01-preview", "2025-11-01-preview"],
+        "no second refusal"
+    );
+    let n = run.take_unjournaled_negotiations();
+    assert_eq!((n.len(), n[0].to.as_str()), (1, "2025-11-01-preview"), "the run journals it");
+}
