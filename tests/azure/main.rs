@@ -5,6 +5,7 @@ mod backup_versions;
 mod cli;
 mod contract;
 mod doctor;
+mod journal;
 mod lro;
 mod negotiation;
 mod pipeline;
