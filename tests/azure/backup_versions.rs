@@ -2,7 +2,7 @@
 //! records the api-version it was actually read with, a negotiated one included, and the
 //! `--api-version` flag reaches `backup create`.
 
-use crate::stub::{json, Recorded, Reply, Stub};
+use crate::stub::{json, Recorded, Stub};
 use lifeboat::backup::arm_reader::ArmReader;
 use lifeboat::backup::snapshot::{find_snapshot, list_snapshots, load_manifest};
 use lifeboat::backup::{
@@ -50,7 +50,7 @@ async fn tenant(served: &'static [&'static str]) -> Stub {
     .await
 }
 
-fn version_of<'a>(m: &'a Manifest, kind: ResourceKind) -> Vec<Option<&'a str>> {
+fn version_of(m: &Manifest, kind: ResourceKind) -> Vec<Option<&str>> {
     m.resources.values().filter(|e| e.kind == kind).map(|e| e.api_version.as_deref()).collect()
 }
 
