@@ -235,15 +235,18 @@ fn describe_refused(
         VersionPin::Override(o) => (
             format!("set by {}; an override is never negotiated away", o.describe()),
             match &suggestion {
-                Some(v) => format!("change the override to a served version, e.g. {}, or remove it", flag(v)),
+                Some(v) => format!(
+                    "change the override to a served version, e.g. {}, or remove it",
+                    flag(v)
+                ),
                 None => "remove the override".to_owned(),
             },
         ),
         VersionPin::InUse => (
-            "already used successfully by this process; lifeboat never switches an api-version mid-run"
+            "already in use by this process; lifeboat never switches an api-version mid-run"
                 .to_owned(),
             match &suggestion {
-                Some(v) => format!("run again (or `lifeboat resume`) with {}", flag(v)),
+                Some(v) => format!("start the command again with {}", flag(v)),
                 None => "run again once the service serves it".to_owned(),
             },
         ),
