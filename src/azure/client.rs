@@ -1,15 +1,26 @@
 //! [`ArmClient`]: the typed operations lifeboat performs on Azure (security connectors, the
-//! DevOps configuration and its children, Resource Graph, Support), long-running operations and
-//! paging. Backup, runbook steps and drills call these; they never build URLs themselves.
+//! DevOps configuration and its children, Resource Graph, Support), generic JSON reads and
+//! writes, long-running operations and paging. Backup, runbook steps and drills call these; they
+//! never build URLs themselves.
+//!
+//! Every request names its [`ApiFamily`]; its URL carries the version the client holds for that
+//! family ([`ApiVersions`]). When ARM refuses that version (`NoRegisteredProviderFound`,
+//! `InvalidApiVersionParameter`, `InvalidResourceType` naming the versions it serves), the client
+//! negotiates once per family: it takes the newest served version it knows, retries the call
+//! once, records a [`Negotiation`] and keeps that version for the rest of the process. It never
+//! switches a family after that family's first successful call, and never negotiates away an
+//! override or a version a caller asked for explicitly: those refusals are errors.
 
-use super::api;
-use super::error::AzureError;
+use super::api::{self, ApiFamily, ApiOverride, ApiVersions, Negotiation, VersionSource};
+use super::error::{ArmError, AzureError, ErrorDetail, VersionPin};
 use super::id::ResourceId;
 use super::models::*;
 use super::pipeline::{CallRecord, Pipeline, Request, Response};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use url::Url;
 
@@ -28,16 +39,92 @@ impl Default for LroOptions {
     }
 }
 
+/// The api-versions of one client and its clones (one process, one run).
+#[derive(Debug, Default)]
+struct VersionState {
+    chosen: ApiVersions,
+    negotiations: Vec<Negotiation>,
+    /// How many of `negotiations` were handed out by `take_unjournaled_negotiations`.
+    journaled: usize,
+}
+
+/// What a generic JSON operation acts on: a resource ID, a child collection of one
+/// (`{id}/azureDevOpsOrgs`, `{id}/listSubgroups`), or a path on the ARM endpoint without a query
+/// (`/providers/Microsoft.Support/services`; a full `https://` URL of the endpoint also works).
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    Id(&'a ResourceId),
+    Child(&'a ResourceId, &'a str),
+    Path(&'a str),
+}
+
+impl<'a> From<&'a ResourceId> for Target<'a> {
+    fn from(id: &'a ResourceId) -> Self {
+        Target::Id(id)
+    }
+}
+impl<'a> From<&'a str> for Target<'a> {
+    fn from(p: &'a str) -> Self {
+        Target::Path(p)
+    }
+}
+impl<'a> From<&'a String> for Target<'a> {
+    fn from(p: &'a String) -> Self {
+        Target::Path(p)
+    }
+}
+
 /// The Azure client.
 #[derive(Debug, Clone)]
 pub struct ArmClient {
     pipeline: Pipeline,
     pub lro: LroOptions,
+    versions: Arc<Mutex<VersionState>>,
+}
+
+/// The provisioning state a resource body reports (`properties.provisioningState`).
+fn provisioning_state(body: &Option<Value>) -> Option<String> {
+    body.as_ref()?.get("properties")?.get("provisioningState")?.as_str().map(str::to_owned)
+}
+
+fn body_of(r: &Response) -> Option<Value> {
+    if r.body.is_empty() {
+        None
+    } else {
+        serde_json::from_slice(&r.body).ok()
+    }
+}
+
+/// Sets (or adds) the `api-version` query parameter first, keeping the others as they were
+/// written (a paging token is not re-encoded).
+pub(crate) fn set_api_version(url: &mut Url, version: &str) {
+    let encoded: String = url::form_urlencoded::byte_serialize(version.as_bytes()).collect();
+    let mut parts = vec![format!("api-version={encoded}")];
+    if let Some(q) = url.query() {
+        parts.extend(
+            q.split('&')
+                .filter(|p| !p.is_empty())
+                .filter(|p| {
+                    !p.split('=').next().unwrap_or_default().eq_ignore_ascii_case("api-version")
+                })
+                .map(str::to_owned),
+        );
+    }
+    url.set_query(Some(&parts.join("&")));
+}
+
+/// ARM's refusal of an api-version, with the versions it serves.
+fn version_refusal(e: &AzureError) -> Option<(&ArmError, Vec<String>)> {
+    let a = e.arm()?;
+    if !api::REFUSAL_CODES.iter().any(|c| c.eq_ignore_ascii_case(&a.code)) {
+        return None;
+    }
+    Some((a, api::parse_served_versions(&a.message)?))
 }
 
 impl ArmClient {
     pub fn new(pipeline: Pipeline) -> Self {
-        ArmClient { pipeline, lro: LroOptions::default() }
+        ArmClient { pipeline, lro: LroOptions::default(), versions: Arc::default() }
     }
 
     pub fn pipeline(&self) -> &Pipeline {
@@ -58,6 +145,196 @@ impl ArmClient {
         &self.pipeline.endpoint
     }
 
+    // ------------------------------------------------------------ api-versions
+
+    fn state(&self) -> std::sync::MutexGuard<'_, VersionState> {
+        self.versions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The api-version this client uses for `family` now.
+    pub fn api_version(&self, family: ApiFamily) -> String {
+        self.state().chosen.version(family).to_owned()
+    }
+
+    /// The version in use for every family, how it was chosen, and whether a call succeeded
+    /// with it.
+    pub fn api_versions(&self) -> ApiVersions {
+        self.state().chosen.clone()
+    }
+
+    /// Applies overrides (flag, environment), a later one winning. Meant for setup, before the
+    /// first call; an override replaces whatever the family used.
+    pub fn set_api_overrides(&self, overrides: &[ApiOverride]) {
+        let mut st = self.state();
+        for o in overrides {
+            st.chosen.set_override(o);
+        }
+    }
+
+    /// Every negotiation of this process, in order.
+    pub fn negotiations(&self) -> Vec<Negotiation> {
+        self.state().negotiations.clone()
+    }
+
+    /// The negotiations not yet handed out by this function: what a step journals (each one is
+    /// handed out once, whichever step asks first).
+    pub fn take_unjournaled_negotiations(&self) -> Vec<Negotiation> {
+        let mut st = self.state();
+        let new = st.negotiations[st.journaled..].to_vec();
+        st.journaled = st.negotiations.len();
+        new
+    }
+
+    /// Takes over another client's api-versions and negotiations (not yet journaled here), so a
+    /// process that rehearsed with one client and runs with another keeps one choice per family.
+    pub fn adopt_api_versions(&self, other: &ArmClient) {
+        if Arc::ptr_eq(&self.versions, &other.versions) {
+            return;
+        }
+        let (chosen, negotiations) = {
+            let o = other.state();
+            (o.chosen.clone(), o.negotiations.clone())
+        };
+        let mut st = self.state();
+        st.chosen = chosen;
+        st.negotiations = negotiations;
+        st.journaled = 0;
+    }
+
+    /// A call of `family` succeeded with `version`: the family is settled for the process.
+    fn confirm(&self, family: ApiFamily, version: &str) {
+        let mut st = self.state();
+        let c = st.chosen.get_mut(family);
+        if c.version == version {
+            c.confirmed = true;
+        }
+    }
+
+    /// After ARM refused `refused` for `family`: the version to retry with, or the error.
+    fn negotiate(
+        &self,
+        family: ApiFamily,
+        refused: &str,
+        served: Vec<String>,
+        refusal: &ArmError,
+    ) -> Result<String, AzureError> {
+        let mut st = self.state();
+        let c = st.chosen.get_mut(family).clone();
+        let pinned = |why: VersionPin, served: Vec<String>| AzureError::ApiVersionRefused {
+            family,
+            version: refused.to_owned(),
+            served,
+            why,
+            refusal: Box::new(refusal.clone()),
+        };
+        if c.version != refused {
+            // Another call of this process chose a version meanwhile: use it.
+            return Ok(c.version);
+        }
+        match &c.source {
+            VersionSource::Override { origin } => {
+                let o = ApiOverride { family, version: refused.to_owned(), origin: *origin };
+                return Err(pinned(VersionPin::Override(o), served));
+            }
+            _ if c.confirmed => return Err(pinned(VersionPin::InUse, served)),
+            VersionSource::Negotiated { .. } => return Err(pinned(VersionPin::InUse, served)),
+            VersionSource::Compiled => {}
+        }
+        let Some(to) = api::negotiate(family, &served) else {
+            return Err(AzureError::NoKnownApiVersion {
+                family,
+                version: refused.to_owned(),
+                served,
+                refusal: Box::new(refusal.clone()),
+            });
+        };
+        if to.eq_ignore_ascii_case(refused) {
+            // ARM names the refused version as served: not a version problem.
+            return Err(refusal.clone().into());
+        }
+        let n = Negotiation {
+            family,
+            from: refused.to_owned(),
+            to: to.to_owned(),
+            served,
+            method: refusal.method.clone(),
+            resource: refusal.resource.clone(),
+            code: refusal.code.clone(),
+            status: refusal.status,
+            request_id: refusal.request_id.clone(),
+            correlation_id: refusal.correlation_id.clone(),
+        };
+        tracing::warn!(negotiation = %n.summary(), "api-version negotiated");
+        let slot = st.chosen.get_mut(family);
+        slot.version = to.to_owned();
+        slot.source = VersionSource::Negotiated { from: refused.to_owned() };
+        slot.confirmed = false;
+        st.negotiations.push(n);
+        Ok(to.to_owned())
+    }
+
+    /// Sends the first request of a logical call: with the family's current api-version,
+    /// negotiated once if ARM refuses it (see the module doc). Returns the request as last sent
+    /// (its URL carries the version that worked) and the answer.
+    async fn send_first(&self, mut req: Request) -> Result<(Request, Response), AzureError> {
+        if req.correlation_id.is_none() {
+            req.correlation_id = Some(uuid::Uuid::new_v4().to_string());
+        }
+        let Some(family) = req.family else {
+            let resp = self.pipeline.send(&req).await?;
+            return Ok((req, resp));
+        };
+        if req.pinned_version {
+            let version = req
+                .url
+                .query_pairs()
+                .find(|(k, _)| k.eq_ignore_ascii_case("api-version"))
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            return match self.pipeline.send(&req).await {
+                Ok(resp) => Ok((req, resp)),
+                Err(e) => Err(match version_refusal(&e) {
+                    Some((a, served)) => AzureError::ApiVersionRefused {
+                        family,
+                        version,
+                        served,
+                        why: VersionPin::Explicit,
+                        refusal: Box::new(a.clone()),
+                    },
+                    None => e,
+                }),
+            };
+        }
+        let version = self.api_version(family);
+        set_api_version(&mut req.url, &version);
+        let e = match self.pipeline.send(&req).await {
+            Ok(resp) => {
+                self.confirm(family, &version);
+                return Ok((req, resp));
+            }
+            Err(e) => e,
+        };
+        let Some((refusal, served)) = version_refusal(&e) else { return Err(e) };
+        let to = self.negotiate(family, &version, served, refusal)?;
+        set_api_version(&mut req.url, &to);
+        match self.pipeline.send(&req).await {
+            Ok(resp) => {
+                self.confirm(family, &to);
+                Ok((req, resp))
+            }
+            Err(e) => Err(match version_refusal(&e) {
+                Some((a, served)) => AzureError::ApiVersionRefused {
+                    family,
+                    version: to,
+                    served,
+                    why: VersionPin::InUse,
+                    refusal: Box::new(a.clone()),
+                },
+                None => e,
+            }),
+        }
+    }
+
     // ------------------------------------------------------------ plumbing
 
     /// `{endpoint}/{segments...}?api-version=...`: the one place request URLs are built.
@@ -70,10 +347,65 @@ impl ArmClient {
         u
     }
 
-    fn id_url(&self, id: &ResourceId, suffix: &[&str], api_version: &str) -> Url {
+    /// A request of `family` to `{endpoint}/{segments...}` with the family's current version.
+    fn request(
+        &self,
+        method: Method,
+        family: ApiFamily,
+        segments: &[&str],
+        resource: impl Into<String>,
+    ) -> Request {
+        let mut r = Request::new(method, self.url(segments, &self.api_version(family)), resource);
+        r.family = Some(family);
+        r
+    }
+
+    fn id_request(
+        &self,
+        method: Method,
+        family: ApiFamily,
+        id: &ResourceId,
+        suffix: &[&str],
+        resource: impl Into<String>,
+    ) -> Request {
         let mut segs = id.path_segments();
         segs.extend_from_slice(suffix);
-        self.url(&segs, api_version)
+        self.request(method, family, &segs, resource)
+    }
+
+    /// A request of a generic JSON operation: `version` is used as is (never negotiated).
+    fn target_request(
+        &self,
+        method: Method,
+        target: Target<'_>,
+        family: ApiFamily,
+        version: Option<&str>,
+    ) -> Result<Request, AzureError> {
+        let mut req = match target {
+            Target::Id(id) => self.id_request(method, family, id, &[], id.to_string()),
+            Target::Child(id, child) => {
+                self.id_request(method, family, id, &[child], format!("{id}/{child}"))
+            }
+            Target::Path(path) => {
+                if path.starts_with("http://") || path.starts_with("https://") {
+                    let path = path.split(['?', '#']).next().unwrap_or_default();
+                    let mut url = self.pipeline.rebase(path)?;
+                    set_api_version(&mut url, &self.api_version(family));
+                    let resource = url.path().to_owned();
+                    let mut r = Request::new(method, url, resource);
+                    r.family = Some(family);
+                    r
+                } else {
+                    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+                    self.request(method, family, &segs, format!("/{}", segs.join("/")))
+                }
+            }
+        };
+        if let Some(v) = version {
+            set_api_version(&mut req.url, v);
+            req.pinned_version = true;
+        }
+        Ok(req)
     }
 
     fn decode<T: DeserializeOwned>(req: &Request, resp: &Response) -> Result<T, AzureError> {
@@ -85,124 +417,204 @@ impl ArmClient {
         })
     }
 
-    fn body<T: Serialize>(value: &T) -> Result<serde_json::Value, AzureError> {
+    fn body<T: Serialize>(value: &T) -> Result<Value, AzureError> {
         serde_json::to_value(value)
             .map_err(|e| AzureError::Config(format!("cannot serialise the request body: {e}")))
     }
 
     async fn call<T: DeserializeOwned>(&self, req: Request) -> Result<T, AzureError> {
-        let resp = self.pipeline.send(&req).await?;
+        let (req, resp) = self.send_first(req).await?;
         Self::decode(&req, &resp)
     }
 
-    /// Every item of a pageable list, following `nextLink`.
+    /// Every item of a pageable list, following `nextLink` (every page in the same logical call
+    /// and with the version the first page was read with).
     pub async fn list_all<T: DeserializeOwned>(
         &self,
         first: Request,
     ) -> Result<Vec<T>, AzureError> {
         let mut out = Vec::new();
-        let mut req = first;
+        let (mut req, mut resp) = self.send_first(first).await?;
         loop {
-            let page: Page<T> = self.call(req.clone()).await?;
+            let page: Page<T> = Self::decode(&req, &resp)?;
             out.extend(page.value);
             match page.next_link.filter(|l| !l.is_empty()) {
                 Some(link) => {
-                    req = Request { url: self.pipeline.rebase(&link)?, ..req };
+                    let mut next = req.follow_up(req.method.clone(), self.pipeline.rebase(&link)?);
+                    next.body = req.body.clone();
+                    next.idempotent = req.idempotent;
+                    next.resource_graph = req.resource_graph;
+                    resp = self.pipeline.send(&next).await?;
+                    req = next;
                 }
                 None => return Ok(out),
             }
         }
     }
 
-    /// Sends a request that may start a long-running operation and waits for its end.
-    /// `Azure-AsyncOperation` is polled until a terminal status, then (for PUT/PATCH) the resource
-    /// is read again; `Location` is polled until it stops answering 202. Returns the final body
-    /// (`None` when the operation has none, e.g. a DELETE).
-    pub async fn run_lro(&self, req: Request) -> Result<Option<serde_json::Value>, AzureError> {
+    // ------------------------------------------------------------ generic JSON
+
+    /// GET a resource (or any path) as raw JSON, every field kept. `version`: used as is, and
+    /// ARM's refusal of it is [`AzureError::ApiVersionRefused`]; `None`: the family's version.
+    pub async fn get_json<'a>(
+        &self,
+        target: impl Into<Target<'a>>,
+        family: ApiFamily,
+        version: Option<&str>,
+    ) -> Result<Value, AzureError> {
+        self.call(self.target_request(Method::GET, target.into(), family, version)?).await
+    }
+
+    /// Every item of a pageable list (GET), as raw JSON.
+    pub async fn list_json<'a>(
+        &self,
+        target: impl Into<Target<'a>>,
+        family: ApiFamily,
+        version: Option<&str>,
+    ) -> Result<Vec<Value>, AzureError> {
+        self.list_all(self.target_request(Method::GET, target.into(), family, version)?).await
+    }
+
+    /// Every item of a pageable list read with a POST (`listSubgroups`, `listAvailable*`), as
+    /// raw JSON. The POST only reads, so it is retried like a GET.
+    pub async fn list_json_post<'a>(
+        &self,
+        target: impl Into<Target<'a>>,
+        family: ApiFamily,
+        version: Option<&str>,
+    ) -> Result<Vec<Value>, AzureError> {
+        let req = self.target_request(Method::POST, target.into(), family, version)?;
+        self.list_all(req.read_only_post()).await
+    }
+
+    /// PUT a raw JSON body and wait for the operation's end (see [`ArmClient::run_lro`]);
+    /// returns the resource as ARM then shows it (`Null` when it sends no body).
+    pub async fn put_json<'a>(
+        &self,
+        target: impl Into<Target<'a>>,
+        family: ApiFamily,
+        body: &Value,
+        version: Option<&str>,
+    ) -> Result<Value, AzureError> {
+        let req = self.target_request(Method::PUT, target.into(), family, version)?;
+        Ok(self.run_lro(req.json(body.clone())).await?.unwrap_or(Value::Null))
+    }
+
+    /// PATCH a raw JSON body and wait for the operation's end. Not retried (PATCH is not
+    /// idempotent in general).
+    pub async fn patch_json<'a>(
+        &self,
+        target: impl Into<Target<'a>>,
+        family: ApiFamily,
+        body: &Value,
+        version: Option<&str>,
+    ) -> Result<Value, AzureError> {
+        let req = self.target_request(Method::PATCH, target.into(), family, version)?;
+        Ok(self.run_lro(req.json(body.clone())).await?.unwrap_or(Value::Null))
+    }
+
+    /// DELETE and wait for the operation's end.
+    pub async fn delete_json<'a>(
+        &self,
+        target: impl Into<Target<'a>>,
+        family: ApiFamily,
+        version: Option<&str>,
+    ) -> Result<(), AzureError> {
+        let req = self.target_request(Method::DELETE, target.into(), family, version)?;
+        self.run_lro(req).await.map(|_| ())
+    }
+
+    // ------------------------------------------------------------ long-running operations
+
+    /// Sends a request that may start a long-running operation and waits for its end, as ARM's
+    /// RPC allows (any of 200/201/202, with or without `Azure-AsyncOperation` and `Location`):
+    ///
+    /// - `Azure-AsyncOperation`: polled until its `status` is terminal (`Succeeded`, `Failed`,
+    ///   `Canceled`, case-insensitive; any other value, known or not, is "running").
+    /// - else `Location`: polled until it stops answering 202.
+    /// - else (no header): a PUT/PATCH whose body reports a non-terminal
+    ///   `properties.provisioningState` (or a 202) is followed by reading the resource until its
+    ///   state is terminal; a DELETE answered 202 by reading the resource until it is gone.
+    ///
+    /// Final state: for PUT/PATCH the resource read again (and read until its own
+    /// `provisioningState` is terminal); for DELETE/POST the `Location`'s answer. Nothing is
+    /// reported done before the operation is terminal: past the deadline it is
+    /// [`AzureError::LroTimeout`], `Failed`/`Canceled` is [`AzureError::LroFailed`]. Returns the
+    /// final body (`None` when there is none, e.g. a DELETE).
+    pub async fn run_lro(&self, req: Request) -> Result<Option<Value>, AzureError> {
         let started = self.pipeline.timer.now();
-        let first = self.pipeline.send(&req).await?;
+        let (req, first) = self.send_first(req).await?;
+        let mut lro = Lro { client: self, req: &req, started, last_status: "Accepted".to_owned() };
         let async_op = first.header("azure-asyncoperation").map(str::to_owned);
         let location = first.header("location").map(str::to_owned);
-        let body_of = |r: &Response| -> Option<serde_json::Value> {
-            if r.body.is_empty() {
-                None
-            } else {
-                serde_json::from_slice(&r.body).ok()
-            }
-        };
-        if !(first.status == 201 || first.status == 202)
-            || (async_op.is_none() && location.is_none())
-        {
-            return Ok(body_of(&first));
-        }
-        let mut wait =
-            super::pipeline::retry_after(&first.headers).unwrap_or(self.lro.default_poll);
-        let mut last_status = "Accepted".to_owned();
-        let timeout = |last: &str| AzureError::LroTimeout {
-            method: req.method.to_string(),
-            resource: req.resource.clone(),
-            deadline: self.lro.deadline,
-            last_status: last.to_owned(),
-        };
-        loop {
-            if self.pipeline.timer.now().saturating_sub(started) + wait > self.lro.deadline {
-                return Err(timeout(&last_status));
-            }
-            self.pipeline.timer.sleep(wait).await;
-            if let Some(op) = &async_op {
-                let poll =
-                    Request::new(Method::GET, self.pipeline.rebase(op)?, req.resource.clone());
+        let pollable = matches!(first.status, 200..=202);
+        let write = req.method == Method::PUT || req.method == Method::PATCH;
+        let mut wait = lro.wait_after(&first);
+        if let (true, Some(op)) = (pollable, &async_op) {
+            let url = self.pipeline.rebase(op)?;
+            loop {
+                lro.sleep(wait).await?;
+                let poll = req.follow_up(Method::GET, url.clone());
                 let resp = self.pipeline.send(&poll).await?;
                 let status: OperationStatusResult = Self::decode(&poll, &resp)?;
-                last_status = status.status.clone();
+                lro.last_status = status.status.clone();
                 match status.lro_status() {
-                    LroStatus::Succeeded => {
-                        if req.method == Method::PUT || req.method == Method::PATCH {
-                            let get =
-                                Request::new(Method::GET, req.url.clone(), req.resource.clone());
-                            let r = self.pipeline.send(&get).await?;
-                            return Ok(body_of(&r));
-                        }
-                        return Ok(match location {
-                            Some(l) => {
-                                let get = Request::new(
-                                    Method::GET,
-                                    self.pipeline.rebase(&l)?,
-                                    req.resource.clone(),
-                                );
-                                match self.pipeline.send(&get).await {
-                                    Ok(r) => body_of(&r),
-                                    Err(_) => serde_json::to_value(&status).ok(),
-                                }
-                            }
-                            None => serde_json::to_value(&status).ok(),
-                        });
-                    }
+                    LroStatus::Succeeded => break,
                     LroStatus::Failed | LroStatus::Canceled => {
-                        return Err(AzureError::LroFailed {
-                            method: req.method.to_string(),
-                            resource: req.resource.clone(),
-                            status: status.status,
-                            error: status.error.map(Box::new),
-                        });
+                        return Err(lro.failed(status.status, status.error));
                     }
-                    _ => {}
+                    _ => wait = lro.wait_after(&resp),
                 }
-                wait = super::pipeline::retry_after(&resp.headers).unwrap_or(self.lro.default_poll);
-            } else if let Some(loc) = &location {
-                let poll =
-                    Request::new(Method::GET, self.pipeline.rebase(loc)?, req.resource.clone());
-                let resp = self.pipeline.send(&poll).await?;
-                if resp.status != 202 {
-                    return Ok(body_of(&resp));
-                }
-                wait = super::pipeline::retry_after(&resp.headers).unwrap_or(self.lro.default_poll);
             }
+            if write {
+                return lro.settle_resource(None).await;
+            }
+            return match &location {
+                Some(l) => match lro.poll_location(l, Duration::ZERO).await {
+                    Ok(body) => Ok(body),
+                    // The operation succeeded; a Location that cannot be read adds nothing.
+                    Err(_) => Ok(None),
+                },
+                None => Ok(None),
+            };
         }
+        if let (true, Some(l)) = (pollable, &location) {
+            let body = lro.poll_location(l, wait).await?;
+            return if write { lro.settle_resource(None).await } else { Ok(body) };
+        }
+        // No header: the body (or, for a DELETE, the resource's absence) tells.
+        let body = body_of(&first);
+        if write {
+            return match provisioning_state(&body).map(|s| LroStatus::parse(&s)) {
+                Some(LroStatus::Succeeded) => Ok(body),
+                Some(s @ (LroStatus::Failed | LroStatus::Canceled)) => {
+                    Err(lro.failed(lro_name(&s), None))
+                }
+                Some(_) => {
+                    lro.last_status = provisioning_state(&body).unwrap_or_default();
+                    lro.settle_resource(Some(wait)).await
+                }
+                None if first.status == 202 => lro.settle_resource(Some(wait)).await,
+                None => Ok(body),
+            };
+        }
+        if first.status == 202 {
+            if req.method == Method::DELETE {
+                return lro.wait_until_gone(wait).await;
+            }
+            return Err(AzureError::Decode {
+                method: req.method.to_string(),
+                resource: req.resource.clone(),
+                message: "the service answered 202 Accepted without Azure-AsyncOperation or \
+                          Location, so the end of the operation cannot be observed"
+                    .into(),
+            });
+        }
+        Ok(body)
     }
 
     async fn lro_typed<T: DeserializeOwned>(&self, req: Request) -> Result<T, AzureError> {
-        let v = self.run_lro(req.clone()).await?.unwrap_or(serde_json::Value::Null);
+        let v = self.run_lro(req.clone()).await?.unwrap_or(Value::Null);
         serde_json::from_value(v).map_err(|e| AzureError::Decode {
             method: req.method.to_string(),
             resource: req.resource.clone(),
@@ -214,9 +626,10 @@ impl ArmClient {
 
     /// The subscriptions the principal can see.
     pub async fn list_subscriptions(&self) -> Result<Vec<Subscription>, AzureError> {
-        let req = Request::new(
+        let req = self.request(
             Method::GET,
-            self.url(&["subscriptions"], api::SUBSCRIPTIONS),
+            ApiFamily::Subscriptions,
+            &["subscriptions"],
             "/subscriptions",
         );
         self.list_all(req).await
@@ -235,11 +648,8 @@ impl ArmClient {
             "Microsoft.Security",
             "securityConnectors",
         ];
-        let req = Request::new(
-            Method::GET,
-            self.url(&segs, api::SECURITY_CONNECTORS),
-            format!("/{}", segs.join("/")),
-        );
+        let req =
+            self.request(Method::GET, ApiFamily::Connectors, &segs, format!("/{}", segs.join("/")));
         self.list_all(req).await
     }
 
@@ -257,36 +667,27 @@ impl ArmClient {
             "Microsoft.Security",
             "securityConnectors",
         ];
-        let req = Request::new(
-            Method::GET,
-            self.url(&segs, api::SECURITY_CONNECTORS),
-            format!("/{}", segs.join("/")),
-        );
+        let req =
+            self.request(Method::GET, ApiFamily::Connectors, &segs, format!("/{}", segs.join("/")));
         self.list_all(req).await
     }
 
     pub async fn get_connector(&self, id: &ResourceId) -> Result<SecurityConnector, AzureError> {
-        self.call(Request::new(
-            Method::GET,
-            self.id_url(id, &[], api::SECURITY_CONNECTORS),
-            id.to_string(),
-        ))
-        .await
+        self.call(self.id_request(Method::GET, ApiFamily::Connectors, id, &[], id.to_string()))
+            .await
     }
 
-    /// Creates or replaces a connector (not long-running).
+    /// Creates or replaces a connector (synchronous in the spec; a long-running answer is
+    /// followed all the same).
     pub async fn put_connector(
         &self,
         id: &ResourceId,
         connector: &SecurityConnector,
     ) -> Result<SecurityConnector, AzureError> {
-        let req = Request::new(
-            Method::PUT,
-            self.id_url(id, &[], api::SECURITY_CONNECTORS),
-            id.to_string(),
-        )
-        .json(Self::body(connector)?);
-        self.call(req).await
+        let req = self
+            .id_request(Method::PUT, ApiFamily::Connectors, id, &[], id.to_string())
+            .json(Self::body(connector)?);
+        self.lro_typed(req).await
     }
 
     /// PATCH with any partial body (e.g. [`TagsPatch`]). Not retried: PATCH is not idempotent
@@ -296,22 +697,15 @@ impl ArmClient {
         id: &ResourceId,
         patch: &B,
     ) -> Result<SecurityConnector, AzureError> {
-        let req = Request::new(
-            Method::PATCH,
-            self.id_url(id, &[], api::SECURITY_CONNECTORS),
-            id.to_string(),
-        )
-        .json(Self::body(patch)?);
-        self.call(req).await
+        let req = self
+            .id_request(Method::PATCH, ApiFamily::Connectors, id, &[], id.to_string())
+            .json(Self::body(patch)?);
+        self.lro_typed(req).await
     }
 
     pub async fn delete_connector(&self, id: &ResourceId) -> Result<(), AzureError> {
-        let req = Request::new(
-            Method::DELETE,
-            self.id_url(id, &[], api::SECURITY_CONNECTORS),
-            id.to_string(),
-        );
-        self.pipeline.send(&req).await.map(|_| ())
+        let req = self.id_request(Method::DELETE, ApiFamily::Connectors, id, &[], id.to_string());
+        self.run_lro(req).await.map(|_| ())
     }
 
     // ------------------------------------------------------------ devops configuration
@@ -321,8 +715,7 @@ impl ArmClient {
         connector: &ResourceId,
     ) -> Result<DevOpsConfiguration, AzureError> {
         let id = connector.devops();
-        self.call(Request::new(Method::GET, self.id_url(&id, &[], api::DEVOPS), id.to_string()))
-            .await
+        self.call(self.id_request(Method::GET, ApiFamily::Devops, &id, &[], id.to_string())).await
     }
 
     pub async fn list_devops_configurations(
@@ -331,8 +724,7 @@ impl ArmClient {
     ) -> Result<Vec<DevOpsConfiguration>, AzureError> {
         let c = connector.connector_id();
         let id = format!("{c}/devops");
-        self.list_all(Request::new(Method::GET, self.id_url(&c, &["devops"], api::DEVOPS), id))
-            .await
+        self.list_all(self.id_request(Method::GET, ApiFamily::Devops, &c, &["devops"], id)).await
     }
 
     /// PUT `devops/default` (long-running).
@@ -342,7 +734,8 @@ impl ArmClient {
         config: &DevOpsConfiguration,
     ) -> Result<DevOpsConfiguration, AzureError> {
         let id = connector.devops();
-        let req = Request::new(Method::PUT, self.id_url(&id, &[], api::DEVOPS), id.to_string())
+        let req = self
+            .id_request(Method::PUT, ApiFamily::Devops, &id, &[], id.to_string())
             .json(Self::body(config)?);
         self.lro_typed(req).await
     }
@@ -354,7 +747,8 @@ impl ArmClient {
         config: &DevOpsConfiguration,
     ) -> Result<DevOpsConfiguration, AzureError> {
         let id = connector.devops();
-        let req = Request::new(Method::PATCH, self.id_url(&id, &[], api::DEVOPS), id.to_string())
+        let req = self
+            .id_request(Method::PATCH, ApiFamily::Devops, &id, &[], id.to_string())
             .json(Self::body(config)?);
         self.lro_typed(req).await
     }
@@ -365,13 +759,9 @@ impl ArmClient {
         connector: &ResourceId,
     ) -> Result<(), AzureError> {
         let id = connector.devops();
-        self.run_lro(Request::new(
-            Method::DELETE,
-            self.id_url(&id, &[], api::DEVOPS),
-            id.to_string(),
-        ))
-        .await
-        .map(|_| ())
+        self.run_lro(self.id_request(Method::DELETE, ApiFamily::Devops, &id, &[], id.to_string()))
+            .await
+            .map(|_| ())
     }
 
     pub async fn get_devops_operation_result(
@@ -380,8 +770,7 @@ impl ArmClient {
         operation_result_id: &str,
     ) -> Result<OperationStatusResult, AzureError> {
         let id = connector.devops().child("operationResults", operation_result_id);
-        self.call(Request::new(Method::GET, self.id_url(&id, &[], api::DEVOPS), id.to_string()))
-            .await
+        self.call(self.id_request(Method::GET, ApiFamily::Devops, &id, &[], id.to_string())).await
     }
 
     // ------------------------------------------------------------ Azure DevOps
@@ -392,9 +781,9 @@ impl ArmClient {
         op: &str,
     ) -> Result<Vec<T>, AzureError> {
         let id = connector.devops();
-        let req =
-            Request::new(Method::POST, self.id_url(&id, &[op], api::DEVOPS), format!("{id}/{op}"))
-                .read_only_post();
+        let req = self
+            .id_request(Method::POST, ApiFamily::Devops, &id, &[op], format!("{id}/{op}"))
+            .read_only_post();
         self.list_all(req).await
     }
 
@@ -422,16 +811,17 @@ impl ArmClient {
         parent: &ResourceId,
         child: &str,
     ) -> Result<Vec<T>, AzureError> {
-        let req = Request::new(
+        let req = self.id_request(
             Method::GET,
-            self.id_url(parent, &[child], api::DEVOPS),
+            ApiFamily::Devops,
+            parent,
+            &[child],
             format!("{parent}/{child}"),
         );
         self.list_all(req).await
     }
     async fn get_child<T: DeserializeOwned>(&self, id: &ResourceId) -> Result<T, AzureError> {
-        self.call(Request::new(Method::GET, self.id_url(id, &[], api::DEVOPS), id.to_string()))
-            .await
+        self.call(self.id_request(Method::GET, ApiFamily::Devops, id, &[], id.to_string())).await
     }
     async fn write_child<T: DeserializeOwned, B: Serialize>(
         &self,
@@ -439,7 +829,8 @@ impl ArmClient {
         id: &ResourceId,
         body: &B,
     ) -> Result<T, AzureError> {
-        let req = Request::new(method, self.id_url(id, &[], api::DEVOPS), id.to_string())
+        let req = self
+            .id_request(method, ApiFamily::Devops, id, &[], id.to_string())
             .json(Self::body(body)?);
         self.lro_typed(req).await
     }
@@ -597,12 +988,15 @@ impl ArmClient {
         group_fq_name: &str,
     ) -> Result<Vec<GitLabGroup>, AzureError> {
         let id = connector.gitlab_group(group_fq_name);
-        let req = Request::new(
-            Method::POST,
-            self.id_url(&id, &["listSubgroups"], api::DEVOPS),
-            format!("{id}/listSubgroups"),
-        )
-        .read_only_post();
+        let req = self
+            .id_request(
+                Method::POST,
+                ApiFamily::Devops,
+                &id,
+                &["listSubgroups"],
+                format!("{id}/listSubgroups"),
+            )
+            .read_only_post();
         self.list_all(req).await
     }
     pub async fn list_gitlab_projects(
@@ -629,13 +1023,15 @@ impl ArmClient {
         request: &QueryRequest,
     ) -> Result<QueryResponse, AzureError> {
         let segs = ["providers", "Microsoft.ResourceGraph", "resources"];
-        let mut req = Request::new(
-            Method::POST,
-            self.url(&segs, api::RESOURCE_GRAPH),
-            "/providers/Microsoft.ResourceGraph/resources",
-        )
-        .json(Self::body(request)?)
-        .read_only_post();
+        let mut req = self
+            .request(
+                Method::POST,
+                ApiFamily::Graph,
+                &segs,
+                "/providers/Microsoft.ResourceGraph/resources",
+            )
+            .json(Self::body(request)?)
+            .read_only_post();
         req.resource_graph = true;
         self.call(req).await
     }
@@ -684,9 +1080,10 @@ impl ArmClient {
 
     pub async fn list_support_services(&self) -> Result<Vec<SupportService>, AzureError> {
         let segs = ["providers", "Microsoft.Support", "services"];
-        self.list_all(Request::new(
+        self.list_all(self.request(
             Method::GET,
-            self.url(&segs, api::SUPPORT),
+            ApiFamily::Support,
+            &segs,
             "/providers/Microsoft.Support/services",
         ))
         .await
@@ -698,9 +1095,10 @@ impl ArmClient {
     ) -> Result<Vec<ProblemClassification>, AzureError> {
         let segs =
             ["providers", "Microsoft.Support", "services", service_name, "problemClassifications"];
-        self.list_all(Request::new(
+        self.list_all(self.request(
             Method::GET,
-            self.url(&segs, api::SUPPORT),
+            ApiFamily::Support,
+            &segs,
             format!("/{}", segs.join("/")),
         ))
         .await
@@ -722,13 +1120,10 @@ impl ArmClient {
             name: name.to_owned(),
             resource_type: "Microsoft.Support/supportTickets".into(),
         };
-        let req = Request::new(
-            Method::POST,
-            self.url(&segs, api::SUPPORT),
-            format!("/{}", segs.join("/")),
-        )
-        .json(Self::body(&body)?)
-        .read_only_post();
+        let req = self
+            .request(Method::POST, ApiFamily::Support, &segs, format!("/{}", segs.join("/")))
+            .json(Self::body(&body)?)
+            .read_only_post();
         self.call(req).await
     }
 
@@ -744,12 +1139,9 @@ impl ArmClient {
         ticket: &SupportTicketDetails,
     ) -> Result<SupportTicketDetails, AzureError> {
         let segs = Self::ticket_segments(subscription, name);
-        let req = Request::new(
-            Method::PUT,
-            self.url(&segs, api::SUPPORT),
-            format!("/{}", segs.join("/")),
-        )
-        .json(Self::body(ticket)?);
+        let req = self
+            .request(Method::PUT, ApiFamily::Support, &segs, format!("/{}", segs.join("/")))
+            .json(Self::body(ticket)?);
         self.lro_typed(req).await
     }
 
@@ -759,9 +1151,10 @@ impl ArmClient {
         name: &str,
     ) -> Result<SupportTicketDetails, AzureError> {
         let segs = Self::ticket_segments(subscription, name);
-        self.call(Request::new(
+        self.call(self.request(
             Method::GET,
-            self.url(&segs, api::SUPPORT),
+            ApiFamily::Support,
+            &segs,
             format!("/{}", segs.join("/")),
         ))
         .await
@@ -773,9 +1166,10 @@ impl ArmClient {
     ) -> Result<Vec<SupportTicketDetails>, AzureError> {
         let segs =
             ["subscriptions", subscription, "providers", "Microsoft.Support", "supportTickets"];
-        self.list_all(Request::new(
+        self.list_all(self.request(
             Method::GET,
-            self.url(&segs, api::SUPPORT),
+            ApiFamily::Support,
+            &segs,
             format!("/{}", segs.join("/")),
         ))
         .await
@@ -788,12 +1182,209 @@ impl ArmClient {
         update: &UpdateSupportTicket,
     ) -> Result<SupportTicketDetails, AzureError> {
         let segs = Self::ticket_segments(subscription, name);
-        let req = Request::new(
-            Method::PATCH,
-            self.url(&segs, api::SUPPORT),
-            format!("/{}", segs.join("/")),
-        )
-        .json(Self::body(update)?);
+        let req = self
+            .request(Method::PATCH, ApiFamily::Support, &segs, format!("/{}", segs.join("/")))
+            .json(Self::body(update)?);
         self.call(req).await
+    }
+}
+
+fn lro_name(s: &LroStatus) -> String {
+    match s {
+        LroStatus::Failed => "Failed".into(),
+        LroStatus::Canceled => "Canceled".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The failure a resource body explains (`error`, or `properties.provisioningStatusMessage`).
+fn failure_detail(body: &Option<Value>) -> Option<ErrorDetail> {
+    let b = body.as_ref()?;
+    if let Some(e) = b.get("error").and_then(|e| serde_json::from_value(e.clone()).ok()) {
+        return Some(e);
+    }
+    let m = b.get("properties")?.get("provisioningStatusMessage")?.as_str()?;
+    Some(ErrorDetail { message: Some(m.to_owned()), ..Default::default() })
+}
+
+/// One long-running operation being awaited.
+struct Lro<'a> {
+    client: &'a ArmClient,
+    /// The request as sent (its URL carries the api-version that worked).
+    req: &'a Request,
+    started: Duration,
+    last_status: String,
+}
+
+impl Lro<'_> {
+    fn wait_after(&self, resp: &Response) -> Duration {
+        super::pipeline::retry_after(&resp.headers).unwrap_or(self.client.lro.default_poll)
+    }
+
+    fn timeout(&self) -> AzureError {
+        AzureError::LroTimeout {
+            method: self.req.method.to_string(),
+            resource: self.req.resource.clone(),
+            deadline: self.client.lro.deadline,
+            last_status: self.last_status.clone(),
+        }
+    }
+
+    fn failed(&self, status: String, error: Option<ErrorDetail>) -> AzureError {
+        AzureError::LroFailed {
+            method: self.req.method.to_string(),
+            resource: self.req.resource.clone(),
+            status,
+            error: error.map(Box::new),
+        }
+    }
+
+    /// Waits `wait` unless that passes the deadline (then the operation timed out).
+    async fn sleep(&self, wait: Duration) -> Result<(), AzureError> {
+        let timer = &self.client.pipeline.timer;
+        if timer.now().saturating_sub(self.started) + wait > self.client.lro.deadline {
+            return Err(self.timeout());
+        }
+        timer.sleep(wait).await;
+        Ok(())
+    }
+
+    async fn get(&self, url: Url) -> Result<Response, AzureError> {
+        self.client.pipeline.send(&self.req.follow_up(Method::GET, url)).await
+    }
+
+    /// Polls `Location` until it stops answering 202; its last answer's body.
+    async fn poll_location(
+        &mut self,
+        location: &str,
+        first_wait: Duration,
+    ) -> Result<Option<Value>, AzureError> {
+        let url = self.client.pipeline.rebase(location)?;
+        let mut wait = first_wait;
+        loop {
+            if !wait.is_zero() {
+                self.sleep(wait).await?;
+            }
+            let resp = self.get(url.clone()).await?;
+            if resp.status != 202 {
+                return Ok(body_of(&resp));
+            }
+            self.last_status = "Accepted".into();
+            wait = self.wait_after(&resp);
+        }
+    }
+
+    /// Reads the resource until its `provisioningState` is terminal (or absent); its body.
+    async fn settle_resource(
+        &mut self,
+        first_wait: Option<Duration>,
+    ) -> Result<Option<Value>, AzureError> {
+        let mut wait = first_wait;
+        loop {
+            if let Some(w) = wait {
+                self.sleep(w).await?;
+            }
+            let resp = self.get(self.req.url.clone()).await?;
+            let body = body_of(&resp);
+            let Some(state) = provisioning_state(&body) else { return Ok(body) };
+            match LroStatus::parse(&state) {
+                LroStatus::Succeeded => return Ok(body),
+                LroStatus::Failed | LroStatus::Canceled => {
+                    return Err(self.failed(state, failure_detail(&body)))
+                }
+                // Accepted, InProgress, Updating, ... and any state this build does not know.
+                _ => {
+                    self.last_status = state;
+                    wait = Some(self.wait_after(&resp));
+                }
+            }
+        }
+    }
+
+    /// Reads a deleted resource until it is gone (404).
+    async fn wait_until_gone(&mut self, first_wait: Duration) -> Result<Option<Value>, AzureError> {
+        let mut wait = first_wait;
+        loop {
+            self.sleep(wait).await?;
+            let resp = match self.get(self.req.url.clone()).await {
+                Ok(r) => r,
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let body = body_of(&resp);
+            if let Some(state) = provisioning_state(&body) {
+                match state.to_ascii_lowercase().as_str() {
+                    "failed" | "canceled" | "cancelled" | "deletionfailure" => {
+                        return Err(self.failed(state, failure_detail(&body)))
+                    }
+                    "deletionsuccess" => return Ok(None),
+                    _ => self.last_status = state,
+                }
+            }
+            wait = self.wait_after(&resp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::azure::{connect, ConnectOptions};
+    use crate::cli::{AuthMode, CloudName};
+
+    fn client() -> ArmClient {
+        let o = ConnectOptions {
+            arm_endpoint: Some("http://127.0.0.1:9/".into()),
+            auth: AuthMode::None,
+            cloud: CloudName::Public,
+        };
+        connect(&o, &Default::default()).unwrap().client
+    }
+
+    #[test]
+    fn child_targets_keep_the_parent_path_and_the_familys_version() {
+        let c = client();
+        let id = ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/c/devops/default/gitLabGroups/a$b").unwrap();
+        let r = c
+            .target_request(
+                Method::POST,
+                Target::Child(&id, "listSubgroups"),
+                ApiFamily::Devops,
+                None,
+            )
+            .unwrap();
+        assert_eq!(
+            r.url.as_str(),
+            "http://127.0.0.1:9/subscriptions/s/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/c/devops/default/gitLabGroups/a$b/listSubgroups?api-version=2025-03-01"
+        );
+        assert_eq!(r.resource, format!("{id}/listSubgroups"));
+        assert_eq!((r.family, r.pinned_version), (Some(ApiFamily::Devops), false));
+        // An explicit version is pinned; a path target is split into segments.
+        let r = c
+            .target_request(
+                Method::GET,
+                Target::Path("/providers/Microsoft.Support/services"),
+                ApiFamily::Support,
+                Some("2024-04-01"),
+            )
+            .unwrap();
+        assert_eq!(
+            r.url.as_str(),
+            "http://127.0.0.1:9/providers/Microsoft.Support/services?api-version=2024-04-01"
+        );
+        assert!(r.pinned_version);
+    }
+
+    #[test]
+    fn set_api_version_replaces_it_and_keeps_the_other_parameters() {
+        let mut u = Url::parse("https://m/x?$skipToken=a%20b&Api-Version=1&page=2").unwrap();
+        set_api_version(&mut u, "2025-11-01-preview");
+        assert_eq!(
+            u.as_str(),
+            "https://m/x?api-version=2025-11-01-preview&$skipToken=a%20b&page=2"
+        );
+        let mut u = Url::parse("https://m/x").unwrap();
+        set_api_version(&mut u, "2024-04-01");
+        assert_eq!(u.query(), Some("api-version=2024-04-01"));
     }
 }

@@ -3,6 +3,7 @@
 //! Display says what happened, to which resource, and what to do. Nothing here ever holds a token:
 //! request URLs are stored without query values that could be secrets.
 
+use super::api::{ApiFamily, ApiOverride};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
@@ -161,10 +162,119 @@ pub enum AzureError {
     /// `scheme://host[:port]` only.
     #[error("{method} {resource}: refused to send to {target}: {reason} (the bearer token goes only to the ARM endpoint, over https or plain http to loopback; check --arm-endpoint and any proxy or gateway that rewrites ARM's answers)")]
     Refused { method: String, resource: String, target: String, reason: String },
+    /// ARM refused an api-version that lifeboat does not replace by negotiation: one the caller
+    /// asked for explicitly, an override, or the one this process already used successfully.
+    #[error("{}", describe_refused(.family, .version, .served, .why, .refusal))]
+    ApiVersionRefused {
+        family: ApiFamily,
+        version: String,
+        /// The versions ARM said it serves.
+        served: Vec<String>,
+        why: VersionPin,
+        refusal: Box<ArmError>,
+    },
+    /// ARM refused the family's version and serves none of the versions lifeboat knows.
+    #[error("{}", describe_unknown(.family, .version, .served, .refusal))]
+    NoKnownApiVersion {
+        family: ApiFamily,
+        version: String,
+        served: Vec<String>,
+        refusal: Box<ArmError>,
+    },
     #[error("cannot get an Azure access token: {0}")]
     Credential(String),
     #[error("{0}")]
     Config(String),
+}
+
+/// Why a refused api-version was not negotiated away.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VersionPin {
+    /// The caller asked for this version (for example the one a snapshot object was read with).
+    Explicit,
+    /// The user chose it.
+    Override(ApiOverride),
+    /// This process already made a successful call of the family with it.
+    InUse,
+}
+
+/// The version to suggest to the user: the newest served one lifeboat knows, else the newest
+/// served one.
+pub fn suggested_version(family: ApiFamily, served: &[String]) -> Option<String> {
+    if let Some(v) = super::api::negotiate(family, served) {
+        return Some(v.to_owned());
+    }
+    served.iter().max_by(|a, b| a.get(..10).cmp(&b.get(..10)).then(b.len().cmp(&a.len()))).cloned()
+}
+
+fn ids(a: &ArmError) -> String {
+    let mut s = String::new();
+    if let Some(r) = &a.request_id {
+        s.push_str(&format!("; request id {r}"));
+    }
+    if let Some(c) = &a.correlation_id {
+        s.push_str(&format!("; correlation id {c}"));
+    }
+    s
+}
+
+fn describe_refused(
+    family: &ApiFamily,
+    version: &str,
+    served: &[String],
+    why: &VersionPin,
+    a: &ArmError,
+) -> String {
+    let flag = |v: &str| format!("--api-version {family}={v}");
+    let suggestion = suggested_version(*family, served);
+    let (because, fix) = match why {
+        VersionPin::Explicit => (
+            "asked for explicitly".to_owned(),
+            "use one of the served versions, or the version in use for the run".to_owned(),
+        ),
+        VersionPin::Override(o) => (
+            format!("set by {}; an override is never negotiated away", o.describe()),
+            match &suggestion {
+                Some(v) => format!(
+                    "change the override to a served version, e.g. {}, or remove it",
+                    flag(v)
+                ),
+                None => "remove the override".to_owned(),
+            },
+        ),
+        VersionPin::InUse => (
+            "already in use by this process; lifeboat never switches an api-version mid-run"
+                .to_owned(),
+            match &suggestion {
+                Some(v) => format!("start the command again with {}", flag(v)),
+                None => "run again once the service serves it".to_owned(),
+            },
+        ),
+    };
+    format!(
+        "{} {} failed: ARM refused {family} api-version {version} ({} {}), {because}; it serves {} ({fix}{})",
+        a.method,
+        a.resource,
+        a.status,
+        a.code,
+        served.join(", "),
+        ids(a)
+    )
+}
+
+fn describe_unknown(family: &ApiFamily, version: &str, served: &[String], a: &ArmError) -> String {
+    let v = suggested_version(*family, served).unwrap_or_else(|| "VERSION".into());
+    format!(
+        "{} {} failed: ARM refused {family} api-version {version} ({} {}) and serves none of the versions lifeboat knows ({}); it serves {} (choose one explicitly: --api-version {family}={v}, or {}={family}={v}{})",
+        a.method,
+        a.resource,
+        a.status,
+        a.code,
+        family.known().join(", "),
+        served.join(", "),
+        super::api::OVERRIDES_ENV,
+        ids(a)
+    )
 }
 
 impl AzureError {
@@ -180,6 +290,8 @@ impl AzureError {
         match self {
             AzureError::Arm(a) => Some(&a.code),
             AzureError::LroFailed { error, .. } => error.as_ref().and_then(|e| e.code.as_deref()),
+            AzureError::ApiVersionRefused { refusal, .. }
+            | AzureError::NoKnownApiVersion { refusal, .. } => Some(&refusal.code),
             _ => None,
         }
     }

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod client;
 pub mod credential;
+pub mod doctor;
 pub mod error;
 pub mod http;
 pub mod id;
@@ -16,9 +17,10 @@ pub mod throttle;
 pub mod timer;
 pub mod writable;
 
-pub use client::{ArmClient, LroOptions};
+pub use api::{ApiFamily, ApiOverride, ApiVersions, Negotiation, VersionSource};
+pub use client::{ArmClient, LroOptions, Target};
 pub use credential::{AccessToken, CredentialKind, Principal, TokenSource};
-pub use error::{ArmError, AzureError};
+pub use error::{ArmError, AzureError, VersionPin};
 pub use id::ResourceId;
 pub use pipeline::{CallRecord, Observer, PipelineOptions, RetryPolicy};
 
@@ -99,7 +101,9 @@ pub fn resolve_endpoint(arm_endpoint: Option<&str>, cloud: CloudName) -> Result<
 }
 
 /// Validates the options and builds the client. No request is sent: a credential that does not
-/// work is reported (exit 5) by the first call.
+/// work is reported (exit 5) by the first call. The api-version overrides of
+/// `LIFEBOAT_API_VERSIONS` (in `env`) apply; `--api-version` flags are applied on top by the CLI
+/// ([`ArmClient::set_api_overrides`]).
 pub fn connect(
     opts: &ConnectOptions,
     env: &HashMap<String, String>,
@@ -141,7 +145,22 @@ pub fn connect_with(
         observer,
     })
     .map_err(|e| UserError::failed(e.to_string()))?;
-    Ok(Connection { client: ArmClient::new(pipeline), endpoint, credentials: kinds, credential })
+    let client = ArmClient::new(pipeline);
+    client.set_api_overrides(&env_overrides(env)?);
+    Ok(Connection { client, endpoint, credentials: kinds, credential })
+}
+
+/// The overrides of `LIFEBOAT_API_VERSIONS` (`devops=2025-11-01-preview,connectors=...`); a
+/// malformed value is bad input (exit 2) naming the families.
+pub fn env_overrides(env: &HashMap<String, String>) -> Result<Vec<ApiOverride>, UserError> {
+    match env.get(api::OVERRIDES_ENV).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => Ok(Vec::new()),
+        Some(v) => api::parse_overrides_env(v).map_err(|e| {
+            UserError::usage(format!("{}: {e}", api::OVERRIDES_ENV)).with_hint(
+                "write FAMILY=VERSION pairs separated by commas, e.g. devops=2025-11-01-preview,connectors=2024-08-01-preview",
+            )
+        }),
+    }
 }
 
 /// The client's retry policy: the default, with `LIFEBOAT_HTTP_RETRIES=N` (0 to 20) retries of a

@@ -29,7 +29,10 @@ pub struct CallRecord {
     /// Final HTTP status; `None` when no answer arrived.
     pub status: Option<u16>,
     pub client_request_id: String,
+    /// The answer's `x-ms-request-id` (what Microsoft support asks for).
     pub request_id: Option<String>,
+    /// The answer's `x-ms-correlation-request-id`; ARM echoes the one lifeboat sent, so when an
+    /// answer carries none this is the one sent (shared by every request of the logical call).
     pub correlation_id: Option<String>,
     pub attempts: u32,
     pub duration_ms: u64,
@@ -95,6 +98,15 @@ pub struct Request {
     pub subscription: Option<String>,
     /// A Resource Graph query (its own quota instead of the ARM buckets).
     pub resource_graph: bool,
+    /// The API family whose api-version the URL carries: the client keeps it current and
+    /// negotiates it when ARM refuses it. `None`: the URL is used as built (links the service
+    /// handed out).
+    pub family: Option<super::api::ApiFamily>,
+    /// The URL's api-version was asked for explicitly: used as is, never negotiated.
+    pub pinned_version: bool,
+    /// `x-ms-correlation-request-id`: one per logical call (an operation, its polls and its
+    /// final read share it). `None`: a new one for this request.
+    pub correlation_id: Option<String>,
 }
 
 impl Request {
@@ -110,7 +122,17 @@ impl Request {
             idempotent,
             subscription,
             resource_graph: false,
+            family: None,
+            pinned_version: false,
+            correlation_id: None,
         }
+    }
+    /// A request of the same logical call (same correlation ID) to another URL, e.g. a poll.
+    pub fn follow_up(&self, method: Method, url: Url) -> Request {
+        let mut r = Request::new(method, url, self.resource.clone());
+        r.correlation_id = self.correlation_id.clone();
+        r.subscription = self.subscription.clone().or(r.subscription);
+        r
     }
     pub fn json(mut self, body: serde_json::Value) -> Self {
         self.body = Some(body);
@@ -304,6 +326,8 @@ impl Pipeline {
     pub async fn send(&self, req: &Request) -> Result<Response, AzureError> {
         self.check_destination(req)?;
         let client_request_id = uuid::Uuid::new_v4().to_string();
+        let correlation_id =
+            req.correlation_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let started = self.timer.now();
         let class = OpClass::of_method(&req.method);
         let class =
@@ -318,7 +342,7 @@ impl Pipeline {
             status: None,
             client_request_id: client_request_id.clone(),
             request_id: None,
-            correlation_id: None,
+            correlation_id: Some(correlation_id.clone()),
             attempts: 0,
             duration_ms: 0,
             throttled: 0,
@@ -340,7 +364,7 @@ impl Pipeline {
             };
             let permit = self.throttle.acquire(req.subscription.as_deref(), class).await;
             // Stages: identity, transport.
-            let outcome = self.attempt(req, &client_request_id, auth).await;
+            let outcome = self.attempt(req, &client_request_id, &correlation_id, auth).await;
             let (retry_after, retry_reason) = match &outcome {
                 Ok(resp) => {
                     let remaining =
@@ -364,8 +388,11 @@ impl Pipeline {
                     }
                     record.status = Some(resp.status);
                     record.request_id = resp.header("x-ms-request-id").map(str::to_owned);
-                    record.correlation_id =
-                        resp.header("x-ms-correlation-request-id").map(str::to_owned);
+                    record.correlation_id = Some(
+                        resp.header("x-ms-correlation-request-id")
+                            .unwrap_or(&correlation_id)
+                            .to_owned(),
+                    );
                     if resp.status == 429 {
                         throttled += 1;
                     }
@@ -452,12 +479,14 @@ impl Pipeline {
         &self,
         req: &Request,
         client_request_id: &str,
+        correlation_id: &str,
         auth: Option<HeaderValue>,
     ) -> Result<Response, String> {
         let mut b = self
             .http
             .request(req.method.clone(), req.url.clone())
             .header("x-ms-client-request-id", client_request_id)
+            .header("x-ms-correlation-request-id", correlation_id)
             .header("x-ms-return-client-request-id", "true")
             .header(reqwest::header::ACCEPT, "application/json");
         if let Some(v) = auth {

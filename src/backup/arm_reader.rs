@@ -1,11 +1,13 @@
 //! [`ArmReader`]: the [`ConfigReader`] over the real (or simulated) Azure, through
 //! [`ArmClient`].
 //!
-//! Bodies are fetched as raw JSON through the client's generic pager ([`ArmClient::list_all`]),
-//! not through the typed models: a backup must keep every field exactly as ARM returned it,
-//! explicit `null`s and fields newer than our models included. URLs are built from the parent's
-//! [`ResourceId`] and the api-versions of [`crate::azure::api`], the same ones the typed
-//! operations use.
+//! Bodies are fetched as raw JSON through the client's generic JSON operations
+//! ([`ArmClient::list_json`], [`ArmClient::get_json`]), not through the typed models: a backup
+//! must keep every field exactly as ARM returned it, explicit `null`s and fields newer than our
+//! models included. The client builds the URLs and picks the api-version of each family (the
+//! compiled one, an override, or the one it negotiated when ARM refused it); each object is
+//! recorded with the version it was actually read with ([`ConfigReader::api_version`] asks the
+//! client after the read: a family never switches after its first successful call).
 //!
 //! Connector discovery: with `--subscription`, each subscription's connector list is read
 //! directly; without, Resource Graph (`queries/devops-connectors.kql`, the query
@@ -16,9 +18,7 @@
 use super::collect::{ConfigReader, ReaderError};
 use super::snapshot::Scope;
 use super::ResourceKind;
-use crate::azure::pipeline::Request;
-use crate::azure::{api, ArmClient, AzureError, ResourceId};
-use reqwest::Method;
+use crate::azure::{ApiFamily, ArmClient, AzureError, ResourceId, Target};
 use serde_json::Value;
 use std::sync::Mutex;
 
@@ -29,6 +29,14 @@ pub struct ArmReader {
     /// The first Azure error met, kept so the CLI can map it to its exit code (an expired
     /// credential is exit 5, not a generic failure).
     first_error: Mutex<Option<AzureError>>,
+}
+
+/// The API family resources of `kind` are read through.
+pub fn family_of(kind: ResourceKind) -> ApiFamily {
+    match kind {
+        ResourceKind::Connector => ApiFamily::Connectors,
+        _ => ApiFamily::Devops,
+    }
 }
 
 impl ArmReader {
@@ -59,42 +67,24 @@ impl ArmReader {
             .map_err(|e| ReaderError(format!("`{id}` is not a resource ID Azure returned: {e}")))
     }
 
-    fn url(&self, segments: &[&str], api_version: &str) -> url::Url {
-        self.client.url(segments, api_version)
-    }
-
-    /// Every item of a pageable list under `parent` (`{parent}/{child}`), as raw JSON.
-    async fn list_children(
-        &self,
-        parent: &str,
-        child: &str,
-        method: Method,
-    ) -> Result<Vec<Value>, ReaderError> {
+    /// Every item of a pageable DevOps list under `parent` (`{parent}/{child}`), as raw JSON.
+    async fn list_children(&self, parent: &str, child: &str) -> Result<Vec<Value>, ReaderError> {
         let id = self.parse_id(parent)?;
-        let mut segs = id.path_segments();
-        segs.push(child);
-        let mut req = Request::new(method, self.url(&segs, api::DEVOPS), format!("{id}/{child}"));
-        if req.method == Method::POST {
-            // `listSubgroups` only reads: safe to retry.
-            req = req.read_only_post();
-        }
-        self.client.list_all::<Value>(req).await.map_err(|e| self.fail(e))
+        let target = Target::Child(&id, child);
+        self.client.list_json(target, ApiFamily::Devops, None).await.map_err(|e| self.fail(e))
     }
 
     async fn list_subscription(&self, subscription: &str) -> Result<Vec<Value>, ReaderError> {
-        let segs = [
-            "subscriptions",
-            subscription,
-            "providers",
-            "Microsoft.Security",
-            "securityConnectors",
-        ];
-        let req = Request::new(
-            Method::GET,
-            self.url(&segs, api::SECURITY_CONNECTORS),
-            format!("/{}", segs.join("/")),
+        let path = format!(
+            "/subscriptions/{subscription}/providers/Microsoft.Security/securityConnectors"
         );
-        self.client.list_all::<Value>(req).await.map_err(|e| self.fail(e))
+        if subscription.is_empty() || subscription.contains(['/', '?', '#']) {
+            return Err(ReaderError(format!("`{subscription}` is not a subscription ID")));
+        }
+        self.client
+            .list_json(path.as_str(), ApiFamily::Connectors, None)
+            .await
+            .map_err(|e| self.fail(e))
     }
 
     /// The subscriptions to list: those given, or those Resource Graph finds DevOps connectors
@@ -136,13 +126,10 @@ impl ConfigReader for ArmReader {
         connector_id: &str,
     ) -> Result<Option<Value>, ReaderError> {
         let id = self.parse_id(connector_id)?.devops();
-        let req =
-            Request::new(Method::GET, self.url(&id.path_segments(), api::DEVOPS), id.to_string());
-        match self.client.pipeline().send(&req).await {
-            Ok(resp) => serde_json::from_slice(&resp.body).map(Some).map_err(|e| {
-                ReaderError(format!("GET {id} returned a body that is not JSON: {e}"))
-            }),
-            // A connector that was never authorized has no configuration.
+        match self.client.get_json(&id, ApiFamily::Devops, None).await {
+            Ok(v) => Ok(Some(v)),
+            // A connector that was never authorized has no configuration (a refused
+            // api-version is its own error, never a 404).
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(self.fail(e)),
         }
@@ -150,44 +137,46 @@ impl ConfigReader for ArmReader {
 
     async fn list_azure_devops_orgs(&self, connector_id: &str) -> Result<Vec<Value>, ReaderError> {
         let devops = self.parse_id(connector_id)?.devops().to_string();
-        self.list_children(&devops, "azureDevOpsOrgs", Method::GET).await
+        self.list_children(&devops, "azureDevOpsOrgs").await
     }
 
     async fn list_azure_devops_projects(&self, org_id: &str) -> Result<Vec<Value>, ReaderError> {
-        self.list_children(org_id, "projects", Method::GET).await
+        self.list_children(org_id, "projects").await
     }
 
     async fn list_azure_devops_repos(&self, project_id: &str) -> Result<Vec<Value>, ReaderError> {
-        self.list_children(project_id, "repos", Method::GET).await
+        self.list_children(project_id, "repos").await
     }
 
     async fn list_github_owners(&self, connector_id: &str) -> Result<Vec<Value>, ReaderError> {
         let devops = self.parse_id(connector_id)?.devops().to_string();
-        self.list_children(&devops, "gitHubOwners", Method::GET).await
+        self.list_children(&devops, "gitHubOwners").await
     }
 
     async fn list_github_repos(&self, owner_id: &str) -> Result<Vec<Value>, ReaderError> {
-        self.list_children(owner_id, "repos", Method::GET).await
+        self.list_children(owner_id, "repos").await
     }
 
     async fn list_gitlab_groups(&self, connector_id: &str) -> Result<Vec<Value>, ReaderError> {
         let devops = self.parse_id(connector_id)?.devops().to_string();
-        self.list_children(&devops, "gitLabGroups", Method::GET).await
+        self.list_children(&devops, "gitLabGroups").await
     }
 
     async fn list_gitlab_subgroups(&self, group_id: &str) -> Result<Vec<Value>, ReaderError> {
-        self.list_children(group_id, "listSubgroups", Method::POST).await
+        // `listSubgroups` is a POST that only reads: retried like a GET.
+        let id = self.parse_id(group_id)?;
+        let target = Target::Child(&id, "listSubgroups");
+        self.client.list_json_post(target, ApiFamily::Devops, None).await.map_err(|e| self.fail(e))
     }
 
     async fn list_gitlab_projects(&self, group_id: &str) -> Result<Vec<Value>, ReaderError> {
-        self.list_children(group_id, "projects", Method::GET).await
+        self.list_children(group_id, "projects").await
     }
 
+    /// The version the client uses for the kind's family. Asked after the read that returned
+    /// the object, so it is the version that read succeeded with.
     fn api_version(&self, kind: ResourceKind) -> String {
-        match kind {
-            ResourceKind::Connector => api::SECURITY_CONNECTORS.into(),
-            _ => api::DEVOPS.into(),
-        }
+        self.client.api_version(family_of(kind))
     }
 }
 
@@ -207,19 +196,6 @@ mod tests {
     }
 
     #[test]
-    fn child_urls_keep_the_parent_path_and_the_devops_api_version() {
-        let r = reader();
-        let id = r.parse_id("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/c/devops/default/gitLabGroups/a$b").unwrap();
-        let mut segs = id.path_segments();
-        segs.push("listSubgroups");
-        let u = r.url(&segs, api::DEVOPS);
-        assert_eq!(
-            u.as_str(),
-            "http://127.0.0.1:9/subscriptions/s/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/c/devops/default/gitLabGroups/a$b/listSubgroups?api-version=2025-03-01"
-        );
-    }
-
-    #[test]
     fn a_malformed_parent_id_is_an_error_not_a_panic() {
         let e = reader().parse_id("not/an/id").unwrap_err();
         assert!(e.0.contains("not/an/id"), "{e}");
@@ -228,7 +204,14 @@ mod tests {
     #[test]
     fn connectors_are_recorded_with_the_client_api_versions() {
         let r = reader();
-        assert_eq!(r.api_version(ResourceKind::Connector), api::SECURITY_CONNECTORS);
-        assert_eq!(r.api_version(ResourceKind::AzureDevOpsRepo), api::DEVOPS);
+        assert_eq!(r.api_version(ResourceKind::Connector), crate::azure::api::SECURITY_CONNECTORS);
+        assert_eq!(r.api_version(ResourceKind::AzureDevOpsRepo), crate::azure::api::DEVOPS);
+        r.client().set_api_overrides(&[crate::azure::ApiOverride {
+            family: ApiFamily::Devops,
+            version: "2025-11-01-preview".into(),
+            origin: crate::azure::api::OverrideOrigin::Flag,
+        }]);
+        assert_eq!(r.api_version(ResourceKind::GitLabGroup), "2025-11-01-preview");
+        assert_eq!(r.api_version(ResourceKind::Connector), crate::azure::api::SECURITY_CONNECTORS);
     }
 }

@@ -88,6 +88,7 @@ use serde::{Deserialize, Serialize};
 pub struct Captured {
     pub resource_id: String,
     pub kind: ResourceKind,
+    /// The ARM api-version the body was read with (the manifest entry's `apiVersion`).
     pub api_version: String,
     pub body: serde_json::Value,
 }

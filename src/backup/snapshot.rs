@@ -46,6 +46,10 @@ pub struct Entry {
     /// `properties.autoDiscovery` (DevOps configuration) or `properties.environmentName` (connector).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub setting: Option<String>,
+    /// The ARM api-version the object was read with (what restore writes it back with when the
+    /// service still serves it). `None` in snapshots taken before lifeboat recorded it: unknown.
+    #[serde(default, rename = "apiVersion", skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
 }
 
 /// The manifest of one snapshot.
@@ -318,7 +322,7 @@ fn str_at<'a>(body: &'a Value, path: &[&str]) -> Option<&'a str> {
     cur.as_str()
 }
 
-fn entry_for(kind: ResourceKind, hash: String, body: &Value) -> Entry {
+fn entry_for(kind: ResourceKind, hash: String, body: &Value, api_version: &str) -> Entry {
     let setting = match kind {
         ResourceKind::DevOpsConfiguration => str_at(body, &["properties", "autoDiscovery"]),
         ResourceKind::Connector => str_at(body, &["properties", "environmentName"]),
@@ -331,6 +335,7 @@ fn entry_for(kind: ResourceKind, hash: String, body: &Value) -> Entry {
             .map(String::from),
         onboarding: str_at(body, &["properties", "onboardingState"]).map(String::from),
         setting: setting.map(String::from),
+        api_version: Some(api_version.to_owned()).filter(|v| !v.is_empty()),
     }
 }
 
@@ -516,7 +521,7 @@ where
         if captured.kind == ResourceKind::Connector {
             needs_reauthorization.push(captured.resource_id.clone());
         }
-        let entry = entry_for(captured.kind, hash.clone(), &captured.body);
+        let entry = entry_for(captured.kind, hash.clone(), &captured.body, &captured.api_version);
         // Pages can overlap when the tenant changes during a listing: the first copy wins.
         if resources.contains_key(&captured.resource_id) {
             continue;
@@ -660,6 +665,25 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_keep_the_api_version_and_old_ones_without_it_still_load() {
+        let body = serde_json::json!({"properties": {"onboardingState": "Onboarded"}});
+        let e =
+            entry_for(ResourceKind::AzureDevOpsOrg, "ab".repeat(32), &body, "2025-11-01-preview");
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["apiVersion"], "2025-11-01-preview");
+        assert_eq!(serde_json::from_value::<Entry>(v).unwrap(), e);
+        // A manifest entry written before lifeboat recorded versions: unknown, not an error.
+        let old: Entry = serde_json::from_value(serde_json::json!({
+            "kind": "azure-devops-org", "hash": "ab".repeat(32), "onboarding": "Onboarded"
+        }))
+        .unwrap();
+        assert_eq!(old.api_version, None);
+        assert!(serde_json::to_value(&old).unwrap().get("apiVersion").is_none());
+        let unknown = entry_for(ResourceKind::Connector, "cd".repeat(32), &body, "");
+        assert_eq!(unknown.api_version, None);
+    }
 
     #[test]
     fn snapshot_paths_parse_back() {

@@ -284,15 +284,7 @@ pub async fn execute(c: BackupCommand, g: &Globals) -> anyhow::Result<Exit> {
         BackupCommand::Create(args) => {
             // Everything the user typed is checked before the first call to Azure or the store.
             validate_create(&args, g)?;
-            let env: std::collections::HashMap<String, String> = std::env::vars().collect();
-            let conn = crate::azure::connect(
-                &crate::azure::ConnectOptions {
-                    arm_endpoint: g.arm_endpoint.clone(),
-                    auth: g.auth,
-                    cloud: g.cloud,
-                },
-                &env,
-            )?;
+            let conn = g.connect()?;
             let reader = ArmReader::new(conn.client);
             match run_create(&reader, &args, g, now).await {
                 Ok(exit) => Ok(exit),

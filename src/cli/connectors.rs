@@ -277,15 +277,7 @@ pub async fn execute(c: ConnectorsCommand, g: &Globals) -> anyhow::Result<Exit> 
                     .into());
                 }
             }
-            let env: std::collections::HashMap<String, String> = std::env::vars().collect();
-            let conn = azure::connect(
-                &azure::ConnectOptions {
-                    arm_endpoint: g.arm_endpoint.clone(),
-                    auth: g.auth,
-                    cloud: g.cloud,
-                },
-                &env,
-            )?;
+            let conn = g.connect()?;
             let rows = list(&conn.client, &args).await.map_err(azure::user_error)?;
             match g.output {
                 OutputFormat::Json => {

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod backup;
 pub mod connectors;
 pub mod docs;
+pub mod doctor;
 pub mod drill;
 pub mod guided;
 pub mod plan;
@@ -80,9 +81,51 @@ pub struct Globals {
     /// Log format
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Use this api-version for one API family, FAMILY=VERSION (repeatable; families:
+    /// connectors, devops, graph, support, subscriptions), e.g. devops=2025-11-01-preview. Also
+    /// LIFEBOAT_API_VERSIONS=FAMILY=VERSION,...; a flag wins for its family. An override is
+    /// never negotiated away: if Azure refuses it, the command fails naming it
+    #[arg(
+        long = "api-version",
+        global = true,
+        value_name = "FAMILY=VERSION",
+        value_parser = parse_api_version_flag
+    )]
+    pub api_version: Vec<crate::azure::ApiOverride>,
+}
+
+/// clap's parser of `--api-version` (a bad value exits 2 with the message, before anything).
+fn parse_api_version_flag(s: &str) -> Result<crate::azure::ApiOverride, String> {
+    crate::azure::api::parse_override(s, crate::azure::api::OverrideOrigin::Flag)
 }
 
 impl Globals {
+    /// The Azure connection of a command: `--arm-endpoint`, `--auth`, `--cloud`, and the
+    /// api-versions (`LIFEBOAT_API_VERSIONS`, then `--api-version` on top). Nothing is sent.
+    pub fn connect(&self) -> Result<crate::azure::Connection, error::UserError> {
+        let env: std::collections::HashMap<String, String> = std::env::vars().collect();
+        self.connect_with_env(&env)
+    }
+
+    /// [`Globals::connect`] with a given environment.
+    pub fn connect_with_env(
+        &self,
+        env: &std::collections::HashMap<String, String>,
+    ) -> Result<crate::azure::Connection, error::UserError> {
+        let conn = crate::azure::connect(&self.connect_options(), env)?;
+        conn.client.set_api_overrides(&self.api_version);
+        Ok(conn)
+    }
+
+    pub fn connect_options(&self) -> crate::azure::ConnectOptions {
+        crate::azure::ConnectOptions {
+            arm_endpoint: self.arm_endpoint.clone(),
+            auth: self.auth,
+            cloud: self.cloud,
+        }
+    }
+
     /// The state directory: `--state-dir`, `LIFEBOAT_STATE_DIR`, or `<data dir>/lifeboat`.
     pub fn state_dir(&self) -> anyhow::Result<PathBuf> {
         if let Some(dir) = &self.state_dir {
@@ -154,6 +197,8 @@ pub enum Command {
     /// Find DevOps security connectors through Azure Resource Graph
     #[command(subcommand)]
     Connectors(connectors::ConnectorsCommand),
+    /// Probe each Azure API family once and show the api-version in use and whether it works
+    Doctor(doctor::DoctorArgs),
     /// Back up connector configuration; list, verify, compare and prune snapshots
     #[command(subcommand)]
     Backup(backup::BackupCommand),
@@ -221,6 +266,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Skip(a) => run::execute_skip(a, g).await,
         Command::Runs(c) => run::execute_runs(c, g).await,
         Command::Connectors(c) => connectors::execute(c, g).await,
+        Command::Doctor(a) => doctor::execute(a, g).await,
         Command::Backup(c) => backup::execute(c, g).await,
         Command::Drill(a) => drill::execute(a, g).await,
         Command::Audit(c) => audit::execute(c, g).await,

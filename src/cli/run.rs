@@ -146,13 +146,7 @@ fn services_for(
 ) -> anyhow::Result<Services> {
     let mut services = Services::new();
     if plan_needs(plan, ServiceNeed::Azure) {
-        let env: std::collections::HashMap<String, String> = std::env::vars().collect();
-        let opts = crate::azure::ConnectOptions {
-            arm_endpoint: g.arm_endpoint.clone(),
-            auth: g.auth,
-            cloud: g.cloud,
-        };
-        let conn = crate::azure::connect(&opts, &env)?;
+        let conn = g.connect()?;
         services.insert(Arc::new(conn.client));
     }
     if plan_needs(plan, ServiceNeed::BackupStore) {
@@ -201,12 +195,18 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
     // Read-only steps (discovery, backup) are rehearsed now: bad regions, a backup without the
     // failed connectors and the like exit 2 before the run exists or anything is written.
     let rehearsal = Arc::new(services_for(&plan, g, None)?);
+    let rehearsal_arm = rehearsal.get::<crate::azure::ArmClient>();
     crate::steps::recovery::preflight(&plan, &registry, rehearsal, clock()).await?;
     let seed = rand::random::<u64>();
     let dir = runner::create_run(&state_dir, &plan, &run_id, now(), &Actor::current(), seed)
         .map_err(UserError::from)?;
     say!("run {run_id} started ({} steps)", plan.runbook.steps.len());
     let services = services_for(&plan, g, Some(&dir))?;
+    // The api-versions the rehearsal used (negotiated ones included, journaled by the first
+    // step that journals a call) stay the run's.
+    if let (Some(from), Some(to)) = (rehearsal_arm, services.get::<crate::azure::ArmClient>()) {
+        to.adopt_api_versions(&from);
+    }
     let secrets = runner::secret_params_of(&plan);
     if a.guided {
         let exit = super::guided::drive_guided(&dir, &run_id, &registry, services, secrets).await?;

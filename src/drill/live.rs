@@ -21,7 +21,7 @@ use super::report::{
     Scenario, StepRecord, StepResult, Verdict, Verification,
 };
 use crate::azure::models::{DevOpsConfiguration, SecurityConnector, SupportTicketDetails};
-use crate::azure::{ArmClient, AzureError, ConnectOptions, ResourceId};
+use crate::azure::{ArmClient, AzureError, ResourceId};
 use crate::backup::{self, CreateOptions, Keys, Scope, Store};
 use crate::cli::drill::DrillArgs;
 use crate::cli::Globals;
@@ -111,12 +111,7 @@ impl Writes<'_> {
 }
 
 fn connect(g: &Globals) -> Result<ArmClient, UserError> {
-    let env: std::collections::HashMap<String, String> = std::env::vars().collect();
-    let conn = crate::azure::connect(
-        &ConnectOptions { arm_endpoint: g.arm_endpoint.clone(), auth: g.auth, cloud: g.cloud },
-        &env,
-    )?;
-    Ok(conn.client)
+    Ok(g.connect()?.client)
 }
 
 /// The drill connector's name: the production name plus a suffix from the run id, within ARM's

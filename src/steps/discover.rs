@@ -42,10 +42,9 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     let filter = input_list(&ctx, "connectors");
     let client = recovery::arm(&ctx)?;
     ctx.progress(0, 1, format!("querying Resource Graph for DevOps connectors in {region}"));
-    let rows = client
-        .resource_graph_query(text, &subscriptions)
-        .await
-        .map_err(|e| recovery::azure_fail("the Resource Graph query failed", &e))?;
+    let rows = client.resource_graph_query(text, &subscriptions).await;
+    recovery::journal_negotiations(&ctx, &client).await?;
+    let rows = rows.map_err(|e| recovery::azure_fail("the Resource Graph query failed", &e))?;
     let mut all: Vec<ConnectorItem> = rows
         .iter()
         .map(|r| ConnectorItem {

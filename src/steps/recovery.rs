@@ -199,6 +199,7 @@ pub async fn journal_call(
     resource: &str,
     error: Option<&AzureError>,
 ) -> Result<(), StepOutcome> {
+    journal_negotiations(ctx, client).await?;
     let record = client.call_log().into_iter().rev().find(|c| {
         c.method.eq_ignore_ascii_case(method) && c.resource.eq_ignore_ascii_case(resource)
     });
@@ -213,6 +214,26 @@ pub async fn journal_call(
         correlation_id: record.as_ref().and_then(|r| r.correlation_id.clone()),
     };
     ctx.record_effect(effect).await.map_err(|e| StepOutcome::fail(e, true))
+}
+
+/// Journals each api-version negotiation of the client not journaled yet as an effect (method
+/// `NEGOTIATE-API-VERSION`, resource: family, versions and what ARM served; the IDs of the
+/// refused call), so the run records which version it used and why.
+pub async fn journal_negotiations(
+    ctx: &StepContext,
+    client: &ArmClient,
+) -> Result<(), StepOutcome> {
+    for n in client.take_unjournaled_negotiations() {
+        let effect = Effect {
+            method: "NEGOTIATE-API-VERSION".to_string(),
+            resource: n.summary(),
+            status: Some(n.status),
+            request_id: n.request_id,
+            correlation_id: n.correlation_id,
+        };
+        ctx.record_effect(effect).await.map_err(|e| StepOutcome::fail(e, true))?;
+    }
+    Ok(())
 }
 
 /// Saves scratch state durably, or the failure to return.

@@ -1,8 +1,13 @@
 //! Integration tests of the Azure client and `lifeboat connectors`, against local stub servers
 //! on 127.0.0.1 only. Nothing here contacts Azure or the instance metadata address.
 
+mod backup_versions;
 mod cli;
 mod contract;
+mod doctor;
+mod journal;
+mod lro;
+mod negotiation;
 mod pipeline;
 mod proxy;
 mod query;

@@ -421,7 +421,7 @@ async fn next_links_to_other_hosts_are_rebased_so_the_token_stays_home() {
 }
 
 #[tokio::test]
-async fn a_location_only_operation_is_polled_until_it_stops_answering_202() {
+async fn a_location_only_put_is_polled_until_it_stops_answering_202_then_read_again() {
     let ticket = json!({"name": "t1", "properties": {"title": "Region outage - DevOps Connector recovery", "severity": "moderate"}});
     let done = ticket.clone();
     let stub = Stub::start(move |r, i| match (r.method.as_str(), i) {
@@ -435,7 +435,10 @@ async fn a_location_only_operation_is_polled_until_it_stops_answering_202() {
     let got = client.create_support_ticket("s", "t1", &body).await.unwrap();
     assert_eq!(serde_json::to_value(got).unwrap(), ticket);
     let reqs = stub.requests();
-    assert_eq!(reqs.len(), 3);
+    assert_eq!(reqs.len(), 4);
     assert!(reqs[1].path.ends_with("/Microsoft.Support/operationResults/op"));
+    assert!(reqs[2].path.ends_with("/Microsoft.Support/operationResults/op"));
+    // A PUT's final state is the resource read again once the operation ended.
+    assert_eq!((reqs[3].method.as_str(), reqs[3].path.as_str()), ("GET", reqs[0].path.as_str()));
     assert_eq!(timer.sleeps(), vec![Duration::from_secs(30), Duration::from_secs(30)]);
 }

@@ -20,6 +20,9 @@ impl Recorded {
     pub fn header(&self, n: &str) -> Option<&str> {
         self.headers.get(n).and_then(|v| v.to_str().ok())
     }
+    pub fn api_version(&self) -> Option<&str> {
+        self.query.split('&').find_map(|p| p.strip_prefix("api-version="))
+    }
 }
 
 pub enum Reply {
@@ -87,9 +90,14 @@ impl Stub {
                 b = b
                     .status(StatusCode::from_u16(status).unwrap())
                     .header("content-type", "application/json");
-                b = b
-                    .header("x-ms-request-id", format!("req-{i}"))
-                    .header("x-ms-correlation-request-id", "corr-stub");
+                // Defaults a handler may replace by naming the header itself.
+                let named = |n: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(n));
+                if !named("x-ms-request-id") {
+                    b = b.header("x-ms-request-id", format!("req-{i}"));
+                }
+                if !named("x-ms-correlation-request-id") {
+                    b = b.header("x-ms-correlation-request-id", "corr-stub");
+                }
                 for (k, v) in headers {
                     b = b.header(k, v);
                 }
@@ -106,5 +114,17 @@ impl Stub {
 
     pub fn requests(&self) -> Vec<Recorded> {
         self.log.lock().unwrap().clone()
+    }
+
+    /// `METHOD path?api-version` of every request, in order: the sequence tests assert on.
+    pub fn sequence(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .map(|r| {
+                let v =
+                    r.query.split('&').find_map(|p| p.strip_prefix("api-version=")).unwrap_or("-");
+                format!("{} {} {v}", r.method, r.path)
+            })
+            .collect()
     }
 }

@@ -55,6 +55,8 @@ pub(crate) fn azure_failure(what: &str, e: &AzureError) -> StepError {
         AzureError::Decode { .. } | AzureError::Credential(_) | AzureError::Config(_) => false,
         // Something between lifeboat and ARM redirects or rewrites answers: not a transient.
         AzureError::Redirect { .. } | AzureError::Refused { .. } => false,
+        // The process never switches an api-version: only a run with an override can pass.
+        AzureError::ApiVersionRefused { .. } | AzureError::NoKnownApiVersion { .. } => false,
     };
     StepError { message: format!("{what}: {e}"), retryable }
 }
