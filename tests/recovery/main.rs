@@ -10,3 +10,4 @@ mod crash;
 mod draft;
 mod faults;
 mod lossless;
+mod property;
