@@ -4,6 +4,7 @@
 //! boundary and inside reapply/submit followed by resume.
 
 mod acceptance;
+mod api_versions;
 mod bad_input;
 mod common;
 mod crash;
