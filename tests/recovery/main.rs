@@ -11,4 +11,5 @@ mod crash;
 mod draft;
 mod faults;
 mod lossless;
+mod lro_shapes;
 mod property;
