@@ -94,3 +94,83 @@ async fn no_known_devops_api_version_fails_naming_the_served_ones_and_the_overri
     assert!(devops.iter().any(|r| r.api_version.as_deref() == Some(UNKNOWN) && r.status < 300));
     sim.shutdown().await.unwrap();
 }
+
+/// The outputs of every instance of `step`.
+fn outputs_of(world: &World, run: &str, step: &str) -> Vec<serde_json::Value> {
+    use lifeboat::engine::runner;
+    use lifeboat::steps::Registry;
+    let r = runner::load(&world.run_dir(run), &Registry::builtin()).unwrap();
+    r.engine
+        .snapshot()
+        .into_iter()
+        .filter(|v| v.step == step)
+        .filter_map(|v| v.instance.and_then(|i| i.outputs).map(serde_json::Value::Object))
+        .collect()
+}
+
+/// What was read is what is written: a snapshot read with DevOps 2025-11-01-preview (an
+/// override at backup time) is restored with that version, although the recovering process uses
+/// the compiled 2025-03-01 (for `devops.reapply-settings`' writes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_devops_resource_is_written_with_the_api_version_its_snapshot_read_it_with() {
+    const RUN: &str = "read-with-1";
+    let sim = start_sim("").await;
+    let world = World::new();
+    let out = backup_create(&sim, &world, &["--api-version", "devops=2025-11-01-preview"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    fail_region(&sim, "westeurope").await;
+    write_codes(&sim, &world);
+    let args = run_args(&world, &World::runbook(), RUN);
+    drive_to_end(&sim, &world, RUN, &args, &Kill::default()).await.unwrap();
+    let writes: Vec<_> = sim
+        .requests()
+        .into_iter()
+        // reapply's writes: the configuration's PATCH and the Azure DevOps resources' PUTs
+        // (create-or-adopt's PUT of the configuration carries the new OAuth code and is written
+        // with the run's version).
+        .filter(|r| {
+            (r.method == "PATCH" && r.path.contains("/devops/default"))
+                || (r.method == "PUT" && r.path.contains("/azureDevOpsOrgs/"))
+        })
+        .collect();
+    assert!(!writes.is_empty(), "the recovery restored DevOps settings");
+    for w in &writes {
+        assert_eq!(w.api_version.as_deref(), Some("2025-11-01-preview"), "{} {}", w.method, w.path);
+    }
+    for out in outputs_of(&world, RUN, "reapply-settings") {
+        assert_eq!(out["api_version_changes"], serde_json::json!([]), "{out:#}");
+    }
+    assert!(!journal_text(&world, RUN).contains("WRITE-API-VERSION"));
+    sim.shutdown().await.unwrap();
+}
+
+/// When the service no longer serves the version a resource was read with, the write goes with
+/// the version the run uses and the run says which resource, with the version pair.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resource_read_with_a_retired_api_version_is_written_with_the_runs_and_reported() {
+    const RUN: &str = "read-with-2";
+    let sim = start_sim("").await;
+    let world = World::new();
+    take_backup(&sim, &world.store()).await;
+    sim.retire_api_version("devops", COMPILED).unwrap();
+    fail_region(&sim, "westeurope").await;
+    write_codes(&sim, &world);
+    let args = run_args(&world, &World::runbook(), RUN);
+    drive_to_end(&sim, &world, RUN, &args, &Kill::default()).await.unwrap();
+    let outs = outputs_of(&world, RUN, "reapply-settings");
+    let changes: Vec<&serde_json::Value> =
+        outs.iter().flat_map(|o| o["api_version_changes"].as_array().unwrap().iter()).collect();
+    assert!(!changes.is_empty(), "{outs:#?}");
+    for c in &changes {
+        assert_eq!(c["read_with"], COMPILED, "{c}");
+        assert_eq!(c["written_with"], "2025-11-01-preview", "{c}");
+        assert!(c["resource"].as_str().unwrap().contains("/devops/default"), "{c}");
+    }
+    let journal = journal_text(&world, RUN);
+    let noted = journal.lines().filter(|l| l.contains("WRITE-API-VERSION")).count();
+    assert_eq!(noted, changes.len(), "one effect per resource:\n{journal}");
+    assert!(journal
+        .contains(&format!("read with api-version {COMPILED}, written with 2025-11-01-preview")));
+    assert!(journal.contains("fields the newer version may treat differently"));
+    sim.shutdown().await.unwrap();
+}
