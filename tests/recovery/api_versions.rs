@@ -174,3 +174,28 @@ async fn a_resource_read_with_a_retired_api_version_is_written_with_the_runs_and
     assert!(journal.contains("fields the newer version may treat differently"));
     sim.shutdown().await.unwrap();
 }
+
+/// The same for the connector itself (create-or-adopt): read with the compiled connectors
+/// version, which the service then retires; created with the negotiated one, and journaled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_connector_read_with_a_retired_api_version_is_created_with_the_runs_and_journaled() {
+    const RUN: &str = "read-with-3";
+    let sim = start_sim("").await;
+    let world = World::new();
+    take_backup(&sim, &world.store()).await;
+    sim.retire_api_version("connectors", "2026-08-01-preview").unwrap();
+    fail_region(&sim, "westeurope").await;
+    write_codes(&sim, &world);
+    let args = run_args(&world, &World::runbook(), RUN);
+    drive_to_end(&sim, &world, RUN, &args, &Kill::default()).await.unwrap();
+    let journal = journal_text(&world, RUN);
+    let noted: Vec<&str> = journal.lines().filter(|l| l.contains("WRITE-API-VERSION")).collect();
+    assert_eq!(noted.len(), 2, "one per created connector:\n{journal}");
+    for l in noted {
+        assert!(
+            l.contains("read with api-version 2026-08-01-preview, written with 2024-08-01-preview"),
+            "{l}"
+        );
+    }
+    sim.shutdown().await.unwrap();
+}
