@@ -264,6 +264,20 @@ pub async fn run(opts: SimDrillOptions) -> Result<DrillOutcome, UserError> {
     result
 }
 
+/// The drill against a simulator the caller started and still owns (a test's own cloud, drift
+/// or api-versions): `opts.tenant` and `opts.scenario`'s faults are the caller's business; the
+/// simulator is left running, so its state can be read after the drill.
+pub async fn run_on(opts: &SimDrillOptions, sim: &RunningSim) -> Result<DrillOutcome, UserError> {
+    let real_start = std::time::Instant::now();
+    let declared = check_runbook(&opts.runbook.0, &opts.runbook.1)?;
+    let drill_dir = super::history::drills_dir(&opts.state_dir).join(&opts.run_id);
+    std::fs::create_dir_all(&drill_dir).map_err(|e| {
+        UserError::failed(format!("cannot create the drill directory {}", drill_dir.display()))
+            .with_source(e)
+    })?;
+    drive_drill(opts, sim, &drill_dir, &declared, real_start).await
+}
+
 async fn drive_drill(
     opts: &SimDrillOptions,
     sim: &RunningSim,

@@ -234,9 +234,7 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             recovery::save(&ctx, json!({"new_resource_id": new_id.to_string(), "adopted": false, "phase": "creating"}))
                 .await?;
             // The old connector's writable fields, known or not, with the target region and
-            // this run's tags (the old connector's lifeboat tags are not copied). The seam for
-            // writing with the snapshot's api-version (`manifest.api_versions`): today the
-            // client's version is used.
+            // this run's tags (the old connector's lifeboat tags are not copied).
             let run_tags =
                 [(TAG_RUN, ctx.run_id.as_str()), (TAG_REPLACES, item.resource_id.as_str())];
             let r = restore::connector_create_body(
@@ -249,13 +247,45 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             not_restored.extend(restore::not_restored_json(&new_id.to_string(), &r.not_restored));
             let mut sent = r.body.clone();
             restore::mutate_for_test(BodyKind::Connector, &mut sent);
-            let body: SecurityConnector = restore::typed(&sent).map_err(|e| {
+            restore::typed::<SecurityConnector>(&sent).map_err(|e| {
                 StepOutcome::fail(format!("{who}: creating the new connector: {e}"), false)
             })?;
             ctx.progress(0, 2, format!("creating {name} in {target}"));
-            let res = client.put_connector(&new_id, &body).await;
+            // Written with the api-version the snapshot read it with while the service serves
+            // it (a refused version created nothing), else with the run's, and said so.
+            let read_with = manifest.api_versions.get(&ResourceKind::Connector).cloned();
+            let family = crate::azure::api::ApiFamily::Connectors;
+            let mut changed: Option<(String, String)> = None;
+            let res = match &read_with {
+                Some(v) => match client.put_json(&new_id, family, &sent, Some(v)).await {
+                    Err(AzureError::ApiVersionRefused { .. }) => {
+                        let r = client.put_json(&new_id, family, &sent, None).await;
+                        let w = client.api_version(family);
+                        if w != *v {
+                            changed = Some((v.clone(), w));
+                        }
+                        r
+                    }
+                    r => r,
+                },
+                None => client.put_json(&new_id, family, &sent, None).await,
+            };
             recovery::journal_call(&ctx, &client, "PUT", &new_id.to_string(), res.as_ref().err())
                 .await?;
+            if let (Some((read, written)), true) = (&changed, res.is_ok()) {
+                let effect = crate::engine::Effect {
+                    method: "WRITE-API-VERSION".to_string(),
+                    resource: format!(
+                        "{new_id}: read with api-version {read}, written with {written} (the \
+                         service no longer serves {read}): fields the newer version may treat \
+                         differently"
+                    ),
+                    status: None,
+                    request_id: None,
+                    correlation_id: None,
+                };
+                ctx.record_effect(effect).await.map_err(|e| StepOutcome::fail(e, true))?;
+            }
             if let Err(e) = res {
                 // Only a stored value can be left out; the location and lifeboat's tags are
                 // recovery's own (a refused region is a target failure).

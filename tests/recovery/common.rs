@@ -121,7 +121,8 @@ impl World {
             .env_remove("LIFEBOAT_FAILPOINT")
             .env_remove("LIFEBOAT_HTTP_RETRIES")
             .env_remove("LIFEBOAT_TEST_STEPS")
-            .env_remove("LIFEBOAT_TEST_MUTATE_DROP_UNKNOWN");
+            .env_remove("LIFEBOAT_TEST_MUTATE_DROP_UNKNOWN")
+            .env_remove("LIFEBOAT_API_VERSIONS");
         c.envs(self.env.iter().map(|(k, v)| (k, v)));
         c
     }

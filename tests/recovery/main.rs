@@ -4,9 +4,12 @@
 //! boundary and inside reapply/submit followed by resume.
 
 mod acceptance;
+mod api_versions;
 mod bad_input;
 mod common;
 mod crash;
 mod draft;
 mod faults;
 mod lossless;
+mod lro_shapes;
+mod property;

@@ -194,9 +194,8 @@ impl Node {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BackupView {
     pub snapshot: String,
-    /// Resource kind → the api-version the snapshot read it with. The seam for restoring each
-    /// resource with the version it was read with: the writes use the client's version until
-    /// the client takes an explicit version per call.
+    /// Resource kind → the api-version the snapshot read it with; reapply writes each resource
+    /// with it while the service serves it.
     pub api_versions: BTreeMap<ResourceKind, String>,
     pub connector: Option<Value>,
     pub config: Option<Value>,

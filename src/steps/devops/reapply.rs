@@ -31,6 +31,7 @@
 //! outputs).
 
 use super::*;
+use crate::azure::api::ApiFamily;
 use crate::azure::models::*;
 use crate::azure::CallRecord;
 use crate::engine::Effect;
@@ -69,8 +70,9 @@ pub(crate) struct PlannedWrite {
     pub diff: Vec<FieldDiff>,
     /// The request body.
     pub body: Value,
-    /// The api-version the snapshot read the resource with (the seam for writing each resource
-    /// with that version: today the write uses the client's version).
+    /// The api-version the snapshot read the resource with: the write uses it while the service
+    /// serves it (else the client's, reported as an `api_version_changes` output and a
+    /// `WRITE-API-VERSION` effect).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot_api_version: Option<String>,
     #[serde(skip)]
@@ -254,11 +256,34 @@ pub(crate) enum WriteError {
     Body(String),
 }
 
-/// Sends one planned write. The body is sent as planned, through the client's typed operation
-/// ([`restore::typed`] checks that nothing is lost on the way). The seam for item 4 of issue
-/// 12: once the client writes JSON with an explicit api-version, this sends `w.body` with
-/// `w.snapshot_api_version`.
-async fn perform(client: &ArmClient, new: &ResourceId, w: &PlannedWrite) -> Result<(), WriteError> {
+/// A resource written with another api-version than the one its snapshot read it with (the
+/// service no longer serves that one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct VersionChange {
+    pub read_with: String,
+    pub written_with: String,
+}
+
+impl VersionChange {
+    fn note(&self, resource: &str) -> String {
+        format!(
+            "{resource}: read with api-version {}, written with {} (the service no longer \
+             serves {}): fields the newer version may treat differently",
+            self.read_with, self.written_with, self.read_with
+        )
+    }
+}
+
+/// Sends one planned write: the body as planned ([`restore::typed`] first checks that a typed
+/// reading loses nothing), as raw JSON with the api-version the snapshot read the resource with
+/// (what was read is what is written). When the service no longer serves that version, the
+/// write goes with the client's version and says so (`Some(VersionChange)`); a snapshot that
+/// recorded no version is written with the client's.
+async fn perform(
+    client: &ArmClient,
+    new: &ResourceId,
+    w: &PlannedWrite,
+) -> Result<Option<VersionChange>, WriteError> {
     let mut body = w.body.clone();
     let kind = match &w.target {
         Target::Config => BodyKind::Config,
@@ -268,25 +293,41 @@ async fn perform(client: &ArmClient, new: &ResourceId, w: &PlannedWrite) -> Resu
     };
     restore::mutate_for_test(kind, &mut body);
     let body_err = |e: String| WriteError::Body(format!("{} {}: {e}", w.method, w.resource));
-    let r = match &w.target {
-        Target::Config => {
-            let b = restore::typed::<DevOpsConfiguration>(&body).map_err(body_err)?;
-            client.patch_devops_configuration(new, &b).await.map(|_| ())
-        }
-        Target::Org(o) => {
-            let b = restore::typed::<AzureDevOpsOrg>(&body).map_err(body_err)?;
-            client.put_azure_devops_org(new, o, &b).await.map(|_| ())
-        }
-        Target::Project(o, p) => {
-            let b = restore::typed::<AzureDevOpsProject>(&body).map_err(body_err)?;
-            client.put_azure_devops_project(new, o, p, &b).await.map(|_| ())
-        }
-        Target::Repo(o, p, r) => {
-            let b = restore::typed::<AzureDevOpsRepo>(&body).map_err(body_err)?;
-            client.put_azure_devops_repo(new, o, p, r, &b).await.map(|_| ())
+    match &w.target {
+        Target::Config => restore::typed::<DevOpsConfiguration>(&body).map(|_| ()),
+        Target::Org(_) => restore::typed::<AzureDevOpsOrg>(&body).map(|_| ()),
+        Target::Project(..) => restore::typed::<AzureDevOpsProject>(&body).map(|_| ()),
+        Target::Repo(..) => restore::typed::<AzureDevOpsRepo>(&body).map(|_| ()),
+    }
+    .map_err(body_err)?;
+    let id = match &w.target {
+        Target::Config => new.devops(),
+        _ => ResourceId::parse(&w.resource)
+            .map_err(|e| body_err(format!("not a resource ID: {e}")))?,
+    };
+    let send = |version: Option<String>| {
+        let (id, body) = (&id, &body);
+        async move {
+            let v = version.as_deref();
+            if matches!(w.target, Target::Config) {
+                client.patch_json(id, ApiFamily::Devops, body, v).await
+            } else {
+                client.put_json(id, ApiFamily::Devops, body, v).await
+            }
         }
     };
-    r.map_err(WriteError::Azure)
+    let Some(read_with) = w.snapshot_api_version.clone() else {
+        return send(None).await.map(|_| None).map_err(WriteError::Azure);
+    };
+    match send(Some(read_with.clone())).await {
+        Ok(_) => Ok(None),
+        Err(AzureError::ApiVersionRefused { .. }) => {
+            send(None).await.map_err(WriteError::Azure)?;
+            let written_with = client.api_version(ApiFamily::Devops);
+            Ok((written_with != read_with).then_some(VersionChange { read_with, written_with }))
+        }
+        Err(e) => Err(WriteError::Azure(e)),
+    }
 }
 
 fn is_conflict(e: &AzureError) -> bool {
@@ -303,6 +344,8 @@ pub(crate) struct Executed {
     pub refused: Vec<(usize, Refusal)>,
     /// Writes not sent because an ancestor's write was refused.
     pub blocked: Vec<usize>,
+    /// Writes sent with another api-version than their snapshot's, by write index.
+    pub version_changes: Vec<(usize, VersionChange)>,
 }
 
 /// Journals the writes in `done` as effects, with the IDs of their last call.
@@ -381,7 +424,8 @@ pub(crate) async fn execute(
             break;
         };
         match result {
-            Ok(()) => {
+            Ok(change) => {
+                out.version_changes.extend(change.map(|c| (i, c)));
                 out.confirmed.push(i);
                 unjournaled.push(i);
                 since_scratch += 1;
@@ -510,6 +554,29 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepError> {
         return Ok(StepOutcome::ok(outputs));
     }
     let done = execute(&ctx, &client, &new, &plan, in_flight, previously).await;
+    // Resources written with another api-version than their snapshot's: journaled and listed.
+    let mut changes = Vec::new();
+    for (i, c) in &done.version_changes {
+        let resource = &plan.writes[*i].resource;
+        let effect = Effect {
+            method: "WRITE-API-VERSION".to_string(),
+            resource: c.note(resource),
+            status: None,
+            request_id: None,
+            correlation_id: None,
+        };
+        ctx.record_effect(effect).await.map_err(|e| StepError {
+            message: format!("cannot journal the api-version of the write of {resource}: {e}"),
+            retryable: true,
+        })?;
+        changes.push(json!({
+            "resource": resource,
+            "read_with": c.read_with,
+            "written_with": c.written_with,
+            "note": "fields the newer version may treat differently",
+        }));
+    }
+    outputs.insert("api_version_changes".into(), json!(changes));
     // Values Azure refused: named one by one, with the way to leave each out.
     let refused = (!done.refused.is_empty()).then(|| {
         let mut lines: Vec<String> = done
