@@ -14,9 +14,10 @@ use std::str::FromStr;
 pub enum LroShape {
     /// 200 (201 when created) with the final body, no header: the write is done when answered.
     Sync200,
-    /// 201 + `Azure-AsyncOperation` when created; an update answers as the simulator always
-    /// did (202 for `devops/default` PUT and every PATCH, 201 for an Azure DevOps PUT). The
-    /// default, so lifeboat built before issue 12 keeps working.
+    /// 201 + `Azure-AsyncOperation` when created; an update of `devops/default` (PUT) and every
+    /// PATCH answer 202, a PUT of an existing Azure DevOps org, project or repo answers 200
+    /// (the specs list 200 and 201 for `CreateOrUpdate`), both with `Azure-AsyncOperation`.
+    /// The default.
     #[default]
     Created201Async,
     /// 202, `Location` only, no body: poll `Location` until it stops answering 202.
@@ -91,9 +92,19 @@ impl LroShape {
         let update_ok = if created { 201 } else { 200 };
         let (status, async_header, location_header, body) = match shape {
             LroShape::Sync200 => (update_ok, false, false, true),
-            LroShape::Created201Async => {
-                (if created { 201 } else { legacy_update }, true, false, true)
-            }
+            // A PUT that replaces an existing resource is a 200 (legacy 201), never a 201.
+            LroShape::Created201Async => (
+                if created {
+                    201
+                } else if legacy_update == 201 {
+                    200
+                } else {
+                    legacy_update
+                },
+                true,
+                false,
+                true,
+            ),
             LroShape::Accepted202Location => (202, false, true, false),
             LroShape::Accepted202Async => (202, true, false, false),
             LroShape::Accepted202Both => (202, true, true, false),
@@ -176,11 +187,12 @@ mod tests {
     }
 
     #[test]
-    fn the_default_answers_as_before_and_updates_are_200_otherwise() {
+    fn the_default_answers_200_to_a_put_of_an_existing_resource_and_202_to_updates_of_the_configuration(
+    ) {
         let d = LroShape::default();
         assert_eq!(d.answer(0, true, 202).status, 201);
         assert_eq!(d.answer(0, false, 202).status, 202);
-        assert_eq!(d.answer(0, false, 201).status, 201);
+        assert_eq!(d.answer(0, false, 201).status, 200, "a PUT of an existing ADO resource");
         assert_eq!(LroShape::Ok200Async.answer(0, false, 201).status, 200);
         assert_eq!(LroShape::Created201NoHeader.answer(0, false, 201).status, 200);
         let a = LroShape::Accepted202Location.answer(0, true, 201);

@@ -62,7 +62,7 @@ async fn every_shape_shows_progress_then_the_new_settings_and_logs_when_they_app
     // (shape, status of an update, Azure-AsyncOperation, Location, body)
     let cases = [
         (LroShape::Sync200, 200, false, false, true),
-        (LroShape::Created201Async, 201, true, false, true),
+        (LroShape::Created201Async, 200, true, false, true),
         (LroShape::Accepted202Location, 202, false, true, false),
         (LroShape::Accepted202Async, 202, true, false, false),
         (LroShape::Accepted202Both, 202, true, true, false),
@@ -156,6 +156,27 @@ async fn a_put_of_an_existing_azure_devops_resource_answers_200_and_a_new_one_20
     let during = call("GET", &cfg, None).await.body;
     assert_eq!(during["properties"]["provisioningState"], "InProgress");
     let done = follow(&sim, &r, &cfg).await;
+    assert_eq!(done["properties"]["provisioningState"], "Succeeded");
+    sim.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn by_default_a_put_of_an_existing_azure_devops_resource_answers_200_with_its_operation() {
+    // The default shape too: a replacing PUT is a 200 whose operation the client must follow
+    // (before issue 12 the simulator answered 201, and a 200 with Azure-AsyncOperation was
+    // never exercised by a recovery).
+    let sim = start(TenantSource::Small, false).await;
+    assert_eq!(LroShape::default(), LroShape::Created201Async);
+    let base = format!("{}{}", sim.url(), sc_path(SMALL_SUB_PROD, "rg-devsec-weu", "ado-weu"));
+    let owned = format!("{base}/devops/default/azureDevOpsOrgs/contoso?api-version={DEVOPS}");
+    let r = call(
+        "PUT",
+        &owned,
+        Some(&json!({"properties": {"actionableRemediation": {"state": "Enabled"}}})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let done = follow(&sim, &r, &owned).await;
     assert_eq!(done["properties"]["provisioningState"], "Succeeded");
     sim.shutdown().await.expect("shutdown");
 }
