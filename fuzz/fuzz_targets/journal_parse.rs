@@ -40,8 +40,12 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn read_all_ways(path: &Path, bytes: &[u8]) {
-    if let Err(e) = verify::verify_bytes(path, bytes, None) {
-        let _ = e.to_string();
+    // Strict (an auditor's closed record) and tolerant of a torn last line (a crashed run).
+    for allow_torn in [false, true] {
+        let options = verify::Options { allow_torn, ..verify::Options::default() };
+        if let Err(e) = verify::verify_bytes(path, bytes, &options) {
+            let _ = e.to_string();
+        }
     }
     let read = match journal::parse(path, bytes) {
         Ok(read) => read,
