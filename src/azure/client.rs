@@ -496,8 +496,7 @@ impl ArmClient {
         body: &Value,
         version: Option<&str>,
     ) -> Result<Value, AzureError> {
-        let req = self.target_request(Method::PUT, target.into(), family, version)?;
-        Ok(self.run_lro(req.json(body.clone())).await?.unwrap_or(Value::Null))
+        self.write_json(Method::PUT, target.into(), family, body, version).await
     }
 
     /// PATCH a raw JSON body and wait for the operation's end. Not retried (PATCH is not
@@ -509,7 +508,19 @@ impl ArmClient {
         body: &Value,
         version: Option<&str>,
     ) -> Result<Value, AzureError> {
-        let req = self.target_request(Method::PATCH, target.into(), family, version)?;
+        self.write_json(Method::PATCH, target.into(), family, body, version).await
+    }
+
+    /// A write with a JSON body, followed to the operation's end.
+    async fn write_json(
+        &self,
+        method: Method,
+        target: Target<'_>,
+        family: ApiFamily,
+        body: &Value,
+        version: Option<&str>,
+    ) -> Result<Value, AzureError> {
+        let req = self.target_request(method, target, family, version)?;
         Ok(self.run_lro(req.json(body.clone())).await?.unwrap_or(Value::Null))
     }
 
