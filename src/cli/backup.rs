@@ -32,15 +32,9 @@ pub struct KeyArgs {
     #[arg(long, value_name = "FILE")]
     pub recipients_file: Option<PathBuf>,
 
-    /// age identity to read an encrypted store: the path of an identity file (as written by
-    /// `age-keygen`), or, in the variable only, the `AGE-SECRET-KEY-1...` key itself
-    #[arg(
-        long = "identity-file",
-        value_name = "FILE",
-        env = "LIFEBOAT_BACKUP_IDENTITY",
-        hide_env_values = true
-    )]
-    pub identity: Option<String>,
+    /// The keys of reading: age identity and pinned verifying key.
+    #[command(flatten)]
+    pub read: IdentityArgs,
 
     /// Ed25519 private key (PKCS#8 PEM, e.g. from `lifeboat audit keygen`) that signs new
     /// snapshots: the path of the file, or, in the variable only, the PEM itself. A store
@@ -52,12 +46,6 @@ pub struct KeyArgs {
         hide_env_values = true
     )]
     pub signing_key: Option<String>,
-
-    /// Public key that must have signed the snapshots read: a PEM file, the PEM itself, or its
-    /// fingerprint `SHA256:<hex>`. Pinned outside the store, it resists a forger who can
-    /// rewrite the whole store; without it, the key the store's config declares is used
-    #[arg(long = "verify-key", value_name = "FILE|SHA256:HEX", env = "LIFEBOAT_BACKUP_VERIFY_KEY")]
-    pub verify_key: Option<String>,
 }
 
 impl std::fmt::Debug for KeyArgs {
@@ -65,9 +53,8 @@ impl std::fmt::Debug for KeyArgs {
         f.debug_struct("KeyArgs")
             .field("recipients", &self.recipients)
             .field("recipients_file", &self.recipients_file)
-            .field("identity", &self.identity.as_ref().map(|_| "(redacted)"))
+            .field("read", &self.read)
             .field("signing_key", &self.signing_key.as_ref().map(|_| "(redacted)"))
-            .field("verify_key", &self.verify_key)
             .finish()
     }
 }
@@ -88,7 +75,7 @@ impl KeyArgs {
             origin = format!("{origin} or `{}`", file.display());
         }
         let recipients = Recipients::parse(items.iter().map(String::as_str), &origin)?;
-        let identities = match &self.identity {
+        let identities = match &self.read.identity {
             Some(s) => Some(Identities::load(s, "--identity-file / LIFEBOAT_BACKUP_IDENTITY")?),
             None => None,
         };
@@ -96,7 +83,7 @@ impl KeyArgs {
             Some(s) => Some(SigningKey::load(s, "--signing-key / LIFEBOAT_BACKUP_SIGNING_KEY")?),
             None => None,
         };
-        let verify = match self.verify_key.as_deref().filter(|s| !s.trim().is_empty()) {
+        let verify = match self.read.verify_key.as_deref().filter(|s| !s.trim().is_empty()) {
             Some(s) => Some(Pin::load(s, "--verify-key / LIFEBOAT_BACKUP_VERIFY_KEY")?),
             None => None,
         };
@@ -135,12 +122,7 @@ impl std::fmt::Debug for IdentityArgs {
 
 impl IdentityArgs {
     pub fn keys(&self) -> Result<Keys, UserError> {
-        KeyArgs {
-            identity: self.identity.clone(),
-            verify_key: self.verify_key.clone(),
-            ..Default::default()
-        }
-        .keys()
+        KeyArgs { read: self.clone(), ..Default::default() }.keys()
     }
 
     /// The reading keys of `lifeboat run` / `resume` (the `backup.load` step and the steps that
