@@ -15,17 +15,20 @@ use std::time::Duration;
 use url::Url;
 
 /// Is this URL's host the local machine, or link-local (only reachable from this machine's
-/// links: the instance metadata service)?
+/// links: the instance metadata service)? A superset of [`super::is_loopback`], which decides
+/// where plain http may go; this decides where no proxy is used.
 pub fn is_local(url: &Url) -> bool {
+    if super::is_loopback(url) {
+        return true;
+    }
     match url.host() {
         Some(url::Host::Domain(d)) => {
-            let d = d.trim_end_matches('.');
-            d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost")
+            d.trim_end_matches('.').to_ascii_lowercase().ends_with(".localhost")
+                || d.trim_end_matches('.').eq_ignore_ascii_case("localhost")
         }
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_link_local() || ip.is_unspecified(),
+        Some(url::Host::Ipv4(ip)) => ip.is_link_local() || ip.is_unspecified(),
         Some(url::Host::Ipv6(ip)) => {
-            ip.is_loopback()
-                || ip.is_unspecified()
+            ip.is_unspecified()
                 // fe80::/10
                 || (ip.segments()[0] & 0xffc0) == 0xfe80
                 || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback() || v4.is_link_local())
