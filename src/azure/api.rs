@@ -27,6 +27,10 @@ pub const RESOURCE_GRAPH: &str = "2024-04-01";
 pub const SUPPORT: &str = "2026-06-01";
 /// `GET /subscriptions`.
 pub const SUBSCRIPTIONS: &str = "2022-12-01";
+/// `Microsoft.Resources/resourceGroups` (get, check existence, create or update, list).
+pub const RESOURCE_GROUPS: &str = "2025-04-01";
+/// `Microsoft.Authorization/permissions` (the caller's effective actions at a scope).
+pub const AUTHORIZATION: &str = "2022-04-01";
 
 /// The environment variable of the overrides: `devops=2025-11-01-preview,connectors=...`.
 pub const OVERRIDES_ENV: &str = "LIFEBOAT_API_VERSIONS";
@@ -45,12 +49,18 @@ pub enum ApiFamily {
     Support,
     /// `GET /subscriptions`.
     Subscriptions,
+    /// `Microsoft.Resources/resourceGroups`.
+    ResourceGroups,
+    /// `Microsoft.Authorization/permissions`.
+    Authorization,
 }
 
 impl ApiFamily {
     /// Every family, in the order `doctor` shows them.
-    pub const ALL: [ApiFamily; 5] = [
+    pub const ALL: [ApiFamily; 7] = [
         ApiFamily::Subscriptions,
+        ApiFamily::ResourceGroups,
+        ApiFamily::Authorization,
         ApiFamily::Graph,
         ApiFamily::Connectors,
         ApiFamily::Devops,
@@ -65,6 +75,8 @@ impl ApiFamily {
             ApiFamily::Graph => "graph",
             ApiFamily::Support => "support",
             ApiFamily::Subscriptions => "subscriptions",
+            ApiFamily::ResourceGroups => "resourcegroups",
+            ApiFamily::Authorization => "authorization",
         }
     }
 
@@ -81,6 +93,8 @@ impl ApiFamily {
             ApiFamily::Graph => "Microsoft.ResourceGraph/resources",
             ApiFamily::Support => "Microsoft.Support",
             ApiFamily::Subscriptions => "Microsoft.Resources subscriptions",
+            ApiFamily::ResourceGroups => "Microsoft.Resources/resourceGroups",
+            ApiFamily::Authorization => "Microsoft.Authorization/permissions",
         }
     }
 
@@ -92,6 +106,8 @@ impl ApiFamily {
             ApiFamily::Graph => RESOURCE_GRAPH,
             ApiFamily::Support => SUPPORT,
             ApiFamily::Subscriptions => SUBSCRIPTIONS,
+            ApiFamily::ResourceGroups => RESOURCE_GROUPS,
+            ApiFamily::Authorization => AUTHORIZATION,
         }
     }
 
@@ -116,17 +132,35 @@ impl ApiFamily {
             ApiFamily::Graph => &["2024-04-01", "2022-10-01", "2021-03-01"],
             ApiFamily::Support => &["2026-06-01", "2024-04-01", "2020-04-01"],
             ApiFamily::Subscriptions => &["2022-12-01", "2021-01-01", "2020-01-01"],
+            // Stable versions of resources.json and authorization-RoleDefinitionsCalls.json in
+            // Azure/azure-rest-api-specs (azure-specs README, "Other versions seen").
+            ApiFamily::ResourceGroups => &[
+                "2025-04-01",
+                "2024-11-01",
+                "2024-07-01",
+                "2024-03-01",
+                "2022-09-01",
+                "2021-04-01",
+            ],
+            ApiFamily::Authorization => &["2022-04-01", "2015-07-01"],
         }
     }
 
-    /// `connectors, devops, graph, support, subscriptions`: for messages.
+    /// `connectors, devops, graph, support, subscriptions, ...`: for messages.
     pub fn names() -> String {
-        [ApiFamily::Connectors, ApiFamily::Devops, ApiFamily::Graph, ApiFamily::Support]
-            .iter()
-            .chain(&[ApiFamily::Subscriptions])
-            .map(|f| f.name())
-            .collect::<Vec<_>>()
-            .join(", ")
+        [
+            ApiFamily::Connectors,
+            ApiFamily::Devops,
+            ApiFamily::Graph,
+            ApiFamily::Support,
+            ApiFamily::Subscriptions,
+            ApiFamily::ResourceGroups,
+            ApiFamily::Authorization,
+        ]
+        .iter()
+        .map(|f| f.name())
+        .collect::<Vec<_>>()
+        .join(", ")
     }
 }
 
