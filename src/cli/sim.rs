@@ -33,6 +33,11 @@ pub struct ServeArgs {
     /// Faults to inject, e.g. `outage=eastus;500=0.05;seed=7`
     #[arg(long, value_name = "SPEC")]
     pub faults: Option<String>,
+    /// While a region is down, writes to resources whose resource group is located there:
+    /// `block` (they fail; the default) or `failover` (they go through); same as the fault spec's
+    /// `rg-writes=`
+    #[arg(long, value_name = "block|failover")]
+    pub rg_writes: Option<String>,
     /// Simulated seconds per real second
     #[arg(long, default_value_t = 1.0, value_name = "N")]
     pub time_scale: f64,
@@ -90,13 +95,20 @@ pub fn config(a: &ServeArgs) -> Result<SimConfig, UserError> {
         }
         file => TenantSource::File(PathBuf::from(file)),
     };
-    let faults = match &a.faults {
+    let mut faults = match &a.faults {
         None => sim::faults::FaultSpec::default(),
         Some(s) => s.parse().map_err(|e| {
             UserError::usage(format!("--faults is not valid: {e}"))
                 .with_hint("see docs/simulator.md for the fault spec syntax")
         })?,
     };
+    if let Some(m) = &a.rg_writes {
+        faults.group_writes = m.parse().map_err(|e: String| {
+            UserError::usage(format!("--rg-writes: {e}")).with_hint(
+                "use --rg-writes block (writes fail) or --rg-writes failover (they go through)",
+            )
+        })?;
+    }
     let mut throttle = sim::throttle::ThrottleConfig::default();
     throttle.enabled = a.throttle == OnOff::On;
     let lro_shape = match &a.lro_shape {

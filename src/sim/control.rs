@@ -1,10 +1,10 @@
 //! The test-control API under `/_sim/`: not part of the Azure contract. It fails and restores
-//! regions, sets faults, moves the simulated clock, mints one-time OAuth codes, stages API
+//! regions (and says what a down region does to its resource groups' writes), sets faults, moves the simulated clock, mints one-time OAuth codes, stages API
 //! change (served api-versions, drift, long-running-operation shapes, refused values), and
 //! exposes the request log, request counts and the whole state for assertions. Never throttled
 //! or faulted.
 
-use super::faults::FaultSpec;
+use super::faults::{FaultSpec, GroupWrites};
 use super::lro::LroShape;
 use super::model::{normalize_region, OAuthCode};
 use super::reject::Reject;
@@ -209,7 +209,33 @@ pub fn route(ctx: &Ctx) -> ArmResult {
             Ok(Reply::ok(json!({"outageRegions": spec.outage_regions})))
         }
         ("GET", ["faults"]) => {
-            Ok(Reply::ok(json!({"outageRegions": shared.faults.spec().outage_regions})))
+            let spec = shared.faults.spec();
+            Ok(Reply::ok(json!({
+                "outageRegions": spec.outage_regions,
+                "groupWrites": spec.group_writes.name(),
+                "spec": spec.to_string(),
+            })))
+        }
+        ("GET", ["group-writes"]) => {
+            Ok(Reply::ok(json!({"mode": shared.faults.spec().group_writes.name()})))
+        }
+        ("PUT" | "POST", ["group-writes"]) => {
+            let body = control_body(ctx, &["mode"])?;
+            let mode: GroupWrites = body
+                .get("mode")
+                .and_then(Value::as_str)
+                .ok_or_else(|| "'mode' is required".to_string())
+                .and_then(|m| m.parse())
+                .map_err(|e| {
+                    ArmError::bad_request(format!(
+                        "{e}: give {{\"mode\": \"block\"}} (writes to resources of a group in a down region fail) or {{\"mode\": \"failover\"}} (they go through)"
+                    ))
+                    .target("mode")
+                })?;
+            let mut spec = shared.faults.spec();
+            spec.group_writes = mode;
+            shared.faults.set_spec(spec);
+            Ok(Reply::ok(json!({"mode": mode.name()})))
         }
         ("PUT", ["faults"]) => {
             let body = control_body(ctx, &["spec"])?;

@@ -9,7 +9,9 @@
 //!
 //! Region outages are data only here: the simulator compares [`FaultSpec::region_is_out`] with
 //! the region of the resource a request touches (which this module cannot know), because ARM
-//! fails calls on resources of an unavailable region while Resource Graph still lists them.
+//! fails calls on resources of an unavailable region while Resource Graph still lists them; and
+//! with the region of the resource's group, whose writes [`GroupWrites`] blocks or lets through
+//! (ARM keeps a group's metadata in the group's region).
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -20,7 +22,7 @@ use std::time::Duration;
 
 /// The syntax shown in every parse error.
 pub const FAULT_SPEC_SYNTAX: &str = "items separated by ';': outage=REGION[,REGION...], \
-     408|429|500|502|503|504=RATE, 429-burst=RATExCOUNT, latency=MIN[..MAX], drop=RATE, \
+     rg-writes=block|failover, 408|429|500|502|503|504=RATE, 429-burst=RATExCOUNT, latency=MIN[..MAX], drop=RATE, \
      slow-lro=FACTORx, seed=N; RATE is 0..1 or a percentage, durations like 5ms or 2s, \
      e.g. outage=eastus;500=0.05;429-burst=0.01x20;latency=5ms..50ms;seed=7; 'none' for no faults";
 
@@ -59,12 +61,48 @@ pub struct Burst {
     pub length: u32,
 }
 
+/// What a region outage does to writes (PUT, PATCH, DELETE) on resources whose resource group
+/// is located in the down region (the group itself included). Microsoft has documented both:
+/// ARM "blocks your write calls" (ARM overview, 2024) and, since 2025, fails the group's
+/// metadata over to a secondary region. Reads work in both modes. A resource located in the
+/// down region fails whatever its group (the outage itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupWrites {
+    /// Writes fail (`409 ResourceGroupRegionUnavailable`): the pessimistic default.
+    #[default]
+    Block,
+    /// Writes go through, as if the metadata had failed over.
+    Failover,
+}
+
+impl GroupWrites {
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupWrites::Block => "block",
+            GroupWrites::Failover => "failover",
+        }
+    }
+}
+
+impl std::str::FromStr for GroupWrites {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "block" => Ok(GroupWrites::Block),
+            "failover" => Ok(GroupWrites::Failover),
+            _ => Err(format!("'{}' is not block or failover", s.trim())),
+        }
+    }
+}
+
 /// Which faults to inject. `Default` injects none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultSpec {
     /// Regions whose resources fail as ARM fails for an unavailable region (names as ARM's
     /// `location`, compared case- and space-insensitively).
     pub outage_regions: Vec<String>,
+    /// Writes to resources whose group is in an outage region: blocked (default) or failed over.
+    pub group_writes: GroupWrites,
     pub seed: u64,
     /// Probability of each error status per request (the sum is at most 1).
     pub error_rates: BTreeMap<u16, f64>,
@@ -81,6 +119,7 @@ impl Default for FaultSpec {
     fn default() -> Self {
         FaultSpec {
             outage_regions: Vec::new(),
+            group_writes: GroupWrites::Block,
             seed: 0,
             error_rates: BTreeMap::new(),
             throttle_burst: None,
@@ -170,6 +209,7 @@ fn parse_item(spec: &mut FaultSpec, seen: &mut Vec<String>, item: &str) -> Resul
                 }
             }
         }
+        "rg-writes" => spec.group_writes = value.parse()?,
         "seed" => {
             spec.seed = value
                 .parse()
@@ -262,6 +302,9 @@ impl fmt::Display for FaultSpec {
         let mut items = Vec::new();
         if !self.outage_regions.is_empty() {
             items.push(format!("outage={}", self.outage_regions.join(",")));
+        }
+        if self.group_writes != GroupWrites::Block {
+            items.push(format!("rg-writes={}", self.group_writes.name()));
         }
         for (status, rate) in &self.error_rates {
             items.push(format!("{status}={rate}"));
@@ -482,6 +525,10 @@ mod tests {
         assert_eq!(s.error_rates[&500], 0.05);
         assert_eq!(s.latency, Some((Duration::from_millis(20), Duration::from_millis(20))));
         assert_eq!(parse("slow-lro=2.5").lro_slowdown, 2.5);
+        assert_eq!(parse("outage=eastus").group_writes, GroupWrites::Block);
+        assert_eq!(parse("rg-writes=Failover").group_writes, GroupWrites::Failover);
+        assert!(!parse("rg-writes=failover").is_none());
+        assert!(parse("rg-writes=block").is_none(), "block is the default");
         assert!(!parse("seed=3;slow-lro=2x").is_none());
         assert!(parse("seed=3").is_none());
     }
@@ -494,6 +541,7 @@ mod tests {
             "408=0.1;429=0.2;502=0.3;504=0.001",
             "latency=1500ms..2s;seed=18446744073709551615",
             "latency=1us..3ns",
+            "outage=westeurope;rg-writes=failover",
         ] {
             let Ok(spec) = s.parse::<FaultSpec>() else {
                 // "1us..3ns" is rejected (min above max): checked below.
@@ -533,6 +581,8 @@ mod tests {
             ("slow-lro=1e300x", "at most 1000000"),
             ("latency=0ms..100y", "above the maximum of 600s"),
             ("drop=NaN", "outside 0..1"),
+            ("rg-writes=maybe", "'maybe' is not block or failover"),
+            ("rg-writes=block;rg-writes=failover", "'rg-writes' is given twice"),
         ];
         for (input, expected) in cases {
             let err = parse_err(input);

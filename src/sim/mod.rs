@@ -5,7 +5,8 @@
 //! Entry point: [`start`] with a [`SimConfig`] returns a [`RunningSim`] (its URL, direct access
 //! to the state for tests, and a clean [`RunningSim::shutdown`] that persists `--state FILE`).
 //! Layout: `model` (the cloud's data), `tenant` (small / large / files), `server` (HTTP plumbing:
-//! throttling, faults, request log, errors, routing), `arm` (connectors and DevOps), `graph`
+//! throttling, faults, request log, errors, routing), `arm` (connectors and DevOps), `groups`
+//! (resource groups, and what a group's state and region do to its resources), `graph`
 //! (Resource Graph), `support` (the support desk), `control` (the `/_sim/` test API), and the
 //! sans-IO `kql`, `throttle` and `faults` they use. For API change: `versions` (served
 //! api-versions per family and ARM's refusals), `schema` (what ARM ignores on a write, what
@@ -17,6 +18,7 @@ mod control;
 pub mod drift;
 pub mod faults;
 mod graph;
+pub mod groups;
 pub mod kql;
 pub mod lro;
 pub mod model;

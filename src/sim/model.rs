@@ -77,6 +77,12 @@ pub fn connector_key(subscription: &str, resource_group: &str, name: &str) -> St
     .to_ascii_lowercase()
 }
 
+/// ARM compares resource group names case-insensitively: groups are keyed by
+/// `subscription/group`, lowercase.
+pub fn group_key(subscription: &str, resource_group: &str) -> String {
+    format!("{subscription}/{resource_group}").to_ascii_lowercase()
+}
+
 /// `West Europe` and `westeurope` are the same region to ARM.
 pub fn normalize_region(s: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase()
@@ -91,6 +97,10 @@ pub struct Cloud {
     #[serde(default)]
     pub sim_elapsed: f64,
     pub subscriptions: Vec<String>,
+    /// Resource groups by [`group_key`]. A connector's group always exists (a state file saved
+    /// before groups were modelled gets them derived on load: [`Cloud::derive_missing_groups`]).
+    #[serde(default)]
+    pub resource_groups: BTreeMap<String, ResourceGroup>,
     pub connectors: BTreeMap<String, Connector>,
     pub ado: BTreeMap<String, AdoOrg>,
     pub github: BTreeMap<String, GhOwner>,
@@ -115,6 +125,46 @@ pub struct Cloud {
     pub oauth_codes: BTreeMap<String, OAuthCode>,
     #[serde(default)]
     pub counter: u64,
+}
+
+/// A resource group as ARM models it (Resource groups API, `resources.json` 2025-04-01): a name
+/// (case-insensitive), a location that never changes, tags, `managedBy`, and a provisioning state
+/// (`Succeeded`, or `Deleting` while it is being deleted). The location is where ARM keeps the
+/// metadata of the group's resources: when that region is down, writes to them may be blocked
+/// (see `faults::GroupWrites`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResourceGroup {
+    pub subscription: String,
+    /// As created (ARM keeps the casing of the first PUT).
+    pub name: String,
+    /// Normalised (`westeurope`), as ARM returns a group's location.
+    pub location: String,
+    #[serde(default = "empty_object")]
+    pub tags: Value,
+    #[serde(default = "succeeded")]
+    pub provisioning_state: String,
+    #[serde(default)]
+    pub managed_by: Option<String>,
+}
+
+fn empty_object() -> Value {
+    json!({})
+}
+
+fn succeeded() -> String {
+    "Succeeded".into()
+}
+
+impl ResourceGroup {
+    pub fn id(&self) -> String {
+        format!("/subscriptions/{}/resourceGroups/{}", self.subscription, self.name)
+    }
+    pub fn region(&self) -> String {
+        normalize_region(&self.location)
+    }
+    pub fn deleting(&self) -> bool {
+        self.provisioning_state.eq_ignore_ascii_case("Deleting")
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -311,6 +361,7 @@ impl Cloud {
             base_unix,
             sim_elapsed: 0.0,
             subscriptions: Vec::new(),
+            resource_groups: BTreeMap::new(),
             connectors: BTreeMap::new(),
             ado: BTreeMap::new(),
             github: BTreeMap::new(),
@@ -323,6 +374,36 @@ impl Cloud {
             extra_resources: Vec::new(),
             oauth_codes: BTreeMap::new(),
             counter: 0,
+        }
+    }
+
+    /// The resource group `name` of `subscription`, if it exists.
+    pub fn group(&self, subscription: &str, name: &str) -> Option<&ResourceGroup> {
+        self.resource_groups.get(&group_key(subscription, name))
+    }
+
+    /// Creates, for every connector whose resource group does not exist, that group located in
+    /// the connector's region (the first connector in ID order decides when several share it).
+    /// Used for tenants without a `resourceGroups` section, state files saved before groups were
+    /// modelled, and clouds built by hand in tests.
+    pub fn derive_missing_groups(&mut self) {
+        let missing: Vec<(String, ResourceGroup)> = self
+            .connectors
+            .values()
+            .map(|c| {
+                let g = ResourceGroup {
+                    subscription: c.subscription.clone(),
+                    name: c.resource_group.clone(),
+                    location: c.region(),
+                    tags: json!({}),
+                    provisioning_state: succeeded(),
+                    managed_by: None,
+                };
+                (group_key(&c.subscription, &c.resource_group), g)
+            })
+            .collect();
+        for (k, g) in missing {
+            self.resource_groups.entry(k).or_insert(g);
         }
     }
 

@@ -277,6 +277,12 @@ impl RunningSim {
         lock(&self.shared.rejects).push(r);
         Ok(())
     }
+    /// What a region outage does to writes on resources whose group is in the down region.
+    pub fn set_group_writes(&self, mode: super::faults::GroupWrites) {
+        let mut spec = self.shared.faults.spec();
+        spec.group_writes = mode;
+        self.shared.faults.set_spec(spec);
+    }
     /// Forgets every refused field.
     pub fn clear_rejects(&self) {
         lock(&self.shared.rejects).clear();
@@ -317,14 +323,20 @@ fn load_cloud(config: &SimConfig, base_unix: i64) -> Result<Cloud, SimError> {
         if path.exists() {
             let text = std::fs::read(path)
                 .map_err(|source| SimError::StateRead { path: path.clone(), source })?;
-            return serde_json::from_slice(&text).map_err(|e| SimError::StateInvalid {
-                path: path.clone(),
-                message: e.to_string(),
-            });
+            let mut cloud: Cloud = serde_json::from_slice(&text).map_err(|e| {
+                SimError::StateInvalid { path: path.clone(), message: e.to_string() }
+            })?;
+            // A state saved before resource groups were modelled has none.
+            cloud.derive_missing_groups();
+            return Ok(cloud);
         }
     }
     let file = match &config.tenant {
-        TenantSource::Cloud(c) => return Ok((**c).clone()),
+        TenantSource::Cloud(c) => {
+            let mut c = (**c).clone();
+            c.derive_missing_groups();
+            return Ok(c);
+        }
         TenantSource::Small => tenant::small(),
         TenantSource::Large { repos, seed } => tenant::large(*repos, *seed),
         TenantSource::File(path) => {
@@ -900,9 +912,16 @@ fn route(ctx: &Ctx) -> ArmResult {
         ["subscriptions", _, "providers", "microsoft.support", rest @ ..] => {
             super::support::route(ctx, Some(ctx.segs[1].clone()), rest.len())
         }
-        ["subscriptions", _, "providers", "microsoft.security", "securityconnectors", ..]
-        | ["subscriptions", _, "resourcegroups", _, "providers", "microsoft.security", "securityconnectors", ..] => {
+        ["subscriptions", _, "providers", "microsoft.security", "securityconnectors", ..] => {
             super::arm::route(ctx)
+        }
+        ["subscriptions", _, "resourcegroups", _, "providers", "microsoft.security", "securityconnectors", ..] =>
+        {
+            super::groups::guard_connector(ctx)?;
+            super::arm::route(ctx)
+        }
+        ["subscriptions", _, "resourcegroups"] | ["subscriptions", _, "resourcegroups", _] => {
+            super::groups::route(ctx)
         }
         ["subscriptions", _, "providers", "microsoft.security", "locations", _, "operationresults", _] => {
             super::arm::location_result(ctx)

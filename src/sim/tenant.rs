@@ -19,6 +19,11 @@ pub struct TenantFile {
     #[serde(default = "default_tenant_id")]
     pub tenant_id: String,
     pub subscriptions: Vec<String>,
+    /// The resource groups, with their locations. Absent: every connector's group is created,
+    /// located in that connector's region ([`Cloud::derive_missing_groups`]). Present: it must
+    /// list every connector's group.
+    #[serde(default)]
+    pub resource_groups: Option<Vec<TfResourceGroup>>,
     #[serde(default)]
     pub azure_dev_ops: Vec<TfOrg>,
     #[serde(default)]
@@ -36,6 +41,21 @@ pub struct TenantFile {
 
 fn default_tenant_id() -> String {
     "72f988bf-86f1-41af-91ab-2d7cd011db47".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TfResourceGroup {
+    pub subscription: String,
+    pub name: String,
+    pub location: String,
+    #[serde(default)]
+    pub tags: Option<Value>,
+    /// `Succeeded` (default) or `Deleting` (a group being deleted: ARM refuses writes into it).
+    #[serde(default)]
+    pub provisioning_state: Option<String>,
+    #[serde(default)]
+    pub managed_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -141,6 +161,7 @@ impl TenantFile {
     pub fn build(&self, base_unix: i64) -> Result<Cloud, TenantError> {
         let mut cloud = Cloud::empty(&self.tenant_id, base_unix);
         cloud.subscriptions = self.subscriptions.clone();
+        self.build_groups(&mut cloud)?;
         for o in &self.azure_dev_ops {
             let mut org = AdoOrg { name: o.name.clone(), projects: BTreeMap::new() };
             for p in &o.projects {
@@ -211,6 +232,14 @@ impl TenantFile {
         cloud.extra_resources = self.extra_resources.clone();
         for tc in &self.connectors {
             let key = connector_key(&tc.subscription, &tc.resource_group, &tc.name);
+            if self.resource_groups.is_some()
+                && cloud.group(&tc.subscription, &tc.resource_group).is_none()
+            {
+                return Err(TenantError(format!(
+                    "connector `{}` is in resource group `{}` of subscription {}, which resourceGroups does not list (add it with its location, or drop the resourceGroups section to have every connector's group created in the connector's region)",
+                    tc.name, tc.resource_group, tc.subscription
+                )));
+            }
             if cloud.connectors.contains_key(&key) {
                 return Err(TenantError(format!("connector `{}` is defined twice", tc.name)));
             }
@@ -288,6 +317,9 @@ impl TenantFile {
             );
             cloud.claim_selected(&key);
         }
+        if self.resource_groups.is_none() {
+            cloud.derive_missing_groups();
+        }
         let keys: Vec<String> = cloud
             .connectors
             .iter()
@@ -298,6 +330,58 @@ impl TenantFile {
             cloud.recreate_security_rows(&k, None);
         }
         Ok(cloud)
+    }
+}
+
+impl TenantFile {
+    /// The `resourceGroups` section: names ARM accepts, once per subscription, a location, and a
+    /// provisioning state of `Succeeded` or `Deleting`.
+    fn build_groups(&self, cloud: &mut Cloud) -> Result<(), TenantError> {
+        for (i, g) in self.resource_groups.iter().flatten().enumerate() {
+            let at = format!("resourceGroups[{i}] (`{}`)", g.name);
+            if !cloud.subscriptions.iter().any(|s| s.eq_ignore_ascii_case(&g.subscription)) {
+                return Err(TenantError(format!(
+                    "{at}: subscription {} is not in `subscriptions`",
+                    g.subscription
+                )));
+            }
+            if let Err(e) = super::groups::check_group_name(&g.name) {
+                return Err(TenantError(format!("{at}: {}", e.message)));
+            }
+            let location = normalize_region(&g.location);
+            if location.is_empty() {
+                return Err(TenantError(format!("{at}: `location` is empty (e.g. westeurope)")));
+            }
+            let state = g.provisioning_state.clone().unwrap_or_else(|| "Succeeded".into());
+            if !["Succeeded", "Deleting"].contains(&state.as_str()) {
+                return Err(TenantError(format!(
+                    "{at}: provisioningState `{state}` is not Succeeded or Deleting"
+                )));
+            }
+            let tags = g.tags.clone().unwrap_or_else(|| json!({}));
+            if !tags.as_object().is_some_and(|m| m.values().all(Value::is_string)) {
+                return Err(TenantError(format!("{at}: `tags` must be an object of strings")));
+            }
+            let key = group_key(&g.subscription, &g.name);
+            if cloud.resource_groups.contains_key(&key) {
+                return Err(TenantError(format!(
+                    "{at}: the group is defined twice in subscription {} (names are case-insensitive)",
+                    g.subscription
+                )));
+            }
+            cloud.resource_groups.insert(
+                key,
+                ResourceGroup {
+                    subscription: g.subscription.clone(),
+                    name: g.name.clone(),
+                    location,
+                    tags,
+                    provisioning_state: state,
+                    managed_by: g.managed_by.clone(),
+                },
+            );
+        }
+        Ok(())
     }
 }
 
@@ -320,6 +404,15 @@ pub fn small() -> TenantFile {
     let v = json!({
         "tenantId": "11111111-2222-4333-8444-555555555555",
         "subscriptions": [SMALL_SUB_PROD, SMALL_SUB_EAST, SMALL_SUB_TARGET],
+        // `gitlab-weu` (westeurope) lives in a group of another region (uksouth): a westeurope
+        // outage then blocks the writes of `rg-devsec-weu`'s resources but not of that group's.
+        "resourceGroups": [
+            {"subscription": SMALL_SUB_PROD, "name": "rg-devsec-weu", "location": "westeurope",
+             "tags": {"owner": "platform-team"}},
+            {"subscription": SMALL_SUB_PROD, "name": "rg-cloud-weu", "location": "westeurope"},
+            {"subscription": SMALL_SUB_PROD, "name": "rg-platform-uks", "location": "uksouth"},
+            {"subscription": SMALL_SUB_EAST, "name": "rg-devsec-eus", "location": "eastus"}
+        ],
         "azureDevOps": [
             {"name": "contoso", "projects": [
                 {"name": "payments", "repos": ["payments-api", "payments-web"]},
@@ -375,7 +468,7 @@ pub fn small() -> TenantFile {
             {"subscription": SMALL_SUB_EAST, "resourceGroup": "rg-devsec-eus", "name": "github-eus",
              "location": "eastus", "environmentName": "Github",
              "devops": {"autoDiscovery": "Disabled", "topLevelInventoryList": ["contoso-gh", "tailspin"]}},
-            {"subscription": SMALL_SUB_PROD, "resourceGroup": "rg-devsec-weu", "name": "gitlab-weu",
+            {"subscription": SMALL_SUB_PROD, "resourceGroup": "rg-platform-uks", "name": "gitlab-weu",
              "location": "westeurope", "environmentName": "GitLab",
              "devops": {"autoDiscovery": "Disabled", "topLevelInventoryList": ["contoso-gl"]}},
             {"subscription": SMALL_SUB_PROD, "resourceGroup": "rg-cloud-weu", "name": "aws-weu",
@@ -472,6 +565,7 @@ pub fn large(repos: usize, seed: u64) -> TenantFile {
     TenantFile {
         tenant_id: default_tenant_id(),
         subscriptions: subs,
+        resource_groups: None,
         azure_dev_ops: orgs,
         github,
         gitlab,

@@ -43,6 +43,15 @@ pub async fn call(method: &str, url: &str, body: Option<&Value>) -> Resp {
     Resp { status, headers, body }
 }
 
+/// Creates resource group `rg` of `sub` in `location` (kept if it exists): as in ARM, a
+/// connector can only be created in a group that exists.
+pub async fn group(sim: &RunningSim, sub: &str, rg: &str, location: &str) {
+    let url =
+        format!("{}/subscriptions/{sub}/resourcegroups/{rg}?api-version=2025-04-01", sim.url());
+    let r = call("PUT", &url, Some(&serde_json::json!({"location": location}))).await;
+    assert!(r.status == 200 || r.status == 201, "creating group {rg}: {} {}", r.status, r.body);
+}
+
 pub fn sc_path(sub: &str, rg: &str, name: &str) -> String {
     format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Security/securityConnectors/{name}")
 }

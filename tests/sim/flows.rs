@@ -34,6 +34,7 @@ fn m(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 /// Creates an Azure DevOps connector in the free target region and configures it with `code`.
 async fn new_ado_connector(sim: &lifeboat::sim::RunningSim, code: Option<&str>) -> (String, Value) {
     let sc = sc_path(SMALL_SUB_TARGET, "rg-devsec-neu", "ado-neu");
+    group(sim, SMALL_SUB_TARGET, "rg-devsec-neu", "northeurope").await;
     let r = call(
         "PUT",
         &format!("{}{sc}?api-version={SC}", sim.url()),

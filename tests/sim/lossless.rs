@@ -40,6 +40,7 @@ const NEW_SC: &str = "/subscriptions/00000000-0000-4000-8000-0000000000c3/resour
 /// small tenant), with unknown fields everywhere. Returns the connector's URL (no query).
 async fn new_connector(sim: &RunningSim) -> String {
     let url = format!("{}{NEW_SC}", sim.url());
+    group(sim, SMALL_SUB_TARGET, "rg-new", "northeurope").await;
     let body = json!({
         "location": "northeurope",
         "kind": "",
@@ -217,6 +218,7 @@ async fn unknown_enum_values_are_stored_and_wrong_case_is_still_refused() {
         sim.url(),
         sc_path(SMALL_SUB_TARGET, "rg", "future-cloud")
     );
+    group(&sim, SMALL_SUB_TARGET, "rg", "northeurope").await;
     let r = call(
         "PUT",
         &aws,

@@ -209,6 +209,7 @@ async fn responses_and_writes_are_shaped_per_api_version() {
 
     // GitLab connectors need securityConnectors 2023-10-01-preview or newer.
     let gl = format!("{}{}", sim.url(), sc_path(SMALL_SUB_TARGET, "rg", "gl-new"));
+    group(&sim, SMALL_SUB_TARGET, "rg", "northeurope").await;
     let body = json!({"location": "northeurope", "properties": {"environmentName": "GitLab",
         "environmentData": {"environmentType": "GitlabScope"}, "offerings": [{"offeringType": "CspmMonitorGitLab"}]}});
     let r = call("PUT", &format!("{gl}?api-version=2023-03-01-preview"), Some(&body)).await;
