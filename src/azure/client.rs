@@ -1,5 +1,5 @@
 //! [`ArmClient`]: the typed operations lifeboat performs on Azure (security connectors, the
-//! DevOps configuration and its children, Resource Graph, Support), generic JSON reads and
+//! DevOps configuration and its children, resource groups, Resource Graph, Support), generic JSON reads and
 //! writes, long-running operations and paging. Backup, runbook steps and drills call these; they
 //! never build URLs themselves.
 //!
@@ -642,6 +642,79 @@ impl ArmClient {
             ApiFamily::Subscriptions,
             &["subscriptions"],
             "/subscriptions",
+        );
+        self.list_all(req).await
+    }
+
+    /// One subscription (`GET /subscriptions/{id}`): a 404 (or 403) means the principal cannot
+    /// see it.
+    pub async fn get_subscription(&self, subscription: &str) -> Result<Subscription, AzureError> {
+        let segs = ["subscriptions", subscription];
+        self.call(self.request(
+            Method::GET,
+            ApiFamily::Subscriptions,
+            &segs,
+            format!("/subscriptions/{subscription}"),
+        ))
+        .await
+    }
+
+    // ------------------------------------------------------------ resource groups
+
+    fn group_request(&self, method: Method, subscription: &str, name: &str) -> Request {
+        let segs = ["subscriptions", subscription, "resourcegroups", name];
+        self.request(
+            method,
+            ApiFamily::ResourceGroups,
+            &segs,
+            format!("/subscriptions/{subscription}/resourceGroups/{name}"),
+        )
+    }
+
+    /// `ResourceGroups_Get`.
+    pub async fn get_resource_group(
+        &self,
+        subscription: &str,
+        name: &str,
+    ) -> Result<ResourceGroup, AzureError> {
+        self.call(self.group_request(Method::GET, subscription, name)).await
+    }
+
+    /// `ResourceGroups_CheckExistence` (HEAD: 204 exists, 404 does not).
+    pub async fn resource_group_exists(
+        &self,
+        subscription: &str,
+        name: &str,
+    ) -> Result<bool, AzureError> {
+        match self.send_first(self.group_request(Method::HEAD, subscription, name)).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `ResourceGroups_CreateOrUpdate` (not long-running; a PUT replaces the tags).
+    pub async fn create_or_update_resource_group(
+        &self,
+        subscription: &str,
+        name: &str,
+        group: &ResourceGroup,
+    ) -> Result<ResourceGroup, AzureError> {
+        let req = self.group_request(Method::PUT, subscription, name).json(Self::body(group)?);
+        self.call(req).await
+    }
+
+    /// `ResourceGroups_List`: every group of the subscription.
+    pub async fn list_resource_groups(
+        &self,
+        subscription: &str,
+    ) -> Result<Vec<ResourceGroup>, AzureError> {
+        let segs = ["subscriptions", subscription, "resourcegroups"];
+        let req = self.request(
+            Method::GET,
+            ApiFamily::ResourceGroups,
+            &segs,
+            format!("/subscriptions/{subscription}/resourceGroups"),
         );
         self.list_all(req).await
     }

@@ -4,6 +4,7 @@
 //!
 //! Probes, in order (each may use what the one before found):
 //! - `subscriptions`: the first page of `GET /subscriptions`;
+//! - `resourcegroups`: the first page of `GET /subscriptions/{first visible}/resourcegroups`;
 //! - `graph`: the DevOps-connector query with `| take 1`;
 //! - `connectors`: the first page of the connector list of one subscription (the subscription of
 //!   the connector Resource Graph found, else the first visible subscription);
@@ -169,6 +170,25 @@ pub async fn probe_all(client: &ArmClient) -> Vec<Probe> {
         Err(e) => Err(failure(ApiFamily::Subscriptions, &e)),
     };
     out.push(probe(client, ApiFamily::Subscriptions, call, r));
+
+    // resourcegroups
+    let (call, r) = match &first_subscription {
+        None => (
+            "GET /subscriptions/{id}/resourcegroups".to_owned(),
+            Err(Outcome::Skipped { reason: "no subscription visible to list the groups of".into() }),
+        ),
+        Some(s) => {
+            let path = format!("/subscriptions/{s}/resourcegroups");
+            let r = match client.get_json(path.as_str(), ApiFamily::ResourceGroups, None).await {
+                Ok(page) => {
+                    Ok(format!("{} resource group(s) in subscription {s} (first page)", items(&page).len()))
+                }
+                Err(e) => Err(failure(ApiFamily::ResourceGroups, &e)),
+            };
+            (format!("GET {path} (first page)"), r)
+        }
+    };
+    out.push(probe(client, ApiFamily::ResourceGroups, call, r));
 
     // graph
     let mut graph_connector: Option<(String, String)> = None;

@@ -795,6 +795,51 @@ pub struct Subscription {
     pub extra: Extra,
 }
 
+/// A resource group (`resources.json` 2025-04-01, `ResourceGroup`). Its `location` is where ARM
+/// keeps the metadata of the group's resources, and never changes.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceGroup {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<String>,
+    /// Required on PUT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub properties: Option<ResourceGroupProperties>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceGroupProperties {
+    /// Read-only; a free string in the spec (`Succeeded`, `Deleting`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_state: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl ResourceGroup {
+    /// The provisioning state, `""` when absent.
+    pub fn provisioning_state(&self) -> &str {
+        self.properties.as_ref().and_then(|p| p.provisioning_state.as_deref()).unwrap_or("")
+    }
+    /// ARM is deleting the group: nothing can be created in it.
+    pub fn is_deleting(&self) -> bool {
+        self.provisioning_state().eq_ignore_ascii_case("Deleting")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -136,7 +136,7 @@ pub fn plan_json(plan: &Plan) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut doc = json!({
         "runbook": {
             "name": rb.name,
             "description": rb.description,
@@ -146,7 +146,11 @@ pub fn plan_json(plan: &Plan) -> Value {
         },
         "params": params,
         "steps": steps,
-    })
+    });
+    if let Some(line) = crate::steps::target::plan_line(plan) {
+        doc["placement"] = Value::String(line);
+    }
+    doc
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -225,6 +229,9 @@ pub fn plan_table(plan: &Plan) -> String {
         }
         out.push_str(&params.build().with(tabled::settings::Style::sharp()).to_string());
         out.push('\n');
+    }
+    if let Some(line) = crate::steps::target::plan_line(plan) {
+        out.push_str(&format!("placement: {line}\n"));
     }
     out
 }

@@ -6,7 +6,7 @@
 //! result.
 
 use super::report::Scenario;
-use crate::sim::faults::FaultSpec;
+use crate::sim::faults::{FaultSpec, GroupWrites};
 use crate::sim::throttle::ThrottleConfig;
 use std::path::{Path, PathBuf};
 
@@ -22,7 +22,12 @@ pub fn faults(scenario: Scenario, seed: u64) -> FaultSpec {
             format!("seed={seed}")
         }
     };
-    spec.parse().unwrap_or_default()
+    let mut spec: FaultSpec = spec.parse().unwrap_or_default();
+    // While the drilled region is down, writes to resources of groups located there fail (the
+    // pessimistic one of ARM's two documented behaviours): a recovery that put the new
+    // connector in the old connector's group would fail the drill.
+    spec.group_writes = GroupWrites::Block;
+    spec
 }
 
 /// The simulator's ARM throttling of a scenario: ARM's documented limits, except `throttled`,
@@ -112,6 +117,7 @@ mod tests {
         assert!(faults(Scenario::Flaky, 1).drop_rate > 0.0);
         assert!(faults(Scenario::Throttled, 1).throttle_burst.is_some());
         assert!(faults(Scenario::RegionOutage, 1).error_rates.is_empty());
+        assert_eq!(faults(Scenario::RegionOutage, 1).group_writes, GroupWrites::Block);
     }
 
     #[test]

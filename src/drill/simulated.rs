@@ -957,6 +957,23 @@ fn verify(
             continue;
         };
         let new = &cloud.connectors[&new_key];
+        // Its resource group: ARM keeps the group's metadata in the group's region, so a group
+        // of the failed region would leave the new connector unmanageable in the next outage.
+        let group = cloud.group(&new.subscription, &new.resource_group);
+        let group_region = group.map(|g| g.region()).unwrap_or_else(|| "(absent)".into());
+        let group_ok = group.is_some_and(|g| g.region() != region);
+        out.push(Verification {
+            name: format!("{old_name}: resource group of {}", new.name),
+            resource_id: Some(new.id.clone()),
+            passed: group_ok,
+            expected: Some(format!("a group located outside {region}")),
+            actual: Some(format!("{} in {group_region}", new.resource_group)),
+            detail: if group_ok {
+                format!("{} is in group {} ({group_region}), outside the failed region", new.name, new.resource_group)
+            } else {
+                format!("{} is in group {} ({group_region}): writes to it are blocked while {region} is down", new.name, new.resource_group)
+            },
+        });
         let Some(devops) = &new.devops else {
             out.push(Verification {
                 name: format!("{old_name}: DevOps configuration of {}", new.name),

@@ -68,7 +68,7 @@ pub struct Burst {
 /// down region fails whatever its group (the outage itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GroupWrites {
-    /// Writes fail (`409 ResourceGroupRegionUnavailable`): the pessimistic default.
+    /// Writes fail (`503 ResourceGroupRegionUnavailable`): the pessimistic default.
     #[default]
     Block,
     /// Writes go through, as if the metadata had failed over.

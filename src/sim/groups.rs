@@ -85,7 +85,7 @@ fn being_deleted(name: &str) -> ArmError {
 /// The write refused because the group's region is down (`GroupWrites::Block`).
 fn blocked(g: &ResourceGroup) -> ArmError {
     ArmError::new(
-        409,
+        503,
         BLOCKED_CODE,
         format!(
             "The resource group '{}' is located in region '{}', which is currently unavailable: Azure Resource Manager cannot update the metadata it keeps for the group's resources there, so write operations on resources in this resource group are blocked until the region recovers. Read operations are not affected. To manage the resources now, create them in a resource group located in another region.",
@@ -113,7 +113,7 @@ fn writes_blocked(ctx: &Ctx, g: &ResourceGroup) -> bool {
 /// 1 and 3 of the path) must pass before its resource provider sees it: the group exists
 /// (`404 ResourceGroupNotFound`), a write does not go into a group being deleted (`409
 /// ResourceGroupBeingDeleted`), and, while the group's region is down in `block` mode, a write
-/// is refused (`409 ResourceGroupRegionUnavailable`) unless the resource itself is located in a
+/// is refused (`503 ResourceGroupRegionUnavailable`) unless the resource itself is located in a
 /// down region (then it fails as today, with the outage's `503`). An unknown subscription is
 /// left to the resource provider (`404 SubscriptionNotFound`).
 pub fn guard(ctx: &Ctx, resource_region: Option<String>) -> Result<(), ArmError> {

@@ -3,6 +3,11 @@
 //! existing one that is authenticated for the same scope), authorized with a fresh OAuth code,
 //! and both connectors' resource IDs as Resource Graph shows them.
 //!
+//! Placement (`steps::target`): a connector it creates goes into `target_resource_group` (else
+//! `<old group>-<target region>`) of `target_subscription` (else the old one's), a group created
+//! in the target region when absent and refused when located in the failed region or being
+//! deleted: never, by default, the old connector's group, whose region is the failed one.
+//!
 //! Guard of `create-or-adopt`: the connector it creates carries the tags `lifeboat-run=<run id>`
 //! and `lifeboat-replaces=<old connector ID>`, and its ID is saved as scratch before the PUT, so
 //! a retry or a resume after a crash finds it and never creates a second one. The OAuth code is
@@ -14,9 +19,11 @@ use super::kind::{info, StepContext, StepKind, StepOutcome};
 use super::recovery::{self, input_bool, ConnectorItem};
 use super::restore::{self, BodyKind};
 use super::services::PrompterHandle;
+use super::target;
 use super::StepKindInfo;
 use crate::azure::models::{
-    Authorization, DevOpsConfiguration, ProvisioningState, SecretString, SecurityConnector,
+    Authorization, DevOpsConfiguration, ProvisioningState, ResourceGroup, SecretString,
+    SecurityConnector,
 };
 use crate::azure::{ArmClient, AzureError, ResourceId};
 use crate::backup::ResourceKind;
@@ -158,6 +165,20 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     let store = recovery::store(&ctx)?;
     let who = format!("connector {} ({})", item.name, item.resource_id);
     let mut not_restored: Vec<Value> = Vec::new();
+    // Where a connector this step creates goes (`steps::target`): never the old group by default.
+    let failed_region = ctx
+        .input_str("failed_region")
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| item.region.clone());
+    let failed_region = recovery::normalise_region(&failed_region);
+    let placement = target::placement(
+        &old_id,
+        &target,
+        &ctx.input_str("target_subscription").unwrap_or_default(),
+        &ctx.input_str("target_resource_group").unwrap_or_default(),
+    )
+    .map_err(|e| StepOutcome::fail(format!("{who}: {e}"), false))?;
+    let mut adoption_skipped: Vec<Value> = Vec::new();
 
     // 1. What this run decided earlier (scratch), or a connector it created (tags).
     let mut plan: Option<Plan> = None;
@@ -184,10 +205,23 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         }
     }
     if plan.is_none() && !create_again {
-        let listed = client
-            .list_connectors_by_resource_group(&old_id.subscription, &old_id.resource_group)
+        // A connector this run created is in the target group (absent: nothing was created).
+        let listed = match client
+            .list_connectors_by_resource_group(&placement.subscription, &placement.resource_group)
             .await
-            .map_err(|e| recovery::azure_fail(&format!("{who}: listing its resource group"), &e))?;
+        {
+            Ok(l) => l,
+            Err(e) if e.is_not_found() => Vec::new(),
+            Err(e) => {
+                return Err(recovery::azure_fail(
+                    &format!(
+                        "{who}: listing the target resource group {}",
+                        placement.resource_group
+                    ),
+                    &e,
+                ))
+            }
+        };
         if let Some(c) = listed.iter().find(|c| tag_matches(c, &ctx.run_id, &item.resource_id)) {
             if let Some(id) = c.id.as_deref().and_then(|i| ResourceId::parse(i).ok()) {
                 plan = Some(Plan { new_id: id, adopted: false });
@@ -205,6 +239,12 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
                 && !c.resource_id.eq_ignore_ascii_case(&item.resource_id)
         }) {
             let Ok(cid) = ResourceId::parse(&c.resource_id) else { continue };
+            // A connector whose group is in the failed region could not be written to (its
+            // DevOps configuration, the settings) while the region is down.
+            if let Some(why) = group_unusable(&client, &cid, &failed_region).await {
+                adoption_skipped.push(json!({"connector": c.resource_id, "why": why}));
+                continue;
+            }
             if covers(&client, &cid, &item).await {
                 plan = Some(Plan { new_id: cid, adopted: true });
                 break;
@@ -230,7 +270,9 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         Some(p) => p,
         None => {
             let name = new_connector_name(&item.name, &target);
-            let new_id = ResourceId::connector(&old_id.subscription, &old_id.resource_group, &name);
+            let new_id =
+                ResourceId::connector(&placement.subscription, &placement.resource_group, &name);
+            ensure_group(&ctx, &client, &placement, &target, &failed_region, &who).await?;
             recovery::save(&ctx, json!({"new_resource_id": new_id.to_string(), "adopted": false, "phase": "creating"}))
                 .await?;
             // The old connector's writable fields, known or not, with the target region and
@@ -347,6 +389,9 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             ("new_name", json!(plan.new_id.name())),
             ("adopted", json!(adopted)),
             ("target_region", json!(target)),
+            ("target_subscription", json!(plan.new_id.subscription)),
+            ("target_resource_group", json!(plan.new_id.resource_group)),
+            ("adoption_skipped", json!(adoption_skipped)),
             ("not_restored", json!(not_restored)),
         ])
     };
@@ -489,6 +534,71 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             )),
             None => Err(target_fail(&who, &target, "authorizing the new connector", &e, &ctx)),
         },
+    }
+}
+
+/// The new connector's resource group ([`target::placement`]): read, and created in the target
+/// region when absent (tagged `lifeboat-run`, the PUT journaled as an effect; a PUT is
+/// idempotent, so a retry or a concurrent branch creating the same group is harmless); an
+/// existing one is used only when it is not being deleted and not located in the failed region.
+async fn ensure_group(
+    ctx: &StepContext,
+    client: &ArmClient,
+    p: &target::Placement,
+    target: &str,
+    failed_region: &str,
+    who: &str,
+) -> Result<(), StepOutcome> {
+    match client.get_resource_group(&p.subscription, &p.resource_group).await {
+        Ok(g) => target::check_existing_group(
+            p,
+            g.location.as_deref().unwrap_or_default(),
+            g.provisioning_state(),
+            failed_region,
+            target,
+        )
+        .map_err(|e| StepOutcome::fail(format!("{who}: {e}"), false)),
+        Err(e) if e.is_not_found() => {
+            ctx.progress(0, 2, format!("creating resource group {} in {target}", p.resource_group));
+            let body = ResourceGroup {
+                location: Some(target.to_string()),
+                tags: Some(BTreeMap::from([(TAG_RUN.to_string(), ctx.run_id.clone())])),
+                ..Default::default()
+            };
+            let res = client
+                .create_or_update_resource_group(&p.subscription, &p.resource_group, &body)
+                .await;
+            recovery::journal_call(ctx, client, "PUT", &p.group_scope(), res.as_ref().err())
+                .await?;
+            res.map(|_| ()).map_err(|e| {
+                let doing = format!("creating resource group {} in {target}", p.resource_group);
+                target_fail(who, target, &doing, &e, ctx)
+            })
+        }
+        Err(e) => {
+            let doing = format!("reading resource group {}", p.resource_group);
+            Err(target_fail(who, target, &doing, &e, ctx))
+        }
+    }
+}
+
+/// Why an adoption candidate's resource group cannot take writes now (being deleted, located in
+/// the failed region, unreadable), or `None` when it can.
+async fn group_unusable(client: &ArmClient, id: &ResourceId, failed_region: &str) -> Option<String> {
+    match client.get_resource_group(&id.subscription, &id.resource_group).await {
+        Ok(g) if g.is_deleting() => {
+            Some(format!("its resource group `{}` is being deleted", id.resource_group))
+        }
+        Ok(g) if g.location.as_deref().map(recovery::normalise_region).as_deref()
+            == Some(failed_region) =>
+        {
+            Some(format!(
+                "its resource group `{}` is located in the failed region {failed_region}, where ARM may block writes",
+                id.resource_group
+            ))
+        }
+        Ok(_) => None,
+        Err(e) => Some(format!("its resource group `{}` could not be read: {e}", id.resource_group)),
     }
 }
 

@@ -410,6 +410,7 @@ pub async fn preflight(
             _ => {}
         }
     }
+    super::target::check_before_run(plan, &outputs, &services).await?;
     Ok(())
 }
 

@@ -58,6 +58,9 @@ async fn tenant(serves: fn(&str, &str) -> Option<&'static str>) -> Stub {
         if p == "/subscriptions" {
             return json(200, json!({"value": [{"subscriptionId": SUB, "displayName": "prod"}]}));
         }
+        if p == format!("/subscriptions/{SUB}/resourcegroups") {
+            return json(200, json!({"value": [{"id": format!("/subscriptions/{SUB}/resourceGroups/rg"), "name": "rg", "location": "westeurope"}]}));
+        }
         if p.ends_with("/Microsoft.ResourceGraph/resources") {
             return json(200, json!({"totalRecords": 1, "count": 1, "resultTruncated": "false", "data": [
                 {"connectorResourceId": connector_id(), "subscriptionId": SUB, "name": "ado-weu"}]}));
@@ -164,7 +167,11 @@ async fn doctor_exits_0_when_every_family_works_and_names_a_refused_override() {
     let out = lifeboat(args(&stub.url, &["doctor"]), vec![]).await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.contains(" ok: ")).count(), 5, "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.contains(" ok: ")).count(), 6, "{stdout}");
+    assert_eq!(
+        line(&stdout, "resourcegroups")[..4],
+        ["resourcegroups", "2025-04-01", "compiled", "ok:"]
+    );
 
     fn only_2025(p: &str, v: &str) -> Option<&'static str> {
         (p.contains("/devops") && v != "2025-03-01").then_some("2025-03-01")
@@ -240,6 +247,7 @@ async fn doctor_probes_the_simulator() {
         ("connectors", "2026-08-01-preview"),
         ("devops", "2025-03-01"),
         ("support", "2026-06-01"),
+        ("resourcegroups", "2025-04-01"),
     ] {
         assert_eq!(line(&stdout, family)[..4], [family, version, "compiled", "ok:"], "{stdout}");
     }

@@ -231,6 +231,7 @@ pub async fn assert_recovered(sim: &RunningSim, world: &World, snapshot: &str) {
         .requests()
         .into_iter()
         .filter(|r| r.method == "PUT" && r.status == 201)
+        .filter(|r| r.path.to_ascii_lowercase().contains("/securityconnectors/"))
         .filter(|r| r.path.to_ascii_lowercase().ends_with("-northeurope"))
         .map(|r| r.path)
         .collect();
@@ -242,9 +243,10 @@ pub async fn assert_recovered(sim: &RunningSim, world: &World, snapshot: &str) {
         if !FAILED.contains(&old_name.as_str()) {
             continue;
         }
+        // Each replacement goes into `<old group>-northeurope`, never the old group.
         let new = ResourceId::connector(
             &old.subscription,
-            &old.resource_group,
+            &format!("{}-northeurope", old.resource_group),
             &format!("{old_name}-northeurope"),
         );
         let backup = load_object(&store, &entry.hash).await.unwrap();

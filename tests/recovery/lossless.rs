@@ -39,7 +39,7 @@ fn drift(sim: &RunningSim) {
 }
 
 fn new_ado() -> ResourceId {
-    ResourceId::connector(SUB_A1, "rg-devsec-weu", "ado-weu-northeurope")
+    ResourceId::connector(SUB_A1, "rg-devsec-weu-northeurope", "ado-weu-northeurope")
 }
 
 /// The outputs of every instance of `step`, by instance name.
