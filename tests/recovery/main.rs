@@ -13,3 +13,4 @@ mod faults;
 mod lossless;
 mod lro_shapes;
 mod property;
+mod rg;

@@ -5,6 +5,7 @@
 mod common;
 mod conformance;
 mod flows;
+mod groups;
 mod inputs;
 mod lossless;
 mod lro_shapes;
