@@ -16,6 +16,7 @@ const DEVOPS: &str = "specification/security/resource-manager/Microsoft.Security
 const SC: &str = "specification/security/resource-manager/Microsoft.Security/Security/preview/2026-08-01-preview/examples/SecurityConnectors/";
 const RG: &str = "specification/resourcegraph/resource-manager/Microsoft.ResourceGraph/ResourceGraph/stable/2024-04-01/examples/";
 const SUPPORT: &str = "specification/support/resource-manager/Microsoft.Support/";
+const GROUPS: &str = "specification/resources/resource-manager/Microsoft.Resources/resources/";
 
 fn example(rel: &str) -> Value {
     let path = format!("{}/tests/fixtures/azure-specs/{rel}", env!("CARGO_MANIFEST_DIR"));
@@ -143,6 +144,21 @@ fn cases() -> Vec<Case> {
         case(&format!("{SUPPORT}Support/stable/2024-04-01/examples/"), "CheckNameAvailabilityWithSubscription.json", "POST", "checkNameAvailability", Some("checkNameAvailabilityInput"), op!(|c, ex, _id| c.check_support_ticket_name(&param(&ex, "subscriptionId"), ex["parameters"]["checkNameAvailabilityInput"]["name"].as_str().unwrap()))),
         case(&format!("{SUPPORT}stable/2024-04-01/examples/"), "CreateTechnicalSupportTicketForSubscription.json", "PUT", "", Some("createSupportTicketParameters"), op!(|c, ex, _id| c.create_support_ticket(&param(&ex, "subscriptionId"), &param(&ex, "supportTicketName"), &body_param(&ex, "createSupportTicketParameters")))),
     ];
+    // Resource groups: the only example is the create (two stand-ins; README).
+    for dir in ["stable/2024-11-01/examples/", "examples/2025-04-01/"] {
+        v.push(case(
+            &format!("{GROUPS}{dir}"),
+            "CreateResourceGroup.json",
+            "PUT",
+            "",
+            Some("parameters"),
+            op!(|c, ex, _id| c.create_or_update_resource_group(
+                &param(&ex, "subscriptionId"),
+                &param(&ex, "resourceGroupName"),
+                &body_param(&ex, "parameters")
+            )),
+        ));
+    }
     for f in [
         "CreateOrUpdateDevOpsConfigurationsOnboardCurrentAndFuture_example.json",
         "CreateOrUpdateDevOpsConfigurationsOnboardCurrentOnly_example.json",
@@ -200,7 +216,9 @@ fn check_request(c: &Case, ex: &Value, rec: &crate::stub::Recorded) {
     // be called with exactly the example's version.
     let version = ex["parameters"]["api-version"].as_str().unwrap();
     assert!(rec.query.starts_with("api-version="), "{}: {}", c.file, rec.query);
-    let ours = if c.file.contains("/Microsoft.Support/") {
+    let ours = if c.file.contains("/Microsoft.Resources/") {
+        api::RESOURCE_GROUPS
+    } else if c.file.contains("/Microsoft.Support/") {
         api::SUPPORT
     } else if c.file.contains("SecurityConnectorsDevOps") {
         api::DEVOPS
@@ -236,7 +254,7 @@ fn wrap(v: Value) -> Value {
 #[tokio::test]
 async fn every_example_response_round_trips_through_its_typed_operation() {
     let cases = cases();
-    assert_eq!(cases.len(), 45, "every example of an operation lifeboat calls has a case");
+    assert_eq!(cases.len(), 47, "every example of an operation lifeboat calls has a case");
     for c in &cases {
         let ex = example(&c.file);
         let body = expected(&ex);

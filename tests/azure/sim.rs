@@ -138,7 +138,17 @@ async fn connectors_list_survives_throttling_server_errors_and_drops() {
     );
 }
 
+/// The group the new connectors go into (as in ARM, a connector needs an existing group).
+async fn recovery_group(c: &azure::ArmClient) {
+    let g = lifeboat::azure::models::ResourceGroup {
+        location: Some("northeurope".into()),
+        ..Default::default()
+    };
+    c.create_or_update_resource_group(SUB_TARGET, "rg-recovery", &g).await.unwrap();
+}
+
 async fn new_connector(c: &azure::ArmClient, name: &str) -> ResourceId {
+    recovery_group(c).await;
     let id = ResourceId::connector(SUB_TARGET, "rg-recovery", name);
     let body: SecurityConnector = serde_json::from_value(serde_json::json!({
         "location": "northeurope",
@@ -232,6 +242,7 @@ async fn a_slow_long_running_operation_hits_the_client_deadline() {
 async fn a_400_from_the_simulator_names_the_resource_and_the_code() {
     let sim = start("").await;
     let c = client(&sim);
+    recovery_group(&c).await;
     let id = ResourceId::connector(SUB_TARGET, "rg-recovery", "bad");
     let body: SecurityConnector = serde_json::from_value(serde_json::json!({"location": "northeurope", "properties": {"environmentName": "azuredevops"}})).unwrap();
     let e = c.put_connector(&id, &body).await.unwrap_err();
