@@ -116,6 +116,12 @@ pub async fn new_connector(
     name: &str,
 ) -> ResourceId {
     let new = ResourceId::connector(SUB_NEW, "rg-recovery", name);
+    // As in ARM, the connector's group must exist.
+    let group = lifeboat::azure::models::ResourceGroup {
+        location: Some("northeurope".into()),
+        ..Default::default()
+    };
+    client.create_or_update_resource_group(SUB_NEW, "rg-recovery", &group).await.unwrap();
     let mut body = client.get_connector(old).await.unwrap();
     body.id = None;
     body.name = None;
