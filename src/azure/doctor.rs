@@ -175,14 +175,17 @@ pub async fn probe_all(client: &ArmClient) -> Vec<Probe> {
     let (call, r) = match &first_subscription {
         None => (
             "GET /subscriptions/{id}/resourcegroups".to_owned(),
-            Err(Outcome::Skipped { reason: "no subscription visible to list the groups of".into() }),
+            Err(Outcome::Skipped {
+                reason: "no subscription visible to list the groups of".into(),
+            }),
         ),
         Some(s) => {
             let path = format!("/subscriptions/{s}/resourcegroups");
             let r = match client.get_json(path.as_str(), ApiFamily::ResourceGroups, None).await {
-                Ok(page) => {
-                    Ok(format!("{} resource group(s) in subscription {s} (first page)", items(&page).len()))
-                }
+                Ok(page) => Ok(format!(
+                    "{} resource group(s) in subscription {s} (first page)",
+                    items(&page).len()
+                )),
                 Err(e) => Err(failure(ApiFamily::ResourceGroups, &e)),
             };
             (format!("GET {path} (first page)"), r)

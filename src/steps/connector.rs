@@ -584,7 +584,11 @@ async fn ensure_group(
 
 /// Why an adoption candidate's resource group cannot take writes now (being deleted, located in
 /// the failed region, unreadable), or `None` when it can.
-async fn group_unusable(client: &ArmClient, id: &ResourceId, failed_region: &str) -> Option<String> {
+async fn group_unusable(
+    client: &ArmClient,
+    id: &ResourceId,
+    failed_region: &str,
+) -> Option<String> {
     match client.get_resource_group(&id.subscription, &id.resource_group).await {
         Ok(g) if g.is_deleting() => {
             Some(format!("its resource group `{}` is being deleted", id.resource_group))

@@ -152,7 +152,11 @@ pub fn check_existing_group(
 }
 
 /// One line for `plan`: where the new connectors go under these parameters.
-pub fn describe(target_region: &str, target_subscription: &str, target_resource_group: &str) -> String {
+pub fn describe(
+    target_region: &str,
+    target_subscription: &str,
+    target_resource_group: &str,
+) -> String {
     let sub = match target_subscription.trim() {
         "" => "each old connector's subscription".to_string(),
         s => format!("subscription {s}"),
@@ -215,7 +219,11 @@ pub async fn check_before_run(
                 Ok(Value::Array(a)) => a,
                 _ => continue,
             },
-            None => match step.with.get("connector").map(|v| crate::engine::template::render_value(v, &ctx)) {
+            None => match step
+                .with
+                .get("connector")
+                .map(|v| crate::engine::template::render_value(v, &ctx))
+            {
                 Some(Ok(v)) => vec![v],
                 _ => continue,
             },
@@ -230,7 +238,9 @@ pub async fn check_before_run(
         let want_group = rendered(step, "target_resource_group", &ctx);
         // The parameters themselves, whatever the connectors.
         let given = |r: Result<(), String>| {
-            r.map_err(|e| UserError::usage(format!("step {}: {e}", step.id)).with_hint(nothing_changed))
+            r.map_err(|e| {
+                UserError::usage(format!("step {}: {e}", step.id)).with_hint(nothing_changed)
+            })
         };
         if !want_group.trim().is_empty() {
             given(check_group_name("target_resource_group", want_group.trim()))?;
@@ -245,7 +255,8 @@ pub async fn check_before_run(
                 continue;
             };
             let Ok(old) = ResourceId::parse(&item.resource_id) else { continue };
-            let failed = if failed.trim().is_empty() { item.region.clone() } else { failed.clone() };
+            let failed =
+                if failed.trim().is_empty() { item.region.clone() } else { failed.clone() };
             let who = format!("step {}: connector {}", step.id, item.name);
             let p = placement(&old, &target, &want_sub, &want_group)
                 .map_err(|e| UserError::usage(format!("{who}: {e}")).with_hint(nothing_changed))?;
@@ -262,13 +273,13 @@ pub async fn check_before_run(
                             "check the ID with `az account list -o table`, or give the credential a role on that subscription (Contributor or Security Admin); nothing was changed",
                         ));
                     }
-                    Err(e) => {
-                        return Err(UserError::failed(format!(
-                            "{who}: reading target subscription {}: {e}",
-                            p.subscription
-                        ))
-                        .with_hint("nothing was changed and no run was created: try again in a few minutes"))
-                    }
+                    Err(e) => return Err(UserError::failed(format!(
+                        "{who}: reading target subscription {}: {e}",
+                        p.subscription
+                    ))
+                    .with_hint(
+                        "nothing was changed and no run was created: try again in a few minutes",
+                    )),
                 }
             }
             let scope = p.group_scope().to_ascii_lowercase();
@@ -336,14 +347,20 @@ mod tests {
         check_existing_group(&p, "uksouth", "Succeeded", "westeurope", "northeurope").unwrap();
         let e = check_existing_group(&p, "West Europe", "Succeeded", "westeurope", "northeurope")
             .unwrap_err();
-        for part in ["`rg-devsec-weu-northeurope`", "located in westeurope, the failed region", "--set target_resource_group=NAME", "creates it in northeurope"] {
+        for part in [
+            "`rg-devsec-weu-northeurope`",
+            "located in westeurope, the failed region",
+            "--set target_resource_group=NAME",
+            "creates it in northeurope",
+        ] {
             assert!(e.contains(part), "{part}: {e}");
         }
         let e = check_existing_group(&p, "northeurope", "Deleting", "westeurope", "northeurope")
             .unwrap_err();
         assert!(e.contains("being deleted (provisioningState Deleting)"), "{e}");
         let given = placement(&old(), "northeurope", "", "rg-dr").unwrap();
-        let e = check_existing_group(&given, "westeurope", "Succeeded", "westeurope", "x").unwrap_err();
+        let e =
+            check_existing_group(&given, "westeurope", "Succeeded", "westeurope", "x").unwrap_err();
         assert!(e.contains("pass another group with `--set target_resource_group=NAME`"), "{e}");
     }
 

@@ -163,14 +163,21 @@ fn tiny() -> lifeboat::sim::tenant::TenantFile {
     .expect("the tiny tenant is well-formed")
 }
 
-/// The new connector's ID for an old resource ID: same subscription and group, the connector
-/// named `<old>-<target region>` (what `connector.create-or-adopt` names it).
+/// The new connector's ID for an old resource ID: same subscription, the group and the
+/// connector named `<old>-<target region>` (where and how `connector.create-or-adopt` creates
+/// it).
 fn new_id(old: &str) -> String {
     let lower = old.to_ascii_lowercase();
     let key = "/securityconnectors/";
     let at = lower.find(key).expect("a connector ID") + key.len();
     let end = old[at..].find('/').map_or(old.len(), |e| at + e);
-    format!("{}-{TARGET}{}", &old[..end], &old[end..])
+    let provider = lower.find("/providers/").expect("a resource ID");
+    format!(
+        "{}-{TARGET}{}-{TARGET}{}",
+        &old[..provider],
+        &old[provider..end],
+        &old[end..]
+    )
 }
 
 struct Figures {
