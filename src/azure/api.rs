@@ -471,140 +471,6 @@ impl Cloud {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_cloud_scope_matches_its_endpoint() {
-        for name in [CloudName::Public, CloudName::UsGovernment, CloudName::China] {
-            let c = Cloud::of(name);
-            assert!(c.arm_scope.starts_with(c.arm_endpoint), "{c:?}");
-            assert!(c.arm_endpoint.starts_with("https://"));
-        }
-    }
-
-    #[test]
-    fn every_compiled_default_is_a_known_well_formed_version() {
-        for f in ApiFamily::ALL {
-            assert!(f.known().contains(&f.compiled()), "{f}");
-            assert_eq!(ApiFamily::parse(f.name()), Some(f));
-            for v in f.known() {
-                assert!(is_well_formed_version(v), "{f} {v}");
-            }
-            // Newest first: negotiation picks the first served one.
-            let mut sorted = f.known().to_vec();
-            sorted.sort_by(|a, b| b[..10].cmp(&a[..10]));
-            assert_eq!(sorted, f.known(), "{f}");
-        }
-        assert_eq!(
-            ApiFamily::names(),
-            "connectors, devops, graph, support, subscriptions, resourcegroups, authorization"
-        );
-    }
-
-    #[test]
-    fn versions_must_look_like_arm_versions() {
-        for ok in
-            ["2025-03-01", "2025-11-01-preview", "2099-01-01-privatepreview", "2020-01-01-beta-2"]
-        {
-            assert!(is_well_formed_version(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "latest",
-            "2025-3-01",
-            "2025-13-01",
-            "2025-03-00",
-            "2025-03-01-",
-            "2025-03-01preview",
-            "2025-03-01-pre view",
-            "2025-03-01--x",
-        ] {
-            assert!(!is_well_formed_version(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn overrides_parse_and_name_the_families_when_wrong() {
-        let o = parse_override("DevOps=2025-11-01-preview", OverrideOrigin::Flag).unwrap();
-        assert_eq!((o.family, o.version.as_str()), (ApiFamily::Devops, "2025-11-01-preview"));
-        assert_eq!(o.describe(), "--api-version devops=2025-11-01-preview");
-        for bad in ["devops", "nope=2025-03-01", "devops=latest", "=2025-03-01"] {
-            let e = parse_override(bad, OverrideOrigin::Flag).unwrap_err();
-            assert!(e.contains("connectors, devops, graph, support, subscriptions"), "{bad}: {e}");
-        }
-        let v = parse_overrides_env(" devops=2025-11-01-preview, ,connectors=2024-08-01-preview ")
-            .unwrap();
-        assert_eq!(v.len(), 2);
-        let chosen = ApiVersions::with_overrides(&v);
-        assert_eq!(chosen.version(ApiFamily::Connectors), "2024-08-01-preview");
-        assert_eq!(chosen.version(ApiFamily::Graph), RESOURCE_GRAPH);
-        assert_eq!(chosen.get(ApiFamily::Devops).source.label(), "override");
-        assert!(parse_overrides_env("devops=2025-11-01-preview,graph").is_err());
-    }
-
-    #[test]
-    fn served_versions_are_read_from_each_refusal_shape() {
-        let invalid = "The api-version '2025-03-01' is invalid. The supported versions are '2025-11-01-preview,2024-04-01'. Please see https://aka.ms/api-version for more details.";
-        assert_eq!(parse_served_versions(invalid).unwrap(), ["2025-11-01-preview", "2024-04-01"]);
-        let provider = "No registered resource provider found for location 'westeurope' and API version '2025-03-01' for type 'securityConnectors'. The supported api-versions are '2024-04-01, 2025-11-01-preview'. The supported locations are 'centralus, westeurope'.";
-        let served = parse_served_versions(provider).unwrap();
-        assert_eq!(served, ["2024-04-01", "2025-11-01-preview"]);
-        assert_eq!(negotiate(ApiFamily::Devops, &served), Some("2025-11-01-preview"));
-        assert_eq!(negotiate(ApiFamily::Devops, &["2099-01-01".into()]), None);
-        let ty = "The resource type 'devops' could not be found in the namespace 'Microsoft.Security' for api version '2025-03-01'. The supported api-versions are '2024-04-01'.";
-        assert_eq!(parse_served_versions(ty).unwrap(), ["2024-04-01"]);
-        assert_eq!(parse_served_versions("The resource type 'x' could not be found."), None);
-        assert_eq!(parse_served_versions("The supported versions are ''."), None);
-    }
-
-    #[test]
-    fn version_order_puts_stable_after_previews_of_its_date() {
-        use std::cmp::Ordering::*;
-        assert_eq!(version_order("2025-03-01", "2025-03-01-preview"), Greater);
-        assert_eq!(version_order("2024-05-15-preview", "2025-03-01"), Less);
-        assert_eq!(version_order("2025-11-01-preview", "2025-03-01"), Greater);
-    }
-
-    #[test]
-    fn fields_that_differ_name_what_each_direction_loses() {
-        let cfg = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Security/securityConnectors/c/devops/default";
-        let old = serde_json::json!({"properties": {"autoDiscovery": "Enabled"}});
-        // Read with 2024-04-01, written with 2025-03-01: both newer fields have no value.
-        let f = fields_that_differ(ApiFamily::Devops, cfg, "2024-04-01", "2025-03-01", &old);
-        assert_eq!(f.len(), 2, "{f:?}");
-        assert!(f[1].starts_with("properties.agentlessConfiguration (introduced in 2025-03-01"));
-        // Read with 2025-03-01, written with 2024-05-15-preview: the field it lacks is named
-        // where the body has it; capabilities exist in both.
-        let new = serde_json::json!({"properties": {"agentlessConfiguration": {"x": 1}, "capabilities": []}});
-        let f =
-            fields_that_differ(ApiFamily::Devops, cfg, "2025-03-01", "2024-05-15-preview", &new);
-        assert_eq!(f, vec!["properties.agentlessConfiguration (introduced in 2025-03-01; 2024-05-15-preview does not know it: the service may ignore it)".to_string()]);
-        // An enum value the older connectors version lacks, inside an array.
-        let conn =
-            "/subscriptions/s/resourceGroups/g/providers/Microsoft.Security/securityConnectors/c";
-        let body = serde_json::json!({"properties": {"offerings": [{"offeringType": "CspmMonitorGitLab"}]}});
-        let f = fields_that_differ(
-            ApiFamily::Connectors,
-            conn,
-            "2024-08-01-preview",
-            "2023-03-01-preview",
-            &body,
-        );
-        assert_eq!(f, vec!["properties.offerings[0].offeringType = CspmMonitorGitLab (a value introduced in 2023-10-01-preview; 2023-03-01-preview may refuse it)".to_string()]);
-        // Nothing known between the two: nothing named.
-        assert!(fields_that_differ(
-            ApiFamily::Devops,
-            cfg,
-            "2025-03-01",
-            "2025-11-01-preview",
-            &new
-        )
-        .is_empty());
-    }
-}
-
 // ------------------------------------------------------------ fields per api-version
 
 /// What lifeboat knows of how the api-versions of a family differ on a resource type: a field
@@ -769,4 +635,138 @@ pub fn fields_that_differ(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cloud_scope_matches_its_endpoint() {
+        for name in [CloudName::Public, CloudName::UsGovernment, CloudName::China] {
+            let c = Cloud::of(name);
+            assert!(c.arm_scope.starts_with(c.arm_endpoint), "{c:?}");
+            assert!(c.arm_endpoint.starts_with("https://"));
+        }
+    }
+
+    #[test]
+    fn every_compiled_default_is_a_known_well_formed_version() {
+        for f in ApiFamily::ALL {
+            assert!(f.known().contains(&f.compiled()), "{f}");
+            assert_eq!(ApiFamily::parse(f.name()), Some(f));
+            for v in f.known() {
+                assert!(is_well_formed_version(v), "{f} {v}");
+            }
+            // Newest first: negotiation picks the first served one.
+            let mut sorted = f.known().to_vec();
+            sorted.sort_by(|a, b| b[..10].cmp(&a[..10]));
+            assert_eq!(sorted, f.known(), "{f}");
+        }
+        assert_eq!(
+            ApiFamily::names(),
+            "connectors, devops, graph, support, subscriptions, resourcegroups, authorization"
+        );
+    }
+
+    #[test]
+    fn versions_must_look_like_arm_versions() {
+        for ok in
+            ["2025-03-01", "2025-11-01-preview", "2099-01-01-privatepreview", "2020-01-01-beta-2"]
+        {
+            assert!(is_well_formed_version(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "latest",
+            "2025-3-01",
+            "2025-13-01",
+            "2025-03-00",
+            "2025-03-01-",
+            "2025-03-01preview",
+            "2025-03-01-pre view",
+            "2025-03-01--x",
+        ] {
+            assert!(!is_well_formed_version(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn overrides_parse_and_name_the_families_when_wrong() {
+        let o = parse_override("DevOps=2025-11-01-preview", OverrideOrigin::Flag).unwrap();
+        assert_eq!((o.family, o.version.as_str()), (ApiFamily::Devops, "2025-11-01-preview"));
+        assert_eq!(o.describe(), "--api-version devops=2025-11-01-preview");
+        for bad in ["devops", "nope=2025-03-01", "devops=latest", "=2025-03-01"] {
+            let e = parse_override(bad, OverrideOrigin::Flag).unwrap_err();
+            assert!(e.contains("connectors, devops, graph, support, subscriptions"), "{bad}: {e}");
+        }
+        let v = parse_overrides_env(" devops=2025-11-01-preview, ,connectors=2024-08-01-preview ")
+            .unwrap();
+        assert_eq!(v.len(), 2);
+        let chosen = ApiVersions::with_overrides(&v);
+        assert_eq!(chosen.version(ApiFamily::Connectors), "2024-08-01-preview");
+        assert_eq!(chosen.version(ApiFamily::Graph), RESOURCE_GRAPH);
+        assert_eq!(chosen.get(ApiFamily::Devops).source.label(), "override");
+        assert!(parse_overrides_env("devops=2025-11-01-preview,graph").is_err());
+    }
+
+    #[test]
+    fn served_versions_are_read_from_each_refusal_shape() {
+        let invalid = "The api-version '2025-03-01' is invalid. The supported versions are '2025-11-01-preview,2024-04-01'. Please see https://aka.ms/api-version for more details.";
+        assert_eq!(parse_served_versions(invalid).unwrap(), ["2025-11-01-preview", "2024-04-01"]);
+        let provider = "No registered resource provider found for location 'westeurope' and API version '2025-03-01' for type 'securityConnectors'. The supported api-versions are '2024-04-01, 2025-11-01-preview'. The supported locations are 'centralus, westeurope'.";
+        let served = parse_served_versions(provider).unwrap();
+        assert_eq!(served, ["2024-04-01", "2025-11-01-preview"]);
+        assert_eq!(negotiate(ApiFamily::Devops, &served), Some("2025-11-01-preview"));
+        assert_eq!(negotiate(ApiFamily::Devops, &["2099-01-01".into()]), None);
+        let ty = "The resource type 'devops' could not be found in the namespace 'Microsoft.Security' for api version '2025-03-01'. The supported api-versions are '2024-04-01'.";
+        assert_eq!(parse_served_versions(ty).unwrap(), ["2024-04-01"]);
+        assert_eq!(parse_served_versions("The resource type 'x' could not be found."), None);
+        assert_eq!(parse_served_versions("The supported versions are ''."), None);
+    }
+
+    #[test]
+    fn version_order_puts_stable_after_previews_of_its_date() {
+        use std::cmp::Ordering::*;
+        assert_eq!(version_order("2025-03-01", "2025-03-01-preview"), Greater);
+        assert_eq!(version_order("2024-05-15-preview", "2025-03-01"), Less);
+        assert_eq!(version_order("2025-11-01-preview", "2025-03-01"), Greater);
+    }
+
+    #[test]
+    fn fields_that_differ_name_what_each_direction_loses() {
+        let cfg = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Security/securityConnectors/c/devops/default";
+        let old = serde_json::json!({"properties": {"autoDiscovery": "Enabled"}});
+        // Read with 2024-04-01, written with 2025-03-01: both newer fields have no value.
+        let f = fields_that_differ(ApiFamily::Devops, cfg, "2024-04-01", "2025-03-01", &old);
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(f[1].starts_with("properties.agentlessConfiguration (introduced in 2025-03-01"));
+        // Read with 2025-03-01, written with 2024-05-15-preview: the field it lacks is named
+        // where the body has it; capabilities exist in both.
+        let new = serde_json::json!({"properties": {"agentlessConfiguration": {"x": 1}, "capabilities": []}});
+        let f =
+            fields_that_differ(ApiFamily::Devops, cfg, "2025-03-01", "2024-05-15-preview", &new);
+        assert_eq!(f, vec!["properties.agentlessConfiguration (introduced in 2025-03-01; 2024-05-15-preview does not know it: the service may ignore it)".to_string()]);
+        // An enum value the older connectors version lacks, inside an array.
+        let conn =
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.Security/securityConnectors/c";
+        let body = serde_json::json!({"properties": {"offerings": [{"offeringType": "CspmMonitorGitLab"}]}});
+        let f = fields_that_differ(
+            ApiFamily::Connectors,
+            conn,
+            "2024-08-01-preview",
+            "2023-03-01-preview",
+            &body,
+        );
+        assert_eq!(f, vec!["properties.offerings[0].offeringType = CspmMonitorGitLab (a value introduced in 2023-10-01-preview; 2023-03-01-preview may refuse it)".to_string()]);
+        // Nothing known between the two: nothing named.
+        assert!(fields_that_differ(
+            ApiFamily::Devops,
+            cfg,
+            "2025-03-01",
+            "2025-11-01-preview",
+            &new
+        )
+        .is_empty());
+    }
 }
