@@ -348,11 +348,7 @@ impl AuditRecord {
                 ev.detail = Some(format!("outputs: {outputs}"));
                 if let Some(o) = outputs.as_object() {
                     for text in crate::steps::output_warnings(o) {
-                        self.warnings.push(RecordWarning {
-                            seq: e.seq,
-                            step: key.0.clone(),
-                            text,
-                        });
+                        self.warnings.push(RecordWarning { seq: e.seq, step: key.0.clone(), text });
                     }
                 }
                 if let Some(i) = find(&mut self.attempts) {

@@ -433,7 +433,15 @@ impl Cloud {
             let (alert_type, display) = DEVOPS_ALERTS[kind];
             let guid = self.next_guid();
             let generated = stamp(self.base_unix, -age);
-            rows.push(alert_row(&c, &self.tenant_id, &guid, &subject, alert_type, display, &generated));
+            rows.push(alert_row(
+                &c,
+                &self.tenant_id,
+                &guid,
+                &subject,
+                alert_type,
+                display,
+                &generated,
+            ));
         }
         self.security_resources.extend(rows);
     }
@@ -450,9 +458,8 @@ impl Cloud {
 
     fn take_rows_under(&mut self, connector_id: &str) -> Vec<Value> {
         let prefix = format!("{}/", connector_id.to_ascii_lowercase());
-        let (taken, kept): (Vec<Value>, Vec<Value>) = std::mem::take(&mut self.security_resources)
-            .into_iter()
-            .partition(|r| {
+        let (taken, kept): (Vec<Value>, Vec<Value>) =
+            std::mem::take(&mut self.security_resources).into_iter().partition(|r| {
                 security_row_subject(r).is_some_and(|s| s.to_ascii_lowercase().starts_with(&prefix))
             });
         self.security_resources = kept;
@@ -485,11 +492,20 @@ impl Cloud {
                 .and_then(|s| s.find("/devops/default/").map(|i| s[i..].to_string()))
                 .map(|tail| format!("{}{tail}", c.id))
                 .unwrap_or_else(|| fallback.clone());
-            let alert_type = p.get("AlertType").and_then(Value::as_str).unwrap_or(DEVOPS_ALERTS[0].0);
+            let alert_type =
+                p.get("AlertType").and_then(Value::as_str).unwrap_or(DEVOPS_ALERTS[0].0);
             let display =
                 p.get("AlertDisplayName").and_then(Value::as_str).unwrap_or(DEVOPS_ALERTS[0].1);
             let guid = self.next_guid();
-            rows.push(alert_row(&c, &self.tenant_id, &guid, &subject, alert_type, display, generated));
+            rows.push(alert_row(
+                &c,
+                &self.tenant_id,
+                &guid,
+                &subject,
+                alert_type,
+                display,
+                generated,
+            ));
         }
         self.security_resources.extend(rows);
     }
@@ -566,10 +582,7 @@ pub fn security_row_subject(r: &Value) -> Option<&str> {
     let p = r.get("properties")?;
     p.pointer("/resourceDetails/Id")
         .or_else(|| {
-            p.get("ResourceIdentifiers")?
-                .as_array()?
-                .iter()
-                .find_map(|i| i.get("AzureResourceId"))
+            p.get("ResourceIdentifiers")?.as_array()?.iter().find_map(|i| i.get("AzureResourceId"))
         })
         .and_then(Value::as_str)
 }

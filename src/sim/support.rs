@@ -534,7 +534,9 @@ pub fn settle(cloud: &mut Cloud, now: f64, config: &SimConfig, no_recreate: &[St
         let held: Vec<Value> = cloud
             .take_security_rows(&old)
             .into_iter()
-            .filter(|r| r.get("type").and_then(Value::as_str) == Some("microsoft.security/locations/alerts"))
+            .filter(|r| {
+                r.get("type").and_then(Value::as_str) == Some("microsoft.security/locations/alerts")
+            })
             .collect();
         if let Some(t) = cloud.tickets.get_mut(&k) {
             let released_at = t.release_due.unwrap_or(now);
@@ -634,11 +636,15 @@ mod tests {
         assert_eq!(rows(&cloud, &old, ASSESSMENT).len(), 2, "nothing moves before the release");
         settle(&mut cloud, 100.0, &config, &[]);
         assert_eq!(cloud.owners[&item_key(Env::AzureDevOps, "contoso")], new, "released");
-        assert!(rows(&cloud, &old, ASSESSMENT).is_empty() && rows(&cloud, &old, ALERT).is_empty(),
-            "the old connector's rows go at the release");
+        assert!(
+            rows(&cloud, &old, ASSESSMENT).is_empty() && rows(&cloud, &old, ALERT).is_empty(),
+            "the old connector's rows go at the release"
+        );
         settle(&mut cloud, 100.0 + lag - 1.0, &config, &[]);
-        assert!(rows(&cloud, &new, ASSESSMENT).is_empty() && rows(&cloud, &new, ALERT).is_empty(),
-            "not recreated before the lag");
+        assert!(
+            rows(&cloud, &new, ASSESSMENT).is_empty() && rows(&cloud, &new, ALERT).is_empty(),
+            "not recreated before the lag"
+        );
         assert_eq!(cloud.tickets["t"].recreated, None);
 
         settle(&mut cloud, 100.0 + lag, &config, &[]);
@@ -667,8 +673,10 @@ mod tests {
     #[test]
     fn a_recreation_more_than_a_week_late_recreates_no_alert() {
         let (mut cloud, _, new) = released_at_100();
-        let config =
-            SimConfig { recreation_delay: std::time::Duration::from_secs(8 * 24 * 3600), ..SimConfig::default() };
+        let config = SimConfig {
+            recreation_delay: std::time::Duration::from_secs(8 * 24 * 3600),
+            ..SimConfig::default()
+        };
         settle(&mut cloud, 100.0 + 8.0 * 24.0 * 3600.0, &config, &[]);
         assert_eq!(rows(&cloud, &new, ASSESSMENT).len(), 2);
         assert!(rows(&cloud, &new, ALERT).is_empty(), "both alerts are older than a week by then");
@@ -676,14 +684,20 @@ mod tests {
 
     #[test]
     fn the_no_recreate_fault_leaves_the_new_connector_without_microsofts_side() {
-        for names in [vec!["all".to_string()], vec!["ADO-WEU".to_string()], vec!["ado-weu-northeurope".to_string()]] {
+        for names in [
+            vec!["all".to_string()],
+            vec!["ADO-WEU".to_string()],
+            vec!["ado-weu-northeurope".to_string()],
+        ] {
             let (mut cloud, old, new) = released_at_100();
             let config = SimConfig::default();
             settle(&mut cloud, 1e6, &config, &names);
             assert_eq!(cloud.owners[&item_key(Env::AzureDevOps, "contoso")], new, "released");
             for c in [&old, &new] {
-                assert!(rows(&cloud, c, ASSESSMENT).is_empty() && rows(&cloud, c, ALERT).is_empty(),
-                    "{names:?}: no rows for {c}");
+                assert!(
+                    rows(&cloud, c, ASSESSMENT).is_empty() && rows(&cloud, c, ALERT).is_empty(),
+                    "{names:?}: no rows for {c}"
+                );
             }
             assert_eq!(cloud.tickets["t"].recreated, Some(false));
             // The desk's decision is final: lifting the fault later recreates nothing.

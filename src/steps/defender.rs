@@ -158,9 +158,13 @@ async fn count_findings(ctx: StepContext) -> Result<StepOutcome, StepError> {
     ctx.progress(
         1,
         1,
-        format!("{} recommendations, {} alerts ({recent} less than a week old)", f.assessments, f.alerts),
+        format!(
+            "{} recommendations, {} alerts ({recent} less than a week old)",
+            f.assessments, f.alerts
+        ),
     );
-    let times: Vec<String> = f.alert_times.iter().take(ALERT_TIMES_CAP).map(|t| rfc3339(*t)).collect();
+    let times: Vec<String> =
+        f.alert_times.iter().take(ALERT_TIMES_CAP).map(|t| rfc3339(*t)).collect();
     Ok(outputs(vec![
         ("resource_id", json!(old.to_string())),
         ("counted", json!(true)),
@@ -223,7 +227,9 @@ pub fn baseline(v: &Value) -> Result<Baseline, String> {
         });
         match parsed {
             Some(p) => alert_times.push(p),
-            None => return Err(format!("input `baseline` has an alert time {t} that is not RFC 3339")),
+            None => {
+                return Err(format!("input `baseline` has an alert time {t} that is not RFC 3339"))
+            }
         }
     }
     let f = Findings {
@@ -456,7 +462,11 @@ mod tests {
         let f = count(&rows, &conn("ado"));
         assert_eq!((f.assessments, f.alerts, f.undated_alerts), (1, 2, 1));
         assert_eq!(f.alert_times, vec![t("2025-01-02T00:00:00Z")]);
-        assert_eq!(count(&rows, &conn("ado-2")).assessments, 1, "a longer name is another connector");
+        assert_eq!(
+            count(&rows, &conn("ado-2")).assessments,
+            1,
+            "a longer name is another connector"
+        );
     }
 
     fn base(assessments: u64, times: &[&str]) -> Baseline {
@@ -475,7 +485,11 @@ mod tests {
         let missing = Findings { assessments: 1, ..found };
         assert!(!compare(&b, missing, t("2025-01-10T00:00:00Z")).complete);
         // A week later the recent alert has aged out too: nothing is expected of it any more.
-        let c = compare(&b, Findings { assessments: 2, ..Findings::default() }, t("2025-01-17T00:00:00Z"));
+        let c = compare(
+            &b,
+            Findings { assessments: 2, ..Findings::default() },
+            t("2025-01-17T00:00:00Z"),
+        );
         assert_eq!((c.expected_alerts, c.aged_out_alerts), (0, 2));
         assert!(c.complete);
     }

@@ -48,7 +48,8 @@ fn the_connector_query_selects_exactly_the_devops_connectors() {
 
 #[test]
 fn the_findings_query_selects_devops_alerts_and_recommendations_with_their_subject() {
-    let sc = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/ado";
+    let sc =
+        "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/ado";
     let org = format!("{sc}/devops/default/azureDevOpsOrgs/contoso");
     let vm = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm";
     let rows = vec![

@@ -99,8 +99,7 @@ async fn without_recreation_the_run_succeeds_and_warns_in_status_output_and_audi
     write_codes(&sim, &world);
     const RUN: &str = "ms-side-missing";
     // The deadline runs on lifeboat's clock (real time here): a few seconds.
-    let args =
-        args_with(&world, RUN, &["recreation_deadline=3s", "recreation_poll_interval=1s"]);
+    let args = args_with(&world, RUN, &["recreation_deadline=3s", "recreation_poll_interval=1s"]);
     let d = drive_to_end(&sim, &world, RUN, &args, &Kill::default()).await.unwrap();
     assert_eq!(d.exits.last(), Some(&Some(0)), "the run succeeds: {:?}", d.exits);
     assert_recovered(&sim, &world, &snapshot).await;
@@ -133,7 +132,9 @@ async fn without_recreation_the_run_succeeds_and_warns_in_status_output_and_audi
     let out = std::fs::read_to_string(world.tmp.path().join(format!("out-{last}.txt"))).unwrap();
     assert!(out.contains(&format!("run {RUN} succeeded")), "{out}");
     assert!(
-        out.contains(&format!("warnings (2; also in `lifeboat status {RUN}` and the audit record):")),
+        out.contains(&format!(
+            "warnings (2; also in `lifeboat status {RUN}` and the audit record):"
+        )),
         "{out}"
     );
     for w in &warnings {
