@@ -172,12 +172,7 @@ fn new_id(old: &str) -> String {
     let at = lower.find(key).expect("a connector ID") + key.len();
     let end = old[at..].find('/').map_or(old.len(), |e| at + e);
     let provider = lower.find("/providers/").expect("a resource ID");
-    format!(
-        "{}-{TARGET}{}-{TARGET}{}",
-        &old[..provider],
-        &old[provider..end],
-        &old[end..]
-    )
+    format!("{}-{TARGET}{}-{TARGET}{}", &old[..provider], &old[provider..end], &old[end..])
 }
 
 struct Figures {
