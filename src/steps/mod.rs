@@ -19,6 +19,8 @@ pub mod discover;
 pub mod recovery;
 pub mod restore;
 pub mod support;
+pub mod permissions;
+pub mod regions;
 pub mod target;
 
 pub use kind::{Registry, Services, StepContext, StepKind, StepOutcome};
@@ -265,6 +267,7 @@ static CATALOG: &[StepKindInfo] = &[
             input("connector", false, "the failed connector (default: the for_each item)"),
             input("snapshot_id", true, "the snapshot the connector is recreated from"),
             input("target_region", true, "where the new connector goes"),
+            input("supported_regions", false, "regions where DevOps security is available (empty: lifeboat's list, data/azure-regions.yaml)"),
             input("adopt_existing", false, "reuse a target-region connector that sees the same scope"),
             input("candidates", false, "connectors that may be adopted (discover's `all`)"),
             input("authorization_codes", false, "file of `<old-connector-name> <code>` lines"),
