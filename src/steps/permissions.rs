@@ -360,11 +360,12 @@ pub fn describe(missing: &[Missing]) -> String {
             m.why.join("; ")
         ));
     }
+    out.push_str("\nnothing was changed and no run was created");
     out
 }
 
 /// The hint under [`describe`].
-pub const HINT: &str = "nothing was changed and no run was created: assign a role that grants each action at the scope named or above (e.g. `az role assignment create --assignee PRINCIPAL --role \"Security Admin\" --scope SCOPE`; Microsoft asks for Security Admin or Contributor to connect DevOps environments, Contributor or Owner for pull-request annotations), allow a few minutes for it to apply, then run again";
+pub const HINT: &str = "assign a role that grants each action at the scope named or above (e.g. `az role assignment create --assignee PRINCIPAL --role \"Security Admin\" --scope SCOPE`; Microsoft asks for Security Admin or Contributor to connect DevOps environments, Contributor or Owner for pull-request annotations), allow a few minutes for it to apply, then run again";
 
 fn render(v: &Value, ctx: &Value) -> Option<Value> {
     crate::engine::template::render_value(v, ctx).ok()

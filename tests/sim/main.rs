@@ -3,6 +3,7 @@
 //! large tenant. Every test runs a real server on 127.0.0.1 and talks HTTP to it.
 
 mod common;
+mod authz;
 mod conformance;
 mod flows;
 mod inputs;
