@@ -250,7 +250,9 @@ pub fn action_for(method: &str, segs: &[String]) -> Option<String> {
             [s, _, g, _] if s == "subscriptions" && g == "resourcegroups" => {
                 Some(format!("Microsoft.Resources/subscriptions/resourceGroups/{verb}"))
             }
-            [s, _] if s == "subscriptions" => Some(format!("Microsoft.Resources/subscriptions/{verb}")),
+            [s, _] if s == "subscriptions" => {
+                Some(format!("Microsoft.Resources/subscriptions/{verb}"))
+            }
             _ => None,
         },
     }
@@ -381,7 +383,8 @@ mod tests {
 
     #[test]
     fn writes_are_named_as_arm_names_operations() {
-        let c = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Security/securityConnectors/c";
+        let c =
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.Security/securityConnectors/c";
         assert_eq!(
             action_for("PUT", &segs(c)).unwrap(),
             "Microsoft.Security/securityConnectors/write"
@@ -395,13 +398,19 @@ mod tests {
             "Microsoft.Security/securityConnectors/devops/write"
         );
         assert_eq!(
-            action_for("PUT", &segs(&format!("{c}/devops/default/azureDevOpsOrgs/o/projects/p/repos/r")))
-                .unwrap(),
+            action_for(
+                "PUT",
+                &segs(&format!("{c}/devops/default/azureDevOpsOrgs/o/projects/p/repos/r"))
+            )
+            .unwrap(),
             "Microsoft.Security/securityConnectors/devops/azureDevOpsOrgs/projects/repos/write"
         );
         assert_eq!(
-            action_for("PUT", &segs("/subscriptions/s/providers/Microsoft.Support/supportTickets/t"))
-                .unwrap(),
+            action_for(
+                "PUT",
+                &segs("/subscriptions/s/providers/Microsoft.Support/supportTickets/t")
+            )
+            .unwrap(),
             "Microsoft.Support/supportTickets/write"
         );
         assert_eq!(
@@ -415,7 +424,10 @@ mod tests {
         );
         assert_eq!(action_for("POST", &segs("/providers/Microsoft.ResourceGraph/resources")), None);
         assert_eq!(
-            action_for("POST", &segs("/subscriptions/s/providers/Microsoft.Support/checkNameAvailability")),
+            action_for(
+                "POST",
+                &segs("/subscriptions/s/providers/Microsoft.Support/checkNameAvailability")
+            ),
             None
         );
     }
@@ -424,7 +436,8 @@ mod tests {
     fn roles_allow_what_their_definitions_say() {
         let mut cloud = Cloud::empty("t", 0);
         cloud.subscriptions = vec!["s1".into(), "s2".into()];
-        let c = "/subscriptions/s1/resourceGroups/g/providers/Microsoft.Security/securityConnectors/c";
+        let c =
+            "/subscriptions/s1/resourceGroups/g/providers/Microsoft.Security/securityConnectors/c";
         let w = "Microsoft.Security/securityConnectors/write";
         assert!(allowed(&cloud, c, w), "default: Owner everywhere");
         assert!(allowed(&cloud, c, "Microsoft.Authorization/roleAssignments/write"));
@@ -437,17 +450,32 @@ mod tests {
         assert!(allowed(&cloud, c, "Microsoft.Security/securityConnectors/read"));
         set(&mut cloud, "security admin", "/subscriptions/S1/resourceGroups/G");
         assert!(allowed(&cloud, c, w));
-        assert!(!allowed(&cloud, "/subscriptions/s1/resourceGroups/g2", "Microsoft.Security/securityConnectors/write"));
+        assert!(!allowed(
+            &cloud,
+            "/subscriptions/s1/resourceGroups/g2",
+            "Microsoft.Security/securityConnectors/write"
+        ));
         assert!(!allowed(&cloud, "/subscriptions/s1/resourceGroups/gx", w), "segment boundary");
-        assert!(!allowed(&cloud, "/subscriptions/s1", "Microsoft.Resources/subscriptions/resourceGroups/write"));
+        assert!(!allowed(
+            &cloud,
+            "/subscriptions/s1",
+            "Microsoft.Resources/subscriptions/resourceGroups/write"
+        ));
         set(&mut cloud, "Contributor", "/");
-        assert!(allowed(&cloud, "/subscriptions/s2", "Microsoft.Resources/subscriptions/resourceGroups/write"));
+        assert!(allowed(
+            &cloud,
+            "/subscriptions/s2",
+            "Microsoft.Resources/subscriptions/resourceGroups/write"
+        ));
         assert!(!allowed(&cloud, c, "Microsoft.Authorization/roleAssignments/write"));
         set(&mut cloud, "Security Reader", "/subscriptions/s1");
         assert!(!allowed(&cloud, c, w));
         assert!(allowed(&cloud, c, "Microsoft.Security/securityConnectors/read"));
         assert!(validate(&[RoleAssignment { role: "Root".into(), scope: "/".into() }]).is_err());
-        assert!(validate(&[RoleAssignment { role: "Owner".into(), scope: "subscriptions/x".into() }])
-            .is_err());
+        assert!(validate(&[RoleAssignment {
+            role: "Owner".into(),
+            scope: "subscriptions/x".into()
+        }])
+        .is_err());
     }
 }

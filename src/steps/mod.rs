@@ -16,11 +16,11 @@ pub mod wait;
 pub mod backup_load;
 pub mod connector;
 pub mod discover;
+pub mod permissions;
 pub mod recovery;
+pub mod regions;
 pub mod restore;
 pub mod support;
-pub mod permissions;
-pub mod regions;
 pub mod target;
 
 pub use kind::{Registry, Services, StepContext, StepKind, StepOutcome};

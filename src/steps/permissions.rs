@@ -31,6 +31,7 @@ use crate::error::UserError;
 use crate::runbook::Plan;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -46,7 +47,8 @@ pub const CONNECTOR_DELETE: &str = "Microsoft.Security/securityConnectors/delete
 /// Create or update a connector's DevOps configuration (authorization and restore).
 pub const DEVOPS_WRITE: &str = "Microsoft.Security/securityConnectors/devops/write";
 /// Restore a monitored Azure DevOps organization, project, repository.
-pub const ADO_ORG_WRITE: &str = "Microsoft.Security/securityConnectors/devops/azureDevOpsOrgs/write";
+pub const ADO_ORG_WRITE: &str =
+    "Microsoft.Security/securityConnectors/devops/azureDevOpsOrgs/write";
 pub const ADO_PROJECT_WRITE: &str =
     "Microsoft.Security/securityConnectors/devops/azureDevOpsOrgs/projects/write";
 pub const ADO_REPO_WRITE: &str =
@@ -80,8 +82,9 @@ fn parse_roles(text: &str) -> Result<Vec<Role>, String> {
 pub fn roles() -> &'static [Role] {
     static PARSED: OnceLock<Vec<Role>> = OnceLock::new();
     PARSED.get_or_init(|| {
-        parse_roles(ROLES)
-            .unwrap_or_else(|e| unreachable!("data/azure-roles.yaml is checked by a unit test: {e}"))
+        parse_roles(ROLES).unwrap_or_else(|e| {
+            unreachable!("data/azure-roles.yaml is checked by a unit test: {e}")
+        })
     })
 }
 
@@ -134,7 +137,10 @@ pub fn granted_by(action: &str) -> Vec<&'static str> {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Scope {
     Subscription(String),
-    Group { subscription: String, group: String },
+    Group {
+        subscription: String,
+        group: String,
+    },
     /// A resource, by its full ID.
     Resource(String),
 }
@@ -235,7 +241,10 @@ pub fn requirements(w: &RecoveryWrites) -> Result<Vec<Requirement>, String> {
             out.push(Requirement {
                 scope: Scope::Subscription(sub),
                 action: TICKET_WRITE,
-                why: format!("file the support request that releases {}'s DevOps resources", c.name),
+                why: format!(
+                    "file the support request that releases {}'s DevOps resources",
+                    c.name
+                ),
             });
         }
         if w.delete_old {
@@ -267,7 +276,8 @@ pub async fn read_permissions(
     client: &ArmClient,
     scope: &str,
 ) -> Result<Vec<Permission>, AzureError> {
-    let path = format!("{}/providers/Microsoft.Authorization/permissions", scope.trim_end_matches('/'));
+    let path =
+        format!("{}/providers/Microsoft.Authorization/permissions", scope.trim_end_matches('/'));
     let items = client.list_json(path.as_str(), ApiFamily::Authorization, None).await?;
     Ok(items.into_iter().filter_map(|v| serde_json::from_value::<Permission>(v).ok()).collect())
 }
@@ -299,13 +309,12 @@ pub async fn check(client: &ArmClient, reqs: &[Requirement]) -> Result<Vec<Missi
     for r in reqs {
         let mut todo = vec![r.clone()];
         if let Scope::Group { subscription, group } = &r.scope {
-            if !read.contains_key(&r.scope.key()) {
-                let fetched = match read_permissions(client, &r.scope.path()).await {
+            if let Entry::Vacant(slot) = read.entry(r.scope.key()) {
+                slot.insert(match read_permissions(client, &r.scope.path()).await {
                     Ok(p) => Some(p),
                     Err(e) if e.is_not_found() => None,
                     Err(error) => return Err(CheckError { scope: r.scope.path(), error }),
-                };
-                read.insert(r.scope.key(), fetched);
+                });
             }
             if matches!(read.get(&r.scope.key()), Some(None)) {
                 // The run creates the group: only a role on the subscription applies.
@@ -321,11 +330,11 @@ pub async fn check(client: &ArmClient, reqs: &[Requirement]) -> Result<Vec<Missi
             }
         }
         for t in todo {
-            if !read.contains_key(&t.scope.key()) {
+            if let Entry::Vacant(slot) = read.entry(t.scope.key()) {
                 let fetched = read_permissions(client, &t.scope.path())
                     .await
                     .map_err(|error| CheckError { scope: t.scope.path(), error })?;
-                read.insert(t.scope.key(), Some(fetched));
+                slot.insert(Some(fetched));
             }
             let allowed = match read.get(&t.scope.key()) {
                 Some(Some(perms)) => allows(perms, t.action),
@@ -353,12 +362,7 @@ pub fn describe(missing: &[Missing]) -> String {
             [one] => format!("granted by {one}"),
             [init @ .., last] => format!("granted by {} or {last}", init.join(", ")),
         };
-        out.push_str(&format!(
-            "\n  - {} on {} ({}): {roles}",
-            m.action,
-            m.scope,
-            m.why.join("; ")
-        ));
+        out.push_str(&format!("\n  - {} on {} ({}): {roles}", m.action, m.scope, m.why.join("; ")));
     }
     out.push_str("\nnothing was changed and no run was created");
     out
@@ -473,9 +477,15 @@ mod tests {
         assert!(matches("*/read", "Microsoft.Security/securityConnectors/read"));
         assert!(!matches("*/read", CONNECTOR_WRITE));
         assert!(matches("microsoft.security/SECURITYCONNECTORS/write", CONNECTOR_WRITE));
-        assert!(matches("Microsoft.Security/*/read", "Microsoft.Security/securityConnectors/devops/read"));
+        assert!(matches(
+            "Microsoft.Security/*/read",
+            "Microsoft.Security/securityConnectors/devops/read"
+        ));
         assert!(!matches("Microsoft.Security/*/read", DEVOPS_WRITE));
-        assert!(matches("Microsoft.Authorization/*/Write", "Microsoft.Authorization/roleAssignments/write"));
+        assert!(matches(
+            "Microsoft.Authorization/*/Write",
+            "Microsoft.Authorization/roleAssignments/write"
+        ));
         assert!(!matches("Microsoft.Security", CONNECTOR_WRITE));
         assert!(!matches("Microsoft.Securit*/x", CONNECTOR_WRITE));
         assert!(matches("*/*/write", CONNECTOR_WRITE));
@@ -501,9 +511,13 @@ mod tests {
             assert!(!allows(&entries, "Microsoft.Security/securityConnectors/read"));
         }
         // The shape an Owner-like caller gets back, notActions subtracting from their own entry.
-        let contributor = perm(&["*"], &["Microsoft.Authorization/*/Delete", "Microsoft.Authorization/*/Write"]);
-        assert!(allows(&[contributor.clone()], CONNECTOR_WRITE));
-        assert!(!allows(&[contributor.clone()], "Microsoft.Authorization/roleAssignments/write"));
+        let contributor =
+            perm(&["*"], &["Microsoft.Authorization/*/Delete", "Microsoft.Authorization/*/Write"]);
+        assert!(allows(std::slice::from_ref(&contributor), CONNECTOR_WRITE));
+        assert!(!allows(
+            std::slice::from_ref(&contributor),
+            "Microsoft.Authorization/roleAssignments/write"
+        ));
         // Several entries add up: another role grants what one entry's notActions remove.
         let uaa = perm(&["*/read", "Microsoft.Authorization/*"], &[]);
         assert!(allows(&[contributor, uaa], "Microsoft.Authorization/roleAssignments/write"));
@@ -511,7 +525,10 @@ mod tests {
         let reader = perm(&["*/read"], &[]);
         let no_security = perm(&["*"], &["Microsoft.Security/*"]);
         assert!(!allows(&[reader.clone(), no_security.clone()], CONNECTOR_WRITE));
-        assert!(allows(&[reader, no_security, perm(&["Microsoft.Security/*"], &[])], CONNECTOR_WRITE));
+        assert!(allows(
+            &[reader, no_security, perm(&["Microsoft.Security/*"], &[])],
+            CONNECTOR_WRITE
+        ));
         assert!(!allows(&[], CONNECTOR_WRITE));
     }
 
@@ -563,10 +580,7 @@ mod tests {
             group: "rg-weu-northeurope".into(),
         };
         let of = |name: &str| -> Vec<(Scope, &str)> {
-            r.iter()
-                .filter(|q| q.why.contains(name))
-                .map(|q| (q.scope.clone(), q.action))
-                .collect()
+            r.iter().filter(|q| q.why.contains(name)).map(|q| (q.scope.clone(), q.action)).collect()
         };
         let sub = Scope::Subscription("11111111-2222-3333-4444-555555555555".into());
         assert_eq!(

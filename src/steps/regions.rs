@@ -63,7 +63,9 @@ fn parse(text: &str) -> Result<RegionFile, String> {
 fn data() -> &'static RegionFile {
     static DATA_FILE: OnceLock<RegionFile> = OnceLock::new();
     DATA_FILE.get_or_init(|| {
-        parse(DATA).unwrap_or_else(|e| unreachable!("data/azure-regions.yaml is checked by a unit test: {e}"))
+        parse(DATA).unwrap_or_else(|e| {
+            unreachable!("data/azure-regions.yaml is checked by a unit test: {e}")
+        })
     })
 }
 

@@ -25,7 +25,8 @@ async fn refused_region(failed: &str, target: &str, expected: &[&str]) {
     let before = sim.requests().len();
     let runbook = World::runbook();
     let (f, t) = (format!("failed_region={failed}"), format!("target_region={target}"));
-    let out = run(world.cmd(&sim, &["run", &runbook, "--run-id", "bad", "--set", &f, "--set", &t])).await;
+    let out =
+        run(world.cmd(&sim, &["run", &runbook, "--run-id", "bad", "--set", &f, "--set", &t])).await;
     let text = text(&out);
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.starts_with("error: "), "{text}");
@@ -173,7 +174,13 @@ async fn a_reader_is_refused_before_any_write_listing_each_missing_action_and_ro
         format!("  - Microsoft.Security/securityConnectors/delete on {} (delete ado-weu once its region is back): {writers}", old("ado-weu")),
         format!("  - Microsoft.Security/securityConnectors/delete on {} (delete gitlab-weu once its region is back): {writers}", old("gitlab-weu")),
     ];
-    assert!(text.contains(&format!("the credential lacks {} permissions this recovery needs", expected.len())), "{text}");
+    assert!(
+        text.contains(&format!(
+            "the credential lacks {} permissions this recovery needs",
+            expected.len()
+        )),
+        "{text}"
+    );
     for line in &expected {
         assert!(text.lines().any(|l| l == line), "missing line\n{line}\nin:\n{text}");
     }

@@ -16,14 +16,18 @@ const CALLER: &str = "00000000-0000-4000-a000-00000000ca11";
 
 fn reader_tenant() -> TenantSource {
     TenantSource::File(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sim/tenant-reader.json"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/sim/tenant-reader.json"),
     )
 }
 
 async fn permissions(sim: &lifeboat::sim::RunningSim, scope: &str) -> (u16, Value) {
     let r = call(
         "GET",
-        &format!("{}{scope}/providers/Microsoft.Authorization/permissions?api-version={AUTHZ}", sim.url()),
+        &format!(
+            "{}{scope}/providers/Microsoft.Authorization/permissions?api-version={AUTHZ}",
+            sim.url()
+        ),
         None,
     )
     .await;
@@ -66,10 +70,19 @@ async fn the_default_caller_is_owner_of_every_subscription_at_every_scope() {
         assert_eq!(entries[0]["notActions"], json!([]));
     }
     // A group that does not exist, an unknown subscription, a version ARM does not serve.
-    let (status, body) = permissions(&sim, &format!("/subscriptions/{sub}/resourceGroups/rg-nope")).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("ResourceGroupNotFound")), "{body}");
+    let (status, body) =
+        permissions(&sim, &format!("/subscriptions/{sub}/resourceGroups/rg-nope")).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("ResourceGroupNotFound")),
+        "{body}"
+    );
     let (status, body) = permissions(&sim, &format!("/subscriptions/{SUB2}")).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("SubscriptionNotFound")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("SubscriptionNotFound")),
+        "{body}"
+    );
     let r = call(
         "GET",
         &format!("{}/subscriptions/{sub}/providers/Microsoft.Authorization/permissions?api-version=2099-01-01", sim.url()),
@@ -93,16 +106,27 @@ async fn a_reader_reads_but_every_write_is_authorization_failed() {
     let sim = start(reader_tenant(), false).await;
     let ado = sc_path(SUB1, "rg", "ado");
     // The permissions API reports the Reader role at the subscription and the group.
-    for scope in [format!("/subscriptions/{SUB1}"), format!("/subscriptions/{SUB1}/resourceGroups/rg"), ado.clone()] {
+    for scope in [
+        format!("/subscriptions/{SUB1}"),
+        format!("/subscriptions/{SUB1}/resourceGroups/rg"),
+        ado.clone(),
+    ] {
         let (status, body) = permissions(&sim, &scope).await;
         assert_eq!(status, 200, "{body}");
-        assert_eq!(body["value"], json!([{"actions": ["*/read"], "notActions": [], "dataActions": [], "notDataActions": []}]), "{scope}");
+        assert_eq!(
+            body["value"],
+            json!([{"actions": ["*/read"], "notActions": [], "dataActions": [], "notDataActions": []}]),
+            "{scope}"
+        );
     }
     // Security Admin on rg-sec adds up with Reader there.
-    let (_, body) = permissions(&sim, &format!("/subscriptions/{SUB1}/resourceGroups/rg-sec")).await;
+    let (_, body) =
+        permissions(&sim, &format!("/subscriptions/{SUB1}/resourceGroups/rg-sec")).await;
     let entries = body["value"].as_array().unwrap();
     assert_eq!(entries.len(), 2, "{body}");
-    assert!(entries.iter().any(|e| e["actions"].as_array().unwrap().contains(&json!("Microsoft.Security/*"))));
+    assert!(entries
+        .iter()
+        .any(|e| e["actions"].as_array().unwrap().contains(&json!("Microsoft.Security/*"))));
     // No role at all on the second subscription: no entry.
     let (status, body) = permissions(&sim, &format!("/subscriptions/{SUB2}")).await;
     assert_eq!((status, body["value"].clone()), (200, json!([])));
@@ -111,14 +135,45 @@ async fn a_reader_reads_but_every_write_is_authorization_failed() {
     assert_eq!(get.status, 200, "reads are allowed: {}", get.body);
     let before = sim.cloud().connectors.len();
     for (method, path, body, action) in [
-        ("PUT", sc_path(SUB1, "rg", "ado-neu"), Some(ado_body("northeurope")), "Microsoft.Security/securityConnectors/write"),
-        ("PATCH", ado.clone(), Some(json!({"tags": {"x": "1"}})), "Microsoft.Security/securityConnectors/write"),
+        (
+            "PUT",
+            sc_path(SUB1, "rg", "ado-neu"),
+            Some(ado_body("northeurope")),
+            "Microsoft.Security/securityConnectors/write",
+        ),
+        (
+            "PATCH",
+            ado.clone(),
+            Some(json!({"tags": {"x": "1"}})),
+            "Microsoft.Security/securityConnectors/write",
+        ),
         ("DELETE", ado.clone(), None, "Microsoft.Security/securityConnectors/delete"),
-        ("PATCH", format!("{ado}/devops/default"), Some(json!({"properties": {"autoDiscovery": "Disabled"}})), "Microsoft.Security/securityConnectors/devops/write"),
-        ("PUT", format!("{ado}/devops/default/azureDevOpsOrgs/Contoso"), Some(json!({"properties": {}})), "Microsoft.Security/securityConnectors/devops/azureDevOpsOrgs/write"),
-        ("PUT", format!("/subscriptions/{SUB1}/providers/Microsoft.Support/supportTickets/t1"), Some(json!({"properties": {}})), "Microsoft.Support/supportTickets/write"),
+        (
+            "PATCH",
+            format!("{ado}/devops/default"),
+            Some(json!({"properties": {"autoDiscovery": "Disabled"}})),
+            "Microsoft.Security/securityConnectors/devops/write",
+        ),
+        (
+            "PUT",
+            format!("{ado}/devops/default/azureDevOpsOrgs/Contoso"),
+            Some(json!({"properties": {}})),
+            "Microsoft.Security/securityConnectors/devops/azureDevOpsOrgs/write",
+        ),
+        (
+            "PUT",
+            format!("/subscriptions/{SUB1}/providers/Microsoft.Support/supportTickets/t1"),
+            Some(json!({"properties": {}})),
+            "Microsoft.Support/supportTickets/write",
+        ),
     ] {
-        let v = if path.contains("/devops") { DEVOPS } else if path.contains("Support") { "2026-06-01" } else { SC };
+        let v = if path.contains("/devops") {
+            DEVOPS
+        } else if path.contains("Support") {
+            "2026-06-01"
+        } else {
+            SC
+        };
         let r = call(method, &format!("{}{path}?api-version={v}", sim.url()), body.as_ref()).await;
         assert_eq!(r.status, 403, "{method} {path}: {}", r.body);
         assert_eq!(r.body["error"]["code"], "AuthorizationFailed");
@@ -129,10 +184,23 @@ async fn a_reader_reads_but_every_write_is_authorization_failed() {
     }
     assert_eq!(sim.cloud().connectors.len(), before, "nothing was written");
     // Listing what an identity sees is a read-like action: allowed.
-    let r = call("POST", &format!("{}{ado}/devops/default/listAvailableAzureDevOpsOrgs?api-version={DEVOPS}", sim.url()), None).await;
+    let r = call(
+        "POST",
+        &format!(
+            "{}{ado}/devops/default/listAvailableAzureDevOpsOrgs?api-version={DEVOPS}",
+            sim.url()
+        ),
+        None,
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
     // Security Admin on rg-sec may write connectors there, and only there.
-    let r = call("PUT", &format!("{}{}?api-version={SC}", sim.url(), sc_path(SUB1, "rg-sec", "ado-neu")), Some(&ado_body("northeurope"))).await;
+    let r = call(
+        "PUT",
+        &format!("{}{}?api-version={SC}", sim.url(), sc_path(SUB1, "rg-sec", "ado-neu")),
+        Some(&ado_body("northeurope")),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.body);
     sim.shutdown().await.unwrap();
 }
@@ -143,12 +211,21 @@ async fn role_assignments_change_through_the_control_api_and_bad_ones_are_refuse
     let url = format!("{}/_sim/role-assignments", sim.url());
     let r = call("GET", &url, None).await;
     assert_eq!(r.body["default"], true);
-    assert_eq!(r.body["assignments"].as_array().unwrap().len(), 3, "Owner of the three subscriptions");
+    assert_eq!(
+        r.body["assignments"].as_array().unwrap().len(),
+        3,
+        "Owner of the three subscriptions"
+    );
     let sub = "00000000-0000-4000-8000-0000000000a1";
     let r = call("PUT", &url, Some(&json!({"assignments": [{"role": "Security Reader", "scope": format!("/subscriptions/{sub}")}]}))).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["default"], false);
-    let w = call("PUT", &format!("{}{}?api-version={SC}", sim.url(), sc_path(sub, "rg", "x")), Some(&ado_body("northeurope"))).await;
+    let w = call(
+        "PUT",
+        &format!("{}{}?api-version={SC}", sim.url(), sc_path(sub, "rg", "x")),
+        Some(&ado_body("northeurope")),
+    )
+    .await;
     assert_eq!(w.status, 403, "{}", w.body);
     for bad in [
         json!({"assignments": [{"role": "Root", "scope": "/"}]}),
@@ -161,16 +238,29 @@ async fn role_assignments_change_through_the_control_api_and_bad_ones_are_refuse
     }
     let r = call("PUT", &url, Some(&json!({"assignments": null}))).await;
     assert_eq!(r.body["default"], true);
-    let w = call("PUT", &format!("{}{}?api-version={SC}", sim.url(), sc_path(sub, "rg", "x")), Some(&ado_body("northeurope"))).await;
+    let w = call(
+        "PUT",
+        &format!("{}{}?api-version={SC}", sim.url(), sc_path(sub, "rg", "x")),
+        Some(&ado_body("northeurope")),
+    )
+    .await;
     assert_eq!(w.status, 201, "{}", w.body);
     // A tenant file with an unknown role does not load.
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("t.json");
-    std::fs::write(&f, json!({"subscriptions": [sub], "roleAssignments": [{"role": "Superuser", "scope": "/"}]}).to_string()).unwrap();
-    let e = lifeboat::sim::start(lifeboat::sim::SimConfig { tenant: TenantSource::File(f), ..Default::default() })
-        .await
-        .err()
-        .expect("refused");
+    std::fs::write(
+        &f,
+        json!({"subscriptions": [sub], "roleAssignments": [{"role": "Superuser", "scope": "/"}]})
+            .to_string(),
+    )
+    .unwrap();
+    let e = lifeboat::sim::start(lifeboat::sim::SimConfig {
+        tenant: TenantSource::File(f),
+        ..Default::default()
+    })
+    .await
+    .err()
+    .expect("refused");
     assert!(e.to_string().contains("`Superuser` is not a built-in role"), "{e}");
     sim.shutdown().await.unwrap();
 }
@@ -179,7 +269,12 @@ async fn role_assignments_change_through_the_control_api_and_bad_ones_are_refuse
 async fn a_devops_connector_outside_the_supported_regions_is_location_not_available() {
     let sim = start(TenantSource::Small, false).await;
     let sub = "00000000-0000-4000-8000-0000000000c3";
-    let r = call("PUT", &format!("{}{}?api-version={SC}", sim.url(), sc_path(sub, "rg", "ado-wus2")), Some(&ado_body("westus2"))).await;
+    let r = call(
+        "PUT",
+        &format!("{}{}?api-version={SC}", sim.url(), sc_path(sub, "rg", "ado-wus2")),
+        Some(&ado_body("westus2")),
+    )
+    .await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.body["error"]["code"], "LocationNotAvailableForResourceType");
     assert_eq!(
@@ -188,11 +283,21 @@ async fn a_devops_connector_outside_the_supported_regions_is_location_not_availa
     );
     assert!(sim.cloud().connectors.values().all(|c| c.name != "ado-wus2"), "nothing created");
     // Display names are normalised; other clouds' connectors are not DevOps security's.
-    let r = call("PUT", &format!("{}{}?api-version={SC}", sim.url(), sc_path(sub, "rg", "ado-cus")), Some(&ado_body("Central US"))).await;
+    let r = call(
+        "PUT",
+        &format!("{}{}?api-version={SC}", sim.url(), sc_path(sub, "rg", "ado-cus")),
+        Some(&ado_body("Central US")),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let aws = json!({"location": "westus2", "properties": {"environmentName": "AWS", "hierarchyIdentifier": "123456789012",
         "environmentData": {"environmentType": "AwsAccount"}, "offerings": []}});
-    let r = call("PUT", &format!("{}{}?api-version={SC}", sim.url(), sc_path(sub, "rg", "aws-wus2")), Some(&aws)).await;
+    let r = call(
+        "PUT",
+        &format!("{}{}?api-version={SC}", sim.url(), sc_path(sub, "rg", "aws-wus2")),
+        Some(&aws),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.body);
     sim.shutdown().await.unwrap();
 }
