@@ -401,14 +401,25 @@ pub async fn preflight(
     let Some(create) = steps.iter().find(|s| s.uses == "connector.create-or-adopt") else {
         return Ok(());
     };
+    let unchecked = |why: &str| {
+        crate::say_err!(
+            "warning: the credential's permissions were not checked before the run: {why}; a missing role shows as a step failure (403 AuthorizationFailed) instead"
+        );
+        Ok(())
+    };
     let connectors: Vec<ConnectorItem> = match &create.for_each {
         Some(expr) => match render(&Value::String(expr.clone()), &ctx)
             .and_then(|v| serde_json::from_value(v).ok())
         {
             Some(c) => c,
-            None => return Ok(()),
+            None => {
+                return unchecked(&format!(
+                    "the connectors of step {} are not known before it runs",
+                    create.id
+                ))
+            }
         },
-        None => return Ok(()),
+        None => return unchecked(&format!("step {} has no for_each", create.id)),
     };
     let param = |key: &str| -> String {
         rendered_str(&create.with, key, &ctx)
@@ -416,7 +427,7 @@ pub async fn preflight(
             .unwrap_or_default()
     };
     let Some(target_region) = rendered_str(&create.with, "target_region", &ctx) else {
-        return Ok(());
+        return unchecked(&format!("the target region of step {} is not known", create.id));
     };
     let target_region = super::recovery::normalise_region(&target_region);
     let submit = steps.iter().find(|s| s.uses == "support.submit").filter(|s| match &s.when {
