@@ -101,6 +101,9 @@ pub struct Cloud {
     /// before groups were modelled gets them derived on load: [`Cloud::derive_missing_groups`]).
     #[serde(default)]
     pub resource_groups: BTreeMap<String, ResourceGroup>,
+    /// The caller's role assignments (`None`: Owner of every subscription; see `sim::authz`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_assignments: Option<Vec<super::authz::RoleAssignment>>,
     pub connectors: BTreeMap<String, Connector>,
     pub ado: BTreeMap<String, AdoOrg>,
     pub github: BTreeMap<String, GhOwner>,
@@ -374,6 +377,7 @@ impl Cloud {
             sim_elapsed: 0.0,
             subscriptions: Vec::new(),
             resource_groups: BTreeMap::new(),
+            role_assignments: None,
             connectors: BTreeMap::new(),
             ado: BTreeMap::new(),
             github: BTreeMap::new(),

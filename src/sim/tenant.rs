@@ -24,6 +24,10 @@ pub struct TenantFile {
     /// list every connector's group.
     #[serde(default)]
     pub resource_groups: Option<Vec<TfResourceGroup>>,
+    /// The caller's role assignments (`[{"role": "Reader", "scope": "/subscriptions/..."}]`);
+    /// absent: Owner of every subscription (`sim::authz`).
+    #[serde(default)]
+    pub role_assignments: Option<Vec<super::authz::RoleAssignment>>,
     #[serde(default)]
     pub azure_dev_ops: Vec<TfOrg>,
     #[serde(default)]
@@ -162,6 +166,10 @@ impl TenantFile {
         let mut cloud = Cloud::empty(&self.tenant_id, base_unix);
         cloud.subscriptions = self.subscriptions.clone();
         self.build_groups(&mut cloud)?;
+        if let Some(a) = &self.role_assignments {
+            super::authz::validate(a).map_err(TenantError)?;
+            cloud.role_assignments = Some(a.clone());
+        }
         for o in &self.azure_dev_ops {
             let mut org = AdoOrg { name: o.name.clone(), projects: BTreeMap::new() };
             for p in &o.projects {
@@ -566,6 +574,7 @@ pub fn large(repos: usize, seed: u64) -> TenantFile {
         tenant_id: default_tenant_id(),
         subscriptions: subs,
         resource_groups: None,
+        role_assignments: None,
         azure_dev_ops: orgs,
         github,
         gitlab,
