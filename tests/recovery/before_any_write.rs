@@ -110,10 +110,12 @@ async fn a_region_admitted_by_supported_regions_is_still_refused_by_azure_at_the
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("LocationNotAvailableForResourceType"), "{text}");
     assert!(text.contains("The provided location 'westus2' is not available"), "{text}");
+    // The new connectors' groups are created first (ARM accepts a group in any region); the
+    // connector PUTs are refused.
     let puts: Vec<(String, u16)> = sim
         .requests()
         .into_iter()
-        .filter(|r| r.method == "PUT")
+        .filter(|r| r.method == "PUT" && r.path.contains("/securityConnectors/"))
         .map(|r| (r.path, r.status))
         .collect();
     assert!(!puts.is_empty() && puts.iter().all(|(_, s)| *s == 400), "{puts:?}");
@@ -159,20 +161,20 @@ async fn refused_for(role: &str) -> String {
 async fn a_reader_is_refused_before_any_write_listing_each_missing_action_and_role() {
     let text = refused_for("Reader").await;
     let sub = format!("/subscriptions/{SMALL_SUB_PROD}");
-    let old = |name: &str| {
-        format!("{sub}/resourceGroups/rg-devsec-weu/providers/Microsoft.Security/securityConnectors/{name}")
+    let old = |group: &str, name: &str| {
+        format!("{sub}/resourceGroups/{group}/providers/Microsoft.Security/securityConnectors/{name}")
     };
     let writers = "granted by Security Admin, Contributor or Owner";
     let expected = [
         format!("  - Microsoft.Security/securityConnectors/write on {sub} (create ado-weu-northeurope for ado-weu and mark it primary; create gitlab-weu-northeurope for gitlab-weu and mark it primary): {writers}"),
-        format!("  - Microsoft.Resources/subscriptions/resourceGroups/write on {sub} (create resource group rg-devsec-weu-northeurope (it does not exist yet)): granted by Contributor or Owner"),
+        format!("  - Microsoft.Resources/subscriptions/resourceGroups/write on {sub} (create resource group rg-devsec-weu-northeurope (it does not exist yet); create resource group rg-platform-uks-northeurope (it does not exist yet)): granted by Contributor or Owner"),
         format!("  - Microsoft.Security/securityConnectors/devops/write on {sub} (authorize ado-weu-northeurope and restore its DevOps configuration; authorize gitlab-weu-northeurope and restore its DevOps configuration): {writers}"),
         format!("  - Microsoft.Security/securityConnectors/devops/azureDevOpsOrgs/write on {sub} (restore the pull-request annotation settings of ado-weu-northeurope): {writers}"),
         format!("  - Microsoft.Security/securityConnectors/devops/azureDevOpsOrgs/projects/write on {sub} (restore the pull-request annotation settings of ado-weu-northeurope): {writers}"),
         format!("  - Microsoft.Security/securityConnectors/devops/azureDevOpsOrgs/projects/repos/write on {sub} (restore the pull-request annotation settings of ado-weu-northeurope): {writers}"),
         format!("  - Microsoft.Support/supportTickets/write on {sub} (file the support request that releases ado-weu's DevOps resources; file the support request that releases gitlab-weu's DevOps resources): {writers}"),
-        format!("  - Microsoft.Security/securityConnectors/delete on {} (delete ado-weu once its region is back): {writers}", old("ado-weu")),
-        format!("  - Microsoft.Security/securityConnectors/delete on {} (delete gitlab-weu once its region is back): {writers}", old("gitlab-weu")),
+        format!("  - Microsoft.Security/securityConnectors/delete on {} (delete ado-weu once its region is back): {writers}", old("rg-devsec-weu", "ado-weu")),
+        format!("  - Microsoft.Security/securityConnectors/delete on {} (delete gitlab-weu once its region is back): {writers}", old("rg-platform-uks", "gitlab-weu")),
     ];
     assert!(
         text.contains(&format!(
@@ -194,7 +196,7 @@ async fn a_security_admin_lacks_only_the_creation_of_the_target_group() {
     let text = refused_for("Security Admin").await;
     assert!(text.contains("the credential lacks 1 permission this recovery needs"), "{text}");
     assert!(text.contains(&format!(
-        "  - Microsoft.Resources/subscriptions/resourceGroups/write on /subscriptions/{SMALL_SUB_PROD} (create resource group rg-devsec-weu-northeurope (it does not exist yet)): granted by Contributor or Owner"
+        "  - Microsoft.Resources/subscriptions/resourceGroups/write on /subscriptions/{SMALL_SUB_PROD} (create resource group rg-devsec-weu-northeurope (it does not exist yet); create resource group rg-platform-uks-northeurope (it does not exist yet)): granted by Contributor or Owner"
     )), "{text}");
     assert!(!text.contains("securityConnectors/write on"), "{text}");
 }

@@ -90,7 +90,8 @@ async fn the_default_caller_is_owner_of_every_subscription_at_every_scope() {
     )
     .await;
     assert_eq!(r.status, 400, "{}", r.body);
-    // Writes go through for an Owner.
+    // Writes go through for an Owner (into a group that exists, as in ARM).
+    group(&sim, sub, "rg-new", "northeurope").await;
     let r = call(
         "PUT",
         &format!("{}{}?api-version={SC}", sim.url(), sc_path(sub, "rg-new", "ado-neu")),
@@ -238,6 +239,7 @@ async fn role_assignments_change_through_the_control_api_and_bad_ones_are_refuse
     }
     let r = call("PUT", &url, Some(&json!({"assignments": null}))).await;
     assert_eq!(r.body["default"], true);
+    group(&sim, sub, "rg", "northeurope").await;
     let w = call(
         "PUT",
         &format!("{}{}?api-version={SC}", sim.url(), sc_path(sub, "rg", "x")),
@@ -269,6 +271,7 @@ async fn role_assignments_change_through_the_control_api_and_bad_ones_are_refuse
 async fn a_devops_connector_outside_the_supported_regions_is_location_not_available() {
     let sim = start(TenantSource::Small, false).await;
     let sub = "00000000-0000-4000-8000-0000000000c3";
+    group(&sim, sub, "rg", "northeurope").await;
     let r = call(
         "PUT",
         &format!("{}{}?api-version={SC}", sim.url(), sc_path(sub, "rg", "ado-wus2")),
