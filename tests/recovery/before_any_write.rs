@@ -162,7 +162,9 @@ async fn a_reader_is_refused_before_any_write_listing_each_missing_action_and_ro
     let text = refused_for("Reader").await;
     let sub = format!("/subscriptions/{SMALL_SUB_PROD}");
     let old = |group: &str, name: &str| {
-        format!("{sub}/resourceGroups/{group}/providers/Microsoft.Security/securityConnectors/{name}")
+        format!(
+            "{sub}/resourceGroups/{group}/providers/Microsoft.Security/securityConnectors/{name}"
+        )
     };
     let writers = "granted by Security Admin, Contributor or Owner";
     let expected = [
