@@ -132,6 +132,11 @@ pub struct ConnectorItem {
     pub owners: Vec<String>,
     #[serde(default)]
     pub groups: Vec<String>,
+    /// The connector's writable fields as Resource Graph returned them (`kind`, `tags`,
+    /// `properties`, whole: unknown fields kept), for a recovery without backup. Only the failed
+    /// region's connectors carry it (discover's `connectors`, not `all`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<Value>,
 }
 
 impl ConnectorItem {

@@ -12,4 +12,5 @@ mod draft;
 mod faults;
 mod lossless;
 mod lro_shapes;
+mod no_backup;
 mod property;
