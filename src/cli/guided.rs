@@ -763,7 +763,9 @@ pub async fn ask_backup_choice(
         say!("  Without a backup, lifeboat still runs Microsoft's procedure: it creates the new connectors");
         say!("  (copying the old ones' properties from Resource Graph), drafts or files the support ticket,");
         say!("  waits for the release, promotes the new connectors and cleans up. It does NOT restore the");
-        say!("  pull-request annotation settings of orgs, projects and repositories, nor the DevOps");
+        say!(
+            "  pull-request annotation settings of orgs, projects and repositories, nor the DevOps"
+        );
         say!("  configuration beyond what you answer next: those are reported as not restored.");
         let answer = read_plain("? Recover without a backup (backup=none)? [y/N]: ").await;
         let yes = answer.is_some_and(|a| matches!(a.to_ascii_lowercase().as_str(), "y" | "yes"));

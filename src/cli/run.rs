@@ -680,3 +680,38 @@ pub async fn execute_runs(c: RunsCommand, g: &Globals) -> anyhow::Result<Exit> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_status_table_names_what_was_not_restored() {
+        let mut o = serde_json::Map::new();
+        assert_eq!(not_restored_note(&o), None);
+        o.insert("not_restored".into(), json!([]));
+        assert_eq!(not_restored_note(&o), None);
+        let org = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Security/securityConnectors/c/devops/default/azureDevOpsOrgs/contoso";
+        o.insert(
+            "not_restored".into(),
+            json!([{"resource": org, "field": "properties.actionableRemediation", "reason": "no backup"}]),
+        );
+        let n = not_restored_note(&o).unwrap();
+        assert!(
+            n.starts_with(
+                "not restored: no backup: azureDevOpsOrgs/contoso:properties.actionableRemediation"
+            ),
+            "{n}"
+        );
+        o.insert(
+            "not_restored".into(),
+            json!([{"resource": org, "field": "properties.x", "reason": "restore_exclude"}]),
+        );
+        let n = not_restored_note(&o).unwrap();
+        assert!(
+            n.starts_with("not restored (restore_exclude): azureDevOpsOrgs/contoso:properties.x"),
+            "{n}"
+        );
+    }
+}

@@ -130,8 +130,9 @@ pub fn plan_without_backup(plan: &crate::runbook::Plan) -> bool {
     let mut loads = plan.runbook.steps.iter().filter(|s| s.uses == "backup.load").peekable();
     loads.peek().is_some()
         && loads.all(|s| match s.with.get("snapshot") {
-            Some(v) => crate::engine::template::render_value(v, &ctx)
-                .is_ok_and(|r| matches!(&r, Value::String(t) if t.trim().eq_ignore_ascii_case(NO_BACKUP))),
+            Some(v) => crate::engine::template::render_value(v, &ctx).is_ok_and(
+                |r| matches!(&r, Value::String(t) if t.trim().eq_ignore_ascii_case(NO_BACKUP)),
+            ),
             None => false,
         })
 }
@@ -268,7 +269,8 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         .collect();
     let mut chosen = None;
     for (m, authenticity) in candidates {
-        let held: Vec<&ConnectorItem> = connectors.iter().filter(|c| has_connector(&m, c)).collect();
+        let held: Vec<&ConnectorItem> =
+            connectors.iter().filter(|c| has_connector(&m, c)).collect();
         if held.is_empty() {
             let all: Vec<&ConnectorItem> = connectors.iter().collect();
             refusals.push(format!("snapshot {} does not contain {}", m.id, names(&all)));
@@ -315,7 +317,8 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         ));
     };
     let age = (ctx.now() - m.time).whole_seconds().max(0);
-    let lacking: Vec<&ConnectorItem> = connectors.iter().filter(|c| !has_connector(&m, c)).collect();
+    let lacking: Vec<&ConnectorItem> =
+        connectors.iter().filter(|c| !has_connector(&m, c)).collect();
     let older: Vec<(String, Option<String>)> =
         holder.into_iter().map(|(c, s)| (c, s.filter(|s| *s != m.id))).collect();
     if !lacking.is_empty() && ctx.run_id != "preflight" {
@@ -370,4 +373,57 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         ("not_in_backup", not_in_backup(&lacking, &older)),
         ("connectors", json!(items)),
     ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(extra: &[(&str, &str)]) -> crate::runbook::Plan {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/runbooks/region-outage.yaml"
+        ))
+        .unwrap();
+        let mut set = vec![
+            ("failed_region".to_string(), "westeurope".to_string()),
+            ("target_region".to_string(), "northeurope".to_string()),
+        ];
+        set.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        crate::runbook::load_str(std::path::Path::new("region-outage.yaml"), &text, &set).unwrap()
+    }
+
+    #[test]
+    fn only_backup_none_makes_a_run_without_backup_store() {
+        assert!(!plan_without_backup(&plan(&[])));
+        assert!(!plan_without_backup(&plan(&[("backup", "20260301")])));
+        assert!(plan_without_backup(&plan(&[("backup", "none")])));
+        assert!(plan_without_backup(&plan(&[("backup", "NONE")])));
+        // A plan without backup.load steps is not a recovery without backup.
+        let text = "apiVersion: lifeboat/v1\nmetadata: {name: x}\nsteps:\n  - id: a\n    uses: gate.approval\n";
+        let p = crate::runbook::load_str(std::path::Path::new("x.yaml"), text, &[]).unwrap();
+        assert!(!plan_without_backup(&p));
+    }
+
+    #[test]
+    fn no_backup_values() {
+        assert!(is_no_backup(None));
+        assert!(is_no_backup(Some(&Value::Null)));
+        assert!(is_no_backup(Some(&json!(" None "))));
+        assert!(is_no_backup(Some(&json!(""))));
+        assert!(!is_no_backup(Some(&json!("20260301-abc"))));
+        assert!(!is_no_backup(Some(&json!("latest"))));
+    }
+
+    #[test]
+    fn items_say_whether_they_are_restored() {
+        let c = ConnectorItem { name: "ado-weu".into(), ..Default::default() };
+        let v = item_json(&c, None);
+        assert!(v["snapshot_id"].is_null() && v["restore"] == false, "{v}");
+        let v = item_json(&c, Some("s1"));
+        assert_eq!((v["snapshot_id"].clone(), v["restore"].clone()), (json!("s1"), json!(true)));
+        // The fan-out item still reads back as the connector.
+        let back: ConnectorItem = serde_json::from_value(v).unwrap();
+        assert_eq!(back, c);
+    }
 }

@@ -190,7 +190,9 @@ async fn source_of(
 ) -> Result<Source, StepOutcome> {
     let snapshot = ctx.inputs.get("snapshot_id");
     if super::backup_load::is_no_backup(snapshot) {
-        let Some(resource) = item.resource.clone().filter(|r| r.get("properties").is_some_and(Value::is_object)) else {
+        let Some(resource) =
+            item.resource.clone().filter(|r| r.get("properties").is_some_and(Value::is_object))
+        else {
             return Err(StepOutcome::fail(
                 format!("{who}: there is no backup of it and no copy of its properties from Resource Graph (discover's `connectors` carry them as `resource`: run the region-outage runbook of this lifeboat version, or restore from a backup with --set backup=ID)"),
                 false,

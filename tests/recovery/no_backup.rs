@@ -210,10 +210,12 @@ async fn backup_none_recovers_the_small_tenant_and_reports_what_was_not_restored
     }
     // The DevOps configuration is the one answered; the released orgs/groups are the new ones'.
     let c = client(&sim);
-    for (old, list) in [("ado-weu", vec!["contoso", "fabrikam"]), ("gitlab-weu", vec!["contoso-gl"])]
+    for (old, list) in
+        [("ado-weu", vec!["contoso", "fabrikam"]), ("gitlab-weu", vec!["contoso-gl"])]
     {
-        let cfg = serde_json::to_value(c.get_devops_configuration(&new_id(&sim, old)).await.unwrap())
-            .unwrap();
+        let cfg =
+            serde_json::to_value(c.get_devops_configuration(&new_id(&sim, old)).await.unwrap())
+                .unwrap();
         assert_eq!(cfg["properties"]["autoDiscovery"], "Disabled", "{old}");
         assert_eq!(cfg["properties"]["topLevelInventoryList"], serde_json::json!(list), "{old}");
     }
@@ -222,10 +224,15 @@ async fn backup_none_recovers_the_small_tenant_and_reports_what_was_not_restored
             c.get_azure_devops_org(&new_id(&sim, "ado-weu"), org).await.unwrap(),
         )
         .unwrap();
-        assert_eq!(o["properties"]["onboardingState"], "Onboarded", "{org} released to the new one");
+        assert_eq!(
+            o["properties"]["onboardingState"], "Onboarded",
+            "{org} released to the new one"
+        );
     }
-    let gl = serde_json::to_value(c.get_gitlab_group(&new_id(&sim, "gitlab-weu"), "contoso-gl").await.unwrap())
-        .unwrap();
+    let gl = serde_json::to_value(
+        c.get_gitlab_group(&new_id(&sim, "gitlab-weu"), "contoso-gl").await.unwrap(),
+    )
+    .unwrap();
     assert_eq!(gl["properties"]["onboardingState"], "Onboarded");
 
     // load-backup: no snapshot, every item marked.
@@ -263,7 +270,11 @@ async fn backup_none_recovers_the_small_tenant_and_reports_what_was_not_restored
             let end = format!("{old}-northeurope/devops/default");
             assert!(has(old, &end, "properties"), "{step}: {old}'s DevOps configuration");
         }
-        assert!(has("gitlab-weu", "gitlab-weu-northeurope/devops/default/gitLabGroups", "(not verified)"));
+        assert!(has(
+            "gitlab-weu",
+            "gitlab-weu-northeurope/devops/default/gitLabGroups",
+            "(not verified)"
+        ));
     }
     for o in outputs_of(&world, RUN, "verify").values() {
         assert_eq!(o["verified"], false, "{o}");
@@ -283,7 +294,10 @@ async fn backup_none_recovers_the_small_tenant_and_reports_what_was_not_restored
     }
     let out = run(world.cmd(&sim, &["--output", "json", "status", RUN])).await;
     let t = text(&out);
-    assert!(t.contains("azureDevOpsOrgs/contoso") && t.contains("\"reason\": \"no backup\""), "{t}");
+    assert!(
+        t.contains("azureDevOpsOrgs/contoso") && t.contains("\"reason\": \"no backup\""),
+        "{t}"
+    );
 
     // The run report (Markdown, HTML) and the audit record (CSV, JSONL) name them per connector.
     for format in ["md", "html", "csv", "jsonl"] {
@@ -364,14 +378,20 @@ async fn a_snapshot_without_one_connector_restores_the_others_and_recovers_that_
             assert_eq!(o["verified"], false);
             let nr = o["not_restored"].as_array().unwrap();
             assert!(!nr.is_empty() && nr.iter().all(|e| e["reason"] == "no backup"), "{nr:?}");
-            assert!(nr.iter().all(|e| e["resource"].as_str().unwrap().contains("gitlab-weu-northeurope")));
+            assert!(nr
+                .iter()
+                .all(|e| e["resource"].as_str().unwrap().contains("gitlab-weu-northeurope")));
         }
     }
     let writes: Vec<u64> = outputs_of(&world, RUN, "reapply-settings")
         .values()
         .map(|o| o["writes"].as_u64().unwrap())
         .collect();
-    assert_eq!(writes.iter().filter(|w| **w > 0).count(), 1, "only ado-weu is reapplied: {writes:?}");
+    assert_eq!(
+        writes.iter().filter(|w| **w > 0).count(),
+        1,
+        "only ado-weu is reapplied: {writes:?}"
+    );
     // The ADO annotation settings are the backup's.
     let store = Store::open(world.store().to_str().unwrap(), Keys::default()).unwrap();
     let m = backup::snapshot::load_manifest(
@@ -383,7 +403,9 @@ async fn a_snapshot_without_one_connector_restores_the_others_and_recovers_that_
     let (_, entry) = m
         .resources
         .iter()
-        .find(|(id, _)| id.to_ascii_lowercase().ends_with("ado-weu/devops/default/azuredevopsorgs/contoso"))
+        .find(|(id, _)| {
+            id.to_ascii_lowercase().ends_with("ado-weu/devops/default/azuredevopsorgs/contoso")
+        })
         .unwrap();
     let stored = backup::snapshot::load_object(&store, &entry.hash).await.unwrap();
     let live = serde_json::to_value(
@@ -395,13 +417,17 @@ async fn a_snapshot_without_one_connector_restores_the_others_and_recovers_that_
         stored["properties"]["actionableRemediation"]
     );
     // Both old connectors are gone, both new ones are primary.
-    let cloud = sim.cloud();
-    for old in FAILED {
-        assert!(!cloud.connectors.values().any(|c| c.name == old));
-        let n = format!("{old}-northeurope");
-        assert!(cloud.connectors.values().any(|c| c.name == n && c.tags["lifeboat-role"] == "primary"));
+    {
+        let cloud = sim.cloud();
+        for old in FAILED {
+            assert!(!cloud.connectors.values().any(|c| c.name == old));
+            let n = format!("{old}-northeurope");
+            assert!(cloud
+                .connectors
+                .values()
+                .any(|c| c.name == n && c.tags["lifeboat-role"] == "primary"));
+        }
     }
-    drop(cloud);
     sim.shutdown().await.unwrap();
 }
 
@@ -438,7 +464,10 @@ async fn without_a_store_the_run_is_refused_before_any_write_with_the_backup_non
     backup_at(
         &sim,
         &world.store(),
-        Scope { subscriptions: vec!["00000000-0000-4000-8000-0000000000b2".into()], connectors: vec![] },
+        Scope {
+            subscriptions: vec!["00000000-0000-4000-8000-0000000000b2".into()],
+            connectors: vec![],
+        },
         0,
     )
     .await;

@@ -482,9 +482,7 @@ pub(crate) async fn not_restored_without_backup(
     new: &ResourceId,
     env: Env,
 ) -> Vec<Value> {
-    let entry = |resource: String, field: &str, note: String| {
-        json!({"resource": resource, "field": field, "value": Value::Null, "reason": NO_BACKUP, "note": note})
-    };
+    let entry = |resource: String, field: &str, note: String| json!({"resource": resource, "field": field, "value": Value::Null, "reason": NO_BACKUP, "note": note});
     let mut out = Vec::new();
     if env == Env::AzureDevOps {
         match client.list_azure_devops_orgs(new).await {

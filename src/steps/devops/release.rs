@@ -194,14 +194,21 @@ pub(crate) async fn owned_top_level(
 
 /// The connector's environment: the fan-out item's type, else the new connector's
 /// `environmentName`.
-pub(crate) async fn env_for(ctx: &StepContext, client: &ArmClient, new: &ResourceId) -> Result<Env, StepError> {
+pub(crate) async fn env_for(
+    ctx: &StepContext,
+    client: &ArmClient,
+    new: &ResourceId,
+) -> Result<Env, StepError> {
     let from_item = crate::steps::recovery::connector_item(ctx)
         .ok()
         .and_then(|i| env_of_type(&i.connector_type));
     if let Some(e) = from_item {
         return Ok(e);
     }
-    let c = client.get_connector(new).await.map_err(|e| azure_failure(&format!("reading {new}"), &e))?;
+    let c = client
+        .get_connector(new)
+        .await
+        .map_err(|e| azure_failure(&format!("reading {new}"), &e))?;
     let name = c
         .properties
         .as_ref()
@@ -241,14 +248,16 @@ async fn without_backup(
                 .map(|i| crate::steps::recovery::normalise_region(&i.region))
         })
         .unwrap_or_default();
-    let in_failed_region =
-        |c: &crate::steps::recovery::ConnectorItem| crate::steps::recovery::normalise_region(&c.region) == old_region;
+    let in_failed_region = |c: &crate::steps::recovery::ConnectorItem| {
+        crate::steps::recovery::normalise_region(&c.region) == old_region
+    };
     // What earlier polls learnt: owners of held items (connectors that answer), and which
     // healthy connectors were asked already.
     let mut scratch = ctx.scratch.clone().filter(Value::is_object).unwrap_or_else(|| json!({}));
     let mut others: BTreeMap<String, String> =
         serde_json::from_value(scratch["others"].clone()).unwrap_or_default();
-    let mut asked: Vec<String> = serde_json::from_value(scratch["asked"].clone()).unwrap_or_default();
+    let mut asked: Vec<String> =
+        serde_json::from_value(scratch["asked"].clone()).unwrap_or_default();
 
     let seen = match available(client, new, &[env]).await {
         Ok(s) => s,
@@ -316,13 +325,21 @@ async fn without_backup(
         .map(|c| c.resource_id.to_ascii_lowercase())
         .collect();
     if !held(&others).is_empty() && !siblings.is_empty() {
-        let subs: std::collections::BTreeSet<String> =
+        // Where this run puts new connectors: its own target's subscription, or the old ones'.
+        let mut subs: std::collections::BTreeSet<String> =
             [old.subscription.to_ascii_lowercase(), new.subscription.to_ascii_lowercase()].into();
+        subs.extend(
+            siblings
+                .iter()
+                .filter_map(|s| ResourceId::parse(s).ok())
+                .map(|id| id.subscription.to_ascii_lowercase()),
+        );
         for sub in subs {
             let Ok(list) = client.list_connectors_by_subscription(&sub).await else { continue };
             for c in list {
                 let tags = c.tags.clone().unwrap_or_default();
-                let mine = tags.get(crate::steps::connector::TAG_RUN).is_some_and(|r| *r == ctx.run_id);
+                let mine =
+                    tags.get(crate::steps::connector::TAG_RUN).is_some_and(|r| *r == ctx.run_id);
                 let replaces = tags
                     .get(crate::steps::connector::TAG_REPLACES)
                     .is_some_and(|r| siblings.contains(&r.to_ascii_lowercase()));
@@ -380,8 +397,8 @@ async fn without_backup(
         .iter()
         .take(10)
         .map(|n| {
-            let why = holdup(items.get(n).map(|s| s as &Option<OnboardingState>))
-                .unwrap_or_default();
+            let why =
+                holdup(items.get(n).map(|s| s as &Option<OnboardingState>)).unwrap_or_default();
             format!("{noun} `{n}` ({why})")
         })
         .collect();
