@@ -14,6 +14,7 @@
 
 use crate::cli::CloudName;
 use serde::Serialize;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -27,6 +28,10 @@ pub const RESOURCE_GRAPH: &str = "2024-04-01";
 pub const SUPPORT: &str = "2026-06-01";
 /// `GET /subscriptions`.
 pub const SUBSCRIPTIONS: &str = "2022-12-01";
+/// `Microsoft.Resources/resourceGroups` (get, check existence, create or update, list).
+pub const RESOURCE_GROUPS: &str = "2025-04-01";
+/// `Microsoft.Authorization/permissions` (the caller's effective actions at a scope).
+pub const AUTHORIZATION: &str = "2022-04-01";
 
 /// The environment variable of the overrides: `devops=2025-11-01-preview,connectors=...`.
 pub const OVERRIDES_ENV: &str = "LIFEBOAT_API_VERSIONS";
@@ -45,12 +50,18 @@ pub enum ApiFamily {
     Support,
     /// `GET /subscriptions`.
     Subscriptions,
+    /// `Microsoft.Resources/resourceGroups`.
+    ResourceGroups,
+    /// `Microsoft.Authorization/permissions`.
+    Authorization,
 }
 
 impl ApiFamily {
     /// Every family, in the order `doctor` shows them.
-    pub const ALL: [ApiFamily; 5] = [
+    pub const ALL: [ApiFamily; 7] = [
         ApiFamily::Subscriptions,
+        ApiFamily::ResourceGroups,
+        ApiFamily::Authorization,
         ApiFamily::Graph,
         ApiFamily::Connectors,
         ApiFamily::Devops,
@@ -65,6 +76,8 @@ impl ApiFamily {
             ApiFamily::Graph => "graph",
             ApiFamily::Support => "support",
             ApiFamily::Subscriptions => "subscriptions",
+            ApiFamily::ResourceGroups => "resourcegroups",
+            ApiFamily::Authorization => "authorization",
         }
     }
 
@@ -81,6 +94,8 @@ impl ApiFamily {
             ApiFamily::Graph => "Microsoft.ResourceGraph/resources",
             ApiFamily::Support => "Microsoft.Support",
             ApiFamily::Subscriptions => "Microsoft.Resources subscriptions",
+            ApiFamily::ResourceGroups => "Microsoft.Resources/resourceGroups",
+            ApiFamily::Authorization => "Microsoft.Authorization/permissions",
         }
     }
 
@@ -92,6 +107,8 @@ impl ApiFamily {
             ApiFamily::Graph => RESOURCE_GRAPH,
             ApiFamily::Support => SUPPORT,
             ApiFamily::Subscriptions => SUBSCRIPTIONS,
+            ApiFamily::ResourceGroups => RESOURCE_GROUPS,
+            ApiFamily::Authorization => AUTHORIZATION,
         }
     }
 
@@ -116,17 +133,35 @@ impl ApiFamily {
             ApiFamily::Graph => &["2024-04-01", "2022-10-01", "2021-03-01"],
             ApiFamily::Support => &["2026-06-01", "2024-04-01", "2020-04-01"],
             ApiFamily::Subscriptions => &["2022-12-01", "2021-01-01", "2020-01-01"],
+            // Stable versions of resources.json and authorization-RoleDefinitionsCalls.json in
+            // Azure/azure-rest-api-specs (azure-specs README, "Other versions seen").
+            ApiFamily::ResourceGroups => &[
+                "2025-04-01",
+                "2024-11-01",
+                "2024-07-01",
+                "2024-03-01",
+                "2022-09-01",
+                "2021-04-01",
+            ],
+            ApiFamily::Authorization => &["2022-04-01", "2015-07-01"],
         }
     }
 
-    /// `connectors, devops, graph, support, subscriptions`: for messages.
+    /// `connectors, devops, graph, support, subscriptions, ...`: for messages.
     pub fn names() -> String {
-        [ApiFamily::Connectors, ApiFamily::Devops, ApiFamily::Graph, ApiFamily::Support]
-            .iter()
-            .chain(&[ApiFamily::Subscriptions])
-            .map(|f| f.name())
-            .collect::<Vec<_>>()
-            .join(", ")
+        [
+            ApiFamily::Connectors,
+            ApiFamily::Devops,
+            ApiFamily::Graph,
+            ApiFamily::Support,
+            ApiFamily::Subscriptions,
+            ApiFamily::ResourceGroups,
+            ApiFamily::Authorization,
+        ]
+        .iter()
+        .map(|f| f.name())
+        .collect::<Vec<_>>()
+        .join(", ")
     }
 }
 
@@ -144,6 +179,8 @@ pub enum OverrideOrigin {
     Flag,
     /// [`OVERRIDES_ENV`].
     Env,
+    /// The config file's `[api-versions]` section.
+    Config,
 }
 
 /// One `FAMILY=VERSION` override.
@@ -160,6 +197,9 @@ impl ApiOverride {
         match self.origin {
             OverrideOrigin::Flag => format!("--api-version {}={}", self.family, self.version),
             OverrideOrigin::Env => format!("{OVERRIDES_ENV} ({}={})", self.family, self.version),
+            OverrideOrigin::Config => {
+                format!("config file [api-versions] {} = \"{}\"", self.family, self.version)
+            }
         }
     }
 }
@@ -431,6 +471,172 @@ impl Cloud {
     }
 }
 
+// ------------------------------------------------------------ fields per api-version
+
+/// What lifeboat knows of how the api-versions of a family differ on a resource type: a field
+/// (JSON pointer, `*` for every array element) and the first version of the family that has it.
+/// Sources: the spec folders of each version in Azure/azure-rest-api-specs (the DevOps
+/// `DevOpsConfigurationProperties` gained `capabilities` in 2024-05-15-preview and
+/// `agentlessConfiguration` in 2025-03-01; the connectors' environment data gained the
+/// read-only names and `regions` in 2023-10-01-preview; the GitLab triple came with
+/// 2023-10-01-preview). The simulator keeps its own table (`sim::schema`): it plays Azure.
+const FIELDS_INTRODUCED: &[(ApiFamily, &str, &str, &str)] = &[
+    (ApiFamily::Devops, "devops", "/properties/capabilities", "2024-05-15-preview"),
+    (ApiFamily::Devops, "devops", "/properties/agentlessConfiguration", "2025-03-01"),
+    (
+        ApiFamily::Connectors,
+        "securityConnectors",
+        "/properties/environmentData/regions",
+        "2023-10-01-preview",
+    ),
+    (
+        ApiFamily::Connectors,
+        "securityConnectors",
+        "/properties/environmentData/accountName",
+        "2023-10-01-preview",
+    ),
+];
+
+/// Enum values a version introduced: `(family, type, pointer, value, first version)`.
+const VALUES_INTRODUCED: &[(ApiFamily, &str, &str, &str, &str)] = &[
+    (
+        ApiFamily::Connectors,
+        "securityConnectors",
+        "/properties/environmentName",
+        "GitLab",
+        "2023-10-01-preview",
+    ),
+    (
+        ApiFamily::Connectors,
+        "securityConnectors",
+        "/properties/environmentData/environmentType",
+        "GitlabScope",
+        "2023-10-01-preview",
+    ),
+    (
+        ApiFamily::Connectors,
+        "securityConnectors",
+        "/properties/offerings/*/offeringType",
+        "CspmMonitorGitLab",
+        "2023-10-01-preview",
+    ),
+];
+
+/// Orders api-versions: by date, and a stable version after the previews of its date.
+pub fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let key = |v: &str| (v.get(..10).unwrap_or(v).to_owned(), v.len() <= 10);
+    key(a).cmp(&key(b))
+}
+
+/// The resource type a write targets, as [`FIELDS_INTRODUCED`] names it: the last type
+/// segment of the resource ID (`securityConnectors`, `devops`, `azureDevOpsOrgs`, ...).
+pub fn type_of(resource_id: &str) -> &str {
+    let segs: Vec<&str> = resource_id.trim_end_matches('/').split('/').collect();
+    if segs.len() >= 2 {
+        segs[segs.len() - 2]
+    } else {
+        ""
+    }
+}
+
+/// The dotted paths of `body` at `pointer` (`*` expands to every array element).
+fn present_at(body: &Value, pointer: &str) -> Vec<String> {
+    fn go(v: &Value, segs: &[&str], at: String, out: &mut Vec<String>) {
+        let Some((first, rest)) = segs.split_first() else {
+            out.push(at);
+            return;
+        };
+        let join = |k: &str| if at.is_empty() { k.to_owned() } else { format!("{at}.{k}") };
+        match (*first, v) {
+            ("*", Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    go(item, rest, format!("{at}[{i}]"), out);
+                }
+            }
+            (k, Value::Object(m)) => {
+                if let Some(child) = m.get(k) {
+                    go(child, rest, join(k), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let segs: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
+    let mut out = Vec::new();
+    go(body, &segs, String::new(), &mut out);
+    out
+}
+
+/// The fields of a write `body` (to `resource_id`) that the two versions treat differently,
+/// as far as lifeboat knows, each with why: what a restore written with another version than
+/// the snapshot's may not carry over exactly. Empty when lifeboat knows no difference.
+pub fn fields_that_differ(
+    family: ApiFamily,
+    resource_id: &str,
+    read_with: &str,
+    written_with: &str,
+    body: &Value,
+) -> Vec<String> {
+    let ty = type_of(resource_id);
+    let between = |since: &str| {
+        let (lo, hi) = match version_order(read_with, written_with) {
+            std::cmp::Ordering::Greater => (written_with, read_with),
+            _ => (read_with, written_with),
+        };
+        version_order(lo, since).is_lt() && !version_order(hi, since).is_lt()
+    };
+    let newer_write = version_order(written_with, read_with).is_gt();
+    let mut out = Vec::new();
+    for (f, t, ptr, since) in FIELDS_INTRODUCED {
+        if *f != family || !t.eq_ignore_ascii_case(ty) || !between(since) {
+            continue;
+        }
+        let dotted = ptr.trim_start_matches('/').replace('/', ".");
+        let found = present_at(body, ptr);
+        if newer_write {
+            if found.is_empty() {
+                out.push(format!(
+                    "{dotted} (introduced in {since}; the backup, read with {read_with}, has no \
+                     value: the service applies its default)"
+                ));
+            }
+        } else {
+            for p in found {
+                out.push(format!(
+                    "{p} (introduced in {since}; {written_with} does not know it: the service \
+                     may ignore it)"
+                ));
+            }
+        }
+    }
+    if !newer_write {
+        for (f, t, ptr, value, since) in VALUES_INTRODUCED {
+            if *f != family || !t.eq_ignore_ascii_case(ty) || !between(since) {
+                continue;
+            }
+            for p in present_at(body, ptr) {
+                let v = p.split('.').try_fold(body, |v, k| {
+                    let (name, idx) = match k.split_once('[') {
+                        Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
+                        None => (k, None),
+                    };
+                    let v = v.get(name)?;
+                    match idx {
+                        Some(i) => v.get(i),
+                        None => Some(v),
+                    }
+                });
+                if v.and_then(Value::as_str).is_some_and(|s| s.eq_ignore_ascii_case(value)) {
+                    out.push(format!(
+                        "{p} = {value} (a value introduced in {since}; {written_with} may refuse it)"
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,7 +663,10 @@ mod tests {
             sorted.sort_by(|a, b| b[..10].cmp(&a[..10]));
             assert_eq!(sorted, f.known(), "{f}");
         }
-        assert_eq!(ApiFamily::names(), "connectors, devops, graph, support, subscriptions");
+        assert_eq!(
+            ApiFamily::names(),
+            "connectors, devops, graph, support, subscriptions, resourcegroups, authorization"
+        );
     }
 
     #[test]
@@ -514,5 +723,50 @@ mod tests {
         assert_eq!(parse_served_versions(ty).unwrap(), ["2024-04-01"]);
         assert_eq!(parse_served_versions("The resource type 'x' could not be found."), None);
         assert_eq!(parse_served_versions("The supported versions are ''."), None);
+    }
+
+    #[test]
+    fn version_order_puts_stable_after_previews_of_its_date() {
+        use std::cmp::Ordering::*;
+        assert_eq!(version_order("2025-03-01", "2025-03-01-preview"), Greater);
+        assert_eq!(version_order("2024-05-15-preview", "2025-03-01"), Less);
+        assert_eq!(version_order("2025-11-01-preview", "2025-03-01"), Greater);
+    }
+
+    #[test]
+    fn fields_that_differ_name_what_each_direction_loses() {
+        let cfg = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Security/securityConnectors/c/devops/default";
+        let old = serde_json::json!({"properties": {"autoDiscovery": "Enabled"}});
+        // Read with 2024-04-01, written with 2025-03-01: both newer fields have no value.
+        let f = fields_that_differ(ApiFamily::Devops, cfg, "2024-04-01", "2025-03-01", &old);
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(f[1].starts_with("properties.agentlessConfiguration (introduced in 2025-03-01"));
+        // Read with 2025-03-01, written with 2024-05-15-preview: the field it lacks is named
+        // where the body has it; capabilities exist in both.
+        let new = serde_json::json!({"properties": {"agentlessConfiguration": {"x": 1}, "capabilities": []}});
+        let f =
+            fields_that_differ(ApiFamily::Devops, cfg, "2025-03-01", "2024-05-15-preview", &new);
+        assert_eq!(f, vec!["properties.agentlessConfiguration (introduced in 2025-03-01; 2024-05-15-preview does not know it: the service may ignore it)".to_string()]);
+        // An enum value the older connectors version lacks, inside an array.
+        let conn =
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.Security/securityConnectors/c";
+        let body = serde_json::json!({"properties": {"offerings": [{"offeringType": "CspmMonitorGitLab"}]}});
+        let f = fields_that_differ(
+            ApiFamily::Connectors,
+            conn,
+            "2024-08-01-preview",
+            "2023-03-01-preview",
+            &body,
+        );
+        assert_eq!(f, vec!["properties.offerings[0].offeringType = CspmMonitorGitLab (a value introduced in 2023-10-01-preview; 2023-03-01-preview may refuse it)".to_string()]);
+        // Nothing known between the two: nothing named.
+        assert!(fields_that_differ(
+            ApiFamily::Devops,
+            cfg,
+            "2025-03-01",
+            "2025-11-01-preview",
+            &new
+        )
+        .is_empty());
     }
 }

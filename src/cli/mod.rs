@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod backup;
+pub mod config;
 pub mod connectors;
 pub mod docs;
 pub mod doctor;
@@ -83,7 +84,7 @@ pub struct Globals {
     pub log_format: LogFormat,
 
     /// Use this api-version for one API family, FAMILY=VERSION (repeatable; families:
-    /// connectors, devops, graph, support, subscriptions), e.g. devops=2025-11-01-preview. Also
+    /// connectors, devops, graph, support, subscriptions, resourcegroups, authorization), e.g. devops=2025-11-01-preview. Also
     /// LIFEBOAT_API_VERSIONS=FAMILY=VERSION,...; a flag wins for its family. An override is
     /// never negotiated away: if Azure refuses it, the command fails naming it
     #[arg(
@@ -93,6 +94,11 @@ pub struct Globals {
         value_parser = parse_api_version_flag
     )]
     pub api_version: Vec<crate::azure::ApiOverride>,
+
+    /// The config file (TOML, `[api-versions]` FAMILY = "VERSION"); default
+    /// `~/.config/lifeboat/config.toml` when it exists
+    #[arg(long, global = true, env = "LIFEBOAT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// clap's parser of `--api-version` (a bad value exits 2 with the message, before anything).
@@ -102,7 +108,8 @@ fn parse_api_version_flag(s: &str) -> Result<crate::azure::ApiOverride, String> 
 
 impl Globals {
     /// The Azure connection of a command: `--arm-endpoint`, `--auth`, `--cloud`, and the
-    /// api-versions (`LIFEBOAT_API_VERSIONS`, then `--api-version` on top). Nothing is sent.
+    /// api-versions (the config file, `LIFEBOAT_API_VERSIONS` on top, then `--api-version`).
+    /// Nothing is sent.
     pub fn connect(&self) -> Result<crate::azure::Connection, error::UserError> {
         let env: std::collections::HashMap<String, String> = std::env::vars().collect();
         self.connect_with_env(&env)
@@ -114,6 +121,16 @@ impl Globals {
         env: &std::collections::HashMap<String, String>,
     ) -> Result<crate::azure::Connection, error::UserError> {
         let conn = crate::azure::connect(&self.connect_options(), env)?;
+        if let Some((path, config)) = config::load(self.config.as_deref())? {
+            // The environment's overrides were applied by `connect` and win over the file's.
+            let from_env = crate::azure::env_overrides(env)?;
+            let file: Vec<_> = config
+                .api_overrides(&path)?
+                .into_iter()
+                .filter(|o| !from_env.iter().any(|e| e.family == o.family))
+                .collect();
+            conn.client.set_api_overrides(&file);
+        }
         conn.client.set_api_overrides(&self.api_version);
         Ok(conn)
     }

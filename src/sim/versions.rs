@@ -21,11 +21,20 @@ pub enum Family {
     Graph,
     Support,
     Subscriptions,
+    ResourceGroups,
+    Authorization,
 }
 
 impl Family {
-    pub const ALL: [Family; 5] =
-        [Family::Connectors, Family::DevOps, Family::Graph, Family::Support, Family::Subscriptions];
+    pub const ALL: [Family; 7] = [
+        Family::Connectors,
+        Family::DevOps,
+        Family::Graph,
+        Family::Support,
+        Family::Subscriptions,
+        Family::ResourceGroups,
+        Family::Authorization,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -34,6 +43,8 @@ impl Family {
             Family::Graph => "graph",
             Family::Support => "support",
             Family::Subscriptions => "subscriptions",
+            Family::ResourceGroups => "resourcegroups",
+            Family::Authorization => "authorization",
         }
     }
 
@@ -63,6 +74,15 @@ impl Family {
             Family::Graph => &["2024-04-01", "2022-10-01", "2021-03-01"],
             Family::Support => &["2026-06-01", "2024-04-01", "2020-04-01"],
             Family::Subscriptions => &["2022-12-01", "2021-01-01", "2020-01-01"],
+            Family::ResourceGroups => &[
+                "2025-04-01",
+                "2024-11-01",
+                "2024-07-01",
+                "2024-03-01",
+                "2022-09-01",
+                "2021-04-01",
+            ],
+            Family::Authorization => &["2022-04-01", "2015-07-01"],
         }
     }
 

@@ -254,6 +254,7 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     let client = recovery::arm(&ctx)?;
     let who = format!("connector {} ({})", item.name, item.resource_id);
     let mut not_restored: Vec<Value> = Vec::new();
+    let mut version_changes: Vec<Value> = Vec::new();
 
     // 1. What this run decided earlier (scratch), or a connector it created (tags).
     let mut plan: Option<Plan> = None;
@@ -336,39 +337,25 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             })?;
             ctx.progress(0, 2, format!("creating {name} in {target}"));
             // Written with the api-version the snapshot read it with while the service serves
-            // it (a refused version created nothing), else with the run's, and said so.
+            // it, else with the run's, and said so (naming the fields the versions differ on).
             let read_with = source.api_versions.get(&ResourceKind::Connector).cloned();
             let family = crate::azure::api::ApiFamily::Connectors;
-            let mut changed: Option<(String, String)> = None;
-            let res = match &read_with {
-                Some(v) => match client.put_json(&new_id, family, &sent, Some(v)).await {
-                    Err(AzureError::ApiVersionRefused { .. }) => {
-                        let r = client.put_json(&new_id, family, &sent, None).await;
-                        let w = client.api_version(family);
-                        if w != *v {
-                            changed = Some((v.clone(), w));
-                        }
-                        r
-                    }
-                    r => r,
-                },
-                None => client.put_json(&new_id, family, &sent, None).await,
-            };
+            let res = restore::write_as_read(
+                &client,
+                false,
+                &new_id,
+                family,
+                &sent,
+                read_with.as_deref(),
+            )
+            .await;
             recovery::journal_call(&ctx, &client, "PUT", &new_id.to_string(), res.as_ref().err())
                 .await?;
-            if let (Some((read, written)), true) = (&changed, res.is_ok()) {
-                let effect = crate::engine::Effect {
-                    method: "WRITE-API-VERSION".to_string(),
-                    resource: format!(
-                        "{new_id}: read with api-version {read}, written with {written} (the \
-                         service no longer serves {read}): fields the newer version may treat \
-                         differently"
-                    ),
-                    status: None,
-                    request_id: None,
-                    correlation_id: None,
-                };
-                ctx.record_effect(effect).await.map_err(|e| StepOutcome::fail(e, true))?;
+            if let Ok(Some(change)) = &res {
+                ctx.record_effect(change.effect(&new_id.to_string()))
+                    .await
+                    .map_err(|e| StepOutcome::fail(e, true))?;
+                version_changes.push(change.json(&new_id.to_string()));
             }
             if let Err(e) = res {
                 // Only a stored value can be left out; the location and lifeboat's tags are
@@ -424,7 +411,7 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         .as_ref()
         .and_then(|c| c.properties.as_ref())
         .and_then(|p| p.provisioning_state.clone());
-    let done = |adopted: bool, not_restored: &[Value]| {
+    let done = |adopted: bool, not_restored: &[Value], version_changes: &[Value]| {
         recovery::outputs(vec![
             ("old_resource_id", json!(item.resource_id)),
             ("new_resource_id", json!(new_id_text)),
@@ -437,10 +424,11 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
                 "created_from",
                 json!(if source.snapshot.is_some() { "backup" } else { "resource-graph" }),
             ),
+            ("api_version_changes", json!(version_changes)),
         ])
     };
     match state {
-        Some(ProvisioningState::Succeeded) => return Ok(done(plan.adopted, &not_restored)),
+        Some(ProvisioningState::Succeeded) => return Ok(done(plan.adopted, &not_restored, &version_changes)),
         // A state this version of lifeboat does not know is taken as still in progress, until
         // the step's timeout: a second PUT would spend a fresh OAuth code on a configuration
         // that may be about to succeed.
@@ -548,18 +536,29 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     })?;
     body.properties.get_or_insert_with(Default::default).authorization =
         Some(Authorization { code: Some(code), extra: Default::default() });
+    // The request body holds the code in clear (the service needs it); it lives only here.
+    let body = serde_json::to_value(&body).map_err(|e| {
+        StepOutcome::fail(format!("{who}: authorizing the new connector: {e}"), false)
+    })?;
     ctx.progress(1, 2, format!("authorizing {}", plan.new_id.name()));
-    let res = client.put_devops_configuration(&plan.new_id, &body).await;
-    recovery::journal_call(
-        &ctx,
-        &client,
-        "PUT",
-        &plan.new_id.devops().to_string(),
-        res.as_ref().err(),
-    )
-    .await?;
+    // With the api-version the snapshot read the configuration with, as the connector itself.
+    let read_with = source.api_versions.get(&ResourceKind::DevOpsConfiguration).cloned();
+    let devops_id = plan.new_id.devops();
+    let family = crate::azure::api::ApiFamily::Devops;
+    let res =
+        restore::write_as_read(&client, false, &devops_id, family, &body, read_with.as_deref())
+            .await;
+    drop(body);
+    recovery::journal_call(&ctx, &client, "PUT", &devops_id.to_string(), res.as_ref().err())
+        .await?;
+    if let Ok(Some(change)) = &res {
+        ctx.record_effect(change.effect(&devops_id.to_string()))
+            .await
+            .map_err(|e| StepOutcome::fail(e, true))?;
+        version_changes.push(change.json(&devops_id.to_string()));
+    }
     match res {
-        Ok(_) => Ok(done(plan.adopted, &not_restored)),
+        Ok(_) => Ok(done(plan.adopted, &not_restored, &version_changes)),
         Err(e) if e.code() == Some("TokenExchangeFailed") => Err(StepOutcome::fail(
             format!(
                 "{who}: Azure refused the OAuth authorization code for the new connector {} (TokenExchangeFailed: the code expired or was already used; codes are single-use and short-lived) (authorize {} again in the Azure portal to get a fresh code, put it in the authorization codes file as `{} <code>`, and start the recovery again; or leave authorization_codes empty to authorize in the portal)",

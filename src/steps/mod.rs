@@ -19,6 +19,7 @@ pub mod discover;
 pub mod recovery;
 pub mod restore;
 pub mod support;
+pub mod target;
 
 pub use kind::{Registry, Services, StepContext, StepKind, StepOutcome};
 

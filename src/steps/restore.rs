@@ -885,3 +885,102 @@ mod tests {
         );
     }
 }
+
+/// A resource written with another api-version than the one its snapshot read it with (the
+/// service no longer serves that one), with the fields the two versions treat differently as
+/// far as lifeboat knows ([`crate::azure::api::fields_that_differ`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct VersionChange {
+    pub read_with: String,
+    pub written_with: String,
+    pub fields: Vec<String>,
+}
+
+impl VersionChange {
+    /// What the fields note says: the fields by name, or that lifeboat knows of none.
+    pub fn fields_note(&self) -> String {
+        if self.fields.is_empty() {
+            "no field lifeboat knows differs between the two versions (a field it does not know \
+             may: compare in the portal)"
+                .to_owned()
+        } else {
+            format!("fields the versions treat differently: {}", self.fields.join("; "))
+        }
+    }
+    /// The journal's `WRITE-API-VERSION` note for `resource`.
+    pub fn note(&self, resource: &str) -> String {
+        format!(
+            "{resource}: read with api-version {}, written with {} (the service no longer \
+             serves {}): {}",
+            self.read_with,
+            self.written_with,
+            self.read_with,
+            self.fields_note()
+        )
+    }
+    /// The `WRITE-API-VERSION` effect the step journals.
+    pub fn effect(&self, resource: &str) -> crate::engine::Effect {
+        crate::engine::Effect {
+            method: "WRITE-API-VERSION".to_string(),
+            resource: self.note(resource),
+            status: None,
+            request_id: None,
+            correlation_id: None,
+        }
+    }
+    /// The `api_version_changes` output entry.
+    pub fn json(&self, resource: &str) -> Value {
+        json!({
+            "resource": resource,
+            "read_with": self.read_with,
+            "written_with": self.written_with,
+            "fields": self.fields,
+            "note": self.fields_note(),
+        })
+    }
+}
+
+/// Writes a restored body with the api-version its snapshot read the resource with (what was
+/// read is what is written). When the service no longer serves that version (ARM refuses it
+/// before processing the request, so nothing was written and an OAuth code in the body was not
+/// spent), the write goes again with the client's version and says so (`Some(VersionChange)`,
+/// naming the fields the versions treat differently in `body`); a snapshot that recorded no
+/// version is written with the client's.
+pub(crate) async fn write_as_read(
+    client: &crate::azure::ArmClient,
+    patch: bool,
+    id: &crate::azure::id::ResourceId,
+    family: crate::azure::api::ApiFamily,
+    body: &Value,
+    read_with: Option<&str>,
+) -> Result<Option<VersionChange>, AzureError> {
+    let send = |v: Option<String>| async move {
+        if patch {
+            client.patch_json(id, family, body, v.as_deref()).await
+        } else {
+            client.put_json(id, family, body, v.as_deref()).await
+        }
+    };
+    let Some(read_with) = read_with else {
+        return send(None).await.map(|_| None);
+    };
+    match send(Some(read_with.to_owned())).await {
+        Ok(_) => Ok(None),
+        Err(AzureError::ApiVersionRefused { .. }) => {
+            send(None).await?;
+            let written_with = client.api_version(family);
+            if written_with == read_with {
+                return Ok(None);
+            }
+            let fields = crate::azure::api::fields_that_differ(
+                family,
+                &id.to_string(),
+                read_with,
+                &written_with,
+                body,
+            );
+            Ok(Some(VersionChange { read_with: read_with.to_owned(), written_with, fields }))
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -270,3 +270,73 @@ async fn doctor_probes_the_simulator() {
     );
     sim.shutdown().await.ok();
 }
+
+/// The config file's `[api-versions]`: used when neither the environment nor a flag names the
+/// family; the environment wins over it, a flag over both; doctor shows where each came from.
+/// A bad file exits 2 naming the file and the line before any request.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_config_file_overrides_api_versions_below_the_environment_and_flags() {
+    fn serves_all(_p: &str, _v: &str) -> Option<&'static str> {
+        None
+    }
+    let stub = tenant(serves_all).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lifeboat.toml");
+    std::fs::write(
+        &file,
+        "# team settings\n[api-versions]\ndevops = \"2025-11-01-preview\"\ngraph = \"2022-10-01\"\nsupport = \"2024-04-01\"\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let out = lifeboat(
+        args(&stub.url, &["--config", path, "--api-version", "support=2020-04-01", "doctor"]),
+        vec![("LIFEBOAT_API_VERSIONS", "graph=2021-03-01".into())],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(line(&stdout, "devops")[..3], ["devops", "2025-11-01-preview", "override"]);
+    assert_eq!(line(&stdout, "graph")[..3], ["graph", "2021-03-01", "override"]);
+    assert_eq!(line(&stdout, "support")[..3], ["support", "2020-04-01", "override"]);
+    for part in [
+        "devops: 2025-11-01-preview (config file [api-versions] devops = \"2025-11-01-preview\")",
+        "graph: 2021-03-01 (LIFEBOAT_API_VERSIONS (graph=2021-03-01))",
+        "support: 2020-04-01 (--api-version support=2020-04-01)",
+    ] {
+        assert!(stdout.contains(part), "missing `{part}` in:\n{stdout}");
+    }
+    let used: Vec<String> = stub
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/devops"))
+        .map(|r| r.api_version().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(used, ["2025-11-01-preview"], "the DevOps probe used the file's version");
+
+    // Bad files: exit 2, file and line named, nothing sent.
+    let before = stub.requests().len();
+    for (text, what) in [
+        (
+            "[api-versions]\ndevops = \"latest\"\n",
+            "[api-versions] devops: `latest` is not an api-version",
+        ),
+        ("\n[api-version]\n", ":2: unknown field `api-version`"),
+        ("[api-versions]\ndevops = 2025\n", ":2:"),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        let out = lifeboat(args(&stub.url, &["--config", path, "doctor"]), vec![]).await;
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{text}: {stderr}");
+        assert!(stderr.contains(path) && stderr.contains(what), "{text}: {stderr}");
+    }
+    let missing = dir.path().join("absent.toml");
+    let out = lifeboat(
+        args(&stub.url, &["doctor"]),
+        vec![("LIFEBOAT_CONFIG", missing.to_str().unwrap().to_owned())],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot read the config file"), "{stderr}");
+    assert_eq!(stub.requests().len(), before, "nothing was sent");
+}

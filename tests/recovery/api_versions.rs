@@ -110,7 +110,8 @@ fn outputs_of(world: &World, run: &str, step: &str) -> Vec<serde_json::Value> {
 
 /// What was read is what is written: a snapshot read with DevOps 2025-11-01-preview (an
 /// override at backup time) is restored with that version, although the recovering process uses
-/// the compiled 2025-03-01 (for `devops.reapply-settings`' writes).
+/// the compiled 2025-03-01: create-or-adopt's PUT of the configuration (with the new OAuth code)
+/// and `devops.reapply-settings`' writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_devops_resource_is_written_with_the_api_version_its_snapshot_read_it_with() {
     const RUN: &str = "read-with-1";
@@ -125,20 +126,24 @@ async fn each_devops_resource_is_written_with_the_api_version_its_snapshot_read_
     let writes: Vec<_> = sim
         .requests()
         .into_iter()
-        // reapply's writes: the configuration's PATCH and the Azure DevOps resources' PUTs
-        // (create-or-adopt's PUT of the configuration carries the new OAuth code and is written
-        // with the run's version).
+        // create-or-adopt's PUT of the configuration, reapply's PATCH of it and the Azure
+        // DevOps resources' PUTs.
         .filter(|r| {
-            (r.method == "PATCH" && r.path.contains("/devops/default"))
+            (matches!(r.method.as_str(), "PUT" | "PATCH") && r.path.ends_with("/devops/default"))
                 || (r.method == "PUT" && r.path.contains("/azureDevOpsOrgs/"))
         })
         .collect();
     assert!(!writes.is_empty(), "the recovery restored DevOps settings");
+    let config_puts =
+        writes.iter().filter(|w| w.method == "PUT" && w.path.ends_with("/devops/default")).count();
+    assert_eq!(config_puts, 2, "one authorizing PUT per new connector: {writes:#?}");
     for w in &writes {
         assert_eq!(w.api_version.as_deref(), Some("2025-11-01-preview"), "{} {}", w.method, w.path);
     }
-    for out in outputs_of(&world, RUN, "reapply-settings") {
-        assert_eq!(out["api_version_changes"], serde_json::json!([]), "{out:#}");
+    for step in ["create-or-adopt-connector", "reapply-settings"] {
+        for out in outputs_of(&world, RUN, step) {
+            assert_eq!(out["api_version_changes"], serde_json::json!([]), "{step}: {out:#}");
+        }
     }
     assert!(!journal_text(&world, RUN).contains("WRITE-API-VERSION"));
     sim.shutdown().await.unwrap();
@@ -157,21 +162,26 @@ async fn a_resource_read_with_a_retired_api_version_is_written_with_the_runs_and
     write_codes(&sim, &world);
     let args = run_args(&world, &World::runbook(), RUN);
     drive_to_end(&sim, &world, RUN, &args, &Kill::default()).await.unwrap();
-    let outs = outputs_of(&world, RUN, "reapply-settings");
+    let mut outs = outputs_of(&world, RUN, "create-or-adopt-connector");
+    let created = outs.len();
+    outs.extend(outputs_of(&world, RUN, "reapply-settings"));
     let changes: Vec<&serde_json::Value> =
         outs.iter().flat_map(|o| o["api_version_changes"].as_array().unwrap().iter()).collect();
-    assert!(!changes.is_empty(), "{outs:#?}");
+    // Each new connector's authorizing PUT, then reapply's writes.
+    assert!(changes.len() > created, "{outs:#?}");
     for c in &changes {
         assert_eq!(c["read_with"], COMPILED, "{c}");
         assert_eq!(c["written_with"], "2025-11-01-preview", "{c}");
         assert!(c["resource"].as_str().unwrap().contains("/devops/default"), "{c}");
+        // lifeboat knows no field that 2025-11-01-preview adds to these types: it says so.
+        assert_eq!(c["fields"], serde_json::json!([]), "{c}");
+        assert!(c["note"].as_str().unwrap().starts_with("no field lifeboat knows differs"), "{c}");
     }
     let journal = journal_text(&world, RUN);
     let noted = journal.lines().filter(|l| l.contains("WRITE-API-VERSION")).count();
     assert_eq!(noted, changes.len(), "one effect per resource:\n{journal}");
     assert!(journal
         .contains(&format!("read with api-version {COMPILED}, written with 2025-11-01-preview")));
-    assert!(journal.contains("fields the newer version may treat differently"));
     sim.shutdown().await.unwrap();
 }
 
@@ -197,5 +207,46 @@ async fn a_connector_read_with_a_retired_api_version_is_created_with_the_runs_an
             "{l}"
         );
     }
+    sim.shutdown().await.unwrap();
+}
+
+/// A snapshot read with DevOps 2024-04-01 (before `capabilities` and `agentlessConfiguration`
+/// existed) that the service no longer serves: the configuration is written with the run's
+/// version, and the run names the fields the newer version has that the backup has no value for
+/// (the service applies its defaults there), in the output and the journal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retired_older_version_names_the_fields_the_newer_one_treats_differently() {
+    const RUN: &str = "read-with-4";
+    let sim = start_sim("").await;
+    let world = World::new();
+    let out = backup_create(&sim, &world, &["--api-version", "devops=2024-04-01"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    sim.retire_api_version("devops", "2024-04-01").unwrap();
+    fail_region(&sim, "westeurope").await;
+    write_codes(&sim, &world);
+    let args = run_args(&world, &World::runbook(), RUN);
+    drive_to_end(&sim, &world, RUN, &args, &Kill::default()).await.unwrap();
+    let outs = outputs_of(&world, RUN, "create-or-adopt-connector");
+    assert_eq!(outs.len(), 2, "{outs:#?}");
+    for o in &outs {
+        let changes = o["api_version_changes"].as_array().unwrap();
+        assert_eq!(changes.len(), 1, "the authorizing PUT of devops/default: {o:#}");
+        let c = &changes[0];
+        assert_eq!(c["read_with"], "2024-04-01", "{c}");
+        assert_eq!(c["written_with"], COMPILED, "{c}");
+        let fields: Vec<&str> =
+            c["fields"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+        assert_eq!(fields.len(), 2, "{c}");
+        assert!(fields[0].starts_with("properties.capabilities (introduced in 2024-05-15-preview"));
+        assert!(
+            fields[1].starts_with("properties.agentlessConfiguration (introduced in 2025-03-01")
+        );
+        assert!(fields.iter().all(|f| f.contains("the service applies its default")), "{c}");
+    }
+    let journal = journal_text(&world, RUN);
+    assert!(
+        journal.contains("fields the versions treat differently: properties.capabilities"),
+        "{journal}"
+    );
     sim.shutdown().await.unwrap();
 }

@@ -256,34 +256,16 @@ pub(crate) enum WriteError {
     Body(String),
 }
 
-/// A resource written with another api-version than the one its snapshot read it with (the
-/// service no longer serves that one).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct VersionChange {
-    pub read_with: String,
-    pub written_with: String,
-}
-
-impl VersionChange {
-    fn note(&self, resource: &str) -> String {
-        format!(
-            "{resource}: read with api-version {}, written with {} (the service no longer \
-             serves {}): fields the newer version may treat differently",
-            self.read_with, self.written_with, self.read_with
-        )
-    }
-}
-
 /// Sends one planned write: the body as planned ([`restore::typed`] first checks that a typed
 /// reading loses nothing), as raw JSON with the api-version the snapshot read the resource with
 /// (what was read is what is written). When the service no longer serves that version, the
-/// write goes with the client's version and says so (`Some(VersionChange)`); a snapshot that
+/// write goes with the client's version and says so (`Some(restore::VersionChange)`); a snapshot that
 /// recorded no version is written with the client's.
 async fn perform(
     client: &ArmClient,
     new: &ResourceId,
     w: &PlannedWrite,
-) -> Result<Option<VersionChange>, WriteError> {
+) -> Result<Option<restore::VersionChange>, WriteError> {
     let mut body = w.body.clone();
     let kind = match &w.target {
         Target::Config => BodyKind::Config,
@@ -305,29 +287,11 @@ async fn perform(
         _ => ResourceId::parse(&w.resource)
             .map_err(|e| body_err(format!("not a resource ID: {e}")))?,
     };
-    let send = |version: Option<String>| {
-        let (id, body) = (&id, &body);
-        async move {
-            let v = version.as_deref();
-            if matches!(w.target, Target::Config) {
-                client.patch_json(id, ApiFamily::Devops, body, v).await
-            } else {
-                client.put_json(id, ApiFamily::Devops, body, v).await
-            }
-        }
-    };
-    let Some(read_with) = w.snapshot_api_version.clone() else {
-        return send(None).await.map(|_| None).map_err(WriteError::Azure);
-    };
-    match send(Some(read_with.clone())).await {
-        Ok(_) => Ok(None),
-        Err(AzureError::ApiVersionRefused { .. }) => {
-            send(None).await.map_err(WriteError::Azure)?;
-            let written_with = client.api_version(ApiFamily::Devops);
-            Ok((written_with != read_with).then_some(VersionChange { read_with, written_with }))
-        }
-        Err(e) => Err(WriteError::Azure(e)),
-    }
+    let patch = matches!(w.target, Target::Config);
+    let read_with = w.snapshot_api_version.as_deref();
+    restore::write_as_read(client, patch, &id, ApiFamily::Devops, &body, read_with)
+        .await
+        .map_err(WriteError::Azure)
 }
 
 fn is_conflict(e: &AzureError) -> bool {
@@ -345,7 +309,7 @@ pub(crate) struct Executed {
     /// Writes not sent because an ancestor's write was refused.
     pub blocked: Vec<usize>,
     /// Writes sent with another api-version than their snapshot's, by write index.
-    pub version_changes: Vec<(usize, VersionChange)>,
+    pub version_changes: Vec<(usize, restore::VersionChange)>,
 }
 
 /// Journals the writes in `done` as effects, with the IDs of their last call.
@@ -565,23 +529,11 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepError> {
     let mut changes = Vec::new();
     for (i, c) in &done.version_changes {
         let resource = &plan.writes[*i].resource;
-        let effect = Effect {
-            method: "WRITE-API-VERSION".to_string(),
-            resource: c.note(resource),
-            status: None,
-            request_id: None,
-            correlation_id: None,
-        };
-        ctx.record_effect(effect).await.map_err(|e| StepError {
+        ctx.record_effect(c.effect(resource)).await.map_err(|e| StepError {
             message: format!("cannot journal the api-version of the write of {resource}: {e}"),
             retryable: true,
         })?;
-        changes.push(json!({
-            "resource": resource,
-            "read_with": c.read_with,
-            "written_with": c.written_with,
-            "note": "fields the newer version may treat differently",
-        }));
+        changes.push(c.json(resource));
     }
     outputs.insert("api_version_changes".into(), json!(changes));
     // Values Azure refused: named one by one, with the way to leave each out.
