@@ -116,6 +116,17 @@ pub struct ManualAction {
     pub text: Option<String>,
 }
 
+/// A warning a step succeeded with (its `warnings` output): what the run could not do or
+/// confirm, though it did not fail (e.g. Microsoft's side not recreated by its deadline).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RecordWarning {
+    /// The journal entry of the step's success.
+    pub seq: u64,
+    /// `STEP` or `STEP#N`.
+    pub step: String,
+    pub text: String,
+}
+
 /// A run-end signature entry, as journaled (not checked here: see [`verify`]).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SignatureEntry {
@@ -151,6 +162,8 @@ pub struct AuditRecord {
     pub manual: Vec<ManualAction>,
     pub effects: Vec<AuditEvent>,
     pub signatures: Vec<SignatureEntry>,
+    /// Every warning of a succeeded step, in journal order.
+    pub warnings: Vec<RecordWarning>,
     pub events: Vec<AuditEvent>,
 }
 
@@ -238,6 +251,7 @@ impl AuditRecord {
             manual: Vec::new(),
             effects: Vec::new(),
             signatures: Vec::new(),
+            warnings: Vec::new(),
             events: Vec::with_capacity(entries.len()),
         };
         for e in &entries {
@@ -332,6 +346,11 @@ impl AuditRecord {
                 ev.result = Some("succeeded".into());
                 let outputs = p.get("outputs").cloned().unwrap_or(Value::Null);
                 ev.detail = Some(format!("outputs: {outputs}"));
+                if let Some(o) = outputs.as_object() {
+                    for text in crate::steps::output_warnings(o) {
+                        self.warnings.push(RecordWarning { seq: e.seq, step: key.0.clone(), text });
+                    }
+                }
                 if let Some(i) = find(&mut self.attempts) {
                     let a = &mut self.attempts[i];
                     a.ended = Some(e.time);

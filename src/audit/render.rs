@@ -308,6 +308,13 @@ pub fn to_markdown(r: &AuditRecord) -> String {
                 .join("; ")
         }
     ));
+    if !r.warnings.is_empty() {
+        o.push_str("## Warnings\n\n");
+        for w in &r.warnings {
+            o.push_str(&format!("- {} (entry {}): {}\n", md_code(&w.step), w.seq, md(&w.text)));
+        }
+        o.push('\n');
+    }
     o.push_str("## Parameters\n\n");
     if r.params.is_empty() {
         o.push_str("None.\n\n");
@@ -479,6 +486,9 @@ pub fn to_junit(r: &AuditRecord) -> String {
                 a.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
             ));
         }
+        for w in r.warnings.iter().filter(|w| w.step == *step) {
+            out.push_str(&format!("warning: {}\n", w.text));
+        }
         cases.push_str(&format!("      <system-out>{}</system-out>\n", xml(&out)));
         cases.push_str("    </testcase>\n");
     }
@@ -596,6 +606,11 @@ fn html_view(r: &AuditRecord) -> Value {
         .collect();
     let params: Vec<Value> =
         params_text(r).into_iter().map(|(k, v)| json!({"name": c(&k), "value": c(&v)})).collect();
+    let warnings: Vec<Value> = r
+        .warnings
+        .iter()
+        .map(|w| json!({"seq": w.seq, "step": c(&w.step), "text": c(&w.text)}))
+        .collect();
     let started_by = r
         .started_by
         .as_ref()
@@ -609,6 +624,7 @@ fn html_view(r: &AuditRecord) -> Value {
         .unwrap_or_default();
     json!({
         "run_id": c(&r.run_id),
+        "warnings": warnings,
         "runbook_name": c(&r.runbook_name),
         "runbook_path": c(&r.runbook_path),
         "runbook_sha256": c(&r.runbook_sha256),

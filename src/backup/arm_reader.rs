@@ -20,15 +20,12 @@ use super::snapshot::Scope;
 use super::ResourceKind;
 use crate::azure::{ApiFamily, ArmClient, AzureError, ResourceId, Target};
 use serde_json::Value;
-use std::sync::Mutex;
 
-/// Reads DevOps connector configuration through an [`ArmClient`].
+/// Reads DevOps connector configuration through an [`ArmClient`]. Its errors carry the
+/// [`AzureError`] itself ([`ReaderError::Azure`]).
 #[derive(Debug)]
 pub struct ArmReader {
     client: ArmClient,
-    /// The first Azure error met, kept so the CLI can map it to its exit code (an expired
-    /// credential is exit 5, not a generic failure).
-    first_error: Mutex<Option<AzureError>>,
 }
 
 /// The API family resources of `kind` are read through.
@@ -41,30 +38,21 @@ pub fn family_of(kind: ResourceKind) -> ApiFamily {
 
 impl ArmReader {
     pub fn new(client: ArmClient) -> Self {
-        ArmReader { client, first_error: Mutex::new(None) }
+        ArmReader { client }
     }
 
     pub fn client(&self) -> &ArmClient {
         &self.client
     }
 
-    /// The first Azure error a read failed with, if any (taken: a second call returns `None`).
-    pub fn take_error(&self) -> Option<AzureError> {
-        self.first_error.lock().ok().and_then(|mut e| e.take())
-    }
-
     fn fail(&self, e: AzureError) -> ReaderError {
-        // AzureError messages name method, resource and ARM's error, never a token or header.
-        let r = ReaderError(e.to_string());
-        if let Ok(mut slot) = self.first_error.lock() {
-            slot.get_or_insert(e);
-        }
-        r
+        ReaderError::Azure(e)
     }
 
     fn parse_id(&self, id: &str) -> Result<ResourceId, ReaderError> {
-        ResourceId::parse(id)
-            .map_err(|e| ReaderError(format!("`{id}` is not a resource ID Azure returned: {e}")))
+        ResourceId::parse(id).map_err(|e| {
+            ReaderError::other(format!("`{id}` is not a resource ID Azure returned: {e}"))
+        })
     }
 
     /// Every item of a pageable DevOps list under `parent` (`{parent}/{child}`), as raw JSON.
@@ -79,7 +67,7 @@ impl ArmReader {
             "/subscriptions/{subscription}/providers/Microsoft.Security/securityConnectors"
         );
         if subscription.is_empty() || subscription.contains(['/', '?', '#']) {
-            return Err(ReaderError(format!("`{subscription}` is not a subscription ID")));
+            return Err(ReaderError::other(format!("`{subscription}` is not a subscription ID")));
         }
         self.client
             .list_json(path.as_str(), ApiFamily::Connectors, None)
@@ -198,7 +186,7 @@ mod tests {
     #[test]
     fn a_malformed_parent_id_is_an_error_not_a_panic() {
         let e = reader().parse_id("not/an/id").unwrap_err();
-        assert!(e.0.contains("not/an/id"), "{e}");
+        assert!(e.to_string().contains("not/an/id"), "{e}");
     }
 
     #[test]

@@ -15,9 +15,36 @@ use serde_json::Value;
 use std::future::Future;
 
 /// An error from a [`ConfigReader`]; its message must not contain secrets (tokens, codes).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct ReaderError(pub String);
+/// An Azure failure travels as itself, so the CLI keeps its exit code (an expired credential is
+/// exit 5, not a generic failure).
+#[derive(Debug, thiserror::Error)]
+pub enum ReaderError {
+    /// The Azure call failed (its message names method, resource and ARM's error, never a
+    /// token or header).
+    #[error("{0}")]
+    Azure(#[from] crate::azure::AzureError),
+    /// Anything else: a malformed ID or body Azure returned, the writer gone.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ReaderError {
+    pub fn other(message: impl Into<String>) -> Self {
+        ReaderError::Other(message.into())
+    }
+}
+
+impl From<ReaderError> for super::BackupError {
+    fn from(e: ReaderError) -> Self {
+        let message = e.to_string();
+        match e {
+            ReaderError::Azure(azure) => {
+                super::BackupError::Source { message, azure: Some(Box::new(azure)) }
+            }
+            ReaderError::Other(_) => super::BackupError::Source { message, azure: None },
+        }
+    }
+}
 
 /// How the api-versions are chosen: the contract's (tests/fixtures/azure-specs).
 pub const CONNECTOR_API_VERSION: &str = "2024-08-01-preview";
@@ -87,7 +114,7 @@ fn id_of(v: &Value) -> Result<String, ReaderError> {
     v.get("id")
         .and_then(Value::as_str)
         .map(String::from)
-        .ok_or_else(|| ReaderError("a resource without an `id` was returned".into()))
+        .ok_or_else(|| ReaderError::other("a resource without an `id` was returned"))
 }
 
 fn matches_filter(id: &str, body: &Value, filters: &[String]) -> bool {
@@ -109,7 +136,7 @@ async fn emit<R: ConfigReader>(
     let id = id_of(&body)?;
     let c = Captured { resource_id: id.clone(), kind, api_version: reader.api_version(kind), body };
     // The receiver is gone only when `create` already failed: stop reading.
-    tx.send(Ok(c)).await.map_err(|_| ReaderError("the snapshot writer stopped".into()))?;
+    tx.send(Ok(c)).await.map_err(|_| ReaderError::other("the snapshot writer stopped"))?;
     Ok(id)
 }
 

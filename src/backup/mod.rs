@@ -175,7 +175,11 @@ pub enum BackupError {
     },
     /// The source of captured resources failed (exit 1); no manifest was written.
     #[error("reading the configuration failed: {message}")]
-    Source { message: String },
+    Source {
+        message: String,
+        /// The Azure failure itself, when there was one: the CLI maps it to its exit code.
+        azure: Option<Box<crate::azure::AzureError>>,
+    },
     /// A bug or an environment failure (exit 1).
     #[error("{0}")]
     Internal(String),
@@ -203,6 +207,13 @@ impl BackupError {
     }
 }
 
+impl From<String> for BackupError {
+    /// A source's plain error (test sources and fakes).
+    fn from(message: String) -> Self {
+        BackupError::Source { message, azure: None }
+    }
+}
+
 impl From<BackupError> for UserError {
     fn from(e: BackupError) -> Self {
         let exit = e.exit();
@@ -218,6 +229,7 @@ impl From<BackupError> for UserError {
             BackupError::Storage { message, source } => {
                 UserError::new(exit, message).with_source(source)
             }
+            BackupError::Source { azure: Some(azure), .. } => crate::azure::user_error(*azure),
             other => UserError::new(exit, other.to_string()),
         }
     }

@@ -408,7 +408,7 @@ pub async fn create<S, E>(
 ) -> Result<SnapshotSummary, BackupError>
 where
     S: Stream<Item = Result<Captured, E>>,
-    E: std::fmt::Display,
+    E: Into<BackupError>,
 {
     let config = store.init(opts.immutable, opts.now).await?.clone();
     // An immutable store is never pruned, and could not delete a lease object.
@@ -434,7 +434,7 @@ async fn create_leased<S, E>(
 ) -> Result<SnapshotSummary, BackupError>
 where
     S: Stream<Item = Result<Captured, E>>,
-    E: std::fmt::Display,
+    E: Into<BackupError>,
 {
     // The index of what the store already holds: one listing instead of one probe per resource.
     let mut existing: HashMap<String, Vec<(u32, u64)>> = HashMap::new();
@@ -503,7 +503,7 @@ where
         let mut captured = match item {
             Ok(c) => c,
             Err(e) => {
-                failure = Some(BackupError::Source { message: e.to_string() });
+                failure = Some(e.into());
                 break;
             }
         };

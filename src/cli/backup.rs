@@ -268,15 +268,7 @@ pub async fn execute(c: BackupCommand, g: &Globals) -> anyhow::Result<Exit> {
             validate_create(&args, g)?;
             let conn = g.connect()?;
             let reader = ArmReader::new(conn.client);
-            match run_create(&reader, &args, g, now).await {
-                Ok(exit) => Ok(exit),
-                // An Azure failure keeps its own exit code (e.g. 5 for a refused credential).
-                Err(e) => match reader.take_error() {
-                    Some(az) => Err(anyhow::Error::from(crate::azure::user_error(az))
-                        .context("backup create stopped: no snapshot was written")),
-                    None => Err(e),
-                },
-            }
+            run_create(&reader, &args, g, now).await
         }
         BackupCommand::Init { immutable, keys } => {
             let store = open_store(g, keys.keys()?, false)?;
@@ -426,7 +418,15 @@ pub async fn run_create<R: ConfigReader>(
         rules,
         immutable: args.immutable,
     };
-    let s = backup::collect(reader, &store, opts).await.map_err(UserError::from)?;
+    let s = match backup::collect(reader, &store, opts).await {
+        Ok(s) => s,
+        // An Azure failure keeps its own exit code (e.g. 5 for a refused credential).
+        Err(backup::BackupError::Source { azure: Some(az), .. }) => {
+            return Err(anyhow::Error::from(crate::azure::user_error(*az))
+                .context("backup create stopped: no snapshot was written"))
+        }
+        Err(e) => return Err(UserError::from(e).into()),
+    };
     if g.output == OutputFormat::Json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {

@@ -409,6 +409,9 @@ impl Follower {
                 if !outputs.is_empty() {
                     ui.line(format!("  outputs: {}", summarize_outputs(outputs)));
                 }
+                for w in crate::steps::output_warnings(outputs) {
+                    ui.line(format!("  {} warning: {w}", console::style("!").yellow()));
+                }
             }
             Event::StepFailed { step, branch, attempt, error, retryable } => {
                 let key = (step.clone(), *branch);
@@ -571,6 +574,12 @@ pub async fn drive_guided(
             }
             RunOutcome::Succeeded => {
                 ui.line(format!("{} run {run_id} succeeded", console::style("✓").green().bold()));
+                if let Ok(r) = runner::load(dir, registry) {
+                    let text = super::run::describe_warnings(run_id, &r.engine.snapshot());
+                    if !text.is_empty() {
+                        ui.line(redact::scrub_output(text.trim_end()));
+                    }
+                }
                 return Ok(Exit::Ok);
             }
             other => {

@@ -365,6 +365,9 @@ async fn drive(
         runner::drive(dir, registry, services, clock(), &options).await.map_err(UserError::from)?;
     sign_if_asked(dir, sign_key)?;
     print!("{}", crate::redact::scrub_output(&describe_outcome(run_id, &outcome)));
+    if let Ok(r) = runner::load(dir, registry) {
+        print!("{}", crate::redact::scrub_output(&describe_warnings(run_id, &r.engine.snapshot())));
+    }
     Ok(outcome.exit())
 }
 
@@ -410,6 +413,37 @@ pub fn describe_outcome(run_id: &str, outcome: &RunOutcome) -> String {
             }
             out.push_str(&format!("then continue with: lifeboat resume {run_id}\n"));
         }
+    }
+    out
+}
+
+/// The warnings of the steps that succeeded with one (output `warnings`, e.g. Microsoft's side
+/// not recreated by its deadline), by step instance.
+pub fn run_warnings(views: &[InstanceView]) -> Vec<(String, String)> {
+    views
+        .iter()
+        .filter_map(|v| {
+            let i = v.instance.as_ref()?;
+            (i.state.phase() == Phase::Succeeded).then_some((v.name(), i.outputs.as_ref()?))
+        })
+        .flat_map(|(name, outputs)| {
+            crate::steps::output_warnings(outputs).into_iter().map(move |w| (name.clone(), w))
+        })
+        .collect()
+}
+
+/// The run's warnings as `run`/`resume` print them after the outcome (nothing when none).
+pub fn describe_warnings(run_id: &str, views: &[InstanceView]) -> String {
+    let warnings = run_warnings(views);
+    if warnings.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "warnings ({}; also in `lifeboat status {run_id}` and the audit record):\n",
+        warnings.len()
+    );
+    for (step, w) in warnings {
+        out.push_str(&format!("  step {step}: {w}\n"));
     }
     out
 }
@@ -566,10 +600,20 @@ pub fn status_table(views: &[InstanceView], now: OffsetDateTime) -> String {
                     ))
                     .to_string()
                 });
+                let warnings: Vec<String> = i
+                    .outputs
+                    .as_ref()
+                    .filter(|_| i.state.phase() == Phase::Succeeded)
+                    .map(crate::steps::output_warnings)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|w| format!("warning: {w}"))
+                    .collect();
                 let note = i
                     .error
                     .clone()
                     .filter(|_| i.state.phase() == Phase::Failed)
+                    .or_else(|| (!warnings.is_empty()).then(|| warnings.join("; ")))
                     .or_else(|| i.waiting_for.clone())
                     .or_else(|| i.outputs.as_ref().and_then(not_restored_note));
                 let note = match (&i.state, note) {

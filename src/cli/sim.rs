@@ -50,6 +50,11 @@ pub struct ServeArgs {
     /// Created201NoHeader, Mixed(SEED)
     #[arg(long, value_name = "SHAPE")]
     pub lro_shape: Option<String>,
+    /// Simulated time between a support release and Microsoft's recreation of the alerts and
+    /// recommendations for the new connector [default: 8h]; never recreated with
+    /// `--faults no-recreate=all` (or `no-recreate=CONNECTOR,...`)
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub recreation_delay: Option<std::time::Duration>,
     /// Served api-versions of a family, e.g. `devops=2025-11-01-preview,2024-04-01`
     /// (repeatable; families not named serve every version the simulator knows)
     #[arg(long = "api-versions", value_name = "FAMILY=V1,V2")]
@@ -105,6 +110,14 @@ pub fn config(a: &ServeArgs) -> Result<SimConfig, UserError> {
             UserError::usage(format!("--lro-shape: {e}")).with_hint("see docs/simulator.md")
         })?,
     };
+    let recreation_delay = a.recreation_delay.unwrap_or(sim::DEFAULT_RECREATION_DELAY);
+    if recreation_delay > crate::runbook::limits::MAX_DURATION {
+        return Err(UserError::usage(format!(
+            "--recreation-delay {} is longer than 400 days",
+            humantime::format_duration(recreation_delay)
+        ))
+        .with_hint("use a duration such as 30m, 8h or 3d"));
+    }
     let mut api_versions = sim::versions::default_served();
     for spec in &a.api_versions {
         let (family, list) = parse_api_versions(spec)?;
@@ -120,6 +133,7 @@ pub fn config(a: &ServeArgs) -> Result<SimConfig, UserError> {
         drift: a.drift,
         lro_shape,
         api_versions,
+        recreation_delay,
         ..SimConfig::default()
     })
 }

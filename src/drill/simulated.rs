@@ -353,6 +353,9 @@ async fn drive_drill(
     let backup_taken_at = manifest.time;
     // Read the objects now, before any tampering: this is what recovery must bring back.
     let objects = load_objects(&store, &manifest).await?;
+    // And Microsoft's side of each failed connector, from the simulator's own state: what
+    // Microsoft must recreate for the new connectors after the release.
+    let microsoft_side = microsoft_side_of(&sim.cloud(), &failed);
 
     // 2. A quiet day, then the outage.
     shared.clock.advance(QUIET_PERIOD);
@@ -533,13 +536,18 @@ async fn drive_drill(
     let succeeded = matches!(final_outcome, Some(RunOutcome::Succeeded));
 
     // 4. The independent check, if the runbook never waited for the region.
-    let (verifications, verified_at) = match checked {
+    let (mut verifications, verified_at) = match checked {
         Some(c) => c,
         None if opts.scenario == Scenario::TamperedBackup => {
             (verify_untouched(sim, &opts.target_region), clock.now())
         }
         None => (verify(sim, &objects, &region, opts), clock.now()),
     };
+    // Microsoft's side lags the release (and lifeboat waits for it beside the rest of the
+    // recovery), so it is checked once the run has ended; it is not part of the RTO.
+    if opts.scenario != Scenario::TamperedBackup {
+        verifications.extend(verify_microsoft_side(sim, &microsoft_side, clock.now()));
+    }
 
     let mut detected = Vec::new();
     if opts.scenario == Scenario::TamperedBackup {
@@ -1023,6 +1031,132 @@ fn verify(
         }
     }
     out
+}
+
+/// One failed connector's DevOps findings in the simulator before the outage.
+#[derive(Debug, Clone)]
+struct MicrosoftSide {
+    key: String,
+    name: String,
+    assessments: usize,
+    /// When each alert was generated.
+    alerts: Vec<OffsetDateTime>,
+}
+
+const ALERT_TYPE: &str = "microsoft.security/locations/alerts";
+const ASSESSMENT_TYPE: &str = "microsoft.security/assessments";
+
+/// The `securityresources` rows about resources under the connector with this ID: (assessments,
+/// alert times).
+fn findings_under(cloud: &Cloud, connector_id: &str) -> (usize, Vec<OffsetDateTime>) {
+    let prefix = format!("{}/", connector_id.to_ascii_lowercase());
+    let mut assessments = 0;
+    let mut alerts = Vec::new();
+    for r in &cloud.security_resources {
+        let under = crate::sim::model::security_row_subject(r)
+            .is_some_and(|s| s.to_ascii_lowercase().starts_with(&prefix));
+        if !under {
+            continue;
+        }
+        match r.get("type").and_then(Value::as_str) {
+            Some(ASSESSMENT_TYPE) => assessments += 1,
+            Some(ALERT_TYPE) => {
+                let when = r
+                    .pointer("/properties/TimeGeneratedUtc")
+                    .and_then(Value::as_str)
+                    .and_then(|t| {
+                        OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                alerts.push(when);
+            }
+            _ => {}
+        }
+    }
+    (assessments, alerts)
+}
+
+fn microsoft_side_of(cloud: &Cloud, failed: &[(String, String)]) -> Vec<MicrosoftSide> {
+    failed
+        .iter()
+        .filter_map(|(key, name)| {
+            let c = cloud.connectors.get(key)?;
+            let (assessments, alerts) = findings_under(cloud, &c.id);
+            Some(MicrosoftSide { key: key.clone(), name: name.clone(), assessments, alerts })
+        })
+        .collect()
+}
+
+/// The independent check of Microsoft's side: for each failed connector, the new connector its
+/// release ticket names has at least the old connector's recommendations and every old alert
+/// less than a week old (Microsoft does not recreate older ones), read from the simulator's own
+/// state. A desk that did not recreate them is a failed verification that says so.
+fn verify_microsoft_side(
+    sim: &RunningSim,
+    before: &[MicrosoftSide],
+    now: OffsetDateTime,
+) -> Vec<Verification> {
+    let cloud = sim.cloud().clone();
+    let week_ago = now - Duration::from_secs(7 * 24 * 3600);
+    before
+        .iter()
+        .map(|old| {
+            let name = format!("{}: Microsoft's side recreated", old.name);
+            let expected_alerts = old.alerts.iter().filter(|t| **t > week_ago).count();
+            let expected = format!(
+                "at least {} recommendations and {expected_alerts} alerts (of {}; alerts more than a week old are not recreated)",
+                old.assessments,
+                old.alerts.len()
+            );
+            let ticket = cloud
+                .tickets
+                .values()
+                .find(|t| t.released && t.release.as_ref().is_some_and(|(o, _)| *o == old.key));
+            let Some((ticket, new)) = ticket.and_then(|t| {
+                let new = t.release.as_ref().and_then(|(_, n)| cloud.connectors.get(n))?;
+                Some((t, new))
+            }) else {
+                return Verification {
+                    name,
+                    resource_id: None,
+                    passed: false,
+                    expected: Some(expected),
+                    actual: Some("no release".into()),
+                    detail: format!(
+                        "the support desk released nothing from {} to a connector that still exists",
+                        old.name
+                    ),
+                };
+            };
+            let (assessments, alerts) = findings_under(&cloud, &new.id);
+            let actual = format!("{assessments} recommendations and {} alerts", alerts.len());
+            let passed =
+                assessments >= old.assessments && alerts.len() >= expected_alerts;
+            let detail = match (passed, ticket.recreated) {
+                (true, _) => format!(
+                    "Microsoft recreated the DevOps recommendations and alerts of {} for {}: {actual}",
+                    old.name, new.name
+                ),
+                (false, Some(false)) => format!(
+                    "Microsoft did not recreate the DevOps recommendations and alerts of {} for {} (the simulated desk was configured not to): {actual}",
+                    old.name, new.name
+                ),
+                (false, _) => format!(
+                    "Microsoft had not recreated the DevOps recommendations and alerts of {} for {} when the run ended: {actual}",
+                    old.name, new.name
+                ),
+            };
+            Verification {
+                name,
+                resource_id: Some(new.id.clone()),
+                passed,
+                expected: Some(expected),
+                actual: Some(actual),
+                detail,
+            }
+        })
+        .collect()
 }
 
 /// `azuredevopsorgs/o/projects/p/repos/r` (lowercase tail of a backup ID) → `o/p/r`.

@@ -66,7 +66,7 @@ const INVENTORY_KINDS: &[&str] = &[
 ];
 
 /// Completes every operation and support release due by `now`, and forgets expired codes.
-pub fn settle(cloud: &mut Cloud, now: f64, config: &SimConfig) {
+pub fn settle(cloud: &mut Cloud, now: f64, config: &SimConfig, no_recreate: &[String]) {
     let due: Vec<String> = cloud
         .operations
         .values()
@@ -135,7 +135,7 @@ pub fn settle(cloud: &mut Cloud, now: f64, config: &SimConfig) {
             o.error = error;
         }
     }
-    super::support::settle(cloud, now, config);
+    super::support::settle(cloud, now, config, no_recreate);
     cloud.oauth_codes.retain(|_, c| c.expires_at > now);
 }
 
@@ -571,6 +571,7 @@ fn connector_op(ctx: &Ctx, sub: &str, rg: &str, name: &str, key: &str) -> ArmRes
             subscription_check(&cloud, sub)?;
             let Some(c) = cloud.connectors.get(key) else { return Ok(Reply::empty(204)) };
             outage_check(ctx, &c.region())?;
+            cloud.take_security_rows(key);
             cloud.connectors.remove(key);
             cloud.owners.retain(|_, o| o != key);
             Ok(Reply::empty(200).confirmed(None, ctx.now))
@@ -701,7 +702,7 @@ fn lro_reply(
 ) -> ArmResult {
     let (id, due) = start_operation(ctx, cloud, key, effect, Some(&answer))?;
     if answer.synchronous {
-        settle(cloud, ctx.now, &ctx.shared.config);
+        settle(cloud, ctx.now, &ctx.shared.config, &ctx.shared.faults.no_recreate());
         let body = render_target(ctx, cloud, key, &target).unwrap_or(in_progress_body);
         return Ok(Reply::json(answer.status, body).confirmed(Some(id), due));
     }

@@ -10,6 +10,8 @@
 //! Region outages are data only here: the simulator compares [`FaultSpec::region_is_out`] with
 //! the region of the resource a request touches (which this module cannot know), because ARM
 //! fails calls on resources of an unavailable region while Resource Graph still lists them.
+//! So is `no-recreate`: the support desk asks [`FaultSpec::refuses_recreation`] when a release's
+//! recreation of Microsoft's side (alerts, assessments) falls due.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -21,7 +23,7 @@ use std::time::Duration;
 /// The syntax shown in every parse error.
 pub const FAULT_SPEC_SYNTAX: &str = "items separated by ';': outage=REGION[,REGION...], \
      408|429|500|502|503|504=RATE, 429-burst=RATExCOUNT, latency=MIN[..MAX], drop=RATE, \
-     slow-lro=FACTORx, seed=N; RATE is 0..1 or a percentage, durations like 5ms or 2s, \
+     slow-lro=FACTORx, no-recreate=all|CONNECTOR[,CONNECTOR...], seed=N; RATE is 0..1 or a percentage, durations like 5ms or 2s, \
      e.g. outage=eastus;500=0.05;429-burst=0.01x20;latency=5ms..50ms;seed=7; 'none' for no faults";
 
 /// The largest added latency (a longer one only hangs the client).
@@ -75,6 +77,10 @@ pub struct FaultSpec {
     pub drop_rate: f64,
     /// Long-running operations take this many times longer (1 = normal).
     pub lro_slowdown: f64,
+    /// Releases for which the support desk does not recreate Microsoft's side (alerts,
+    /// assessments) on the new connector: `all`, or connector names (old or new, compared
+    /// case-insensitively).
+    pub no_recreate: Vec<String>,
 }
 
 impl Default for FaultSpec {
@@ -87,6 +93,7 @@ impl Default for FaultSpec {
             latency: None,
             drop_rate: 0.0,
             lro_slowdown: 1.0,
+            no_recreate: Vec::new(),
         }
     }
 }
@@ -101,6 +108,16 @@ impl FaultSpec {
     pub fn region_is_out(&self, region: &str) -> bool {
         let region = normalize_region(region);
         self.outage_regions.iter().any(|r| normalize_region(r) == region)
+    }
+
+    /// True when the desk must not recreate Microsoft's side for a release between these
+    /// connectors (names, or resource IDs whose last segment is the name).
+    pub fn refuses_recreation(&self, connectors: &[&str]) -> bool {
+        let name = |c: &str| c.rsplit('/').next().unwrap_or(c).to_ascii_lowercase();
+        self.no_recreate.iter().any(|n| {
+            n.eq_ignore_ascii_case("all")
+                || connectors.iter().any(|c| name(c) == n.to_ascii_lowercase())
+        })
     }
 
     /// True when the spec injects nothing at all.
@@ -150,7 +167,7 @@ fn parse_item(spec: &mut FaultSpec, seen: &mut Vec<String>, item: &str) -> Resul
         .split_once('=')
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim()))
         .ok_or_else(|| "expected KEY=VALUE".to_string())?;
-    if key != "outage" {
+    if key != "outage" && key != "no-recreate" {
         if seen.contains(&key) {
             return Err(format!("'{key}' is given twice"));
         }
@@ -167,6 +184,16 @@ fn parse_item(spec: &mut FaultSpec, seen: &mut Vec<String>, item: &str) -> Resul
                 }
                 if !spec.region_is_out(region) {
                     spec.outage_regions.push(region.to_string());
+                }
+            }
+        }
+        "no-recreate" => {
+            for name in value.split(',').map(str::trim) {
+                if name.is_empty() {
+                    return Err("empty connector name".into());
+                }
+                if !spec.no_recreate.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                    spec.no_recreate.push(name.to_string());
                 }
             }
         }
@@ -277,6 +304,9 @@ impl fmt::Display for FaultSpec {
         }
         if self.lro_slowdown != 1.0 {
             items.push(format!("slow-lro={}x", self.lro_slowdown));
+        }
+        if !self.no_recreate.is_empty() {
+            items.push(format!("no-recreate={}", self.no_recreate.join(",")));
         }
         if self.seed != 0 {
             items.push(format!("seed={}", self.seed));
@@ -415,6 +445,11 @@ impl FaultInjector {
         g.spec = spec;
     }
 
+    /// The `no-recreate` list (see [`FaultSpec::no_recreate`]).
+    pub fn no_recreate(&self) -> Vec<String> {
+        self.lock().spec.no_recreate.clone()
+    }
+
     /// How many times longer long-running operations take (1 = normal).
     pub fn lro_slowdown(&self) -> f64 {
         self.lock().spec.lro_slowdown
@@ -487,12 +522,27 @@ mod tests {
     }
 
     #[test]
+    fn no_recreate_names_connectors_or_all() {
+        let s = parse("no-recreate=ADO-weu; no-recreate=ado-weu,github-eus");
+        assert_eq!(s.no_recreate, vec!["ADO-weu".to_string(), "github-eus".to_string()]);
+        assert!(!s.is_none());
+        let id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/ado-weu";
+        assert!(s.refuses_recreation(&[id, "ado-weu-northeurope"]));
+        assert!(s.refuses_recreation(&["other", "GITHUB-EUS"]));
+        assert!(!s.refuses_recreation(&["gitlab-weu", "gitlab-weu-northeurope"]));
+        assert!(parse("no-recreate=all").refuses_recreation(&["anything"]));
+        assert!(!FaultSpec::default().refuses_recreation(&["ado-weu"]));
+    }
+
+    #[test]
     fn display_round_trips() {
         for s in [
             "none",
             "outage=eastus,westeurope;500=0.05;503=0.02;429-burst=0.01x20;latency=5ms..50ms;drop=0.01;slow-lro=10x;seed=7",
             "408=0.1;429=0.2;502=0.3;504=0.001",
             "latency=1500ms..2s;seed=18446744073709551615",
+            "no-recreate=ado-weu,gitlab-weu;seed=2",
+            "outage=westeurope;no-recreate=all",
             "latency=1us..3ns",
         ] {
             let Ok(spec) = s.parse::<FaultSpec>() else {
@@ -533,6 +583,8 @@ mod tests {
             ("slow-lro=1e300x", "at most 1000000"),
             ("latency=0ms..100y", "above the maximum of 600s"),
             ("drop=NaN", "outside 0..1"),
+            ("no-recreate=a,,b", "empty connector name"),
+            ("no-recreate=", "'no-recreate' has no value"),
         ];
         for (input, expected) in cases {
             let err = parse_err(input);

@@ -31,4 +31,5 @@ pub mod versions;
 pub use lro::LroShape;
 pub use server::{
     start, LogEntry, RunningSim, Shared, SimClock, SimConfig, SimError, TenantSource,
+    DEFAULT_RECREATION_DELAY,
 };

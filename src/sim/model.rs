@@ -293,6 +293,18 @@ pub struct Ticket {
     pub release: Option<(String, String)>,
     pub release_due: Option<f64>,
     pub released: bool,
+    /// When Microsoft's side (alerts, assessments) is recreated for the new connector: the
+    /// release plus `SimConfig::recreation_delay`. Set at the release.
+    #[serde(default)]
+    pub recreate_due: Option<f64>,
+    /// The old connector's alerts, taken out of `securityresources` at the release and held
+    /// until the recreation (which copies those less than a week old).
+    #[serde(default)]
+    pub held_alerts: Vec<Value>,
+    /// `Some(true)`: recreated; `Some(false)`: the desk did not recreate (the `no-recreate`
+    /// fault); `None`: not due yet.
+    #[serde(default)]
+    pub recreated: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -409,64 +421,220 @@ impl Cloud {
             .collect()
     }
 
-    /// Recreates Microsoft's side (one recommendation per owned item, one alert per connector)
-    /// for `connector` in `securityresources`, replacing rows that pointed at `old`.
-    pub fn recreate_security_rows(&mut self, connector: &str, old: Option<&str>) {
-        if let Some(old) = old {
-            self.security_resources.retain(|r| {
-                r.get("properties")
-                    .and_then(|p| p.get("connectorId"))
-                    .and_then(Value::as_str)
-                    .map(str::to_ascii_lowercase)
-                    .as_deref()
-                    != Some(old)
-            });
-        }
+    /// Seeds Microsoft's side of a connector in `securityresources` (a tenant as built): one
+    /// recommendation (assessment) per owned top-level item, and two alerts, one generated an
+    /// hour before simulated time zero and one ten days before (older than a week, so a release
+    /// never recreates it).
+    pub fn seed_security_rows(&mut self, connector: &str) {
         let Some(c) = self.connectors.get(connector).cloned() else { return };
-        let items: Vec<String> = self
-            .owners
-            .iter()
-            .filter(|(_, o)| o.as_str() == connector)
-            .map(|(k, _)| k.clone())
-            .collect();
-        let mut rows = Vec::new();
-        for item in items {
+        let mut rows = self.assessment_rows(&c);
+        let subject = self.owned_resources(&c).into_iter().next().unwrap_or_else(|| devops_id(&c));
+        for (age, kind) in [(3600.0, 0), (10.0 * 24.0 * 3600.0, 1)] {
+            let (alert_type, display) = DEVOPS_ALERTS[kind];
             let guid = self.next_guid();
-            rows.push(json!({
-                "id": format!("{}/providers/Microsoft.Security/assessments/{guid}", c.id),
-                "name": guid,
-                "type": "microsoft.security/assessments",
-                "tenantId": self.tenant_id,
-                "location": "",
-                "resourceGroup": c.resource_group.to_ascii_lowercase(),
-                "subscriptionId": c.subscription,
-                "properties": {
-                    "displayName": "DevOps security: secrets should be resolved",
-                    "status": {"code": "Unhealthy"},
-                    "resourceDetails": {"Source": "Azure", "Id": c.id},
-                    "connectorId": c.id,
-                    "item": item,
-                },
-            }));
+            let generated = stamp(self.base_unix, -age);
+            rows.push(alert_row(
+                &c,
+                &self.tenant_id,
+                &guid,
+                &subject,
+                alert_type,
+                display,
+                &generated,
+            ));
         }
-        let guid = self.next_guid();
-        rows.push(json!({
-            "id": format!("/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Security/locations/{}/alerts/{guid}", c.subscription, c.resource_group, c.region()),
-            "name": guid,
-            "type": "microsoft.security/locations/alerts",
-            "tenantId": self.tenant_id,
-            "location": c.region(),
-            "resourceGroup": c.resource_group.to_ascii_lowercase(),
-            "subscriptionId": c.subscription,
-            "properties": {
-                "alertDisplayName": "DevOps: suspicious pipeline activity",
-                "severity": "Medium",
-                "status": "Active",
-                "connectorId": c.id,
-            },
-        }));
         self.security_resources.extend(rows);
     }
+
+    /// Removes and returns every `securityresources` row about `connector` (its DevOps
+    /// resources), alerts and assessments alike.
+    pub fn take_security_rows(&mut self, connector: &str) -> Vec<Value> {
+        let Some(id) = self.connectors.get(connector).map(|c| c.id.clone()) else {
+            // Gone already: its rows are found by the key (the lowercase ID).
+            return self.take_rows_under(connector);
+        };
+        self.take_rows_under(&id)
+    }
+
+    fn take_rows_under(&mut self, connector_id: &str) -> Vec<Value> {
+        let prefix = format!("{}/", connector_id.to_ascii_lowercase());
+        let (taken, kept): (Vec<Value>, Vec<Value>) =
+            std::mem::take(&mut self.security_resources).into_iter().partition(|r| {
+                security_row_subject(r).is_some_and(|s| s.to_ascii_lowercase().starts_with(&prefix))
+            });
+        self.security_resources = kept;
+        taken
+    }
+
+    /// Microsoft's recreation for the new connector at simulated time `now`: one assessment per
+    /// top-level item it owns, and a copy of each of the old connector's `alerts` generated
+    /// less than a week before `now` (seed 000: alerts older than a week are not recreated),
+    /// about the same item under the new connector, with a new ID in the new connector's
+    /// subscription, group and region.
+    pub fn recreate_security_rows(&mut self, connector: &str, alerts: &[Value], now: f64) {
+        let Some(c) = self.connectors.get(connector).cloned() else { return };
+        let mut rows = self.assessment_rows(&c);
+        let fallback = self.owned_resources(&c).into_iter().next().unwrap_or_else(|| devops_id(&c));
+        let week_ago = stamp_time(self.base_unix, now - WEEK_SECONDS);
+        for a in alerts {
+            let p = a.get("properties").cloned().unwrap_or(Value::Null);
+            let generated = p.get("TimeGeneratedUtc").and_then(Value::as_str).unwrap_or("");
+            let recent = time::OffsetDateTime::parse(
+                generated,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .is_ok_and(|t| t > week_ago);
+            if !recent {
+                continue;
+            }
+            // The same item, now under the new connector.
+            let subject = security_row_subject(a)
+                .and_then(|s| s.find("/devops/default/").map(|i| s[i..].to_string()))
+                .map(|tail| format!("{}{tail}", c.id))
+                .unwrap_or_else(|| fallback.clone());
+            let alert_type =
+                p.get("AlertType").and_then(Value::as_str).unwrap_or(DEVOPS_ALERTS[0].0);
+            let display =
+                p.get("AlertDisplayName").and_then(Value::as_str).unwrap_or(DEVOPS_ALERTS[0].1);
+            let guid = self.next_guid();
+            rows.push(alert_row(
+                &c,
+                &self.tenant_id,
+                &guid,
+                &subject,
+                alert_type,
+                display,
+                generated,
+            ));
+        }
+        self.security_resources.extend(rows);
+    }
+
+    /// The ARM IDs of the top-level DevOps resources `c` owns (Azure DevOps orgs, GitHub owners,
+    /// GitLab groups), in key order.
+    fn owned_resources(&self, c: &Connector) -> Vec<String> {
+        let key = c.id.to_ascii_lowercase();
+        self.owners
+            .iter()
+            .filter(|(_, o)| **o == key)
+            .filter_map(|(item, _)| {
+                let (prefix, name) = item.split_once('/')?;
+                let collection = match prefix {
+                    "ado" => "azureDevOpsOrgs",
+                    "gh" => "gitHubOwners",
+                    "gl" => "gitLabGroups",
+                    _ => return None,
+                };
+                Some(format!("{}/{collection}/{name}", devops_id(c)))
+            })
+            .collect()
+    }
+
+    /// One assessment of the DevOps recommendation per top-level item `c` owns.
+    fn assessment_rows(&self, c: &Connector) -> Vec<Value> {
+        self.owned_resources(c)
+            .into_iter()
+            .map(|subject| {
+                json!({
+                    "id": format!("{subject}/providers/Microsoft.Security/assessments/{DEVOPS_ASSESSMENT_KEY}"),
+                    "name": DEVOPS_ASSESSMENT_KEY,
+                    "type": "microsoft.security/assessments",
+                    "tenantId": self.tenant_id,
+                    "kind": "",
+                    "location": "",
+                    "resourceGroup": c.resource_group.to_ascii_lowercase(),
+                    "subscriptionId": c.subscription,
+                    "properties": {
+                        "displayName": "Secrets found in DevOps resources should be resolved",
+                        "status": {"code": "Unhealthy"},
+                        "resourceDetails": {"Source": "Azure", "Id": subject},
+                        "metadata": {"severity": "High", "assessmentType": "BuiltIn",
+                                     "categories": ["Data"]},
+                    },
+                })
+            })
+            .collect()
+    }
+}
+
+/// A week: Microsoft does not recreate alerts older than that (seed 000).
+pub const WEEK_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
+
+/// The assessment key (the recommendation's GUID, the same for every resource) of the one DevOps
+/// recommendation the simulator models (a made-up key: Microsoft's keys are not part of this
+/// contract).
+pub const DEVOPS_ASSESSMENT_KEY: &str = "5a1d3c42-6f0e-4b7a-9c8d-2e4f6a8b0c13";
+
+/// (AlertType, AlertDisplayName) of the DevOps alerts the simulator raises (made up).
+pub const DEVOPS_ALERTS: [(&str, &str); 2] = [
+    ("DEVOPS_SuspiciousPipelineActivity", "DevOps: suspicious pipeline activity"),
+    ("DEVOPS_ExposedSecretUsed", "DevOps: an exposed secret was used"),
+];
+
+fn devops_id(c: &Connector) -> String {
+    format!("{}/devops/default", c.id)
+}
+
+/// The resource a `securityresources` row is about, as Resource Graph shows it: an assessment's
+/// `properties.resourceDetails.Id`, an alert's first `properties.ResourceIdentifiers[].
+/// AzureResourceId`.
+pub fn security_row_subject(r: &Value) -> Option<&str> {
+    let p = r.get("properties")?;
+    p.pointer("/resourceDetails/Id")
+        .or_else(|| {
+            p.get("ResourceIdentifiers")?.as_array()?.iter().find_map(|i| i.get("AzureResourceId"))
+        })
+        .and_then(Value::as_str)
+}
+
+/// An alert row as Resource Graph lists it (`microsoft.security/locations/alerts`, properties in
+/// PascalCase as in Microsoft's Resource Graph samples for Defender for Cloud), stored in the
+/// connector's subscription, group and region.
+fn alert_row(
+    c: &Connector,
+    tenant: &str,
+    guid: &str,
+    subject: &str,
+    alert_type: &str,
+    display: &str,
+    generated: &str,
+) -> Value {
+    let item = subject.rsplit('/').next().unwrap_or("");
+    json!({
+        "id": format!("/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Security/locations/{}/alerts/{guid}", c.subscription, c.resource_group, c.region()),
+        "name": guid,
+        "type": "microsoft.security/locations/alerts",
+        "tenantId": tenant,
+        "kind": "",
+        "location": c.region(),
+        "resourceGroup": c.resource_group.to_ascii_lowercase(),
+        "subscriptionId": c.subscription,
+        "properties": {
+            "AlertDisplayName": display,
+            "AlertType": alert_type,
+            "Severity": "Medium",
+            "Status": "Active",
+            "ProductName": "Microsoft Defender for Cloud",
+            "SystemAlertId": guid,
+            "CompromisedEntity": item,
+            "TimeGeneratedUtc": generated,
+            "StartTimeUtc": generated,
+            "EndTimeUtc": generated,
+            "ResourceIdentifiers": [{"$id": "1", "Type": "AzureResource", "AzureResourceId": subject}],
+        },
+    })
+}
+
+fn stamp_time(base_unix: i64, t: f64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(base_unix.saturating_add(t as i64))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// RFC 3339 of simulated second `t`.
+fn stamp(base_unix: i64, t: f64) -> String {
+    stamp_time(base_unix, t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// Formats 64 bits as a GUID-shaped string.

@@ -53,6 +53,9 @@ pub struct SimConfig {
     pub lro_delay: Duration,
     /// Simulated time the support desk takes to release a connector's orgs.
     pub release_delay: Duration,
+    /// Simulated time between a release and Microsoft's recreation of the alerts and
+    /// recommendations for the new connector (Microsoft documents none: a pessimistic choice).
+    pub recreation_delay: Duration,
     /// Largest request body accepted (413 beyond).
     pub max_body: usize,
     /// Lifetime of minted OAuth codes (simulated).
@@ -67,6 +70,10 @@ pub struct SimConfig {
     pub lro_shape: LroShape,
 }
 
+/// The default of [`SimConfig::recreation_delay`]: eight hours (a choice; see
+/// `docs/simulator.md`).
+pub const DEFAULT_RECREATION_DELAY: Duration = Duration::from_secs(8 * 3600);
+
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
@@ -79,6 +86,7 @@ impl Default for SimConfig {
             page_size: 100,
             lro_delay: Duration::from_secs(2),
             release_delay: Duration::from_secs(2 * 3600),
+            recreation_delay: DEFAULT_RECREATION_DELAY,
             max_body: 4 * 1024 * 1024,
             code_ttl: Duration::from_secs(600),
             drift: None,
@@ -203,7 +211,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     pub fn cloud(&self) -> MutexGuard<'_, Cloud> {
         let mut c = lock(&self.cloud);
-        super::arm::settle(&mut c, self.clock.now(), &self.config);
+        super::arm::settle(&mut c, self.clock.now(), &self.config, &self.faults.no_recreate());
         c
     }
     /// A fresh GUID, unique in this process (request and correlation IDs).

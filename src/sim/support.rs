@@ -6,8 +6,12 @@
 //! "Defender CSPM plan / DevOps security" (the Support API's classifications are flat, with
 //! display names "Problem type / Subtype"), whose text names an old and a new security connector
 //! resource ID. After `release_delay` of simulated time the old connector's orgs, owners and
-//! groups move to the new connector and Microsoft's side (alerts, recommendations) is recreated.
+//! groups move to the new connector and the old connector's alerts and recommendations leave
+//! `securityresources`; `recreation_delay` later Microsoft's side (alerts less than a week old,
+//! recommendations) is recreated for the new connector, unless the `no-recreate` fault names the
+//! release.
 
+use super::faults::FaultSpec;
 use super::model::*;
 use super::server::{check_name, ArmError, ArmResult, Ctx, Reply, SimConfig};
 use serde_json::{json, Value};
@@ -412,6 +416,9 @@ fn create_ticket(ctx: &Ctx, sub: &str, name: &str) -> ArmResult {
             release,
             release_due,
             released: false,
+            recreate_due: None,
+            held_alerts: Vec::new(),
+            recreated: None,
         },
     );
     let base = format!("{}/subscriptions/{sub}/providers/Microsoft.Support", ctx.shared.base_url);
@@ -489,9 +496,11 @@ fn ticket_json(ctx: &Ctx, t: &Ticket) -> Value {
     })
 }
 
-/// Performs every release that is due: ownership moves from the old connector to the new one,
-/// then Microsoft's side is recreated for the new connector.
-pub fn settle(cloud: &mut Cloud, now: f64, _config: &SimConfig) {
+/// Performs every release that is due: ownership moves from the old connector to the new one and
+/// the old connector's `securityresources` rows go (its alerts are held for the recreation).
+/// Then every recreation that is due: Microsoft's side is recreated for the new connector, or,
+/// when `no_recreate` names the release, never.
+pub fn settle(cloud: &mut Cloud, now: f64, config: &SimConfig, no_recreate: &[String]) {
     let due: Vec<String> = cloud
         .tickets
         .iter()
@@ -520,11 +529,39 @@ pub fn settle(cloud: &mut Cloud, now: f64, _config: &SimConfig) {
                 }
             }
         }
-        cloud.recreate_security_rows(&new, Some(&old));
+        // The old connector's findings are about resources it no longer owns: they go now,
+        // and Microsoft recreates them for the new connector later (or never).
+        let held: Vec<Value> = cloud
+            .take_security_rows(&old)
+            .into_iter()
+            .filter(|r| {
+                r.get("type").and_then(Value::as_str) == Some("microsoft.security/locations/alerts")
+            })
+            .collect();
         if let Some(t) = cloud.tickets.get_mut(&k) {
+            let released_at = t.release_due.unwrap_or(now);
             t.released = true;
             t.properties["status"] = json!("Closed");
             t.modified_at = now;
+            t.recreate_due = Some(released_at + config.recreation_delay.as_secs_f64());
+            t.held_alerts = held;
+        }
+    }
+    let due: Vec<String> = cloud
+        .tickets
+        .iter()
+        .filter(|(_, t)| t.recreated.is_none() && t.recreate_due.is_some_and(|d| d <= now))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in due {
+        let Some(t) = cloud.tickets.get_mut(&k) else { continue };
+        let (Some((old, new)), Some(at)) = (t.release.clone(), t.recreate_due) else { continue };
+        let held = std::mem::take(&mut t.held_alerts);
+        let spec = FaultSpec { no_recreate: no_recreate.to_vec(), ..FaultSpec::default() };
+        let refused = spec.refuses_recreation(&[&old, &new]);
+        t.recreated = Some(!refused);
+        if !refused {
+            cloud.recreate_security_rows(&new, &held, at);
         }
     }
 }
@@ -532,6 +569,146 @@ pub fn settle(cloud: &mut Cloud, now: f64, _config: &SimConfig) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::tenant::{small, SMALL_SUB_PROD};
+
+    const ALERT: &str = "microsoft.security/locations/alerts";
+    const ASSESSMENT: &str = "microsoft.security/assessments";
+
+    /// The small tenant, a replacement `ado-weu-northeurope` for `ado-weu`, and a ticket asking
+    /// for the release between them, due at simulated second 100.
+    fn released_at_100() -> (Cloud, String, String) {
+        let mut cloud = small().build(1_700_000_000).unwrap();
+        let old = connector_key(SMALL_SUB_PROD, "rg-devsec-weu", "ado-weu");
+        let new = connector_key(SMALL_SUB_PROD, "rg-devsec-weu", "ado-weu-northeurope");
+        let mut c = cloud.connectors[&old].clone();
+        c.id = c.id.replace("ado-weu", "ado-weu-northeurope");
+        c.name = "ado-weu-northeurope".into();
+        c.location = "northeurope".into();
+        cloud.connectors.insert(new.clone(), c);
+        cloud.tickets.insert(
+            "t".into(),
+            Ticket {
+                subscription: SMALL_SUB_PROD.into(),
+                name: "t".into(),
+                ticket_id: "1".into(),
+                properties: json!({}),
+                created_at: 0.0,
+                modified_at: 0.0,
+                release: Some((old.clone(), new.clone())),
+                release_due: Some(100.0),
+                released: false,
+                recreate_due: None,
+                held_alerts: Vec::new(),
+                recreated: None,
+            },
+        );
+        (cloud, old, new)
+    }
+
+    /// Rows of `ty` about `connector` (a key), with the time each alert was generated.
+    fn rows(cloud: &Cloud, connector: &str, ty: &str) -> Vec<(String, String)> {
+        cloud
+            .security_resources
+            .iter()
+            .filter(|r| r["type"] == ty)
+            .filter(|r| {
+                security_row_subject(r)
+                    .is_some_and(|s| s.to_ascii_lowercase().starts_with(&format!("{connector}/")))
+            })
+            .map(|r| {
+                let when = r["properties"]["TimeGeneratedUtc"].as_str().unwrap_or("").to_string();
+                (security_row_subject(r).unwrap_or("").to_string(), when)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn recreation_lags_the_release_and_skips_alerts_older_than_a_week() {
+        let (mut cloud, old, new) = released_at_100();
+        let config = SimConfig::default();
+        let lag = config.recreation_delay.as_secs_f64();
+        assert_eq!(lag, 8.0 * 3600.0, "the documented default");
+        let old_alerts = rows(&cloud, &old, ALERT);
+        assert_eq!(rows(&cloud, &old, ASSESSMENT).len(), 2, "contoso and fabrikam");
+        assert_eq!(old_alerts.len(), 2, "one recent alert, one older than a week");
+
+        settle(&mut cloud, 99.0, &config, &[]);
+        assert_eq!(rows(&cloud, &old, ASSESSMENT).len(), 2, "nothing moves before the release");
+        settle(&mut cloud, 100.0, &config, &[]);
+        assert_eq!(cloud.owners[&item_key(Env::AzureDevOps, "contoso")], new, "released");
+        assert!(
+            rows(&cloud, &old, ASSESSMENT).is_empty() && rows(&cloud, &old, ALERT).is_empty(),
+            "the old connector's rows go at the release"
+        );
+        settle(&mut cloud, 100.0 + lag - 1.0, &config, &[]);
+        assert!(
+            rows(&cloud, &new, ASSESSMENT).is_empty() && rows(&cloud, &new, ALERT).is_empty(),
+            "not recreated before the lag"
+        );
+        assert_eq!(cloud.tickets["t"].recreated, None);
+
+        settle(&mut cloud, 100.0 + lag, &config, &[]);
+        let subjects: Vec<String> =
+            rows(&cloud, &new, ASSESSMENT).into_iter().map(|(s, _)| s).collect();
+        let new_id = cloud.connectors[&new].id.clone();
+        assert_eq!(
+            subjects,
+            vec![
+                format!("{new_id}/devops/default/azureDevOpsOrgs/contoso"),
+                format!("{new_id}/devops/default/azureDevOpsOrgs/fabrikam"),
+            ]
+        );
+        let alerts = rows(&cloud, &new, ALERT);
+        let recent = old_alerts.iter().max_by_key(|(_, t)| t.clone()).unwrap();
+        assert_eq!(alerts.len(), 1, "only the alert less than a week old: {alerts:?}");
+        assert_eq!(alerts[0].1, recent.1, "the recreated alert keeps its time");
+        assert!(alerts[0].0.starts_with(&new_id), "{alerts:?}");
+        assert_eq!(cloud.tickets["t"].recreated, Some(true));
+
+        // Settling again recreates nothing twice.
+        settle(&mut cloud, 100.0 + 2.0 * lag, &config, &[]);
+        assert_eq!(rows(&cloud, &new, ASSESSMENT).len() + rows(&cloud, &new, ALERT).len(), 3);
+    }
+
+    #[test]
+    fn a_recreation_more_than_a_week_late_recreates_no_alert() {
+        let (mut cloud, _, new) = released_at_100();
+        let config = SimConfig {
+            recreation_delay: std::time::Duration::from_secs(8 * 24 * 3600),
+            ..SimConfig::default()
+        };
+        settle(&mut cloud, 100.0 + 8.0 * 24.0 * 3600.0, &config, &[]);
+        assert_eq!(rows(&cloud, &new, ASSESSMENT).len(), 2);
+        assert!(rows(&cloud, &new, ALERT).is_empty(), "both alerts are older than a week by then");
+    }
+
+    #[test]
+    fn the_no_recreate_fault_leaves_the_new_connector_without_microsofts_side() {
+        for names in [
+            vec!["all".to_string()],
+            vec!["ADO-WEU".to_string()],
+            vec!["ado-weu-northeurope".to_string()],
+        ] {
+            let (mut cloud, old, new) = released_at_100();
+            let config = SimConfig::default();
+            settle(&mut cloud, 1e6, &config, &names);
+            assert_eq!(cloud.owners[&item_key(Env::AzureDevOps, "contoso")], new, "released");
+            for c in [&old, &new] {
+                assert!(
+                    rows(&cloud, c, ASSESSMENT).is_empty() && rows(&cloud, c, ALERT).is_empty(),
+                    "{names:?}: no rows for {c}"
+                );
+            }
+            assert_eq!(cloud.tickets["t"].recreated, Some(false));
+            // The desk's decision is final: lifting the fault later recreates nothing.
+            settle(&mut cloud, 2e6, &config, &[]);
+            assert!(rows(&cloud, &new, ASSESSMENT).is_empty(), "{names:?}");
+        }
+        // Another connector's name does not stop this release's recreation.
+        let (mut cloud, _, new) = released_at_100();
+        settle(&mut cloud, 1e6, &SimConfig::default(), &["gitlab-weu".to_string()]);
+        assert_eq!(rows(&cloud, &new, ASSESSMENT).len(), 2);
+    }
 
     #[test]
     fn connector_ids_are_found_in_free_text_in_order() {

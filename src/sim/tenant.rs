@@ -295,7 +295,7 @@ impl TenantFile {
             .map(|(k, _)| k.clone())
             .collect();
         for k in keys {
-            cloud.recreate_security_rows(&k, None);
+            cloud.seed_security_rows(&k);
         }
         Ok(cloud)
     }

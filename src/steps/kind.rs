@@ -247,6 +247,10 @@ impl Registry {
         r.register(Arc::new(super::support::Draft));
         r.register(Arc::new(super::support::Submit));
         // end of region-outage: discovery, connector, support
+        // region-outage: Microsoft's side
+        r.register(Arc::new(super::defender::CountFindings));
+        r.register(Arc::new(super::defender::CheckRecreated));
+        // end region-outage: Microsoft's side
         if std::env::var("LIFEBOAT_TEST_STEPS").is_ok_and(|v| v == "1") {
             super::testing::register(&mut r);
         }

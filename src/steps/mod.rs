@@ -4,6 +4,7 @@
 //! [`catalog`] is the single list of registered kinds: the runbook validator checks `uses` and
 //! `with` against it, the engine's executor looks up implementations by the same names.
 
+pub mod defender;
 pub mod devops;
 pub mod gate;
 pub mod kind;
@@ -70,6 +71,20 @@ pub enum ServiceNeed {
     Azure,
     /// The backup store (`crate::backup::Store`), from `--backup-store`.
     BackupStore,
+}
+
+/// The output a step that succeeds with something a person must know about (not a failure)
+/// puts its warnings in: a list of sentences. `lifeboat status`, the end of `run`/`resume` and
+/// the audit record show them.
+pub const WARNINGS_OUTPUT: &str = "warnings";
+
+/// The warnings of a succeeded step's outputs (see [`WARNINGS_OUTPUT`]); none when absent.
+pub fn output_warnings(outputs: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
+    outputs
+        .get(WARNINGS_OUTPUT)
+        .and_then(serde_json::Value::as_array)
+        .map(|a| a.iter().filter_map(|w| w.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
 }
 
 /// Whether any step of `plan` uses a kind that needs `need` (unknown kinds need nothing).
@@ -305,6 +320,30 @@ static CATALOG: &[StepKindInfo] = &[
         test_only: false,
     },
     // end of region-outage: discovery, connector, support
+    // region-outage: Microsoft's side
+    StepKindInfo {
+        name: "defender.count-findings",
+        class: StepClass::Idempotent,
+        description: "counts the old connector's DevOps alerts and recommendations in Resource Graph before the release",
+        inputs: &[input("old_resource_id", true, "resource ID of the failed connector")],
+        services: &[ServiceNeed::Azure],
+        test_only: false,
+    },
+    StepKindInfo {
+        name: "defender.check-recreated",
+        class: StepClass::Idempotent,
+        description: "durable poll until Microsoft has recreated the DevOps alerts and recommendations for the new connector; warns (does not fail) at the deadline",
+        inputs: &[
+            input("old_resource_id", true, "resource ID of the failed connector"),
+            input("new_resource_id", true, "resource ID of the connector that replaces it"),
+            input("baseline", true, "what the old connector had: the outputs of defender.count-findings"),
+            duration_input("deadline", false, "how long after the release to wait before warning (default 24h)"),
+            poll_interval_input("time between polls (default 30m, at least 1s)"),
+        ],
+        services: &[ServiceNeed::Azure],
+        test_only: false,
+    },
+    // end region-outage: Microsoft's side
     StepKindInfo {
         name: "test.idempotent",
         class: StepClass::Idempotent,

@@ -267,3 +267,41 @@ fn bad_endpoints_and_credentials_fail_before_any_request() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `backup create` keeps an Azure failure's own exit code: ARM refusing the token (401) is exit
+/// 5, the message says no snapshot was written, and none was. The reader's error carries the
+/// `AzureError` itself to the CLI (no side channel).
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_create_exits_5_when_arm_refuses_the_credential() {
+    let stub = Stub::start(|_r, _i| {
+        json(
+            401,
+            json!({"error": {"code": "InvalidAuthenticationToken", "message": "The access token is invalid."}}),
+        )
+    })
+    .await;
+    let store = tempfile::tempdir().unwrap();
+    let url = stub.url.clone();
+    let dir = store.path().to_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        lifeboat(&[
+            "--arm-endpoint",
+            &url,
+            "--auth",
+            "none",
+            "--backup-store",
+            &dir,
+            "backup",
+            "create",
+        ])
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("backup create stopped: no snapshot was written"), "{err}");
+    assert!(err.contains("InvalidAuthenticationToken"), "{err}");
+    let manifests =
+        std::fs::read_dir(store.path().join("snapshots")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(manifests, 0, "no snapshot was written");
+}

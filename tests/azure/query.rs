@@ -45,3 +45,35 @@ fn the_connector_query_selects_exactly_the_devops_connectors() {
     assert_eq!(t.rows[0][2], "AzureDevOps");
     assert_eq!(t.rows[2][1], "eastus");
 }
+
+#[test]
+fn the_findings_query_selects_devops_alerts_and_recommendations_with_their_subject() {
+    let sc =
+        "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Security/securityConnectors/ado";
+    let org = format!("{sc}/devops/default/azureDevOpsOrgs/contoso");
+    let vm = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm";
+    let rows = vec![
+        json!({"id": format!("{org}/providers/Microsoft.Security/assessments/k1"), "type": "microsoft.security/assessments",
+               "properties": {"resourceDetails": {"Source": "Azure", "Id": org}, "status": {"code": "Unhealthy"}}}),
+        json!({"id": format!("{vm}/providers/Microsoft.Security/assessments/k2"), "type": "microsoft.security/assessments",
+               "properties": {"resourceDetails": {"Source": "Azure", "Id": vm}}}),
+        json!({"id": "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Security/locations/westeurope/alerts/a1",
+               "type": "microsoft.security/locations/alerts",
+               "properties": {"TimeGeneratedUtc": "2025-01-02T03:04:05Z", "ResourceIdentifiers": [
+                   {"$id": "1", "Type": "LogAnalytics", "WorkspaceId": "w"},
+                   {"$id": "2", "Type": "AzureResource", "AzureResourceId": org}]}}),
+        json!({"id": "/subscriptions/s1/providers/Microsoft.Security/secureScores/ascScore", "type": "microsoft.security/securescores",
+               "properties": {"resourceDetails": {"Id": org}}}),
+    ];
+    let mut tables = BTreeMap::new();
+    tables.insert("securityresources".to_owned(), rows);
+    let t = lifeboat::sim::kql::evaluate(lifeboat::queries::DEVOPS_FINDINGS, &tables).unwrap();
+    let cols: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(cols, ["id", "type", "subject", "generated"]);
+    assert_eq!(t.rows.len(), 2, "the DevOps assessment and alert only: {:?}", t.rows);
+    let types: Vec<&str> = t.rows.iter().map(|r| r[1].as_str().unwrap()).collect();
+    assert_eq!(types, ["microsoft.security/locations/alerts", "microsoft.security/assessments"]);
+    assert!(t.rows[0][2].as_str().unwrap().contains(&org), "{:?}", t.rows[0]);
+    assert_eq!(t.rows[0][3], "2025-01-02T03:04:05Z");
+    assert_eq!(t.rows[1][2], org.as_str());
+}

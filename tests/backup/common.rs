@@ -156,7 +156,7 @@ impl FakeTenant {
     fn list(&self, parent: &str, rel: &'static str) -> Result<Vec<Value>, ReaderError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         if self.fail_on.as_deref().is_some_and(|f| f.eq_ignore_ascii_case(parent)) {
-            return Err(ReaderError(format!(
+            return Err(ReaderError::other(format!(
                 "listing {rel} of {parent} failed: 503 ServiceUnavailable"
             )));
         }

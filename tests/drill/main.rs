@@ -5,6 +5,7 @@
 //! cleanup after an interruption). One binary for the area.
 
 mod live;
+mod microsoft_side;
 mod simulated;
 
 use std::path::{Path, PathBuf};

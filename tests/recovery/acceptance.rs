@@ -129,7 +129,8 @@ async fn a_region_outage_is_recovered_end_to_end() {
             && !status_of(&world, "wait-for-release").is_empty()
     })
     .await;
-    sim.advance(Duration::from_secs(3 * 3600));
+    // Past the desk's release and Microsoft's recreation of alerts and recommendations after it.
+    sim.advance(Duration::from_secs(3 * 3600) + sim.shared().config.recreation_delay);
     // The old connectors still answer 503: the region wait polls (through the client's retries).
     wait_for(&world, "the region wait", || {
         let s = status_of(&world, "wait-for-region-recovery");

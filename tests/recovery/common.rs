@@ -368,7 +368,8 @@ pub async fn drive_to_end(
                 break s;
             }
             if !world_moved && sim.cloud().tickets.len() >= FAILED.len() {
-                sim.advance(Duration::from_secs(3 * 3600));
+                // Past the desk's release and Microsoft's recreation after it.
+                sim.advance(Duration::from_secs(3 * 3600) + sim.shared().config.recreation_delay);
                 restore_region(sim, "westeurope").await;
                 world_moved = true;
             }

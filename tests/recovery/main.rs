@@ -1,7 +1,8 @@
 //! The region-outage recovery end to end, against the in-process simulated Azure: the
 //! acceptance run through the real binary, the drafted support request (snapshots), bad input
 //! refused before any write, faults and the target region failing too, and SIGKILL at every step
-//! boundary and inside reapply/submit followed by resume.
+//! boundary and inside reapply/submit followed by resume, and the check of Microsoft's side
+//! (alerts and recommendations recreated for the new connectors, or a warning).
 
 mod acceptance;
 mod api_versions;
@@ -12,5 +13,6 @@ mod draft;
 mod faults;
 mod lossless;
 mod lro_shapes;
+mod microsoft_side;
 mod no_backup;
 mod property;

@@ -359,7 +359,8 @@ async fn outage_then_support_desk_releases_orgs_to_the_new_connector() {
         t.body["properties"]["status"], "Open",
         "a ticket without the right classification releases nothing"
     );
-    // Microsoft's side is recreated for the new connector.
+    // Microsoft's side is recreated for the new connector, `recreation_delay` after the
+    // release: the old connector's rows are gone at the release, the new one's come later.
     let new_id = sim
         .cloud()
         .connectors
@@ -367,10 +368,39 @@ async fn outage_then_support_desk_releases_orgs_to_the_new_connector() {
         .find(|c| c.name == "ado-neu")
         .map(|c| c.id.clone())
         .expect("new");
-    let q = format!("securityresources | where tostring(properties.connectorId) =~ '{new_id}' | summarize count() by type");
-    let g = graph(&sim, json!({"query": q})).await;
+    let old_id = sc_path(SMALL_SUB_PROD, "rg-devsec-weu", "ado-weu");
+    let by_type = |id: &str| {
+        format!(
+            "securityresources | extend subject = iff(type =~ 'microsoft.security/assessments', \
+             tostring(properties.resourceDetails.Id), tostring(properties.ResourceIdentifiers)) \
+             | where subject contains '{id}/' | summarize n = count() by type | order by type asc"
+        )
+    };
+    let counts = |g: &Resp| -> Vec<(String, u64)> {
+        g.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["type"].as_str().unwrap().to_string(), r["n"].as_u64().unwrap()))
+            .collect()
+    };
+    let g = graph(&sim, json!({"query": by_type(&new_id)})).await;
     assert_eq!(g.status, 200, "{}", g.body);
-    assert_eq!(g.body["count"], 2, "alerts and assessments rows: {}", g.body);
+    assert!(counts(&g).is_empty(), "not recreated yet: {}", g.body);
+    let g = graph(&sim, json!({"query": by_type(&old_id)})).await;
+    assert!(counts(&g).is_empty(), "the old connector's rows went with the release: {}", g.body);
+    sim.advance(lifeboat::sim::DEFAULT_RECREATION_DELAY);
+    let g = graph(&sim, json!({"query": by_type(&new_id)})).await;
+    assert_eq!(
+        counts(&g),
+        vec![
+            ("microsoft.security/assessments".to_string(), 3),
+            ("microsoft.security/locations/alerts".to_string(), 1),
+        ],
+        "one recommendation per org it owns (contoso and fabrikam released, adventure-works \
+         auto-discovered), the old connector's alert less than a week old: {}",
+        g.body
+    );
     sim.shutdown().await.expect("shutdown");
 }
 
