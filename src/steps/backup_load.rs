@@ -205,7 +205,12 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
                 connectors.len()
             ),
         );
+        let warning = format!(
+            "no backup (backup=none): {} recovered without restore; pull-request annotation settings and the DevOps configuration beyond your answers are not restored",
+            connectors.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+        );
         return Ok(recovery::outputs(vec![
+            (crate::steps::WARNINGS_OUTPUT, json!([warning])),
             ("backup", json!(NO_BACKUP)),
             ("snapshot_id", Value::Null),
             ("taken_at", Value::Null),
@@ -363,7 +368,28 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     );
     let taken_at =
         m.time.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let warnings: Vec<String> = lacking
+        .iter()
+        .map(|c| {
+            let older = older
+                .iter()
+                .find(|(id, _)| id.eq_ignore_ascii_case(&c.resource_id))
+                .and_then(|(_, s)| s.clone());
+            let hint = match older {
+                Some(o) => format!(
+                    "; older snapshot {o} holds it: to restore from that one, recover it in a run of its own with --set connectors={} --set backup={o}",
+                    c.name
+                ),
+                None => String::new(),
+            };
+            format!(
+                "snapshot {} does not hold {}: recovered without restore (not restored: no backup){hint}",
+                m.id, c.name
+            )
+        })
+        .collect();
     Ok(recovery::outputs(vec![
+        (crate::steps::WARNINGS_OUTPUT, json!(warnings)),
         ("backup", json!("snapshot")),
         ("snapshot_id", json!(m.id)),
         ("taken_at", json!(taken_at)),

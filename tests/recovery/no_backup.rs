@@ -169,7 +169,8 @@ async fn backup_none_recovers_the_small_tenant_and_reports_what_was_not_restored
         assert!(held.contains(name), "{name} waited for: {held}");
     }
     assert!(!held.contains("northwind"), "{held}");
-    sim.advance(std::time::Duration::from_secs(3 * 3600));
+    // Past the desk's release and Microsoft's recreation of alerts and recommendations after it.
+    sim.advance(Duration::from_secs(3 * 3600) + sim.shared().config.recreation_delay);
     wait_for(&world, RUN, "the region wait", || {
         let s = phases(&world, RUN, "wait-for-region-recovery");
         s.len() == 2 && s.iter().all(|p| p == "waiting" || p == "running")
@@ -181,8 +182,19 @@ async fn backup_none_recovers_the_small_tenant_and_reports_what_was_not_restored
     let out = run(world.cmd(&sim, &["approve", RUN, "approve-cleanup", "--all"])).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = run(world.cmd(&sim, &["resume", RUN])).await;
-    assert_eq!(out.status.code(), Some(0), "run completes: {}", text(&out));
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "run completes: {t}");
     assert!(!world.store().exists(), "no backup store was opened or created");
+    // The end of the run says it, per connector, among its warnings.
+    assert!(t.contains("warnings ("), "{t}");
+    for needle in [
+        "step load-backup: no backup (backup=none): ado-weu, gitlab-weu recovered without restore",
+        "organization(s) contoso, fabrikam",
+        "set them by hand on ado-weu-northeurope",
+        "set them by hand on gitlab-weu-northeurope",
+    ] {
+        assert!(t.contains(needle), "{needle}: {t}");
+    }
 
     // Microsoft's procedure went through: one new connector each in northeurope, copied from
     // Resource Graph's copy of the old one, its own ticket released, the old one deleted.
@@ -305,6 +317,12 @@ async fn backup_none_recovers_the_small_tenant_and_reports_what_was_not_restored
         let t = text(&out);
         assert_eq!(out.status.code(), Some(0), "{format}: {t}");
         assert!(t.contains("no backup"), "{format}");
+        if format == "md" {
+            assert!(
+                t.contains("not restored: no backup: the pull-request annotation settings"),
+                "the Warnings section"
+            );
+        }
         for needle in [
             "ado-weu-northeurope/devops/default/azureDevOpsOrgs/contoso",
             "ado-weu-northeurope/devops/default/azureDevOpsOrgs/fabrikam",
@@ -365,6 +383,11 @@ async fn a_snapshot_without_one_connector_restores_the_others_and_recovers_that_
     assert_eq!(lacking.len(), 1, "{lacking:?}");
     assert_eq!(lacking[0]["name"], "gitlab-weu");
     assert_eq!(lacking[0]["older_snapshot"], older.as_str(), "the older copy is named");
+    let w = lb["warnings"].as_array().unwrap();
+    assert_eq!(w.len(), 1, "{w:?}");
+    let w = w[0].as_str().unwrap();
+    assert!(w.contains("does not hold gitlab-weu: recovered without restore"), "{w}");
+    assert!(w.contains(&format!("--set connectors=gitlab-weu --set backup={older}")), "{w}");
 
     // ado-weu restored and verified from the snapshot; gitlab-weu recovered without restore.
     for (name, o) in outputs_of(&world, RUN, "verify") {

@@ -539,11 +539,38 @@ pub(crate) async fn not_restored_without_backup(
 pub(crate) async fn skipped_without_backup(
     ctx: &StepContext,
     new: &ResourceId,
+    verify: bool,
 ) -> Result<(Map<String, Value>, usize), StepError> {
     let client = arm_client(ctx)?;
     let env = release::env_for(ctx, &client, new).await?;
     let not_restored = not_restored_without_backup(&client, new, env).await;
     let n = not_restored.len();
+    // One sentence for the end of the run, `status` and the audit record's warnings.
+    let orgs: Vec<String> = not_restored
+        .iter()
+        .filter(|e| e["field"] == "properties.actionableRemediation")
+        .filter_map(|e| e["resource"].as_str())
+        .filter_map(|r| r.rsplit_once("/azureDevOpsOrgs/").map(|(_, o)| o.to_string()))
+        .collect();
+    let annotations = match (env, orgs.is_empty()) {
+        (Env::AzureDevOps, false) => format!(
+            "the pull-request annotation settings of Azure DevOps organization(s) {} and of their projects and repositories, ",
+            orgs.join(", ")
+        ),
+        (Env::AzureDevOps, true) => "the pull-request annotation settings of every Azure DevOps organization, project and repository, ".to_string(),
+        _ => String::new(),
+    };
+    let warning = if verify {
+        format!(
+            "not restored: no backup: nothing to verify {} against (see reapply-settings for what was not restored)",
+            new.name()
+        )
+    } else {
+        format!(
+            "not restored: no backup: {annotations}the DevOps configuration beyond autoDiscovery and topLevelInventoryList (agentless settings and every other field), and connector fields Resource Graph does not return; set them by hand on {}",
+            new.name()
+        )
+    };
     ctx.progress(
         1,
         1,
@@ -556,6 +583,7 @@ pub(crate) async fn skipped_without_backup(
     out.insert("restored".into(), json!(false));
     out.insert("skipped".into(), json!("not restored: no backup"));
     out.insert("not_restored".into(), json!(not_restored));
+    out.insert(crate::steps::WARNINGS_OUTPUT.into(), json!([warning]));
     Ok((out, n))
 }
 

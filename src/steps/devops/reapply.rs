@@ -470,7 +470,7 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepError> {
     let new = connector_input(&ctx, "new_resource_id")?;
     if crate::steps::backup_load::is_no_backup(ctx.inputs.get("snapshot_id")) {
         // Nothing to reapply: said, per setting, in `not_restored` (status, report, audit).
-        let (mut out, _) = skipped_without_backup(&ctx, &new).await?;
+        let (mut out, _) = skipped_without_backup(&ctx, &new, false).await?;
         out.insert("writes".into(), json!(0));
         out.insert("dry_run".into(), json!(bool_input(&ctx, "dry_run")?));
         return Ok(StepOutcome::ok(out));

@@ -218,7 +218,7 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepError> {
     let adopted = bool_input(&ctx, "adopted")?;
     if crate::steps::backup_load::is_no_backup(ctx.inputs.get("snapshot_id")) {
         // Nothing to compare with: said, per setting, in `not_restored`.
-        let (mut out, _) = skipped_without_backup(&ctx, &new).await?;
+        let (mut out, _) = skipped_without_backup(&ctx, &new, true).await?;
         out.insert("verified".into(), json!(false));
         out.insert("checked".into(), json!(0));
         out.insert("resources_checked".into(), json!(0));
