@@ -166,6 +166,28 @@ fn plan_redacts_secrets_and_orders_steps() {
 }
 
 #[test]
+fn plan_warns_about_a_target_region_without_devops_security() {
+    let plan = |target: &str| {
+        lifeboat()
+            .args(["plan", "runbooks/region-outage.yaml", "--set", "failed_region=eastus"])
+            .args(["--set", &format!("target_region={target}")])
+            .output()
+            .expect("lifeboat runs")
+    };
+    let out = plan("westus2");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "plan only shows: {stderr}");
+    assert!(
+        stderr.contains("warning: step create-or-adopt-connector: target_region westus2 is not a region where Microsoft Defender for Cloud DevOps security is available"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nearest to westus2 first: centralus ("), "{stderr}");
+    let out = plan("centralus");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"), "a supported region");
+}
+
+#[test]
 fn the_example_runbook_is_valid() {
     let table =
         stdout_of(&["plan", "runbooks/examples/hello.yaml", "--set", "teams=red,blue,green"]);

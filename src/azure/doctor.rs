@@ -5,6 +5,8 @@
 //! Probes, in order (each may use what the one before found):
 //! - `subscriptions`: the first page of `GET /subscriptions`;
 //! - `graph`: the DevOps-connector query with `| take 1`;
+//! - `authorization`: the credential's permissions at the first visible subscription
+//!   (`GET /subscriptions/{id}/providers/Microsoft.Authorization/permissions`, every page);
 //! - `connectors`: the first page of the connector list of one subscription (the subscription of
 //!   the connector Resource Graph found, else the first visible subscription);
 //! - `devops`: `GET devops/default` of the first DevOps connector found (a 404 `ResourceNotFound`
@@ -149,7 +151,7 @@ fn is_devops_connector(c: &Value) -> bool {
     ["AzureDevOps", "Github", "GitLab"].iter().any(|e| e.eq_ignore_ascii_case(env))
 }
 
-/// Probes every family once, in the order of [`ApiFamily::ALL`].
+/// Probes every family once, in the order of the list above.
 pub async fn probe_all(client: &ArmClient) -> Vec<Probe> {
     let mut out = Vec::new();
 
@@ -199,6 +201,30 @@ pub async fn probe_all(client: &ArmClient) -> Vec<Probe> {
         Err(e) => Err(failure(ApiFamily::Graph, &e)),
     };
     out.push(probe(client, ApiFamily::Graph, call, r));
+
+    // authorization
+    let scope = first_subscription.clone().or(graph_connector.as_ref().map(|(_, s)| s.clone()));
+    let (call, r) = match scope {
+        None => (
+            "GET /subscriptions/.../providers/Microsoft.Authorization/permissions".to_owned(),
+            Err(Outcome::Skipped {
+                reason: "no subscription visible (neither the subscription list nor Resource Graph named one)".into(),
+            }),
+        ),
+        Some(s) => {
+            let path = format!("/subscriptions/{s}/providers/Microsoft.Authorization/permissions");
+            let r = match client.list_json(path.as_str(), ApiFamily::Authorization, None).await {
+                Ok(entries) => Ok(format!(
+                    "{} permission entr{} for the credential at subscription {s}",
+                    entries.len(),
+                    if entries.len() == 1 { "y" } else { "ies" }
+                )),
+                Err(e) => Err(failure(ApiFamily::Authorization, &e)),
+            };
+            (format!("GET {path}"), r)
+        }
+    };
+    out.push(probe(client, ApiFamily::Authorization, call, r));
 
     // connectors
     let subscription =

@@ -795,6 +795,25 @@ pub struct Subscription {
     pub extra: Extra,
 }
 
+/// One entry of the caller's permissions at a scope (`Permission` of
+/// `Microsoft.Authorization/permissions`, authorization-RoleDefinitionsCalls.json 2022-04-01):
+/// roughly one per role assignment that applies there. What it allows is `steps::permissions`'
+/// business (ARM's wildcard rules).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Permission {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_actions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_actions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_data_actions: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

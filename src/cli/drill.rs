@@ -191,6 +191,8 @@ async fn run_simulated(
         crate::steps::recovery::check_region(what, r).map_err(|e| UserError::usage(e).into())
     };
     let target_region = check_region("--target-region", &a.target_region)?;
+    crate::steps::regions::check_flag("--target-region", &target_region)
+        .map_err(UserError::usage)?;
     let region = a.region.as_deref().map(|r| check_region("--region", r)).transpose()?;
     let runbook = match &a.runbook {
         None => (

@@ -51,6 +51,11 @@ pub async fn execute_plan(a: PlanArgs, g: &Globals) -> anyhow::Result<Exit> {
         }
         OutputFormat::Table => print!("{}", plan_table(&plan)),
     }
+    // A target region where DevOps security is not available: `run` refuses it (exit 2);
+    // `plan` only shows, so it warns.
+    if let Err(e) = crate::steps::regions::preflight(&plan) {
+        crate::say_err!("warning: {e}");
+    }
     Ok(Exit::Ok)
 }
 

@@ -169,6 +169,7 @@ pub async fn execute_live(
         a.drill_region.as_deref().unwrap_or(""),
     )
     .map_err(UserError::usage)?;
+    crate::steps::regions::check_flag("--drill-region", &drill_region).map_err(UserError::usage)?;
     let code = match &a.authorization_code_file {
         None => None,
         Some(p) => {

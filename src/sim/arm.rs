@@ -466,6 +466,10 @@ fn connector_op(ctx: &Ctx, sub: &str, rg: &str, name: &str, key: &str) -> ArmRes
                 )
                 .target("location"));
             };
+            super::locations::check(
+                location,
+                raw.pointer("/properties/environmentName").and_then(Value::as_str),
+            )?;
             let mut cloud = ctx.shared.cloud();
             subscription_check(&cloud, sub)?;
             outage_check(ctx, &normalize_region(location))?;

@@ -192,6 +192,11 @@ pub fn route(ctx: &Ctx) -> ArmResult {
             Ok(Reply::ok(json!({"code": mint(shared, scope), "expiresInSeconds": ttl})))
         }
         ("GET", ["clock"]) => Ok(Reply::ok(json!({"now": shared.clock.now()}))),
+        ("GET", ["role-assignments"]) => super::authz::control(ctx, None),
+        ("PUT", ["role-assignments"]) => {
+            let body = control_body(ctx, &["assignments"])?;
+            super::authz::control(ctx, Some(&body))
+        }
         ("POST", ["clock", "advance"]) => {
             let body = control_body(ctx, &["seconds"])?;
             shared.clock.advance(advance_seconds(&body)?);

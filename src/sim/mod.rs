@@ -6,18 +6,22 @@
 //! to the state for tests, and a clean [`RunningSim::shutdown`] that persists `--state FILE`).
 //! Layout: `model` (the cloud's data), `tenant` (small / large / files), `server` (HTTP plumbing:
 //! throttling, faults, request log, errors, routing), `arm` (connectors and DevOps), `graph`
-//! (Resource Graph), `support` (the support desk), `control` (the `/_sim/` test API), and the
+//! (Resource Graph), `support` (the support desk), `control` (the `/_sim/` test API), `authz`
+//! (role assignments, the permissions API, `AuthorizationFailed` on writes), `locations` (where
+//! a DevOps connector may be created), and the
 //! sans-IO `kql`, `throttle` and `faults` they use. For API change: `versions` (served
 //! api-versions per family and ARM's refusals), `schema` (what ARM ignores on a write, what
 //! each api-version introduced), `lro` (the shapes of a long-running answer), `reject` (stored
 //! values Azure refuses) and `drift` (unknown fields and enum values at every level).
 
 mod arm;
+pub mod authz;
 mod control;
 pub mod drift;
 pub mod faults;
 mod graph;
 pub mod kql;
+pub mod locations;
 pub mod lro;
 pub mod model;
 pub mod reject;

@@ -91,6 +91,9 @@ pub struct Cloud {
     #[serde(default)]
     pub sim_elapsed: f64,
     pub subscriptions: Vec<String>,
+    /// The caller's role assignments (`None`: Owner of every subscription; see `sim::authz`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_assignments: Option<Vec<super::authz::RoleAssignment>>,
     pub connectors: BTreeMap<String, Connector>,
     pub ado: BTreeMap<String, AdoOrg>,
     pub github: BTreeMap<String, GhOwner>,
@@ -323,6 +326,7 @@ impl Cloud {
             base_unix,
             sim_elapsed: 0.0,
             subscriptions: Vec::new(),
+            role_assignments: None,
             connectors: BTreeMap::new(),
             ado: BTreeMap::new(),
             github: BTreeMap::new(),

@@ -285,6 +285,18 @@ impl RunningSim {
         lock(&self.shared.rejects).push(r);
         Ok(())
     }
+    /// Replaces the caller's role assignments (`None`: the default, Owner of every
+    /// subscription); refuses unknown roles and scopes that are not ARM scopes.
+    pub fn set_role_assignments(
+        &self,
+        assignments: Option<Vec<super::authz::RoleAssignment>>,
+    ) -> Result<(), String> {
+        if let Some(a) = &assignments {
+            super::authz::validate(a)?;
+        }
+        self.shared.cloud().role_assignments = assignments;
+        Ok(())
+    }
     /// Forgets every refused field.
     pub fn clear_rejects(&self) {
         lock(&self.shared.rejects).clear();
@@ -899,7 +911,11 @@ fn route(ctx: &Ctx) -> ArmResult {
                 .unwrap_or_else(|| ArmError::bad_request("bad path")));
         }
     }
+    super::authz::enforce(ctx)?;
     match l.as_slice() {
+        [.., "providers", "microsoft.authorization", "permissions"] => {
+            super::authz::permissions(ctx)
+        }
         ["providers", "microsoft.resourcegraph", "resources"] => super::graph::resources(ctx),
         ["providers", "microsoft.resourcegraph", ..] => Err(unknown_type(ctx)),
         ["providers", "microsoft.support", rest @ ..] => {

@@ -19,6 +19,10 @@ pub struct TenantFile {
     #[serde(default = "default_tenant_id")]
     pub tenant_id: String,
     pub subscriptions: Vec<String>,
+    /// The caller's role assignments (`[{"role": "Reader", "scope": "/subscriptions/..."}]`);
+    /// absent: Owner of every subscription (`sim::authz`).
+    #[serde(default)]
+    pub role_assignments: Option<Vec<super::authz::RoleAssignment>>,
     #[serde(default)]
     pub azure_dev_ops: Vec<TfOrg>,
     #[serde(default)]
@@ -141,6 +145,10 @@ impl TenantFile {
     pub fn build(&self, base_unix: i64) -> Result<Cloud, TenantError> {
         let mut cloud = Cloud::empty(&self.tenant_id, base_unix);
         cloud.subscriptions = self.subscriptions.clone();
+        if let Some(a) = &self.role_assignments {
+            super::authz::validate(a).map_err(TenantError)?;
+            cloud.role_assignments = Some(a.clone());
+        }
         for o in &self.azure_dev_ops {
             let mut org = AdoOrg { name: o.name.clone(), projects: BTreeMap::new() };
             for p in &o.projects {
@@ -472,6 +480,7 @@ pub fn large(repos: usize, seed: u64) -> TenantFile {
     TenantFile {
         tenant_id: default_tenant_id(),
         subscriptions: subs,
+        role_assignments: None,
         azure_dev_ops: orgs,
         github,
         gitlab,

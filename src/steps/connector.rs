@@ -234,6 +234,8 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     let target =
         recovery::check_region("target_region", &recovery::required(&ctx, "target_region")?)
             .map_err(|e| StepOutcome::fail(e, false))?;
+    super::regions::check_target(&target, &recovery::input_list(&ctx, "supported_regions"))
+        .map_err(|e| StepOutcome::fail(e, false))?;
     let adopt_existing = input_bool(&ctx, "adopt_existing").unwrap_or(false);
     let codes_file = ctx.input_str("authorization_codes").filter(|s| !s.trim().is_empty());
     let poll = match ctx.input_str("poll_interval") {

@@ -17,7 +17,9 @@ pub mod wait;
 pub mod backup_load;
 pub mod connector;
 pub mod discover;
+pub mod permissions;
 pub mod recovery;
+pub mod regions;
 pub mod restore;
 pub mod support;
 pub mod target;
@@ -283,6 +285,7 @@ static CATALOG: &[StepKindInfo] = &[
             input("auto_discovery", false, "without a backup: the new connector's autoDiscovery, Enabled (default) or Disabled"),
             input("inventory_list", false, "without a backup: its topLevelInventoryList (orgs, owners or groups; default none)"),
             input("target_region", true, "where the new connector goes"),
+            input("supported_regions", false, "regions where DevOps security is available (empty: lifeboat's list, data/azure-regions.yaml)"),
             input("adopt_existing", false, "reuse a target-region connector that sees the same scope"),
             input("candidates", false, "connectors that may be adopted (discover's `all`)"),
             input("authorization_codes", false, "file of `<old-connector-name> <code>` lines"),

@@ -310,7 +310,10 @@ const READ_ONLY: &[&str] = &["resource-graph.query", "backup.load"];
 
 /// Rehearses a plan's read-only steps (discovery, backup loading) and checks the inputs other
 /// region-outage steps take from parameters only (the authorization code file, the ticket's
-/// contact), before the run is created: bad input is a usage error (exit 2) with nothing written.
+/// contact), the target region against the regions where DevOps security is available
+/// (`regions::preflight`, first) and the credential's permissions for every write of the run
+/// (`permissions::preflight`, last), before the run is created: bad input is a usage error
+/// (exit 2) with nothing written.
 /// A failure that may pass on retry (Azure unavailable) is exit 1. Plans without these kinds
 /// are not touched.
 pub async fn preflight(
@@ -319,6 +322,7 @@ pub async fn preflight(
     services: Arc<Services>,
     clock: Arc<dyn Clock>,
 ) -> Result<(), UserError> {
+    super::regions::preflight(plan)?;
     let mut outputs: BTreeMap<String, Value> = BTreeMap::new();
     for &idx in &plan.order {
         let step = &plan.runbook.steps[idx];
@@ -415,6 +419,7 @@ pub async fn preflight(
             _ => {}
         }
     }
+    super::permissions::preflight(plan, &services, &outputs).await?;
     Ok(())
 }
 

@@ -70,6 +70,9 @@ async fn tenant(serves: fn(&str, &str) -> Option<&'static str>) -> Stub {
         if p.ends_with("/devops/default") {
             return json(200, json!({"name": "default", "properties": {"provisioningState": "Succeeded"}}));
         }
+        if p.ends_with("/Microsoft.Authorization/permissions") {
+            return json(200, json!({"value": [{"actions": ["*"], "notActions": []}]}));
+        }
         if p.ends_with("/Microsoft.Support/services") {
             return json(200, json!({"value": [{"name": "s1"}]}));
         }
@@ -164,7 +167,11 @@ async fn doctor_exits_0_when_every_family_works_and_names_a_refused_override() {
     let out = lifeboat(args(&stub.url, &["doctor"]), vec![]).await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.contains(" ok: ")).count(), 5, "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.contains(" ok: ")).count(), 6, "{stdout}");
+    assert!(
+        stdout.contains(&format!("1 permission entry for the credential at subscription {SUB}")),
+        "{stdout}"
+    );
 
     fn only_2025(p: &str, v: &str) -> Option<&'static str> {
         (p.contains("/devops") && v != "2025-03-01").then_some("2025-03-01")
@@ -240,9 +247,12 @@ async fn doctor_probes_the_simulator() {
         ("connectors", "2026-08-01-preview"),
         ("devops", "2025-03-01"),
         ("support", "2026-06-01"),
+        ("authorization", "2022-04-01"),
     ] {
         assert_eq!(line(&stdout, family)[..4], [family, version, "compiled", "ok:"], "{stdout}");
     }
+    // The simulated caller is Owner of every subscription of the small tenant: one entry.
+    assert!(stdout.contains("1 permission entry for the credential at subscription"), "{stdout}");
     assert!(stdout.contains("read devops/default of ado-weu"), "{stdout}");
     // The subscription list is probed like the others; the exit code follows the lines.
     let subs = line(&stdout, "subscriptions");

@@ -1,12 +1,14 @@
 //! The region-outage recovery end to end, against the in-process simulated Azure: the
 //! acceptance run through the real binary, the drafted support request (snapshots), bad input
-//! refused before any write, faults and the target region failing too, and SIGKILL at every step
-//! boundary and inside reapply/submit followed by resume, and the check of Microsoft's side
-//! (alerts and recommendations recreated for the new connectors, or a warning).
+//! refused before any write (an unsupported target region, missing permissions), faults and
+//! the target region failing too, and SIGKILL at every step boundary and inside reapply/submit
+//! followed by resume, and the check of Microsoft's side (alerts and recommendations recreated
+//! for the new connectors, or a warning).
 
 mod acceptance;
 mod api_versions;
 mod bad_input;
+mod before_any_write;
 mod common;
 mod crash;
 mod draft;

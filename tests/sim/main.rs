@@ -2,6 +2,7 @@
 //! ownership and long-running operations, the support desk, throttling, bad inputs, and the
 //! large tenant. Every test runs a real server on 127.0.0.1 and talks HTTP to it.
 
+mod authz;
 mod common;
 mod conformance;
 mod flows;
