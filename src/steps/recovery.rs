@@ -137,6 +137,10 @@ pub struct ConnectorItem {
     /// region's connectors carry it (discover's `connectors`, not `all`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<Value>,
+    /// load-backup's marker: `Some(false)` when the connector is recovered without restore (no
+    /// backup of it). Read from the fan-out item; load-backup writes it (with `snapshot_id`).
+    #[serde(default, skip_serializing)]
+    pub restore: Option<bool>,
 }
 
 impl ConnectorItem {
