@@ -745,6 +745,72 @@ async fn ask(
     }
 }
 
+/// Reads one line from the terminal before a run exists (no interruption handling: Ctrl-C
+/// simply ends the process, nothing has been created). `None` at end of input.
+async fn read_plain(question: &str) -> Option<String> {
+    use std::io::Write;
+    print!("{}", redact::scrub_output(question));
+    let _ = std::io::stdout().flush();
+    read_line_async().await.ok().flatten().map(|s| s.trim().to_string())
+}
+
+/// Guided mode's questions about the backup, before the run is created (kept small: issue 15
+/// reworks guided mode). `missing_store`: the backup store that does not exist, when the plan
+/// would need one; then recovering without a backup (`backup=none`) is offered, and declining it
+/// is the same error as without `--guided`. When the run goes without a backup, the DevOps
+/// configuration of the new connectors (`auto_discovery`, `inventory_list`) is asked unless
+/// given with `--set`. Returns the extra `--set` pairs.
+pub async fn ask_backup_choice(
+    plan: &crate::runbook::Plan,
+    sets: &[(String, String)],
+    missing_store: Option<UserError>,
+) -> Result<Vec<(String, String)>, UserError> {
+    let mut extra = Vec::new();
+    let without = crate::steps::backup_load::plan_without_backup(plan);
+    if let (Some(err), false) = (missing_store, without) {
+        say!("{} {err}", console::style("!").yellow().bold());
+        say!("  Without a backup, lifeboat still runs Microsoft's procedure: it creates the new connectors");
+        say!("  (copying the old ones' properties from Resource Graph), drafts or files the support ticket,");
+        say!("  waits for the release, promotes the new connectors and cleans up. It does NOT restore the");
+        say!(
+            "  pull-request annotation settings of orgs, projects and repositories, nor the DevOps"
+        );
+        say!("  configuration beyond what you answer next: those are reported as not restored.");
+        let answer = read_plain("? Recover without a backup (backup=none)? [y/N]: ").await;
+        let yes = answer.is_some_and(|a| matches!(a.to_ascii_lowercase().as_str(), "y" | "yes"));
+        if !yes {
+            return Err(err);
+        }
+        extra.push(("backup".to_string(), crate::steps::backup_load::NO_BACKUP.to_string()));
+    } else if !without {
+        return Ok(extra);
+    }
+    let given = |k: &str| sets.iter().any(|(n, _)| n == k);
+    if plan.runbook.param("auto_discovery").is_some() && !given("auto_discovery") {
+        loop {
+            let a = read_plain("? Auto-discovery for the new connectors' DevOps configuration (Enabled onboards every org/owner/group the authorizing account sees that no other connector owns) [Enabled/disabled]: ")
+                .await
+                .ok_or_else(|| UserError::usage("no answer to the auto-discovery question (end of input)"))?;
+            match a.to_ascii_lowercase().as_str() {
+                "" | "e" | "enabled" => extra.push(("auto_discovery".into(), "Enabled".into())),
+                "d" | "disabled" => extra.push(("auto_discovery".into(), "Disabled".into())),
+                _ => {
+                    say!("  (type Enabled or Disabled)");
+                    continue;
+                }
+            }
+            break;
+        }
+    }
+    if plan.runbook.param("inventory_list").is_some() && !given("inventory_list") {
+        let a = read_plain("? Orgs/owners/groups the new connectors must onboard (topLevelInventoryList), comma-separated [none]: ")
+            .await
+            .ok_or_else(|| UserError::usage("no answer to the inventory list question (end of input)"))?;
+        extra.push(("inventory_list".into(), a));
+    }
+    Ok(extra)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

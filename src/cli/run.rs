@@ -149,9 +149,13 @@ fn services_for(
         let conn = g.connect()?;
         services.insert(Arc::new(conn.client));
     }
-    if plan_needs(plan, ServiceNeed::BackupStore) {
+    // A recovery without backup (`--set backup=none`) opens no store and asks for no identity.
+    if plan_needs(plan, ServiceNeed::BackupStore)
+        && !crate::steps::backup_load::plan_without_backup(plan)
+    {
         let keys = super::backup::IdentityArgs::from_env().keys()?;
-        services.insert(Arc::new(super::backup::open_store(g, keys, true)?));
+        let store = super::backup::open_store(g, keys, true).map_err(|e| no_store_hint(plan, e))?;
+        services.insert(Arc::new(store));
     }
     if let Some(dir) = run_dir {
         services.insert(Arc::new(crate::steps::services::RunDir(dir.to_path_buf())));
@@ -159,12 +163,59 @@ fn services_for(
     Ok(services)
 }
 
+/// The error `lifeboat run` would give for a missing local backup store that `plan` needs, or
+/// `None` (a store exists, is remote, or is not needed).
+fn missing_store(plan: &runbook::Plan, g: &Globals) -> Option<UserError> {
+    if !plan_needs(plan, ServiceNeed::BackupStore)
+        || crate::steps::backup_load::plan_without_backup(plan)
+    {
+        return None;
+    }
+    let url = match &g.backup_store {
+        Some(u) => u.clone(),
+        None => g.state_dir().ok()?.join("backups").to_string_lossy().into_owned(),
+    };
+    if url.contains("://") || std::path::Path::new(&url).is_dir() {
+        return None;
+    }
+    let e = UserError::usage(format!("no backup store at `{url}`"));
+    no_store_hint(plan, e.into()).downcast::<UserError>().ok()
+}
+
+/// A missing backup store, for a plan that can recover without one: the hint names
+/// `--set backup=none`.
+fn no_store_hint(plan: &runbook::Plan, e: anyhow::Error) -> anyhow::Error {
+    let can_go_without = plan.runbook.steps.iter().any(|s| s.uses == "backup.load")
+        && plan.runbook.param("backup").is_some();
+    match e.downcast::<UserError>() {
+        Ok(u) if can_go_without && u.message.starts_with("no backup store at") => {
+            let hint = format!(
+                "take backups with `lifeboat backup create`, or check --backup-store; {}",
+                crate::steps::backup_load::NO_BACKUP_HINT
+            );
+            UserError { hint: Some(hint), ..u }.into()
+        }
+        Ok(u) => u.into(),
+        Err(e) => e,
+    }
+}
+
 pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
     if a.guided {
         super::guided::require_terminal()?;
     }
     // Everything that can be wrong with the input is checked before the run directory exists.
-    let plan = runbook::load(&a.runbook, &a.set).map_err(UserError::from)?;
+    let mut plan = runbook::load(&a.runbook, &a.set).map_err(UserError::from)?;
+    if a.guided {
+        // No backup store: guided mode offers a recovery without backup (backup=none), and asks
+        // for the new connectors' DevOps configuration when there is none.
+        let missing = missing_store(&plan, g);
+        let extra = super::guided::ask_backup_choice(&plan, &a.set, missing).await?;
+        if !extra.is_empty() {
+            let sets: Vec<(String, String)> = a.set.iter().cloned().chain(extra).collect();
+            plan = runbook::load(&a.runbook, &sets).map_err(UserError::from)?;
+        }
+    }
     let sign_key = a.sign_key.as_deref().map(crate::audit::sign::load_signing_key).transpose()?;
     let registry = Registry::builtin();
     for step in &plan.runbook.steps {
@@ -563,7 +614,8 @@ pub fn status_table(views: &[InstanceView], now: OffsetDateTime) -> String {
                     .clone()
                     .filter(|_| i.state.phase() == Phase::Failed)
                     .or_else(|| (!warnings.is_empty()).then(|| warnings.join("; ")))
-                    .or_else(|| i.waiting_for.clone());
+                    .or_else(|| i.waiting_for.clone())
+                    .or_else(|| i.outputs.as_ref().and_then(not_restored_note));
                 let note = match (&i.state, note) {
                     (engine::State::Waiting { until, .. }, n) => {
                         format!("{} (until {})", n.unwrap_or_default(), fmt_time(*until))
@@ -583,6 +635,42 @@ pub fn status_table(views: &[InstanceView], now: OffsetDateTime) -> String {
         rows.push(row);
     }
     render_rows(&rows)
+}
+
+/// What a finished step says it did not restore (its `not_restored` output: `restore_exclude`
+/// entries, or settings of a connector recovered without backup), on one line for the status
+/// table; the whole list is in `status --output json`, the run report and the audit record.
+pub fn not_restored_note(outputs: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    let list = outputs.get("not_restored")?.as_array().filter(|l| !l.is_empty())?;
+    let mut reasons: Vec<String> = Vec::new();
+    for e in list {
+        let r = e.get("reason").and_then(|r| r.as_str()).unwrap_or("").to_string();
+        if !reasons.contains(&r) {
+            reasons.push(r);
+        }
+    }
+    let no_backup = crate::steps::devops::NO_BACKUP;
+    let what: Vec<String> = list
+        .iter()
+        .filter_map(|e| {
+            let field = e.get("field").and_then(|f| f.as_str())?;
+            let resource = e.get("resource").and_then(|r| r.as_str()).unwrap_or("");
+            let scope = crate::steps::restore::scope_of(resource);
+            Some(format!("{scope}:{field}"))
+        })
+        .take(4)
+        .collect();
+    let more = if list.len() > what.len() {
+        format!(" and {} more", list.len() - what.len())
+    } else {
+        String::new()
+    };
+    let why = if reasons.iter().any(|r| r == no_backup) {
+        format!("not restored: {no_backup}")
+    } else {
+        format!("not restored ({})", reasons.join(", "))
+    };
+    Some(format!("{why}: {}{more} (`status --output json` lists them)", what.join(", ")))
 }
 
 pub(super) fn render_rows<const N: usize>(rows: &[[String; N]]) -> String {
@@ -634,5 +722,40 @@ pub async fn execute_runs(c: RunsCommand, g: &Globals) -> anyhow::Result<Exit> {
             }
             Ok(Exit::Ok)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_status_table_names_what_was_not_restored() {
+        let mut o = serde_json::Map::new();
+        assert_eq!(not_restored_note(&o), None);
+        o.insert("not_restored".into(), json!([]));
+        assert_eq!(not_restored_note(&o), None);
+        let org = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Security/securityConnectors/c/devops/default/azureDevOpsOrgs/contoso";
+        o.insert(
+            "not_restored".into(),
+            json!([{"resource": org, "field": "properties.actionableRemediation", "reason": "no backup"}]),
+        );
+        let n = not_restored_note(&o).unwrap();
+        assert!(
+            n.starts_with(
+                "not restored: no backup: azureDevOpsOrgs/contoso:properties.actionableRemediation"
+            ),
+            "{n}"
+        );
+        o.insert(
+            "not_restored".into(),
+            json!([{"resource": org, "field": "properties.x", "reason": "restore_exclude"}]),
+        );
+        let n = not_restored_note(&o).unwrap();
+        assert!(
+            n.starts_with("not restored (restore_exclude): azureDevOpsOrgs/contoso:properties.x"),
+            "{n}"
+        );
     }
 }

@@ -138,6 +138,104 @@ struct Plan {
     adopted: bool,
 }
 
+/// What the new connector is made from: a backup snapshot (the old connector's and its DevOps
+/// configuration's stored bodies, and the api-versions they were read with), or, without a
+/// backup for this connector, the old connector as Resource Graph still returns it and the
+/// DevOps configuration the responder answered (`auto_discovery`, `inventory_list`). Both bodies
+/// then go through the same lossless path (`restore::connector_create_body`,
+/// `restore::restore_body`).
+struct Source {
+    /// The snapshot ID; `None`: no backup for this connector.
+    snapshot: Option<String>,
+    connector: Value,
+    config: Option<Value>,
+    api_versions: BTreeMap<ResourceKind, String>,
+}
+
+/// The DevOps configuration of a connector recovered without backup, from the `auto_discovery`
+/// (`Enabled`/`Disabled`, default `Enabled`) and `inventory_list` inputs. An `inventory_list`
+/// entry `CONNECTOR:NAME` goes to the connector named `CONNECTOR` (the old name) only; a plain
+/// `NAME` to every connector recovered without backup.
+pub(crate) fn answered_config(
+    ctx: &StepContext,
+    item: &ConnectorItem,
+) -> Result<Value, StepOutcome> {
+    let auto = match ctx.input_str("auto_discovery").map(|s| s.trim().to_string()) {
+        None => "Enabled".to_string(),
+        Some(s) if s.is_empty() => "Enabled".to_string(),
+        Some(s) if s.eq_ignore_ascii_case("enabled") => "Enabled".to_string(),
+        Some(s) if s.eq_ignore_ascii_case("disabled") => "Disabled".to_string(),
+        Some(s) => {
+            return Err(StepOutcome::fail(
+                format!("input `auto_discovery` is `{s}` (use Enabled or Disabled)"),
+                false,
+            ))
+        }
+    };
+    let list: Vec<String> = recovery::input_list(ctx, "inventory_list")
+        .into_iter()
+        .filter_map(|e| match e.split_once(':') {
+            Some((c, n)) if c.trim().eq_ignore_ascii_case(&item.name) => Some(n.trim().to_string()),
+            Some(_) => None,
+            None => Some(e),
+        })
+        .filter(|n| !n.is_empty())
+        .collect();
+    let mut props = serde_json::Map::new();
+    props.insert("autoDiscovery".into(), json!(auto));
+    if !list.is_empty() {
+        props.insert("topLevelInventoryList".into(), json!(list));
+    }
+    Ok(json!({ "properties": props }))
+}
+
+/// Where the bodies of the new connector come from (see [`Source`]).
+async fn source_of(
+    ctx: &StepContext,
+    item: &ConnectorItem,
+    who: &str,
+) -> Result<Source, StepOutcome> {
+    let snapshot = ctx.inputs.get("snapshot_id");
+    if super::backup_load::is_no_backup(snapshot) {
+        let Some(resource) =
+            item.resource.clone().filter(|r| r.get("properties").is_some_and(Value::is_object))
+        else {
+            return Err(StepOutcome::fail(
+                format!("{who}: there is no backup of it and no copy of its properties from Resource Graph (discover's `connectors` carry them as `resource`: run the region-outage runbook of this lifeboat version, or restore from a backup with --set backup=ID)"),
+                false,
+            ));
+        };
+        return Ok(Source {
+            snapshot: None,
+            connector: resource,
+            config: Some(answered_config(ctx, item)?),
+            api_versions: BTreeMap::new(),
+        });
+    }
+    let snapshot_id = recovery::required(ctx, "snapshot_id")?;
+    let store = recovery::store(ctx)?;
+    let manifest = manifest_by_id(&store, &snapshot_id).await.map_err(|e| {
+        StepOutcome::fail(format!("{who}: backup snapshot {snapshot_id}: {e}"), false)
+    })?;
+    let objects = connector_objects(&store, &manifest, &item.resource_id).await.map_err(|e| {
+        StepOutcome::fail(format!("{who}: backup snapshot {snapshot_id}: {e}"), false)
+    })?;
+    let backup_of =
+        |kind: ResourceKind| objects.iter().find(|(_, k, _)| *k == kind).map(|(_, _, b)| b.clone());
+    let Some(connector) = backup_of(ResourceKind::Connector) else {
+        return Err(StepOutcome::fail(
+            format!("{who}: snapshot {snapshot_id} has no body for the connector"),
+            false,
+        ));
+    };
+    Ok(Source {
+        snapshot: Some(manifest.id.clone()),
+        connector,
+        config: backup_of(ResourceKind::DevOpsConfiguration),
+        api_versions: manifest.api_versions.clone(),
+    })
+}
+
 async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     let item = recovery::connector_item(&ctx)?;
     let target =
@@ -145,7 +243,6 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             .map_err(|e| StepOutcome::fail(e, false))?;
     super::regions::check_target(&target, &recovery::input_list(&ctx, "supported_regions"))
         .map_err(|e| StepOutcome::fail(e, false))?;
-    let snapshot_id = recovery::required(&ctx, "snapshot_id")?;
     let adopt_existing = input_bool(&ctx, "adopt_existing").unwrap_or(false);
     let codes_file = ctx.input_str("authorization_codes").filter(|s| !s.trim().is_empty());
     let poll = match ctx.input_str("poll_interval") {
@@ -164,7 +261,6 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         .map_err(|e| StepOutcome::fail(e.to_string(), false))?;
     let exclusions = super::devops::exclusions_input(&ctx).map_err(|e| e.outcome())?;
     let client = recovery::arm(&ctx)?;
-    let store = recovery::store(&ctx)?;
     let who = format!("connector {} ({})", item.name, item.resource_id);
     let mut not_restored: Vec<Value> = Vec::new();
     // Where a connector this step creates goes (`steps::target`): never the old group by default.
@@ -254,21 +350,9 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             }
         }
     }
-    // 3. Create one from the backup.
-    let manifest = manifest_by_id(&store, &snapshot_id).await.map_err(|e| {
-        StepOutcome::fail(format!("{who}: backup snapshot {snapshot_id}: {e}"), false)
-    })?;
-    let objects = connector_objects(&store, &manifest, &item.resource_id).await.map_err(|e| {
-        StepOutcome::fail(format!("{who}: backup snapshot {snapshot_id}: {e}"), false)
-    })?;
-    let backup_of =
-        |kind: ResourceKind| objects.iter().find(|(_, k, _)| *k == kind).map(|(_, _, b)| b.clone());
-    let Some(old_body) = backup_of(ResourceKind::Connector) else {
-        return Err(StepOutcome::fail(
-            format!("{who}: snapshot {snapshot_id} has no body for the connector"),
-            false,
-        ));
-    };
+    // 3. Create one from the backup (or, without one, from Resource Graph and the answers).
+    let source = source_of(&ctx, &item, &who).await?;
+    let old_body = source.connector.clone();
     let plan = match plan {
         Some(p) => p,
         None => {
@@ -298,7 +382,7 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             ctx.progress(0, 2, format!("creating {name} in {target}"));
             // Written with the api-version the snapshot read it with while the service serves
             // it, else with the run's, and said so (naming the fields the versions differ on).
-            let read_with = manifest.api_versions.get(&ResourceKind::Connector).cloned();
+            let read_with = source.api_versions.get(&ResourceKind::Connector).cloned();
             let family = crate::azure::api::ApiFamily::Connectors;
             let res = restore::write_as_read(
                 &client,
@@ -382,6 +466,11 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             ("target_resource_group", json!(plan.new_id.resource_group)),
             ("adoption_skipped", json!(adoption_skipped)),
             ("not_restored", json!(not_restored)),
+            ("snapshot_id", json!(source.snapshot)),
+            (
+                "created_from",
+                json!(if source.snapshot.is_some() { "backup" } else { "resource-graph" }),
+            ),
             ("api_version_changes", json!(version_changes)),
         ])
     };
@@ -474,8 +563,9 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     }
     crate::redact::register_str(code.expose());
     // The backed-up configuration's writable fields, known or not, plus the fresh code (a
-    // backup never holds one). Without a backed-up configuration: auto-discovery, as before.
-    let cfg_body = match backup_of(ResourceKind::DevOpsConfiguration) {
+    // backup never holds one); without a backup, the configuration answered. Without a
+    // backed-up configuration: auto-discovery, as before.
+    let cfg_body = match source.config.clone() {
         Some(cfg) => {
             let r = restore::restore_body(&cfg, &exclusions, &plan.new_id.devops().to_string());
             not_restored.extend(restore::not_restored_json(
@@ -499,7 +589,7 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     })?;
     ctx.progress(1, 2, format!("authorizing {}", plan.new_id.name()));
     // With the api-version the snapshot read the configuration with, as the connector itself.
-    let read_with = manifest.api_versions.get(&ResourceKind::DevOpsConfiguration).cloned();
+    let read_with = source.api_versions.get(&ResourceKind::DevOpsConfiguration).cloned();
     let devops_id = plan.new_id.devops();
     let family = crate::azure::api::ApiFamily::Devops;
     let res =

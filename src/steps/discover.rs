@@ -18,6 +18,19 @@ fn str_of(r: &Map<String, Value>, k: &str) -> String {
     r.get(k).and_then(Value::as_str).unwrap_or_default().to_owned()
 }
 
+/// The connector's writable resource fields in a Resource Graph row: `kind`, `tags` and
+/// `properties` as Azure returned them (unknown fields inside kept), for a recovery without
+/// backup (`restore::connector_create_body` takes it as it takes a backed-up body).
+pub fn graph_resource(r: &Map<String, Value>) -> Value {
+    let mut m = Map::new();
+    for k in ["kind", "tags", "properties"] {
+        if let Some(v) = r.get(k).filter(|v| !v.is_null()) {
+            m.insert(k.to_string(), v.clone());
+        }
+    }
+    Value::Object(m)
+}
+
 impl StepKind for Query {
     fn info(&self) -> &'static StepKindInfo {
         info("resource-graph.query")
@@ -54,6 +67,7 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             resource_group: str_of(r, "resourceGroup"),
             region: normalise_region(&str_of(r, "region")),
             connector_type: str_of(r, "connectorType"),
+            resource: Some(graph_resource(r)),
             ..Default::default()
         })
         .filter(|c| !c.resource_id.is_empty())
@@ -103,6 +117,10 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     }
     ctx.progress(1, 1, format!("{} DevOps connector(s) in {region}", connectors.len()));
     let count = connectors.len();
+    // Only the failed connectors carry their Resource Graph body (the fan-out needs it without a
+    // backup); `all` (adoption candidates) stays small.
+    let all: Vec<ConnectorItem> =
+        all.iter().map(|c| ConnectorItem { resource: None, ..c.clone() }).collect();
     Ok(recovery::outputs(vec![
         ("connectors", json!(connectors)),
         ("all", json!(all)),

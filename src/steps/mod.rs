@@ -176,9 +176,10 @@ static CATALOG: &[StepKindInfo] = &[
         class: StepClass::Idempotent,
         description: "durable poll until every org, owner and group of the backup is released to the new connector",
         inputs: &[
-            input("snapshot_id", true, "backup snapshot holding the old connector (ID or `latest`)"),
+            input("snapshot_id", true, "backup snapshot holding the old connector (ID or `latest`); null or `none`: no backup of it (load-backup's item.snapshot_id)"),
             input("old_resource_id", true, "resource ID of the failed connector"),
             input("new_resource_id", true, "resource ID of the connector that replaces it"),
+            input("candidates", false, "other connectors (discover's `all`): without a backup, items they own are not waited for"),
             poll_interval_input("time between polls (default 5m, at least 1s)"),
         ],
         services: &[ServiceNeed::Azure, ServiceNeed::BackupStore],
@@ -189,7 +190,7 @@ static CATALOG: &[StepKindInfo] = &[
         class: StepClass::Idempotent,
         description: "restores the backup's DevOps settings on the new connector with the fewest writes",
         inputs: &[
-            input("snapshot_id", true, "backup snapshot holding the old connector (ID or `latest`)"),
+            input("snapshot_id", true, "backup snapshot holding the old connector (ID or `latest`); null or `none`: no backup of it (load-backup's item.snapshot_id)"),
             input("old_resource_id", true, "resource ID of the failed connector"),
             input("new_resource_id", true, "resource ID of the connector that replaces it"),
             input("dry_run", false, "true: list the writes and the diff, change nothing"),
@@ -204,7 +205,7 @@ static CATALOG: &[StepKindInfo] = &[
         class: StepClass::Idempotent,
         description: "compares every backed-up field with the new connector's; fails with a diff by field path",
         inputs: &[
-            input("snapshot_id", true, "backup snapshot holding the old connector (ID or `latest`)"),
+            input("snapshot_id", true, "backup snapshot holding the old connector (ID or `latest`); null or `none`: no backup of it (load-backup's item.snapshot_id)"),
             input("old_resource_id", true, "resource ID of the failed connector"),
             input("new_resource_id", true, "resource ID of the connector that replaces it"),
             input("adopted", false, "true: the new connector was adopted, its own settings are not compared"),
@@ -266,7 +267,7 @@ static CATALOG: &[StepKindInfo] = &[
         class: StepClass::Idempotent,
         description: "picks and verifies the backup snapshot that holds every failed connector",
         inputs: &[
-            input("snapshot", false, "a snapshot ID, or latest (the newest that verifies)"),
+            input("snapshot", false, "a snapshot ID, latest (the newest that verifies), or none (no backup: no store is opened, nothing restored)"),
             input("connectors", true, "the failed connectors (discover's output)"),
             input("failed_region", true, "the region that is down"),
             input("target_region", true, "the region to recover into (not the failed one)"),
@@ -280,7 +281,9 @@ static CATALOG: &[StepKindInfo] = &[
         description: "creates (or adopts) the replacement connector in the target region and authorizes it",
         inputs: &[
             input("connector", false, "the failed connector (default: the for_each item)"),
-            input("snapshot_id", true, "the snapshot the connector is recreated from"),
+            input("snapshot_id", true, "the snapshot the connector is recreated from; null or `none`: from Resource Graph's copy of the old connector (item.resource) and the answers below"),
+            input("auto_discovery", false, "without a backup: the new connector's autoDiscovery, Enabled (default) or Disabled"),
+            input("inventory_list", false, "without a backup: its topLevelInventoryList (orgs, owners or groups; default none)"),
             input("target_region", true, "where the new connector goes"),
             input("target_subscription", false, "subscription of the new connector (default: the old one's)"),
             input("target_resource_group", false, "resource group of the new connector (default: `<old group>-<target region>`, created in the target region)"),

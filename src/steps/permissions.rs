@@ -223,7 +223,11 @@ pub fn requirements(w: &RecoveryWrites) -> Result<Vec<Requirement>, String> {
             action: DEVOPS_WRITE,
             why: format!("authorize {new_name} and restore its DevOps configuration"),
         });
-        if w.reapply && c.connector_type.eq_ignore_ascii_case("AzureDevOps") {
+        // A connector recovered without backup (`restore: false`) has nothing reapplied.
+        if w.reapply
+            && c.restore != Some(false)
+            && c.connector_type.eq_ignore_ascii_case("AzureDevOps")
+        {
             for action in [ADO_ORG_WRITE, ADO_PROJECT_WRITE, ADO_REPO_WRITE] {
                 out.push(Requirement {
                     scope: group.clone(),
@@ -627,6 +631,19 @@ mod tests {
             && q.scope == Scope::Subscription("bbbbbbbb-2222-3333-4444-555555555555".into())));
         let bad = RecoveryWrites { target_resource_group: "rg.".into(), ..w };
         assert!(requirements(&bad).unwrap_err().contains("period"));
+    }
+
+    #[test]
+    fn a_connector_recovered_without_backup_needs_no_org_project_repo_writes() {
+        let no_backup = ConnectorItem { restore: Some(false), ..item("ado", "AzureDevOps") };
+        let w = RecoveryWrites {
+            connectors: vec![no_backup],
+            target_region: "northeurope".into(),
+            reapply: true,
+            ..Default::default()
+        };
+        let actions: Vec<&str> = requirements(&w).unwrap().iter().map(|q| q.action).collect();
+        assert_eq!(actions, [CONNECTOR_WRITE, DEVOPS_WRITE]);
     }
 
     #[test]

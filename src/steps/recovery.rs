@@ -132,6 +132,15 @@ pub struct ConnectorItem {
     pub owners: Vec<String>,
     #[serde(default)]
     pub groups: Vec<String>,
+    /// The connector's writable fields as Resource Graph returned them (`kind`, `tags`,
+    /// `properties`, whole: unknown fields kept), for a recovery without backup. Only the failed
+    /// region's connectors carry it (discover's `connectors`, not `all`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<Value>,
+    /// load-backup's marker: `Some(false)` when the connector is recovered without restore (no
+    /// backup of it). Read from the fan-out item; load-backup writes it (with `snapshot_id`).
+    #[serde(default, skip_serializing)]
+    pub restore: Option<bool>,
 }
 
 impl ConnectorItem {

@@ -10,7 +10,7 @@ fn connector(sub: &str, rg: &str, name: &str, env: &str, location: &str) -> Valu
     json!({
         "id": format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Security/securityConnectors/{name}"),
         "name": name, "type": "microsoft.security/securityconnectors", "location": location,
-        "resourceGroup": rg, "subscriptionId": sub, "tags": {"env": "prod"},
+        "resourceGroup": rg, "subscriptionId": sub, "tags": {"env": "prod"}, "kind": "",
         "properties": {"environmentName": env, "hierarchyIdentifier": "x"}
     })
 }
@@ -37,7 +37,9 @@ fn the_connector_query_selects_exactly_the_devops_connectors() {
             "name",
             "subscriptionId",
             "resourceGroup",
-            "tags"
+            "tags",
+            "kind",
+            "properties"
         ]
     );
     let names: Vec<&str> = t.rows.iter().map(|r| r[3].as_str().unwrap()).collect();

@@ -5,6 +5,7 @@
 
 mod harness;
 mod lossless;
+mod no_backup;
 
 use harness::*;
 use lifeboat::steps::StepOutcome;

@@ -240,3 +240,84 @@ fn ctrl_c_while_steps_run_leaves_a_consistent_journal_and_resume_reruns_them() {
     assert!(text.contains("lifeboat attest g3 file-ticket"), "{text}");
     assert_eq!(std::fs::read_to_string(&effects).unwrap().lines().count(), 2);
 }
+
+/// Issue 13: with no backup store, guided mode offers a recovery without backup; declining it
+/// is the usual refusal (exit 2, the hint names `--set backup=none`, nothing written or
+/// created); accepting it asks for the new connectors' DevOps configuration and starts the run
+/// with `backup=none` and the answers as parameters.
+#[test]
+fn without_a_backup_store_guided_mode_offers_a_recovery_without_backup() {
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sim = rt.block_on(async {
+        let mut cfg = lifeboat::sim::SimConfig {
+            tenant: lifeboat::sim::TenantSource::Small,
+            time_scale: 0.0,
+            lro_delay: Duration::ZERO,
+            ..lifeboat::sim::SimConfig::default()
+        };
+        cfg.throttle.enabled = false;
+        let sim = lifeboat::sim::start(cfg).await.unwrap();
+        reqwest::Client::new()
+            .post(format!("{}/_sim/regions/westeurope/fail", sim.url().trim_end_matches('/')))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+        sim
+    });
+    let state = tempfile::tempdir().unwrap();
+    let runbook = format!("{}/runbooks/region-outage.yaml", env!("CARGO_MANIFEST_DIR"));
+    let start = |run: &str| {
+        let mut cmd = lifeboat(state.path());
+        cmd.args(["--arm-endpoint", sim.url(), "--auth", "none"])
+            .args(["run", &runbook, "--run-id", run, "--guided"])
+            .args(["--set", "failed_region=westeurope", "--set", "target_region=northeurope"])
+            .env_remove("LIFEBOAT_BACKUP_STORE")
+            .env("NO_COLOR", "1")
+            .env("TERM", "xterm");
+        Pty::spawn(cmd)
+    };
+    let writes = || {
+        sim.requests()
+            .into_iter()
+            .filter(|r| matches!(r.method.as_str(), "PUT" | "PATCH" | "DELETE"))
+            .count()
+    };
+
+    let mut p = start("g-no-1");
+    p.expect("no backup store at");
+    p.expect("Recover without a backup (backup=none)? [y/N]: ");
+    p.send_line("n");
+    let (code, out) = p.finish();
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--set backup=none"), "{out}");
+    assert!(!state.path().join("runs/g-no-1").exists(), "no run was created");
+    assert_eq!(writes(), 0, "nothing was written");
+
+    let mut p = start("g-no-2");
+    p.expect("Recover without a backup (backup=none)? [y/N]: ");
+    p.send_line("y");
+    p.expect("Auto-discovery for the new connectors' DevOps configuration");
+    p.send_line("disabled");
+    p.expect("topLevelInventoryList), comma-separated [none]: ");
+    p.send_line("ado-weu:contoso,gitlab-weu:contoso-gl");
+    // The run starts without a store and gets as far as asking for an OAuth code.
+    p.expect("run g-no-2 of runbook region-outage");
+    p.expect("OAuth authorization code for the new connector");
+    p.session.send(ControlCode::EndOfText).unwrap();
+    let (code, out) = p.finish();
+    assert_eq!(code, 3, "paused: {out}");
+    let journal = std::fs::read_to_string(state.path().join("runs/g-no-2/journal.jsonl")).unwrap();
+    let header: serde_json::Value = serde_json::from_str(journal.lines().next().unwrap()).unwrap();
+    let params = &header["payload"]["params"];
+    assert_eq!(params["backup"], "none", "{header}");
+    assert_eq!(params["auto_discovery"], "Disabled");
+    assert_eq!(
+        params["inventory_list"],
+        serde_json::json!(["ado-weu:contoso", "gitlab-weu:contoso-gl"])
+    );
+    assert!(!state.path().join("backups").exists(), "no backup store was created");
+    rt.block_on(sim.shutdown()).unwrap();
+}

@@ -16,5 +16,6 @@ mod faults;
 mod lossless;
 mod lro_shapes;
 mod microsoft_side;
+mod no_backup;
 mod property;
 mod rg;

@@ -279,7 +279,9 @@ mod tests {
                 "name",
                 "subscriptionId",
                 "resourceGroup",
-                "tags"
+                "tags",
+                "kind",
+                "properties"
             ]
         );
         assert_eq!(col(&t, "name"), vec!["ado-weu", "gh-eus", "gl-eus"], "ordered by id ascending");

@@ -465,6 +465,128 @@ impl LiveView {
     }
 }
 
+// ---------------------------------------------------------------- without a backup
+
+/// The `reason` of a setting not restored because there is no backup of its connector.
+pub(crate) const NO_BACKUP: &str = "no backup";
+
+/// What a connector recovered without backup does not get back, one `not_restored` entry
+/// (`{resource, field, value: null, reason: "no backup", note}`) per thing, for the outputs of
+/// `devops.reapply-settings` and `devops.verify` (status, run report, audit record): the
+/// pull-request annotation settings of each Azure DevOps org the new connector owns (with its
+/// projects and repositories), the DevOps configuration beyond what was answered (the live
+/// `autoDiscovery`/`topLevelInventoryList` are named), and every connector field Resource Graph
+/// did not return. Reads are best-effort: a list that fails gives one entry for all orgs.
+pub(crate) async fn not_restored_without_backup(
+    client: &ArmClient,
+    new: &ResourceId,
+    env: Env,
+) -> Vec<Value> {
+    let entry = |resource: String, field: &str, note: String| json!({"resource": resource, "field": field, "value": Value::Null, "reason": NO_BACKUP, "note": note});
+    let mut out = Vec::new();
+    if env == Env::AzureDevOps {
+        match client.list_azure_devops_orgs(new).await {
+            Ok(orgs) if !orgs.is_empty() => {
+                for name in orgs.into_iter().filter_map(|o| o.name) {
+                    out.push(entry(
+                        new.azure_devops_org(&name).to_string(),
+                        "properties.actionableRemediation",
+                        format!("pull-request annotation settings of Azure DevOps organization `{name}` and of its projects and repositories (the service defaults apply; set them by hand)"),
+                    ));
+                }
+            }
+            _ => out.push(entry(
+                format!("{}/azureDevOpsOrgs", new.devops()),
+                "properties.actionableRemediation",
+                "pull-request annotation settings of every Azure DevOps organization, project and repository (the service defaults apply; set them by hand)".into(),
+            )),
+        }
+    }
+    let answered = match client.get_devops_configuration(new).await {
+        Ok(c) => {
+            let v = serde_json::to_value(c).unwrap_or_default();
+            let p = v.get("properties").cloned().unwrap_or_default();
+            format!(
+                "set from your answers instead: autoDiscovery={}, topLevelInventoryList={}",
+                p.get("autoDiscovery").unwrap_or(&Value::Null),
+                p.get("topLevelInventoryList").unwrap_or(&json!([]))
+            )
+        }
+        Err(_) => "set from your answers (auto_discovery, inventory_list) instead".into(),
+    };
+    out.push(entry(
+        new.devops().to_string(),
+        "properties",
+        format!("the DevOps configuration beyond what was answered: the old inventory list and auto-discovery setting, agentless scanning settings, every other field of the old configuration ({answered})"),
+    ));
+    out.push(entry(
+        new.to_string(),
+        "(fields Resource Graph does not return)",
+        "the new connector copies the old one's kind, tags and properties as Resource Graph still returns them; any other field of the old connector is lost".into(),
+    ));
+    if env != Env::AzureDevOps {
+        out.push(entry(
+            format!("{}/{}", new.devops(), if env == Env::GitHub { "gitHubOwners" } else { "gitLabGroups" }),
+            "(not verified)",
+            format!("{}s and their repositories are read-only through the API: without a backup nothing compares them with the old connector's", env.noun()),
+        ));
+    }
+    out
+}
+
+/// The outputs of `devops.reapply-settings` / `devops.verify` for a connector without backup:
+/// the step did nothing but say what is not restored.
+pub(crate) async fn skipped_without_backup(
+    ctx: &StepContext,
+    new: &ResourceId,
+    verify: bool,
+) -> Result<(Map<String, Value>, usize), StepError> {
+    let client = arm_client(ctx)?;
+    let env = release::env_for(ctx, &client, new).await?;
+    let not_restored = not_restored_without_backup(&client, new, env).await;
+    let n = not_restored.len();
+    // One sentence for the end of the run, `status` and the audit record's warnings.
+    let orgs: Vec<String> = not_restored
+        .iter()
+        .filter(|e| e["field"] == "properties.actionableRemediation")
+        .filter_map(|e| e["resource"].as_str())
+        .filter_map(|r| r.rsplit_once("/azureDevOpsOrgs/").map(|(_, o)| o.to_string()))
+        .collect();
+    let annotations = match (env, orgs.is_empty()) {
+        (Env::AzureDevOps, false) => format!(
+            "the pull-request annotation settings of Azure DevOps organization(s) {} and of their projects and repositories, ",
+            orgs.join(", ")
+        ),
+        (Env::AzureDevOps, true) => "the pull-request annotation settings of every Azure DevOps organization, project and repository, ".to_string(),
+        _ => String::new(),
+    };
+    let warning = if verify {
+        format!(
+            "not restored: no backup: nothing to verify {} against (see reapply-settings for what was not restored)",
+            new.name()
+        )
+    } else {
+        format!(
+            "not restored: no backup: {annotations}the DevOps configuration beyond autoDiscovery and topLevelInventoryList (agentless settings and every other field), and connector fields Resource Graph does not return; set them by hand on {}",
+            new.name()
+        )
+    };
+    ctx.progress(
+        1,
+        1,
+        format!(
+            "not restored: no backup ({n} item(s): pull-request annotation settings, the DevOps configuration beyond your answers, connector fields Resource Graph does not return)"
+        ),
+    );
+    let mut out = Map::new();
+    out.insert("snapshot_id".into(), Value::Null);
+    out.insert("restored".into(), json!(false));
+    out.insert("skipped".into(), json!("not restored: no backup"));
+    out.insert("not_restored".into(), json!(not_restored));
+    out.insert(crate::steps::WARNINGS_OUTPUT.into(), json!([warning]));
+    Ok((out, n))
+}
+
 // ---------------------------------------------------------------- effective settings
 
 /// `properties.actionableRemediation` of a body (an empty object when absent).

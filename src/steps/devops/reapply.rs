@@ -466,9 +466,16 @@ impl StepKind for Reapply {
 }
 
 async fn run(ctx: StepContext) -> Result<StepOutcome, StepError> {
-    let snapshot = required_str(&ctx, "snapshot_id")?;
     let old = connector_input(&ctx, "old_resource_id")?;
     let new = connector_input(&ctx, "new_resource_id")?;
+    if crate::steps::backup_load::is_no_backup(ctx.inputs.get("snapshot_id")) {
+        // Nothing to reapply: said, per setting, in `not_restored` (status, report, audit).
+        let (mut out, _) = skipped_without_backup(&ctx, &new, false).await?;
+        out.insert("writes".into(), json!(0));
+        out.insert("dry_run".into(), json!(bool_input(&ctx, "dry_run")?));
+        return Ok(StepOutcome::ok(out));
+    }
+    let snapshot = required_str(&ctx, "snapshot_id")?;
     let dry_run = bool_input(&ctx, "dry_run")?;
     let in_flight = match ctx.inputs.get("max_in_flight") {
         None | Some(Value::Null) => DEFAULT_IN_FLIGHT,

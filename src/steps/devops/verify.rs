@@ -213,10 +213,21 @@ fn line(m: &Value) -> String {
 }
 
 async fn run(ctx: StepContext) -> Result<StepOutcome, StepError> {
-    let snapshot = required_str(&ctx, "snapshot_id")?;
     let old = connector_input(&ctx, "old_resource_id")?;
     let new = connector_input(&ctx, "new_resource_id")?;
     let adopted = bool_input(&ctx, "adopted")?;
+    if crate::steps::backup_load::is_no_backup(ctx.inputs.get("snapshot_id")) {
+        // Nothing to compare with: said, per setting, in `not_restored`.
+        let (mut out, _) = skipped_without_backup(&ctx, &new, true).await?;
+        out.insert("verified".into(), json!(false));
+        out.insert("checked".into(), json!(0));
+        out.insert("resources_checked".into(), json!(0));
+        out.insert("mismatches".into(), json!([]));
+        out.insert("adopted".into(), json!(adopted));
+        out.insert("not_recreated_by_microsoft".into(), json!(NOT_RECREATED_BY_MICROSOFT));
+        return Ok(StepOutcome::ok(out));
+    }
+    let snapshot = required_str(&ctx, "snapshot_id")?;
     let exclusions = exclusions_input(&ctx)?;
     let client = arm_client(&ctx)?;
     let store = backup_store(&ctx)?;
