@@ -12,7 +12,7 @@
 //! choice (docs/simulator.md). Connectors of other environments (AWS, GCP, ...) are not
 //! checked.
 //!
-//! The simulator's own list: it shares nothing with lifeboat's `data/azure-regions.yaml`.
+//! The simulator's own list: it shares nothing with lifeboat's `src/steps/data/azure-regions.yaml`.
 
 use super::model::normalize_region;
 use super::server::ArmError;

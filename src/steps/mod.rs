@@ -288,7 +288,7 @@ static CATALOG: &[StepKindInfo] = &[
             input("target_subscription", false, "subscription of the new connector (default: the old one's)"),
             input("target_resource_group", false, "resource group of the new connector (default: `<old group>-<target region>`, created in the target region)"),
             input("failed_region", false, "the region that is down: a target group located there is refused (default: the connector's region)"),
-            input("supported_regions", false, "regions where DevOps security is available (empty: lifeboat's list, data/azure-regions.yaml)"),
+            input("supported_regions", false, "regions where DevOps security is available (empty: lifeboat's list, src/steps/data/azure-regions.yaml)"),
             input("adopt_existing", false, "reuse a target-region connector that sees the same scope"),
             input("candidates", false, "connectors that may be adopted (discover's `all`)"),
             input("authorization_codes", false, "file of `<old-connector-name> <code>` lines"),

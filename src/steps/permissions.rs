@@ -20,7 +20,7 @@
 //! exist yet, with the group's creation), restoring Azure DevOps org/project/repo settings,
 //! filing the support ticket when `submit_ticket`, and deleting the old connector at cleanup.
 //! A missing action is named with its scope, what the run needs it for, and the built-in roles
-//! (`data/azure-roles.yaml`) that grant it.
+//! (`src/steps/data/azure-roles.yaml`) that grant it.
 
 use super::kind::Services;
 use super::recovery::ConnectorItem;
@@ -58,9 +58,9 @@ pub const GROUP_WRITE: &str = "Microsoft.Resources/subscriptions/resourceGroups/
 /// File the support request.
 pub const TICKET_WRITE: &str = "Microsoft.Support/supportTickets/write";
 
-const ROLES: &str = include_str!("../../data/azure-roles.yaml");
+const ROLES: &str = include_str!("data/azure-roles.yaml");
 
-/// A built-in role as `data/azure-roles.yaml` holds it.
+/// A built-in role as `src/steps/data/azure-roles.yaml` holds it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Role {
     pub name: String,
@@ -83,7 +83,7 @@ pub fn roles() -> &'static [Role] {
     static PARSED: OnceLock<Vec<Role>> = OnceLock::new();
     PARSED.get_or_init(|| {
         parse_roles(ROLES).unwrap_or_else(|e| {
-            unreachable!("data/azure-roles.yaml is checked by a unit test: {e}")
+            unreachable!("src/steps/data/azure-roles.yaml is checked by a unit test: {e}")
         })
     })
 }

@@ -1,7 +1,7 @@
 //! Where Microsoft Defender for Cloud DevOps security is available, and which supported regions
 //! are nearest to a region a responder named.
 //!
-//! The data is one embedded file, `data/azure-regions.yaml`: the supported list (with its source
+//! The data is one embedded file, `src/steps/data/azure-regions.yaml`: the supported list (with its source
 //! and the date it was read) and the coordinates of every Azure region lifeboat knows (ARM's
 //! `az account list-locations` metadata, with its source). Microsoft adds regions, so a run can
 //! replace the supported list with the runbook parameter `supported_regions` (empty: the
@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-const DATA: &str = include_str!("../../data/azure-regions.yaml");
+const DATA: &str = include_str!("data/azure-regions.yaml");
 
 /// Mean Earth radius (IUGG), for great-circle distances.
 const EARTH_RADIUS_KM: f64 = 6371.0088;
@@ -64,7 +64,7 @@ fn data() -> &'static RegionFile {
     static DATA_FILE: OnceLock<RegionFile> = OnceLock::new();
     DATA_FILE.get_or_init(|| {
         parse(DATA).unwrap_or_else(|e| {
-            unreachable!("data/azure-regions.yaml is checked by a unit test: {e}")
+            unreachable!("src/steps/data/azure-regions.yaml is checked by a unit test: {e}")
         })
     })
 }
