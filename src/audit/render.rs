@@ -8,7 +8,7 @@
 //! external URL, and the Markdown has no link, image, autolink or raw HTML made of journaled text.
 
 use super::{AuditEvent, AuditRecord};
-use crate::drill::report::clean_text;
+use crate::text::{clean_text, xml_escape};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -420,13 +420,10 @@ fn compact(v: &Value) -> String {
     }
 }
 
+/// [`export_text`], escaped for an XML attribute or element ([`xml_escape`]: newlines and tabs
+/// as character references, so a `message` attribute keeps them).
 fn xml(s: &str) -> String {
-    export_text(s)
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
+    xml_escape(&export_text(s))
 }
 
 /// JUnit XML: one test case per step instance (its last attempt decides), failures carry the

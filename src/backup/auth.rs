@@ -26,9 +26,9 @@
 //! Private keys are never written, printed or quoted in errors; public keys are shown only by
 //! fingerprint.
 
-use super::canonical::sha256_hex;
 use super::store::{Authentication, Store, StoreConfig};
 use super::BackupError;
+use crate::digest::sha256_hex;
 use base64::Engine as _;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use ed25519_dalek::{Signature, Signer, Verifier, VerifyingKey};

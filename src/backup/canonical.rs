@@ -6,8 +6,8 @@
 //! and numbers as `serde_json` writes them. It is stable across runs and across lifeboat
 //! versions, which is what makes the object keys content addresses.
 
+use crate::digest::sha256_hex;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 /// Fields left out of the content hash because ARM changes them without any configuration
 /// change: the resource's `etag`, the `lastModified*` part of `systemData`, and the status
@@ -63,11 +63,6 @@ fn write_scalar(value: &Value, out: &mut Vec<u8>) {
     if serde_json::to_writer(&mut *out, value).is_err() {
         out.extend_from_slice(b"null");
     }
-}
-
-/// Lowercase hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// The content address of a resource body: SHA-256 of the canonical JSON of the body with the

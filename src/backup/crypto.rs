@@ -56,7 +56,7 @@ impl Recipients {
     /// SHA-256 over the sorted public keys: recorded in the store config so a writer with a
     /// different set of keys is refused rather than producing snapshots some readers cannot open.
     pub fn fingerprint(&self) -> String {
-        super::canonical::sha256_hex(self.public_keys().join("\n").as_bytes())
+        crate::digest::sha256_hex(self.public_keys().join("\n").as_bytes())
     }
 
     pub fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>, BackupError> {

@@ -16,10 +16,11 @@
 //! first checked to be 64 lowercase hex characters ([`check_hash`]).
 
 use super::auth::{Pin, SigningKey};
-use super::canonical::{sha256_hex, VOLATILE_FIELDS};
+use super::canonical::VOLATILE_FIELDS;
 use super::crypto::{DecryptFailure, Identities, Recipients};
 use super::BackupError;
 use crate::clock::{Clock, SystemClock};
+use crate::digest::sha256_hex;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};

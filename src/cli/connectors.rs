@@ -9,6 +9,7 @@
 use super::{Globals, OutputFormat};
 use crate::azure::{self, ArmClient, AzureError, ResourceId};
 use crate::error::{Exit, UserError};
+use crate::text::normalize_region;
 use futures::StreamExt;
 use serde::Serialize;
 
@@ -73,7 +74,7 @@ pub struct ConnectorDetails {
 /// Lists the DevOps connectors in scope.
 pub async fn list(client: &ArmClient, args: &ListArgs) -> Result<Vec<ConnectorRow>, AzureError> {
     let rows = client.resource_graph_query(DEVOPS_CONNECTORS_QUERY, &args.subscriptions).await?;
-    let want_region = args.region.as_deref().map(normalise_region);
+    let want_region = args.region.as_deref().map(normalize_region);
     let str_of = |r: &serde_json::Map<String, serde_json::Value>, k: &str| {
         r.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned()
     };
@@ -89,7 +90,7 @@ pub async fn list(client: &ArmClient, args: &ListArgs) -> Result<Vec<ConnectorRo
             tags: r.get("tags").and_then(|t| t.as_object()).cloned().unwrap_or_default(),
             details: None,
         })
-        .filter(|c| want_region.as_ref().is_none_or(|w| normalise_region(&c.region) == *w))
+        .filter(|c| want_region.as_ref().is_none_or(|w| normalize_region(&c.region) == *w))
         .collect();
     out.sort_by_key(|c| c.id.to_ascii_lowercase());
     out.dedup_by(|a, b| a.id.eq_ignore_ascii_case(&b.id));
@@ -104,10 +105,6 @@ pub async fn list(client: &ArmClient, args: &ListArgs) -> Result<Vec<ConnectorRo
         }
     }
     Ok(out)
-}
-
-fn normalise_region(r: &str) -> String {
-    r.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase()
 }
 
 async fn details(client: &ArmClient, row: &ConnectorRow) -> Result<ConnectorDetails, AzureError> {

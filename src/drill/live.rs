@@ -117,7 +117,7 @@ fn connect(g: &Globals) -> Result<ArmClient, UserError> {
 /// The drill connector's name: the production name plus a suffix from the run id, within ARM's
 /// length limit.
 pub fn drill_connector_name(production: &str, run_id: &str) -> String {
-    let h = crate::backup::canonical::sha256_hex(run_id.as_bytes());
+    let h = crate::digest::sha256_hex(run_id.as_bytes());
     let mut base: String = production.chars().take(40).collect();
     base.push_str("-drill-");
     base.push_str(&h[..8]);

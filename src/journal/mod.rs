@@ -88,9 +88,7 @@ fn io_err<'a>(
     move |source| JournalError::Io { action, path: path.to_path_buf(), source }
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+pub use crate::digest::sha256_hex;
 
 /// The marker written instead of a secret value: never the value, only its hash.
 pub fn redact(value: &Value) -> Value {

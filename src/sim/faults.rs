@@ -15,6 +15,7 @@
 //! asks [`FaultSpec::refuses_recreation`] when a release's recreation of Microsoft's side
 //! (alerts, assessments) falls due.
 
+use super::model::normalize_region;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -135,11 +136,6 @@ impl Default for FaultSpec {
             no_recreate: Vec::new(),
         }
     }
-}
-
-/// Normalises a region name as ARM accepts it: `East US` and `eastus` are the same region.
-fn normalize_region(name: &str) -> String {
-    name.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect()
 }
 
 impl FaultSpec {

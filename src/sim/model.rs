@@ -83,7 +83,10 @@ pub fn group_key(subscription: &str, resource_group: &str) -> String {
     format!("{subscription}/{resource_group}").to_ascii_lowercase()
 }
 
-/// `West Europe` and `westeurope` are the same region to ARM.
+/// `West Europe` and `westeurope` are the same region to ARM: the simulator's one rule for
+/// region names (locations, outages, the control API), whitespace removed and ASCII letters
+/// lowercased. ARM's location names are ASCII; folding other letters too (Unicode lowercase)
+/// would make two names equal that ARM keeps apart, so the simulator does not.
 pub fn normalize_region(s: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase()
 }

@@ -93,10 +93,9 @@ pub const AZURE_REGIONS: &[&str] = &[
     "chinanorth3",
 ];
 
-/// A region name as ARM compares it: lowercase, without spaces (`East US` → `eastus`).
-pub fn normalise_region(r: &str) -> String {
-    r.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase()
-}
+/// A region name as ARM compares it: lowercase, without spaces (`East US` → `eastus`); the one
+/// rule is [`crate::text::normalize_region`].
+pub use crate::text::normalize_region as normalise_region;
 
 /// Checks a region name against [`AZURE_REGIONS`]; the error names the input and suggests the
 /// closest known name.

@@ -86,14 +86,15 @@ fn file_stem(name: &str) -> String {
     s.trim_start_matches('.').to_string()
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename: a reader never sees half.
+/// Writes `bytes` to `path` (its directory created if missing) through [`fsutil::write_atomic`]:
+/// a reader never sees half, and the file is durable once the step records it.
+///
+/// [`fsutil::write_atomic`]: crate::fsutil::write_atomic
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    crate::fsutil::write_atomic(path, bytes)
 }
 
 /// The deterministic ticket name of one connector of one run.
