@@ -30,7 +30,7 @@ pub fn record(state_dir: &Path, report: &DrillReport) -> io::Result<PathBuf> {
     std::fs::create_dir_all(&dir)
         .map_err(|e| io::Error::new(e.kind(), format!("create {}: {e}", dir.display())))?;
     let path = dir.join("report.json");
-    report::write_atomic(&path, report::to_json(report).as_bytes())?;
+    crate::fsutil::write_atomic(&path, report::to_json(report).as_bytes())?;
     Ok(path)
 }
 
@@ -213,7 +213,7 @@ pub fn render_table(entries: &[HistoryEntry]) -> String {
                 String::new(),
                 String::new(),
                 "UNREADABLE".into(),
-                report::clean_text(problem),
+                crate::text::clean_text(problem),
                 String::new(),
                 String::new(),
             ]),

@@ -1,0 +1,162 @@
+//! `report.html`: the handlebars view of a report and its rendering.
+
+use super::{
+    format_duration, opt_duration, rfc3339, seconds_between, target_text, DrillReport, WaitedOn,
+};
+use crate::text::clean_text;
+use serde_json::json;
+use time::OffsetDateTime;
+
+/// The HTML template, embedded so a report can be written from any working directory.
+const HTML_TEMPLATE: &str = include_str!("../../../templates/drill-report.html.hbs");
+
+/// An error rendering the HTML template: a bug in the template, never in the report's data.
+#[derive(Debug, thiserror::Error)]
+#[error("drill report template failed to render")]
+pub struct RenderError(#[source] Box<dyn std::error::Error + Send + Sync>);
+
+/// `report.html`: one self-contained HTML5 file (inline CSS, no script, no external URL).
+pub fn render_html(report: &DrillReport) -> Result<String, RenderError> {
+    let mut hb = handlebars::Handlebars::new();
+    hb.set_strict_mode(true);
+    hb.register_template_string("report", HTML_TEMPLATE).map_err(|e| RenderError(Box::new(e)))?;
+    hb.render("report", &html_view(report)).map_err(|e| RenderError(Box::new(e)))
+}
+
+/// The template's view: every string cleaned, every number formatted, timeline positions
+/// computed here so the template has no logic beyond loops and conditions.
+fn html_view(r: &DrillReport) -> serde_json::Value {
+    let c = |s: &str| clean_text(s);
+    let t0 = r
+        .steps
+        .iter()
+        .map(|s| s.started_at)
+        .chain([r.outage.injected_at])
+        .min()
+        .unwrap_or(r.started_at);
+    let t1 = r
+        .steps
+        .iter()
+        .map(|s| s.finished_at)
+        .chain(r.recovery.verified_at)
+        .chain([r.outage.injected_at])
+        .max()
+        .unwrap_or(r.finished_at);
+    let span = (t1 - t0).as_seconds_f64().max(1.0);
+    let pct = |t: OffsetDateTime| ((t - t0).as_seconds_f64() / span * 100.0).clamp(0.0, 100.0);
+    let rel = |t: OffsetDateTime| {
+        let s = seconds_between(r.outage.injected_at, t);
+        if s < 0.0 {
+            format!("T-{}", format_duration(-s))
+        } else {
+            format!("T+{}", format_duration(s))
+        }
+    };
+
+    let steps: Vec<_> = r
+        .steps
+        .iter()
+        .map(|s| {
+            let left = pct(s.started_at);
+            let width = (pct(s.finished_at) - left).max(0.0);
+            json!({
+                "label": c(&s.label()),
+                "kind": c(&s.kind),
+                "start": rel(s.started_at),
+                "started_at": rfc3339(s.started_at),
+                "duration": format_duration(s.duration_seconds),
+                "attempts": s.attempts,
+                "result": s.result.as_str(),
+                "error": s.error.as_deref().map(c),
+                "waited_on": s.waited_on.map(WaitedOn::as_str),
+                "left": format!("{left:.3}"),
+                "width": format!("{width:.3}"),
+            })
+        })
+        .collect();
+    let ticks: Vec<_> = (0..=4)
+        .map(|i| {
+            let f = f64::from(i) / 4.0;
+            json!({ "left": format!("{:.3}", f * 100.0), "label": format!("+{}", format_duration(span * f)) })
+        })
+        .collect();
+    let ops: Vec<_> = r
+        .api
+        .by_operation
+        .iter()
+        .map(|(op, n)| json!({ "operation": c(op), "counts": n }))
+        .collect();
+    let verifications: Vec<_> = r
+        .verifications
+        .iter()
+        .map(|v| {
+            json!({
+                "name": c(&v.name),
+                "resource_id": v.resource_id.as_deref().map(c),
+                "passed": v.passed,
+                "expected": v.expected.as_deref().map(c),
+                "actual": v.actual.as_deref().map(c),
+                "detail": c(&v.detail),
+            })
+        })
+        .collect();
+    let detected: Vec<_> = r
+        .detected
+        .iter()
+        .map(|d| {
+            json!({
+                "kind": c(&d.kind), "message": c(&d.message),
+                "step": d.step.as_deref().map(c), "restore_refused": d.restore_refused,
+            })
+        })
+        .collect();
+    let not_recreated: Vec<_> = r
+        .not_recreated_by_microsoft
+        .iter()
+        .map(|n| json!({ "item": c(&n.item), "detail": c(&n.detail) }))
+        .collect();
+    let target = |t: Option<f64>, met: Option<bool>, rto: bool| {
+        let (text, class) = target_text(r, t, met, rto);
+        json!({ "text": text, "class": class })
+    };
+
+    json!({
+        "run_id": c(&r.run_id),
+        "schema": c(&r.schema),
+        "lifeboat_version": c(&r.lifeboat_version),
+        "scenario": r.scenario.as_str(),
+        "mode": r.mode.as_str(),
+        "tenant": c(&r.tenant),
+        "started_at": rfc3339(r.started_at),
+        "finished_at": rfc3339(r.finished_at),
+        "wall_clock": format_duration(r.wall_clock_seconds),
+        "outage_region": c(&r.outage.region),
+        "outage_at": rfc3339(r.outage.injected_at),
+        "target_region": c(&r.target_region),
+        "verified": r.recovery.verified,
+        "verified_at": r.recovery.verified_at.map(rfc3339),
+        "verified_left": r.recovery.verified_at.map(|t| format!("{:.3}", pct(t))),
+        "outage_left": format!("{:.3}", pct(r.outage.injected_at)),
+        "passed": r.verdict.passed,
+        "reasons": r.verdict.reasons.iter().map(|s| c(s)).collect::<Vec<_>>(),
+        "rto": {
+            "value": opt_duration(r.rto.seconds),
+            "excluding": opt_duration(r.rto.excluding_support_wait_seconds),
+            "support_wait": format_duration(r.rto.support_wait_seconds),
+            "target": target(r.rto.target_seconds, r.rto.met, true),
+        },
+        "rpo": {
+            "value": opt_duration(r.rpo.seconds),
+            "backup_id": r.rpo.backup_id.as_deref().map(c),
+            "backup_taken_at": r.rpo.backup_taken_at.map(rfc3339),
+            "target": target(r.rpo.target_seconds, r.rpo.met, false),
+        },
+        "api": r.api.totals,
+        "operations": ops,
+        "steps": steps,
+        "ticks": ticks,
+        "verifications": verifications,
+        "detected": detected,
+        "not_recreated": not_recreated,
+    })
+}
