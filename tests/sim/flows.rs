@@ -510,3 +510,84 @@ async fn tenant_files_load_and_bad_ones_are_refused() {
         SimConfig { tenant: TenantSource::File(dir.join("missing.json")), ..SimConfig::default() };
     assert!(lifeboat::sim::start(cfg).await.is_err());
 }
+
+/// The read-only children of GitHub and GitLab connectors, served by one handler: what the
+/// connector owns is listed and shown (names in any case), what it does not own is 404, a known
+/// path with a method it does not take is 405, an unknown path 404, and a connector of the other
+/// code host is 400.
+#[tokio::test]
+async fn code_host_children_are_owned_read_only_and_routed_alike() {
+    let sim = start(TenantSource::Small, false).await;
+    let names = |r: &Resp| -> Vec<String> {
+        let mut n: Vec<String> = r.body["value"]
+            .as_array()
+            .unwrap_or_else(|| panic!("a list: {}", r.body))
+            .iter()
+            .map(|v| v["name"].as_str().unwrap_or("").to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    let gh = sc_path(lifeboat::sim::tenant::SMALL_SUB_EAST, "rg-devsec-eus", "github-eus");
+    let gl = sc_path(SMALL_SUB_PROD, "rg-platform-uks", "gitlab-weu");
+    let url = |conn: &str, tail: &str| {
+        format!("{}{conn}/devops/default/{tail}?api-version={DEVOPS}", sim.url())
+    };
+    let status = |r: Resp| (r.status, r.body["error"]["code"].as_str().unwrap_or("").to_string());
+    let err = |s: u16, code: &str| (s, code.to_string());
+
+    // GitHub: owners and repos.
+    let r = call("GET", &url(&gh, "gitHubOwners"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(names(&r), ["contoso-gh", "tailspin"]);
+    let r = call("GET", &url(&gh, "gitHubOwners/Contoso-GH"), None).await;
+    assert_eq!((r.status, r.body["name"].as_str()), (200, Some("contoso-gh")), "{}", r.body);
+    let r = call("GET", &url(&gh, "gitHubOwners/contoso-gh/repos"), None).await;
+    assert_eq!(names(&r), ["backend", "frontend"]);
+    let r = call("GET", &url(&gh, "gitHubOwners/contoso-gh/repos/FRONTEND"), None).await;
+    assert_eq!((r.status, r.body["name"].as_str()), (200, Some("frontend")), "{}", r.body);
+    let r = call("GET", &url(&gh, "gitHubOwners/wingtip"), None).await;
+    assert_eq!(status(r), err(404, "ResourceNotFound"), "not owned by this connector");
+    let r = call("GET", &url(&gh, "gitHubOwners/contoso-gh/repos/nope"), None).await;
+    assert_eq!(status(r), err(404, "ResourceNotFound"));
+    let r = call("GET", &url(&gh, "gitHubOwners/contoso-gh/nope"), None).await;
+    assert_eq!(status(r), err(404, "ResourceNotFound"));
+    for (m, tail) in
+        [("PUT", "gitHubOwners/contoso-gh"), ("POST", "gitHubOwners/contoso-gh/listSubgroups")]
+    {
+        let r = call(m, &url(&gh, tail), Some(&json!({}))).await;
+        assert_eq!(status(r), err(405, "MethodNotAllowed"), "{m} {tail}");
+    }
+
+    // GitLab: groups (a subgroup is owned with its top-level group), projects, listSubgroups.
+    let r = call("GET", &url(&gl, "gitLabGroups"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(names(&r), ["contoso-gl", "contoso-gl$platform"]);
+    let r = call("POST", &url(&gl, "gitLabGroups/Contoso-GL/listSubgroups"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(names(&r), ["contoso-gl$platform"]);
+    let r = call("GET", &url(&gl, "gitLabGroups/contoso-gl$platform/projects"), None).await;
+    assert_eq!(names(&r), ["charts", "runner"]);
+    let r = call("GET", &url(&gl, "gitLabGroups/contoso-gl$platform/projects/RUNNER"), None).await;
+    assert_eq!((r.status, r.body["name"].as_str()), (200, Some("runner")), "{}", r.body);
+    let r = call("GET", &url(&gl, "gitLabGroups/litware"), None).await;
+    assert_eq!(status(r), err(404, "ResourceNotFound"), "not owned by this connector");
+    let r = call("GET", &url(&gl, "gitLabGroups/contoso-gl/nope"), None).await;
+    assert_eq!(status(r), err(404, "ResourceNotFound"));
+    for (m, tail) in [
+        ("GET", "gitLabGroups/contoso-gl/listSubgroups"),
+        ("POST", "gitLabGroups/contoso-gl/projects"),
+        ("POST", "gitLabGroups"),
+        ("PUT", "gitLabGroups/contoso-gl"),
+    ] {
+        let r = call(m, &url(&gl, tail), Some(&json!({}))).await;
+        assert_eq!(status(r), err(405, "MethodNotAllowed"), "{m} {tail}");
+    }
+
+    // Each code host's children only under its own kind of connector.
+    let r = call("GET", &url(&gh, "gitLabGroups"), None).await;
+    assert_eq!(status(r), err(400, "BadRequest"));
+    let r = call("GET", &url(&gl, "gitHubOwners"), None).await;
+    assert_eq!(status(r), err(400, "BadRequest"));
+    sim.shutdown().await.expect("shutdown");
+}
