@@ -1,6 +1,7 @@
 //! Typed resources: typed for what lifeboat reads and writes, lossless for the rest. Every struct
 //! we type keeps unknown fields in `extra` (`#[serde(flatten)]`), and every optional field is
-//! skipped when absent, so a get-modify-put sends back exactly what the service gave plus our
+//! skipped when absent (`#[serde_with::skip_serializing_none]` on the struct; a missing field
+//! reads as `None`), so a get-modify-put sends back exactly what the service gave plus our
 //! change. Enums the service models as strings (`modelAsString`) keep unknown values in `Other`,
 //! and match case-sensitively so a value round-trips byte for byte.
 
@@ -93,17 +94,15 @@ impl fmt::Display for SecretString {
 
 /// The ARM envelope shared by every proxy resource we type: `id`, `name`, `type`, `systemData`,
 /// `properties`, and whatever else the service adds.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Resource<P> {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type")]
     pub resource_type: Option<String>,
-    #[serde(default, rename = "systemData", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "systemData")]
     pub system_data: Option<Value>,
-    #[serde(default = "Option::default", skip_serializing_if = "Option::is_none")]
     pub properties: Option<P>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -130,11 +129,12 @@ impl<P> Resource<P> {
 }
 
 /// One page of a list (`value` + `nextLink`).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Page<T> {
     #[serde(default = "Vec::new")]
     pub value: Vec<T>,
-    #[serde(default, rename = "nextLink", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "nextLink")]
     pub next_link: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -142,43 +142,33 @@ pub struct Page<T> {
 
 // ---------------------------------------------------------------- security connectors
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct SecurityConnector {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type")]
     pub resource_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
-    #[serde(default, rename = "systemData", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "systemData")]
     pub system_data: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub properties: Option<SecurityConnectorProperties>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SecurityConnectorProperties {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hierarchy_identifier: Option<String>,
     /// Read-only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hierarchy_identifier_trial_end_date: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment_name: Option<EnvironmentName>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offerings: Option<Vec<Offering>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment_data: Option<EnvironmentData>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -186,11 +176,11 @@ pub struct SecurityConnectorProperties {
 
 /// `offerings[]`: discriminated by `offeringType`; the DevOps ones carry no properties of their
 /// own, the others keep theirs in `extra`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Offering {
     pub offering_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -216,72 +206,59 @@ pub struct TagsPatch {
 
 pub type DevOpsConfiguration = Resource<DevOpsConfigurationProperties>;
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DevOpsConfigurationProperties {
     /// Write-only: the service clears it on GET.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization: Option<Authorization>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_discovery: Option<AutoDiscovery>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_level_inventory_list: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agentless_configuration: Option<AgentlessConfiguration>,
     /// Read-only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<Vec<DevOpsCapability>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_state: Option<ProvisioningState>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_status_message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_status_update_time_utc: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Authorization {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<SecretString>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentlessConfiguration {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agentless_enabled: Option<AgentlessEnablement>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agentless_auto_discovery: Option<AutoDiscovery>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scanners: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inventory_list_type: Option<InventoryListType>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inventory_list: Option<Vec<InventoryItem>>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InventoryItem {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inventory_kind: Option<InventoryKind>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct DevOpsCapability {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -289,39 +266,34 @@ pub struct DevOpsCapability {
 
 // ---------------------------------------------------------------- Azure DevOps
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionableRemediation {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<RemediationState>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category_configurations: Option<Vec<CategoryConfiguration>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch_configuration: Option<BranchConfiguration>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inherit_from_parent_state: Option<EnabledState>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CategoryConfiguration {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum_severity_level: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<RuleCategory>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
 /// `TargetBranchConfiguration`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BranchConfiguration {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch_names: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotate_default_branch: Option<EnabledState>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -331,70 +303,51 @@ pub type AzureDevOpsOrg = Resource<AzureDevOpsOrgProperties>;
 pub type AzureDevOpsProject = Resource<AzureDevOpsProjectProperties>;
 pub type AzureDevOpsRepo = Resource<AzureDevOpsRepoProperties>;
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AzureDevOpsOrgProperties {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_state: Option<ProvisioningState>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_status_message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_status_update_time_utc: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onboarding_state: Option<OnboardingState>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actionable_remediation: Option<ActionableRemediation>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AzureDevOpsProjectProperties {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_state: Option<ProvisioningState>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_status_message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_status_update_time_utc: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_org_name: Option<String>,
     /// Read-only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onboarding_state: Option<OnboardingState>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actionable_remediation: Option<ActionableRemediation>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AzureDevOpsRepoProperties {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_state: Option<ProvisioningState>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_status_message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_status_update_time_utc: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_org_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_project_name: Option<String>,
     /// Read-only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repo_id: Option<String>,
     /// Read-only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repo_url: Option<String>,
     /// Read-only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visibility: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onboarding_state: Option<OnboardingState>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actionable_remediation: Option<ActionableRemediation>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -407,90 +360,64 @@ pub type GitHubRepo = Resource<GitHubRepoProperties>;
 pub type GitLabGroup = Resource<GitLabGroupProperties>;
 pub type GitLabProject = Resource<GitLabProjectProperties>;
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GitHubOwnerProperties {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_state: Option<ProvisioningState>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_status_message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_status_update_time_utc: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git_hub_internal_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onboarding_state: Option<OnboardingState>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GitHubRepoProperties {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_state: Option<ProvisioningState>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_status_message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_status_update_time_utc: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repo_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repo_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repo_full_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repo_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_owner_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onboarding_state: Option<OnboardingState>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GitLabGroupProperties {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_state: Option<ProvisioningState>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_status_message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_status_update_time_utc: Option<String>,
     /// `$`-separated namespaces, e.g. `group$subgroup`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fully_qualified_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fully_qualified_friendly_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onboarding_state: Option<OnboardingState>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GitLabProjectProperties {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_state: Option<ProvisioningState>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_status_message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_status_update_time_utc: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fully_qualified_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fully_qualified_friendly_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fully_qualified_parent_group_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onboarding_state: Option<OnboardingState>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -499,24 +426,18 @@ pub struct GitLabProjectProperties {
 // ---------------------------------------------------------------- operation results
 
 /// v2 `OperationStatusResult` (also the shape of `Azure-AsyncOperation` status documents).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OperationStatusResult {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default)]
     pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent_complete: Option<serde_json::Number>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operations: Option<Vec<OperationStatusResult>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorDetail>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -559,41 +480,37 @@ impl LroStatus {
 
 // ---------------------------------------------------------------- Resource Graph
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueryRequest {
     pub query: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscriptions: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub management_groups: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facets: Option<Vec<Value>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<QueryRequestOptions>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueryRequestOptions {
-    #[serde(default, rename = "$skipToken", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "$skipToken")]
     pub skip_token: Option<String>,
-    #[serde(default, rename = "$top", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "$top")]
     pub top: Option<u32>,
-    #[serde(default, rename = "$skip", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "$skip")]
     pub skip: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_format: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_partial_scopes: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_scope_filter: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueryResponse {
@@ -601,10 +518,9 @@ pub struct QueryResponse {
     pub count: i64,
     /// `"true"` or `"false"` (a string in the contract).
     pub result_truncated: String,
-    #[serde(default, rename = "$skipToken", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "$skipToken")]
     pub skip_token: Option<String>,
     pub data: Value,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facets: Option<Vec<Value>>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -649,113 +565,85 @@ pub type SupportService = Resource<SupportServiceProperties>;
 pub type ProblemClassification = Resource<ProblemClassificationProperties>;
 pub type SupportTicketDetails = Resource<SupportTicketProperties>;
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SupportServiceProperties {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_types: Option<Vec<String>>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProblemClassificationProperties {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SupportTicketProperties {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub support_ticket_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem_classification_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem_classification_display_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advanced_diagnostic_consent: Option<Consent>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact_details: Option<ContactDetails>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_display_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub technical_ticket_details: Option<TechnicalTicketDetails>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub support_plan_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem_scoping_questions: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secondary_consent: Option<Vec<Value>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_date: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modified_date: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContactDetails {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_contact_method: Option<ContactMethod>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_email_address: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub additional_email_addresses: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone_number: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_time_zone: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_support_language: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TechnicalTicketDetails {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_id: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
 /// `UpdateSupportTicket` (PATCH body).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateSupportTicket {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
     /// `open` or `closed`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact_details: Option<ContactDetails>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advanced_diagnostic_consent: Option<Consent>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -768,28 +656,25 @@ pub struct CheckNameAvailabilityInput {
     pub resource_type: String,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckNameAvailabilityOutput {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name_available: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
 /// `GET /subscriptions` items.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Subscription {
     #[serde(default)]
     pub subscription_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -797,23 +682,18 @@ pub struct Subscription {
 
 /// A resource group (`resources.json` 2025-04-01, `ResourceGroup`). Its `location` is where ARM
 /// keeps the metadata of the group's resources, and never changes.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceGroup {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type")]
     pub resource_type: Option<String>,
     /// Required on PUT.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed_by: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub properties: Option<ResourceGroupProperties>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -838,11 +718,11 @@ pub struct Permission {
     pub extra: Extra,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceGroupProperties {
     /// Read-only; a free string in the spec (`Succeeded`, `Deleting`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_state: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
