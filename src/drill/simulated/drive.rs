@@ -1,0 +1,649 @@
+//! The drill itself, phase by phase ([`drive_drill`]): the failure to rehearse, the backup, a
+//! quiet day and the outage, the runbook's run (its gates answered, interrupted in a crash
+//! drill, the outage ended once every branch waits for the region), and the report.
+
+use super::check::{verify_untouched, Baseline};
+use super::measure::{api_stats, detection, step_records};
+use super::{
+    advance_to, choose_region, drill_actor, drill_overrides, phase, scenario, set_outage, sim_time,
+    DrillOutcome, DrillProgress, SimDrillOptions, SimTimer, SimWallClock, MAX_SIMULATED,
+    QUIET_PERIOD,
+};
+use crate::azure::{ArmClient, ConnectOptions};
+use crate::backup::{self, CreateOptions, Keys, Manifest, Scope, Store};
+use crate::cli::{AuthMode, CloudName};
+use crate::clock::Clock;
+use crate::drill::report::{
+    self, DrillReport, Mode, NotRecreated, Outage, Recovery, Rpo, Rto, Scenario, Verdict,
+    Verification,
+};
+use crate::engine::runner::{self, RunError, RunOptions, RunOutcome, TimeMode};
+use crate::engine::{Blocker, Event, InstanceView, Phase, State};
+use crate::error::UserError;
+use crate::sim::{RunningSim, Shared};
+use crate::steps::services::RunDir;
+use crate::steps::{Registry, Services};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// How often (real time) a running drive is looked at, to end the outage at the right moment.
+/// Replaying the journal costs time proportional to its length, so it is read only when it grew.
+const WATCH_EVERY: Duration = Duration::from_millis(50);
+
+/// What every phase of one drill reads: the options, the simulator and its one clock, the
+/// drill's directory, the region it fails and the DevOps connectors that takes down (key,
+/// name), and the ARM client every step uses.
+struct Drill<'a> {
+    opts: &'a SimDrillOptions,
+    sim: &'a RunningSim,
+    shared: Arc<Shared>,
+    clock: Arc<dyn Clock>,
+    drill_dir: &'a Path,
+    region: String,
+    failed: Vec<(String, String)>,
+    client: Arc<ArmClient>,
+}
+
+/// The drill's backup, in a store of this drill only.
+struct Backup {
+    store: Arc<Store>,
+    store_dir: PathBuf,
+    /// The snapshot the runbook restores.
+    id: String,
+    manifest: Manifest,
+    taken_at: OffsetDateTime,
+}
+
+/// The injected outage: when, and the object altered first in a tampered-backup drill.
+struct Injected {
+    at: OffsetDateTime,
+    tampered: Option<PathBuf>,
+}
+
+/// The runbook's run: where it is, what it needs to be driven and replayed.
+struct Run {
+    dir: PathBuf,
+    registry: Registry,
+    services: Arc<Services>,
+}
+
+/// How the run ended and what happened on the way.
+struct Ran {
+    run: Run,
+    /// `None`: the run did not finish within [`MAX_SIMULATED`].
+    outcome: Option<RunOutcome>,
+    /// The independent check made when every branch waited for the region, and its time.
+    checked: Option<(Vec<Verification>, OffsetDateTime)>,
+    interruptions: u32,
+}
+
+pub(super) async fn drive_drill(
+    opts: &SimDrillOptions,
+    sim: &RunningSim,
+    drill_dir: &Path,
+    declared: &BTreeSet<String>,
+    real_start: std::time::Instant,
+) -> Result<DrillOutcome, UserError> {
+    let shared = sim.shared().clone();
+    let clock: Arc<dyn Clock> = Arc::new(SimWallClock::new(shared.clone()));
+    let started_at = clock.now();
+    let (region, failed) = choose_failure(opts, sim)?;
+    let client = connect(sim, &shared)?;
+    let d = Drill { opts, sim, shared, clock, drill_dir, region, failed, client };
+
+    // 1. The backup, in a store of this drill only.
+    let (backup, baseline) = back_up(&d).await?;
+    // 2. A quiet day, then the outage.
+    let injected = inject_outage(&d, &backup)?;
+    // 3. The runbook.
+    let ran = run_runbook(&d, declared, &backup, &baseline, injected.at).await?;
+    // 4. The independent check (if the runbook never waited for the region) and the report.
+    conclude(&d, started_at, real_start, &backup, &baseline, &injected, ran)
+}
+
+/// The region to fail (`--region`, else [`choose_region`]) and its DevOps connectors; refused
+/// when it has none or is the target region.
+fn choose_failure(
+    opts: &SimDrillOptions,
+    sim: &RunningSim,
+) -> Result<(String, Vec<(String, String)>), UserError> {
+    let region = match &opts.region {
+        Some(r) => crate::sim::model::normalize_region(r),
+        None => choose_region(&sim.cloud()).ok_or_else(|| {
+            UserError::usage("the simulated tenant has no DevOps connector: there is nothing to drill")
+                .with_hint("use --tenant small, or a tenant file with at least one AzureDevOps, Github or GitLab connector")
+        })?,
+    };
+    let failed: Vec<(String, String)> = {
+        let cloud = sim.cloud();
+        cloud
+            .connectors
+            .iter()
+            .filter(|(_, c)| c.env().is_some() && c.region() == region)
+            .map(|(k, c)| (k.clone(), c.name.clone()))
+            .collect()
+    };
+    if failed.is_empty() {
+        return Err(UserError::usage(format!(
+            "region {region} has no DevOps connector in the simulated tenant"
+        ))
+        .with_hint("omit --region to fail the region with the most DevOps connectors"));
+    }
+    if region == crate::sim::model::normalize_region(&opts.target_region) {
+        return Err(UserError::usage(format!(
+            "the failed region and the target region are both {region}"
+        ))
+        .with_hint("choose another --region or --target-region"));
+    }
+    Ok((region, failed))
+}
+
+/// The ARM client every step uses, on the simulator's clock.
+fn connect(sim: &RunningSim, shared: &Arc<Shared>) -> Result<Arc<ArmClient>, UserError> {
+    let conn = crate::azure::connect_with(
+        &ConnectOptions {
+            arm_endpoint: Some(sim.url().to_string()),
+            auth: AuthMode::None,
+            cloud: CloudName::Public,
+        },
+        &std::collections::HashMap::new(),
+        Arc::new(SimTimer::new(shared.clone())),
+        None,
+    )?;
+    Ok(Arc::new(conn.client))
+}
+
+/// Backs up every DevOps connector into the drill's own store, and takes the [`Baseline`] the
+/// independent check compares with.
+async fn back_up(d: &Drill<'_>) -> Result<(Backup, Baseline), UserError> {
+    phase(d.opts, "backing up every DevOps connector");
+    let store_dir = d.drill_dir.join("backups");
+    let store = Arc::new(Store::open(&store_dir.to_string_lossy(), Keys::default())?);
+    let reader = crate::backup::arm_reader::ArmReader::new((*d.client).clone());
+    let summary = backup::collect(
+        &reader,
+        &store,
+        CreateOptions {
+            scope: Scope::default(),
+            now: d.clock.now(),
+            rules: backup::AnomalyRules::default(),
+            immutable: false,
+        },
+    )
+    .await
+    .map_err(|e| UserError::failed("the drill's backup failed").with_source(e))?;
+    let info = backup::snapshot::find_snapshot(&store, &summary.id).await?;
+    let manifest = backup::snapshot::load_manifest(&store, &info).await?;
+    let taken_at = manifest.time;
+    let baseline = Baseline::take(d.sim, &store, &manifest, &d.failed).await?;
+    Ok((Backup { store, store_dir, id: summary.id, manifest, taken_at }, baseline))
+}
+
+/// A quiet day passes ([`QUIET_PERIOD`], the RPO of a daily backup), a tampered-backup drill
+/// alters one stored object of a failed connector, and the region fails.
+fn inject_outage(d: &Drill<'_>, backup: &Backup) -> Result<Injected, UserError> {
+    d.shared.clock.advance(QUIET_PERIOD);
+    let mut tampered: Option<PathBuf> = None;
+    if d.opts.scenario == Scenario::TamperedBackup {
+        phase(d.opts, "altering one byte of a stored backup object");
+        // An object of a connector of the failed region: the snapshot the recovery needs.
+        let prefixes: Vec<String> = d.failed.iter().map(|(k, _)| format!("{k}/")).collect();
+        let victim = backup
+            .manifest
+            .resources
+            .iter()
+            .find(|(id, _)| prefixes.iter().any(|p| id.to_ascii_lowercase().starts_with(p)))
+            .map(|(_, e)| e.hash.clone());
+        tampered =
+            Some(scenario::tamper_one_object(&backup.store_dir, victim.as_deref()).map_err(
+                |e| UserError::failed("the drill could not alter its backup").with_source(e),
+            )?);
+    }
+    phase(d.opts, format!("region {} fails", d.region));
+    set_outage(&d.shared, &d.region, true);
+    Ok(Injected { at: d.clock.now(), tampered })
+}
+
+/// Creates the runbook's run (parameters from [`drill_overrides`], OAuth codes in a file of
+/// this drill) and drives it to its end, stretch after stretch ([`stretch`]): a sleeping run is
+/// woken by advancing the simulator, a paused one answered ([`answer`]), an interrupted one
+/// resumed, and the outage ends once every branch waits for the region ([`EndOfOutage`]).
+async fn run_runbook(
+    d: &Drill<'_>,
+    declared: &BTreeSet<String>,
+    backup: &Backup,
+    baseline: &Baseline,
+    injected_at: OffsetDateTime,
+) -> Result<Ran, UserError> {
+    let opts = d.opts;
+    let names: Vec<String> = d.failed.iter().map(|(_, n)| n.clone()).collect();
+    let codes = SecretFile(d.drill_dir.join("authorization-codes"));
+    write_codes(&codes.0, d.sim, &names).map_err(|e| {
+        UserError::failed("cannot write the authorization codes file").with_source(e)
+    })?;
+    let (text, name) = &opts.runbook;
+    let overrides = drill_overrides(declared, &d.region, &opts.target_region, &backup.id, &codes.0);
+    let plan = crate::runbook::load_str(name, text, &overrides).map_err(|e| {
+        UserError::usage(format!("runbook {} cannot run as a drill", name.display()))
+            .with_source(anyhow::anyhow!("{e}"))
+    })?;
+    let registry = Registry::builtin();
+    let run_dir = runner::create_run(
+        &opts.state_dir,
+        &plan,
+        &opts.run_id,
+        d.clock.now(),
+        &drill_actor(),
+        opts.seed,
+    )
+    .map_err(UserError::from)?;
+    if let Some(p) = &opts.progress {
+        p(DrillProgress::RunCreated(run_dir.clone()));
+    }
+    let mut services = Services::new();
+    services.insert(d.client.clone());
+    services.insert(backup.store.clone());
+    services.insert(Arc::new(RunDir(run_dir.clone())));
+    let run = Run { dir: run_dir, registry, services: Arc::new(services) };
+
+    phase(opts, "running the region-outage runbook");
+    let mut end = EndOfOutage { d, baseline, checked: None };
+    let mut crashes = Crashes::new(opts);
+    let mut progress = 0usize;
+    let secret_params = runner::secret_params_of(&plan);
+    let outcome = loop {
+        if d.clock.now() - injected_at > MAX_SIMULATED {
+            break None;
+        }
+        // Fresh one-time codes before every stretch: an attempt re-entered after an
+        // interruption needs an unused code.
+        let _ = write_codes(&codes.0, d.sim, &names);
+        let options = RunOptions {
+            actor: drill_actor(),
+            time: TimeMode::Real,
+            wait_until: Some(d.clock.now()),
+            secret_params: secret_params.clone(),
+        };
+        let deadline = crashes.deadline(progress);
+        let Some(outcome) = stretch(&run, &d.clock, &options, deadline, &mut end).await else {
+            crashes.count += 1;
+            phase(opts, format!("interrupted the run ({})", crashes.count));
+            continue;
+        };
+        let outcome = outcome.map_err(UserError::from)?;
+        let views =
+            runner::load(&run.dir, &run.registry).map_err(UserError::from)?.engine.snapshot();
+        progress = views
+            .iter()
+            .filter(|v| v.instance.as_ref().is_some_and(|i| i.state.is_terminal()))
+            .count();
+        if let Some(p) = &opts.progress {
+            p(DrillProgress::Steps(views.clone()));
+        }
+        end.look(&views);
+        match outcome {
+            RunOutcome::Sleeping { until } => {
+                let t = (until - sim_time(&d.shared, 0.0)).as_seconds_f64();
+                advance_to(&d.shared, t);
+            }
+            RunOutcome::Paused { blockers } => {
+                if !answer(d, &run, &views, blockers)? {
+                    break Some(RunOutcome::Paused { blockers: Vec::new() });
+                }
+            }
+            other => break Some(other),
+        }
+    };
+    let checked = end.checked;
+    drop(codes);
+    Ok(Ran { run, outcome, checked, interruptions: crashes.count })
+}
+
+/// One stretch of the run: [`runner::drive`] until it returns, looked at every [`WATCH_EVERY`]
+/// while it runs (with many connectors it may not return for a long stretch of simulated time,
+/// waiting branches polling while others still write, and the region must come back once every
+/// branch waits for it, not after the run). `None` when `deadline` (a crash drill's
+/// interruption) came first and the drive was dropped.
+async fn stretch(
+    run: &Run,
+    clock: &Arc<dyn Clock>,
+    options: &RunOptions,
+    deadline: Option<tokio::time::Instant>,
+    end: &mut EndOfOutage<'_>,
+) -> Option<Result<RunOutcome, RunError>> {
+    let drive =
+        runner::drive(&run.dir, &run.registry, run.services.clone(), clock.clone(), options);
+    tokio::pin!(drive);
+    let journal = run.dir.join(crate::journal::JOURNAL_FILE);
+    let mut seen_len = 0u64;
+    loop {
+        tokio::select! {
+            o = &mut drive => return Some(o),
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)),
+                if deadline.is_some() => return None,
+            _ = tokio::time::sleep(WATCH_EVERY) => {
+                let len = std::fs::metadata(&journal).map(|m| m.len()).unwrap_or(0);
+                if end.checked.is_none() && len != seen_len {
+                    seen_len = len;
+                    if let Ok(r) = runner::load(&run.dir, &run.registry) {
+                        end.look(&r.engine.snapshot());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The moment the recovery is as complete as it gets while the region is down: once every
+/// branch waits for the failed region, the recovery is checked independently (that moment ends
+/// the RTO) and the outage ends.
+struct EndOfOutage<'a> {
+    d: &'a Drill<'a>,
+    baseline: &'a Baseline,
+    /// The check made then, and its time.
+    checked: Option<(Vec<Verification>, OffsetDateTime)>,
+}
+
+impl EndOfOutage<'_> {
+    fn look(&mut self, views: &[InstanceView]) {
+        let d = self.d;
+        if self.checked.is_none() && waits_for_region(views) {
+            phase(d.opts, "checking the recovery independently");
+            self.checked = Some((self.baseline.settings(d.sim, &d.region, d.opts), d.clock.now()));
+            phase(d.opts, format!("region {} recovers", d.region));
+            set_outage(&d.shared, &d.region, false);
+        }
+    }
+}
+
+/// A crash drill's interruptions: a stretch of the run is interrupted at a random point of real
+/// time (seeded, at most 6, at most once per stage of progress so they spread over the whole
+/// run); the next stretch resumes from the journal.
+struct Crashes {
+    on: bool,
+    rng: u64,
+    /// Interruptions so far.
+    count: u32,
+    /// The progress (step instances ended) at the last interruption.
+    last: Option<usize>,
+}
+
+impl Crashes {
+    fn new(opts: &SimDrillOptions) -> Self {
+        Crashes {
+            on: opts.scenario == Scenario::Crash,
+            rng: opts.seed ^ 0x9e37_79b9_7f4a_7c15,
+            count: 0,
+            last: None,
+        }
+    }
+
+    /// When to interrupt the next stretch, if it is to be interrupted; `progress` is the number
+    /// of step instances ended so far. The seeded sequence advances before every stretch of
+    /// every drill.
+    fn deadline(&mut self, progress: usize) -> Option<tokio::time::Instant> {
+        self.rng = splitmix(self.rng);
+        // Until the first interruption has landed every stretch tries one: a drive that pauses
+        // before its deadline (a gate, a wait) interrupts nothing, and on a loaded machine a
+        // coin flip per stretch left some crash drills with no interruption at all.
+        let interrupt = self.on
+            && self.count < 6
+            && self.last != Some(progress)
+            && (self.count == 0 || self.rng % 2 == 0);
+        if !interrupt {
+            return None;
+        }
+        self.last = Some(progress);
+        self.rng = splitmix(self.rng);
+        Some(tokio::time::Instant::now() + Duration::from_micros(200 + self.rng % 20_000))
+    }
+}
+
+/// Answers what a paused run waits for, standing in for the person: every approval is granted
+/// (actor `drill`), an interrupted one-shot step is looked at ([`check_interrupted`]). `false`
+/// when there was nothing it could answer (the run stops for a person).
+fn answer(
+    d: &Drill<'_>,
+    run: &Run,
+    views: &[InstanceView],
+    blockers: Vec<Blocker>,
+) -> Result<bool, UserError> {
+    let mut acted = false;
+    for b in blockers {
+        let event = match b.phase {
+            Phase::AwaitingApproval => Event::Approved {
+                step: b.step.clone(),
+                branch: b.branch,
+                by: drill_actor(),
+                comment: Some("granted by lifeboat drill (a rehearsal)".into()),
+            },
+            Phase::AwaitingAttestation if b.interrupted => {
+                match check_interrupted(d.sim, views, &b.step, b.branch) {
+                    Some(e) => e,
+                    None => continue,
+                }
+            }
+            _ => continue,
+        };
+        runner::apply_manual(&run.dir, &run.registry, event, d.clock.now())
+            .map_err(UserError::from)?;
+        acted = true;
+    }
+    Ok(acted)
+}
+
+/// Ends the outage, makes the independent check if the runbook never waited for the region,
+/// checks Microsoft's side, and builds the report: the verdict computed, and why the run did
+/// not succeed when it did not.
+fn conclude(
+    d: &Drill<'_>,
+    started_at: OffsetDateTime,
+    real_start: std::time::Instant,
+    backup: &Backup,
+    baseline: &Baseline,
+    injected: &Injected,
+    ran: Ran,
+) -> Result<DrillOutcome, UserError> {
+    let opts = d.opts;
+    set_outage(&d.shared, &d.region, false);
+    let replayed = runner::load(&ran.run.dir, &ran.run.registry).map_err(UserError::from)?;
+    let views = replayed.engine.snapshot();
+    let succeeded = matches!(ran.outcome, Some(RunOutcome::Succeeded));
+
+    let (mut verifications, verified_at) = match ran.checked {
+        Some(c) => c,
+        None if opts.scenario == Scenario::TamperedBackup => {
+            (verify_untouched(d.sim, &opts.target_region), d.clock.now())
+        }
+        None => (baseline.settings(d.sim, &d.region, opts), d.clock.now()),
+    };
+    // Microsoft's side lags the release (and lifeboat waits for it beside the rest of the
+    // recovery), so it is checked once the run has ended; it is not part of the RTO.
+    if opts.scenario != Scenario::TamperedBackup {
+        verifications.extend(baseline.microsoft_side(d.sim, d.clock.now()));
+    }
+
+    let mut detected = Vec::new();
+    if opts.scenario == Scenario::TamperedBackup {
+        if let Some(found) = detection(&views, injected.tampered.as_deref()) {
+            detected.push(found);
+        }
+    }
+    let verified = opts.scenario != Scenario::TamperedBackup
+        && succeeded
+        && !verifications.is_empty()
+        && verifications.iter().all(|v| v.passed);
+
+    let finished_at = d.clock.now();
+    let steps = step_records(&views, finished_at);
+    let api = api_stats(&d.sim.requests(), &d.client.call_log());
+    let mut r = DrillReport {
+        schema: report::SCHEMA_ID.into(),
+        run_id: opts.run_id.clone(),
+        lifeboat_version: env!("CARGO_PKG_VERSION").into(),
+        scenario: opts.scenario,
+        mode: Mode::Simulated,
+        tenant: opts.tenant.label.clone(),
+        started_at,
+        finished_at,
+        wall_clock_seconds: (real_start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        outage: Outage { region: d.region.clone(), injected_at: injected.at },
+        target_region: crate::sim::model::normalize_region(&opts.target_region),
+        recovery: Recovery { verified, verified_at: verified.then_some(verified_at) },
+        rto: Rto { target_seconds: opts.rto_target.map(|t| t.as_secs_f64()), ..Rto::default() },
+        rpo: Rpo {
+            backup_id: Some(backup.id.clone()),
+            backup_taken_at: Some(backup.taken_at),
+            target_seconds: opts.rpo_target.map(|t| t.as_secs_f64()),
+            ..Rpo::default()
+        },
+        api,
+        steps,
+        verifications,
+        detected,
+        not_recreated_by_microsoft: NotRecreated::documented(),
+        verdict: Verdict::default(),
+    };
+    r.compute_verdict();
+    if ran.interruptions > 0 {
+        r.verdict.reasons.push(format!(
+            "the drill interrupted its own run {} times and resumed it from the journal",
+            ran.interruptions
+        ));
+    }
+    if !succeeded && opts.scenario != Scenario::TamperedBackup {
+        let why = why_not(ran.outcome.as_ref());
+        if !r.verdict.reasons.contains(&why) {
+            r.verdict.reasons.push(why);
+        }
+    }
+    Ok(DrillOutcome { report: r, drill_dir: d.drill_dir.to_path_buf(), run_dir: Some(ran.run.dir) })
+}
+
+/// Why a run that did not succeed did not, for the verdict's reasons: it never ended, the first
+/// few failures (the steps table has them all), or where it stopped.
+fn why_not(outcome: Option<&RunOutcome>) -> String {
+    match outcome {
+        None => "the run did not finish within 60 simulated days".to_string(),
+        Some(RunOutcome::Failed { blockers }) => {
+            // The first few failures say what went wrong; the steps table has them all.
+            let failed: Vec<String> = blockers
+                .iter()
+                .filter(|b| b.phase == Phase::Failed)
+                .map(|b| format!("{} ({})", b.name(), b.message.as_deref().unwrap_or("")))
+                .collect();
+            let more = failed.len().saturating_sub(3);
+            let mut text = format!("the run failed: {}", failed[..failed.len().min(3)].join("; "));
+            if more > 0 {
+                text.push_str(&format!("; and {more} more failed steps"));
+            }
+            text
+        }
+        Some(o) => format!("the run stopped: {}", o.exit().code()),
+    }
+}
+
+/// Removes the file of OAuth codes however the drill ends: it holds secrets.
+struct SecretFile(PathBuf);
+
+impl Drop for SecretFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Writes `<old-connector-name> <code>` lines, readable by this user only.
+fn write_codes(path: &Path, sim: &RunningSim, names: &[String]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    let mut text = String::new();
+    for n in names {
+        text.push_str(&format!("{n} {}\n", sim.mint_code()));
+    }
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
+
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// What the drill, standing in for the person, does with a one-shot step a crash interrupted:
+/// it looks at the simulated Azure as a person would look at the portal. An interrupted
+/// `connector.delete` whose connector is gone is attested; one whose connector is still there is
+/// skipped (the old connector stays, as after a person's "skip"). Other kinds: `None`, and the
+/// run stops for a person.
+fn check_interrupted(
+    sim: &RunningSim,
+    views: &[InstanceView],
+    step: &str,
+    branch: Option<usize>,
+) -> Option<Event> {
+    let v = views.iter().find(|v| v.step == step && v.branch == branch)?;
+    if v.uses != "connector.delete" {
+        return None;
+    }
+    let id = v.instance.as_ref()?.item.as_ref()?.get("resource_id")?.as_str()?.to_string();
+    let gone = !sim.cloud().connectors.contains_key(&id.to_ascii_lowercase());
+    Some(if gone {
+        Event::Attested {
+            step: step.to_string(),
+            branch,
+            by: drill_actor(),
+            evidence: format!(
+                "the drill checked the simulated Azure: {id} is gone, the interrupted delete took effect"
+            ),
+        }
+    } else {
+        Event::Skipped {
+            step: step.to_string(),
+            branch,
+            by: drill_actor(),
+            reason: format!(
+                "interrupted before the delete took effect: the drill leaves {id} in place"
+            ),
+        }
+    })
+}
+
+fn kind_of(views: &[InstanceView], uses: &str) -> bool {
+    views.iter().any(|v| v.uses == uses)
+}
+
+/// Every branch has reached its wait for the failed region to come back (or ended before it):
+/// the recovery is as complete as it gets while the region is down. Reached means everything
+/// before the wait is done (the wait is ready or later), whether or not the engine has found a
+/// free slot to start its first poll yet.
+fn waits_for_region(views: &[InstanceView]) -> bool {
+    let started =
+        |v: &InstanceView| v.instance.as_ref().is_some_and(|i| !matches!(i.state, State::Pending));
+    let waits: Vec<&InstanceView> =
+        views.iter().filter(|v| v.uses == "region.wait-recovered").collect();
+    kind_of(views, "region.wait-recovered")
+        && waits.iter().any(|v| started(v))
+        && waits.iter().all(|v| started(v) || branch_ended(views, v.branch))
+}
+
+/// A branch whose steps have all ended (a failure stops it before the region wait).
+fn branch_ended(views: &[InstanceView], branch: Option<usize>) -> bool {
+    views.iter().filter(|v| v.branch == branch).all(|v| {
+        v.instance
+            .as_ref()
+            .is_none_or(|i| i.state.is_terminal() || matches!(i.state, State::Pending))
+    }) && views
+        .iter()
+        .filter(|v| v.branch == branch)
+        .any(|v| v.instance.as_ref().is_some_and(|i| matches!(i.state, State::Failed)))
+}
