@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn info_of_a_dead_holder_of_this_host_is_stale() {
-        let now = OffsetDateTime::now_utc();
+        let now = time::macros::datetime!(2026-01-01 00:00 UTC);
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let dead = child.id();
         child.wait().unwrap();
