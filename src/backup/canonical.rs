@@ -6,7 +6,9 @@
 //! and numbers as `serde_json` writes them. It is stable across runs and across lifeboat
 //! versions, which is what makes the object keys content addresses.
 
-use crate::digest::sha256_hex;
+/// The hash of stored objects and seals (its home is [`crate::digest`]; this path stays for
+/// callers that name it here).
+pub use crate::digest::sha256_hex;
 use serde_json::{Map, Value};
 
 /// Fields left out of the content hash because ARM changes them without any configuration
