@@ -19,7 +19,7 @@
 use lifeboat::azure::timer::TokioTimer;
 use lifeboat::azure::{self, ConnectOptions, ResourceId};
 use lifeboat::backup::{self, Captured, ResourceKind, Store};
-use lifeboat::cli::{AuthMode, CloudName};
+use lifeboat::azure::{AuthMode, CloudName};
 use lifeboat::clock::ManualClock;
 use lifeboat::sim::{self, SimConfig, TenantSource};
 use lifeboat::steps::kind::{Cancellation, NullSink, Services};

@@ -1413,8 +1413,7 @@ impl Lro<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::azure::{connect, ConnectOptions};
-    use crate::cli::{AuthMode, CloudName};
+    use crate::azure::{connect, AuthMode, CloudName, ConnectOptions};
 
     fn client() -> ArmClient {
         let o = ConnectOptions {

@@ -19,9 +19,8 @@ use super::report::{
 };
 use super::scenario;
 use crate::azure::timer::Timer;
-use crate::azure::ConnectOptions;
+use crate::azure::{AuthMode, CloudName, ConnectOptions};
 use crate::backup::{self, CreateOptions, Keys, Manifest, ResourceKind, Scope, Store};
-use crate::cli::{AuthMode, CloudName};
 use crate::clock::Clock;
 use crate::engine::runner::{self, RunOptions, RunOutcome, TimeMode};
 use crate::engine::{Actor, Event, InstanceView, Phase, State};

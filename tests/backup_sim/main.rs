@@ -15,7 +15,7 @@ use lifeboat::backup::snapshot::{find_snapshot, load_manifest, load_object};
 use lifeboat::backup::{
     collect, AnomalyRules, CreateOptions, Keys, Manifest, ResourceKind, Scope, Store,
 };
-use lifeboat::cli::{AuthMode, CloudName};
+use lifeboat::azure::{AuthMode, CloudName};
 use lifeboat::sim::{self, RunningSim, SimConfig, TenantSource};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;

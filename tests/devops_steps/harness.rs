@@ -6,7 +6,7 @@ use lifeboat::azure::models::*;
 use lifeboat::azure::timer::VirtualTimer;
 use lifeboat::azure::{self, ArmClient, ConnectOptions, ResourceId};
 use lifeboat::backup::{self, Captured, ResourceKind, Store};
-use lifeboat::cli::{AuthMode, CloudName};
+use lifeboat::azure::{AuthMode, CloudName};
 use lifeboat::clock::ManualClock;
 use lifeboat::engine::Effect;
 use lifeboat::sim::{self, RunningSim, SimConfig, TenantSource};

@@ -5,7 +5,7 @@
 use lifeboat::azure::{self, ArmClient, ConnectOptions};
 use lifeboat::backup::arm_reader::ArmReader;
 use lifeboat::backup::{self, Keys, Scope, Store};
-use lifeboat::cli::{AuthMode, CloudName};
+use lifeboat::azure::{AuthMode, CloudName};
 use lifeboat::engine::{runner, Blocker, Phase};
 use lifeboat::sim::throttle::ThrottleConfig;
 use lifeboat::sim::{self, RunningSim, SimConfig, TenantSource};
