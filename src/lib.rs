@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod azure;
 pub mod backup;
+pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod drill;

@@ -22,13 +22,13 @@ use crate::azure::timer::Timer;
 use crate::azure::{AuthMode, CloudName, ConnectOptions};
 use crate::backup::{self, CreateOptions, Keys, Manifest, ResourceKind, Scope, Store};
 use crate::clock::Clock;
+use crate::engine::kind::Services;
 use crate::engine::runner::{self, RunOptions, RunOutcome, TimeMode};
 use crate::engine::{Actor, Event, InstanceView, Phase, State};
 use crate::error::UserError;
 use crate::sim::model::{item_key, Cloud, Env};
 use crate::sim::{RunningSim, Shared, SimConfig, TenantSource};
 use crate::steps::services::RunDir;
-use crate::steps::{Registry, Services};
 use futures::future::BoxFuture;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -389,7 +389,7 @@ async fn drive_drill(
         UserError::usage(format!("runbook {} cannot run as a drill", name.display()))
             .with_source(anyhow::anyhow!("{e}"))
     })?;
-    let registry = Registry::builtin();
+    let registry = crate::steps::registry();
     let run_dir = runner::create_run(
         &opts.state_dir,
         &plan,
