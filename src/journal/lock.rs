@@ -82,9 +82,12 @@ impl RunLock {
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 // The holder writes its info right after locking: give it a moment to appear.
+                // Until it does, the file may still name an earlier holder that died without
+                // clearing it (killed): info naming a process of this host that no longer runs
+                // is stale, so wait for the live holder's (up to a second).
                 let mut holder = read_holder(&path);
-                for _ in 0..20 {
-                    if holder.is_some() {
+                for _ in 0..100 {
+                    if holder.as_ref().is_some_and(|h| !is_stale(h)) {
                         break;
                     }
                     std::thread::sleep(std::time::Duration::from_millis(10));
@@ -113,6 +116,18 @@ impl Drop for RunLock {
     }
 }
 
+/// Whether `h` names a process of this host that no longer runs (a holder killed before it could
+/// release its lock leaves its info behind; the next holder overwrites it right after locking).
+fn is_stale(h: &LockHolder) -> bool {
+    if h.host != host_name() {
+        return false;
+    }
+    let Ok(pid) = libc::pid_t::try_from(h.pid) else { return false };
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let r = unsafe { libc::kill(pid, 0) };
+    r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
 /// Reads the holder info of a lock file, if any (it is advisory: the holder may have just died).
 pub fn read_holder(path: &Path) -> Option<LockHolder> {
     let mut text = String::new();
@@ -128,6 +143,18 @@ pub fn host_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn info_of_a_dead_holder_of_this_host_is_stale() {
+        let now = time::macros::datetime!(2026-01-01 00:00 UTC);
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let h = |host: String, pid: u32| LockHolder { host, pid, since: now };
+        assert!(is_stale(&h(host_name(), dead)));
+        assert!(!is_stale(&h(host_name(), std::process::id())));
+        assert!(!is_stale(&h("elsewhere".into(), dead)), "another host's process is not checked");
+    }
 
     #[test]
     fn second_lock_names_the_holder_and_drop_releases() {
