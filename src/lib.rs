@@ -11,6 +11,8 @@ pub mod drill;
 pub mod engine;
 pub mod error;
 pub mod journal;
+#[cfg(test)]
+mod layers;
 pub mod queries;
 pub mod redact;
 pub mod runbook;
