@@ -258,7 +258,8 @@ fn references(src: &str, module: &[String]) -> Vec<Reference> {
                 }
             }
             Tok::Ident(m) if m == "mod" => {
-                if let (Some(name), Some((_, Tok::Open))) = (ident(toks.get(i + 1)), toks.get(i + 2))
+                if let (Some(name), Some((_, Tok::Open))) =
+                    (ident(toks.get(i + 1)), toks.get(i + 2))
                 {
                     inline.push((depth, name.to_string()));
                 }
@@ -270,13 +271,17 @@ fn references(src: &str, module: &[String]) -> Vec<Reference> {
         let preceded_by_path = i > 0 && toks[i - 1].1 == Tok::Path;
         // The crate root: `crate::`, `$crate::`, or `super::` climbed past the top module.
         let root_after = match head {
-            Some("crate") if !preceded_by_path && toks.get(i + 1).map(|t| &t.1) == Some(&Tok::Path) => {
+            Some("crate")
+                if !preceded_by_path && toks.get(i + 1).map(|t| &t.1) == Some(&Tok::Path) =>
+            {
                 Some(i + 2)
             }
             Some("super") if !preceded_by_path => {
                 let mut k = i;
                 let mut climbs = 0;
-                while ident(toks.get(k)) == Some("super") && toks.get(k + 1).map(|t| &t.1) == Some(&Tok::Path) {
+                while ident(toks.get(k)) == Some("super")
+                    && toks.get(k + 1).map(|t| &t.1) == Some(&Tok::Path)
+                {
                     climbs += 1;
                     k += 2;
                 }
@@ -377,9 +382,8 @@ fn violations(src_dir: &Path) -> Vec<String> {
             (p, m, s)
         })
         .collect();
-    let macros = exported_macros(
-        &files.iter().map(|(_, m, s)| (m.clone(), s.clone())).collect::<Vec<_>>(),
-    );
+    let macros =
+        exported_macros(&files.iter().map(|(_, m, s)| (m.clone(), s.clone())).collect::<Vec<_>>());
     let mut out = Vec::new();
     for (path, module, src) in &files {
         let Some(top) = module.first() else { continue };
@@ -496,5 +500,9 @@ fn a_forbidden_import_is_named_with_its_file_line_and_rule() {
         "{}",
         found[0]
     );
-    assert!(found[1].starts_with("src/journal.rs:1: `journal` (layer 0) imports `redact`"), "{}", found[1]);
+    assert!(
+        found[1].starts_with("src/journal.rs:1: `journal` (layer 0) imports `redact`"),
+        "{}",
+        found[1]
+    );
 }
