@@ -15,9 +15,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use lifeboat::audit::{render, verify, AuditRecord};
+use lifeboat::engine::kind::Registry;
 use lifeboat::engine::runner;
 use lifeboat::journal::{self, Entry};
-use lifeboat::engine::kind::Registry;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};

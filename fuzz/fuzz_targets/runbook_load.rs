@@ -16,9 +16,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use lifeboat::engine::kind::Registry;
 use lifeboat::engine::{Action, Actor, Engine, Event};
 use lifeboat::runbook::{self, graph, Plan};
-use lifeboat::engine::kind::Registry;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use time::OffsetDateTime;
