@@ -103,3 +103,108 @@ pub async fn rehearse(
     }
     Ok(outputs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{info, StepKindInfo};
+    use crate::engine::kind::{InputError, StepKind};
+    use futures::future::BoxFuture;
+    use std::sync::Mutex;
+
+    /// Stands in for a catalog kind: answers `outputs` when run, records what it was asked.
+    struct Fake {
+        name: &'static str,
+        outputs: Map<String, Value>,
+        ran: Arc<Mutex<Vec<Value>>>,
+        checked: Arc<Mutex<Vec<Vec<String>>>>,
+    }
+
+    impl StepKind for Fake {
+        fn info(&self) -> &'static StepKindInfo {
+            info(self.name)
+        }
+        fn run(&self, ctx: StepContext) -> BoxFuture<'static, StepOutcome> {
+            self.ran.lock().unwrap().push(ctx.inputs.clone());
+            let o = self.outputs.clone();
+            Box::pin(async move { StepOutcome::ok(o) })
+        }
+        fn check_inputs(&self, inputs: &Map<String, Value>) -> Result<(), InputError> {
+            self.checked.lock().unwrap().push(inputs.keys().cloned().collect());
+            match inputs.get("contact_email") {
+                Some(Value::String(s)) if s.is_empty() => {
+                    Err(InputError { message: "no email".into(), hint: "set it".into() })
+                }
+                _ => Ok(()),
+            }
+        }
+    }
+
+    const RUNBOOK: &str = r#"
+apiVersion: lifeboat/v1
+metadata: {name: rehearsal}
+params:
+  region: {type: string, default: westeurope}
+  email: {type: string, default: ""}
+  submit: {type: bool, default: true}
+steps:
+  - id: find
+    uses: resource-graph.query
+    with: {query: devops-connectors, region: "{{ params.region }}"}
+  - id: file
+    uses: support.submit
+    needs: [find]
+    when: "{{ params.submit }}"
+    with:
+      old_resource_id: "{{ steps.find.outputs.id }}"
+      new_resource_id: "{{ steps.find.outputs.nothing_yet }}"
+      target_region: "{{ params.region }}"
+      contact_email: "{{ params.email }}"
+"#;
+
+    async fn rehearse_with(
+        sets: &[(&str, &str)],
+    ) -> (Result<BTreeMap<String, Value>, UserError>, Vec<Value>, Vec<Vec<String>>) {
+        let sets: Vec<(String, String)> =
+            sets.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let plan =
+            crate::runbook::load_str(std::path::Path::new("r.yaml"), RUNBOOK, &sets).unwrap();
+        let (ran, checked) = (Arc::default(), Arc::default());
+        let mut registry = Registry::empty();
+        let mut found = Map::new();
+        found.insert("id".into(), json!("/subscriptions/s/x"));
+        for (name, outputs) in [("resource-graph.query", found), ("support.submit", Map::new())] {
+            registry.register(Arc::new(Fake {
+                name,
+                outputs,
+                ran: Arc::clone(&ran),
+                checked: Arc::clone(&checked),
+            }));
+        }
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
+        let r = rehearse(&plan, &registry, Arc::new(Services::new()), clock).await;
+        let ran = ran.lock().unwrap().clone();
+        let checked = checked.lock().unwrap().clone();
+        (r, ran, checked)
+    }
+
+    #[tokio::test]
+    async fn read_only_kinds_run_and_the_others_check_the_inputs_known_before_the_run() {
+        let (r, ran, checked) = rehearse_with(&[("email", "ada@example.com")]).await;
+        assert_eq!(r.unwrap()["find"], json!({"id": "/subscriptions/s/x"}));
+        assert_eq!(ran, [json!({"query": "devops-connectors", "region": "westeurope"})]);
+        // `new_resource_id` names an output the rehearsal does not have: left out.
+        assert_eq!(checked, [["contact_email", "old_resource_id", "target_region"]]);
+
+        let (r, _, _) = rehearse_with(&[]).await;
+        let e = r.unwrap_err();
+        assert_eq!(e.exit, crate::error::Exit::Usage);
+        assert_eq!(e.message, "step file: no email");
+        assert_eq!(e.hint.as_deref(), Some("set it"));
+
+        // A step whose `when` is false is neither run nor checked.
+        let (r, _, checked) = rehearse_with(&[("submit", "false")]).await;
+        assert!(r.is_ok());
+        assert!(checked.is_empty());
+    }
+}
