@@ -8,10 +8,11 @@
 //! 3. Scheduling overhead of a 10,000-step graph of no-op steps through the engine
 //!    (goal: under 50 µs per step).
 
+use lifeboat::catalog::StepClass;
 use lifeboat::engine::{runner, Action, Actor, Engine, Event};
 use lifeboat::journal::{self, Writer};
 use lifeboat::runbook::{Plan, RetryPolicy, Runbook, Source, Span, StepDef};
-use lifeboat::steps::{Registry, StepClass};
+use lifeboat::steps::registry;
 use serde_json::json;
 use std::io::Write;
 use std::sync::Arc;
@@ -155,7 +156,7 @@ fn replay() {
     let dir = tempfile::tempdir_in(".").unwrap_or_else(|_| tempfile::tempdir().expect("temp dir"));
     // 5,000 steps x (started, 18 progress, succeeded) = 100,000 events, plus header and start.
     let p = plan(5000, 100, 8);
-    let reg = Registry::builtin();
+    let reg = registry();
     let mut engine = Engine::new(Arc::new(p.clone()), "bench", 1, &|u| reg.class_of(u));
     let events = run_to_end(&mut engine, 18);
     let actor = Actor {

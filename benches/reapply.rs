@@ -18,12 +18,12 @@
 
 use lifeboat::azure::timer::TokioTimer;
 use lifeboat::azure::{self, ConnectOptions, ResourceId};
+use lifeboat::azure::{AuthMode, CloudName};
 use lifeboat::backup::{self, Captured, ResourceKind, Store};
-use lifeboat::cli::{AuthMode, CloudName};
 use lifeboat::clock::ManualClock;
+use lifeboat::engine::kind::{Cancellation, NullSink, Services};
+use lifeboat::engine::kind::{StepContext, StepKind, StepOutcome};
 use lifeboat::sim::{self, SimConfig, TenantSource};
-use lifeboat::steps::kind::{Cancellation, NullSink, Services};
-use lifeboat::steps::{StepContext, StepKind, StepOutcome};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;

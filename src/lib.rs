@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod azure;
 pub mod backup;
+pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod digest;
@@ -12,6 +13,8 @@ pub mod engine;
 pub mod error;
 pub mod fsutil;
 pub mod journal;
+#[cfg(test)]
+mod layers;
 pub mod queries;
 pub mod redact;
 pub mod runbook;

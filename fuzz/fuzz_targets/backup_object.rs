@@ -69,7 +69,7 @@ fuzz_target!(|data: &[u8]| {
             match load_object(store, &hash).await {
                 Ok(body) => {
                     assert_eq!(
-                        lifeboat::backup::ops::address_of(&body),
+                        content_hash(&body),
                         hash,
                         "load_object returned a body that is not at its address"
                     );

@@ -15,9 +15,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use lifeboat::audit::{render, verify, AuditRecord};
+use lifeboat::engine::kind::Registry;
 use lifeboat::engine::runner;
 use lifeboat::journal::{self, Entry};
-use lifeboat::steps::Registry;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -27,7 +27,7 @@ use time::OffsetDateTime;
 
 fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(Registry::builtin)
+    REGISTRY.get_or_init(lifeboat::steps::registry)
 }
 
 fuzz_target!(|data: &[u8]| {

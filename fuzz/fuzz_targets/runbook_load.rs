@@ -16,9 +16,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use lifeboat::engine::kind::Registry;
 use lifeboat::engine::{Action, Actor, Engine, Event};
 use lifeboat::runbook::{self, graph, Plan};
-use lifeboat::steps::Registry;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use time::OffsetDateTime;
@@ -28,7 +28,7 @@ const MAX_EVENTS: usize = 400;
 
 fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(Registry::builtin)
+    REGISTRY.get_or_init(lifeboat::steps::registry)
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -191,7 +191,7 @@ fn instance(step: &str, branch: Option<u64>) -> String {
 /// The secret inputs of every known step kind (test-only kinds included: an export of a test
 /// run must redact them too).
 fn secret_input(uses: &str, name: &str) -> bool {
-    crate::steps::catalog()
+    crate::catalog::catalog()
         .iter()
         .filter(|k| k.name == uses)
         .flat_map(|k| k.inputs.iter())
@@ -226,7 +226,8 @@ impl AuditRecord {
             }
         }
         let status = {
-            let registry = crate::steps::Registry::builtin();
+            // A replay needs each kind's class only, which is the catalog's: no implementation.
+            let registry = crate::engine::kind::Registry::empty();
             match crate::engine::runner::replay(path, entries.clone(), &registry) {
                 Ok(r) => status_name(&r.engine.status()),
                 Err(_) => "unknown".into(),
@@ -347,7 +348,7 @@ impl AuditRecord {
                 let outputs = p.get("outputs").cloned().unwrap_or(Value::Null);
                 ev.detail = Some(format!("outputs: {outputs}"));
                 if let Some(o) = outputs.as_object() {
-                    for text in crate::steps::output_warnings(o) {
+                    for text in crate::catalog::output_warnings(o) {
                         self.warnings.push(RecordWarning { seq: e.seq, step: key.0.clone(), text });
                     }
                 }

@@ -12,7 +12,7 @@
 //! Sources of the known versions: `/work/shared/azure-specs/README.md` (versions seen in
 //! `Azure/azure-rest-api-specs`) and the defaults of Microsoft's current SDKs (issue 12).
 
-use crate::cli::CloudName;
+use super::CloudName;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -185,20 +185,10 @@ impl ArmClient {
         new
     }
 
-    /// Takes over another client's api-versions and negotiations (not yet journaled here), so a
-    /// process that rehearsed with one client and runs with another keeps one choice per family.
-    pub fn adopt_api_versions(&self, other: &ArmClient) {
-        if Arc::ptr_eq(&self.versions, &other.versions) {
-            return;
-        }
-        let (chosen, negotiations) = {
-            let o = other.state();
-            (o.chosen.clone(), o.negotiations.clone())
-        };
-        let mut st = self.state();
-        st.chosen = chosen;
-        st.negotiations = negotiations;
-        st.journaled = 0;
+    /// Hands every negotiation out again (by `take_unjournaled_negotiations`): after a rehearsal
+    /// that journaled into nothing, the run that follows with this client journals them.
+    pub fn rejournal_negotiations(&self) {
+        self.state().journaled = 0;
     }
 
     /// A call of `family` succeeded with `version`: the family is settled for the process.
@@ -634,17 +624,6 @@ impl ArmClient {
     }
 
     // ------------------------------------------------------------ subscriptions
-
-    /// The subscriptions the principal can see.
-    pub async fn list_subscriptions(&self) -> Result<Vec<Subscription>, AzureError> {
-        let req = self.request(
-            Method::GET,
-            ApiFamily::Subscriptions,
-            &["subscriptions"],
-            "/subscriptions",
-        );
-        self.list_all(req).await
-    }
 
     /// One subscription (`GET /subscriptions/{id}`): a 404 (or 403) means the principal cannot
     /// see it.
@@ -1244,21 +1223,6 @@ impl ArmClient {
         .await
     }
 
-    pub async fn list_support_tickets(
-        &self,
-        subscription: &str,
-    ) -> Result<Vec<SupportTicketDetails>, AzureError> {
-        let segs =
-            ["subscriptions", subscription, "providers", "Microsoft.Support", "supportTickets"];
-        self.list_all(self.request(
-            Method::GET,
-            ApiFamily::Support,
-            &segs,
-            format!("/{}", segs.join("/")),
-        ))
-        .await
-    }
-
     pub async fn update_support_ticket(
         &self,
         subscription: &str,
@@ -1413,8 +1377,7 @@ impl Lro<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::azure::{connect, ConnectOptions};
-    use crate::cli::{AuthMode, CloudName};
+    use crate::azure::{connect, AuthMode, CloudName, ConnectOptions};
 
     fn client() -> ArmClient {
         let o = ConnectOptions {

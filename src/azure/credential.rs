@@ -7,7 +7,7 @@
 //! intent. Tokens live in [`AccessToken`], whose `Debug` redacts, and never enter an error.
 
 use super::error::AzureError;
-use crate::cli::AuthMode;
+use super::AuthMode;
 use base64::Engine as _;
 use futures::future::BoxFuture;
 use std::collections::HashMap;

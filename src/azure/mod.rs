@@ -24,12 +24,35 @@ pub use error::{ArmError, AzureError, VersionPin};
 pub use id::ResourceId;
 pub use pipeline::{CallRecord, Observer, PipelineOptions, RetryPolicy};
 
-use crate::cli::{AuthMode, CloudName};
 use crate::error::UserError;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
+
+/// How to authenticate to Azure (`--auth`; the CLI parses it, see `cli::Globals`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// The first credential whose environment is present (client secret, workload identity,
+    /// Azure Pipelines, managed identity, az CLI, azd)
+    Auto,
+    Cli,
+    Azd,
+    ManagedIdentity,
+    WorkloadIdentity,
+    ClientSecret,
+    AzurePipelines,
+    /// No credential: only for the simulator and other loopback endpoints
+    None,
+}
+
+/// Which Azure cloud (`--cloud`): ARM endpoint and token scope ([`api::Cloud::of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloudName {
+    Public,
+    UsGovernment,
+    China,
+}
 
 /// What the user chose on the command line.
 #[derive(Debug, Clone)]

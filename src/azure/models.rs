@@ -43,11 +43,6 @@ string_enum!(
     /// `CloudName` of a security connector.
     EnvironmentName { Azure = "Azure", Aws = "AWS", Gcp = "GCP", Github = "Github", AzureDevOps = "AzureDevOps", GitLab = "GitLab", DockerHub = "DockerHub", JFrog = "JFrog" }
 );
-impl EnvironmentName {
-    pub fn is_devops(&self) -> bool {
-        matches!(self, Self::Github | Self::AzureDevOps | Self::GitLab)
-    }
-}
 string_enum!(AutoDiscovery { Disabled = "Disabled", Enabled = "Enabled", NotApplicable = "NotApplicable" });
 string_enum!(OnboardingState { NotApplicable = "NotApplicable", OnboardedByOtherConnector = "OnboardedByOtherConnector", Onboarded = "Onboarded", NotOnboarded = "NotOnboarded" });
 string_enum!(

@@ -171,8 +171,7 @@ impl ConfigReader for ArmReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::azure::{connect, ConnectOptions};
-    use crate::cli::{AuthMode, CloudName};
+    use crate::azure::{connect, AuthMode, CloudName, ConnectOptions};
 
     fn reader() -> ArmReader {
         let o = ConnectOptions {

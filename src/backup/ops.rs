@@ -2,7 +2,7 @@
 //! and the tree `show` prints.
 
 use super::auth::{manifest_of_signature, signature_path};
-use super::canonical::{content_hash, VOLATILE_FIELDS};
+use super::canonical::VOLATILE_FIELDS;
 use super::lease::{Lease, LeaseKind};
 use super::snapshot::{
     list_snapshots, load_manifest, load_object, open_manifest, read_copy, Manifest, SnapshotInfo,
@@ -564,11 +564,6 @@ pub fn tree(m: &Manifest) -> Vec<TreeLine> {
         stack.push(lower);
     }
     out
-}
-
-/// Re-hashes a body: exposed so tools can check an object they fetched by other means.
-pub fn address_of(body: &Value) -> String {
-    content_hash(body)
 }
 
 #[cfg(test)]

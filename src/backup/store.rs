@@ -126,6 +126,16 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// How many stores this process opened, by URL ([`Store::open`]).
+static OPENED: std::sync::Mutex<std::collections::BTreeMap<String, u32>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// How many times this process opened a store at `url`: a command opens its store once and
+/// shares it (tests check it).
+pub fn times_opened(url: &str) -> u32 {
+    OPENED.lock().unwrap_or_else(|p| p.into_inner()).get(url).copied().unwrap_or(0)
+}
+
 impl Store {
     /// Opens a store: a local directory (a path or `file://` URL; created if missing) or
     /// `az://container/prefix`, whose credentials come from the usual `AZURE_STORAGE_*`
@@ -192,6 +202,7 @@ impl Store {
             })?;
             Arc::new(local)
         };
+        *OPENED.lock().unwrap_or_else(|p| p.into_inner()).entry(url.to_string()).or_insert(0) += 1;
         Ok(Store::from_parts(inner, url, keys))
     }
 

@@ -136,7 +136,7 @@ pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
         None => {}
     }
     if let Some(run_id) = &a.cleanup {
-        return live::execute_cleanup(&state_dir, run_id, g).await;
+        return live::execute_cleanup(&state_dir, run_id, || Ok(g.connect()?.client)).await;
     }
     let run_id = match &a.run_id {
         Some(id) => {
@@ -155,7 +155,17 @@ pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
     let report_dir =
         a.report_dir.clone().unwrap_or_else(|| history::drills_dir(&state_dir).join(&run_id));
     let report = if a.live {
-        live::execute_live(&a, g, &state_dir, &run_id).await?
+        // Inputs first: nothing is read or written before they are all valid.
+        let opts = live::LiveDrillRequest {
+            connector: a.connector.clone().unwrap_or_default(),
+            drill_region: a.drill_region.clone().unwrap_or_default(),
+            authorization_code_file: a.authorization_code_file.clone(),
+            submit_ticket: a.submit_ticket,
+            rto_target: a.rto_target,
+            rpo_target: a.rpo_target,
+        }
+        .validate()?;
+        live::execute_live(&opts, g.connect()?.client, &state_dir, &run_id).await?
     } else {
         run_simulated(&a, &state_dir, &run_id).await?
     };
@@ -300,7 +310,7 @@ impl Display {
                 // The journal is the truth about steps: watch it while the runner drives.
                 let me = self.clone();
                 let h = tokio::spawn(async move {
-                    let registry = crate::steps::Registry::builtin();
+                    let registry = crate::steps::registry();
                     loop {
                         tokio::time::sleep(Duration::from_millis(150)).await;
                         if let Ok(r) = runner::load(&dir, &registry) {

@@ -21,6 +21,7 @@
 
 use super::run::describe_outcome;
 use crate::clock::{Clock, SystemClock};
+use crate::engine::kind::{Registry, Services};
 use crate::engine::runner::{self, RunOptions, RunOutcome};
 use crate::engine::{self, Actor, Blocker, Engine, Event, Instance, Phase};
 use crate::error::{Exit, UserError};
@@ -28,7 +29,6 @@ use crate::journal::{self, Entry};
 use crate::redact;
 use crate::say;
 use crate::steps::services::{ArmClient, Prompter, PrompterHandle};
-use crate::steps::{Registry, Services};
 use futures::future::BoxFuture;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value};
@@ -369,7 +369,7 @@ impl Follower {
                     console::style("▶").cyan(),
                     console::style(&name).bold()
                 ));
-                let kind = crate::steps::lookup(&uses).map(|k| k.description);
+                let kind = crate::catalog::lookup(&uses).map(|k| k.description);
                 if let Some(why) = def.and_then(|d| d.description).or(kind.map(String::from)) {
                     for l in why.trim().lines() {
                         ui.line(format!("  {l}"));
@@ -409,7 +409,7 @@ impl Follower {
                 if !outputs.is_empty() {
                     ui.line(format!("  outputs: {}", summarize_outputs(outputs)));
                 }
-                for w in crate::steps::output_warnings(outputs) {
+                for w in crate::catalog::output_warnings(outputs) {
                     ui.line(format!("  {} warning: {w}", console::style("!").yellow()));
                 }
             }

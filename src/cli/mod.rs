@@ -17,7 +17,9 @@ pub mod run;
 pub mod sim;
 pub mod watch;
 
+use crate::azure::{AuthMode, CloudName};
 use crate::error::{self, Exit};
+use clap::builder::PossibleValue;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -109,18 +111,24 @@ fn parse_api_version_flag(s: &str) -> Result<crate::azure::ApiOverride, String> 
 impl Globals {
     /// The Azure connection of a command: `--arm-endpoint`, `--auth`, `--cloud`, and the
     /// api-versions (the config file, `LIFEBOAT_API_VERSIONS` on top, then `--api-version`).
-    /// Nothing is sent.
+    /// Nothing is sent. The one place a command connects: call it once per command and share the
+    /// client (clones share its api-versions, throttle and token cache).
     pub fn connect(&self) -> Result<crate::azure::Connection, error::UserError> {
         let env: std::collections::HashMap<String, String> = std::env::vars().collect();
         self.connect_with_env(&env)
     }
 
     /// [`Globals::connect`] with a given environment.
-    pub fn connect_with_env(
+    fn connect_with_env(
         &self,
         env: &std::collections::HashMap<String, String>,
     ) -> Result<crate::azure::Connection, error::UserError> {
-        let conn = crate::azure::connect(&self.connect_options(), env)?;
+        let options = crate::azure::ConnectOptions {
+            arm_endpoint: self.arm_endpoint.clone(),
+            auth: self.auth,
+            cloud: self.cloud,
+        };
+        let conn = crate::azure::connect(&options, env)?;
         if let Some((path, config)) = config::load(self.config.as_deref())? {
             // The environment's overrides were applied by `connect` and win over the file's.
             let from_env = crate::azure::env_overrides(env)?;
@@ -133,14 +141,6 @@ impl Globals {
         }
         conn.client.set_api_overrides(&self.api_version);
         Ok(conn)
-    }
-
-    pub fn connect_options(&self) -> crate::azure::ConnectOptions {
-        crate::azure::ConnectOptions {
-            arm_endpoint: self.arm_endpoint.clone(),
-            auth: self.auth,
-            cloud: self.cloud,
-        }
     }
 
     /// The state directory: `--state-dir`, `LIFEBOAT_STATE_DIR`, or `<data dir>/lifeboat`.
@@ -156,26 +156,41 @@ impl Globals {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AuthMode {
-    /// The first credential whose environment is present (client secret, workload identity,
-    /// Azure Pipelines, managed identity, az CLI, azd)
-    Auto,
-    Cli,
-    Azd,
-    ManagedIdentity,
-    WorkloadIdentity,
-    ClientSecret,
-    AzurePipelines,
-    /// No credential: only for the simulator and other loopback endpoints
-    None,
+// `--auth` and `--cloud` parse into `azure`'s own enums: clap stays in this module.
+impl ValueEnum for AuthMode {
+    fn value_variants<'a>() -> &'a [Self] {
+        use AuthMode::*;
+        &[Auto, Cli, Azd, ManagedIdentity, WorkloadIdentity, ClientSecret, AzurePipelines, None]
+    }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            AuthMode::Auto => PossibleValue::new("auto").help(
+                "The first credential whose environment is present (client secret, workload \
+                 identity, Azure Pipelines, managed identity, az CLI, azd)",
+            ),
+            AuthMode::Cli => PossibleValue::new("cli"),
+            AuthMode::Azd => PossibleValue::new("azd"),
+            AuthMode::ManagedIdentity => PossibleValue::new("managed-identity"),
+            AuthMode::WorkloadIdentity => PossibleValue::new("workload-identity"),
+            AuthMode::ClientSecret => PossibleValue::new("client-secret"),
+            AuthMode::AzurePipelines => PossibleValue::new("azure-pipelines"),
+            AuthMode::None => PossibleValue::new("none")
+                .help("No credential: only for the simulator and other loopback endpoints"),
+        })
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CloudName {
-    Public,
-    UsGovernment,
-    China,
+impl ValueEnum for CloudName {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[CloudName::Public, CloudName::UsGovernment, CloudName::China]
+    }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self {
+            CloudName::Public => "public",
+            CloudName::UsGovernment => "us-government",
+            CloudName::China => "china",
+        }))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

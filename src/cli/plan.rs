@@ -84,7 +84,7 @@ fn type_text(ty: &ParamType) -> String {
 
 /// Step inputs with the values of secret inputs (per the step kind) replaced.
 fn redacted_with(step: &runbook::StepDef) -> serde_json::Map<String, Value> {
-    let kind = crate::steps::lookup(&step.uses);
+    let kind = crate::catalog::lookup(&step.uses);
     step.with
         .iter()
         .map(|(k, v)| {

@@ -3,13 +3,15 @@
 //! step (N as shown by `lifeboat status RUN`).
 
 use super::{Globals, OutputFormat};
+use crate::catalog::ServiceNeed;
 use crate::clock::{Clock, SystemClock};
+use crate::engine::kind::{Registry, Services};
 use crate::engine::runner::{self, Branches, RunOptions, RunOutcome};
 use crate::engine::{self, Actor, Blocker, Event, InstanceView, Phase};
 use crate::error::{Exit, UserError};
 use crate::runbook;
 use crate::say;
-use crate::steps::{plan_needs, Registry, ServiceNeed, Services};
+use crate::steps::plan_needs;
 use std::path::PathBuf;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -135,10 +137,11 @@ fn now() -> OffsetDateTime {
     SystemClock.now()
 }
 
-/// The shared clients a plan's step kinds need (their catalog entries' `services`), built from
-/// the global flags (validated here,
-/// before any run exists: a bad `--arm-endpoint`, `--auth` or backup identity exits 2 or 5 with
-/// nothing created). `run_dir` is added once the run exists.
+/// The shared clients a plan's step kinds need (their catalog entries' `services`), built once
+/// per command from the global flags (validated here, before any run exists: a bad
+/// `--arm-endpoint`, `--auth` or backup identity exits 2 or 5 with nothing created): one Azure
+/// connection and one store, which the rehearsal and the run share. `run_dir` is added once the
+/// run exists.
 fn services_for(
     plan: &runbook::Plan,
     g: &Globals,
@@ -217,7 +220,7 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
         }
     }
     let sign_key = a.sign_key.as_deref().map(crate::audit::sign::load_signing_key).transpose()?;
-    let registry = Registry::builtin();
+    let registry = crate::steps::registry();
     for step in &plan.runbook.steps {
         if registry.get(&step.uses).is_none() {
             return Err(UserError::usage(format!(
@@ -244,20 +247,16 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
         crate::redact::register(v);
     }
     // Read-only steps (discovery, backup) are rehearsed now: bad regions, a backup without the
-    // failed connectors and the like exit 2 before the run exists or anything is written.
-    let rehearsal = Arc::new(services_for(&plan, g, None)?);
-    let rehearsal_arm = rehearsal.get::<crate::azure::ArmClient>();
-    crate::steps::recovery::preflight(&plan, &registry, rehearsal, clock()).await?;
+    // failed connectors and the like exit 2 before the run exists or anything is written. The
+    // rehearsal and the run share one connection and one store (and so the api-versions).
+    let mut services = services_for(&plan, g, None)?;
+    crate::steps::recovery::preflight(&plan, &registry, Arc::new(services.clone()), clock())
+        .await?;
     let seed = rand::random::<u64>();
     let dir = runner::create_run(&state_dir, &plan, &run_id, now(), &Actor::current(), seed)
         .map_err(UserError::from)?;
     say!("run {run_id} started ({} steps)", plan.runbook.steps.len());
-    let services = services_for(&plan, g, Some(&dir))?;
-    // The api-versions the rehearsal used (negotiated ones included, journaled by the first
-    // step that journals a call) stay the run's.
-    if let (Some(from), Some(to)) = (rehearsal_arm, services.get::<crate::azure::ArmClient>()) {
-        to.adopt_api_versions(&from);
-    }
+    services.insert(Arc::new(crate::steps::services::RunDir(dir.clone())));
     let secrets = runner::secret_params_of(&plan);
     if a.guided {
         let exit = super::guided::drive_guided(&dir, &run_id, &registry, services, secrets).await?;
@@ -273,7 +272,7 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
     }
     let dir = runner::run_dir(&g.state_dir()?, &a.run_id).map_err(UserError::from)?;
     let sign_key = a.sign_key.as_deref().map(crate::audit::sign::load_signing_key).transpose()?;
-    let registry = Registry::builtin();
+    let registry = crate::steps::registry();
     let header = runner::load(&dir, &registry).map_err(UserError::from)?.header;
     let plan: runbook::Plan =
         serde_json::from_value(header.get("plan").cloned().unwrap_or_default()).map_err(|e| {
@@ -427,7 +426,7 @@ pub fn run_warnings(views: &[InstanceView]) -> Vec<(String, String)> {
             (i.state.phase() == Phase::Succeeded).then_some((v.name(), i.outputs.as_ref()?))
         })
         .flat_map(|(name, outputs)| {
-            crate::steps::output_warnings(outputs).into_iter().map(move |w| (name.clone(), w))
+            crate::catalog::output_warnings(outputs).into_iter().map(move |w| (name.clone(), w))
         })
         .collect()
 }
@@ -498,7 +497,7 @@ fn manual(
     step: &str,
 ) -> anyhow::Result<Exit> {
     let dir = runner::run_dir(&g.state_dir()?, run_id).map_err(UserError::from)?;
-    let applied = runner::apply_manual_to(&dir, &Registry::builtin(), event, now(), branches)
+    let applied = runner::apply_manual_to(&dir, &crate::steps::registry(), event, now(), branches)
         .map_err(UserError::from)?;
     // Exactly which instances the command changed (with --all, maybe several).
     let names =
@@ -543,7 +542,7 @@ pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> 
     if a.watch {
         return super::watch::watch(&dir, &run_id, a.interval, g).await;
     }
-    let r = runner::load(&dir, &Registry::builtin()).map_err(UserError::from)?;
+    let r = runner::load(&dir, &crate::steps::registry()).map_err(UserError::from)?;
     let snapshot = r.engine.snapshot();
     let status = r.engine.status();
     match g.output {
@@ -604,7 +603,7 @@ pub fn status_table(views: &[InstanceView], now: OffsetDateTime) -> String {
                     .outputs
                     .as_ref()
                     .filter(|_| i.state.phase() == Phase::Succeeded)
-                    .map(crate::steps::output_warnings)
+                    .map(crate::catalog::output_warnings)
                     .unwrap_or_default()
                     .into_iter()
                     .map(|w| format!("warning: {w}"))
@@ -692,7 +691,7 @@ pub(super) fn render_rows<const N: usize>(rows: &[[String; N]]) -> String {
 pub async fn execute_runs(c: RunsCommand, g: &Globals) -> anyhow::Result<Exit> {
     match c {
         RunsCommand::List => {
-            let runs = runner::list_runs(&g.state_dir()?, &Registry::builtin());
+            let runs = runner::list_runs(&g.state_dir()?, &crate::steps::registry());
             match g.output {
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&runs)?),
                 OutputFormat::Table => {

@@ -10,11 +10,11 @@
 
 use super::{Globals, OutputFormat};
 use crate::clock::{Clock, SystemClock};
+use crate::engine::kind::Registry;
 use crate::engine::runner;
 use crate::engine::{InstanceView, State, Status};
 use crate::error::Exit;
 use crate::journal;
-use crate::steps::Registry;
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -116,7 +116,7 @@ pub async fn watch(
     interval: Duration,
     g: &Globals,
 ) -> anyhow::Result<Exit> {
-    let registry = Registry::builtin();
+    let registry = crate::steps::registry();
     let path = dir.join(journal::JOURNAL_FILE);
     let fancy = super::guided::fancy_output() && g.output == OutputFormat::Table;
     let term = console::Term::stdout();

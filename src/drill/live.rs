@@ -23,13 +23,12 @@ use super::report::{
 use crate::azure::models::{DevOpsConfiguration, SecurityConnector, SupportTicketDetails};
 use crate::azure::{ArmClient, AzureError, ResourceId};
 use crate::backup::{self, CreateOptions, Keys, Scope, Store};
-use crate::cli::drill::DrillArgs;
-use crate::cli::Globals;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Exit, UserError};
 use serde_json::{json, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use time::OffsetDateTime;
 
 /// Aborts the process when `LIFEBOAT_DRILL_FAILPOINT` names `point` (tests only: it simulates a
@@ -110,8 +109,85 @@ impl Writes<'_> {
     }
 }
 
-fn connect(g: &Globals) -> Result<ArmClient, UserError> {
-    Ok(g.connect()?.client)
+/// What the live drill is asked to do, as given (the CLI's `--live` flags, or another caller).
+#[derive(Debug, Clone, Default)]
+pub struct LiveDrillRequest {
+    /// The production connector's resource ID (never written to).
+    pub connector: String,
+    /// The region the drill's second connector is created in.
+    pub drill_region: String,
+    /// A file with an OAuth authorization code for the drill connector's DevOps configuration
+    /// (without it, only the connector is created).
+    pub authorization_code_file: Option<PathBuf>,
+    /// File the drafted support request (by default it is only drafted).
+    pub submit_ticket: bool,
+    pub rto_target: Option<Duration>,
+    pub rpo_target: Option<Duration>,
+}
+
+/// A [`LiveDrillRequest`] once validated: what [`execute_live`] runs. No `Debug`: it holds the
+/// authorization code.
+pub struct LiveDrillOptions {
+    pub production: ResourceId,
+    /// Normalised and checked against the regions where DevOps security is available.
+    pub drill_region: String,
+    authorization_code: Option<String>,
+    pub submit_ticket: bool,
+    pub rto_target: Option<Duration>,
+    pub rpo_target: Option<Duration>,
+}
+
+impl LiveDrillRequest {
+    /// Checks every input (the connector ID, the drill region, the code file) before anything
+    /// is read from Azure or written: bad input is a usage error (exit 2).
+    pub fn validate(&self) -> Result<LiveDrillOptions, UserError> {
+        let raw = &self.connector;
+        let prod = ResourceId::parse(raw).map_err(|e| {
+            UserError::usage(format!("--connector '{raw}' is not a resource ID: {e}")).with_hint(
+                "give the production connector's full ID: /subscriptions/S/resourceGroups/RG/providers/Microsoft.Security/securityConnectors/NAME",
+            )
+        })?;
+        if !prod.resource_type().eq_ignore_ascii_case("Microsoft.Security/securityConnectors") {
+            return Err(UserError::usage(format!(
+                "--connector '{raw}' is not a security connector"
+            ))
+            .with_hint("`lifeboat connectors list` shows the connectors' IDs"));
+        }
+        let drill_region =
+            crate::steps::recovery::check_region("--drill-region", &self.drill_region)
+                .map_err(UserError::usage)?;
+        crate::steps::regions::check_flag("--drill-region", &drill_region)
+            .map_err(UserError::usage)?;
+        let code = match &self.authorization_code_file {
+            None => None,
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    UserError::usage(format!(
+                        "--authorization-code-file {}: cannot read it",
+                        p.display()
+                    ))
+                    .with_source(e)
+                })?;
+                let c = text.trim().to_string();
+                if c.is_empty() {
+                    return Err(UserError::usage(format!(
+                        "--authorization-code-file {} is empty",
+                        p.display()
+                    ))
+                    .with_hint("write the OAuth authorization code on the file's first line"));
+                }
+                Some(c)
+            }
+        };
+        Ok(LiveDrillOptions {
+            production: prod,
+            drill_region,
+            authorization_code: code,
+            submit_ticket: self.submit_ticket,
+            rto_target: self.rto_target,
+            rpo_target: self.rpo_target,
+        })
+    }
 }
 
 /// The drill connector's name: the production name plus a suffix from the run id, within ARM's
@@ -143,56 +219,19 @@ impl Timeline {
     }
 }
 
-/// Runs the live drill and returns its report.
+/// Runs the live drill (inputs validated by [`LiveDrillRequest::validate`], `client` connected
+/// by the caller) and returns its report.
 pub async fn execute_live(
-    a: &DrillArgs,
-    g: &Globals,
+    opts: &LiveDrillOptions,
+    client: ArmClient,
     state_dir: &Path,
     run_id: &str,
 ) -> anyhow::Result<DrillReport> {
     let real_start = std::time::Instant::now();
     let clock = SystemClock;
-    // Inputs first: nothing is read or written before they are all valid.
-    let raw = a.connector.clone().unwrap_or_default();
-    let prod = ResourceId::parse(&raw).map_err(|e| {
-        UserError::usage(format!("--connector '{raw}' is not a resource ID: {e}")).with_hint(
-            "give the production connector's full ID: /subscriptions/S/resourceGroups/RG/providers/Microsoft.Security/securityConnectors/NAME",
-        )
-    })?;
-    if !prod.resource_type().eq_ignore_ascii_case("Microsoft.Security/securityConnectors") {
-        return Err(UserError::usage(format!("--connector '{raw}' is not a security connector"))
-            .with_hint("`lifeboat connectors list` shows the connectors' IDs")
-            .into());
-    }
-    let drill_region = crate::steps::recovery::check_region(
-        "--drill-region",
-        a.drill_region.as_deref().unwrap_or(""),
-    )
-    .map_err(UserError::usage)?;
-    crate::steps::regions::check_flag("--drill-region", &drill_region).map_err(UserError::usage)?;
-    let code = match &a.authorization_code_file {
-        None => None,
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                UserError::usage(format!(
-                    "--authorization-code-file {}: cannot read it",
-                    p.display()
-                ))
-                .with_source(e)
-            })?;
-            let c = text.trim().to_string();
-            if c.is_empty() {
-                return Err(UserError::usage(format!(
-                    "--authorization-code-file {} is empty",
-                    p.display()
-                ))
-                .with_hint("write the OAuth authorization code on the file's first line")
-                .into());
-            }
-            Some(c)
-        }
-    };
-    let client = connect(g)?;
+    let prod = opts.production.clone();
+    let drill_region = opts.drill_region.clone();
+    let code = opts.authorization_code.clone();
     let guard = WriteGuard::new(&prod);
     let drill_dir = super::history::drills_dir(state_dir).join(run_id);
     let ledger = Ledger::open(&drill_dir)
@@ -340,7 +379,7 @@ pub async fn execute_live(
             &prod_body,
             &drill_id,
             &drill_region,
-            a.submit_ticket,
+            opts.submit_ticket,
         )
         .await
         {
@@ -446,11 +485,11 @@ pub async fn execute_live(
         outage: Outage { region, injected_at },
         target_region: drill_region,
         recovery: Recovery { verified: all_ok, verified_at: all_ok.then_some(verified_at) },
-        rto: Rto { target_seconds: a.rto_target.map(|d| d.as_secs_f64()), ..Rto::default() },
+        rto: Rto { target_seconds: opts.rto_target.map(|d| d.as_secs_f64()), ..Rto::default() },
         rpo: Rpo {
             backup_id: Some(summary.id.clone()),
             backup_taken_at: Some(manifest.time),
-            target_seconds: a.rpo_target.map(|d| d.as_secs_f64()),
+            target_seconds: opts.rpo_target.map(|d| d.as_secs_f64()),
             ..Rpo::default()
         },
         api,
@@ -614,8 +653,12 @@ async fn draft_support(
 }
 
 /// `lifeboat drill --cleanup RUN_ID`: removes what the ledger says an interrupted live drill
-/// created.
-pub async fn execute_cleanup(state_dir: &Path, run_id: &str, g: &Globals) -> anyhow::Result<Exit> {
+/// created. `connect` is called once the ledger is found (no connection for a drill without one).
+pub async fn execute_cleanup(
+    state_dir: &Path,
+    run_id: &str,
+    connect: impl FnOnce() -> Result<ArmClient, UserError>,
+) -> anyhow::Result<Exit> {
     crate::engine::runner::validate_run_id(run_id).map_err(UserError::from)?;
     let dir = super::history::drills_dir(state_dir).join(run_id);
     if !dir.join(cleanup::LEDGER_FILE).is_file() {
@@ -625,7 +668,7 @@ pub async fn execute_cleanup(state_dir: &Path, run_id: &str, g: &Globals) -> any
     }
     let ledger = Ledger::open(&dir)
         .map_err(|e| UserError::failed("cannot open the ledger").with_source(e))?;
-    let client = Arc::new(connect(g)?);
+    let client = Arc::new(connect()?);
     let production = ledger
         .production()
         .map_err(|e| UserError::failed("cannot read the ledger").with_source(e))?;

@@ -36,19 +36,6 @@ impl Actor {
             azure_principal_name: None,
         }
     }
-
-    /// This actor with the Azure identity behind the process's calls (`ArmClient::principal()`),
-    /// when one is known: an approval given where a token was used records who in Azure gave it.
-    pub fn with_principal(
-        mut self,
-        principal: Option<&crate::azure::credential::Principal>,
-    ) -> Actor {
-        if let Some(p) = principal {
-            self.azure_principal = p.object_id.clone();
-            self.azure_principal_name = p.name.clone();
-        }
-        self
-    }
 }
 
 /// One call a step made to the outside world (an Azure call, a file written), journaled so an

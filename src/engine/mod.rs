@@ -19,15 +19,17 @@
 //!   the re-armed instance gets a fresh retry budget and re-enters with its scratch state.
 
 pub mod event;
+pub mod kind;
 pub mod lifecycle;
+pub mod rehearse;
 pub mod runner;
 pub mod template;
 
 pub use event::{Action, Actor, Effect, Event, StartStep};
 pub use lifecycle::{Phase, State, WaitReason};
 
+use crate::catalog::StepClass;
 use crate::runbook::Plan;
-use crate::steps::StepClass;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -1241,7 +1243,8 @@ impl Engine {
 /// another step that comes earlier in `order` (so the graph is acyclic), and every duration is
 /// within `runbook::limits`. `Err` says what is wrong, naming the field.
 pub fn check_plan(plan: &Plan) -> Result<(), String> {
-    use crate::runbook::limits::{check, DurationUse};
+    use crate::catalog::DurationUse;
+    use crate::runbook::limits::check;
     let steps = &plan.runbook.steps;
     let n = steps.len();
     if n == 0 {

@@ -7,14 +7,15 @@
 //! after its `StepStarted` is durable. Results that arrive together are committed together (one
 //! fsync per batch).
 
+use super::kind::{
+    CancelHandle, Cancellation, Registry, Services, StepContext, StepOutcome, StepSink,
+};
 use super::{Action, Actor, Blocker, Engine, EngineError, Event, InstanceView, StartStep, Status};
 use crate::clock::{Clock, ManualClock};
 use crate::error::{Exit, UserError};
 use crate::journal::{self, Entry, JournalError, RunLock, Writer};
 use crate::redact::{self, Redactor};
 use crate::runbook::Plan;
-use crate::steps::kind::{Cancellation, StepSink};
-use crate::steps::{Registry, Services, StepContext, StepOutcome};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde::Serialize;
@@ -466,7 +467,7 @@ impl StepSink for ChannelSink {
 struct Running {
     attempt: u32,
     handle: tokio::task::JoinHandle<()>,
-    cancel: crate::steps::kind::CancelHandle,
+    cancel: CancelHandle,
 }
 
 /// Journals events as one batch (one fsync), then applies them; returns the actions. Every
@@ -748,25 +749,13 @@ fn spawn_step(
 ) -> Running {
     let key: Key = (s.step.clone(), s.branch);
     let (cancel, cancellation) = Cancellation::new();
-    let ctx = StepContext {
-        run_id: run_id.to_string(),
-        step: s.step.clone(),
-        branch: s.branch,
-        item: s.item,
-        attempt: s.attempt,
-        poll: s.poll,
-        inputs: s.inputs,
-        scratch: s.scratch,
-        reentry: s.reentry,
-        clock: clock.clone(),
-        cancel: cancellation,
-        services: services.clone(),
-        sink: Arc::new(ChannelSink { key: key.clone(), attempt: s.attempt, tx: tx.clone() }),
-    };
     let kind = registry.get(&s.uses);
-    let tx = tx.clone();
     let attempt = s.attempt;
-    let uses = s.uses;
+    let uses = s.uses.clone();
+    let sink = Arc::new(ChannelSink { key: key.clone(), attempt, tx: tx.clone() });
+    let ctx =
+        StepContext::for_start(s, run_id, clock.clone(), services.clone(), cancellation, sink);
+    let tx = tx.clone();
     let handle = tokio::spawn(async move {
         let outcome = match kind {
             None => {

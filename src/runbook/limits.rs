@@ -9,6 +9,7 @@
 //! rendered inputs again at run time (a clear step failure), and the engine's time arithmetic is
 //! checked regardless.
 
+use crate::catalog::DurationUse;
 use std::time::Duration;
 
 /// The longest duration a runbook may name: a step's `timeout`, a `retry` delay, a duration
@@ -23,15 +24,6 @@ pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// How deeply a template may nest block helpers (`{{#if}}`, `{{#each}}`, `{{else if}}` chains)
 /// and subexpressions (`(eq (len x) 1)`) together.
 pub const MAX_TEMPLATE_NESTING: usize = 32;
-
-/// What a duration is used for, which decides its bounds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DurationUse {
-    /// Any duration: at most [`MAX_DURATION`].
-    Duration,
-    /// Time between two polls: at least [`MIN_POLL_INTERVAL`], at most [`MAX_DURATION`].
-    PollInterval,
-}
 
 /// Checks a duration against the bounds of its use. `Err` completes "X ...", e.g. "is longer
 /// than the maximum of 400 days".

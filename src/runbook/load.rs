@@ -12,13 +12,13 @@
 //! interval inputs, literal or `{{ params.x }}`) is checked against [`super::limits`].
 
 use super::diag::{suggest, Diagnostic, LoadError};
-use super::limits::{self, DurationUse};
+use super::limits;
 use super::model::{
     ParamDef, ParamType, Plan, RetryPolicy, Runbook, Source, Span, StepDef, API_VERSION,
 };
 use super::template::{self, Reference, TemplateError};
 use super::yaml::{self, Key, Node, NodeKind};
-use crate::steps::{self, StepKindInfo};
+use crate::catalog::{self, DurationUse, StepKindInfo};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -978,11 +978,11 @@ impl Validator {
 
     fn kind_and_inputs(&mut self, d: &Draft<'_>, label: &str) {
         let Some((uses, span)) = &d.uses else { return };
-        let Some(kind) = steps::lookup(uses) else {
+        let Some(kind) = catalog::lookup(uses) else {
             // Sorted, so the hint reads like a reference list and stays stable as kinds are added.
-            let mut known: Vec<&str> = steps::catalog()
+            let mut known: Vec<&str> = catalog::catalog()
                 .iter()
-                .filter(|k| steps::lookup(k.name).is_some())
+                .filter(|k| catalog::lookup(k.name).is_some())
                 .map(|k| k.name)
                 .collect();
             known.sort_unstable();

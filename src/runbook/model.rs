@@ -133,7 +133,7 @@ impl Default for RetryPolicy {
 pub struct StepDef {
     /// Unique within the runbook: `[a-z0-9][a-z0-9-]*`.
     pub id: String,
-    /// The step kind, e.g. `gate.approval`; validated against `steps::catalog()`.
+    /// The step kind, e.g. `gate.approval`; validated against `catalog::catalog()`.
     pub uses: String,
     /// Ids of the steps this one depends on (validated, no duplicates).
     pub needs: Vec<String>,

@@ -175,6 +175,10 @@ pub struct LogEntry {
     /// request's time for a synchronous write). A client that counts a write as confirmed
     /// before this time has not waited for it.
     pub confirmed_at: Option<f64>,
+    /// Who called, as ARM's activity log records the caller: a fingerprint of the
+    /// `Authorization` header (16 hex digits of its SHA-256; never the token), or `anonymous`.
+    /// Requests with one credential's token share it.
+    pub caller: String,
 }
 
 /// Everything the handlers share.
@@ -702,6 +706,15 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         .map(str::to_string)
         .unwrap_or_else(|| shared.fresh_id());
 
+    let caller = parts
+        .headers
+        .get("authorization")
+        .map(|h| {
+            use sha2::Digest;
+            hex::encode(&sha2::Sha256::digest(h.as_bytes())[..8])
+        })
+        .unwrap_or_else(|| "anonymous".into());
+
     let reply: Result<Reply, Dropped> = async {
         if !is_control {
             *lock(&shared.counts).entry(format!("{method} {}", route_name(&lower))).or_insert(0) +=
@@ -730,14 +743,6 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 && lower[0] == "providers"
                 && lower[1] == "microsoft.resourcegraph";
             if graph {
-                let caller = parts
-                    .headers
-                    .get("authorization")
-                    .map(|h| {
-                        use sha2::Digest;
-                        hex::encode(&sha2::Sha256::digest(h.as_bytes())[..8])
-                    })
-                    .unwrap_or_else(|| "anonymous".into());
                 match shared.throttle.admit_graph(&caller, now) {
                     GraphAdmission::Allowed { remaining, resets_after } => {
                         extra.push(("x-ms-user-quota-remaining".into(), remaining.to_string()));
@@ -817,6 +822,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             correlation_id: correlation_id.clone(),
             operation_id: confirm.as_ref().and_then(|c| c.0.clone()),
             confirmed_at: confirm.map(|c| c.1),
+            caller: caller.clone(),
         });
     }
     match reply {

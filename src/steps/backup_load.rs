@@ -16,14 +16,15 @@
 //! any), so one connector missing from the backup never blocks the others. A snapshot holding
 //! none of them is refused.
 
-use super::kind::{info, StepContext, StepKind, StepOutcome};
 use super::recovery::{self, check_region, ConnectorItem};
-use super::StepKindInfo;
 use crate::backup::snapshot::{
     find_snapshot, list_snapshots, load_manifest, load_object, open_manifest, warn_unauthenticated,
     Manifest,
 };
 use crate::backup::{Authenticity, BackupError, ResourceKind, Store};
+use crate::catalog::info;
+use crate::catalog::StepKindInfo;
+use crate::engine::kind::{StepContext, StepKind, StepOutcome};
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
@@ -191,7 +192,7 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         // Microsoft's procedure without restore: no store is opened.
         let items: Vec<Value> = connectors.iter().map(|c| item_json(c, None)).collect();
         let all: Vec<&ConnectorItem> = connectors.iter().collect();
-        if ctx.run_id != "preflight" {
+        if ctx.run_id != crate::engine::rehearse::RUN_ID {
             tracing::warn!(
                 connectors = connectors.len(),
                 "backup=none: the connectors are recovered without restore; the settings only a backup holds are reported as not restored"
@@ -210,7 +211,7 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             connectors.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
         );
         return Ok(recovery::outputs(vec![
-            (crate::steps::WARNINGS_OUTPUT, json!([warning])),
+            (crate::catalog::WARNINGS_OUTPUT, json!([warning])),
             ("backup", json!(NO_BACKUP)),
             ("snapshot_id", Value::Null),
             ("taken_at", Value::Null),
@@ -302,8 +303,8 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             Some(p) => refusals.push(format!("snapshot {} failed verification: {p}", m.id)),
             None => {
                 tracing::info!(snapshot = %m.id, objects = total, "snapshot verified");
-                // The rehearsal before a run (`recovery::preflight`) stays quiet: the run warns.
-                if ctx.run_id != "preflight" {
+                // The rehearsal before a run (`engine::rehearse`) stays quiet: the run warns.
+                if ctx.run_id != crate::engine::rehearse::RUN_ID {
                     warn_unauthenticated(&store, &m.id, &authenticity);
                 }
                 chosen = Some((m, authenticity));
@@ -326,7 +327,7 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         connectors.iter().filter(|c| !has_connector(&m, c)).collect();
     let older: Vec<(String, Option<String>)> =
         holder.into_iter().map(|(c, s)| (c, s.filter(|s| *s != m.id))).collect();
-    if !lacking.is_empty() && ctx.run_id != "preflight" {
+    if !lacking.is_empty() && ctx.run_id != crate::engine::rehearse::RUN_ID {
         tracing::warn!(
             snapshot = %m.id,
             "snapshot {} does not hold {}: recovered without restore (reported as not restored: no backup)",
@@ -389,7 +390,7 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         })
         .collect();
     Ok(recovery::outputs(vec![
-        (crate::steps::WARNINGS_OUTPUT, json!(warnings)),
+        (crate::catalog::WARNINGS_OUTPUT, json!(warnings)),
         ("backup", json!("snapshot")),
         ("snapshot_id", json!(m.id)),
         ("taken_at", json!(taken_at)),

@@ -15,18 +15,19 @@
 //! reaches inputs, outputs, scratch, the journal, logs or error messages.
 
 use super::backup_load::{connector_objects, manifest_by_id};
-use super::kind::{info, StepContext, StepKind, StepOutcome};
 use super::recovery::{self, input_bool, ConnectorItem};
 use super::restore::{self, BodyKind};
 use super::services::PrompterHandle;
 use super::target;
-use super::StepKindInfo;
 use crate::azure::models::{
     Authorization, DevOpsConfiguration, ProvisioningState, ResourceGroup, SecretString,
     SecurityConnector,
 };
 use crate::azure::{ArmClient, AzureError, ResourceId};
 use crate::backup::ResourceKind;
+use crate::catalog::info;
+use crate::catalog::StepKindInfo;
+use crate::engine::kind::{InputError, StepContext, StepKind, StepOutcome};
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -103,6 +104,18 @@ impl StepKind for CreateOrAdopt {
     }
     fn run(&self, ctx: StepContext) -> BoxFuture<'static, StepOutcome> {
         Box::pin(async move { create_or_adopt(ctx).await.unwrap_or_else(|o| o) })
+    }
+    /// The authorization codes file, when a parameter names it: readable and well formed.
+    fn check_inputs(&self, inputs: &serde_json::Map<String, Value>) -> Result<(), InputError> {
+        if let Some(Value::String(path)) = inputs.get("authorization_codes") {
+            if !path.trim().is_empty() {
+                read_codes(Path::new(path.trim())).map_err(|message| InputError {
+                    message,
+                    hint: "one line per connector: `<old-connector-name> <code>`; leave authorization_codes empty to authorize in the portal".into(),
+                })?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -246,15 +259,13 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     let adopt_existing = input_bool(&ctx, "adopt_existing").unwrap_or(false);
     let codes_file = ctx.input_str("authorization_codes").filter(|s| !s.trim().is_empty());
     let poll = match ctx.input_str("poll_interval") {
-        Some(t) => {
-            crate::runbook::limits::parse(&t, crate::runbook::limits::DurationUse::PollInterval)
-                .map_err(|e| {
-                    StepOutcome::fail(
-                        format!("input `poll_interval` is `{t}`, which {e} (e.g. 30s, 1m, 5m)"),
-                        false,
-                    )
-                })?
-        }
+        Some(t) => crate::runbook::limits::parse(&t, crate::catalog::DurationUse::PollInterval)
+            .map_err(|e| {
+                StepOutcome::fail(
+                    format!("input `poll_interval` is `{t}`, which {e} (e.g. 30s, 1m, 5m)"),
+                    false,
+                )
+            })?,
         None => Duration::from_secs(60),
     };
     let old_id = ResourceId::parse(&item.resource_id)

@@ -24,9 +24,10 @@
 use super::devops::{
     arm_client, azure_failure, connector_input, poll_interval_input, rfc3339, StepError,
 };
-use super::kind::{info, StepContext, StepKind, StepOutcome};
-use super::StepKindInfo;
 use crate::azure::{ArmClient, AzureError, ResourceId};
+use crate::catalog::info;
+use crate::catalog::StepKindInfo;
+use crate::engine::kind::{StepContext, StepKind, StepOutcome};
 use futures::future::BoxFuture;
 use serde_json::{json, Map, Value};
 use std::time::Duration;
@@ -312,7 +313,8 @@ pub fn warning(
 
 /// The `deadline` input (default 24h) and its text as given, for messages.
 fn deadline_input(ctx: &StepContext) -> Result<(Duration, String), StepError> {
-    use crate::runbook::limits::{self, DurationUse};
+    use crate::catalog::DurationUse;
+    use crate::runbook::limits;
     let text = ctx.input_str("deadline").unwrap_or_else(|| "24h".into());
     let d = limits::parse(&text, DurationUse::Duration).map_err(|e| {
         StepError::fatal(format!(

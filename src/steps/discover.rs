@@ -3,9 +3,10 @@
 //! given subscriptions (empty: every subscription the credential can read), every page.
 //! Idempotent: it only reads.
 
-use super::kind::{info, StepContext, StepKind, StepOutcome};
 use super::recovery::{self, check_region, input_list, normalise_region, ConnectorItem};
-use super::StepKindInfo;
+use crate::catalog::info;
+use crate::catalog::StepKindInfo;
+use crate::engine::kind::{StepContext, StepKind, StepOutcome};
 use futures::future::BoxFuture;
 use serde_json::{json, Map, Value};
 

@@ -1,8 +1,9 @@
 //! `gate.approval`: waits until a person approves (`lifeboat approve RUN STEP`). The step itself
 //! only asks; the approval arrives as an event, journaled with who approved.
 
-use super::kind::{info, StepContext, StepKind, StepOutcome};
-use super::StepKindInfo;
+use crate::catalog::info;
+use crate::catalog::StepKindInfo;
+use crate::engine::kind::{StepContext, StepKind, StepOutcome};
 use futures::future::BoxFuture;
 
 #[derive(Debug, Clone, Copy)]

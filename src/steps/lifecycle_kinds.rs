@@ -5,10 +5,11 @@
 use super::devops::{
     arm_client, azure_failure, connector_input, poll_interval_input, rfc3339, StepError,
 };
-use super::kind::{info, StepContext, StepKind, StepOutcome};
-use super::StepKindInfo;
 use crate::azure::models::TagsPatch;
 use crate::azure::{ArmClient, AzureError, ResourceId};
+use crate::catalog::info;
+use crate::catalog::StepKindInfo;
+use crate::engine::kind::{StepContext, StepKind, StepOutcome};
 use crate::engine::Effect;
 use futures::future::BoxFuture;
 use serde_json::{json, Map};

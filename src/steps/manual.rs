@@ -1,7 +1,8 @@
 //! `manual.task`: instructions for a person, completed by `lifeboat attest RUN STEP --evidence`.
 
-use super::kind::{info, StepContext, StepKind, StepOutcome};
-use super::StepKindInfo;
+use crate::catalog::info;
+use crate::catalog::StepKindInfo;
+use crate::engine::kind::{StepContext, StepKind, StepOutcome};
 use futures::future::BoxFuture;
 
 #[derive(Debug, Clone, Copy)]

@@ -22,11 +22,11 @@
 //! A missing action is named with its scope, what the run needs it for, and the built-in roles
 //! (`src/steps/data/azure-roles.yaml`) that grant it.
 
-use super::kind::Services;
 use super::recovery::ConnectorItem;
 use crate::azure::api::ApiFamily;
 use crate::azure::models::Permission;
 use crate::azure::{ArmClient, AzureError, ResourceId};
+use crate::engine::kind::Services;
 use crate::error::UserError;
 use crate::runbook::Plan;
 use serde::Deserialize;
@@ -400,7 +400,7 @@ pub async fn preflight(
     let Some(client) = services.get::<ArmClient>() else { return Ok(()) };
     let steps_ctx: Map<String, Value> =
         outputs.iter().map(|(k, v)| (k.clone(), json!({"outputs": v}))).collect();
-    let ctx = json!({"params": plan.params, "steps": steps_ctx, "run": {"id": "preflight"}});
+    let ctx = json!({"params": plan.params, "steps": steps_ctx, "run": {"id": crate::engine::rehearse::RUN_ID}});
     let steps = &plan.runbook.steps;
     let Some(create) = steps.iter().find(|s| s.uses == "connector.create-or-adopt") else {
         return Ok(());

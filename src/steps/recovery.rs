@@ -1,19 +1,17 @@
 //! What the region-outage step kinds share: the list of Azure region names, how a step reaches
 //! the Azure client and the backup store, how an Azure call is journaled as an [`Effect`] and
 //! how an Azure error becomes a step failure, the connector item of the fan-out, and
-//! [`preflight`], which rehearses a plan's read-only steps before a run is created so that bad
-//! input exits 2 with nothing written.
+//! [`preflight`], the checks before a run is created (the rehearsal of its read-only steps among
+//! them) so that bad input exits 2 with nothing written.
 
-use super::kind::{NullSink, Services, StepContext, StepOutcome};
-use super::Registry;
 use crate::azure::{ArmClient, AzureError};
 use crate::clock::Clock;
+use crate::engine::kind::{Registry, Services, StepContext, StepOutcome};
 use crate::engine::Effect;
 use crate::error::UserError;
 use crate::runbook::Plan;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// Azure public-cloud region names (`az account list-locations --query [].name`), the one list
@@ -308,19 +306,15 @@ pub fn outputs(pairs: Vec<(&str, Value)>) -> StepOutcome {
     StepOutcome::ok(output_map(pairs))
 }
 
-/// Kinds whose work before the first write can be rehearsed: they only read.
-const READ_ONLY: &[&str] = &["resource-graph.query", "backup.load"];
-
-/// Rehearses a plan's read-only steps (discovery, backup loading) and checks the inputs other
-/// region-outage steps take from parameters only (the authorization code file, the ticket's
-/// contact), the target region against the regions where DevOps security is available
-/// (`regions::preflight`, first), where the new connectors go (`target::check_before_run`:
-/// subscription visible, group valid and usable) and the credential's permissions for every
-/// write of the run (`permissions::preflight`, last), before the run is created: bad input is a
-/// usage error
-/// (exit 2) with nothing written.
-/// A failure that may pass on retry (Azure unavailable) is exit 1. Plans without these kinds
-/// are not touched.
+/// The checks before a region-outage run is created, in this order: the target region against
+/// the regions where DevOps security is available (`regions::preflight`), the rehearsal of the
+/// plan's read-only steps (discovery, backup loading) and of the inputs other steps take from
+/// parameters only (the authorization code file, the ticket's contact), by the executor
+/// (`engine::rehearse`), where the new connectors go (`target::check_before_run`: subscription
+/// visible, group valid and usable) and the credential's permissions for every write of the run
+/// (`permissions::preflight`). Bad input is a usage error (exit 2) with nothing written; a
+/// failure that may pass on retry (Azure unavailable) is exit 1. Plans without these kinds are
+/// not touched. `services` are the run's own (one connection, one store).
 pub async fn preflight(
     plan: &Plan,
     registry: &Registry,
@@ -328,104 +322,15 @@ pub async fn preflight(
     clock: Arc<dyn Clock>,
 ) -> Result<(), UserError> {
     super::regions::preflight(plan)?;
-    let mut outputs: BTreeMap<String, Value> = BTreeMap::new();
-    for &idx in &plan.order {
-        let step = &plan.runbook.steps[idx];
-        let rehearse = READ_ONLY.contains(&step.uses.as_str())
-            && step.for_each.is_none()
-            && step.needs.iter().all(|n| outputs.contains_key(n));
-        let ctx_value = json!({
-            "params": plan.params,
-            "steps": outputs.iter().map(|(k, v)| (k.clone(), json!({"outputs": v}))).collect::<Map<_, _>>(),
-            "run": {"id": "preflight"},
-        });
-        if rehearse {
-            let Some(kind) = registry.get(&step.uses) else { continue };
-            let with = Value::Object(step.with.clone().into_iter().collect());
-            let inputs = crate::engine::template::render_value(&with, &ctx_value)
-                .map_err(|e| UserError::usage(format!("step {}: {e}", step.id)))?;
-            let ctx = StepContext {
-                run_id: "preflight".into(),
-                step: step.id.clone(),
-                branch: None,
-                item: None,
-                attempt: 1,
-                poll: 0,
-                inputs,
-                scratch: None,
-                reentry: false,
-                clock: clock.clone(),
-                cancel: super::kind::Cancellation::new().1,
-                services: services.clone(),
-                sink: Arc::new(NullSink),
-            };
-            match kind.run(ctx).await {
-                StepOutcome::Succeeded { outputs: o, .. } => {
-                    outputs.insert(step.id.clone(), Value::Object(o));
-                }
-                StepOutcome::Failed { error, retryable: false } => {
-                    return Err(UserError::usage(format!("step {}: {error}", step.id))
-                        .with_hint("nothing was changed: fix the parameters and run again"));
-                }
-                StepOutcome::Failed { error, retryable: true } => {
-                    return Err(UserError::failed(format!("step {}: {error}", step.id)).with_hint(
-                        "nothing was changed and no run was created: try again in a few minutes",
-                    ));
-                }
-                _ => {}
-            }
-            continue;
-        }
-        // Inputs that come from parameters only are checked now, before anything is written.
-        let param_only = |key: &str| -> Option<Value> {
-            let v = step.with.get(key)?;
-            let rendered = crate::engine::template::render_value(v, &ctx_value).ok()?;
-            Some(rendered)
-        };
-        match step.uses.as_str() {
-            "connector.create-or-adopt" => {
-                if let Some(Value::String(path)) = param_only("authorization_codes") {
-                    if !path.trim().is_empty() {
-                        super::connector::read_codes(std::path::Path::new(path.trim()))
-                            .map_err(|e| {
-                                UserError::usage(format!("step {}: {e}", step.id)).with_hint(
-                                    "one line per connector: `<old-connector-name> <code>`; leave authorization_codes empty to authorize in the portal",
-                                )
-                            })?;
-                    }
-                }
-            }
-            "support.submit" => {
-                let active = match &step.when {
-                    Some(w) => {
-                        crate::engine::template::eval_condition(w, &ctx_value).unwrap_or(true)
-                    }
-                    None => true,
-                };
-                if active {
-                    for key in ["contact_first_name", "contact_last_name", "contact_email"] {
-                        let empty = match param_only(key) {
-                            Some(Value::String(s)) => s.trim().is_empty(),
-                            Some(Value::Null) => true,
-                            _ => false,
-                        };
-                        if empty {
-                            return Err(UserError::usage(format!(
-                                "step {}: input `{key}` is empty and the Support API needs it to file the ticket",
-                                step.id
-                            ))
-                            .with_hint(format!(
-                                "pass --set {key}=... or leave submit_ticket=false to draft the request for a person"
-                            )));
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
+    let outputs =
+        crate::engine::rehearse::rehearse(plan, registry, services.clone(), clock).await?;
     super::target::check_before_run(plan, &outputs, &services).await?;
     super::permissions::preflight(plan, &services, &outputs).await?;
+    // The rehearsal journaled into nothing: the api-version negotiations it (and the checks)
+    // made are journaled by the run's first step that journals a call.
+    if let Some(arm) = services.get::<ArmClient>() {
+        arm.rejournal_negotiations();
+    }
     Ok(())
 }
 

@@ -233,7 +233,7 @@ fn as_list(v: Option<Value>) -> Vec<String> {
 /// usage error (exit 2) before anything is read or written. A target that is not an Azure
 /// region at all is left to the other checks (they name the closest region name).
 pub fn preflight(plan: &Plan) -> Result<(), UserError> {
-    let ctx = json!({"params": plan.params, "run": {"id": "preflight"}});
+    let ctx = json!({"params": plan.params, "run": {"id": crate::engine::rehearse::RUN_ID}});
     let failed = plan
         .runbook
         .steps

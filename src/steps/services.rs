@@ -1,9 +1,9 @@
-//! The shared services Azure step kinds find in [`super::Services`], and how a run gets them.
+//! The shared services Azure step kinds find in [`crate::engine::kind::Services`], and how a run gets them.
 //!
 //! A step kind asks `ctx.services.get::<T>()` for one of these types; a missing one is a clear
 //! step failure ("this step needs an Azure connection"), never a panic. The CLI, the drill and
 //! the tests insert what a run needs before driving it:
-//! - `Arc<ArmClient>`: the one Azure client (`crate::azure::connect`).
+//! - `Arc<ArmClient>`: the one Azure client (`crate::azure::connect`, once per command).
 //! - `Arc<crate::backup::Store>`: the backup store snapshots are read from.
 //! - `Arc<RunDir>`: the run's directory, for artifacts a person reads (the drafted support request).
 //! - `Arc<dyn Prompter>` wrapped in [`PrompterHandle`]: present only in guided mode, to ask a

@@ -10,12 +10,13 @@
 //! the run ID and the connector, so a retry or a resume finds the ticket instead of filing a
 //! second one.
 
-use super::kind::{info, StepContext, StepKind, StepOutcome};
 use super::recovery;
 use super::services::RunDir;
-use super::StepKindInfo;
 use crate::azure::models::SupportTicketDetails;
 use crate::azure::ArmClient;
+use crate::catalog::info;
+use crate::catalog::StepKindInfo;
+use crate::engine::kind::{InputError, StepContext, StepKind, StepOutcome};
 use crate::engine::Effect;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
@@ -258,6 +259,27 @@ impl StepKind for Submit {
     }
     fn run(&self, ctx: StepContext) -> BoxFuture<'static, StepOutcome> {
         Box::pin(async move { submit(ctx).await.unwrap_or_else(|o| o) })
+    }
+    /// The ticket's contact, which the Support API needs: set when a parameter gives it.
+    fn check_inputs(&self, inputs: &serde_json::Map<String, Value>) -> Result<(), InputError> {
+        for key in ["contact_first_name", "contact_last_name", "contact_email"] {
+            let empty = match inputs.get(key) {
+                Some(Value::String(s)) => s.trim().is_empty(),
+                Some(Value::Null) => true,
+                _ => false,
+            };
+            if empty {
+                return Err(InputError {
+                    message: format!(
+                        "input `{key}` is empty and the Support API needs it to file the ticket"
+                    ),
+                    hint: format!(
+                        "pass --set {key}=... or leave submit_ticket=false to draft the request for a person"
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 }
 

@@ -206,12 +206,12 @@ pub fn plan_line(plan: &crate::runbook::Plan) -> Option<String> {
 pub async fn check_before_run(
     plan: &crate::runbook::Plan,
     outputs: &BTreeMap<String, Value>,
-    services: &super::kind::Services,
+    services: &crate::engine::kind::Services,
 ) -> Result<(), UserError> {
     let Some(client) = services.get::<ArmClient>() else { return Ok(()) };
     let steps: Map<String, Value> =
         outputs.iter().map(|(k, v)| (k.clone(), json!({ "outputs": v }))).collect();
-    let ctx = json!({"params": plan.params, "steps": steps, "run": {"id": "preflight"}});
+    let ctx = json!({"params": plan.params, "steps": steps, "run": {"id": crate::engine::rehearse::RUN_ID}});
     let nothing_changed = "nothing was changed: fix the parameters and run again";
     for step in plan.runbook.steps.iter().filter(|s| s.uses == CREATE_KIND) {
         let items: Vec<Value> = match &step.for_each {

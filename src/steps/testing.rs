@@ -13,9 +13,10 @@
 //! [`PrompterHandle`] for a secret before acting and returns it as the secret output `answer`
 //! (journaled as a redaction marker only).
 
-use super::kind::{info, Registry, StepContext, StepKind, StepOutcome};
 use super::services::PrompterHandle;
-use super::{StepClass, StepKindInfo};
+use crate::catalog::info;
+use crate::catalog::{StepClass, StepKindInfo};
+use crate::engine::kind::{Registry, StepContext, StepKind, StepOutcome};
 use futures::future::BoxFuture;
 use serde_json::{json, Map};
 use std::io::Write;

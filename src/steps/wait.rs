@@ -2,9 +2,11 @@
 //! return [`StepOutcome::Wait`]: the engine journals the wake-up time, so a restart days later
 //! fires at the same instant, and the step's `timeout` bounds the whole wait.
 
-use super::kind::{info, StepContext, StepKind, StepOutcome};
-use super::StepKindInfo;
-use crate::runbook::limits::{self, DurationUse};
+use crate::catalog::info;
+use crate::catalog::DurationUse;
+use crate::catalog::StepKindInfo;
+use crate::engine::kind::{StepContext, StepKind, StepOutcome};
+use crate::runbook::limits;
 use futures::future::BoxFuture;
 use serde_json::{json, Map, Value};
 use std::time::Duration;
@@ -109,7 +111,7 @@ impl StepKind for Until {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::steps::kind::{Cancellation, NullSink, Services};
+    use crate::engine::kind::{Cancellation, NullSink, Services};
     use std::sync::Arc;
 
     fn ctx(clock: &ManualClock, inputs: Value, scratch: Option<Value>, poll: u32) -> StepContext {

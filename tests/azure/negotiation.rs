@@ -273,12 +273,14 @@ async fn every_page_of_a_negotiated_list_uses_the_negotiated_version() {
 
 #[tokio::test]
 async fn a_second_client_of_the_process_keeps_the_first_ones_choice() {
-    // `lifeboat run` rehearses read-only steps with one client and runs with another.
+    // `lifeboat run` rehearses read-only steps and runs with one client (clones share its
+    // choices); what the rehearsal journaled went nowhere, so the run journals it again.
     let stub = devops_serving(&["2025-11-01-preview"]).await;
     let (rehearsal, _t) = crate::client(&stub.url);
     rehearsal.get_devops_configuration(&sc()).await.unwrap();
-    let (run, _t) = crate::client(&stub.url);
-    run.adopt_api_versions(&rehearsal);
+    assert_eq!(rehearsal.take_unjournaled_negotiations().len(), 1, "the rehearsal's sink took it");
+    let run = rehearsal.clone();
+    run.rejournal_negotiations();
     run.get_devops_configuration(&sc()).await.unwrap();
     assert_eq!(
         stub.requests().iter().map(|r| r.api_version().unwrap()).collect::<Vec<_>>(),

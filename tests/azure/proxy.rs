@@ -5,7 +5,7 @@
 
 use crate::stub::{json, Stub};
 use crate::TOKEN;
-use lifeboat::azure::AzureError;
+use lifeboat::azure::{ApiFamily, AzureError};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -180,7 +180,7 @@ async fn defect_07_a_next_link_to_plain_http_on_a_remote_host_is_refused() {
     })
     .await;
     let (client, _timer) = crate::client(&arm.url);
-    let e = client.list_subscriptions().await.unwrap_err();
+    let e = client.list_json("/subscriptions", ApiFamily::Subscriptions, None).await.unwrap_err();
     assert_eq!(arm.requests().len(), 1, "the next page was not asked of anyone");
     match &e {
         AzureError::Refused { target, .. } => assert_eq!(target, "http://management.example.com"),

@@ -6,8 +6,8 @@
 use lifeboat::azure::models::*;
 use lifeboat::azure::timer::TokioTimer;
 use lifeboat::azure::{self, AzureError, ConnectOptions, ResourceId};
+use lifeboat::azure::{AuthMode, CloudName};
 use lifeboat::cli::connectors::{list, ListArgs};
-use lifeboat::cli::{AuthMode, CloudName};
 use lifeboat::sim::{self, RunningSim, SimConfig, TenantSource};
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -12,8 +12,8 @@ use lifeboat::backup::{
     ResourceKind, Scope, SigningKey, Store,
 };
 use lifeboat::clock::{ManualClock, SystemClock};
-use lifeboat::steps::kind::{Cancellation, NullSink, Services};
-use lifeboat::steps::{StepContext, StepKind, StepOutcome};
+use lifeboat::engine::kind::{Cancellation, NullSink, Services};
+use lifeboat::engine::kind::{StepContext, StepKind, StepOutcome};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::{json, Value};

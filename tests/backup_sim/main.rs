@@ -10,12 +10,12 @@
 
 mod expect;
 
+use lifeboat::azure::{AuthMode, CloudName};
 use lifeboat::backup::arm_reader::ArmReader;
 use lifeboat::backup::snapshot::{find_snapshot, load_manifest, load_object};
 use lifeboat::backup::{
     collect, AnomalyRules, CreateOptions, Keys, Manifest, ResourceKind, Scope, Store,
 };
-use lifeboat::cli::{AuthMode, CloudName};
 use lifeboat::sim::{self, RunningSim, SimConfig, TenantSource};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;

@@ -8,8 +8,8 @@ use crate::harness::*;
 use lifeboat::azure::models::*;
 use lifeboat::azure::writable::READ_ONLY;
 use lifeboat::backup::{Captured, ResourceKind};
+use lifeboat::engine::kind::StepOutcome;
 use lifeboat::steps::devops::{Reapply, Verify};
-use lifeboat::steps::StepOutcome;
 use serde_json::{json, Value};
 
 fn ids(env: &Env) -> Value {

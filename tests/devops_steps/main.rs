@@ -8,7 +8,7 @@ mod lossless;
 mod no_backup;
 
 use harness::*;
-use lifeboat::steps::StepOutcome;
+use lifeboat::engine::kind::StepOutcome;
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread")]

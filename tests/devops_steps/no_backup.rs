@@ -5,7 +5,7 @@
 
 use crate::harness::*;
 use lifeboat::azure::ResourceId;
-use lifeboat::steps::StepOutcome;
+use lifeboat::engine::kind::StepOutcome;
 use serde_json::{json, Value};
 
 const SUB_EAST: &str = "00000000-0000-4000-8000-0000000000b2";

@@ -1,9 +1,9 @@
 //! Shared helpers: plans from YAML text, a fixed start time, an engine harness that confirms
 //! starts like the runner does and records every event for replay checks.
 
+use lifeboat::engine::kind::Registry;
 use lifeboat::engine::{Action, Engine, Event, StartStep};
 use lifeboat::runbook::{self, Plan};
-use lifeboat::steps::Registry;
 use std::sync::{Arc, Once};
 use time::OffsetDateTime;
 
@@ -39,7 +39,7 @@ pub fn plan_with(name: &str, concurrency: usize, body: &str, set: &[(&str, &str)
 
 pub fn registry() -> Registry {
     enable_test_steps();
-    Registry::builtin()
+    lifeboat::steps::registry()
 }
 
 /// An engine plus the events it was fed, at which times.

@@ -3,10 +3,10 @@
 
 use crate::common::*;
 use lifeboat::clock::{Clock, ManualClock};
+use lifeboat::engine::kind::Services;
 use lifeboat::engine::runner::{self, RunOptions, RunOutcome, TimeMode};
 use lifeboat::engine::Phase;
 use lifeboat::journal;
-use lifeboat::steps::Services;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -7,13 +7,13 @@
 
 use crate::common::*;
 use lifeboat::engine::runner;
-use lifeboat::steps::Registry;
+use lifeboat::steps::registry;
 use std::time::{Duration, Instant};
 
 const RUN: &str = "acceptance";
 
 fn status_of(world: &World, step: &str) -> Vec<String> {
-    let Ok(r) = runner::load(&world.run_dir(RUN), &Registry::builtin()) else { return vec![] };
+    let Ok(r) = runner::load(&world.run_dir(RUN), &registry()) else { return vec![] };
     r.engine
         .snapshot()
         .into_iter()
@@ -50,7 +50,7 @@ impl Drop for Background {
 }
 
 fn table(world: &World) -> String {
-    match runner::load(&world.run_dir(RUN), &Registry::builtin()) {
+    match runner::load(&world.run_dir(RUN), &registry()) {
         Ok(r) => lifeboat::cli::run::status_table(
             &r.engine.snapshot(),
             lifeboat::clock::Clock::now(&lifeboat::clock::SystemClock),

@@ -98,8 +98,8 @@ async fn no_known_devops_api_version_fails_naming_the_served_ones_and_the_overri
 /// The outputs of every instance of `step`.
 fn outputs_of(world: &World, run: &str, step: &str) -> Vec<serde_json::Value> {
     use lifeboat::engine::runner;
-    use lifeboat::steps::Registry;
-    let r = runner::load(&world.run_dir(run), &Registry::builtin()).unwrap();
+    use lifeboat::steps::registry;
+    let r = runner::load(&world.run_dir(run), &registry()).unwrap();
     r.engine
         .snapshot()
         .into_iter()

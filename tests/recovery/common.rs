@@ -3,13 +3,13 @@
 //! the `lifeboat` binary pointed at both, and the sim's control API.
 
 use lifeboat::azure::{self, ArmClient, ConnectOptions};
+use lifeboat::azure::{AuthMode, CloudName};
 use lifeboat::backup::arm_reader::ArmReader;
 use lifeboat::backup::{self, Keys, Scope, Store};
-use lifeboat::cli::{AuthMode, CloudName};
 use lifeboat::engine::{runner, Blocker, Phase};
 use lifeboat::sim::throttle::ThrottleConfig;
 use lifeboat::sim::{self, RunningSim, SimConfig, TenantSource};
-use lifeboat::steps::Registry;
+use lifeboat::steps::registry;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -402,8 +402,8 @@ pub async fn drive_to_end(
             Some(0) => return Ok(d),
             None => continue,
             Some(3) => {
-                let r = runner::load(&world.run_dir(run), &Registry::builtin())
-                    .map_err(|e| e.to_string())?;
+                let r =
+                    runner::load(&world.run_dir(run), &registry()).map_err(|e| e.to_string())?;
                 for b in r.engine.blockers() {
                     let name = b.name();
                     let out = match (b.phase, b.interrupted) {

@@ -13,7 +13,7 @@
 use crate::common::*;
 use lifeboat::engine::runner;
 use lifeboat::journal;
-use lifeboat::steps::Registry;
+use lifeboat::steps::registry;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -46,7 +46,7 @@ async fn world() -> (lifeboat::sim::RunningSim, World, String) {
 
 /// Step instance → phase, once the run succeeded.
 fn final_state(world: &World) -> BTreeMap<String, String> {
-    let r = runner::load(&world.run_dir(RUN), &Registry::builtin()).unwrap();
+    let r = runner::load(&world.run_dir(RUN), &registry()).unwrap();
     assert_eq!(r.engine.status(), lifeboat::engine::Status::Succeeded);
     r.engine
         .snapshot()

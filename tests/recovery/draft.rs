@@ -3,9 +3,9 @@
 
 use crate::common::*;
 use lifeboat::clock::ManualClock;
-use lifeboat::steps::kind::{Cancellation, NullSink, Services};
+use lifeboat::engine::kind::{Cancellation, NullSink, Services};
+use lifeboat::engine::kind::{StepContext, StepKind, StepOutcome};
 use lifeboat::steps::services::RunDir;
-use lifeboat::steps::{StepContext, StepKind, StepOutcome};
 use serde_json::json;
 use std::sync::Arc;
 

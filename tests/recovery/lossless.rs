@@ -12,7 +12,7 @@ use crate::common::*;
 use lifeboat::azure::ResourceId;
 use lifeboat::engine::{runner, Phase};
 use lifeboat::sim::RunningSim;
-use lifeboat::steps::Registry;
+use lifeboat::steps::registry;
 use serde_json::{json, Value};
 
 const PATH: &str = "properties.actionableRemediation.inheritFromParentState";
@@ -44,7 +44,7 @@ fn new_ado() -> ResourceId {
 
 /// The outputs of every instance of `step`, by instance name.
 fn outputs_of(world: &World, run: &str, step: &str) -> Vec<(String, Value)> {
-    let r = runner::load(&world.run_dir(run), &Registry::builtin()).unwrap();
+    let r = runner::load(&world.run_dir(run), &registry()).unwrap();
     r.engine
         .snapshot()
         .into_iter()
@@ -145,7 +145,7 @@ async fn a_refused_stored_value_fails_its_branch_only_and_resume_with_restore_ex
         "{err}"
     );
     // The GitLab connector's branch went on: verified, promoted, at the cleanup gate (a person's).
-    let r = runner::load(&world.run_dir(RUN), &Registry::builtin()).unwrap();
+    let r = runner::load(&world.run_dir(RUN), &registry()).unwrap();
     let phase = |step: &str, want: Phase| -> usize {
         r.engine
             .snapshot()

@@ -3,7 +3,7 @@
 //! refused before any write (an unsupported target region, missing permissions), faults and
 //! the target region failing too, and SIGKILL at every step boundary and inside reapply/submit
 //! followed by resume, and the check of Microsoft's side (alerts and recommendations recreated
-//! for the new connectors, or a warning).
+//! for the new connectors, or a warning), and `lifeboat run` connecting and opening the store once.
 
 mod acceptance;
 mod api_versions;
@@ -17,5 +17,6 @@ mod lossless;
 mod lro_shapes;
 mod microsoft_side;
 mod no_backup;
+mod once;
 mod property;
 mod rg;

@@ -8,12 +8,12 @@
 
 use crate::common::*;
 use lifeboat::engine::{runner, Phase};
-use lifeboat::steps::Registry;
+use lifeboat::steps::registry;
 use serde_json::{Map, Value};
 
 /// The outputs of every succeeded branch of `step`, by the branch's connector name.
 fn outputs_of(world: &World, run: &str, step: &str) -> Vec<(String, Map<String, Value>)> {
-    let r = runner::load(&world.run_dir(run), &Registry::builtin()).unwrap();
+    let r = runner::load(&world.run_dir(run), &registry()).unwrap();
     r.engine
         .snapshot()
         .into_iter()

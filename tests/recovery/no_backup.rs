@@ -10,14 +10,14 @@ use crate::common::*;
 use lifeboat::azure::ResourceId;
 use lifeboat::backup::{self, arm_reader::ArmReader, Keys, Scope, Store};
 use lifeboat::engine::runner;
-use lifeboat::steps::Registry;
+use lifeboat::steps::registry;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Every instance's outputs of `step`, by instance name.
 fn outputs_of(world: &World, run: &str, step: &str) -> BTreeMap<String, Value> {
-    let r = runner::load(&world.run_dir(run), &Registry::builtin()).unwrap();
+    let r = runner::load(&world.run_dir(run), &registry()).unwrap();
     r.engine
         .snapshot()
         .into_iter()
@@ -31,7 +31,7 @@ fn outputs_of(world: &World, run: &str, step: &str) -> BTreeMap<String, Value> {
 
 /// The `not_restored` entries of a step's instances, with the old connector each belongs to.
 fn not_restored(world: &World, run: &str, step: &str) -> Vec<(String, Value)> {
-    let r = runner::load(&world.run_dir(run), &Registry::builtin()).unwrap();
+    let r = runner::load(&world.run_dir(run), &registry()).unwrap();
     r.engine
         .snapshot()
         .into_iter()
@@ -59,7 +59,7 @@ fn new_id(sim: &lifeboat::sim::RunningSim, old: &str) -> ResourceId {
 
 /// What each instance of `step` waits for (its `waiting_for`), for instances that wait.
 fn waiting_for(world: &World, run: &str, step: &str) -> Vec<String> {
-    let Ok(r) = runner::load(&world.run_dir(run), &Registry::builtin()) else { return vec![] };
+    let Ok(r) = runner::load(&world.run_dir(run), &registry()) else { return vec![] };
     r.engine
         .snapshot()
         .into_iter()
@@ -69,7 +69,7 @@ fn waiting_for(world: &World, run: &str, step: &str) -> Vec<String> {
 }
 
 fn phases(world: &World, run: &str, step: &str) -> Vec<String> {
-    let Ok(r) = runner::load(&world.run_dir(run), &Registry::builtin()) else { return vec![] };
+    let Ok(r) = runner::load(&world.run_dir(run), &registry()) else { return vec![] };
     r.engine
         .snapshot()
         .into_iter()
@@ -82,7 +82,7 @@ async fn wait_for(world: &World, run: &str, what: &str, mut cond: impl FnMut() -
     let start = Instant::now();
     while !cond() {
         if start.elapsed() > Duration::from_secs(60) {
-            let r = runner::load(&world.run_dir(run), &Registry::builtin()).unwrap();
+            let r = runner::load(&world.run_dir(run), &registry()).unwrap();
             let table = lifeboat::cli::run::status_table(
                 &r.engine.snapshot(),
                 lifeboat::clock::Clock::now(&lifeboat::clock::SystemClock),

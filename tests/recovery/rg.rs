@@ -13,14 +13,14 @@ use lifeboat::azure::{ApiFamily, ResourceId};
 use lifeboat::engine::runner;
 use lifeboat::sim::model::{group_key, ResourceGroup};
 use lifeboat::sim::RunningSim;
-use lifeboat::steps::Registry;
+use lifeboat::steps::registry;
 use serde_json::{json, Value};
 
 /// Groups of the small tenant located in, or holding a connector of, westeurope.
 const OLD_GROUPS: [&str; 2] = ["rg-devsec-weu", "rg-platform-uks"];
 
 fn create_outputs(world: &World, run: &str) -> Vec<Value> {
-    let r = runner::load(&world.run_dir(run), &Registry::builtin()).unwrap();
+    let r = runner::load(&world.run_dir(run), &registry()).unwrap();
     r.engine
         .snapshot()
         .into_iter()

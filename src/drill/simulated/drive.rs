@@ -9,20 +9,19 @@ use super::{
     DrillOutcome, DrillProgress, SimDrillOptions, SimTimer, SimWallClock, MAX_SIMULATED,
     QUIET_PERIOD,
 };
-use crate::azure::{ArmClient, ConnectOptions};
+use crate::azure::{ArmClient, AuthMode, CloudName, ConnectOptions};
 use crate::backup::{self, CreateOptions, Keys, Manifest, Scope, Store};
-use crate::cli::{AuthMode, CloudName};
 use crate::clock::Clock;
 use crate::drill::report::{
     self, DrillReport, Mode, NotRecreated, Outage, Recovery, Rpo, Rto, Scenario, Verdict,
     Verification,
 };
+use crate::engine::kind::{Registry, Services};
 use crate::engine::runner::{self, RunError, RunOptions, RunOutcome, TimeMode};
 use crate::engine::{Blocker, Event, InstanceView, Phase, State};
 use crate::error::UserError;
 use crate::sim::{RunningSim, Shared};
 use crate::steps::services::RunDir;
-use crate::steps::{Registry, Services};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -230,7 +229,7 @@ async fn run_runbook(
         UserError::usage(format!("runbook {} cannot run as a drill", name.display()))
             .with_source(anyhow::anyhow!("{e}"))
     })?;
-    let registry = Registry::builtin();
+    let registry = crate::steps::registry();
     let run_dir = runner::create_run(
         &opts.state_dir,
         &plan,

@@ -12,11 +12,11 @@ pub mod reapply;
 pub mod release;
 pub mod verify;
 
-use super::kind::{StepContext, StepOutcome};
 pub(crate) use super::restore::{Exclusions, FieldDiff};
 use crate::azure::{ArmClient, AzureError, ResourceId};
 use crate::backup::snapshot::{find_snapshot, load_manifest, load_object};
 use crate::backup::{ResourceKind, Store};
+use crate::engine::kind::{StepContext, StepOutcome};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -115,7 +115,8 @@ pub(crate) fn poll_interval_input(
     ctx: &StepContext,
     default: std::time::Duration,
 ) -> Result<std::time::Duration, StepError> {
-    use crate::runbook::limits::{self, DurationUse};
+    use crate::catalog::DurationUse;
+    use crate::runbook::limits;
     match ctx.input_str("poll_interval") {
         None => Ok(default),
         Some(t) => limits::parse(&t, DurationUse::PollInterval).map_err(|e| {
@@ -583,7 +584,7 @@ pub(crate) async fn skipped_without_backup(
     out.insert("restored".into(), json!(false));
     out.insert("skipped".into(), json!("not restored: no backup"));
     out.insert("not_restored".into(), json!(not_restored));
-    out.insert(crate::steps::WARNINGS_OUTPUT.into(), json!([warning]));
+    out.insert(crate::catalog::WARNINGS_OUTPUT.into(), json!([warning]));
     Ok((out, n))
 }
 

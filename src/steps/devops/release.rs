@@ -21,8 +21,9 @@
 
 use super::*;
 use crate::azure::models::OnboardingState;
-use crate::steps::kind::{info, StepKind};
-use crate::steps::StepKindInfo;
+use crate::catalog::info;
+use crate::catalog::StepKindInfo;
+use crate::engine::kind::StepKind;
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::time::Duration;

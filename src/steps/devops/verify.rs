@@ -14,9 +14,10 @@
 //! stakeholders.
 
 use super::*;
-use crate::steps::kind::{info, StepKind};
+use crate::catalog::info;
+use crate::catalog::StepKindInfo;
+use crate::engine::kind::StepKind;
 use crate::steps::restore::{self, DocDiff};
-use crate::steps::StepKindInfo;
 use futures::future::BoxFuture;
 
 /// Seed 000, "Microsoft responsibility": history Microsoft does not recreate.

@@ -1,10 +1,12 @@
-//! The executor side of step kinds: the dyn-compatible [`StepKind`] trait, the [`StepContext`] a
-//! step runs with, its [`StepOutcome`], the [`Registry`] keyed by the names in `catalog()`, and
-//! [`Services`], a typed map through which later kinds reach shared clients (Azure, backup store).
+//! The interface between the executor and step kinds: the dyn-compatible [`StepKind`] trait, the
+//! [`StepContext`] a step runs with (built by [`StepContext::for_start`], for the runner and the
+//! rehearsal alike), its [`StepOutcome`], the [`Registry`] keyed by the names in
+//! `crate::catalog`, and [`Services`], a typed map through which kinds reach shared clients
+//! (Azure, backup store). The kinds themselves live in `steps`, above the engine.
 
-use super::{StepClass, StepKindInfo};
+use super::{Effect, StartStep};
+use crate::catalog::{StepClass, StepKindInfo};
 use crate::clock::Clock;
-use crate::engine::Effect;
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 use std::any::{Any, TypeId};
@@ -101,9 +103,6 @@ impl Cancellation {
         let (tx, rx) = tokio::sync::watch::channel(false);
         (CancelHandle(tx), Cancellation(rx))
     }
-    pub fn is_cancelled(&self) -> bool {
-        *self.0.borrow()
-    }
     /// Resolves once cancelled.
     pub async fn cancelled(&mut self) {
         let _ = self.0.wait_for(|c| *c).await;
@@ -116,8 +115,9 @@ impl CancelHandle {
     }
 }
 
-/// Shared services for step kinds, keyed by type: `services.get::<AzureClient>()`.
-#[derive(Default)]
+/// Shared services for step kinds, keyed by type: `services.get::<AzureClient>()`. A clone
+/// shares the same clients (each is an `Arc`): a command builds its services once.
+#[derive(Default, Clone)]
 pub struct Services {
     map: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
 }
@@ -164,6 +164,33 @@ pub struct StepContext {
 }
 
 impl StepContext {
+    /// The context of the attempt (or poll) `start` asks for: what the runner gives every step
+    /// it starts, and what the rehearsal before a run gives the steps it runs.
+    pub fn for_start(
+        start: StartStep,
+        run_id: &str,
+        clock: Arc<dyn Clock>,
+        services: Arc<Services>,
+        cancel: Cancellation,
+        sink: Arc<dyn StepSink>,
+    ) -> StepContext {
+        StepContext {
+            run_id: run_id.to_string(),
+            step: start.step,
+            branch: start.branch,
+            item: start.item,
+            attempt: start.attempt,
+            poll: start.poll,
+            inputs: start.inputs,
+            scratch: start.scratch,
+            reentry: start.reentry,
+            clock,
+            cancel,
+            services,
+            sink,
+        }
+    }
+
     pub fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }
@@ -197,14 +224,31 @@ impl StepContext {
     }
 }
 
+/// Bad input a step kind finds before a run starts ([`StepKind::check_inputs`]): refused with
+/// exit 2 before anything is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    /// What is wrong, naming the input (never a secret value).
+    pub message: String,
+    /// How to fix it.
+    pub hint: String,
+}
+
 /// A step kind's implementation.
 pub trait StepKind: Send + Sync {
     fn info(&self) -> &'static StepKindInfo;
     /// One attempt (or poll). The future owns what it needs so the runner can spawn it.
     fn run(&self, ctx: StepContext) -> BoxFuture<'static, StepOutcome>;
+    /// Checks, before the run exists, the inputs that are known then: `inputs` holds the `with`
+    /// entries that render from the parameters and the rehearsed steps' outputs, the others are
+    /// absent. Reads nothing but local files; the default accepts everything. Called by the
+    /// rehearsal (`engine::rehearse`) for a step it does not run.
+    fn check_inputs(&self, _inputs: &Map<String, Value>) -> Result<(), InputError> {
+        Ok(())
+    }
 }
 
-/// Implementations by name; the names are those of `steps::catalog()`.
+/// Implementations by name; the names are those of `crate::catalog`.
 #[derive(Clone, Default)]
 pub struct Registry {
     kinds: HashMap<&'static str, Arc<dyn StepKind>>,
@@ -223,40 +267,6 @@ impl Registry {
         Registry::default()
     }
 
-    /// The built-in kinds (`gate.approval`, `manual.task`, `wait.duration`, `wait.until`), plus
-    /// the test-only kinds when `LIFEBOAT_TEST_STEPS=1`.
-    pub fn builtin() -> Registry {
-        let mut r = Registry::empty();
-        r.register(Arc::new(super::gate::Approval));
-        r.register(Arc::new(super::manual::Task));
-        r.register(Arc::new(super::wait::ForDuration));
-        r.register(Arc::new(super::wait::Until));
-        // region-outage: devops settings and connector lifecycle
-        r.register(Arc::new(super::devops::WaitForRelease));
-        r.register(Arc::new(super::devops::Reapply));
-        r.register(Arc::new(super::devops::Verify));
-        r.register(Arc::new(super::lifecycle_kinds::Promote));
-        r.register(Arc::new(super::lifecycle_kinds::WaitRecovered));
-        r.register(Arc::new(super::lifecycle_kinds::Delete));
-        // end region-outage: devops settings and connector lifecycle
-        // region-outage: discovery, connector, support
-        r.register(Arc::new(super::discover::Query));
-        r.register(Arc::new(super::backup_load::Load));
-        r.register(Arc::new(super::connector::CreateOrAdopt));
-        r.register(Arc::new(super::connector::ResourceIds));
-        r.register(Arc::new(super::support::Draft));
-        r.register(Arc::new(super::support::Submit));
-        // end of region-outage: discovery, connector, support
-        // region-outage: Microsoft's side
-        r.register(Arc::new(super::defender::CountFindings));
-        r.register(Arc::new(super::defender::CheckRecreated));
-        // end region-outage: Microsoft's side
-        if std::env::var("LIFEBOAT_TEST_STEPS").is_ok_and(|v| v == "1") {
-            super::testing::register(&mut r);
-        }
-        r
-    }
-
     pub fn register(&mut self, kind: Arc<dyn StepKind>) {
         self.kinds.insert(kind.info().name, kind);
     }
@@ -265,18 +275,15 @@ impl Registry {
         self.kinds.get(name).cloned()
     }
 
-    /// The replay class of a kind; an unknown kind is treated as one-shot (never re-run blindly).
+    /// The replay class of a kind. The class is the catalog's, so a replay needs no
+    /// implementation (`Registry::empty()` replays like the full registry); a kind the catalog
+    /// does not know is treated as one-shot (never re-run blindly).
     pub fn class_of(&self, name: &str) -> StepClass {
-        self.kinds.get(name).map(|k| k.info().class).unwrap_or(StepClass::OneShot)
+        self.kinds
+            .get(name)
+            .map(|k| k.info().class)
+            .unwrap_or_else(|| crate::catalog::class_of(name))
     }
-}
-
-/// The catalog entry of a kind by name (for `StepKind::info` implementations).
-pub(crate) fn info(name: &str) -> &'static StepKindInfo {
-    super::catalog()
-        .iter()
-        .find(|k| k.name == name)
-        .expect("every implemented kind is in the catalog")
 }
 
 #[cfg(test)]
@@ -292,14 +299,5 @@ mod tests {
         s.insert(Arc::new(AzureStub("arm")));
         assert_eq!(s.get::<AzureStub>().unwrap().0, "arm");
         assert!(s.get::<String>().is_none());
-    }
-
-    #[test]
-    fn builtin_registry_matches_the_catalog_and_unknown_kinds_are_one_shot() {
-        let r = Registry::builtin();
-        for name in ["gate.approval", "manual.task", "wait.duration", "wait.until"] {
-            assert_eq!(r.get(name).unwrap().info().name, name);
-        }
-        assert_eq!(r.class_of("azure.unknown"), StepClass::OneShot);
     }
 }
