@@ -470,7 +470,7 @@ pub async fn execute_live(
     let region = prod_body
         .get("location")
         .and_then(Value::as_str)
-        .map(crate::steps::recovery::normalise_region)
+        .map(crate::text::normalize_region)
         .unwrap_or_default();
     let mut r = DrillReport {
         schema: report::SCHEMA_ID.into(),

@@ -279,7 +279,7 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         .input_str("failed_region")
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| item.region.clone());
-    let failed_region = recovery::normalise_region(&failed_region);
+    let failed_region = crate::text::normalize_region(&failed_region);
     let placement = target::placement(
         &old_id,
         &target,
@@ -344,7 +344,7 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             serde_json::from_value(ctx.inputs.get("candidates").cloned().unwrap_or(json!([])))
                 .unwrap_or_default();
         for c in candidates.iter().filter(|c| {
-            recovery::normalise_region(&c.region) == target
+            crate::text::normalize_region(&c.region) == target
                 && c.connector_type == item.connector_type
                 && !c.resource_id.eq_ignore_ascii_case(&item.resource_id)
         }) {
@@ -695,7 +695,7 @@ async fn group_unusable(
         Ok(g) if g.is_deleting() => {
             Some(format!("its resource group `{}` is being deleted", id.resource_group))
         }
-        Ok(g) if g.location.as_deref().map(recovery::normalise_region).as_deref()
+        Ok(g) if g.location.as_deref().map(crate::text::normalize_region).as_deref()
             == Some(failed_region) =>
         {
             Some(format!(

@@ -3,10 +3,11 @@
 //! given subscriptions (empty: every subscription the credential can read), every page.
 //! Idempotent: it only reads.
 
-use super::recovery::{self, check_region, input_list, normalise_region, ConnectorItem};
+use super::recovery::{self, check_region, input_list, ConnectorItem};
 use crate::catalog::info;
 use crate::catalog::StepKindInfo;
 use crate::engine::kind::{StepContext, StepKind, StepOutcome};
+use crate::text::normalize_region;
 use futures::future::BoxFuture;
 use serde_json::{json, Map, Value};
 
@@ -66,7 +67,7 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             name: str_of(r, "name"),
             subscription_id: str_of(r, "subscriptionId"),
             resource_group: str_of(r, "resourceGroup"),
-            region: normalise_region(&str_of(r, "region")),
+            region: normalize_region(&str_of(r, "region")),
             connector_type: str_of(r, "connectorType"),
             resource: Some(graph_resource(r)),
             ..Default::default()

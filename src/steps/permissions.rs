@@ -433,7 +433,7 @@ pub async fn preflight(
     let Some(target_region) = rendered_str(&create.with, "target_region", &ctx) else {
         return unchecked(&format!("the target region of step {} is not known", create.id));
     };
-    let target_region = super::recovery::normalise_region(&target_region);
+    let target_region = crate::text::normalize_region(&target_region);
     let submit = steps.iter().find(|s| s.uses == "support.submit").filter(|s| match &s.when {
         Some(w) => crate::engine::template::eval_condition(w, &ctx).unwrap_or(true),
         None => true,

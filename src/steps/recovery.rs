@@ -91,14 +91,10 @@ pub const AZURE_REGIONS: &[&str] = &[
     "chinanorth3",
 ];
 
-/// A region name as ARM compares it: lowercase, without spaces (`East US` → `eastus`); the one
-/// rule is [`crate::text::normalize_region`].
-pub use crate::text::normalize_region as normalise_region;
-
 /// Checks a region name against [`AZURE_REGIONS`]; the error names the input and suggests the
 /// closest known name.
 pub fn check_region(what: &str, region: &str) -> Result<String, String> {
-    let r = normalise_region(region);
+    let r = crate::text::normalize_region(region);
     if r.is_empty() {
         return Err(format!("{what} is empty (set it to an Azure region name, e.g. westeurope)"));
     }

@@ -11,9 +11,10 @@
 //! with nothing written) and [`check_target`] (the connector step, so a resumed run is protected
 //! too, and the drill's target).
 
-use super::recovery::{check_region, normalise_region};
+use super::recovery::check_region;
 use crate::error::UserError;
 use crate::runbook::Plan;
+use crate::text::normalize_region;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -82,7 +83,7 @@ pub fn source() -> String {
 
 /// Where `region` is, when ARM publishes it.
 pub fn place(region: &str) -> Option<&'static Place> {
-    data().coordinates.regions.get(&normalise_region(region))
+    data().coordinates.regions.get(&normalize_region(region))
 }
 
 /// Great-circle (haversine) distance between two points, in kilometres.
@@ -137,13 +138,13 @@ fn refusal(
     supported: &[String],
     exclude: Option<&str>,
 ) -> Option<(String, String)> {
-    let target = normalise_region(target);
-    if supported.iter().any(|s| normalise_region(s) == target) {
+    let target = normalize_region(target);
+    if supported.iter().any(|s| normalize_region(s) == target) {
         return None;
     }
-    let exclude = exclude.map(normalise_region);
+    let exclude = exclude.map(normalize_region);
     let candidates: Vec<String> =
-        supported.iter().filter(|s| Some(normalise_region(s)) != exclude).cloned().collect();
+        supported.iter().filter(|s| Some(normalize_region(s)) != exclude).cloned().collect();
     let ordered = nearest_first(&target, &candidates);
     let by_distance = ordered.iter().any(|(_, d)| d.is_some());
     let shown: Vec<String> = ordered
@@ -183,7 +184,7 @@ pub fn check_supported(
     match refusal(what, target, supported, exclude) {
         None => Ok(()),
         Some((message, first)) => {
-            let target = normalise_region(target);
+            let target = normalize_region(target);
             Err(format!(
                 "{message} (choose one, e.g. --set {what}={first}; if Microsoft has added {target} since, pass the whole list: --set supported_regions={target},{})",
                 builtin_supported().join(",")
@@ -239,7 +240,7 @@ pub fn preflight(plan: &Plan) -> Result<(), UserError> {
         .steps
         .iter()
         .find_map(|s| rendered(&s.with, "failed_region", &ctx))
-        .and_then(|v| v.as_str().map(normalise_region));
+        .and_then(|v| v.as_str().map(normalize_region));
     for step in plan.runbook.steps.iter().filter(|s| s.uses == "connector.create-or-adopt") {
         let with = &step.with;
         let Some(Value::String(target)) = rendered(with, "target_region", &ctx) else {

@@ -141,8 +141,8 @@ pub fn check_existing_group(
             p.resource_group, p.subscription
         ));
     }
-    let loc = super::recovery::normalise_region(location);
-    if !failed_region.is_empty() && loc == super::recovery::normalise_region(failed_region) {
+    let loc = crate::text::normalize_region(location);
+    if !failed_region.is_empty() && loc == crate::text::normalize_region(failed_region) {
         return Err(format!(
             "the target resource group `{}` (subscription {}) is located in {loc}, the failed region: ARM keeps a group's metadata in the group's region and may block every write to its resources while that region is down, so the new connector must not go there ({fix})",
             p.resource_group, p.subscription
@@ -163,7 +163,7 @@ pub fn describe(
     };
     let region = match target_region.trim() {
         "" => "<target_region>".to_string(),
-        r => super::recovery::normalise_region(r),
+        r => crate::text::normalize_region(r),
     };
     let group = match target_resource_group.trim() {
         "" => format!("resource group `<old group>-{region}` per connector"),

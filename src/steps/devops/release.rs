@@ -242,15 +242,15 @@ async fn without_backup(
     let old_region = candidates
         .iter()
         .find(|c| ResourceId::parse(&c.resource_id).is_ok_and(|id| id == *old))
-        .map(|c| crate::steps::recovery::normalise_region(&c.region))
+        .map(|c| crate::text::normalize_region(&c.region))
         .or_else(|| {
             crate::steps::recovery::connector_item(ctx)
                 .ok()
-                .map(|i| crate::steps::recovery::normalise_region(&i.region))
+                .map(|i| crate::text::normalize_region(&i.region))
         })
         .unwrap_or_default();
     let in_failed_region = |c: &crate::steps::recovery::ConnectorItem| {
-        crate::steps::recovery::normalise_region(&c.region) == old_region
+        crate::text::normalize_region(&c.region) == old_region
     };
     // What earlier polls learnt: owners of held items (connectors that answer), and which
     // healthy connectors were asked already.
