@@ -2,7 +2,7 @@
 //! records the api-version it was actually read with, a negotiated one included, and the
 //! `--api-version` flag reaches `backup create`.
 
-use crate::stub::{json, Recorded, Stub};
+use crate::azure::stub::{json, Recorded, Stub};
 use lifeboat::backup::arm_reader::ArmReader;
 use lifeboat::backup::snapshot::{find_snapshot, list_snapshots, load_manifest};
 use lifeboat::backup::{
@@ -57,7 +57,7 @@ fn version_of(m: &Manifest, kind: ResourceKind) -> Vec<Option<&str>> {
 #[tokio::test]
 async fn a_snapshot_records_the_negotiated_version_each_object_was_read_with() {
     let stub = tenant(&["2024-04-01", "2025-11-01-preview"]).await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     let reader = ArmReader::new(client);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().to_str().unwrap(), Keys::default()).unwrap();

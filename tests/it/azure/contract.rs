@@ -5,7 +5,7 @@
 //! Examples with a 201/202 answer are also replayed as long-running operations with their own
 //! `Azure-AsyncOperation` / `Location` headers (rebased onto the stub).
 
-use crate::stub::{json, Reply, Stub};
+use crate::azure::stub::{json, Reply, Stub};
 use futures::future::BoxFuture;
 use lifeboat::azure::api;
 use lifeboat::azure::models::*;
@@ -184,7 +184,7 @@ fn is_status_poll(path: &str) -> bool {
 }
 
 /// Checks the request the operation sent against the example.
-fn check_request(c: &Case, ex: &Value, rec: &crate::stub::Recorded) {
+fn check_request(c: &Case, ex: &Value, rec: &crate::azure::stub::Recorded) {
     assert_eq!(rec.method, c.method, "{}", c.file);
     let path = percent_decode(&rec.path);
     let mut at = 0;
@@ -260,7 +260,7 @@ async fn every_example_response_round_trips_through_its_typed_operation() {
         let body = expected(&ex);
         let served = body.clone();
         let stub = Stub::start(move |_r, _i| json(200, served.clone())).await;
-        let (client, _t) = crate::client(&stub.url);
+        let (client, _t) = crate::azure::client(&stub.url);
         let got = (c.call)(client, ex.clone()).await.unwrap_or_else(|e| panic!("{}: {e}", c.file));
         assert_eq!(wrap(got), body, "{}: parsed and serialised again", c.file);
         let reqs = stub.requests();
@@ -312,7 +312,7 @@ async fn long_running_examples_replay_their_async_headers() {
             json(200, final_body.clone())
         })
         .await;
-        let (client, timer) = crate::client(&stub.url);
+        let (client, timer) = crate::azure::client(&stub.url);
         let got = (c.call)(client, ex.clone()).await.unwrap_or_else(|e| panic!("{}: {e}", c.file));
         assert_eq!(wrap(got), expected(&ex), "{}", c.file);
         let reqs = stub.requests();
@@ -339,7 +339,7 @@ async fn delete_examples() {
     let ex = example("specification/security/resource-manager/Microsoft.Security/Security/SecurityConnectors.Management/examples/2024-08-01-preview/SecurityConnectors/DeleteSecurityConnector_example.json");
     for status in [200u16, 204] {
         let stub = Stub::start(move |_r, _i| Reply::Empty(status, vec![])).await;
-        let (client, _t) = crate::client(&stub.url);
+        let (client, _t) = crate::azure::client(&stub.url);
         client.delete_connector(&connector_of(&ex)).await.unwrap();
         assert_eq!(stub.requests()[0].method, "DELETE");
     }
@@ -359,7 +359,7 @@ async fn delete_examples() {
         }
     })
     .await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     client.delete_devops_configuration(&connector_of(&ex)).await.unwrap();
     let reqs = stub.requests();
     assert_eq!(reqs.len(), 2);
@@ -384,7 +384,7 @@ async fn resource_graph_examples_round_trip_requests_and_responses() {
         let body = expected(&ex);
         let served = body.clone();
         let stub = Stub::start(move |_r, _i| json(200, served.clone())).await;
-        let (client, _t) = crate::client(&stub.url);
+        let (client, _t) = crate::azure::client(&stub.url);
         let got = client.resource_graph_page(&request).await.unwrap();
         assert_eq!(serde_json::to_value(&got).unwrap(), body, "{path:?}: response");
         let rec = &stub.requests()[0];

@@ -5,7 +5,7 @@
 //! that counted the write done before the operation ended would return the old settings; each
 //! test also asserts the exact request sequence.
 
-use crate::stub::{json, with_headers, Recorded, Reply, Stub};
+use crate::azure::stub::{json, with_headers, Recorded, Reply, Stub};
 use lifeboat::azure::api::ApiFamily;
 use lifeboat::azure::models::{AutoDiscovery, DevOpsConfiguration, DevOpsConfigurationProperties};
 use lifeboat::azure::pipeline::Request;
@@ -89,7 +89,7 @@ async fn service(first: impl Fn() -> Reply + Send + Sync + 'static) -> Stub {
 }
 
 async fn put(stub: &Stub) -> Result<Value, AzureError> {
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     let body = json!({"properties": {"autoDiscovery": "Enabled"}});
     client.put_json(&sc().devops(), ApiFamily::Devops, &body, None).await
 }
@@ -158,7 +158,7 @@ async fn a_202_with_both_headers_follows_the_operation_and_reads_the_resource() 
 #[tokio::test]
 async fn a_201_without_headers_is_followed_by_reading_the_provisioning_state() {
     let stub = service(|| json(201, old("Accepted"))).await;
-    let (client, timer) = crate::client(&stub.url);
+    let (client, timer) = crate::azure::client(&stub.url);
     let cfg = DevOpsConfiguration::with_properties(DevOpsConfigurationProperties {
         auto_discovery: Some(AutoDiscovery::Enabled),
         ..Default::default()
@@ -224,7 +224,7 @@ async fn an_unknown_operation_status_runs_until_the_deadline() {
         }
     })
     .await;
-    let (mut client, timer) = crate::client(&stub.url);
+    let (mut client, timer) = crate::azure::client(&stub.url);
     client.lro.deadline = Duration::from_secs(60);
     client.lro.default_poll = Duration::from_secs(10);
     let body = json!({"properties": {"autoDiscovery": "Enabled"}});
@@ -294,7 +294,7 @@ async fn a_delete_answered_202_without_headers_is_done_when_the_resource_is_gone
         }
     })
     .await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     client.delete_json(&sc().devops(), ApiFamily::Devops, None).await.unwrap();
     assert_eq!(kinds(&stub), ["DELETE resource", "GET resource", "GET resource", "GET resource"]);
 }
@@ -305,7 +305,7 @@ async fn a_delete_with_both_headers_ends_with_the_location() {
     let stub =
         service(|| Reply::Empty(202, headers(&[("azure-asyncoperation", OP), ("location", LOC)])))
             .await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     client.delete_devops_configuration(&sc()).await.unwrap();
     assert_eq!(kinds(&stub), ["DELETE resource", "GET op", "GET op", "GET op", "GET location"]);
 }
@@ -313,7 +313,7 @@ async fn a_delete_with_both_headers_ends_with_the_location() {
 #[tokio::test]
 async fn a_post_answered_202_without_headers_is_not_reported_done() {
     let stub = Stub::start(|_r, _i| Reply::Empty(202, Vec::new())).await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     let url = url::Url::parse(&format!(
         "{}subscriptions/s/providers/Microsoft.Security/doIt?api-version=1",
         stub.url
@@ -331,7 +331,7 @@ async fn a_post_answered_202_without_headers_is_not_reported_done() {
 #[tokio::test]
 async fn an_operation_and_its_polls_share_one_correlation_id() {
     let stub = service(|| Reply::Empty(202, headers(&[("azure-asyncoperation", OP)]))).await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     let body = json!({"properties": {"autoDiscovery": "Enabled"}});
     client.put_json(&sc().devops(), ApiFamily::Devops, &body, None).await.unwrap();
     client.get_json(&sc().devops(), ApiFamily::Devops, None).await.unwrap();
@@ -369,7 +369,7 @@ async fn every_call_record_carries_the_answers_request_and_correlation_ids() {
         }
     })
     .await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     let body = json!({"properties": {"autoDiscovery": "Enabled"}});
     client.put_json(&sc().devops(), ApiFamily::Devops, &body, None).await.unwrap();
     let log = client.call_log();

@@ -4,7 +4,7 @@
 //! refused explicit version and a refusal after the family already worked are errors that say
 //! what ARM serves and what to type.
 
-use crate::stub::{json, Recorded, Reply, Stub};
+use crate::azure::stub::{json, Recorded, Reply, Stub};
 use lifeboat::azure::api::{ApiFamily, ApiOverride, OverrideOrigin, VersionSource};
 use lifeboat::azure::{AzureError, ResourceId, VersionPin};
 use serde_json::json;
@@ -55,7 +55,7 @@ async fn devops_serving(served: &'static [&'static str]) -> Stub {
 #[tokio::test]
 async fn a_retired_compiled_version_is_negotiated_once_recorded_and_kept() {
     let stub = devops_serving(&["2024-04-01", "2025-11-01-preview"]).await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     assert_eq!(client.api_version(ApiFamily::Devops), "2025-03-01", "the compiled default");
     let cfg = client.get_devops_configuration(&sc()).await.unwrap();
     assert_eq!(cfg.properties.unwrap().auto_discovery.unwrap().to_string(), "Enabled");
@@ -109,7 +109,7 @@ async fn an_invalid_resource_type_naming_served_versions_is_negotiated_not_a_404
         }
     })
     .await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     let c = client.get_connector(&sc()).await.unwrap();
     assert_eq!(c.name.as_deref(), Some("conn"));
     assert_eq!(client.api_version(ApiFamily::Connectors), "2024-08-01-preview");
@@ -119,7 +119,7 @@ async fn an_invalid_resource_type_naming_served_versions_is_negotiated_not_a_404
 #[tokio::test]
 async fn when_no_served_version_is_known_the_error_lists_them_and_the_flag() {
     let stub = devops_serving(&["2099-01-01-preview", "2098-06-01"]).await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     let e = client.get_devops_configuration(&sc()).await.unwrap_err();
     match &e {
         AzureError::NoKnownApiVersion { family, version, served, .. } => {
@@ -148,7 +148,7 @@ async fn when_no_served_version_is_known_the_error_lists_them_and_the_flag() {
 #[tokio::test]
 async fn an_override_is_used_and_its_refusal_names_it() {
     let stub = devops_serving(&["2025-11-01-preview"]).await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     let o = ApiOverride {
         family: ApiFamily::Devops,
         version: "2024-05-15-preview".into(),
@@ -174,7 +174,7 @@ async fn an_override_is_used_and_its_refusal_names_it() {
     assert_eq!(client.api_version(ApiFamily::Devops), "2024-05-15-preview", "kept");
 
     // An override ARM serves is simply used.
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     client.set_api_overrides(&[ApiOverride {
         family: ApiFamily::Devops,
         version: "2025-11-01-preview".into(),
@@ -195,7 +195,7 @@ async fn a_family_that_worked_never_switches_mid_run() {
         json(200, devops_body())
     })
     .await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     client.get_devops_configuration(&sc()).await.unwrap();
     let e = client.get_devops_configuration(&sc()).await.unwrap_err();
     match &e {
@@ -214,7 +214,7 @@ async fn a_family_that_worked_never_switches_mid_run() {
 #[tokio::test]
 async fn an_explicit_version_is_used_as_is_and_its_refusal_says_so() {
     let stub = devops_serving(&["2025-03-01", "2024-04-01"]).await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     let id = sc().devops();
     // Served: used as is, the family's own version untouched.
     let v = client.get_json(&id, ApiFamily::Devops, Some("2024-04-01")).await.unwrap();
@@ -255,7 +255,7 @@ async fn every_page_of_a_negotiated_list_uses_the_negotiated_version() {
         }
     })
     .await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     let path = format!("{}/azureDevOpsOrgs", sc().devops());
     let orgs = client.list_json(&path, ApiFamily::Devops, None).await.unwrap();
     assert_eq!(orgs.len(), 2);
@@ -275,9 +275,9 @@ async fn every_page_of_a_negotiated_list_uses_the_negotiated_version() {
 async fn a_second_client_of_the_process_keeps_the_first_ones_choice() {
     // `lifeboat run` rehearses read-only steps with one client and runs with another.
     let stub = devops_serving(&["2025-11-01-preview"]).await;
-    let (rehearsal, _t) = crate::client(&stub.url);
+    let (rehearsal, _t) = crate::azure::client(&stub.url);
     rehearsal.get_devops_configuration(&sc()).await.unwrap();
-    let (run, _t) = crate::client(&stub.url);
+    let (run, _t) = crate::azure::client(&stub.url);
     run.adopt_api_versions(&rehearsal);
     run.get_devops_configuration(&sc()).await.unwrap();
     assert_eq!(

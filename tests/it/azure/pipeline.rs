@@ -2,8 +2,8 @@
 //! not retried (PATCH, a POST that writes), error messages, long-running-operation deadline and
 //! failure, paging, token buckets and the Resource Graph quota, request identity and secrecy.
 
-use crate::stub::{json, with_headers, Reply, Stub};
-use crate::TOKEN;
+use crate::azure::stub::{json, with_headers, Reply, Stub};
+use crate::azure::TOKEN;
 use lifeboat::azure::models::*;
 use lifeboat::azure::pipeline::Request;
 use lifeboat::azure::throttle::OpClass;
@@ -34,7 +34,7 @@ async fn a_429_burst_is_retried_after_retry_after_and_succeeds() {
         }
     })
     .await;
-    let (client, timer) = crate::client(&stub.url);
+    let (client, timer) = crate::azure::client(&stub.url);
     let org = client.get_azure_devops_org(&sc(), "org").await.unwrap();
     assert_eq!(org.name.as_deref(), Some("org"));
     assert_eq!(stub.requests().len(), 4);
@@ -57,7 +57,7 @@ async fn server_errors_and_dropped_connections_are_retried_for_reads() {
         _ => json(200, org_body()),
     })
     .await;
-    let (client, timer) = crate::client(&stub.url);
+    let (client, timer) = crate::azure::client(&stub.url);
     client.get_azure_devops_org(&sc(), "org").await.unwrap();
     assert_eq!(stub.requests().len(), 4);
     let sleeps = timer.sleeps();
@@ -74,7 +74,7 @@ async fn puts_are_retried_but_patches_and_writing_posts_are_not() {
         json(503, json!({"error": {"code": "ServiceUnavailable", "message": "down"}}))
     })
     .await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     let body: AzureDevOpsOrg = serde_json::from_value(org_body()).unwrap();
     // PATCH: one attempt only.
     let e = client.patch_azure_devops_org(&sc(), "org", &body).await.unwrap_err();
@@ -99,7 +99,7 @@ async fn puts_are_retried_but_patches_and_writing_posts_are_not() {
 #[tokio::test]
 async fn a_dropped_connection_on_a_writing_post_is_not_retried() {
     let stub = Stub::start(|_r, _i| Reply::Drop).await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     let url = url::Url::parse(&format!(
         "{}subscriptions/s/providers/X/doSomething?api-version=1",
         stub.url
@@ -117,7 +117,7 @@ async fn a_dropped_connection_on_a_writing_post_is_not_retried() {
 #[tokio::test]
 async fn a_400_names_the_resource_and_the_arm_error_code() {
     let stub = Stub::start(|_r, _i| json(400, json!({"error": {"code": "InvalidRequestContent", "message": "The request content was invalid and could not be deserialized.", "target": "properties.autoDiscovery"}}))).await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     let e =
         client.put_devops_configuration(&sc(), &DevOpsConfiguration::default()).await.unwrap_err();
     let msg = e.to_string();
@@ -141,7 +141,7 @@ async fn a_long_running_operation_that_never_finishes_hits_its_deadline() {
         }
     })
     .await;
-    let (mut client, timer) = crate::client(&stub.url);
+    let (mut client, timer) = crate::azure::client(&stub.url);
     client.lro.deadline = Duration::from_secs(120);
     let e =
         client.put_devops_configuration(&sc(), &DevOpsConfiguration::default()).await.unwrap_err();
@@ -176,7 +176,7 @@ async fn a_failed_long_running_operation_surfaces_its_error_code() {
         }
     })
     .await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     let cfg = DevOpsConfiguration::with_properties(DevOpsConfigurationProperties {
         authorization: Some(Authorization {
             code: Some(SecretString::new("one-time-oauth-code")),
@@ -215,7 +215,7 @@ async fn lists_follow_next_link_across_pages() {
         json(200, body)
     })
     .await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     let repos = client.list_azure_devops_repos(&sc(), "org", "proj").await.unwrap();
     let names: Vec<_> = repos.iter().map(|r| r.name.clone().unwrap()).collect();
     assert_eq!(names, ["repo-1a", "repo-1b", "repo-2a", "repo-2b", "repo-3a", "repo-3b"]);
@@ -241,7 +241,7 @@ async fn resource_graph_follows_skip_token_and_its_quota() {
         with_headers(200, &[("x-ms-user-quota-remaining", remaining), ("x-ms-user-quota-resets-after", "00:00:03")], body)
     })
     .await;
-    let (client, timer) = crate::client(&stub.url);
+    let (client, timer) = crate::azure::client(&stub.url);
     let rows = client.resource_graph_query("resources | project id", &["s1".into()]).await.unwrap();
     let ids: Vec<_> = rows.iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(ids, ["a", "b", "c", "d"]);
@@ -268,7 +268,7 @@ async fn resource_graph_batches_subscriptions_under_300() {
         )
     })
     .await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     let subs: Vec<String> = (0..620).map(|i| format!("sub-{i}")).collect();
     let rows = client.resource_graph_query("resources", &subs).await.unwrap();
     let sizes: Vec<u64> = rows.iter().map(|r| r["n"].as_u64().unwrap()).collect();
@@ -288,7 +288,7 @@ async fn token_buckets_follow_the_remaining_headers() {
         )
     })
     .await;
-    let (client, timer) = crate::client(&stub.url);
+    let (client, timer) = crate::azure::client(&stub.url);
     let body: AzureDevOpsOrg = serde_json::from_value(org_body()).unwrap();
     let sub = "00000000-0000-0000-0000-000000000001";
     client.put_azure_devops_org(&sc(), "org", &body).await.unwrap();
@@ -306,7 +306,7 @@ async fn token_buckets_follow_the_remaining_headers() {
 #[tokio::test]
 async fn every_request_carries_identity_and_every_answer_is_recorded() {
     let stub = Stub::start(|_r, _i| json(200, org_body())).await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     client.get_azure_devops_org(&sc(), "org").await.unwrap();
     client.get_azure_devops_org(&sc(), "org").await.unwrap();
     let reqs = stub.requests();
@@ -399,7 +399,7 @@ async fn a_failed_credential_is_not_retried_and_exits_5() {
 #[tokio::test]
 async fn names_are_encoded_as_one_path_segment() {
     let stub = Stub::start(|_r, _i| json(200, json!({"value": []}))).await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     client.list_gitlab_projects(&sc(), "group$sub group/x").await.unwrap();
     let p = &stub.requests()[0].path;
     assert!(p.ends_with("/gitLabGroups/group$sub%20group%2Fx/projects"), "{p}");
@@ -415,7 +415,7 @@ async fn next_links_to_other_hosts_are_rebased_so_the_token_stays_home() {
         }
     })
     .await;
-    let (client, _t) = crate::client(&stub.url);
+    let (client, _t) = crate::azure::client(&stub.url);
     assert_eq!(client.list_github_owners(&sc()).await.unwrap().len(), 2);
     assert_eq!(stub.requests().len(), 2, "the second page came from the stub");
 }
@@ -430,7 +430,7 @@ async fn a_location_only_put_is_polled_until_it_stops_answering_202_then_read_ag
         _ => json(200, done.clone()),
     })
     .await;
-    let (client, timer) = crate::client(&stub.url);
+    let (client, timer) = crate::azure::client(&stub.url);
     let body: SupportTicketDetails = serde_json::from_value(ticket.clone()).unwrap();
     let got = client.create_support_ticket("s", "t1", &body).await.unwrap();
     assert_eq!(serde_json::to_value(got).unwrap(), ticket);

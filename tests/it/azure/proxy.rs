@@ -3,8 +3,8 @@
 //! The binary runs with every proxy variable pointing at a listener on 127.0.0.1 that records
 //! whatever reaches it and answers 403.
 
-use crate::stub::{json, Stub};
-use crate::TOKEN;
+use crate::azure::stub::{json, Stub};
+use crate::azure::TOKEN;
 use lifeboat::azure::AzureError;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
@@ -179,7 +179,7 @@ async fn defect_07_a_next_link_to_plain_http_on_a_remote_host_is_refused() {
         }
     })
     .await;
-    let (client, _timer) = crate::client(&arm.url);
+    let (client, _timer) = crate::azure::client(&arm.url);
     let e = client.list_subscriptions().await.unwrap_err();
     assert_eq!(arm.requests().len(), 1, "the next page was not asked of anyone");
     match &e {

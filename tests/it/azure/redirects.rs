@@ -3,8 +3,8 @@
 //! the command fails. Two stubs on 127.0.0.1: the "ARM" endpoint that redirects, and the
 //! elsewhere it redirects to, which must receive nothing.
 
-use crate::stub::{json, with_headers, Stub};
-use crate::TOKEN;
+use crate::azure::stub::{json, with_headers, Stub};
+use crate::azure::TOKEN;
 use lifeboat::azure::models::DevOpsConfiguration;
 use lifeboat::azure::{AzureError, ResourceId};
 use serde_json::json;
@@ -48,7 +48,7 @@ async fn defect_04_a_307_on_put_devops_default_is_not_followed_and_names_status_
     let arm =
         Stub::start(move |_r, _i| with_headers(307, &[("location", location.as_str())], json!({})))
             .await;
-    let (client, _timer) = crate::client(&arm.url);
+    let (client, _timer) = crate::azure::client(&arm.url);
     let config: DevOpsConfiguration = serde_json::from_value(json!({
         "properties": {"authorization": {"code": OAUTH_CODE}, "autoDiscovery": "Disabled"}
     }))
@@ -83,7 +83,7 @@ async fn defect_04_a_307_on_put_devops_default_is_not_followed_and_names_status_
 #[tokio::test]
 async fn defect_04_a_redirect_without_location_is_still_an_error() {
     let arm = Stub::start(|_r, _i| json(302, json!({}))).await;
-    let (client, _timer) = crate::client(&arm.url);
+    let (client, _timer) = crate::azure::client(&arm.url);
     let e = client.get_connector(&ResourceId::connector(SUB, "rg", "conn")).await.unwrap_err();
     assert!(matches!(e, AzureError::Redirect { status: 302, location: None, .. }), "{e:?}");
     assert!(e.to_string().contains("302 redirecting to no location"), "{e}");

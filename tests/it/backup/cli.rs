@@ -1,6 +1,6 @@
 //! The `lifeboat backup` commands as a user runs them: exit codes, messages, output.
 
-use crate::common::{age_keys, FakeTenant, ADO, GH};
+use crate::backup::common::{age_keys, FakeTenant, ADO, GH};
 use assert_cmd::Command;
 use lifeboat::backup::store::Keys;
 use lifeboat::backup::{collect, AnomalyRules, CreateOptions, Scope, Store};

@@ -3,7 +3,7 @@
 //! multi-byte characters panicking (10). The store-level ones run on a local directory and, when
 //! `LIFEBOAT_TEST_AZURITE` is set, on Azurite.
 
-use crate::common::{age_keys, wall_now, Backend, FakeTenant, ADO};
+use crate::backup::common::{age_keys, wall_now, Backend, FakeTenant, ADO};
 use lifeboat::backup::canonical::{content_hash, to_canonical_bytes};
 use lifeboat::backup::snapshot::{create, list_snapshots, load_manifest, load_object};
 use lifeboat::backup::store::{object_path, Keys};

@@ -87,7 +87,7 @@ async fn fifty_thousand_repos() {
     let store = Store::open(dir.path().to_str().unwrap(), Keys::default()).unwrap();
     let reader = Synthetic {
         calls: AtomicUsize::new(0),
-        template: crate::common::example("GetAzureDevOpsRepos_example.json"),
+        template: crate::backup::common::example("GetAzureDevOpsRepos_example.json"),
     };
     let base = time::macros::datetime!(2026-01-01 00:00 UTC);
     let opts = |d: i64| CreateOptions {

@@ -1,7 +1,7 @@
 //! The store conformance suite: the same functions run against a local directory and Azurite
 //! (object_store's own integration style). Each function gets a fresh prefix of the backend.
 
-use crate::common::{age_keys, wall_now, Backend, FakeTenant, ADO, GH};
+use crate::backup::common::{age_keys, wall_now, Backend, FakeTenant, ADO, GH};
 use lifeboat::backup::ops::{tree, Anomaly};
 use lifeboat::backup::snapshot::{list_snapshots, load_manifest};
 use lifeboat::backup::store::{object_path, Keys};

@@ -4,7 +4,7 @@
 //! the safe side; a value Azure refuses fails that resource only, and `restore_exclude` lets the
 //! rest finish with the field reported as not restored.
 
-use crate::harness::*;
+use crate::devops_steps::harness::*;
 use lifeboat::azure::models::*;
 use lifeboat::azure::writable::READ_ONLY;
 use lifeboat::backup::{Captured, ResourceKind};

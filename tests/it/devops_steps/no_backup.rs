@@ -3,7 +3,7 @@
 //! one this run created for another failed connector) are not waited for; the old connector's
 //! are, until released; the failed region is never called.
 
-use crate::harness::*;
+use crate::devops_steps::harness::*;
 use lifeboat::azure::ResourceId;
 use lifeboat::steps::StepOutcome;
 use serde_json::{json, Value};

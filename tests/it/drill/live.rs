@@ -2,7 +2,7 @@
 //! created (asserted from the simulator's request log), removes it, and `--cleanup` removes what
 //! an interrupted live drill left, whatever the interruption point.
 
-use crate::{lifeboat, text};
+use crate::drill::{lifeboat, text};
 use lifeboat::sim::{self, RunningSim, SimConfig, TenantSource};
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! The simulated drill through the binary.
 
-use crate::{lifeboat, repo, text, validator};
+use crate::drill::{lifeboat, repo, text, validator};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! then resume until done. Every run must end like an uninterrupted one, with no guarded or
 //! one-shot effect doubled. Also: two concurrent resumes of one run.
 
-use crate::common::*;
+use crate::engine::common::*;
 use lifeboat::journal;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;

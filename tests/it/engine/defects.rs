@@ -2,7 +2,7 @@
 //! duration never panics a reader, and one unreadable run never hides the others of its state
 //! directory (`runs list`, `status`).
 
-use crate::common::*;
+use crate::engine::common::*;
 use lifeboat::engine::runner;
 use lifeboat::engine::{Engine, Event};
 use lifeboat::journal::{self, Entry, Writer};

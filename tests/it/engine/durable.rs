@@ -1,7 +1,7 @@
 //! The library driver (`engine::runner::drive`) under a manual clock: durable waits across
 //! restarts, replay equality, secrets kept out of the journal.
 
-use crate::common::*;
+use crate::engine::common::*;
 use lifeboat::clock::{Clock, ManualClock};
 use lifeboat::engine::runner::{self, RunOptions, RunOutcome, TimeMode};
 use lifeboat::engine::Phase;

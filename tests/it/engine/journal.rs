@@ -1,7 +1,7 @@
 //! The journal: torn last lines, corruption named by line, newer formats refused, the lock, and
 //! the run commands' refusals (exit codes through the real binary).
 
-use crate::common::*;
+use crate::engine::common::*;
 use lifeboat::engine::runner;
 use lifeboat::journal::{self, JournalError, RunLock, Writer};
 use serde_json::json;

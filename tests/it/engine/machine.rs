@@ -1,6 +1,6 @@
 //! The engine as plain data: events in, actions and state out. No IO, no real time.
 
-use crate::common::*;
+use crate::engine::common::*;
 use lifeboat::engine::{backoff, lifecycle, Action, Event, Phase, Status};
 use lifeboat::runbook::RetryPolicy;
 use std::collections::BTreeSet;

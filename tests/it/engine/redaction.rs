@@ -4,7 +4,7 @@
 //! the CSV export; short secrets are refused before anything is written; `attest`, `approve` and
 //! `skip` of a fanned-out step name a branch or say `--all`.
 
-use crate::common::*;
+use crate::engine::common::*;
 use lifeboat::engine::runner;
 use lifeboat::journal;
 use serde_json::Value;

@@ -5,7 +5,7 @@
 //! checked here field by field, independently of the verify step — the old connectors deleted,
 //! exactly one ticket and one new connector each, and exit 0.
 
-use crate::common::*;
+use crate::recovery::common::*;
 use lifeboat::engine::runner;
 use lifeboat::steps::Registry;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! served one (the recovery journals it); when no served version is one lifeboat knows, both exit
 //! 1 naming the served versions and the override flag, and with the override both succeed.
 
-use crate::common::*;
+use crate::recovery::common::*;
 
 const COMPILED: &str = "2025-03-01";
 const KNOWN: [&str; 5] =

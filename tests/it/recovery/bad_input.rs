@@ -2,7 +2,7 @@
 //! the simulator's log and no run directory. An authorization code Azure refuses fails the
 //! connector step (exit 1) with a message naming the connector and how to get a fresh code.
 
-use crate::common::*;
+use crate::recovery::common::*;
 use lifeboat::backup::Scope;
 
 async fn refused(sets: &[&str], backup_scope: Option<Scope>, expect: &[&str]) {

@@ -5,7 +5,7 @@
 //! permission refusal lists each missing action, its scope, what the run needs it for and the
 //! built-in roles that grant it, read from the permissions API of the simulated ARM.
 
-use crate::common::*;
+use crate::recovery::common::*;
 use lifeboat::sim::authz::RoleAssignment;
 use lifeboat::sim::tenant::{SMALL_SUB_EAST, SMALL_SUB_PROD, SMALL_SUB_TARGET};
 

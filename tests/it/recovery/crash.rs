@@ -10,7 +10,7 @@
 //! By default a representative 25 of the 50 inside points run (every other one);
 //! `LIFEBOAT_SLOW_TESTS=1` runs all 50. Cases run 4 at a time, each with its own in-process sim.
 
-use crate::common::*;
+use crate::recovery::common::*;
 use lifeboat::engine::runner;
 use lifeboat::journal;
 use lifeboat::steps::Registry;

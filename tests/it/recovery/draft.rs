@@ -1,7 +1,7 @@
 //! The drafted support request: every field of seed 000 verbatim, both resource IDs, the
 //! Resource Graph query; Markdown and Support API JSON pinned by snapshots.
 
-use crate::common::*;
+use crate::recovery::common::*;
 use lifeboat::clock::ManualClock;
 use lifeboat::steps::kind::{Cancellation, NullSink, Services};
 use lifeboat::steps::services::RunDir;

@@ -3,7 +3,7 @@
 //! with an error that names the region and the resume command (exit 1), every write the sim saw
 //! is journaled, and `resume` finishes the job once the region is back.
 
-use crate::common::*;
+use crate::recovery::common::*;
 use lifeboat::journal;
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -8,7 +8,7 @@
 //! `actionableRemediation`; those are the ones used here (the rebuilt simulator keeps them at
 //! every level: then the drift tests cover the rest).
 
-use crate::common::*;
+use crate::recovery::common::*;
 use lifeboat::azure::ResourceId;
 use lifeboat::engine::{runner, Phase};
 use lifeboat::sim::RunningSim;

@@ -4,7 +4,7 @@
 //! logical call (its correlation ID: the write and its polls) came at or after the simulated
 //! time the operation ended (`confirmed_at`).
 
-use crate::common::*;
+use crate::recovery::common::*;
 use lifeboat::sim::throttle::ThrottleConfig;
 use lifeboat::sim::{self, LroShape, SimConfig, TenantSource};
 use std::time::Duration;

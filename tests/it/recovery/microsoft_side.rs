@@ -6,7 +6,7 @@
 //! the warning, naming the connectors and the counts, is in `lifeboat status`, at the end of
 //! the run's output and in the audit record.
 
-use crate::common::*;
+use crate::recovery::common::*;
 use lifeboat::engine::{runner, Phase};
 use lifeboat::steps::Registry;
 use serde_json::{Map, Value};

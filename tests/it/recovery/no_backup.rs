@@ -6,7 +6,7 @@
 //! Without a store and without `backup=none` the run is refused (exit 2, the hint names
 //! `--set backup=none`) before any write.
 
-use crate::common::*;
+use crate::recovery::common::*;
 use lifeboat::azure::ResourceId;
 use lifeboat::backup::{self, arm_reader::ArmReader, Keys, Scope, Store};
 use lifeboat::engine::runner;

@@ -8,7 +8,7 @@
 //! through, and lifeboat still picks a healthy group (it cannot know which behaviour ARM shows).
 //! Bad placements are refused before any write (exit 2, nothing in the request log).
 
-use crate::common::*;
+use crate::recovery::common::*;
 use lifeboat::azure::{ApiFamily, ResourceId};
 use lifeboat::engine::runner;
 use lifeboat::sim::model::{group_key, ResourceGroup};

@@ -1,6 +1,6 @@
 //! Drill history in a state dir: record, list (sorted, tolerant of bad files), render.
 
-use crate::fixtures;
+use crate::report::fixtures;
 use lifeboat::drill::history::{self, EntryState};
 use time::Duration;
 

@@ -1,6 +1,6 @@
 //! `report.html`: valid HTML5 (Nu HTML Checker), self-contained, everything escaped.
 
-use crate::{fixtures, validator};
+use crate::report::{fixtures, validator};
 use lifeboat::drill::report::render_html;
 use std::path::Path;
 use std::process::Command;

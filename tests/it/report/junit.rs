@@ -1,6 +1,6 @@
 //! `junit.xml` against a JUnit XSD (Jenkins/Surefire shape) with xmllint, and its content.
 
-use crate::{fixtures, repo, validator};
+use crate::report::{fixtures, repo, validator};
 use lifeboat::drill::report::render_junit;
 use std::path::Path;
 use std::process::Command;

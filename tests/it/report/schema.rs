@@ -1,6 +1,6 @@
 //! `report.json` against the shipped JSON Schema (`docs/drill-report.schema.json`).
 
-use crate::{fixtures, repo};
+use crate::report::{fixtures, repo};
 use lifeboat::drill::report::{to_json, DrillReport};
 use serde_json::Value;
 

@@ -1,7 +1,7 @@
 //! The terminal summary, as a person sees it (insta snapshots; the wall-clock time is redacted
 //! because a real drill's varies from run to run; simulated times are inputs and stay).
 
-use crate::fixtures;
+use crate::report::fixtures;
 use lifeboat::drill::report::render_summary;
 
 fn redact(s: &str) -> String {

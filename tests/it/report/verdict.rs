@@ -1,6 +1,6 @@
 //! The verdict and the measures are derived from the report's data.
 
-use crate::fixtures;
+use crate::report::fixtures;
 use lifeboat::drill::report::{format_duration, StepResult};
 
 #[test]

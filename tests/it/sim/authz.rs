@@ -4,7 +4,7 @@
 //! the roles do not allow; and ARM's 400 `LocationNotAvailableForResourceType` for a DevOps
 //! connector outside the regions where DevOps security is available.
 
-use crate::common::*;
+use crate::sim::common::*;
 use lifeboat::sim::TenantSource;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;

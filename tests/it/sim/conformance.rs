@@ -8,7 +8,7 @@
 //! The request method and path come from the spec files' `x-ms-examples`, not from a table
 //! here, so a new example is picked up (and must pass) without editing this file.
 
-use crate::common::*;
+use crate::sim::common::*;
 use lifeboat::sim::model::{connector_key, Env};
 use lifeboat::sim::tenant::TenantFile;
 use lifeboat::sim::TenantSource;

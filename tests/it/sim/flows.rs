@@ -2,7 +2,7 @@
 //! outages, the support desk releasing a lost connector's orgs to its replacement, faults, and
 //! state that survives a restart.
 
-use crate::common::*;
+use crate::sim::common::*;
 use lifeboat::sim::tenant::{SMALL_SUB_EAST, SMALL_SUB_PROD, SMALL_SUB_TARGET};
 use lifeboat::sim::{SimConfig, TenantSource};
 use serde_json::{json, Value};

@@ -3,7 +3,7 @@
 //! block`, the default) or failed over (`rg-writes=failover`); reads keep working, and a
 //! connector located in the down region fails as before whatever its group.
 
-use crate::common::*;
+use crate::sim::common::*;
 use lifeboat::sim::tenant::{SMALL_SUB_EAST, SMALL_SUB_PROD, SMALL_SUB_TARGET};
 use lifeboat::sim::{SimConfig, TenantSource};
 use serde_json::{json, Value};

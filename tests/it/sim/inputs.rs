@@ -1,6 +1,6 @@
 //! Bad inputs get ARM error envelopes with ARM's statuses: never a panic or a hang.
 
-use crate::common::*;
+use crate::sim::common::*;
 use lifeboat::sim::tenant::SMALL_SUB_PROD;
 use lifeboat::sim::TenantSource;
 use serde_json::{json, Value};

@@ -4,7 +4,7 @@
 //! is deterministic and reaches every level; a staged refusal names the field; every response
 //! has its own request ID.
 
-use crate::common::*;
+use crate::sim::common::*;
 use lifeboat::sim::tenant::{SMALL_SUB_PROD, SMALL_SUB_TARGET};
 use lifeboat::sim::{RunningSim, SimConfig, TenantSource};
 use serde_json::{json, Value};

@@ -3,7 +3,7 @@
 //! at its due time the new settings and `Succeeded`; the request log says when each write's
 //! effect applied, so a client that counts a write as done too early can be caught.
 
-use crate::common::*;
+use crate::sim::common::*;
 use lifeboat::sim::tenant::SMALL_SUB_PROD;
 use lifeboat::sim::{LroShape, RunningSim, TenantSource};
 use serde_json::{json, Value};

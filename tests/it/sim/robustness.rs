@@ -2,7 +2,7 @@
 //! route's check and the handler's lookup is a 404, not an index out of bounds; every `/_sim/`
 //! input is validated (400 with a message naming the field), and the server keeps serving.
 
-use crate::common::*;
+use crate::sim::common::*;
 use lifeboat::sim::tenant::SMALL_SUB_PROD;
 use lifeboat::sim::{RunningSim, TenantSource};
 use serde_json::{json, Value};

@@ -2,7 +2,7 @@
 //! and the `lifeboat sim serve` binary. Figures are printed (`--nocapture`), never asserted as
 //! timings: only simulated time is asserted.
 
-use crate::common::*;
+use crate::sim::common::*;
 use lifeboat::sim::tenant::SMALL_SUB_PROD;
 use lifeboat::sim::TenantSource;
 use serde_json::{json, Value};

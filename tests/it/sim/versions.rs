@@ -1,7 +1,7 @@
 //! Issue 12: several api-versions per family, configurable, refused with ARM's envelopes, and
 //! responses shaped per version (a field introduced later is absent from an earlier version).
 
-use crate::common::*;
+use crate::sim::common::*;
 use lifeboat::sim::tenant::{SMALL_SUB_PROD, SMALL_SUB_TARGET};
 use lifeboat::sim::{SimConfig, TenantSource};
 use serde_json::{json, Value};
