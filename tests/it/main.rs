@@ -10,6 +10,8 @@
 //! `tests/fixtures/`; insta snapshots sit in a `snapshots/` directory next to the module that
 //! asserts them, named `it__<area>__<module>__<name>.snap`.
 
+mod support;
+
 mod audit;
 mod azure;
 mod backup;

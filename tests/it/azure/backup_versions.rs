@@ -2,7 +2,7 @@
 //! records the api-version it was actually read with, a negotiated one included, and the
 //! `--api-version` flag reaches `backup create`.
 
-use crate::azure::stub::{json, Recorded, Stub};
+use crate::support::stub::{json, Recorded, Stub};
 use lifeboat::backup::arm_reader::ArmReader;
 use lifeboat::backup::snapshot::{find_snapshot, list_snapshots, load_manifest};
 use lifeboat::backup::{

@@ -1,7 +1,7 @@
 //! `lifeboat connectors list` end to end: the real binary against a stub Resource Graph (and
 //! DevOps endpoints for `--details`), plus the exit codes of bad endpoints and credentials.
 
-use crate::azure::stub::{json, Stub};
+use crate::support::stub::{json, Stub};
 use serde_json::json;
 
 const SUB_A: &str = "00000000-0000-4000-8000-0000000000a1";
@@ -24,9 +24,9 @@ async fn faulty_tenant(faults: usize) -> Stub {
     Stub::start(move |r, i| {
         if i < faults {
             return match i {
-                0 | 1 => crate::azure::stub::with_headers(429, &[("retry-after", "0")], json!({"error": {"code": "TooManyRequests", "message": "throttled"}})),
-                2 => crate::azure::stub::with_headers(503, &[("retry-after", "0")], json!({"error": {"code": "ServiceUnavailable", "message": "busy"}})),
-                _ => crate::azure::stub::Reply::Drop,
+                0 | 1 => crate::support::stub::with_headers(429, &[("retry-after", "0")], json!({"error": {"code": "TooManyRequests", "message": "throttled"}})),
+                2 => crate::support::stub::with_headers(503, &[("retry-after", "0")], json!({"error": {"code": "ServiceUnavailable", "message": "busy"}})),
+                _ => crate::support::stub::Reply::Drop,
             };
         }
         if r.path.ends_with("/Microsoft.ResourceGraph/resources") {

@@ -5,7 +5,7 @@
 //! Examples with a 201/202 answer are also replayed as long-running operations with their own
 //! `Azure-AsyncOperation` / `Location` headers (rebased onto the stub).
 
-use crate::azure::stub::{json, Reply, Stub};
+use crate::support::stub::{json, Reply, Stub};
 use futures::future::BoxFuture;
 use lifeboat::azure::api;
 use lifeboat::azure::models::*;
@@ -184,7 +184,7 @@ fn is_status_poll(path: &str) -> bool {
 }
 
 /// Checks the request the operation sent against the example.
-fn check_request(c: &Case, ex: &Value, rec: &crate::azure::stub::Recorded) {
+fn check_request(c: &Case, ex: &Value, rec: &crate::support::stub::Recorded) {
     assert_eq!(rec.method, c.method, "{}", c.file);
     let path = percent_decode(&rec.path);
     let mut at = 0;

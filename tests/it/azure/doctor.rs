@@ -2,7 +2,7 @@
 //! refuses and negotiates api-versions the way ARM does, and against the simulator; bad
 //! overrides exit 2 before any request.
 
-use crate::azure::stub::{json, Recorded, Reply, Stub};
+use crate::support::stub::{json, Recorded, Reply, Stub};
 use lifeboat::sim::{self, SimConfig, TenantSource};
 use serde_json::{json, Value};
 

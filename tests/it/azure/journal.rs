@@ -2,7 +2,7 @@
 //! Resource Graph) against a stub that no longer serves the compiled Resource Graph version. The
 //! negotiation is an effect of the run, with the refused call's request ID.
 
-use crate::azure::stub::{json, Stub};
+use crate::support::stub::{json, Stub};
 use serde_json::{json, Value};
 
 const RUNBOOK: &str = r#"apiVersion: lifeboat/v1

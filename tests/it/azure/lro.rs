@@ -5,7 +5,7 @@
 //! that counted the write done before the operation ended would return the old settings; each
 //! test also asserts the exact request sequence.
 
-use crate::azure::stub::{json, with_headers, Recorded, Reply, Stub};
+use crate::support::stub::{json, with_headers, Recorded, Reply, Stub};
 use lifeboat::azure::api::ApiFamily;
 use lifeboat::azure::models::{AutoDiscovery, DevOpsConfiguration, DevOpsConfigurationProperties};
 use lifeboat::azure::pipeline::Request;

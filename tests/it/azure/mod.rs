@@ -13,7 +13,6 @@ mod proxy;
 mod query;
 mod redirects;
 mod sim;
-mod stub;
 
 use lifeboat::azure::credential::{AccessToken, StaticToken};
 use lifeboat::azure::pipeline::{Pipeline, PipelineOptions, RetryPolicy};

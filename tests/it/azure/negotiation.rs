@@ -4,7 +4,7 @@
 //! refused explicit version and a refusal after the family already worked are errors that say
 //! what ARM serves and what to type.
 
-use crate::azure::stub::{json, Recorded, Reply, Stub};
+use crate::support::stub::{json, Recorded, Reply, Stub};
 use lifeboat::azure::api::{ApiFamily, ApiOverride, OverrideOrigin, VersionSource};
 use lifeboat::azure::{AzureError, ResourceId, VersionPin};
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! not retried (PATCH, a POST that writes), error messages, long-running-operation deadline and
 //! failure, paging, token buckets and the Resource Graph quota, request identity and secrecy.
 
-use crate::azure::stub::{json, with_headers, Reply, Stub};
+use crate::support::stub::{json, with_headers, Reply, Stub};
 use crate::azure::TOKEN;
 use lifeboat::azure::models::*;
 use lifeboat::azure::pipeline::Request;

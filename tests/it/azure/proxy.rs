@@ -3,7 +3,7 @@
 //! The binary runs with every proxy variable pointing at a listener on 127.0.0.1 that records
 //! whatever reaches it and answers 403.
 
-use crate::azure::stub::{json, Stub};
+use crate::support::stub::{json, Stub};
 use crate::azure::TOKEN;
 use lifeboat::azure::AzureError;
 use serde_json::json;

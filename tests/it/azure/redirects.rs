@@ -3,7 +3,7 @@
 //! the command fails. Two stubs on 127.0.0.1: the "ARM" endpoint that redirects, and the
 //! elsewhere it redirects to, which must receive nothing.
 
-use crate::azure::stub::{json, with_headers, Stub};
+use crate::support::stub::{json, with_headers, Stub};
 use crate::azure::TOKEN;
 use lifeboat::azure::models::DevOpsConfiguration;
 use lifeboat::azure::{AzureError, ResourceId};
