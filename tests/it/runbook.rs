@@ -2,13 +2,14 @@
 //! diagnostic and exit code 2 before anything touches the state directory; valid fixtures are
 //! snapshotted as `plan --output json` and `graph --format dot|mermaid`.
 
-use assert_cmd::Command;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
+/// The binary with a clean environment (test-only step kinds must not leak into hints or
+/// validation) and an empty stdin.
 fn lifeboat() -> Command {
-    let mut cmd = Command::cargo_bin("lifeboat").expect("the lifeboat binary is built");
-    // Test-only step kinds must not leak into hints or validation.
-    cmd.env_remove("LIFEBOAT_TEST_STEPS").env_remove("LIFEBOAT_STATE_DIR");
+    let mut cmd = crate::support::cli::lifeboat();
+    cmd.stdin(Stdio::null());
     cmd
 }
 

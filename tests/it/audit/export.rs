@@ -2,6 +2,7 @@
 //! self-contained and valid, JUnit cases, no planted secret anywhere, `--all` over a period.
 
 use super::*;
+use crate::support::validators::validator;
 
 fn text(format: &str) -> String {
     String::from_utf8(export(format)).expect("exports are UTF-8")
@@ -150,7 +151,7 @@ fn html_is_self_contained_and_shows_the_record() {
 
 #[test]
 fn html_passes_the_nu_html_checker() {
-    let Some(jar) = validator("LIFEBOAT_TEST_VNU_JAR") else { return };
+    let Some(jar) = validator("LIFEBOAT_TEST_VNU_JAR", None) else { return };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("audit.html");
     std::fs::write(&file, export("html")).unwrap();

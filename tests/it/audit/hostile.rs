@@ -54,7 +54,7 @@ fn hostile() -> &'static Hostile {
         );
         run_ok(lifeboat(&state).args(["skip", HOSTILE_RUN, "cleanup", "--reason", REASON]), &[0]);
         run_ok(lifeboat(&state).args(["resume", HOSTILE_RUN]), &[0]);
-        let journal = state.join("runs").join(HOSTILE_RUN).join("journal.jsonl");
+        let journal = journal_path(&state, HOSTILE_RUN);
         Hostile { state, journal }
     })
 }

@@ -1,7 +1,7 @@
 //! Integration tests of `lifeboat audit`: one real run (built-in and test-only step kinds, driven
 //! by the binary through a gate, an attestation, a skip, a retry, a secret and fake Azure calls,
 //! signed at every stop), then its exports in every format and `audit verify` against tampering.
-//! One binary for the area; the run is made once and shared (read-only) by every test.
+//! The run is made once and shared (read-only) by every test of the area.
 //!
 //! The HTML goes through the Nu HTML Checker when `LIFEBOAT_TEST_VNU_JAR` is set (see
 //! `.ci/validators.sh`); without it the check is skipped with a note, except under `CI`.
@@ -10,6 +10,7 @@ mod export;
 mod hostile;
 mod verify;
 
+use crate::support::cli::journal_path;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -20,41 +21,15 @@ pub const ENV_TOKEN: &str = "eyJfake-access-token-PLANTED-c0ffee";
 pub const ENV_CLIENT_SECRET: &str = "client-secret-PLANTED-91bc";
 pub const RUN_ID: &str = "audit-1";
 
-pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_lifeboat"))
-}
-
-/// True when running in CI (`CI` set to anything but empty, `0` or `false`).
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
-/// An external validator from `var`; `None` with a note when unset, a failure under CI.
-/// (Copied from tests/report: a test binary cannot import another's helpers.)
-pub fn validator(var: &str) -> Option<PathBuf> {
-    if let Some(v) = std::env::var_os(var).filter(|v| !v.is_empty()) {
-        let p = PathBuf::from(v);
-        assert!(p.exists(), "{var} points to {}, which does not exist", p.display());
-        return Some(p);
-    }
-    if in_ci() {
-        panic!("{var} is unset in CI (run `.ci/validators.sh install` and `eval \"$(.ci/validators.sh env)\"` before cargo test)");
-    }
-    eprintln!("note: {var} is unset: skipping this external validation (run .ci/validators.sh install, then eval \"$(.ci/validators.sh env)\")");
-    None
-}
-
 /// `lifeboat` with the test state dir, test step kinds, and planted secrets in the environment.
 pub fn lifeboat(state: &Path) -> Command {
-    let mut c = Command::new(bin());
+    let mut c = crate::support::cli::lifeboat();
     c.env("LIFEBOAT_STATE_DIR", state)
         .env("LIFEBOAT_TEST_STEPS", "1")
         // A fixed OS user, so snapshots need no filter for it.
         .env("USER", "auditor-test")
         .env("AZURE_ACCESS_TOKEN", ENV_TOKEN)
-        .env("AZURE_CLIENT_SECRET", ENV_CLIENT_SECRET)
-        .env_remove("LIFEBOAT_FAILPOINT")
-        .env_remove("LIFEBOAT_ARM_ENDPOINT");
+        .env("AZURE_CLIENT_SECRET", ENV_CLIENT_SECRET);
     c
 }
 
@@ -147,7 +122,7 @@ fn make_scenario() -> Scenario {
     );
     run_ok(lifeboat(&state).args(["resume", RUN_ID, "--set", &code, "--sign-key"]).arg(&key), &[0]);
     Scenario {
-        journal: state.join("runs").join(RUN_ID).join("journal.jsonl"),
+        journal: journal_path(&state, RUN_ID),
         root,
         state,
         public_key: keys.join("lifeboat-audit.pub"),

@@ -2,6 +2,7 @@
 //! records the api-version it was actually read with, a negotiated one included, and the
 //! `--api-version` flag reaches `backup create`.
 
+use crate::support::cli::{lifeboat, output};
 use crate::support::stub::{json, Recorded, Stub};
 use lifeboat::backup::arm_reader::ArmReader;
 use lifeboat::backup::snapshot::{find_snapshot, list_snapshots, load_manifest};
@@ -117,24 +118,14 @@ async fn backup_create_takes_the_api_version_flag_and_fails_naming_served_versio
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().to_str().unwrap().to_owned();
     let run = |extra: Vec<&'static str>| {
-        let url = stub.url.clone();
-        let store = store.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"));
-            for (k, _) in std::env::vars() {
-                if k.starts_with("AZURE") || k.starts_with("LIFEBOAT") {
-                    cmd.env_remove(k);
-                }
-            }
-            cmd.args(["--arm-endpoint", &url, "--auth", "none", "--backup-store", &store])
-                .args(extra)
-                .args(["backup", "create"])
-                .output()
-                .unwrap()
-        })
+        let mut cmd = lifeboat();
+        cmd.args(["--arm-endpoint", &stub.url, "--auth", "none", "--backup-store", &store])
+            .args(extra)
+            .args(["backup", "create"]);
+        output(cmd)
     };
     // An override the service does not serve: refused, named, nothing written.
-    let out = run(vec!["--api-version", "devops=2025-11-01-preview"]).await.unwrap();
+    let out = run(vec!["--api-version", "devops=2025-11-01-preview"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("set by --api-version devops=2025-11-01-preview"), "{stderr}");
@@ -142,7 +133,7 @@ async fn backup_create_takes_the_api_version_flag_and_fails_naming_served_versio
     let s = Store::open(&store, Keys::default()).unwrap();
     assert!(list_snapshots(&s).await.unwrap().is_empty(), "no snapshot written");
     // With an override the service serves, every DevOps object records it.
-    let out = run(vec!["--api-version", "devops=2024-04-01"]).await.unwrap();
+    let out = run(vec!["--api-version", "devops=2024-04-01"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let infos = list_snapshots(&s).await.unwrap();
     let m = load_manifest(&s, &infos[0]).await.unwrap();

@@ -65,26 +65,13 @@ async fn faulty_tenant(faults: usize) -> Stub {
 }
 
 fn lifeboat(args: &[&str]) -> std::process::Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AZURE")
-            || k.starts_with("LIFEBOAT")
-            || k.starts_with("SYSTEM_")
-            || k == "IDENTITY_ENDPOINT"
-            || k == "MSI_ENDPOINT"
-        {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.args(args).output().unwrap()
+    crate::support::cli::lifeboat().args(args).output().unwrap()
 }
 
 async fn run(args: Vec<String>) -> std::process::Output {
-    tokio::task::spawn_blocking(move || {
-        lifeboat(&args.iter().map(String::as_str).collect::<Vec<_>>())
-    })
-    .await
-    .unwrap()
+    let mut cmd = crate::support::cli::lifeboat();
+    cmd.args(args);
+    crate::support::cli::output(cmd).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

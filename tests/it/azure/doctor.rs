@@ -3,7 +3,7 @@
 //! overrides exit 2 before any request.
 
 use crate::support::stub::{json, Recorded, Reply, Stub};
-use lifeboat::sim::{self, SimConfig, TenantSource};
+use lifeboat::sim::{SimConfig, TenantSource};
 use serde_json::{json, Value};
 
 const SUB: &str = "00000000-0000-4000-8000-0000000000a1";
@@ -14,22 +14,9 @@ fn connector_id() -> String {
 
 /// The binary with a clean environment plus `env`.
 async fn lifeboat(args: Vec<String>, env: Vec<(&'static str, String)>) -> std::process::Output {
-    tokio::task::spawn_blocking(move || {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("AZURE")
-                || k.starts_with("LIFEBOAT")
-                || k.starts_with("SYSTEM_")
-                || k == "IDENTITY_ENDPOINT"
-                || k == "MSI_ENDPOINT"
-            {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.envs(env).args(args).output().unwrap()
-    })
-    .await
-    .unwrap()
+    let mut cmd = crate::support::cli::lifeboat();
+    cmd.envs(env).args(args);
+    crate::support::cli::output(cmd).await
 }
 
 fn args(url: &str, rest: &[&str]) -> Vec<String> {
@@ -244,9 +231,11 @@ async fn bad_api_version_overrides_exit_2_listing_the_families_before_any_reques
 
 #[tokio::test(flavor = "multi_thread")]
 async fn doctor_probes_the_simulator() {
-    let sim = sim::start(SimConfig { tenant: TenantSource::Small, ..SimConfig::default() })
-        .await
-        .unwrap();
+    let sim = crate::support::sim::start(SimConfig {
+        tenant: TenantSource::Small,
+        ..SimConfig::default()
+    })
+    .await;
     let out = lifeboat(args(sim.url(), &["doctor"]), vec![]).await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     for (family, version) in [

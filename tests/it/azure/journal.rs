@@ -2,6 +2,7 @@
 //! Resource Graph) against a stub that no longer serves the compiled Resource Graph version. The
 //! negotiation is an effect of the run, with the refused call's request ID.
 
+use crate::support::cli::{lifeboat, output};
 use crate::support::stub::{json, Stub};
 use serde_json::{json, Value};
 
@@ -35,23 +36,12 @@ async fn a_run_journals_the_negotiated_api_version_as_an_effect() {
     let runbook = dir.path().join("negotiate.yaml");
     std::fs::write(&runbook, RUNBOOK).unwrap();
     let state = dir.path().join("state");
-    let (url, st, rb) = (stub.url.clone(), state.clone(), runbook.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("AZURE") || k.starts_with("LIFEBOAT") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.args(["--arm-endpoint", &url, "--auth", "none", "--state-dir"])
-            .arg(&st)
-            .args(["run", "--run-id", "neg-1"])
-            .arg(&rb)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let mut cmd = lifeboat();
+    cmd.args(["--arm-endpoint", &stub.url, "--auth", "none", "--state-dir"])
+        .arg(&state)
+        .args(["run", "--run-id", "neg-1"])
+        .arg(&runbook);
+    let out = output(cmd).await;
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let journal = std::fs::read_to_string(state.join("runs/neg-1/journal.jsonl")).unwrap();
     let effects: Vec<Value> = journal

@@ -2,8 +2,8 @@
 //! not retried (PATCH, a POST that writes), error messages, long-running-operation deadline and
 //! failure, paging, token buckets and the Resource Graph quota, request identity and secrecy.
 
-use crate::support::stub::{json, with_headers, Reply, Stub};
 use crate::azure::TOKEN;
+use crate::support::stub::{json, with_headers, Reply, Stub};
 use lifeboat::azure::models::*;
 use lifeboat::azure::pipeline::Request;
 use lifeboat::azure::throttle::OpClass;

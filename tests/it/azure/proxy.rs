@@ -3,8 +3,8 @@
 //! The binary runs with every proxy variable pointing at a listener on 127.0.0.1 that records
 //! whatever reaches it and answers 403.
 
-use crate::support::stub::{json, Stub};
 use crate::azure::TOKEN;
+use crate::support::stub::{json, Stub};
 use lifeboat::azure::AzureError;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
@@ -66,18 +66,13 @@ async fn arm() -> Stub {
 
 /// `lifeboat ... connectors list` with every proxy variable set to `proxy` and no exclusion.
 async fn run(args: &[&str], proxy: &str, env: &[(&str, String)]) -> std::process::Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+    let mut cmd = crate::support::cli::lifeboat();
     cmd.args(args).args(["connectors", "list"]);
+    // Beyond the clean environment: no proxy exclusion, and no REQUEST_METHOD (reqwest ignores
+    // HTTP_PROXY when it says the process runs as a CGI script).
     for (k, _) in std::env::vars() {
         let upper = k.to_ascii_uppercase();
-        if upper.starts_with("AZURE")
-            || upper.starts_with("LIFEBOAT")
-            || upper.starts_with("SYSTEM_")
-            || upper.starts_with("IDENTITY_")
-            || upper.starts_with("MSI_")
-            || upper == "NO_PROXY"
-            || upper == "REQUEST_METHOD"
-        {
+        if upper == "NO_PROXY" || upper == "REQUEST_METHOD" {
             cmd.env_remove(k);
         }
     }
@@ -88,7 +83,7 @@ async fn run(args: &[&str], proxy: &str, env: &[(&str, String)]) -> std::process
     for (k, v) in env {
         cmd.env(k, v);
     }
-    tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap()
+    crate::support::cli::output(cmd).await
 }
 
 fn bearer(stub: &Stub) -> Vec<String> {

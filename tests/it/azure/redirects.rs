@@ -3,8 +3,9 @@
 //! the command fails. Two stubs on 127.0.0.1: the "ARM" endpoint that redirects, and the
 //! elsewhere it redirects to, which must receive nothing.
 
-use crate::support::stub::{json, with_headers, Stub};
 use crate::azure::TOKEN;
+use crate::support::cli::{lifeboat, output};
+use crate::support::stub::{json, with_headers, Stub};
 use lifeboat::azure::models::DevOpsConfiguration;
 use lifeboat::azure::{AzureError, ResourceId};
 use serde_json::json;
@@ -104,16 +105,11 @@ async fn defect_04_a_307_on_a_listing_makes_backup_create_exit_non_zero() {
     .await;
     let store = tempfile::tempdir().unwrap();
     let store_path = store.path().join("store");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+    let mut cmd = lifeboat();
     cmd.args(["--arm-endpoint", &arm.url, "--auth", "none", "--backup-store"])
         .arg(&store_path)
         .args(["backup", "create", "--subscription", SUB]);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("LIFEBOAT") || k.starts_with("AZURE") {
-            cmd.env_remove(k);
-        }
-    }
-    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
+    let out = output(cmd).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
 

@@ -5,11 +5,9 @@
 
 use lifeboat::azure::models::*;
 use lifeboat::azure::timer::TokioTimer;
-use lifeboat::azure::{self, AzureError, ConnectOptions, ResourceId};
+use lifeboat::azure::{self, AzureError, ResourceId};
 use lifeboat::cli::connectors::{list, ListArgs};
-use lifeboat::cli::{AuthMode, CloudName};
-use lifeboat::sim::{self, RunningSim, SimConfig, TenantSource};
-use std::collections::HashMap;
+use lifeboat::sim::{RunningSim, SimConfig, TenantSource};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,18 +21,12 @@ async fn start(faults: &str) -> RunningSim {
         faults: faults.parse().unwrap(),
         ..SimConfig::default()
     };
-    sim::start(cfg).await.unwrap()
+    crate::support::sim::start(cfg).await
 }
 
+/// A client whose waits run at the simulator's pace.
 fn client(sim: &RunningSim) -> azure::ArmClient {
-    let o = ConnectOptions {
-        arm_endpoint: Some(sim.url().to_owned()),
-        auth: AuthMode::None,
-        cloud: CloudName::Public,
-    };
-    azure::connect_with(&o, &HashMap::new(), Arc::new(TokioTimer::scaled(SCALE)), None)
-        .unwrap()
-        .client
+    crate::support::sim::client_with_timer(sim.url(), Arc::new(TokioTimer::scaled(SCALE)))
 }
 
 fn names(rows: &[lifeboat::cli::connectors::ConnectorRow]) -> Vec<String> {
@@ -256,25 +248,19 @@ async fn a_400_from_the_simulator_names_the_resource_and_the_code() {
 async fn the_binary_lists_the_simulators_connectors() {
     let sim = start("").await;
     let url = sim.url().to_owned();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
-            .args([
-                "--arm-endpoint",
-                &url,
-                "--auth",
-                "none",
-                "--output",
-                "json",
-                "connectors",
-                "list",
-                "--details",
-            ])
-            .env_remove("LIFEBOAT_ARM_ENDPOINT")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let mut cmd = crate::support::cli::lifeboat();
+    cmd.args([
+        "--arm-endpoint",
+        &url,
+        "--auth",
+        "none",
+        "--output",
+        "json",
+        "connectors",
+        "list",
+        "--details",
+    ]);
+    let out = crate::support::cli::output(cmd).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut got: Vec<&str> =

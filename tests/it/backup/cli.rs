@@ -1,24 +1,16 @@
 //! The `lifeboat backup` commands as a user runs them: exit codes, messages, output.
 
 use crate::backup::common::{age_keys, FakeTenant, ADO, GH};
-use assert_cmd::Command;
 use lifeboat::backup::store::Keys;
 use lifeboat::backup::{collect, AnomalyRules, CreateOptions, Scope, Store};
 use lifeboat::error::Exit;
+use std::process::{Command, Stdio};
 use time::macros::datetime;
 
+/// The binary on `store`, with an empty stdin.
 fn lifeboat(store: &std::path::Path) -> Command {
-    let mut c = Command::cargo_bin("lifeboat").expect("binary");
-    c.arg("--backup-store").arg(store);
-    for v in [
-        "LIFEBOAT_BACKUP_IDENTITY",
-        "LIFEBOAT_BACKUP_RECIPIENTS",
-        "LIFEBOAT_BACKUP_STORE",
-        "LIFEBOAT_BACKUP_SIGNING_KEY",
-        "LIFEBOAT_BACKUP_VERIFY_KEY",
-    ] {
-        c.env_remove(v);
-    }
+    let mut c = crate::support::cli::lifeboat();
+    c.arg("--backup-store").arg(store).stdin(Stdio::null());
     c
 }
 

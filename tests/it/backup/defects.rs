@@ -466,8 +466,8 @@ async fn defect_10_multibyte_manifest_hash_is_a_clear_error_in_diff_and_load() {
     let Backend::Local(dir) = &b else { unreachable!() };
     let store_dir = dir.path().join("mb");
 
-    let o = assert_cmd::Command::cargo_bin("lifeboat")
-        .unwrap()
+    let o = crate::support::cli::lifeboat()
+        .stdin(std::process::Stdio::null())
         .arg("--backup-store")
         .arg(&store_dir)
         .args(["backup", "diff", &a.id, &id])
@@ -479,8 +479,8 @@ async fn defect_10_multibyte_manifest_hash_is_a_clear_error_in_diff_and_load() {
     assert!(stderr.contains("is not a content address"), "{stderr}");
     assert!(stderr.contains(&target), "names the resource: {stderr}");
 
-    let o = assert_cmd::Command::cargo_bin("lifeboat")
-        .unwrap()
+    let o = crate::support::cli::lifeboat()
+        .stdin(std::process::Stdio::null())
         .arg("--backup-store")
         .arg(&store_dir)
         .args(["backup", "verify", "--read-data"])

@@ -1,7 +1,7 @@
 //! 50,000 synthetic repos through `collect`: peak RSS, elapsed time and reader calls, printed
 //! (never asserted: timings depend on the machine). Bodies are generated on demand, as pages of
 //! an API would arrive, so the figure measures lifeboat, not the fixture.
-//! Run: `cargo test --test backup scale -- --ignored --nocapture`.
+//! Run: `cargo test --test it backup::scale -- --ignored --nocapture`.
 
 use lifeboat::backup::store::Keys;
 use lifeboat::backup::{

@@ -15,16 +15,14 @@ use lifeboat::backup::snapshot::{find_snapshot, load_manifest, load_object};
 use lifeboat::backup::{
     collect, AnomalyRules, CreateOptions, Keys, Manifest, ResourceKind, Scope, Store,
 };
-use lifeboat::cli::{AuthMode, CloudName};
-use lifeboat::sim::{self, RunningSim, SimConfig, TenantSource};
+use lifeboat::sim::{RunningSim, SimConfig, TenantSource};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 async fn start(tenant: TenantSource, time_scale: f64) -> RunningSim {
-    let cfg = SimConfig { tenant, time_scale, ..SimConfig::default() };
-    sim::start(cfg).await.expect("the simulator starts")
+    crate::support::sim::start(SimConfig { tenant, time_scale, ..SimConfig::default() }).await
 }
 
 /// Output of one run of the binary.
@@ -37,21 +35,12 @@ struct Run {
 /// Runs `lifeboat` against the simulator and the store (off the async workers, so the in-process
 /// simulator keeps answering).
 async fn lifeboat(sim: &RunningSim, store: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+    let mut c = crate::support::cli::lifeboat();
     c.args(["--arm-endpoint", sim.url(), "--auth", "none", "--backup-store"]).arg(store).args(args);
-    for v in [
-        "LIFEBOAT_BACKUP_IDENTITY",
-        "LIFEBOAT_BACKUP_RECIPIENTS",
-        "LIFEBOAT_BACKUP_STORE",
-        "LIFEBOAT_ARM_ENDPOINT",
-        "LIFEBOAT_AUTH",
-    ] {
-        c.env_remove(v);
-    }
     for (k, v) in env {
         c.env(k, v);
     }
-    let o = tokio::task::spawn_blocking(move || c.output()).await.unwrap().expect("binary runs");
+    let o = crate::support::cli::output(c).await;
     Run {
         code: o.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -348,7 +337,7 @@ fn walk(root: &Path) -> Vec<std::path::PathBuf> {
 }
 
 /// 50,000 repos: API calls against the tenant's shape, elapsed time and peak RSS (printed).
-/// About 16 s in a debug build. Figures: `cargo test --test backup_sim large -- --nocapture`.
+/// About 16 s in a debug build. Figures: `cargo test --test it backup_sim::large -- --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_tenant_calls_follow_pages() {
     let repos = 50_000;
@@ -357,13 +346,7 @@ async fn large_tenant_calls_follow_pages() {
     let want = expect::capture(&sim.cloud());
     assert_eq!(want.ado_repos, repos);
     let expected = expect::calls(&sim.cloud(), page, 100, None);
-    let o = lifeboat::azure::ConnectOptions {
-        arm_endpoint: Some(sim.url().to_owned()),
-        auth: AuthMode::None,
-        cloud: CloudName::Public,
-    };
-    let client = lifeboat::azure::connect(&o, &Default::default()).unwrap().client;
-    let reader = ArmReader::new(client);
+    let reader = ArmReader::new(crate::support::sim::client(sim.url()));
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().to_str().unwrap(), Keys::default()).unwrap();
     let opts = CreateOptions {

@@ -4,18 +4,16 @@
 use futures::future::BoxFuture;
 use lifeboat::azure::models::*;
 use lifeboat::azure::timer::VirtualTimer;
-use lifeboat::azure::{self, ArmClient, ConnectOptions, ResourceId};
+use lifeboat::azure::{ArmClient, ResourceId};
 use lifeboat::backup::{self, Captured, ResourceKind, Store};
-use lifeboat::cli::{AuthMode, CloudName};
 use lifeboat::clock::ManualClock;
 use lifeboat::engine::Effect;
-use lifeboat::sim::{self, RunningSim, SimConfig, TenantSource};
+use lifeboat::sim::{self, RunningSim};
 use lifeboat::steps::kind::{Cancellation, Services, StepSink};
 use lifeboat::steps::{StepContext, StepKind, StepOutcome};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use time::OffsetDateTime;
 
 pub const SUB_OLD: &str = "00000000-0000-4000-8000-0000000000a1";
@@ -52,13 +50,9 @@ impl StepSink for RecSink {
     }
 }
 
+/// A client on `url` with virtual time (its waits return at once).
 pub fn client_for(url: &str) -> ArmClient {
-    let o = ConnectOptions {
-        arm_endpoint: Some(url.to_owned()),
-        auth: AuthMode::None,
-        cloud: CloudName::Public,
-    };
-    azure::connect_with(&o, &HashMap::new(), Arc::new(VirtualTimer::new()), None).unwrap().client
+    crate::support::sim::client_with_timer(url, Arc::new(VirtualTimer::new()))
 }
 
 fn val<T: serde::Serialize>(t: T) -> Value {
@@ -147,15 +141,6 @@ pub fn release_to(sim: &RunningSim, to: &ResourceId, names: &[&str]) {
     }
 }
 
-pub async fn region(url: &str, name: &str, action: &str) {
-    let r = reqwest::Client::new()
-        .post(format!("{url}/_sim/regions/{name}/{action}"))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
-}
-
 /// One simulator with `ado-weu` backed up, a new connector, and westeurope down.
 pub struct Env {
     pub sim: RunningSim,
@@ -176,14 +161,7 @@ impl Env {
     /// Like [`Env::start`], with the captured bodies changed by `edit` before the snapshot is
     /// written (e.g. fields a newer api-version would return).
     pub async fn start_with(edit: impl FnOnce(&mut Vec<Captured>)) -> Env {
-        let mut cfg = SimConfig {
-            tenant: TenantSource::Small,
-            time_scale: 0.0,
-            lro_delay: Duration::ZERO,
-            ..SimConfig::default()
-        };
-        cfg.throttle.enabled = false;
-        let sim = sim::start(cfg).await.unwrap();
+        let sim = crate::support::sim::start(crate::support::sim::quiet()).await;
         let client = Arc::new(client_for(sim.url()));
         let old = ResourceId::connector(SUB_OLD, "rg-devsec-weu", "ado-weu");
         // payments-api gets its own settings, equal to its org's: after the recovery,
@@ -205,7 +183,7 @@ impl Env {
         edit(&mut captured);
         let snapshot = snapshot(&store, captured, t0).await;
         let new = new_connector(&sim, &client, &old, "ado-neu").await;
-        region(sim.url(), "westeurope", "fail").await;
+        crate::support::sim::region(&sim, "westeurope", "fail").await;
         Env { sim, client, store, snapshot, old, new, clock: ManualClock::new(t0), _dir: dir }
     }
 
@@ -296,6 +274,6 @@ impl Env {
     }
 
     pub async fn region(&self, name: &str, action: &str) {
-        region(self.sim.url(), name, action).await
+        crate::support::sim::region(&self.sim, name, action).await
     }
 }

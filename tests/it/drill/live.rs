@@ -3,7 +3,7 @@
 //! an interrupted live drill left, whatever the interruption point.
 
 use crate::drill::{lifeboat, text};
-use lifeboat::sim::{self, RunningSim, SimConfig, TenantSource};
+use lifeboat::sim::{RunningSim, SimConfig, TenantSource};
 use std::path::Path;
 
 const PROD: &str = "/subscriptions/00000000-0000-4000-8000-0000000000a1/resourceGroups/rg-devsec-weu/providers/Microsoft.Security/securityConnectors/ado-weu";
@@ -11,7 +11,7 @@ const PROD: &str = "/subscriptions/00000000-0000-4000-8000-0000000000a1/resource
 async fn start() -> RunningSim {
     // Simulated time runs fast so long-running operations end within the client's polls.
     let cfg = SimConfig { tenant: TenantSource::Small, time_scale: 1000.0, ..SimConfig::default() };
-    sim::start(cfg).await.expect("the simulator starts")
+    crate::support::sim::start(cfg).await
 }
 
 /// Runs the binary off the async runtime, so the in-process simulator keeps serving.

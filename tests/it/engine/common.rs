@@ -158,6 +158,9 @@ pub fn actor() -> lifeboat::engine::Actor {
     }
 }
 
-pub fn bin() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_BIN_EXE_lifeboat"))
+/// The binary with a clean environment, `state` as its state directory and the test kinds.
+pub fn lifeboat(state: &std::path::Path) -> std::process::Command {
+    let mut c = crate::support::cli::lifeboat();
+    c.env("LIFEBOAT_STATE_DIR", state).env("LIFEBOAT_TEST_STEPS", "1");
+    c
 }

@@ -77,14 +77,6 @@ steps:
 
 const RUN: &str = "crash";
 
-fn cmd(state: &Path) -> Command {
-    let mut c = Command::new(bin());
-    c.env("LIFEBOAT_STATE_DIR", state)
-        .env("LIFEBOAT_TEST_STEPS", "1")
-        .env_remove("LIFEBOAT_FAILPOINT");
-    c
-}
-
 struct Case {
     dir: tempfile::TempDir,
 }
@@ -102,7 +94,7 @@ impl Case {
         self.dir.path().join("effects")
     }
     fn run_cmd(&self) -> Command {
-        let mut c = cmd(self.state());
+        let mut c = lifeboat(self.state());
         c.arg("run")
             .arg(self.dir.path().join("rb.yaml"))
             .arg("--set")
@@ -111,7 +103,7 @@ impl Case {
         c
     }
     fn lifeboat(&self, args: &[&str]) -> Output {
-        cmd(self.state()).args(args).output().unwrap()
+        lifeboat(self.state()).args(args).output().unwrap()
     }
     fn status(&self) -> Value {
         let out = self.lifeboat(&["status", RUN, "--output", "json"]);
@@ -348,7 +340,7 @@ fn two_concurrent_resumes_one_wins_the_other_exits_4() {
     )
     .unwrap();
     // Created, then killed just before its first step starts.
-    let out = cmd(dir.path())
+    let out = lifeboat(dir.path())
         .arg("run")
         .arg(&rb)
         .args(["--run-id", "duo"])
@@ -356,12 +348,12 @@ fn two_concurrent_resumes_one_wins_the_other_exits_4() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), None, "killed by the failpoint");
-    let a = cmd(dir.path())
+    let a = lifeboat(dir.path())
         .args(["resume", "duo"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let b = cmd(dir.path())
+    let b = lifeboat(dir.path())
         .args(["resume", "duo"])
         .stderr(std::process::Stdio::piped())
         .spawn()

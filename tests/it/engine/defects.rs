@@ -8,7 +8,7 @@ use lifeboat::engine::{Engine, Event};
 use lifeboat::journal::{self, Entry, Writer};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,14 +21,6 @@ steps:
     uses: gate.approval
     needs: [work]
 ";
-
-fn lifeboat(state: &Path) -> Command {
-    let mut c = Command::new(bin());
-    c.env("LIFEBOAT_STATE_DIR", state)
-        .env("LIFEBOAT_TEST_STEPS", "1")
-        .env_remove("LIFEBOAT_FAILPOINT");
-    c
-}
 
 fn run(state: &Path, args: &[&str]) -> Output {
     lifeboat(state).args(args).output().unwrap()

@@ -6,7 +6,6 @@ use lifeboat::engine::runner;
 use lifeboat::journal::{self, JournalError, RunLock, Writer};
 use serde_json::json;
 use std::io::Write;
-use std::process::Command;
 
 fn sample(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join(journal::JOURNAL_FILE);
@@ -107,14 +106,6 @@ fn simple_runbook(dir: &std::path::Path, sleep_ms: u64) -> std::path::PathBuf {
     )
     .unwrap();
     rb
-}
-
-fn lifeboat(state: &std::path::Path) -> Command {
-    let mut c = Command::new(bin());
-    c.env("LIFEBOAT_STATE_DIR", state)
-        .env("LIFEBOAT_TEST_STEPS", "1")
-        .env_remove("LIFEBOAT_FAILPOINT");
-    c
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Integration tests of the engine, the journal, the runner and the run commands: one binary.
+//! Integration tests of the engine, the journal, the runner and the run commands.
 //!
 //! - `machine`: the sans-IO engine driven with plain data (retries, timeouts, fan-out, gates,
 //!   concurrency, the transition table's coverage, replay).

@@ -5,6 +5,7 @@
 //! `skip` of a fanned-out step name a branch or say `--all`.
 
 use crate::engine::common::*;
+use crate::support::cli::text;
 use lifeboat::engine::runner;
 use lifeboat::journal;
 use serde_json::Value;
@@ -14,13 +15,10 @@ use std::process::{Command, Output};
 /// A value found nowhere else in the runbook, the run id or the test's paths.
 const SECRET: &str = "Zq9-sekrit-Xv4";
 
+/// The area's binary ([`crate::engine::common::lifeboat`]), without colours.
 fn lifeboat(state: &Path) -> Command {
-    let mut c = Command::new(bin());
-    c.env("LIFEBOAT_STATE_DIR", state)
-        .env("LIFEBOAT_TEST_STEPS", "1")
-        .env("NO_COLOR", "1")
-        .env_remove("LIFEBOAT_FAILPOINT")
-        .env_remove("RUST_LOG");
+    let mut c = crate::engine::common::lifeboat(state);
+    c.env("NO_COLOR", "1");
     c
 }
 
@@ -74,10 +72,6 @@ impl Session {
         let journal = self.journal(run);
         assert!(!journal.contains(secret), "the secret was journaled:\n{journal}");
     }
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 /// The payloads of a run's events of one kind.

@@ -8,33 +8,24 @@ mod docs;
 mod pty;
 mod watch;
 
+use crate::support::cli::journal_path;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_lifeboat")
-}
-
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/guided").join(name)
+    crate::support::repo().join("tests/fixtures/guided").join(name)
 }
 
 /// The binary with a state directory, the test kinds, a fixed OS user and no colours.
 pub fn lifeboat(state: &Path) -> Command {
-    let mut c = Command::new(bin());
-    c.arg("--state-dir")
-        .arg(state)
-        .env("LIFEBOAT_TEST_STEPS", "1")
-        .env("USER", "responder-test")
-        .env_remove("LIFEBOAT_STATE_DIR")
-        .env_remove("LIFEBOAT_ARM_ENDPOINT");
+    let mut c = crate::support::cli::lifeboat();
+    c.arg("--state-dir").arg(state).env("LIFEBOAT_TEST_STEPS", "1").env("USER", "responder-test");
     c
 }
 
 /// The journal's events (payloads of `event` entries).
 pub fn events(state: &Path, run_id: &str) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(state.join("runs").join(run_id).join("journal.jsonl"))
-        .expect("journal exists");
+    let text = std::fs::read_to_string(journal_path(state, run_id)).expect("journal exists");
     text.lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("journal line is JSON"))
         .filter(|e| e["kind"] == "event")

@@ -3,6 +3,7 @@
 //! hidden prompt is neither echoed nor journaled.
 
 use super::{events, fixture, lifeboat};
+use crate::support;
 use expectrl::process::unix::WaitStatus;
 use expectrl::{ControlCode, Eof, Expect, Session};
 use std::path::Path;
@@ -250,21 +251,8 @@ fn without_a_backup_store_guided_mode_offers_a_recovery_without_backup() {
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let sim = rt.block_on(async {
-        let mut cfg = lifeboat::sim::SimConfig {
-            tenant: lifeboat::sim::TenantSource::Small,
-            time_scale: 0.0,
-            lro_delay: Duration::ZERO,
-            ..lifeboat::sim::SimConfig::default()
-        };
-        cfg.throttle.enabled = false;
-        let sim = lifeboat::sim::start(cfg).await.unwrap();
-        reqwest::Client::new()
-            .post(format!("{}/_sim/regions/westeurope/fail", sim.url().trim_end_matches('/')))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap();
+        let sim = support::sim::start(support::sim::quiet()).await;
+        support::sim::region(&sim, "westeurope", "fail").await;
         sim
     });
     let state = tempfile::tempdir().unwrap();

@@ -2,53 +2,29 @@
 //! instant long-running operations), a backup taken through the ARM client before the outage,
 //! the `lifeboat` binary pointed at both, and the sim's control API.
 
-use lifeboat::azure::{self, ArmClient, ConnectOptions};
+use lifeboat::azure::ArmClient;
 use lifeboat::backup::arm_reader::ArmReader;
 use lifeboat::backup::{self, Keys, Scope, Store};
-use lifeboat::cli::{AuthMode, CloudName};
 use lifeboat::engine::{runner, Blocker, Phase};
-use lifeboat::sim::throttle::ThrottleConfig;
-use lifeboat::sim::{self, RunningSim, SimConfig, TenantSource};
+use lifeboat::sim::{RunningSim, SimConfig};
 use lifeboat::steps::Registry;
 use serde_json::Value;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 pub const SUB_A1: &str = "00000000-0000-4000-8000-0000000000a1";
 
+pub use crate::support::cli::{output as run, text};
+
+/// The quiet simulator ([`crate::support::sim::quiet`]) with `faults`.
 pub async fn start_sim(faults: &str) -> RunningSim {
-    let cfg = SimConfig {
-        tenant: TenantSource::Small,
-        time_scale: 0.0,
-        lro_delay: Duration::ZERO,
-        faults: faults.parse().unwrap(),
-        throttle: ThrottleConfig { enabled: false, ..ThrottleConfig::default() },
-        ..SimConfig::default()
-    };
-    sim::start(cfg).await.unwrap()
+    let cfg = SimConfig { faults: faults.parse().unwrap(), ..crate::support::sim::quiet() };
+    crate::support::sim::start(cfg).await
 }
 
 pub fn client(sim: &RunningSim) -> ArmClient {
-    let o = ConnectOptions {
-        arm_endpoint: Some(sim.url().to_owned()),
-        auth: AuthMode::None,
-        cloud: CloudName::Public,
-    };
-    azure::connect(&o, &HashMap::new()).unwrap().client
-}
-
-/// POSTs to the sim's control API.
-pub async fn control(sim: &RunningSim, path: &str, body: Value) -> Value {
-    let r = reqwest::Client::new()
-        .post(format!("{}{path}", sim.url().trim_end_matches('/')))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{path}: {}", r.status());
-    r.json().await.unwrap_or(Value::Null)
+    crate::support::sim::client(sim.url())
 }
 
 /// Replaces the sim's fault spec (`PUT /_sim/faults`).
@@ -64,10 +40,10 @@ pub async fn set_faults(sim: &RunningSim, spec: &str) {
 }
 
 pub async fn fail_region(sim: &RunningSim, region: &str) {
-    control(sim, &format!("/_sim/regions/{region}/fail"), Value::Null).await;
+    crate::support::sim::region(sim, region, "fail").await;
 }
 pub async fn restore_region(sim: &RunningSim, region: &str) {
-    control(sim, &format!("/_sim/regions/{region}/restore"), Value::Null).await;
+    crate::support::sim::region(sim, region, "restore").await;
 }
 
 /// Takes a backup of the whole small tenant into `dir` (an unencrypted local store).
@@ -108,37 +84,21 @@ impl World {
         self.tmp.path().join("codes.txt")
     }
     pub fn run_dir(&self, run: &str) -> PathBuf {
-        self.state().join("runs").join(run)
+        crate::support::cli::run_dir(&self.state(), run)
     }
     /// The binary with this world's state, store and the sim's endpoint.
     pub fn cmd(&self, sim: &RunningSim, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+        let mut c = crate::support::cli::lifeboat();
         c.args(["--state-dir", self.state().to_str().unwrap()])
             .args(["--backup-store", self.store().to_str().unwrap()])
             .args(["--arm-endpoint", sim.url(), "--auth", "none"])
-            .args(args)
-            .env_remove("LIFEBOAT_BACKUP_IDENTITY")
-            .env_remove("LIFEBOAT_FAILPOINT")
-            .env_remove("LIFEBOAT_HTTP_RETRIES")
-            .env_remove("LIFEBOAT_TEST_STEPS")
-            .env_remove("LIFEBOAT_TEST_MUTATE_DROP_UNKNOWN")
-            .env_remove("LIFEBOAT_API_VERSIONS");
+            .args(args);
         c.envs(self.env.iter().map(|(k, v)| (k, v)));
         c
     }
     pub fn runbook() -> String {
         format!("{}/runbooks/region-outage.yaml", env!("CARGO_MANIFEST_DIR"))
     }
-}
-
-pub fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-/// Runs the binary on a blocking thread (the sim lives on this test's runtime).
-pub async fn run(cmd: Command) -> Output {
-    let mut cmd = cmd;
-    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
 }
 
 /// Writes requests the sim logged (PUT, PATCH, DELETE, and POSTs that are not reads).
@@ -408,12 +368,13 @@ pub async fn drive_to_end(
                     let name = b.name();
                     let out = match (b.phase, b.interrupted) {
                         (Phase::AwaitingApproval, _) => {
-                            run_cmd(world.cmd(sim, &["approve", run, &name])).await
+                            crate::support::cli::output(world.cmd(sim, &["approve", run, &name]))
+                                .await
                         }
                         (Phase::AwaitingAttestation, true) if b.step == "delete-old-connector" => {
                             responder_checks_delete(sim, &r, &b).await;
                             d.attested.push(name.clone());
-                            run_cmd(world.cmd(
+                            crate::support::cli::output(world.cmd(
                                 sim,
                                 &["attest", run, &name, "--evidence", "old connector is gone"],
                             ))
@@ -440,10 +401,6 @@ pub async fn drive_to_end(
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
-}
-
-async fn run_cmd(cmd: Command) -> Output {
-    run(cmd).await
 }
 
 /// The responder's check before attesting an interrupted delete: is the old connector gone?

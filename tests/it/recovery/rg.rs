@@ -373,7 +373,7 @@ async fn rg_plan_shows_where_the_new_connectors_go() {
         "--set",
         "target_region=North Europe",
     ];
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+    let out = crate::support::cli::lifeboat()
         .args(["--state-dir", world.state().to_str().unwrap()])
         .args(base)
         .output()
@@ -381,7 +381,7 @@ async fn rg_plan_shows_where_the_new_connectors_go() {
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains("placement: new connectors go to resource group `<old group>-northeurope` per connector in each old connector's subscription"), "{t}");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+    let out = crate::support::cli::lifeboat()
         .args(["--state-dir", world.state().to_str().unwrap(), "--output", "json"])
         .args(base)
         .args(["--set", "target_resource_group=rg-dr"])

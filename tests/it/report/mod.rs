@@ -1,6 +1,6 @@
 //! Integration tests of the drill report: its verdict, its JSON against the shipped JSON Schema,
 //! its HTML through the Nu HTML Checker, its JUnit XML through an XSD, the terminal summary
-//! (insta), and the drill history. One binary for the area (see the common test layout).
+//! (insta), and the drill history.
 //!
 //! External validators are found through `LIFEBOAT_TEST_VNU_JAR` (the `vnu.jar` of the npm package
 //! `vnu-jar`, run with `java`) and `LIFEBOAT_TEST_XMLLINT` (or `xmllint` on PATH); `.ci/validators.sh
@@ -15,43 +15,5 @@ mod schema;
 mod summary;
 mod verdict;
 
-use std::path::PathBuf;
-
-/// True when running in CI (`CI` set to anything but empty, `0` or `false`).
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
-/// An external validator: `var` if set, else `fallback` on PATH; `None` (with a printed note)
-/// when absent outside CI; a panic when absent in CI, so a pipeline never passes unchecked.
-pub fn validator(var: &str, fallback: Option<&str>) -> Option<PathBuf> {
-    if let Some(v) = std::env::var_os(var).filter(|v| !v.is_empty()) {
-        let p = PathBuf::from(v);
-        assert!(
-            p.exists(),
-            "{var} points to {}, which does not exist (run .ci/validators.sh install)",
-            p.display()
-        );
-        return Some(p);
-    }
-    if let Some(name) = fallback {
-        if let Some(paths) = std::env::var_os("PATH") {
-            for dir in std::env::split_paths(&paths) {
-                let candidate = dir.join(name);
-                if candidate.is_file() {
-                    return Some(candidate);
-                }
-            }
-        }
-    }
-    if in_ci() {
-        panic!("{var} is unset in CI (run `.ci/validators.sh install` and `eval \"$(.ci/validators.sh env)\"` before cargo test)");
-    }
-    eprintln!("note: {var} is unset: skipping this external validation (run .ci/validators.sh install, then eval \"$(.ci/validators.sh env)\")");
-    None
-}
-
-/// The repository root (tests run with the package root as working directory, but say it).
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+pub use crate::support::repo;
+pub use crate::support::validators::validator;

@@ -1,6 +1,7 @@
 //! Helpers: start a simulator with a frozen clock, and a tiny JSON client.
 
-use lifeboat::sim::{self, RunningSim, SimConfig, TenantSource};
+pub use crate::support::sim::start as start_with;
+use lifeboat::sim::{RunningSim, SimConfig, TenantSource};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -11,11 +12,7 @@ pub const SC: &str = "2026-08-01-preview";
 pub async fn start(tenant: TenantSource, throttle: bool) -> RunningSim {
     let mut cfg = SimConfig { tenant, time_scale: 0.0, ..SimConfig::default() };
     cfg.throttle.enabled = throttle;
-    sim::start(cfg).await.expect("the simulator starts")
-}
-
-pub async fn start_with(cfg: SimConfig) -> RunningSim {
-    sim::start(cfg).await.expect("the simulator starts")
+    start_with(cfg).await
 }
 
 pub struct Resp {

@@ -351,7 +351,7 @@ async fn the_fault_mode_is_a_config_option_and_a_serve_flag() {
     sim.shutdown().await.unwrap();
 
     // `sim serve --rg-writes`: a bad value is a usage error (exit 2) before anything listens.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+    let out = crate::support::cli::lifeboat()
         .args(["sim", "serve", "--rg-writes", "sometimes"])
         .output()
         .unwrap();

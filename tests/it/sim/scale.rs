@@ -160,9 +160,8 @@ async fn large_tenant_lists_every_repo_and_pages_the_seed_query() {
 async fn serve_binary_prints_url_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("state.json");
-    let bin = assert_cmd::cargo::cargo_bin("lifeboat");
     let t = Instant::now();
-    let mut child = std::process::Command::new(&bin)
+    let mut child = crate::support::cli::lifeboat()
         .args(["sim", "serve", "--tenant", "small", "--time-scale", "60", "--state"])
         .arg(&state)
         .stdout(std::process::Stdio::piped())
@@ -187,13 +186,13 @@ async fn serve_binary_prints_url_and_stops_on_sigterm() {
     assert!(status.success(), "{status}");
     assert!(state.exists(), "the state is saved on SIGTERM");
 
-    let out = std::process::Command::new(&bin)
+    let out = crate::support::cli::lifeboat()
         .args(["sim", "serve", "--listen", "0.0.0.0:0"])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2), "a non-loopback address is bad usage");
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
-    let out = std::process::Command::new(&bin)
+    let out = crate::support::cli::lifeboat()
         .args(["sim", "serve", "--faults", "nonsense=1"])
         .output()
         .expect("run");
@@ -204,11 +203,11 @@ async fn serve_binary_prints_url_and_stops_on_sigterm() {
 #[tokio::test]
 #[ignore = "benchmark: run with --ignored --nocapture to print the figures"]
 async fn bench_serve_large_startup() {
-    let bin = assert_cmd::cargo::cargo_bin("lifeboat");
     let t = Instant::now();
-    let mut child = std::process::Command::new("/usr/bin/time")
+    let mut time = std::process::Command::new("/usr/bin/time");
+    let mut child = crate::support::cli::clean_env(&mut time)
         .args(["-v"])
-        .arg(&bin)
+        .arg(crate::support::cli::bin())
         .args(["sim", "serve", "--tenant", "large", "--repos", "50000", "--throttle", "off"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

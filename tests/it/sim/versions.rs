@@ -238,8 +238,7 @@ async fn responses_and_writes_are_shaped_per_api_version() {
 #[tokio::test]
 async fn sim_serve_takes_drift_lro_shape_and_api_versions() {
     use std::io::{BufRead, BufReader};
-    let bin = assert_cmd::cargo::cargo_bin("lifeboat");
-    let mut child = std::process::Command::new(&bin)
+    let mut child = crate::support::cli::lifeboat()
         .args(["sim", "serve", "--time-scale", "0", "--drift", "3", "--lro-shape", "Mixed(5)"])
         .args(["--api-versions", "devops=2025-11-01-preview,2024-04-01"])
         .stdout(std::process::Stdio::piped())
@@ -276,7 +275,7 @@ async fn sim_serve_takes_drift_lro_shape_and_api_versions() {
         vec!["--api-versions", "devops=latest"],
         vec!["--drift", "-1"],
     ] {
-        let out = std::process::Command::new(&bin)
+        let out = crate::support::cli::lifeboat()
             .args(["sim", "serve"])
             .args(&bad)
             .output()
