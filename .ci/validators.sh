@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs and locates the external validators the report tests use (tests/report/):
+# Installs and locates the external validators the report tests use (tests/it/report/):
 #   - the Nu HTML Checker (npm package `vnu-jar`, pinned), run with the machine's `java`, for report.html;
 #   - `xmllint` (Debian package `libxml2-utils`), for the XSD check of junit.xml.
 # Why a script of its own: CI runs on fresh machines, so the project must install what its tests need;

@@ -1,5 +1,5 @@
 //! API versions and cloud endpoints: the one place where they are written down, so an upgrade of
-//! an api-version is one edit (and the contract tests in `tests/azure` show what it changed).
+//! an api-version is one edit (and the contract tests in `tests/it/azure` show what it changed).
 //!
 //! Each API lifeboat calls belongs to one [`ApiFamily`]. A family has a compiled default and a
 //! list of versions lifeboat knows (newest first); the version a process uses for a family is

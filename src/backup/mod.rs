@@ -52,7 +52,7 @@
 //!   by prune, with a message. Prune also still spares unreferenced objects younger than
 //!   [`ops::PRUNE_GRACE`] (1 h).
 //! - **Damaged objects** are not reused: `create` re-reads and re-hashes every existing object it
-//!   references (cheap next to the ARM calls: measured in `tests/backup/scale.rs`), and writes a
+//!   references (cheap next to the ARM calls: measured in `tests/it/backup/scale.rs`), and writes a
 //!   fresh copy at `objects/ab/<hash>.repair-<n>` when every copy is damaged; readers take the
 //!   first copy that verifies. A writer of an encrypted store without an identity cannot read
 //!   objects, so it cannot re-check them: it says how many it reused unchecked.
