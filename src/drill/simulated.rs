@@ -23,6 +23,7 @@ use crate::azure::ConnectOptions;
 use crate::backup::{self, CreateOptions, Keys, Manifest, ResourceKind, Scope, Store};
 use crate::cli::{AuthMode, CloudName};
 use crate::clock::Clock;
+use crate::engine::replay::Watcher;
 use crate::engine::runner::{self, RunOptions, RunOutcome, TimeMode};
 use crate::engine::{Actor, Event, InstanceView, Phase, State};
 use crate::error::UserError;
@@ -423,6 +424,8 @@ async fn drive_drill(
                 set_outage(&shared, &region, false);
             }
         };
+    // Follows the journal while a stretch runs: reads only what each look finds appended.
+    let mut watcher: Option<Watcher> = None;
     let final_outcome = loop {
         if clock.now() - injected_at > MAX_SIMULATED {
             break None;
@@ -470,8 +473,14 @@ async fn drive_drill(
                     let len = std::fs::metadata(&journal).map(|m| m.len()).unwrap_or(0);
                     if checked.is_none() && len != seen_len {
                         seen_len = len;
-                        if let Ok(r) = runner::load(&run_dir, &registry) {
-                            check_and_restore(&r.engine.snapshot(), &mut checked);
+                        let looked = match &mut watcher {
+                            Some(w) => w.refresh(&registry).is_ok(),
+                            None => Watcher::open(&run_dir, &registry)
+                                .map(|w| watcher = Some(w))
+                                .is_ok(),
+                        };
+                        if let Some(w) = watcher.as_mut().filter(|_| looked) {
+                            check_and_restore(&w.engine().snapshot(), &mut checked);
                         }
                     }
                 }
@@ -662,7 +671,8 @@ fn check_interrupted(
 
 /// Turns the outage of `region` on or off (the fault spec keeps its seed and rates).
 /// How often (real time) a running drive is looked at, to end the outage at the right moment.
-/// Replaying the journal costs time proportional to its length, so it is read only when it grew.
+/// The journal is read only when it grew, and then only what was appended
+/// (`engine::replay::Watcher`).
 const WATCH_EVERY: Duration = Duration::from_millis(50);
 
 pub fn set_outage(shared: &Shared, region: &str, on: bool) {
