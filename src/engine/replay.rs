@@ -15,7 +15,8 @@
 
 use super::runner::{self, Replayed, RunError};
 use super::{Engine, Event};
-use crate::journal::{self, scan, ChainPos, Growth, Tail, Writer};
+use crate::journal::scan::{self, Refused};
+use crate::journal::{self, ChainPos, Growth, Tail, Writer};
 use crate::runbook::Plan;
 use crate::steps::Registry;
 use serde::Deserialize;
@@ -31,11 +32,11 @@ use time::OffsetDateTime;
 /// `deserialize_any` before it picks the variant: it refuses exactly the JSON a
 /// `serde_json::Value` refuses (numbers out of range, lone surrogates, nesting), as the fast
 /// reader's contract requires (`journal::scan::Decode`). Other kinds are checked as a `Value`.
-pub fn decode(kind: &str, payload: &str) -> Result<Option<Event>, ()> {
+pub fn decode(kind: &str, payload: &str) -> Result<Option<Event>, Refused> {
     if kind == "event" {
-        serde_json::from_str::<Event>(payload).map(Some).map_err(drop)
+        serde_json::from_str::<Event>(payload).map(Some).map_err(|_| Refused)
     } else {
-        serde_json::from_str::<Value>(payload).map(|_| None).map_err(drop)
+        serde_json::from_str::<Value>(payload).map(|_| None).map_err(|_| Refused)
     }
 }
 

@@ -117,7 +117,11 @@ impl std::fmt::Display for Unvouched {
 /// payload's JSON text are given; it must refuse (`Err`) any text that is not valid JSON as
 /// `serde_json::Value` reads it: parse it into a typed value that buffers every field (an
 /// internally tagged enum does) or into a `Value`.
-pub type Decode<'d, T> = dyn Fn(&str, &str) -> Result<T, ()> + Sync + 'd;
+pub type Decode<'d, T> = dyn Fn(&str, &str) -> Result<T, Refused> + Sync + 'd;
+
+/// A payload [`Decode`] refuses (the reference reader then decides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused;
 
 /// Journals shorter than this are verified on one thread.
 const PARALLEL_FROM: usize = 1 << 20;
@@ -365,7 +369,7 @@ fn check_line<T>(
             _ => return Err("header format missing or newer"),
         }
     } else {
-        Item::Entry(decode(kind, payload).map_err(|()| "payload not accepted")?)
+        Item::Entry(decode(kind, payload).map_err(|Refused| "payload not accepted")?)
     };
     Ok(Line { seq, time, item, prev, hash })
 }
@@ -373,7 +377,7 @@ fn check_line<T>(
 /// Whether JSON text nests at most [`MAX_DEPTH`] arrays and objects: well below the reference
 /// reader's limit (128 levels for the whole line, the line's own object included).
 fn shallow(text: &[u8]) -> bool {
-    let opening = text.iter().filter(|b| matches!(b, b'[' | b'{')).count();
+    let opening = memchr::memchr2_iter(b'[', b'{', text).take(MAX_DEPTH + 1).count();
     if opening <= MAX_DEPTH {
         return true;
     }
@@ -426,16 +430,32 @@ fn plain_string(bytes: &[u8]) -> Option<(&str, &[u8])> {
 
 /// 64 lowercase hex digits as 32 bytes; anything else is `None`.
 fn lower_hex(digits: &[u8]) -> Option<[u8; 32]> {
-    let value = |d: u8| match d {
-        b'0'..=b'9' => Some(d - b'0'),
-        b'a'..=b'f' => Some(d - b'a' + 10),
-        _ => None,
+    // The value of each lowercase hex digit; 0xff for every other byte.
+    const VALUE: [u8; 256] = {
+        let mut t = [0xffu8; 256];
+        let mut d = 0;
+        while d < 10 {
+            t[b'0' as usize + d] = d as u8;
+            d += 1;
+        }
+        let mut d = 0;
+        while d < 6 {
+            t[b'a' as usize + d] = 10 + d as u8;
+            d += 1;
+        }
+        t
     };
-    let mut out = [0u8; 32];
-    for (o, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
-        *o = value(pair[0])? << 4 | value(pair[1])?;
+    if digits.len() != 64 {
+        return None;
     }
-    (digits.len() == 64).then_some(out)
+    let mut out = [0u8; 32];
+    let mut bad = 0u8;
+    for (o, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let (hi, lo) = (VALUE[pair[0] as usize], VALUE[pair[1] as usize]);
+        bad |= (hi | lo) & 0xf0;
+        *o = hi << 4 | lo;
+    }
+    (bad == 0).then_some(out)
 }
 
 fn hex_into(bytes: &[u8], out: &mut [u8; 64]) {
@@ -449,8 +469,33 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    fn decode_value(_kind: &str, payload: &str) -> Result<Value, ()> {
-        serde_json::from_str(payload).map_err(|_| ())
+    #[test]
+    fn only_lowercase_hex_decodes() {
+        let h = "00ff7a".repeat(10) + "0123";
+        assert_eq!(lower_hex(h.as_bytes()).map(hex::encode), Some(h.clone()));
+        assert_eq!(lower_hex(h.to_uppercase().as_bytes()), None);
+        assert_eq!(lower_hex(&h.as_bytes()[1..]), None);
+        for bad in [b'g', b'/', b':', b'`', b'G', 0xff, 0] {
+            let mut b = h.clone().into_bytes();
+            b[7] = bad;
+            assert_eq!(lower_hex(&b), None);
+        }
+    }
+
+    #[test]
+    fn deep_payloads_are_left_to_the_reference() {
+        let deep = |n: usize| "[".repeat(n) + &"]".repeat(n);
+        assert!(shallow(deep(MAX_DEPTH).as_bytes()));
+        assert!(!shallow(deep(MAX_DEPTH + 1).as_bytes()));
+        // Brackets in strings do not nest.
+        let many = format!("[\"{}\"]", "[{".repeat(200));
+        assert!(shallow(many.as_bytes()));
+        let escaped = format!("[\"\\\"{}\"]", "[".repeat(200));
+        assert!(shallow(escaped.as_bytes()));
+    }
+
+    fn decode_value(_kind: &str, payload: &str) -> Result<Value, Refused> {
+        serde_json::from_str(payload).map_err(|_| Refused)
     }
 
     fn sample() -> Vec<u8> {

@@ -191,7 +191,8 @@ fn a_journal_cut_short_replaced_or_rewritten_is_replayed_from_the_start() {
 /// resolution would otherwise look untouched).
 fn filetime_bump(path: &Path) {
     let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
-    let t = std::fs::metadata(path).unwrap().modified().unwrap() + std::time::Duration::from_secs(5);
+    let t =
+        std::fs::metadata(path).unwrap().modified().unwrap() + std::time::Duration::from_secs(5);
     f.set_modified(t).unwrap();
 }
 
@@ -214,7 +215,10 @@ fn a_tampered_or_refused_new_entry_is_the_error_a_full_replay_reports() {
     after.extend_from_slice(tampered.as_bytes());
     std::fs::write(&path, &after).unwrap();
     let err = w.refresh(&reg).unwrap_err().to_string();
-    assert!(err.contains("journal.jsonl:5: journal is corrupt: entry hash does not match"), "{err}");
+    assert!(
+        err.contains("journal.jsonl:5: journal is corrupt: entry hash does not match"),
+        "{err}"
+    );
     assert_eq!(err, runner::load(&run_dir, &reg).unwrap_err().to_string());
     // Still refused on the next look, and recovered once the journal is whole again.
     assert_eq!(w.refresh(&reg).unwrap_err().to_string(), err);
