@@ -229,6 +229,20 @@ fn replay() {
         best_cpu[1] = best_cpu[1].min(cpu_time() - cpu);
         assert_eq!(r.engine.snapshot(), expected, "replay rebuilt a different state");
     }
+    // The same from a heap given back to the system first, as a new process starts: every page
+    // is faulted in again.
+    let mut fresh = [Duration::MAX; 2];
+    for _ in 0..3 {
+        tidy_heap();
+        let start = Instant::now();
+        let read = journal::read(&path).unwrap();
+        drop(runner::replay(&path, read.entries, &reg).unwrap());
+        fresh[0] = fresh[0].min(start.elapsed());
+        tidy_heap();
+        let start = Instant::now();
+        drop(runner::load(&run_dir, &reg).unwrap());
+        fresh[1] = fresh[1].min(start.elapsed());
+    }
     let [read_before, before, read_bytes, scanned, after] = best;
     println!("replay of a {n}-entry journal ({:.1} MB), best of 5:", size as f64 / 1e6);
     println!("  before: journal::read (Entry + Value per line) {:>9.2} ms", ms(read_before));
@@ -249,6 +263,22 @@ fn replay() {
         ratio(before, after),
         ratio(best_cpu[0], best_cpu[1])
     );
+    println!(
+        "  from a fresh heap, best of 3: before {:.2} ms, after {:.2} ms, ratio {:.2}x",
+        ms(fresh[0]),
+        ms(fresh[1]),
+        ratio(fresh[0], fresh[1])
+    );
+}
+
+/// Gives the memory freed so far back to the system (glibc), so the next replay starts from a
+/// heap like a new `lifeboat status` process has: nothing to reuse, every page faulted in.
+fn tidy_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only rearranges the allocator's free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// CPU time of this process (every thread).
@@ -259,19 +289,24 @@ fn cpu_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-fn watch() {
-    let dir = tempfile::tempdir_in(".").unwrap_or_else(|_| tempfile::tempdir().expect("temp dir"));
+/// Appends `appended` entries one by one to a `preloaded`-entry journal of a `steps`-step run,
+/// refreshing a `Watcher` after each: its CPU and wall time per entry, the CPU time per entry of
+/// reading its state after each (`Watcher::engine`), and the run directory.
+fn watched(
+    dir: &std::path::Path,
+    steps: usize,
+    preloaded: usize,
+    appended: usize,
+) -> (Duration, Duration, Duration, PathBuf, Watcher) {
     let reg = Registry::builtin();
-    let appended = 1000;
-    // 5,050 steps make 101,002 entries: 100,000 in the journal, 1,000 appended one by one
-    // (and the last 2 never).
-    let (run_dir, _, events) = journal_of(dir.path(), 5050, 100_000);
+    let (run_dir, _, events) = journal_of(dir, steps, preloaded);
     let path = run_dir.join(journal::JOURNAL_FILE);
     let mut watcher = Watcher::open(&run_dir, &reg).unwrap();
     let (mut w, _) = Writer::open(&path).unwrap();
     let (mut refresh_cpu, mut refresh_wall, mut view_cpu) =
         (Duration::ZERO, Duration::ZERO, Duration::ZERO);
-    for e in &events[99_999..99_999 + appended] {
+    // `events[0]` is `RunStarted`, journaled with the header.
+    for e in &events[preloaded - 1..preloaded - 1 + appended] {
         w.append_batch(&[(t0(), "event", serde_json::to_value(e).unwrap())]).unwrap();
         let (cpu, wall) = (cpu_time(), Instant::now());
         let r = watcher.refresh(&reg).unwrap();
@@ -283,7 +318,23 @@ fn watch() {
         let _ = watcher.engine().status();
         view_cpu += cpu_time() - cpu;
     }
-    assert_eq!(watcher.entries(), 100_000 + appended as u64);
+    assert_eq!(watcher.entries(), (preloaded + appended) as u64);
+    let per = |d: Duration| d / appended as u32;
+    (per(refresh_cpu), per(refresh_wall), per(view_cpu), run_dir, watcher)
+}
+
+fn watch() {
+    let dir = tempfile::tempdir_in(".").unwrap_or_else(|_| tempfile::tempdir().expect("temp dir"));
+    let reg = Registry::builtin();
+    let appended = 1000;
+    // 5,050 steps make 101,002 entries: 100,000 in the journal, 1,000 appended one by one.
+    let (refresh_cpu, refresh_wall, view_cpu, run_dir, mut watcher) =
+        watched(dir.path(), 5050, 100_000, appended);
+    // The same from a 200-entry journal (60 steps, 1,200 entries at the end): bounded means
+    // about the same cost whatever the length.
+    let small =
+        tempfile::tempdir_in(".").unwrap_or_else(|_| tempfile::tempdir().expect("temp dir"));
+    let (small_cpu, small_wall, small_view, _, _) = watched(small.path(), 60, 200, appended);
     // Before: a full replay per change.
     let mut full_cpu = Duration::MAX;
     let mut full_wall = Duration::MAX;
@@ -294,18 +345,23 @@ fn watch() {
         full_wall = full_wall.min(wall.elapsed());
         assert_eq!(r.engine.snapshot(), watcher.engine().snapshot(), "the watcher drifted");
     }
-    let per = |d: Duration| d / appended as u32;
     println!(
         "watching a 100,000-entry journal: {appended} entries appended one by one, re-read after each:"
     );
     println!(
         "  incremental (Watcher::refresh)   CPU {:>9.1} us/entry  wall {:>9.1} us/entry",
-        us(per(refresh_cpu)),
-        us(per(refresh_wall))
+        us(refresh_cpu),
+        us(refresh_wall)
     );
     println!(
         "  + the state as load gives it     CPU {:>9.1} us/entry  (Watcher::engine)",
-        us(per(view_cpu))
+        us(view_cpu)
+    );
+    println!(
+        "  same, on a 200-entry journal     CPU {:>9.1} us/entry  wall {:>9.1} us/entry  (+ state {:.1} us)",
+        us(small_cpu),
+        us(small_wall),
+        us(small_view)
     );
     println!(
         "  full replay per entry (load)     CPU {:>9.1} us/entry  wall {:>9.1} us/entry",
@@ -314,7 +370,7 @@ fn watch() {
     );
     println!(
         "  ratio full replay / incremental (CPU, with the state): {:.0}x",
-        ratio(full_cpu, per(refresh_cpu + view_cpu))
+        ratio(full_cpu, refresh_cpu + view_cpu)
     );
 }
 

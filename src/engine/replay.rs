@@ -41,6 +41,7 @@ pub fn decode(kind: &str, payload: &str) -> Result<Option<Event>, Refused> {
 }
 
 /// A run replayed by the fast path, before [`Engine::forget_dispatched`].
+#[derive(Debug)]
 pub(crate) struct Rebuilt {
     pub run_id: String,
     /// Every event applied, nothing forgotten: more events can be applied to it.
@@ -56,20 +57,50 @@ pub(crate) struct Rebuilt {
 /// Why the fast path gave up (the reference path decides instead).
 pub(crate) type GaveUp = String;
 
+/// The fast path reads and applies the journal a block of about this many bytes at a time:
+/// one block's events are applied and dropped before the next block is decoded, so memory and
+/// caches are reused instead of holding every decoded event at once.
+const BLOCK: usize = 4 << 20;
+
 /// Replays journal bytes with the fast reader. `Err` only says the fast path gave up: the
 /// caller replays with the reference path, which returns the right state or error.
 pub(crate) fn rebuild(bytes: &[u8], registry: &Registry) -> Result<Rebuilt, GaveUp> {
-    let mut s = scan::scan(bytes, &ChainPos::start(), &decode).map_err(|u| u.to_string())?;
-    let (started, header) = s.header.take().ok_or("no header")?;
-    let last = s.last().map_or(started, |(t, _)| *t);
-    let (run_id, mut engine) = engine_for(&header, registry).ok_or("header not replayable")?;
-    for (n, (time, event)) in s.entries().enumerate() {
-        if let Some(event) = event {
-            engine.handle(event, *time).map_err(|e| format!("line {}: {e}", n + 2))?;
+    rebuild_in(bytes, registry, BLOCK)
+}
+
+/// [`rebuild`] a `block` of bytes at a time.
+fn rebuild_in(bytes: &[u8], registry: &Registry, block: usize) -> Result<Rebuilt, GaveUp> {
+    let mut pos = ChainPos::start();
+    let mut run: Option<(String, Engine, Value, OffsetDateTime)> = None;
+    let mut last = None;
+    loop {
+        let rest = &bytes[pos.offset as usize..];
+        // Whole lines: up to the first newline after BLOCK bytes.
+        let len = match rest.get(block..).and_then(|r| memchr::memchr(b'\n', r)) {
+            Some(nl) => block + nl + 1,
+            None => rest.len(),
+        };
+        let mut s = scan::scan(&rest[..len], &pos, &decode).map_err(|u| u.to_string())?;
+        if let Some((started, header)) = s.header.take() {
+            let (run_id, engine) = engine_for(&header, registry).ok_or("header not replayable")?;
+            run = Some((run_id, engine, header, started));
+        }
+        let (_, engine, _, _) = run.as_mut().ok_or("no header")?;
+        let first_line = pos.next_seq + u64::from(pos.next_seq == 0) + 1;
+        for (n, (time, event)) in s.entries().enumerate() {
+            if let Some(event) = event {
+                let line = first_line + n as u64;
+                engine.handle(event, *time).map_err(|e| format!("line {line}: {e}"))?;
+            }
+        }
+        last = s.last().map(|(t, _)| *t).or(last);
+        pos = s.end.clone();
+        if len == rest.len() {
+            let (run_id, engine, header, started) = run.ok_or("no header")?;
+            let times = (started, last.unwrap_or(started));
+            return Ok(Rebuilt { run_id, engine, header, end: pos, torn: s.torn, times });
         }
     }
-    let times = (started, last);
-    Ok(Rebuilt { run_id, engine, header, end: s.end.clone(), torn: s.torn, times })
 }
 
 /// The fresh engine of a run whose header is `header`, as `runner::replay` builds it (`None`
@@ -272,5 +303,103 @@ pub(crate) fn open(path: &Path, registry: &Registry) -> Result<(Writer, Replayed
             let (writer, read) = Writer::open(path)?;
             Ok((writer, runner::replay(path, read.entries, registry)?))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Action, Actor};
+
+    /// A finished run of twelve steps, three at a time, with progress: its journal's path.
+    fn journal(dir: &Path) -> PathBuf {
+        let steps: String = (0..12)
+            .map(|i| {
+                format!(
+                    "  - id: s{i}\n    uses: manual.task\n    with: {{ instructions: do {i} }}\n"
+                )
+            })
+            .collect();
+        let text = format!(
+            "apiVersion: lifeboat/v1\nmetadata:\n  name: blocks\n  concurrency: 3\nsteps:\n{steps}"
+        );
+        let plan = crate::runbook::load_str(Path::new("t.yaml"), &text, &[]).unwrap();
+        let reg = Registry::builtin();
+        let t = time::macros::datetime!(2026-01-01 00:00:00 UTC);
+        let actor = Actor {
+            user: "u".into(),
+            host: "h".into(),
+            azure_principal: None,
+            azure_principal_name: None,
+        };
+        let run_dir = runner::create_run(dir, &plan, "b", t, &actor, 1).unwrap();
+        let path = run_dir.join(journal::JOURNAL_FILE);
+        let mut engine = Engine::new(Arc::new(plan), "b", 1, &|u| reg.class_of(u));
+        let mut queue = engine.handle(&Event::RunStarted, t).unwrap();
+        let (mut w, _) = Writer::open(&path).unwrap();
+        let mut n = 0;
+        while let Some(a) = queue.pop() {
+            let Action::StartStep(s) = a else { continue };
+            let (step, branch, attempt) = (s.step.clone(), s.branch, s.attempt);
+            n += 1;
+            let at = t + time::Duration::seconds(n);
+            let events = [
+                Event::StepStarted { step: step.clone(), branch, attempt },
+                Event::StepProgress {
+                    step: step.clone(),
+                    branch,
+                    attempt,
+                    done: 1,
+                    total: 2,
+                    message: "half".into(),
+                },
+                Event::StepSucceeded { step, branch, attempt, outputs: Default::default() },
+            ];
+            for e in &events {
+                queue.extend(engine.handle(e, at).unwrap());
+                w.append_batch(&[(at, "event", serde_json::to_value(e).unwrap())]).unwrap();
+            }
+        }
+        assert_eq!(engine.status(), super::super::Status::Succeeded);
+        path
+    }
+
+    #[test]
+    fn a_journal_rebuilt_block_by_block_is_the_reference_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = journal(dir.path());
+        let reg = Registry::builtin();
+        let bytes = std::fs::read(&path).unwrap();
+        let read = journal::read(&path).unwrap();
+        let (run_id, reference, header) =
+            runner::replay_events(&path, &read.entries, &reg).unwrap();
+        let end = ChainPos::after(
+            &bytes,
+            read.valid_len,
+            read.entries.len() as u64,
+            &read.last_line_hash,
+        );
+        let times = (read.entries[0].time, read.entries[read.entries.len() - 1].time);
+        // From a block smaller than a line (one line at a time) to the whole journal at once.
+        for block in [1, 300, 1000, 5000, BLOCK] {
+            let r = rebuild_in(&bytes, &reg, block).unwrap();
+            assert_eq!(r.engine.snapshot(), reference.snapshot(), "block {block}");
+            assert_eq!(r.engine.status(), reference.status(), "block {block}");
+            assert_eq!((&r.run_id, &r.header, &r.end, r.times), (&run_id, &header, &end, times));
+            assert!(!r.torn);
+        }
+        // A torn last line is left out at any block size.
+        let mut torn = bytes.clone();
+        torn.extend_from_slice(br#"{"seq":99,"#);
+        for block in [1, 1000, BLOCK] {
+            let r = rebuild_in(&torn, &reg, block).unwrap();
+            assert!(r.torn);
+            assert_eq!(r.end, end, "block {block}");
+        }
+        // A broken chain in a later block is found there.
+        let mut broken = bytes.clone();
+        let at = broken.len() - 100;
+        broken[at] ^= 1;
+        assert!(rebuild_in(&broken, &reg, 1000).unwrap_err().contains("line"));
     }
 }
