@@ -365,6 +365,24 @@ mod tests {
     }
 
     #[test]
+    fn the_event_decoder_refuses_what_a_value_refuses_even_in_fields_it_ignores() {
+        // The fast reader's contract (`journal::scan::Decode`): if `Event` ever stopped reading
+        // every field as JSON (another serde representation), this fails.
+        for bad in [r#"1e400"#, r#""\ud800""#, &("[".repeat(200) + &"]".repeat(200))] {
+            let payload = format!(r#"{{"event":"timer_fired","unknown":{bad}}}"#);
+            assert!(serde_json::from_str::<Value>(&payload).is_err(), "{payload}");
+            assert_eq!(decode("event", &payload).unwrap_err(), Refused, "{payload}");
+            assert_eq!(decode("signature", &payload).unwrap_err(), Refused, "{payload}");
+        }
+        // What a `Value` accepts, an ignored field included, is read as the reference reads it.
+        let payload = r#"{"event":"timer_fired","unknown":[1,{"a":null}]}"#;
+        let value: Value = serde_json::from_str(payload).unwrap();
+        let reference = <Event as Deserialize>::deserialize(&value).unwrap();
+        assert_eq!(decode("event", payload).unwrap(), Some(reference));
+        assert_eq!(decode("header", payload).unwrap(), None);
+    }
+
+    #[test]
     fn a_journal_rebuilt_block_by_block_is_the_reference_replay() {
         let dir = tempfile::tempdir().unwrap();
         let path = journal(dir.path());
