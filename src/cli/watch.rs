@@ -1,8 +1,9 @@
 //! `lifeboat status RUN_ID --watch`: a live, read-only view of a run that is driven elsewhere
 //! (another terminal, another machine sharing the state directory, a pipeline).
 //!
-//! It takes no lock: it only reads the journal (`runner::load`, which ignores a torn last line),
-//! and only when the file's length or modification time changed. On a terminal the table is
+//! It takes no lock: it only reads the journal, and only when the file's length or modification
+//! time changed; then an `engine::replay::Watcher` reads and verifies just the entries appended
+//! since the last look (a full replay if the journal was rewritten), ignoring a torn last line. On a terminal the table is
 //! redrawn in place; otherwise (a pipe, a log, `TERM=dumb`, `NO_COLOR`) one line is printed per
 //! change of a step instance. It ends when the run ends, with the run's exit code (0 succeeded,
 //! 1 failed or cancelled), or on Ctrl-C with 0. A paused run is not an end: a person may approve
@@ -11,7 +12,7 @@
 use super::{Globals, OutputFormat};
 use crate::clock::{Clock, SystemClock};
 use crate::engine::kind::Registry;
-use crate::engine::runner;
+use crate::engine::replay::Watcher;
 use crate::engine::{InstanceView, State, Status};
 use crate::error::Exit;
 use crate::journal;
@@ -100,9 +101,18 @@ struct Look {
     views: Vec<InstanceView>,
 }
 
-fn look(dir: &Path, registry: &Registry) -> Result<Look, String> {
-    let r = runner::load(dir, registry).map_err(|e| e.to_string())?;
-    Ok(Look { status: r.engine.status(), views: r.engine.snapshot() })
+/// Brings the run's state up to date (the first look replays the journal; later ones read only
+/// what was appended).
+fn look(dir: &Path, watcher: &mut Option<Watcher>, registry: &Registry) -> Result<Look, String> {
+    let w = match watcher {
+        Some(w) => {
+            w.refresh(registry).map_err(|e| e.to_string())?;
+            w
+        }
+        None => watcher.insert(Watcher::open(dir, registry).map_err(|e| e.to_string())?),
+    };
+    let engine = w.engine();
+    Ok(Look { status: engine.status(), views: engine.snapshot() })
 }
 
 fn stamp(path: &Path) -> Option<(u64, SystemTime)> {
@@ -123,6 +133,7 @@ pub async fn watch(
     let mut drawn_lines = 0usize;
     let mut last_stamp = None;
     let mut current: Option<Look> = None;
+    let mut watcher: Option<Watcher> = None;
     let mut last_error: Option<String> = None;
     let mut previous: HashMap<String, Row> = HashMap::new();
     let mut previous_status: Option<&'static str> = None;
@@ -133,7 +144,7 @@ pub async fn watch(
         let changed = s != last_stamp;
         if changed {
             last_stamp = s;
-            match look(dir, &registry) {
+            match look(dir, &mut watcher, &registry) {
                 Ok(l) => {
                     current = Some(l);
                     last_error = None;

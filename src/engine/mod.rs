@@ -22,6 +22,7 @@ pub mod event;
 pub mod kind;
 pub mod lifecycle;
 pub mod rehearse;
+pub mod replay;
 pub mod runner;
 pub mod template;
 
@@ -1149,10 +1150,8 @@ impl Engine {
         while self.count(Phase::Running) + self.dispatched.len() < limit {
             let Some((p, i)) = self.ready.pop_first() else { break };
             let s = self.step_at(p);
-            let ctx = self.context(s, i, true);
             let def = &self.plan.runbook.steps[s];
-            let with = Value::Object(def.with.clone().into_iter().collect());
-            match template::render_value(&with, &ctx) {
+            match self.render_inputs(s, i) {
                 Ok(inputs) => {
                     let inst = self.inst(s, i);
                     let attempt = if inst.next_is_poll { inst.attempt } else { inst.attempt + 1 };
@@ -1179,6 +1178,50 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// The rendered `with` of instance `i` of step `s`, as [`Engine::dispatch`] hands it out.
+    fn render_inputs(&self, s: usize, i: usize) -> Result<Value, String> {
+        let ctx = self.context(s, i, true);
+        let with = Value::Object(self.plan.runbook.steps[s].with.clone().into_iter().collect());
+        template::render_value(&with, &ctx)
+    }
+
+    /// Whether [`Engine::forget_dispatched`] would change nothing but which starts are handed
+    /// out (no state, no snapshot, no status): every input it would render again renders. Then
+    /// a replayed engine's state can be read without forgetting on a copy (a watcher's engine
+    /// keeps taking events, so it cannot forget).
+    pub fn forgetting_changes_nothing_visible(&self) -> bool {
+        if self.cancelled {
+            return true;
+        }
+        // What `forget_dispatched` hands out: the dispatched and the ready instances in
+        // priority order, up to the free slots; an instance whose inputs do not render fails
+        // (a visible change) and takes no slot.
+        let limit = self.plan.runbook.concurrency.max(1);
+        let mut free = limit.saturating_sub(self.count(Phase::Running));
+        let mut dispatched: Vec<(usize, usize)> =
+            self.dispatched.iter().map(|&(s, i)| (self.pos[s], i)).collect();
+        dispatched.sort_unstable();
+        let mut dispatched = dispatched.into_iter().peekable();
+        let mut ready = self.ready.iter().copied().peekable();
+        while free > 0 {
+            let next = match (ready.peek(), dispatched.peek()) {
+                (Some(r), Some(d)) if r == d => {
+                    dispatched.next();
+                    ready.next()
+                }
+                (Some(r), Some(d)) if d < r => dispatched.next(),
+                (Some(_), _) => ready.next(),
+                (None, _) => dispatched.next(),
+            };
+            let Some((p, i)) = next else { break };
+            if self.render_inputs(self.step_at(p), i).is_err() {
+                return false;
+            }
+            free -= 1;
+        }
+        true
     }
 
     /// The template context of instance `i` of step `s` (`usize::MAX`: the step as a whole).

@@ -314,11 +314,24 @@ pub struct Replayed {
     pub run_id: String,
     pub engine: Engine,
     pub header: Value,
-    pub entries: Vec<Entry>,
+    /// The verified entries ([`load`] parses them only if they are looked at).
+    pub entries: journal::Entries,
 }
 
-/// Rebuilds the engine from verified journal entries.
+/// Rebuilds the engine from verified journal entries (the reference replay; [`load`] replays
+/// with the fast reader and comes back here for anything it does not vouch for).
 pub fn replay(path: &Path, entries: Vec<Entry>, registry: &Registry) -> Result<Replayed, RunError> {
+    let (run_id, mut engine, header) = replay_events(path, &entries, registry)?;
+    engine.forget_dispatched();
+    Ok(Replayed { run_id, engine, header, entries: entries.into() })
+}
+
+/// [`replay`] without forgetting the starts handed out: the engine can take more events.
+pub(crate) fn replay_events(
+    path: &Path,
+    entries: &[Entry],
+    registry: &Registry,
+) -> Result<(String, Engine, Value), RunError> {
     let header = entries.first().map(|e| e.payload.clone()).unwrap_or(Value::Null);
     let bad =
         |line: usize, error: String| RunError::Replay { path: path.to_path_buf(), line, error };
@@ -338,15 +351,14 @@ pub fn replay(path: &Path, entries: Vec<Entry>, registry: &Registry) -> Result<R
             .map_err(|e| bad(n + 1, format!("unknown event ({e})")))?;
         engine.handle(&event, entry.time).map_err(|e| bad(n + 1, e.to_string()))?;
     }
-    engine.forget_dispatched();
-    Ok(Replayed { run_id, engine, header, entries })
+    Ok((run_id, engine, header))
 }
 
-/// Reads a run without locking it (for `status` and `runs list`).
+/// Reads a run without locking it (for `status` and `runs list`): [`replay`] of
+/// `journal::read`, by the fast path (`engine::replay`). To follow a run as it grows, use
+/// [`super::replay::Watcher`].
 pub fn load(run_dir: &Path, registry: &Registry) -> Result<Replayed, RunError> {
-    let path = run_dir.join(journal::JOURNAL_FILE);
-    let read = journal::read(&path)?;
-    replay(&path, read.entries, registry)
+    super::replay::load(&run_dir.join(journal::JOURNAL_FILE), registry)
 }
 
 /// How [`drive`] waits for timers.
@@ -549,9 +561,9 @@ pub async fn drive(
     }
     let _lock = RunLock::acquire(run_dir, &run_id, clock.now())?;
     let path = run_dir.join(journal::JOURNAL_FILE);
-    let (mut writer, read) = Writer::open(&path)?;
-    let fresh = read.entries.len() <= 2;
-    let Replayed { run_id, mut engine, .. } = replay(&path, read.entries, registry)?;
+    let (mut writer, Replayed { run_id, mut engine, entries, .. }) =
+        super::replay::open(&path, registry)?;
+    let fresh = entries.len() <= 2;
     engine.remember_secret_params(options.secret_params.clone());
     let mut actions = engine.forget_dispatched();
     if !fresh {
@@ -840,8 +852,7 @@ pub fn apply_manual_to(
     let run_id = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let _lock = RunLock::acquire(run_dir, &run_id, now)?;
     let path = run_dir.join(journal::JOURNAL_FILE);
-    let (mut writer, read) = Writer::open(&path)?;
-    let Replayed { mut engine, .. } = replay(&path, read.entries, registry)?;
+    let (mut writer, Replayed { mut engine, .. }) = super::replay::open(&path, registry)?;
     // Validate on a copy first: nothing is journaled for a command that does not apply.
     let mut probe = engine.clone();
     probe.handle(&event, now)?;
@@ -908,8 +919,7 @@ pub fn rearm_failed(
     let run_id = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let _lock = RunLock::acquire(run_dir, &run_id, now)?;
     let path = run_dir.join(journal::JOURNAL_FILE);
-    let (mut writer, read) = Writer::open(&path)?;
-    let Replayed { mut engine, .. } = replay(&path, read.entries, registry)?;
+    let (mut writer, Replayed { mut engine, .. }) = super::replay::open(&path, registry)?;
     let targets = engine.rearmable();
     let events: Vec<Event> = targets
         .iter()
@@ -976,8 +986,8 @@ pub fn list_runs(state_dir: &Path, registry: &Registry) -> Vec<RunSummary> {
                         .unwrap_or_default()
                         .into(),
                     status: r.engine.status(),
-                    started: r.entries.first().map(|e| e.time),
-                    last_activity: r.entries.last().map(|e| e.time),
+                    started: r.entries.times().map(|(first, _)| first),
+                    last_activity: r.entries.times().map(|(_, last)| last),
                     started_by: r
                         .header
                         .pointer("/started_by/user")

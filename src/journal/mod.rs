@@ -14,6 +14,11 @@
 //! (bad JSON in the middle, a broken hash chain, a gap in `seq`) is an error naming the line, never
 //! silently repaired.
 //!
+//! Two readers check the same things: [`parse`]/[`read`], the reference, builds every [`Entry`];
+//! [`scan::scan`], the fast one replay uses, hashes the lines as they are and hands payloads to
+//! the caller as text, and sends anything it does not vouch for back to [`parse`]. A
+//! [`tail::Tail`] follows a growing journal from its last verified line.
+//!
 //! # Format versions
 //! The header entry (`kind: "header"`) carries `format: {major, minor}`. A reader refuses a newer
 //! major ("upgrade lifeboat to resume this run") and accepts any minor.
@@ -23,8 +28,12 @@
 //!   `azure_principal_name` next to `azure_principal`. A 1.0 reader ignores both.
 
 pub mod lock;
+pub mod scan;
+pub mod tail;
 
 pub use lock::{LockHolder, RunLock};
+pub use scan::{ChainPos, Unvouched};
+pub use tail::{Growth, Tail};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -32,6 +41,7 @@ use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use time::OffsetDateTime;
 
 /// The format this build writes.
@@ -135,11 +145,82 @@ pub struct ReadOutcome {
 
 /// Reads and verifies a journal: the hash chain, `seq`, and the header's format version.
 pub fn read(path: &Path) -> Result<ReadOutcome, JournalError> {
+    parse(path, &read_bytes(path)?)
+}
+
+/// The bytes of a journal, with [`read`]'s error if it cannot be read.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, JournalError> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
         .map_err(io_err("read the journal", path))?;
-    parse(path, &bytes)
+    Ok(bytes)
+}
+
+/// Verified entries, as [`read`] returns them: given, or parsed from the journal's bytes the
+/// first time they are looked at (a replay by [`scan`] needs only the engine's events, so
+/// `runner::load` does not build them unless a caller asks).
+#[derive(Clone, Default)]
+pub struct Entries {
+    parsed: OnceLock<Vec<Entry>>,
+    /// The journal already verified by the fast reader, to parse on first use.
+    source: Option<Arc<(PathBuf, Vec<u8>)>>,
+    len: usize,
+    times: Option<(OffsetDateTime, OffsetDateTime)>,
+}
+
+impl Entries {
+    /// The entries of journal bytes the fast reader verified ([`scan::scan`] from the start:
+    /// `len` entries, the first and last at `times`), parsed on first use.
+    pub fn lazy(
+        path: &Path,
+        bytes: Vec<u8>,
+        len: usize,
+        times: Option<(OffsetDateTime, OffsetDateTime)>,
+    ) -> Entries {
+        let source = Some(Arc::new((path.to_path_buf(), bytes)));
+        Entries { parsed: OnceLock::new(), source, len, times }
+    }
+
+    /// The number of entries, header included (without parsing them).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The times of the first entry (the header) and of the last (without parsing them).
+    pub fn times(&self) -> Option<(OffsetDateTime, OffsetDateTime)> {
+        self.times
+    }
+}
+
+impl From<Vec<Entry>> for Entries {
+    fn from(entries: Vec<Entry>) -> Entries {
+        let len = entries.len();
+        let times = entries.first().zip(entries.last()).map(|(a, b)| (a.time, b.time));
+        Entries { parsed: OnceLock::from(entries), source: None, len, times }
+    }
+}
+
+impl std::ops::Deref for Entries {
+    type Target = [Entry];
+
+    fn deref(&self) -> &[Entry] {
+        self.parsed.get_or_init(|| match &self.source {
+            // The fast reader accepts only what `parse` accepts: this cannot fail.
+            Some(source) => parse(&source.0, &source.1).map(|r| r.entries).unwrap_or_default(),
+            None => Vec::new(),
+        })
+    }
+}
+
+impl std::fmt::Debug for Entries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 /// [`read`] over bytes already in memory (`path` only names the file in errors).
@@ -250,6 +331,11 @@ fn line_hashes(line: &[u8]) -> (String, Option<String>) {
     }
 }
 
+/// The format major version a header payload declares.
+fn check_header_payload(payload: &Value) -> Option<u64> {
+    payload.pointer("/format/major").and_then(Value::as_u64)
+}
+
 fn check_header(path: &Path, entry: &Entry) -> Result<(), JournalError> {
     if entry.kind != "header" {
         return Err(JournalError::Corrupt {
@@ -258,7 +344,7 @@ fn check_header(path: &Path, entry: &Entry) -> Result<(), JournalError> {
             what: format!("first entry is `{}`, not the header", entry.kind),
         });
     }
-    let major = entry.payload.pointer("/format/major").and_then(Value::as_u64);
+    let major = check_header_payload(&entry.payload);
     let minor = entry.payload.pointer("/format/minor").and_then(Value::as_u64).unwrap_or(0);
     match major {
         None => Err(JournalError::Corrupt {
@@ -378,32 +464,50 @@ impl Writer {
     /// warning) and returns the verified entries.
     pub fn open(path: &Path) -> Result<(Writer, ReadOutcome), JournalError> {
         let outcome = read(path)?;
+        let w = Writer::open_verified(
+            path,
+            outcome.valid_len,
+            outcome.entries.len() as u64,
+            &outcome.last_line_hash,
+            outcome.torn_line,
+        )?;
+        Ok((w, outcome))
+    }
+
+    /// [`Writer::open`] of a journal already read and verified (by [`read`] or [`scan::scan`])
+    /// while holding the run's lock: `valid_len` bytes of `entries` whole lines, the last hashing
+    /// to `last_line_hash`; a torn line after them (`torn_line`, 1-based) is cut off.
+    pub fn open_verified(
+        path: &Path,
+        valid_len: u64,
+        entries: u64,
+        last_line_hash: &str,
+        torn_line: Option<usize>,
+    ) -> Result<Writer, JournalError> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .open(path)
             .map_err(io_err("open the journal", path))?;
-        if let Some(line) = outcome.torn_line {
+        if let Some(line) = torn_line {
             tracing::warn!(
                 path = %path.display(),
                 line,
                 "the journal's last line was torn by a crash; it is ignored and cut off"
             );
-            file.set_len(outcome.valid_len)
-                .map_err(io_err("truncate the torn journal line of", path))?;
+            file.set_len(valid_len).map_err(io_err("truncate the torn journal line of", path))?;
             file.sync_all().map_err(io_err("fsync", path))?;
         }
         let mut file = file;
         file.seek(SeekFrom::End(0)).map_err(io_err("seek in", path))?;
-        let w = Writer {
+        Ok(Writer {
             path: path.to_path_buf(),
             file,
-            next_seq: outcome.entries.len() as u64,
-            last_line_hash: outcome.last_line_hash.clone(),
+            next_seq: entries,
+            last_line_hash: last_line_hash.to_string(),
             failpoint: failpoint(),
             buf: Vec::new(),
-        };
-        Ok((w, outcome))
+        })
     }
 
     pub fn path(&self) -> &Path {

@@ -17,6 +17,7 @@ use crate::drill::report::{
     Verification,
 };
 use crate::engine::kind::{Registry, Services};
+use crate::engine::replay::Watcher;
 use crate::engine::runner::{self, RunError, RunOptions, RunOutcome, TimeMode};
 use crate::engine::{Blocker, Event, InstanceView, Phase, State};
 use crate::error::UserError;
@@ -29,7 +30,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 /// How often (real time) a running drive is looked at, to end the outage at the right moment.
-/// Replaying the journal costs time proportional to its length, so it is read only when it grew.
+/// The journal is read only when it grew, and then only what was appended
+/// (`engine::replay::Watcher`).
 const WATCH_EVERY: Duration = Duration::from_millis(50);
 
 /// What every phase of one drill reads: the options, the simulator and its one clock, the
@@ -318,6 +320,8 @@ async fn stretch(
     tokio::pin!(drive);
     let journal = run.dir.join(crate::journal::JOURNAL_FILE);
     let mut seen_len = 0u64;
+    // Follows the journal while the stretch runs: reads only what each look finds appended.
+    let mut watcher: Option<Watcher> = None;
     loop {
         tokio::select! {
             o = &mut drive => return Some(o),
@@ -327,8 +331,14 @@ async fn stretch(
                 let len = std::fs::metadata(&journal).map(|m| m.len()).unwrap_or(0);
                 if end.checked.is_none() && len != seen_len {
                     seen_len = len;
-                    if let Ok(r) = runner::load(&run.dir, &run.registry) {
-                        end.look(&r.engine.snapshot());
+                    let looked = match &mut watcher {
+                        Some(w) => w.refresh(&run.registry).is_ok(),
+                        None => Watcher::open(&run.dir, &run.registry)
+                            .map(|w| watcher = Some(w))
+                            .is_ok(),
+                    };
+                    if let Some(w) = watcher.as_mut().filter(|_| looked) {
+                        end.look(&w.engine().snapshot());
                     }
                 }
             }

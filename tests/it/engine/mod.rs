@@ -10,6 +10,9 @@
 //!   their line, never panics, and one unreadable run never hides the others.
 //! - `redaction`: secrets inside strings (prompts, errors, step ids, fan-out lists) and
 //!   commands on fanned-out steps, through the real binary.
+//! - `watch`: following a growing journal (`engine::replay::Watcher`: appended entries only,
+//!   lines still being written, truncation and rewrites, tampering) and the fast replay of
+//!   `runner::load` against the reference path.
 
 mod common;
 mod crash;
@@ -18,3 +21,4 @@ mod durable;
 mod journal;
 mod machine;
 mod redaction;
+mod watch;
