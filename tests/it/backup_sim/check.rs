@@ -544,3 +544,136 @@ async fn bad_input_exits_2_with_nothing_written() {
     assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
     assert!(!dir.path().join("no-such-dir").exists());
 }
+
+/// The YAML blocks of docs/backups.md's pipeline section, parsed.
+fn documented_pipelines() -> (Value, Value) {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/backups.md"))
+            .unwrap();
+    let section = text.split("### A scheduled backup with a health gate").nth(1).unwrap();
+    let blocks: Vec<Value> = section
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| serde_saphyr::from_str(b.split("```").next().unwrap()).unwrap())
+        .collect();
+    assert_eq!(blocks.len(), 2, "an Azure Pipelines and a GitHub Actions pipeline");
+    (blocks[0].clone(), blocks[1].clone())
+}
+
+/// A step of a documented pipeline: its command and its own environment.
+struct Step {
+    command: String,
+    env: BTreeMap<String, String>,
+}
+
+fn env_of(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|m| {
+            m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The documented pipelines, run as written against the simulator: the same commands, the
+/// same variable names (the store, the recipients, the identity), with a local store instead of
+/// Azure Blob, and the simulator instead of the Azure CLI's sign-in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_pipelines_back_up_then_gate_on_the_check() {
+    let (azp, gha) = documented_pipelines();
+    // Azure Pipelines: AzureCLI@2 steps with a service connection; GitHub: OIDC azure/login.
+    let azp_steps: Vec<Step> = azp["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            assert_eq!(s["task"], "AzureCLI@2", "{s:#}");
+            assert!(s["inputs"]["azureSubscription"].is_string(), "{s:#}");
+            Step {
+                command: s["inputs"]["inlineScript"].as_str().unwrap().trim().to_string(),
+                env: env_of(&s["env"]),
+            }
+        })
+        .collect();
+    assert_eq!(gha["permissions"]["id-token"], "write");
+    assert!(
+        gha["on"]["schedule"][0]["cron"].is_string() && azp["schedules"][0]["cron"].is_string()
+    );
+    let job = &gha["jobs"]["backup"];
+    let gha_steps: Vec<Step> = job["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["run"].is_string())
+        .map(|s| Step {
+            command: s["run"].as_str().unwrap().trim().to_string(),
+            env: env_of(&s["env"]),
+        })
+        .collect();
+    assert!(job["steps"][0]["uses"].as_str().unwrap().starts_with("azure/login@"));
+    for (name, global, steps) in [
+        ("Azure Pipelines", env_of(&azp["variables"]), azp_steps),
+        ("GitHub Actions", env_of(&job["env"]), gha_steps),
+    ] {
+        assert_eq!(global["LIFEBOAT_AUTH"], "cli", "{name}");
+        assert_eq!(global["AZURE_USE_AZURE_CLI"], "true", "{name}");
+        assert!(global["LIFEBOAT_BACKUP_STORE"].starts_with("az://"), "{name}");
+        let commands: Vec<&str> = steps.iter().map(|s| s.command.as_str()).collect();
+        assert_eq!(
+            commands,
+            ["lifeboat backup create", "lifeboat backup check --max-age 26h"],
+            "{name}"
+        );
+        assert!(
+            !global.contains_key("LIFEBOAT_BACKUP_IDENTITY"),
+            "{name}: the identity is the gate's only"
+        );
+        assert!(steps[1].env.contains_key("LIFEBOAT_BACKUP_IDENTITY"), "{name}");
+
+        let sim = quiet_sim().await;
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let key = dir.path().join("backup.key");
+        let k = lifeboat(&sim, &store, &["backup", "keygen", "--out", key.to_str().unwrap()], &[])
+            .await;
+        let recipient = k.stdout.trim().to_string();
+        let secret = std::fs::read_to_string(&key)
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+            .unwrap()
+            .to_string();
+        let value = |k: &str, v: &str| -> String {
+            match k {
+                "LIFEBOAT_BACKUP_STORE" => store.to_str().unwrap().to_string(),
+                "LIFEBOAT_BACKUP_RECIPIENTS" => recipient.clone(),
+                "LIFEBOAT_BACKUP_IDENTITY" => secret.clone(),
+                // The simulator stands in for the Azure CLI's sign-in.
+                "LIFEBOAT_AUTH" => "none".into(),
+                _ => v.to_string(),
+            }
+        };
+        for step in &steps {
+            let mut c = crate::support::cli::lifeboat();
+            c.env("LIFEBOAT_ARM_ENDPOINT", sim.url());
+            for (k, v) in global.iter().chain(&step.env) {
+                if k.starts_with("LIFEBOAT_") {
+                    c.env(k, value(k, v));
+                }
+            }
+            let args: Vec<&str> = step.command.split_whitespace().collect();
+            assert_eq!(args[0], "lifeboat");
+            c.args(&args[1..]);
+            let o = crate::support::cli::output(c).await;
+            let (out, err) =
+                (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+            assert_eq!(o.status.code(), Some(0), "{name}: {}: {out}{err}", step.command);
+            assert!(!out.contains(&secret) && !err.contains(&secret));
+            assert!(
+                !err.contains("NOT ENCRYPTED"),
+                "{name}: the documented store is encrypted: {err}"
+            );
+        }
+        let cfg = std::fs::read_to_string(store.join("config")).unwrap();
+        assert!(cfg.contains(&recipient), "{name}: encrypted to the recipient");
+    }
+}
