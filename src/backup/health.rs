@@ -258,8 +258,27 @@ async fn read_object(
     Ok(Some(first.unwrap_or_else(|| format!("object {hash} is missing"))))
 }
 
-/// Verifies every snapshot, newest first, reading each object (with `read_data`) once.
-async fn scan(store: &Store, config: &StoreConfig, read_data: bool) -> Result<Scan, BackupError> {
+/// The newest snapshot that verifies: its manifest opens and authenticates and every object it
+/// references is present (with `read_data`, also reads back and re-hashes), or `None` when none
+/// does. The snapshot `backup check` judges; anything that must start from "the latest verified
+/// snapshot" can take it from here. Reads only; stops at the first snapshot that verifies.
+pub async fn newest_verified(
+    store: &Store,
+    read_data: bool,
+) -> Result<Option<Manifest>, BackupError> {
+    let config = store.config().await?;
+    store.check_readable(config)?;
+    Ok(scan(store, config, read_data, true).await?.newest)
+}
+
+/// Verifies the snapshots, newest first, reading each object (with `read_data`) once; all of
+/// them, or (`stop_at_verified`) down to the newest that verifies.
+async fn scan(
+    store: &Store,
+    config: &StoreConfig,
+    read_data: bool,
+    stop_at_verified: bool,
+) -> Result<Scan, BackupError> {
     let infos = list_snapshots(store).await?;
     let mut present: HashMap<String, Vec<u32>> = HashMap::new();
     for meta in store.list("objects").await? {
@@ -328,6 +347,9 @@ async fn scan(store: &Store, config: &StoreConfig, read_data: bool) -> Result<Sc
             if s.newest.is_none() {
                 s.newest = Some(manifest);
             }
+            if stop_at_verified {
+                break;
+            }
         } else {
             let more = bad.len() - 1;
             let mut message = bad.swap_remove(0);
@@ -353,7 +375,7 @@ pub async fn check(
 ) -> Result<HealthReport, BackupError> {
     let config = store.config().await?;
     store.check_readable(config)?;
-    let scan = scan(store, config, opts.read_data).await?;
+    let scan = scan(store, config, opts.read_data, false).await?;
     let limit = &opts.max_age_text;
     let mut checks = Vec::new();
 

@@ -427,6 +427,10 @@ async fn a_store_that_fails_verification_fails_and_says_which_snapshot() {
     assert_eq!(fresh["ok"], json!(true), "{j:#}");
     assert!(fresh["detail"].as_str().unwrap().contains(&format!("passed over: {newer}")), "{j:#}");
     assert_eq!(j["verified_snapshots"], json!(1));
+    // The library's answer to "the latest verified snapshot" is the same one.
+    let opened = Store::open(store.to_str().unwrap(), Keys::default()).unwrap();
+    let newest = lifeboat::backup::health::newest_verified(&opened, false).await.unwrap();
+    assert_eq!(newest.map(|m| m.id), Some(older.clone()));
     let r = check(&sim, &store, &args).await;
     assert_eq!(r.code, 1);
     assert!(r.stdout.contains("backup check FAILED: integrity"), "{}", r.stdout);
