@@ -38,7 +38,7 @@ impl Recipients {
                         "recipient {} from {origin} is not an age X25519 public key: {e}",
                         i + 1
                     ),
-                    "recipients look like `age1...`; create a key pair with `age-keygen`",
+                    "recipients look like `age1...`; `lifeboat backup keygen --out FILE` (or `age-keygen`) creates a key pair and prints its recipient",
                 )
             })?;
             keys.push(key);
@@ -122,7 +122,7 @@ impl Identities {
             let key = age::x25519::Identity::from_str(line).map_err(|_| {
                 BackupError::usage(
                     format!("identity from {origin} is not an age X25519 secret key"),
-                    "identities look like `AGE-SECRET-KEY-1...`, as written by `age-keygen`",
+                    "identities look like `AGE-SECRET-KEY-1...`, as written by `lifeboat backup keygen` or `age-keygen`",
                 )
             })?;
             keys.push(key);

@@ -95,7 +95,8 @@ impl KeyArgs {
 #[derive(Clone, Default, clap::Args)]
 pub struct IdentityArgs {
     /// age identity to read an encrypted store: the path of an identity file (as written by
-    /// `age-keygen`), or, in the variable only, the `AGE-SECRET-KEY-1...` key itself
+    /// `lifeboat backup keygen` or `age-keygen`), or, in the variable only, the
+    /// `AGE-SECRET-KEY-1...` key itself
     #[arg(
         long = "identity-file",
         value_name = "FILE",
