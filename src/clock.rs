@@ -7,6 +7,15 @@ use time::OffsetDateTime;
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> OffsetDateTime;
+
+    /// The wall clock's time, when this clock is *not* the wall clock (a simulated drill's clock,
+    /// which runs ahead of it): the journal then records the wall clock as each entry's `time`
+    /// (the audit record's time) and this clock's [`Clock::now`] as its `sim_time` (the time the
+    /// engine runs on). `None`, the default: this clock is the wall clock, or stands for it (a
+    /// test's [`ManualClock`]), and the journal records its time alone.
+    fn wall_now(&self) -> Option<OffsetDateTime> {
+        None
+    }
 }
 
 /// The real wall clock.

@@ -19,10 +19,23 @@ pub struct Actor {
     /// id, for the audit record (journal format 1.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure_principal_name: Option<String>,
+    /// The CI/CD pipeline run the action was taken in, and who queued it (journal format 1.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<Pipeline>,
+    /// What performed the action on this person's (or pipeline's) behalf: `drill` for the
+    /// approvals and attestations a drill gives while rehearsing (journal format 1.2). `None`:
+    /// the person did it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
+/// [`Actor::via`] of what a drill does standing in for the person who ran it.
+pub const VIA_DRILL: &str = "drill";
+
 impl Actor {
-    /// The person at this terminal: `$USER` (or `$USERNAME`) on this host.
+    /// The person at this terminal: `$USER` (or `$USERNAME`) on this host, and the pipeline run
+    /// when lifeboat runs inside one ([`Pipeline::from_env`]). The Azure principal is the
+    /// caller's to add (from the token's claims, once a credential was used).
     pub fn current() -> Actor {
         let user = std::env::var("USER")
             .or_else(|_| std::env::var("USERNAME"))
@@ -34,7 +47,131 @@ impl Actor {
             host: crate::journal::lock::host_name(),
             azure_principal: None,
             azure_principal_name: None,
+            pipeline: Pipeline::from_env(&|k| std::env::var(k).ok()),
+            via: None,
         }
+    }
+
+    /// The same person, the action performed on their behalf by `via` (e.g. [`VIA_DRILL`]).
+    pub fn via(mut self, via: &str) -> Actor {
+        self.via = Some(via.to_string());
+        self
+    }
+
+    /// `user@host`, then the Azure principal, the pipeline run and the `via`, as one line for
+    /// people (the audit record's renderings).
+    pub fn describe(&self) -> String {
+        let mut s = format!("{}@{}", self.user, self.host);
+        match (&self.azure_principal_name, &self.azure_principal) {
+            (Some(n), Some(id)) => s.push_str(&format!(" (Azure {n}, {id})")),
+            (Some(x), None) | (None, Some(x)) => s.push_str(&format!(" (Azure {x})")),
+            (None, None) => {}
+        }
+        if let Some(p) = &self.pipeline {
+            s.push_str(&format!(" in {}", p.describe()));
+        }
+        if let Some(v) = &self.via {
+            s.push_str(&format!(" via {v}"));
+        }
+        s
+    }
+}
+
+/// The CI/CD pipeline run lifeboat runs in, from the variables the pipeline sets (documented:
+/// Azure Pipelines' predefined variables,
+/// <https://learn.microsoft.com/azure/devops/pipelines/build/variables>; GitHub Actions' default
+/// environment variables, <https://docs.github.com/actions/reference/variables-reference>).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pipeline {
+    /// `azure-pipelines` or `github-actions`.
+    pub system: String,
+    /// Who queued the run: Azure Pipelines `BUILD_REQUESTEDFOR` (its e-mail
+    /// `BUILD_REQUESTEDFOREMAIL` when that is empty); GitHub Actions `GITHUB_TRIGGERING_ACTOR`,
+    /// else `GITHUB_ACTOR`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_for: Option<String>,
+    /// The pipeline: Azure Pipelines `BUILD_DEFINITIONNAME`; GitHub Actions
+    /// `GITHUB_REPOSITORY` and `GITHUB_WORKFLOW` (`owner/repo: workflow`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The run: Azure Pipelines `BUILD_BUILDID`; GitHub Actions `GITHUB_RUN_ID`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// The run's page: Azure Pipelines `SYSTEM_COLLECTIONURI` + `SYSTEM_TEAMPROJECT` +
+    /// `/_build/results?buildId=` + the run; GitHub Actions `GITHUB_SERVER_URL/GITHUB_REPOSITORY/
+    /// actions/runs/GITHUB_RUN_ID`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+impl Pipeline {
+    /// The pipeline run described by the environment `var` reads, if any: Azure Pipelines when
+    /// `TF_BUILD` is `True`, GitHub Actions when `GITHUB_ACTIONS` is `true`; `None` elsewhere.
+    /// Values are trimmed, control characters dropped and each cut to 256 characters; an empty
+    /// one counts as unset.
+    pub fn from_env(var: &dyn Fn(&str) -> Option<String>) -> Option<Pipeline> {
+        let get = |k: &str| {
+            var(k)
+                .map(|v| v.trim().chars().filter(|c| !c.is_control()).take(256).collect::<String>())
+                .filter(|v| !v.is_empty())
+        };
+        let flag = |k: &str| get(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        if flag("TF_BUILD") {
+            let run_id = get("BUILD_BUILDID");
+            let url = match (get("SYSTEM_COLLECTIONURI"), get("SYSTEM_TEAMPROJECT"), &run_id) {
+                (Some(c), Some(p), Some(id)) => Some(format!(
+                    "{}/{}/_build/results?buildId={id}",
+                    c.trim_end_matches('/'),
+                    p.replace(' ', "%20")
+                )),
+                _ => None,
+            };
+            return Some(Pipeline {
+                system: "azure-pipelines".into(),
+                requested_for: get("BUILD_REQUESTEDFOR").or_else(|| get("BUILD_REQUESTEDFOREMAIL")),
+                name: get("BUILD_DEFINITIONNAME"),
+                run_id,
+                url,
+            });
+        }
+        if flag("GITHUB_ACTIONS") {
+            let repo = get("GITHUB_REPOSITORY");
+            let run_id = get("GITHUB_RUN_ID");
+            let name = match (&repo, get("GITHUB_WORKFLOW")) {
+                (Some(r), Some(w)) => Some(format!("{r}: {w}")),
+                (Some(x), None) => Some(x.clone()),
+                (None, w) => w,
+            };
+            let url = match (get("GITHUB_SERVER_URL"), &repo, &run_id) {
+                (Some(s), Some(r), Some(id)) => {
+                    Some(format!("{}/{r}/actions/runs/{id}", s.trim_end_matches('/')))
+                }
+                _ => None,
+            };
+            return Some(Pipeline {
+                system: "github-actions".into(),
+                requested_for: get("GITHUB_TRIGGERING_ACTOR").or_else(|| get("GITHUB_ACTOR")),
+                name,
+                run_id,
+                url,
+            });
+        }
+        None
+    }
+
+    /// `azure-pipelines run 42 of "nightly drill" queued by Ada`, for people.
+    pub fn describe(&self) -> String {
+        let mut s = self.system.clone();
+        if let Some(id) = &self.run_id {
+            s.push_str(&format!(" run {id}"));
+        }
+        if let Some(n) = &self.name {
+            s.push_str(&format!(" of \"{n}\""));
+        }
+        if let Some(r) = &self.requested_for {
+            s.push_str(&format!(" queued by {r}"));
+        }
+        s
     }
 }
 
@@ -224,4 +361,108 @@ pub enum Action {
     },
     /// Only a person can unblock the run.
     RunPaused,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k: &str| m.get(k).cloned()
+    }
+
+    #[test]
+    fn no_pipeline_outside_one() {
+        assert_eq!(Pipeline::from_env(&env(&[])), None);
+        // A variable of a pipeline without the pipeline's own flag is not a pipeline.
+        assert_eq!(Pipeline::from_env(&env(&[("GITHUB_ACTOR", "octocat")])), None);
+        assert_eq!(Pipeline::from_env(&env(&[("TF_BUILD", "False")])), None);
+    }
+
+    #[test]
+    fn azure_pipelines_run_and_requester() {
+        let p = Pipeline::from_env(&env(&[
+            ("TF_BUILD", "True"),
+            ("BUILD_REQUESTEDFOR", "Ada Lovelace"),
+            ("BUILD_DEFINITIONNAME", "nightly drill"),
+            ("BUILD_BUILDID", "4242"),
+            ("SYSTEM_COLLECTIONURI", "https://dev.azure.com/contoso/"),
+            ("SYSTEM_TEAMPROJECT", "Platform Ops"),
+        ]))
+        .unwrap();
+        assert_eq!(p.system, "azure-pipelines");
+        assert_eq!(p.requested_for.as_deref(), Some("Ada Lovelace"));
+        assert_eq!(p.name.as_deref(), Some("nightly drill"));
+        assert_eq!(p.run_id.as_deref(), Some("4242"));
+        assert_eq!(
+            p.url.as_deref(),
+            Some("https://dev.azure.com/contoso/Platform%20Ops/_build/results?buildId=4242")
+        );
+        assert_eq!(
+            p.describe(),
+            "azure-pipelines run 4242 of \"nightly drill\" queued by Ada Lovelace"
+        );
+    }
+
+    #[test]
+    fn github_actions_run_and_triggering_actor() {
+        let p = Pipeline::from_env(&env(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_ACTOR", "octocat"),
+            ("GITHUB_TRIGGERING_ACTOR", "monalisa"),
+            ("GITHUB_WORKFLOW", "drill"),
+            ("GITHUB_RUN_ID", "99"),
+            ("GITHUB_REPOSITORY", "contoso/ops"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+        ]))
+        .unwrap();
+        assert_eq!(p.system, "github-actions");
+        assert_eq!(p.requested_for.as_deref(), Some("monalisa"));
+        assert_eq!(p.name.as_deref(), Some("contoso/ops: drill"));
+        assert_eq!(p.url.as_deref(), Some("https://github.com/contoso/ops/actions/runs/99"));
+        // Without the triggering actor (older runners), the actor.
+        let p = Pipeline::from_env(&env(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_ACTOR", "octocat"),
+            ("GITHUB_TRIGGERING_ACTOR", "  "),
+        ]))
+        .unwrap();
+        assert_eq!(p.requested_for.as_deref(), Some("octocat"));
+        assert_eq!((p.name, p.url), (None, None));
+    }
+
+    #[test]
+    fn values_are_cleaned_and_bounded() {
+        let long = "x".repeat(1000);
+        let p = Pipeline::from_env(&env(&[
+            ("TF_BUILD", "true"),
+            ("BUILD_REQUESTEDFOR", "Eve\u{1b}[31m\n"),
+            ("BUILD_DEFINITIONNAME", &long),
+        ]))
+        .unwrap();
+        assert_eq!(p.requested_for.as_deref(), Some("Eve[31m"));
+        assert_eq!(p.name.map(|n| n.len()), Some(256));
+    }
+
+    #[test]
+    fn an_actor_via_the_drill_says_so_and_reads_back() {
+        let a = Actor {
+            user: "ada".into(),
+            host: "h".into(),
+            azure_principal: None,
+            azure_principal_name: None,
+            pipeline: None,
+            via: None,
+        }
+        .via(VIA_DRILL);
+        assert_eq!(a.describe(), "ada@h via drill");
+        let json = serde_json::to_value(&a).unwrap();
+        assert_eq!(json, serde_json::json!({"user": "ada", "host": "h", "via": "drill"}));
+        // A 1.1 actor (no pipeline, no via) still reads.
+        let old: Actor = serde_json::from_value(serde_json::json!({"user": "u", "host": "h"})).unwrap();
+        assert_eq!((old.pipeline, old.via), (None, None));
+    }
 }

@@ -26,7 +26,7 @@ pub mod replay;
 pub mod runner;
 pub mod template;
 
-pub use event::{Action, Actor, Effect, Event, StartStep};
+pub use event::{Action, Actor, Effect, Event, Pipeline, StartStep, VIA_DRILL};
 pub use lifecycle::{Phase, State, WaitReason};
 
 use crate::catalog::StepClass;

@@ -50,7 +50,7 @@ pub(crate) struct Rebuilt {
     pub end: ChainPos,
     /// A line after the last complete one (torn by a crash, or still being written).
     pub torn: bool,
-    /// The times of the first and last entries.
+    /// The wall-clock times of the first and last entries.
     pub times: (OffsetDateTime, OffsetDateTime),
 }
 
@@ -83,17 +83,17 @@ fn rebuild_in(bytes: &[u8], registry: &Registry, block: usize) -> Result<Rebuilt
         let mut s = scan::scan(&rest[..len], &pos, &decode).map_err(|u| u.to_string())?;
         if let Some((started, header)) = s.header.take() {
             let (run_id, engine) = engine_for(&header, registry).ok_or("header not replayable")?;
-            run = Some((run_id, engine, header, started));
+            run = Some((run_id, engine, header, started.time));
         }
         let (_, engine, _, _) = run.as_mut().ok_or("no header")?;
         let first_line = pos.next_seq + u64::from(pos.next_seq == 0) + 1;
         for (n, (time, event)) in s.entries().enumerate() {
             if let Some(event) = event {
                 let line = first_line + n as u64;
-                engine.handle(event, *time).map_err(|e| format!("line {line}: {e}"))?;
+                engine.handle(event, time.engine()).map_err(|e| format!("line {line}: {e}"))?;
             }
         }
-        last = s.last().map(|(t, _)| *t).or(last);
+        last = s.last().map(|(t, _)| t.time).or(last);
         pos = s.end.clone();
         if len == rest.len() {
             let (run_id, engine, header, started) = run.ok_or("no header")?;
@@ -183,7 +183,7 @@ impl Watcher {
                 let n = entries.len();
                 for (time, event) in entries.iter() {
                     let Some(event) = event else { continue };
-                    if let Err(e) = self.raw.handle(event, *time) {
+                    if let Err(e) = self.raw.handle(event, time.engine()) {
                         // The full replay names the line (or reads what is there by now).
                         tracing::debug!(
                             path = %self.path.display(),
@@ -331,6 +331,8 @@ mod tests {
             host: "h".into(),
             azure_principal: None,
             azure_principal_name: None,
+            pipeline: None,
+            via: None,
         };
         let run_dir = runner::create_run(dir, &plan, "b", t, &actor, 1).unwrap();
         let path = run_dir.join(journal::JOURNAL_FILE);

@@ -13,7 +13,7 @@ use super::kind::{
 use super::{Action, Actor, Blocker, Engine, EngineError, Event, InstanceView, StartStep, Status};
 use crate::clock::{Clock, ManualClock};
 use crate::error::{Exit, UserError};
-use crate::journal::{self, Entry, JournalError, RunLock, Writer};
+use crate::journal::{self, Entry, EntryTime, JournalError, RunLock, Writer};
 use crate::redact::{self, Redactor};
 use crate::runbook::Plan;
 use futures::future::BoxFuture;
@@ -216,14 +216,17 @@ fn exposed_in(plan: &Plan, run_id: &str, text: &str) -> Option<String> {
 /// Creates a run: its directory and a journal with the header and `RunStarted`. Refuses an
 /// existing run id, and secret values that could not be kept secret ([`check_secrets`]), before
 /// anything is written. Returns the run directory.
+/// `now` is an `OffsetDateTime` on the wall clock, or the [`EntryTime`] of a run on a simulated
+/// clock ([`entry_time`]): the header then says `"clock": "simulated"`.
 pub fn create_run(
     state_dir: &Path,
     plan: &Plan,
     run_id: &str,
-    now: OffsetDateTime,
+    now: impl Into<EntryTime>,
     actor: &Actor,
     seed: u64,
 ) -> Result<PathBuf, RunError> {
+    let now: EntryTime = now.into();
     validate_run_id(run_id)?;
     check_secrets(plan, run_id)?;
     let runs = runs_dir(state_dir);
@@ -239,7 +242,7 @@ pub fn create_run(
         }
         Err(source) => return Err(RunError::Io { path: dir, source }),
     }
-    let _lock = RunLock::acquire(&dir, run_id, now)?;
+    let _lock = RunLock::acquire(&dir, run_id, now.time)?;
     if journal_path.exists() {
         return Err(RunError::Exists(run_id.to_string()));
     }
@@ -256,6 +259,10 @@ pub fn create_run(
         "seed": seed,
         "plan": journaled,
     });
+    // A run on a simulated clock says so: its entries carry `sim_time`, the engine's time.
+    if now.sim_time.is_some() {
+        header["clock"] = json!("simulated");
+    }
     // A runbook built into the binary is named as such (its text is in the plan either way).
     if let Some(name) = &plan.runbook.source.builtin {
         header["runbook"]["builtin"] = json!(name);
@@ -353,7 +360,7 @@ pub(crate) fn replay_events(
         }
         let event = <Event as serde::Deserialize>::deserialize(&entry.payload)
             .map_err(|e| bad(n + 1, format!("unknown event ({e})")))?;
-        engine.handle(&event, entry.time).map_err(|e| bad(n + 1, e.to_string()))?;
+        engine.handle(&event, entry.engine_time()).map_err(|e| bad(n + 1, e.to_string()))?;
     }
     Ok((run_id, engine, header))
 }
@@ -486,7 +493,19 @@ struct Running {
     cancel: CancelHandle,
 }
 
-/// Journals events as one batch (one fsync), then applies them; returns the actions. Every
+/// When an entry is written on `clock`: its time alone, or, on a simulated clock (one that
+/// knows the wall clock's time, [`Clock::wall_now`]), the wall clock's time with the simulated
+/// time beside it, which the engine runs on.
+pub fn entry_time(clock: &dyn Clock) -> EntryTime {
+    let now = clock.now();
+    match clock.wall_now() {
+        Some(wall) => EntryTime::simulated(wall, now),
+        None => EntryTime::wall(now),
+    }
+}
+
+/// Journals events as one batch (one fsync), then applies them at the engine's time of `now`
+/// (the simulated time of a run on a simulated clock); returns the actions. Every
 /// string of every event is scrubbed of the secrets this process knows (`redact::process`:
 /// secret parameters, secret outputs, OAuth codes), types kept; the engine applies the journaled
 /// (scrubbed) form, so a replay sees exactly what the live engine saw. An event that would not
@@ -496,7 +515,7 @@ fn commit(
     writer: &mut Writer,
     engine: &mut Engine,
     events: &[Event],
-    now: OffsetDateTime,
+    now: EntryTime,
 ) -> Result<Vec<Action>, RunError> {
     if events.is_empty() {
         return Ok(Vec::new());
@@ -515,7 +534,7 @@ fn commit(
     writer.append_batch(&batch)?;
     let mut actions = Vec::new();
     for e in &scrubbed {
-        actions.extend(engine.handle(e, now)?);
+        actions.extend(engine.handle(e, now.engine())?);
     }
     Ok(actions)
 }
@@ -563,7 +582,7 @@ pub async fn drive(
     for v in options.secret_params.values() {
         redact::register(v);
     }
-    let _lock = RunLock::acquire(run_dir, &run_id, clock.now())?;
+    let _lock = RunLock::acquire(run_dir, &run_id, entry_time(&*clock).time)?;
     let path = run_dir.join(journal::JOURNAL_FILE);
     let (mut writer, Replayed { run_id, mut engine, entries, .. }) =
         super::replay::open(&path, registry)?;
@@ -572,7 +591,7 @@ pub async fn drive(
     let mut actions = engine.forget_dispatched();
     if !fresh {
         let resumed = [Event::Resumed { by: options.actor.clone() }];
-        actions.extend(commit(&mut writer, &mut engine, &resumed, clock.now())?);
+        actions.extend(commit(&mut writer, &mut engine, &resumed, entry_time(&*clock))?);
     }
     let (tx, mut rx) = mpsc::unbounded_channel::<TaskMsg>();
     let mut running: HashMap<Key, Running> = HashMap::new();
@@ -603,7 +622,7 @@ pub async fn drive(
                     attempt: s.attempt,
                 })
                 .collect();
-            actions = commit(&mut writer, &mut engine, &events, clock.now())?;
+            actions = commit(&mut writer, &mut engine, &events, entry_time(&*clock))?;
             for s in starts {
                 let key = (s.step.clone(), s.branch);
                 let r = spawn_step(s, &run_id, registry, &services, &clock, &tx);
@@ -645,7 +664,8 @@ pub async fn drive(
         };
         let Some(first) = msg else {
             if engine.next_timer().is_some_and(|t| t <= clock.now()) {
-                actions = commit(&mut writer, &mut engine, &[Event::TimerFired], clock.now())?;
+                actions =
+                    commit(&mut writer, &mut engine, &[Event::TimerFired], entry_time(&*clock))?;
             }
             continue;
         };
@@ -743,7 +763,7 @@ pub async fn drive(
                 }
             }
         }
-        actions = commit(&mut writer, &mut engine, &events, clock.now())?;
+        actions = commit(&mut writer, &mut engine, &events, entry_time(&*clock))?;
         for ack in acks {
             let _ = ack.send(());
         }
@@ -826,12 +846,12 @@ pub enum Branches {
 /// A person's command (approve, attest, skip, cancel): validated against the replayed state,
 /// then journaled. Takes the run's lock, so it fails with exit 4 while a process drives the run.
 /// A fanned-out step must be named with its branch ([`Branches::Named`]); see
-/// [`apply_manual_to`] for `--all`.
+/// [`apply_manual_to`] for `--all`. `now`: see [`create_run`].
 pub fn apply_manual(
     run_dir: &Path,
     registry: &Registry,
     event: Event,
-    now: OffsetDateTime,
+    now: impl Into<EntryTime>,
 ) -> Result<Vec<InstanceView>, RunError> {
     apply_manual_to(run_dir, registry, event, now, Branches::Named).map(|a| a.snapshot)
 }
@@ -850,16 +870,17 @@ pub fn apply_manual_to(
     run_dir: &Path,
     registry: &Registry,
     event: Event,
-    now: OffsetDateTime,
+    now: impl Into<EntryTime>,
     branches: Branches,
 ) -> Result<Applied, RunError> {
+    let now: EntryTime = now.into();
     let run_id = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let _lock = RunLock::acquire(run_dir, &run_id, now)?;
+    let _lock = RunLock::acquire(run_dir, &run_id, now.time)?;
     let path = run_dir.join(journal::JOURNAL_FILE);
     let (mut writer, Replayed { mut engine, .. }) = super::replay::open(&path, registry)?;
     // Validate on a copy first: nothing is journaled for a command that does not apply.
     let mut probe = engine.clone();
-    probe.handle(&event, now)?;
+    probe.handle(&event, now.engine())?;
     let changed = match manual_step(&event) {
         Some(step) => changed_instances(step, &engine.snapshot(), &probe.snapshot()),
         None => Vec::new(),
@@ -918,10 +939,11 @@ pub fn rearm_failed(
     run_dir: &Path,
     registry: &Registry,
     actor: &Actor,
-    now: OffsetDateTime,
+    now: impl Into<EntryTime>,
 ) -> Result<Vec<(String, String)>, RunError> {
+    let now: EntryTime = now.into();
     let run_id = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let _lock = RunLock::acquire(run_dir, &run_id, now)?;
+    let _lock = RunLock::acquire(run_dir, &run_id, now.time)?;
     let path = run_dir.join(journal::JOURNAL_FILE);
     let (mut writer, Replayed { mut engine, .. }) = super::replay::open(&path, registry)?;
     let targets = engine.rearmable();

@@ -3,7 +3,8 @@
 //!
 //! Layout: `<state-dir>/runs/<run-id>/journal.jsonl` and `<state-dir>/runs/<run-id>/lock`.
 //!
-//! Every line is one [`Entry`]: `seq` (0 for the header, then +1), `time` (RFC 3339), `kind`,
+//! Every line is one [`Entry`]: `seq` (0 for the header, then +1), `time` (RFC 3339, the wall
+//! clock), `sim_time` (only in a run driven on a simulated clock, see [`EntryTime`]), `kind`,
 //! `payload`, `prev` (SHA-256 of the previous line's bytes, without its newline; 64 zeros for the
 //! header) and `hash` (SHA-256 of the entry serialised without `hash`). A line is written with one
 //! `write` call and the batch is fsync'd before the caller acts on it (group commit: one fsync per
@@ -26,6 +27,14 @@
 //! - 1.1: `signature` entries (an Ed25519 signature of the previous line's hash, written by
 //!   `run/resume --sign-key`, see `audit::sign`; replay skips them) and the actor's optional
 //!   `azure_principal_name` next to `azure_principal`. A 1.0 reader ignores both.
+//! - 1.2: `sim_time` on every entry of a run driven on a simulated clock (a simulated drill), next
+//!   to `time`, which is always the wall clock; the header of such a run says `"clock":
+//!   "simulated"`. The engine runs on `sim_time` ([`Entry::engine_time`]), the audit record shows
+//!   `time`. The actor's optional `pipeline` (the CI/CD run it acted in) and `via` (`drill`: the
+//!   drill acted on the person's behalf). Journals without `sim_time` are laid out exactly as in
+//!   1.1. A 1.1 reader reads, verifies and exports a 1.2 journal with its wall-clock times, but
+//!   replays a simulated run on the wrong clock (the timers it sees are a simulated day ahead):
+//!   a drill run's state needs a 1.2 reader.
 
 pub mod lock;
 pub mod scan;
@@ -46,21 +55,72 @@ use time::OffsetDateTime;
 
 /// The format this build writes.
 pub const FORMAT_MAJOR: u32 = 1;
-pub const FORMAT_MINOR: u32 = 1;
+pub const FORMAT_MINOR: u32 = 2;
 /// The file name of a run's journal inside its run directory.
 pub const JOURNAL_FILE: &str = "journal.jsonl";
 const ZERO_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// When an entry was written: `time` is the wall clock, always (what the audit record shows and
+/// `audit export --all` selects by); `sim_time` is the simulated time of a run driven on a
+/// simulated clock (a simulated drill, whose simulated day runs ahead of the wall clock), the
+/// time its engine ran on (timers, retry backoff, waits), so that a replay rebuilds the state the
+/// run had. `None` for every other run: its engine runs on the wall clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryTime {
+    pub time: OffsetDateTime,
+    pub sim_time: Option<OffsetDateTime>,
+}
+
+impl EntryTime {
+    /// An entry of a run on the wall clock.
+    pub fn wall(time: OffsetDateTime) -> EntryTime {
+        EntryTime { time, sim_time: None }
+    }
+
+    /// An entry of a run on a simulated clock: written at `wall`, at simulated time `sim`.
+    pub fn simulated(wall: OffsetDateTime, sim: OffsetDateTime) -> EntryTime {
+        EntryTime { time: wall, sim_time: Some(sim) }
+    }
+
+    /// The time the run's engine saw: `sim_time` when there is one, else `time`.
+    pub fn engine(&self) -> OffsetDateTime {
+        self.sim_time.unwrap_or(self.time)
+    }
+}
+
+impl From<OffsetDateTime> for EntryTime {
+    fn from(time: OffsetDateTime) -> EntryTime {
+        EntryTime::wall(time)
+    }
+}
 
 /// One line of a journal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     pub seq: u64,
+    /// The wall clock when the entry was written.
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
+    /// The simulated time of a run on a simulated clock (format 1.2; see [`EntryTime`]).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub sim_time: Option<OffsetDateTime>,
     pub kind: String,
     pub payload: Value,
     pub prev: String,
     pub hash: String,
+}
+
+impl Entry {
+    /// The entry's times.
+    pub fn times(&self) -> EntryTime {
+        EntryTime { time: self.time, sim_time: self.sim_time }
+    }
+
+    /// The time the run's engine saw when the entry was written (what a replay applies it at):
+    /// `sim_time` in a simulated run, else `time`.
+    pub fn engine_time(&self) -> OffsetDateTime {
+        self.times().engine()
+    }
 }
 
 /// The entry as hashed: every field but `hash`, in this order.
@@ -69,6 +129,8 @@ struct Unhashed<'a> {
     seq: u64,
     #[serde(with = "time::serde::rfc3339")]
     time: OffsetDateTime,
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    sim_time: Option<OffsetDateTime>,
     kind: &'a str,
     payload: &'a Value,
     prev: &'a str,
@@ -114,8 +176,8 @@ pub fn is_redacted(value: &Value) -> bool {
     value.get("redacted") == Some(&Value::Bool(true)) && value.get("sha256").is_some()
 }
 
-fn entry_hash(seq: u64, time: OffsetDateTime, kind: &str, payload: &Value, prev: &str) -> String {
-    let unhashed = Unhashed { seq, time, kind, payload, prev };
+fn entry_hash(seq: u64, stamp: EntryTime, kind: &str, payload: &Value, prev: &str) -> String {
+    let unhashed = Unhashed { seq, time: stamp.time, sim_time: stamp.sim_time, kind, payload, prev };
     // Serialising plain JSON values cannot fail.
     sha256_hex(&serde_json::to_vec(&unhashed).unwrap_or_default())
 }
@@ -126,9 +188,17 @@ fn raw_entry_hash(line: &[u8]) -> Option<String> {
     line_hashes(line).1
 }
 
-fn make_entry(seq: u64, time: OffsetDateTime, kind: &str, payload: Value, prev: &str) -> Entry {
-    let hash = entry_hash(seq, time, kind, &payload, prev);
-    Entry { seq, time, kind: kind.to_string(), payload, prev: prev.to_string(), hash }
+fn make_entry(seq: u64, stamp: EntryTime, kind: &str, payload: Value, prev: &str) -> Entry {
+    let hash = entry_hash(seq, stamp, kind, &payload, prev);
+    Entry {
+        seq,
+        time: stamp.time,
+        sim_time: stamp.sim_time,
+        kind: kind.to_string(),
+        payload,
+        prev: prev.to_string(),
+        hash,
+    }
 }
 
 /// What [`read`] found: the verified entries, and whether a torn last line was dropped.
@@ -270,7 +340,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<ReadOutcome, JournalError> {
             ));
         }
         if raw_hash.as_deref() != Some(entry.hash.as_str())
-            && entry_hash(entry.seq, entry.time, &entry.kind, &entry.payload, &entry.prev)
+            && entry_hash(entry.seq, entry.times(), &entry.kind, &entry.payload, &entry.prev)
                 != entry.hash
         {
             return Err(corrupt("entry hash does not match its content".into()));
@@ -371,7 +441,7 @@ pub fn verify_chain(entries: &[Entry]) -> Result<(), String> {
         if e.prev != prev {
             return Err(format!("entry {i}: hash chain broken"));
         }
-        if entry_hash(e.seq, e.time, &e.kind, &e.payload, &e.prev) != e.hash {
+        if entry_hash(e.seq, e.times(), &e.kind, &e.payload, &e.prev) != e.hash {
             return Err(format!("entry {i}: hash does not match its content"));
         }
         prev = sha256_hex(&serde_json::to_vec(e).map_err(|e| e.to_string())?);
@@ -426,12 +496,14 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Creates a new journal with its header entry (fails if the file exists).
+    /// Creates a new journal with its header entry (fails if the file exists), written at `time`
+    /// (an `OffsetDateTime` on the wall clock, or an [`EntryTime`]).
     pub fn create(
         path: &Path,
-        time: OffsetDateTime,
+        time: impl Into<EntryTime>,
         header: Value,
     ) -> Result<Writer, JournalError> {
+        let time: EntryTime = time.into();
         let file = OpenOptions::new()
             .create_new(true)
             .append(true)
@@ -524,16 +596,22 @@ impl Writer {
     }
 
     /// Appends a batch of entries with one `write` and one fsync (group commit). When this
-    /// returns, every entry is durable.
-    pub fn append_batch(
+    /// returns, every entry is durable. Each entry's time is an `OffsetDateTime` on the wall
+    /// clock or an [`EntryTime`].
+    pub fn append_batch<S: Into<EntryTime> + Copy>(
         &mut self,
-        batch: &[(OffsetDateTime, &str, Value)],
+        batch: &[(S, &str, Value)],
     ) -> Result<Vec<Entry>, JournalError> {
         self.buf.clear();
         let mut written = Vec::with_capacity(batch.len());
         for (time, kind, payload) in batch {
-            let entry =
-                make_entry(self.next_seq, *time, kind, payload.clone(), &self.last_line_hash);
+            let entry = make_entry(
+                self.next_seq,
+                (*time).into(),
+                kind,
+                payload.clone(),
+                &self.last_line_hash,
+            );
             let start = self.buf.len();
             serde_json::to_writer(&mut self.buf, &entry).map_err(|e| JournalError::Io {
                 action: "serialise an entry of",
@@ -576,6 +654,7 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn round_trip_and_chain() {
@@ -597,10 +676,48 @@ mod tests {
     }
 
     #[test]
+    fn a_simulated_entry_keeps_both_times_covered_by_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        let t = OffsetDateTime::UNIX_EPOCH;
+        let sim = t + time::Duration::days(1);
+        let mut w = Writer::create(&path, EntryTime::simulated(t, sim), json!({"run_id": "r"}))
+            .unwrap();
+        w.append_batch(&[
+            (EntryTime::simulated(t, sim), "event", json!({"a": 1})),
+            (EntryTime::wall(t), "event", json!({"b": 2})),
+        ])
+        .unwrap();
+        let out = read(&path).unwrap();
+        assert_eq!((out.entries[1].time, out.entries[1].sim_time), (t, Some(sim)));
+        assert_eq!(out.entries[1].engine_time(), sim);
+        assert_eq!((out.entries[2].sim_time, out.entries[2].engine_time()), (None, t));
+        verify_chain(&out.entries).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[1].starts_with(
+                r#"{"seq":1,"time":"1970-01-01T00:00:00Z","sim_time":"1970-01-02T00:00:00Z","kind":"event""#
+            ),
+            "{}",
+            lines[1]
+        );
+        // An entry on the wall clock is laid out exactly as format 1.1 laid it out.
+        assert!(lines[2].starts_with(r#"{"seq":2,"time":"1970-01-01T00:00:00Z","kind":"event""#));
+        // The simulated time is covered by the hash: changing it breaks the chain.
+        let changed = text.replacen("1970-01-02T00:00:00Z", "1970-01-03T00:00:00Z", 2);
+        let err = parse(&path, changed.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains(":1: journal is corrupt"), "{err}");
+        let mut entries = out.entries.clone();
+        entries[1].sim_time = None;
+        assert!(verify_chain(&entries).unwrap_err().contains("entry 1"));
+    }
+
+    #[test]
     fn raw_line_hash_equals_the_serialised_hash() {
         let e = make_entry(
             3,
-            OffsetDateTime::UNIX_EPOCH,
+            OffsetDateTime::UNIX_EPOCH.into(),
             "event",
             serde_json::json!({"x": {"a": 1, "hash": "h"}}),
             ZERO_HASH,

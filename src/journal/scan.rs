@@ -3,7 +3,8 @@
 //! It verifies exactly what [`super::parse`] verifies (the hash chain over the same bytes, `seq`,
 //! the header's format version, every payload valid JSON), but only for lines laid out as this
 //! build writes them (`{"seq":..,"time":"..","kind":"..","payload":..,"prev":"..","hash":".."}`,
-//! no whitespace, no escapes outside the payload), and it does not build [`super::Entry`]
+//! with `"sim_time":".."` after `time` in a simulated run, no whitespace, no escapes outside the
+//! payload), and it does not build [`super::Entry`]
 //! values: the line is hashed as it is, the shell is read by position, and the payload is handed
 //! to the caller's `decode` as text (the runner parses `event` payloads straight into
 //! `engine::Event`). One pass over the bytes, spread over the cores.
@@ -15,7 +16,7 @@
 //! when it accepts a line, [`super::parse`] accepts it with the same values (`tests` checks this
 //! on mutated lines).
 
-use super::{check_header_payload, FORMAT_MAJOR};
+use super::{check_header_payload, EntryTime, FORMAT_MAJOR};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
@@ -55,11 +56,11 @@ impl ChainPos {
 /// What [`scan`] verified.
 #[derive(Debug)]
 pub struct Scan<T> {
-    /// The header's time and payload, when the scan started at the beginning of the journal.
-    pub header: Option<(OffsetDateTime, Value)>,
+    /// The header's times and payload, when the scan started at the beginning of the journal.
+    pub header: Option<(EntryTime, Value)>,
     /// Every verified entry after the header, in order, by stretch of the file (one per
-    /// thread): its time and what `decode` made of it.
-    stretches: Vec<Vec<(OffsetDateTime, T)>>,
+    /// thread): its times and what `decode` made of it.
+    stretches: Vec<Vec<(EntryTime, T)>>,
     /// Where the chain stands after the last complete line.
     pub end: ChainPos,
     /// Bytes after the last complete line (a line still being written, or torn by a crash):
@@ -69,12 +70,12 @@ pub struct Scan<T> {
 
 impl<T> Scan<T> {
     /// The verified entries after the header, in order.
-    pub fn entries(&self) -> impl Iterator<Item = &(OffsetDateTime, T)> {
+    pub fn entries(&self) -> impl Iterator<Item = &(EntryTime, T)> {
         self.stretches.iter().flatten()
     }
 
     /// The last verified entry after the header.
-    pub fn last(&self) -> Option<&(OffsetDateTime, T)> {
+    pub fn last(&self) -> Option<&(EntryTime, T)> {
         self.stretches.iter().rev().find_map(|s| s.last())
     }
 
@@ -88,7 +89,7 @@ impl<T> Scan<T> {
     }
 
     /// The verified entries after the header, in order.
-    pub fn into_entries(self) -> Vec<(OffsetDateTime, T)> {
+    pub fn into_entries(self) -> Vec<(EntryTime, T)> {
         let mut stretches = self.stretches.into_iter();
         let mut all = stretches.next().unwrap_or_default();
         for s in stretches {
@@ -221,8 +222,8 @@ struct Stretch<T> {
     /// its hash.
     last: Option<(usize, usize, [u8; 32])>,
     lines: u64,
-    header: Option<(OffsetDateTime, Value)>,
-    entries: Vec<(OffsetDateTime, T)>,
+    header: Option<(EntryTime, Value)>,
+    entries: Vec<(EntryTime, T)>,
     /// The first line not vouched for: its index in the stretch, and why.
     error: Option<(u64, &'static str)>,
 }
@@ -246,7 +247,7 @@ impl<T> Stretch<T> {
 
 struct Line<T> {
     seq: u64,
-    time: OffsetDateTime,
+    time: EntryTime,
     item: Item<T>,
     /// The `prev` field, decoded.
     prev: [u8; 32],
@@ -316,12 +317,20 @@ fn check_line<T>(
     decode: &Decode<'_, T>,
 ) -> Result<Line<T>, &'static str> {
     const NOT_OURS: &str = "not laid out as this build writes lines";
-    // The shell, by position: `{"seq":N,"time":"T","kind":"K","payload":` P TAIL.
+    // The shell, by position: `{"seq":N,"time":"T",["sim_time":"S",]"kind":"K","payload":` P
+    // TAIL.
     let rest = line.strip_prefix(br#"{"seq":"#).ok_or(NOT_OURS)?;
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
     let seq = canonical_u64(&rest[..digits]).ok_or(NOT_OURS)?;
     let rest = rest[digits..].strip_prefix(br#","time":""#).ok_or(NOT_OURS)?;
     let (time, rest) = plain_string(rest).ok_or(NOT_OURS)?;
+    let (sim_time, rest) = match rest.strip_prefix(br#","sim_time":""#) {
+        Some(rest) => {
+            let (sim, rest) = plain_string(rest).ok_or(NOT_OURS)?;
+            (Some(sim), rest)
+        }
+        None => (None, rest),
+    };
     let rest = rest.strip_prefix(br#","kind":""#).ok_or(NOT_OURS)?;
     let (kind, rest) = plain_string(rest).ok_or(NOT_OURS)?;
     let rest = rest.strip_prefix(br#","payload":"#).ok_or(NOT_OURS)?;
@@ -354,6 +363,9 @@ fn check_line<T>(
     // lowercase digits decode here, so comparing the bytes is the same test.
     let prev = lower_hex(prev).ok_or("`prev` is not a hash in lowercase hex")?;
     let time = OffsetDateTime::parse(time, &Rfc3339).map_err(|_| NOT_OURS)?;
+    let sim_time =
+        sim_time.map(|s| OffsetDateTime::parse(s, &Rfc3339)).transpose().map_err(|_| NOT_OURS)?;
+    let time = EntryTime { time, sim_time };
     let payload = std::str::from_utf8(payload).map_err(|_| NOT_OURS)?;
     if !shallow(payload.as_bytes()) {
         // Read alone, a payload may nest one level deeper than inside its line.
@@ -503,10 +515,13 @@ mod tests {
         let path = dir.path().join("j.jsonl");
         let t = OffsetDateTime::UNIX_EPOCH;
         let mut w = Writer::create(&path, t, serde_json::json!({"run_id": "r"})).unwrap();
+        let t = EntryTime::wall(t);
+        // A run on a simulated clock carries `sim_time` too (journal format 1.2).
+        let sim = EntryTime::simulated(t.time, t.time + time::Duration::days(1));
         w.append_batch(&[
             (t, "event", serde_json::json!({"event": "step_started", "step": "a", "n": [1, 2.5]})),
             (t, "signature", serde_json::json!({"x": "é\"\\\u{1}"})),
-            (t, "event", serde_json::json!({"nested": {"deep": [null, true, -3]}})),
+            (sim, "event", serde_json::json!({"nested": {"deep": [null, true, -3]}})),
         ])
         .unwrap();
         std::fs::read(&path).unwrap()
@@ -529,10 +544,13 @@ mod tests {
         if let Ok(fast) = fast {
             let reference = reference.expect("the reference accepts what the fast reader does");
             let header = fast.header.as_ref().map(|(t, v)| (*t, v));
-            assert_eq!(header, Some((reference.entries[0].time, &reference.entries[0].payload)));
+            assert_eq!(
+                header,
+                Some((reference.entries[0].times(), &reference.entries[0].payload))
+            );
             let payloads: Vec<_> = reference.entries[1..].iter().map(|e| &e.payload).collect();
             assert_eq!(fast.entries().map(|(_, v)| v).collect::<Vec<_>>(), payloads);
-            let times: Vec<_> = reference.entries[1..].iter().map(|e| e.time).collect();
+            let times: Vec<_> = reference.entries[1..].iter().map(|e| e.times()).collect();
             assert_eq!(fast.entries().map(|(t, _)| *t).collect::<Vec<_>>(), times);
             assert_eq!(fast.end.offset, reference.valid_len);
             assert_eq!(fast.end.next_seq, reference.entries.len() as u64);
@@ -546,6 +564,8 @@ mod tests {
         let bytes = sample();
         let fast = scan(&bytes, &ChainPos::start(), &decode_value).unwrap();
         assert_eq!(fast.len(), 3);
+        let sims: Vec<_> = fast.entries().map(|(t, _)| t.sim_time.is_some()).collect();
+        assert_eq!(sims, [false, false, true]);
         agree(&bytes);
         // A torn last line is left out, as the reference leaves it out.
         let mut torn = bytes.clone();

@@ -18,7 +18,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
-use time::OffsetDateTime;
+use super::EntryTime;
 
 /// What a look at a file found: which file, how long, when last changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +59,7 @@ pub enum Growth<T> {
     Same,
     /// The verified entries appended since the last look, in order: their times and what
     /// `decode` made of them.
-    Appended(Vec<(OffsetDateTime, T)>),
+    Appended(Vec<(EntryTime, T)>),
     /// The journal is not a continuation of what was read: read it again from the start (and
     /// [`Tail::restart`] there). Says why, for the log.
     Reread(String),

@@ -155,6 +155,8 @@ pub fn actor() -> lifeboat::engine::Actor {
         host: "test-host".into(),
         azure_principal: None,
         azure_principal_name: None,
+        pipeline: None,
+        via: None,
     }
 }
 

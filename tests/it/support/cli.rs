@@ -19,11 +19,16 @@ pub fn bin() -> PathBuf {
 /// Variables of the test process a child never inherits: lifeboat's own (`LIFEBOAT_*`, among
 /// them `LIFEBOAT_TEST_STEPS`, which the engine tests set in this process), Azure's credentials
 /// (`AZURE_*`, the managed identity's `IDENTITY_*` and `MSI_*`, Azure Pipelines' `SYSTEM_*`),
-/// and `RUST_LOG`. Compared without case, as Windows does.
+/// the pipeline run an actor records (Azure Pipelines' `TF_BUILD` and `BUILD_*`, GitHub Actions'
+/// `GITHUB_*`: a test under CI must journal what it does on a developer's machine) and
+/// `RUST_LOG`. Compared without case, as Windows does.
 fn inherited_setting(name: &str) -> bool {
     let n = name.to_ascii_uppercase();
-    ["AZURE", "LIFEBOAT", "SYSTEM_", "IDENTITY_", "MSI_"].iter().any(|p| n.starts_with(p))
+    ["AZURE", "LIFEBOAT", "SYSTEM_", "IDENTITY_", "MSI_", "BUILD_", "GITHUB_"]
+        .iter()
+        .any(|p| n.starts_with(p))
         || n == "RUST_LOG"
+        || n == "TF_BUILD"
 }
 
 /// An empty directory the binary gets as `HOME` and `XDG_CONFIG_HOME`, so the config file it
