@@ -57,6 +57,7 @@ pub fn locate(state_dir: &Path, what: &str) -> Result<PathBuf, crate::error::Use
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct AuditEvent {
     pub seq: u64,
+    /// The wall clock when the entry was written.
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
     /// `header`, `signature`, or the engine event (`step_started`, `approved`, ...).
@@ -79,6 +80,14 @@ pub struct AuditEvent {
     pub detail: Option<String>,
     pub prev_hash: String,
     pub hash: String,
+    /// The simulated time of an entry of a run on a simulated clock (a simulated drill; journal
+    /// format 1.2); `time` is the wall clock either way.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub sim_time: Option<OffsetDateTime>,
+    /// What acted on the actor's behalf (`drill`), for a person's action.
+    pub via: Option<String>,
+    /// The pipeline run the actor acted in (`Pipeline::describe`), for a person's action.
+    pub pipeline: Option<String>,
 }
 
 /// One attempt of one step instance.
@@ -146,6 +155,9 @@ pub struct AuditRecord {
     pub runbook_path: String,
     pub runbook_sha256: String,
     pub journal_format: String,
+    /// `simulated` for a run driven on a simulated clock (a simulated drill: its entries carry
+    /// `sim_time`), else `wall`. Every time of the record is the wall clock either way.
+    pub clock: String,
     /// As journaled: secret values are redaction markers.
     pub params: Map<String, Value>,
     pub started_by: Option<Actor>,
@@ -239,6 +251,10 @@ impl AuditRecord {
             runbook_path: str_at("/runbook/path"),
             runbook_sha256: str_at("/runbook/sha256"),
             journal_format: format,
+            clock: match header.get("clock").and_then(Value::as_str) {
+                Some("simulated") => "simulated".into(),
+                _ => "wall".into(),
+            },
             params: header.get("params").and_then(Value::as_object).cloned().unwrap_or_default(),
             started_by: header
                 .get("started_by")
@@ -288,6 +304,9 @@ impl AuditRecord {
             detail: None,
             prev_hash: e.prev.clone(),
             hash: e.hash.clone(),
+            sim_time: e.sim_time,
+            via: None,
+            pipeline: None,
         };
         match e.kind.as_str() {
             "header" => {
@@ -498,6 +517,11 @@ impl AuditRecord {
             ev.host = s(by, "host");
             ev.azure_principal_id = s(by, "azure_principal");
             ev.azure_principal_name = s(by, "azure_principal_name");
+            ev.via = s(by, "via");
+            ev.pipeline = by
+                .get("pipeline")
+                .and_then(|p| serde_json::from_value::<crate::engine::Pipeline>(p.clone()).ok())
+                .map(|p| p.describe());
         }
     }
 

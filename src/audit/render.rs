@@ -34,6 +34,9 @@ pub const CSV_COLUMNS: &[&str] = &[
     "detail",
     "prev_hash",
     "hash",
+    "sim_time",
+    "via",
+    "pipeline",
 ];
 
 fn ts(t: OffsetDateTime) -> String {
@@ -61,6 +64,9 @@ fn row(e: &AuditEvent) -> Vec<String> {
         o(&e.detail),
         e.prev_hash.clone(),
         e.hash.clone(),
+        e.sim_time.map(ts).unwrap_or_default(),
+        o(&e.via),
+        o(&e.pipeline),
     ]
 }
 
@@ -259,6 +265,47 @@ fn actor_text(user: &Option<String>, name: &Option<String>, id: &Option<String>)
     s
 }
 
+/// `who` followed by the pipeline run the action was taken in and what acted on their behalf
+/// (`via drill`), when the journal says so.
+fn with_context(who: String, pipeline: &Option<String>, via: &Option<String>) -> String {
+    let mut s = who;
+    if let Some(p) = pipeline {
+        s.push_str(&format!(" in {p}"));
+    }
+    if let Some(v) = via {
+        s.push_str(&format!(" via {v}"));
+    }
+    s
+}
+
+/// A journaled actor for people: the user, the Azure principal, the pipeline run, the `via`.
+fn actor_of(a: &crate::engine::Actor) -> String {
+    with_context(
+        actor_text(&Some(a.user.clone()), &a.azure_principal_name, &a.azure_principal),
+        &a.pipeline.as_ref().map(|p| p.describe()),
+        &a.via,
+    )
+}
+
+/// An entry's actor for people ([`actor_of`] from the normalized columns); empty without one.
+fn event_actor(e: &AuditEvent) -> String {
+    if e.user.is_none() {
+        return String::new();
+    }
+    with_context(
+        actor_text(&e.user, &e.azure_principal_name, &e.azure_principal_id),
+        &e.pipeline,
+        &e.via,
+    )
+}
+
+/// What the record says of its clock, when the run was not on the wall clock.
+fn clock_note(r: &AuditRecord) -> Option<&'static str> {
+    (r.clock == "simulated").then_some(
+        "simulated (a drill): every time shown is the wall clock, when it really happened; the simulated time the run's engine ran on is each entry's sim_time",
+    )
+}
+
 fn params_text(r: &AuditRecord) -> Vec<(String, String)> {
     r.params
         .iter()
@@ -287,12 +334,11 @@ pub fn to_markdown(r: &AuditRecord) -> String {
     o.push_str(&format!("| Status | {} |\n", md(&r.status)));
     o.push_str(&format!("| Started | {} |\n", ts(r.started)));
     o.push_str(&format!("| Last entry | {} |\n", ts(r.last_entry)));
+    if let Some(note) = clock_note(r) {
+        o.push_str(&format!("| Clock | {} |\n", md(note)));
+    }
     if let Some(a) = &r.started_by {
-        o.push_str(&format!(
-            "| Started by | {} on {} |\n",
-            md(&actor_text(&Some(a.user.clone()), &a.azure_principal_name, &a.azure_principal)),
-            md(&a.host)
-        ));
+        o.push_str(&format!("| Started by | {} on {} |\n", md(&actor_of(a)), md(&a.host)));
     }
     o.push_str(&format!("| Journal | format {}, {} entries |\n", md(&r.journal_format), r.entries));
     o.push_str(&format!("| Final hash | {} |\n", md_code(&r.final_hash)));
@@ -355,11 +401,7 @@ pub fn to_markdown(r: &AuditRecord) -> String {
                 ts(m.time),
                 md(&m.action),
                 md(m.step.as_deref().unwrap_or("")),
-                md(&actor_text(
-                    &Some(m.by.user.clone()),
-                    &m.by.azure_principal_name,
-                    &m.by.azure_principal
-                )),
+                md(&actor_of(&m.by)),
                 md(&m.by.host),
                 md(m.text.as_deref().unwrap_or("")),
             ));
@@ -401,11 +443,7 @@ pub fn to_markdown(r: &AuditRecord) -> String {
             md(e.step.as_deref().unwrap_or("")),
             e.attempt.map(|a| a.to_string()).unwrap_or_default(),
             md(e.result.as_deref().unwrap_or("")),
-            md(&if e.user.is_some() {
-                actor_text(&e.user, &e.azure_principal_name, &e.azure_principal_id)
-            } else {
-                String::new()
-            }),
+            md(&event_actor(e)),
             md(e.detail.as_deref().unwrap_or("")),
             md_code(&e.hash),
         ));
@@ -548,7 +586,12 @@ fn html_view(r: &AuditRecord) -> Value {
         .map(|m| {
             json!({
                 "seq": m.seq, "time": ts(m.time), "action": c(&m.action),
-                "step": c(m.step.as_deref().unwrap_or("")), "user": c(&m.by.user),
+                "step": c(m.step.as_deref().unwrap_or("")),
+                "user": c(&with_context(
+                    m.by.user.clone(),
+                    &m.by.pipeline.as_ref().map(|p| p.describe()),
+                    &m.by.via,
+                )),
                 "host": c(&m.by.host),
                 "principal_name": o(&m.by.azure_principal_name),
                 "principal_id": o(&m.by.azure_principal),
@@ -574,11 +617,7 @@ fn html_view(r: &AuditRecord) -> Value {
         .iter()
         .filter(|e| !matches!(e.event.as_str(), "step_progress" | "scratch_saved" | "timer_fired"))
         .map(|e| {
-            let who = if e.user.is_some() {
-                actor_text(&e.user, &e.azure_principal_name, &e.azure_principal_id)
-            } else {
-                String::new()
-            };
+            let who = event_actor(e);
             let what = match (&e.method, &e.resource) {
                 (Some(m), Some(res)) => format!(
                     "{m} {res}{}",
@@ -608,17 +647,8 @@ fn html_view(r: &AuditRecord) -> Value {
         .iter()
         .map(|w| json!({"seq": w.seq, "step": c(&w.step), "text": c(&w.text)}))
         .collect();
-    let started_by = r
-        .started_by
-        .as_ref()
-        .map(|a| {
-            format!(
-                "{} on {}",
-                actor_text(&Some(a.user.clone()), &a.azure_principal_name, &a.azure_principal),
-                a.host
-            )
-        })
-        .unwrap_or_default();
+    let started_by =
+        r.started_by.as_ref().map(|a| format!("{} on {}", actor_of(a), a.host)).unwrap_or_default();
     json!({
         "run_id": c(&r.run_id),
         "warnings": warnings,
@@ -629,6 +659,7 @@ fn html_view(r: &AuditRecord) -> Value {
         "status_class": result_class(&r.status),
         "started": ts(r.started),
         "last_entry": ts(r.last_entry),
+        "clock": clock_note(r),
         "started_by": c(&started_by),
         "journal_format": c(&r.journal_format),
         "entries": r.entries,

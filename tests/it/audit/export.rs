@@ -93,10 +93,10 @@ fn csv_parses_back_strictly_one_row_per_journal_entry_and_is_formula_safe() {
     assert!(!csv.starts_with('\u{feff}'));
     let rows = parse_csv(&csv);
     assert_eq!(rows[0][0], "seq");
-    assert_eq!(rows[0].len(), 18, "{:?}", rows[0]);
+    assert_eq!(rows[0].len(), 21, "{:?}", rows[0]);
     assert_eq!(rows.len() - 1, journal_lines(), "one row per journal entry");
     for (n, r) in rows.iter().enumerate() {
-        assert_eq!(r.len(), 18, "row {n} has {} cells", r.len());
+        assert_eq!(r.len(), 21, "row {n} has {} cells", r.len());
         for cell in r {
             assert!(
                 !cell.starts_with(['=', '+', '-', '@']),
