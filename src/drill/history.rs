@@ -87,6 +87,16 @@ pub struct DrillSummary {
     pub rto_target_seconds: Option<f64>,
     pub rpo_seconds: Option<f64>,
     pub rpo_target_seconds: Option<f64>,
+    /// The RTO's measured part (lifeboat's own work); `None` in reports before it was split.
+    pub rto_measured_seconds: Option<f64>,
+    /// The RTO's assumed part (support desk, people: see the report's `assumptions`).
+    pub rto_assumed_seconds: Option<f64>,
+    /// Whether the RPO was `measured` or `assumed`; `None` in older reports.
+    pub rpo_basis: Option<super::report::BasisKind>,
+    /// When the drill really ran (wall clock); `None` in older reports, whose `started_at` is
+    /// the simulated start (the same second, give or take one).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub wall_started_at: Option<OffsetDateTime>,
 }
 
 impl DrillSummary {
@@ -102,6 +112,10 @@ impl DrillSummary {
             rto_target_seconds: r.rto.target_seconds,
             rpo_seconds: r.rpo.seconds,
             rpo_target_seconds: r.rpo.target_seconds,
+            rto_measured_seconds: r.rto.measured_seconds,
+            rto_assumed_seconds: r.rto.assumed_seconds,
+            rpo_basis: r.rpo.basis.as_ref().map(|b| b.kind),
+            wall_started_at: r.wall_clock.as_ref().map(|w| w.started_at),
         }
     }
 }
@@ -192,11 +206,13 @@ pub fn render_table(entries: &[HistoryEntry]) -> String {
         "RTO / target",
         "RTO w/o support",
         "RPO / target",
+        "RTO measured + assumed",
     ]);
     for e in entries {
         match &e.state {
             EntryState::Ok(s) => b.push_record([
-                s.started_at
+                s.wall_started_at
+                    .unwrap_or(s.started_at)
                     .format(&time::format_description::well_known::Rfc3339)
                     .unwrap_or_else(|_| s.started_at.to_string()),
                 e.run_id.clone(),
@@ -205,7 +221,16 @@ pub fn render_table(entries: &[HistoryEntry]) -> String {
                 if s.passed { "passed" } else { "FAILED" }.into(),
                 with_target(s.rto_seconds, s.rto_target_seconds),
                 opt(s.rto_excluding_support_wait_seconds),
-                with_target(s.rpo_seconds, s.rpo_target_seconds),
+                with_target(s.rpo_seconds, s.rpo_target_seconds)
+                    + if s.rpo_basis == Some(super::report::BasisKind::Assumed) {
+                        " (assumed)"
+                    } else {
+                        ""
+                    },
+                match (s.rto_measured_seconds, s.rto_assumed_seconds) {
+                    (Some(m), Some(a)) => format!("{} + {}", format_duration(m), format_duration(a)),
+                    _ => "n/a".into(),
+                },
             ]),
             EntryState::Unreadable { problem } => b.push_record([
                 "?".into(),
@@ -214,6 +239,7 @@ pub fn render_table(entries: &[HistoryEntry]) -> String {
                 String::new(),
                 "UNREADABLE".into(),
                 crate::text::clean_text(problem),
+                String::new(),
                 String::new(),
                 String::new(),
             ]),

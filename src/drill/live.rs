@@ -485,11 +485,21 @@ pub async fn execute_live(
         outage: Outage { region, injected_at },
         target_region: drill_region,
         recovery: Recovery { verified: all_ok, verified_at: all_ok.then_some(verified_at) },
-        rto: Rto { target_seconds: opts.rto_target.map(|d| d.as_secs_f64()), ..Rto::default() },
+        rto: Rto {
+            target_seconds: opts.rto_target.map(|d| d.as_secs_f64()),
+            measured_source: Some(
+                "lifeboat's steps and Azure calls against Azure, on the drill connector (the support request is drafted, not waited for)".into(),
+            ),
+            ..Rto::default()
+        },
         rpo: Rpo {
             backup_id: Some(summary.id.clone()),
             backup_taken_at: Some(manifest.time),
             target_seconds: opts.rpo_target.map(|d| d.as_secs_f64()),
+            basis: Some(report::Basis {
+                kind: report::BasisKind::Measured,
+                source: "the age of the backup the live drill took of the production connector at its start".into(),
+            }),
             ..Rpo::default()
         },
         api,
@@ -498,6 +508,9 @@ pub async fn execute_live(
         detected: Vec::new(),
         not_recreated_by_microsoft: NotRecreated::documented(),
         verdict: Verdict::default(),
+        // A live drill runs on the wall clock: its timeline is its wall clock.
+        wall_clock: Some(report::WallClock { started_at, finished_at }),
+        assumptions: Vec::new(),
     };
     r.compute_verdict();
     Ok(r)

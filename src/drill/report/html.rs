@@ -1,7 +1,8 @@
 //! `report.html`: the handlebars view of a report and its rendering.
 
 use super::{
-    format_duration, opt_duration, rfc3339, seconds_between, target_text, DrillReport, WaitedOn,
+    format_duration, opt_duration, rfc3339, seconds_between, target_text, AppliesTo, DrillReport,
+    WaitedOn,
 };
 use crate::text::clean_text;
 use serde_json::json;
@@ -120,6 +121,40 @@ fn html_view(r: &DrillReport) -> serde_json::Value {
         json!({ "text": text, "class": class })
     };
 
+    // What was measured and what assumed, shown when the report separates them.
+    let split = r
+        .rto
+        .measured_seconds
+        .zip(r.rto.assumed_seconds)
+        .filter(|_| r.rto.measured_source.is_some() || !r.assumptions.is_empty())
+        .map(|(measured, assumed)| {
+            json!({
+                "measured": format_duration(measured),
+                "assumed": format_duration(assumed),
+                "support": opt_duration(r.rto.assumed_support_seconds),
+                "people": opt_duration(r.rto.assumed_people_seconds),
+            })
+        });
+    let assumptions: Vec<_> = r
+        .assumptions
+        .iter()
+        .map(|a| {
+            json!({
+                "name": c(&a.name),
+                "applies_to": match a.applies_to { AppliesTo::Rto => "RTO", AppliesTo::Rpo => "RPO" },
+                "value": format_duration(a.seconds),
+                "option": a.option.as_deref().map(c),
+                "source": c(&a.source),
+            })
+        })
+        .collect();
+    let basis = (r.rto.measured_source.is_some() || !assumptions.is_empty()).then(|| {
+        json!({
+            "measured": r.rto.measured_source.as_deref().map(c),
+            "assumptions": assumptions,
+        })
+    });
+
     json!({
         "run_id": c(&r.run_id),
         "schema": c(&r.schema),
@@ -144,13 +179,20 @@ fn html_view(r: &DrillReport) -> serde_json::Value {
             "excluding": opt_duration(r.rto.excluding_support_wait_seconds),
             "support_wait": format_duration(r.rto.support_wait_seconds),
             "target": target(r.rto.target_seconds, r.rto.met, true),
+            "split": split,
         },
         "rpo": {
             "value": opt_duration(r.rpo.seconds),
             "backup_id": r.rpo.backup_id.as_deref().map(c),
             "backup_taken_at": r.rpo.backup_taken_at.map(rfc3339),
             "target": target(r.rpo.target_seconds, r.rpo.met, false),
+            "basis": r.rpo.basis.as_ref().map(|b| json!({ "kind": b.kind.as_str(), "source": c(&b.source) })),
         },
+        "ran": r.wall_clock.as_ref().map(|w| json!({
+            "started_at": rfc3339(w.started_at),
+            "finished_at": rfc3339(w.finished_at),
+        })),
+        "basis": basis,
         "api": r.api.totals,
         "operations": ops,
         "steps": steps,

@@ -145,8 +145,10 @@ pub fn render_junit(r: &DrillReport) -> String {
     let skipped = cases.iter().filter(|c| c.skipped).count();
     let suite_time = junit_time(r.wall_clock_seconds);
     let suite_name = format!("lifeboat drill {} ({})", r.scenario.as_str(), r.run_id);
-    // Surefire's timestamp is a local date-time without offset; the report's start is UTC-based.
-    let ts = r.started_at.to_offset(time::UtcOffset::UTC);
+    // Surefire's timestamp is a local date-time without offset; the report's start is UTC-based,
+    // on the wall clock when the report has it (a simulated timeline runs ahead of it).
+    let ts = r.wall_clock.as_ref().map_or(r.started_at, |w| w.started_at);
+    let ts = ts.to_offset(time::UtcOffset::UTC);
     let timestamp = format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
         ts.year(),
@@ -178,6 +180,24 @@ pub fn render_junit(r: &DrillReport) -> String {
     props.push(("rpo_backup_id", r.rpo.backup_id.clone().unwrap_or_default()));
     props.push(("api_calls", r.api.totals.calls.to_string()));
     props.push(("api_throttled_429", r.api.totals.throttled_429.to_string()));
+    // The RTO's measured and assumed parts, and what was assumed, when the report has them.
+    if r.rto.measured_source.is_some() || !r.assumptions.is_empty() {
+        props.push(("rto_measured_seconds", num(r.rto.measured_seconds)));
+        props.push(("rto_assumed_seconds", num(r.rto.assumed_seconds)));
+        for a in &r.assumptions {
+            let name = match a.name.as_str() {
+                "support-wait" => "assumed_support_wait_seconds",
+                "response-time" => "assumed_response_time_seconds",
+                "oauth-authorization" => "assumed_oauth_authorization_seconds",
+                "backup-age" => "assumed_backup_age_seconds",
+                _ => continue,
+            };
+            props.push((name, a.seconds.to_string()));
+        }
+    }
+    if let Some(w) = &r.wall_clock {
+        props.push(("wall_started_at", rfc3339(w.started_at)));
+    }
 
     let mut x = String::new();
     x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");

@@ -5,10 +5,13 @@
 //! it, so fields are only ever added (a minor change, still `v1`), never renamed or retyped
 //! without a new schema id.
 //!
-//! Every time is simulated time (or real time in a live drill), taken as an input: nothing here
-//! reads a clock. The measures (RTO, RPO, support wait, targets met) and the verdict are *derived*
-//! by [`DrillReport::compute_verdict`] (`verdict`) from the timeline, the verifications and the
-//! detections, so a report cannot claim a pass its own data contradicts.
+//! Every time of the timeline is simulated time (or real time in a live drill), taken as an
+//! input: nothing here reads a clock. [`DrillReport::wall_clock`] says when the drill really ran.
+//! The measures (RTO, RPO, support wait, targets met, the RTO's measured and assumed parts) and
+//! the verdict are *derived* by [`DrillReport::compute_verdict`] (`verdict`) from the timeline,
+//! the verifications and the detections, so a report cannot claim a pass its own data
+//! contradicts. What the drill did not measure is listed in [`DrillReport::assumptions`], each
+//! with its value and its source: no constant passes as a measurement.
 //!
 //! Renderings, one module each: [`to_json`] (here: the model as it serialises),
 //! [`render_html`] (`html`: one self-contained file, template `templates/drill-report.html.hbs`),
@@ -153,6 +156,70 @@ pub struct DrillReport {
     pub detected: Vec<Detection>,
     pub not_recreated_by_microsoft: Vec<NotRecreated>,
     pub verdict: Verdict,
+    /// When the drill really ran, on the wall clock (v1 minor addition; absent in older
+    /// reports). In a simulated drill every other time is simulated: simulated time starts at the
+    /// wall clock's second the simulator started, then runs ahead of it.
+    #[serde(default)]
+    pub wall_clock: Option<WallClock>,
+    /// What the drill did not measure but assumed, each with its value and source (v1 minor
+    /// addition; empty in older reports).
+    #[serde(default)]
+    pub assumptions: Vec<Assumption>,
+}
+
+/// When the drill really ran (the wall clock, whatever clock its timeline is on).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WallClock {
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished_at: OffsetDateTime,
+}
+
+/// Whether a figure of the report was measured or assumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BasisKind {
+    Measured,
+    Assumed,
+}
+
+impl BasisKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BasisKind::Measured => "measured",
+            BasisKind::Assumed => "assumed",
+        }
+    }
+}
+
+/// A figure's basis: measured or assumed, and from where.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Basis {
+    pub kind: BasisKind,
+    pub source: String,
+}
+
+/// What an [`Assumption`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppliesTo {
+    Rto,
+    Rpo,
+}
+
+/// A value the drill assumed instead of measuring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Assumption {
+    /// `support-wait`, `response-time`, `oauth-authorization`, `backup-age`, ...
+    pub name: String,
+    pub applies_to: AppliesTo,
+    /// The value assumed (for `response-time`: per answer of the drill standing in for a person).
+    pub seconds: f64,
+    /// The flag that sets it, if one does (`--support-wait`).
+    pub option: Option<String>,
+    /// Where the value comes from: the flag as given, or the default and why.
+    pub source: String,
 }
 
 /// The injected outage.
@@ -186,6 +253,24 @@ pub struct Rto {
     pub target_seconds: Option<f64>,
     /// `None` without a target.
     pub met: Option<bool>,
+    /// The part of `seconds` lifeboat's own work took (its steps and API calls, as measured
+    /// against the simulator or Azure): `seconds - assumed_seconds`. v1 minor addition: `None`
+    /// in older reports and without a verified recovery.
+    #[serde(default)]
+    pub measured_seconds: Option<f64>,
+    /// The part of `seconds` when the recovery waited on nothing but assumed delays (the
+    /// support desk, people): `assumed_support_seconds + assumed_people_seconds`.
+    #[serde(default)]
+    pub assumed_seconds: Option<f64>,
+    /// Time when only `waited_on: support` steps ran (nothing else progressed).
+    #[serde(default)]
+    pub assumed_support_seconds: Option<f64>,
+    /// Time when only `waited_on: person` steps ran (nothing else progressed, no support wait).
+    #[serde(default)]
+    pub assumed_people_seconds: Option<f64>,
+    /// What the measured part is and where it was measured (the simulator's model, or Azure).
+    #[serde(default)]
+    pub measured_source: Option<String>,
 }
 
 /// Recovery point: the age of the backup used, at the time of the outage.
@@ -198,6 +283,10 @@ pub struct Rpo {
     pub backup_taken_at: Option<OffsetDateTime>,
     pub target_seconds: Option<f64>,
     pub met: Option<bool>,
+    /// Whether `seconds` was measured (a real snapshot's age) or assumed (the drill backed up
+    /// itself and chose the backup's age), and from where. v1 minor addition.
+    #[serde(default)]
+    pub basis: Option<Basis>,
 }
 
 /// Counters of one class of Azure calls.

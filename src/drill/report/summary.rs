@@ -51,6 +51,26 @@ pub fn render_summary(r: &DrillReport) -> String {
         opt_duration(r.rto.excluding_support_wait_seconds),
         format!("support wait {}", format_duration(r.rto.support_wait_seconds)),
     ]);
+    // The RTO's two parts, when the report separates them (every drill since they were added).
+    let split = r.rto.measured_seconds.zip(r.rto.assumed_seconds);
+    if let (Some((measured, assumed)), true) =
+        (split, r.rto.measured_source.is_some() || !r.assumptions.is_empty())
+    {
+        m.push_record([
+            "RTO measured".to_string(),
+            format_duration(measured),
+            "lifeboat's own work (steps, API calls)".to_string(),
+        ]);
+        m.push_record([
+            "RTO assumed".to_string(),
+            format_duration(assumed),
+            format!(
+                "support {}, people {} (assumptions below)",
+                opt_duration(r.rto.assumed_support_seconds),
+                opt_duration(r.rto.assumed_people_seconds)
+            ),
+        ]);
+    }
     m.push_record([
         "RPO".to_string(),
         opt_duration(r.rpo.seconds),
@@ -100,10 +120,55 @@ pub fn render_summary(r: &DrillReport) -> String {
         }
     }
     let _ = writeln!(out, "{m}");
-    let _ = writeln!(out, "wall clock: {}", format_duration(r.wall_clock_seconds));
+    if let Some(source) = &r.rto.measured_source {
+        let _ = writeln!(out, "RTO measured: {}", clean_text(source));
+    }
+    if let Some(b) = &r.rpo.basis {
+        let _ = writeln!(out, "RPO {}: {}", b.kind.as_str(), clean_text(&b.source));
+    }
+    if !r.assumptions.is_empty() {
+        let _ = writeln!(out, "assumed (not measured):");
+        for a in &r.assumptions {
+            let flag = a.option.as_deref().map(|o| format!(" ({o})")).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  - {} {}{flag}: {}",
+                clean_text(&a.name),
+                format_duration(a.seconds),
+                clean_text(&a.source)
+            );
+        }
+    }
+    match &r.wall_clock {
+        Some(w) => {
+            let _ = writeln!(
+                out,
+                "ran {} → {} (wall clock, {}){}",
+                rfc3339_seconds(w.started_at),
+                rfc3339_seconds(w.finished_at),
+                format_duration(r.wall_clock_seconds),
+                if r.mode == super::Mode::Simulated {
+                    "; the timeline above is simulated time"
+                } else {
+                    ""
+                }
+            );
+        }
+        None => {
+            let _ = writeln!(out, "wall clock: {}", format_duration(r.wall_clock_seconds));
+        }
+    }
     let _ = writeln!(out, "verdict: {}", if r.verdict.passed { "PASSED" } else { "FAILED" });
     for reason in &r.verdict.reasons {
         let _ = writeln!(out, "  - {}", clean_text(reason));
     }
     out
+}
+
+/// `2026-12-06T10:15:42Z`: a wall-clock time for people, to the second, in UTC.
+fn rfc3339_seconds(t: OffsetDateTime) -> String {
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC).format(&fmt).unwrap_or_else(|_| t.to_string())
 }

@@ -175,6 +175,17 @@ impl DrillReport {
         self.rto.seconds = verified_at.map(|v| seconds_between(outage, v));
         self.rto.excluding_support_wait_seconds =
             self.rto.seconds.map(|s| round_ms(s - self.rto.support_wait_seconds));
+        // The RTO's assumed part: the time when the recovery waited on nothing but the support
+        // desk or a person (no other step ran); the rest is lifeboat's own work, measured.
+        let split = verified_at.map(|v| self.assumed_within(outage, v));
+        self.rto.assumed_support_seconds = split.map(|(support, _)| round_ms(support));
+        self.rto.assumed_people_seconds = split.map(|(_, people)| round_ms(people));
+        self.rto.assumed_seconds = split.map(|(support, people)| round_ms(support + people));
+        self.rto.measured_seconds = self
+            .rto
+            .seconds
+            .zip(self.rto.assumed_seconds)
+            .map(|(total, assumed)| round_ms(total - assumed));
         self.rto.met = self.rto.target_seconds.map(|t| self.rto.seconds.is_some_and(|s| s <= t));
 
         self.rpo.seconds = self.rpo.backup_taken_at.map(|b| seconds_between(b, outage));
@@ -182,6 +193,28 @@ impl DrillReport {
             .rpo
             .target_seconds
             .map(|t| self.rpo.seconds.is_some_and(|s| (0.0..=t).contains(&s)));
+    }
+
+    /// Within `[from, to]`: the seconds when only `waited_on: support` steps ran, and those when
+    /// only `waited_on: person` steps ran (no support wait either). A wait while another step
+    /// still works (another branch creating its connector) is not the recovery's bottleneck: it
+    /// counts as that work. Steps waiting on a region wait for the outage itself, neither work
+    /// nor assumption: they are left out of both sides.
+    fn assumed_within(&self, from: OffsetDateTime, to: OffsetDateTime) -> (f64, f64) {
+        let of = |pick: &dyn Fn(Option<WaitedOn>) -> bool| {
+            let spans: Vec<Span> = self
+                .steps
+                .iter()
+                .filter(|s| pick(s.waited_on))
+                .map(|s| (s.started_at.max(from), s.finished_at.min(to)))
+                .filter(|(a, b)| a < b)
+                .collect();
+            union(spans)
+        };
+        let working = of(&|w| matches!(w, None | Some(WaitedOn::Timer)));
+        let support = minus(&of(&|w| w == Some(WaitedOn::Support)), &working);
+        let people = minus(&minus(&of(&|w| w == Some(WaitedOn::Person)), &working), &support);
+        (total(&support), total(&people))
     }
 
     /// The drill's process exit code: 0 when the verdict passed, 1 otherwise (`error::Exit`).
@@ -194,9 +227,50 @@ impl DrillReport {
     }
 }
 
+type Span = (OffsetDateTime, OffsetDateTime);
+
+/// The union of spans, as disjoint spans in order.
+fn union(mut spans: Vec<Span>) -> Vec<Span> {
+    spans.sort();
+    let mut out: Vec<Span> = Vec::with_capacity(spans.len());
+    for (a, b) in spans {
+        match out.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+/// `a` without `b` (both disjoint and in order, as [`union`] returns them).
+fn minus(a: &[Span], b: &[Span]) -> Vec<Span> {
+    let mut out = Vec::new();
+    for &(mut start, end) in a {
+        for &(x, y) in b {
+            if y <= start || x >= end {
+                continue;
+            }
+            if x > start {
+                out.push((start, x));
+            }
+            start = start.max(y);
+        }
+        if start < end {
+            out.push((start, end));
+        }
+    }
+    out
+}
+
+fn total(spans: &[Span]) -> f64 {
+    // A fold from 0.0: `sum` of no spans is -0.0, which JSON would show as `-0.0`.
+    spans.iter().fold(0.0, |t, (a, b)| t + (*b - *a).as_seconds_f64())
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::*;
+    use super::{minus, total, union};
     use time::macros::datetime;
     use time::Duration;
 
@@ -238,6 +312,8 @@ mod tests {
             detected: vec![],
             not_recreated_by_microsoft: NotRecreated::documented(),
             verdict: Verdict::default(),
+            wall_clock: None,
+            assumptions: Vec::new(),
         }
     }
 
@@ -276,6 +352,48 @@ mod tests {
         assert!(r.verdict.passed, "{:?}", r.verdict.reasons);
     }
 
+    fn step(a: i64, b: i64, on: Option<WaitedOn>) -> StepRecord {
+        StepRecord::new("s", None, "k", at(a), at(b), 1, StepResult::Succeeded, None, on)
+    }
+
+    #[test]
+    fn the_assumed_part_is_when_nothing_but_support_or_people_was_waited_on() {
+        // Work 0..100; support 50..400 (its first 50 s overlap the work); work again 300..350
+        // (inside the support wait); a person 380..450 (20 s overlap the support wait); work
+        // 450..500; a region wait 480..600 (neither side); verified at 500.
+        let steps = vec![
+            step(0, 100, None),
+            step(50, 400, Some(WaitedOn::Support)),
+            step(300, 350, Some(WaitedOn::Timer)),
+            step(380, 450, Some(WaitedOn::Person)),
+            step(450, 500, None),
+            step(480, 600, Some(WaitedOn::Region)),
+        ];
+        let mut r = report(steps, Some(500));
+        r.compute_verdict();
+        // Support alone: 100..300 and 350..400 = 250 s; a person alone: 400..450 = 50 s.
+        assert_eq!(r.rto.assumed_support_seconds, Some(250.0));
+        assert_eq!(r.rto.assumed_people_seconds, Some(50.0));
+        assert_eq!(r.rto.assumed_seconds, Some(300.0));
+        assert_eq!(r.rto.measured_seconds, Some(200.0));
+        assert_eq!(r.rto.seconds, Some(500.0));
+        // The union of the support intervals is unchanged by the split.
+        assert_eq!(r.rto.support_wait_seconds, 350.0);
+    }
+
+    #[test]
+    fn spans_union_and_difference() {
+        let s = |a: i64, b: i64| (at(a), at(b));
+        assert_eq!(union(vec![s(5, 9), s(0, 3), s(2, 4), s(9, 10)]), vec![s(0, 4), s(5, 10)]);
+        assert_eq!(
+            minus(&[s(0, 10), s(20, 30)], &[s(2, 3), s(8, 22), s(25, 26)]),
+            vec![s(0, 2), s(3, 8), s(22, 25), s(26, 30)]
+        );
+        assert_eq!(minus(&[s(0, 10)], &[s(0, 10)]), vec![]);
+        assert_eq!(total(&[s(0, 2), s(5, 6)]), 3.0);
+        assert!(total(&[]).is_sign_positive());
+    }
+
     #[test]
     fn without_verification_the_wait_runs_to_the_end_and_rto_is_unknown() {
         let mut r = report(vec![wait(10, 2000, WaitedOn::Support)], None);
@@ -283,6 +401,7 @@ mod tests {
         r.compute_verdict();
         assert_eq!(r.rto.support_wait_seconds, 990.0);
         assert_eq!(r.rto.seconds, None);
+        assert_eq!((r.rto.measured_seconds, r.rto.assumed_seconds), (None, None));
         assert_eq!(r.rto.met, Some(false));
         assert!(!r.verdict.passed);
         assert_eq!(r.exit_code(), 1);

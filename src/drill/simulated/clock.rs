@@ -1,16 +1,23 @@
 //! The one clock of a simulated drill: the runner's and the step kinds' wall clock
 //! ([`SimWallClock`]) and the ARM client's timer ([`SimTimer`]) both read the simulator's time,
 //! and a timer sleep advances it instead of waiting.
+//!
+//! Simulated time starts at the wall clock's second when the simulator starts and then runs
+//! ahead of it (a simulated day between the backup and the outage, hours of support wait, all in
+//! a second or two). The run's engine runs on it; the journal records the wall clock beside it
+//! ([`SimWallClock`]'s `wall_now`), so the audit record shows when the drill really ran.
 
 use crate::azure::timer::Timer;
-use crate::clock::Clock;
+use crate::clock::{Clock, SystemClock};
 use crate::sim::Shared;
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
-/// The runner's and the step kinds' clock: the simulator's time as a date.
+/// The runner's and the step kinds' clock: the simulator's time as a date. It is not the wall
+/// clock and says so ([`Clock::wall_now`]): the runner journals the wall clock as each entry's
+/// `time` and this time as its `sim_time`.
 #[derive(Clone)]
 pub struct SimWallClock {
     shared: Arc<Shared>,
@@ -25,6 +32,10 @@ impl SimWallClock {
 impl Clock for SimWallClock {
     fn now(&self) -> OffsetDateTime {
         sim_time(&self.shared, self.shared.clock.now())
+    }
+
+    fn wall_now(&self) -> Option<OffsetDateTime> {
+        Some(SystemClock.now())
     }
 }
 

@@ -5,17 +5,18 @@
 use super::check::{verify_untouched, Baseline};
 use super::measure::{api_stats, detection, step_records};
 use super::{
-    advance_to, choose_region, drill_actor, drill_overrides, phase, scenario, set_outage, sim_time,
+    advance_to, choose_region, drill_overrides, phase, scenario, set_outage, sim_time,
     DrillOutcome, DrillProgress, SimDrillOptions, SimTimer, SimWallClock, MAX_SIMULATED,
     QUIET_PERIOD,
 };
 use crate::azure::{ArmClient, AuthMode, CloudName, ConnectOptions};
 use crate::backup::{self, CreateOptions, Keys, Manifest, Scope, Store};
-use crate::clock::Clock;
+use crate::clock::{Clock, SystemClock};
 use crate::drill::report::{
-    self, DrillReport, Mode, NotRecreated, Outage, Recovery, Rpo, Rto, Scenario, Verdict,
-    Verification,
+    self, AppliesTo, Assumption, Basis, BasisKind, DrillReport, Mode, NotRecreated, Outage,
+    Recovery, Rpo, Rto, Scenario, Verdict, Verification, WallClock,
 };
+use crate::engine::Actor;
 use crate::engine::kind::{Registry, Services};
 use crate::engine::replay::Watcher;
 use crate::engine::runner::{self, RunError, RunOptions, RunOutcome, TimeMode};
@@ -36,7 +37,7 @@ const WATCH_EVERY: Duration = Duration::from_millis(50);
 
 /// What every phase of one drill reads: the options, the simulator and its one clock, the
 /// drill's directory, the region it fails and the DevOps connectors that takes down (key,
-/// name), and the ARM client every step uses.
+/// name), the ARM client every step uses, and who the drill acts for.
 struct Drill<'a> {
     opts: &'a SimDrillOptions,
     sim: &'a RunningSim,
@@ -46,6 +47,8 @@ struct Drill<'a> {
     region: String,
     failed: Vec<(String, String)>,
     client: Arc<ArmClient>,
+    /// `opts.actor`, with the client's Azure principal when it has one ([`acting_for`]).
+    actor: Actor,
 }
 
 /// The drill's backup, in a store of this drill only.
@@ -79,6 +82,9 @@ struct Ran {
     /// The independent check made when every branch waited for the region, and its time.
     checked: Option<(Vec<Verification>, OffsetDateTime)>,
     interruptions: u32,
+    /// How many times the drill answered the run standing in for a person (each after the
+    /// assumed response time).
+    answers: u32,
 }
 
 pub(super) async fn drive_drill(
@@ -88,12 +94,14 @@ pub(super) async fn drive_drill(
     declared: &BTreeSet<String>,
     real_start: std::time::Instant,
 ) -> Result<DrillOutcome, UserError> {
+    let wall_start = SystemClock.now();
     let shared = sim.shared().clone();
     let clock: Arc<dyn Clock> = Arc::new(SimWallClock::new(shared.clone()));
     let started_at = clock.now();
     let (region, failed) = choose_failure(opts, sim)?;
     let client = connect(sim, &shared)?;
-    let d = Drill { opts, sim, shared, clock, drill_dir, region, failed, client };
+    let actor = acting_for(&opts.actor, &client);
+    let d = Drill { opts, sim, shared, clock, drill_dir, region, failed, client, actor };
 
     // 1. The backup, in a store of this drill only.
     let (backup, baseline) = back_up(&d).await?;
@@ -102,7 +110,23 @@ pub(super) async fn drive_drill(
     // 3. The runbook.
     let ran = run_runbook(&d, declared, &backup, &baseline, injected.at).await?;
     // 4. The independent check (if the runbook never waited for the region) and the report.
-    conclude(&d, started_at, real_start, &backup, &baseline, &injected, ran)
+    let started = (started_at, wall_start, real_start);
+    conclude(&d, started, &backup, &baseline, &injected, ran)
+}
+
+/// Who the drill's actions are journaled as: the person or pipeline that ran it, `via: drill`,
+/// and the Azure principal the client's token names, when it has one (never against the
+/// simulator, which the drill calls without a credential; a drill against Azure would).
+fn acting_for(actor: &Actor, client: &ArmClient) -> Actor {
+    let mut a = actor.clone();
+    if a.via.is_none() {
+        a.via = Some(crate::engine::VIA_DRILL.into());
+    }
+    if let Some(p) = client.principal() {
+        a.azure_principal = a.azure_principal.or(p.object_id);
+        a.azure_principal_name = a.azure_principal_name.or(p.name);
+    }
+    a
 }
 
 /// The region to fail (`--region`, else [`choose_region`]) and its DevOps connectors; refused
@@ -236,8 +260,8 @@ async fn run_runbook(
         &opts.state_dir,
         &plan,
         &opts.run_id,
-        d.clock.now(),
-        &drill_actor(),
+        runner::entry_time(&*d.clock),
+        &d.actor,
         opts.seed,
     )
     .map_err(UserError::from)?;
@@ -254,6 +278,7 @@ async fn run_runbook(
     let mut end = EndOfOutage { d, baseline, checked: None };
     let mut crashes = Crashes::new(opts);
     let mut progress = 0usize;
+    let mut answers = 0u32;
     let secret_params = runner::secret_params_of(&plan);
     let outcome = loop {
         if d.clock.now() - injected_at > MAX_SIMULATED {
@@ -263,7 +288,7 @@ async fn run_runbook(
         // interruption needs an unused code.
         let _ = write_codes(&codes.0, d.sim, &names);
         let options = RunOptions {
-            actor: drill_actor(),
+            actor: d.actor.clone(),
             time: TimeMode::Real,
             wait_until: Some(d.clock.now()),
             secret_params: secret_params.clone(),
@@ -294,13 +319,14 @@ async fn run_runbook(
                 if !answer(d, &run, &views, blockers)? {
                     break Some(RunOutcome::Paused { blockers: Vec::new() });
                 }
+                answers += 1;
             }
             other => break Some(other),
         }
     };
     let checked = end.checked;
     drop(codes);
-    Ok(Ran { run, outcome, checked, interruptions: crashes.count })
+    Ok(Ran { run, outcome, checked, interruptions: crashes.count, answers })
 }
 
 /// One stretch of the run: [`runner::drive`] until it returns, looked at every [`WATCH_EVERY`]
@@ -411,37 +437,47 @@ impl Crashes {
     }
 }
 
-/// Answers what a paused run waits for, standing in for the person: every approval is granted
-/// (actor `drill`), an interrupted one-shot step is looked at ([`check_interrupted`]). `false`
-/// when there was nothing it could answer (the run stops for a person).
+/// Answers what a paused run waits for, standing in for the person who ran the drill (the
+/// actor, `via: drill`): every approval is granted, an interrupted one-shot step is looked at
+/// ([`check_interrupted`]). A person takes time to answer: the assumed response time
+/// (`--response-time`) passes in simulated time first, once for all the blockers of a pause (one
+/// person answers them together). `false` when there was nothing it could answer (the run stops
+/// for a person).
 fn answer(
     d: &Drill<'_>,
     run: &Run,
     views: &[InstanceView],
     blockers: Vec<Blocker>,
 ) -> Result<bool, UserError> {
-    let mut acted = false;
+    let mut events = Vec::new();
     for b in blockers {
         let event = match b.phase {
             Phase::AwaitingApproval => Event::Approved {
                 step: b.step.clone(),
                 branch: b.branch,
-                by: drill_actor(),
-                comment: Some("granted by lifeboat drill (a rehearsal)".into()),
+                by: d.actor.clone(),
+                comment: Some("granted by lifeboat drill on behalf of the person who ran it (a rehearsal)".into()),
             },
             Phase::AwaitingAttestation if b.interrupted => {
-                match check_interrupted(d.sim, views, &b.step, b.branch) {
+                match check_interrupted(d.sim, views, &b.step, b.branch, &d.actor) {
                     Some(e) => e,
                     None => continue,
                 }
             }
             _ => continue,
         };
-        runner::apply_manual(&run.dir, &run.registry, event, d.clock.now())
-            .map_err(UserError::from)?;
-        acted = true;
+        events.push(event);
     }
-    Ok(acted)
+    if events.is_empty() {
+        return Ok(false);
+    }
+    let respond = d.opts.assumed.response_time.as_secs_f64();
+    advance_to(&d.shared, d.shared.clock.now() + respond);
+    for event in events {
+        runner::apply_manual(&run.dir, &run.registry, event, runner::entry_time(&*d.clock))
+            .map_err(UserError::from)?;
+    }
+    Ok(true)
 }
 
 /// Ends the outage, makes the independent check if the runbook never waited for the region,
@@ -449,8 +485,7 @@ fn answer(
 /// not succeed when it did not.
 fn conclude(
     d: &Drill<'_>,
-    started_at: OffsetDateTime,
-    real_start: std::time::Instant,
+    (started_at, wall_start, real_start): (OffsetDateTime, OffsetDateTime, std::time::Instant),
     backup: &Backup,
     baseline: &Baseline,
     injected: &Injected,
@@ -502,11 +537,16 @@ fn conclude(
         outage: Outage { region: d.region.clone(), injected_at: injected.at },
         target_region: crate::sim::model::normalize_region(&opts.target_region),
         recovery: Recovery { verified, verified_at: verified.then_some(verified_at) },
-        rto: Rto { target_seconds: opts.rto_target.map(|t| t.as_secs_f64()), ..Rto::default() },
+        rto: Rto {
+            target_seconds: opts.rto_target.map(|t| t.as_secs_f64()),
+            measured_source: Some(measured_source(&d.shared.config)),
+            ..Rto::default()
+        },
         rpo: Rpo {
             backup_id: Some(backup.id.clone()),
             backup_taken_at: Some(backup.taken_at),
             target_seconds: opts.rpo_target.map(|t| t.as_secs_f64()),
+            basis: Some(Basis { kind: BasisKind::Assumed, source: BACKUP_AGE_SOURCE.into() }),
             ..Rpo::default()
         },
         api,
@@ -515,6 +555,8 @@ fn conclude(
         detected,
         not_recreated_by_microsoft: NotRecreated::documented(),
         verdict: Verdict::default(),
+        wall_clock: Some(WallClock { started_at: wall_start, finished_at: SystemClock.now() }),
+        assumptions: assumptions(d, ran.answers),
     };
     r.compute_verdict();
     if ran.interruptions > 0 {
@@ -530,6 +572,96 @@ fn conclude(
         }
     }
     Ok(DrillOutcome { report: r, drill_dir: d.drill_dir.to_path_buf(), run_dir: Some(ran.run.dir) })
+}
+
+/// Where the RPO of a simulated drill comes from: it is chosen, not measured.
+const BACKUP_AGE_SOURCE: &str = "the drill takes its own backup of the simulated tenant and lets one simulated day pass before the outage (the worst case of a daily backup); only a drill from the organisation's own backup measures a real snapshot's age";
+
+/// What the measured part of the RTO is, from the simulator's configuration: lifeboat's work
+/// against the simulator's model of ARM.
+fn measured_source(config: &crate::sim::SimConfig) -> String {
+    let t = &config.throttle;
+    let limits = format!(
+        "reads {} + {}/s, writes {} + {}/s, deletes {} + {}/s per subscription; Resource Graph {} queries per {}",
+        t.reads.capacity,
+        t.reads.refill_per_sec,
+        t.writes.capacity,
+        t.writes.refill_per_sec,
+        t.deletes.capacity,
+        t.deletes.refill_per_sec,
+        t.graph_quota,
+        report::format_duration(t.graph_window.as_secs_f64()),
+    );
+    let throttle = if !t.enabled {
+        "ARM throttling off".to_string()
+    } else if *t == crate::sim::throttle::ThrottleConfig::default() {
+        format!("ARM throttling at ARM's documented limits ({limits})")
+    } else {
+        format!("ARM throttling tighter than ARM's documented limits ({limits})")
+    };
+    format!(
+        "lifeboat's steps and Azure calls against the simulator, simulated time advanced only by what lifeboat waited for (retry backoff, Retry-After, long-running operations of {} each, polls); {throttle}; the simulator answers at once, so network latency is not included",
+        report::format_duration(config.lro_delay.as_secs_f64())
+    )
+}
+
+/// What the drill assumed instead of measuring, each with its value and source.
+fn assumptions(d: &Drill<'_>, answers: u32) -> Vec<Assumption> {
+    let a = &d.opts.assumed;
+    let desk = d.shared.config.release_delay;
+    let support_source = if desk != a.support_wait {
+        "the simulator's release delay, as the caller that started the simulator configured it"
+            .to_string()
+    } else if a.support_wait_given {
+        "--support-wait: the organisation's own figure".to_string()
+    } else {
+        format!(
+            "default {}, a choice: Microsoft documents the initial response time of a support request (when an engineer starts working on it: it depends on the support plan and on the severity, {} for this runbook), not how long until the DevOps resources are released (Azure support plans, \"Support scope and responsiveness\"; docs/drill.md); set --support-wait from your support plan and your own experience",
+            report::format_duration(super::DEFAULT_SUPPORT_WAIT.as_secs_f64()),
+            "moderate (Severity B) by default"
+        )
+    };
+    let people_source = format!(
+        "{}; the drill answered {answers} time(s), each after this much simulated time (approvals, attestations: one person answering every branch at once)",
+        if a.response_time_given {
+            "--response-time: the organisation's own figure".to_string()
+        } else {
+            format!(
+                "default {}, a choice: how fast a person answers is the organisation's own figure (its on-call acknowledgement target); set --response-time",
+                report::format_duration(super::DEFAULT_RESPONSE_TIME.as_secs_f64())
+            )
+        }
+    );
+    vec![
+        Assumption {
+            name: "support-wait".into(),
+            applies_to: AppliesTo::Rto,
+            seconds: desk.as_secs_f64(),
+            option: Some("--support-wait".into()),
+            source: support_source,
+        },
+        Assumption {
+            name: "response-time".into(),
+            applies_to: AppliesTo::Rto,
+            seconds: a.response_time.as_secs_f64(),
+            option: Some("--response-time".into()),
+            source: people_source,
+        },
+        Assumption {
+            name: "oauth-authorization".into(),
+            applies_to: AppliesTo::Rto,
+            seconds: 0.0,
+            option: None,
+            source: "the drill hands the runbook one-time OAuth codes prepared before the run (authorization_codes); in a recovery a person authorizes each new connector (fresh codes, or the Azure portal), which takes their time".into(),
+        },
+        Assumption {
+            name: "backup-age".into(),
+            applies_to: AppliesTo::Rpo,
+            seconds: QUIET_PERIOD.as_secs_f64(),
+            option: None,
+            source: BACKUP_AGE_SOURCE.into(),
+        },
+    ]
 }
 
 /// Why a run that did not succeed did not, for the verdict's reasons: it never ended, the first
@@ -599,6 +731,7 @@ fn check_interrupted(
     views: &[InstanceView],
     step: &str,
     branch: Option<usize>,
+    actor: &Actor,
 ) -> Option<Event> {
     let v = views.iter().find(|v| v.step == step && v.branch == branch)?;
     if v.uses != "connector.delete" {
@@ -610,7 +743,7 @@ fn check_interrupted(
         Event::Attested {
             step: step.to_string(),
             branch,
-            by: drill_actor(),
+            by: actor.clone(),
             evidence: format!(
                 "the drill checked the simulated Azure: {id} is gone, the interrupted delete took effect"
             ),
@@ -619,7 +752,7 @@ fn check_interrupted(
         Event::Skipped {
             step: step.to_string(),
             branch,
-            by: drill_actor(),
+            by: actor.clone(),
             reason: format!(
                 "interrupted before the delete took effect: the drill leaves {id} in place"
             ),
