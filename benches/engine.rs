@@ -179,6 +179,8 @@ fn journal_of(
         host: "bench".into(),
         azure_principal: None,
         azure_principal_name: None,
+        pipeline: None,
+        via: None,
     };
     let run_dir = runner::create_run(dir, &p, "replay", t0(), &actor, 1).unwrap();
     let (mut w, _) = Writer::open(&run_dir.join(journal::JOURNAL_FILE)).unwrap();

@@ -83,6 +83,8 @@ struct Unhashed<'a> {
     seq: u64,
     #[serde(with = "time::serde::rfc3339")]
     time: OffsetDateTime,
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    sim_time: Option<OffsetDateTime>,
     kind: &'a str,
     payload: &'a Value,
     prev: &'a str,
@@ -113,14 +115,19 @@ fn rechain(data: &[u8]) -> Vec<u8> {
                             .ok()
                     })
                     .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                // A simulated run's engine time (journal format 1.2), when the input has one.
+                let sim_time = m.get("sim_time").and_then(Value::as_str).and_then(|t| {
+                    OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+                });
                 let kind = match m.remove("kind") {
                     Some(Value::String(k)) => k,
                     _ => "event".to_string(),
                 };
                 let payload = m.remove("payload").unwrap_or(Value::Null);
-                let unhashed = Unhashed { seq, time, kind: &kind, payload: &payload, prev: &prev };
+                let unhashed =
+                    Unhashed { seq, time, sim_time, kind: &kind, payload: &payload, prev: &prev };
                 let hash = sha256_hex(&serde_json::to_vec(&unhashed).unwrap_or_default());
-                let entry = Entry { seq, time, kind, payload, prev: prev.clone(), hash };
+                let entry = Entry { seq, time, sim_time, kind, payload, prev: prev.clone(), hash };
                 if serde_json::to_writer(&mut out, &entry).is_err() {
                     out.truncate(start);
                     out.extend_from_slice(line);

@@ -65,6 +65,8 @@ fn actor() -> Actor {
         host: "fuzz".into(),
         azure_principal: None,
         azure_principal_name: None,
+        pipeline: None,
+        via: None,
     }
 }
 

@@ -228,7 +228,9 @@ pub fn render_table(entries: &[HistoryEntry]) -> String {
                         ""
                     },
                 match (s.rto_measured_seconds, s.rto_assumed_seconds) {
-                    (Some(m), Some(a)) => format!("{} + {}", format_duration(m), format_duration(a)),
+                    (Some(m), Some(a)) => {
+                        format!("{} + {}", format_duration(m), format_duration(a))
+                    }
                     _ => "n/a".into(),
                 },
             ]),

@@ -462,7 +462,8 @@ mod tests {
         let json = serde_json::to_value(&a).unwrap();
         assert_eq!(json, serde_json::json!({"user": "ada", "host": "h", "via": "drill"}));
         // A 1.1 actor (no pipeline, no via) still reads.
-        let old: Actor = serde_json::from_value(serde_json::json!({"user": "u", "host": "h"})).unwrap();
+        let old: Actor =
+            serde_json::from_value(serde_json::json!({"user": "u", "host": "h"})).unwrap();
         assert_eq!((old.pipeline, old.via), (None, None));
     }
 }

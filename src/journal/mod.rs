@@ -102,7 +102,11 @@ pub struct Entry {
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
     /// The simulated time of a run on a simulated clock (format 1.2; see [`EntryTime`]).
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
     pub sim_time: Option<OffsetDateTime>,
     pub kind: String,
     pub payload: Value,
@@ -177,7 +181,8 @@ pub fn is_redacted(value: &Value) -> bool {
 }
 
 fn entry_hash(seq: u64, stamp: EntryTime, kind: &str, payload: &Value, prev: &str) -> String {
-    let unhashed = Unhashed { seq, time: stamp.time, sim_time: stamp.sim_time, kind, payload, prev };
+    let unhashed =
+        Unhashed { seq, time: stamp.time, sim_time: stamp.sim_time, kind, payload, prev };
     // Serialising plain JSON values cannot fail.
     sha256_hex(&serde_json::to_vec(&unhashed).unwrap_or_default())
 }
@@ -681,8 +686,8 @@ mod tests {
         let path = dir.path().join(JOURNAL_FILE);
         let t = OffsetDateTime::UNIX_EPOCH;
         let sim = t + time::Duration::days(1);
-        let mut w = Writer::create(&path, EntryTime::simulated(t, sim), json!({"run_id": "r"}))
-            .unwrap();
+        let mut w =
+            Writer::create(&path, EntryTime::simulated(t, sim), json!({"run_id": "r"})).unwrap();
         w.append_batch(&[
             (EntryTime::simulated(t, sim), "event", json!({"a": 1})),
             (EntryTime::wall(t), "event", json!({"b": 2})),

@@ -544,10 +544,7 @@ mod tests {
         if let Ok(fast) = fast {
             let reference = reference.expect("the reference accepts what the fast reader does");
             let header = fast.header.as_ref().map(|(t, v)| (*t, v));
-            assert_eq!(
-                header,
-                Some((reference.entries[0].times(), &reference.entries[0].payload))
-            );
+            assert_eq!(header, Some((reference.entries[0].times(), &reference.entries[0].payload)));
             let payloads: Vec<_> = reference.entries[1..].iter().map(|e| &e.payload).collect();
             assert_eq!(fast.entries().map(|(_, v)| v).collect::<Vec<_>>(), payloads);
             let times: Vec<_> = reference.entries[1..].iter().map(|e| e.times()).collect();

@@ -13,12 +13,12 @@
 //! the commands) reads the whole journal with [`super::parse`]'s checks before it appends.
 
 use super::scan::{scan, ChainPos, Decode};
+use super::EntryTime;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
-use super::EntryTime;
 
 /// What a look at a file found: which file, how long, when last changed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -167,8 +167,6 @@ pub fn render_summary(r: &DrillReport) -> String {
 
 /// `2026-12-06T10:15:42Z`: a wall-clock time for people, to the second, in UTC.
 fn rfc3339_seconds(t: OffsetDateTime) -> String {
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    );
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     t.to_offset(time::UtcOffset::UTC).format(&fmt).unwrap_or_else(|_| t.to_string())
 }

@@ -16,10 +16,10 @@ use crate::drill::report::{
     self, AppliesTo, Assumption, Basis, BasisKind, DrillReport, Mode, NotRecreated, Outage,
     Recovery, Rpo, Rto, Scenario, Verdict, Verification, WallClock,
 };
-use crate::engine::Actor;
 use crate::engine::kind::{Registry, Services};
 use crate::engine::replay::Watcher;
 use crate::engine::runner::{self, RunError, RunOptions, RunOutcome, TimeMode};
+use crate::engine::Actor;
 use crate::engine::{Blocker, Event, InstanceView, Phase, State};
 use crate::error::UserError;
 use crate::sim::{RunningSim, Shared};
@@ -456,7 +456,10 @@ fn answer(
                 step: b.step.clone(),
                 branch: b.branch,
                 by: d.actor.clone(),
-                comment: Some("granted by lifeboat drill on behalf of the person who ran it (a rehearsal)".into()),
+                comment: Some(
+                    "granted by lifeboat drill on behalf of the person who ran it (a rehearsal)"
+                        .into(),
+                ),
             },
             Phase::AwaitingAttestation if b.interrupted => {
                 match check_interrupted(d.sim, views, &b.step, b.branch, &d.actor) {

@@ -52,11 +52,7 @@ fn export_period(state: &Path, since: &str, until: &str, out: &Path) -> Vec<Vec<
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let index = std::fs::read_to_string(out.join("index.csv")).unwrap();
-    index
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').map(String::from).collect())
-        .collect()
+    index.lines().skip(1).map(|l| l.split(',').map(String::from).collect()).collect()
 }
 
 #[test]
@@ -208,8 +204,8 @@ fn the_report_separates_measured_from_assumed_and_names_each_assumption() {
     assert_eq!(short["rto"]["assumed_people_seconds"], 0.0);
     assert!(long["rto"]["assumed_people_seconds"].as_f64().unwrap() >= 2700.0);
     assert!(
-        long["rto"]["seconds"].as_f64().unwrap() > short["rto"]["seconds"].as_f64().unwrap()
-            + 5.0 * 3600.0
+        long["rto"]["seconds"].as_f64().unwrap()
+            > short["rto"]["seconds"].as_f64().unwrap() + 5.0 * 3600.0
     );
     assert!(long["rto"]["measured_seconds"].as_f64().unwrap() > 0.0);
 }

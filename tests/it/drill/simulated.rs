@@ -223,7 +223,15 @@ fn bad_flags_exit_2_before_anything_is_written() {
         (vec!["--support-wait", "31d"], "longer than 30d"),
         (vec!["--response-time", "forever"], "not a duration"),
         (
-            vec!["--live", "--connector", "c", "--drill-region", "northeurope", "--support-wait", "1h"],
+            vec![
+                "--live",
+                "--connector",
+                "c",
+                "--drill-region",
+                "northeurope",
+                "--support-wait",
+                "1h",
+            ],
             "--support-wait",
         ),
     ] {

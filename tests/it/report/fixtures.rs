@@ -268,27 +268,36 @@ pub fn failed_step() -> DrillReport {
 pub fn honest() -> DrillReport {
     let mut r = base("drill-20260302-090000-h0n3", Scenario::RegionOutage);
     let start = r.started_at;
-    r.wall_clock = Some(WallClock {
-        started_at: start,
-        finished_at: start + Duration::milliseconds(23_418),
-    });
+    r.wall_clock =
+        Some(WallClock { started_at: start, finished_at: start + Duration::milliseconds(23_418) });
     r.rto.measured_source = Some("lifeboat's steps and Azure calls against the simulator; ARM throttling at ARM's documented limits; network latency not included".into());
     r.rpo.basis = Some(Basis {
         kind: BasisKind::Assumed,
         source: "the drill takes its own backup and lets one simulated day pass".into(),
     });
-    let assumed = |name: &str, to: AppliesTo, seconds: f64, option: Option<&str>, source: &str| {
-        Assumption {
+    let assumed =
+        |name: &str, to: AppliesTo, seconds: f64, option: Option<&str>, source: &str| Assumption {
             name: name.into(),
             applies_to: to,
             seconds,
             option: option.map(String::from),
             source: source.into(),
-        }
-    };
+        };
     r.assumptions = vec![
-        assumed("support-wait", AppliesTo::Rto, 14_400.0, Some("--support-wait"), "default 4h, a choice: Microsoft documents only the initial response time"),
-        assumed("response-time", AppliesTo::Rto, 900.0, Some("--response-time"), "default 15m, a choice <on-call> & \"target\""),
+        assumed(
+            "support-wait",
+            AppliesTo::Rto,
+            14_400.0,
+            Some("--support-wait"),
+            "default 4h, a choice: Microsoft documents only the initial response time",
+        ),
+        assumed(
+            "response-time",
+            AppliesTo::Rto,
+            900.0,
+            Some("--response-time"),
+            "default 15m, a choice <on-call> & \"target\"",
+        ),
         assumed("oauth-authorization", AppliesTo::Rto, 0.0, None, "codes prepared before the run"),
         assumed("backup-age", AppliesTo::Rpo, 86_400.0, None, "a daily backup's worst case"),
     ];
