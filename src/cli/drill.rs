@@ -159,6 +159,7 @@ pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
     }
     let report_dir =
         a.report_dir.clone().unwrap_or_else(|| history::drills_dir(&state_dir).join(&run_id));
+    let mut notified = None;
     let report = if a.live {
         // Inputs first: nothing is read or written before they are all valid.
         let opts = live::LiveDrillRequest {
@@ -172,9 +173,16 @@ pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
         .validate()?;
         live::execute_live(&opts, g.connect()?.client, &state_dir, &run_id).await?
     } else {
-        run_simulated(&a, g, &state_dir, &run_id).await?
+        let (report, summary) = run_simulated(&a, g, &state_dir, &run_id).await?;
+        notified = summary;
+        report
     };
-    finish(&report, &state_dir, &report_dir, a.junit.as_deref())
+    let exit = finish(&report, &state_dir, &report_dir, a.junit.as_deref());
+    // Last, after the summary: how the notifications went.
+    if let Some(summary) = notified {
+        crate::say_err!("{summary}");
+    }
+    exit
 }
 
 /// Validates the simulated drill's inputs (exit 2, nothing written), then runs it.
@@ -183,7 +191,7 @@ async fn run_simulated(
     g: &Globals,
     state_dir: &Path,
     run_id: &str,
-) -> anyhow::Result<DrillReport> {
+) -> anyhow::Result<(DrillReport, Option<crate::notify::Summary>)> {
     // Webhooks are checked first: a bad one exits 2 before anything is read or written.
     let notify = super::notify::resolve(&a.notify, g)?;
     let tenant = match a.tenant.as_str() {
@@ -250,10 +258,15 @@ async fn run_simulated(
         Ok(o) => vec![format!("drill verdict: FAILED ({})", o.report.verdict.reasons.join("; "))],
         Err(e) => vec![format!("the drill stopped: {}", e.message)],
     };
-    if run_dir.exists() {
-        super::notify::finish(notifier, &run_dir, &crate::steps::registry(), &verdict).await;
+    let summary = if run_dir.exists() {
+        super::notify::finish_quietly(notifier, &run_dir, &crate::steps::registry(), &verdict).await
+    } else {
+        None
+    };
+    if let (Err(_), Some(s)) = (&outcome, &summary) {
+        crate::say_err!("{s}");
     }
-    Ok(outcome?.report)
+    Ok((outcome?.report, summary))
 }
 
 /// Writes the report files and the history, prints the summary, and maps the verdict.

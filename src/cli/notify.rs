@@ -29,7 +29,7 @@ pub struct NotifyArgs {
     /// webhooks are recognised by host (or say slack+https://, teams+https://,
     /// messagecard+https://, json+https://); anything else gets lifeboat's JSON. Also
     /// LIFEBOAT_NOTIFY (URLs separated by spaces or commas) or `[notify] urls` in the config
-    /// file. A webhook URL is a secret: lifeboat shows only https://host/…last4
+    /// file. A webhook URL is a secret: lifeboat shows only its host and last 4 characters
     #[arg(long = "notify", value_name = "URL")]
     pub notify: Vec<String>,
 
@@ -119,10 +119,21 @@ pub async fn finish(
     registry: &Registry,
     extra: &[String],
 ) {
-    let Some(n) = notifier else { return };
+    if let Some(summary) = finish_quietly(notifier, run_dir, registry, extra).await {
+        crate::say_err!("{summary}");
+    }
+}
+
+/// [`finish`] without printing: the summary, for a command that prints it last.
+pub async fn finish_quietly(
+    notifier: Option<Arc<Notifier>>,
+    run_dir: &Path,
+    registry: &Registry,
+    extra: &[String],
+) -> Option<crate::notify::Summary> {
+    let n = notifier?;
     let now = crate::clock::Clock::now(&crate::clock::SystemClock);
-    let summary = n.finish_run(run_dir, registry, now, extra).await;
-    crate::say_err!("{summary}");
+    Some(n.finish_run(run_dir, registry, now, extra).await)
 }
 
 #[cfg(test)]
