@@ -398,7 +398,9 @@ impl Default for RunOptions {
 /// Something that watches a run as [`drive`] moves it, from a layer above the engine: called
 /// with each batch of events once it is journaled and applied (`engine` is the state after it;
 /// `now` the batch's time on the run's clock). Called on the driver's task between commits, so
-/// it must return at once and never fail the run: queue work, never wait for it.
+/// it must return at once and never fail the run: queue work, never wait for it. `events` are
+/// the batch as handed to the journal, before its secrets were scrubbed: read which steps they
+/// name; take any text from `engine`, whose state holds the scrubbed form.
 pub trait RunObserver: Send + Sync + std::fmt::Debug {
     fn journaled(&self, engine: &Engine, events: &[Event], now: OffsetDateTime);
 }
