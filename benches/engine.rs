@@ -45,6 +45,7 @@ fn plan(n: usize, width: usize, concurrency: usize) -> Plan {
             when: None,
             retry: RetryPolicy::default(),
             timeout: None,
+            expected: None,
             description: None,
             span: Span::default(),
         })

@@ -67,7 +67,7 @@ pub struct DrillArgs {
 
     /// Rehearse against real Azure with a second connector (seed 000); needs --connector and
     /// --drill-region
-    #[arg(long, requires_all = ["connector", "drill_region"], conflicts_with_all = ["tenant", "region", "runbook"])]
+    #[arg(long, requires_all = ["connector", "drill_region"], conflicts_with_all = ["tenant", "region", "runbook", "notify"])]
     pub live: bool,
 
     /// Live: the production connector's resource ID (never written to)
@@ -88,8 +88,13 @@ pub struct DrillArgs {
     pub submit_ticket: bool,
 
     /// Remove everything an interrupted live drill created (from its cleanup ledger)
-    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["live", "scenario", "tenant", "runbook"])]
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["live", "scenario", "tenant", "runbook", "notify"])]
     pub cleanup: Option<String>,
+
+    /// Simulated drills: notifications as a run sends them (`lifeboat run --notify`), marked as
+    /// a drill
+    #[command(flatten)]
+    pub notify: super::notify::NotifyArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +159,7 @@ pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
     }
     let report_dir =
         a.report_dir.clone().unwrap_or_else(|| history::drills_dir(&state_dir).join(&run_id));
+    let mut notified = None;
     let report = if a.live {
         // Inputs first: nothing is read or written before they are all valid.
         let opts = live::LiveDrillRequest {
@@ -167,17 +173,27 @@ pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
         .validate()?;
         live::execute_live(&opts, g.connect()?.client, &state_dir, &run_id).await?
     } else {
-        run_simulated(&a, &state_dir, &run_id).await?
+        let (report, summary) = run_simulated(&a, g, &state_dir, &run_id).await?;
+        notified = summary;
+        report
     };
-    finish(&report, &state_dir, &report_dir, a.junit.as_deref())
+    let exit = finish(&report, &state_dir, &report_dir, a.junit.as_deref());
+    // Last, after the summary: how the notifications went.
+    if let Some(summary) = notified {
+        crate::say_err!("{summary}");
+    }
+    exit
 }
 
 /// Validates the simulated drill's inputs (exit 2, nothing written), then runs it.
 async fn run_simulated(
     a: &DrillArgs,
+    g: &Globals,
     state_dir: &Path,
     run_id: &str,
-) -> anyhow::Result<DrillReport> {
+) -> anyhow::Result<(DrillReport, Option<crate::notify::Summary>)> {
+    // Webhooks are checked first: a bad one exits 2 before anything is read or written.
+    let notify = super::notify::resolve(&a.notify, g)?;
     let tenant = match a.tenant.as_str() {
         "small" => TenantChoice { source: TenantSource::Small, label: "small".into() },
         "large" => TenantChoice {
@@ -224,6 +240,7 @@ async fn run_simulated(
         }
     };
     let display = Display::new();
+    let notifier = super::notify::start(notify, true);
     let opts = SimDrillOptions {
         state_dir: state_dir.to_path_buf(),
         run_id: run_id.to_string(),
@@ -236,10 +253,25 @@ async fn run_simulated(
         rpo_target: a.rpo_target,
         seed: a.seed,
         progress: Some(display.callback()),
+        observer: super::notify::observer(&notifier),
     };
     let outcome = simulated::run(opts).await;
     display.finish();
-    Ok(outcome?.report)
+    let run_dir = runner::runs_dir(state_dir).join(run_id);
+    let verdict = match &outcome {
+        Ok(o) if o.report.verdict.passed => vec!["drill verdict: PASSED".to_string()],
+        Ok(o) => vec![format!("drill verdict: FAILED ({})", o.report.verdict.reasons.join("; "))],
+        Err(e) => vec![format!("the drill stopped: {}", e.message)],
+    };
+    let summary = if run_dir.exists() {
+        super::notify::finish_quietly(notifier, &run_dir, &crate::steps::registry(), &verdict).await
+    } else {
+        None
+    };
+    if let (Err(_), Some(s)) = (&outcome, &summary) {
+        crate::say_err!("{s}");
+    }
+    Ok((outcome?.report, summary))
 }
 
 /// Writes the report files and the history, prints the summary, and maps the verdict.

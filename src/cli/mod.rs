@@ -12,6 +12,7 @@ pub mod docs;
 pub mod doctor;
 pub mod drill;
 pub mod guided;
+pub mod notify;
 pub mod plan;
 pub mod run;
 pub mod runbooks;

@@ -35,6 +35,8 @@ pub struct RunArgs {
     /// manual tasks, hidden input for secrets, progress bars; Ctrl-C pauses cleanly
     #[arg(long)]
     pub guided: bool,
+    #[command(flatten)]
+    pub notify: super::notify::NotifyArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -59,6 +61,8 @@ pub struct ResumeArgs {
     /// cannot fix, and any one-shot step, stays failed for `lifeboat skip`
     #[arg(long)]
     pub no_rearm: bool,
+    #[command(flatten)]
+    pub notify: super::notify::NotifyArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -205,6 +209,8 @@ fn no_store_hint(plan: &runbook::Plan, e: anyhow::Error) -> anyhow::Error {
 }
 
 pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
+    // Webhooks are checked first: a bad one exits 2 before anything is read or written.
+    let notify = super::notify::resolve(&a.notify, g)?;
     if a.guided {
         super::guided::require_terminal()?;
     }
@@ -259,15 +265,23 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
     say!("run {run_id} started ({} steps)", plan.runbook.steps.len());
     services.insert(Arc::new(crate::steps::services::RunDir(dir.clone())));
     let secrets = runner::secret_params_of(&plan);
+    let notifier = super::notify::start(notify, false);
     if a.guided {
-        let exit = super::guided::drive_guided(&dir, &run_id, &registry, services, secrets).await?;
+        let observer = super::notify::observer(&notifier);
+        let exit =
+            super::guided::drive_guided(&dir, &run_id, &registry, services, secrets, observer)
+                .await;
+        super::notify::finish(notifier, &dir, &registry, &[]).await;
+        let exit = exit?;
         sign_if_asked(&dir, sign_key.as_ref())?;
         return Ok(exit);
     }
-    drive(&dir, &run_id, &registry, Arc::new(services), secrets, sign_key.as_ref()).await
+    drive(&dir, &run_id, &registry, Arc::new(services), secrets, sign_key.as_ref(), notifier).await
 }
 
 pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> {
+    // Webhooks are checked first: a bad one exits 2 before anything is read or written.
+    let notify = super::notify::resolve(&a.notify, g)?;
     if a.guided {
         super::guided::require_terminal()?;
     }
@@ -343,13 +357,19 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
             say!("re-armed step {name} (its last failure may pass now: {reason})");
         }
     }
+    let notifier = super::notify::start(notify, false);
     if a.guided {
+        let observer = super::notify::observer(&notifier);
         let exit =
-            super::guided::drive_guided(&dir, &a.run_id, &registry, services, secrets).await?;
+            super::guided::drive_guided(&dir, &a.run_id, &registry, services, secrets, observer)
+                .await;
+        super::notify::finish(notifier, &dir, &registry, &[]).await;
+        let exit = exit?;
         sign_if_asked(&dir, sign_key.as_ref())?;
         return Ok(exit);
     }
-    drive(&dir, &a.run_id, &registry, Arc::new(services), secrets, sign_key.as_ref()).await
+    drive(&dir, &a.run_id, &registry, Arc::new(services), secrets, sign_key.as_ref(), notifier)
+        .await
 }
 
 async fn drive(
@@ -359,15 +379,25 @@ async fn drive(
     services: Arc<Services>,
     secret_params: serde_json::Map<String, serde_json::Value>,
     sign_key: Option<&ed25519_dalek::SigningKey>,
+    notifier: Option<Arc<crate::notify::Notifier>>,
 ) -> anyhow::Result<Exit> {
-    let options = RunOptions { secret_params, ..RunOptions::default() };
-    let outcome =
-        runner::drive(dir, registry, services, clock(), &options).await.map_err(UserError::from)?;
+    let observer = super::notify::observer(&notifier);
+    let options = RunOptions { secret_params, observer, ..RunOptions::default() };
+    let outcome = runner::drive(dir, registry, services, clock(), &options).await;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            // The people notified hear that the run stopped, whatever stopped it.
+            super::notify::finish(notifier, dir, registry, &[]).await;
+            return Err(UserError::from(e).into());
+        }
+    };
     sign_if_asked(dir, sign_key)?;
     print!("{}", crate::redact::scrub_output(&describe_outcome(run_id, &outcome)));
     if let Ok(r) = runner::load(dir, registry) {
         print!("{}", crate::redact::scrub_output(&describe_warnings(run_id, &r.engine.snapshot())));
     }
+    super::notify::finish(notifier, dir, registry, &[]).await;
     Ok(outcome.exit())
 }
 

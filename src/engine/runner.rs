@@ -383,6 +383,8 @@ pub struct RunOptions {
     pub wait_until: Option<OffsetDateTime>,
     /// Real values of secret parameters (never journaled; see [`secret_params_of`]).
     pub secret_params: Map<String, Value>,
+    /// Told of every batch of events [`drive`] journals (e.g. the notifier of `--notify`).
+    pub observer: Option<Arc<dyn RunObserver>>,
 }
 
 impl Default for RunOptions {
@@ -392,8 +394,19 @@ impl Default for RunOptions {
             time: TimeMode::Real,
             wait_until: None,
             secret_params: Map::new(),
+            observer: None,
         }
     }
+}
+
+/// Something that watches a run as [`drive`] moves it, from a layer above the engine: called
+/// with each batch of events once it is journaled and applied (`engine` is the state after it;
+/// `now` the batch's time on the run's clock). Called on the driver's task between commits, so
+/// it must return at once and never fail the run: queue work, never wait for it. `events` are
+/// the batch as handed to the journal, before its secrets were scrubbed: read which steps they
+/// name; take any text from `engine`, whose state holds the scrubbed form.
+pub trait RunObserver: Send + Sync + std::fmt::Debug {
+    fn journaled(&self, engine: &Engine, events: &[Event], now: OffsetDateTime);
 }
 
 /// How a [`drive`] ended.
@@ -568,6 +581,14 @@ pub async fn drive(
     let (mut writer, Replayed { run_id, mut engine, entries, .. }) =
         super::replay::open(&path, registry)?;
     let fresh = entries.len() <= 2;
+    // Every commit of this drive, then its observer (if any) with the state it left.
+    let commit = |w: &mut Writer, e: &mut Engine, batch: &[Event], now: OffsetDateTime| {
+        let actions = commit(w, e, batch, now)?;
+        if let Some(o) = &options.observer {
+            o.journaled(e, batch, now);
+        }
+        Ok::<_, RunError>(actions)
+    };
     engine.remember_secret_params(options.secret_params.clone());
     let mut actions = engine.forget_dispatched();
     if !fresh {

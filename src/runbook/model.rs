@@ -151,6 +151,15 @@ pub struct StepDef {
     /// Deadline for one attempt (for waits: for the whole wait).
     #[serde(with = "humantime_serde_compat::option")]
     pub timeout: Option<Duration>,
+    /// How long the step usually takes from its first start (e.g. Microsoft support's release):
+    /// past it, the run tells the people `--notify` reaches that it takes longer than expected.
+    /// Changes nothing in the run itself. Absent from journals of runbooks that do not set it.
+    #[serde(
+        default,
+        with = "humantime_serde_compat::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expected: Option<Duration>,
     /// Shown to responders: what the step does and why.
     pub description: Option<String>,
     pub span: Span,

@@ -103,6 +103,8 @@ pub struct SimDrillOptions {
     pub rpo_target: Option<Duration>,
     pub seed: u64,
     pub progress: Option<ProgressFn>,
+    /// Told of the runbook run's every journaled batch (the CLI's `--notify`).
+    pub observer: Option<Arc<dyn crate::engine::runner::RunObserver>>,
 }
 
 impl std::fmt::Debug for SimDrillOptions {
