@@ -1,10 +1,14 @@
 //! The optional config file (TOML): settings a team keeps beside its pipelines instead of
-//! repeating them as flags. Today it holds the api-version overrides:
+//! repeating them as flags: the api-version overrides and the backup freshness limit of
+//! `backup check` (below its `--max-age`):
 //!
 //! ```toml
 //! [api-versions]
 //! devops = "2025-11-01-preview"
 //! connectors = "2024-08-01-preview"
+//!
+//! [backup]
+//! max-age = "26h"
 //! ```
 //!
 //! Where it is read from: `--config FILE` (or `LIFEBOAT_CONFIG`), which must exist; else
@@ -26,6 +30,17 @@ pub struct Config {
     /// `FAMILY = "VERSION"`.
     #[serde(default)]
     pub api_versions: BTreeMap<String, String>,
+    /// `[backup]`.
+    #[serde(default)]
+    pub backup: BackupSection,
+}
+
+/// The `[backup]` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BackupSection {
+    /// `backup check`'s limit when `--max-age` is not given (checked like the flag).
+    pub max_age: Option<String>,
 }
 
 /// The default location: `<config dir>/lifeboat/config.toml`.
@@ -61,7 +76,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, UserError> {
             e.message().trim_end()
         ))
         .with_hint(
-            "the config file takes one section, [api-versions], with FAMILY = \"VERSION\" lines (e.g. devops = \"2025-11-01-preview\")",
+            "the config file takes two sections: [api-versions], with FAMILY = \"VERSION\" lines (e.g. devops = \"2025-11-01-preview\"), and [backup], with max-age = \"26h\"",
         )
     })
 }
@@ -103,6 +118,15 @@ mod tests {
             e.contains("c.toml, [api-versions] nope") && e.contains("not an API family"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_backup_section_holds_max_age_only() {
+        let p = Path::new("c.toml");
+        let c = parse(p, "[backup]\nmax-age = \"26h\"\n").unwrap();
+        assert_eq!(c.backup.max_age.as_deref(), Some("26h"));
+        let e = parse(p, "[backup]\nmax_age = \"26h\"\n").unwrap_err().to_string();
+        assert!(e.starts_with("config file c.toml:2: unknown field `max_age`"), "{e}");
     }
 
     #[test]
