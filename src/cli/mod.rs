@@ -15,6 +15,7 @@ pub mod guided;
 pub mod plan;
 pub mod run;
 pub mod sim;
+pub mod status;
 pub mod watch;
 
 use crate::azure::{AuthMode, CloudName};

@@ -112,7 +112,7 @@ pub fn ticket_name(run_id: &str, old_resource_id: &str) -> String {
 /// never the bare step, which would attest every connector with one ticket.
 pub fn attest_target(step: &str, branch: Option<usize>) -> String {
     match branch {
-        Some(b) if !step.contains('#') => crate::engine::instance_name(step, Some(b)),
+        Some(b) if !step.contains(['#', '[']) => crate::engine::instance_name(step, Some(b), None),
         _ => step.to_string(),
     }
 }
