@@ -245,15 +245,16 @@ impl RunStatus {
         self.needs_you_section(&mut out);
         self.pending_requests_section(&mut out);
         self.connectors_section(&mut out);
-        let _ = write!(out, "\nSteps\n{}", indent(&super::run::status_table(views, now)));
+        let _ = write!(out, "\nSteps\n{}", super::run::status_table(views, now));
         self.warnings_section(&mut out);
         out
     }
 
     fn run_section(&self, out: &mut String) {
-        let runbook =
-            if self.runbook.is_empty() { String::new() } else { format!(" ({})", self.runbook) };
-        let _ = writeln!(out, "run {}{runbook}: {}", self.run, self.state);
+        let _ = writeln!(out, "run {}: {}", self.run, self.state);
+        if !self.runbook.is_empty() {
+            let _ = writeln!(out, "runbook: {}", self.runbook);
+        }
         if let Some(w) = &self.waits_for {
             let _ = writeln!(out, "waits for: {w}");
         }
@@ -385,6 +386,10 @@ fn text_of(v: &Value) -> Option<String> {
     }
 }
 
+/// The manual step where a person records the support ticket number, unless a support draft
+/// names another (`attest_step`).
+const TICKET_STEP: &str = "file-support-request";
+
 /// The connectors of a run: the branches of the fan-out whose items are connectors (objects
 /// with a `resource_id`, as discovery and `backup.load` give them), with what the steps found
 /// out about each one.
@@ -405,17 +410,19 @@ fn connectors(engine: &Engine, views: &[InstanceView]) -> Vec<ConnectorStatus> {
         .iter()
         .filter(|v| v.branch.is_some() && for_each(&v.step).as_deref() == Some(expr.as_str()))
         .collect();
-    // The manual steps a support draft names for the ticket number (`attest_step`).
-    let ticket_steps: Vec<String> = plan
+    // The manual steps a support draft names for the ticket number (`attest_step`; by default,
+    // and without a draft, `file-support-request`, as in the region-outage runbook).
+    let mut ticket_steps: Vec<String> = plan
         .runbook
         .steps
         .iter()
         .filter(|d| d.uses == "support.draft")
-        .map(|d| {
-            d.with.get("attest_step").and_then(Value::as_str).unwrap_or("file-support-request")
-        })
+        .map(|d| d.with.get("attest_step").and_then(Value::as_str).unwrap_or(TICKET_STEP))
         .map(String::from)
         .collect();
+    if ticket_steps.is_empty() {
+        ticket_steps.push(TICKET_STEP.into());
+    }
     let branches = group.iter().filter_map(|v| v.branch).max().map_or(0, |m| m + 1);
     (0..branches)
         .map(|b| {

@@ -1365,6 +1365,7 @@ impl Engine {
                         step: def.id.clone(),
                         uses: def.uses.clone(),
                         branch: self.branch_of(s, i),
+                        label: self.label_of(s, i),
                         item: inst.item.clone(),
                         attempt,
                         poll: if inst.next_is_poll { inst.polls + 1 } else { 0 },
