@@ -241,13 +241,22 @@ pub fn valid_label(text: &str) -> bool {
 /// The labels of a fan-out's branches, one per item: the item's `name` (the connector's name in
 /// the region-outage runbook) when it is a string that is a [`valid_label`] and no other item
 /// of the same list has; else `None` (the branch is `step#N`). A pure function of the items,
-/// which are journaled step outputs or parameters, so a replay gives the same labels.
+/// which are journaled step outputs or parameters, so a replay gives the same labels. A step's
+/// `label:` template chooses other candidates ([`unique_labels`]).
 pub fn branch_labels(items: &[Option<Value>]) -> Vec<Option<String>> {
-    let names: Vec<Option<&str>> = items
-        .iter()
-        .map(|i| i.as_ref().and_then(|v| v.get("name")).and_then(Value::as_str))
-        .map(|n| n.filter(|n| valid_label(n)))
-        .collect();
+    unique_labels(
+        items
+            .iter()
+            .map(|i| i.as_ref().and_then(|v| v.get("name")).and_then(Value::as_str))
+            .map(|n| n.map(String::from))
+            .collect(),
+    )
+}
+
+/// Keeps the candidates that are a [`valid_label`] and unique among them; the others are `None`.
+pub fn unique_labels(candidates: Vec<Option<String>>) -> Vec<Option<String>> {
+    let names: Vec<Option<&str>> =
+        candidates.iter().map(|n| n.as_deref().filter(|n| valid_label(n))).collect();
     names
         .iter()
         .map(|n| {
@@ -1327,9 +1336,25 @@ impl Engine {
             }
         };
         let n = items.len();
-        self.steps[s].labels =
-            if self.steps[s].fanned { branch_labels(&items) } else { vec![None; n] };
+        let labels = if self.steps[s].fanned { branch_labels(&items) } else { vec![None; n] };
         self.steps[s].instances = Some(items.into_iter().map(Instance::new).collect());
+        self.steps[s].labels = match (&self.plan.runbook.steps[s].label, failure.is_some()) {
+            // The step's `label:` template, over each branch's context (secrets as markers, as
+            // a replay sees them): a string or number that is a valid, unique label.
+            (Some(tpl), false) if self.steps[s].fanned => unique_labels(
+                (0..n)
+                    .map(|i| {
+                        let ctx = self.context(s, i, false);
+                        match template::render_value(&Value::String(tpl.clone()), &ctx) {
+                            Ok(Value::String(t)) => Some(t),
+                            Ok(Value::Number(x)) => Some(x.to_string()),
+                            _ => None,
+                        }
+                    })
+                    .collect(),
+            ),
+            _ => labels,
+        };
         self.unexpanded -= 1;
         self.total += n;
         *self.counts.entry(Phase::Pending).or_default() += n;

@@ -135,7 +135,7 @@ const METADATA_KEYS: &[&str] = &["name", "description", "concurrency"];
 const PARAM_KEYS: &[&str] =
     &["type", "values", "required", "default", "secret", "resumable", "description"];
 const STEP_KEYS: &[&str] =
-    &["id", "uses", "needs", "with", "for_each", "when", "retry", "timeout", "description"];
+    &["id", "uses", "needs", "with", "for_each", "label", "when", "retry", "timeout", "description"];
 const RETRY_KEYS: &[&str] = &["max_attempts", "initial_delay", "multiplier", "max_delay", "jitter"];
 const TYPES: &[&str] = &["string", "bool", "int", "duration", "enum", "list"];
 
@@ -149,6 +149,8 @@ struct Draft<'n> {
     needs: Vec<(String, Span)>,
     with: Vec<(&'n Key, &'n Node)>,
     for_each: Option<(String, Span)>,
+    /// `label:`, the branch label template (only with `for_each`).
+    branch_label: Option<(String, Span)>,
     when: Option<(String, Span)>,
     retry: RetryPolicy,
     timeout: Option<Duration>,
@@ -358,6 +360,7 @@ impl Validator {
                 needs: d.needs.into_iter().map(|(s, _)| s).collect(),
                 with: d.with.iter().map(|(k, n)| (k.name.clone(), n.to_json())).collect(),
                 for_each: d.for_each.map(|(s, _)| s),
+                label: d.branch_label.map(|(s, _)| s),
                 when: d.when.map(|(s, _)| s),
                 retry: d.retry,
                 timeout: d.timeout,
@@ -783,6 +786,18 @@ impl Validator {
                     None
                 }
             });
+            let branch_label = keys.get("label").and_then(|(_, n)| {
+                let text = self.string(n, &format!("label of step {label}"))?;
+                if for_each.is_none() {
+                    self.err(
+                        n.span,
+                        format!("label of step {label} names branches, but the step has no for_each"),
+                        "remove label, or add for_each".to_string(),
+                    );
+                    return None;
+                }
+                Some((text, n.span))
+            });
             let when = keys.get("when").and_then(|(_, n)| match &n.kind {
                 NodeKind::Str(s) => Some((s.clone(), n.span)),
                 NodeKind::Bool(b) => Some((b.to_string(), n.span)),
@@ -816,6 +831,7 @@ impl Validator {
                 needs,
                 with,
                 for_each,
+                branch_label,
                 when,
                 retry,
                 timeout,
@@ -971,6 +987,9 @@ impl Validator {
             if let Some((t, span)) = &d.for_each {
                 self.template(t, *span, &scope, "for_each");
                 self.for_each_is_list(t, *span, &scope);
+            }
+            if let Some((t, span)) = &d.branch_label {
+                self.template(t, *span, &scope, "label");
             }
         }
         order

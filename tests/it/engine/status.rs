@@ -287,3 +287,62 @@ fn duplicate_names_keep_the_branch_index() {
     let out = r.stdout(&["attest", "D1", "file-support-request", "--all", "--evidence", "t"]);
     assert!(out.contains("attested file-support-request#0, file-support-request#1, file-support-request[solo]"), "{out}");
 }
+
+#[test]
+fn a_label_template_chooses_the_labels_and_is_validated_like_any_template() {
+    let r = Run::new("UTC");
+    let rb = r.state().join("lt.yaml");
+    let body = |extra: &str| {
+        format!(
+            r#"apiVersion: lifeboat/v1
+metadata:
+  name: lt
+params:
+  regions: {{type: list, default: [westeurope, northeurope, westeurope]}}
+steps:
+  - id: go
+    uses: gate.approval
+    for_each: "{{{{ params.regions }}}}"
+{extra}    with:
+      prompt: "Go?"
+"#
+        )
+    };
+    // Plain strings have no name; the template labels them, a duplicate keeps its index.
+    std::fs::write(&rb, body("    label: \"dr-{{ item }}\"\n")).unwrap();
+    r.cmd(&["run", &rb.display().to_string(), "--run-id", "T1"], 3);
+    let doc = r.json("T1");
+    let names: Vec<&str> = doc["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["go#0", "go[dr-northeurope]", "go#2"]);
+    r.stdout(&["approve", "T1", "go[dr-northeurope]"]);
+    // Bad label templates are refused before anything runs, naming the place.
+    for (extra, want) in [
+        ("    label: \"{{ item.nope.x }}\"\n", ""),
+        ("    label: \"{{ steps.missing.outputs.x }}\"\n", "lt.yaml:10:"),
+        ("    label: [a]\n", "label of step 'go' must be a string"),
+    ] {
+        std::fs::write(&rb, body(extra)).unwrap();
+        if want.is_empty() {
+            // A path into the item is only known at run time: no label, the index stays.
+            r.cmd(&["run", &rb.display().to_string(), "--run-id", "T2"], 3);
+            assert_eq!(r.json("T2")["steps"][1]["name"], "go#1");
+            continue;
+        }
+        let out = r.cmd(&["run", &rb.display().to_string(), "--run-id", "T3"], 2);
+        assert!(text(&out).contains(want), "{extra}: {}", text(&out));
+        assert!(!r.state().join("runs/T3").exists());
+    }
+    let without = r#"apiVersion: lifeboat/v1
+metadata:
+  name: lt
+steps:
+  - id: go
+    uses: gate.approval
+    label: "x"
+    with:
+      prompt: "Go?"
+"#;
+    std::fs::write(&rb, without).unwrap();
+    let out = r.cmd(&["run", &rb.display().to_string(), "--run-id", "T3"], 2);
+    assert!(text(&out).contains("label of step 'go' names branches, but the step has no for_each"), "{}", text(&out));
+}
