@@ -150,7 +150,7 @@ impl Ui {
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
             );
-            bar.set_prefix(redact::scrub_output(&name));
+            bar.set_prefix(redact::scrub_output(name));
             bar
         });
         bar.set_length(total);

@@ -446,9 +446,9 @@ fn connectors(engine: &Engine, views: &[InstanceView]) -> Vec<ConnectorStatus> {
                         .flatten()
                 })
             });
-            let current = mine.iter().find(|v| {
-                v.instance.as_ref().is_some_and(|i| !i.state.satisfies_dependents())
-            });
+            let current = mine
+                .iter()
+                .find(|v| v.instance.as_ref().is_some_and(|i| !i.state.satisfies_dependents()));
             ConnectorStatus {
                 branch: b,
                 label: mine.iter().find_map(|v| v.label.clone()),

@@ -44,7 +44,9 @@ pub enum EngineError {
     UnknownStep(String),
     #[error("step {step} has no branch #{branch}")]
     UnknownBranch { step: String, branch: usize },
-    #[error("step {0} is fanned out: name a branch as {0}[LABEL] or {0}#N (see `lifeboat status RUN`)")]
+    #[error(
+        "step {0} is fanned out: name a branch as {0}[LABEL] or {0}#N (see `lifeboat status RUN`)"
+    )]
     NeedsBranch(String),
     /// `STEP[LABEL]` named no branch of the step: lists the names its branches have.
     #[error("step {step} has no branch [{label}] ({})", describe_names(names))]
@@ -592,8 +594,9 @@ impl Engine {
             Status::Paused | Status::Active { .. } => {}
         }
         let blockers = self.blockers();
+        let mut parts = Vec::new();
         if !blockers.is_empty() {
-            let mut parts = Vec::new();
+            let mut people = Vec::new();
             for (phase, interrupted, what) in [
                 (Phase::AwaitingApproval, false, "approval of"),
                 (Phase::AwaitingAttestation, false, "attestation of"),
@@ -606,11 +609,12 @@ impl Engine {
                     .map(Blocker::name)
                     .collect();
                 if !names.is_empty() {
-                    parts.push(format!("{what} {}", list(names)));
+                    people.push(format!("{what} {}", list(names)));
                 }
             }
-            return Some(format!("a person: {}", parts.join("; ")));
+            parts.push(format!("a person: {}", people.join("; ")));
         }
+        // Other branches may go on meanwhile.
         let mut running = Vec::new();
         let mut waiting = Vec::new();
         for &s in &self.order {
@@ -630,7 +634,6 @@ impl Engine {
                 }
             }
         }
-        let mut parts = Vec::new();
         if !running.is_empty() {
             parts.push(format!("running {}", list(running)));
         }
@@ -1738,7 +1741,9 @@ mod label_tests {
         assert_eq!(p("go"), Some(("go".into(), None)));
         assert_eq!(p("go#2"), Some(("go".into(), Some(BranchRef::Index(2)))));
         assert_eq!(p("go[ado-weu]"), Some(("go".into(), Some(BranchRef::Label("ado-weu".into())))));
-        for bad in ["", "go#", "go#x", "#1", "go[]", "[a]", "go[a", "go[a]x", "go]", "go#1[a]", "go[a[b]]"] {
+        for bad in
+            ["", "go#", "go#x", "#1", "go[]", "[a]", "go[a", "go[a]x", "go]", "go#1[a]", "go[a[b]]"]
+        {
             assert_eq!(p(bad), None, "{bad}");
         }
         assert_eq!(instance_name("go", Some(1), Some("a")), "go[a]");
@@ -1746,4 +1751,3 @@ mod label_tests {
         assert_eq!(instance_name("go", None, Some("a")), "go");
     }
 }
-

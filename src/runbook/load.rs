@@ -134,8 +134,18 @@ const TOP_KEYS: &[&str] = &["apiVersion", "metadata", "params", "steps"];
 const METADATA_KEYS: &[&str] = &["name", "description", "concurrency"];
 const PARAM_KEYS: &[&str] =
     &["type", "values", "required", "default", "secret", "resumable", "description"];
-const STEP_KEYS: &[&str] =
-    &["id", "uses", "needs", "with", "for_each", "label", "when", "retry", "timeout", "description"];
+const STEP_KEYS: &[&str] = &[
+    "id",
+    "uses",
+    "needs",
+    "with",
+    "for_each",
+    "label",
+    "when",
+    "retry",
+    "timeout",
+    "description",
+];
 const RETRY_KEYS: &[&str] = &["max_attempts", "initial_delay", "multiplier", "max_delay", "jitter"];
 const TYPES: &[&str] = &["string", "bool", "int", "duration", "enum", "list"];
 
@@ -791,7 +801,9 @@ impl Validator {
                 if for_each.is_none() {
                     self.err(
                         n.span,
-                        format!("label of step {label} names branches, but the step has no for_each"),
+                        format!(
+                            "label of step {label} names branches, but the step has no for_each"
+                        ),
                         "remove label, or add for_each".to_string(),
                     );
                     return None;

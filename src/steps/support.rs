@@ -374,7 +374,10 @@ mod tests {
             "'file-support-request[ado-weu]'"
         );
         assert_eq!(attest_target("file-support-request", None, None), "file-support-request");
-        assert_eq!(attest_target("file-support-request#1", Some(2), None), "file-support-request#1");
+        assert_eq!(
+            attest_target("file-support-request#1", Some(2), None),
+            "file-support-request#1"
+        );
     }
 
     #[test]

@@ -4,8 +4,8 @@ use super::{
     format_duration, opt_duration, rfc3339, seconds_between, target_text, DrillReport, WaitedOn,
 };
 use crate::text::clean_text;
-use serde_json::json;
 use crate::text::local_time;
+use serde_json::json;
 use time::OffsetDateTime;
 
 /// The HTML template, embedded so a report can be written from any working directory.

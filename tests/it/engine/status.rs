@@ -109,7 +109,11 @@ fn validator() -> jsonschema::Validator {
 fn assert_valid(v: &jsonschema::Validator, doc: &Value) {
     let errors: Vec<String> =
         v.iter_errors(doc).map(|e| format!("{e} at {}", e.instance_path())).collect();
-    assert!(errors.is_empty(), "status JSON violates docs/status.schema.json:\n{}\n{doc:#}", errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "status JSON violates docs/status.schema.json:\n{}\n{doc:#}",
+        errors.join("\n")
+    );
 }
 
 /// Times a person reads: `YYYY-MM-DD HH:MM:SS +05:30` (the zone the test sets), never RFC 3339
@@ -184,10 +188,16 @@ fn status_reads_by_connector_and_takes_labels_as_input() {
     let doc = r.json("L1");
     assert_valid(&v, &doc);
     assert_eq!(doc["schema_version"], "1.0");
-    assert_eq!((doc["run"].as_str(), doc["runbook"].as_str(), doc["state"].as_str()), (Some("L1"), Some("labels"), Some("paused")));
+    assert_eq!(
+        (doc["run"].as_str(), doc["runbook"].as_str(), doc["state"].as_str()),
+        (Some("L1"), Some("labels"), Some("paused"))
+    );
     assert_eq!(doc["needs_you"][0]["instance"], "file-support-request[ado-weu]");
     assert_eq!(doc["needs_you"][0]["reason"], "attestation");
-    assert_eq!(doc["needs_you"][0]["commands"][0], "lifeboat attest L1 'file-support-request[ado-weu]' --evidence TEXT");
+    assert_eq!(
+        doc["needs_you"][0]["commands"][0],
+        "lifeboat attest L1 'file-support-request[ado-weu]' --evidence TEXT"
+    );
     assert_eq!(doc["pending_requests"], serde_json::json!([]));
     assert_eq!(doc["connectors"][1]["label"], "gh-weu");
     assert_eq!(doc["connectors"][1]["new_connector_id"], format!("{SUB}/gh-weu-westeurope"));
@@ -195,7 +205,8 @@ fn status_reads_by_connector_and_takes_labels_as_input() {
     // A local time in the text is the JSON's UTC time at +05:30, to the second.
     let started = doc["steps"][0]["started"].as_str().unwrap();
     assert!(started.ends_with('Z'), "{started}");
-    let utc = time::OffsetDateTime::parse(started, &time::format_description::well_known::Rfc3339).unwrap();
+    let utc = time::OffsetDateTime::parse(started, &time::format_description::well_known::Rfc3339)
+        .unwrap();
     let shown = lifeboat::text::time_at_offset(utc, time::UtcOffset::from_hms(5, 30, 0).unwrap());
     assert!(status.contains(&shown), "{shown} not in:\n{status}");
 
@@ -214,9 +225,21 @@ fn status_reads_by_connector_and_takes_labels_as_input() {
     assert_eq!(r.journal("L1"), before, "nothing journaled");
 
     // The label, and the index as before: both name the same kind of thing.
-    let out = r.stdout(&["attest", "L1", "file-support-request[ado-weu]", "--evidence", "ticket 2412060010001234"]);
+    let out = r.stdout(&[
+        "attest",
+        "L1",
+        "file-support-request[ado-weu]",
+        "--evidence",
+        "ticket 2412060010001234",
+    ]);
     assert!(out.starts_with("attested file-support-request[ado-weu] of run L1"), "{out}");
-    let out = r.stdout(&["attest", "L1", "file-support-request#1", "--evidence", "ticket 2412060010005678"]);
+    let out = r.stdout(&[
+        "attest",
+        "L1",
+        "file-support-request#1",
+        "--evidence",
+        "ticket 2412060010005678",
+    ]);
     assert!(out.starts_with("attested file-support-request[gh-weu] of run L1"), "{out}");
     r.cmd(&["resume", "L1"], 3);
     let status = r.stdout(&["status", "L1"]);
@@ -242,8 +265,20 @@ fn status_reads_by_connector_and_takes_labels_as_input() {
     assert_eq!(doc["state"], "succeeded");
     assert_eq!(doc["waits_for"], Value::Null);
     assert_eq!(doc["connectors"][0]["current_step"], Value::Null);
-    let names: Vec<&str> = doc["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["discover", "create[ado-weu]", "create[gh-weu]", "file-support-request[ado-weu]", "file-support-request[gh-weu]", "promote[ado-weu]", "promote[gh-weu]"]);
+    let names: Vec<&str> =
+        doc["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "discover",
+            "create[ado-weu]",
+            "create[gh-weu]",
+            "file-support-request[ado-weu]",
+            "file-support-request[gh-weu]",
+            "promote[ado-weu]",
+            "promote[gh-weu]"
+        ]
+    );
 
     // The runs list names the runbook and the state; --watch and the audit export the labels.
     let list = r.stdout(&["status"]);
@@ -258,8 +293,12 @@ fn status_reads_by_connector_and_takes_labels_as_input() {
     for format in ["csv", "md", "html"] {
         let export = r.stdout(&["audit", "export", "L1", "--format", format]);
         // Markdown escapes the brackets (`promote\[ado-weu\]` reads `promote[ado-weu]`).
-        let export = if format == "md" { export.replace("\\[", "[").replace("\\]", "]") } else { export };
-        assert!(export.contains("promote[ado-weu]") && export.contains("file-support-request[gh-weu]"), "{format}: {export}");
+        let export =
+            if format == "md" { export.replace("\\[", "[").replace("\\]", "]") } else { export };
+        assert!(
+            export.contains("promote[ado-weu]") && export.contains("file-support-request[gh-weu]"),
+            "{format}: {export}"
+        );
         assert!(!export.contains("promote#"), "{format}: {export}");
         if format != "csv" {
             assert!(!local_times(&export).is_empty(), "{format}: local times");
@@ -273,19 +312,35 @@ fn duplicate_names_keep_the_branch_index() {
     let r = Run::new("UTC");
     r.start("D1", &["dup", "dup", "solo"]);
     let doc = r.json("D1");
-    let names: Vec<&str> = doc["needs_you"].as_array().unwrap().iter().map(|n| n["instance"].as_str().unwrap()).collect();
-    assert_eq!(names, ["file-support-request#0", "file-support-request#1", "file-support-request[solo]"]);
+    let names: Vec<&str> = doc["needs_you"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["instance"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["file-support-request#0", "file-support-request#1", "file-support-request[solo]"]
+    );
     assert_eq!(doc["connectors"][0]["label"], Value::Null);
     let status = r.stdout(&["status", "D1"]);
     assert!(status.contains("  dup (branch #1): now at file-support-request#1"), "{status}");
-    assert!(status.contains("lifeboat attest D1 file-support-request#0 --evidence TEXT"), "{status}");
+    assert!(
+        status.contains("lifeboat attest D1 file-support-request#0 --evidence TEXT"),
+        "{status}"
+    );
     // A name two connectors share is no label: refused, listing what the branches are called.
     let before = r.journal("D1");
     let out = r.cmd(&["attest", "D1", "file-support-request[dup]", "--evidence", "x"], 2);
     assert!(text(&out).contains("its branches: file-support-request#0, file-support-request#1, file-support-request[solo]"), "{}", text(&out));
     assert_eq!(r.journal("D1"), before, "nothing journaled");
     let out = r.stdout(&["attest", "D1", "file-support-request", "--all", "--evidence", "t"]);
-    assert!(out.contains("attested file-support-request#0, file-support-request#1, file-support-request[solo]"), "{out}");
+    assert!(
+        out.contains(
+            "attested file-support-request#0, file-support-request#1, file-support-request[solo]"
+        ),
+        "{out}"
+    );
 }
 
 #[test]
@@ -312,7 +367,8 @@ steps:
     std::fs::write(&rb, body("    label: \"dr-{{ item }}\"\n")).unwrap();
     r.cmd(&["run", &rb.display().to_string(), "--run-id", "T1"], 3);
     let doc = r.json("T1");
-    let names: Vec<&str> = doc["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        doc["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["go#0", "go[dr-northeurope]", "go#2"]);
     r.stdout(&["approve", "T1", "go[dr-northeurope]"]);
     // Bad label templates are refused before anything runs, naming the place.
@@ -344,5 +400,9 @@ steps:
 "#;
     std::fs::write(&rb, without).unwrap();
     let out = r.cmd(&["run", &rb.display().to_string(), "--run-id", "T3"], 2);
-    assert!(text(&out).contains("label of step 'go' names branches, but the step has no for_each"), "{}", text(&out));
+    assert!(
+        text(&out).contains("label of step 'go' names branches, but the step has no for_each"),
+        "{}",
+        text(&out)
+    );
 }
