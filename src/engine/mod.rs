@@ -580,18 +580,8 @@ impl Engine {
             }
             text
         };
-        match self.status() {
-            Status::Succeeded | Status::Cancelled => return None,
-            Status::Failed => {
-                let failed: Vec<String> = self
-                    .blockers()
-                    .into_iter()
-                    .filter(|b| b.phase == Phase::Failed)
-                    .map(|b| b.name())
-                    .collect();
-                return Some(format!("a person: failed {}", list(failed)));
-            }
-            Status::Paused | Status::Active { .. } => {}
+        if matches!(self.status(), Status::Succeeded | Status::Cancelled) {
+            return None;
         }
         let blockers = self.blockers();
         let mut parts = Vec::new();

@@ -406,3 +406,82 @@ steps:
         text(&out)
     );
 }
+
+#[test]
+fn failures_and_interrupted_one_shot_steps_need_a_person_with_the_right_command() {
+    use crate::engine::common::{actor, plan, Harness};
+    use lifeboat::cli::status::RunStatus;
+    let mut h = Harness::new(plan(
+        "needs",
+        4,
+        r#"params:
+  connectors: {type: list, default: [ado-weu, gh-weu]}
+steps:
+  - id: create
+    uses: test.idempotent
+    for_each: "{{ params.connectors }}"
+    label: "{{ item }}"
+    retry: {max_attempts: 1}
+    with: {effect_file: /dev/null}
+  - id: delete
+    uses: test.oneshot
+    for_each: "{{ params.connectors }}"
+    label: "{{ item }}"
+    with: {effect_file: /dev/null}
+"#,
+    ));
+    h.start_all();
+    h.fail("create", Some(0), true);
+    h.fail("create", Some(1), false);
+    // A restart while the one-shot deletes were running parks them for a person.
+    h.ev(lifeboat::engine::Event::Resumed { by: actor() });
+    let header = serde_json::json!({"runbook": {"name": "needs"}});
+    let status = RunStatus::build("run-1", &h.engine, &header);
+    let doc = serde_json::to_value(&status).unwrap();
+    assert_valid(&validator(), &doc);
+    let needs: Vec<(&str, &str, Vec<&str>)> = doc["needs_you"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let commands = n["commands"].as_array().unwrap().iter().map(|c| c.as_str().unwrap());
+            (n["reason"].as_str().unwrap(), n["instance"].as_str().unwrap(), commands.collect())
+        })
+        .collect();
+    assert_eq!(
+        needs,
+        [
+            ("failed", "create[ado-weu]", vec!["lifeboat resume run-1"]),
+            (
+                "failed",
+                "create[gh-weu]",
+                vec!["lifeboat skip run-1 'create[gh-weu]' --reason TEXT"]
+            ),
+            (
+                "interrupted",
+                "delete[ado-weu]",
+                vec![
+                    "lifeboat attest run-1 'delete[ado-weu]' --evidence TEXT",
+                    "lifeboat skip run-1 'delete[ado-weu]' --reason TEXT"
+                ]
+            ),
+            (
+                "interrupted",
+                "delete[gh-weu]",
+                vec![
+                    "lifeboat attest run-1 'delete[gh-weu]' --evidence TEXT",
+                    "lifeboat skip run-1 'delete[gh-weu]' --reason TEXT"
+                ]
+            ),
+        ]
+    );
+    let text = status.render(&h.engine.snapshot(), h.now);
+    assert!(text.contains("  create[ado-weu] failed: boom\n    lifeboat resume run-1\n"), "{text}");
+    assert!(text.contains("  delete[gh-weu] was interrupted and must never run twice"), "{text}");
+    assert!(text.contains("  then continue with: lifeboat resume run-1"), "{text}");
+    assert!(status.waits_for.as_deref().is_some_and(|w| w.starts_with(
+        "a person: a check of interrupted delete[ado-weu], delete[gh-weu]; failed create[ado-weu], create[gh-weu]"
+    )), "{:?}", status.waits_for);
+    // No connector items (plain strings): no connectors section.
+    assert!(status.connectors.is_empty() && !text.contains("Connectors"), "{text}");
+}
