@@ -12,10 +12,12 @@ pub mod docs;
 pub mod doctor;
 pub mod drill;
 pub mod guided;
+pub mod notify;
 pub mod plan;
 pub mod run;
 pub mod runbooks;
 pub mod sim;
+pub mod status;
 pub mod watch;
 
 use crate::azure::{AuthMode, CloudName};

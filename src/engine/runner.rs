@@ -101,7 +101,12 @@ impl From<RunError> for UserError {
             RunError::WeakSecret(_) => UserError::usage(msg)
                 .with_hint("choose another value for that secret; nothing was written"),
             RunError::NeedsBranch { ref run, ref step, verb, ref branches } => {
-                let example = branches.first().cloned().unwrap_or_else(|| format!("{step}#N"));
+                // A labelled branch is quoted: `[...]` is a glob pattern to a shell.
+                let example = match branches.first() {
+                    Some(b) if b.contains('[') => format!("'{b}'"),
+                    Some(b) => b.clone(),
+                    None => format!("{step}#N"),
+                };
                 let args = match verb {
                     "approve" => " --comment TEXT",
                     "attest" => " --evidence TEXT",
@@ -390,6 +395,8 @@ pub struct RunOptions {
     pub wait_until: Option<OffsetDateTime>,
     /// Real values of secret parameters (never journaled; see [`secret_params_of`]).
     pub secret_params: Map<String, Value>,
+    /// Told of every batch of events [`drive`] journals (e.g. the notifier of `--notify`).
+    pub observer: Option<Arc<dyn RunObserver>>,
 }
 
 impl Default for RunOptions {
@@ -399,8 +406,19 @@ impl Default for RunOptions {
             time: TimeMode::Real,
             wait_until: None,
             secret_params: Map::new(),
+            observer: None,
         }
     }
+}
+
+/// Something that watches a run as [`drive`] moves it, from a layer above the engine: called
+/// with each batch of events once it is journaled and applied (`engine` is the state after it;
+/// `now` the batch's time on the run's clock). Called on the driver's task between commits, so
+/// it must return at once and never fail the run: queue work, never wait for it. `events` are
+/// the batch as handed to the journal, before its secrets were scrubbed: read which steps they
+/// name; take any text from `engine`, whose state holds the scrubbed form.
+pub trait RunObserver: Send + Sync + std::fmt::Debug {
+    fn journaled(&self, engine: &Engine, events: &[Event], now: OffsetDateTime);
 }
 
 /// How a [`drive`] ended.
@@ -587,6 +605,15 @@ pub async fn drive(
     let (mut writer, Replayed { run_id, mut engine, entries, .. }) =
         super::replay::open(&path, registry)?;
     let fresh = entries.len() <= 2;
+    // Every commit of this drive, then its observer (if any) with the state it left.
+    // The observer gets the engine's time, the one the state it reads was computed on.
+    let commit = |w: &mut Writer, e: &mut Engine, batch: &[Event], now: EntryTime| {
+        let actions = commit(w, e, batch, now)?;
+        if let Some(o) = &options.observer {
+            o.journaled(e, batch, now.engine());
+        }
+        Ok::<_, RunError>(actions)
+    };
     engine.remember_secret_params(options.secret_params.clone());
     let mut actions = engine.forget_dispatched();
     if !fresh {
@@ -959,7 +986,7 @@ pub fn rearm_failed(
     commit(&mut writer, &mut engine, &events, now)?;
     Ok(targets
         .into_iter()
-        .map(|(step, branch, reason)| (super::instance_name(&step, branch), reason))
+        .map(|(step, branch, reason)| (engine.instance_name(&step, branch), reason))
         .collect())
 }
 
@@ -976,6 +1003,8 @@ pub struct RunSummary {
     pub started_by: Option<String>,
     pub steps_done: usize,
     pub steps_total: usize,
+    /// What the run waits for, for people ([`Engine::waits_for`]); `None` once it ended.
+    pub waits_for: Option<String>,
     /// Set when the journal cannot be read.
     pub error: Option<String>,
 }
@@ -1021,6 +1050,7 @@ pub fn list_runs(state_dir: &Path, registry: &Registry) -> Vec<RunSummary> {
                         .map(String::from),
                     steps_done: done,
                     steps_total: snap.len(),
+                    waits_for: r.engine.waits_for(),
                     error: None,
                 });
             }
@@ -1033,6 +1063,7 @@ pub fn list_runs(state_dir: &Path, registry: &Registry) -> Vec<RunSummary> {
                 started_by: None,
                 steps_done: 0,
                 steps_total: 0,
+                waits_for: None,
                 error: Some(error),
             }),
         }

@@ -144,8 +144,8 @@ pub fn render_summary(r: &DrillReport) -> String {
             let _ = writeln!(
                 out,
                 "ran {} → {} (wall clock, {}){}",
-                rfc3339_seconds(w.started_at),
-                rfc3339_seconds(w.finished_at),
+                crate::text::local_time(w.started_at),
+                crate::text::local_time(w.finished_at),
                 format_duration(r.wall_clock_seconds),
                 if r.mode == super::Mode::Simulated {
                     "; the timeline above is simulated time"
@@ -163,10 +163,4 @@ pub fn render_summary(r: &DrillReport) -> String {
         let _ = writeln!(out, "  - {}", clean_text(reason));
     }
     out
-}
-
-/// `2026-12-06T10:15:42Z`: a wall-clock time for people, to the second, in UTC.
-fn rfc3339_seconds(t: OffsetDateTime) -> String {
-    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    t.to_offset(time::UtcOffset::UTC).format(&fmt).unwrap_or_else(|_| t.to_string())
 }

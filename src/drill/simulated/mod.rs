@@ -151,6 +151,8 @@ pub struct SimDrillOptions {
     /// as theirs, `via: drill`, with the Azure principal of the drill's client when its token
     /// names one.
     pub actor: Actor,
+    /// Told of the runbook run's every journaled batch (the CLI's `--notify`).
+    pub observer: Option<Arc<dyn crate::engine::runner::RunObserver>>,
 }
 
 impl std::fmt::Debug for SimDrillOptions {

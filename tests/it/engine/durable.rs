@@ -34,7 +34,13 @@ steps:
 }
 
 fn options(wait_until: Option<time::OffsetDateTime>, time: TimeMode) -> RunOptions {
-    RunOptions { actor: actor(), time, wait_until, secret_params: Default::default() }
+    RunOptions {
+        actor: actor(),
+        time,
+        wait_until,
+        secret_params: Default::default(),
+        observer: None,
+    }
 }
 
 #[tokio::test]

@@ -211,6 +211,7 @@ async fn one_tenant(seed: u64, http: &reqwest::Client) -> (Vec<String>, Figures)
         progress: None,
         assumed: simulated::AssumedTimes::default(),
         actor: simulated::drill_actor(),
+        observer: None,
     };
     let outcome = simulated::run_on(&opts, &sim).await.expect("the drill runs");
     let mut diffs = Vec::new();
