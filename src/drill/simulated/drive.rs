@@ -37,7 +37,7 @@ const WATCH_EVERY: Duration = Duration::from_millis(50);
 
 /// What every phase of one drill reads: the options, the simulator and its one clock, the
 /// drill's directory, the region it fails and the DevOps connectors that takes down (key,
-/// name), the ARM client every step uses, and who the drill acts for.
+/// name), and the ARM client every step uses.
 struct Drill<'a> {
     opts: &'a SimDrillOptions,
     sim: &'a RunningSim,
@@ -47,8 +47,14 @@ struct Drill<'a> {
     region: String,
     failed: Vec<(String, String)>,
     client: Arc<ArmClient>,
-    /// `opts.actor`, with the client's Azure principal when it has one ([`acting_for`]).
-    actor: Actor,
+}
+
+impl Drill<'_> {
+    /// Who the drill's actions are journaled as, now ([`acting_for`]): asked at each action, since
+    /// a client learns its principal from the first token it uses.
+    fn actor(&self) -> Actor {
+        acting_for(&self.opts.actor, &self.client)
+    }
 }
 
 /// The drill's backup, in a store of this drill only.
@@ -100,8 +106,7 @@ pub(super) async fn drive_drill(
     let started_at = clock.now();
     let (region, failed) = choose_failure(opts, sim)?;
     let client = connect(sim, &shared)?;
-    let actor = acting_for(&opts.actor, &client);
-    let d = Drill { opts, sim, shared, clock, drill_dir, region, failed, client, actor };
+    let d = Drill { opts, sim, shared, clock, drill_dir, region, failed, client };
 
     // 1. The backup, in a store of this drill only.
     let (backup, baseline) = back_up(&d).await?;
@@ -116,7 +121,9 @@ pub(super) async fn drive_drill(
 
 /// Who the drill's actions are journaled as: the person or pipeline that ran it, `via: drill`,
 /// and the Azure principal the client's token names, when it has one (never against the
-/// simulator, which the drill calls without a credential; a drill against Azure would).
+/// simulator, which the drill calls without a credential; a drill against Azure would). The hook
+/// for the principal: `ArmClient::principal` (issue 15 wires the same into `Actor` for people's
+/// commands).
 fn acting_for(actor: &Actor, client: &ArmClient) -> Actor {
     let mut a = actor.clone();
     if a.via.is_none() {
@@ -261,7 +268,7 @@ async fn run_runbook(
         &plan,
         &opts.run_id,
         runner::entry_time(&*d.clock),
-        &d.actor,
+        &d.actor(),
         opts.seed,
     )
     .map_err(UserError::from)?;
@@ -288,7 +295,7 @@ async fn run_runbook(
         // interruption needs an unused code.
         let _ = write_codes(&codes.0, d.sim, &names);
         let options = RunOptions {
-            actor: d.actor.clone(),
+            actor: d.actor(),
             time: TimeMode::Real,
             wait_until: Some(d.clock.now()),
             secret_params: secret_params.clone(),
@@ -456,14 +463,14 @@ fn answer(
             Phase::AwaitingApproval => Event::Approved {
                 step: b.step.clone(),
                 branch: b.branch,
-                by: d.actor.clone(),
+                by: d.actor(),
                 comment: Some(
                     "granted by lifeboat drill on behalf of the person who ran it (a rehearsal)"
                         .into(),
                 ),
             },
             Phase::AwaitingAttestation if b.interrupted => {
-                match check_interrupted(d.sim, views, &b.step, b.branch, &d.actor) {
+                match check_interrupted(d.sim, views, &b.step, b.branch, &d.actor()) {
                     Some(e) => e,
                     None => continue,
                 }
