@@ -723,6 +723,7 @@ impl Engine {
             step: def.id.clone(),
             uses: def.uses.clone(),
             branch: self.branch_of(s, i),
+            label: self.label_of(s, i),
             instance: Some(self.inst(s, i).clone()),
         })
     }
