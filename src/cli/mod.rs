@@ -13,6 +13,7 @@ pub mod doctor;
 pub mod drill;
 pub mod guided;
 pub mod plan;
+pub mod questions;
 pub mod run;
 pub mod sim;
 pub mod watch;

@@ -6,6 +6,7 @@
 
 mod docs;
 mod pty;
+mod responder;
 mod watch;
 
 use crate::support::cli::journal_path;
