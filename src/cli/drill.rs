@@ -37,7 +37,7 @@ pub struct DrillArgs {
     #[arg(long, default_value = simulated::DEFAULT_TARGET_REGION, value_name = "REGION")]
     pub target_region: String,
 
-    /// Runbook to rehearse [default: the embedded runbooks/region-outage.yaml]
+    /// Runbook to rehearse: a file or a built-in runbook's name [default: region-outage, built in]
     #[arg(long, value_name = "FILE")]
     pub runbook: Option<PathBuf>,
 
@@ -204,18 +204,23 @@ async fn run_simulated(
     crate::steps::regions::check_flag("--target-region", &target_region)
         .map_err(UserError::usage)?;
     let region = a.region.as_deref().map(|r| check_region("--region", r)).transpose()?;
+    // The built-in region-outage runbook unless `--runbook` names a file or another built-in.
     let runbook = match &a.runbook {
-        None => (
-            simulated::REGION_OUTAGE_RUNBOOK.to_string(),
-            PathBuf::from("embedded:region-outage.yaml"),
-        ),
+        None => {
+            let b = crate::runbook::builtin::region_outage();
+            (b.source.to_string(), b.display_path())
+        }
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                UserError::usage(format!("--runbook {}: cannot read it", p.display()))
-                    .with_source(e)
-                    .with_hint("give the path of a runbook YAML file")
+            let (shown, text) = crate::runbook::read_resolved(p).map_err(|e| {
+                let e = UserError::from(e);
+                let hint = e.hint.clone().unwrap_or_else(|| {
+                    "give the path of a runbook YAML file or a built-in runbook's name \
+                     (`lifeboat runbooks list`)"
+                        .into()
+                });
+                UserError::usage(format!("--runbook: {}", e.message)).with_hint(hint)
             })?;
-            (text, p.clone())
+            (text, shown)
         }
     };
     let display = Display::new();

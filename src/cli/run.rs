@@ -18,7 +18,8 @@ use time::OffsetDateTime;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// The runbook file (YAML, `apiVersion: lifeboat/v1`)
+    /// The runbook: a built-in runbook's name (`region-outage`; `lifeboat runbooks list`) or a
+    /// YAML file (`apiVersion: lifeboat/v1`); an existing file of that name wins
     #[arg(value_name = "RUNBOOK")]
     pub runbook: PathBuf,
     /// Set a parameter (repeatable); lists are comma-separated: `--set connectors=a,b`
@@ -304,7 +305,7 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
         if registry.get(&step.uses).is_none() {
             return Err(UserError::usage(format!(
                 "{}:{}:{}: step kind {} is not implemented in this build",
-                a.runbook.display(),
+                plan.runbook.source.path.display(),
                 step.span.line,
                 step.span.column,
                 step.uses

@@ -277,6 +277,10 @@ pub fn create_run_with(
             h.entry(k).or_insert(v);
         }
     }
+    // A runbook built into the binary is named as such (its text is in the plan either way).
+    if let Some(name) = &plan.runbook.source.builtin {
+        header["runbook"]["builtin"] = json!(name);
+    }
     // What [`check_secrets`] cannot see (the runbook's path, the user's name): scrubbed in place.
     let mut secrets = redact::process();
     for (_, v) in secret_params_of(plan) {

@@ -11,6 +11,7 @@
 //! unset). Every duration (timeouts, retry delays, duration parameters, duration and poll
 //! interval inputs, literal or `{{ params.x }}`) is checked against [`super::limits`].
 
+use super::builtin;
 use super::diag::{suggest, Diagnostic, LoadError};
 use super::limits;
 use super::model::{
@@ -28,17 +29,40 @@ use std::time::Duration;
 /// Default of `metadata.concurrency`.
 pub const DEFAULT_CONCURRENCY: usize = 8;
 
-/// Reads and validates a runbook file, resolving parameters with `overrides` (`--set k=v`).
+/// Reads and validates a runbook, resolving parameters with `overrides` (`--set k=v`). `path` is
+/// resolved by [`builtin::resolve`]: an existing file, else a built-in runbook's name
+/// (`region-outage`), whose diagnostics then name `builtin:region-outage.yaml`.
 pub fn load(path: &Path, overrides: &[(String, String)]) -> Result<Plan, LoadError> {
-    let text = read(path)?;
-    load_str(path, &text, overrides)
+    let (shown, text) = read_resolved(path)?;
+    load_str(&shown, &text, overrides)
 }
 
 /// Like [`load`], but a required parameter that is not set is no error: drawing the graph needs
 /// no values. Every other check applies.
 pub fn load_for_graph(path: &Path, overrides: &[(String, String)]) -> Result<Runbook, LoadError> {
-    let text = read(path)?;
-    validate(path, &text, overrides, false).map(|plan| plan.runbook)
+    let (shown, text) = read_resolved(path)?;
+    load_str_for_graph(&shown, &text, overrides)
+}
+
+/// [`load_for_graph`] of a text already read (`lifeboat runbooks list` counts the steps of the
+/// built-in runbooks with it).
+pub fn load_str_for_graph(
+    path_for_messages: &Path,
+    text: &str,
+    overrides: &[(String, String)],
+) -> Result<Runbook, LoadError> {
+    validate(path_for_messages, text, overrides, false).map(|plan| plan.runbook)
+}
+
+/// The runbook `arg` names (see [`builtin::resolve`]): the path its diagnostics show, and its text.
+pub fn read_resolved(arg: &Path) -> Result<(PathBuf, String), LoadError> {
+    match builtin::resolve(arg)? {
+        builtin::Resolved::File(p) => {
+            let text = read(&p)?;
+            Ok((p, text))
+        }
+        builtin::Resolved::Builtin(b) => Ok((b.display_path(), b.source.to_string())),
+    }
 }
 
 fn read(path: &Path) -> Result<String, LoadError> {
@@ -370,6 +394,7 @@ impl Validator {
                 path: self.path.clone(),
                 sha256: hex::encode(Sha256::digest(text.as_bytes())),
                 text: text.to_string(),
+                builtin: builtin::origin_of(&self.path, text).map(|b| b.name.to_string()),
             },
             name,
             description,

@@ -19,6 +19,7 @@ mod audit;
 mod azure;
 mod backup;
 mod backup_sim;
+mod builtin;
 mod devops_steps;
 mod drill;
 mod engine;
