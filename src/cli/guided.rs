@@ -580,7 +580,9 @@ impl Follower {
             Event::StepWaiting { step, branch, until, message, .. } => {
                 let key = (step.clone(), *branch);
                 self.progress.remove(&key);
-                let changed = self.waits.get(&key).is_none_or(|w| &w.message != message);
+                let text = self.wait_text(message);
+                let changed =
+                    self.waits.get(&key).is_none_or(|w| self.wait_text(&w.message) != text);
                 let since = self.instance(step, *branch).and_then(|i| i.attempt_started);
                 let waited = since.map(|s| at - s).unwrap_or(time::Duration::ZERO);
                 let remind_at = self.waits.get(&key).map_or(FIRST_REMINDER, |w| w.remind_at);
@@ -595,7 +597,6 @@ impl Follower {
                     } else {
                         String::new()
                     };
-                    let text = self.wait_text(message);
                     ui.event(
                         at,
                         &name,
@@ -643,19 +644,11 @@ impl Follower {
         }
     }
 
-    /// A wait's message: its first clause (`1 of 2 released`), or all of it with `--verbose`.
+    /// A wait's message for people: its first clause (`1 of 2 released`) without details in
+    /// parentheses, resource IDs as their names; all of it with `--verbose`. A wait gets a new
+    /// line when this text changes, not when a detail (a poll count) does.
     fn wait_text(&self, message: &str) -> String {
-        let m = message.trim();
-        if m.is_empty() {
-            return "until the next check".to_string();
-        }
-        if self.verbose {
-            return m.to_string();
-        }
-        match m.split_once("; ") {
-            Some((first, _)) => format!("{first}; …"),
-            None => short_text(m, 120),
-        }
+        wait_text(message, self.verbose)
     }
 
     fn forget(&mut self, key: &Key, ui: &Ui) {
@@ -712,6 +705,31 @@ impl Follower {
     }
 }
 
+/// See [`Follower::wait_text`].
+fn wait_text(message: &str, verbose: bool) -> String {
+    let m = message.trim();
+    if m.is_empty() {
+        return "until the next check".to_string();
+    }
+    if verbose {
+        return m.to_string();
+    }
+    let (first, more) = match m.split_once("; ") {
+        Some((first, _)) => (first, true),
+        None => (m, false),
+    };
+    let first = match first.rfind(" (") {
+        Some(i) if first.ends_with(')') && i > 0 => &first[..i],
+        _ => first,
+    };
+    let text = short_text(&short_ids(first), 120);
+    if more {
+        format!("{text}; …")
+    } else {
+        text
+    }
+}
+
 /// Who answered: the OS user, and the Azure principal's name when the journal has it.
 fn who(by: &Actor) -> String {
     match by.azure_principal_name.as_ref().or(by.azure_principal.as_ref()) {
@@ -737,6 +755,21 @@ fn textwrap(text: &str, width: usize) -> Vec<String> {
         lines.push(line);
     }
     lines
+}
+
+/// `text` with every Azure resource ID in it (`/subscriptions/...`) as its last name.
+fn short_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("/subscriptions/") {
+        out.push_str(&rest[..i]);
+        let id = &rest[i..];
+        let end = id.find(|c: char| c.is_whitespace() || "`'\"),;".contains(c)).unwrap_or(id.len());
+        out.push_str(id[..end].trim_end_matches('/').rsplit('/').next().unwrap_or_default());
+        rest = &id[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A text on one line, cut at `max` characters.
@@ -785,11 +818,20 @@ fn summarize_value(v: &Value) -> String {
 }
 
 /// `key value` pairs for people, secrets shown as `(secret)`, the warnings left to their own
-/// lines; at most six, then how many more.
+/// lines, long texts (descriptions, queries) left to `lifeboat status`; at most five, then how
+/// many more.
 fn summarize_outputs(outputs: &Map<String, Value>) -> String {
-    let mut parts: Vec<String> = outputs
-        .iter()
-        .filter(|(k, _)| k.as_str() != crate::catalog::WARNINGS_OUTPUT)
+    const MAX: usize = 5;
+    let long_text = |v: &Value| {
+        v.as_str().is_some_and(|s| s.chars().count() > 40 && s.contains(char::is_whitespace))
+    };
+    let shown: Vec<(&String, &Value)> =
+        outputs.iter().filter(|(k, _)| k.as_str() != crate::catalog::WARNINGS_OUTPUT).collect();
+    let total = shown.len();
+    let mut parts: Vec<String> = shown
+        .into_iter()
+        .filter(|(_, v)| !long_text(v))
+        .take(MAX)
         .map(|(k, v)| {
             if journal::is_redacted(v) {
                 format!("{k} (secret)")
@@ -798,10 +840,8 @@ fn summarize_outputs(outputs: &Map<String, Value>) -> String {
             }
         })
         .collect();
-    if parts.len() > 6 {
-        let more = parts.len() - 6;
-        parts.truncate(6);
-        parts.push(format!("{more} more in `lifeboat status`"));
+    if total > parts.len() {
+        parts.push(format!("{} more in `lifeboat status`", total - parts.len()));
     }
     parts.join(", ")
 }
@@ -1126,22 +1166,40 @@ mod tests {
     fn outputs_summary_hides_secrets_and_shows_no_json() {
         let mut m = Map::new();
         m.insert("ticket".into(), json!("T-1"));
-        m.insert("code".into(), journal::redact(&json!("s3cret-value")));
-        m.insert("long".into(), json!("x".repeat(200)));
-        m.insert("connectors".into(), json!([{"name": "a"}, {"name": "b"}]));
-        m.insert("orgs".into(), json!(["contoso", "fabrikam"]));
         m.insert(
             "new_resource_id".into(),
             json!("/subscriptions/s/resourceGroups/g/providers/Microsoft.Security/securityConnectors/ado-weu-northeurope"),
         );
+        m.insert("code".into(), journal::redact(&json!("s3cret-value")));
+        m.insert("description".into(), json!("A long text for people, with words and more words."));
+        m.insert("orgs".into(), json!(["contoso", "fabrikam"]));
+        m.insert("connectors".into(), json!([{"name": "a"}, {"name": "b"}]));
+        m.insert("long".into(), json!("x".repeat(200)));
         m.insert("scope".into(), json!({"a": 1}));
         let s = summarize_outputs(&m);
-        assert!(s.starts_with("ticket T-1, code (secret), long xxx"), "{s}");
+        assert_eq!(
+            s,
+            "ticket T-1, new_resource_id ado-weu-northeurope, code (secret), orgs contoso, fabrikam, connectors 2 items, 3 more in `lifeboat status`"
+        );
         assert!(!s.contains("s3cret"), "{s}");
-        assert!(s.contains("connectors 2 items, orgs contoso, fabrikam"), "{s}");
-        assert!(s.contains("new_resource_id ado-weu-northeurope"), "{s}");
-        assert!(s.contains("1 more in `lifeboat status`"), "{s}");
+        assert!(!s.contains("A long text"), "{s}");
         assert!(!s.contains(['{', '[', '"']), "no JSON: {s}");
+    }
+
+    #[test]
+    fn wait_messages_keep_their_gist_and_change_only_with_it() {
+        let f = |v| move |m: &str| wait_text(m, v);
+        let id = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Security/securityConnectors/ado-weu";
+        let poll = |n: u32| {
+            format!("the region of `{id}` does not answer yet (poll {n}: 503 ServiceUnavailable)")
+        };
+        assert_eq!(f(false)(&poll(1)), "the region of `ado-weu` does not answer yet");
+        assert_eq!(f(false)(&poll(1)), f(false)(&poll(2)));
+        assert_eq!(f(true)(&poll(2)), poll(2));
+        assert_eq!(
+            f(false)("0 of 2 released; still held: Azure DevOps org `contoso` (owned by x)"),
+            "0 of 2 released; …"
+        );
     }
 
     #[test]

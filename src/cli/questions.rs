@@ -253,7 +253,12 @@ fn placeholder(ty: &ParamType) -> String {
 /// The first sentence of a description, on one line.
 pub fn first_sentence(text: &str) -> String {
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match flat.find(". ") {
+    // A sentence ends with `. ` before a capital letter (not `e.g. eastus`).
+    let end = flat
+        .match_indices(". ")
+        .map(|(i, _)| i)
+        .find(|i| flat[i + 2..].chars().next().is_some_and(char::is_uppercase));
+    match end {
         Some(i) => flat[..i].to_string(),
         None => flat.trim_end_matches('.').to_string(),
     }
@@ -582,6 +587,18 @@ pub async fn ask_backup_choice(
 pub fn needs_store(plan: &Plan) -> bool {
     crate::steps::plan_needs(plan, ServiceNeed::BackupStore)
         && !crate::steps::backup_load::plan_without_backup(plan)
+}
+
+/// Refuses a run whose backup store (in `services`, when the plan reads one) cannot be read with
+/// the identity given (encrypted, and none or one that is not among its recipients) before
+/// anything else, with the error that says what to pass (`--identity-file FILE` or
+/// `LIFEBOAT_BACKUP_IDENTITY`). A store without a config (none yet) is left to the checks that
+/// follow, which say so.
+pub async fn check_identity(services: &crate::engine::kind::Services) -> anyhow::Result<()> {
+    let Some(store) = services.get::<crate::backup::Store>() else { return Ok(()) };
+    let Ok(config) = store.config().await else { return Ok(()) };
+    store.check_readable(config).map_err(UserError::from)?;
+    Ok(())
 }
 
 /// Asks for the backup identity when `plan` reads a backup store that is encrypted and

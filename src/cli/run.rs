@@ -330,6 +330,7 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
     // failed connectors and the like exit 2 before the run exists or anything is written. The
     // rehearsal and the run share one connection and one store (and so the api-versions).
     let mut services = services_for(&plan, g, None, &identity, client)?;
+    super::questions::check_identity(&services).await?;
     let preflight =
         crate::steps::recovery::preflight(&plan, &registry, Arc::new(services.clone()), clock());
     match &asker {
@@ -438,6 +439,7 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
         super::questions::ask_identity(asker, &plan, g, &mut identity).await?;
     }
     let services = services_for(&plan, g, Some(&dir), &identity, None)?;
+    super::questions::check_identity(&services).await?;
     if !changed.is_empty() {
         let shown = serde_json::Value::Object(changed.clone()).to_string();
         runner::apply_manual(

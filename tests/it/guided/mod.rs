@@ -6,6 +6,7 @@
 
 mod docs;
 mod pty;
+mod questions;
 mod responder;
 mod watch;
 

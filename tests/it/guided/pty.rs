@@ -32,6 +32,14 @@ impl Pty {
         }
     }
 
+    /// Like [`Pty::expect`], for a regular expression.
+    pub(super) fn expect_re(&mut self, re: &str) {
+        match self.session.expect(expectrl::Regex(re)) {
+            Ok(c) => self.transcript.push_str(&String::from_utf8_lossy(c.as_bytes())),
+            Err(e) => panic!("waiting for /{re}/: {e}\n--- transcript ---\n{}", self.transcript),
+        }
+    }
+
     pub(super) fn send_line(&mut self, text: &str) {
         self.session.send_line(text).expect("write to the pty");
     }
