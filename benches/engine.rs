@@ -55,6 +55,7 @@ fn plan(n: usize, width: usize, concurrency: usize) -> Plan {
                 path: "bench.yaml".into(),
                 sha256: "0".repeat(64),
                 text: String::new(),
+                builtin: None,
             },
             name: "bench".into(),
             description: None,

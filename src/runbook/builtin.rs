@@ -120,10 +120,18 @@ impl Resolved {
 /// Resolves a runbook argument: an existing file path wins; else a built-in name (with or without
 /// `.yaml`); else [`LoadError::NotFound`], whose message lists the built-in names.
 pub fn resolve(arg: &Path) -> Result<Resolved, LoadError> {
+    resolve_in(Path::new(""), arg)
+}
+
+/// [`resolve`] with a relative `arg` taken from `base` instead of the working directory (the
+/// doc-command test resolves as a responder's empty directory would). A returned file is
+/// `base.join(arg)`; the error names `arg` as given.
+pub fn resolve_in(base: &Path, arg: &Path) -> Result<Resolved, LoadError> {
+    let path = base.join(arg);
     // `exists` follows symlinks; anything there (even a directory) is the user's file, and its
     // read error is reported as such.
-    if arg.exists() {
-        return Ok(Resolved::File(arg.to_path_buf()));
+    if path.exists() {
+        return Ok(Resolved::File(path));
     }
     match arg.to_str().and_then(get) {
         // A bare name only: `runbooks/region-outage.yaml` outside a checkout is a missing file.

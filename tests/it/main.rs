@@ -21,6 +21,7 @@ mod backup;
 mod backup_sim;
 mod builtin;
 mod devops_steps;
+mod docs;
 mod drill;
 mod engine;
 mod guided;

@@ -87,3 +87,21 @@ fn export_writes_a_copy_that_plans_the_same_and_never_overwrites_without_force()
     ));
     assert!(err.contains("cannot create directory"), "{err}");
 }
+
+#[test]
+fn help_and_man_pages_document_the_runbooks_commands() {
+    let cwd = tempfile::tempdir().unwrap();
+    let help = ok(&lifeboat_in(cwd.path(), &["--help"]));
+    assert!(help.contains("runbooks") && help.contains("built into lifeboat"), "{help}");
+    let run_help = ok(&lifeboat_in(cwd.path(), &["run", "--help"]));
+    assert!(run_help.contains("built-in runbook's name"), "{run_help}");
+    ok(&lifeboat_in(cwd.path(), &["man", "--out", "man"]));
+    for page in ["lifeboat-runbooks.1", "lifeboat-runbooks-list.1", "lifeboat-runbooks-export.1"] {
+        let text = std::fs::read_to_string(cwd.path().join("man").join(page))
+            .unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(".TH"), "{page}");
+    }
+    let export =
+        std::fs::read_to_string(cwd.path().join("man/lifeboat-runbooks-export.1")).unwrap();
+    assert!(export.contains("force"), "{export}");
+}
