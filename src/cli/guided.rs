@@ -685,7 +685,7 @@ impl Follower {
                     );
                 } else if waited >= w.remind_at {
                     while w.remind_at <= waited {
-                        w.remind_at = w.remind_at * 2;
+                        w.remind_at *= 2;
                     }
                     ui.event(
                         now,
@@ -1214,7 +1214,7 @@ mod tests {
 
     #[test]
     fn times_in_messages_are_shown_to_the_second() {
-        let now = OffsetDateTime::now_utc();
+        let now = time::macros::datetime!(2026-03-04 05:06:07.123456789 UTC);
         let stamp = now.format(&time::format_description::well_known::Rfc3339).unwrap();
         let text = format!("until {stamp}; held (since `{stamp}`), 2026-13-01T00:00:00Z stays");
         let shown = local_times(&text, now);

@@ -276,9 +276,12 @@ pub struct Prepared {
 /// How the runbook is loaded with a set of `--set` pairs: validated completely, and for the
 /// graph only (required parameters may be missing).
 pub struct Loader<'a> {
-    pub plan: &'a dyn Fn(&[(String, String)]) -> Result<Plan, LoadError>,
-    pub graph: &'a dyn Fn(&[(String, String)]) -> Result<Runbook, LoadError>,
+    pub plan: &'a LoadFn<'a, Plan>,
+    pub graph: &'a LoadFn<'a, Runbook>,
 }
+
+/// Loads the runbook with a set of `--set` pairs.
+pub type LoadFn<'a, T> = dyn Fn(&[(String, String)]) -> Result<T, LoadError> + 'a;
 
 /// Asks for everything the run needs that `sets` and `identity` do not give (see the module
 /// doc). `client` is the run's Azure connection, made here when discovery needs it first.
@@ -613,10 +616,14 @@ pub async fn ask_identity(
     if !needs_store(plan) || identity.identity.is_some() {
         return Ok(false);
     }
-    // Opened without an identity, only to read its (clear) config.
+    // Opened without an identity, only to read its (clear) config. A store that cannot be
+    // opened or read is left to the checks that follow, which say why.
     let probe = IdentityArgs { identity: None, verify_key: identity.verify_key.clone() };
-    let store = super::backup::open_store(g, probe.keys()?, true)?;
-    let encrypted = store.config().await.map_err(UserError::from)?.encrypted();
+    let Ok(store) = super::backup::open_store(g, probe.keys()?, true) else { return Ok(false) };
+    let encrypted = match store.config().await {
+        Ok(config) => config.encrypted(),
+        Err(_) => return Ok(false),
+    };
     if !encrypted {
         return Ok(false);
     }

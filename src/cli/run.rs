@@ -383,7 +383,16 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
     let dir = runner::run_dir(&g.state_dir()?, &a.run_id).map_err(UserError::from)?;
     let sign_key = a.sign_key.as_deref().map(crate::audit::sign::load_signing_key).transpose()?;
     let registry = crate::steps::registry();
-    let header = runner::load(&dir, &registry).map_err(UserError::from)?.header;
+    let loaded = runner::load(&dir, &registry).map_err(UserError::from)?;
+    // Whether a step that reads the backup store has yet to finish: only then is its identity
+    // asked for (guided) or checked up front.
+    let store_ahead = loaded.engine.snapshot().iter().any(|v| {
+        !v.instance.as_ref().is_some_and(|i| i.state.is_terminal())
+            && crate::catalog::catalog()
+                .iter()
+                .any(|k| k.name == v.uses && k.services.contains(&ServiceNeed::BackupStore))
+    });
+    let header = loaded.header;
     let plan: runbook::Plan =
         serde_json::from_value(header.get("plan").cloned().unwrap_or_default()).map_err(|e| {
             UserError::failed(format!("run {}: the journal header holds no plan ({e})", a.run_id))
@@ -435,11 +444,13 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
     }
     let mut identity = a.identity.clone();
     let mut asker = asker;
-    if let Some(asker) = asker.as_mut() {
+    if let (Some(asker), true) = (asker.as_mut(), store_ahead) {
         super::questions::ask_identity(asker, &plan, g, &mut identity).await?;
     }
     let services = services_for(&plan, g, Some(&dir), &identity, None)?;
-    super::questions::check_identity(&services).await?;
+    if store_ahead {
+        super::questions::check_identity(&services).await?;
+    }
     if !changed.is_empty() {
         let shown = serde_json::Value::Object(changed.clone()).to_string();
         runner::apply_manual(

@@ -84,8 +84,9 @@ fn stopping_during_the_questions_writes_nothing() {
     rt.block_on(sim.shutdown()).unwrap();
 }
 
-/// `run --identity-file` reads an encrypted store; without it the refusal names the flag; a
-/// `resume --identity-file` that cannot be read is refused before anything is done.
+/// `run --identity-file` reads an encrypted store; without it the refusal names the flag;
+/// `resume --guided` asks for it (a path this time); a `resume --identity-file` that cannot be
+/// read is refused before anything is done.
 #[test]
 fn identity_file_on_run_and_resume() {
     let rt =
@@ -150,6 +151,20 @@ fn identity_file_on_run_and_resume() {
         serde_json::json!({"given": true, "from": "--identity-file or LIFEBOAT_BACKUP_IDENTITY"})
     );
     assert!(header["payload"].get("guided").is_none());
+
+    // Guided, the resume asks for the identity (hidden) and goes on to the manual tasks.
+    let mut cmd = responder(home.path(), &sim);
+    cmd.args(["resume", "enc", "--guided"]);
+    let mut p = Pty::spawn(cmd);
+    p.expect("is encrypted: lifeboat needs its age identity to read it");
+    p.expect("? backup identity: ");
+    p.send_line(key_file.to_str().unwrap());
+    p.expect("the identity opens the store");
+    p.expect("file-support-request");
+    p.expect("[p]ause and come back later: ");
+    p.send_line("p");
+    let (code, out) = p.finish();
+    assert_eq!(code, 3, "{out}");
 
     let missing = home.path().join("nope.key");
     let out = run(&["resume", "enc", "--identity-file", missing.to_str().unwrap()]);

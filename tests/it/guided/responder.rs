@@ -79,11 +79,12 @@ fn a_responder_recovers_two_connectors_with_guided_mode_from_an_empty_directory(
     let writes_before = writes();
 
     let mut cmd = responder(&home, &sim);
+    let mut args: Vec<String> = vec!["run".into(), RUNBOOK.into(), "--guided".into()];
     // The waits poll every second instead of every few minutes, so the test does not wait.
-    cmd.args(["run", RUNBOOK, "--guided"]);
     for poll in ["release", "region", "recreation", "authorization"] {
-        cmd.args(["--set", &format!("{poll}_poll_interval=1s")]);
+        args.extend(["--set".into(), format!("{poll}_poll_interval=1s")]);
     }
+    cmd.args(&args);
     let mut p = Pty::spawn(cmd);
 
     // The failed region: the regions with DevOps connectors, most first.
@@ -213,17 +214,18 @@ fn a_responder_recovers_two_connectors_with_guided_mode_from_an_empty_directory(
     assert!(tickets.iter().all(|t| t["contactDetails"]["country"] == "gbr"), "{tickets:?}");
     drop(cloud);
 
-    let shown = for_doc(&transcript, &home, &run_id);
+    let shown = for_doc(&args, &transcript, &home);
     check_doc(&shown);
     rt.block_on(sim.shutdown()).unwrap();
 }
 
-/// The transcript as the doc shows it: what the terminal showed, lines without the carriage
-/// returns, the test's temporary directory as `~`.
-fn for_doc(transcript: &str, home: &Path, _run_id: &str) -> String {
-    let mut out = String::new();
+/// The transcript as the doc shows it: the command after a `$ ` prompt (which also tells the
+/// docs' command check that the `lifeboat` lines after it are output), then what the terminal
+/// showed, lines without the carriage returns, the test's temporary directory as `~`.
+fn for_doc(args: &[String], transcript: &str, home: &Path) -> String {
+    let mut out = format!("$ lifeboat {}\n", args.join(" "));
     for line in transcript.replace('\r', "").lines() {
-        out.push_str(&line.replace(&home.display().to_string(), "~").trim_end().to_string());
+        out.push_str(line.replace(&home.display().to_string(), "~").trim_end());
         out.push('\n');
     }
     out
