@@ -677,11 +677,11 @@ impl Follower {
                     "checking now".to_string()
                 };
                 if ui.fancy {
-                    let first = w.message.split("; ").next().unwrap_or_default().to_string();
+                    let gist = local_times(&wait_text(&w.message, false), now);
                     ui.status(
                         &key,
                         &name,
-                        &format!("waiting {} · {next} · {}", human(waited), short_text(&first, 60)),
+                        &format!("waiting {} · {next} · {}", human(waited), short_text(&gist, 60)),
                     );
                 } else if waited >= w.remind_at {
                     while w.remind_at <= waited {
@@ -698,7 +698,11 @@ impl Follower {
                 ui.status(
                     &key,
                     &name,
-                    &format!("{done}/{total} {} · running {}", short_text(message, 60), human(ran)),
+                    &format!(
+                        "{done}/{total} {} · running {}",
+                        short_text(&local_times(&short_ids(message), now), 60),
+                        human(ran)
+                    ),
                 );
             }
         }

@@ -458,6 +458,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn contact_fields_are_checked_as_the_support_api_takes_them() {
+        let ok = |k: &str, v: &str| check_contact(k, v, None);
+        assert!(ok("contact_email", "oncall@contoso.com").is_ok());
+        for bad in ["", "oncall", "on call@contoso.com", "a@b", "a@@b.com", "@contoso.com"] {
+            assert!(ok("contact_email", bad).is_err(), "{bad}");
+        }
+        assert!(ok("contact_first_name", " ").is_err());
+        assert!(ok("contact_country", "gbr").is_ok() && ok("contact_country", "GB").is_err());
+        assert!(
+            ok("contact_language", "en-US").is_ok() && ok("contact_language", "english").is_err()
+        );
+        assert!(ok("contact_method", "fax").is_err() && ok("contact_method", "").is_ok());
+        assert!(ok("contact_phone", "").is_ok() && ok("contact_phone", "+1 425 555 0100").is_ok());
+        assert!(ok("contact_phone", "call me").is_err());
+        let why = phone_needed("", "critical");
+        assert!(why.as_deref().is_some_and(|w| w.contains("critical")), "{why:?}");
+        assert!(check_contact("contact_phone", "", why.as_deref()).is_err());
+        assert!(phone_needed("phone", "moderate").is_some());
+        assert_eq!(phone_needed("email", "moderate"), None);
+    }
+
+    #[test]
     fn ticket_names_are_stable_per_run_and_connector() {
         let a = ticket_name(
             "run-1",
