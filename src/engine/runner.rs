@@ -229,6 +229,22 @@ pub fn create_run(
     actor: &Actor,
     seed: u64,
 ) -> Result<PathBuf, RunError> {
+    create_run_with(state_dir, plan, run_id, now, actor, seed, Map::new())
+}
+
+/// [`create_run`] with more header fields (`extra`, e.g. `inputs`: which parameters a person
+/// answered in guided mode, whether a backup identity was given). Never a secret: the header is
+/// scrubbed of the known ones like the rest, but `extra` must not hold one to begin with. A key
+/// the header has already is ignored.
+pub fn create_run_with(
+    state_dir: &Path,
+    plan: &Plan,
+    run_id: &str,
+    now: OffsetDateTime,
+    actor: &Actor,
+    seed: u64,
+    extra: Map<String, Value>,
+) -> Result<PathBuf, RunError> {
     validate_run_id(run_id)?;
     check_secrets(plan, run_id)?;
     let runs = runs_dir(state_dir);
@@ -261,6 +277,11 @@ pub fn create_run(
         "seed": seed,
         "plan": journaled,
     });
+    if let Some(h) = header.as_object_mut() {
+        for (k, v) in extra {
+            h.entry(k).or_insert(v);
+        }
+    }
     // A runbook built into the binary is named as such (its text is in the plan either way).
     if let Some(name) = &plan.runbook.source.builtin {
         header["runbook"]["builtin"] = json!(name);
