@@ -406,6 +406,8 @@ static SUPPORT_INPUTS: &[InputSpec] = &[
     input("contact_first_name", false, "ticket contact"),
     input("contact_last_name", false, "ticket contact"),
     input("contact_email", false, "ticket contact"),
+    input("contact_method", false, "how Microsoft support contacts you: email (default) or phone"),
+    input("contact_phone", false, "ticket contact's phone number (needed with contact_method=phone)"),
     input("contact_country", false, "ISO 3166-1 alpha-3, e.g. usa"),
     input("contact_time_zone", false, "e.g. Pacific Standard Time"),
     input("contact_language", false, "e.g. en-US"),

@@ -14,6 +14,7 @@ pub mod drill;
 pub mod guided;
 pub mod notify;
 pub mod plan;
+pub mod questions;
 pub mod run;
 pub mod runbooks;
 pub mod sim;

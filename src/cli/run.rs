@@ -32,12 +32,21 @@ pub struct RunArgs {
     /// Sign the journal when the run stops (Ed25519 private key, PKCS#8 PEM: `audit keygen`)
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
-    /// Lead a person through the run at the terminal: what each step does, prompts at gates and
-    /// manual tasks, hidden input for secrets, progress bars; Ctrl-C pauses cleanly
+    /// Lead a person through the run at the terminal: asks for what is missing (the failed and
+    /// target regions with choices, the backup identity, the ticket's contact), one line per
+    /// state change, prompts at gates and manual tasks, hidden input for secrets; Ctrl-C pauses
+    /// cleanly
     #[arg(long)]
     pub guided: bool,
     #[command(flatten)]
     pub notify: super::notify::NotifyArgs,
+    /// With --guided: what each step does (once per step), whole wait messages
+    #[arg(long, requires = "guided")]
+    pub verbose: bool,
+    /// The backup store's reading keys (as `lifeboat backup`): `--identity-file` for an
+    /// encrypted store, `--verify-key` to pin the snapshots' signer
+    #[command(flatten)]
+    pub identity: super::backup::IdentityArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -56,6 +65,13 @@ pub struct ResumeArgs {
     /// Continue in guided mode (see `lifeboat run --guided`)
     #[arg(long)]
     pub guided: bool,
+    /// With --guided: what each step does (once per step), whole wait messages
+    #[arg(long, requires = "guided")]
+    pub verbose: bool,
+    /// The backup store's reading keys (as `lifeboat backup`): `--identity-file` for an
+    /// encrypted store, `--verify-key` to pin the snapshots' signer
+    #[command(flatten)]
+    pub identity: super::backup::IdentityArgs,
     /// Leave failed steps failed. By default `resume` first re-arms every failed step whose last
     /// failure was retryable (throttling, server errors, lost connections, an unavailable
     /// region) with a fresh retry budget, journaled as a `rearmed` event; a failure retrying
@@ -154,17 +170,20 @@ fn services_for(
     plan: &runbook::Plan,
     g: &Globals,
     run_dir: Option<&std::path::Path>,
+    identity: &super::backup::IdentityArgs,
+    client: Option<crate::azure::ArmClient>,
 ) -> anyhow::Result<Services> {
     let mut services = Services::new();
     if plan_needs(plan, ServiceNeed::Azure) {
-        let conn = g.connect()?;
-        services.insert(Arc::new(conn.client));
+        let client = match client {
+            Some(c) => c,
+            None => g.connect()?.client,
+        };
+        services.insert(Arc::new(client));
     }
     // A recovery without backup (`--set backup=none`) opens no store and asks for no identity.
-    if plan_needs(plan, ServiceNeed::BackupStore)
-        && !crate::steps::backup_load::plan_without_backup(plan)
-    {
-        let keys = super::backup::IdentityArgs::from_env().keys()?;
+    if super::questions::needs_store(plan) {
+        let keys = identity.keys()?;
         let store = super::backup::open_store(g, keys, true).map_err(|e| no_store_hint(plan, e))?;
         services.insert(Arc::new(store));
     }
@@ -176,7 +195,7 @@ fn services_for(
 
 /// The error `lifeboat run` would give for a missing local backup store that `plan` needs, or
 /// `None` (a store exists, is remote, or is not needed).
-fn missing_store(plan: &runbook::Plan, g: &Globals) -> Option<UserError> {
+pub(super) fn missing_store(plan: &runbook::Plan, g: &Globals) -> Option<UserError> {
     if !plan_needs(plan, ServiceNeed::BackupStore)
         || crate::steps::backup_load::plan_without_backup(plan)
     {
@@ -218,17 +237,77 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
         super::guided::require_terminal()?;
     }
     // Everything that can be wrong with the input is checked before the run directory exists.
-    let mut plan = runbook::load(&a.runbook, &a.set).map_err(UserError::from)?;
-    if a.guided {
-        // No backup store: guided mode offers a recovery without backup (backup=none), and asks
-        // for the new connectors' DevOps configuration when there is none.
-        let missing = missing_store(&plan, g);
-        let extra = super::guided::ask_backup_choice(&plan, &a.set, missing).await?;
-        if !extra.is_empty() {
-            let sets: Vec<(String, String)> = a.set.iter().cloned().chain(extra).collect();
-            plan = runbook::load(&a.runbook, &sets).map_err(UserError::from)?;
+    let path = a.runbook.clone();
+    let runbook_arg = a.runbook.display().to_string();
+    let load_plan = |sets: &[(String, String)]| runbook::load(&path, sets);
+    let load_graph = |sets: &[(String, String)]| runbook::load_for_graph(&path, sets);
+    let mut identity = a.identity.clone();
+    let mut client = None;
+    let mut header = serde_json::Map::new();
+    let (plan, asker) = if a.guided {
+        // Guided mode asks for what is missing, before anything is written.
+        let mut asker = super::questions::Asker::new(super::questions::Interrupt::install()?);
+        let loader = super::questions::Loader { plan: &load_plan, graph: &load_graph };
+        let p = super::questions::prepare(
+            &mut asker,
+            &loader,
+            a.set.clone(),
+            g,
+            &mut client,
+            &mut identity,
+        )
+        .await?;
+        if !p.asked.is_empty() {
+            let secret = |k: &str| p.plan.runbook.param(k).is_some_and(|d| d.secret);
+            let sets: Vec<String> = p
+                .sets
+                .iter()
+                .map(|(k, v)| {
+                    if secret(k) {
+                        format!("--set {k}=...")
+                    } else {
+                        format!("--set {k}={}", super::questions::shell(v))
+                    }
+                })
+                .collect();
+            say!("");
+            say!(
+                "the same answers next time: lifeboat run {} {} --guided",
+                super::questions::shell(&runbook_arg),
+                sets.join(" ")
+            );
+            header.insert("guided".into(), serde_json::json!({ "asked": p.asked }));
         }
-    }
+        if super::questions::needs_store(&p.plan) {
+            let from = if p.identity_prompted {
+                "hidden prompt"
+            } else {
+                "--identity-file or LIFEBOAT_BACKUP_IDENTITY"
+            };
+            header.insert(
+                "backup_identity".into(),
+                identity_record(identity.identity.is_some(), from),
+            );
+        }
+        (p.plan, Some(asker))
+    } else {
+        if let Ok(rb) = load_graph(&a.set) {
+            if let Some(e) =
+                super::questions::missing_params_error("run", &runbook_arg, &rb, &a.set)
+            {
+                return Err(e.into());
+            }
+        }
+        let plan = load_plan(&a.set).map_err(UserError::from)?;
+        if super::questions::needs_store(&plan) {
+            let from = "--identity-file or LIFEBOAT_BACKUP_IDENTITY";
+            header.insert(
+                "backup_identity".into(),
+                identity_record(identity.identity.is_some(), from),
+            );
+        }
+        (plan, None)
+    };
     let sign_key = a.sign_key.as_deref().map(crate::audit::sign::load_signing_key).transpose()?;
     let registry = crate::steps::registry();
     for step in &plan.runbook.steps {
@@ -259,21 +338,38 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
     // Read-only steps (discovery, backup) are rehearsed now: bad regions, a backup without the
     // failed connectors and the like exit 2 before the run exists or anything is written. The
     // rehearsal and the run share one connection and one store (and so the api-versions).
-    let mut services = services_for(&plan, g, None)?;
-    crate::steps::recovery::preflight(&plan, &registry, Arc::new(services.clone()), clock())
-        .await?;
+    let mut services = services_for(&plan, g, None, &identity, client)?;
+    super::questions::check_identity(&services).await?;
+    let preflight =
+        crate::steps::recovery::preflight(&plan, &registry, Arc::new(services.clone()), clock());
+    match &asker {
+        // Ctrl-C during the checks: nothing was written, exit 2 as during the questions.
+        Some(asker) => {
+            let mut interrupt = asker.interrupt();
+            tokio::select! {
+                r = preflight => r?,
+                _ = interrupt.wait() => asker.check_interrupted()?,
+            }
+            asker.check_interrupted()?;
+        }
+        None => preflight.await?,
+    }
     let seed = rand::random::<u64>();
-    let dir = runner::create_run(&state_dir, &plan, &run_id, now(), &Actor::current(), seed)
-        .map_err(UserError::from)?;
+    let dir =
+        runner::create_run_with(&state_dir, &plan, &run_id, now(), &Actor::current(), seed, header)
+            .map_err(UserError::from)?;
     say!("run {run_id} started ({} steps)", plan.runbook.steps.len());
     services.insert(Arc::new(crate::steps::services::RunDir(dir.clone())));
     let secrets = runner::secret_params_of(&plan);
     let notifier = super::notify::start(notify, false);
-    if a.guided {
-        let observer = super::notify::observer(&notifier);
+    if let Some(asker) = asker {
+        let opts = super::guided::GuidedOptions {
+            verbose: a.verbose,
+            interrupt: asker.interrupt(),
+            observer: super::notify::observer(&notifier),
+        };
         let exit =
-            super::guided::drive_guided(&dir, &run_id, &registry, services, secrets, observer)
-                .await;
+            super::guided::drive_guided(&dir, &run_id, &registry, services, secrets, opts).await;
         super::notify::finish(notifier, &dir, &registry, &[]).await;
         let exit = exit?;
         sign_if_asked(&dir, sign_key.as_ref())?;
@@ -282,16 +378,38 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
     drive(&dir, &run_id, &registry, Arc::new(services), secrets, sign_key.as_ref(), notifier).await
 }
 
+/// What the run header records of the backup identity: whether one was given and how, never
+/// the identity.
+fn identity_record(given: bool, from: &str) -> serde_json::Value {
+    if given {
+        serde_json::json!({ "given": true, "from": from })
+    } else {
+        serde_json::json!({ "given": false })
+    }
+}
+
 pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> {
     // Webhooks are checked first: a bad one exits 2 before anything is read or written.
     let notify = super::notify::resolve(&a.notify, g)?;
-    if a.guided {
+    let asker = if a.guided {
         super::guided::require_terminal()?;
-    }
+        Some(super::questions::Asker::new(super::questions::Interrupt::install()?))
+    } else {
+        None
+    };
     let dir = runner::run_dir(&g.state_dir()?, &a.run_id).map_err(UserError::from)?;
     let sign_key = a.sign_key.as_deref().map(crate::audit::sign::load_signing_key).transpose()?;
     let registry = crate::steps::registry();
-    let header = runner::load(&dir, &registry).map_err(UserError::from)?.header;
+    let loaded = runner::load(&dir, &registry).map_err(UserError::from)?;
+    // Whether a step that reads the backup store has yet to finish: only then is its identity
+    // asked for (guided) or checked up front.
+    let store_ahead = loaded.engine.snapshot().iter().any(|v| {
+        !v.instance.as_ref().is_some_and(|i| i.state.is_terminal())
+            && crate::catalog::catalog()
+                .iter()
+                .any(|k| k.name == v.uses && k.services.contains(&ServiceNeed::BackupStore))
+    });
+    let header = loaded.header;
     let plan: runbook::Plan =
         serde_json::from_value(header.get("plan").cloned().unwrap_or_default()).map_err(|e| {
             UserError::failed(format!("run {}: the journal header holds no plan ({e})", a.run_id))
@@ -341,7 +459,15 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
             }
         }
     }
-    let services = services_for(&plan, g, Some(&dir))?;
+    let mut identity = a.identity.clone();
+    let mut asker = asker;
+    if let (Some(asker), true) = (asker.as_mut(), store_ahead) {
+        super::questions::ask_identity(asker, &plan, g, &mut identity).await?;
+    }
+    let services = services_for(&plan, g, Some(&dir), &identity, None)?;
+    if store_ahead {
+        super::questions::check_identity(&services).await?;
+    }
     if !changed.is_empty() {
         let shown = serde_json::Value::Object(changed.clone()).to_string();
         runner::apply_manual(
@@ -361,11 +487,14 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
         }
     }
     let notifier = super::notify::start(notify, false);
-    if a.guided {
-        let observer = super::notify::observer(&notifier);
+    if let Some(asker) = asker {
+        let opts = super::guided::GuidedOptions {
+            verbose: a.verbose,
+            interrupt: asker.interrupt(),
+            observer: super::notify::observer(&notifier),
+        };
         let exit =
-            super::guided::drive_guided(&dir, &a.run_id, &registry, services, secrets, observer)
-                .await;
+            super::guided::drive_guided(&dir, &a.run_id, &registry, services, secrets, opts).await;
         super::notify::finish(notifier, &dir, &registry, &[]).await;
         let exit = exit?;
         sign_if_asked(&dir, sign_key.as_ref())?;

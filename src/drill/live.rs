@@ -649,7 +649,7 @@ async fn draft_support(
         "attest_step": "submit-support-request",
         "service_id": ids.0, "problem_classification_id": ids.1,
         "severity": "minimal", "advanced_diagnostic_consent": "No",
-        "contact": {"first_name": "", "last_name": "", "preferred_contact_method": "email", "email": "",
+        "contact": {"first_name": "", "last_name": "", "preferred_contact_method": "email", "phone": "", "email": "",
                     "time_zone": "Pacific Standard Time", "country": "usa", "language": "en-US"},
     });
     let (md, body) = s::render(&context)?;

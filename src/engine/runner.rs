@@ -231,6 +231,22 @@ pub fn create_run(
     actor: &Actor,
     seed: u64,
 ) -> Result<PathBuf, RunError> {
+    create_run_with(state_dir, plan, run_id, now, actor, seed, Map::new())
+}
+
+/// [`create_run`] with more header fields (`extra`, e.g. `inputs`: which parameters a person
+/// answered in guided mode, whether a backup identity was given). Never a secret: the header is
+/// scrubbed of the known ones like the rest, but `extra` must not hold one to begin with. A key
+/// the header has already is ignored.
+pub fn create_run_with(
+    state_dir: &Path,
+    plan: &Plan,
+    run_id: &str,
+    now: impl Into<EntryTime>,
+    actor: &Actor,
+    seed: u64,
+    extra: Map<String, Value>,
+) -> Result<PathBuf, RunError> {
     let now: EntryTime = now.into();
     validate_run_id(run_id)?;
     check_secrets(plan, run_id)?;
@@ -267,6 +283,11 @@ pub fn create_run(
     // A run on a simulated clock says so: its entries carry `sim_time`, the engine's time.
     if now.sim_time.is_some() {
         header["clock"] = json!("simulated");
+    }
+    if let Some(h) = header.as_object_mut() {
+        for (k, v) in extra {
+            h.entry(k).or_insert(v);
+        }
     }
     // A runbook built into the binary is named as such (its text is in the plan either way).
     if let Some(name) = &plan.runbook.source.builtin {

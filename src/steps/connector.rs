@@ -522,7 +522,7 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     let mut code: Option<SecretString> = None;
     if let Some(p) = ctx.services.get::<PrompterHandle>() {
         let label = format!(
-            "OAuth authorization code for the new connector {} (replacing {}; hidden input)",
+            "OAuth authorization code for the new connector {} (replacing {})",
             plan.new_id.name(),
             item.name
         );
