@@ -19,6 +19,7 @@
 //!   the re-armed instance gets a fresh retry budget and re-enters with its scratch state.
 
 pub mod event;
+pub mod inbox;
 pub mod kind;
 pub mod lifecycle;
 pub mod rehearse;
@@ -88,6 +89,10 @@ pub struct Instance {
     /// What a waiting or awaiting instance waits for, for people.
     pub waiting_for: Option<String>,
     pub progress: Option<(u64, u64, String)>,
+    /// An approval gate that needs another person than the one who started the run (journaled
+    /// with its `StepAwaitingApproval`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub four_eyes: bool,
     /// The next start re-polls the current attempt instead of starting a new one.
     #[serde(skip)]
     next_is_poll: bool,
@@ -116,6 +121,7 @@ impl Instance {
             scratch: None,
             waiting_for: None,
             progress: None,
+            four_eyes: false,
             next_is_poll: false,
             next_is_reentry: false,
             timer: None,
@@ -480,6 +486,25 @@ impl Engine {
         out
     }
 
+    /// The instances an approval of `step` (one `branch`, or every branch awaiting approval)
+    /// would approve whose gate needs another person than the one who started the run
+    /// ([`Instance::four_eyes`]), by name.
+    pub fn four_eyes_gates(&self, step: &str, branch: Option<usize>) -> Vec<String> {
+        let Some(&s) = self.index.get(step) else { return Vec::new() };
+        self.steps[s]
+            .instances
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter(|(i, inst)| {
+                inst.four_eyes
+                    && inst.state == State::AwaitingApproval
+                    && branch.is_none_or(|b| self.branch_of(s, *i).unwrap_or(0) == b)
+            })
+            .map(|(i, _)| self.name(s, i))
+            .collect()
+    }
+
     fn branch_of(&self, s: usize, i: usize) -> Option<usize> {
         self.steps[s].fanned.then_some(i)
     }
@@ -699,10 +724,12 @@ impl Engine {
                     self.set_timer(s, i, at, &mut actions);
                 }
             }
-            Event::StepAwaitingApproval { step, branch, attempt, prompt } => {
+            Event::StepAwaitingApproval { step, branch, attempt, prompt, four_eyes } => {
                 if let Some((s, i)) = self.current(step, *branch, *attempt)? {
                     self.set_state(s, i, State::AwaitingApproval)?;
-                    self.inst_mut(s, i).waiting_for = Some(prompt.clone());
+                    let inst = self.inst_mut(s, i);
+                    inst.waiting_for = Some(prompt.clone());
+                    inst.four_eyes = *four_eyes;
                     actions.push(Action::AwaitApproval {
                         step: step.clone(),
                         branch: *branch,

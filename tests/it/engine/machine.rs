@@ -229,6 +229,7 @@ steps:
         branch: None,
         attempt: 1,
         prompt: "ship it?".into(),
+        four_eyes: false,
     });
     assert!(actions.contains(&Action::RunPaused));
     assert_eq!(h.engine.status(), Status::Paused);
@@ -467,12 +468,14 @@ steps:
         branch: Some(0),
         attempt: 1,
         prompt: "p".into(),
+        four_eyes: false,
     });
     h.ev(Event::StepAwaitingApproval {
         step: "g".into(),
         branch: Some(1),
         attempt: 1,
         prompt: "p".into(),
+        four_eyes: false,
     });
     h.ev(Event::Skipped { step: "g".into(), branch: Some(1), by: actor(), reason: "r".into() });
     h.ev(Event::Approved { step: "g".into(), branch: None, by: actor(), comment: None });
