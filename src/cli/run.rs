@@ -5,8 +5,10 @@
 use super::{Globals, OutputFormat};
 use crate::catalog::ServiceNeed;
 use crate::clock::{Clock, SystemClock};
+use crate::azure::ArmClient;
+use crate::engine::inbox::{self, Inbox as _, LocalInbox, RequestState, Verb};
 use crate::engine::kind::{Registry, Services};
-use crate::engine::runner::{self, Branches, RunOptions, RunOutcome};
+use crate::engine::runner::{self, Branches, RunError, RunOptions, RunOutcome};
 use crate::engine::{self, Actor, Blocker, Event, InstanceView, Phase};
 use crate::error::{Exit, UserError};
 use crate::runbook;
@@ -34,6 +36,11 @@ pub struct RunArgs {
     /// manual tasks, hidden input for secrets, progress bars; Ctrl-C pauses cleanly
     #[arg(long)]
     pub guided: bool,
+    /// Once only a person can unblock the run (a gate, a manual task, a failed step), keep
+    /// driving it this long, recording the approvals, attestations and skips that arrive from
+    /// other machines through the run's inbox, before pausing (exit 3) [default: pause at once]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub wait_for_people: std::time::Duration,
 }
 
 #[derive(Debug, clap::Args)]
@@ -58,6 +65,9 @@ pub struct ResumeArgs {
     /// cannot fix, and any one-shot step, stays failed for `lifeboat skip`
     #[arg(long)]
     pub no_rearm: bool,
+    /// See `lifeboat run --wait-for-people`
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub wait_for_people: std::time::Duration,
 }
 
 #[derive(Debug, clap::Args)]
@@ -87,7 +97,11 @@ pub struct ApproveArgs {
     /// Approve every waiting branch of a fanned-out STEP (without it, a fanned-out step must be
     /// named STEP#N)
     #[arg(long)]
-    pub all: bool,
+    pub all: bool,    /// While another process drives the run, the request goes into the run's inbox: wait this
+    /// long for that process to record it (it reads the inbox every second); if it does not,
+    /// the request stays queued and the command exits 6
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub wait: std::time::Duration,
 }
 
 #[derive(Debug, clap::Args)]
@@ -103,7 +117,11 @@ pub struct AttestArgs {
     /// Attest every waiting branch of a fanned-out STEP with the same evidence (without it, a
     /// fanned-out step must be named STEP#N)
     #[arg(long)]
-    pub all: bool,
+    pub all: bool,    /// While another process drives the run, the request goes into the run's inbox: wait this
+    /// long for that process to record it (it reads the inbox every second); if it does not,
+    /// the request stays queued and the command exits 6
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub wait: std::time::Duration,
 }
 
 #[derive(Debug, clap::Args)]
@@ -120,7 +138,11 @@ pub struct SkipArgs {
     /// Skip every branch of a fanned-out STEP that can be skipped (or, before it fanned out,
     /// every branch it will have); without it, a fanned-out step must be named STEP#N
     #[arg(long)]
-    pub all: bool,
+    pub all: bool,    /// While another process drives the run, the request goes into the run's inbox: wait this
+    /// long for that process to record it (it reads the inbox every second); if it does not,
+    /// the request stays queued and the command exits 6
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub wait: std::time::Duration,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -250,10 +272,13 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
     // failed connectors and the like exit 2 before the run exists or anything is written. The
     // rehearsal and the run share one connection and one store (and so the api-versions).
     let mut services = services_for(&plan, g, None)?;
+    // Who starts the run: with a credential, the Azure principal of its token too (a token
+    // without the expected claims exits 5 here, before anything is written).
+    let actor = super::identity::actor(services.get::<ArmClient>().as_deref()).await?;
     crate::steps::recovery::preflight(&plan, &registry, Arc::new(services.clone()), clock())
         .await?;
     let seed = rand::random::<u64>();
-    let dir = runner::create_run(&state_dir, &plan, &run_id, now(), &Actor::current(), seed)
+    let dir = runner::create_run(&state_dir, &plan, &run_id, now(), &actor, seed)
         .map_err(UserError::from)?;
     say!("run {run_id} started ({} steps)", plan.runbook.steps.len());
     services.insert(Arc::new(crate::steps::services::RunDir(dir.clone())));
@@ -263,7 +288,8 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
         sign_if_asked(&dir, sign_key.as_ref())?;
         return Ok(exit);
     }
-    drive(&dir, &run_id, &registry, Arc::new(services), secrets, sign_key.as_ref()).await
+    let how = Drive { actor, wait_for_people: a.wait_for_people };
+    drive(&dir, &run_id, &registry, Arc::new(services), secrets, sign_key.as_ref(), how).await
 }
 
 pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> {
@@ -324,19 +350,20 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
         }
     }
     let services = services_for(&plan, g, Some(&dir))?;
+    let actor = super::identity::actor(services.get::<ArmClient>().as_deref()).await?;
     if !changed.is_empty() {
         let shown = serde_json::Value::Object(changed.clone()).to_string();
         runner::apply_manual(
             &dir,
             &registry,
-            Event::ParamsChanged { params: changed, by: Actor::current() },
+            Event::ParamsChanged { params: changed, by: actor.clone() },
             now(),
         )
         .map_err(UserError::from)?;
         say!("parameters changed for the rest of run {}: {shown}", a.run_id);
     }
     if !a.no_rearm {
-        let rearmed = runner::rearm_failed(&dir, &registry, &Actor::current(), now())
+        let rearmed = runner::rearm_failed(&dir, &registry, &actor, now())
             .map_err(UserError::from)?;
         for (name, reason) in rearmed {
             say!("re-armed step {name} (its last failure may pass now: {reason})");
@@ -348,7 +375,14 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
         sign_if_asked(&dir, sign_key.as_ref())?;
         return Ok(exit);
     }
-    drive(&dir, &a.run_id, &registry, Arc::new(services), secrets, sign_key.as_ref()).await
+    let how = Drive { actor, wait_for_people: a.wait_for_people };
+    drive(&dir, &a.run_id, &registry, Arc::new(services), secrets, sign_key.as_ref(), how).await
+}
+
+/// Who drives, and how long a drive waits for people (`--wait-for-people`).
+struct Drive {
+    actor: Actor,
+    wait_for_people: std::time::Duration,
 }
 
 async fn drive(
@@ -358,8 +392,14 @@ async fn drive(
     services: Arc<Services>,
     secret_params: serde_json::Map<String, serde_json::Value>,
     sign_key: Option<&ed25519_dalek::SigningKey>,
+    how: Drive,
 ) -> anyhow::Result<Exit> {
-    let options = RunOptions { secret_params, ..RunOptions::default() };
+    let options = RunOptions {
+        actor: how.actor,
+        secret_params,
+        wait_for_people: how.wait_for_people,
+        ..RunOptions::default()
+    };
     let outcome =
         runner::drive(dir, registry, services, clock(), &options).await.map_err(UserError::from)?;
     sign_if_asked(dir, sign_key)?;
@@ -488,50 +528,153 @@ fn parse_target(text: &str, all: bool) -> Result<(String, Option<usize>, Branche
     }
 }
 
-fn manual(
+/// A person's `approve`, `attest` or `skip`: the step instance as typed (`STEP`, `STEP#N`,
+/// `STEP[label]`) is resolved against the run, the person identified (`identity::for_run`),
+/// then the event journaled under the run's lock; while another process holds the lock (it
+/// drives the run), the request goes into the run's inbox and this waits up to `wait` for that
+/// process to record or refuse it (exit 6 if it does neither in time: the request stays queued).
+async fn manual(
     g: &Globals,
     run_id: &str,
-    event: Event,
-    branches: Branches,
-    what: &str,
-    step: &str,
+    verb: Verb,
+    typed: &str,
+    all: bool,
+    text: Option<String>,
+    wait: std::time::Duration,
 ) -> anyhow::Result<Exit> {
+    let (_, _, branches) = parse_target(typed, all)?;
     let dir = runner::run_dir(&g.state_dir()?, run_id).map_err(UserError::from)?;
-    let applied = runner::apply_manual_to(&dir, &crate::steps::registry(), event, now(), branches)
-        .map_err(UserError::from)?;
-    // Exactly which instances the command changed (with --all, maybe several).
-    let names =
-        if applied.changed.is_empty() { step.to_string() } else { applied.changed.join(", ") };
-    println!("{what} {names} of run {run_id}; continue with: lifeboat resume {run_id}");
-    Ok(Exit::Ok)
+    let registry = crate::steps::registry();
+    let replayed = runner::load(&dir, &registry).map_err(UserError::from)?;
+    let plan: runbook::Plan =
+        serde_json::from_value(replayed.header.get("plan").cloned().unwrap_or_default())
+            .map_err(|e| {
+                UserError::failed(format!("run {run_id}: the journal header holds no plan ({e})"))
+            })?;
+    // An unknown step or branch is bad input now, whoever drives the run: nothing is queued.
+    let (step, branch) = inbox::resolve_target(&replayed.engine, typed).map_err(|e| {
+        UserError::usage(format!("run {run_id}: {e}"))
+            .with_hint(format!("`lifeboat status {run_id}` lists its steps and branches"))
+    })?;
+    if all && branch.is_some() {
+        return Err(UserError::usage(format!(
+            "`{typed}` names one branch and --all asks for every branch"
+        ))
+        .with_hint("drop the branch to act on every branch, or drop --all")
+        .into());
+    }
+    let by = super::identity::for_run(&plan, g).await?;
+    let request = inbox::Request::new(verb, typed, all, text, by, now());
+    let mut event = request.event(step, branch);
+    if let Event::Approved { by, .. } | Event::Attested { by, .. } | Event::Skipped { by, .. } =
+        &mut event
+    {
+        by.request = None;
+    }
+    match runner::apply_manual_to(&dir, &registry, event, now(), branches) {
+        Ok(applied) => {
+            // Exactly which instances the command changed (with --all, maybe several).
+            let names = if applied.changed.is_empty() {
+                typed.to_string()
+            } else {
+                applied.changed.join(", ")
+            };
+            println!(
+                "{} {names} of run {run_id}; continue with: lifeboat resume {run_id}",
+                verb.done()
+            );
+            Ok(Exit::Ok)
+        }
+        Err(RunError::Locked(crate::journal::lock::LockError::Held { holder, .. })) => {
+            let driver = holder.map(|h| h.to_string()).unwrap_or_else(|| "another process".into());
+            queue(&dir, run_id, &registry, &request, &driver, wait).await
+        }
+        Err(e) => Err(UserError::from(e).into()),
+    }
+}
+
+/// Puts `request` into the run's inbox and waits up to `wait` for the process driving the run
+/// to record it (its id in the journal) or refuse it; takes the inbox over itself if that
+/// process lets the run go meanwhile.
+async fn queue(
+    dir: &std::path::Path,
+    run_id: &str,
+    registry: &Registry,
+    request: &inbox::Request,
+    driver: &str,
+    wait: std::time::Duration,
+) -> anyhow::Result<Exit> {
+    let inbox = LocalInbox::for_run(dir);
+    let name = inbox.put(request).map_err(|e| UserError::failed(e.to_string()))?;
+    let what = format!("{} {}", request.verb.name(), request.step);
+    say!(
+        "run {run_id} is driven by {driver}: queued request {} ({what}) in its inbox; waiting up to {} for that process to record it",
+        request.id,
+        humantime::format_duration(wait)
+    );
+    let mut journal = inbox::JournalWatch::new(&dir.join(crate::journal::JOURNAL_FILE));
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        if let Some(seq) = journal.find(&request.id).ok().flatten() {
+            println!(
+                "{what} of run {run_id}: recorded at seq {seq} by the process driving the run (request {})",
+                request.id
+            );
+            return Ok(Exit::Ok);
+        }
+        match inbox.state(&name) {
+            Ok(RequestState::Refused(reason)) => {
+                return Err(UserError::usage(format!(
+                    "{what} of run {run_id} was refused by the process driving the run: {reason}"
+                ))
+                .with_hint(format!(
+                    "nothing was journaled; the request is kept in {}",
+                    inbox.dir().join(inbox::REFUSED_DIR).join(&name).display()
+                ))
+                .into());
+            }
+            Ok(RequestState::Pending) => {
+                // The driver may have let the run go: then this process takes the inbox.
+                match runner::drain_inbox(dir, registry, now()) {
+                    Ok(_) | Err(RunError::Locked(_)) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot take the run's inbox"),
+                }
+            }
+            Ok(RequestState::Done | RequestState::Unknown) | Err(_) => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    say!(
+        "{what} of run {run_id} is not recorded yet: the process driving the run did not take it within {}. The request stays queued ({}); it is recorded when that process next reads its inbox, or by the next `lifeboat resume {run_id}`; `lifeboat status {run_id}` shows it",
+        humantime::format_duration(wait),
+        inbox.dir().join(&name).display()
+    );
+    Ok(Exit::Queued)
 }
 
 pub async fn execute_approve(a: ApproveArgs, g: &Globals) -> anyhow::Result<Exit> {
-    let (step, branch, branches) = parse_target(&a.step, a.all)?;
-    let event = Event::Approved { step, branch, by: Actor::current(), comment: a.comment };
-    manual(g, &a.run_id, event, branches, "approved", &a.step)
+    manual(g, &a.run_id, Verb::Approve, &a.step, a.all, a.comment, a.wait).await
 }
 
 pub async fn execute_attest(a: AttestArgs, g: &Globals) -> anyhow::Result<Exit> {
-    let (step, branch, branches) = parse_target(&a.step, a.all)?;
     if a.evidence.trim().is_empty() {
         return Err(UserError::usage("--evidence is empty")
             .with_hint("say what was done, e.g. a ticket number")
             .into());
     }
-    let event = Event::Attested { step, branch, by: Actor::current(), evidence: a.evidence };
-    manual(g, &a.run_id, event, branches, "attested", &a.step)
+    manual(g, &a.run_id, Verb::Attest, &a.step, a.all, Some(a.evidence), a.wait).await
 }
 
 pub async fn execute_skip(a: SkipArgs, g: &Globals) -> anyhow::Result<Exit> {
-    let (step, branch, branches) = parse_target(&a.step, a.all)?;
     if a.reason.trim().is_empty() {
         return Err(UserError::usage("--reason is empty")
             .with_hint("say why the step is skipped")
             .into());
     }
-    let event = Event::Skipped { step, branch, by: Actor::current(), reason: a.reason };
-    manual(g, &a.run_id, event, branches, "skipped", &a.step)
+    manual(g, &a.run_id, Verb::Skip, &a.step, a.all, Some(a.reason), a.wait).await
 }
 
 pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> {
@@ -547,15 +690,76 @@ pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> 
     let status = r.engine.status();
     match g.output {
         OutputFormat::Json => {
-            let doc = serde_json::json!({ "run_id": run_id, "status": status, "steps": snapshot });
+            let doc = serde_json::json!({
+                "run_id": run_id, "status": status, "steps": snapshot, "inbox": inbox_json(&dir),
+            });
             println!("{}", serde_json::to_string_pretty(&doc)?);
         }
         OutputFormat::Table => {
             println!("run {run_id}: {}", status_name(&status));
             print!("{}", status_table(&snapshot, now()));
+            print!("{}", inbox_section(&dir));
         }
     }
     Ok(Exit::Ok)
+}
+
+/// The run's inbox for `status`: the requests waiting for the process driving the run (who,
+/// what, since) and those it refused (why). Empty when there are none.
+pub fn inbox_section(dir: &std::path::Path) -> String {
+    let pending = runner::pending_requests(dir);
+    let refused = runner::refused_requests(dir);
+    let mut out = String::new();
+    if !pending.is_empty() {
+        out.push_str(&format!(
+            "\ninbox: {} request(s) waiting for the process driving the run (it reads them every second; `lifeboat resume` takes them otherwise):\n",
+            pending.len()
+        ));
+        for p in &pending {
+            let since = p.since.map(fmt_time).unwrap_or_else(|| "?".into());
+            match &p.request {
+                Ok(r) => out.push_str(&format!("  {} (since {since})\n", r.summary())),
+                Err(e) => out.push_str(&format!(
+                    "  warning: inbox file {} {e} (since {since}); it will be refused\n",
+                    p.name
+                )),
+            }
+        }
+    }
+    if !refused.is_empty() {
+        const SHOWN: usize = 5;
+        out.push_str(&format!(
+            "\ninbox: {} request(s) refused (nothing journaled from them){}:\n",
+            refused.len(),
+            if refused.len() > SHOWN { format!("; the last {SHOWN}") } else { String::new() }
+        ));
+        for r in refused.iter().skip(refused.len().saturating_sub(SHOWN)) {
+            match &r.request {
+                Some(q) => out.push_str(&format!("  warning: {}: {}\n", q.summary(), r.reason)),
+                None => out.push_str(&format!("  warning: {}\n", r.reason)),
+            }
+        }
+    }
+    out
+}
+
+/// The run's inbox for `status --output json`.
+fn inbox_json(dir: &std::path::Path) -> serde_json::Value {
+    let pending: Vec<_> = runner::pending_requests(dir)
+        .into_iter()
+        .map(|p| match p.request {
+            Ok(r) => serde_json::json!({
+                "file": p.name, "since": p.since.map(fmt_time), "request": r,
+                "by": r.by.describe(),
+            }),
+            Err(e) => serde_json::json!({"file": p.name, "since": p.since.map(fmt_time), "problem": e}),
+        })
+        .collect();
+    let refused: Vec<_> = runner::refused_requests(dir)
+        .into_iter()
+        .map(|r| serde_json::json!({"file": r.name, "reason": r.reason, "at": r.at.map(fmt_time), "request": r.request}))
+        .collect();
+    serde_json::json!({ "pending": pending, "refused": refused })
 }
 
 fn status_name(s: &engine::Status) -> String {
