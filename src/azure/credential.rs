@@ -79,7 +79,7 @@ impl Principal {
                     .filter(|(m, _)| *m)
                     .map(|(_, n)| *n)
                     .collect();
-                Err(AzureError::Credential(format!(
+                Err(AzureError::Claims(format!(
                     "the Azure token this command obtained has no {} claim, so lifeboat cannot tell who you are in Azure and records nothing (is the credential an Entra ID user, service principal or managed identity? check `--auth` and the AZURE_* variables)",
                     missing.join(" and no ")
                 )))

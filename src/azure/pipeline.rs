@@ -257,7 +257,7 @@ impl Pipeline {
             return Ok(None);
         }
         let p = token.principal().ok_or_else(|| {
-            AzureError::Credential(
+            AzureError::Claims(
                 "the Azure token this command obtained is not a JWT whose claims can be read, so lifeboat cannot tell who you are in Azure and records nothing (check `--auth`)".into(),
             )
         })?;

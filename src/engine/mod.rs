@@ -763,7 +763,8 @@ impl Engine {
                     inst.finished = Some(now);
                     inst.waiting_for = None;
                     inst.outputs = Some(Map::from_iter([
-                        ("approved_by".to_string(), json!(by.user)),
+                        // Who, as a person reads it: the Azure principal and the OS user.
+                        ("approved_by".to_string(), json!(by.describe())),
                         ("comment".to_string(), json!(comment)),
                     ]));
                 }
@@ -781,7 +782,7 @@ impl Engine {
                     inst.finished = Some(now);
                     inst.waiting_for = None;
                     inst.outputs = Some(Map::from_iter([
-                        ("attested_by".to_string(), json!(by.user)),
+                        ("attested_by".to_string(), json!(by.describe())),
                         ("evidence".to_string(), json!(evidence)),
                     ]));
                 }

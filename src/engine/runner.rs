@@ -1278,9 +1278,9 @@ pub fn list_runs(state_dir: &Path, registry: &Registry) -> Vec<RunSummary> {
                     last_activity: r.entries.times().map(|(_, last)| last),
                     started_by: r
                         .header
-                        .pointer("/started_by/user")
-                        .and_then(Value::as_str)
-                        .map(String::from),
+                        .get("started_by")
+                        .and_then(|a| Actor::deserialize(a).ok())
+                        .map(|a| a.describe()),
                     steps_done: done,
                     steps_total: snap.len(),
                     error: None,

@@ -237,6 +237,42 @@ async fn without_a_driver_the_queued_request_is_taken_by_the_command_itself() {
     assert!(approved[1]["by"].get("request").is_none());
 }
 
+#[tokio::test]
+async fn a_four_eyes_gate_refuses_the_person_who_started_the_run() {
+    // Without Azure the OS identity decides (user@host): the starter's own approval is refused
+    // naming both, exit 2, nothing journaled; another user's goes through.
+    crate::engine::common::enable_test_steps();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path();
+    let rb = state.join("four.yaml");
+    std::fs::write(
+        &rb,
+        "apiVersion: lifeboat/v1\nmetadata: {name: four}\nsteps:\n  - id: ship\n    uses: gate.approval\n    with: {prompt: ship it?, four_eyes: true}\n",
+    )
+    .unwrap();
+    let as_user = |user: &str, args: &[&str]| {
+        let mut c = crate::engine::common::lifeboat(state);
+        c.env("USER", user).args(args);
+        c
+    };
+    let out = output(as_user("ana", &["run", rb.to_str().unwrap(), "--run-id", "f"])).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let before = events(state, "f").len();
+    let out = output(as_user("ana", &["approve", "f", "ship", "--comment", "mine"])).await;
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("ship needs a second person (four eyes)"), "{t}");
+    assert!(t.contains("run f was started by ana@") && t.contains("this approval is by ana@"), "{t}");
+    assert!(t.contains("the same OS user on the same host"), "{t}");
+    assert!(t.contains("another person approves it: lifeboat approve f ship"), "{t}");
+    assert_eq!(events(state, "f").len(), before, "nothing journaled");
+    let out = output(as_user("ben", &["approve", "f", "ship", "--comment", "second pair"])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let approved = of_kind(&events(state, "f"), "approved");
+    assert_eq!(approved.len(), 1);
+    assert_eq!(approved[0]["by"]["user"], "ben");
+}
+
 fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
 }

@@ -253,7 +253,7 @@ steps:
         by: actor(),
         comment: Some("ok".into()),
     });
-    assert_eq!(h.view("gate", None).outputs.unwrap()["approved_by"], "tester");
+    assert_eq!(h.view("gate", None).outputs.unwrap()["approved_by"], "tester@test-host");
     h.start_all();
     h.ev(Event::StepAwaitingAttestation {
         step: "task".into(),
