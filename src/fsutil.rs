@@ -63,9 +63,8 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
             f.sync_all()
         })
         .map_err(|e| with_path(e, "write", &tmp));
-    let linked = written.and_then(|()| {
-        std::fs::hard_link(&tmp, path).map_err(|e| with_path(e, "create", path))
-    });
+    let linked = written
+        .and_then(|()| std::fs::hard_link(&tmp, path).map_err(|e| with_path(e, "create", path)));
     let _ = std::fs::remove_file(&tmp);
     linked?;
     sync_dir_of(path);

@@ -74,11 +74,12 @@ impl Principal {
         match (&self.object_id, &self.tenant_id) {
             (Some(o), Some(t)) => Ok((o.clone(), t.clone())),
             (o, t) => {
-                let missing: Vec<&str> = [(o.is_none(), "`oid` (object id)"), (t.is_none(), "`tid` (tenant id)")]
-                    .iter()
-                    .filter(|(m, _)| *m)
-                    .map(|(_, n)| *n)
-                    .collect();
+                let missing: Vec<&str> =
+                    [(o.is_none(), "`oid` (object id)"), (t.is_none(), "`tid` (tenant id)")]
+                        .iter()
+                        .filter(|(m, _)| *m)
+                        .map(|(_, n)| *n)
+                        .collect();
                 Err(AzureError::Claims(format!(
                     "the Azure token this command obtained has no {} claim, so lifeboat cannot tell who you are in Azure and records nothing (is the credential an Entra ID user, service principal or managed identity? check `--auth` and the AZURE_* variables)",
                     missing.join(" and no ")
@@ -106,12 +107,14 @@ pub fn authority_host(env: &HashMap<String, String>) -> Result<Option<Authority>
     else {
         return Ok(None);
     };
-    let bad = |why: String| CredentialError {
+    let bad = |why: String| {
+        CredentialError {
         message: format!("AZURE_AUTHORITY_HOST `{raw}` {why}"),
         hint: "unset it for the cloud's own authority (e.g. https://login.microsoftonline.com), or use https (plain http only to 127.0.0.1/localhost, e.g. `lifeboat sim serve`)".into(),
+    }
     };
     let url = url::Url::parse(raw).map_err(|e| bad(format!("is not a URL ({e})")))?;
-    if url.host().is_none() || url.query().is_some() || url.path().trim_matches('/') != "" {
+    if url.host().is_none() || url.query().is_some() || !url.path().trim_matches('/').is_empty() {
         return Err(bad("must be a scheme and host (and port) only".into()));
     }
     match url.scheme() {
@@ -123,7 +126,9 @@ pub fn authority_host(env: &HashMap<String, String>) -> Result<Option<Authority>
                 .map_err(|e| bad(format!("cannot be used ({e})")))?;
             Ok(Some(Authority { https, loopback: true }))
         }
-        "http" => Err(bad("uses plain http to a remote host: a client secret must not travel unencrypted".into())),
+        "http" => Err(bad(
+            "uses plain http to a remote host: a client secret must not travel unencrypted".into(),
+        )),
         other => Err(bad(format!("has scheme `{other}`"))),
     }
 }

@@ -3,9 +3,9 @@
 //! step (N as shown by `lifeboat status RUN`).
 
 use super::{Globals, OutputFormat};
+use crate::azure::ArmClient;
 use crate::catalog::ServiceNeed;
 use crate::clock::{Clock, SystemClock};
-use crate::azure::ArmClient;
 use crate::engine::inbox::{self, Inbox as _, LocalInbox, RequestState, Verb};
 use crate::engine::kind::{Registry, Services};
 use crate::engine::runner::{self, Branches, RunError, RunOptions, RunOutcome};
@@ -97,7 +97,8 @@ pub struct ApproveArgs {
     /// Approve every waiting branch of a fanned-out STEP (without it, a fanned-out step must be
     /// named STEP#N)
     #[arg(long)]
-    pub all: bool,    /// While another process drives the run, the request goes into the run's inbox: wait this
+    pub all: bool,
+    /// While another process drives the run, the request goes into the run's inbox: wait this
     /// long for that process to record it (it reads the inbox every second); if it does not,
     /// the request stays queued and the command exits 6
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -117,7 +118,8 @@ pub struct AttestArgs {
     /// Attest every waiting branch of a fanned-out STEP with the same evidence (without it, a
     /// fanned-out step must be named STEP#N)
     #[arg(long)]
-    pub all: bool,    /// While another process drives the run, the request goes into the run's inbox: wait this
+    pub all: bool,
+    /// While another process drives the run, the request goes into the run's inbox: wait this
     /// long for that process to record it (it reads the inbox every second); if it does not,
     /// the request stays queued and the command exits 6
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -138,7 +140,8 @@ pub struct SkipArgs {
     /// Skip every branch of a fanned-out STEP that can be skipped (or, before it fanned out,
     /// every branch it will have); without it, a fanned-out step must be named STEP#N
     #[arg(long)]
-    pub all: bool,    /// While another process drives the run, the request goes into the run's inbox: wait this
+    pub all: bool,
+    /// While another process drives the run, the request goes into the run's inbox: wait this
     /// long for that process to record it (it reads the inbox every second); if it does not,
     /// the request stays queued and the command exits 6
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -363,8 +366,8 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
         say!("parameters changed for the rest of run {}: {shown}", a.run_id);
     }
     if !a.no_rearm {
-        let rearmed = runner::rearm_failed(&dir, &registry, &actor, now())
-            .map_err(UserError::from)?;
+        let rearmed =
+            runner::rearm_failed(&dir, &registry, &actor, now()).map_err(UserError::from)?;
         for (name, reason) in rearmed {
             say!("re-armed step {name} (its last failure may pass now: {reason})");
         }
@@ -547,10 +550,9 @@ async fn manual(
     let registry = crate::steps::registry();
     let replayed = runner::load(&dir, &registry).map_err(UserError::from)?;
     let plan: runbook::Plan =
-        serde_json::from_value(replayed.header.get("plan").cloned().unwrap_or_default())
-            .map_err(|e| {
-                UserError::failed(format!("run {run_id}: the journal header holds no plan ({e})"))
-            })?;
+        serde_json::from_value(replayed.header.get("plan").cloned().unwrap_or_default()).map_err(
+            |e| UserError::failed(format!("run {run_id}: the journal header holds no plan ({e})")),
+        )?;
     // An unknown step or branch is bad input now, whoever drives the run: nothing is queued.
     let (step, branch) = inbox::resolve_target(&replayed.engine, typed).map_err(|e| {
         UserError::usage(format!("run {run_id}: {e}"))
@@ -752,7 +754,9 @@ fn inbox_json(dir: &std::path::Path) -> serde_json::Value {
                 "file": p.name, "since": p.since.map(fmt_time), "request": r,
                 "by": r.by.describe(),
             }),
-            Err(e) => serde_json::json!({"file": p.name, "since": p.since.map(fmt_time), "problem": e}),
+            Err(e) => {
+                serde_json::json!({"file": p.name, "since": p.since.map(fmt_time), "problem": e})
+            }
         })
         .collect();
     let refused: Vec<_> = runner::refused_requests(dir)

@@ -141,7 +141,8 @@ impl Request {
     /// Reads a request file's bytes: the format, the fields and what each verb requires are
     /// checked; the message says what is wrong (never the whole content).
     pub fn parse(bytes: &[u8]) -> Result<Request, String> {
-        let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("is not valid JSON ({e})"))?;
+        let v: Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("is not valid JSON ({e})"))?;
         let Some(obj) = v.as_object() else {
             return Err("is not a JSON object: it is not a lifeboat inbox request".into());
         };
@@ -574,7 +575,14 @@ mod tests {
 
     fn request(verb: Verb, text: Option<&str>) -> Request {
         let t = time::macros::datetime!(2026-01-02 03:04:05 UTC);
-        Request::new(verb, "gate[ado-weu]", false, text.map(String::from), Actor::os("bob", "h2"), t)
+        Request::new(
+            verb,
+            "gate[ado-weu]",
+            false,
+            text.map(String::from),
+            Actor::os("bob", "h2"),
+            t,
+        )
     }
 
     #[test]
@@ -587,7 +595,10 @@ mod tests {
         let Event::Approved { by, comment, branch, .. } = r.event("gate".into(), Some(1)) else {
             panic!("an approval")
         };
-        assert_eq!((by.request.as_deref(), comment.as_deref(), branch), (Some(&*r.id), Some("ok"), Some(1)));
+        assert_eq!(
+            (by.request.as_deref(), comment.as_deref(), branch),
+            (Some(&*r.id), Some("ok"), Some(1))
+        );
     }
 
     #[test]
@@ -596,9 +607,15 @@ mod tests {
             (b"{not json".to_vec(), "is not valid JSON"),
             (b"[1]".to_vec(), "is not a JSON object"),
             (b"{}".to_vec(), "has no `format`"),
-            (br#"{"format": "lifeboat/inbox-request/v9"}"#.to_vec(), "which this lifeboat does not read"),
+            (
+                br#"{"format": "lifeboat/inbox-request/v9"}"#.to_vec(),
+                "which this lifeboat does not read",
+            ),
             (br#"{"format": "other/v1"}"#.to_vec(), "it is not a lifeboat inbox request"),
-            (br#"{"format": "lifeboat/inbox-request/v1", "verb": "approve"}"#.to_vec(), "has invalid fields"),
+            (
+                br#"{"format": "lifeboat/inbox-request/v1", "verb": "approve"}"#.to_vec(),
+                "has invalid fields",
+            ),
         ];
         for (bytes, want) in cases {
             let e = Request::parse(&bytes).unwrap_err();
@@ -609,7 +626,9 @@ mod tests {
         assert!(Request::parse(&serde_json::to_vec(&v).unwrap()).unwrap_err().contains("extra"));
         let mut v = serde_json::to_value(request(Verb::Approve, None)).unwrap();
         v["id"] = serde_json::json!("../x");
-        assert!(Request::parse(&serde_json::to_vec(&v).unwrap()).unwrap_err().contains("request id"));
+        assert!(Request::parse(&serde_json::to_vec(&v).unwrap())
+            .unwrap_err()
+            .contains("request id"));
         let skip = serde_json::to_vec(&request(Verb::Skip, Some("  "))).unwrap();
         assert!(Request::parse(&skip).unwrap_err().contains("without a reason"));
         let attest = serde_json::to_vec(&request(Verb::Attest, None)).unwrap();
@@ -643,7 +662,10 @@ mod tests {
         assert_eq!(inbox.state("nope.json").unwrap(), RequestState::Unknown);
         let refused = inbox.refused().unwrap();
         assert_eq!(refused.len(), 1);
-        assert_eq!((refused[0].name.as_str(), refused[0].reason.as_str()), ("junk.json", "is not valid JSON"));
+        assert_eq!(
+            (refused[0].name.as_str(), refused[0].reason.as_str()),
+            ("junk.json", "is not valid JSON")
+        );
         assert!(inbox.list().unwrap().is_empty());
     }
 }

@@ -7,10 +7,10 @@
 //! after its `StepStarted` is durable. Results that arrive together are committed together (one
 //! fsync per batch).
 
+use super::inbox::{self, Inbox, LocalInbox, Settle};
 use super::kind::{
     CancelHandle, Cancellation, Registry, Services, StepContext, StepOutcome, StepSink,
 };
-use super::inbox::{self, Inbox, LocalInbox, Settle};
 use super::{Action, Actor, Blocker, Engine, EngineError, Event, InstanceView, StartStep, Status};
 use crate::clock::{Clock, ManualClock};
 use crate::error::{Exit, UserError};
@@ -699,8 +699,7 @@ pub async fn drive(
             }
             Wake::Time => {
                 if engine.next_timer().is_some_and(|t| t <= clock.now()) {
-                    actions =
-                        commit(&mut writer, &mut engine, &[Event::TimerFired], clock.now())?;
+                    actions = commit(&mut writer, &mut engine, &[Event::TimerFired], clock.now())?;
                 }
                 continue;
             }
@@ -790,13 +789,7 @@ pub async fn drive(
                             Event::StepWaiting { step, branch, attempt, until, message, scratch }
                         }
                         StepOutcome::AwaitApproval { prompt, four_eyes } => {
-                            Event::StepAwaitingApproval {
-                                step,
-                                branch,
-                                attempt,
-                                prompt,
-                                four_eyes,
-                            }
+                            Event::StepAwaitingApproval { step, branch, attempt, prompt, four_eyes }
                         }
                         StepOutcome::AwaitAttestation { instructions } => {
                             Event::StepAwaitingAttestation { step, branch, attempt, instructions }
@@ -896,7 +889,9 @@ impl Desk<'_> {
                         actions.extend(more);
                         Ok(())
                     }
-                    Err(RunError::Redaction { why, .. }) => Err(format!("it cannot be journaled: {why}")),
+                    Err(RunError::Redaction { why, .. }) => {
+                        Err(format!("it cannot be journaled: {why}"))
+                    }
                     Err(e) => return Err(e),
                 },
                 Err(why) => Err(why),

@@ -110,8 +110,7 @@ pub fn token(shared: &Shared, tenant: &str, body: &[u8]) -> Reply {
             "The request body must contain the following parameter: 'scope'.".into(),
         );
     };
-    let Some(resource) = scope.trim().strip_suffix("/.default").filter(|r| !r.contains(' '))
-    else {
+    let Some(resource) = scope.trim().strip_suffix("/.default").filter(|r| !r.contains(' ')) else {
         return fail(
             400,
             "invalid_scope",
@@ -184,7 +183,8 @@ fn b64(bytes: &[u8]) -> String {
 /// A JWT: `header.claims.signature`, HS256.
 fn jwt(key: &[u8], claims: &Value) -> String {
     let header = json!({"typ": "JWT", "alg": "HS256", "kid": "lifeboat-sim"});
-    let signing = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+    let signing =
+        format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
     format!("{signing}.{}", b64(&hmac_sha256(key, signing.as_bytes())))
 }
 
@@ -204,7 +204,14 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
 }
 
 /// Entra ID's error answer.
-fn entra_error(shared: &Shared, now: i64, status: u16, error: &str, code: u32, text: &str) -> Reply {
+fn entra_error(
+    shared: &Shared,
+    now: i64,
+    status: u16,
+    error: &str,
+    code: u32,
+    text: &str,
+) -> Reply {
     let trace = shared.fresh_id();
     let correlation = shared.fresh_id();
     let stamp = time::OffsetDateTime::from_unix_timestamp(now)

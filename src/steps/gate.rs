@@ -55,8 +55,8 @@ mod tests {
 
     #[test]
     fn four_eyes_is_a_boolean_or_absent() {
-        assert_eq!(four_eyes(None).unwrap(), false);
-        assert_eq!(four_eyes(Some(&json!(null))).unwrap(), false);
+        assert!(!four_eyes(None).unwrap());
+        assert!(!four_eyes(Some(&json!(null))).unwrap());
         assert!(four_eyes(Some(&json!(true))).unwrap());
         assert!(four_eyes(Some(&json!("True"))).unwrap());
         assert!(!four_eyes(Some(&json!("false"))).unwrap());

@@ -111,7 +111,10 @@ async fn a_lead_approves_from_another_process_with_their_own_azure_identity() {
     status.env_remove("AZURE_CLIENT_SECRET");
     let st = text(&output(status).await);
     assert!(st.contains("inbox: 2 request(s) refused"), "{st}");
-    assert!(st.contains("warning: inbox file 20260101T000000Z-byhand.json is not valid JSON"), "{st}");
+    assert!(
+        st.contains("warning: inbox file 20260101T000000Z-byhand.json is not valid JSON"),
+        "{st}"
+    );
 
     // Bob approves one gate from his own process: queued, recorded by Alice's driver.
     let out = output(cmd(
@@ -132,17 +135,21 @@ async fn a_lead_approves_from_another_process_with_their_own_azure_identity() {
     assert!(t.contains("needs a second person (four eyes)"), "{t}");
     assert!(t.contains("a self-approval is refused"), "{t}");
     assert!(
-        t.contains(&format!("Azure object {}", alice.object_id)) && t.contains("the same Azure object id"),
+        t.contains(&format!("Azure object {}", alice.object_id))
+            && t.contains("the same Azure object id"),
         "{t}"
     );
     assert_eq!(of_kind(&events(&state, "lead"), "approved").len(), 1, "nothing journaled");
 
     // Bob approves the second one too; the run ends.
-    let out =
-        output(cmd(&bob, &["approve", "lead", "go[gitlab-weu]", "--comment", "ok", "--wait", "3m"]))
-            .await;
+    let out = output(cmd(
+        &bob,
+        &["approve", "lead", "go[gitlab-weu]", "--comment", "ok", "--wait", "3m"],
+    ))
+    .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let done = tokio::task::spawn_blocking(move || driver.wait_with_output().unwrap()).await.unwrap();
+    let done =
+        tokio::task::spawn_blocking(move || driver.wait_with_output().unwrap()).await.unwrap();
     assert_eq!(done.status.code(), Some(0), "{}", text(&done));
     assert!(text(&done).contains("run lead succeeded"), "{}", text(&done));
 
@@ -185,7 +192,10 @@ async fn a_lead_approves_from_another_process_with_their_own_azure_identity() {
     let mut html = cmd(&bob, &["audit", "export", "lead", "--format", "html"]);
     html.env_remove("AZURE_CLIENT_SECRET");
     let html = text(&output(html).await);
-    assert!(html.contains("alice@contoso.onmicrosoft.com") && html.contains(&bob.object_id), "{html}");
+    assert!(
+        html.contains("alice@contoso.onmicrosoft.com") && html.contains(&bob.object_id),
+        "{html}"
+    );
     assert!(html.contains(TENANT), "tenant shown");
     let mut csv = cmd(&bob, &["audit", "export", "lead", "--format", "csv"]);
     csv.env_remove("AZURE_CLIENT_SECRET");
@@ -215,7 +225,14 @@ async fn without_a_driver_the_queued_request_is_taken_by_the_command_itself() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let run = run_dir(state, "q");
     let inbox = LocalInbox::for_run(&run);
-    let queued = Request::new(Verb::Approve, "a", false, Some("queued".into()), Actor::os("lead", "elsewhere"), now());
+    let queued = Request::new(
+        Verb::Approve,
+        "a",
+        false,
+        Some("queued".into()),
+        Actor::os("lead", "elsewhere"),
+        now(),
+    );
     inbox.put(&queued).unwrap();
     let out = output(lb(&["status", "q"])).await;
     assert!(text(&out).contains("inbox: 1 request(s) waiting"), "{}", text(&out));
@@ -262,7 +279,10 @@ async fn a_four_eyes_gate_refuses_the_person_who_started_the_run() {
     let t = text(&out);
     assert_eq!(out.status.code(), Some(2), "{t}");
     assert!(t.contains("ship needs a second person (four eyes)"), "{t}");
-    assert!(t.contains("run f was started by ana@") && t.contains("this approval is by ana@"), "{t}");
+    assert!(
+        t.contains("run f was started by ana@") && t.contains("this approval is by ana@"),
+        "{t}"
+    );
     assert!(t.contains("the same OS user on the same host"), "{t}");
     assert!(t.contains("another person approves it: lifeboat approve f ship"), "{t}");
     assert_eq!(events(state, "f").len(), before, "nothing journaled");
@@ -274,5 +294,6 @@ async fn a_four_eyes_gate_refuses_the_person_who_started_the_run() {
 }
 
 fn now() -> time::OffsetDateTime {
-    time::OffsetDateTime::now_utc()
+    use lifeboat::clock::Clock as _;
+    lifeboat::clock::SystemClock.now()
 }
