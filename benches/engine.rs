@@ -45,6 +45,7 @@ fn plan(n: usize, width: usize, concurrency: usize) -> Plan {
             when: None,
             retry: RetryPolicy::default(),
             timeout: None,
+            expected: None,
             description: None,
             span: Span::default(),
         })
@@ -55,6 +56,7 @@ fn plan(n: usize, width: usize, concurrency: usize) -> Plan {
                 path: "bench.yaml".into(),
                 sha256: "0".repeat(64),
                 text: String::new(),
+                builtin: None,
             },
             name: "bench".into(),
             description: None,

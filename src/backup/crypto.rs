@@ -6,6 +6,7 @@
 
 use super::BackupError;
 use std::io::{Read, Write};
+use std::path::Path;
 use std::str::FromStr;
 
 /// The public keys a store encrypts to.
@@ -37,7 +38,7 @@ impl Recipients {
                         "recipient {} from {origin} is not an age X25519 public key: {e}",
                         i + 1
                     ),
-                    "recipients look like `age1...`; create a key pair with `age-keygen`",
+                    "recipients look like `age1...`; `lifeboat backup keygen --out FILE` (or `age-keygen`) creates a key pair and prints its recipient",
                 )
             })?;
             keys.push(key);
@@ -121,7 +122,7 @@ impl Identities {
             let key = age::x25519::Identity::from_str(line).map_err(|_| {
                 BackupError::usage(
                     format!("identity from {origin} is not an age X25519 secret key"),
-                    "identities look like `AGE-SECRET-KEY-1...`, as written by `age-keygen`",
+                    "identities look like `AGE-SECRET-KEY-1...`, as written by `lifeboat backup keygen` or `age-keygen`",
                 )
             })?;
             keys.push(key);
@@ -155,6 +156,73 @@ impl Identities {
     }
 }
 
+/// The name of the file `keygen` writes, in messages (never its content).
+fn shown(path: &Path) -> String {
+    format!("`{}`", path.display())
+}
+
+/// Writes a new age X25519 identity to `path` in `age-keygen`'s format (a `# created:` and a
+/// `# public key:` comment, then the `AGE-SECRET-KEY-1...` line) and returns its recipient
+/// (`age1...`). The file is created exclusively (never overwritten: losing an identity makes its
+/// backups unreadable), with mode 0600 on Unix, and fsync'd; its parent directory must exist.
+/// A failure after the file was created removes it. The identity is never returned, printed or
+/// put in an error.
+pub fn keygen(path: &Path, now: time::OffsetDateTime) -> Result<String, BackupError> {
+    use age::secrecy::ExposeSecret;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(BackupError::usage(
+            format!("the directory {} of --out does not exist", shown(parent)),
+            "create the directory first, or choose another --out path",
+        ));
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut file = opts.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            BackupError::usage(
+                format!("{} already exists; an identity file is never overwritten", shown(path)),
+                "choose another --out path: overwriting an identity would make the backups encrypted to it unreadable",
+            )
+        } else {
+            BackupError::usage(
+                format!("{} cannot be created: {e}", shown(path)),
+                "check the path and its directory's permissions, or choose another --out path",
+            )
+        }
+    })?;
+    let identity = age::x25519::Identity::generate();
+    let recipient = identity.to_public().to_string();
+    let created = now
+        .to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(now)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let text = age::secrecy::SecretString::from(format!(
+        "# created: {created}\n# public key: {recipient}\n{}\n",
+        identity.to_string().expose_secret()
+    ));
+    let written = file.write_all(text.expose_secret().as_bytes()).and_then(|_| file.sync_all());
+    if let Err(e) = written {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+        return Err(BackupError::internal(format!(
+            "cannot write the identity file {}: {e} (the file was removed)",
+            shown(path)
+        )));
+    }
+    Ok(recipient)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +249,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!err.contains("NOTAKEY"), "{err}");
+    }
+
+    #[test]
+    fn keygen_writes_a_private_identity_once_and_its_recipient_opens_what_it_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("backup.key");
+        let now = time::macros::datetime!(2026-12-06 10:00:00.5 UTC);
+        let recipient = keygen(&path, now).unwrap();
+        assert!(recipient.starts_with("age1"), "{recipient}");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("# created: 2026-12-06T10:00:00Z\n"), "{text}");
+        assert!(text.contains(&format!("# public key: {recipient}\n")));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let ids = Identities::load(path.to_str().unwrap(), "test").unwrap();
+        assert_eq!(ids.recipients().public_keys(), vec![recipient.clone()]);
+        let r = Recipients::parse([recipient.as_str()], "test").unwrap().unwrap();
+        assert_eq!(ids.decrypt(&r.encrypt(b"x").unwrap()).unwrap(), b"x");
+
+        let e = keygen(&path, now).unwrap_err();
+        assert!(matches!(e, BackupError::Usage { .. }));
+        assert!(e.to_string().contains("already exists"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "not overwritten");
+        let e = keygen(&dir.path().join("nope/backup.key"), now).unwrap_err();
+        assert!(matches!(e, BackupError::Usage { .. }));
+        assert!(e.to_string().contains("does not exist"), "{e}");
+        assert!(!dir.path().join("nope").exists());
     }
 }

@@ -10,7 +10,9 @@
 //!   what it reads into [`create`].
 //! - `ops.rs`: verify, diff, prune, the tree of `show`, and anomaly detection.
 //! - `canonical.rs`: canonical JSON, content hashes, volatile fields, secret scrubbing.
-//! - `crypto.rs`: age recipients and identities.
+//! - `crypto.rs`: age recipients and identities; `keygen` (a new identity file, mode 0600).
+//! - `health.rs`: the checks of `backup check` (integrity, freshness of the newest verified
+//!   snapshot, connectors in Azure missing from it, encryption), read-only.
 //! - `auth.rs`: Ed25519 signatures of manifests (authenticated snapshots).
 //! - `lease.rs`: the leases that keep `prune` and `create` from overlapping.
 //! - [`arm_reader::ArmReader`] (`arm_reader.rs`): the [`ConfigReader`] over [`crate::azure::ArmClient`]
@@ -67,6 +69,7 @@ pub mod auth;
 pub mod canonical;
 pub mod collect;
 pub mod crypto;
+pub mod health;
 pub mod lease;
 pub mod ops;
 pub mod snapshot;

@@ -81,6 +81,10 @@ pub struct Manifest {
     /// True when anomaly detection could not run (encrypted store, no identity to read the parent).
     #[serde(default)]
     pub anomaly_check_skipped: bool,
+    /// Whether the store encrypts (so this manifest and its objects are age-encrypted). `None`
+    /// in snapshots taken before lifeboat recorded it: the store's config says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
 }
 
 impl Manifest {
@@ -131,6 +135,8 @@ pub struct SnapshotSummary {
     pub unchecked_objects: u64,
     /// Whether the manifest was signed (`--signing-key`).
     pub signed: bool,
+    /// Whether the store encrypts: false means every file of this snapshot is in clear.
+    pub encrypted: bool,
 }
 
 fn file_time(t: OffsetDateTime) -> String {
@@ -613,6 +619,7 @@ where
         new_bytes,
         new_objects,
         anomaly_check_skipped,
+        encrypted: Some(config.encrypted()),
     };
     if let Some(p) = &parent {
         manifest.anomalies = detect_anomalies(p, &manifest, &opts.rules);
@@ -659,6 +666,7 @@ where
         repaired_objects: repaired,
         unchecked_objects: unchecked,
         signed,
+        encrypted: config.encrypted(),
     })
 }
 

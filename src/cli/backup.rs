@@ -95,7 +95,8 @@ impl KeyArgs {
 #[derive(Clone, Default, clap::Args)]
 pub struct IdentityArgs {
     /// age identity to read an encrypted store: the path of an identity file (as written by
-    /// `age-keygen`), or, in the variable only, the `AGE-SECRET-KEY-1...` key itself
+    /// `lifeboat backup keygen` or `age-keygen`), or, in the variable only, the
+    /// `AGE-SECRET-KEY-1...` key itself
     #[arg(
         long = "identity-file",
         value_name = "FILE",
@@ -185,6 +186,31 @@ pub struct CreateArgs {
     pub keys: KeyArgs,
 }
 
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckArgs {
+    /// The oldest the newest verified snapshot may be, e.g. 26h for a daily backup (humantime:
+    /// 90m, 26h, 2d) [default: `max-age` of the config file's `[backup]` section]
+    #[arg(long, value_name = "DURATION")]
+    pub max_age: Option<String>,
+    /// Subscription to search for DevOps connectors, as for `backup create`; repeatable
+    /// [default: all the credential reads]
+    #[arg(long = "subscription", value_name = "ID")]
+    pub subscriptions: Vec<String>,
+    /// Connector (resource ID or name) that must be in the snapshot, as for `backup create`;
+    /// repeatable [default: every DevOps connector found]
+    #[arg(long = "connector", value_name = "ID")]
+    pub connectors: Vec<String>,
+    /// Let an unencrypted store pass (said so in the report)
+    #[arg(long)]
+    pub allow_unencrypted: bool,
+    /// Also read, decrypt and re-hash every object the snapshots reference (slower: one read
+    /// per object)
+    #[arg(long)]
+    pub read_data: bool,
+    #[command(flatten)]
+    pub keys: IdentityArgs,
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum BackupCommand {
     /// Take a snapshot of every DevOps connector in scope
@@ -226,6 +252,17 @@ pub enum BackupCommand {
         anomaly: AnomalyArgs,
         #[command(flatten)]
         keys: IdentityArgs,
+    },
+    /// Gate a pipeline on backup health: exit 1 when the newest verified snapshot is older than
+    /// --max-age, lacks a DevOps connector Azure lists, or the store is unencrypted or fails
+    /// verification; each failure says why and how to fix it. Reads only
+    Check(CheckArgs),
+    /// Write a new age identity (mode 0600, never overwritten) and print its recipient
+    /// (`age1...`) on stdout, for `--recipient` / `backup init --recipient`
+    Keygen {
+        /// The identity file to create; its directory must exist
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
     /// Remove the snapshots the policy does not keep, then unreferenced objects
     Prune {
@@ -270,9 +307,14 @@ pub async fn execute(c: BackupCommand, g: &Globals) -> anyhow::Result<Exit> {
             let reader = ArmReader::new(conn.client);
             run_create(&reader, &args, g, now).await
         }
+        BackupCommand::Check(args) => check(&args, g, now).await,
+        BackupCommand::Keygen { out } => keygen(&out, g.output, now),
         BackupCommand::Init { immutable, keys } => {
             let store = open_store(g, keys.keys()?, false)?;
             let cfg = store.init(immutable, now).await.map_err(UserError::from)?;
+            if !cfg.encrypted() {
+                warn_unencrypted(store.url());
+            }
             println!(
                 "backup store {} ready (encrypted: {}, immutable: {}, signed: {})",
                 store.url(),
@@ -358,7 +400,15 @@ pub async fn execute(c: BackupCommand, g: &Globals) -> anyhow::Result<Exit> {
 /// Checks `backup create`'s arguments (subscriptions, connectors, thresholds, keys, store URL)
 /// without touching Azure or the store.
 pub fn validate_create(args: &CreateArgs, g: &Globals) -> anyhow::Result<()> {
-    for s in &args.subscriptions {
+    validate_scope(&args.subscriptions, &args.connectors)?;
+    args.anomaly.rules()?;
+    // Opening builds the object_store client and checks the URL and keys; it sends nothing.
+    open_store(g, args.keys.keys()?, false).map(|_| ())
+}
+
+/// Checks `--subscription` and `--connector` values (of `create` and `check`).
+fn validate_scope(subscriptions: &[String], connectors: &[String]) -> anyhow::Result<()> {
+    for s in subscriptions {
         if s.trim().is_empty() || s.contains('/') {
             return Err(UserError::usage(format!("--subscription '{s}' is not a subscription ID"))
                 .with_hint(
@@ -367,14 +417,12 @@ pub fn validate_create(args: &CreateArgs, g: &Globals) -> anyhow::Result<()> {
                 .into());
         }
     }
-    if args.connectors.iter().any(|c| c.trim().is_empty()) {
+    if connectors.iter().any(|c| c.trim().is_empty()) {
         return Err(UserError::usage("--connector is empty")
             .with_hint("pass a connector resource ID or name")
             .into());
     }
-    args.anomaly.rules()?;
-    // Opening builds the object_store client and checks the URL and keys; it sends nothing.
-    open_store(g, args.keys.keys()?, false).map(|_| ())
+    Ok(())
 }
 
 /// The exit code after anomalies: 1 only when asked to fail on them.
@@ -427,6 +475,9 @@ pub async fn run_create<R: ConfigReader>(
         }
         Err(e) => return Err(UserError::from(e).into()),
     };
+    if !s.encrypted {
+        warn_unencrypted(store.url());
+    }
     if g.output == OutputFormat::Json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {
@@ -540,6 +591,7 @@ async fn list(store: &Store, output: OutputFormat, now: OffsetDateTime) -> anyho
                     "new_objects": m.new_objects,
                     "parent": m.parent,
                     "anomalies": m.anomalies.len(),
+                    "encrypted": m.encrypted.unwrap_or(cfg.encrypted()),
                 })
             })
             .collect();
@@ -547,8 +599,8 @@ async fn list(store: &Store, output: OutputFormat, now: OffsetDateTime) -> anyho
         return Ok(Exit::Ok);
     }
     println!(
-        "{:<12}  {:<20}  {:>8}  {:<16}  {:>9}  {:>10}  {:>10}  COUNTS",
-        "ID", "TIME (UTC)", "AGE", "SCOPE", "RESOURCES", "SIZE", "NEW"
+        "{:<12}  {:<20}  {:>8}  {:<9}  {:<16}  {:>9}  {:>10}  {:>10}  COUNTS",
+        "ID", "TIME (UTC)", "AGE", "ENCRYPTED", "SCOPE", "RESOURCES", "SIZE", "NEW"
     );
     for m in &rows {
         let counts: Vec<String> =
@@ -556,10 +608,11 @@ async fn list(store: &Store, output: OutputFormat, now: OffsetDateTime) -> anyho
         let time =
             m.time.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
         println!(
-            "{:<12}  {:<20}  {:>8}  {:<16}  {:>9}  {:>10}  {:>10}  {}{}",
+            "{:<12}  {:<20}  {:>8}  {:<9}  {:<16}  {:>9}  {:>10}  {:>10}  {}{}",
             m.id,
             time,
             human_age(now - m.time),
+            if m.encrypted.unwrap_or(cfg.encrypted()) { "yes" } else { "NO" },
             scope_text(&m.scope),
             m.resources.len(),
             human_bytes(m.total_bytes),
@@ -574,6 +627,12 @@ async fn list(store: &Store, output: OutputFormat, now: OffsetDateTime) -> anyho
     }
     if rows.is_empty() {
         println!("(no snapshots)");
+    }
+    if !cfg.encrypted() {
+        println!(
+            "note: backup store {} is NOT encrypted (`lifeboat backup keygen --out FILE` makes a key for a new, encrypted store)",
+            store.url()
+        );
     }
     Ok(Exit::Ok)
 }
@@ -590,12 +649,18 @@ async fn show(store: &Store, id: &str, output: OutputFormat) -> anyhow::Result<E
             "lifeboat_version": m.lifeboat_version, "api_versions": m.api_versions, "scope": m.scope,
             "counts": m.counts, "parent": m.parent, "needs_reauthorization": m.needs_reauthorization,
             "anomalies": m.anomalies, "tree": lines,
+            "encrypted": m.encrypted.unwrap_or(cfg.encrypted()),
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(Exit::Ok);
     }
     let time = m.time.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-    println!("snapshot {} taken {time} by lifeboat {}", m.id, m.lifeboat_version);
+    println!(
+        "snapshot {} taken {time} by lifeboat {} ({})",
+        m.id,
+        m.lifeboat_version,
+        if m.encrypted.unwrap_or(cfg.encrypted()) { "encrypted" } else { "NOT encrypted" }
+    );
     for l in &lines {
         let settings: Vec<String> = l.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!("{}{} [{}] {}", "  ".repeat(l.depth), l.name, l.kind.as_str(), settings.join(" "));
@@ -672,4 +737,155 @@ fn print_prune(r: &PruneReport, output: OutputFormat) -> anyhow::Result<()> {
         r.spared_recent_objects
     );
     Ok(())
+}
+
+/// The `--max-age` of `backup check`: the flag, else `[backup] max-age` of the config file.
+/// A duration above zero and at most 400 days; anything else is bad input (exit 2).
+fn max_age(flag: Option<&str>, g: &Globals) -> anyhow::Result<(time::Duration, String)> {
+    let (text, origin) = match flag {
+        Some(t) => (t.to_string(), "--max-age".to_string()),
+        None => match super::config::load(g.config.as_deref())? {
+            Some((path, cfg)) if cfg.backup.max_age.is_some() => (
+                cfg.backup.max_age.unwrap_or_default(),
+                format!("config file {}, [backup] max-age", path.display()),
+            ),
+            _ => {
+                return Err(UserError::usage("backup check needs --max-age")
+                    .with_hint("pass the oldest the newest backup may be, e.g. --max-age 26h for a daily backup, or set max-age = \"26h\" in the config file's [backup] section")
+                    .into())
+            }
+        },
+    };
+    let hint = "write a duration such as 90m, 26h or 2d";
+    let d = humantime::parse_duration(text.trim()).map_err(|e| {
+        UserError::usage(format!("{origin} `{text}` is not a duration: {e}")).with_hint(hint)
+    })?;
+    let max = crate::runbook::limits::MAX_DURATION;
+    if d.is_zero() || d > max {
+        return Err(UserError::usage(format!(
+            "{origin} `{text}` is out of range: it must be above zero and at most {} days",
+            max.as_secs() / 86_400
+        ))
+        .with_hint(hint)
+        .into());
+    }
+    let d = time::Duration::try_from(d).map_err(|_| {
+        UserError::usage(format!("{origin} `{text}` is out of range")).with_hint(hint)
+    })?;
+    Ok((d, text.trim().to_string()))
+}
+
+/// `backup check`: bad input (a duration, a scope, keys, a store that does not exist, no or a
+/// wrong identity) is refused with exit 2 before Azure is asked anything; then the connectors
+/// are listed through Resource Graph and the store is read (never written).
+async fn check(args: &CheckArgs, g: &Globals, now: OffsetDateTime) -> anyhow::Result<Exit> {
+    use crate::backup::health;
+    let (max_age, max_age_text) = max_age(args.max_age.as_deref(), g)?;
+    validate_scope(&args.subscriptions, &args.connectors)?;
+    let store = open_store(g, args.keys.keys()?, true)?;
+    let cfg = store.config().await.map_err(UserError::from)?;
+    store.check_readable(cfg).map_err(UserError::from)?;
+    let scope =
+        Scope { subscriptions: args.subscriptions.clone(), connectors: args.connectors.clone() };
+    let conn = g.connect()?;
+    let in_azure = health::discover(&conn.client, &scope).await.map_err(|e| {
+        anyhow::Error::from(crate::azure::user_error(e))
+            .context("backup check could not list the DevOps connectors in Azure (Resource Graph)")
+    })?;
+    health::check_filters(&scope, &in_azure).map_err(UserError::from)?;
+    let opts = health::CheckOptions {
+        max_age,
+        max_age_text,
+        allow_unencrypted: args.allow_unencrypted,
+        read_data: args.read_data,
+        scope,
+        now,
+    };
+    let report = health::check(&store, &in_azure, &opts).await.map_err(UserError::from)?;
+    let failed: Vec<&str> = report.failed().iter().map(|c| c.name).collect();
+    if g.output == OutputFormat::Json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "backup check of {} (newest verified snapshot at most {} old)",
+            report.store, report.max_age
+        );
+        for c in &report.checks {
+            println!("{:<4}  {:<10}  {}", if c.ok { "ok" } else { "FAIL" }, c.name, c.detail);
+            if let Some(fix) = &c.fix {
+                println!("{:<4}  {:<10}  fix: {fix}", "", "");
+            }
+        }
+        if failed.is_empty() {
+            println!("backup check passed: {} checks", report.checks.len());
+        } else {
+            println!("backup check FAILED: {}", failed.join(", "));
+        }
+    }
+    if failed.is_empty() {
+        Ok(Exit::Ok)
+    } else {
+        eprintln!("error: backup check failed: {} (each with its fix above)", failed.join(", "));
+        Ok(Exit::Failed)
+    }
+}
+
+/// `backup keygen --out FILE`: the recipient alone on stdout (so a script can capture it), how
+/// to use it on stderr. The identity is never printed.
+fn keygen(
+    out: &std::path::Path,
+    output: OutputFormat,
+    now: OffsetDateTime,
+) -> anyhow::Result<Exit> {
+    let recipient = crate::backup::crypto::keygen(out, now).map_err(UserError::from)?;
+    if output == OutputFormat::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "identity_file": out.display().to_string(),
+                "recipient": recipient,
+            }))?
+        );
+    } else {
+        println!("{recipient}");
+    }
+    eprintln!(
+        "wrote the age identity {} (mode 0600): it alone can read backups encrypted to it. Keep copies offline, outside the region you protect; never commit it.\n\
+         Its recipient (public key, printed on stdout) is what writers need:\n  \
+         lifeboat --backup-store NEW_STORE backup init --recipient {recipient}\n  \
+         lifeboat --backup-store NEW_STORE backup create --recipient {recipient}\n\
+         Readers pass the identity: --identity-file {} (or the key itself in LIFEBOAT_BACKUP_IDENTITY)",
+        out.display(),
+        out.display()
+    );
+    Ok(Exit::Ok)
+}
+
+/// The loud warning of `create` and `init` on a store in clear: a box on stderr, bold on a
+/// terminal, saying how to move to an encrypted store.
+fn warn_unencrypted(url: &str) {
+    use std::io::IsTerminal;
+    let lines = [
+        "WARNING: this backup store is NOT ENCRYPTED".to_string(),
+        format!("{url} keeps every connector's configuration in clear"),
+        "(org, project and repo names, settings): whoever can read the store reads it.".into(),
+        String::new(),
+        "To encrypt, back up to a new store encrypted to an age key:".into(),
+        "  1. lifeboat backup keygen --out backup.key    (prints the recipient age1...)".into(),
+        "  2. lifeboat --backup-store NEW_STORE backup create --recipient age1...".into(),
+        "Keep backup.key offline; readers pass --identity-file backup.key.".into(),
+        "`lifeboat backup check` fails on this store unless --allow-unencrypted.".into(),
+    ];
+    let width = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let bold = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var("TERM").map_or(true, |t| t != "dumb");
+    let (on, off) = if bold { ("\x1b[1;33m", "\x1b[0m") } else { ("", "") };
+    let mut text = format!("{on}+{}+{off}\n", "-".repeat(width + 2));
+    for l in &lines {
+        let pad = width - l.chars().count();
+        text.push_str(&format!("{on}| {l}{} |{off}\n", " ".repeat(pad)));
+    }
+    text.push_str(&format!("{on}+{}+{off}", "-".repeat(width + 2)));
+    eprintln!("{text}");
 }

@@ -1,16 +1,24 @@
 //! The optional config file (TOML): settings a team keeps beside its pipelines instead of
-//! repeating them as flags. Today it holds the api-version overrides:
+//! repeating them as flags: the api-version overrides, the backup freshness limit of
+//! `backup check` (below its `--max-age`) and the webhooks of `--notify`:
 //!
 //! ```toml
 //! [api-versions]
 //! devops = "2025-11-01-preview"
 //! connectors = "2024-08-01-preview"
+//!
+//! [backup]
+//! max-age = "26h"
+//!
+//! [notify]
+//! urls = ["https://hooks.slack.com/services/T000/B000/XXXX"]
 //! ```
 //!
 //! Where it is read from: `--config FILE` (or `LIFEBOAT_CONFIG`), which must exist; else
 //! `<config dir>/lifeboat/config.toml` (`~/.config/lifeboat/config.toml` on Linux) when it
 //! exists. Precedence, per family: `--api-version` > `LIFEBOAT_API_VERSIONS` > the config file >
-//! lifeboat's compiled default. An unknown section or key, a bad family or version is bad input
+//! lifeboat's compiled default; for `[notify] urls`: `--notify` > `LIFEBOAT_NOTIFY` > the file
+//! (`cli::notify`). An unknown section or key, a bad family or version is bad input
 //! (exit 2) naming the file and the line, before anything is sent.
 
 use crate::azure::api::{self, ApiOverride, OverrideOrigin};
@@ -26,6 +34,30 @@ pub struct Config {
     /// `FAMILY = "VERSION"`.
     #[serde(default)]
     pub api_versions: BTreeMap<String, String>,
+    /// `[backup]`.
+    #[serde(default)]
+    pub backup: BackupSection,
+    /// `[notify]`: the webhooks of `--notify` when neither the flag nor `LIFEBOAT_NOTIFY` names
+    /// any (checked by `cli::notify`).
+    #[serde(default)]
+    pub notify: Option<NotifyConfig>,
+}
+
+/// `[notify]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Webhook URLs (secrets: keep the file readable by its owner only).
+    #[serde(default)]
+    pub urls: Vec<String>,
+}
+
+/// The `[backup]` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BackupSection {
+    /// `backup check`'s limit when `--max-age` is not given (checked like the flag).
+    pub max_age: Option<String>,
 }
 
 /// The default location: `<config dir>/lifeboat/config.toml`.
@@ -55,13 +87,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, UserError> {
     let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
     toml::from_str::<Config>(text).map_err(|e| {
         let at = e.span().map(|s| format!(":{}", line_of(s.start))).unwrap_or_default();
+        // The message may quote the value it refused: a webhook URL is a secret.
         UserError::usage(format!(
             "config file {}{at}: {}",
             path.display(),
-            e.message().trim_end()
+            crate::notify::target::redact_urls_in(e.message().trim_end())
         ))
         .with_hint(
-            "the config file takes one section, [api-versions], with FAMILY = \"VERSION\" lines (e.g. devops = \"2025-11-01-preview\")",
+            "the config file takes three sections: [api-versions], with FAMILY = \"VERSION\" lines (e.g. devops = \"2025-11-01-preview\"), [backup], with max-age = \"26h\", and [notify], with urls = [\"https://...\"]",
         )
     })
 }
@@ -103,6 +136,15 @@ mod tests {
             e.contains("c.toml, [api-versions] nope") && e.contains("not an API family"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_backup_section_holds_max_age_only() {
+        let p = Path::new("c.toml");
+        let c = parse(p, "[backup]\nmax-age = \"26h\"\n").unwrap();
+        assert_eq!(c.backup.max_age.as_deref(), Some("26h"));
+        let e = parse(p, "[backup]\nmax_age = \"26h\"\n").unwrap_err().to_string();
+        assert!(e.starts_with("config file c.toml:2: unknown field `max_age`"), "{e}");
     }
 
     #[test]

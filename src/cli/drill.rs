@@ -37,7 +37,7 @@ pub struct DrillArgs {
     #[arg(long, default_value = simulated::DEFAULT_TARGET_REGION, value_name = "REGION")]
     pub target_region: String,
 
-    /// Runbook to rehearse [default: the embedded runbooks/region-outage.yaml]
+    /// Runbook to rehearse: a file or a built-in runbook's name [default: region-outage, built in]
     #[arg(long, value_name = "FILE")]
     pub runbook: Option<PathBuf>,
 
@@ -67,7 +67,7 @@ pub struct DrillArgs {
 
     /// Rehearse against real Azure with a second connector (seed 000); needs --connector and
     /// --drill-region
-    #[arg(long, requires_all = ["connector", "drill_region"], conflicts_with_all = ["tenant", "region", "runbook"])]
+    #[arg(long, requires_all = ["connector", "drill_region"], conflicts_with_all = ["tenant", "region", "runbook", "notify"])]
     pub live: bool,
 
     /// Live: the production connector's resource ID (never written to)
@@ -88,14 +88,42 @@ pub struct DrillArgs {
     pub submit_ticket: bool,
 
     /// Remove everything an interrupted live drill created (from its cleanup ledger)
-    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["live", "scenario", "tenant", "runbook"])]
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["live", "scenario", "tenant", "runbook", "notify"])]
     pub cleanup: Option<String>,
+
+    /// Simulated drills: notifications as a run sends them (`lifeboat run --notify`), marked as
+    /// a drill
+    #[command(flatten)]
+    pub notify: super::notify::NotifyArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum DrillCommand {
-    /// RTO and RPO of every drill kept in the state directory, oldest first
-    History,
+    /// RTO and RPO of every drill kept in the state directory, oldest first, with regression
+    /// and missed-target flags; `--format html` draws them as charts
+    History(HistoryArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// Output format [default: the global --output, table or json]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<HistoryFormat>,
+
+    /// Write the history to FILE instead of standard output (e.g. --format html --out
+    /// history.html)
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HistoryFormat {
+    /// The terminal table
+    Table,
+    /// One JSON array, a flags field per drill
+    Json,
+    /// One self-contained HTML page with the RTO and RPO charts (inline SVG, no script)
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -132,7 +160,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
     let state_dir = g.state_dir()?;
     match a.command {
-        Some(DrillCommand::History) => return show_history(&state_dir, g.output),
+        Some(DrillCommand::History(h)) => return show_history(&state_dir, &h, g.output),
         None => {}
     }
     if let Some(run_id) = &a.cleanup {
@@ -154,6 +182,7 @@ pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
     }
     let report_dir =
         a.report_dir.clone().unwrap_or_else(|| history::drills_dir(&state_dir).join(&run_id));
+    let mut notified = None;
     let report = if a.live {
         // Inputs first: nothing is read or written before they are all valid.
         let opts = live::LiveDrillRequest {
@@ -167,17 +196,27 @@ pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
         .validate()?;
         live::execute_live(&opts, g.connect()?.client, &state_dir, &run_id).await?
     } else {
-        run_simulated(&a, &state_dir, &run_id).await?
+        let (report, summary) = run_simulated(&a, g, &state_dir, &run_id).await?;
+        notified = summary;
+        report
     };
-    finish(&report, &state_dir, &report_dir, a.junit.as_deref())
+    let exit = finish(&report, &state_dir, &report_dir, a.junit.as_deref());
+    // Last, after the summary: how the notifications went.
+    if let Some(summary) = notified {
+        crate::say_err!("{summary}");
+    }
+    exit
 }
 
 /// Validates the simulated drill's inputs (exit 2, nothing written), then runs it.
 async fn run_simulated(
     a: &DrillArgs,
+    g: &Globals,
     state_dir: &Path,
     run_id: &str,
-) -> anyhow::Result<DrillReport> {
+) -> anyhow::Result<(DrillReport, Option<crate::notify::Summary>)> {
+    // Webhooks are checked first: a bad one exits 2 before anything is read or written.
+    let notify = super::notify::resolve(&a.notify, g)?;
     let tenant = match a.tenant.as_str() {
         "small" => TenantChoice { source: TenantSource::Small, label: "small".into() },
         "large" => TenantChoice {
@@ -204,21 +243,27 @@ async fn run_simulated(
     crate::steps::regions::check_flag("--target-region", &target_region)
         .map_err(UserError::usage)?;
     let region = a.region.as_deref().map(|r| check_region("--region", r)).transpose()?;
+    // The built-in region-outage runbook unless `--runbook` names a file or another built-in.
     let runbook = match &a.runbook {
-        None => (
-            simulated::REGION_OUTAGE_RUNBOOK.to_string(),
-            PathBuf::from("embedded:region-outage.yaml"),
-        ),
+        None => {
+            let b = crate::runbook::builtin::region_outage();
+            (b.source.to_string(), b.display_path())
+        }
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                UserError::usage(format!("--runbook {}: cannot read it", p.display()))
-                    .with_source(e)
-                    .with_hint("give the path of a runbook YAML file")
+            let (shown, text) = crate::runbook::read_resolved(p).map_err(|e| {
+                let e = UserError::from(e);
+                let hint = e.hint.clone().unwrap_or_else(|| {
+                    "give the path of a runbook YAML file or a built-in runbook's name \
+                     (`lifeboat runbooks list`)"
+                        .into()
+                });
+                UserError::usage(format!("--runbook: {}", e.message)).with_hint(hint)
             })?;
-            (text, p.clone())
+            (text, shown)
         }
     };
     let display = Display::new();
+    let notifier = super::notify::start(notify, true);
     let opts = SimDrillOptions {
         state_dir: state_dir.to_path_buf(),
         run_id: run_id.to_string(),
@@ -231,10 +276,25 @@ async fn run_simulated(
         rpo_target: a.rpo_target,
         seed: a.seed,
         progress: Some(display.callback()),
+        observer: super::notify::observer(&notifier),
     };
     let outcome = simulated::run(opts).await;
     display.finish();
-    Ok(outcome?.report)
+    let run_dir = runner::runs_dir(state_dir).join(run_id);
+    let verdict = match &outcome {
+        Ok(o) if o.report.verdict.passed => vec!["drill verdict: PASSED".to_string()],
+        Ok(o) => vec![format!("drill verdict: FAILED ({})", o.report.verdict.reasons.join("; "))],
+        Err(e) => vec![format!("the drill stopped: {}", e.message)],
+    };
+    let summary = if run_dir.exists() {
+        super::notify::finish_quietly(notifier, &run_dir, &crate::steps::registry(), &verdict).await
+    } else {
+        None
+    };
+    if let (Err(_), Some(s)) = (&outcome, &summary) {
+        crate::say_err!("{s}");
+    }
+    Ok((outcome?.report, summary))
 }
 
 /// Writes the report files and the history, prints the summary, and maps the verdict.
@@ -244,13 +304,20 @@ pub fn finish(
     report_dir: &Path,
     junit: Option<&Path>,
 ) -> anyhow::Result<Exit> {
-    let written = report::write_all(report, report_dir, junit).map_err(|e| {
+    // The trend this drill is judged against: the history as kept, plus this drill. Flags never
+    // change the exit status (a missed target already fails the verdict).
+    let (trend, trend_problem) = history::trend_with(state_dir, report);
+    let written = report::write_all_with_trend(report, &trend, report_dir, junit).map_err(|e| {
         UserError::failed(format!("cannot write the drill report into {}", report_dir.display()))
             .with_source(e)
     })?;
     history::record(state_dir, report)
         .map_err(|e| UserError::failed("cannot record the drill in the history").with_source(e))?;
     print!("{}", report::render_summary(report));
+    if let Some(p) = &trend_problem {
+        println!("trend: {p}");
+    }
+    print!("{}", report::render_trend_summary(&trend, &report.run_id));
     println!("report: {}", written.html.display());
     if let Some(j) = &written.junit {
         println!("junit: {}", j.display());
@@ -258,14 +325,47 @@ pub fn finish(
     Ok(if report.verdict.passed { Exit::Ok } else { Exit::Failed })
 }
 
-fn show_history(state_dir: &Path, output: OutputFormat) -> anyhow::Result<Exit> {
+fn show_history(
+    state_dir: &Path,
+    args: &HistoryArgs,
+    output: OutputFormat,
+) -> anyhow::Result<Exit> {
+    // An --out whose directory does not exist is bad input: said before anything is read.
+    if let Some(out) = &args.out {
+        let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if out.is_dir() || !parent.is_dir() {
+            return Err(UserError::usage(format!(
+                "--out {}: {}",
+                out.display(),
+                if out.is_dir() { "is a directory" } else { "its directory does not exist" }
+            ))
+            .with_hint("give a file path in an existing directory, e.g. --out drill-history.html")
+            .into());
+        }
+    }
     let entries = history::list(state_dir).map_err(|e| {
         UserError::failed(format!("cannot list the drills under {}", state_dir.display()))
             .with_source(e)
     })?;
-    match output {
-        OutputFormat::Json => println!("{}", history::render_json(&entries)),
-        OutputFormat::Table => print!("{}", history::render_table(&entries)),
+    let format = args.format.unwrap_or(match output {
+        OutputFormat::Json => HistoryFormat::Json,
+        OutputFormat::Table => HistoryFormat::Table,
+    });
+    let text = match format {
+        HistoryFormat::Json => format!("{}\n", history::render_json(&entries)),
+        HistoryFormat::Table => history::render_table(&entries),
+        HistoryFormat::Html => history::render_html(&entries).map_err(|e| {
+            UserError::failed("cannot render the drill history page").with_source(e)
+        })?,
+    };
+    match &args.out {
+        Some(out) => {
+            crate::fsutil::write_atomic(out, text.as_bytes()).map_err(|e| {
+                UserError::failed(format!("cannot write {}", out.display())).with_source(e)
+            })?;
+            println!("history: {}", out.display());
+        }
+        None => print!("{text}"),
     }
     Ok(Exit::Ok)
 }

@@ -513,6 +513,7 @@ pub async fn drive_guided(
     registry: &Registry,
     services: Services,
     secret_params: Map<String, Value>,
+    observer: Option<Arc<dyn runner::RunObserver>>,
 ) -> anyhow::Result<Exit> {
     let _modes = TerminalModes::save();
     let ui = Arc::new(Ui::new(fancy_output()));
@@ -531,7 +532,8 @@ pub async fn drive_guided(
         }
     });
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let options = RunOptions { actor: actor(&services), secret_params, ..RunOptions::default() };
+    let options =
+        RunOptions { actor: actor(&services), secret_params, observer, ..RunOptions::default() };
     intro(dir, registry, run_id, &ui);
     loop {
         let mut follower = Follower::new(dir, registry).map_err(UserError::from)?;

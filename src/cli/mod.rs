@@ -1,7 +1,7 @@
 //! The command line: clap definitions, global options, dispatch. Glue only: every command is a
 //! thin function over the library, so tests can reach all logic without the binary.
 //!
-//! Each area owns one file here (`plan`, `run`, `sim`, `connectors`, `backup`, `drill`, `audit`,
+//! Each area owns one file here (`runbooks`, `plan`, `run`, `sim`, `connectors`, `backup`, `drill`, `audit`,
 //! `docs`) with its clap arguments and an `async fn execute(args, &Globals) -> anyhow::Result<Exit>`.
 
 pub mod audit;
@@ -13,8 +13,10 @@ pub mod doctor;
 pub mod drill;
 pub mod guided;
 pub mod identity;
+pub mod notify;
 pub mod plan;
 pub mod run;
+pub mod runbooks;
 pub mod sim;
 pub mod watch;
 
@@ -209,6 +211,9 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// List, show and export the runbooks built into lifeboat (`region-outage`, ...)
+    #[command(subcommand)]
+    Runbooks(runbooks::RunbooksCommand),
     /// Show the resolved step graph of a runbook in execution order; nothing is executed
     Plan(plan::PlanArgs),
     /// Draw a runbook's step graph as Graphviz DOT or Mermaid
@@ -290,6 +295,7 @@ fn init_logging(g: &Globals) {
 pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let g = &cli.globals;
     match cli.command {
+        Command::Runbooks(c) => runbooks::execute(c, g).await,
         Command::Plan(a) => plan::execute_plan(a, g).await,
         Command::Graph(a) => plan::execute_graph(a, g).await,
         Command::Run(a) => run::execute_run(a, g).await,

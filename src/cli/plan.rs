@@ -11,7 +11,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
-    /// The runbook file (YAML, `apiVersion: lifeboat/v1`)
+    /// The runbook: a built-in runbook's name (`region-outage`; `lifeboat runbooks list`) or a
+    /// YAML file (`apiVersion: lifeboat/v1`); an existing file of that name wins
     #[arg(value_name = "RUNBOOK")]
     pub runbook: PathBuf,
 
@@ -30,7 +31,8 @@ pub enum GraphFormat {
 
 #[derive(Debug, clap::Args)]
 pub struct GraphArgs {
-    /// The runbook file (YAML, `apiVersion: lifeboat/v1`)
+    /// The runbook: a built-in runbook's name (`region-outage`; `lifeboat runbooks list`) or a
+    /// YAML file (`apiVersion: lifeboat/v1`); an existing file of that name wins
     #[arg(value_name = "RUNBOOK")]
     pub runbook: PathBuf,
 

@@ -20,7 +20,8 @@ use time::OffsetDateTime;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// The runbook file (YAML, `apiVersion: lifeboat/v1`)
+    /// The runbook: a built-in runbook's name (`region-outage`; `lifeboat runbooks list`) or a
+    /// YAML file (`apiVersion: lifeboat/v1`); an existing file of that name wins
     #[arg(value_name = "RUNBOOK")]
     pub runbook: PathBuf,
     /// Set a parameter (repeatable); lists are comma-separated: `--set connectors=a,b`
@@ -41,6 +42,8 @@ pub struct RunArgs {
     /// other machines through the run's inbox, before pausing (exit 3) [default: pause at once]
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
     pub wait_for_people: std::time::Duration,
+    #[command(flatten)]
+    pub notify: super::notify::NotifyArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -68,6 +71,8 @@ pub struct ResumeArgs {
     /// See `lifeboat run --wait-for-people`
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
     pub wait_for_people: std::time::Duration,
+    #[command(flatten)]
+    pub notify: super::notify::NotifyArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -229,6 +234,8 @@ fn no_store_hint(plan: &runbook::Plan, e: anyhow::Error) -> anyhow::Error {
 }
 
 pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
+    // Webhooks are checked first: a bad one exits 2 before anything is read or written.
+    let notify = super::notify::resolve(&a.notify, g)?;
     if a.guided {
         super::guided::require_terminal()?;
     }
@@ -250,7 +257,7 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
         if registry.get(&step.uses).is_none() {
             return Err(UserError::usage(format!(
                 "{}:{}:{}: step kind {} is not implemented in this build",
-                a.runbook.display(),
+                plan.runbook.source.path.display(),
                 step.span.line,
                 step.span.column,
                 step.uses
@@ -286,16 +293,24 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
     say!("run {run_id} started ({} steps)", plan.runbook.steps.len());
     services.insert(Arc::new(crate::steps::services::RunDir(dir.clone())));
     let secrets = runner::secret_params_of(&plan);
+    let notifier = super::notify::start(notify, false);
     if a.guided {
-        let exit = super::guided::drive_guided(&dir, &run_id, &registry, services, secrets).await?;
+        let observer = super::notify::observer(&notifier);
+        let exit =
+            super::guided::drive_guided(&dir, &run_id, &registry, services, secrets, observer)
+                .await;
+        super::notify::finish(notifier, &dir, &registry, &[]).await;
+        let exit = exit?;
         sign_if_asked(&dir, sign_key.as_ref())?;
         return Ok(exit);
     }
-    let how = Drive { actor, wait_for_people: a.wait_for_people };
+    let how = Drive { actor, wait_for_people: a.wait_for_people, notifier };
     drive(&dir, &run_id, &registry, Arc::new(services), secrets, sign_key.as_ref(), how).await
 }
 
 pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> {
+    // Webhooks are checked first: a bad one exits 2 before anything is read or written.
+    let notify = super::notify::resolve(&a.notify, g)?;
     if a.guided {
         super::guided::require_terminal()?;
     }
@@ -372,20 +387,27 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
             say!("re-armed step {name} (its last failure may pass now: {reason})");
         }
     }
+    let notifier = super::notify::start(notify, false);
     if a.guided {
+        let observer = super::notify::observer(&notifier);
         let exit =
-            super::guided::drive_guided(&dir, &a.run_id, &registry, services, secrets).await?;
+            super::guided::drive_guided(&dir, &a.run_id, &registry, services, secrets, observer)
+                .await;
+        super::notify::finish(notifier, &dir, &registry, &[]).await;
+        let exit = exit?;
         sign_if_asked(&dir, sign_key.as_ref())?;
         return Ok(exit);
     }
-    let how = Drive { actor, wait_for_people: a.wait_for_people };
+    let how = Drive { actor, wait_for_people: a.wait_for_people, notifier };
     drive(&dir, &a.run_id, &registry, Arc::new(services), secrets, sign_key.as_ref(), how).await
 }
 
-/// Who drives, and how long a drive waits for people (`--wait-for-people`).
+/// Who drives, how long a drive waits for people (`--wait-for-people`), and who is told
+/// (`--notify`).
 struct Drive {
     actor: Actor,
     wait_for_people: std::time::Duration,
+    notifier: Option<Arc<crate::notify::Notifier>>,
 }
 
 async fn drive(
@@ -397,19 +419,25 @@ async fn drive(
     sign_key: Option<&ed25519_dalek::SigningKey>,
     how: Drive,
 ) -> anyhow::Result<Exit> {
-    let options = RunOptions {
-        actor: how.actor,
-        secret_params,
-        wait_for_people: how.wait_for_people,
-        ..RunOptions::default()
+    let Drive { actor, wait_for_people, notifier } = how;
+    let observer = super::notify::observer(&notifier);
+    let options =
+        RunOptions { actor, secret_params, wait_for_people, observer, ..RunOptions::default() };
+    let outcome = runner::drive(dir, registry, services, clock(), &options).await;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            // The people notified hear that the run stopped, whatever stopped it.
+            super::notify::finish(notifier, dir, registry, &[]).await;
+            return Err(UserError::from(e).into());
+        }
     };
-    let outcome =
-        runner::drive(dir, registry, services, clock(), &options).await.map_err(UserError::from)?;
     sign_if_asked(dir, sign_key)?;
     print!("{}", crate::redact::scrub_output(&describe_outcome(run_id, &outcome)));
     if let Ok(r) = runner::load(dir, registry) {
         print!("{}", crate::redact::scrub_output(&describe_warnings(run_id, &r.engine.snapshot())));
     }
+    super::notify::finish(notifier, dir, registry, &[]).await;
     Ok(outcome.exit())
 }
 

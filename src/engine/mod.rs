@@ -537,6 +537,19 @@ impl Engine {
         out
     }
 
+    /// One instance as [`Engine::snapshot`] shows it (`None` if it does not exist yet): for
+    /// observers that look at the instances an event names without copying the whole run.
+    pub fn view(&self, step: &str, branch: Option<usize>) -> Option<InstanceView> {
+        let (s, i) = self.locate(step, branch).ok()?;
+        let def = &self.plan.runbook.steps[s];
+        Some(InstanceView {
+            step: def.id.clone(),
+            uses: def.uses.clone(),
+            branch: self.branch_of(s, i),
+            instance: Some(self.inst(s, i).clone()),
+        })
+    }
+
     fn locate(&self, step: &str, branch: Option<usize>) -> Result<(usize, usize), EngineError> {
         let s = *self.index.get(step).ok_or_else(|| EngineError::UnknownStep(step.to_string()))?;
         let rt = &self.steps[s];
@@ -1363,6 +1376,7 @@ pub fn check_plan(plan: &Plan) -> Result<(), String> {
         }
         let durations = [
             ("timeout", def.timeout),
+            ("expected", def.expected),
             ("retry.initial_delay", Some(def.retry.initial_delay)),
             ("retry.max_delay", Some(def.retry.max_delay)),
         ];

@@ -267,6 +267,10 @@ pub fn create_run(
         "seed": seed,
         "plan": journaled,
     });
+    // A runbook built into the binary is named as such (its text is in the plan either way).
+    if let Some(name) = &plan.runbook.source.builtin {
+        header["runbook"]["builtin"] = json!(name);
+    }
     // What [`check_secrets`] cannot see (the runbook's path, the user's name): scrubbed in place.
     let mut secrets = redact::process();
     for (_, v) in secret_params_of(plan) {
@@ -397,6 +401,8 @@ pub struct RunOptions {
     /// unblock the run (paused, or failed with nothing else to do), before returning
     /// [`RunOutcome::Paused`] (or `Failed`). Zero: read the inbox once, then return.
     pub wait_for_people: std::time::Duration,
+    /// Told of every batch of events [`drive`] journals (e.g. the notifier of `--notify`).
+    pub observer: Option<Arc<dyn RunObserver>>,
 }
 
 /// The default of [`RunOptions::inbox_poll`].
@@ -411,8 +417,19 @@ impl Default for RunOptions {
             secret_params: Map::new(),
             inbox_poll: INBOX_POLL,
             wait_for_people: std::time::Duration::ZERO,
+            observer: None,
         }
     }
+}
+
+/// Something that watches a run as [`drive`] moves it, from a layer above the engine: called
+/// with each batch of events once it is journaled and applied (`engine` is the state after it;
+/// `now` the batch's time on the run's clock). Called on the driver's task between commits, so
+/// it must return at once and never fail the run: queue work, never wait for it. `events` are
+/// the batch as handed to the journal, before its secrets were scrubbed: read which steps they
+/// name; take any text from `engine`, whose state holds the scrubbed form.
+pub trait RunObserver: Send + Sync + std::fmt::Debug {
+    fn journaled(&self, engine: &Engine, events: &[Event], now: OffsetDateTime);
 }
 
 /// How a [`drive`] ended.
@@ -588,6 +605,14 @@ pub async fn drive(
         super::replay::open(&path, registry)?;
     let fresh = entries.len() <= 2;
     drop(entries);
+    // Every commit of this drive, then its observer (if any) with the state it left.
+    let commit = |w: &mut Writer, e: &mut Engine, batch: &[Event], now: OffsetDateTime| {
+        let actions = commit(w, e, batch, now)?;
+        if let Some(o) = &options.observer {
+            o.journaled(e, batch, now);
+        }
+        Ok::<_, RunError>(actions)
+    };
     engine.remember_secret_params(options.secret_params.clone());
     let mut actions = engine.forget_dispatched();
     if !fresh {
@@ -596,7 +621,8 @@ pub async fn drive(
     }
     // Requests queued while no process drove the run are taken first.
     let inbox = LocalInbox::for_run(run_dir);
-    let desk = Desk { inbox: &inbox, path: &path, header: &header };
+    let desk =
+        Desk { inbox: &inbox, path: &path, header: &header, observer: options.observer.as_ref() };
     actions.extend(desk.take(&mut writer, &mut engine, clock.now())?.0);
     let poll = options.inbox_poll.max(std::time::Duration::from_millis(10));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
@@ -856,6 +882,8 @@ struct Desk<'a> {
     inbox: &'a dyn Inbox,
     path: &'a Path,
     header: &'a Value,
+    /// Told of each request journaled, like every other commit of a drive.
+    observer: Option<&'a Arc<dyn RunObserver>>,
 }
 
 impl Desk<'_> {
@@ -884,8 +912,11 @@ impl Desk<'_> {
                 Ok(req) => (req.summary(), request_event(engine, self.header, req, now)),
             };
             let verdict = match verdict {
-                Ok(event) => match commit(writer, engine, &[event], now) {
+                Ok(event) => match commit(writer, engine, std::slice::from_ref(&event), now) {
                     Ok(more) => {
+                        if let Some(o) = self.observer {
+                            o.journaled(engine, std::slice::from_ref(&event), now);
+                        }
                         actions.extend(more);
                         Ok(())
                     }
@@ -1018,7 +1049,7 @@ pub fn drain_inbox(
     let _lock = RunLock::acquire(run_dir, &run_id, now)?;
     let path = run_dir.join(journal::JOURNAL_FILE);
     let (mut writer, Replayed { mut engine, header, .. }) = super::replay::open(&path, registry)?;
-    let desk = Desk { inbox: &inbox, path: &path, header: &header };
+    let desk = Desk { inbox: &inbox, path: &path, header: &header, observer: None };
     Ok(desk.take(&mut writer, &mut engine, now)?.1)
 }
 

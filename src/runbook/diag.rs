@@ -43,6 +43,9 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    /// Neither an existing file nor the name of a built-in runbook (`runbook::builtin`).
+    #[error("cannot read runbook {}: no such file, and no built-in runbook has that name", path.display())]
+    NotFound { path: PathBuf },
     /// At least one diagnostic, sorted by position.
     #[error("{}", lines(.0))]
     Invalid(Vec<Diagnostic>),
@@ -57,7 +60,7 @@ impl LoadError {
     pub fn diagnostics(&self) -> &[Diagnostic] {
         match self {
             LoadError::Invalid(d) => d,
-            LoadError::Read { .. } => &[],
+            LoadError::Read { .. } | LoadError::NotFound { .. } => &[],
         }
     }
 }
@@ -70,6 +73,11 @@ impl From<LoadError> for UserError {
                     .with_hint("check the path and its permissions")
                     .with_source(source)
             }
+            LoadError::NotFound { path } => UserError::usage(format!(
+                "cannot read runbook {}: no such file, and no built-in runbook has that name",
+                path.display()
+            ))
+            .with_hint(super::builtin::not_found_hint(&path)),
             // One `error:` line per diagnostic, as compilers do: the CLI renders `error: {msg}`.
             LoadError::Invalid(diags) => {
                 let mut msg =

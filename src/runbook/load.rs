@@ -11,6 +11,7 @@
 //! unset). Every duration (timeouts, retry delays, duration parameters, duration and poll
 //! interval inputs, literal or `{{ params.x }}`) is checked against [`super::limits`].
 
+use super::builtin;
 use super::diag::{suggest, Diagnostic, LoadError};
 use super::limits;
 use super::model::{
@@ -28,17 +29,40 @@ use std::time::Duration;
 /// Default of `metadata.concurrency`.
 pub const DEFAULT_CONCURRENCY: usize = 8;
 
-/// Reads and validates a runbook file, resolving parameters with `overrides` (`--set k=v`).
+/// Reads and validates a runbook, resolving parameters with `overrides` (`--set k=v`). `path` is
+/// resolved by [`builtin::resolve`]: an existing file, else a built-in runbook's name
+/// (`region-outage`), whose diagnostics then name `builtin:region-outage.yaml`.
 pub fn load(path: &Path, overrides: &[(String, String)]) -> Result<Plan, LoadError> {
-    let text = read(path)?;
-    load_str(path, &text, overrides)
+    let (shown, text) = read_resolved(path)?;
+    load_str(&shown, &text, overrides)
 }
 
 /// Like [`load`], but a required parameter that is not set is no error: drawing the graph needs
 /// no values. Every other check applies.
 pub fn load_for_graph(path: &Path, overrides: &[(String, String)]) -> Result<Runbook, LoadError> {
-    let text = read(path)?;
-    validate(path, &text, overrides, false).map(|plan| plan.runbook)
+    let (shown, text) = read_resolved(path)?;
+    load_str_for_graph(&shown, &text, overrides)
+}
+
+/// [`load_for_graph`] of a text already read (`lifeboat runbooks list` counts the steps of the
+/// built-in runbooks with it).
+pub fn load_str_for_graph(
+    path_for_messages: &Path,
+    text: &str,
+    overrides: &[(String, String)],
+) -> Result<Runbook, LoadError> {
+    validate(path_for_messages, text, overrides, false).map(|plan| plan.runbook)
+}
+
+/// The runbook `arg` names (see [`builtin::resolve`]): the path its diagnostics show, and its text.
+pub fn read_resolved(arg: &Path) -> Result<(PathBuf, String), LoadError> {
+    match builtin::resolve(arg)? {
+        builtin::Resolved::File(p) => {
+            let text = read(&p)?;
+            Ok((p, text))
+        }
+        builtin::Resolved::Builtin(b) => Ok((b.display_path(), b.source.to_string())),
+    }
 }
 
 fn read(path: &Path) -> Result<String, LoadError> {
@@ -134,8 +158,18 @@ const TOP_KEYS: &[&str] = &["apiVersion", "metadata", "params", "steps"];
 const METADATA_KEYS: &[&str] = &["name", "description", "concurrency"];
 const PARAM_KEYS: &[&str] =
     &["type", "values", "required", "default", "secret", "resumable", "description"];
-const STEP_KEYS: &[&str] =
-    &["id", "uses", "needs", "with", "for_each", "when", "retry", "timeout", "description"];
+const STEP_KEYS: &[&str] = &[
+    "id",
+    "uses",
+    "needs",
+    "with",
+    "for_each",
+    "when",
+    "retry",
+    "timeout",
+    "expected",
+    "description",
+];
 const RETRY_KEYS: &[&str] = &["max_attempts", "initial_delay", "multiplier", "max_delay", "jitter"];
 const TYPES: &[&str] = &["string", "bool", "int", "duration", "enum", "list"];
 
@@ -152,6 +186,7 @@ struct Draft<'n> {
     when: Option<(String, Span)>,
     retry: RetryPolicy,
     timeout: Option<Duration>,
+    expected: Option<Duration>,
     description: Option<String>,
 }
 
@@ -361,6 +396,7 @@ impl Validator {
                 when: d.when.map(|(s, _)| s),
                 retry: d.retry,
                 timeout: d.timeout,
+                expected: d.expected,
                 description: d.description,
                 span: d.node.span,
             })
@@ -370,6 +406,7 @@ impl Validator {
                 path: self.path.clone(),
                 sha256: hex::encode(Sha256::digest(text.as_bytes())),
                 text: text.to_string(),
+                builtin: builtin::origin_of(&self.path, text).map(|b| b.name.to_string()),
             },
             name,
             description,
@@ -805,6 +842,24 @@ impl Validator {
             let timeout = keys
                 .get("timeout")
                 .and_then(|(_, n)| self.duration(n, &format!("timeout of step {label}")));
+            let expected = keys.get("expected").and_then(|(_, n)| {
+                let d = self.duration(n, &format!("expected of step {label}"))?;
+                match timeout {
+                    Some(t) if d >= t => {
+                        self.err(
+                            n.span,
+                            format!(
+                                "expected of step {label} ({}) is not shorter than its timeout ({}): it could never pass",
+                                humantime::format_duration(d),
+                                humantime::format_duration(t)
+                            ),
+                            Some("expected is how long the step usually takes; the timeout is when it fails".to_string()),
+                        );
+                        None
+                    }
+                    _ => Some(d),
+                }
+            });
             let description = keys
                 .get("description")
                 .and_then(|(_, n)| self.string(n, &format!("description of step {label}")));
@@ -819,6 +874,7 @@ impl Validator {
                 when,
                 retry,
                 timeout,
+                expected,
                 description,
             });
         }
@@ -1452,6 +1508,33 @@ steps:
         assert!(e[1].starts_with("r.yaml:8:11: step 'approve' uses unknown step kind 'gate.aproval' (did you mean 'gate.approval'?)"), "{e:#?}");
         assert!(
             e[2].starts_with("r.yaml:11:12: step 'each' needs unknown step 'aprove'"),
+            "{e:#?}"
+        );
+    }
+
+    #[test]
+    fn a_step_may_say_how_long_it_is_expected_to_take() {
+        let with = |extra: &str| {
+            OK.replace("    with: {duration: 1m}", &format!("{extra}    with: {{duration: 1m}}"))
+        };
+        let plan = load_str(Path::new("r.yaml"), &with("    expected: 2h\n"), &[]).unwrap();
+        assert_eq!(plan.runbook.steps[1].expected, Some(std::time::Duration::from_secs(7200)));
+        // Journaled only when set: a runbook without it journals the plan as before.
+        let json = serde_json::to_value(&plan).unwrap();
+        assert_eq!(json["runbook"]["steps"][1]["expected"], "2h");
+        assert!(json["runbook"]["steps"][0].get("expected").is_none());
+        let back: crate::runbook::Plan = serde_json::from_value(json).unwrap();
+        assert_eq!(back, plan);
+        let e = errs(&with("    timeout: 1h\n    expected: 1h\n"), &[]);
+        assert!(
+            e.iter()
+                .any(|m| m
+                    .contains("expected of step 'each' (1h) is not shorter than its timeout (1h)")),
+            "{e:#?}"
+        );
+        let e = errs(&with("    expected: soon\n"), &[]);
+        assert!(
+            e.iter().any(|m| m.contains("expected of step 'each' 'soon' is not a duration")),
             "{e:#?}"
         );
     }

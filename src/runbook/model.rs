@@ -36,12 +36,16 @@ pub struct Span {
 /// Where a runbook came from, and the exact bytes that were validated.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Source {
-    /// The path as given by the user (or `embedded:<name>` for a built-in runbook).
+    /// The path as given by the user (or `builtin:<name>.yaml` for a built-in runbook).
     pub path: PathBuf,
     /// SHA-256 of the file's bytes, lowercase hex: journaled so an auditor can tie a run to a file.
     pub sha256: String,
     /// The file's text, kept so a run can be resumed even if the file changed or is gone.
     pub text: String,
+    /// The built-in runbook's name when the text came from the binary (`runbook::builtin`),
+    /// absent for a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -147,6 +151,15 @@ pub struct StepDef {
     /// Deadline for one attempt (for waits: for the whole wait).
     #[serde(with = "humantime_serde_compat::option")]
     pub timeout: Option<Duration>,
+    /// How long the step usually takes from its first start (e.g. Microsoft support's release):
+    /// past it, the run tells the people `--notify` reaches that it takes longer than expected.
+    /// Changes nothing in the run itself. Absent from journals of runbooks that do not set it.
+    #[serde(
+        default,
+        with = "humantime_serde_compat::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expected: Option<Duration>,
     /// Shown to responders: what the step does and why.
     pub description: Option<String>,
     pub span: Span,

@@ -1,5 +1,6 @@
 //! `report.html`: the handlebars view of a report and its rendering.
 
+use super::trend::{render_charts, FlagKind, Trend};
 use super::{
     format_duration, opt_duration, rfc3339, seconds_between, target_text, DrillReport, WaitedOn,
 };
@@ -15,12 +16,62 @@ const HTML_TEMPLATE: &str = include_str!("../../../templates/drill-report.html.h
 #[error("drill report template failed to render")]
 pub struct RenderError(#[source] Box<dyn std::error::Error + Send + Sync>);
 
-/// `report.html`: one self-contained HTML5 file (inline CSS, no script, no external URL).
+impl RenderError {
+    /// A template error of another page of the drill (the history page).
+    pub(crate) fn new(e: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        RenderError(e)
+    }
+}
+
+/// `report.html`: one self-contained HTML5 file (inline CSS, no script, no external URL),
+/// without the trend section (no history given; see [`render_html_with_trend`]).
 pub fn render_html(report: &DrillReport) -> Result<String, RenderError> {
+    render(report, None)
+}
+
+/// `report.html` with its "Trend" section: this drill's flags (regression against the previous
+/// comparable drill of `trend`, missed targets) and the RTO/RPO charts of `trend`, this drill
+/// highlighted. `trend` should hold this drill (`Trend::new` over the history plus its point).
+pub fn render_html_with_trend(report: &DrillReport, trend: &Trend) -> Result<String, RenderError> {
+    render(report, Some(trend))
+}
+
+fn render(report: &DrillReport, trend: Option<&Trend>) -> Result<String, RenderError> {
     let mut hb = handlebars::Handlebars::new();
     hb.set_strict_mode(true);
     hb.register_template_string("report", HTML_TEMPLATE).map_err(|e| RenderError(Box::new(e)))?;
-    hb.render("report", &html_view(report)).map_err(|e| RenderError(Box::new(e)))
+    let mut view = html_view(report);
+    view["trend"] = trend.map(|t| trend_view(report, t)).unwrap_or(serde_json::Value::Null);
+    hb.render("report", &view).map_err(|e| RenderError(Box::new(e)))
+}
+
+/// The trend section's view. `charts` is SVG markup built (and escaped) by `trend`; the template
+/// inserts it as is.
+fn trend_view(r: &DrillReport, t: &Trend) -> serde_json::Value {
+    let flags: Vec<_> = t
+        .flags_of(&r.run_id)
+        .iter()
+        .map(|f| {
+            json!({
+                "kind": match f.kind { FlagKind::Regression => "regression", FlagKind::TargetMissed => "target missed" },
+                "message": clean_text(&f.message),
+            })
+        })
+        .collect();
+    let previous = t.previous_of(&r.run_id).map(|p| {
+        json!({
+            "run_id": clean_text(&p.run_id),
+            "date": p.date_time(),
+            "kind": format!("{} {}", p.scenario.as_str(), p.mode.as_str()),
+        })
+    });
+    json!({
+        "drills": t.points().len(),
+        "previous": previous,
+        "kind": format!("{} {}", r.scenario.as_str(), r.mode.as_str()),
+        "flags": flags,
+        "charts": render_charts(t, "trend-", Some(&r.run_id)),
+    })
 }
 
 /// The template's view: every string cleaned, every number formatted, timeline positions

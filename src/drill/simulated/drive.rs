@@ -267,6 +267,7 @@ async fn run_runbook(
             time: TimeMode::Real,
             wait_until: Some(d.clock.now()),
             secret_params: secret_params.clone(),
+            observer: opts.observer.clone(),
             ..RunOptions::default()
         };
         let deadline = crashes.deadline(progress);

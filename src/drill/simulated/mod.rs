@@ -42,8 +42,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The region-outage runbook, embedded so `lifeboat drill` works from any directory.
-pub const REGION_OUTAGE_RUNBOOK: &str = include_str!("../../../runbooks/region-outage.yaml");
+/// The region-outage runbook, built in so `lifeboat drill` works from any directory: the one copy
+/// of `runbook::builtin`, which `lifeboat run region-outage` uses too.
+pub const REGION_OUTAGE_RUNBOOK: &str = crate::runbook::builtin::REGION_OUTAGE;
 
 /// The recovery target of the `small` tenant: its free subscription, in a region with no
 /// connector (see `docs/simulator.md`).
@@ -97,6 +98,8 @@ pub struct SimDrillOptions {
     pub rpo_target: Option<Duration>,
     pub seed: u64,
     pub progress: Option<ProgressFn>,
+    /// Told of the runbook run's every journaled batch (the CLI's `--notify`).
+    pub observer: Option<Arc<dyn crate::engine::runner::RunObserver>>,
 }
 
 impl std::fmt::Debug for SimDrillOptions {

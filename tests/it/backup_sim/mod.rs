@@ -8,6 +8,7 @@
 //! production code path (CLI → `azure::connect` → `ArmReader` → `backup::collect`) is the one
 //! tested.
 
+mod check;
 mod expect;
 
 use lifeboat::backup::arm_reader::ArmReader;

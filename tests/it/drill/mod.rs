@@ -6,6 +6,7 @@
 
 mod live;
 mod microsoft_side;
+mod notify;
 mod simulated;
 
 pub use crate::support::cli::text;

@@ -34,7 +34,7 @@ steps:
 }
 
 fn options(wait_until: Option<time::OffsetDateTime>, time: TimeMode) -> RunOptions {
-    RunOptions { actor: actor(), time, wait_until, ..RunOptions::default() }
+    RunOptions { actor: actor(), time, wait_until, observer: None, ..RunOptions::default() }
 }
 
 #[tokio::test]

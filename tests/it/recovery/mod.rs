@@ -9,6 +9,7 @@ mod acceptance;
 mod api_versions;
 mod bad_input;
 mod before_any_write;
+mod builtin;
 mod common;
 mod crash;
 mod draft;
