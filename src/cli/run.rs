@@ -1,6 +1,7 @@
 //! `lifeboat run`, `resume`, `status`, `approve`, `attest`, `skip`, `runs`: a thin layer over
-//! `engine::runner`. A step instance is named `STEP`, or `STEP#N` for branch N of a fanned-out
-//! step (N as shown by `lifeboat status RUN`).
+//! `engine::runner`. A step instance is named `STEP`, `STEP[LABEL]` for the branch of a
+//! fanned-out step labelled by its connector, or `STEP#N` for branch N (as `lifeboat status RUN`
+//! shows them).
 
 use super::{Globals, OutputFormat};
 use crate::azure::ArmClient;
@@ -9,7 +10,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::engine::inbox::{self, Inbox as _, LocalInbox, RequestState, Verb};
 use crate::engine::kind::{Registry, Services};
 use crate::engine::runner::{self, Branches, RunError, RunOptions, RunOutcome};
-use crate::engine::{self, Actor, Blocker, Event, InstanceView, Phase};
+use crate::engine::{self, Actor, Blocker, BranchRef, Event, InstanceView, Phase};
 use crate::error::{Exit, UserError};
 use crate::runbook;
 use crate::say;
@@ -93,14 +94,15 @@ pub struct StatusArgs {
 pub struct ApproveArgs {
     #[arg(value_name = "RUN_ID")]
     pub run_id: String,
-    /// The gate: `STEP`, or `STEP#N` for one branch of a fanned-out step
+    /// The gate: `STEP`, or one branch of a fanned-out step: `STEP[LABEL]` (its connector, as
+    /// `lifeboat status RUN` shows it) or `STEP#N`
     #[arg(value_name = "STEP")]
     pub step: String,
     /// Why, for the audit record
     #[arg(long)]
     pub comment: Option<String>,
     /// Approve every waiting branch of a fanned-out STEP (without it, a fanned-out step must be
-    /// named STEP#N)
+    /// named STEP[LABEL] or STEP#N)
     #[arg(long)]
     pub all: bool,
     /// While another process drives the run, the request goes into the run's inbox: wait this
@@ -114,14 +116,15 @@ pub struct ApproveArgs {
 pub struct AttestArgs {
     #[arg(value_name = "RUN_ID")]
     pub run_id: String,
-    /// The manual (or interrupted) step: `STEP`, or `STEP#N` for one branch of a fanned-out step
+    /// The manual (or interrupted) step: `STEP`, or one branch of a fanned-out step:
+    /// `STEP[LABEL]` or `STEP#N`
     #[arg(value_name = "STEP")]
     pub step: String,
     /// What was done, e.g. a ticket number; journaled for the audit record
     #[arg(long, value_name = "TEXT")]
     pub evidence: String,
     /// Attest every waiting branch of a fanned-out STEP with the same evidence (without it, a
-    /// fanned-out step must be named STEP#N)
+    /// fanned-out step must be named STEP[LABEL] or STEP#N)
     #[arg(long)]
     pub all: bool,
     /// While another process drives the run, the request goes into the run's inbox: wait this
@@ -135,15 +138,15 @@ pub struct AttestArgs {
 pub struct SkipArgs {
     #[arg(value_name = "RUN_ID")]
     pub run_id: String,
-    /// The step to skip: `STEP`, or `STEP#N` for one branch of a fanned-out step; dependents
-    /// treat it as done
+    /// The step to skip: `STEP`, or one branch of a fanned-out step (`STEP[LABEL]` or `STEP#N`);
+    /// dependents treat it as done
     #[arg(value_name = "STEP")]
     pub step: String,
     /// Why, for the audit record
     #[arg(long, value_name = "TEXT")]
     pub reason: String,
     /// Skip every branch of a fanned-out STEP that can be skipped (or, before it fanned out,
-    /// every branch it will have); without it, a fanned-out step must be named STEP#N
+    /// every branch it will have); without it, a fanned-out step must be named STEP[LABEL] or STEP#N
     #[arg(long)]
     pub all: bool,
     /// While another process drives the run, the request goes into the run's inbox: wait this
@@ -519,44 +522,57 @@ pub fn describe_warnings(run_id: &str, views: &[InstanceView]) -> String {
 }
 
 fn describe_blocker(run_id: &str, b: &Blocker) -> String {
-    let name = b.name();
+    let shown = b.name();
+    let name = super::status::shell_arg(&shown);
     let msg = b.message.as_deref().unwrap_or("");
     match (b.phase, b.interrupted) {
         (Phase::AwaitingApproval, _) => {
-            format!("  step {name} awaits approval: {msg}\n    lifeboat approve {run_id} {name} --comment TEXT\n")
+            format!("  step {shown} awaits approval: {msg}\n    lifeboat approve {run_id} {name} --comment TEXT\n")
         }
         (Phase::AwaitingAttestation, false) => {
-            format!("  step {name} is a manual task: {msg}\n    lifeboat attest {run_id} {name} --evidence TEXT\n")
+            format!("  step {shown} is a manual task: {msg}\n    lifeboat attest {run_id} {name} --evidence TEXT\n")
         }
         (Phase::AwaitingAttestation, true) => format!(
-            "  step {name} was interrupted and must never run twice: check whether it took effect, then\n    lifeboat attest {run_id} {name} --evidence TEXT    (it did)\n    lifeboat skip {run_id} {name} --reason TEXT        (it did not, or it is not needed)\n"
+            "  step {shown} was interrupted and must never run twice: check whether it took effect, then\n    lifeboat attest {run_id} {name} --evidence TEXT    (it did)\n    lifeboat skip {run_id} {name} --reason TEXT        (it did not, or it is not needed)\n"
         ),
-        _ => format!("  step {name}: {msg}\n"),
+        _ => format!("  step {shown}: {msg}\n"),
     }
 }
 
+/// A time as people read it: local, to the second, with the offset.
 fn fmt_time(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    crate::text::local_time(t)
 }
 
-fn parse_step(text: &str) -> Result<(String, Option<usize>), UserError> {
+fn parse_step(text: &str) -> Result<(String, Option<BranchRef>), UserError> {
     engine::parse_instance_name(text).ok_or_else(|| {
         UserError::usage(format!("step `{text}` is not a step name"))
-            .with_hint("use STEP, or STEP#N for branch N")
+            .with_hint("use STEP, STEP[LABEL] for a branch by its label (as `lifeboat status RUN` shows it), or STEP#N for branch N")
     })
 }
 
-/// `STEP` or `STEP#N`; `--all` only with a plain `STEP` (it picks every branch).
-fn parse_target(text: &str, all: bool) -> Result<(String, Option<usize>, Branches), UserError> {
+/// A person's `STEP`, `STEP[LABEL]` or `STEP#N`, and whether `--all` was given (only with a
+/// plain `STEP`: it picks every branch).
+struct Target {
+    text: String,
+    step: String,
+    branch: Option<BranchRef>,
+    branches: Branches,
+}
+
+fn parse_target(text: &str, all: bool) -> Result<Target, UserError> {
     let (step, branch) = parse_step(text)?;
-    match (branch, all) {
-        (Some(_), true) => Err(UserError::usage(format!(
-            "`{text}` names one branch and --all asks for every branch"
-        ))
-        .with_hint("drop #N to act on every branch, or drop --all")),
-        (_, true) => Ok((step, branch, Branches::All)),
-        (_, false) => Ok((step, branch, Branches::Named)),
-    }
+    let branches = match (&branch, all) {
+        (Some(_), true) => {
+            return Err(UserError::usage(format!(
+                "`{text}` names one branch and --all asks for every branch"
+            ))
+            .with_hint("drop [LABEL] or #N to act on every branch, or drop --all"))
+        }
+        (_, true) => Branches::All,
+        (_, false) => Branches::Named,
+    };
+    Ok(Target { text: text.to_string(), step, branch, branches })
 }
 
 /// A person's `approve`, `attest` or `skip`: the step instance as typed (`STEP`, `STEP#N`,
@@ -573,7 +589,8 @@ async fn manual(
     text: Option<String>,
     wait: std::time::Duration,
 ) -> anyhow::Result<Exit> {
-    let (_, _, branches) = parse_target(typed, all)?;
+    // Syntax and `--all` with a branch: bad input before anything is read.
+    let target = parse_target(typed, all)?;
     let dir = runner::run_dir(&g.state_dir()?, run_id).map_err(UserError::from)?;
     let registry = crate::steps::registry();
     let replayed = runner::load(&dir, &registry).map_err(UserError::from)?;
@@ -582,26 +599,20 @@ async fn manual(
             |e| UserError::failed(format!("run {run_id}: the journal header holds no plan ({e})")),
         )?;
     // An unknown step or branch is bad input now, whoever drives the run: nothing is queued.
-    let (step, branch) = inbox::resolve_target(&replayed.engine, typed).map_err(|e| {
-        UserError::usage(format!("run {run_id}: {e}"))
-            .with_hint(format!("`lifeboat status {run_id}` lists its steps and branches"))
-    })?;
-    if all && branch.is_some() {
-        return Err(UserError::usage(format!(
-            "`{typed}` names one branch and --all asks for every branch"
-        ))
-        .with_hint("drop the branch to act on every branch, or drop --all")
-        .into());
-    }
+    let (step, branch) = inbox::resolve_parsed(&replayed.engine, &target.step, target.branch)
+        .map_err(|e| {
+            UserError::usage(format!("run {run_id}: {e}"))
+                .with_hint(format!("`lifeboat status {run_id}` lists its steps and branches"))
+        })?;
     let by = super::identity::for_run(&plan, g).await?;
-    let request = inbox::Request::new(verb, typed, all, text, by, now());
+    let request = inbox::Request::new(verb, &target.text, all, text, by, now());
     let mut event = request.event(step, branch);
     if let Event::Approved { by, .. } | Event::Attested { by, .. } | Event::Skipped { by, .. } =
         &mut event
     {
         by.request = None;
     }
-    match runner::apply_manual_to(&dir, &registry, event, now(), branches) {
+    match runner::apply_manual_to(&dir, &registry, event, now(), target.branches) {
         Ok(applied) => {
             // Exactly which instances the command changed (with --all, maybe several).
             let names = if applied.changed.is_empty() {
@@ -716,88 +727,48 @@ pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> 
         return super::watch::watch(&dir, &run_id, a.interval, g).await;
     }
     let r = runner::load(&dir, &crate::steps::registry()).map_err(UserError::from)?;
-    let snapshot = r.engine.snapshot();
-    let status = r.engine.status();
+    let mut status = super::status::RunStatus::build(&run_id, &r.engine, &r.header);
+    add_inbox(&mut status, &dir);
     match g.output {
-        OutputFormat::Json => {
-            let doc = serde_json::json!({
-                "run_id": run_id, "status": status, "steps": snapshot, "inbox": inbox_json(&dir),
-            });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
-        }
-        OutputFormat::Table => {
-            println!("run {run_id}: {}", status_name(&status));
-            print!("{}", status_table(&snapshot, now()));
-            print!("{}", inbox_section(&dir));
-        }
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&status)?),
+        OutputFormat::Table => print!("{}", status.render(&r.engine.snapshot(), now())),
     }
     Ok(Exit::Ok)
 }
 
-/// The run's inbox for `status`: the requests waiting for the process driving the run (who,
-/// what, since) and those it refused (why). Empty when there are none.
-pub fn inbox_section(dir: &std::path::Path) -> String {
-    let pending = runner::pending_requests(dir);
-    let refused = runner::refused_requests(dir);
-    let mut out = String::new();
-    if !pending.is_empty() {
-        out.push_str(&format!(
-            "\ninbox: {} request(s) waiting for the process driving the run (it reads them every second; `lifeboat resume` takes them otherwise):\n",
-            pending.len()
-        ));
-        for p in &pending {
-            let since = p.since.map(fmt_time).unwrap_or_else(|| "?".into());
-            match &p.request {
-                Ok(r) => out.push_str(&format!("  {} (since {since})\n", r.summary())),
-                Err(e) => out.push_str(&format!(
-                    "  warning: inbox file {} {e} (since {since}); it will be refused\n",
-                    p.name
-                )),
-            }
-        }
-    }
-    if !refused.is_empty() {
-        const SHOWN: usize = 5;
-        out.push_str(&format!(
-            "\ninbox: {} request(s) refused (nothing journaled from them){}:\n",
-            refused.len(),
-            if refused.len() > SHOWN { format!("; the last {SHOWN}") } else { String::new() }
-        ));
-        for r in refused.iter().skip(refused.len().saturating_sub(SHOWN)) {
-            match &r.request {
-                Some(q) => out.push_str(&format!("  warning: {}: {}\n", q.summary(), r.reason)),
-                None => out.push_str(&format!("  warning: {}\n", r.reason)),
-            }
-        }
-    }
-    out
-}
-
-/// The run's inbox for `status --output json`.
-fn inbox_json(dir: &std::path::Path) -> serde_json::Value {
-    let pending: Vec<_> = runner::pending_requests(dir)
-        .into_iter()
-        .map(|p| match p.request {
+/// The run's inbox in `status`: the requests waiting for the process driving the run (who,
+/// what, since) as `pending_requests`, and the last requests it refused (why) as warnings.
+fn add_inbox(status: &mut super::status::RunStatus, dir: &std::path::Path) {
+    for p in runner::pending_requests(dir) {
+        let since = p.since.map(crate::text::local_time);
+        let when = since.clone().unwrap_or_else(|| "?".into());
+        status.pending_requests.push(match &p.request {
             Ok(r) => serde_json::json!({
-                "file": p.name, "since": p.since.map(fmt_time), "request": r,
-                "by": r.by.describe(),
+                "file": p.name, "id": r.id, "verb": r.verb, "step": r.step, "all": r.all,
+                "by": r.by.describe(), "actor": r.by, "since": since,
+                "summary": format!("{} (queued {when})", r.summary()),
             }),
-            Err(e) => {
-                serde_json::json!({"file": p.name, "since": p.since.map(fmt_time), "problem": e})
-            }
-        })
-        .collect();
-    let refused: Vec<_> = runner::refused_requests(dir)
-        .into_iter()
-        .map(|r| serde_json::json!({"file": r.name, "reason": r.reason, "at": r.at.map(fmt_time), "request": r.request}))
-        .collect();
-    serde_json::json!({ "pending": pending, "refused": refused })
+            Err(e) => serde_json::json!({
+                "file": p.name, "since": since, "problem": e,
+                "summary": format!("warning: inbox file {} {e} (queued {when}); it will be refused", p.name),
+            }),
+        });
+    }
+    const SHOWN: usize = 5;
+    let refused = runner::refused_requests(dir);
+    for r in refused.iter().skip(refused.len().saturating_sub(SHOWN)) {
+        let text = match &r.request {
+            Some(q) => format!("refused inbox request {} ({}): {}", q.id, q.summary(), r.reason),
+            None => format!("refused: {}", r.reason),
+        };
+        status.warnings.push(super::status::StatusWarning { instance: "inbox".into(), text });
+    }
 }
 
 fn status_name(s: &engine::Status) -> String {
     match s {
         engine::Status::Active { next_timer: Some(t) } => {
-            format!("active (next timer {})", fmt_time(*t))
+            format!("active (next check {})", fmt_time(*t))
         }
         engine::Status::Active { next_timer: None } => "active".into(),
         engine::Status::Paused => "paused (waits for a person)".into(),
@@ -835,35 +806,13 @@ pub fn status_table(views: &[InstanceView], now: OffsetDateTime) -> String {
                     ))
                     .to_string()
                 });
-                let warnings: Vec<String> = i
-                    .outputs
-                    .as_ref()
-                    .filter(|_| i.state.phase() == Phase::Succeeded)
-                    .map(crate::catalog::output_warnings)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|w| format!("warning: {w}"))
-                    .collect();
-                let note = i
-                    .error
-                    .clone()
-                    .filter(|_| i.state.phase() == Phase::Failed)
-                    .or_else(|| (!warnings.is_empty()).then(|| warnings.join("; ")))
-                    .or_else(|| i.waiting_for.clone())
-                    .or_else(|| i.outputs.as_ref().and_then(not_restored_note));
-                let note = match (&i.state, note) {
-                    (engine::State::Waiting { until, .. }, n) => {
-                        format!("{} (until {})", n.unwrap_or_default(), fmt_time(*until))
-                    }
-                    (_, n) => n.unwrap_or_default(),
-                };
                 [
                     v.name(),
                     i.state.phase().name().to_string(),
                     i.attempt.to_string(),
                     i.first_started.map(fmt_time).unwrap_or_else(|| "-".into()),
                     duration.unwrap_or_else(|| "-".into()),
-                    note,
+                    super::status::row_note(i),
                 ]
             }
         };
@@ -938,6 +887,7 @@ pub async fn execute_runs(c: RunsCommand, g: &Globals) -> anyhow::Result<Exit> {
                         "STEPS DONE".into(),
                         "STARTED".into(),
                         "BY".into(),
+                        "WAITS FOR".into(),
                     ]];
                     for r in &runs {
                         rows.push([
@@ -950,6 +900,7 @@ pub async fn execute_runs(c: RunsCommand, g: &Globals) -> anyhow::Result<Exit> {
                             format!("{}/{}", r.steps_done, r.steps_total),
                             r.started.map(fmt_time).unwrap_or_default(),
                             r.started_by.clone().unwrap_or_default(),
+                            r.waits_for.clone().unwrap_or_default(),
                         ]);
                     }
                     print!("{}", render_rows(&rows));

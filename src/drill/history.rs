@@ -245,9 +245,7 @@ pub fn render_table(entries: &[HistoryEntry]) -> String {
     for e in entries {
         match &e.state {
             EntryState::Ok(s) => b.push_record([
-                s.started_at
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_else(|_| s.started_at.to_string()),
+                crate::text::local_time(s.started_at),
                 e.run_id.clone(),
                 s.scenario.as_str().into(),
                 s.mode.as_str().into(),

@@ -455,60 +455,27 @@ impl Inbox for LocalInbox {
 }
 
 /// Resolves a step instance as a person typed it against the run's state: `STEP`, `STEP#N`, or
-/// `STEP[label]` (the label of a fanned-out step's branch: its `for_each` item's `name`, when
-/// that is a string no other item of the step has). The message of an error says what is
-/// unknown and what the run has.
+/// `STEP[label]` (`super::parse_instance_name`, `Engine::resolve`); the step must exist. The
+/// message of an error says what is unknown and what the run has.
 pub fn resolve_target(engine: &Engine, text: &str) -> Result<(String, Option<usize>), String> {
     let text = text.trim();
-    let Some((step, label)) = text.strip_suffix(']').and_then(|t| t.split_once('[')) else {
-        return match super::parse_instance_name(text) {
-            Some((step, branch)) => known_step(engine, &step).map(|()| (step, branch)),
-            None => Err(format!(
-                "`{}` is not a step instance (write STEP, STEP#N or STEP[label])",
-                clip(text)
-            )),
-        };
+    let Some((step, branch)) = super::parse_instance_name(text) else {
+        return Err(format!(
+            "`{}` is not a step instance (write STEP, STEP[label] or STEP#N)",
+            clip(text)
+        ));
     };
+    resolve_parsed(engine, &step, branch)
+}
+
+/// [`resolve_target`] of a step and branch already parsed (`super::parse_instance_name`).
+pub fn resolve_parsed(
+    engine: &Engine,
+    step: &str,
+    branch: Option<super::BranchRef>,
+) -> Result<(String, Option<usize>), String> {
     known_step(engine, step)?;
-    let views: Vec<_> =
-        engine.snapshot().into_iter().filter(|v| v.step == step && v.instance.is_some()).collect();
-    let name_of = |v: &super::InstanceView| -> Option<String> {
-        let item = v.instance.as_ref()?.item.as_ref()?;
-        item.get("name").and_then(Value::as_str).map(str::to_string)
-    };
-    let labels: Vec<(Option<usize>, String)> =
-        views.iter().filter_map(|v| name_of(v).map(|n| (v.branch, n))).collect();
-    let matching: Vec<_> = labels.iter().filter(|(_, n)| n == label).collect();
-    match matching.as_slice() {
-        [(Some(b), _)] => Ok((step.to_string(), Some(*b))),
-        [_, _, ..] => Err(format!(
-            "step {step} has more than one branch labelled [{}]: name it as {step}#N (`lifeboat status RUN` shows N)",
-            clip(label)
-        )),
-        _ => {
-            let known: Vec<String> = views
-                .iter()
-                .map(|v| match name_of(v) {
-                    Some(n) if labels.iter().filter(|(_, m)| *m == n).count() == 1 => {
-                        format!("{step}[{n}]")
-                    }
-                    _ => v.name(),
-                })
-                .collect();
-            Err(if known.is_empty() {
-                format!(
-                    "step {step} has no branch [{}] (it has no branches yet)",
-                    clip(label)
-                )
-            } else {
-                format!(
-                    "step {step} has no branch [{}] (its branches: {})",
-                    clip(label),
-                    known.join(", ")
-                )
-            })
-        }
-    }
+    engine.resolve(step, branch).map_err(|e| e.to_string())
 }
 
 fn known_step(engine: &Engine, step: &str) -> Result<(), String> {

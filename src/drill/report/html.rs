@@ -5,6 +5,7 @@ use super::{
     format_duration, opt_duration, rfc3339, seconds_between, target_text, DrillReport, WaitedOn,
 };
 use crate::text::clean_text;
+use crate::text::local_time;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -179,13 +180,17 @@ fn html_view(r: &DrillReport) -> serde_json::Value {
         "mode": r.mode.as_str(),
         "tenant": c(&r.tenant),
         "started_at": rfc3339(r.started_at),
+        "started_at_text": local_time(r.started_at),
         "finished_at": rfc3339(r.finished_at),
+        "finished_at_text": local_time(r.finished_at),
         "wall_clock": format_duration(r.wall_clock_seconds),
         "outage_region": c(&r.outage.region),
         "outage_at": rfc3339(r.outage.injected_at),
+        "outage_at_text": local_time(r.outage.injected_at),
         "target_region": c(&r.target_region),
         "verified": r.recovery.verified,
         "verified_at": r.recovery.verified_at.map(rfc3339),
+        "verified_at_text": r.recovery.verified_at.map(local_time),
         "verified_left": r.recovery.verified_at.map(|t| format!("{:.3}", pct(t))),
         "outage_left": format!("{:.3}", pct(r.outage.injected_at)),
         "passed": r.verdict.passed,
@@ -200,6 +205,7 @@ fn html_view(r: &DrillReport) -> serde_json::Value {
             "value": opt_duration(r.rpo.seconds),
             "backup_id": r.rpo.backup_id.as_deref().map(c),
             "backup_taken_at": r.rpo.backup_taken_at.map(rfc3339),
+            "backup_taken_at_text": r.rpo.backup_taken_at.map(local_time),
             "target": target(r.rpo.target_seconds, r.rpo.met, false),
         },
         "api": r.api.totals,

@@ -226,7 +226,8 @@ pub struct ApiStats {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
     pub id: String,
-    /// The item label of a `for_each` branch (e.g. the connector name).
+    /// The label of a `for_each` branch (its connector's name, as `lifeboat status` shows it
+    /// in `step[label]`), or `#N` for a branch without one.
     pub branch: Option<String>,
     /// The step kind (`uses:` in the runbook).
     pub kind: String,
@@ -270,10 +271,12 @@ impl StepRecord {
         }
     }
 
-    /// `id [branch]`, how steps are named in every rendering.
+    /// `id[label]` (or `id#N` for a branch without a label), how steps are named in every
+    /// rendering, as in `lifeboat status`.
     pub fn label(&self) -> String {
         match &self.branch {
-            Some(b) => format!("{} [{b}]", self.id),
+            Some(b) if b.starts_with('#') => format!("{}{b}", self.id),
+            Some(b) => format!("{}[{b}]", self.id),
             None => self.id.clone(),
         }
     }

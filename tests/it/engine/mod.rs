@@ -12,6 +12,8 @@
 //!   commands on fanned-out steps, through the real binary.
 //! - `inbox`: issue 15: approvals from another process through the run's inbox, with the
 //!   Azure identity of each person (the simulator's token endpoint) and four-eyes gates.
+//! - `status`: what `lifeboat status` shows a person (branch labels, "Needs you now",
+//!   connectors, local times) and its JSON schema; labels as command input.
 //! - `watch`: following a growing journal (`engine::replay::Watcher`: appended entries only,
 //!   lines still being written, truncation and rewrites, tampering) and the fast replay of
 //!   `runner::load` against the reference path.
@@ -24,4 +26,5 @@ mod inbox;
 mod journal;
 mod machine;
 mod redaction;
+mod status;
 mod watch;
