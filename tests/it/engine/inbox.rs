@@ -35,6 +35,18 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// The driving process, killed when dropped unless it was taken to be waited for.
+struct Driver(Option<std::process::Child>);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lead_approves_from_another_process_with_their_own_azure_identity() {
     let sim = start(quiet()).await;
@@ -54,7 +66,8 @@ async fn a_lead_approves_from_another_process_with_their_own_azure_identity() {
     let mut driver = cmd(&alice, &["run", rb.to_str().unwrap(), "--run-id", "lead"]);
     driver.args(["--wait-for-people", "10m"]);
     driver.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    let driver = driver.spawn().expect("the driver starts");
+    // Killed if the test fails before the run ends (it would wait for people for 10 minutes).
+    let mut driver = Driver(Some(driver.spawn().expect("the driver starts")));
     until("both gates to await approval", || {
         of_kind(&events(&state, "lead"), "step_awaiting_approval").len() == 2
     })
@@ -153,8 +166,9 @@ async fn a_lead_approves_from_another_process_with_their_own_azure_identity() {
     ))
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let child = driver.0.take().expect("the driver");
     let done =
-        tokio::task::spawn_blocking(move || driver.wait_with_output().unwrap()).await.unwrap();
+        tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
     assert_eq!(done.status.code(), Some(0), "{}", text(&done));
     assert!(text(&done).contains("run lead succeeded"), "{}", text(&done));
 
