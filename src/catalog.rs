@@ -132,7 +132,14 @@ static CATALOG: &[StepKindInfo] = &[
         name: "gate.approval",
         class: StepClass::Idempotent,
         description: "waits until a person approves (`lifeboat approve RUN STEP`)",
-        inputs: &[input("prompt", false, "what the approver is asked to confirm")],
+        inputs: &[
+            input("prompt", false, "what the approver is asked to confirm"),
+            input(
+                "four_eyes",
+                false,
+                "true: the approver must be another person than the one who started the run (Azure object id when both have one, else user@host); default false",
+            ),
+        ],
         services: &[],
         read_only: false,
         test_only: false,

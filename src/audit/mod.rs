@@ -70,6 +70,10 @@ pub struct AuditEvent {
     pub host: Option<String>,
     pub azure_principal_name: Option<String>,
     pub azure_principal_id: Option<String>,
+    /// The Entra ID tenant of the principal (claimed by its token).
+    pub azure_tenant_id: Option<String>,
+    /// The inbox request a person's action came through (another process queued it).
+    pub inbox_request: Option<String>,
     pub method: Option<String>,
     pub resource: Option<String>,
     pub http_status: Option<u16>,
@@ -296,6 +300,8 @@ impl AuditRecord {
             host: None,
             azure_principal_name: None,
             azure_principal_id: None,
+            azure_tenant_id: None,
+            inbox_request: None,
             method: None,
             resource: None,
             http_status: None,
@@ -514,6 +520,8 @@ impl AuditRecord {
             ev.host = s(by, "host");
             ev.azure_principal_id = s(by, "azure_principal");
             ev.azure_principal_name = s(by, "azure_principal_name");
+            ev.azure_tenant_id = s(by, "azure_tenant");
+            ev.inbox_request = s(by, "request");
         }
     }
 

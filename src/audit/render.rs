@@ -8,6 +8,7 @@
 //! external URL, and the Markdown has no link, image, autolink or raw HTML made of journaled text.
 
 use super::{AuditEvent, AuditRecord};
+use crate::engine::Actor;
 use crate::text::{clean_text, xml_escape};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -26,6 +27,8 @@ pub const CSV_COLUMNS: &[&str] = &[
     "host",
     "azure_principal_name",
     "azure_principal_id",
+    "azure_tenant_id",
+    "inbox_request",
     "method",
     "resource",
     "http_status",
@@ -59,6 +62,8 @@ fn row(e: &AuditEvent) -> Vec<String> {
         o(&e.host),
         o(&e.azure_principal_name),
         o(&e.azure_principal_id),
+        o(&e.azure_tenant_id),
+        o(&e.inbox_request),
         o(&e.method),
         o(&e.resource),
         e.http_status.map(|s| s.to_string()).unwrap_or_default(),
@@ -254,15 +259,29 @@ fn md_code(s: &str) -> String {
     code_span(&export_text(s).replace(['\r', '\n'], " "))
 }
 
-fn actor_text(user: &Option<String>, name: &Option<String>, id: &Option<String>) -> String {
-    let mut s = user.clone().unwrap_or_default();
-    match (name, id) {
-        (Some(n), Some(i)) => s.push_str(&format!(" (Azure: {n}, {i})")),
-        (Some(n), None) => s.push_str(&format!(" (Azure: {n})")),
-        (None, Some(i)) => s.push_str(&format!(" (Azure: {i})")),
-        (None, None) => {}
+/// A person as the record shows them: the Azure principal (claimed by the token of the command
+/// that acted) with the OS user and host next to it, and the inbox request it came through.
+fn actor_text(a: &Actor) -> String {
+    let mut s = a.describe();
+    if let Some(r) = &a.request {
+        s.push_str(&format!(", through inbox request {r}"));
     }
     s
+}
+
+/// [`actor_text`] of a journal entry's normalized columns.
+fn event_actor_text(e: &AuditEvent) -> String {
+    match &e.user {
+        None => String::new(),
+        Some(user) => {
+            let mut a = Actor::os(user.clone(), e.host.clone().unwrap_or_default());
+            a.azure_principal = e.azure_principal_id.clone();
+            a.azure_principal_name = e.azure_principal_name.clone();
+            a.azure_tenant = e.azure_tenant_id.clone();
+            a.request = e.inbox_request.clone();
+            actor_text(&a)
+        }
+    }
 }
 
 fn params_text(r: &AuditRecord) -> Vec<(String, String)> {
@@ -294,11 +313,7 @@ pub fn to_markdown(r: &AuditRecord) -> String {
     o.push_str(&format!("| Started | {} |\n", human(r.started)));
     o.push_str(&format!("| Last entry | {} |\n", human(r.last_entry)));
     if let Some(a) = &r.started_by {
-        o.push_str(&format!(
-            "| Started by | {} on {} |\n",
-            md(&actor_text(&Some(a.user.clone()), &a.azure_principal_name, &a.azure_principal)),
-            md(&a.host)
-        ));
+        o.push_str(&format!("| Started by | {} |\n", md(&actor_text(a))));
     }
     o.push_str(&format!("| Journal | format {}, {} entries |\n", md(&r.journal_format), r.entries));
     o.push_str(&format!("| Final hash | {} |\n", md_code(&r.final_hash)));
@@ -361,11 +376,7 @@ pub fn to_markdown(r: &AuditRecord) -> String {
                 human(m.time),
                 md(&m.action),
                 md(m.step.as_deref().unwrap_or("")),
-                md(&actor_text(
-                    &Some(m.by.user.clone()),
-                    &m.by.azure_principal_name,
-                    &m.by.azure_principal
-                )),
+                md(&actor_text(&m.by)),
                 md(&m.by.host),
                 md(m.text.as_deref().unwrap_or("")),
             ));
@@ -407,11 +418,7 @@ pub fn to_markdown(r: &AuditRecord) -> String {
             md(e.step.as_deref().unwrap_or("")),
             e.attempt.map(|a| a.to_string()).unwrap_or_default(),
             md(e.result.as_deref().unwrap_or("")),
-            md(&if e.user.is_some() {
-                actor_text(&e.user, &e.azure_principal_name, &e.azure_principal_id)
-            } else {
-                String::new()
-            }),
+            md(&event_actor_text(e)),
             md(e.detail.as_deref().unwrap_or("")),
             md_code(&e.hash),
         ));
@@ -558,6 +565,9 @@ fn html_view(r: &AuditRecord) -> Value {
                 "host": c(&m.by.host),
                 "principal_name": o(&m.by.azure_principal_name),
                 "principal_id": o(&m.by.azure_principal),
+                "principal_tenant": o(&m.by.azure_tenant),
+                "claimed": m.by.azure_principal.is_some() || m.by.azure_principal_name.is_some(),
+                "request": o(&m.by.request),
                 "text": c(m.text.as_deref().unwrap_or("")),
             })
         })
@@ -580,11 +590,7 @@ fn html_view(r: &AuditRecord) -> Value {
         .iter()
         .filter(|e| !matches!(e.event.as_str(), "step_progress" | "scratch_saved" | "timer_fired"))
         .map(|e| {
-            let who = if e.user.is_some() {
-                actor_text(&e.user, &e.azure_principal_name, &e.azure_principal_id)
-            } else {
-                String::new()
-            };
+            let who = event_actor_text(e);
             let what = match (&e.method, &e.resource) {
                 (Some(m), Some(res)) => format!(
                     "{m} {res}{}",
@@ -614,17 +620,7 @@ fn html_view(r: &AuditRecord) -> Value {
         .iter()
         .map(|w| json!({"seq": w.seq, "step": c(&w.step), "text": c(&w.text)}))
         .collect();
-    let started_by = r
-        .started_by
-        .as_ref()
-        .map(|a| {
-            format!(
-                "{} on {}",
-                actor_text(&Some(a.user.clone()), &a.azure_principal_name, &a.azure_principal),
-                a.host
-            )
-        })
-        .unwrap_or_default();
+    let started_by = r.started_by.as_ref().map(actor_text).unwrap_or_default();
     json!({
         "run_id": c(&r.run_id),
         "warnings": warnings,

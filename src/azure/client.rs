@@ -136,6 +136,13 @@ impl ArmClient {
         self.pipeline.call_log()
     }
 
+    /// Who this client acts as in Azure, from an ARM token's claims (see
+    /// [`Pipeline::identify`]): `None` without a credential; an error (exit 5) for a token that
+    /// names no object id or tenant.
+    pub async fn identify(&self) -> Result<Option<super::credential::Principal>, AzureError> {
+        self.pipeline.identify().await
+    }
+
     /// The principal behind the calls (name, object ID, tenant), once a token was used.
     pub fn principal(&self) -> Option<super::credential::Principal> {
         self.pipeline.principal()

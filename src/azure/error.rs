@@ -183,6 +183,10 @@ pub enum AzureError {
     },
     #[error("cannot get an Azure access token: {0}")]
     Credential(String),
+    /// A token whose claims do not name a principal (no object id or tenant): lifeboat cannot
+    /// record who acted (exit 5).
+    #[error("{0}")]
+    Claims(String),
     #[error("{0}")]
     Config(String),
 }

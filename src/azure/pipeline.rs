@@ -244,6 +244,28 @@ impl Pipeline {
         &self.throttle
     }
 
+    /// Who this client acts as in Azure: the claims of an ARM token (fetched now, or the cached
+    /// one), checked to name an object id and a tenant ([`Principal::require_identity`]);
+    /// `None` without a credential (`--auth none`). lifeboat reads these claims, it does not
+    /// verify them: ARM verifies the token when it is used.
+    ///
+    /// [`Principal::require_identity`]: super::credential::Principal::require_identity
+    pub async fn identify(&self) -> Result<Option<super::credential::Principal>, AzureError> {
+        let Some(src) = &self.token else { return Ok(None) };
+        let token = src.token(&self.scope).await?;
+        if token.secret().is_empty() {
+            return Ok(None);
+        }
+        let p = token.principal().ok_or_else(|| {
+            AzureError::Claims(
+                "the Azure token this command obtained is not a JWT whose claims can be read, so lifeboat cannot tell who you are in Azure and records nothing (check `--auth`)".into(),
+            )
+        })?;
+        p.require_identity()?;
+        *self.principal.lock().unwrap_or_else(|p| p.into_inner()) = Some(p.clone());
+        Ok(Some(p))
+    }
+
     /// Who the calls were made as, read from the last token's claims (for the audit record);
     /// `None` before the first call or without a credential.
     pub fn principal(&self) -> Option<super::credential::Principal> {

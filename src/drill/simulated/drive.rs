@@ -268,6 +268,7 @@ async fn run_runbook(
             wait_until: Some(d.clock.now()),
             secret_params: secret_params.clone(),
             observer: opts.observer.clone(),
+            ..RunOptions::default()
         };
         let deadline = crashes.deadline(progress);
         let Some(outcome) = stretch(&run, &d.clock, &options, deadline, &mut end).await else {

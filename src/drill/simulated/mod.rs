@@ -58,12 +58,7 @@ const MAX_SIMULATED: Duration = Duration::from_secs(60 * 24 * 3600);
 
 /// The actor of every approval the drill grants.
 pub fn drill_actor() -> Actor {
-    Actor {
-        user: "drill".into(),
-        host: crate::journal::lock::host_name(),
-        azure_principal: None,
-        azure_principal_name: None,
-    }
+    Actor::os("drill", crate::journal::lock::host_name())
 }
 
 /// Which simulated tenant.

@@ -52,7 +52,10 @@ pub(crate) fn azure_failure(what: &str, e: &AzureError) -> StepError {
         AzureError::Arm(a) => a.status == 429 || a.status == 409 || a.status >= 500,
         AzureError::Transport { .. } | AzureError::LroTimeout { .. } => true,
         AzureError::LroFailed { .. } => true,
-        AzureError::Decode { .. } | AzureError::Credential(_) | AzureError::Config(_) => false,
+        AzureError::Decode { .. }
+        | AzureError::Credential(_)
+        | AzureError::Claims(_)
+        | AzureError::Config(_) => false,
         // Something between lifeboat and ARM redirects or rewrites answers: not a transient.
         AzureError::Redirect { .. } | AzureError::Refused { .. } => false,
         // The process never switches an api-version: only a run with an override can pass.
