@@ -216,7 +216,7 @@ fn bad_flags_exit_2_before_anything_is_written() {
             vec!["--runbook", "runbooks/examples/hello.yaml"],
             "declares no parameter `failed_region`",
         ),
-        (vec!["--runbook", "/no/such.yaml"], "cannot read it"),
+        (vec!["--runbook", "/no/such.yaml"], "no built-in runbook has that name"),
     ] {
         let out = drill(state.path(), &args);
         let t = text(&out);
