@@ -42,6 +42,7 @@ fn plan(n: usize, width: usize, concurrency: usize) -> Plan {
             needs: if i >= width { vec![format!("s{}", i - width)] } else { vec![] },
             with: Default::default(),
             for_each: None,
+            label: None,
             when: None,
             retry: RetryPolicy::default(),
             timeout: None,

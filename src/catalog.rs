@@ -444,6 +444,7 @@ static TEST_INPUTS: &[InputSpec] = &[
     },
     input("progress", false, "report the work in this many parts"),
     input("ask_secret", false, "ask the guided mode for a secret with this label"),
+    input("outputs", false, "an object whose fields are added to the outputs"),
 ];
 
 #[cfg(test)]

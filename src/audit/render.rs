@@ -36,8 +36,14 @@ pub const CSV_COLUMNS: &[&str] = &[
     "hash",
 ];
 
+/// RFC 3339 as journaled, for the CSV (machine-read).
 fn ts(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// A time as people read it (Markdown, HTML, JUnit text): local, to the second, with the offset.
+fn human(t: OffsetDateTime) -> String {
+    crate::text::local_time(t)
 }
 
 fn row(e: &AuditEvent) -> Vec<String> {
@@ -285,8 +291,8 @@ pub fn to_markdown(r: &AuditRecord) -> String {
     o.push_str(&format!("| Runbook | {} ({}) |\n", md(&r.runbook_name), md_code(&r.runbook_path)));
     o.push_str(&format!("| Runbook SHA-256 | {} |\n", md_code(&r.runbook_sha256)));
     o.push_str(&format!("| Status | {} |\n", md(&r.status)));
-    o.push_str(&format!("| Started | {} |\n", ts(r.started)));
-    o.push_str(&format!("| Last entry | {} |\n", ts(r.last_entry)));
+    o.push_str(&format!("| Started | {} |\n", human(r.started)));
+    o.push_str(&format!("| Last entry | {} |\n", human(r.last_entry)));
     if let Some(a) = &r.started_by {
         o.push_str(&format!(
             "| Started by | {} on {} |\n",
@@ -334,8 +340,8 @@ pub fn to_markdown(r: &AuditRecord) -> String {
             md(&a.step),
             md(a.uses.as_deref().unwrap_or("")),
             a.attempt,
-            ts(a.started),
-            a.ended.map(ts).unwrap_or_default(),
+            human(a.started),
+            a.ended.map(human).unwrap_or_default(),
             md(&a.result),
             md(a.error.as_deref().unwrap_or("")),
             md_code(&compact(&a.inputs)),
@@ -352,7 +358,7 @@ pub fn to_markdown(r: &AuditRecord) -> String {
             o.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} | {} |\n",
                 m.seq,
-                ts(m.time),
+                human(m.time),
                 md(&m.action),
                 md(m.step.as_deref().unwrap_or("")),
                 md(&actor_text(
@@ -378,7 +384,7 @@ pub fn to_markdown(r: &AuditRecord) -> String {
             o.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 e.seq,
-                ts(e.time),
+                human(e.time),
                 md(e.step.as_deref().unwrap_or("")),
                 md(e.method.as_deref().unwrap_or("")),
                 md(e.resource.as_deref().unwrap_or("")),
@@ -396,7 +402,7 @@ pub fn to_markdown(r: &AuditRecord) -> String {
         o.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             e.seq,
-            ts(e.time),
+            human(e.time),
             md(&e.event),
             md(e.step.as_deref().unwrap_or("")),
             e.attempt.map(|a| a.to_string()).unwrap_or_default(),
@@ -477,8 +483,8 @@ pub fn to_junit(r: &AuditRecord) -> String {
             out.push_str(&format!(
                 "attempt {}: {} {} -> {}{}\n",
                 a.attempt,
-                ts(a.started),
-                a.ended.map(ts).unwrap_or_else(|| "-".into()),
+                human(a.started),
+                a.ended.map(human).unwrap_or_else(|| "-".into()),
                 a.result,
                 a.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
             ));
@@ -532,8 +538,8 @@ fn html_view(r: &AuditRecord) -> Value {
         .map(|a| {
             json!({
                 "step": c(&a.step), "uses": c(a.uses.as_deref().unwrap_or("")),
-                "attempt": a.attempt, "started": ts(a.started),
-                "ended": a.ended.map(ts).unwrap_or_default(),
+                "attempt": a.attempt, "started": human(a.started),
+                "ended": a.ended.map(human).unwrap_or_default(),
                 "result": c(&a.result), "class": result_class(&a.result),
                 "error": c(a.error.as_deref().unwrap_or("")),
                 "inputs": c(&compact(&a.inputs)),
@@ -547,7 +553,7 @@ fn html_view(r: &AuditRecord) -> Value {
         .iter()
         .map(|m| {
             json!({
-                "seq": m.seq, "time": ts(m.time), "action": c(&m.action),
+                "seq": m.seq, "time": human(m.time), "action": c(&m.action),
                 "step": c(m.step.as_deref().unwrap_or("")), "user": c(&m.by.user),
                 "host": c(&m.by.host),
                 "principal_name": o(&m.by.azure_principal_name),
@@ -561,7 +567,7 @@ fn html_view(r: &AuditRecord) -> Value {
         .iter()
         .map(|e| {
             json!({
-                "seq": e.seq, "time": ts(e.time), "step": o(&e.step), "method": o(&e.method),
+                "seq": e.seq, "time": human(e.time), "step": o(&e.step), "method": o(&e.method),
                 "resource": o(&e.resource),
                 "status": e.http_status.map(|s| s.to_string()).unwrap_or_default(),
                 "request_id": o(&e.request_id), "correlation_id": o(&e.correlation_id),
@@ -587,7 +593,7 @@ fn html_view(r: &AuditRecord) -> Value {
                 _ => e.detail.clone().unwrap_or_default(),
             };
             json!({
-                "seq": e.seq, "time": ts(e.time), "event": c(&e.event.replace('_', " ")),
+                "seq": e.seq, "time": human(e.time), "event": c(&e.event.replace('_', " ")),
                 "step": o(&e.step),
                 "attempt": e.attempt.map(|a| a.to_string()).unwrap_or_default(),
                 "result": o(&e.result),
@@ -627,13 +633,13 @@ fn html_view(r: &AuditRecord) -> Value {
         "runbook_sha256": c(&r.runbook_sha256),
         "status": c(&r.status),
         "status_class": result_class(&r.status),
-        "started": ts(r.started),
-        "last_entry": ts(r.last_entry),
+        "started": human(r.started),
+        "last_entry": human(r.last_entry),
         "started_by": c(&started_by),
         "journal_format": c(&r.journal_format),
         "entries": r.entries,
         "final_hash": c(&r.final_hash),
-        "signatures": r.signatures.iter().map(|s| json!({"seq": s.seq, "time": ts(s.time), "fingerprint": c(&s.key_fingerprint)})).collect::<Vec<_>>(),
+        "signatures": r.signatures.iter().map(|s| json!({"seq": s.seq, "time": human(s.time), "fingerprint": c(&s.key_fingerprint)})).collect::<Vec<_>>(),
         "params": params,
         "attempts": attempts,
         "manual": manual,

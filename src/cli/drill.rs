@@ -106,8 +106,31 @@ pub struct DrillArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum DrillCommand {
-    /// RTO and RPO of every drill kept in the state directory, oldest first
-    History,
+    /// RTO and RPO of every drill kept in the state directory, oldest first, with regression
+    /// and missed-target flags; `--format html` draws them as charts
+    History(HistoryArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// Output format [default: the global --output, table or json]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<HistoryFormat>,
+
+    /// Write the history to FILE instead of standard output (e.g. --format html --out
+    /// history.html)
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HistoryFormat {
+    /// The terminal table
+    Table,
+    /// One JSON array, a flags field per drill
+    Json,
+    /// One self-contained HTML page with the RTO and RPO charts (inline SVG, no script)
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -144,7 +167,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
     let state_dir = g.state_dir()?;
     match a.command {
-        Some(DrillCommand::History) => return show_history(&state_dir, g.output),
+        Some(DrillCommand::History(h)) => return show_history(&state_dir, &h, g.output),
         None => {}
     }
     if let Some(run_id) = &a.cleanup {
@@ -302,13 +325,20 @@ pub fn finish(
     report_dir: &Path,
     junit: Option<&Path>,
 ) -> anyhow::Result<Exit> {
-    let written = report::write_all(report, report_dir, junit).map_err(|e| {
+    // The trend this drill is judged against: the history as kept, plus this drill. Flags never
+    // change the exit status (a missed target already fails the verdict).
+    let (trend, trend_problem) = history::trend_with(state_dir, report);
+    let written = report::write_all_with_trend(report, &trend, report_dir, junit).map_err(|e| {
         UserError::failed(format!("cannot write the drill report into {}", report_dir.display()))
             .with_source(e)
     })?;
     history::record(state_dir, report)
         .map_err(|e| UserError::failed("cannot record the drill in the history").with_source(e))?;
     print!("{}", report::render_summary(report));
+    if let Some(p) = &trend_problem {
+        println!("trend: {p}");
+    }
+    print!("{}", report::render_trend_summary(&trend, &report.run_id));
     println!("report: {}", written.html.display());
     if let Some(j) = &written.junit {
         println!("junit: {}", j.display());
@@ -316,14 +346,47 @@ pub fn finish(
     Ok(if report.verdict.passed { Exit::Ok } else { Exit::Failed })
 }
 
-fn show_history(state_dir: &Path, output: OutputFormat) -> anyhow::Result<Exit> {
+fn show_history(
+    state_dir: &Path,
+    args: &HistoryArgs,
+    output: OutputFormat,
+) -> anyhow::Result<Exit> {
+    // An --out whose directory does not exist is bad input: said before anything is read.
+    if let Some(out) = &args.out {
+        let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if out.is_dir() || !parent.is_dir() {
+            return Err(UserError::usage(format!(
+                "--out {}: {}",
+                out.display(),
+                if out.is_dir() { "is a directory" } else { "its directory does not exist" }
+            ))
+            .with_hint("give a file path in an existing directory, e.g. --out drill-history.html")
+            .into());
+        }
+    }
     let entries = history::list(state_dir).map_err(|e| {
         UserError::failed(format!("cannot list the drills under {}", state_dir.display()))
             .with_source(e)
     })?;
-    match output {
-        OutputFormat::Json => println!("{}", history::render_json(&entries)),
-        OutputFormat::Table => print!("{}", history::render_table(&entries)),
+    let format = args.format.unwrap_or(match output {
+        OutputFormat::Json => HistoryFormat::Json,
+        OutputFormat::Table => HistoryFormat::Table,
+    });
+    let text = match format {
+        HistoryFormat::Json => format!("{}\n", history::render_json(&entries)),
+        HistoryFormat::Table => history::render_table(&entries),
+        HistoryFormat::Html => history::render_html(&entries).map_err(|e| {
+            UserError::failed("cannot render the drill history page").with_source(e)
+        })?,
+    };
+    match &args.out {
+        Some(out) => {
+            crate::fsutil::write_atomic(out, text.as_bytes()).map_err(|e| {
+                UserError::failed(format!("cannot write {}", out.display())).with_source(e)
+            })?;
+            println!("history: {}", out.display());
+        }
+        None => print!("{text}"),
     }
     Ok(Exit::Ok)
 }

@@ -23,7 +23,7 @@ use super::run::describe_outcome;
 use crate::clock::{Clock, SystemClock};
 use crate::engine::kind::{Registry, Services};
 use crate::engine::runner::{self, RunOptions, RunOutcome};
-use crate::engine::{self, Actor, Blocker, Engine, Event, Instance, Phase};
+use crate::engine::{Actor, Blocker, Engine, Event, Instance, Phase};
 use crate::error::{Exit, UserError};
 use crate::journal::{self, Entry};
 use crate::redact;
@@ -122,8 +122,7 @@ impl Ui {
         }
     }
 
-    fn progress(&self, key: &Key, done: u64, total: u64, message: &str) {
-        let name = engine::instance_name(&key.0, key.1);
+    fn progress(&self, key: &Key, name: &str, done: u64, total: u64, message: &str) {
         if !self.fancy {
             // Plain lines: at most one per instance every 2 s, plus the last one.
             let mut last = self.plain_progress.lock().unwrap_or_else(|e| e.into_inner());
@@ -151,7 +150,7 @@ impl Ui {
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
             );
-            bar.set_prefix(redact::scrub_output(&name));
+            bar.set_prefix(redact::scrub_output(name));
             bar
         });
         bar.set_length(total);
@@ -357,7 +356,7 @@ impl Follower {
                 if inst.polls > 0 || !self.announced.insert((key, *attempt)) {
                     return;
                 }
-                let name = engine::instance_name(step, *branch);
+                let name = self.engine.instance_name(step, *branch);
                 if *attempt > 1 {
                     ui.line(format!("{} {name}: attempt {attempt}", console::style("↻").yellow()));
                     return;
@@ -380,7 +379,8 @@ impl Follower {
                 }
             }
             Event::StepProgress { step, branch, done, total, message, .. } => {
-                ui.progress(&(step.clone(), *branch), *done, *total, message);
+                let name = self.engine.instance_name(step, *branch);
+                ui.progress(&(step.clone(), *branch), &name, *done, *total, message);
             }
             Event::EffectRecorded { step, branch, effect, .. }
                 if !matches!(effect.method.to_ascii_uppercase().as_str(), "GET" | "HEAD") =>
@@ -404,7 +404,7 @@ impl Follower {
                 ui.line(format!(
                     "{} {} done{took}: {what}",
                     console::style("✓").green(),
-                    engine::instance_name(step, *branch)
+                    self.engine.instance_name(step, *branch)
                 ));
                 if !outputs.is_empty() {
                     ui.line(format!("  outputs: {}", summarize_outputs(outputs)));
@@ -422,7 +422,7 @@ impl Follower {
                 ui.line(format!(
                     "{} {} attempt {attempt} failed: {error}{}",
                     console::style("✗").red(),
-                    engine::instance_name(step, *branch),
+                    self.engine.instance_name(step, *branch),
                     if retry { " (it will be retried)" } else { "" }
                 ));
             }
@@ -439,19 +439,19 @@ impl Follower {
                     ui.line(format!(
                         "{} {} waits: {what}",
                         console::style("…").dim(),
-                        engine::instance_name(step, *branch),
+                        self.engine.instance_name(step, *branch),
                     ));
                 }
             }
             Event::StepAwaitingApproval { step, branch, .. } => ui.line(format!(
                 "{} {} awaits approval",
                 console::style("⏸").yellow(),
-                engine::instance_name(step, *branch)
+                self.engine.instance_name(step, *branch)
             )),
             Event::StepAwaitingAttestation { step, branch, .. } => ui.line(format!(
                 "{} {} awaits a person (manual task)",
                 console::style("⏸").yellow(),
-                engine::instance_name(step, *branch)
+                self.engine.instance_name(step, *branch)
             )),
             _ => {}
         }
@@ -463,7 +463,7 @@ fn fmt_secs(s: i64) -> String {
 }
 
 fn fmt_time(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    crate::text::local_time(t)
 }
 
 /// A value on one line, cut at `max` characters.

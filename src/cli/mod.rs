@@ -17,6 +17,7 @@ pub mod plan;
 pub mod run;
 pub mod runbooks;
 pub mod sim;
+pub mod status;
 pub mod watch;
 
 use crate::azure::{AuthMode, CloudName};

@@ -1,13 +1,14 @@
 //! `lifeboat run`, `resume`, `status`, `approve`, `attest`, `skip`, `runs`: a thin layer over
-//! `engine::runner`. A step instance is named `STEP`, or `STEP#N` for branch N of a fanned-out
-//! step (N as shown by `lifeboat status RUN`).
+//! `engine::runner`. A step instance is named `STEP`, `STEP[LABEL]` for the branch of a
+//! fanned-out step labelled by its connector, or `STEP#N` for branch N (as `lifeboat status RUN`
+//! shows them).
 
 use super::{Globals, OutputFormat};
 use crate::catalog::ServiceNeed;
 use crate::clock::{Clock, SystemClock};
 use crate::engine::kind::{Registry, Services};
 use crate::engine::runner::{self, Branches, RunOptions, RunOutcome};
-use crate::engine::{self, Actor, Blocker, Event, InstanceView, Phase};
+use crate::engine::{self, Actor, Blocker, BranchRef, Event, InstanceView, Phase};
 use crate::error::{Exit, UserError};
 use crate::runbook;
 use crate::say;
@@ -83,14 +84,15 @@ pub struct StatusArgs {
 pub struct ApproveArgs {
     #[arg(value_name = "RUN_ID")]
     pub run_id: String,
-    /// The gate: `STEP`, or `STEP#N` for one branch of a fanned-out step
+    /// The gate: `STEP`, or one branch of a fanned-out step: `STEP[LABEL]` (its connector, as
+    /// `lifeboat status RUN` shows it) or `STEP#N`
     #[arg(value_name = "STEP")]
     pub step: String,
     /// Why, for the audit record
     #[arg(long)]
     pub comment: Option<String>,
     /// Approve every waiting branch of a fanned-out STEP (without it, a fanned-out step must be
-    /// named STEP#N)
+    /// named STEP[LABEL] or STEP#N)
     #[arg(long)]
     pub all: bool,
 }
@@ -99,14 +101,15 @@ pub struct ApproveArgs {
 pub struct AttestArgs {
     #[arg(value_name = "RUN_ID")]
     pub run_id: String,
-    /// The manual (or interrupted) step: `STEP`, or `STEP#N` for one branch of a fanned-out step
+    /// The manual (or interrupted) step: `STEP`, or one branch of a fanned-out step:
+    /// `STEP[LABEL]` or `STEP#N`
     #[arg(value_name = "STEP")]
     pub step: String,
     /// What was done, e.g. a ticket number; journaled for the audit record
     #[arg(long, value_name = "TEXT")]
     pub evidence: String,
     /// Attest every waiting branch of a fanned-out STEP with the same evidence (without it, a
-    /// fanned-out step must be named STEP#N)
+    /// fanned-out step must be named STEP[LABEL] or STEP#N)
     #[arg(long)]
     pub all: bool,
 }
@@ -115,15 +118,15 @@ pub struct AttestArgs {
 pub struct SkipArgs {
     #[arg(value_name = "RUN_ID")]
     pub run_id: String,
-    /// The step to skip: `STEP`, or `STEP#N` for one branch of a fanned-out step; dependents
-    /// treat it as done
+    /// The step to skip: `STEP`, or one branch of a fanned-out step (`STEP[LABEL]` or `STEP#N`);
+    /// dependents treat it as done
     #[arg(value_name = "STEP")]
     pub step: String,
     /// Why, for the audit record
     #[arg(long, value_name = "TEXT")]
     pub reason: String,
     /// Skip every branch of a fanned-out STEP that can be skipped (or, before it fanned out,
-    /// every branch it will have); without it, a fanned-out step must be named STEP#N
+    /// every branch it will have); without it, a fanned-out step must be named STEP[LABEL] or STEP#N
     #[arg(long)]
     pub all: bool,
 }
@@ -479,57 +482,91 @@ pub fn describe_warnings(run_id: &str, views: &[InstanceView]) -> String {
 }
 
 fn describe_blocker(run_id: &str, b: &Blocker) -> String {
-    let name = b.name();
+    let shown = b.name();
+    let name = super::status::shell_arg(&shown);
     let msg = b.message.as_deref().unwrap_or("");
     match (b.phase, b.interrupted) {
         (Phase::AwaitingApproval, _) => {
-            format!("  step {name} awaits approval: {msg}\n    lifeboat approve {run_id} {name} --comment TEXT\n")
+            format!("  step {shown} awaits approval: {msg}\n    lifeboat approve {run_id} {name} --comment TEXT\n")
         }
         (Phase::AwaitingAttestation, false) => {
-            format!("  step {name} is a manual task: {msg}\n    lifeboat attest {run_id} {name} --evidence TEXT\n")
+            format!("  step {shown} is a manual task: {msg}\n    lifeboat attest {run_id} {name} --evidence TEXT\n")
         }
         (Phase::AwaitingAttestation, true) => format!(
-            "  step {name} was interrupted and must never run twice: check whether it took effect, then\n    lifeboat attest {run_id} {name} --evidence TEXT    (it did)\n    lifeboat skip {run_id} {name} --reason TEXT        (it did not, or it is not needed)\n"
+            "  step {shown} was interrupted and must never run twice: check whether it took effect, then\n    lifeboat attest {run_id} {name} --evidence TEXT    (it did)\n    lifeboat skip {run_id} {name} --reason TEXT        (it did not, or it is not needed)\n"
         ),
-        _ => format!("  step {name}: {msg}\n"),
+        _ => format!("  step {shown}: {msg}\n"),
     }
 }
 
+/// A time as people read it: local, to the second, with the offset.
 fn fmt_time(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    crate::text::local_time(t)
 }
 
-fn parse_step(text: &str) -> Result<(String, Option<usize>), UserError> {
+fn parse_step(text: &str) -> Result<(String, Option<BranchRef>), UserError> {
     engine::parse_instance_name(text).ok_or_else(|| {
         UserError::usage(format!("step `{text}` is not a step name"))
-            .with_hint("use STEP, or STEP#N for branch N")
+            .with_hint("use STEP, STEP[LABEL] for a branch by its label (as `lifeboat status RUN` shows it), or STEP#N for branch N")
     })
 }
 
-/// `STEP` or `STEP#N`; `--all` only with a plain `STEP` (it picks every branch).
-fn parse_target(text: &str, all: bool) -> Result<(String, Option<usize>, Branches), UserError> {
+/// A person's `STEP`, `STEP[LABEL]` or `STEP#N`, and whether `--all` was given (only with a
+/// plain `STEP`: it picks every branch).
+struct Target {
+    text: String,
+    step: String,
+    branch: Option<BranchRef>,
+    branches: Branches,
+}
+
+fn parse_target(text: &str, all: bool) -> Result<Target, UserError> {
     let (step, branch) = parse_step(text)?;
-    match (branch, all) {
-        (Some(_), true) => Err(UserError::usage(format!(
-            "`{text}` names one branch and --all asks for every branch"
-        ))
-        .with_hint("drop #N to act on every branch, or drop --all")),
-        (_, true) => Ok((step, branch, Branches::All)),
-        (_, false) => Ok((step, branch, Branches::Named)),
+    let branches = match (&branch, all) {
+        (Some(_), true) => {
+            return Err(UserError::usage(format!(
+                "`{text}` names one branch and --all asks for every branch"
+            ))
+            .with_hint("drop [LABEL] or #N to act on every branch, or drop --all"))
+        }
+        (_, true) => Branches::All,
+        (_, false) => Branches::Named,
+    };
+    Ok(Target { text: text.to_string(), step, branch, branches })
+}
+
+/// The step and branch index a target names in this run: a label is looked up among the
+/// step's branches (an unknown one is bad input listing them; nothing is journaled).
+pub fn resolve_target(
+    dir: &std::path::Path,
+    registry: &Registry,
+    step: &str,
+    branch: Option<BranchRef>,
+) -> Result<(String, Option<usize>), UserError> {
+    match branch {
+        Some(BranchRef::Label(_)) => {
+            let r = runner::load(dir, registry).map_err(UserError::from)?;
+            r.engine.resolve(step, branch).map_err(|e| UserError::from(runner::RunError::from(e)))
+        }
+        Some(BranchRef::Index(b)) => Ok((step.to_string(), Some(b))),
+        None => Ok((step.to_string(), None)),
     }
 }
 
 fn manual(
     g: &Globals,
     run_id: &str,
-    event: Event,
-    branches: Branches,
+    target: Target,
     what: &str,
-    step: &str,
+    event: impl FnOnce(String, Option<usize>) -> Event,
 ) -> anyhow::Result<Exit> {
     let dir = runner::run_dir(&g.state_dir()?, run_id).map_err(UserError::from)?;
-    let applied = runner::apply_manual_to(&dir, &crate::steps::registry(), event, now(), branches)
-        .map_err(UserError::from)?;
+    let registry = crate::steps::registry();
+    let (step_id, branch) = resolve_target(&dir, &registry, &target.step, target.branch)?;
+    let step = target.text.as_str();
+    let applied =
+        runner::apply_manual_to(&dir, &registry, event(step_id, branch), now(), target.branches)
+            .map_err(UserError::from)?;
     // Exactly which instances the command changed (with --all, maybe several).
     let names =
         if applied.changed.is_empty() { step.to_string() } else { applied.changed.join(", ") };
@@ -538,31 +575,46 @@ fn manual(
 }
 
 pub async fn execute_approve(a: ApproveArgs, g: &Globals) -> anyhow::Result<Exit> {
-    let (step, branch, branches) = parse_target(&a.step, a.all)?;
-    let event = Event::Approved { step, branch, by: Actor::current(), comment: a.comment };
-    manual(g, &a.run_id, event, branches, "approved", &a.step)
+    let target = parse_target(&a.step, a.all)?;
+    let comment = a.comment;
+    manual(g, &a.run_id, target, "approved", |step, branch| Event::Approved {
+        step,
+        branch,
+        by: Actor::current(),
+        comment,
+    })
 }
 
 pub async fn execute_attest(a: AttestArgs, g: &Globals) -> anyhow::Result<Exit> {
-    let (step, branch, branches) = parse_target(&a.step, a.all)?;
+    let target = parse_target(&a.step, a.all)?;
     if a.evidence.trim().is_empty() {
         return Err(UserError::usage("--evidence is empty")
             .with_hint("say what was done, e.g. a ticket number")
             .into());
     }
-    let event = Event::Attested { step, branch, by: Actor::current(), evidence: a.evidence };
-    manual(g, &a.run_id, event, branches, "attested", &a.step)
+    let evidence = a.evidence;
+    manual(g, &a.run_id, target, "attested", |step, branch| Event::Attested {
+        step,
+        branch,
+        by: Actor::current(),
+        evidence,
+    })
 }
 
 pub async fn execute_skip(a: SkipArgs, g: &Globals) -> anyhow::Result<Exit> {
-    let (step, branch, branches) = parse_target(&a.step, a.all)?;
+    let target = parse_target(&a.step, a.all)?;
     if a.reason.trim().is_empty() {
         return Err(UserError::usage("--reason is empty")
             .with_hint("say why the step is skipped")
             .into());
     }
-    let event = Event::Skipped { step, branch, by: Actor::current(), reason: a.reason };
-    manual(g, &a.run_id, event, branches, "skipped", &a.step)
+    let reason = a.reason;
+    manual(g, &a.run_id, target, "skipped", |step, branch| Event::Skipped {
+        step,
+        branch,
+        by: Actor::current(),
+        reason,
+    })
 }
 
 pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> {
@@ -574,17 +626,10 @@ pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> 
         return super::watch::watch(&dir, &run_id, a.interval, g).await;
     }
     let r = runner::load(&dir, &crate::steps::registry()).map_err(UserError::from)?;
-    let snapshot = r.engine.snapshot();
-    let status = r.engine.status();
+    let status = super::status::RunStatus::build(&run_id, &r.engine, &r.header);
     match g.output {
-        OutputFormat::Json => {
-            let doc = serde_json::json!({ "run_id": run_id, "status": status, "steps": snapshot });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
-        }
-        OutputFormat::Table => {
-            println!("run {run_id}: {}", status_name(&status));
-            print!("{}", status_table(&snapshot, now()));
-        }
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&status)?),
+        OutputFormat::Table => print!("{}", status.render(&r.engine.snapshot(), now())),
     }
     Ok(Exit::Ok)
 }
@@ -592,7 +637,7 @@ pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> 
 fn status_name(s: &engine::Status) -> String {
     match s {
         engine::Status::Active { next_timer: Some(t) } => {
-            format!("active (next timer {})", fmt_time(*t))
+            format!("active (next check {})", fmt_time(*t))
         }
         engine::Status::Active { next_timer: None } => "active".into(),
         engine::Status::Paused => "paused (waits for a person)".into(),
@@ -630,35 +675,13 @@ pub fn status_table(views: &[InstanceView], now: OffsetDateTime) -> String {
                     ))
                     .to_string()
                 });
-                let warnings: Vec<String> = i
-                    .outputs
-                    .as_ref()
-                    .filter(|_| i.state.phase() == Phase::Succeeded)
-                    .map(crate::catalog::output_warnings)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|w| format!("warning: {w}"))
-                    .collect();
-                let note = i
-                    .error
-                    .clone()
-                    .filter(|_| i.state.phase() == Phase::Failed)
-                    .or_else(|| (!warnings.is_empty()).then(|| warnings.join("; ")))
-                    .or_else(|| i.waiting_for.clone())
-                    .or_else(|| i.outputs.as_ref().and_then(not_restored_note));
-                let note = match (&i.state, note) {
-                    (engine::State::Waiting { until, .. }, n) => {
-                        format!("{} (until {})", n.unwrap_or_default(), fmt_time(*until))
-                    }
-                    (_, n) => n.unwrap_or_default(),
-                };
                 [
                     v.name(),
                     i.state.phase().name().to_string(),
                     i.attempt.to_string(),
                     i.first_started.map(fmt_time).unwrap_or_else(|| "-".into()),
                     duration.unwrap_or_else(|| "-".into()),
-                    note,
+                    super::status::row_note(i),
                 ]
             }
         };
@@ -733,6 +756,7 @@ pub async fn execute_runs(c: RunsCommand, g: &Globals) -> anyhow::Result<Exit> {
                         "STEPS DONE".into(),
                         "STARTED".into(),
                         "BY".into(),
+                        "WAITS FOR".into(),
                     ]];
                     for r in &runs {
                         rows.push([
@@ -745,6 +769,7 @@ pub async fn execute_runs(c: RunsCommand, g: &Globals) -> anyhow::Result<Exit> {
                             format!("{}/{}", r.steps_done, r.steps_total),
                             r.started.map(fmt_time).unwrap_or_default(),
                             r.started_by.clone().unwrap_or_default(),
+                            r.waits_for.clone().unwrap_or_default(),
                         ]);
                     }
                     print!("{}", render_rows(&rows));

@@ -178,6 +178,8 @@ pub struct StartStep {
     pub step: String,
     pub uses: String,
     pub branch: Option<usize>,
+    /// The branch's label (`engine::branch_labels`), for what the step tells people.
+    pub label: Option<String>,
     pub item: Option<Value>,
     pub attempt: u32,
     /// 0 for a fresh attempt, n for the nth re-poll of a waiting step.

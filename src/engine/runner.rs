@@ -101,7 +101,12 @@ impl From<RunError> for UserError {
             RunError::WeakSecret(_) => UserError::usage(msg)
                 .with_hint("choose another value for that secret; nothing was written"),
             RunError::NeedsBranch { ref run, ref step, verb, ref branches } => {
-                let example = branches.first().cloned().unwrap_or_else(|| format!("{step}#N"));
+                // A labelled branch is quoted: `[...]` is a glob pattern to a shell.
+                let example = match branches.first() {
+                    Some(b) if b.contains('[') => format!("'{b}'"),
+                    Some(b) => b.clone(),
+                    None => format!("{step}#N"),
+                };
                 let args = match verb {
                     "approve" => " --comment TEXT",
                     "attest" => " --evidence TEXT",
@@ -958,7 +963,7 @@ pub fn rearm_failed(
     commit(&mut writer, &mut engine, &events, now)?;
     Ok(targets
         .into_iter()
-        .map(|(step, branch, reason)| (super::instance_name(&step, branch), reason))
+        .map(|(step, branch, reason)| (engine.instance_name(&step, branch), reason))
         .collect())
 }
 
@@ -975,6 +980,8 @@ pub struct RunSummary {
     pub started_by: Option<String>,
     pub steps_done: usize,
     pub steps_total: usize,
+    /// What the run waits for, for people ([`Engine::waits_for`]); `None` once it ended.
+    pub waits_for: Option<String>,
     /// Set when the journal cannot be read.
     pub error: Option<String>,
 }
@@ -1020,6 +1027,7 @@ pub fn list_runs(state_dir: &Path, registry: &Registry) -> Vec<RunSummary> {
                         .map(String::from),
                     steps_done: done,
                     steps_total: snap.len(),
+                    waits_for: r.engine.waits_for(),
                     error: None,
                 });
             }
@@ -1032,6 +1040,7 @@ pub fn list_runs(state_dir: &Path, registry: &Registry) -> Vec<RunSummary> {
                 started_by: None,
                 steps_done: 0,
                 steps_total: 0,
+                waits_for: None,
                 error: Some(error),
             }),
         }

@@ -164,6 +164,7 @@ const STEP_KEYS: &[&str] = &[
     "needs",
     "with",
     "for_each",
+    "label",
     "when",
     "retry",
     "timeout",
@@ -183,6 +184,8 @@ struct Draft<'n> {
     needs: Vec<(String, Span)>,
     with: Vec<(&'n Key, &'n Node)>,
     for_each: Option<(String, Span)>,
+    /// `label:`, the branch label template (only with `for_each`).
+    branch_label: Option<(String, Span)>,
     when: Option<(String, Span)>,
     retry: RetryPolicy,
     timeout: Option<Duration>,
@@ -393,6 +396,7 @@ impl Validator {
                 needs: d.needs.into_iter().map(|(s, _)| s).collect(),
                 with: d.with.iter().map(|(k, n)| (k.name.clone(), n.to_json())).collect(),
                 for_each: d.for_each.map(|(s, _)| s),
+                label: d.branch_label.map(|(s, _)| s),
                 when: d.when.map(|(s, _)| s),
                 retry: d.retry,
                 timeout: d.timeout,
@@ -820,6 +824,20 @@ impl Validator {
                     None
                 }
             });
+            let branch_label = keys.get("label").and_then(|(_, n)| {
+                let text = self.string(n, &format!("label of step {label}"))?;
+                if for_each.is_none() {
+                    self.err(
+                        n.span,
+                        format!(
+                            "label of step {label} names branches, but the step has no for_each"
+                        ),
+                        "remove label, or add for_each".to_string(),
+                    );
+                    return None;
+                }
+                Some((text, n.span))
+            });
             let when = keys.get("when").and_then(|(_, n)| match &n.kind {
                 NodeKind::Str(s) => Some((s.clone(), n.span)),
                 NodeKind::Bool(b) => Some((b.to_string(), n.span)),
@@ -871,6 +889,7 @@ impl Validator {
                 needs,
                 with,
                 for_each,
+                branch_label,
                 when,
                 retry,
                 timeout,
@@ -1027,6 +1046,9 @@ impl Validator {
             if let Some((t, span)) = &d.for_each {
                 self.template(t, *span, &scope, "for_each");
                 self.for_each_is_list(t, *span, &scope);
+            }
+            if let Some((t, span)) = &d.branch_label {
+                self.template(t, *span, &scope, "label");
             }
         }
         order

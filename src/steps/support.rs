@@ -107,12 +107,21 @@ pub fn ticket_name(run_id: &str, old_resource_id: &str) -> String {
     format!("lifeboat-{}", &hex::encode(h.finalize())[..32])
 }
 
-/// The exact instance a person attests for this draft: a fanned-out draft (branch N) names
-/// branch N of the manual step (`STEP#N`; both fan out over the same connectors, item-wise),
-/// never the bare step, which would attest every connector with one ticket.
-pub fn attest_target(step: &str, branch: Option<usize>) -> String {
-    match branch {
-        Some(b) if !step.contains('#') => crate::engine::instance_name(step, Some(b)),
+/// The exact instance a person attests for this draft, as a shell argument: a fanned-out draft
+/// (branch N, labelled L) names the same branch of the manual step (`'STEP[L]'`, quoted since
+/// `[...]` is a glob pattern to a shell, or `STEP#N`; both fan out over the same connectors,
+/// item-wise, so they have the same labels), never the bare step, which would attest every
+/// connector with one ticket.
+pub fn attest_target(step: &str, branch: Option<usize>, label: Option<&str>) -> String {
+    match (branch, label) {
+        (Some(b), l) if !step.contains(['#', '[']) => {
+            let name = crate::engine::instance_name(step, Some(b), l);
+            if l.is_some() {
+                format!("'{name}'")
+            } else {
+                name
+            }
+        }
         _ => step.to_string(),
     }
 }
@@ -158,7 +167,11 @@ and make the new connector primary. Old connector resource ID: {old_id} . New co
         "new": {"region": target, "resource_id": new_id},
         "description": description,
         "query": super::discover::query("connector-resource-ids").unwrap_or_default().trim_end(),
-        "attest_step": attest_target(&s("attest_step", "file-support-request"), ctx.branch),
+        "attest_step": attest_target(
+            &s("attest_step", "file-support-request"),
+            ctx.branch,
+            ctx.label.as_deref(),
+        ),
         "service_id": service.0,
         "problem_classification_id": service.1,
         "severity": s("severity", "moderate"),
@@ -364,9 +377,16 @@ mod tests {
 
     #[test]
     fn defect_15_the_draft_names_its_own_branch_of_the_attest_step() {
-        assert_eq!(attest_target("file-support-request", Some(2)), "file-support-request#2");
-        assert_eq!(attest_target("file-support-request", None), "file-support-request");
-        assert_eq!(attest_target("file-support-request#1", Some(2)), "file-support-request#1");
+        assert_eq!(attest_target("file-support-request", Some(2), None), "file-support-request#2");
+        assert_eq!(
+            attest_target("file-support-request", Some(2), Some("ado-weu")),
+            "'file-support-request[ado-weu]'"
+        );
+        assert_eq!(attest_target("file-support-request", None, None), "file-support-request");
+        assert_eq!(
+            attest_target("file-support-request#1", Some(2), None),
+            "file-support-request#1"
+        );
     }
 
     #[test]

@@ -14,20 +14,23 @@
 //! [`render_html`] (`html`: one self-contained file, template `templates/drill-report.html.hbs`),
 //! [`render_junit`] (`junit`: Jenkins/Surefire-style JUnit XML) and [`render_summary`]
 //! (`summary`: the terminal table); [`write_all`] (`write`) writes the files of a report
-//! directory.
+//! directory. `trend` holds what a report is compared with: past drills' RTO and RPO, the
+//! regression and missed-target flags, the SVG charts (`report.html` and the history page).
 
 mod html;
 mod junit;
 mod live;
 mod summary;
+pub mod trend;
 mod verdict;
 mod write;
 
-pub use html::{render_html, RenderError};
+pub use html::{render_html, render_html_with_trend, RenderError};
 pub use junit::render_junit;
 pub use live::{under_production, LedgerCleanup, LiveEvidence, NotRehearsed, WriteEffect};
 pub use summary::render_summary;
-pub use write::{write_all, Written};
+pub use trend::{render_trend_summary, Flag, FlagKind, Measure, Trend, TrendPoint};
+pub use write::{write_all, write_all_with_trend, Written};
 
 use std::collections::BTreeMap;
 
@@ -229,7 +232,8 @@ pub struct ApiStats {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
     pub id: String,
-    /// The item label of a `for_each` branch (e.g. the connector name).
+    /// The label of a `for_each` branch (its connector's name, as `lifeboat status` shows it
+    /// in `step[label]`), or `#N` for a branch without one.
     pub branch: Option<String>,
     /// The step kind (`uses:` in the runbook).
     pub kind: String,
@@ -273,10 +277,12 @@ impl StepRecord {
         }
     }
 
-    /// `id [branch]`, how steps are named in every rendering.
+    /// `id[label]` (or `id#N` for a branch without a label), how steps are named in every
+    /// rendering, as in `lifeboat status`.
     pub fn label(&self) -> String {
         match &self.branch {
-            Some(b) => format!("{} [{b}]", self.id),
+            Some(b) if b.starts_with('#') => format!("{}{b}", self.id),
+            Some(b) => format!("{}[{b}]", self.id),
             None => self.id.clone(),
         }
     }
@@ -416,7 +422,7 @@ pub fn to_json(report: &DrillReport) -> String {
 /// datetime>` allows at most three fractional digits (the Nu checker rejects nanoseconds), and
 /// no reader needs more. Formatting only fails for years outside 0..=9999, which no clock of
 /// ours produces; the fallback keeps the renderers total anyway.
-fn rfc3339(t: OffsetDateTime) -> String {
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     let fmt = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );

@@ -121,7 +121,7 @@ impl Harness {
 
     pub fn succeed(&mut self, step: &str, branch: Option<usize>) {
         let attempt = self.attempt(step, branch);
-        let label = serde_json::json!(lifeboat::engine::instance_name(step, branch));
+        let label = serde_json::json!(lifeboat::engine::instance_name(step, branch, None));
         let outputs = serde_json::Map::from_iter([("label".to_string(), label)]);
         self.ev(Event::StepSucceeded { step: step.into(), branch, attempt, outputs });
     }

@@ -10,6 +10,8 @@
 //!   their line, never panics, and one unreadable run never hides the others.
 //! - `redaction`: secrets inside strings (prompts, errors, step ids, fan-out lists) and
 //!   commands on fanned-out steps, through the real binary.
+//! - `status`: what `lifeboat status` shows a person (branch labels, "Needs you now",
+//!   connectors, local times) and its JSON schema; labels as command input.
 //! - `watch`: following a growing journal (`engine::replay::Watcher`: appended entries only,
 //!   lines still being written, truncation and rewrites, tampering) and the fast replay of
 //!   `runner::load` against the reference path.
@@ -21,4 +23,5 @@ mod durable;
 mod journal;
 mod machine;
 mod redaction;
+mod status;
 mod watch;
