@@ -367,7 +367,11 @@ pub fn operation_result(ctx: &Ctx) -> ArmResult {
             bytes.and_then(|b| String::from_utf8(b).ok())
         })
         .ok_or_else(|| {
-            ArmError::new(404, "NotFound", format!("The operation '{}' could not be found.", ctx.segs[3]))
+            ArmError::new(
+                404,
+                "NotFound",
+                format!("The operation '{}' could not be found.", ctx.segs[3]),
+            )
         })?;
     if ctx.shared.cloud().group(&sub, &name).is_some() {
         return Ok(Reply::empty(202).header("Retry-After", "1"));

@@ -195,7 +195,7 @@ fn html_view(r: &DrillReport) -> serde_json::Value {
         "outage_left": format!("{:.3}", pct(r.outage.injected_at)),
         "passed": r.verdict.passed,
         "partial": r.verdict.partial,
-        "live": r.live.as_ref().map(|l| live_view(l)),
+        "live": r.live.as_ref().map(live_view),
         "reasons": r.verdict.reasons.iter().map(|s| c(s)).collect::<Vec<_>>(),
         "rto": {
             "value": opt_duration(r.rto.seconds),

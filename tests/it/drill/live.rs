@@ -308,6 +308,51 @@ async fn a_live_drill_without_a_code_is_partial_and_says_what_it_did_not_rehears
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_ticket_files_the_drill_request_journaled_and_the_cleanup_closes_it() {
+    let sim = start().await;
+    let state = tempfile::tempdir().unwrap();
+    let st = state.path();
+    let owners_before = sim.cloud().owners.clone();
+    let mut args = live_args(st, &sim, "tick");
+    args.extend(strings(&[
+        "--submit-ticket",
+        "--set",
+        "contact_first_name=Ada",
+        "--set",
+        "contact_last_name=Lovelace",
+        "--set",
+        "contact_email=ada@example.com",
+    ]));
+    let out = run(st, sim.url(), args, None).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The ticket was filed (a journaled write, approved by whoever ran the drill), marked DRILL,
+    // and closed by the cleanup; nothing reached production.
+    let tickets: Vec<_> = sim.cloud().tickets.values().cloned().collect();
+    assert_eq!(tickets.len(), 1, "{tickets:?}");
+    assert_eq!(tickets[0].properties["status"], "Closed");
+    assert!(tickets[0].properties.to_string().contains("DRILL, NOT AN OUTAGE"));
+    let doc = report(st, "tick");
+    let live = &doc["live"];
+    assert!(
+        live["writes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["method"] == "PUT"
+                && w["target"].as_str().unwrap().contains("/supportTickets/")),
+        "{live}"
+    );
+    assert_eq!(live["unrecorded_writes"], serde_json::json!([]));
+    assert_eq!(live["ledger_cleanup"][0]["result"], "closed", "{live}");
+    assert!(!live["not_rehearsed"].to_string().contains("filing the support request"));
+    assert_eq!(writes_to_production(&sim), Vec::<String>::new());
+    assert_eq!(sim.cloud().owners, owners_before, "ownership changed");
+    let o =
+        run_cmd(st, sim.url(), strings(&["audit", "export", "tick", "--format", "md"]), None).await;
+    assert!(String::from_utf8_lossy(&o.stdout).contains("approve-submission"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_live_drill_input_exits_2_before_anything_is_written() {
     let sim = start().await;
     let state = tempfile::tempdir().unwrap();
