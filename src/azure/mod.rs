@@ -22,7 +22,7 @@ pub use client::{ArmClient, LroOptions, Target};
 pub use credential::{AccessToken, CredentialKind, Principal, TokenSource};
 pub use error::{ArmError, AzureError, VersionPin};
 pub use id::ResourceId;
-pub use pipeline::{CallRecord, Observer, PipelineOptions, RetryPolicy};
+pub use pipeline::{CallRecord, Observer, PipelineOptions, RetryPolicy, WriteHook};
 
 use crate::error::UserError;
 use std::collections::HashMap;

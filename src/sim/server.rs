@@ -967,6 +967,7 @@ fn route(ctx: &Ctx) -> ArmResult {
         ["subscriptions", _, "resourcegroups"] | ["subscriptions", _, "resourcegroups", _] => {
             super::groups::route(ctx)
         }
+        ["subscriptions", _, "operationresults", _] => super::groups::operation_result(ctx),
         ["subscriptions", _, "providers", "microsoft.security", "locations", _, "operationresults", _] => {
             super::arm::location_result(ctx)
         }

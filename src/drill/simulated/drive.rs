@@ -517,6 +517,7 @@ fn conclude(
         detected,
         not_recreated_by_microsoft: NotRecreated::documented(),
         verdict: Verdict::default(),
+        live: None,
     };
     r.compute_verdict();
     if ran.interruptions > 0 {
