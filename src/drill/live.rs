@@ -495,6 +495,7 @@ pub async fn execute_live(
         wait_until: None,
         secret_params: runner::secret_params_of(&plan),
         observer: Some(Arc::new(Failpoints)),
+        ..RunOptions::default()
     };
     let outcome = loop {
         let outcome = runner::drive(&run_dir, &registry, services.clone(), clock.clone(), &options)
