@@ -71,6 +71,10 @@ pub struct AuditEvent {
     pub host: Option<String>,
     pub azure_principal_name: Option<String>,
     pub azure_principal_id: Option<String>,
+    /// The Entra ID tenant of the principal (claimed by its token).
+    pub azure_tenant_id: Option<String>,
+    /// The inbox request a person's action came through (another process queued it).
+    pub inbox_request: Option<String>,
     pub method: Option<String>,
     pub resource: Option<String>,
     pub http_status: Option<u16>,
@@ -312,6 +316,8 @@ impl AuditRecord {
             host: None,
             azure_principal_name: None,
             azure_principal_id: None,
+            azure_tenant_id: None,
+            inbox_request: None,
             method: None,
             resource: None,
             http_status: None,
@@ -538,6 +544,8 @@ impl AuditRecord {
                 .get("pipeline")
                 .and_then(|p| serde_json::from_value::<crate::engine::Pipeline>(p.clone()).ok())
                 .map(|p| p.describe());
+            ev.azure_tenant_id = s(by, "azure_tenant");
+            ev.inbox_request = s(by, "request");
         }
     }
 

@@ -8,6 +8,7 @@
 //! external URL, and the Markdown has no link, image, autolink or raw HTML made of journaled text.
 
 use super::{AuditEvent, AuditRecord};
+use crate::engine::Actor;
 use crate::text::{clean_text, xml_escape};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -26,6 +27,8 @@ pub const CSV_COLUMNS: &[&str] = &[
     "host",
     "azure_principal_name",
     "azure_principal_id",
+    "azure_tenant_id",
+    "inbox_request",
     "method",
     "resource",
     "http_status",
@@ -62,6 +65,8 @@ fn row(e: &AuditEvent) -> Vec<String> {
         o(&e.host),
         o(&e.azure_principal_name),
         o(&e.azure_principal_id),
+        o(&e.azure_tenant_id),
+        o(&e.inbox_request),
         o(&e.method),
         o(&e.resource),
         e.http_status.map(|s| s.to_string()).unwrap_or_default(),
@@ -260,13 +265,13 @@ fn md_code(s: &str) -> String {
     code_span(&export_text(s).replace(['\r', '\n'], " "))
 }
 
-fn actor_text(user: &Option<String>, name: &Option<String>, id: &Option<String>) -> String {
-    let mut s = user.clone().unwrap_or_default();
-    match (name, id) {
-        (Some(n), Some(i)) => s.push_str(&format!(" (Azure: {n}, {i})")),
-        (Some(n), None) => s.push_str(&format!(" (Azure: {n})")),
-        (None, Some(i)) => s.push_str(&format!(" (Azure: {i})")),
-        (None, None) => {}
+/// A person as the record shows them: the Azure principal (claimed by the token of the command
+/// that acted) with the OS user and host next to it, the pipeline run and `via` ([`Actor::describe`]),
+/// and the inbox request it came through.
+fn actor_text(a: &Actor) -> String {
+    let mut s = a.describe();
+    if let Some(r) = &a.request {
+        s.push_str(&format!(", through inbox request {r}"));
     }
     s
 }
@@ -284,25 +289,23 @@ fn with_context(who: String, pipeline: &Option<String>, via: &Option<String>) ->
     s
 }
 
-/// A journaled actor for people: the user, the Azure principal, the pipeline run, the `via`.
-fn actor_of(a: &crate::engine::Actor) -> String {
-    with_context(
-        actor_text(&Some(a.user.clone()), &a.azure_principal_name, &a.azure_principal),
-        &a.pipeline.as_ref().map(|p| p.describe()),
-        &a.via,
-    )
-}
-
-/// An entry's actor for people ([`actor_of`] from the normalized columns); empty without one.
-fn event_actor(e: &AuditEvent) -> String {
-    if e.user.is_none() {
-        return String::new();
+/// [`actor_text`] of a journal entry's normalized columns: the same words, the pipeline run
+/// (already described in its column) and the `via` after the person.
+fn event_actor_text(e: &AuditEvent) -> String {
+    match &e.user {
+        None => String::new(),
+        Some(user) => {
+            let mut a = Actor::os(user.clone(), e.host.clone().unwrap_or_default());
+            a.azure_principal = e.azure_principal_id.clone();
+            a.azure_principal_name = e.azure_principal_name.clone();
+            a.azure_tenant = e.azure_tenant_id.clone();
+            let mut s = with_context(a.describe(), &e.pipeline, &e.via);
+            if let Some(r) = &e.inbox_request {
+                s.push_str(&format!(", through inbox request {r}"));
+            }
+            s
+        }
     }
-    with_context(
-        actor_text(&e.user, &e.azure_principal_name, &e.azure_principal_id),
-        &e.pipeline,
-        &e.via,
-    )
 }
 
 /// What the record says of its clock, when the run was not on the wall clock.
@@ -344,7 +347,7 @@ pub fn to_markdown(r: &AuditRecord) -> String {
         o.push_str(&format!("| Clock | {} |\n", md(note)));
     }
     if let Some(a) = &r.started_by {
-        o.push_str(&format!("| Started by | {} on {} |\n", md(&actor_of(a)), md(&a.host)));
+        o.push_str(&format!("| Started by | {} |\n", md(&actor_text(a))));
     }
     o.push_str(&format!("| Journal | format {}, {} entries |\n", md(&r.journal_format), r.entries));
     o.push_str(&format!("| Final hash | {} |\n", md_code(&r.final_hash)));
@@ -407,7 +410,7 @@ pub fn to_markdown(r: &AuditRecord) -> String {
                 human(m.time),
                 md(&m.action),
                 md(m.step.as_deref().unwrap_or("")),
-                md(&actor_of(&m.by)),
+                md(&actor_text(&m.by)),
                 md(&m.by.host),
                 md(m.text.as_deref().unwrap_or("")),
             ));
@@ -449,7 +452,7 @@ pub fn to_markdown(r: &AuditRecord) -> String {
             md(e.step.as_deref().unwrap_or("")),
             e.attempt.map(|a| a.to_string()).unwrap_or_default(),
             md(e.result.as_deref().unwrap_or("")),
-            md(&event_actor(e)),
+            md(&event_actor_text(e)),
             md(e.detail.as_deref().unwrap_or("")),
             md_code(&e.hash),
         ));
@@ -601,6 +604,9 @@ fn html_view(r: &AuditRecord) -> Value {
                 "host": c(&m.by.host),
                 "principal_name": o(&m.by.azure_principal_name),
                 "principal_id": o(&m.by.azure_principal),
+                "principal_tenant": o(&m.by.azure_tenant),
+                "claimed": m.by.azure_principal.is_some() || m.by.azure_principal_name.is_some(),
+                "request": o(&m.by.request),
                 "text": c(m.text.as_deref().unwrap_or("")),
             })
         })
@@ -623,7 +629,7 @@ fn html_view(r: &AuditRecord) -> Value {
         .iter()
         .filter(|e| !matches!(e.event.as_str(), "step_progress" | "scratch_saved" | "timer_fired"))
         .map(|e| {
-            let who = event_actor(e);
+            let who = event_actor_text(e);
             let what = match (&e.method, &e.resource) {
                 (Some(m), Some(res)) => format!(
                     "{m} {res}{}",
@@ -653,8 +659,7 @@ fn html_view(r: &AuditRecord) -> Value {
         .iter()
         .map(|w| json!({"seq": w.seq, "step": c(&w.step), "text": c(&w.text)}))
         .collect();
-    let started_by =
-        r.started_by.as_ref().map(|a| format!("{} on {}", actor_of(a), a.host)).unwrap_or_default();
+    let started_by = r.started_by.as_ref().map(actor_text).unwrap_or_default();
     json!({
         "run_id": c(&r.run_id),
         "warnings": warnings,

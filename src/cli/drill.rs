@@ -94,9 +94,16 @@ pub struct DrillArgs {
     #[arg(long, value_name = "FILE", requires = "live")]
     pub authorization_code_file: Option<PathBuf>,
 
-    /// Live: submit the drafted support request (by default it is only drafted)
+    /// Live: submit the drafted support request, marked DRILL (by default it is drafted and
+    /// attested by the drill, never filed)
     #[arg(long, requires = "live")]
     pub submit_ticket: bool,
+
+    /// Live: a support ticket parameter of the region-outage runbook (contact_first_name,
+    /// contact_last_name, contact_email, contact_country, contact_time_zone, contact_language,
+    /// severity), for --submit-ticket; repeatable
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::runbook::parse_set, requires = "live")]
+    pub set: Vec<(String, String)>,
 
     /// Remove everything an interrupted live drill created (from its cleanup ledger)
     #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["live", "scenario", "tenant", "runbook", "notify"])]
@@ -208,6 +215,7 @@ pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
     let report_dir =
         a.report_dir.clone().unwrap_or_else(|| history::drills_dir(&state_dir).join(&run_id));
     let mut notified = None;
+    let mut live_run = None;
     let report = if a.live {
         // Inputs first: nothing is read or written before they are all valid.
         let opts = live::LiveDrillRequest {
@@ -215,17 +223,26 @@ pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
             drill_region: a.drill_region.clone().unwrap_or_default(),
             authorization_code_file: a.authorization_code_file.clone(),
             submit_ticket: a.submit_ticket,
+            sets: a.set.clone(),
             rto_target: a.rto_target,
             rpo_target: a.rpo_target,
         }
         .validate()?;
-        live::execute_live(&opts, g.connect()?.client, &state_dir, &run_id).await?
+        let outcome = live::execute_live(&opts, g.connect()?.client, &state_dir, &run_id).await?;
+        live_run = outcome.run_dir;
+        outcome.report
     } else {
         let (report, summary) = run_simulated(&a, g, &state_dir, &run_id).await?;
         notified = summary;
         report
     };
     let exit = finish(&report, &state_dir, &report_dir, a.junit.as_deref());
+    if let Some(dir) = live_run {
+        println!(
+            "run: {} (`lifeboat status {run_id}`, `lifeboat audit export {run_id}`)",
+            dir.display()
+        );
+    }
     // Last, after the summary: how the notifications went.
     if let Some(summary) = notified {
         crate::say_err!("{summary}");
@@ -315,7 +332,11 @@ async fn run_simulated(
     let run_dir = runner::runs_dir(state_dir).join(run_id);
     let verdict = match &outcome {
         Ok(o) if o.report.verdict.passed => vec!["drill verdict: PASSED".to_string()],
-        Ok(o) => vec![format!("drill verdict: FAILED ({})", o.report.verdict.reasons.join("; "))],
+        Ok(o) => vec![format!(
+            "drill verdict: {} ({})",
+            o.report.verdict.word(),
+            o.report.verdict.reasons.join("; ")
+        )],
         Err(e) => vec![format!("the drill stopped: {}", e.message)],
     };
     let summary = if run_dir.exists() {

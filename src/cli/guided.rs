@@ -834,14 +834,9 @@ fn summarize_outputs(outputs: &Map<String, Value>) -> String {
 }
 
 /// The person answering: the OS user, and the Azure principal when the run has an Azure client
-/// whose token names one.
+/// whose token names one (identified by `run`/`resume` before guided mode starts).
 fn actor(services: &Services) -> Actor {
-    let mut a = Actor::current();
-    a.azure_principal = services
-        .get::<ArmClient>()
-        .and_then(|c| c.principal())
-        .and_then(|p| p.object_id.or(p.name));
-    a
+    super::identity::known(services.get::<ArmClient>().as_deref())
 }
 
 enum Answer {

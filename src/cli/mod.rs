@@ -12,6 +12,7 @@ pub mod docs;
 pub mod doctor;
 pub mod drill;
 pub mod guided;
+pub mod identity;
 pub mod notify;
 pub mod plan;
 pub mod questions;
@@ -38,7 +39,8 @@ use std::path::PathBuf;
         records of every run.\n\n\
         Exit codes: 0 success; 1 a run, drill or verification failed; 2 bad usage or bad input \
         (nothing was done); 3 the run is paused (resume later); 4 the run is locked by another \
-        process; 5 authentication failed."
+        process; 5 authentication failed; 6 a request (approve, attest, skip) was queued in the \
+        inbox of a run another process drives and not recorded within --wait."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -242,7 +244,7 @@ pub enum Command {
     #[command(subcommand)]
     Backup(backup::BackupCommand),
     /// Rehearse the recovery of a lost connector and measure RTO and RPO
-    Drill(drill::DrillArgs),
+    Drill(Box<drill::DrillArgs>),
     /// Export and verify the audit record of a run
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -308,7 +310,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Connectors(c) => connectors::execute(c, g).await,
         Command::Doctor(a) => doctor::execute(a, g).await,
         Command::Backup(c) => backup::execute(c, g).await,
-        Command::Drill(a) => drill::execute(a, g).await,
+        Command::Drill(a) => drill::execute(*a, g).await,
         Command::Audit(c) => audit::execute(c, g).await,
         Command::Sim(c) => sim::execute(c, g).await,
         Command::Completions(a) => docs::completions(a),

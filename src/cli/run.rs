@@ -4,10 +4,12 @@
 //! shows them).
 
 use super::{Globals, OutputFormat};
+use crate::azure::ArmClient;
 use crate::catalog::ServiceNeed;
 use crate::clock::{Clock, SystemClock};
+use crate::engine::inbox::{self, Inbox as _, LocalInbox, RequestState, Verb};
 use crate::engine::kind::{Registry, Services};
-use crate::engine::runner::{self, Branches, RunOptions, RunOutcome};
+use crate::engine::runner::{self, Branches, RunError, RunOptions, RunOutcome};
 use crate::engine::{self, Actor, Blocker, BranchRef, Event, InstanceView, Phase};
 use crate::error::{Exit, UserError};
 use crate::runbook;
@@ -38,6 +40,11 @@ pub struct RunArgs {
     /// cleanly
     #[arg(long)]
     pub guided: bool,
+    /// Once only a person can unblock the run (a gate, a manual task, a failed step), keep
+    /// driving it this long, recording the approvals, attestations and skips that arrive from
+    /// other machines through the run's inbox, before pausing (exit 3) [default: pause at once]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub wait_for_people: std::time::Duration,
     #[command(flatten)]
     pub notify: super::notify::NotifyArgs,
     /// With --guided: what each step does (once per step), whole wait messages
@@ -78,6 +85,9 @@ pub struct ResumeArgs {
     /// cannot fix, and any one-shot step, stays failed for `lifeboat skip`
     #[arg(long)]
     pub no_rearm: bool,
+    /// See `lifeboat run --wait-for-people`
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub wait_for_people: std::time::Duration,
     #[command(flatten)]
     pub notify: super::notify::NotifyArgs,
 }
@@ -111,6 +121,11 @@ pub struct ApproveArgs {
     /// named STEP[LABEL] or STEP#N)
     #[arg(long)]
     pub all: bool,
+    /// While another process drives the run, the request goes into the run's inbox: wait this
+    /// long for that process to record it (it reads the inbox every second); if it does not,
+    /// the request stays queued and the command exits 6
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub wait: std::time::Duration,
 }
 
 #[derive(Debug, clap::Args)]
@@ -128,6 +143,11 @@ pub struct AttestArgs {
     /// fanned-out step must be named STEP[LABEL] or STEP#N)
     #[arg(long)]
     pub all: bool,
+    /// While another process drives the run, the request goes into the run's inbox: wait this
+    /// long for that process to record it (it reads the inbox every second); if it does not,
+    /// the request stays queued and the command exits 6
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub wait: std::time::Duration,
 }
 
 #[derive(Debug, clap::Args)]
@@ -145,6 +165,11 @@ pub struct SkipArgs {
     /// every branch it will have); without it, a fanned-out step must be named STEP[LABEL] or STEP#N
     #[arg(long)]
     pub all: bool,
+    /// While another process drives the run, the request goes into the run's inbox: wait this
+    /// long for that process to record it (it reads the inbox every second); if it does not,
+    /// the request stays queued and the command exits 6
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub wait: std::time::Duration,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -340,6 +365,9 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
     // rehearsal and the run share one connection and one store (and so the api-versions).
     let mut services = services_for(&plan, g, None, &identity, client)?;
     super::questions::check_identity(&services).await?;
+    // Who starts the run: with a credential, the Azure principal of its token too (a token
+    // without the expected claims exits 5 here, before anything is written).
+    let actor = super::identity::actor(services.get::<ArmClient>().as_deref()).await?;
     let preflight =
         crate::steps::recovery::preflight(&plan, &registry, Arc::new(services.clone()), clock());
     match &asker {
@@ -355,9 +383,8 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
         None => preflight.await?,
     }
     let seed = rand::random::<u64>();
-    let dir =
-        runner::create_run_with(&state_dir, &plan, &run_id, now(), &Actor::current(), seed, header)
-            .map_err(UserError::from)?;
+    let dir = runner::create_run_with(&state_dir, &plan, &run_id, now(), &actor, seed, header)
+        .map_err(UserError::from)?;
     say!("run {run_id} started ({} steps)", plan.runbook.steps.len());
     services.insert(Arc::new(crate::steps::services::RunDir(dir.clone())));
     let secrets = runner::secret_params_of(&plan);
@@ -375,7 +402,8 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
         sign_if_asked(&dir, sign_key.as_ref())?;
         return Ok(exit);
     }
-    drive(&dir, &run_id, &registry, Arc::new(services), secrets, sign_key.as_ref(), notifier).await
+    let how = Drive { actor, wait_for_people: a.wait_for_people, notifier };
+    drive(&dir, &run_id, &registry, Arc::new(services), secrets, sign_key.as_ref(), how).await
 }
 
 /// What the run header records of the backup identity: whether one was given and how, never
@@ -468,20 +496,21 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
     if store_ahead {
         super::questions::check_identity(&services).await?;
     }
+    let actor = super::identity::actor(services.get::<ArmClient>().as_deref()).await?;
     if !changed.is_empty() {
         let shown = serde_json::Value::Object(changed.clone()).to_string();
         runner::apply_manual(
             &dir,
             &registry,
-            Event::ParamsChanged { params: changed, by: Actor::current() },
+            Event::ParamsChanged { params: changed, by: actor.clone() },
             now(),
         )
         .map_err(UserError::from)?;
         say!("parameters changed for the rest of run {}: {shown}", a.run_id);
     }
     if !a.no_rearm {
-        let rearmed = runner::rearm_failed(&dir, &registry, &Actor::current(), now())
-            .map_err(UserError::from)?;
+        let rearmed =
+            runner::rearm_failed(&dir, &registry, &actor, now()).map_err(UserError::from)?;
         for (name, reason) in rearmed {
             say!("re-armed step {name} (its last failure may pass now: {reason})");
         }
@@ -500,8 +529,16 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
         sign_if_asked(&dir, sign_key.as_ref())?;
         return Ok(exit);
     }
-    drive(&dir, &a.run_id, &registry, Arc::new(services), secrets, sign_key.as_ref(), notifier)
-        .await
+    let how = Drive { actor, wait_for_people: a.wait_for_people, notifier };
+    drive(&dir, &a.run_id, &registry, Arc::new(services), secrets, sign_key.as_ref(), how).await
+}
+
+/// Who drives, how long a drive waits for people (`--wait-for-people`), and who is told
+/// (`--notify`).
+struct Drive {
+    actor: Actor,
+    wait_for_people: std::time::Duration,
+    notifier: Option<Arc<crate::notify::Notifier>>,
 }
 
 async fn drive(
@@ -511,10 +548,12 @@ async fn drive(
     services: Arc<Services>,
     secret_params: serde_json::Map<String, serde_json::Value>,
     sign_key: Option<&ed25519_dalek::SigningKey>,
-    notifier: Option<Arc<crate::notify::Notifier>>,
+    how: Drive,
 ) -> anyhow::Result<Exit> {
+    let Drive { actor, wait_for_people, notifier } = how;
     let observer = super::notify::observer(&notifier);
-    let options = RunOptions { secret_params, observer, ..RunOptions::default() };
+    let options =
+        RunOptions { actor, secret_params, wait_for_people, observer, ..RunOptions::default() };
     let outcome = runner::drive(dir, registry, services, clock(), &options).await;
     let outcome = match outcome {
         Ok(o) => o,
@@ -664,86 +703,147 @@ fn parse_target(text: &str, all: bool) -> Result<Target, UserError> {
     Ok(Target { text: text.to_string(), step, branch, branches })
 }
 
-/// The step and branch index a target names in this run: a label is looked up among the
-/// step's branches (an unknown one is bad input listing them; nothing is journaled).
-pub fn resolve_target(
-    dir: &std::path::Path,
-    registry: &Registry,
-    step: &str,
-    branch: Option<BranchRef>,
-) -> Result<(String, Option<usize>), UserError> {
-    match branch {
-        Some(BranchRef::Label(_)) => {
-            let r = runner::load(dir, registry).map_err(UserError::from)?;
-            r.engine.resolve(step, branch).map_err(|e| UserError::from(runner::RunError::from(e)))
+/// A person's `approve`, `attest` or `skip`: the step instance as typed (`STEP`, `STEP#N`,
+/// `STEP[label]`) is resolved against the run, the person identified (`identity::for_run`),
+/// then the event journaled under the run's lock; while another process holds the lock (it
+/// drives the run), the request goes into the run's inbox and this waits up to `wait` for that
+/// process to record or refuse it (exit 6 if it does neither in time: the request stays queued).
+async fn manual(
+    g: &Globals,
+    run_id: &str,
+    verb: Verb,
+    typed: &str,
+    all: bool,
+    text: Option<String>,
+    wait: std::time::Duration,
+) -> anyhow::Result<Exit> {
+    // Syntax and `--all` with a branch: bad input before anything is read.
+    let target = parse_target(typed, all)?;
+    let dir = runner::run_dir(&g.state_dir()?, run_id).map_err(UserError::from)?;
+    let registry = crate::steps::registry();
+    let replayed = runner::load(&dir, &registry).map_err(UserError::from)?;
+    let plan: runbook::Plan =
+        serde_json::from_value(replayed.header.get("plan").cloned().unwrap_or_default()).map_err(
+            |e| UserError::failed(format!("run {run_id}: the journal header holds no plan ({e})")),
+        )?;
+    // An unknown step or branch is bad input now, whoever drives the run: nothing is queued.
+    let (step, branch) = inbox::resolve_parsed(&replayed.engine, &target.step, target.branch)
+        .map_err(|e| {
+            UserError::usage(format!("run {run_id}: {e}"))
+                .with_hint(format!("`lifeboat status {run_id}` lists its steps and branches"))
+        })?;
+    let by = super::identity::for_run(&plan, g).await?;
+    let request = inbox::Request::new(verb, &target.text, all, text, by, now());
+    let mut event = request.event(step, branch);
+    if let Event::Approved { by, .. } | Event::Attested { by, .. } | Event::Skipped { by, .. } =
+        &mut event
+    {
+        by.request = None;
+    }
+    match runner::apply_manual_to(&dir, &registry, event, now(), target.branches) {
+        Ok(applied) => {
+            // Exactly which instances the command changed (with --all, maybe several).
+            let names = if applied.changed.is_empty() {
+                typed.to_string()
+            } else {
+                applied.changed.join(", ")
+            };
+            println!(
+                "{} {names} of run {run_id}; continue with: lifeboat resume {run_id}",
+                verb.done()
+            );
+            Ok(Exit::Ok)
         }
-        Some(BranchRef::Index(b)) => Ok((step.to_string(), Some(b))),
-        None => Ok((step.to_string(), None)),
+        Err(RunError::Locked(crate::journal::lock::LockError::Held { holder, .. })) => {
+            let driver = holder.map(|h| h.to_string()).unwrap_or_else(|| "another process".into());
+            queue(&dir, run_id, &registry, &request, &driver, wait).await
+        }
+        Err(e) => Err(UserError::from(e).into()),
     }
 }
 
-fn manual(
-    g: &Globals,
+/// Puts `request` into the run's inbox and waits up to `wait` for the process driving the run
+/// to record it (its id in the journal) or refuse it; takes the inbox over itself if that
+/// process lets the run go meanwhile.
+async fn queue(
+    dir: &std::path::Path,
     run_id: &str,
-    target: Target,
-    what: &str,
-    event: impl FnOnce(String, Option<usize>) -> Event,
+    registry: &Registry,
+    request: &inbox::Request,
+    driver: &str,
+    wait: std::time::Duration,
 ) -> anyhow::Result<Exit> {
-    let dir = runner::run_dir(&g.state_dir()?, run_id).map_err(UserError::from)?;
-    let registry = crate::steps::registry();
-    let (step_id, branch) = resolve_target(&dir, &registry, &target.step, target.branch)?;
-    let step = target.text.as_str();
-    let applied =
-        runner::apply_manual_to(&dir, &registry, event(step_id, branch), now(), target.branches)
-            .map_err(UserError::from)?;
-    // Exactly which instances the command changed (with --all, maybe several).
-    let names =
-        if applied.changed.is_empty() { step.to_string() } else { applied.changed.join(", ") };
-    println!("{what} {names} of run {run_id}; continue with: lifeboat resume {run_id}");
-    Ok(Exit::Ok)
+    let inbox = LocalInbox::for_run(dir);
+    let name = inbox.put(request).map_err(|e| UserError::failed(e.to_string()))?;
+    let what = format!("{} {}", request.verb.name(), request.step);
+    say!(
+        "run {run_id} is driven by {driver}: queued request {} ({what}) in its inbox; waiting up to {} for that process to record it",
+        request.id,
+        humantime::format_duration(wait)
+    );
+    let mut journal = inbox::JournalWatch::new(&dir.join(crate::journal::JOURNAL_FILE));
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        if let Some(seq) = journal.find(&request.id).ok().flatten() {
+            println!(
+                "{what} of run {run_id}: recorded at seq {seq} by the process driving the run (request {})",
+                request.id
+            );
+            return Ok(Exit::Ok);
+        }
+        match inbox.state(&name) {
+            Ok(RequestState::Refused(reason)) => {
+                return Err(UserError::usage(format!(
+                    "{what} of run {run_id} was refused by the process driving the run: {reason}"
+                ))
+                .with_hint(format!(
+                    "nothing was journaled; the request is kept in {}",
+                    inbox.dir().join(inbox::REFUSED_DIR).join(&name).display()
+                ))
+                .into());
+            }
+            Ok(RequestState::Pending) => {
+                // The driver may have let the run go: then this process takes the inbox.
+                match runner::drain_inbox(dir, registry, now()) {
+                    Ok(_) | Err(RunError::Locked(_)) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot take the run's inbox"),
+                }
+            }
+            Ok(RequestState::Done | RequestState::Unknown) | Err(_) => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    say!(
+        "{what} of run {run_id} is not recorded yet: the process driving the run did not take it within {}. The request stays queued ({}); it is recorded when that process next reads its inbox, or by the next `lifeboat resume {run_id}`; `lifeboat status {run_id}` shows it",
+        humantime::format_duration(wait),
+        inbox.dir().join(&name).display()
+    );
+    Ok(Exit::Queued)
 }
 
 pub async fn execute_approve(a: ApproveArgs, g: &Globals) -> anyhow::Result<Exit> {
-    let target = parse_target(&a.step, a.all)?;
-    let comment = a.comment;
-    manual(g, &a.run_id, target, "approved", |step, branch| Event::Approved {
-        step,
-        branch,
-        by: Actor::current(),
-        comment,
-    })
+    manual(g, &a.run_id, Verb::Approve, &a.step, a.all, a.comment, a.wait).await
 }
 
 pub async fn execute_attest(a: AttestArgs, g: &Globals) -> anyhow::Result<Exit> {
-    let target = parse_target(&a.step, a.all)?;
     if a.evidence.trim().is_empty() {
         return Err(UserError::usage("--evidence is empty")
             .with_hint("say what was done, e.g. a ticket number")
             .into());
     }
-    let evidence = a.evidence;
-    manual(g, &a.run_id, target, "attested", |step, branch| Event::Attested {
-        step,
-        branch,
-        by: Actor::current(),
-        evidence,
-    })
+    manual(g, &a.run_id, Verb::Attest, &a.step, a.all, Some(a.evidence), a.wait).await
 }
 
 pub async fn execute_skip(a: SkipArgs, g: &Globals) -> anyhow::Result<Exit> {
-    let target = parse_target(&a.step, a.all)?;
     if a.reason.trim().is_empty() {
         return Err(UserError::usage("--reason is empty")
             .with_hint("say why the step is skipped")
             .into());
     }
-    let reason = a.reason;
-    manual(g, &a.run_id, target, "skipped", |step, branch| Event::Skipped {
-        step,
-        branch,
-        by: Actor::current(),
-        reason,
-    })
+    manual(g, &a.run_id, Verb::Skip, &a.step, a.all, Some(a.reason), a.wait).await
 }
 
 pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> {
@@ -755,12 +855,42 @@ pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> 
         return super::watch::watch(&dir, &run_id, a.interval, g).await;
     }
     let r = runner::load(&dir, &crate::steps::registry()).map_err(UserError::from)?;
-    let status = super::status::RunStatus::build(&run_id, &r.engine, &r.header);
+    let mut status = super::status::RunStatus::build(&run_id, &r.engine, &r.header);
+    add_inbox(&mut status, &dir);
     match g.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&status)?),
         OutputFormat::Table => print!("{}", status.render(&r.engine.snapshot(), now())),
     }
     Ok(Exit::Ok)
+}
+
+/// The run's inbox in `status`: the requests waiting for the process driving the run (who,
+/// what, since) as `pending_requests`, and the last requests it refused (why) as warnings.
+fn add_inbox(status: &mut super::status::RunStatus, dir: &std::path::Path) {
+    for p in runner::pending_requests(dir) {
+        let since = p.since.map(crate::text::local_time);
+        let when = since.clone().unwrap_or_else(|| "?".into());
+        status.pending_requests.push(match &p.request {
+            Ok(r) => serde_json::json!({
+                "file": p.name, "id": r.id, "verb": r.verb, "step": r.step, "all": r.all,
+                "by": r.by.describe(), "actor": r.by, "since": since,
+                "summary": format!("{} (queued {when})", r.summary()),
+            }),
+            Err(e) => serde_json::json!({
+                "file": p.name, "since": since, "problem": e,
+                "summary": format!("warning: inbox file {} {e} (queued {when}); it will be refused", p.name),
+            }),
+        });
+    }
+    const SHOWN: usize = 5;
+    let refused = runner::refused_requests(dir);
+    for r in refused.iter().skip(refused.len().saturating_sub(SHOWN)) {
+        let text = match &r.request {
+            Some(q) => format!("refused inbox request {} ({}): {}", q.id, q.summary(), r.reason),
+            None => format!("refused: {}", r.reason),
+        };
+        status.warnings.push(super::status::StatusWarning { instance: "inbox".into(), text });
+    }
 }
 
 fn status_name(s: &engine::Status) -> String {

@@ -300,9 +300,12 @@ impl RunStatus {
         if self.pending_requests.is_empty() {
             return;
         }
-        let _ = writeln!(out, "\nPending requests");
+        let _ = writeln!(out, "\nPending requests (the process driving the run records them within a second; `lifeboat resume` otherwise)");
         for r in &self.pending_requests {
-            let _ = writeln!(out, "  {r}");
+            match r.get("summary").and_then(Value::as_str) {
+                Some(s) => _ = writeln!(out, "  {s}"),
+                None => _ = writeln!(out, "  {r}"),
+            }
         }
     }
 

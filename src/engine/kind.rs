@@ -37,6 +37,8 @@ pub enum StepOutcome {
     },
     AwaitApproval {
         prompt: String,
+        /// The approver must be another person than the one who started the run.
+        four_eyes: bool,
     },
     AwaitAttestation {
         instructions: String,

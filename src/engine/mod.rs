@@ -19,6 +19,7 @@
 //!   the re-armed instance gets a fresh retry budget and re-enters with its scratch state.
 
 pub mod event;
+pub mod inbox;
 pub mod kind;
 pub mod lifecycle;
 pub mod rehearse;
@@ -96,6 +97,10 @@ pub struct Instance {
     /// What a waiting or awaiting instance waits for, for people.
     pub waiting_for: Option<String>,
     pub progress: Option<(u64, u64, String)>,
+    /// An approval gate that needs another person than the one who started the run (journaled
+    /// with its `StepAwaitingApproval`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub four_eyes: bool,
     /// The next start re-polls the current attempt instead of starting a new one.
     #[serde(skip)]
     next_is_poll: bool,
@@ -124,6 +129,7 @@ impl Instance {
             scratch: None,
             waiting_for: None,
             progress: None,
+            four_eyes: false,
             next_is_poll: false,
             next_is_reentry: false,
             timer: None,
@@ -567,6 +573,25 @@ impl Engine {
         out
     }
 
+    /// The instances an approval of `step` (one `branch`, or every branch awaiting approval)
+    /// would approve whose gate needs another person than the one who started the run
+    /// ([`Instance::four_eyes`]), by name.
+    pub fn four_eyes_gates(&self, step: &str, branch: Option<usize>) -> Vec<String> {
+        let Some(&s) = self.index.get(step) else { return Vec::new() };
+        self.steps[s]
+            .instances
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter(|(i, inst)| {
+                inst.four_eyes
+                    && inst.state == State::AwaitingApproval
+                    && branch.is_none_or(|b| self.branch_of(s, *i).unwrap_or(0) == b)
+            })
+            .map(|(i, _)| self.name(s, i))
+            .collect()
+    }
+
     /// What the run waits for, in one line for people (`lifeboat status`, `runs list`): the
     /// people it waits for (instances awaiting approval or attestation, failed ones), else the
     /// instances running or waiting (with what for and until when); `None` once it ended.
@@ -919,10 +944,12 @@ impl Engine {
                     self.set_timer(s, i, at, &mut actions);
                 }
             }
-            Event::StepAwaitingApproval { step, branch, attempt, prompt } => {
+            Event::StepAwaitingApproval { step, branch, attempt, prompt, four_eyes } => {
                 if let Some((s, i)) = self.current(step, *branch, *attempt)? {
                     self.set_state(s, i, State::AwaitingApproval)?;
-                    self.inst_mut(s, i).waiting_for = Some(prompt.clone());
+                    let inst = self.inst_mut(s, i);
+                    inst.waiting_for = Some(prompt.clone());
+                    inst.four_eyes = *four_eyes;
                     actions.push(Action::AwaitApproval {
                         step: step.clone(),
                         branch: *branch,
@@ -956,7 +983,8 @@ impl Engine {
                     inst.finished = Some(now);
                     inst.waiting_for = None;
                     inst.outputs = Some(Map::from_iter([
-                        ("approved_by".to_string(), json!(by.user)),
+                        // Who, as a person reads it: the Azure principal and the OS user.
+                        ("approved_by".to_string(), json!(by.describe())),
                         ("comment".to_string(), json!(comment)),
                     ]));
                 }
@@ -974,7 +1002,7 @@ impl Engine {
                     inst.finished = Some(now);
                     inst.waiting_for = None;
                     inst.outputs = Some(Map::from_iter([
-                        ("attested_by".to_string(), json!(by.user)),
+                        ("attested_by".to_string(), json!(by.describe())),
                         ("evidence".to_string(), json!(evidence)),
                     ]));
                 }

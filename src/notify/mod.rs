@@ -451,6 +451,7 @@ steps:
                     branch: None,
                     attempt: 1,
                     prompt: "go with observe-test-secret-value?".into(),
+                    four_eyes: false,
                 },
                 waiting(0, t(11)),
             ],
@@ -507,6 +508,7 @@ steps:
             branch: None,
             attempt: 1,
             prompt: "p".into(),
+            four_eyes: false,
         };
         apply(&n, &mut e, &[awaiting], t(0));
         for b in [0, 1] {

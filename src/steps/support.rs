@@ -143,6 +143,15 @@ and make the new connector primary. Old connector resource ID: {old_id} . New co
         ty = item.connector_type,
         resources = if item.top_level().is_empty() { "every org, owner and group".to_string() } else { item.top_level().join(", ") },
     );
+    // A live drill's request says so first: nobody must act on it as on an outage.
+    let description = if recovery::drill_mode(ctx, Some(&old_id))? {
+        format!(
+            "DRILL, NOT AN OUTAGE (lifeboat drill --live, run {}): a rehearsal of the documented recovery; nothing is to be released and no connector is to be made primary (please close this request). {description}",
+            ctx.run_id
+        )
+    } else {
+        description
+    };
     let drafted_at =
         ctx.now().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
     Ok(json!({

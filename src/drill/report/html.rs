@@ -229,6 +229,8 @@ fn html_view(r: &DrillReport) -> serde_json::Value {
         "verified_left": r.recovery.verified_at.map(|t| format!("{:.3}", pct(t))),
         "outage_left": format!("{:.3}", pct(r.outage.injected_at)),
         "passed": r.verdict.passed,
+        "partial": r.verdict.partial,
+        "live": r.live.as_ref().map(live_view),
         "reasons": r.verdict.reasons.iter().map(|s| c(s)).collect::<Vec<_>>(),
         "rto": {
             "value": opt_duration(r.rto.seconds),
@@ -259,5 +261,32 @@ fn html_view(r: &DrillReport) -> serde_json::Value {
         "verifications": verifications,
         "detected": detected,
         "not_recreated": not_recreated,
+    })
+}
+
+/// The live drill's section: every journaled write with its check against production, the
+/// refused and unrecorded writes, what was not rehearsed and what the ledger cleaned.
+fn live_view(l: &super::LiveEvidence) -> serde_json::Value {
+    let c = |s: &str| clean_text(s);
+    json!({
+        "production": c(&l.production),
+        "drill_connector": l.drill_connector.as_deref().map(c),
+        "writes": l.writes.iter().map(|w| json!({
+            "step": c(&w.step),
+            "method": c(&w.method),
+            "target": c(&w.target),
+            "status": w.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+            "to_production": w.to_production,
+        })).collect::<Vec<_>>(),
+        "count": l.writes.len(),
+        "to_production": l.writes_to_production,
+        "refused": l.refused_by_guard.iter().map(|s| c(s)).collect::<Vec<_>>(),
+        "unrecorded": l.unrecorded_writes.iter().map(|s| c(s)).collect::<Vec<_>>(),
+        "not_rehearsed": l.not_rehearsed.iter().map(|n| json!({
+            "what": c(&n.what), "why": c(&n.why), "by_design": n.by_design,
+        })).collect::<Vec<_>>(),
+        "ledger_cleanup": l.ledger_cleanup.iter().map(|x| json!({
+            "resource": c(&x.resource), "result": c(&x.result), "ok": x.ok,
+        })).collect::<Vec<_>>(),
     })
 }

@@ -22,6 +22,7 @@
 
 mod html;
 mod junit;
+mod live;
 mod summary;
 pub mod trend;
 mod verdict;
@@ -29,6 +30,7 @@ mod write;
 
 pub use html::{render_html, render_html_with_trend, RenderError};
 pub use junit::render_junit;
+pub use live::{under_production, LedgerCleanup, LiveEvidence, NotRehearsed, WriteEffect};
 pub use summary::render_summary;
 pub use trend::{render_trend_summary, Flag, FlagKind, Measure, Trend, TrendPoint};
 pub use write::{write_all, write_all_with_trend, Written};
@@ -168,6 +170,10 @@ pub struct DrillReport {
     /// addition; empty in older reports).
     #[serde(default)]
     pub assumptions: Vec<Assumption>,
+    /// A live drill's evidence (`mode: live`): its writes checked against production, and what
+    /// it did not rehearse. `null` in simulated drills (absent from reports of earlier versions).
+    #[serde(default)]
+    pub live: Option<LiveEvidence>,
 }
 
 /// When the drill really ran (the wall clock, whatever clock its timeline is on).
@@ -423,6 +429,21 @@ pub struct Verdict {
     pub passed: bool,
     /// Why: every failed criterion when it failed, the criteria met when it passed.
     pub reasons: Vec<String>,
+    /// Nothing failed, but part of what the drill is meant to rehearse was not (a live drill
+    /// without an OAuth code): `passed` is false, and the reasons say what was not rehearsed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+}
+
+impl Verdict {
+    /// `PASSED`, `PARTIAL` or `FAILED`.
+    pub fn word(&self) -> &'static str {
+        match (self.passed, self.partial) {
+            (true, _) => "PASSED",
+            (false, true) => "PARTIAL",
+            (false, false) => "FAILED",
+        }
+    }
 }
 
 /// Seconds from `a` to `b`, rounded to the millisecond (so JSON shows `12.5`, not float noise).

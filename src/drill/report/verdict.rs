@@ -29,6 +29,10 @@ impl DrillReport {
         self.compute_measures();
         let mut fails = Vec::new();
         let mut oks = Vec::new();
+        // What a live drill could have rehearsed and did not: PARTIAL unless something failed.
+        let mut partial = Vec::new();
+        self.judge_live(&mut oks, &mut fails, &mut partial);
+        let gaps = self.live_gaps();
 
         let failed_checks: Vec<&Verification> =
             self.verifications.iter().filter(|v| !v.passed).collect();
@@ -70,6 +74,9 @@ impl DrillReport {
                 (true, None) => {
                     fails.push("recovery is marked verified but has no verified_at time".into())
                 }
+                (false, _) if gaps > 0 => partial.push(
+                    "recovery not verified end to end: part of it was not rehearsed (below)".into(),
+                ),
                 (false, _) => fails.push("recovery was not verified".into()),
             }
             if self.verifications.is_empty() {
@@ -106,10 +113,13 @@ impl DrillReport {
             }
         }
 
-        self.verdict = if fails.is_empty() {
-            Verdict { passed: true, reasons: oks }
+        self.verdict = if !fails.is_empty() {
+            Verdict { passed: false, reasons: fails, partial: false }
+        } else if !partial.is_empty() {
+            partial.extend(oks);
+            Verdict { passed: false, reasons: partial, partial: true }
         } else {
-            Verdict { passed: false, reasons: fails }
+            Verdict { passed: true, reasons: oks, partial: false }
         };
     }
 
@@ -314,6 +324,7 @@ mod tests {
             verdict: Verdict::default(),
             wall_clock: None,
             assumptions: Vec::new(),
+            live: None,
         }
     }
 

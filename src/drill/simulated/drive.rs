@@ -50,10 +50,10 @@ struct Drill<'a> {
 }
 
 impl Drill<'_> {
-    /// Who the drill's actions are journaled as, now ([`acting_for`]): asked at each action, since
+    /// Who the drill's actions are journaled as, now ([`super::acting_for`]): asked at each action, since
     /// a client learns its principal from the first token it uses.
     fn actor(&self) -> Actor {
-        acting_for(&self.opts.actor, &self.client)
+        super::acting_for(&self.opts.actor, &self.client)
     }
 }
 
@@ -117,23 +117,6 @@ pub(super) async fn drive_drill(
     // 4. The independent check (if the runbook never waited for the region) and the report.
     let started = (started_at, wall_start, real_start);
     conclude(&d, started, &backup, &baseline, &injected, ran)
-}
-
-/// Who the drill's actions are journaled as: the person or pipeline that ran it, `via: drill`,
-/// and the Azure principal the client's token names, when it has one (never against the
-/// simulator, which the drill calls without a credential; a drill against Azure would). The hook
-/// for the principal: `ArmClient::principal` (issue 15 wires the same into `Actor` for people's
-/// commands).
-fn acting_for(actor: &Actor, client: &ArmClient) -> Actor {
-    let mut a = actor.clone();
-    if a.via.is_none() {
-        a.via = Some(crate::engine::VIA_DRILL.into());
-    }
-    if let Some(p) = client.principal() {
-        a.azure_principal = a.azure_principal.or(p.object_id);
-        a.azure_principal_name = a.azure_principal_name.or(p.name);
-    }
-    a
 }
 
 /// The region to fail (`--region`, else [`choose_region`]) and its DevOps connectors; refused
@@ -300,6 +283,7 @@ async fn run_runbook(
             wait_until: Some(d.clock.now()),
             secret_params: secret_params.clone(),
             observer: opts.observer.clone(),
+            ..RunOptions::default()
         };
         let deadline = crashes.deadline(progress);
         let Some(outcome) = stretch(&run, &d.clock, &options, deadline, &mut end).await else {
@@ -568,6 +552,7 @@ fn conclude(
         verdict: Verdict::default(),
         wall_clock: Some(WallClock { started_at: wall_start, finished_at: SystemClock.now() }),
         assumptions: assumptions(d, ran.answers),
+        live: None,
     };
     r.compute_verdict();
     if ran.interruptions > 0 {

@@ -108,6 +108,24 @@ pub fn drill_actor() -> Actor {
     Actor::current().via(VIA_DRILL)
 }
 
+/// Who a drill's actions are journaled as: `actor` (the person or pipeline that ran it), `via:
+/// drill`, with the Azure principal (object id, name, tenant) the client's token names when it
+/// has one (never against the simulator, which the drill calls without a credential; a live
+/// drill against Azure does). Asked at each action: a client learns its principal from the first
+/// token it uses.
+pub fn acting_for(actor: &Actor, client: &crate::azure::ArmClient) -> Actor {
+    let mut a = actor.clone();
+    if a.via.is_none() {
+        a.via = Some(VIA_DRILL.into());
+    }
+    if let Some(p) = client.principal() {
+        a.azure_principal = a.azure_principal.or(p.object_id);
+        a.azure_principal_name = a.azure_principal_name.or(p.name);
+        a.azure_tenant = a.azure_tenant.or(p.tenant_id);
+    }
+    a
+}
+
 /// Which simulated tenant.
 #[derive(Debug, Clone)]
 pub struct TenantChoice {

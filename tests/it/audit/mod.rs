@@ -150,7 +150,7 @@ pub fn stable(text: &str) -> String {
     t = replace_runs(&t, |c| c.is_ascii_hexdigit(), 64, "[hash]");
     t = replace_times(&t);
     t = t.replace(&format!("\"host\":\"{host}\""), "\"host\":\"[host]\"");
-    for (sep_l, sep_r) in [(",", ","), ("| ", " |"), (" on ", " |")] {
+    for (sep_l, sep_r) in [(",", ","), ("| ", " |"), (" on ", " |"), ("@", "`")] {
         t = t.replace(&format!("{sep_l}{host}{sep_r}"), &format!("{sep_l}[host]{sep_r}"));
     }
     t

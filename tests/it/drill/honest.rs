@@ -95,8 +95,12 @@ fn a_drill_run_today_is_exported_by_today_with_its_true_times_and_who_ran_it() {
     // Who drilled: the person and the pipeline run, the actions the drill's on their behalf.
     let md = std::fs::read_to_string(state.path().join("x/today.md")).unwrap();
     assert!(md.contains("| Clock | simulated "), "{md}");
-    let queued = "drill-engineer in github-actions run 7001 of \"contoso/ops: monthly drill\" queued by octocat via drill";
-    assert!(md.contains(&format!("| Started by | {queued}")), "{md}");
+    // `user@host` (the host is this machine's), then the pipeline run and `via`.
+    let queued =
+        "in github-actions run 7001 of \"contoso/ops: monthly drill\" queued by octocat via drill";
+    let started_by = md.lines().find(|l| l.starts_with("| Started by | ")).unwrap_or_default();
+    assert!(started_by.starts_with("| Started by | `drill-engineer@"), "{md}");
+    assert!(started_by.contains(&format!("` {queued} |")), "{md}");
     let approvals: Vec<&journal::Entry> =
         read.entries.iter().filter(|e| e.payload["event"] == "approved").collect();
     assert!(!approvals.is_empty());

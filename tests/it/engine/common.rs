@@ -150,14 +150,7 @@ impl Harness {
 }
 
 pub fn actor() -> lifeboat::engine::Actor {
-    lifeboat::engine::Actor {
-        user: "tester".into(),
-        host: "test-host".into(),
-        azure_principal: None,
-        azure_principal_name: None,
-        pipeline: None,
-        via: None,
-    }
+    lifeboat::engine::Actor::os("tester", "test-host")
 }
 
 /// The binary with a clean environment, `state` as its state directory and the test kinds.

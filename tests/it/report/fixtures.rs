@@ -159,6 +159,7 @@ fn base(run_id: &str, scenario: Scenario) -> DrillReport {
         verdict: Verdict::default(),
         wall_clock: None,
         assumptions: Vec::new(),
+        live: None,
     }
 }
 
