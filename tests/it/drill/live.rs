@@ -17,8 +17,15 @@ const PROD: &str = "/subscriptions/00000000-0000-4000-8000-0000000000a1/resource
 const DRILL_GROUP: &str = "rg-devsec-weu-northeurope";
 
 async fn start() -> RunningSim {
-    // Simulated time runs fast so long-running operations end within the client's polls.
-    let cfg = SimConfig { tenant: TenantSource::Small, time_scale: 1000.0, ..SimConfig::default() };
+    // Simulated time runs fast so long-running operations end within the client's polls; the
+    // OAuth codes stay valid for 10 minutes of wall time at that pace (the default 10 minutes of
+    // simulated time is 0.6 s here, which a loaded CI machine can pass before the code is used).
+    let cfg = SimConfig {
+        tenant: TenantSource::Small,
+        time_scale: 1000.0,
+        code_ttl: std::time::Duration::from_secs(600 * 1000),
+        ..SimConfig::default()
+    };
     crate::support::sim::start(cfg).await
 }
 
