@@ -557,3 +557,26 @@ pub async fn take(
         }
     }
 }
+
+/// Brings a run's local copy up to date with the record by fetching only what was appended
+/// since (`status --watch`): one ranged read from the local copy's length (nothing new: an
+/// empty answer). Returns the number of bytes added. Blocks are whole journal lines, so the
+/// local copy never ends in a partial line because of this.
+pub async fn pull_new(store: &BlobStore, run_dir: &Path, run_id: &str) -> Result<u64, UserError> {
+    use std::io::Write;
+    let path = run_dir.join(journal::JOURNAL_FILE);
+    let have = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let Some(new) = store.get_range(&journal_blob(run_id), have).await? else {
+        return Err(not_found(store, run_id));
+    };
+    if new.is_empty() {
+        return Ok(0);
+    }
+    let mut f = std::fs::OpenOptions::new().append(true).open(&path).map_err(|e| {
+        UserError::failed(format!("cannot append to the local copy {}: {e}", path.display()))
+    })?;
+    f.write_all(&new).map_err(|e| {
+        UserError::failed(format!("cannot append to the local copy {}: {e}", path.display()))
+    })?;
+    Ok(new.len() as u64)
+}

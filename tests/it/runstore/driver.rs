@@ -333,3 +333,21 @@ async fn bad_input_on_the_run_store() {
     assert_eq!(w.journal("bad").await, bad);
     assert!(!w.store.properties(&journal_blob("bad")).await.unwrap().unwrap().leased);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_watch_follows_a_remote_run_from_another_machine() {
+    let Some(endpoint) = azurite() else { return };
+    let w = World::new(endpoint, 4, 400).await;
+    let mut a = w.run("a", "w1").stdout(std::process::Stdio::null()).spawn().unwrap();
+    w.wait_for_lines("w1", 3, &mut a).await;
+    let out = w.cmd("c").args(["status", "w1", "--watch", "--interval", "100ms"]).output().unwrap();
+    assert!(a.wait().unwrap().success());
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    for s in ["s01", "s02", "s03", "s04"] {
+        assert!(t.contains(&format!("{s} succeeded")), "{s}: {t}");
+    }
+    assert!(t.contains("run w1: succeeded"), "{t}");
+    // The watcher's copy is the record, byte for byte.
+    assert_eq!(local_journal(&w, "c", "w1"), w.journal("w1").await);
+}
