@@ -246,6 +246,15 @@ impl RemoteRun {
 impl Drop for RemoteRun {
     fn drop(&mut self) {
         replica::detach(&self.journal_path);
+        let (batches, requests) = (
+            self.stats.batches.load(Ordering::Relaxed),
+            self.stats.requests.load(Ordering::Relaxed),
+        );
+        tracing::info!(batches, requests, "run store: journal batches appended");
+        // The benchmark's figure (round trips per journal batch), on request.
+        if std::env::var_os("LIFEBOAT_RUN_STORE_STATS").is_some() {
+            eprintln!("run store: {batches} journal batches appended in {requests} requests");
+        }
         drop(self.stop.take());
         if let Some(h) = self.renewer.take() {
             let _ = h.join();
