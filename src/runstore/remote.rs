@@ -211,22 +211,7 @@ impl RemoteRun {
                 (store.clone(), blob.clone(), lease.clone(), lost.clone());
             std::thread::Builder::new()
                 .name("lifeboat-lease".into())
-                .spawn(move || loop {
-                    match rx.recv_timeout(period) {
-                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                        _ => break,
-                    }
-                    let (b, l) = (blob.clone(), lease.clone());
-                    match store.blocking(move |s| async move { s.renew_lease(&b, &l).await }) {
-                        Ok(()) => {}
-                        Err(e @ (StoreError::LeaseLost { .. } | StoreError::LeaseHeld { .. })) => {
-                            tracing::warn!(blob = %blob, "the run's lease could not be renewed: {e}");
-                            lost.store(true, Ordering::Relaxed);
-                            break;
-                        }
-                        Err(e) => tracing::warn!(blob = %blob, "renewing the run's lease failed (retried): {e}"),
-                    }
-                })
+                .spawn(move || renew_until_stopped(&store, &blob, &lease, &lost, &rx, period))
                 .ok()
         };
         RemoteRun {
@@ -239,6 +224,31 @@ impl RemoteRun {
             lost,
             stop: Some(tx),
             renewer,
+        }
+    }
+}
+
+/// The renewal thread: renews the lease every `period` until the run is dropped (the sender
+/// goes) or the lease is lost (then `lost` is set; the next append is refused anyway).
+fn renew_until_stopped(
+    store: &BlobStore,
+    blob: &str,
+    lease: &str,
+    lost: &AtomicBool,
+    stop: &std::sync::mpsc::Receiver<()>,
+    period: Duration,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(period) {
+        let (b, l) = (blob.to_string(), lease.to_string());
+        match store.blocking(move |s| async move { s.renew_lease(&b, &l).await }) {
+            Ok(()) => {}
+            Err(e @ (StoreError::LeaseLost { .. } | StoreError::LeaseHeld { .. })) => {
+                tracing::warn!(blob, "the run's lease could not be renewed: {e}");
+                lost.store(true, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => tracing::warn!(blob, "renewing the run's lease failed (retried): {e}"),
         }
     }
 }
