@@ -498,6 +498,7 @@ pub async fn execute_live(
         detected: Vec::new(),
         not_recreated_by_microsoft: NotRecreated::documented(),
         verdict: Verdict::default(),
+        resources: None,
     };
     r.compute_verdict();
     Ok(r)

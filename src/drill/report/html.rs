@@ -150,7 +150,27 @@ fn html_view(r: &DrillReport) -> serde_json::Value {
             "backup_id": r.rpo.backup_id.as_deref().map(c),
             "backup_taken_at": r.rpo.backup_taken_at.map(rfc3339),
             "target": target(r.rpo.target_seconds, r.rpo.met, false),
+            "source": r.rpo.source.map(|s| match s {
+                super::RpoSource::SnapshotAge => "measured: the real age of the organisation's snapshot",
+                super::RpoSource::SimulatedDay => "assumed: the drill's own backup, a simulated day old",
+            }),
         },
+        "resources": r.resources.as_ref().map(|res| {
+            let kinds: std::collections::BTreeSet<&String> =
+                res.in_snapshot.keys().chain(res.to_restore.keys()).chain(res.restored.keys()).collect();
+            let n = |m: &std::collections::BTreeMap<String, u64>, k: &String| m.get(k).copied().unwrap_or(0);
+            json!({
+                "store": res.store.as_deref().map(c),
+                "rows": kinds.into_iter().map(|k| json!({
+                    "kind": c(k),
+                    "in_snapshot": n(&res.in_snapshot, k),
+                    "to_restore": n(&res.to_restore, k),
+                    "restored": n(&res.restored, k),
+                    "short": n(&res.restored, k) < n(&res.to_restore, k),
+                })).collect::<Vec<_>>(),
+                "notes": res.notes.iter().map(|s| c(s)).collect::<Vec<_>>(),
+            })
+        }),
         "api": r.api.totals,
         "operations": ops,
         "steps": steps,

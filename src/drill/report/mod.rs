@@ -153,6 +153,34 @@ pub struct DrillReport {
     pub detected: Vec<Detection>,
     pub not_recreated_by_microsoft: Vec<NotRecreated>,
     pub verdict: Verdict,
+    /// What the drilled tenant held and what the recovery brought back, by resource kind.
+    /// `None` in reports written before lifeboat counted them, and in live drills.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+}
+
+/// What the drilled tenant held and what the recovery brought back, counted by resource kind
+/// (the kinds of backup manifests: `connector`, `devops-configuration`, `azure-devops-org`,
+/// `azure-devops-project`, `azure-devops-repo`, `github-owner`, `github-repo`, `gitlab-group`,
+/// `gitlab-project`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Resources {
+    /// What the simulator was seeded with: `snapshot` (`drill --from-backup`: the organisation's
+    /// snapshot) or `tenant` (a built-in or file tenant, backed up by the drill itself).
+    pub seeded_from: String,
+    /// The organisation's backup store (`--from-backup` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+    /// Every resource of the snapshot restored from.
+    pub in_snapshot: BTreeMap<String, u64>,
+    /// The failed region's share of it: what the recovery must bring back.
+    pub to_restore: BTreeMap<String, u64>,
+    /// What the independent check found back, on the new connectors, as in the snapshot.
+    pub restored: BTreeMap<String, u64>,
+    /// What the seeding decided that the snapshot could not tell, and newer snapshots passed
+    /// over because they do not verify.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The injected outage.
@@ -198,6 +226,30 @@ pub struct Rpo {
     pub backup_taken_at: Option<OffsetDateTime>,
     pub target_seconds: Option<f64>,
     pub met: Option<bool>,
+    /// Where `seconds` comes from. `None` in reports written before lifeboat said so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<RpoSource>,
+}
+
+/// Where a drill's RPO comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RpoSource {
+    /// `drill --from-backup`: measured, the real age of the organisation's snapshot when the
+    /// drill's outage began (drill time − snapshot time).
+    SnapshotAge,
+    /// The drill's own backup, taken one simulated day before the outage: assumed (a daily
+    /// backup), not measured.
+    SimulatedDay,
+}
+
+impl RpoSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RpoSource::SnapshotAge => "snapshot-age",
+            RpoSource::SimulatedDay => "simulated-day",
+        }
+    }
 }
 
 /// Counters of one class of Azure calls.

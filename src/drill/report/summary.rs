@@ -55,9 +55,10 @@ pub fn render_summary(r: &DrillReport) -> String {
         "RPO".to_string(),
         opt_duration(r.rpo.seconds),
         format!(
-            "{} (backup {})",
+            "{} (backup {}{})",
             target(r.rpo.target_seconds, r.rpo.met, false),
-            r.rpo.backup_id.as_deref().map(clean_text).unwrap_or_else(|| "none".into())
+            r.rpo.backup_id.as_deref().map(clean_text).unwrap_or_else(|| "none".into()),
+            rpo_source(r.rpo.source)
         ),
     ]);
     m.push_record([
@@ -106,4 +107,13 @@ pub fn render_summary(r: &DrillReport) -> String {
         let _ = writeln!(out, "  - {}", clean_text(reason));
     }
     out
+}
+
+/// How the RPO was obtained, after the backup's ID.
+fn rpo_source(source: Option<super::RpoSource>) -> &'static str {
+    match source {
+        Some(super::RpoSource::SnapshotAge) => ", its real age",
+        Some(super::RpoSource::SimulatedDay) => ", a simulated day: assumed",
+        None => "",
+    }
 }

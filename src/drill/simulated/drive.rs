@@ -2,7 +2,7 @@
 //! quiet day and the outage, the runbook's run (its gates answered, interrupted in a crash
 //! drill, the outage ended once every branch waits for the region), and the report.
 
-use super::check::{verify_untouched, Baseline};
+use super::check::{verify_untouched, Baseline, Checked};
 use super::measure::{api_stats, detection, step_records};
 use super::{
     advance_to, choose_region, drill_actor, drill_overrides, phase, scenario, set_outage, sim_time,
@@ -13,8 +13,8 @@ use crate::azure::{ArmClient, AuthMode, CloudName, ConnectOptions};
 use crate::backup::{self, CreateOptions, Keys, Manifest, Scope, Store};
 use crate::clock::Clock;
 use crate::drill::report::{
-    self, DrillReport, Mode, NotRecreated, Outage, Recovery, Rpo, Rto, Scenario, Verdict,
-    Verification,
+    self, DrillReport, Mode, NotRecreated, Outage, Recovery, Resources, Rpo, RpoSource, Rto,
+    Scenario, Verdict,
 };
 use crate::engine::kind::{Registry, Services};
 use crate::engine::replay::Watcher;
@@ -77,7 +77,7 @@ struct Ran {
     /// `None`: the run did not finish within [`MAX_SIMULATED`].
     outcome: Option<RunOutcome>,
     /// The independent check made when every branch waited for the region, and its time.
-    checked: Option<(Vec<Verification>, OffsetDateTime)>,
+    checked: Option<(Checked, OffsetDateTime)>,
     interruptions: u32,
 }
 
@@ -157,9 +157,32 @@ fn connect(sim: &RunningSim, shared: &Arc<Shared>) -> Result<Arc<ArmClient>, Use
     Ok(Arc::new(conn.client))
 }
 
-/// Backs up every DevOps connector into the drill's own store, and takes the [`Baseline`] the
+/// Backs up every DevOps connector into the drill's own store (with `--from-backup`: copies
+/// the organisation's snapshot there, byte for byte), and takes the [`Baseline`] the
 /// independent check compares with.
 async fn back_up(d: &Drill<'_>) -> Result<(Backup, Baseline), UserError> {
+    if let Some(org) = &d.opts.backup {
+        phase(
+            d.opts,
+            format!(
+                "restoring from snapshot {} of {} (taken {}), copied into the drill's own store",
+                org.id(),
+                org.store_url,
+                org.taken_at()
+            ),
+        );
+        let store_dir = d.drill_dir.join("backups");
+        let store = Arc::new(super::from_backup::copy_into(org, &store_dir).await?);
+        let baseline = Baseline::from_objects(d.sim, &org.objects, &d.failed);
+        let backup = Backup {
+            store,
+            store_dir,
+            id: org.id().to_string(),
+            manifest: org.manifest.clone(),
+            taken_at: org.taken_at(),
+        };
+        return Ok((backup, baseline));
+    }
     phase(d.opts, "backing up every DevOps connector");
     let store_dir = d.drill_dir.join("backups");
     let store = Arc::new(Store::open(&store_dir.to_string_lossy(), Keys::default())?);
@@ -183,10 +206,13 @@ async fn back_up(d: &Drill<'_>) -> Result<(Backup, Baseline), UserError> {
     Ok((Backup { store, store_dir, id: summary.id, manifest, taken_at }, baseline))
 }
 
-/// A quiet day passes ([`QUIET_PERIOD`], the RPO of a daily backup), a tampered-backup drill
-/// alters one stored object of a failed connector, and the region fails.
+/// A quiet day passes ([`QUIET_PERIOD`], the RPO of a daily backup; not with `--from-backup`,
+/// whose RPO is the snapshot's real age), a tampered-backup drill alters one stored object of a
+/// failed connector, and the region fails.
 fn inject_outage(d: &Drill<'_>, backup: &Backup) -> Result<Injected, UserError> {
-    d.shared.clock.advance(QUIET_PERIOD);
+    if d.opts.backup.is_none() {
+        d.shared.clock.advance(QUIET_PERIOD);
+    }
     let mut tampered: Option<PathBuf> = None;
     if d.opts.scenario == Scenario::TamperedBackup {
         phase(d.opts, "altering one byte of a stored backup object");
@@ -353,7 +379,7 @@ struct EndOfOutage<'a> {
     d: &'a Drill<'a>,
     baseline: &'a Baseline,
     /// The check made then, and its time.
-    checked: Option<(Vec<Verification>, OffsetDateTime)>,
+    checked: Option<(Checked, OffsetDateTime)>,
 }
 
 impl EndOfOutage<'_> {
@@ -462,13 +488,18 @@ fn conclude(
     let views = replayed.engine.snapshot();
     let succeeded = matches!(ran.outcome, Some(RunOutcome::Succeeded));
 
-    let (mut verifications, verified_at) = match ran.checked {
+    let (checked, verified_at) = match ran.checked {
         Some(c) => c,
-        None if opts.scenario == Scenario::TamperedBackup => {
-            (verify_untouched(d.sim, &opts.target_region), d.clock.now())
-        }
+        None if opts.scenario == Scenario::TamperedBackup => (
+            Checked {
+                verifications: verify_untouched(d.sim, &opts.target_region),
+                restored: Default::default(),
+            },
+            d.clock.now(),
+        ),
         None => (baseline.settings(d.sim, &d.region, opts), d.clock.now()),
     };
+    let mut verifications = checked.verifications;
     // Microsoft's side lags the release (and lifeboat waits for it beside the rest of the
     // recovery), so it is checked once the run has ended; it is not part of the RTO.
     if opts.scenario != Scenario::TamperedBackup {
@@ -507,6 +538,10 @@ fn conclude(
             backup_id: Some(backup.id.clone()),
             backup_taken_at: Some(backup.taken_at),
             target_seconds: opts.rpo_target.map(|t| t.as_secs_f64()),
+            source: Some(match opts.backup {
+                Some(_) => RpoSource::SnapshotAge,
+                None => RpoSource::SimulatedDay,
+            }),
             ..Rpo::default()
         },
         api,
@@ -515,6 +550,7 @@ fn conclude(
         detected,
         not_recreated_by_microsoft: NotRecreated::documented(),
         verdict: Verdict::default(),
+        resources: Some(resources(opts, backup, baseline, &d.region, checked.restored)),
     };
     r.compute_verdict();
     if ran.interruptions > 0 {
@@ -530,6 +566,38 @@ fn conclude(
         }
     }
     Ok(DrillOutcome { report: r, drill_dir: d.drill_dir.to_path_buf(), run_dir: Some(ran.run.dir) })
+}
+
+/// The report's counts: the snapshot's, the failed region's share of it, and what the
+/// independent check found back (in a tampered-backup drill, which must refuse the restore,
+/// nothing).
+fn resources(
+    opts: &SimDrillOptions,
+    backup: &Backup,
+    baseline: &Baseline,
+    region: &str,
+    restored: std::collections::BTreeMap<crate::backup::ResourceKind, u64>,
+) -> Resources {
+    let named = |m: std::collections::BTreeMap<crate::backup::ResourceKind, u64>| {
+        m.into_iter().map(|(k, n)| (k.as_str().to_string(), n)).collect()
+    };
+    let to_restore = named(baseline.to_restore(region));
+    let (seeded_from, store, notes) = match &opts.backup {
+        Some(org) => (
+            "snapshot",
+            Some(org.store_url.clone()),
+            org.passed_over.iter().chain(&org.seeding_notes).cloned().collect(),
+        ),
+        None => ("tenant", None, Vec::new()),
+    };
+    Resources {
+        seeded_from: seeded_from.into(),
+        store,
+        in_snapshot: named(backup.manifest.counts.clone()),
+        to_restore,
+        restored: named(restored),
+        notes,
+    }
 }
 
 /// Why a run that did not succeed did not, for the verdict's reasons: it never ended, the first

@@ -157,6 +157,7 @@ fn base(run_id: &str, scenario: Scenario) -> DrillReport {
         detected: vec![],
         not_recreated_by_microsoft: NotRecreated::documented(),
         verdict: Verdict::default(),
+        resources: None,
     }
 }
 
