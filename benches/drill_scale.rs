@@ -135,11 +135,20 @@ fn check(o: &std::process::Output, what: &str) {
 fn main() {
     let repos: usize =
         std::env::var("DRILL_SCALE_REPOS").ok().and_then(|s| s.parse().ok()).unwrap_or(5_000);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let tenant_file = dir.path().join("tenant.json");
+    // `DRILL_SCALE_DIR=DIR` keeps the tenant, the store and the drill there (to profile the
+    // drill again: `lifeboat --state-dir DIR/state --backup-store DIR/org-store drill
+    // --from-backup`); by default a temporary directory.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let kept = std::env::var_os("DRILL_SCALE_DIR").map(std::path::PathBuf::from);
+    let root = kept.as_deref().unwrap_or(tmp.path());
+    std::fs::create_dir_all(root).expect("the directory exists");
+    let _ = std::fs::remove_dir_all(root.join("state"));
+    let _ = std::fs::remove_dir_all(root.join("org-store"));
+    let dir = root;
+    let tenant_file = dir.join("tenant.json");
     std::fs::write(&tenant_file, tenant(repos).to_string()).expect("tenant written");
-    let store = dir.path().join("org-store");
-    let state = dir.path().join("state");
+    let store = dir.join("org-store");
+    let state = dir.join("state");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -168,7 +168,7 @@ async fn back_up(d: &Drill<'_>) -> Result<(Backup, Baseline), UserError> {
                 "restoring from snapshot {} of {} (taken {}), copied into the drill's own store",
                 org.id(),
                 org.store_url,
-                org.taken_at()
+                org.taken_at_text()
             ),
         );
         let store_dir = d.drill_dir.join("backups");
@@ -280,6 +280,10 @@ async fn run_runbook(
     let mut end = EndOfOutage { d, baseline, checked: None };
     let mut crashes = Crashes::new(opts);
     let mut progress = 0usize;
+    // The run as it stands after each stretch: read incrementally (only what each stretch
+    // appended), not replayed whole; a run of thousands of journaled writes and hundreds of
+    // polling stretches would otherwise replay it hundreds of times.
+    let mut after: Option<Watcher> = None;
     let secret_params = runner::secret_params_of(&plan);
     let outcome = loop {
         if d.clock.now() - injected_at > MAX_SIMULATED {
@@ -301,8 +305,18 @@ async fn run_runbook(
             continue;
         };
         let outcome = outcome.map_err(UserError::from)?;
-        let views =
-            runner::load(&run.dir, &run.registry).map_err(UserError::from)?.engine.snapshot();
+        let views = match &mut after {
+            Some(w) => {
+                w.refresh(&run.registry).map_err(UserError::from)?;
+                w.engine().snapshot()
+            }
+            None => {
+                let mut w = Watcher::open(&run.dir, &run.registry).map_err(UserError::from)?;
+                let views = w.engine().snapshot();
+                after = Some(w);
+                views
+            }
+        };
         progress = views
             .iter()
             .filter(|v| v.instance.as_ref().is_some_and(|i| i.state.is_terminal()))

@@ -75,6 +75,10 @@ impl OrgSnapshot {
     pub fn taken_at(&self) -> OffsetDateTime {
         self.manifest.time
     }
+    /// [`OrgSnapshot::taken_at`], RFC 3339.
+    pub fn taken_at_text(&self) -> String {
+        rfc3339(self.manifest.time)
+    }
 }
 
 /// A problem of the organisation's store, as bad input of the drill (exit 2): the store is not
@@ -144,29 +148,32 @@ pub async fn load(
                     .with_hint("run `lifeboat backup create` first, or check --backup-store"));
                 };
                 // None verifies: the newest one's own problem says which object.
-                let e = read_whole(store, last).await.err().unwrap_or_else(|| {
-                    UserError::usage(format!(
-                        "no snapshot of backup store `{}` verifies",
-                        store.url()
-                    ))
-                });
-                return Err(UserError::usage(format!(
-                    "no snapshot of backup store `{}` verifies ({} listed); the newest, {}: {}",
-                    store.url(),
-                    all.len(),
-                    last.id,
-                    e.message
-                ))
-                .with_hint(e.hint.unwrap_or_else(|| {
-                    "`lifeboat backup verify --read-data` lists every problem".into()
-                })));
+                let why = match read_whole(store, last).await {
+                    Err(BackupError::Integrity { message }) => message,
+                    Err(e) => return Err(unfit(store, e)),
+                    Ok(_) => "it did not verify when the store was scanned".into(),
+                };
+                return Err(unfit(
+                    store,
+                    BackupError::integrity(format!(
+                        "none of its {} snapshots verifies; the newest, {} ({}): {why}",
+                        all.len(),
+                        last.id,
+                        rfc3339(last.time)
+                    )),
+                ));
             };
             for newer in all.iter().rev().take_while(|s| s.id != m.id) {
                 let why = match read_whole(store, newer).await {
-                    Err(e) => e.message,
-                    Ok(_) => "it did not verify when it was chosen".into(),
+                    Err(BackupError::Integrity { message }) => message,
+                    Err(e) => return Err(unfit(store, e)),
+                    Ok(_) => "it did not verify when the store was scanned".into(),
                 };
-                passed_over.push(format!("snapshot {} ({}): {why}", newer.id, rfc3339(newer.time)));
+                passed_over.push(format!(
+                    "snapshot {} ({}) passed over, it does not verify: {why}",
+                    newer.id,
+                    rfc3339(newer.time)
+                ));
             }
             all.into_iter().find(|s| s.id == m.id).ok_or_else(|| {
                 UserError::failed(format!("snapshot {} vanished from the listing", m.id))
@@ -183,7 +190,17 @@ pub async fn load(
             Err(e) => return Err(unfit(store, e)),
         },
     };
-    let (manifest, objects, files) = read_whole(store, &info).await?;
+    let (manifest, objects, files) = read_whole(store, &info).await.map_err(|e| match e {
+        BackupError::Integrity { message } => unfit(
+            store,
+            BackupError::integrity(format!(
+                "snapshot {} ({}): {message}",
+                info.id,
+                rfc3339(info.time)
+            )),
+        ),
+        other => unfit(store, other),
+    })?;
     Ok(OrgSnapshot {
         store_url: store.url().to_string(),
         manifest,
@@ -199,17 +216,10 @@ pub async fn load(
 type Whole = (Manifest, BTreeMap<String, (ResourceKind, Value)>, Vec<(StorePath, Bytes)>);
 
 /// One snapshot, read whole: its manifest (authenticated), every object re-hashed, and the files
-/// a byte-for-byte copy needs. A problem names the snapshot and, for an object, the object and
-/// the resource it holds (exit 2).
-async fn read_whole(store: &Store, info: &SnapshotInfo) -> Result<Whole, UserError> {
-    let in_snapshot = |e: BackupError| match e {
-        BackupError::Integrity { message } => {
-            BackupError::Integrity { message: format!("snapshot {}: {message}", info.id) }
-        }
-        other => other,
-    };
-    let (manifest, authenticity) =
-        open_manifest(store, info).await.map_err(|e| unfit(store, in_snapshot(e)))?;
+/// a byte-for-byte copy needs. An integrity problem names the object and the resource it holds
+/// (the caller names the snapshot).
+async fn read_whole(store: &Store, info: &SnapshotInfo) -> Result<Whole, BackupError> {
+    let (manifest, authenticity) = open_manifest(store, info).await?;
     warn_unauthenticated(store, &info.id, &authenticity);
     // Each object once, however many resources share it.
     let mut by_hash: HashMap<&str, Vec<&str>> = HashMap::new();
@@ -220,26 +230,22 @@ async fn read_whole(store: &Store, info: &SnapshotInfo) -> Result<Whole, UserErr
     let read: Vec<(String, Bytes, Value)> = futures::stream::iter(by_hash.keys().copied())
         .map(|hash| async move {
             load_object_sealed(store, hash).await.map(|(b, v)| (hash.to_string(), b, v)).map_err(
-                |e| {
-                    let rid = by_hash.get(hash).and_then(|r| r.first()).copied().unwrap_or("");
-                    match e {
-                        BackupError::Integrity { message } => BackupError::Integrity {
-                            message: format!("snapshot {}: {message} (for {rid})", info.id),
-                        },
-                        other => other,
+                |e| match e {
+                    BackupError::Integrity { message } => {
+                        let rid = by_hash.get(hash).and_then(|r| r.first()).copied().unwrap_or("");
+                        BackupError::Integrity { message: format!("{message} (for {rid})") }
                     }
+                    other => other,
                 },
             )
         })
         .buffer_unordered(READ_CONCURRENCY)
         .try_collect()
-        .await
-        .map_err(|e| unfit(store, e))?;
+        .await?;
     let mut bodies: HashMap<String, Value> = HashMap::with_capacity(read.len());
     let mut files: Vec<(StorePath, Bytes)> = Vec::with_capacity(read.len() + 3);
     for (hash, bytes, body) in read {
-        let path = crate::backup::store::object_path(&hash).map_err(|e| unfit(store, e))?;
-        files.push((path, bytes));
+        files.push((crate::backup::store::object_path(&hash)?, bytes));
         bodies.insert(hash, body);
     }
     let mut objects = BTreeMap::new();
@@ -253,16 +259,10 @@ async fn read_whole(store: &Store, info: &SnapshotInfo) -> Result<Whole, UserErr
         (info.path.clone(), true),
         (auth::signature_path(&info.path), false),
     ] {
-        match store.get(&path).await.map_err(|e| unfit(store, e))? {
+        match store.get(&path).await? {
             Some(bytes) => files.push((path, bytes)),
             None if required => {
-                return Err(unfit(
-                    store,
-                    BackupError::integrity(format!(
-                        "snapshot {}: `{path}` vanished while it was read",
-                        info.id
-                    )),
-                ))
+                return Err(BackupError::integrity(format!("`{path}` vanished while it was read")))
             }
             None => {}
         }
@@ -270,20 +270,43 @@ async fn read_whole(store: &Store, info: &SnapshotInfo) -> Result<Whole, UserErr
     Ok((manifest, objects, files))
 }
 
+/// How many threads write the drill's copy (creating thousands of small files is the cost).
+const COPY_THREADS: usize = 4;
+
 /// Writes the snapshot's files, exactly as read, into a new local store at `dir`, and opens it
 /// with the organisation's reading keys: the store the drill's runbook restores from.
 pub async fn copy_into(snapshot: &OrgSnapshot, dir: &Path) -> Result<Store, UserError> {
-    for (path, bytes) in &snapshot.files {
-        let file = dir.join(path.as_ref());
-        let fail = |e: std::io::Error| {
-            UserError::failed(format!("cannot copy the snapshot into {}", file.display()))
-                .with_source(e)
-        };
-        if let Some(parent) = file.parent() {
-            std::fs::create_dir_all(parent).map_err(fail)?;
-        }
-        std::fs::write(&file, bytes).map_err(fail)?;
+    let fail = |file: &Path, e: std::io::Error| {
+        UserError::failed(format!("cannot copy the snapshot into {}", file.display()))
+            .with_source(e)
+    };
+    let parents: std::collections::BTreeSet<std::path::PathBuf> = snapshot
+        .files
+        .iter()
+        .filter_map(|(path, _)| dir.join(path.as_ref()).parent().map(Path::to_path_buf))
+        .collect();
+    for p in &parents {
+        std::fs::create_dir_all(p).map_err(|e| fail(p, e))?;
     }
+    let chunk = snapshot.files.len().div_ceil(COPY_THREADS).max(1);
+    std::thread::scope(|scope| {
+        let writers: Vec<_> = snapshot
+            .files
+            .chunks(chunk)
+            .map(|files| {
+                scope.spawn(move || -> Result<(), UserError> {
+                    for (path, bytes) in files {
+                        let file = dir.join(path.as_ref());
+                        std::fs::write(&file, bytes).map_err(|e| fail(&file, e))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        writers.into_iter().try_for_each(|w| {
+            w.join().unwrap_or_else(|_| Err(UserError::failed("a copying thread panicked")))
+        })
+    })?;
     let store = Store::open(&dir.to_string_lossy(), (snapshot.keys)()?)?;
     Ok(store)
 }
