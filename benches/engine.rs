@@ -42,9 +42,11 @@ fn plan(n: usize, width: usize, concurrency: usize) -> Plan {
             needs: if i >= width { vec![format!("s{}", i - width)] } else { vec![] },
             with: Default::default(),
             for_each: None,
+            label: None,
             when: None,
             retry: RetryPolicy::default(),
             timeout: None,
+            expected: None,
             description: None,
             span: Span::default(),
         })
@@ -174,12 +176,7 @@ fn journal_of(
     let reg = registry();
     let mut engine = Engine::new(Arc::new(p.clone()), "bench", 1, &|u| reg.class_of(u));
     let events = run_to_end(&mut engine, 18);
-    let actor = Actor {
-        user: "bench".into(),
-        host: "bench".into(),
-        azure_principal: None,
-        azure_principal_name: None,
-    };
+    let actor = Actor::os("bench", "bench");
     let run_dir = runner::create_run(dir, &p, "replay", t0(), &actor, 1).unwrap();
     let (mut w, _) = Writer::open(&run_dir.join(journal::JOURNAL_FILE)).unwrap();
     // The header and `RunStarted` are written by `create_run`.

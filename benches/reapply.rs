@@ -181,6 +181,7 @@ async fn main() {
         run_id: "bench".into(),
         step: "reapply".into(),
         branch: None,
+        label: None,
         item: None,
         attempt: 1,
         poll: 0,

@@ -132,7 +132,14 @@ static CATALOG: &[StepKindInfo] = &[
         name: "gate.approval",
         class: StepClass::Idempotent,
         description: "waits until a person approves (`lifeboat approve RUN STEP`)",
-        inputs: &[input("prompt", false, "what the approver is asked to confirm")],
+        inputs: &[
+            input("prompt", false, "what the approver is asked to confirm"),
+            input(
+                "four_eyes",
+                false,
+                "true: the approver must be another person than the one who started the run (Azure object id when both have one, else user@host); default false",
+            ),
+        ],
         services: &[],
         read_only: false,
         test_only: false,
@@ -195,6 +202,7 @@ static CATALOG: &[StepKindInfo] = &[
             input("dry_run", false, "true: list the writes and the diff, change nothing"),
             input("max_in_flight", false, "writes in flight at once, 1 to 64 (default 16)"),
             input("restore_exclude", false, "field paths not to restore (after Azure refused a stored value), e.g. properties.actionableRemediation.x"),
+            input("drill", false, "true in a live drill (`lifeboat drill --live` only): the connector and its DevOps configuration only, autoDiscovery Disabled; what is below (owned by production) is listed as not rehearsed"),
         ],
         services: &[ServiceNeed::Azure, ServiceNeed::BackupStore],
         read_only: false,
@@ -210,6 +218,7 @@ static CATALOG: &[StepKindInfo] = &[
             input("new_resource_id", true, "resource ID of the connector that replaces it"),
             input("adopted", false, "true: the new connector was adopted, its own settings are not compared"),
             input("restore_exclude", false, "field paths not to restore (after Azure refused a stored value), e.g. properties.actionableRemediation.x"),
+            input("drill", false, "true in a live drill (`lifeboat drill --live` only): the connector and its DevOps configuration only, autoDiscovery Disabled; what is below (owned by production) is listed as not rehearsed"),
         ],
         services: &[ServiceNeed::Azure, ServiceNeed::BackupStore],
         read_only: false,
@@ -299,6 +308,7 @@ static CATALOG: &[StepKindInfo] = &[
             input("candidates", false, "connectors that may be adopted (discover's `all`)"),
             input("authorization_codes", false, "file of `<old-connector-name> <code>` lines"),
             input("restore_exclude", false, "field paths not to restore (after Azure refused a stored value), e.g. properties.actionableRemediation.x"),
+            input("drill", false, "true in a live drill (`lifeboat drill --live` only): never adopts, names the connector `<old>-drill-<hash of the run ID>`, autoDiscovery Disabled, and without a code does not wait for a portal authorization (said as not rehearsed)"),
             poll_interval_input("how often to check for portal authorization (default 1m, at least 1s)"),
         ],
         services: &[ServiceNeed::Azure, ServiceNeed::BackupStore],
@@ -362,6 +372,19 @@ static CATALOG: &[StepKindInfo] = &[
         test_only: false,
     },
     // end region-outage: Microsoft's side
+    // region-outage, live drill
+    StepKindInfo {
+        name: "drill.cleanup",
+        class: StepClass::Idempotent,
+        description: "a live drill's end (`lifeboat drill --live` only): deletes the drill's second connector and the resource group the run created for it, nothing it did not create",
+        inputs: &[
+            input("old_resource_id", true, "the production connector (never touched)"),
+            input("new_resource_id", true, "the drill's connector, tagged lifeboat-run=<run ID>"),
+        ],
+        services: &[ServiceNeed::Azure],
+        read_only: false,
+        test_only: false,
+    },
     StepKindInfo {
         name: "test.idempotent",
         class: StepClass::Idempotent,
@@ -406,10 +429,13 @@ static SUPPORT_INPUTS: &[InputSpec] = &[
     input("contact_first_name", false, "ticket contact"),
     input("contact_last_name", false, "ticket contact"),
     input("contact_email", false, "ticket contact"),
+    input("contact_method", false, "how Microsoft support contacts you: email (default) or phone"),
+    input("contact_phone", false, "ticket contact's phone number (needed with contact_method=phone)"),
     input("contact_country", false, "ISO 3166-1 alpha-3, e.g. usa"),
     input("contact_time_zone", false, "e.g. Pacific Standard Time"),
     input("contact_language", false, "e.g. en-US"),
     input("attest_step", false, "the manual step that records a hand-filed ticket; a fanned-out draft names its own branch of it (STEP#N), so that step fans out over the same list"),
+    input("drill", false, "true in a live drill (`lifeboat drill --live` only): the request says first that it is a drill, not an outage"),
 ];
 
 static TEST_INPUTS: &[InputSpec] = &[
@@ -427,6 +453,7 @@ static TEST_INPUTS: &[InputSpec] = &[
     },
     input("progress", false, "report the work in this many parts"),
     input("ask_secret", false, "ask the guided mode for a secret with this label"),
+    input("outputs", false, "an object whose fields are added to the outputs"),
 ];
 
 #[cfg(test)]

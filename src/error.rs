@@ -21,6 +21,9 @@ pub enum Exit {
     Locked = 4,
     /// Authentication failed.
     Auth = 5,
+    /// `approve`/`attest`/`skip` queued a request in the inbox of a run another process drives,
+    /// and that process did not record it within `--wait`: the request stays queued.
+    Queued = 6,
 }
 
 impl Exit {

@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["runbook", "azure", "sim"],
     &["backup"],
     &["engine"],
-    &["steps"],
+    &["steps", "notify"],
     &["audit"],
     &["drill"],
     &["cli"],

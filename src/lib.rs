@@ -15,6 +15,7 @@ pub mod fsutil;
 pub mod journal;
 #[cfg(test)]
 mod layers;
+pub mod notify;
 pub mod queries;
 pub mod redact;
 pub mod runbook;

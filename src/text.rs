@@ -1,6 +1,7 @@
 //! Text helpers shared by lifeboat's outputs and inputs: the characters a file may carry
-//! ([`clean_text`]), the one XML escape ([`xml_escape`]) and the one region-name rule
-//! ([`normalize_region`]). A leaf: it imports nothing from the crate, so any layer may use it.
+//! ([`clean_text`]), the one XML escape ([`xml_escape`]), the one region-name rule
+//! ([`normalize_region`]) and the one way a person reads a time ([`local_time`]). A leaf: it
+//! imports nothing from the crate, so any layer may use it.
 //!
 //! The simulator keeps its own region rule (`sim::model::normalize_region`): what ARM accepts
 //! as a region name is the simulator's knowledge, not lifeboat's (today both are the same rule).
@@ -50,6 +51,34 @@ pub fn normalize_region(r: &str) -> String {
     r.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase()
 }
 
+/// A time as a person reads it: to the second, in local time with its UTC offset,
+/// `2026-12-06 10:15:31 +01:00` (never nanoseconds). Local is what `TZ` says (a zone name such
+/// as `Europe/Paris`, or a POSIX rule such as `CET-1CEST,M3.5.0,M10.5.0/3`), else
+/// `/etc/localtime`, else UTC. Machine-read outputs (JSON, CSV, the journal) keep RFC 3339 in
+/// UTC instead.
+pub fn local_time(t: time::OffsetDateTime) -> String {
+    time_at_offset(t, local_offset(t))
+}
+
+/// [`local_time`] at a given offset.
+pub fn time_at_offset(t: time::OffsetDateTime, offset: time::UtcOffset) -> String {
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second] [offset_hour sign:mandatory]:[offset_minute]"
+    );
+    let t = t.to_offset(offset);
+    t.format(&fmt).unwrap_or_else(|_| t.to_string())
+}
+
+/// The local UTC offset at instant `t` (see [`local_time`]); UTC when it cannot be known.
+pub fn local_offset(t: time::OffsetDateTime) -> time::UtcOffset {
+    use chrono::{Offset, TimeZone};
+    let seconds = match chrono::Local.timestamp_opt(t.unix_timestamp(), 0) {
+        chrono::LocalResult::Single(l) => l.offset().fix().local_minus_utc(),
+        _ => 0,
+    };
+    time::UtcOffset::from_whole_seconds(seconds).unwrap_or(time::UtcOffset::UTC)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +104,15 @@ mod tests {
         assert_eq!(normalize_region("WestEurope"), "westeurope");
         // Only ASCII letters are folded: no Azure region has another.
         assert_eq!(normalize_region("Ä"), "Ä");
+    }
+
+    #[test]
+    fn times_for_people_are_to_the_second_with_the_offset() {
+        let t = time::macros::datetime!(2026-12-06 09:15:31.987654321 UTC);
+        assert_eq!(time_at_offset(t, time::UtcOffset::UTC), "2026-12-06 09:15:31 +00:00");
+        let cet = time::UtcOffset::from_hms(1, 0, 0).unwrap();
+        assert_eq!(time_at_offset(t, cet), "2026-12-06 10:15:31 +01:00");
+        let west = time::UtcOffset::from_hms(-3, -30, 0).unwrap();
+        assert_eq!(time_at_offset(t, west), "2026-12-06 05:45:31 -03:30");
     }
 }

@@ -60,12 +60,7 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn actor() -> Actor {
-    Actor {
-        user: "fuzz".into(),
-        host: "fuzz".into(),
-        azure_principal: None,
-        azure_principal_name: None,
-    }
+    Actor::os("fuzz", "fuzz")
 }
 
 /// Drives the engine as `runner::drive` would, with a fake executor. Engine errors are fine
@@ -100,6 +95,7 @@ fn dry_run(plan: Plan) {
                             branch,
                             attempt,
                             prompt: "fuzz".into(),
+                            four_eyes: false,
                         },
                         "manual.task" => Event::StepAwaitingAttestation {
                             step: step.clone(),

@@ -61,7 +61,7 @@ pub struct AuditEvent {
     pub time: OffsetDateTime,
     /// `header`, `signature`, or the engine event (`step_started`, `approved`, ...).
     pub event: String,
-    /// `STEP` or `STEP#N`.
+    /// `STEP`, `STEP[LABEL]` (a branch labelled by its connector) or `STEP#N`.
     pub step: Option<String>,
     pub attempt: Option<u32>,
     /// `succeeded`, `failed`, `failed (retryable)`, `waiting`, ... for results.
@@ -70,6 +70,10 @@ pub struct AuditEvent {
     pub host: Option<String>,
     pub azure_principal_name: Option<String>,
     pub azure_principal_id: Option<String>,
+    /// The Entra ID tenant of the principal (claimed by its token).
+    pub azure_tenant_id: Option<String>,
+    /// The inbox request a person's action came through (another process queued it).
+    pub inbox_request: Option<String>,
     pub method: Option<String>,
     pub resource: Option<String>,
     pub http_status: Option<u16>,
@@ -122,7 +126,7 @@ pub struct ManualAction {
 pub struct RecordWarning {
     /// The journal entry of the step's success.
     pub seq: u64,
-    /// `STEP` or `STEP#N`.
+    /// `STEP`, `STEP[LABEL]` or `STEP#N`.
     pub step: String,
     pub text: String,
 }
@@ -181,10 +185,16 @@ fn s(v: &Value, key: &str) -> Option<String> {
     }
 }
 
-fn instance(step: &str, branch: Option<u64>) -> String {
-    match branch {
-        Some(b) => format!("{step}#{b}"),
-        None => step.to_string(),
+/// Branch labels by step and branch index, from the replayed run (`engine::branch_labels`).
+type Labels = std::collections::HashMap<(String, usize), String>;
+
+/// `STEP`, `STEP[LABEL]` or `STEP#N`, as every other output names the instance.
+fn instance(step: &str, branch: Option<u64>, labels: &Labels) -> String {
+    let branch = branch.and_then(|b| usize::try_from(b).ok());
+    let label = branch.and_then(|b| labels.get(&(step.to_string(), b)));
+    match (branch, label) {
+        (Some(b), l) => crate::engine::instance_name(step, Some(b), l.map(String::as_str)),
+        (None, _) => step.to_string(),
     }
 }
 
@@ -225,11 +235,20 @@ impl AuditRecord {
                 declared.insert(id, (uses, with));
             }
         }
+        let mut labels = Labels::new();
         let status = {
             // A replay needs each kind's class only, which is the catalog's: no implementation.
             let registry = crate::engine::kind::Registry::empty();
             match crate::engine::runner::replay(path, entries.clone(), &registry) {
-                Ok(r) => status_name(&r.engine.status()),
+                Ok(r) => {
+                    for v in r.engine.snapshot() {
+                        if let (Some(b), Some(l)) = (v.branch, v.label) {
+                            labels.insert((v.step, b), l);
+                        }
+                    }
+                    status_name(&r.engine.status())
+                }
+                // Not replayable: branches keep their index (`STEP#N`).
                 Err(_) => "unknown".into(),
             }
         };
@@ -256,7 +275,7 @@ impl AuditRecord {
             events: Vec::with_capacity(entries.len()),
         };
         for e in &entries {
-            let ev = rec.absorb(e, &declared);
+            let ev = rec.absorb(e, &declared, &labels);
             rec.events.push(ev);
         }
         rec
@@ -267,6 +286,7 @@ impl AuditRecord {
         &mut self,
         e: &Entry,
         declared: &std::collections::HashMap<String, (String, Value)>,
+        labels: &Labels,
     ) -> AuditEvent {
         let p = &e.payload;
         let mut ev = AuditEvent {
@@ -280,6 +300,8 @@ impl AuditRecord {
             host: None,
             azure_principal_name: None,
             azure_principal_id: None,
+            azure_tenant_id: None,
+            inbox_request: None,
             method: None,
             resource: None,
             http_status: None,
@@ -315,7 +337,7 @@ impl AuditRecord {
         ev.event = name.clone();
         let step = s(p, "step");
         let branch = p.get("branch").and_then(Value::as_u64);
-        ev.step = step.as_deref().map(|st| instance(st, branch));
+        ev.step = step.as_deref().map(|st| instance(st, branch, labels));
         ev.attempt = p.get("attempt").and_then(Value::as_u64).map(|a| a as u32);
         let key = (ev.step.clone().unwrap_or_default(), ev.attempt.unwrap_or(0));
         let find = |attempts: &mut Vec<Attempt>| -> Option<usize> {
@@ -475,12 +497,12 @@ impl AuditRecord {
                 }
                 if name == "approved" {
                     let step_name = ev.step.clone().unwrap_or_default();
-                    let branchless = !step_name.contains('#');
+                    let branchless = branch.is_none();
+                    // An approval without a branch approves every waiting branch of its step.
+                    let base = |name: &str| name.split(['#', '[']).next().unwrap_or("").to_string();
                     for a in self.attempts.iter_mut().filter(|a| {
                         a.result == "awaiting-approval"
-                            && (a.step == step_name
-                                || (branchless
-                                    && a.step.split('#').next() == Some(step_name.as_str())))
+                            && (a.step == step_name || (branchless && base(&a.step) == step_name))
                     }) {
                         a.ended = Some(e.time);
                         a.result = "approved".into();
@@ -498,6 +520,8 @@ impl AuditRecord {
             ev.host = s(by, "host");
             ev.azure_principal_id = s(by, "azure_principal");
             ev.azure_principal_name = s(by, "azure_principal_name");
+            ev.azure_tenant_id = s(by, "azure_tenant");
+            ev.inbox_request = s(by, "request");
         }
     }
 

@@ -8,6 +8,7 @@
 //! external URL, and the Markdown has no link, image, autolink or raw HTML made of journaled text.
 
 use super::{AuditEvent, AuditRecord};
+use crate::engine::Actor;
 use crate::text::{clean_text, xml_escape};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -26,6 +27,8 @@ pub const CSV_COLUMNS: &[&str] = &[
     "host",
     "azure_principal_name",
     "azure_principal_id",
+    "azure_tenant_id",
+    "inbox_request",
     "method",
     "resource",
     "http_status",
@@ -36,8 +39,14 @@ pub const CSV_COLUMNS: &[&str] = &[
     "hash",
 ];
 
+/// RFC 3339 as journaled, for the CSV (machine-read).
 fn ts(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// A time as people read it (Markdown, HTML, JUnit text): local, to the second, with the offset.
+fn human(t: OffsetDateTime) -> String {
+    crate::text::local_time(t)
 }
 
 fn row(e: &AuditEvent) -> Vec<String> {
@@ -53,6 +62,8 @@ fn row(e: &AuditEvent) -> Vec<String> {
         o(&e.host),
         o(&e.azure_principal_name),
         o(&e.azure_principal_id),
+        o(&e.azure_tenant_id),
+        o(&e.inbox_request),
         o(&e.method),
         o(&e.resource),
         e.http_status.map(|s| s.to_string()).unwrap_or_default(),
@@ -248,15 +259,29 @@ fn md_code(s: &str) -> String {
     code_span(&export_text(s).replace(['\r', '\n'], " "))
 }
 
-fn actor_text(user: &Option<String>, name: &Option<String>, id: &Option<String>) -> String {
-    let mut s = user.clone().unwrap_or_default();
-    match (name, id) {
-        (Some(n), Some(i)) => s.push_str(&format!(" (Azure: {n}, {i})")),
-        (Some(n), None) => s.push_str(&format!(" (Azure: {n})")),
-        (None, Some(i)) => s.push_str(&format!(" (Azure: {i})")),
-        (None, None) => {}
+/// A person as the record shows them: the Azure principal (claimed by the token of the command
+/// that acted) with the OS user and host next to it, and the inbox request it came through.
+fn actor_text(a: &Actor) -> String {
+    let mut s = a.describe();
+    if let Some(r) = &a.request {
+        s.push_str(&format!(", through inbox request {r}"));
     }
     s
+}
+
+/// [`actor_text`] of a journal entry's normalized columns.
+fn event_actor_text(e: &AuditEvent) -> String {
+    match &e.user {
+        None => String::new(),
+        Some(user) => {
+            let mut a = Actor::os(user.clone(), e.host.clone().unwrap_or_default());
+            a.azure_principal = e.azure_principal_id.clone();
+            a.azure_principal_name = e.azure_principal_name.clone();
+            a.azure_tenant = e.azure_tenant_id.clone();
+            a.request = e.inbox_request.clone();
+            actor_text(&a)
+        }
+    }
 }
 
 fn params_text(r: &AuditRecord) -> Vec<(String, String)> {
@@ -285,14 +310,10 @@ pub fn to_markdown(r: &AuditRecord) -> String {
     o.push_str(&format!("| Runbook | {} ({}) |\n", md(&r.runbook_name), md_code(&r.runbook_path)));
     o.push_str(&format!("| Runbook SHA-256 | {} |\n", md_code(&r.runbook_sha256)));
     o.push_str(&format!("| Status | {} |\n", md(&r.status)));
-    o.push_str(&format!("| Started | {} |\n", ts(r.started)));
-    o.push_str(&format!("| Last entry | {} |\n", ts(r.last_entry)));
+    o.push_str(&format!("| Started | {} |\n", human(r.started)));
+    o.push_str(&format!("| Last entry | {} |\n", human(r.last_entry)));
     if let Some(a) = &r.started_by {
-        o.push_str(&format!(
-            "| Started by | {} on {} |\n",
-            md(&actor_text(&Some(a.user.clone()), &a.azure_principal_name, &a.azure_principal)),
-            md(&a.host)
-        ));
+        o.push_str(&format!("| Started by | {} |\n", md(&actor_text(a))));
     }
     o.push_str(&format!("| Journal | format {}, {} entries |\n", md(&r.journal_format), r.entries));
     o.push_str(&format!("| Final hash | {} |\n", md_code(&r.final_hash)));
@@ -334,8 +355,8 @@ pub fn to_markdown(r: &AuditRecord) -> String {
             md(&a.step),
             md(a.uses.as_deref().unwrap_or("")),
             a.attempt,
-            ts(a.started),
-            a.ended.map(ts).unwrap_or_default(),
+            human(a.started),
+            a.ended.map(human).unwrap_or_default(),
             md(&a.result),
             md(a.error.as_deref().unwrap_or("")),
             md_code(&compact(&a.inputs)),
@@ -352,14 +373,10 @@ pub fn to_markdown(r: &AuditRecord) -> String {
             o.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} | {} |\n",
                 m.seq,
-                ts(m.time),
+                human(m.time),
                 md(&m.action),
                 md(m.step.as_deref().unwrap_or("")),
-                md(&actor_text(
-                    &Some(m.by.user.clone()),
-                    &m.by.azure_principal_name,
-                    &m.by.azure_principal
-                )),
+                md(&actor_text(&m.by)),
                 md(&m.by.host),
                 md(m.text.as_deref().unwrap_or("")),
             ));
@@ -378,7 +395,7 @@ pub fn to_markdown(r: &AuditRecord) -> String {
             o.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 e.seq,
-                ts(e.time),
+                human(e.time),
                 md(e.step.as_deref().unwrap_or("")),
                 md(e.method.as_deref().unwrap_or("")),
                 md(e.resource.as_deref().unwrap_or("")),
@@ -396,16 +413,12 @@ pub fn to_markdown(r: &AuditRecord) -> String {
         o.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             e.seq,
-            ts(e.time),
+            human(e.time),
             md(&e.event),
             md(e.step.as_deref().unwrap_or("")),
             e.attempt.map(|a| a.to_string()).unwrap_or_default(),
             md(e.result.as_deref().unwrap_or("")),
-            md(&if e.user.is_some() {
-                actor_text(&e.user, &e.azure_principal_name, &e.azure_principal_id)
-            } else {
-                String::new()
-            }),
+            md(&event_actor_text(e)),
             md(e.detail.as_deref().unwrap_or("")),
             md_code(&e.hash),
         ));
@@ -477,8 +490,8 @@ pub fn to_junit(r: &AuditRecord) -> String {
             out.push_str(&format!(
                 "attempt {}: {} {} -> {}{}\n",
                 a.attempt,
-                ts(a.started),
-                a.ended.map(ts).unwrap_or_else(|| "-".into()),
+                human(a.started),
+                a.ended.map(human).unwrap_or_else(|| "-".into()),
                 a.result,
                 a.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
             ));
@@ -532,8 +545,8 @@ fn html_view(r: &AuditRecord) -> Value {
         .map(|a| {
             json!({
                 "step": c(&a.step), "uses": c(a.uses.as_deref().unwrap_or("")),
-                "attempt": a.attempt, "started": ts(a.started),
-                "ended": a.ended.map(ts).unwrap_or_default(),
+                "attempt": a.attempt, "started": human(a.started),
+                "ended": a.ended.map(human).unwrap_or_default(),
                 "result": c(&a.result), "class": result_class(&a.result),
                 "error": c(a.error.as_deref().unwrap_or("")),
                 "inputs": c(&compact(&a.inputs)),
@@ -547,11 +560,14 @@ fn html_view(r: &AuditRecord) -> Value {
         .iter()
         .map(|m| {
             json!({
-                "seq": m.seq, "time": ts(m.time), "action": c(&m.action),
+                "seq": m.seq, "time": human(m.time), "action": c(&m.action),
                 "step": c(m.step.as_deref().unwrap_or("")), "user": c(&m.by.user),
                 "host": c(&m.by.host),
                 "principal_name": o(&m.by.azure_principal_name),
                 "principal_id": o(&m.by.azure_principal),
+                "principal_tenant": o(&m.by.azure_tenant),
+                "claimed": m.by.azure_principal.is_some() || m.by.azure_principal_name.is_some(),
+                "request": o(&m.by.request),
                 "text": c(m.text.as_deref().unwrap_or("")),
             })
         })
@@ -561,7 +577,7 @@ fn html_view(r: &AuditRecord) -> Value {
         .iter()
         .map(|e| {
             json!({
-                "seq": e.seq, "time": ts(e.time), "step": o(&e.step), "method": o(&e.method),
+                "seq": e.seq, "time": human(e.time), "step": o(&e.step), "method": o(&e.method),
                 "resource": o(&e.resource),
                 "status": e.http_status.map(|s| s.to_string()).unwrap_or_default(),
                 "request_id": o(&e.request_id), "correlation_id": o(&e.correlation_id),
@@ -574,11 +590,7 @@ fn html_view(r: &AuditRecord) -> Value {
         .iter()
         .filter(|e| !matches!(e.event.as_str(), "step_progress" | "scratch_saved" | "timer_fired"))
         .map(|e| {
-            let who = if e.user.is_some() {
-                actor_text(&e.user, &e.azure_principal_name, &e.azure_principal_id)
-            } else {
-                String::new()
-            };
+            let who = event_actor_text(e);
             let what = match (&e.method, &e.resource) {
                 (Some(m), Some(res)) => format!(
                     "{m} {res}{}",
@@ -587,7 +599,7 @@ fn html_view(r: &AuditRecord) -> Value {
                 _ => e.detail.clone().unwrap_or_default(),
             };
             json!({
-                "seq": e.seq, "time": ts(e.time), "event": c(&e.event.replace('_', " ")),
+                "seq": e.seq, "time": human(e.time), "event": c(&e.event.replace('_', " ")),
                 "step": o(&e.step),
                 "attempt": e.attempt.map(|a| a.to_string()).unwrap_or_default(),
                 "result": o(&e.result),
@@ -608,17 +620,7 @@ fn html_view(r: &AuditRecord) -> Value {
         .iter()
         .map(|w| json!({"seq": w.seq, "step": c(&w.step), "text": c(&w.text)}))
         .collect();
-    let started_by = r
-        .started_by
-        .as_ref()
-        .map(|a| {
-            format!(
-                "{} on {}",
-                actor_text(&Some(a.user.clone()), &a.azure_principal_name, &a.azure_principal),
-                a.host
-            )
-        })
-        .unwrap_or_default();
+    let started_by = r.started_by.as_ref().map(actor_text).unwrap_or_default();
     json!({
         "run_id": c(&r.run_id),
         "warnings": warnings,
@@ -627,13 +629,13 @@ fn html_view(r: &AuditRecord) -> Value {
         "runbook_sha256": c(&r.runbook_sha256),
         "status": c(&r.status),
         "status_class": result_class(&r.status),
-        "started": ts(r.started),
-        "last_entry": ts(r.last_entry),
+        "started": human(r.started),
+        "last_entry": human(r.last_entry),
         "started_by": c(&started_by),
         "journal_format": c(&r.journal_format),
         "entries": r.entries,
         "final_hash": c(&r.final_hash),
-        "signatures": r.signatures.iter().map(|s| json!({"seq": s.seq, "time": ts(s.time), "fingerprint": c(&s.key_fingerprint)})).collect::<Vec<_>>(),
+        "signatures": r.signatures.iter().map(|s| json!({"seq": s.seq, "time": human(s.time), "fingerprint": c(&s.key_fingerprint)})).collect::<Vec<_>>(),
         "params": params,
         "attempts": attempts,
         "manual": manual,

@@ -131,9 +131,24 @@ impl ArmClient {
         &self.pipeline
     }
 
+    /// This client with `hook` asked before each of its writes ([`WriteHook`]); it shares the
+    /// call log, the api-versions and the throttle of the client it comes from.
+    pub fn with_write_hook(&self, hook: Arc<dyn super::pipeline::WriteHook>) -> ArmClient {
+        let mut c = self.clone();
+        c.pipeline.set_write_hook(hook);
+        c
+    }
+
     /// Every call made so far (method, URL, resource, status, request IDs, attempts, duration).
     pub fn call_log(&self) -> Vec<CallRecord> {
         self.pipeline.call_log()
+    }
+
+    /// Who this client acts as in Azure, from an ARM token's claims (see
+    /// [`Pipeline::identify`]): `None` without a credential; an error (exit 5) for a token that
+    /// names no object id or tenant.
+    pub async fn identify(&self) -> Result<Option<super::credential::Principal>, AzureError> {
+        self.pipeline.identify().await
     }
 
     /// The principal behind the calls (name, object ID, tenant), once a token was used.
@@ -681,6 +696,16 @@ impl ArmClient {
     ) -> Result<ResourceGroup, AzureError> {
         let req = self.group_request(Method::PUT, subscription, name).json(Self::body(group)?);
         self.call(req).await
+    }
+
+    /// `ResourceGroups_Delete`: the group *and every resource in it* (long-running: followed
+    /// until ARM reports it done).
+    pub async fn delete_resource_group(
+        &self,
+        subscription: &str,
+        name: &str,
+    ) -> Result<(), AzureError> {
+        self.run_lro(self.group_request(Method::DELETE, subscription, name)).await.map(|_| ())
     }
 
     /// `ResourceGroups_List`: every group of the subscription.

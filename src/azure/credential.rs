@@ -57,14 +57,83 @@ impl Principal {
         let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
         let s = |k: &str| claims.get(k).and_then(|v| v.as_str()).map(str::to_owned);
         Some(Principal {
-            name: s("upn").or_else(|| s("unique_name")).or_else(|| s("appid")).or_else(|| s("azp")),
-            object_id: s("oid"),
-            tenant_id: s("tid"),
+            name: s("upn")
+                .or_else(|| s("preferred_username"))
+                .or_else(|| s("unique_name"))
+                .or_else(|| s("appid"))
+                .or_else(|| s("azp")),
+            object_id: s("oid").filter(|v| !v.trim().is_empty()),
+            tenant_id: s("tid").filter(|v| !v.trim().is_empty()),
         })
+    }
+
+    /// The object id and tenant, which every token Entra ID issues for ARM carries: a token
+    /// without them names nobody, so nothing may be recorded as done by it. The error names
+    /// the missing claims (never the token).
+    pub fn require_identity(&self) -> Result<(String, String), AzureError> {
+        match (&self.object_id, &self.tenant_id) {
+            (Some(o), Some(t)) => Ok((o.clone(), t.clone())),
+            (o, t) => {
+                let missing: Vec<&str> =
+                    [(o.is_none(), "`oid` (object id)"), (t.is_none(), "`tid` (tenant id)")]
+                        .iter()
+                        .filter(|(m, _)| *m)
+                        .map(|(_, n)| *n)
+                        .collect();
+                Err(AzureError::Claims(format!(
+                    "the Azure token this command obtained has no {} claim, so lifeboat cannot tell who you are in Azure and records nothing (is the credential an Entra ID user, service principal or managed identity? check `--auth` and the AZURE_* variables)",
+                    missing.join(" and no ")
+                )))
+            }
+        }
     }
 }
 
-/// A concrete credential kind.
+/// `AZURE_AUTHORITY_HOST` as the credentials use it: the Entra ID authority (token endpoint
+/// host) instead of the `--cloud`'s, as the Azure SDKs read it. https anywhere; plain http only
+/// to a loopback address (the simulator's token endpoint), which `azure_identity` is given as
+/// https and lifeboat's transport sends as http (`http::loopback_authority_transport`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authority {
+    /// The authority as `azure_identity` sees it (always https).
+    pub https: url::Url,
+    /// The real scheme is http, on loopback.
+    pub loopback: bool,
+}
+
+/// Reads `AZURE_AUTHORITY_HOST` (unset or empty: the `--cloud`'s authority).
+pub fn authority_host(env: &HashMap<String, String>) -> Result<Option<Authority>, CredentialError> {
+    let Some(raw) = env.get("AZURE_AUTHORITY_HOST").map(|v| v.trim()).filter(|v| !v.is_empty())
+    else {
+        return Ok(None);
+    };
+    let bad = |why: String| {
+        CredentialError {
+        message: format!("AZURE_AUTHORITY_HOST `{raw}` {why}"),
+        hint: "unset it for the cloud's own authority (e.g. https://login.microsoftonline.com), or use https (plain http only to 127.0.0.1/localhost, e.g. `lifeboat sim serve`)".into(),
+    }
+    };
+    let url = url::Url::parse(raw).map_err(|e| bad(format!("is not a URL ({e})")))?;
+    if url.host().is_none() || url.query().is_some() || !url.path().trim_matches('/').is_empty() {
+        return Err(bad("must be a scheme and host (and port) only".into()));
+    }
+    match url.scheme() {
+        "https" => Ok(Some(Authority { https: url, loopback: false })),
+        "http" if super::is_loopback(&url) => {
+            let port = url.port_or_known_default().unwrap_or(80);
+            let host = url.host_str().unwrap_or("127.0.0.1");
+            let https = url::Url::parse(&format!("https://{host}:{port}"))
+                .map_err(|e| bad(format!("cannot be used ({e})")))?;
+            Ok(Some(Authority { https, loopback: true }))
+        }
+        "http" => Err(bad(
+            "uses plain http to a remote host: a client secret must not travel unencrypted".into(),
+        )),
+        other => Err(bad(format!("has scheme `{other}`"))),
+    }
+}
+
+/// A concrete credential kind./// A concrete credential kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CredentialKind {
@@ -269,12 +338,44 @@ impl Credential {
                     hint: "check the TLS setup of this machine".into(),
                 })
         };
+        let authority = authority_host(env)?;
         let client_options = |kind: CredentialKind| -> Result<ClientOptions, CredentialError> {
-            Ok(ClientOptions {
-                cloud: Some(Arc::new(cloud.core_configuration())),
-                transport: Some(transport(kind)?),
-                ..Default::default()
-            })
+            // The kinds that ask Entra ID's token endpoint (the others ask a local process or a
+            // managed identity endpoint).
+            let entra = matches!(
+                kind,
+                CredentialKind::ClientSecret
+                    | CredentialKind::WorkloadIdentity
+                    | CredentialKind::AzurePipelines
+            );
+            match &authority {
+                Some(a) if entra => {
+                    let mut custom = azure_core::cloud::CustomConfiguration::default();
+                    custom.authority_host = a.https.as_str().trim_end_matches('/').to_owned();
+                    let transport = if a.loopback {
+                        super::http::loopback_authority_transport(&a.https).map_err(|e| {
+                            CredentialError {
+                                message: format!("cannot set up the {kind} credential: {e}"),
+                                hint: "check AZURE_AUTHORITY_HOST".into(),
+                            }
+                        })?
+                    } else {
+                        transport(kind)?
+                    };
+                    Ok(ClientOptions {
+                        cloud: Some(Arc::new(azure_core::cloud::CloudConfiguration::Custom(
+                            custom,
+                        ))),
+                        transport: Some(transport),
+                        ..Default::default()
+                    })
+                }
+                _ => Ok(ClientOptions {
+                    cloud: Some(Arc::new(cloud.core_configuration())),
+                    transport: Some(transport(kind)?),
+                    ..Default::default()
+                }),
+            }
         };
         let var = |k: &str| env.get(k).cloned().unwrap_or_default();
         let fail = |kind: CredentialKind, e: azure_core::Error| CredentialError {

@@ -81,7 +81,7 @@ fn fix_for(family: ApiFamily, e: &AzureError) -> (String, bool) {
                 _ => (format!("pass {}", flag(&v)), false),
             }
         }
-        AzureError::Credential(_) => (
+        AzureError::Credential(_) | AzureError::Claims(_) => (
             "sign in again (`az login`) or check --auth, --cloud and the credential's variables"
                 .into(),
             true,

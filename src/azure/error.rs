@@ -162,6 +162,10 @@ pub enum AzureError {
     /// `scheme://host[:port]` only.
     #[error("{method} {resource}: refused to send to {target}: {reason} (the bearer token goes only to the ARM endpoint, over https or plain http to loopback; check --arm-endpoint and any proxy or gateway that rewrites ARM's answers)")]
     Refused { method: String, resource: String, target: String, reason: String },
+    /// A write the client's write hook refused before sending it (`pipeline::WriteHook`: the
+    /// live drill's guard). Nothing was sent.
+    #[error("{method} {resource}: refused before sending: {reason}")]
+    WriteRefused { method: String, resource: String, reason: String },
     /// ARM refused an api-version that lifeboat does not replace by negotiation: one the caller
     /// asked for explicitly, an override, or the one this process already used successfully.
     #[error("{}", describe_refused(.family, .version, .served, .why, .refusal))]
@@ -183,6 +187,10 @@ pub enum AzureError {
     },
     #[error("cannot get an Azure access token: {0}")]
     Credential(String),
+    /// A token whose claims do not name a principal (no object id or tenant): lifeboat cannot
+    /// record who acted (exit 5).
+    #[error("{0}")]
+    Claims(String),
     #[error("{0}")]
     Config(String),
 }

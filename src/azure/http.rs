@@ -80,6 +80,57 @@ pub fn credential_transport(
     Ok(azure_core::http::Transport::new(Arc::new(client)))
 }
 
+/// The transport of a credential whose authority host is plain http on this machine
+/// (`AZURE_AUTHORITY_HOST=http://127.0.0.1:PORT`, the simulator's token endpoint).
+/// `azure_identity` refuses an authority that is not https, so it is given `https://` with the
+/// same host and port, and this transport sends exactly that origin's requests as plain http
+/// (loopback only, never through a proxy); any other request is sent as it is.
+pub fn loopback_authority_transport(
+    https_origin: &Url,
+) -> Result<azure_core::http::Transport, String> {
+    if !super::is_loopback(https_origin) {
+        return Err(format!("{https_origin} is not a loopback address"));
+    }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(20))
+        .read_timeout(Duration::from_secs(60))
+        .no_proxy()
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    Ok(azure_core::http::Transport::new(Arc::new(LoopbackAuthority {
+        inner: client,
+        origin: https_origin.origin(),
+    })))
+}
+
+/// See [`loopback_authority_transport`].
+#[derive(Debug)]
+struct LoopbackAuthority {
+    inner: reqwest::Client,
+    origin: url::Origin,
+}
+
+#[async_trait::async_trait]
+impl azure_core::http::HttpClient for LoopbackAuthority {
+    async fn execute_request(
+        &self,
+        request: &azure_core::http::Request,
+    ) -> azure_core::Result<azure_core::http::AsyncRawResponse> {
+        if request.url().origin() != self.origin {
+            return self.inner.execute_request(request).await;
+        }
+        let mut plain = request.clone();
+        if plain.url_mut().set_scheme("http").is_err() {
+            return Err(azure_core::Error::with_message(
+                azure_core::error::ErrorKind::Other,
+                "cannot send the token request to the loopback authority over http",
+            ));
+        }
+        self.inner.execute_request(&plain).await
+    }
+}
+
 /// Hosts that never go through a proxy, in `NO_PROXY` syntax.
 pub const LOCAL_HOSTS: &str = "localhost,.localhost,127.0.0.0/8,::1,169.254.0.0/16,fe80::/10";
 

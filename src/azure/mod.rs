@@ -22,7 +22,7 @@ pub use client::{ArmClient, LroOptions, Target};
 pub use credential::{AccessToken, CredentialKind, Principal, TokenSource};
 pub use error::{ArmError, AzureError, VersionPin};
 pub use id::ResourceId;
-pub use pipeline::{CallRecord, Observer, PipelineOptions, RetryPolicy};
+pub use pipeline::{CallRecord, Observer, PipelineOptions, RetryPolicy, WriteHook};
 
 use crate::error::UserError;
 use std::collections::HashMap;
@@ -206,7 +206,7 @@ fn retry_policy(env: &HashMap<String, String>) -> Result<RetryPolicy, UserError>
 /// The user-facing error for an Azure failure: exit 5 for credentials, 1 otherwise.
 pub fn user_error(e: AzureError) -> UserError {
     match &e {
-        AzureError::Credential(_) => UserError::auth(e.to_string()),
+        AzureError::Credential(_) | AzureError::Claims(_) => UserError::auth(e.to_string()),
         AzureError::Arm(a) if a.status == 401 => UserError::auth(e.to_string()),
         AzureError::Config(_) => UserError::usage(e.to_string()),
         _ => UserError::failed(e.to_string()),

@@ -42,6 +42,16 @@ pub struct CallRecord {
 
 pub type Observer = Arc<dyn Fn(&CallRecord) + Send + Sync>;
 
+/// Asked before every request that is not a read (any method but GET and HEAD) leaves the client,
+/// once per logical call, before its first attempt: `Err(reason)` refuses it, and nothing is sent
+/// ([`AzureError::WriteRefused`]). Installed with [`Pipeline::set_write_hook`] by a caller that
+/// must bound what a run may write whatever its steps do (the live drill: never the production
+/// connector or its children, and every creation ledgered first). `resource` is the resource ID
+/// the call is about, `path` the request URL's path (percent-decoded).
+pub trait WriteHook: Send + Sync {
+    fn before_write(&self, method: &str, resource: &str, path: &str) -> Result<(), String>;
+}
+
 /// Retry policy: which answers are retried, how often, and how long to wait (decorrelated jitter:
 /// `min(cap, random(base, 3 × previous))`, as in AWS' "Exponential Backoff and Jitter").
 #[derive(Debug, Clone)]
@@ -183,6 +193,7 @@ pub struct Pipeline {
     log: Arc<Mutex<Vec<CallRecord>>>,
     observer: Option<Observer>,
     principal: Arc<Mutex<Option<super::credential::Principal>>>,
+    write_hook: Option<Arc<dyn WriteHook>>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -236,12 +247,57 @@ impl Pipeline {
             log: Arc::default(),
             observer: o.observer,
             principal: Arc::default(),
+            write_hook: None,
+        })
+    }
+
+    /// Every later non-read request of this pipeline (and of the clones made after this call)
+    /// is first put to `hook` (see [`WriteHook`]).
+    pub fn set_write_hook(&mut self, hook: Arc<dyn WriteHook>) {
+        self.write_hook = Some(hook);
+    }
+
+    /// Puts a request that is not a read to the write hook, if there is one.
+    fn check_write(&self, req: &Request) -> Result<(), AzureError> {
+        let Some(hook) = &self.write_hook else { return Ok(()) };
+        if matches!(req.method, Method::GET | Method::HEAD) {
+            return Ok(());
+        }
+        let path = percent_decode(req.url.path());
+        hook.before_write(req.method.as_str(), &req.resource, &path).map_err(|reason| {
+            AzureError::WriteRefused {
+                method: req.method.to_string(),
+                resource: req.resource.clone(),
+                reason,
+            }
         })
     }
 
     /// The client-side ARM buckets (for diagnostics and tests).
     pub fn throttle(&self) -> &Throttle {
         &self.throttle
+    }
+
+    /// Who this client acts as in Azure: the claims of an ARM token (fetched now, or the cached
+    /// one), checked to name an object id and a tenant ([`Principal::require_identity`]);
+    /// `None` without a credential (`--auth none`). lifeboat reads these claims, it does not
+    /// verify them: ARM verifies the token when it is used.
+    ///
+    /// [`Principal::require_identity`]: super::credential::Principal::require_identity
+    pub async fn identify(&self) -> Result<Option<super::credential::Principal>, AzureError> {
+        let Some(src) = &self.token else { return Ok(None) };
+        let token = src.token(&self.scope).await?;
+        if token.secret().is_empty() {
+            return Ok(None);
+        }
+        let p = token.principal().ok_or_else(|| {
+            AzureError::Claims(
+                "the Azure token this command obtained is not a JWT whose claims can be read, so lifeboat cannot tell who you are in Azure and records nothing (check `--auth`)".into(),
+            )
+        })?;
+        p.require_identity()?;
+        *self.principal.lock().unwrap_or_else(|p| p.into_inner()) = Some(p.clone());
+        Ok(Some(p))
     }
 
     /// Who the calls were made as, read from the last token's claims (for the audit record);
@@ -325,6 +381,7 @@ impl Pipeline {
     /// 3xx an [`AzureError::Redirect`] (never followed).
     pub async fn send(&self, req: &Request) -> Result<Response, AzureError> {
         self.check_destination(req)?;
+        self.check_write(req)?;
         let client_request_id = uuid::Uuid::new_v4().to_string();
         let correlation_id =
             req.correlation_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
@@ -539,6 +596,28 @@ pub fn retry_after(h: &HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs_f64)
 }
 
+/// A URL path with its `%XX` escapes decoded (a malformed escape is kept as it is; bytes that are
+/// not UTF-8 become U+FFFD).
+fn percent_decode(path: &str) -> String {
+    let b = path.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// `scheme://host[:port]` of a URL: what an error may name of a destination (never its path or
 /// query, which may carry a token).
 fn origin_of(u: &Url) -> String {
@@ -685,6 +764,40 @@ mod tests {
         );
         assert!(p.rebase("http://localhost:9/next").is_ok());
         assert!(matches!(p.rebase("file:///etc/passwd"), Err(AzureError::Decode { .. })));
+    }
+
+    #[tokio::test]
+    async fn the_write_hook_sees_every_non_read_request_and_its_refusal_sends_nothing() {
+        #[derive(Default)]
+        struct Seen(Mutex<Vec<String>>);
+        impl WriteHook for Seen {
+            fn before_write(&self, method: &str, resource: &str, path: &str) -> Result<(), String> {
+                self.0.lock().unwrap().push(format!("{method} {resource} {path}"));
+                Err("not this one".into())
+            }
+        }
+        let mut p = pipeline("http://127.0.0.1:9/");
+        let hook = Arc::new(Seen::default());
+        p.set_write_hook(hook.clone());
+        let url = |m: Method| {
+            Request::new(
+                m,
+                Url::parse("http://127.0.0.1:9/s/a%20b%2Fc?api-version=1").unwrap(),
+                "/s/x",
+            )
+        };
+        for m in [Method::PUT, Method::PATCH, Method::DELETE, Method::POST] {
+            let e = p.send(&url(m.clone())).await.unwrap_err();
+            assert!(matches!(e, AzureError::WriteRefused { .. }), "{m}: {e:?}");
+            assert!(e.to_string().contains("not this one"), "{e}");
+        }
+        assert!(p.call_log().is_empty(), "nothing was sent");
+        // Reads never ask the hook (this one then fails to connect: nothing listens on :9).
+        let _ = p.send(&url(Method::GET)).await;
+        let seen = hook.0.lock().unwrap().clone();
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        assert_eq!(seen[0], "PUT /s/x /s/a b/c");
+        assert_eq!(percent_decode("/a%zz%4"), "/a%zz%4");
     }
 
     #[test]

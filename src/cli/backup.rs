@@ -125,16 +125,6 @@ impl IdentityArgs {
     pub fn keys(&self) -> Result<Keys, UserError> {
         KeyArgs { read: self.clone(), ..Default::default() }.keys()
     }
-
-    /// The reading keys of `lifeboat run` / `resume` (the `backup.load` step and the steps that
-    /// restore): `LIFEBOAT_BACKUP_IDENTITY` and `LIFEBOAT_BACKUP_VERIFY_KEY`.
-    pub fn from_env() -> IdentityArgs {
-        let var = |name: &str| std::env::var(name).ok().filter(|s| !s.is_empty());
-        IdentityArgs {
-            identity: var("LIFEBOAT_BACKUP_IDENTITY"),
-            verify_key: var("LIFEBOAT_BACKUP_VERIFY_KEY"),
-        }
-    }
 }
 
 /// Anomaly thresholds, shared by `create` and `diff`.

@@ -1,6 +1,6 @@
 //! The optional config file (TOML): settings a team keeps beside its pipelines instead of
-//! repeating them as flags: the api-version overrides and the backup freshness limit of
-//! `backup check` (below its `--max-age`):
+//! repeating them as flags: the api-version overrides, the backup freshness limit of
+//! `backup check` (below its `--max-age`) and the webhooks of `--notify`:
 //!
 //! ```toml
 //! [api-versions]
@@ -9,12 +9,16 @@
 //!
 //! [backup]
 //! max-age = "26h"
+//!
+//! [notify]
+//! urls = ["https://hooks.slack.com/services/T000/B000/XXXX"]
 //! ```
 //!
 //! Where it is read from: `--config FILE` (or `LIFEBOAT_CONFIG`), which must exist; else
 //! `<config dir>/lifeboat/config.toml` (`~/.config/lifeboat/config.toml` on Linux) when it
 //! exists. Precedence, per family: `--api-version` > `LIFEBOAT_API_VERSIONS` > the config file >
-//! lifeboat's compiled default. An unknown section or key, a bad family or version is bad input
+//! lifeboat's compiled default; for `[notify] urls`: `--notify` > `LIFEBOAT_NOTIFY` > the file
+//! (`cli::notify`). An unknown section or key, a bad family or version is bad input
 //! (exit 2) naming the file and the line, before anything is sent.
 
 use crate::azure::api::{self, ApiOverride, OverrideOrigin};
@@ -33,6 +37,19 @@ pub struct Config {
     /// `[backup]`.
     #[serde(default)]
     pub backup: BackupSection,
+    /// `[notify]`: the webhooks of `--notify` when neither the flag nor `LIFEBOAT_NOTIFY` names
+    /// any (checked by `cli::notify`).
+    #[serde(default)]
+    pub notify: Option<NotifyConfig>,
+}
+
+/// `[notify]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Webhook URLs (secrets: keep the file readable by its owner only).
+    #[serde(default)]
+    pub urls: Vec<String>,
 }
 
 /// The `[backup]` section.
@@ -70,13 +87,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, UserError> {
     let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
     toml::from_str::<Config>(text).map_err(|e| {
         let at = e.span().map(|s| format!(":{}", line_of(s.start))).unwrap_or_default();
+        // The message may quote the value it refused: a webhook URL is a secret.
         UserError::usage(format!(
             "config file {}{at}: {}",
             path.display(),
-            e.message().trim_end()
+            crate::notify::target::redact_urls_in(e.message().trim_end())
         ))
         .with_hint(
-            "the config file takes two sections: [api-versions], with FAMILY = \"VERSION\" lines (e.g. devops = \"2025-11-01-preview\"), and [backup], with max-age = \"26h\"",
+            "the config file takes three sections: [api-versions], with FAMILY = \"VERSION\" lines (e.g. devops = \"2025-11-01-preview\"), [backup], with max-age = \"26h\", and [notify], with urls = [\"https://...\"]",
         )
     })
 }

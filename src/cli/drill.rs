@@ -68,7 +68,7 @@ pub struct DrillArgs {
 
     /// Rehearse against real Azure with a second connector (seed 000); needs --connector and
     /// --drill-region
-    #[arg(long, requires_all = ["connector", "drill_region"], conflicts_with_all = ["tenant", "region", "runbook"])]
+    #[arg(long, requires_all = ["connector", "drill_region"], conflicts_with_all = ["tenant", "region", "runbook", "notify"])]
     pub live: bool,
 
     /// Live: the production connector's resource ID (never written to)
@@ -84,14 +84,25 @@ pub struct DrillArgs {
     #[arg(long, value_name = "FILE", requires = "live")]
     pub authorization_code_file: Option<PathBuf>,
 
-    /// Live: submit the drafted support request (by default it is only drafted)
+    /// Live: submit the drafted support request, marked DRILL (by default it is drafted and
+    /// attested by the drill, never filed)
     #[arg(long, requires = "live")]
     pub submit_ticket: bool,
 
+    /// Live: a support ticket parameter of the region-outage runbook (contact_first_name,
+    /// contact_last_name, contact_email, contact_country, contact_time_zone, contact_language,
+    /// severity), for --submit-ticket; repeatable
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::runbook::parse_set, requires = "live")]
+    pub set: Vec<(String, String)>,
+
     /// Remove everything an interrupted live drill created (from its cleanup ledger)
-    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["live", "scenario", "tenant", "runbook"])]
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["live", "scenario", "tenant", "runbook", "notify"])]
     pub cleanup: Option<String>,
 
+    /// Simulated drills: notifications as a run sends them (`lifeboat run --notify`), marked as
+    /// a drill
+    #[command(flatten)]
+    pub notify: super::notify::NotifyArgs,
     /// Rehearse the organisation's own backup: seed the simulator from a snapshot of the backup
     /// store (--backup-store / LIFEBOAT_BACKUP_STORE, as for `lifeboat backup`) and restore from
     /// it; the store is only read. Without a value: its newest snapshot that verifies; `latest`:
@@ -111,8 +122,31 @@ pub struct DrillArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum DrillCommand {
-    /// RTO and RPO of every drill kept in the state directory, oldest first
-    History,
+    /// RTO and RPO of every drill kept in the state directory, oldest first, with regression
+    /// and missed-target flags; `--format html` draws them as charts
+    History(HistoryArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// Output format [default: the global --output, table or json]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<HistoryFormat>,
+
+    /// Write the history to FILE instead of standard output (e.g. --format html --out
+    /// history.html)
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HistoryFormat {
+    /// The terminal table
+    Table,
+    /// One JSON array, a flags field per drill
+    Json,
+    /// One self-contained HTML page with the RTO and RPO charts (inline SVG, no script)
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -149,7 +183,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
     let state_dir = g.state_dir()?;
     match a.command {
-        Some(DrillCommand::History) => return show_history(&state_dir, g.output),
+        Some(DrillCommand::History(h)) => return show_history(&state_dir, &h, g.output),
         None => {}
     }
     if let Some(run_id) = &a.cleanup {
@@ -171,6 +205,8 @@ pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
     }
     let report_dir =
         a.report_dir.clone().unwrap_or_else(|| history::drills_dir(&state_dir).join(&run_id));
+    let mut notified = None;
+    let mut live_run = None;
     let report = if a.live {
         // Inputs first: nothing is read or written before they are all valid.
         let opts = live::LiveDrillRequest {
@@ -178,15 +214,31 @@ pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
             drill_region: a.drill_region.clone().unwrap_or_default(),
             authorization_code_file: a.authorization_code_file.clone(),
             submit_ticket: a.submit_ticket,
+            sets: a.set.clone(),
             rto_target: a.rto_target,
             rpo_target: a.rpo_target,
         }
         .validate()?;
-        live::execute_live(&opts, g.connect()?.client, &state_dir, &run_id).await?
+        let outcome = live::execute_live(&opts, g.connect()?.client, &state_dir, &run_id).await?;
+        live_run = outcome.run_dir;
+        outcome.report
     } else {
-        run_simulated(&a, g, &state_dir, &run_id).await?
+        let (report, summary) = run_simulated(&a, g, &state_dir, &run_id).await?;
+        notified = summary;
+        report
     };
-    finish(&report, &state_dir, &report_dir, a.junit.as_deref())
+    let exit = finish(&report, &state_dir, &report_dir, a.junit.as_deref());
+    if let Some(dir) = live_run {
+        println!(
+            "run: {} (`lifeboat status {run_id}`, `lifeboat audit export {run_id}`)",
+            dir.display()
+        );
+    }
+    // Last, after the summary: how the notifications went.
+    if let Some(summary) = notified {
+        crate::say_err!("{summary}");
+    }
+    exit
 }
 
 /// Validates the simulated drill's inputs (exit 2, nothing written), then runs it.
@@ -195,7 +247,9 @@ async fn run_simulated(
     g: &Globals,
     state_dir: &Path,
     run_id: &str,
-) -> anyhow::Result<DrillReport> {
+) -> anyhow::Result<(DrillReport, Option<crate::notify::Summary>)> {
+    // Webhooks are checked first: a bad one exits 2 before anything is read or written.
+    let notify = super::notify::resolve(&a.notify, g)?;
     let tenant = match a.tenant.as_str() {
         "small" => TenantChoice { source: TenantSource::Small, label: "small".into() },
         "large" => TenantChoice {
@@ -259,6 +313,7 @@ async fn run_simulated(
         }
     };
     let display = Display::new();
+    let notifier = super::notify::start(notify, true);
     let opts = SimDrillOptions {
         state_dir: state_dir.to_path_buf(),
         run_id: run_id.to_string(),
@@ -271,11 +326,30 @@ async fn run_simulated(
         rpo_target: a.rpo_target,
         seed: a.seed,
         progress: Some(display.callback()),
+        observer: super::notify::observer(&notifier),
         backup,
     };
     let outcome = simulated::run(opts).await;
     display.finish();
-    Ok(outcome?.report)
+    let run_dir = runner::runs_dir(state_dir).join(run_id);
+    let verdict = match &outcome {
+        Ok(o) if o.report.verdict.passed => vec!["drill verdict: PASSED".to_string()],
+        Ok(o) => vec![format!(
+            "drill verdict: {} ({})",
+            o.report.verdict.word(),
+            o.report.verdict.reasons.join("; ")
+        )],
+        Err(e) => vec![format!("the drill stopped: {}", e.message)],
+    };
+    let summary = if run_dir.exists() {
+        super::notify::finish_quietly(notifier, &run_dir, &crate::steps::registry(), &verdict).await
+    } else {
+        None
+    };
+    if let (Err(_), Some(s)) = (&outcome, &summary) {
+        crate::say_err!("{s}");
+    }
+    Ok((outcome?.report, summary))
 }
 
 /// `--from-backup`: the organisation's store (as `lifeboat backup` names it), opened to read,
@@ -311,13 +385,20 @@ pub fn finish(
     report_dir: &Path,
     junit: Option<&Path>,
 ) -> anyhow::Result<Exit> {
-    let written = report::write_all(report, report_dir, junit).map_err(|e| {
+    // The trend this drill is judged against: the history as kept, plus this drill. Flags never
+    // change the exit status (a missed target already fails the verdict).
+    let (trend, trend_problem) = history::trend_with(state_dir, report);
+    let written = report::write_all_with_trend(report, &trend, report_dir, junit).map_err(|e| {
         UserError::failed(format!("cannot write the drill report into {}", report_dir.display()))
             .with_source(e)
     })?;
     history::record(state_dir, report)
         .map_err(|e| UserError::failed("cannot record the drill in the history").with_source(e))?;
     print!("{}", report::render_summary(report));
+    if let Some(p) = &trend_problem {
+        println!("trend: {p}");
+    }
+    print!("{}", report::render_trend_summary(&trend, &report.run_id));
     println!("report: {}", written.html.display());
     if let Some(j) = &written.junit {
         println!("junit: {}", j.display());
@@ -325,14 +406,47 @@ pub fn finish(
     Ok(if report.verdict.passed { Exit::Ok } else { Exit::Failed })
 }
 
-fn show_history(state_dir: &Path, output: OutputFormat) -> anyhow::Result<Exit> {
+fn show_history(
+    state_dir: &Path,
+    args: &HistoryArgs,
+    output: OutputFormat,
+) -> anyhow::Result<Exit> {
+    // An --out whose directory does not exist is bad input: said before anything is read.
+    if let Some(out) = &args.out {
+        let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if out.is_dir() || !parent.is_dir() {
+            return Err(UserError::usage(format!(
+                "--out {}: {}",
+                out.display(),
+                if out.is_dir() { "is a directory" } else { "its directory does not exist" }
+            ))
+            .with_hint("give a file path in an existing directory, e.g. --out drill-history.html")
+            .into());
+        }
+    }
     let entries = history::list(state_dir).map_err(|e| {
         UserError::failed(format!("cannot list the drills under {}", state_dir.display()))
             .with_source(e)
     })?;
-    match output {
-        OutputFormat::Json => println!("{}", history::render_json(&entries)),
-        OutputFormat::Table => print!("{}", history::render_table(&entries)),
+    let format = args.format.unwrap_or(match output {
+        OutputFormat::Json => HistoryFormat::Json,
+        OutputFormat::Table => HistoryFormat::Table,
+    });
+    let text = match format {
+        HistoryFormat::Json => format!("{}\n", history::render_json(&entries)),
+        HistoryFormat::Table => history::render_table(&entries),
+        HistoryFormat::Html => history::render_html(&entries).map_err(|e| {
+            UserError::failed("cannot render the drill history page").with_source(e)
+        })?,
+    };
+    match &args.out {
+        Some(out) => {
+            crate::fsutil::write_atomic(out, text.as_bytes()).map_err(|e| {
+                UserError::failed(format!("cannot write {}", out.display())).with_source(e)
+            })?;
+            println!("history: {}", out.display());
+        }
+        None => print!("{text}"),
     }
     Ok(Exit::Ok)
 }

@@ -12,10 +12,14 @@ pub mod docs;
 pub mod doctor;
 pub mod drill;
 pub mod guided;
+pub mod identity;
+pub mod notify;
 pub mod plan;
+pub mod questions;
 pub mod run;
 pub mod runbooks;
 pub mod sim;
+pub mod status;
 pub mod watch;
 
 use crate::azure::{AuthMode, CloudName};
@@ -35,7 +39,8 @@ use std::path::PathBuf;
         records of every run.\n\n\
         Exit codes: 0 success; 1 a run, drill or verification failed; 2 bad usage or bad input \
         (nothing was done); 3 the run is paused (resume later); 4 the run is locked by another \
-        process; 5 authentication failed."
+        process; 5 authentication failed; 6 a request (approve, attest, skip) was queued in the \
+        inbox of a run another process drives and not recorded within --wait."
 )]
 pub struct Cli {
     #[command(flatten)]

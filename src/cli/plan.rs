@@ -157,7 +157,28 @@ pub fn plan_json(plan: &Plan) -> Value {
     if let Some(line) = crate::steps::target::plan_line(plan) {
         doc["placement"] = Value::String(line);
     }
+    let skipped = skipped_by_params(plan);
+    if !skipped.is_empty() {
+        doc["skipped"] = json!(skipped);
+    }
     doc
+}
+
+/// The steps whose `when` is false under the parameters alone, so the run will skip them (a
+/// live drill's `drill=true` skips, a recovery's `submit_ticket=false` ones). A condition that
+/// reads anything known only during the run is not decided here.
+pub fn skipped_by_params(plan: &Plan) -> Vec<String> {
+    let ctx = json!({"params": plan.params});
+    plan.order
+        .iter()
+        .map(|&i| &plan.runbook.steps[i])
+        .filter(|s| {
+            s.when.as_deref().is_some_and(|w| {
+                matches!(crate::engine::template::eval_condition(w, &ctx), Ok(false))
+            })
+        })
+        .map(|s| s.id.clone())
+        .collect()
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -239,6 +260,13 @@ pub fn plan_table(plan: &Plan) -> String {
     }
     if let Some(line) = crate::steps::target::plan_line(plan) {
         out.push_str(&format!("placement: {line}\n"));
+    }
+    let skipped = skipped_by_params(plan);
+    if !skipped.is_empty() {
+        out.push_str(&format!(
+            "skipped with these parameters (`when` is false): {}\n",
+            skipped.join(", ")
+        ));
     }
     out
 }

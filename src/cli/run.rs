@@ -1,13 +1,16 @@
 //! `lifeboat run`, `resume`, `status`, `approve`, `attest`, `skip`, `runs`: a thin layer over
-//! `engine::runner`. A step instance is named `STEP`, or `STEP#N` for branch N of a fanned-out
-//! step (N as shown by `lifeboat status RUN`).
+//! `engine::runner`. A step instance is named `STEP`, `STEP[LABEL]` for the branch of a
+//! fanned-out step labelled by its connector, or `STEP#N` for branch N (as `lifeboat status RUN`
+//! shows them).
 
 use super::{Globals, OutputFormat};
+use crate::azure::ArmClient;
 use crate::catalog::ServiceNeed;
 use crate::clock::{Clock, SystemClock};
+use crate::engine::inbox::{self, Inbox as _, LocalInbox, RequestState, Verb};
 use crate::engine::kind::{Registry, Services};
-use crate::engine::runner::{self, Branches, RunOptions, RunOutcome};
-use crate::engine::{self, Actor, Blocker, Event, InstanceView, Phase};
+use crate::engine::runner::{self, Branches, RunError, RunOptions, RunOutcome};
+use crate::engine::{self, Actor, Blocker, BranchRef, Event, InstanceView, Phase};
 use crate::error::{Exit, UserError};
 use crate::runbook;
 use crate::say;
@@ -31,10 +34,26 @@ pub struct RunArgs {
     /// Sign the journal when the run stops (Ed25519 private key, PKCS#8 PEM: `audit keygen`)
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
-    /// Lead a person through the run at the terminal: what each step does, prompts at gates and
-    /// manual tasks, hidden input for secrets, progress bars; Ctrl-C pauses cleanly
+    /// Lead a person through the run at the terminal: asks for what is missing (the failed and
+    /// target regions with choices, the backup identity, the ticket's contact), one line per
+    /// state change, prompts at gates and manual tasks, hidden input for secrets; Ctrl-C pauses
+    /// cleanly
     #[arg(long)]
     pub guided: bool,
+    /// Once only a person can unblock the run (a gate, a manual task, a failed step), keep
+    /// driving it this long, recording the approvals, attestations and skips that arrive from
+    /// other machines through the run's inbox, before pausing (exit 3) [default: pause at once]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub wait_for_people: std::time::Duration,
+    #[command(flatten)]
+    pub notify: super::notify::NotifyArgs,
+    /// With --guided: what each step does (once per step), whole wait messages
+    #[arg(long, requires = "guided")]
+    pub verbose: bool,
+    /// The backup store's reading keys (as `lifeboat backup`): `--identity-file` for an
+    /// encrypted store, `--verify-key` to pin the snapshots' signer
+    #[command(flatten)]
+    pub identity: super::backup::IdentityArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -53,12 +72,24 @@ pub struct ResumeArgs {
     /// Continue in guided mode (see `lifeboat run --guided`)
     #[arg(long)]
     pub guided: bool,
+    /// With --guided: what each step does (once per step), whole wait messages
+    #[arg(long, requires = "guided")]
+    pub verbose: bool,
+    /// The backup store's reading keys (as `lifeboat backup`): `--identity-file` for an
+    /// encrypted store, `--verify-key` to pin the snapshots' signer
+    #[command(flatten)]
+    pub identity: super::backup::IdentityArgs,
     /// Leave failed steps failed. By default `resume` first re-arms every failed step whose last
     /// failure was retryable (throttling, server errors, lost connections, an unavailable
     /// region) with a fresh retry budget, journaled as a `rearmed` event; a failure retrying
     /// cannot fix, and any one-shot step, stays failed for `lifeboat skip`
     #[arg(long)]
     pub no_rearm: bool,
+    /// See `lifeboat run --wait-for-people`
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub wait_for_people: std::time::Duration,
+    #[command(flatten)]
+    pub notify: super::notify::NotifyArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -79,49 +110,66 @@ pub struct StatusArgs {
 pub struct ApproveArgs {
     #[arg(value_name = "RUN_ID")]
     pub run_id: String,
-    /// The gate: `STEP`, or `STEP#N` for one branch of a fanned-out step
+    /// The gate: `STEP`, or one branch of a fanned-out step: `STEP[LABEL]` (its connector, as
+    /// `lifeboat status RUN` shows it) or `STEP#N`
     #[arg(value_name = "STEP")]
     pub step: String,
     /// Why, for the audit record
     #[arg(long)]
     pub comment: Option<String>,
     /// Approve every waiting branch of a fanned-out STEP (without it, a fanned-out step must be
-    /// named STEP#N)
+    /// named STEP[LABEL] or STEP#N)
     #[arg(long)]
     pub all: bool,
+    /// While another process drives the run, the request goes into the run's inbox: wait this
+    /// long for that process to record it (it reads the inbox every second); if it does not,
+    /// the request stays queued and the command exits 6
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub wait: std::time::Duration,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct AttestArgs {
     #[arg(value_name = "RUN_ID")]
     pub run_id: String,
-    /// The manual (or interrupted) step: `STEP`, or `STEP#N` for one branch of a fanned-out step
+    /// The manual (or interrupted) step: `STEP`, or one branch of a fanned-out step:
+    /// `STEP[LABEL]` or `STEP#N`
     #[arg(value_name = "STEP")]
     pub step: String,
     /// What was done, e.g. a ticket number; journaled for the audit record
     #[arg(long, value_name = "TEXT")]
     pub evidence: String,
     /// Attest every waiting branch of a fanned-out STEP with the same evidence (without it, a
-    /// fanned-out step must be named STEP#N)
+    /// fanned-out step must be named STEP[LABEL] or STEP#N)
     #[arg(long)]
     pub all: bool,
+    /// While another process drives the run, the request goes into the run's inbox: wait this
+    /// long for that process to record it (it reads the inbox every second); if it does not,
+    /// the request stays queued and the command exits 6
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub wait: std::time::Duration,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct SkipArgs {
     #[arg(value_name = "RUN_ID")]
     pub run_id: String,
-    /// The step to skip: `STEP`, or `STEP#N` for one branch of a fanned-out step; dependents
-    /// treat it as done
+    /// The step to skip: `STEP`, or one branch of a fanned-out step (`STEP[LABEL]` or `STEP#N`);
+    /// dependents treat it as done
     #[arg(value_name = "STEP")]
     pub step: String,
     /// Why, for the audit record
     #[arg(long, value_name = "TEXT")]
     pub reason: String,
     /// Skip every branch of a fanned-out STEP that can be skipped (or, before it fanned out,
-    /// every branch it will have); without it, a fanned-out step must be named STEP#N
+    /// every branch it will have); without it, a fanned-out step must be named STEP[LABEL] or STEP#N
     #[arg(long)]
     pub all: bool,
+    /// While another process drives the run, the request goes into the run's inbox: wait this
+    /// long for that process to record it (it reads the inbox every second); if it does not,
+    /// the request stays queued and the command exits 6
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub wait: std::time::Duration,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -147,17 +195,20 @@ fn services_for(
     plan: &runbook::Plan,
     g: &Globals,
     run_dir: Option<&std::path::Path>,
+    identity: &super::backup::IdentityArgs,
+    client: Option<crate::azure::ArmClient>,
 ) -> anyhow::Result<Services> {
     let mut services = Services::new();
     if plan_needs(plan, ServiceNeed::Azure) {
-        let conn = g.connect()?;
-        services.insert(Arc::new(conn.client));
+        let client = match client {
+            Some(c) => c,
+            None => g.connect()?.client,
+        };
+        services.insert(Arc::new(client));
     }
     // A recovery without backup (`--set backup=none`) opens no store and asks for no identity.
-    if plan_needs(plan, ServiceNeed::BackupStore)
-        && !crate::steps::backup_load::plan_without_backup(plan)
-    {
-        let keys = super::backup::IdentityArgs::from_env().keys()?;
+    if super::questions::needs_store(plan) {
+        let keys = identity.keys()?;
         let store = super::backup::open_store(g, keys, true).map_err(|e| no_store_hint(plan, e))?;
         services.insert(Arc::new(store));
     }
@@ -169,7 +220,7 @@ fn services_for(
 
 /// The error `lifeboat run` would give for a missing local backup store that `plan` needs, or
 /// `None` (a store exists, is remote, or is not needed).
-fn missing_store(plan: &runbook::Plan, g: &Globals) -> Option<UserError> {
+pub(super) fn missing_store(plan: &runbook::Plan, g: &Globals) -> Option<UserError> {
     if !plan_needs(plan, ServiceNeed::BackupStore)
         || crate::steps::backup_load::plan_without_backup(plan)
     {
@@ -205,21 +256,83 @@ fn no_store_hint(plan: &runbook::Plan, e: anyhow::Error) -> anyhow::Error {
 }
 
 pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
+    // Webhooks are checked first: a bad one exits 2 before anything is read or written.
+    let notify = super::notify::resolve(&a.notify, g)?;
     if a.guided {
         super::guided::require_terminal()?;
     }
     // Everything that can be wrong with the input is checked before the run directory exists.
-    let mut plan = runbook::load(&a.runbook, &a.set).map_err(UserError::from)?;
-    if a.guided {
-        // No backup store: guided mode offers a recovery without backup (backup=none), and asks
-        // for the new connectors' DevOps configuration when there is none.
-        let missing = missing_store(&plan, g);
-        let extra = super::guided::ask_backup_choice(&plan, &a.set, missing).await?;
-        if !extra.is_empty() {
-            let sets: Vec<(String, String)> = a.set.iter().cloned().chain(extra).collect();
-            plan = runbook::load(&a.runbook, &sets).map_err(UserError::from)?;
+    let path = a.runbook.clone();
+    let runbook_arg = a.runbook.display().to_string();
+    let load_plan = |sets: &[(String, String)]| runbook::load(&path, sets);
+    let load_graph = |sets: &[(String, String)]| runbook::load_for_graph(&path, sets);
+    let mut identity = a.identity.clone();
+    let mut client = None;
+    let mut header = serde_json::Map::new();
+    let (plan, asker) = if a.guided {
+        // Guided mode asks for what is missing, before anything is written.
+        let mut asker = super::questions::Asker::new(super::questions::Interrupt::install()?);
+        let loader = super::questions::Loader { plan: &load_plan, graph: &load_graph };
+        let p = super::questions::prepare(
+            &mut asker,
+            &loader,
+            a.set.clone(),
+            g,
+            &mut client,
+            &mut identity,
+        )
+        .await?;
+        if !p.asked.is_empty() {
+            let secret = |k: &str| p.plan.runbook.param(k).is_some_and(|d| d.secret);
+            let sets: Vec<String> = p
+                .sets
+                .iter()
+                .map(|(k, v)| {
+                    if secret(k) {
+                        format!("--set {k}=...")
+                    } else {
+                        format!("--set {k}={}", super::questions::shell(v))
+                    }
+                })
+                .collect();
+            say!("");
+            say!(
+                "the same answers next time: lifeboat run {} {} --guided",
+                super::questions::shell(&runbook_arg),
+                sets.join(" ")
+            );
+            header.insert("guided".into(), serde_json::json!({ "asked": p.asked }));
         }
-    }
+        if super::questions::needs_store(&p.plan) {
+            let from = if p.identity_prompted {
+                "hidden prompt"
+            } else {
+                "--identity-file or LIFEBOAT_BACKUP_IDENTITY"
+            };
+            header.insert(
+                "backup_identity".into(),
+                identity_record(identity.identity.is_some(), from),
+            );
+        }
+        (p.plan, Some(asker))
+    } else {
+        if let Ok(rb) = load_graph(&a.set) {
+            if let Some(e) =
+                super::questions::missing_params_error("run", &runbook_arg, &rb, &a.set)
+            {
+                return Err(e.into());
+            }
+        }
+        let plan = load_plan(&a.set).map_err(UserError::from)?;
+        if super::questions::needs_store(&plan) {
+            let from = "--identity-file or LIFEBOAT_BACKUP_IDENTITY";
+            header.insert(
+                "backup_identity".into(),
+                identity_record(identity.identity.is_some(), from),
+            );
+        }
+        (plan, None)
+    };
     let sign_key = a.sign_key.as_deref().map(crate::audit::sign::load_signing_key).transpose()?;
     let registry = crate::steps::registry();
     for step in &plan.runbook.steps {
@@ -250,31 +363,81 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
     // Read-only steps (discovery, backup) are rehearsed now: bad regions, a backup without the
     // failed connectors and the like exit 2 before the run exists or anything is written. The
     // rehearsal and the run share one connection and one store (and so the api-versions).
-    let mut services = services_for(&plan, g, None)?;
-    crate::steps::recovery::preflight(&plan, &registry, Arc::new(services.clone()), clock())
-        .await?;
+    let mut services = services_for(&plan, g, None, &identity, client)?;
+    super::questions::check_identity(&services).await?;
+    // Who starts the run: with a credential, the Azure principal of its token too (a token
+    // without the expected claims exits 5 here, before anything is written).
+    let actor = super::identity::actor(services.get::<ArmClient>().as_deref()).await?;
+    let preflight =
+        crate::steps::recovery::preflight(&plan, &registry, Arc::new(services.clone()), clock());
+    match &asker {
+        // Ctrl-C during the checks: nothing was written, exit 2 as during the questions.
+        Some(asker) => {
+            let mut interrupt = asker.interrupt();
+            tokio::select! {
+                r = preflight => r?,
+                _ = interrupt.wait() => asker.check_interrupted()?,
+            }
+            asker.check_interrupted()?;
+        }
+        None => preflight.await?,
+    }
     let seed = rand::random::<u64>();
-    let dir = runner::create_run(&state_dir, &plan, &run_id, now(), &Actor::current(), seed)
+    let dir = runner::create_run_with(&state_dir, &plan, &run_id, now(), &actor, seed, header)
         .map_err(UserError::from)?;
     say!("run {run_id} started ({} steps)", plan.runbook.steps.len());
     services.insert(Arc::new(crate::steps::services::RunDir(dir.clone())));
     let secrets = runner::secret_params_of(&plan);
-    if a.guided {
-        let exit = super::guided::drive_guided(&dir, &run_id, &registry, services, secrets).await?;
+    let notifier = super::notify::start(notify, false);
+    if let Some(asker) = asker {
+        let opts = super::guided::GuidedOptions {
+            verbose: a.verbose,
+            interrupt: asker.interrupt(),
+            observer: super::notify::observer(&notifier),
+        };
+        let exit =
+            super::guided::drive_guided(&dir, &run_id, &registry, services, secrets, opts).await;
+        super::notify::finish(notifier, &dir, &registry, &[]).await;
+        let exit = exit?;
         sign_if_asked(&dir, sign_key.as_ref())?;
         return Ok(exit);
     }
-    drive(&dir, &run_id, &registry, Arc::new(services), secrets, sign_key.as_ref()).await
+    let how = Drive { actor, wait_for_people: a.wait_for_people, notifier };
+    drive(&dir, &run_id, &registry, Arc::new(services), secrets, sign_key.as_ref(), how).await
+}
+
+/// What the run header records of the backup identity: whether one was given and how, never
+/// the identity.
+fn identity_record(given: bool, from: &str) -> serde_json::Value {
+    if given {
+        serde_json::json!({ "given": true, "from": from })
+    } else {
+        serde_json::json!({ "given": false })
+    }
 }
 
 pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> {
-    if a.guided {
+    // Webhooks are checked first: a bad one exits 2 before anything is read or written.
+    let notify = super::notify::resolve(&a.notify, g)?;
+    let asker = if a.guided {
         super::guided::require_terminal()?;
-    }
+        Some(super::questions::Asker::new(super::questions::Interrupt::install()?))
+    } else {
+        None
+    };
     let dir = runner::run_dir(&g.state_dir()?, &a.run_id).map_err(UserError::from)?;
     let sign_key = a.sign_key.as_deref().map(crate::audit::sign::load_signing_key).transpose()?;
     let registry = crate::steps::registry();
-    let header = runner::load(&dir, &registry).map_err(UserError::from)?.header;
+    let loaded = runner::load(&dir, &registry).map_err(UserError::from)?;
+    // Whether a step that reads the backup store has yet to finish: only then is its identity
+    // asked for (guided) or checked up front.
+    let store_ahead = loaded.engine.snapshot().iter().any(|v| {
+        !v.instance.as_ref().is_some_and(|i| i.state.is_terminal())
+            && crate::catalog::catalog()
+                .iter()
+                .any(|k| k.name == v.uses && k.services.contains(&ServiceNeed::BackupStore))
+    });
+    let header = loaded.header;
     let plan: runbook::Plan =
         serde_json::from_value(header.get("plan").cloned().unwrap_or_default()).map_err(|e| {
             UserError::failed(format!("run {}: the journal header holds no plan ({e})", a.run_id))
@@ -324,32 +487,58 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
             }
         }
     }
-    let services = services_for(&plan, g, Some(&dir))?;
+    let mut identity = a.identity.clone();
+    let mut asker = asker;
+    if let (Some(asker), true) = (asker.as_mut(), store_ahead) {
+        super::questions::ask_identity(asker, &plan, g, &mut identity).await?;
+    }
+    let services = services_for(&plan, g, Some(&dir), &identity, None)?;
+    if store_ahead {
+        super::questions::check_identity(&services).await?;
+    }
+    let actor = super::identity::actor(services.get::<ArmClient>().as_deref()).await?;
     if !changed.is_empty() {
         let shown = serde_json::Value::Object(changed.clone()).to_string();
         runner::apply_manual(
             &dir,
             &registry,
-            Event::ParamsChanged { params: changed, by: Actor::current() },
+            Event::ParamsChanged { params: changed, by: actor.clone() },
             now(),
         )
         .map_err(UserError::from)?;
         say!("parameters changed for the rest of run {}: {shown}", a.run_id);
     }
     if !a.no_rearm {
-        let rearmed = runner::rearm_failed(&dir, &registry, &Actor::current(), now())
-            .map_err(UserError::from)?;
+        let rearmed =
+            runner::rearm_failed(&dir, &registry, &actor, now()).map_err(UserError::from)?;
         for (name, reason) in rearmed {
             say!("re-armed step {name} (its last failure may pass now: {reason})");
         }
     }
-    if a.guided {
+    let notifier = super::notify::start(notify, false);
+    if let Some(asker) = asker {
+        let opts = super::guided::GuidedOptions {
+            verbose: a.verbose,
+            interrupt: asker.interrupt(),
+            observer: super::notify::observer(&notifier),
+        };
         let exit =
-            super::guided::drive_guided(&dir, &a.run_id, &registry, services, secrets).await?;
+            super::guided::drive_guided(&dir, &a.run_id, &registry, services, secrets, opts).await;
+        super::notify::finish(notifier, &dir, &registry, &[]).await;
+        let exit = exit?;
         sign_if_asked(&dir, sign_key.as_ref())?;
         return Ok(exit);
     }
-    drive(&dir, &a.run_id, &registry, Arc::new(services), secrets, sign_key.as_ref()).await
+    let how = Drive { actor, wait_for_people: a.wait_for_people, notifier };
+    drive(&dir, &a.run_id, &registry, Arc::new(services), secrets, sign_key.as_ref(), how).await
+}
+
+/// Who drives, how long a drive waits for people (`--wait-for-people`), and who is told
+/// (`--notify`).
+struct Drive {
+    actor: Actor,
+    wait_for_people: std::time::Duration,
+    notifier: Option<Arc<crate::notify::Notifier>>,
 }
 
 async fn drive(
@@ -359,15 +548,27 @@ async fn drive(
     services: Arc<Services>,
     secret_params: serde_json::Map<String, serde_json::Value>,
     sign_key: Option<&ed25519_dalek::SigningKey>,
+    how: Drive,
 ) -> anyhow::Result<Exit> {
-    let options = RunOptions { secret_params, ..RunOptions::default() };
-    let outcome =
-        runner::drive(dir, registry, services, clock(), &options).await.map_err(UserError::from)?;
+    let Drive { actor, wait_for_people, notifier } = how;
+    let observer = super::notify::observer(&notifier);
+    let options =
+        RunOptions { actor, secret_params, wait_for_people, observer, ..RunOptions::default() };
+    let outcome = runner::drive(dir, registry, services, clock(), &options).await;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            // The people notified hear that the run stopped, whatever stopped it.
+            super::notify::finish(notifier, dir, registry, &[]).await;
+            return Err(UserError::from(e).into());
+        }
+    };
     sign_if_asked(dir, sign_key)?;
     print!("{}", crate::redact::scrub_output(&describe_outcome(run_id, &outcome)));
     if let Ok(r) = runner::load(dir, registry) {
         print!("{}", crate::redact::scrub_output(&describe_warnings(run_id, &r.engine.snapshot())));
     }
+    super::notify::finish(notifier, dir, registry, &[]).await;
     Ok(outcome.exit())
 }
 
@@ -449,90 +650,200 @@ pub fn describe_warnings(run_id: &str, views: &[InstanceView]) -> String {
 }
 
 fn describe_blocker(run_id: &str, b: &Blocker) -> String {
-    let name = b.name();
+    let shown = b.name();
+    let name = super::status::shell_arg(&shown);
     let msg = b.message.as_deref().unwrap_or("");
     match (b.phase, b.interrupted) {
         (Phase::AwaitingApproval, _) => {
-            format!("  step {name} awaits approval: {msg}\n    lifeboat approve {run_id} {name} --comment TEXT\n")
+            format!("  step {shown} awaits approval: {msg}\n    lifeboat approve {run_id} {name} --comment TEXT\n")
         }
         (Phase::AwaitingAttestation, false) => {
-            format!("  step {name} is a manual task: {msg}\n    lifeboat attest {run_id} {name} --evidence TEXT\n")
+            format!("  step {shown} is a manual task: {msg}\n    lifeboat attest {run_id} {name} --evidence TEXT\n")
         }
         (Phase::AwaitingAttestation, true) => format!(
-            "  step {name} was interrupted and must never run twice: check whether it took effect, then\n    lifeboat attest {run_id} {name} --evidence TEXT    (it did)\n    lifeboat skip {run_id} {name} --reason TEXT        (it did not, or it is not needed)\n"
+            "  step {shown} was interrupted and must never run twice: check whether it took effect, then\n    lifeboat attest {run_id} {name} --evidence TEXT    (it did)\n    lifeboat skip {run_id} {name} --reason TEXT        (it did not, or it is not needed)\n"
         ),
-        _ => format!("  step {name}: {msg}\n"),
+        _ => format!("  step {shown}: {msg}\n"),
     }
 }
 
+/// A time as people read it: local, to the second, with the offset.
 fn fmt_time(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    crate::text::local_time(t)
 }
 
-fn parse_step(text: &str) -> Result<(String, Option<usize>), UserError> {
+fn parse_step(text: &str) -> Result<(String, Option<BranchRef>), UserError> {
     engine::parse_instance_name(text).ok_or_else(|| {
         UserError::usage(format!("step `{text}` is not a step name"))
-            .with_hint("use STEP, or STEP#N for branch N")
+            .with_hint("use STEP, STEP[LABEL] for a branch by its label (as `lifeboat status RUN` shows it), or STEP#N for branch N")
     })
 }
 
-/// `STEP` or `STEP#N`; `--all` only with a plain `STEP` (it picks every branch).
-fn parse_target(text: &str, all: bool) -> Result<(String, Option<usize>, Branches), UserError> {
+/// A person's `STEP`, `STEP[LABEL]` or `STEP#N`, and whether `--all` was given (only with a
+/// plain `STEP`: it picks every branch).
+struct Target {
+    text: String,
+    step: String,
+    branch: Option<BranchRef>,
+    branches: Branches,
+}
+
+fn parse_target(text: &str, all: bool) -> Result<Target, UserError> {
     let (step, branch) = parse_step(text)?;
-    match (branch, all) {
-        (Some(_), true) => Err(UserError::usage(format!(
-            "`{text}` names one branch and --all asks for every branch"
-        ))
-        .with_hint("drop #N to act on every branch, or drop --all")),
-        (_, true) => Ok((step, branch, Branches::All)),
-        (_, false) => Ok((step, branch, Branches::Named)),
+    let branches = match (&branch, all) {
+        (Some(_), true) => {
+            return Err(UserError::usage(format!(
+                "`{text}` names one branch and --all asks for every branch"
+            ))
+            .with_hint("drop [LABEL] or #N to act on every branch, or drop --all"))
+        }
+        (_, true) => Branches::All,
+        (_, false) => Branches::Named,
+    };
+    Ok(Target { text: text.to_string(), step, branch, branches })
+}
+
+/// A person's `approve`, `attest` or `skip`: the step instance as typed (`STEP`, `STEP#N`,
+/// `STEP[label]`) is resolved against the run, the person identified (`identity::for_run`),
+/// then the event journaled under the run's lock; while another process holds the lock (it
+/// drives the run), the request goes into the run's inbox and this waits up to `wait` for that
+/// process to record or refuse it (exit 6 if it does neither in time: the request stays queued).
+async fn manual(
+    g: &Globals,
+    run_id: &str,
+    verb: Verb,
+    typed: &str,
+    all: bool,
+    text: Option<String>,
+    wait: std::time::Duration,
+) -> anyhow::Result<Exit> {
+    // Syntax and `--all` with a branch: bad input before anything is read.
+    let target = parse_target(typed, all)?;
+    let dir = runner::run_dir(&g.state_dir()?, run_id).map_err(UserError::from)?;
+    let registry = crate::steps::registry();
+    let replayed = runner::load(&dir, &registry).map_err(UserError::from)?;
+    let plan: runbook::Plan =
+        serde_json::from_value(replayed.header.get("plan").cloned().unwrap_or_default()).map_err(
+            |e| UserError::failed(format!("run {run_id}: the journal header holds no plan ({e})")),
+        )?;
+    // An unknown step or branch is bad input now, whoever drives the run: nothing is queued.
+    let (step, branch) = inbox::resolve_parsed(&replayed.engine, &target.step, target.branch)
+        .map_err(|e| {
+            UserError::usage(format!("run {run_id}: {e}"))
+                .with_hint(format!("`lifeboat status {run_id}` lists its steps and branches"))
+        })?;
+    let by = super::identity::for_run(&plan, g).await?;
+    let request = inbox::Request::new(verb, &target.text, all, text, by, now());
+    let mut event = request.event(step, branch);
+    if let Event::Approved { by, .. } | Event::Attested { by, .. } | Event::Skipped { by, .. } =
+        &mut event
+    {
+        by.request = None;
+    }
+    match runner::apply_manual_to(&dir, &registry, event, now(), target.branches) {
+        Ok(applied) => {
+            // Exactly which instances the command changed (with --all, maybe several).
+            let names = if applied.changed.is_empty() {
+                typed.to_string()
+            } else {
+                applied.changed.join(", ")
+            };
+            println!(
+                "{} {names} of run {run_id}; continue with: lifeboat resume {run_id}",
+                verb.done()
+            );
+            Ok(Exit::Ok)
+        }
+        Err(RunError::Locked(crate::journal::lock::LockError::Held { holder, .. })) => {
+            let driver = holder.map(|h| h.to_string()).unwrap_or_else(|| "another process".into());
+            queue(&dir, run_id, &registry, &request, &driver, wait).await
+        }
+        Err(e) => Err(UserError::from(e).into()),
     }
 }
 
-fn manual(
-    g: &Globals,
+/// Puts `request` into the run's inbox and waits up to `wait` for the process driving the run
+/// to record it (its id in the journal) or refuse it; takes the inbox over itself if that
+/// process lets the run go meanwhile.
+async fn queue(
+    dir: &std::path::Path,
     run_id: &str,
-    event: Event,
-    branches: Branches,
-    what: &str,
-    step: &str,
+    registry: &Registry,
+    request: &inbox::Request,
+    driver: &str,
+    wait: std::time::Duration,
 ) -> anyhow::Result<Exit> {
-    let dir = runner::run_dir(&g.state_dir()?, run_id).map_err(UserError::from)?;
-    let applied = runner::apply_manual_to(&dir, &crate::steps::registry(), event, now(), branches)
-        .map_err(UserError::from)?;
-    // Exactly which instances the command changed (with --all, maybe several).
-    let names =
-        if applied.changed.is_empty() { step.to_string() } else { applied.changed.join(", ") };
-    println!("{what} {names} of run {run_id}; continue with: lifeboat resume {run_id}");
-    Ok(Exit::Ok)
+    let inbox = LocalInbox::for_run(dir);
+    let name = inbox.put(request).map_err(|e| UserError::failed(e.to_string()))?;
+    let what = format!("{} {}", request.verb.name(), request.step);
+    say!(
+        "run {run_id} is driven by {driver}: queued request {} ({what}) in its inbox; waiting up to {} for that process to record it",
+        request.id,
+        humantime::format_duration(wait)
+    );
+    let mut journal = inbox::JournalWatch::new(&dir.join(crate::journal::JOURNAL_FILE));
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        if let Some(seq) = journal.find(&request.id).ok().flatten() {
+            println!(
+                "{what} of run {run_id}: recorded at seq {seq} by the process driving the run (request {})",
+                request.id
+            );
+            return Ok(Exit::Ok);
+        }
+        match inbox.state(&name) {
+            Ok(RequestState::Refused(reason)) => {
+                return Err(UserError::usage(format!(
+                    "{what} of run {run_id} was refused by the process driving the run: {reason}"
+                ))
+                .with_hint(format!(
+                    "nothing was journaled; the request is kept in {}",
+                    inbox.dir().join(inbox::REFUSED_DIR).join(&name).display()
+                ))
+                .into());
+            }
+            Ok(RequestState::Pending) => {
+                // The driver may have let the run go: then this process takes the inbox.
+                match runner::drain_inbox(dir, registry, now()) {
+                    Ok(_) | Err(RunError::Locked(_)) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot take the run's inbox"),
+                }
+            }
+            Ok(RequestState::Done | RequestState::Unknown) | Err(_) => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    say!(
+        "{what} of run {run_id} is not recorded yet: the process driving the run did not take it within {}. The request stays queued ({}); it is recorded when that process next reads its inbox, or by the next `lifeboat resume {run_id}`; `lifeboat status {run_id}` shows it",
+        humantime::format_duration(wait),
+        inbox.dir().join(&name).display()
+    );
+    Ok(Exit::Queued)
 }
 
 pub async fn execute_approve(a: ApproveArgs, g: &Globals) -> anyhow::Result<Exit> {
-    let (step, branch, branches) = parse_target(&a.step, a.all)?;
-    let event = Event::Approved { step, branch, by: Actor::current(), comment: a.comment };
-    manual(g, &a.run_id, event, branches, "approved", &a.step)
+    manual(g, &a.run_id, Verb::Approve, &a.step, a.all, a.comment, a.wait).await
 }
 
 pub async fn execute_attest(a: AttestArgs, g: &Globals) -> anyhow::Result<Exit> {
-    let (step, branch, branches) = parse_target(&a.step, a.all)?;
     if a.evidence.trim().is_empty() {
         return Err(UserError::usage("--evidence is empty")
             .with_hint("say what was done, e.g. a ticket number")
             .into());
     }
-    let event = Event::Attested { step, branch, by: Actor::current(), evidence: a.evidence };
-    manual(g, &a.run_id, event, branches, "attested", &a.step)
+    manual(g, &a.run_id, Verb::Attest, &a.step, a.all, Some(a.evidence), a.wait).await
 }
 
 pub async fn execute_skip(a: SkipArgs, g: &Globals) -> anyhow::Result<Exit> {
-    let (step, branch, branches) = parse_target(&a.step, a.all)?;
     if a.reason.trim().is_empty() {
         return Err(UserError::usage("--reason is empty")
             .with_hint("say why the step is skipped")
             .into());
     }
-    let event = Event::Skipped { step, branch, by: Actor::current(), reason: a.reason };
-    manual(g, &a.run_id, event, branches, "skipped", &a.step)
+    manual(g, &a.run_id, Verb::Skip, &a.step, a.all, Some(a.reason), a.wait).await
 }
 
 pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> {
@@ -544,25 +855,48 @@ pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> 
         return super::watch::watch(&dir, &run_id, a.interval, g).await;
     }
     let r = runner::load(&dir, &crate::steps::registry()).map_err(UserError::from)?;
-    let snapshot = r.engine.snapshot();
-    let status = r.engine.status();
+    let mut status = super::status::RunStatus::build(&run_id, &r.engine, &r.header);
+    add_inbox(&mut status, &dir);
     match g.output {
-        OutputFormat::Json => {
-            let doc = serde_json::json!({ "run_id": run_id, "status": status, "steps": snapshot });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
-        }
-        OutputFormat::Table => {
-            println!("run {run_id}: {}", status_name(&status));
-            print!("{}", status_table(&snapshot, now()));
-        }
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&status)?),
+        OutputFormat::Table => print!("{}", status.render(&r.engine.snapshot(), now())),
     }
     Ok(Exit::Ok)
+}
+
+/// The run's inbox in `status`: the requests waiting for the process driving the run (who,
+/// what, since) as `pending_requests`, and the last requests it refused (why) as warnings.
+fn add_inbox(status: &mut super::status::RunStatus, dir: &std::path::Path) {
+    for p in runner::pending_requests(dir) {
+        let since = p.since.map(crate::text::local_time);
+        let when = since.clone().unwrap_or_else(|| "?".into());
+        status.pending_requests.push(match &p.request {
+            Ok(r) => serde_json::json!({
+                "file": p.name, "id": r.id, "verb": r.verb, "step": r.step, "all": r.all,
+                "by": r.by.describe(), "actor": r.by, "since": since,
+                "summary": format!("{} (queued {when})", r.summary()),
+            }),
+            Err(e) => serde_json::json!({
+                "file": p.name, "since": since, "problem": e,
+                "summary": format!("warning: inbox file {} {e} (queued {when}); it will be refused", p.name),
+            }),
+        });
+    }
+    const SHOWN: usize = 5;
+    let refused = runner::refused_requests(dir);
+    for r in refused.iter().skip(refused.len().saturating_sub(SHOWN)) {
+        let text = match &r.request {
+            Some(q) => format!("refused inbox request {} ({}): {}", q.id, q.summary(), r.reason),
+            None => format!("refused: {}", r.reason),
+        };
+        status.warnings.push(super::status::StatusWarning { instance: "inbox".into(), text });
+    }
 }
 
 fn status_name(s: &engine::Status) -> String {
     match s {
         engine::Status::Active { next_timer: Some(t) } => {
-            format!("active (next timer {})", fmt_time(*t))
+            format!("active (next check {})", fmt_time(*t))
         }
         engine::Status::Active { next_timer: None } => "active".into(),
         engine::Status::Paused => "paused (waits for a person)".into(),
@@ -600,35 +934,13 @@ pub fn status_table(views: &[InstanceView], now: OffsetDateTime) -> String {
                     ))
                     .to_string()
                 });
-                let warnings: Vec<String> = i
-                    .outputs
-                    .as_ref()
-                    .filter(|_| i.state.phase() == Phase::Succeeded)
-                    .map(crate::catalog::output_warnings)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|w| format!("warning: {w}"))
-                    .collect();
-                let note = i
-                    .error
-                    .clone()
-                    .filter(|_| i.state.phase() == Phase::Failed)
-                    .or_else(|| (!warnings.is_empty()).then(|| warnings.join("; ")))
-                    .or_else(|| i.waiting_for.clone())
-                    .or_else(|| i.outputs.as_ref().and_then(not_restored_note));
-                let note = match (&i.state, note) {
-                    (engine::State::Waiting { until, .. }, n) => {
-                        format!("{} (until {})", n.unwrap_or_default(), fmt_time(*until))
-                    }
-                    (_, n) => n.unwrap_or_default(),
-                };
                 [
                     v.name(),
                     i.state.phase().name().to_string(),
                     i.attempt.to_string(),
                     i.first_started.map(fmt_time).unwrap_or_else(|| "-".into()),
                     duration.unwrap_or_else(|| "-".into()),
-                    note,
+                    super::status::row_note(i),
                 ]
             }
         };
@@ -703,6 +1015,7 @@ pub async fn execute_runs(c: RunsCommand, g: &Globals) -> anyhow::Result<Exit> {
                         "STEPS DONE".into(),
                         "STARTED".into(),
                         "BY".into(),
+                        "WAITS FOR".into(),
                     ]];
                     for r in &runs {
                         rows.push([
@@ -715,6 +1028,7 @@ pub async fn execute_runs(c: RunsCommand, g: &Globals) -> anyhow::Result<Exit> {
                             format!("{}/{}", r.steps_done, r.steps_total),
                             r.started.map(fmt_time).unwrap_or_default(),
                             r.started_by.clone().unwrap_or_default(),
+                            r.waits_for.clone().unwrap_or_default(),
                         ]);
                     }
                     print!("{}", render_rows(&rows));

@@ -54,12 +54,9 @@ pub fn rows(views: &[InstanceView], now: OffsetDateTime) -> Vec<Row> {
                 };
                 let note = match (&i.state, &i.error, &i.waiting_for) {
                     (State::Failed, Some(e), _) => e.clone(),
-                    (State::Waiting { until, .. }, _, None) => format!(
-                        "until {}",
-                        until
-                            .format(&time::format_description::well_known::Rfc3339)
-                            .unwrap_or_default()
-                    ),
+                    (State::Waiting { until, .. }, _, None) => {
+                        format!("until {}", crate::text::local_time(*until))
+                    }
                     (_, _, Some(w)) if !i.state.is_terminal() => w.clone(),
                     _ => String::new(),
                 };
@@ -99,6 +96,8 @@ fn status_text(s: &Status) -> &'static str {
 struct Look {
     status: Status,
     views: Vec<InstanceView>,
+    /// What `status --output json` shows.
+    report: super::status::RunStatus,
 }
 
 /// Brings the run's state up to date (the first look replays the journal; later ones read only
@@ -111,8 +110,11 @@ fn look(dir: &Path, watcher: &mut Option<Watcher>, registry: &Registry) -> Resul
         }
         None => watcher.insert(Watcher::open(dir, registry).map_err(|e| e.to_string())?),
     };
+    let header = w.header().clone();
+    let run_id = w.run_id().to_string();
     let engine = w.engine();
-    Ok(Look { status: engine.status(), views: engine.snapshot() })
+    let report = super::status::RunStatus::build(&run_id, engine, &header);
+    Ok(Look { status: engine.status(), views: engine.snapshot(), report })
 }
 
 fn stamp(path: &Path) -> Option<(u64, SystemTime)> {
@@ -181,14 +183,10 @@ pub async fn watch(
                 let _ = term.write_str(&text);
                 drawn_lines = text.lines().count();
             } else if changed {
-                let at = now
-                    .format(time::macros::format_description!("[hour]:[minute]:[second]"))
-                    .unwrap_or_default();
+                let at = crate::text::local_time(now);
                 if g.output == OutputFormat::Json {
-                    let doc = serde_json::json!({
-                        "run_id": run_id, "status": l.status, "steps": l.views,
-                    });
-                    println!("{doc}");
+                    // One `status --output json` document per line.
+                    println!("{}", serde_json::to_string(&l.report)?);
                 } else {
                     for r in &rows {
                         // Duration alone changes every second: it is not a change worth a line.

@@ -6,7 +6,10 @@
 //! fsync'd *before* each create (`intent`), so a crash between the request and its answer still
 //! leaves a record of what may exist; `removed` lines record what cleanup deleted. Cleanup walks
 //! the intents newest first and deletes what is still there; deleting what is already gone
-//! counts as done, so cleanup can be repeated until it succeeds.
+//! counts as done, so cleanup can be repeated until it succeeds. Only what the drill made is
+//! deleted: a connector or resource group must carry the tag `lifeboat-run=<run id>` (set only
+//! on what a run creates), and a group that holds any other connector is kept (deleting a group
+//! deletes everything in it).
 
 use crate::azure::{ArmClient, AzureError, ResourceId};
 use serde::{Deserialize, Serialize};
@@ -51,6 +54,8 @@ impl WriteGuard {
 pub enum CreatedKind {
     /// A security connector (deleting it deletes its DevOps children).
     Connector,
+    /// The resource group the drill's connector went into (created when absent).
+    ResourceGroup,
     /// A support ticket (`--submit-ticket`); tickets cannot be deleted, cleanup closes them.
     SupportTicket,
 }
@@ -167,12 +172,77 @@ impl CleanupItem {
     }
 }
 
-/// Removes every outstanding resource of the ledger, newest first; each success is recorded as
-/// `removed` at once, so a cleanup interrupted in turn resumes where it stopped.
+/// The tag values that mark a resource as made by the drill `run_id`: `lifeboat-run` (the
+/// runbook's steps) or `lifeboat-drill` (live drills of earlier versions).
+fn made_by(tags: Option<&std::collections::BTreeMap<String, String>>, run_id: &str) -> bool {
+    tags.is_some_and(|t| {
+        [crate::steps::connector::TAG_RUN, "lifeboat-drill"]
+            .iter()
+            .any(|k| t.get(*k).is_some_and(|v| v == run_id))
+    })
+}
+
+/// Deletes the drill's connector `id` if it is there and the drill made it.
+async fn remove_connector(client: &ArmClient, id: &str, run_id: &str) -> Result<String, String> {
+    let rid = ResourceId::parse(id).map_err(|e| format!("not a resource ID ({e})"))?;
+    match client.get_connector(&rid).await {
+        Err(e) if is_not_found(&e) => return Ok("already gone".into()),
+        Err(e) => return Err(e.to_string()),
+        Ok(c) if !made_by(c.tags.as_ref(), run_id) => {
+            return Err(format!(
+                "it does not carry the tag lifeboat-run={run_id}, so this drill did not make it: left in place (check it in the portal)"
+            ))
+        }
+        Ok(_) => {}
+    }
+    match client.delete_connector(&rid).await {
+        Ok(()) => Ok("deleted".into()),
+        Err(e) if is_not_found(&e) => Ok("already gone".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Deletes the resource group the drill created, if it did and nothing else is in it.
+async fn remove_group(
+    client: &ArmClient,
+    subscription: &str,
+    name: &str,
+    run_id: &str,
+) -> Result<String, String> {
+    match client.get_resource_group(subscription, name).await {
+        Err(e) if is_not_found(&e) => return Ok("already gone".into()),
+        Err(e) => return Err(e.to_string()),
+        Ok(g) if !made_by(g.tags.as_ref(), run_id) => {
+            return Ok("kept: it existed before the drill".into())
+        }
+        Ok(_) => {}
+    }
+    let others = client
+        .list_connectors_by_resource_group(subscription, name)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !others.is_empty() {
+        let ids: Vec<String> = others.into_iter().filter_map(|c| c.id).collect();
+        return Err(format!(
+            "kept: it holds other connectors ({}), and deleting a group deletes everything in it; remove it by hand once it is empty",
+            ids.join(", ")
+        ));
+    }
+    match client.delete_resource_group(subscription, name).await {
+        Ok(()) => Ok("deleted".into()),
+        Err(e) if is_not_found(&e) => Ok("already gone".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Removes every outstanding resource of the ledger of drill `run_id`, newest first (the
+/// connector before its group); each success is recorded as `removed` at once, so a cleanup
+/// interrupted in turn resumes where it stopped.
 pub async fn cleanup(
     ledger: &Ledger,
     client: &ArmClient,
     guard: Option<&WriteGuard>,
+    run_id: &str,
 ) -> std::io::Result<Vec<CleanupItem>> {
     let mut out = Vec::new();
     for line in ledger.outstanding()? {
@@ -184,14 +254,11 @@ pub async fn cleanup(
             }
         }
         let result = match kind {
-            CreatedKind::Connector => match ResourceId::parse(&id) {
-                Err(e) => Err(format!("not a resource ID ({e})")),
-                Ok(rid) => match client.delete_connector(&rid).await {
-                    Ok(()) => Ok("deleted".to_string()),
-                    Err(e) if is_not_found(&e) => Ok("already gone".to_string()),
-                    Err(e) => Err(e.to_string()),
-                },
-            },
+            CreatedKind::Connector => remove_connector(client, &id, run_id).await,
+            CreatedKind::ResourceGroup => {
+                let sub = subscription.unwrap_or_default();
+                remove_group(client, &sub, &name, run_id).await
+            }
             CreatedKind::SupportTicket => {
                 let sub = subscription.unwrap_or_default();
                 let close = crate::azure::models::UpdateSupportTicket {

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::report::trend::{render_charts, Flag, FlagKind, Trend, TrendPoint};
 use super::report::{self, format_duration, DrillReport, Mode, Scenario, SCHEMA_ID};
 
 /// `<state-dir>/drills`.
@@ -60,6 +61,49 @@ pub struct HistoryEntry {
     pub report: PathBuf,
     #[serde(flatten)]
     pub state: EntryState,
+    /// Regressions against the previous drill of the same scenario and mode, and missed targets
+    /// (`report::trend`); empty for an unreadable report.
+    pub flags: Vec<Flag>,
+}
+
+impl HistoryEntry {
+    /// The entry as a trend point; `None` for an unreadable report.
+    pub fn point(&self) -> Option<TrendPoint> {
+        match &self.state {
+            EntryState::Ok(s) => Some(TrendPoint {
+                run_id: self.run_id.clone(),
+                started_at: s.started_at,
+                scenario: s.scenario,
+                mode: s.mode,
+                tenant: s.tenant.clone(),
+                passed: s.passed,
+                rto_seconds: s.rto_seconds,
+                rto_excluding_support_wait_seconds: s.rto_excluding_support_wait_seconds,
+                rto_target_seconds: s.rto_target_seconds,
+                rpo_seconds: s.rpo_seconds,
+                rpo_target_seconds: s.rpo_target_seconds,
+            }),
+            EntryState::Unreadable { .. } => None,
+        }
+    }
+}
+
+/// The trend of the readable entries.
+pub fn trend(entries: &[HistoryEntry]) -> Trend {
+    Trend::new(entries.iter().filter_map(HistoryEntry::point).collect())
+}
+
+/// The trend a new drill's report is drawn against: every readable drill kept under `state_dir`
+/// (another report of the same run id replaced by this one) plus `report`. A history that cannot
+/// be listed gives the trend of `report` alone and says why.
+pub fn trend_with(state_dir: &Path, report: &DrillReport) -> (Trend, Option<String>) {
+    let (mut points, problem) = match list(state_dir) {
+        Ok(entries) => (entries.iter().filter_map(HistoryEntry::point).collect(), None),
+        Err(e) => (Vec::new(), Some(format!("the drill history cannot be read: {e}"))),
+    };
+    points.retain(|p: &TrendPoint| p.run_id != report.run_id);
+    points.push(TrendPoint::of(report));
+    (Trend::new(points), problem)
 }
 
 /// A readable report's figures, or why the report could not be read.
@@ -130,7 +174,7 @@ pub fn list(state_dir: &Path) -> io::Result<Vec<HistoryEntry>> {
             Ok(r) => EntryState::Ok(DrillSummary::of(&r)),
             Err(problem) => EntryState::Unreadable { problem },
         };
-        entries.push(HistoryEntry { run_id, report, state });
+        entries.push(HistoryEntry { run_id, report, state, flags: Vec::new() });
     }
     entries.sort_by(|a, b| match (&a.state, &b.state) {
         (EntryState::Ok(x), EntryState::Ok(y)) => {
@@ -140,6 +184,10 @@ pub fn list(state_dir: &Path) -> io::Result<Vec<HistoryEntry>> {
         (EntryState::Unreadable { .. }, EntryState::Ok(_)) => std::cmp::Ordering::Greater,
         _ => a.run_id.cmp(&b.run_id),
     });
+    let t = trend(&entries);
+    for e in &mut entries {
+        e.flags = t.flags_of(&e.run_id).to_vec();
+    }
     Ok(entries)
 }
 
@@ -192,13 +240,12 @@ pub fn render_table(entries: &[HistoryEntry]) -> String {
         "RTO / target",
         "RTO w/o support",
         "RPO / target",
+        "flags",
     ]);
     for e in entries {
         match &e.state {
             EntryState::Ok(s) => b.push_record([
-                s.started_at
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_else(|_| s.started_at.to_string()),
+                crate::text::local_time(s.started_at),
                 e.run_id.clone(),
                 s.scenario.as_str().into(),
                 s.mode.as_str().into(),
@@ -206,6 +253,7 @@ pub fn render_table(entries: &[HistoryEntry]) -> String {
                 with_target(s.rto_seconds, s.rto_target_seconds),
                 opt(s.rto_excluding_support_wait_seconds),
                 with_target(s.rpo_seconds, s.rpo_target_seconds),
+                flags_cell(&e.flags),
             ]),
             EntryState::Unreadable { problem } => b.push_record([
                 "?".into(),
@@ -216,12 +264,118 @@ pub fn render_table(entries: &[HistoryEntry]) -> String {
                 crate::text::clean_text(problem),
                 String::new(),
                 String::new(),
+                String::new(),
             ]),
         }
     }
     let mut t = b.build();
     t.with(Style::sharp());
-    format!("{t}\n")
+    let mut out = format!("{t}\n");
+    if entries.iter().any(|e| !e.flags.is_empty()) {
+        out.push_str(&flags_legend());
+        out.push_str(" (`--output json` gives each flag's sentence)\n");
+    }
+    out
+}
+
+/// What the flags column means, under the table.
+fn flags_legend() -> String {
+    format!(
+        "flags: REGRESSION = more than {:.0}% and at least {} worse than the previous drill of the same scenario and mode (or a measure it had, missing); TARGET = a target missed",
+        report::trend::REGRESSION_RATIO * 100.0,
+        format_duration(report::trend::REGRESSION_MIN_SECONDS)
+    )
+}
+
+fn flags_cell(flags: &[Flag]) -> String {
+    flags
+        .iter()
+        .map(|f| match f.kind {
+            FlagKind::Regression => format!("REGRESSION {}", f.short()),
+            FlagKind::TargetMissed => format!("TARGET {}", f.short()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The history page template, embedded.
+const HTML_TEMPLATE: &str = include_str!("../../templates/drill-history.html.hbs");
+
+/// `lifeboat drill history --format html`: one self-contained HTML5 page (inline CSS and SVG, no
+/// script, no external URL): the RTO and RPO charts (`report::trend`), the flags of the newest
+/// drill, the table of every drill with its flags, and the reports that could not be read.
+/// Deterministic: the same history gives the same bytes (no current time in it).
+pub fn render_html(entries: &[HistoryEntry]) -> Result<String, report::RenderError> {
+    use crate::text::clean_text;
+    use serde_json::json;
+    let t = trend(entries);
+    let opt = |s: Option<f64>| s.map(format_duration).unwrap_or_else(|| "n/a".into());
+    let with_target = |s: Option<f64>, t: Option<f64>| match t {
+        Some(t) => format!("{} / {}", opt(s), format_duration(t)),
+        None => opt(s),
+    };
+    let flag_view = |f: &Flag| {
+        json!({
+            "kind": match f.kind { FlagKind::Regression => "regression", FlagKind::TargetMissed => "target missed" },
+            "short": clean_text(&f.short()),
+            "message": clean_text(&f.message),
+        })
+    };
+    let rows: Vec<_> = entries
+        .iter()
+        .filter_map(|e| match &e.state {
+            EntryState::Ok(s) => Some(json!({
+                "run_id": clean_text(&e.run_id),
+                "started_at": report::rfc3339(s.started_at),
+                "started": e.point().map(|p| p.date_time()).unwrap_or_default(),
+                "scenario": s.scenario.as_str(),
+                "mode": s.mode.as_str(),
+                "tenant": clean_text(&s.tenant),
+                "passed": s.passed,
+                "rto": with_target(s.rto_seconds, s.rto_target_seconds),
+                "rto_excluding": opt(s.rto_excluding_support_wait_seconds),
+                "rpo": with_target(s.rpo_seconds, s.rpo_target_seconds),
+                "flags": e.flags.iter().map(flag_view).collect::<Vec<_>>(),
+            })),
+            EntryState::Unreadable { .. } => None,
+        })
+        .collect();
+    let unreadable: Vec<_> = entries
+        .iter()
+        .filter_map(|e| match &e.state {
+            EntryState::Unreadable { problem } => Some(json!({
+                "run_id": clean_text(&e.run_id),
+                "problem": clean_text(problem),
+            })),
+            EntryState::Ok(_) => None,
+        })
+        .collect();
+    let latest = t.points().last().map(|p| {
+        json!({
+            "run_id": clean_text(&p.run_id),
+            "date": p.date_time(),
+            "passed": p.passed,
+            "previous": t.previous_of(&p.run_id).map(|q| clean_text(&q.run_id)),
+            "kind": format!("{} {}", p.scenario.as_str(), p.mode.as_str()),
+            "flags": t.flags_of(&p.run_id).iter().map(flag_view).collect::<Vec<_>>(),
+        })
+    });
+    let view = json!({
+        "drills": rows.len(),
+        "first": t.points().first().map(|p| p.date_time()),
+        "last": t.points().last().map(|p| p.date_time()),
+        "latest": latest,
+        "charts": render_charts(&t, "history-", None),
+        "rows": rows,
+        "unreadable": unreadable,
+        "legend": flags_legend(),
+        "lifeboat_version": env!("CARGO_PKG_VERSION"),
+    });
+    let mut hb = handlebars::Handlebars::new();
+    hb.set_strict_mode(true);
+    hb.register_template_string("history", HTML_TEMPLATE)
+        .map_err(|e| report::RenderError::new(Box::new(e)))?;
+    hb.render("history", &view).map_err(|e| report::RenderError::new(Box::new(e)))
 }
 
 /// The `--output json` form: one JSON array, entries as [`list`] orders them.

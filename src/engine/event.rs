@@ -7,18 +7,31 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 /// Who did something by hand: journaled with every approval, attestation, skip and resume.
+///
+/// The OS user and host are what the process was told (`$USER`); the Azure principal, when there
+/// is one, is what the claims of the token Entra ID issued to this process say (lifeboat reads
+/// them, it does not verify them: ARM does when the token is used). A person reading the record
+/// sees both ([`Actor::describe`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
     /// The OS user.
     pub user: String,
     pub host: String,
-    /// The Azure principal (object id), once authentication provides one.
+    /// The Azure principal's object id (`oid` claim), when the command had a credential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure_principal: Option<String>,
-    /// The Azure principal's name (`upn`, `unique_name` or application id) next to its object
-    /// id, for the audit record (journal format 1.1).
+    /// The Azure principal's name (`upn`, `preferred_username`, `unique_name`, or the application
+    /// id of a service principal) next to its object id, for the audit record (journal format
+    /// 1.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure_principal_name: Option<String>,
+    /// The Entra ID tenant of the principal (`tid` claim). Absent in older journals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure_tenant: Option<String>,
+    /// The inbox request this action came through, when another process wrote it into the
+    /// run's inbox and the process driving the run journaled it (`engine::inbox`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
 }
 
 impl Actor {
@@ -29,11 +42,68 @@ impl Actor {
             .or_else(|_| std::env::var("LOGNAME"))
             // SAFETY: getuid(2) cannot fail and has no preconditions.
             .unwrap_or_else(|_| format!("uid {}", unsafe { libc::getuid() }));
+        Actor::os(user, crate::journal::lock::host_name())
+    }
+
+    /// An actor known by its OS user and host only.
+    pub fn os(user: impl Into<String>, host: impl Into<String>) -> Actor {
         Actor {
-            user,
-            host: crate::journal::lock::host_name(),
+            user: user.into(),
+            host: host.into(),
             azure_principal: None,
             azure_principal_name: None,
+            azure_tenant: None,
+            request: None,
+        }
+    }
+
+    /// This actor with the Azure principal the claims of its token name (object id, name,
+    /// tenant): an approval given where a token was used records who in Azure gave it.
+    pub fn with_principal(
+        mut self,
+        object_id: impl Into<String>,
+        name: Option<String>,
+        tenant: impl Into<String>,
+    ) -> Actor {
+        self.azure_principal = Some(object_id.into());
+        self.azure_principal_name = name;
+        self.azure_tenant = Some(tenant.into());
+        self
+    }
+
+    /// `user@host`: the OS identity.
+    pub fn os_identity(&self) -> String {
+        format!("{}@{}", self.user, self.host)
+    }
+
+    /// How a person reads this actor: the Azure principal first when there is one, then the OS
+    /// user, e.g. `bob@contoso.example (Azure object 0b0b…, tenant 1111…, claimed by token) as
+    /// OS user bob@laptop-7`, or `bob@laptop-7`.
+    pub fn describe(&self) -> String {
+        match (&self.azure_principal, &self.azure_principal_name) {
+            (None, None) => self.os_identity(),
+            (oid, name) => {
+                let mut parts = Vec::new();
+                if let Some(o) = oid {
+                    parts.push(format!("Azure object {o}"));
+                }
+                if let Some(t) = &self.azure_tenant {
+                    parts.push(format!("tenant {t}"));
+                }
+                parts.push("claimed by token".to_string());
+                let who = name.clone().or_else(|| oid.clone()).unwrap_or_default();
+                format!("{who} ({}) as OS user {}", parts.join(", "), self.os_identity())
+            }
+        }
+    }
+
+    /// Whether two actors are the same person, for a four-eyes gate: their Azure object ids when
+    /// both have one (compared without case), else their OS identities (`user@host`, the host
+    /// without case).
+    pub fn same_person(&self, other: &Actor) -> bool {
+        match (&self.azure_principal, &other.azure_principal) {
+            (Some(a), Some(b)) => a.trim().eq_ignore_ascii_case(b.trim()),
+            _ => self.user == other.user && self.host.eq_ignore_ascii_case(&other.host),
         }
     }
 }
@@ -107,6 +177,10 @@ pub enum Event {
         branch: Option<usize>,
         attempt: u32,
         prompt: String,
+        /// The approver must be another person than the one who started the run (the gate's
+        /// `four_eyes` input). Absent (false) in older journals and for other gates.
+        #[serde(default, skip_serializing_if = "is_false")]
+        four_eyes: bool,
     },
     StepAwaitingAttestation {
         step: String,
@@ -172,12 +246,18 @@ pub enum Event {
     },
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// What the runner must do to start one attempt (or one poll) of a step instance.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StartStep {
     pub step: String,
     pub uses: String,
     pub branch: Option<usize>,
+    /// The branch's label (`engine::branch_labels`), for what the step tells people.
+    pub label: Option<String>,
     pub item: Option<Value>,
     pub attempt: u32,
     /// 0 for a fresh attempt, n for the nth re-poll of a waiting step.

@@ -37,6 +37,8 @@ pub enum StepOutcome {
     },
     AwaitApproval {
         prompt: String,
+        /// The approver must be another person than the one who started the run.
+        four_eyes: bool,
     },
     AwaitAttestation {
         instructions: String,
@@ -146,6 +148,8 @@ pub struct StepContext {
     pub run_id: String,
     pub step: String,
     pub branch: Option<usize>,
+    /// The branch's label (its connector's name, `engine::branch_labels`), if it has one.
+    pub label: Option<String>,
     /// The `for_each` item of this branch.
     pub item: Option<Value>,
     pub attempt: u32,
@@ -178,6 +182,7 @@ impl StepContext {
             run_id: run_id.to_string(),
             step: start.step,
             branch: start.branch,
+            label: start.label,
             item: start.item,
             attempt: start.attempt,
             poll: start.poll,
@@ -193,6 +198,11 @@ impl StepContext {
 
     pub fn now(&self) -> OffsetDateTime {
         self.clock.now()
+    }
+
+    /// How people and commands name this instance: `step`, `step[label]` or `step#N`.
+    pub fn instance_name(&self) -> String {
+        super::instance_name(&self.step, self.branch, self.label.as_deref())
     }
     /// Reports progress (n of m), shown by `status`.
     pub fn progress(&self, done: u64, total: u64, message: impl Into<String>) {

@@ -19,6 +19,7 @@
 //!   the re-armed instance gets a fresh retry budget and re-enters with its scratch state.
 
 pub mod event;
+pub mod inbox;
 pub mod kind;
 pub mod lifecycle;
 pub mod rehearse;
@@ -44,8 +45,16 @@ pub enum EngineError {
     UnknownStep(String),
     #[error("step {step} has no branch #{branch}")]
     UnknownBranch { step: String, branch: usize },
-    #[error("step {0} is fanned out: name a branch as {0}#N (see `lifeboat status RUN`)")]
+    #[error(
+        "step {0} is fanned out: name a branch as {0}[LABEL] or {0}#N (see `lifeboat status RUN`)"
+    )]
     NeedsBranch(String),
+    /// `STEP[LABEL]` named no branch of the step: lists the names its branches have.
+    #[error("step {step} has no branch [{label}] ({})", describe_names(names))]
+    UnknownLabel { step: String, label: String, names: Vec<String> },
+    /// `STEP[LABEL]` of a step that does not fan out.
+    #[error("step {0} is not fanned out: name it {0}, without a branch")]
+    NotFanned(String),
     #[error(transparent)]
     Invalid(#[from] lifecycle::InvalidTransition),
     #[error("step {step} is {state}, not {expected}")]
@@ -88,6 +97,10 @@ pub struct Instance {
     /// What a waiting or awaiting instance waits for, for people.
     pub waiting_for: Option<String>,
     pub progress: Option<(u64, u64, String)>,
+    /// An approval gate that needs another person than the one who started the run (journaled
+    /// with its `StepAwaitingApproval`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub four_eyes: bool,
     /// The next start re-polls the current attempt instead of starting a new one.
     #[serde(skip)]
     next_is_poll: bool,
@@ -116,6 +129,7 @@ impl Instance {
             scratch: None,
             waiting_for: None,
             progress: None,
+            four_eyes: false,
             next_is_poll: false,
             next_is_reentry: false,
             timer: None,
@@ -135,6 +149,8 @@ struct StepRt {
     fanned: bool,
     /// `None` until the fan-out (or the single instance) exists.
     instances: Option<Vec<Instance>>,
+    /// One per instance once it exists ([`branch_labels`]; `None` for a step not fanned out).
+    labels: Vec<Option<String>>,
     satisfied: usize,
     /// Skipped as a whole by a person before its branches existed.
     skipped_whole: bool,
@@ -162,31 +178,106 @@ pub enum Status {
 pub struct Blocker {
     pub step: String,
     pub branch: Option<usize>,
+    /// The branch's label ([`branch_labels`]), if it has one.
+    pub label: Option<String>,
     pub phase: Phase,
     pub interrupted: bool,
     pub message: Option<String>,
 }
 
 impl Blocker {
-    /// `step` or `step#N`: how commands name this instance.
+    /// `step`, `step[label]` or `step#N`: how commands name this instance.
     pub fn name(&self) -> String {
-        instance_name(&self.step, self.branch)
+        instance_name(&self.step, self.branch, self.label.as_deref())
     }
 }
 
-/// `step` or `step#N`.
-pub fn instance_name(step: &str, branch: Option<usize>) -> String {
-    match branch {
-        Some(b) => format!("{step}#{b}"),
-        None => step.to_string(),
+/// How people and commands name a step instance: `step`, `step[label]` for a branch with a
+/// label (its connector's name, see [`branch_labels`]), else `step#N` (branch index N).
+pub fn instance_name(step: &str, branch: Option<usize>, label: Option<&str>) -> String {
+    match (branch, label) {
+        (Some(_), Some(l)) => format!("{step}[{l}]"),
+        (Some(b), None) => format!("{step}#{b}"),
+        (None, _) => step.to_string(),
     }
 }
 
-/// Parses `step` or `step#N` (the branch index as shown by `status`).
-pub fn parse_instance_name(text: &str) -> Option<(String, Option<usize>)> {
+/// A branch as a person names it on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BranchRef {
+    /// `step#N`: the branch index, as `status` shows for a branch without a label.
+    Index(usize),
+    /// `step[label]`: the branch's label.
+    Label(String),
+}
+
+/// Parses `step`, `step#N` or `step[label]`; `None` for anything else (an empty step or
+/// label, a branch that is not a number, text after `]`).
+pub fn parse_instance_name(text: &str) -> Option<(String, Option<BranchRef>)> {
+    if let Some((s, rest)) = text.split_once('[') {
+        let label = rest.strip_suffix(']')?;
+        if s.is_empty() || label.is_empty() || label.contains(['[', ']']) || s.contains('#') {
+            return None;
+        }
+        return Some((s.to_string(), Some(BranchRef::Label(label.to_string()))));
+    }
+    if text.contains(']') {
+        return None;
+    }
     match text.split_once('#') {
-        Some((s, b)) => Some((s.to_string(), Some(b.parse().ok()?))),
+        Some((s, b)) if !s.is_empty() && b.bytes().all(|c| c.is_ascii_digit()) => {
+            Some((s.to_string(), Some(BranchRef::Index(b.parse().ok()?))))
+        }
+        Some(_) => None,
+        None if text.is_empty() => None,
         None => Some((text.to_string(), None)),
+    }
+}
+
+/// The longest branch label: a longer `name` leaves its branch as `step#N`.
+pub const MAX_LABEL_LEN: usize = 80;
+
+/// Whether `text` may label a branch: 1 to [`MAX_LABEL_LEN`] ASCII letters, digits, `.`, `_`
+/// and `-` (what Azure allows in a connector's name), so `step[label]` needs no quoting in a
+/// shell and never holds a control character, a bracket, a space or a `#`.
+pub fn valid_label(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= MAX_LABEL_LEN
+        && text.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
+/// The labels of a fan-out's branches, one per item: the item's `name` (the connector's name in
+/// the region-outage runbook) when it is a string that is a [`valid_label`] and no other item
+/// of the same list has; else `None` (the branch is `step#N`). A pure function of the items,
+/// which are journaled step outputs or parameters, so a replay gives the same labels. A step's
+/// `label:` template chooses other candidates ([`unique_labels`]).
+pub fn branch_labels(items: &[Option<Value>]) -> Vec<Option<String>> {
+    unique_labels(
+        items
+            .iter()
+            .map(|i| i.as_ref().and_then(|v| v.get("name")).and_then(Value::as_str))
+            .map(|n| n.map(String::from))
+            .collect(),
+    )
+}
+
+/// Keeps the candidates that are a [`valid_label`] and unique among them; the others are `None`.
+pub fn unique_labels(candidates: Vec<Option<String>>) -> Vec<Option<String>> {
+    let names: Vec<Option<&str>> =
+        candidates.iter().map(|n| n.as_deref().filter(|n| valid_label(n))).collect();
+    names
+        .iter()
+        .map(|n| {
+            n.filter(|n| names.iter().filter(|m| **m == Some(*n)).count() == 1).map(String::from)
+        })
+        .collect()
+}
+
+fn describe_names(names: &[String]) -> String {
+    if names.is_empty() {
+        "it has no branches yet".into()
+    } else {
+        format!("its branches: {}", names.join(", "))
     }
 }
 
@@ -266,6 +357,7 @@ impl Engine {
                     refs: template_refs(d, &index),
                     fanned: d.for_each.is_some(),
                     instances: None,
+                    labels: Vec::new(),
                     satisfied: 0,
                     skipped_whole: false,
                 }
@@ -471,6 +563,7 @@ impl Engine {
                 out.push(Blocker {
                     step: id.clone(),
                     branch: self.branch_of(s, i),
+                    label: self.label_of(s, i),
                     phase,
                     interrupted,
                     message,
@@ -480,8 +573,140 @@ impl Engine {
         out
     }
 
+    /// The instances an approval of `step` (one `branch`, or every branch awaiting approval)
+    /// would approve whose gate needs another person than the one who started the run
+    /// ([`Instance::four_eyes`]), by name.
+    pub fn four_eyes_gates(&self, step: &str, branch: Option<usize>) -> Vec<String> {
+        let Some(&s) = self.index.get(step) else { return Vec::new() };
+        self.steps[s]
+            .instances
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter(|(i, inst)| {
+                inst.four_eyes
+                    && inst.state == State::AwaitingApproval
+                    && branch.is_none_or(|b| self.branch_of(s, *i).unwrap_or(0) == b)
+            })
+            .map(|(i, _)| self.name(s, i))
+            .collect()
+    }
+
+    /// What the run waits for, in one line for people (`lifeboat status`, `runs list`): the
+    /// people it waits for (instances awaiting approval or attestation, failed ones), else the
+    /// instances running or waiting (with what for and until when); `None` once it ended.
+    pub fn waits_for(&self) -> Option<String> {
+        const SHOWN: usize = 3;
+        let list = |names: Vec<String>| -> String {
+            let more = names.len().saturating_sub(SHOWN);
+            let mut text = names.into_iter().take(SHOWN).collect::<Vec<_>>().join(", ");
+            if more > 0 {
+                text.push_str(&format!(" and {more} more"));
+            }
+            text
+        };
+        if matches!(self.status(), Status::Succeeded | Status::Cancelled) {
+            return None;
+        }
+        let blockers = self.blockers();
+        let mut parts = Vec::new();
+        if !blockers.is_empty() {
+            let mut people = Vec::new();
+            for (phase, interrupted, what) in [
+                (Phase::AwaitingApproval, false, "approval of"),
+                (Phase::AwaitingAttestation, false, "attestation of"),
+                (Phase::AwaitingAttestation, true, "a check of interrupted"),
+                (Phase::Failed, false, "failed"),
+            ] {
+                let names: Vec<String> = blockers
+                    .iter()
+                    .filter(|b| b.phase == phase && b.interrupted == interrupted)
+                    .map(Blocker::name)
+                    .collect();
+                if !names.is_empty() {
+                    people.push(format!("{what} {}", list(names)));
+                }
+            }
+            parts.push(format!("a person: {}", people.join("; ")));
+        }
+        // Other branches may go on meanwhile.
+        let mut running = Vec::new();
+        let mut waiting = Vec::new();
+        for &s in &self.order {
+            for (i, inst) in self.steps[s].instances.iter().flatten().enumerate() {
+                match &inst.state {
+                    State::Running { .. } | State::Ready => running.push(self.name(s, i)),
+                    State::Waiting { until, .. } => waiting.push(format!(
+                        "{} ({}next check {})",
+                        self.name(s, i),
+                        inst.waiting_for
+                            .as_deref()
+                            .map(|w| format!("{}; ", w.trim()))
+                            .unwrap_or_default(),
+                        crate::text::local_time(*until)
+                    )),
+                    _ => {}
+                }
+            }
+        }
+        if !running.is_empty() {
+            parts.push(format!("running {}", list(running)));
+        }
+        if !waiting.is_empty() {
+            parts.push(format!("waiting {}", list(waiting)));
+        }
+        Some(if parts.is_empty() { "nothing yet (not started)".into() } else { parts.join("; ") })
+    }
+
     fn branch_of(&self, s: usize, i: usize) -> Option<usize> {
         self.steps[s].fanned.then_some(i)
+    }
+
+    fn label_of(&self, s: usize, i: usize) -> Option<String> {
+        self.steps[s].labels.get(i).cloned().flatten()
+    }
+
+    /// The label of a branch ([`branch_labels`]), once its step has fanned out.
+    pub fn label(&self, step: &str, branch: Option<usize>) -> Option<String> {
+        let s = *self.index.get(step)?;
+        self.label_of(s, branch?)
+    }
+
+    /// How people name an instance: `step`, `step[label]` or `step#N` ([`instance_name`]).
+    pub fn instance_name(&self, step: &str, branch: Option<usize>) -> String {
+        instance_name(step, branch, self.label(step, branch).as_deref())
+    }
+
+    /// The step and branch a person's `step`, `step#N` or `step[label]` names. A label must be
+    /// one of the step's branches' ([`EngineError::UnknownLabel`] lists their names); a plain
+    /// step or a branch index is checked by the command it is given to, as before.
+    pub fn resolve(
+        &self,
+        step: &str,
+        branch: Option<BranchRef>,
+    ) -> Result<(String, Option<usize>), EngineError> {
+        match branch {
+            None => Ok((step.to_string(), None)),
+            Some(BranchRef::Index(b)) => Ok((step.to_string(), Some(b))),
+            Some(BranchRef::Label(label)) => {
+                let s = *self
+                    .index
+                    .get(step)
+                    .ok_or_else(|| EngineError::UnknownStep(step.to_string()))?;
+                if !self.steps[s].fanned {
+                    return Err(EngineError::NotFanned(step.to_string()));
+                }
+                let labels = &self.steps[s].labels;
+                match labels.iter().position(|l| l.as_deref() == Some(label.as_str())) {
+                    Some(i) => Ok((step.to_string(), Some(i))),
+                    None => Err(EngineError::UnknownLabel {
+                        step: step.to_string(),
+                        label,
+                        names: (0..labels.len()).map(|i| self.name(s, i)).collect(),
+                    }),
+                }
+            }
+        }
     }
 
     /// A serialisable view of every instance, in plan order: what `status` shows and what replay
@@ -495,6 +720,7 @@ impl Engine {
                     step: def.id.clone(),
                     uses: def.uses.clone(),
                     branch: None,
+                    label: None,
                     instance: None,
                 }),
                 Some(insts) => {
@@ -503,6 +729,7 @@ impl Engine {
                             step: def.id.clone(),
                             uses: def.uses.clone(),
                             branch: self.branch_of(s, i),
+                            label: self.label_of(s, i),
                             instance: Some(inst.clone()),
                         });
                     }
@@ -510,6 +737,20 @@ impl Engine {
             }
         }
         out
+    }
+
+    /// One instance as [`Engine::snapshot`] shows it (`None` if it does not exist yet): for
+    /// observers that look at the instances an event names without copying the whole run.
+    pub fn view(&self, step: &str, branch: Option<usize>) -> Option<InstanceView> {
+        let (s, i) = self.locate(step, branch).ok()?;
+        let def = &self.plan.runbook.steps[s];
+        Some(InstanceView {
+            step: def.id.clone(),
+            uses: def.uses.clone(),
+            branch: self.branch_of(s, i),
+            label: self.label_of(s, i),
+            instance: Some(self.inst(s, i).clone()),
+        })
     }
 
     fn locate(&self, step: &str, branch: Option<usize>) -> Result<(usize, usize), EngineError> {
@@ -538,7 +779,11 @@ impl Engine {
     }
 
     fn name(&self, s: usize, i: usize) -> String {
-        instance_name(&self.plan.runbook.steps[s].id, self.branch_of(s, i))
+        instance_name(
+            &self.plan.runbook.steps[s].id,
+            self.branch_of(s, i),
+            self.steps[s].labels.get(i).and_then(Option::as_deref),
+        )
     }
 
     /// The one place instance states change: checks the table, keeps counts, queues and timers.
@@ -699,10 +944,12 @@ impl Engine {
                     self.set_timer(s, i, at, &mut actions);
                 }
             }
-            Event::StepAwaitingApproval { step, branch, attempt, prompt } => {
+            Event::StepAwaitingApproval { step, branch, attempt, prompt, four_eyes } => {
                 if let Some((s, i)) = self.current(step, *branch, *attempt)? {
                     self.set_state(s, i, State::AwaitingApproval)?;
-                    self.inst_mut(s, i).waiting_for = Some(prompt.clone());
+                    let inst = self.inst_mut(s, i);
+                    inst.waiting_for = Some(prompt.clone());
+                    inst.four_eyes = *four_eyes;
                     actions.push(Action::AwaitApproval {
                         step: step.clone(),
                         branch: *branch,
@@ -736,7 +983,8 @@ impl Engine {
                     inst.finished = Some(now);
                     inst.waiting_for = None;
                     inst.outputs = Some(Map::from_iter([
-                        ("approved_by".to_string(), json!(by.user)),
+                        // Who, as a person reads it: the Azure principal and the OS user.
+                        ("approved_by".to_string(), json!(by.describe())),
                         ("comment".to_string(), json!(comment)),
                     ]));
                 }
@@ -754,7 +1002,7 @@ impl Engine {
                     inst.finished = Some(now);
                     inst.waiting_for = None;
                     inst.outputs = Some(Map::from_iter([
-                        ("attested_by".to_string(), json!(by.user)),
+                        ("attested_by".to_string(), json!(by.describe())),
                         ("evidence".to_string(), json!(evidence)),
                     ]));
                 }
@@ -1123,7 +1371,25 @@ impl Engine {
             }
         };
         let n = items.len();
+        let labels = if self.steps[s].fanned { branch_labels(&items) } else { vec![None; n] };
         self.steps[s].instances = Some(items.into_iter().map(Instance::new).collect());
+        self.steps[s].labels = match (&self.plan.runbook.steps[s].label, failure.is_some()) {
+            // The step's `label:` template, over each branch's context (secrets as markers, as
+            // a replay sees them): a string or number that is a valid, unique label.
+            (Some(tpl), false) if self.steps[s].fanned => unique_labels(
+                (0..n)
+                    .map(|i| {
+                        let ctx = self.context(s, i, false);
+                        match template::render_value(&Value::String(tpl.clone()), &ctx) {
+                            Ok(Value::String(t)) => Some(t),
+                            Ok(Value::Number(x)) => Some(x.to_string()),
+                            _ => None,
+                        }
+                    })
+                    .collect(),
+            ),
+            _ => labels,
+        };
         self.unexpanded -= 1;
         self.total += n;
         *self.counts.entry(Phase::Pending).or_default() += n;
@@ -1159,6 +1425,7 @@ impl Engine {
                         step: def.id.clone(),
                         uses: def.uses.clone(),
                         branch: self.branch_of(s, i),
+                        label: self.label_of(s, i),
                         item: inst.item.clone(),
                         attempt,
                         poll: if inst.next_is_poll { inst.polls + 1 } else { 0 },
@@ -1335,6 +1602,7 @@ pub fn check_plan(plan: &Plan) -> Result<(), String> {
         }
         let durations = [
             ("timeout", def.timeout),
+            ("expected", def.expected),
             ("retry.initial_delay", Some(def.retry.initial_delay)),
             ("retry.max_delay", Some(def.retry.max_delay)),
         ];
@@ -1353,13 +1621,16 @@ pub struct InstanceView {
     pub step: String,
     pub uses: String,
     pub branch: Option<usize>,
+    /// The branch's label ([`branch_labels`]: its connector's name), if it has one.
+    pub label: Option<String>,
     /// `None` while a fanned-out step has not expanded yet.
     pub instance: Option<Instance>,
 }
 
 impl InstanceView {
+    /// `step`, `step[label]` or `step#N` ([`instance_name`]).
     pub fn name(&self) -> String {
-        instance_name(&self.step, self.branch)
+        instance_name(&self.step, self.branch, self.label.as_deref())
     }
 }
 
@@ -1464,4 +1735,52 @@ fn template_refs(def: &crate::runbook::StepDef, index: &HashMap<String, usize>) 
         }
     }
     refs.into_iter().collect()
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::*;
+
+    fn items(names: &[Value]) -> Vec<Option<Value>> {
+        names.iter().map(|n| Some(json!({ "name": n, "resource_id": "/x" }))).collect()
+    }
+
+    #[test]
+    fn a_branch_is_labelled_by_its_items_name_when_it_is_unique_and_plain() {
+        let got = branch_labels(&items(&[
+            json!("ado-weu"),
+            json!("gh-weu"),
+            json!("dup"),
+            json!("dup"),
+            json!("has space"),
+            json!("a]b"),
+            json!(42),
+            json!(""),
+            json!("x".repeat(MAX_LABEL_LEN + 1)),
+        ]));
+        let want: Vec<Option<String>> =
+            [Some("ado-weu"), Some("gh-weu"), None, None, None, None, None, None, None]
+                .iter()
+                .map(|l| l.map(String::from))
+                .collect();
+        assert_eq!(got, want);
+        // Items without a name, or not objects, have no label.
+        assert_eq!(branch_labels(&[Some(json!("s")), None, Some(json!({}))]), [None, None, None]);
+    }
+
+    #[test]
+    fn instance_names_parse_in_every_form_and_nothing_else() {
+        let p = parse_instance_name;
+        assert_eq!(p("go"), Some(("go".into(), None)));
+        assert_eq!(p("go#2"), Some(("go".into(), Some(BranchRef::Index(2)))));
+        assert_eq!(p("go[ado-weu]"), Some(("go".into(), Some(BranchRef::Label("ado-weu".into())))));
+        for bad in
+            ["", "go#", "go#x", "#1", "go[]", "[a]", "go[a", "go[a]x", "go]", "go#1[a]", "go[a[b]]"]
+        {
+            assert_eq!(p(bad), None, "{bad}");
+        }
+        assert_eq!(instance_name("go", Some(1), Some("a")), "go[a]");
+        assert_eq!(instance_name("go", Some(1), None), "go#1");
+        assert_eq!(instance_name("go", None, Some("a")), "go");
+    }
 }

@@ -70,6 +70,7 @@ pub async fn rehearse(
             step: step.id.clone(),
             uses: step.uses.clone(),
             branch: None,
+            label: None,
             item: None,
             attempt: 1,
             poll: 0,

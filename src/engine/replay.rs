@@ -326,12 +326,7 @@ mod tests {
         let plan = crate::runbook::load_str(Path::new("t.yaml"), &text, &[]).unwrap();
         let reg = Registry::empty();
         let t = time::macros::datetime!(2026-01-01 00:00:00 UTC);
-        let actor = Actor {
-            user: "u".into(),
-            host: "h".into(),
-            azure_principal: None,
-            azure_principal_name: None,
-        };
+        let actor = Actor::os("u", "h");
         let run_dir = runner::create_run(dir, &plan, "b", t, &actor, 1).unwrap();
         let path = run_dir.join(journal::JOURNAL_FILE);
         let mut engine = Engine::new(Arc::new(plan), "b", 1, &|u| reg.class_of(u));

@@ -7,6 +7,7 @@
 //! after its `StepStarted` is durable. Results that arrive together are committed together (one
 //! fsync per batch).
 
+use super::inbox::{self, Inbox, LocalInbox, Settle};
 use super::kind::{
     CancelHandle, Cancellation, Registry, Services, StepContext, StepOutcome, StepSink,
 };
@@ -18,7 +19,7 @@ use crate::redact::{self, Redactor};
 use crate::runbook::Plan;
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -65,6 +66,10 @@ pub enum RunError {
         describe_branches(branches)
     )]
     NeedsBranch { run: String, step: String, verb: &'static str, branches: Vec<String> },
+    /// An approval of a four-eyes gate by the person who started the run (or by someone the
+    /// journal cannot tell apart from them): nothing is journaled.
+    #[error("{gates} needs a second person (four eyes): {why}")]
+    FourEyes { run: String, gates: String, why: String },
 }
 
 fn describe_branches(branches: &[String]) -> String {
@@ -101,7 +106,12 @@ impl From<RunError> for UserError {
             RunError::WeakSecret(_) => UserError::usage(msg)
                 .with_hint("choose another value for that secret; nothing was written"),
             RunError::NeedsBranch { ref run, ref step, verb, ref branches } => {
-                let example = branches.first().cloned().unwrap_or_else(|| format!("{step}#N"));
+                // A labelled branch is quoted: `[...]` is a glob pattern to a shell.
+                let example = match branches.first() {
+                    Some(b) if b.contains('[') => format!("'{b}'"),
+                    Some(b) => b.clone(),
+                    None => format!("{step}#N"),
+                };
                 let args = match verb {
                     "approve" => " --comment TEXT",
                     "attest" => " --evidence TEXT",
@@ -114,6 +124,12 @@ impl From<RunError> for UserError {
                         "attest" => " evidence",
                         _ => " reason",
                     }
+                ))
+            }
+            RunError::FourEyes { ref run, ref gates, .. } => {
+                let first = gates.split(", ").next().unwrap_or_default();
+                UserError::usage(msg).with_hint(format!(
+                    "another person approves it: lifeboat approve {run} {first} --comment TEXT (from any machine; while the run is driven elsewhere the approval goes through the run's inbox)"
                 ))
             }
             other => UserError::failed(other.to_string()),
@@ -224,6 +240,22 @@ pub fn create_run(
     actor: &Actor,
     seed: u64,
 ) -> Result<PathBuf, RunError> {
+    create_run_with(state_dir, plan, run_id, now, actor, seed, Map::new())
+}
+
+/// [`create_run`] with more header fields (`extra`, e.g. `inputs`: which parameters a person
+/// answered in guided mode, whether a backup identity was given). Never a secret: the header is
+/// scrubbed of the known ones like the rest, but `extra` must not hold one to begin with. A key
+/// the header has already is ignored.
+pub fn create_run_with(
+    state_dir: &Path,
+    plan: &Plan,
+    run_id: &str,
+    now: OffsetDateTime,
+    actor: &Actor,
+    seed: u64,
+    extra: Map<String, Value>,
+) -> Result<PathBuf, RunError> {
     validate_run_id(run_id)?;
     check_secrets(plan, run_id)?;
     let runs = runs_dir(state_dir);
@@ -256,6 +288,11 @@ pub fn create_run(
         "seed": seed,
         "plan": journaled,
     });
+    if let Some(h) = header.as_object_mut() {
+        for (k, v) in extra {
+            h.entry(k).or_insert(v);
+        }
+    }
     // A runbook built into the binary is named as such (its text is in the plan either way).
     if let Some(name) = &plan.runbook.source.builtin {
         header["runbook"]["builtin"] = json!(name);
@@ -383,7 +420,19 @@ pub struct RunOptions {
     pub wait_until: Option<OffsetDateTime>,
     /// Real values of secret parameters (never journaled; see [`secret_params_of`]).
     pub secret_params: Map<String, Value>,
+    /// How often the run's inbox is read while the driver waits (for a step, a timer or a
+    /// person): approvals, attestations and skips that other processes queued there.
+    pub inbox_poll: std::time::Duration,
+    /// How long to keep driving (holding the lock and reading the inbox) once only a person can
+    /// unblock the run (paused, or failed with nothing else to do), before returning
+    /// [`RunOutcome::Paused`] (or `Failed`). Zero: read the inbox once, then return.
+    pub wait_for_people: std::time::Duration,
+    /// Told of every batch of events [`drive`] journals (e.g. the notifier of `--notify`).
+    pub observer: Option<Arc<dyn RunObserver>>,
 }
+
+/// The default of [`RunOptions::inbox_poll`].
+pub const INBOX_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Default for RunOptions {
     fn default() -> Self {
@@ -392,8 +441,21 @@ impl Default for RunOptions {
             time: TimeMode::Real,
             wait_until: None,
             secret_params: Map::new(),
+            inbox_poll: INBOX_POLL,
+            wait_for_people: std::time::Duration::ZERO,
+            observer: None,
         }
     }
+}
+
+/// Something that watches a run as [`drive`] moves it, from a layer above the engine: called
+/// with each batch of events once it is journaled and applied (`engine` is the state after it;
+/// `now` the batch's time on the run's clock). Called on the driver's task between commits, so
+/// it must return at once and never fail the run: queue work, never wait for it. `events` are
+/// the batch as handed to the journal, before its secrets were scrubbed: read which steps they
+/// name; take any text from `engine`, whose state holds the scrubbed form.
+pub trait RunObserver: Send + Sync + std::fmt::Debug {
+    fn journaled(&self, engine: &Engine, events: &[Event], now: OffsetDateTime);
 }
 
 /// How a [`drive`] ended.
@@ -565,15 +627,34 @@ pub async fn drive(
     }
     let _lock = RunLock::acquire(run_dir, &run_id, clock.now())?;
     let path = run_dir.join(journal::JOURNAL_FILE);
-    let (mut writer, Replayed { run_id, mut engine, entries, .. }) =
+    let (mut writer, Replayed { run_id, mut engine, entries, header }) =
         super::replay::open(&path, registry)?;
     let fresh = entries.len() <= 2;
+    drop(entries);
+    // Every commit of this drive, then its observer (if any) with the state it left.
+    let commit = |w: &mut Writer, e: &mut Engine, batch: &[Event], now: OffsetDateTime| {
+        let actions = commit(w, e, batch, now)?;
+        if let Some(o) = &options.observer {
+            o.journaled(e, batch, now);
+        }
+        Ok::<_, RunError>(actions)
+    };
     engine.remember_secret_params(options.secret_params.clone());
     let mut actions = engine.forget_dispatched();
     if !fresh {
         let resumed = [Event::Resumed { by: options.actor.clone() }];
         actions.extend(commit(&mut writer, &mut engine, &resumed, clock.now())?);
     }
+    // Requests queued while no process drove the run are taken first.
+    let inbox = LocalInbox::for_run(run_dir);
+    let desk =
+        Desk { inbox: &inbox, path: &path, header: &header, observer: options.observer.as_ref() };
+    actions.extend(desk.take(&mut writer, &mut engine, clock.now())?.0);
+    let poll = options.inbox_poll.max(std::time::Duration::from_millis(10));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Since when only a person can unblock the run (for `wait_for_people`).
+    let mut waiting_for_people: Option<tokio::time::Instant> = None;
     let (tx, mut rx) = mpsc::unbounded_channel::<TaskMsg>();
     let mut running: HashMap<Key, Running> = HashMap::new();
     let result = loop {
@@ -611,43 +692,69 @@ pub async fn drive(
             }
             continue;
         }
-        match engine.status() {
-            Status::Succeeded => break RunOutcome::Succeeded,
-            Status::Failed => break RunOutcome::Failed { blockers: engine.blockers() },
-            Status::Paused => break RunOutcome::Paused { blockers: engine.blockers() },
-            Status::Cancelled => break RunOutcome::Cancelled,
-            Status::Active { .. } => {}
+        let status = engine.status();
+        if !matches!(status, Status::Active { .. }) {
+            // Before stopping, the inbox: a person elsewhere may have answered (an approval, a
+            // skip of the failed step); a request for a finished run is refused, and its sender
+            // told so.
+            let (more, settled) = desk.take(&mut writer, &mut engine, clock.now())?;
+            if settled.iter().any(|s| s.outcome.is_ok()) || !more.is_empty() {
+                actions = more;
+                waiting_for_people = None;
+                continue;
+            }
+            let for_people = matches!(status, Status::Paused | Status::Failed);
+            let since = *waiting_for_people.get_or_insert_with(tokio::time::Instant::now);
+            if for_people && since.elapsed() < options.wait_for_people {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = tokio::time::sleep_until(since + options.wait_for_people) => {}
+                }
+                continue;
+            }
+            match status {
+                Status::Succeeded => break RunOutcome::Succeeded,
+                Status::Failed => break RunOutcome::Failed { blockers: engine.blockers() },
+                Status::Paused => break RunOutcome::Paused { blockers: engine.blockers() },
+                Status::Cancelled => break RunOutcome::Cancelled,
+                Status::Active { .. } => {}
+            }
         }
+        waiting_for_people = None;
         let next = engine.next_timer();
         if running.is_empty() && next.is_none() {
             break Err(RunError::Stuck(run_id.clone()))?;
         }
-        let msg = match next {
-            Some(t) if t <= clock.now() => None,
+        let wake = match next {
+            Some(t) if t <= clock.now() => Wake::Time,
             Some(t) if running.is_empty() && options.wait_until.is_some_and(|w| t > w) => {
                 break RunOutcome::Sleeping { until: t };
             }
             Some(t) => match &options.time {
                 TimeMode::Virtual(manual) if running.is_empty() => {
                     manual.set(t);
-                    None
+                    Wake::Time
                 }
-                TimeMode::Virtual(_) => rx.recv().await,
+                TimeMode::Virtual(_) => wait(&mut rx, None, &mut tick).await,
                 TimeMode::Real => {
                     let delay = (t - clock.now()).try_into().unwrap_or(std::time::Duration::ZERO);
-                    tokio::select! {
-                        m = rx.recv() => m,
-                        _ = tokio::time::sleep(delay) => None,
-                    }
+                    wait(&mut rx, Some(delay), &mut tick).await
                 }
             },
-            None => rx.recv().await,
+            None => wait(&mut rx, None, &mut tick).await,
         };
-        let Some(first) = msg else {
-            if engine.next_timer().is_some_and(|t| t <= clock.now()) {
-                actions = commit(&mut writer, &mut engine, &[Event::TimerFired], clock.now())?;
+        let first = match wake {
+            Wake::Msg(m) => m,
+            Wake::Inbox => {
+                actions = desk.take(&mut writer, &mut engine, clock.now())?.0;
+                continue;
             }
-            continue;
+            Wake::Time => {
+                if engine.next_timer().is_some_and(|t| t <= clock.now()) {
+                    actions = commit(&mut writer, &mut engine, &[Event::TimerFired], clock.now())?;
+                }
+                continue;
+            }
         };
         // Group commit: everything that arrived meanwhile goes into one batch.
         let mut msgs = vec![first];
@@ -733,8 +840,8 @@ pub async fn drive(
                         StepOutcome::Wait { until, message, scratch } => {
                             Event::StepWaiting { step, branch, attempt, until, message, scratch }
                         }
-                        StepOutcome::AwaitApproval { prompt } => {
-                            Event::StepAwaitingApproval { step, branch, attempt, prompt }
+                        StepOutcome::AwaitApproval { prompt, four_eyes } => {
+                            Event::StepAwaitingApproval { step, branch, attempt, prompt, four_eyes }
                         }
                         StepOutcome::AwaitAttestation { instructions } => {
                             Event::StepAwaitingAttestation { step, branch, attempt, instructions }
@@ -753,6 +860,234 @@ pub async fn drive(
         r.handle.abort();
     }
     Ok(result)
+}
+
+/// What woke the driver up.
+enum Wake {
+    Msg(TaskMsg),
+    /// A timer may be due.
+    Time,
+    /// Time to read the inbox.
+    Inbox,
+}
+
+/// Waits for a step's message, `delay` (a timer), or the inbox's next tick.
+async fn wait(
+    rx: &mut mpsc::UnboundedReceiver<TaskMsg>,
+    delay: Option<std::time::Duration>,
+    tick: &mut tokio::time::Interval,
+) -> Wake {
+    let timer = async {
+        match delay {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        m = rx.recv() => m.map(Wake::Msg).unwrap_or(Wake::Time),
+        _ = timer => Wake::Time,
+        _ = tick.tick() => Wake::Inbox,
+    }
+}
+
+/// What the process holding a run's lock did with one inbox request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settled {
+    /// The request's file name in the inbox.
+    pub name: String,
+    /// `approve gate[ado-weu] by ...`, or the file name of a file that is not a request.
+    pub summary: String,
+    /// `Ok`: journaled; `Err`: refused, with the reason (nothing journaled).
+    pub outcome: Result<(), String>,
+}
+
+/// The inbox as the process holding the run's lock sees it: reads the pending requests,
+/// validates each one as [`apply_manual_to`] validates a command, journals the accepted ones and
+/// settles every file.
+struct Desk<'a> {
+    inbox: &'a dyn Inbox,
+    path: &'a Path,
+    header: &'a Value,
+    /// Told of each request journaled, like every other commit of a drive.
+    observer: Option<&'a Arc<dyn RunObserver>>,
+}
+
+impl Desk<'_> {
+    /// Takes every pending request: the actions their events imply, and what became of each.
+    /// A request that cannot be read or does not apply is refused (a warning in the log, the
+    /// reason in the inbox for its sender and `status`); only a journal that cannot be written
+    /// is an error.
+    fn take(
+        &self,
+        writer: &mut Writer,
+        engine: &mut Engine,
+        now: OffsetDateTime,
+    ) -> Result<(Vec<Action>, Vec<Settled>), RunError> {
+        let pending = match self.inbox.list() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the run's inbox; requests in it wait");
+                return Ok((Vec::new(), Vec::new()));
+            }
+        };
+        let mut actions = Vec::new();
+        let mut settled = Vec::new();
+        for p in pending {
+            let (summary, verdict) = match &p.request {
+                Err(problem) => (p.name.clone(), Err(format!("inbox file {} {problem}", p.name))),
+                Ok(req) => (req.summary(), request_event(engine, self.header, req, now)),
+            };
+            let verdict = match verdict {
+                Ok(event) => match commit(writer, engine, std::slice::from_ref(&event), now) {
+                    Ok(more) => {
+                        if let Some(o) = self.observer {
+                            o.journaled(engine, std::slice::from_ref(&event), now);
+                        }
+                        actions.extend(more);
+                        Ok(())
+                    }
+                    Err(RunError::Redaction { why, .. }) => {
+                        Err(format!("it cannot be journaled: {why}"))
+                    }
+                    Err(e) => return Err(e),
+                },
+                Err(why) => Err(why),
+            };
+            let outcome = match verdict {
+                Ok(()) => {
+                    tracing::info!(request = %p.name, "journaled the inbox request {summary}");
+                    self.settle(&p.name, Settle::Done);
+                    Ok(())
+                }
+                Err(why) if p.request.as_ref().is_ok_and(|r| self.journaled(&r.id)) => {
+                    // Journaled before a crash kept the file from being settled.
+                    tracing::debug!(request = %p.name, %why, "inbox request already journaled");
+                    self.settle(&p.name, Settle::Done);
+                    Ok(())
+                }
+                Err(why) => {
+                    tracing::warn!(request = %p.name, "refused the inbox request {summary}: {why}");
+                    self.settle(&p.name, Settle::Refused(&why));
+                    Err(why)
+                }
+            };
+            settled.push(Settled { name: p.name, summary, outcome });
+        }
+        Ok((actions, settled))
+    }
+
+    fn settle(&self, name: &str, how: Settle<'_>) {
+        if let Err(e) = self.inbox.settle(name, how) {
+            tracing::warn!(request = %name, error = %e, "cannot settle the inbox request (it is read again, and never journaled twice)");
+        }
+    }
+
+    /// Whether the journal already holds an event for request `id` (only asked on the rare
+    /// path of a request that no longer applies).
+    fn journaled(&self, id: &str) -> bool {
+        journal::read(self.path).is_ok_and(|r| inbox::recorded_in(&r.entries, id).is_some())
+    }
+}
+
+/// The event an inbox request asks for, validated against the run's state as a person's command
+/// is ([`apply_manual_to`]): the instance exists (a label resolves), a fanned-out step names its
+/// branch unless `all`, the four-eyes rule holds, and the engine accepts the event now. `Err`
+/// says why not, for the request's sender.
+fn request_event(
+    engine: &Engine,
+    header: &Value,
+    req: &inbox::Request,
+    now: OffsetDateTime,
+) -> Result<Event, String> {
+    let (step, branch) = inbox::resolve_target(engine, &req.step)?;
+    if req.all && branch.is_some() {
+        return Err(format!("`{}` names one branch and --all asks for every branch", req.step));
+    }
+    let event = req.event(step, branch);
+    let run = engine.run_id().to_string();
+    if !req.all {
+        if let Some((step, verb)) = branchless_command(engine, &event) {
+            let mut probe = engine.clone();
+            let changed = match probe.handle(&event, now) {
+                Ok(_) => changed_instances(&step, &engine.snapshot(), &probe.snapshot()),
+                Err(_) => Vec::new(),
+            };
+            let e = RunError::NeedsBranch { run, step, verb, branches: changed };
+            return Err(UserError::from(e).to_string());
+        }
+    }
+    check_four_eyes(engine, header, &event).map_err(|e| UserError::from(e).to_string())?;
+    let mut probe = engine.clone();
+    probe.handle(&event, now).map_err(|e| e.to_string())?;
+    Ok(event)
+}
+
+/// The four-eyes rule: an approval of a gate whose `four_eyes` input is true must come from
+/// another person than the one who started the run (`started_by` in the journal's header),
+/// compared by Azure object id when both have one, else by `user@host` ([`Actor::same_person`]).
+pub fn check_four_eyes(engine: &Engine, header: &Value, event: &Event) -> Result<(), RunError> {
+    let Event::Approved { step, branch, by, .. } = event else { return Ok(()) };
+    let gates = engine.four_eyes_gates(step, *branch);
+    if gates.is_empty() {
+        return Ok(());
+    }
+    let run = engine.run_id().to_string();
+    let gates = gates.join(", ");
+    let starter = header.get("started_by").and_then(|v| Actor::deserialize(v).ok());
+    match starter {
+        None => Err(RunError::FourEyes {
+            run,
+            gates,
+            why: "the journal does not say who started the run, so the approver cannot be told apart from them".into(),
+        }),
+        Some(s) if s.same_person(by) => {
+            let how = match (&s.azure_principal, &by.azure_principal) {
+                (Some(_), Some(_)) => "the same Azure object id",
+                _ => "the same OS user on the same host",
+            };
+            Err(RunError::FourEyes {
+                run: run.clone(),
+                gates,
+                why: format!(
+                    "run {run} was started by {} and this approval is by {} ({how}): a self-approval is refused",
+                    s.describe(),
+                    by.describe()
+                ),
+            })
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// Takes the run's lock and journals what its inbox holds, as a driver does ([`drive`] reads
+/// the inbox while it runs): for a person's command that queued a request when the run was
+/// driven elsewhere and finds it no longer is. `Locked` while another process holds the lock.
+pub fn drain_inbox(
+    run_dir: &Path,
+    registry: &Registry,
+    now: OffsetDateTime,
+) -> Result<Vec<Settled>, RunError> {
+    let run_id = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let inbox = LocalInbox::for_run(run_dir);
+    if inbox.list().map(|l| l.is_empty()).unwrap_or(true) {
+        return Ok(Vec::new());
+    }
+    let _lock = RunLock::acquire(run_dir, &run_id, now)?;
+    let path = run_dir.join(journal::JOURNAL_FILE);
+    let (mut writer, Replayed { mut engine, header, .. }) = super::replay::open(&path, registry)?;
+    let desk = Desk { inbox: &inbox, path: &path, header: &header, observer: None };
+    Ok(desk.take(&mut writer, &mut engine, now)?.1)
+}
+
+/// The requests waiting in a run's inbox (and files there that are not requests), oldest first:
+/// for `status`. An inbox that cannot be read is empty here (the driver logs why).
+pub fn pending_requests(run_dir: &Path) -> Vec<inbox::Pending> {
+    LocalInbox::for_run(run_dir).list().unwrap_or_default()
+}
+
+/// The requests the driver refused, oldest first, with the reasons: for `status`.
+pub fn refused_requests(run_dir: &Path) -> Vec<inbox::Refusal> {
+    LocalInbox::for_run(run_dir).refused().unwrap_or_default()
 }
 
 fn spawn_step(
@@ -856,10 +1191,11 @@ pub fn apply_manual_to(
     let run_id = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let _lock = RunLock::acquire(run_dir, &run_id, now)?;
     let path = run_dir.join(journal::JOURNAL_FILE);
-    let (mut writer, Replayed { mut engine, .. }) = super::replay::open(&path, registry)?;
+    let (mut writer, Replayed { mut engine, header, .. }) = super::replay::open(&path, registry)?;
     // Validate on a copy first: nothing is journaled for a command that does not apply.
     let mut probe = engine.clone();
     probe.handle(&event, now)?;
+    check_four_eyes(&engine, &header, &event)?;
     let changed = match manual_step(&event) {
         Some(step) => changed_instances(step, &engine.snapshot(), &probe.snapshot()),
         None => Vec::new(),
@@ -937,7 +1273,7 @@ pub fn rearm_failed(
     commit(&mut writer, &mut engine, &events, now)?;
     Ok(targets
         .into_iter()
-        .map(|(step, branch, reason)| (super::instance_name(&step, branch), reason))
+        .map(|(step, branch, reason)| (engine.instance_name(&step, branch), reason))
         .collect())
 }
 
@@ -954,6 +1290,8 @@ pub struct RunSummary {
     pub started_by: Option<String>,
     pub steps_done: usize,
     pub steps_total: usize,
+    /// What the run waits for, for people ([`Engine::waits_for`]); `None` once it ended.
+    pub waits_for: Option<String>,
     /// Set when the journal cannot be read.
     pub error: Option<String>,
 }
@@ -994,11 +1332,12 @@ pub fn list_runs(state_dir: &Path, registry: &Registry) -> Vec<RunSummary> {
                     last_activity: r.entries.times().map(|(_, last)| last),
                     started_by: r
                         .header
-                        .pointer("/started_by/user")
-                        .and_then(Value::as_str)
-                        .map(String::from),
+                        .get("started_by")
+                        .and_then(|a| Actor::deserialize(a).ok())
+                        .map(|a| a.describe()),
                     steps_done: done,
                     steps_total: snap.len(),
+                    waits_for: r.engine.waits_for(),
                     error: None,
                 });
             }
@@ -1011,6 +1350,7 @@ pub fn list_runs(state_dir: &Path, registry: &Registry) -> Vec<RunSummary> {
                 started_by: None,
                 steps_done: 0,
                 steps_total: 0,
+                waits_for: None,
                 error: Some(error),
             }),
         }

@@ -158,8 +158,19 @@ const TOP_KEYS: &[&str] = &["apiVersion", "metadata", "params", "steps"];
 const METADATA_KEYS: &[&str] = &["name", "description", "concurrency"];
 const PARAM_KEYS: &[&str] =
     &["type", "values", "required", "default", "secret", "resumable", "description"];
-const STEP_KEYS: &[&str] =
-    &["id", "uses", "needs", "with", "for_each", "when", "retry", "timeout", "description"];
+const STEP_KEYS: &[&str] = &[
+    "id",
+    "uses",
+    "needs",
+    "with",
+    "for_each",
+    "label",
+    "when",
+    "retry",
+    "timeout",
+    "expected",
+    "description",
+];
 const RETRY_KEYS: &[&str] = &["max_attempts", "initial_delay", "multiplier", "max_delay", "jitter"];
 const TYPES: &[&str] = &["string", "bool", "int", "duration", "enum", "list"];
 
@@ -173,9 +184,12 @@ struct Draft<'n> {
     needs: Vec<(String, Span)>,
     with: Vec<(&'n Key, &'n Node)>,
     for_each: Option<(String, Span)>,
+    /// `label:`, the branch label template (only with `for_each`).
+    branch_label: Option<(String, Span)>,
     when: Option<(String, Span)>,
     retry: RetryPolicy,
     timeout: Option<Duration>,
+    expected: Option<Duration>,
     description: Option<String>,
 }
 
@@ -382,9 +396,11 @@ impl Validator {
                 needs: d.needs.into_iter().map(|(s, _)| s).collect(),
                 with: d.with.iter().map(|(k, n)| (k.name.clone(), n.to_json())).collect(),
                 for_each: d.for_each.map(|(s, _)| s),
+                label: d.branch_label.map(|(s, _)| s),
                 when: d.when.map(|(s, _)| s),
                 retry: d.retry,
                 timeout: d.timeout,
+                expected: d.expected,
                 description: d.description,
                 span: d.node.span,
             })
@@ -808,6 +824,20 @@ impl Validator {
                     None
                 }
             });
+            let branch_label = keys.get("label").and_then(|(_, n)| {
+                let text = self.string(n, &format!("label of step {label}"))?;
+                if for_each.is_none() {
+                    self.err(
+                        n.span,
+                        format!(
+                            "label of step {label} names branches, but the step has no for_each"
+                        ),
+                        "remove label, or add for_each".to_string(),
+                    );
+                    return None;
+                }
+                Some((text, n.span))
+            });
             let when = keys.get("when").and_then(|(_, n)| match &n.kind {
                 NodeKind::Str(s) => Some((s.clone(), n.span)),
                 NodeKind::Bool(b) => Some((b.to_string(), n.span)),
@@ -830,6 +860,24 @@ impl Validator {
             let timeout = keys
                 .get("timeout")
                 .and_then(|(_, n)| self.duration(n, &format!("timeout of step {label}")));
+            let expected = keys.get("expected").and_then(|(_, n)| {
+                let d = self.duration(n, &format!("expected of step {label}"))?;
+                match timeout {
+                    Some(t) if d >= t => {
+                        self.err(
+                            n.span,
+                            format!(
+                                "expected of step {label} ({}) is not shorter than its timeout ({}): it could never pass",
+                                humantime::format_duration(d),
+                                humantime::format_duration(t)
+                            ),
+                            Some("expected is how long the step usually takes; the timeout is when it fails".to_string()),
+                        );
+                        None
+                    }
+                    _ => Some(d),
+                }
+            });
             let description = keys
                 .get("description")
                 .and_then(|(_, n)| self.string(n, &format!("description of step {label}")));
@@ -841,9 +889,11 @@ impl Validator {
                 needs,
                 with,
                 for_each,
+                branch_label,
                 when,
                 retry,
                 timeout,
+                expected,
                 description,
             });
         }
@@ -996,6 +1046,9 @@ impl Validator {
             if let Some((t, span)) = &d.for_each {
                 self.template(t, *span, &scope, "for_each");
                 self.for_each_is_list(t, *span, &scope);
+            }
+            if let Some((t, span)) = &d.branch_label {
+                self.template(t, *span, &scope, "label");
             }
         }
         order
@@ -1477,6 +1530,33 @@ steps:
         assert!(e[1].starts_with("r.yaml:8:11: step 'approve' uses unknown step kind 'gate.aproval' (did you mean 'gate.approval'?)"), "{e:#?}");
         assert!(
             e[2].starts_with("r.yaml:11:12: step 'each' needs unknown step 'aprove'"),
+            "{e:#?}"
+        );
+    }
+
+    #[test]
+    fn a_step_may_say_how_long_it_is_expected_to_take() {
+        let with = |extra: &str| {
+            OK.replace("    with: {duration: 1m}", &format!("{extra}    with: {{duration: 1m}}"))
+        };
+        let plan = load_str(Path::new("r.yaml"), &with("    expected: 2h\n"), &[]).unwrap();
+        assert_eq!(plan.runbook.steps[1].expected, Some(std::time::Duration::from_secs(7200)));
+        // Journaled only when set: a runbook without it journals the plan as before.
+        let json = serde_json::to_value(&plan).unwrap();
+        assert_eq!(json["runbook"]["steps"][1]["expected"], "2h");
+        assert!(json["runbook"]["steps"][0].get("expected").is_none());
+        let back: crate::runbook::Plan = serde_json::from_value(json).unwrap();
+        assert_eq!(back, plan);
+        let e = errs(&with("    timeout: 1h\n    expected: 1h\n"), &[]);
+        assert!(
+            e.iter()
+                .any(|m| m
+                    .contains("expected of step 'each' (1h) is not shorter than its timeout (1h)")),
+            "{e:#?}"
+        );
+        let e = errs(&with("    expected: soon\n"), &[]);
+        assert!(
+            e.iter().any(|m| m.contains("expected of step 'each' 'soon' is not a duration")),
             "{e:#?}"
         );
     }

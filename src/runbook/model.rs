@@ -6,7 +6,7 @@
 //! parameters that exist and steps that are upstream.
 //!
 //! Template semantics (implemented in `runbook::template`):
-//! - Strings in `with`, `for_each` and `when` are handlebars templates over the context
+//! - Strings in `with`, `for_each`, `label` and `when` are handlebars templates over the context
 //!   `{ "params": {..}, "steps": { "<id>": { "outputs": {..} } }, "item": <for_each item>,
 //!   "run": { "id": "..." } }`.
 //! - A string that is exactly one expression (`"{{ steps.discover.outputs.connectors }}"`) yields
@@ -16,6 +16,10 @@
 //!   for branch i, and `steps.<id>.outputs` is branch i's outputs), so one stuck branch never blocks
 //!   the others. A step without `for_each` that needs a fanned-out step waits for every branch and
 //!   sees `steps.<id>.outputs` as the list of every branch's outputs, in item order.
+//! - Branch labels: a branch is named `step[label]` (else `step#N`), the label being the item's
+//!   `name`, or what the step's `label:` template (`"{{ item.id }}"`, with `for_each` only)
+//!   renders for the branch; a label is kept only if it is `[A-Za-z0-9._-]{1,80}` and unique
+//!   among the step's branches (`engine::branch_labels`, `engine::unique_labels`).
 //! - `when` is evaluated when the step becomes ready; false (`false`, `""`, `0`, `null`, empty
 //!   list) skips the step (and its branch), which counts as done for its dependents.
 
@@ -145,12 +149,25 @@ pub struct StepDef {
     pub with: BTreeMap<String, serde_json::Value>,
     /// A template that must yield a list: one branch per item.
     pub for_each: Option<String>,
+    /// With `for_each`: a template giving each branch its label (`step[label]`), e.g.
+    /// `{{ item.id }}`; by default the item's `name` (see `engine::branch_labels`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// A template; false skips the step.
     pub when: Option<String>,
     pub retry: RetryPolicy,
     /// Deadline for one attempt (for waits: for the whole wait).
     #[serde(with = "humantime_serde_compat::option")]
     pub timeout: Option<Duration>,
+    /// How long the step usually takes from its first start (e.g. Microsoft support's release):
+    /// past it, the run tells the people `--notify` reaches that it takes longer than expected.
+    /// Changes nothing in the run itself. Absent from journals of runbooks that do not set it.
+    #[serde(
+        default,
+        with = "humantime_serde_compat::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expected: Option<Duration>,
     /// Shown to responders: what the step does and why.
     pub description: Option<String>,
     pub span: Span,

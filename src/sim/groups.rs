@@ -1,6 +1,7 @@
 //! Resource groups as ARM models them (Microsoft.Resources `resources.json` 2025-04-01,
 //! `ResourceGroups_*`): `GET`, `HEAD` (check existence: 204/404), `PUT` (create or update),
-//! `PATCH` (tags, `managedBy`) and the pageable list of a subscription; plus what a group means
+//! `PATCH` (tags, `managedBy`), `DELETE` (with everything in the group) and the pageable list of
+//! a subscription; plus what a group means
 //! for the resources in it: a resource cannot be written into a group that does not exist
 //! (`404 ResourceGroupNotFound`) or is being deleted (`409 ResourceGroupBeingDeleted`), and,
 //! while the group's region is down, writes to its resources are blocked or go through
@@ -227,13 +228,11 @@ pub fn route(ctx: &Ctx) -> ArmResult {
         }
         "PUT" => put(ctx, &sub, &name),
         "PATCH" => patch(ctx, &sub, &name),
+        "DELETE" => delete(ctx, &sub, &name),
         _ => Err(ArmError::new(
             405,
             "MethodNotAllowed",
-            format!(
-                "The requested method '{}' is not allowed on this resource (the simulator does not model deleting resource groups).",
-                ctx.method
-            ),
+            format!("The requested method '{}' is not allowed on this resource.", ctx.method),
         )),
     }
 }
@@ -300,6 +299,84 @@ fn put(ctx: &Ctx, sub: &str, name: &str) -> ArmResult {
     let v = group_json(&g);
     cloud.resource_groups.insert(key, g);
     Ok(Reply::json(if created { 201 } else { 200 }, v).confirmed(None, ctx.now))
+}
+
+/// `ResourceGroups_Delete`: the group and *every resource in it* (its connectors, with their
+/// DevOps resources, ownership and `securityresources` rows, and the tenant's extra resources
+/// there), as ARM deletes a group's content with it. Answered `202 Accepted` with `Location`
+/// (`/subscriptions/{s}/operationresults/{id}`, [`operation_result`]) and `Retry-After`, as the
+/// spec declares; the deletion itself is done at once (a choice: ARM takes minutes, and a client
+/// must follow the `Location` either way); `404 ResourceGroupNotFound` when there is none; blocked like any write while the
+/// group's region is down.
+fn delete(ctx: &Ctx, sub: &str, name: &str) -> ArmResult {
+    let mut cloud = ctx.shared.cloud();
+    let key = group_key(sub, name);
+    let Some(g) = cloud.resource_groups.get(&key) else { return Err(not_found(name)) };
+    if writes_blocked(ctx, g) {
+        return Err(blocked(g));
+    }
+    let prefix = format!("/subscriptions/{sub}/resourcegroups/{name}/").to_ascii_lowercase();
+    let inside: Vec<String> =
+        cloud.connectors.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
+    for k in &inside {
+        cloud.take_security_rows(k);
+        cloud.connectors.remove(k);
+        cloud.owners.retain(|_, o| o != k);
+    }
+    cloud.extra_resources.retain(|r| {
+        let id = r.get("id").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
+        !id.starts_with(&prefix)
+    });
+    cloud.resource_groups.remove(&key);
+    let token: String = name.bytes().map(|b| format!("{b:02x}")).collect();
+    let location = format!(
+        "{}/subscriptions/{sub}/operationresults/{DELETE_OPERATION}{token}?api-version={}",
+        ctx.shared.base_url,
+        ctx.api_version().unwrap_or("2025-04-01")
+    );
+    Ok(Reply::empty(202)
+        .header("Location", location)
+        .header("Retry-After", "1")
+        .confirmed(None, ctx.now))
+}
+
+/// The prefix of the operation a group deletion hands out as its `Location`.
+const DELETE_OPERATION: &str = "deleteresourcegroup-";
+
+/// `GET /subscriptions/{s}/operationresults/{id}`: the `Location` of a group deletion. `202`
+/// (with `Retry-After`) while the group is there, `200` once it is gone, `404` for an operation
+/// this simulator never handed out.
+pub fn operation_result(ctx: &Ctx) -> ArmResult {
+    if ctx.method != "GET" {
+        return Err(ArmError::new(
+            405,
+            "MethodNotAllowed",
+            format!("The requested method '{}' is not allowed on this resource.", ctx.method),
+        ));
+    }
+    let sub = ctx.segs[1].clone();
+    let id = ctx.segs[3].to_ascii_lowercase();
+    let name = id
+        .strip_prefix(DELETE_OPERATION)
+        .filter(|h| h.len() % 2 == 0 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .and_then(|h| {
+            let bytes: Option<Vec<u8>> = (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).ok())
+                .collect();
+            bytes.and_then(|b| String::from_utf8(b).ok())
+        })
+        .ok_or_else(|| {
+            ArmError::new(
+                404,
+                "NotFound",
+                format!("The operation '{}' could not be found.", ctx.segs[3]),
+            )
+        })?;
+    if ctx.shared.cloud().group(&sub, &name).is_some() {
+        return Ok(Reply::empty(202).header("Retry-After", "1"));
+    }
+    Ok(Reply::empty(200))
 }
 
 fn patch(ctx: &Ctx, sub: &str, name: &str) -> ArmResult {

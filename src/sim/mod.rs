@@ -8,8 +8,9 @@
 //! throttling, faults, request log, errors, routing), `arm` (connectors and DevOps), `groups`
 //! (resource groups, and what a group's state and region do to its resources), `graph`
 //! (Resource Graph), `support` (the support desk), `control` (the `/_sim/` test API), `authz`
-//! (role assignments, the permissions API, `AuthorizationFailed` on writes), `locations` (where
-//! a DevOps connector may be created), and the
+//! (role assignments, the permissions API, `AuthorizationFailed` on writes), `entra` (the Entra
+//! ID token endpoint and its principals), `locations` (where a DevOps connector may be
+//! created), and the
 //! sans-IO `kql`, `throttle` and `faults` they use. For API change: `versions` (served
 //! api-versions per family and ARM's refusals), `schema` (what ARM ignores on a write, what
 //! each api-version introduced), `lro` (the shapes of a long-running answer), `reject` (stored
@@ -19,6 +20,7 @@ mod arm;
 pub mod authz;
 mod control;
 pub mod drift;
+pub mod entra;
 pub mod faults;
 mod graph;
 pub mod groups;

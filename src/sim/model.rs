@@ -129,8 +129,45 @@ pub struct Cloud {
     /// One-time OAuth codes: never persisted (a code is a secret and expires anyway).
     #[serde(skip)]
     pub oauth_codes: BTreeMap<String, OAuthCode>,
+    /// The tenant's principals that may get a token from the simulated Entra ID token endpoint
+    /// (`sim::entra`).
+    #[serde(default)]
+    pub principals: Vec<Principal>,
     #[serde(default)]
     pub counter: u64,
+}
+
+/// A principal of the simulated Entra ID tenant (`sim::entra`): who may sign in with the
+/// client-credentials grant and what the token's claims say. Test data: the secret is kept in
+/// clear.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Principal {
+    /// `user` or `servicePrincipal`.
+    pub kind: PrincipalKind,
+    /// The application (client) id the credential signs in with (`AZURE_CLIENT_ID`).
+    pub client_id: String,
+    /// The client secret (`AZURE_CLIENT_SECRET`).
+    pub secret: String,
+    /// The object id (`oid` claim).
+    pub object_id: String,
+    /// A user's principal name (`upn`, `unique_name`); a service principal has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upn: Option<String>,
+    /// The display name (`name` claim; for a service principal, `app_displayname`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Claims a token for this principal leaves out (`oid`, `tid`, `upn`, ...): what Entra ID
+    /// never does, for tests of a client's claims check.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub omit_claims: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PrincipalKind {
+    User,
+    ServicePrincipal,
 }
 
 /// A resource group as ARM models it (Resource groups API, `resources.json` 2025-04-01): a name
@@ -392,6 +429,7 @@ impl Cloud {
             extra_services: Vec::new(),
             extra_resources: Vec::new(),
             oauth_codes: BTreeMap::new(),
+            principals: Vec::new(),
             counter: 0,
         }
     }

@@ -223,6 +223,11 @@ impl Shared {
         let n = self.ids.fetch_add(1, Ordering::Relaxed);
         super::model::guid_from(self.id_salt ^ n.wrapping_mul(0xD1B5_4A32_D192_ED03))
     }
+    /// A per-process secret of this simulator (the simulated Entra ID signs its tokens with a
+    /// key derived from it).
+    pub(crate) fn key_salt(&self) -> u64 {
+        self.id_salt
+    }
     /// The served versions of `family`, newest first.
     pub fn served(&self, family: Family) -> Vec<String> {
         lock(&self.api_versions).get(family.name()).cloned().unwrap_or_default()
@@ -695,6 +700,15 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         None
     };
     let is_control = lower.first().map(String::as_str) == Some("_sim");
+    if method == Method::POST && super::entra::is_token_path(&lower) {
+        // Entra ID, not ARM: no ARM faults, throttling or activity log.
+        *lock(&shared.counts).entry("POST oauth2/v2.0/token".into()).or_insert(0) += 1;
+        let reply = match axum::body::to_bytes(body, shared.config.max_body).await {
+            Ok(b) => super::entra::token(&shared, &segs[0], &b),
+            Err(_) => too_large(shared.config.max_body),
+        };
+        return to_response(reply);
+    }
     let mut extra: Vec<(String, String)> = Vec::new();
     // ARM gives every response its own request ID and echoes the caller's correlation ID.
     let request_id = shared.fresh_id();
@@ -953,6 +967,7 @@ fn route(ctx: &Ctx) -> ArmResult {
         ["subscriptions", _, "resourcegroups"] | ["subscriptions", _, "resourcegroups", _] => {
             super::groups::route(ctx)
         }
+        ["subscriptions", _, "operationresults", _] => super::groups::operation_result(ctx),
         ["subscriptions", _, "providers", "microsoft.security", "locations", _, "operationresults", _] => {
             super::arm::location_result(ctx)
         }

@@ -353,6 +353,18 @@ fn create_ticket(ctx: &Ctx, sub: &str, name: &str) -> ArmResult {
     }
     let method = required_str(p, "contactDetails.preferredContactMethod")?;
     one_of(method, "properties.contactDetails.preferredContactMethod", &["email", "phone"])?;
+    // The spec's ContactProfile.phoneNumber: "required if preferred contact method is phone. It
+    // is also required when submitting 'critical' or 'highestcriticalimpact' severity cases."
+    let phone = p
+        .pointer("/contactDetails/phoneNumber")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.trim().is_empty());
+    if !phone && (method == "phone" || matches!(severity, "critical" | "highestcriticalimpact")) {
+        return Err(ArmError::bad_request(format!(
+            "The property 'properties.contactDetails.phoneNumber' is required when the preferred contact method is '{method}' and the severity is '{severity}'."
+        ))
+        .target("properties.contactDetails.phoneNumber"));
+    }
 
     let mut cloud = ctx.shared.cloud();
     let all = services(&cloud);

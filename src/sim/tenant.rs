@@ -41,6 +41,10 @@ pub struct TenantFile {
     /// Extra rows of Resource Graph's `resources` table (any Azure resource, as JSON objects).
     #[serde(default)]
     pub extra_resources: Vec<Value>,
+    /// The principals that may get a token from the simulated Entra ID (`sim::entra`); absent:
+    /// none (the built-in tenants have alice, bob and a pipeline's service principal).
+    #[serde(default)]
+    pub principals: Vec<Principal>,
 }
 
 fn default_tenant_id() -> String {
@@ -170,6 +174,7 @@ impl TenantFile {
             super::authz::validate(a).map_err(TenantError)?;
             cloud.role_assignments = Some(a.clone());
         }
+        cloud.principals = self.principals.clone();
         for o in &self.azure_dev_ops {
             let mut org = AdoOrg { name: o.name.clone(), projects: BTreeMap::new() };
             for p in &o.projects {
@@ -486,8 +491,10 @@ pub fn small() -> TenantFile {
                 "offerings": [{"offeringType": "CspmMonitorAws", "nativeCloudConnection": {"cloudRoleArn": "arn:aws:iam::123456789012:role/CSPMMonitoring"}}]}}
         ]
     });
-    serde_json::from_value(v)
-        .unwrap_or_else(|e| unreachable!("the small tenant is well-formed: {e}"))
+    let mut file: TenantFile = serde_json::from_value(v)
+        .unwrap_or_else(|e| unreachable!("the small tenant is well-formed: {e}"));
+    file.principals = super::entra::builtin_principals();
+    file
 }
 
 /// A seeded large tenant with `repos` Azure DevOps repositories (1,000 per org: 20 projects of
@@ -581,6 +588,7 @@ pub fn large(repos: usize, seed: u64) -> TenantFile {
         connectors,
         support_services: Vec::new(),
         extra_resources: Vec::new(),
+        principals: super::entra::builtin_principals(),
     }
 }
 

@@ -39,22 +39,24 @@ pub const TAG_RUN: &str = "lifeboat-run";
 /// Tag naming the connector (resource ID) a new connector replaces.
 pub const TAG_REPLACES: &str = "lifeboat-replaces";
 
+/// The `autoDiscovery` of a live drill's second connector: it must claim nothing.
+pub const DRILL_AUTO_DISCOVERY: &str = "Disabled";
+
 /// Longest connector name lifeboat creates (ARM resource names of this type stay well under it).
 const MAX_NAME: usize = 64;
 
-/// `<old-name>-<target region>`, with characters ARM refuses replaced by `-` and the old name
-/// shortened so the region suffix always fits.
-pub fn new_connector_name(old: &str, target_region: &str) -> String {
-    let clean = |s: &str| -> String {
-        s.chars()
-            .map(
-                |c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' },
-            )
-            .collect()
-    };
-    let suffix = format!("-{}", clean(target_region));
+/// Characters ARM refuses in a connector name replaced by `-`.
+fn clean_name(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' })
+        .collect()
+}
+
+/// `<base><suffix>`, the base cut so the suffix always fits [`MAX_NAME`] and never ending in
+/// `.` or `-` before it.
+fn with_suffix(base: &str, suffix: &str) -> String {
     let room = MAX_NAME.saturating_sub(suffix.len());
-    let mut base: String = clean(old).chars().take(room).collect();
+    let mut base: String = clean_name(base).chars().take(room).collect();
     while base.ends_with('.') || base.ends_with('-') {
         base.pop();
     }
@@ -62,6 +64,20 @@ pub fn new_connector_name(old: &str, target_region: &str) -> String {
         base.push_str("connector");
     }
     format!("{base}{suffix}")
+}
+
+/// `<old-name>-<target region>`, with characters ARM refuses replaced by `-` and the old name
+/// shortened so the region suffix always fits.
+pub fn new_connector_name(old: &str, target_region: &str) -> String {
+    with_suffix(old, &format!("-{}", clean_name(target_region)))
+}
+
+/// A live drill's second connector: `<production name>-drill-<first 8 hex digits of the run
+/// ID's SHA-256>`. Unique per drill, so its PUT never lands on an existing connector (a real
+/// recovery's `<name>-<region>` included), and recognisable as a drill's.
+pub fn drill_connector_name(production: &str, run_id: &str) -> String {
+    let h = crate::digest::sha256_hex(run_id.as_bytes());
+    with_suffix(production, &format!("-drill-{}", &h[..8]))
 }
 
 /// Reads an authorization codes file: `<old-connector-name> <code>` per line, `#` comments and
@@ -256,7 +272,10 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
             .map_err(|e| StepOutcome::fail(e, false))?;
     super::regions::check_target(&target, &recovery::input_list(&ctx, "supported_regions"))
         .map_err(|e| StepOutcome::fail(e, false))?;
-    let adopt_existing = input_bool(&ctx, "adopt_existing").unwrap_or(false);
+    // A live drill's second connector: never an adopted one, a name of its own, discovery off
+    // (it must not claim anything), and no wait for a portal authorization.
+    let drill = recovery::drill_mode(&ctx, Some(&item.resource_id))?;
+    let adopt_existing = !drill && input_bool(&ctx, "adopt_existing").unwrap_or(false);
     let codes_file = ctx.input_str("authorization_codes").filter(|s| !s.trim().is_empty());
     let poll = match ctx.input_str("poll_interval") {
         Some(t) => crate::runbook::limits::parse(&t, crate::catalog::DurationUse::PollInterval)
@@ -367,7 +386,11 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     let plan = match plan {
         Some(p) => p,
         None => {
-            let name = new_connector_name(&item.name, &target);
+            let name = if drill {
+                drill_connector_name(&item.name, &ctx.run_id)
+            } else {
+                new_connector_name(&item.name, &target)
+            };
             let new_id =
                 ResourceId::connector(&placement.subscription, &placement.resource_group, &name);
             ensure_group(&ctx, &client, &placement, &target, &failed_region, &who).await?;
@@ -467,7 +490,7 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         .and_then(|c| c.properties.as_ref())
         .and_then(|p| p.provisioning_state.clone());
     let done = |adopted: bool, not_restored: &[Value], version_changes: &[Value]| {
-        recovery::outputs(vec![
+        let mut out = vec![
             ("old_resource_id", json!(item.resource_id)),
             ("new_resource_id", json!(new_id_text)),
             ("new_name", json!(plan.new_id.name())),
@@ -483,7 +506,12 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
                 json!(if source.snapshot.is_some() { "backup" } else { "resource-graph" }),
             ),
             ("api_version_changes", json!(version_changes)),
-        ])
+        ];
+        if drill {
+            out.push(("drill", json!(true)));
+            out.push(("authorized", json!(true)));
+        }
+        recovery::outputs(out)
     };
     match state {
         Some(ProvisioningState::Succeeded) => return Ok(done(plan.adopted, &not_restored, &version_changes)),
@@ -522,7 +550,7 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     let mut code: Option<SecretString> = None;
     if let Some(p) = ctx.services.get::<PrompterHandle>() {
         let label = format!(
-            "OAuth authorization code for the new connector {} (replacing {}; hidden input)",
+            "OAuth authorization code for the new connector {} (replacing {})",
             plan.new_id.name(),
             item.name
         );
@@ -531,6 +559,19 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
                 .await
                 .filter(|c| !c.trim().is_empty())
                 .map(|c| SecretString::new(c.trim()));
+    }
+    if code.is_none() && drill && codes_file.is_none() {
+        // A drill has no person to authorize in the portal: said, not waited for.
+        let what = format!(
+            "not rehearsed: the authorization of the drill connector {} (no OAuth code: give `lifeboat drill --live --authorization-code-file FILE`), so neither its DevOps configuration nor the reapply and verification of it",
+            plan.new_id.name()
+        );
+        let mut outcome = done(plan.adopted, &not_restored, &version_changes);
+        if let StepOutcome::Succeeded { outputs, .. } = &mut outcome {
+            outputs.insert("authorized".into(), json!(false));
+            outputs.insert(crate::catalog::WARNINGS_OUTPUT.into(), json!([what]));
+        }
+        return Ok(outcome);
     }
     if code.is_none() {
         if let Some(path) = &codes_file {
@@ -576,7 +617,7 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     // The backed-up configuration's writable fields, known or not, plus the fresh code (a
     // backup never holds one); without a backup, the configuration answered. Without a
     // backed-up configuration: auto-discovery, as before.
-    let cfg_body = match source.config.clone() {
+    let mut cfg_body = match source.config.clone() {
         Some(cfg) => {
             let r = restore::restore_body(&cfg, &exclusions, &plan.new_id.devops().to_string());
             not_restored.extend(restore::not_restored_json(
@@ -587,6 +628,13 @@ async fn create_or_adopt(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         }
         None => json!({"properties": {"autoDiscovery": "Enabled"}}),
     };
+    if drill {
+        // The drill connector must not onboard what no connector owns yet: discovery off.
+        if !cfg_body.get("properties").is_some_and(Value::is_object) {
+            cfg_body["properties"] = json!({});
+        }
+        cfg_body["properties"]["autoDiscovery"] = json!(DRILL_AUTO_DISCOVERY);
+    }
     let mut sent = cfg_body.clone();
     restore::mutate_for_test(BodyKind::Config, &mut sent);
     let mut body: DevOpsConfiguration = restore::typed(&sent).map_err(|e| {
@@ -806,6 +854,17 @@ mod tests {
         assert_eq!(n.len(), MAX_NAME);
         assert!(n.ends_with("-northeurope"));
         assert_eq!(new_connector_name("a b/c", "eastus"), "a-b-c-eastus");
+    }
+
+    #[test]
+    fn drill_names_are_unique_per_run_and_fit() {
+        let a = drill_connector_name("ado-weu", "run-1");
+        assert!(a.starts_with("ado-weu-drill-") && a.len() == "ado-weu-drill-".len() + 8, "{a}");
+        assert_ne!(a, drill_connector_name("ado-weu", "run-2"));
+        assert_ne!(a, new_connector_name("ado-weu", "northeurope"));
+        let long = drill_connector_name(&"y".repeat(100), "r");
+        assert_eq!(long.len(), MAX_NAME);
+        assert!(long.contains("-drill-"), "{long}");
     }
 
     #[test]

@@ -33,6 +33,39 @@ pub fn graph_resource(r: &Map<String, Value>) -> Value {
     Value::Object(m)
 }
 
+/// The regions that have DevOps connectors, with the connectors' names, most connectors first
+/// (then by name): what guided mode offers as the failed region. The discovery's own query over
+/// `subscriptions` (empty: every subscription the credential can read), read-only.
+pub async fn regions_with_connectors(
+    client: &crate::azure::ArmClient,
+    subscriptions: &[String],
+) -> Result<Vec<(String, Vec<String>)>, crate::azure::AzureError> {
+    let rows =
+        client.resource_graph_query(crate::queries::DEVOPS_CONNECTORS, subscriptions).await?;
+    // One connector per resource ID (case-insensitive), named as Resource Graph names it.
+    let mut seen = std::collections::BTreeMap::new();
+    for r in &rows {
+        let id = str_of(r, "connectorResourceId").to_ascii_lowercase();
+        let region = normalize_region(&str_of(r, "region"));
+        if !id.is_empty() && !region.is_empty() {
+            seen.entry(id).or_insert((region, str_of(r, "name")));
+        }
+    }
+    let mut by_region: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (region, name) in seen.into_values() {
+        by_region.entry(region).or_default().push(name);
+    }
+    let mut out: Vec<(String, Vec<String>)> = by_region
+        .into_iter()
+        .map(|(region, mut names)| {
+            names.sort();
+            (region, names)
+        })
+        .collect();
+    out.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
+    Ok(out)
+}
+
 impl StepKind for Query {
     fn info(&self) -> &'static StepKindInfo {
         info("resource-graph.query")

@@ -6,6 +6,7 @@
 
 pub mod defender;
 pub mod devops;
+pub mod drill_cleanup;
 pub mod gate;
 pub mod lifecycle_kinds;
 pub mod manual;
@@ -55,6 +56,8 @@ pub fn registry() -> Registry {
     r.register(Arc::new(defender::CountFindings));
     r.register(Arc::new(defender::CheckRecreated));
     // end region-outage: Microsoft's side
+    // region-outage, live drill: removing what the drill created
+    r.register(Arc::new(drill_cleanup::Cleanup));
     if std::env::var("LIFEBOAT_TEST_STEPS").is_ok_and(|v| v == "1") {
         testing::register(&mut r);
     }

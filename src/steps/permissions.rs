@@ -434,10 +434,12 @@ pub async fn preflight(
         return unchecked(&format!("the target region of step {} is not known", create.id));
     };
     let target_region = crate::text::normalize_region(&target_region);
-    let submit = steps.iter().find(|s| s.uses == "support.submit").filter(|s| match &s.when {
+    // A step whose `when` is false before the run (a live drill's skipped steps) writes nothing.
+    let runs = |s: &&crate::runbook::StepDef| match &s.when {
         Some(w) => crate::engine::template::eval_condition(w, &ctx).unwrap_or(true),
         None => true,
-    });
+    };
+    let submit = steps.iter().find(|s| s.uses == "support.submit").filter(runs);
     let writes = RecoveryWrites {
         connectors,
         target_region,
@@ -448,7 +450,7 @@ pub async fn preflight(
         ticket_subscription: submit
             .and_then(|s| rendered_str(&s.with, "subscription", &ctx))
             .unwrap_or_default(),
-        delete_old: steps.iter().any(|s| s.uses == "connector.delete"),
+        delete_old: steps.iter().filter(runs).any(|s| s.uses == "connector.delete"),
     };
     let reqs = requirements(&writes).map_err(|e| {
         UserError::usage(format!("step {}: {e}", create.id))

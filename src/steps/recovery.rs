@@ -275,6 +275,51 @@ pub fn input_bool(ctx: &StepContext, name: &str) -> Option<bool> {
     }
 }
 
+/// Whether the step runs in the runbook's drill mode (input `drill: true`, from the
+/// region-outage runbook's `drill` parameter): the run is a live drill, rehearsing the recovery
+/// of the production connector with a second connector next to it. Drill mode runs only under
+/// `lifeboat drill --live` (a [`LiveDrill`](super::services::LiveDrill) in the services: its
+/// client's write guard and cleanup ledger), and only for the production connector it names;
+/// anything else is a failure, not a retry case.
+pub fn drill_mode(ctx: &StepContext, old_resource_id: Option<&str>) -> Result<bool, StepOutcome> {
+    let drill = match ctx.inputs.get("drill") {
+        None | Some(Value::Null) => false,
+        _ => input_bool(ctx, "drill").ok_or_else(|| {
+            StepOutcome::fail("input `drill` is not a boolean (use true or false)", false)
+        })?,
+    };
+    if !drill {
+        return Ok(false);
+    }
+    let Some(live) = ctx.services.get::<super::services::LiveDrill>() else {
+        return Err(StepOutcome::fail(
+            format!(
+                "step {} runs in drill mode (drill: true), which only `lifeboat drill --live` may run: its Azure client refuses every write to the production connector and ledgers what it creates for `lifeboat drill --cleanup` (run `lifeboat drill --live --connector ID --drill-region R`, or leave the runbook's `drill` parameter false for a recovery)",
+                ctx.step
+            ),
+            false,
+        ));
+    };
+    if let Some(old) = old_resource_id {
+        let canonical = |id: &str| {
+            crate::azure::ResourceId::parse(id)
+                .map(|r| r.to_string())
+                .unwrap_or_else(|_| id.to_string())
+                .to_ascii_lowercase()
+        };
+        if canonical(old) != canonical(&live.production) {
+            return Err(StepOutcome::fail(
+                format!(
+                    "step {}: the live drill rehearses the connector {} only, not {old}",
+                    ctx.step, live.production
+                ),
+                false,
+            ));
+        }
+    }
+    Ok(true)
+}
+
 /// The fan-out item (or the `connector` input) as a [`ConnectorItem`].
 pub fn connector_item(ctx: &StepContext) -> Result<ConnectorItem, StepOutcome> {
     let v = ctx.inputs.get("connector").or(ctx.item.as_ref()).cloned().unwrap_or(Value::Null);

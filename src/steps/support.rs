@@ -107,12 +107,21 @@ pub fn ticket_name(run_id: &str, old_resource_id: &str) -> String {
     format!("lifeboat-{}", &hex::encode(h.finalize())[..32])
 }
 
-/// The exact instance a person attests for this draft: a fanned-out draft (branch N) names
-/// branch N of the manual step (`STEP#N`; both fan out over the same connectors, item-wise),
-/// never the bare step, which would attest every connector with one ticket.
-pub fn attest_target(step: &str, branch: Option<usize>) -> String {
-    match branch {
-        Some(b) if !step.contains('#') => crate::engine::instance_name(step, Some(b)),
+/// The exact instance a person attests for this draft, as a shell argument: a fanned-out draft
+/// (branch N, labelled L) names the same branch of the manual step (`'STEP[L]'`, quoted since
+/// `[...]` is a glob pattern to a shell, or `STEP#N`; both fan out over the same connectors,
+/// item-wise, so they have the same labels), never the bare step, which would attest every
+/// connector with one ticket.
+pub fn attest_target(step: &str, branch: Option<usize>, label: Option<&str>) -> String {
+    match (branch, label) {
+        (Some(b), l) if !step.contains(['#', '[']) => {
+            let name = crate::engine::instance_name(step, Some(b), l);
+            if l.is_some() {
+                format!("'{name}'")
+            } else {
+                name
+            }
+        }
         _ => step.to_string(),
     }
 }
@@ -134,6 +143,15 @@ and make the new connector primary. Old connector resource ID: {old_id} . New co
         ty = item.connector_type,
         resources = if item.top_level().is_empty() { "every org, owner and group".to_string() } else { item.top_level().join(", ") },
     );
+    // A live drill's request says so first: nobody must act on it as on an outage.
+    let description = if recovery::drill_mode(ctx, Some(&old_id))? {
+        format!(
+            "DRILL, NOT AN OUTAGE (lifeboat drill --live, run {}): a rehearsal of the documented recovery; nothing is to be released and no connector is to be made primary (please close this request). {description}",
+            ctx.run_id
+        )
+    } else {
+        description
+    };
     let drafted_at =
         ctx.now().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
     Ok(json!({
@@ -149,7 +167,11 @@ and make the new connector primary. Old connector resource ID: {old_id} . New co
         "new": {"region": target, "resource_id": new_id},
         "description": description,
         "query": super::discover::query("connector-resource-ids").unwrap_or_default().trim_end(),
-        "attest_step": attest_target(&s("attest_step", "file-support-request"), ctx.branch),
+        "attest_step": attest_target(
+            &s("attest_step", "file-support-request"),
+            ctx.branch,
+            ctx.label.as_deref(),
+        ),
         "service_id": service.0,
         "problem_classification_id": service.1,
         "severity": s("severity", "moderate"),
@@ -157,7 +179,8 @@ and make the new connector primary. Old connector resource ID: {old_id} . New co
         "contact": {
             "first_name": s("contact_first_name", ""),
             "last_name": s("contact_last_name", ""),
-            "preferred_contact_method": "email",
+            "preferred_contact_method": s("contact_method", "email"),
+            "phone": s("contact_phone", ""),
             "email": s("contact_email", ""),
             "time_zone": s("contact_time_zone", "Pacific Standard Time"),
             "country": s("contact_country", "usa"),
@@ -260,26 +283,140 @@ impl StepKind for Submit {
     fn run(&self, ctx: StepContext) -> BoxFuture<'static, StepOutcome> {
         Box::pin(async move { submit(ctx).await.unwrap_or_else(|o| o) })
     }
-    /// The ticket's contact, which the Support API needs: set when a parameter gives it.
+    /// The ticket's contact, which the Support API needs: set when a parameter gives it, and
+    /// shaped as the Support API takes it ([`check_contact`]).
     fn check_inputs(&self, inputs: &serde_json::Map<String, Value>) -> Result<(), InputError> {
-        for key in ["contact_first_name", "contact_last_name", "contact_email"] {
-            let empty = match inputs.get(key) {
-                Some(Value::String(s)) => s.trim().is_empty(),
-                Some(Value::Null) => true,
-                _ => false,
+        // Absent: not rendered now (checked by the Support API when the step runs) or not
+        // passed (the step's default, see `template_context`). Null: an empty parameter.
+        let text = |k: &str| match inputs.get(k) {
+            Some(Value::String(s)) => Some(s.trim().to_string()),
+            Some(Value::Null) => Some(String::new()),
+            _ => None,
+        };
+        let method = text("contact_method").unwrap_or_default();
+        let severity = text("severity").unwrap_or_default();
+        let phone = phone_needed(&method, &severity);
+        for key in CONTACT_INPUTS {
+            let Some(value) = text(key) else {
+                if *key == "contact_phone" {
+                    if let Some(why) = &phone {
+                        return Err(InputError {
+                            message: format!("support.submit needs a phone number: {why}"),
+                            hint: "pass contact_phone to the step".to_string(),
+                        });
+                    }
+                }
+                continue;
             };
-            if empty {
-                return Err(InputError {
-                    message: format!(
-                        "input `{key}` is empty and the Support API needs it to file the ticket"
-                    ),
+            check_contact(key, &value, phone.as_deref()).map_err(|message| {
+                InputError {
+                    message: format!("input `{key}` {message}"),
                     hint: format!(
                         "pass --set {key}=... or leave submit_ticket=false to draft the request for a person"
                     ),
-                });
-            }
+                }
+            })?;
         }
         Ok(())
+    }
+}
+
+/// The contact inputs of `support.submit`, in the order a person is asked for them.
+pub const CONTACT_INPUTS: &[&str] = &[
+    "contact_first_name",
+    "contact_last_name",
+    "contact_email",
+    "contact_method",
+    "contact_phone",
+    "contact_time_zone",
+    "contact_country",
+    "contact_language",
+];
+
+/// Why the Support API needs a phone number for a ticket, if it does: the preferred contact
+/// method is phone, or the severity is critical or highestcriticalimpact (the 2026-06-01 spec's
+/// `ContactProfile.phoneNumber`). `method` and `severity` as given (empty: the defaults, email and
+/// moderate).
+pub fn phone_needed(method: &str, severity: &str) -> Option<String> {
+    if method.trim() == "phone" {
+        return Some("the preferred contact method is phone".to_string());
+    }
+    match severity.trim() {
+        s @ ("critical" | "highestcriticalimpact") => {
+            Some(format!("the Support API needs one for a {s} ticket"))
+        }
+        _ => None,
+    }
+}
+
+/// Whether `value` is acceptable for the contact input `key` of a ticket filed through the Support
+/// API (`phone`: why a phone number is needed, see [`phone_needed`]). The one check of
+/// `support.submit`'s inputs before a run and of guided mode's answers. `Err` says what is
+/// wrong, to follow the input's name.
+pub fn check_contact(key: &str, value: &str, phone: Option<&str>) -> Result<(), String> {
+    let v = value.trim();
+    let empty = || Err("is empty and the Support API needs it to file the ticket".to_string());
+    match key {
+        "contact_first_name" | "contact_last_name" | "contact_time_zone" if v.is_empty() => empty(),
+        "contact_email" => {
+            if v.is_empty() {
+                return empty();
+            }
+            let shaped = v.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            });
+            if shaped && !v.chars().any(char::is_whitespace) {
+                Ok(())
+            } else {
+                Err(format!("`{v}` is not an e-mail address (e.g. oncall@contoso.com)"))
+            }
+        }
+        "contact_method" => match v {
+            "" | "email" | "phone" => Ok(()),
+            other => Err(format!("`{other}` is not a contact method (email or phone)")),
+        },
+        "contact_phone" => {
+            if v.is_empty() {
+                return match phone {
+                    Some(why) => Err(format!("is empty and {why}")),
+                    None => Ok(()),
+                };
+            }
+            let allowed = v.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
+            let digits = v.chars().filter(char::is_ascii_digit).count();
+            if allowed && digits >= 6 {
+                Ok(())
+            } else {
+                Err(format!("`{v}` is not a phone number (digits, spaces, + - ( ) only, e.g. +1 425 555 0100)"))
+            }
+        }
+        "contact_country" => {
+            if v.len() == 3 && v.chars().all(|c| c.is_ascii_alphabetic()) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`{v}` is not a three-letter ISO 3166-1 country code (e.g. usa, gbr, deu)"
+                ))
+            }
+        }
+        "contact_language" => {
+            let shaped = v.split_once('-').is_some_and(|(l, r)| {
+                (2..=3).contains(&l.len())
+                    && l.chars().all(|c| c.is_ascii_alphabetic())
+                    && !r.is_empty()
+                    && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+            if shaped {
+                Ok(())
+            } else {
+                Err(format!("`{v}` is not a language tag (e.g. en-US, de-DE)"))
+            }
+        }
+        _ => Ok(()),
     }
 }
 
@@ -343,6 +480,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn contact_fields_are_checked_as_the_support_api_takes_them() {
+        let ok = |k: &str, v: &str| check_contact(k, v, None);
+        assert!(ok("contact_email", "oncall@contoso.com").is_ok());
+        for bad in ["", "oncall", "on call@contoso.com", "a@b", "a@@b.com", "@contoso.com"] {
+            assert!(ok("contact_email", bad).is_err(), "{bad}");
+        }
+        assert!(ok("contact_first_name", " ").is_err());
+        assert!(ok("contact_country", "gbr").is_ok() && ok("contact_country", "GB").is_err());
+        assert!(
+            ok("contact_language", "en-US").is_ok() && ok("contact_language", "english").is_err()
+        );
+        assert!(ok("contact_method", "fax").is_err() && ok("contact_method", "").is_ok());
+        assert!(ok("contact_phone", "").is_ok() && ok("contact_phone", "+1 425 555 0100").is_ok());
+        assert!(ok("contact_phone", "call me").is_err());
+        let why = phone_needed("", "critical");
+        assert!(why.as_deref().is_some_and(|w| w.contains("critical")), "{why:?}");
+        assert!(check_contact("contact_phone", "", why.as_deref()).is_err());
+        assert!(phone_needed("phone", "moderate").is_some());
+        assert_eq!(phone_needed("email", "moderate"), None);
+    }
+
+    #[test]
     fn ticket_names_are_stable_per_run_and_connector() {
         let a = ticket_name(
             "run-1",
@@ -355,9 +514,16 @@ mod tests {
 
     #[test]
     fn defect_15_the_draft_names_its_own_branch_of_the_attest_step() {
-        assert_eq!(attest_target("file-support-request", Some(2)), "file-support-request#2");
-        assert_eq!(attest_target("file-support-request", None), "file-support-request");
-        assert_eq!(attest_target("file-support-request#1", Some(2)), "file-support-request#1");
+        assert_eq!(attest_target("file-support-request", Some(2), None), "file-support-request#2");
+        assert_eq!(
+            attest_target("file-support-request", Some(2), Some("ado-weu")),
+            "'file-support-request[ado-weu]'"
+        );
+        assert_eq!(attest_target("file-support-request", None, None), "file-support-request");
+        assert_eq!(
+            attest_target("file-support-request#1", Some(2), None),
+            "file-support-request#1"
+        );
     }
 
     #[test]

@@ -159,6 +159,9 @@ fn outputs(ctx: &StepContext) -> StepOutcome {
     let mut outputs = Map::new();
     outputs.insert("label".into(), json!(ctx.input_str("label").unwrap_or_default()));
     outputs.insert("item".into(), ctx.item.clone().unwrap_or(serde_json::Value::Null));
+    if let Some(extra) = ctx.inputs.get("outputs").and_then(|v| v.as_object()) {
+        outputs.extend(extra.clone());
+    }
     if let Some(secret) = ctx.input_str("secret_output") {
         outputs.insert("token".into(), json!(secret));
         return StepOutcome::Succeeded { outputs, secret: vec!["token".into()] };

@@ -65,7 +65,7 @@ impl StepKind for ForDuration {
             } else {
                 StepOutcome::Wait {
                     until,
-                    message: format!("until {until_text}"),
+                    message: format!("until {}", crate::text::local_time(until)),
                     scratch: Some(json!({ "until": until_text })),
                 }
             }
@@ -119,6 +119,7 @@ mod tests {
             run_id: "r".into(),
             step: "w".into(),
             branch: None,
+            label: None,
             item: None,
             attempt: 1,
             poll,

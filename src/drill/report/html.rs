@@ -1,9 +1,11 @@
 //! `report.html`: the handlebars view of a report and its rendering.
 
+use super::trend::{render_charts, FlagKind, Trend};
 use super::{
     format_duration, opt_duration, rfc3339, seconds_between, target_text, DrillReport, WaitedOn,
 };
 use crate::text::clean_text;
+use crate::text::local_time;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -15,12 +17,62 @@ const HTML_TEMPLATE: &str = include_str!("../../../templates/drill-report.html.h
 #[error("drill report template failed to render")]
 pub struct RenderError(#[source] Box<dyn std::error::Error + Send + Sync>);
 
-/// `report.html`: one self-contained HTML5 file (inline CSS, no script, no external URL).
+impl RenderError {
+    /// A template error of another page of the drill (the history page).
+    pub(crate) fn new(e: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        RenderError(e)
+    }
+}
+
+/// `report.html`: one self-contained HTML5 file (inline CSS, no script, no external URL),
+/// without the trend section (no history given; see [`render_html_with_trend`]).
 pub fn render_html(report: &DrillReport) -> Result<String, RenderError> {
+    render(report, None)
+}
+
+/// `report.html` with its "Trend" section: this drill's flags (regression against the previous
+/// comparable drill of `trend`, missed targets) and the RTO/RPO charts of `trend`, this drill
+/// highlighted. `trend` should hold this drill (`Trend::new` over the history plus its point).
+pub fn render_html_with_trend(report: &DrillReport, trend: &Trend) -> Result<String, RenderError> {
+    render(report, Some(trend))
+}
+
+fn render(report: &DrillReport, trend: Option<&Trend>) -> Result<String, RenderError> {
     let mut hb = handlebars::Handlebars::new();
     hb.set_strict_mode(true);
     hb.register_template_string("report", HTML_TEMPLATE).map_err(|e| RenderError(Box::new(e)))?;
-    hb.render("report", &html_view(report)).map_err(|e| RenderError(Box::new(e)))
+    let mut view = html_view(report);
+    view["trend"] = trend.map(|t| trend_view(report, t)).unwrap_or(serde_json::Value::Null);
+    hb.render("report", &view).map_err(|e| RenderError(Box::new(e)))
+}
+
+/// The trend section's view. `charts` is SVG markup built (and escaped) by `trend`; the template
+/// inserts it as is.
+fn trend_view(r: &DrillReport, t: &Trend) -> serde_json::Value {
+    let flags: Vec<_> = t
+        .flags_of(&r.run_id)
+        .iter()
+        .map(|f| {
+            json!({
+                "kind": match f.kind { FlagKind::Regression => "regression", FlagKind::TargetMissed => "target missed" },
+                "message": clean_text(&f.message),
+            })
+        })
+        .collect();
+    let previous = t.previous_of(&r.run_id).map(|p| {
+        json!({
+            "run_id": clean_text(&p.run_id),
+            "date": p.date_time(),
+            "kind": format!("{} {}", p.scenario.as_str(), p.mode.as_str()),
+        })
+    });
+    json!({
+        "drills": t.points().len(),
+        "previous": previous,
+        "kind": format!("{} {}", r.scenario.as_str(), r.mode.as_str()),
+        "flags": flags,
+        "charts": render_charts(t, "trend-", Some(&r.run_id)),
+    })
 }
 
 /// The template's view: every string cleaned, every number formatted, timeline positions
@@ -128,16 +180,22 @@ fn html_view(r: &DrillReport) -> serde_json::Value {
         "mode": r.mode.as_str(),
         "tenant": c(&r.tenant),
         "started_at": rfc3339(r.started_at),
+        "started_at_text": local_time(r.started_at),
         "finished_at": rfc3339(r.finished_at),
+        "finished_at_text": local_time(r.finished_at),
         "wall_clock": format_duration(r.wall_clock_seconds),
         "outage_region": c(&r.outage.region),
         "outage_at": rfc3339(r.outage.injected_at),
+        "outage_at_text": local_time(r.outage.injected_at),
         "target_region": c(&r.target_region),
         "verified": r.recovery.verified,
         "verified_at": r.recovery.verified_at.map(rfc3339),
+        "verified_at_text": r.recovery.verified_at.map(local_time),
         "verified_left": r.recovery.verified_at.map(|t| format!("{:.3}", pct(t))),
         "outage_left": format!("{:.3}", pct(r.outage.injected_at)),
         "passed": r.verdict.passed,
+        "partial": r.verdict.partial,
+        "live": r.live.as_ref().map(live_view),
         "reasons": r.verdict.reasons.iter().map(|s| c(s)).collect::<Vec<_>>(),
         "rto": {
             "value": opt_duration(r.rto.seconds),
@@ -149,6 +207,7 @@ fn html_view(r: &DrillReport) -> serde_json::Value {
             "value": opt_duration(r.rpo.seconds),
             "backup_id": r.rpo.backup_id.as_deref().map(c),
             "backup_taken_at": r.rpo.backup_taken_at.map(rfc3339),
+            "backup_taken_at_text": r.rpo.backup_taken_at.map(local_time),
             "target": target(r.rpo.target_seconds, r.rpo.met, false),
             "source": r.rpo.source.map(|s| match s {
                 super::RpoSource::SnapshotAge => "measured: the real age of the organisation's snapshot",
@@ -178,5 +237,32 @@ fn html_view(r: &DrillReport) -> serde_json::Value {
         "verifications": verifications,
         "detected": detected,
         "not_recreated": not_recreated,
+    })
+}
+
+/// The live drill's section: every journaled write with its check against production, the
+/// refused and unrecorded writes, what was not rehearsed and what the ledger cleaned.
+fn live_view(l: &super::LiveEvidence) -> serde_json::Value {
+    let c = |s: &str| clean_text(s);
+    json!({
+        "production": c(&l.production),
+        "drill_connector": l.drill_connector.as_deref().map(c),
+        "writes": l.writes.iter().map(|w| json!({
+            "step": c(&w.step),
+            "method": c(&w.method),
+            "target": c(&w.target),
+            "status": w.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+            "to_production": w.to_production,
+        })).collect::<Vec<_>>(),
+        "count": l.writes.len(),
+        "to_production": l.writes_to_production,
+        "refused": l.refused_by_guard.iter().map(|s| c(s)).collect::<Vec<_>>(),
+        "unrecorded": l.unrecorded_writes.iter().map(|s| c(s)).collect::<Vec<_>>(),
+        "not_rehearsed": l.not_rehearsed.iter().map(|n| json!({
+            "what": c(&n.what), "why": c(&n.why), "by_design": n.by_design,
+        })).collect::<Vec<_>>(),
+        "ledger_cleanup": l.ledger_cleanup.iter().map(|x| json!({
+            "resource": c(&x.resource), "result": c(&x.result), "ok": x.ok,
+        })).collect::<Vec<_>>(),
     })
 }

@@ -166,7 +166,7 @@ pub fn render_junit(r: &DrillReport) -> String {
         ("outage_region", r.outage.region.clone()),
         ("target_region", r.target_region.clone()),
         ("recovery_verified", r.recovery.verified.to_string()),
-        ("verdict", if r.verdict.passed { "passed" } else { "failed" }.into()),
+        ("verdict", r.verdict.word().to_ascii_lowercase()),
     ];
     let num = |o: Option<f64>| o.map(|v| v.to_string()).unwrap_or_default();
     props.push(("rto_seconds", num(r.rto.seconds)));

@@ -14,18 +14,23 @@
 //! [`render_html`] (`html`: one self-contained file, template `templates/drill-report.html.hbs`),
 //! [`render_junit`] (`junit`: Jenkins/Surefire-style JUnit XML) and [`render_summary`]
 //! (`summary`: the terminal table); [`write_all`] (`write`) writes the files of a report
-//! directory.
+//! directory. `trend` holds what a report is compared with: past drills' RTO and RPO, the
+//! regression and missed-target flags, the SVG charts (`report.html` and the history page).
 
 mod html;
 mod junit;
+mod live;
 mod summary;
+pub mod trend;
 mod verdict;
 mod write;
 
-pub use html::{render_html, RenderError};
+pub use html::{render_html, render_html_with_trend, RenderError};
 pub use junit::render_junit;
+pub use live::{under_production, LedgerCleanup, LiveEvidence, NotRehearsed, WriteEffect};
 pub use summary::render_summary;
-pub use write::{write_all, Written};
+pub use trend::{render_trend_summary, Flag, FlagKind, Measure, Trend, TrendPoint};
+pub use write::{write_all, write_all_with_trend, Written};
 
 use std::collections::BTreeMap;
 
@@ -153,9 +158,13 @@ pub struct DrillReport {
     pub detected: Vec<Detection>,
     pub not_recreated_by_microsoft: Vec<NotRecreated>,
     pub verdict: Verdict,
+    /// A live drill's evidence (`mode: live`): its writes checked against production, and what
+    /// it did not rehearse. `null` in simulated drills (absent from reports of earlier versions).
+    #[serde(default)]
+    pub live: Option<LiveEvidence>,
     /// What the drilled tenant held and what the recovery brought back, by resource kind.
-    /// `None` in reports written before lifeboat counted them, and in live drills.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `null` in live drills (absent from reports of earlier versions).
+    #[serde(default)]
     pub resources: Option<Resources>,
 }
 
@@ -169,7 +178,6 @@ pub struct Resources {
     /// snapshot) or `tenant` (a built-in or file tenant, backed up by the drill itself).
     pub seeded_from: String,
     /// The organisation's backup store (`--from-backup` only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<String>,
     /// Every resource of the snapshot restored from.
     pub in_snapshot: BTreeMap<String, u64>,
@@ -179,7 +187,6 @@ pub struct Resources {
     pub restored: BTreeMap<String, u64>,
     /// What the seeding decided that the snapshot could not tell, and newer snapshots passed
     /// over because they do not verify.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
 
@@ -226,8 +233,9 @@ pub struct Rpo {
     pub backup_taken_at: Option<OffsetDateTime>,
     pub target_seconds: Option<f64>,
     pub met: Option<bool>,
-    /// Where `seconds` comes from. `None` in reports written before lifeboat said so.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Where `seconds` comes from; `null` without a backup (absent from reports of earlier
+    /// versions).
+    #[serde(default)]
     pub source: Option<RpoSource>,
 }
 
@@ -275,7 +283,8 @@ pub struct ApiStats {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
     pub id: String,
-    /// The item label of a `for_each` branch (e.g. the connector name).
+    /// The label of a `for_each` branch (its connector's name, as `lifeboat status` shows it
+    /// in `step[label]`), or `#N` for a branch without one.
     pub branch: Option<String>,
     /// The step kind (`uses:` in the runbook).
     pub kind: String,
@@ -319,10 +328,12 @@ impl StepRecord {
         }
     }
 
-    /// `id [branch]`, how steps are named in every rendering.
+    /// `id[label]` (or `id#N` for a branch without a label), how steps are named in every
+    /// rendering, as in `lifeboat status`.
     pub fn label(&self) -> String {
         match &self.branch {
-            Some(b) => format!("{} [{b}]", self.id),
+            Some(b) if b.starts_with('#') => format!("{}{b}", self.id),
+            Some(b) => format!("{}[{b}]", self.id),
             None => self.id.clone(),
         }
     }
@@ -380,6 +391,21 @@ pub struct Verdict {
     pub passed: bool,
     /// Why: every failed criterion when it failed, the criteria met when it passed.
     pub reasons: Vec<String>,
+    /// Nothing failed, but part of what the drill is meant to rehearse was not (a live drill
+    /// without an OAuth code): `passed` is false, and the reasons say what was not rehearsed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+}
+
+impl Verdict {
+    /// `PASSED`, `PARTIAL` or `FAILED`.
+    pub fn word(&self) -> &'static str {
+        match (self.passed, self.partial) {
+            (true, _) => "PASSED",
+            (false, true) => "PARTIAL",
+            (false, false) => "FAILED",
+        }
+    }
 }
 
 /// Seconds from `a` to `b`, rounded to the millisecond (so JSON shows `12.5`, not float noise).
@@ -447,7 +473,7 @@ pub fn to_json(report: &DrillReport) -> String {
 /// datetime>` allows at most three fractional digits (the Nu checker rejects nanoseconds), and
 /// no reader needs more. Formatting only fails for years outside 0..=9999, which no clock of
 /// ours produces; the fallback keeps the renderers total anyway.
-fn rfc3339(t: OffsetDateTime) -> String {
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     let fmt = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );

@@ -102,7 +102,26 @@ pub fn render_summary(r: &DrillReport) -> String {
     }
     let _ = writeln!(out, "{m}");
     let _ = writeln!(out, "wall clock: {}", format_duration(r.wall_clock_seconds));
-    let _ = writeln!(out, "verdict: {}", if r.verdict.passed { "PASSED" } else { "FAILED" });
+    if let Some(live) = &r.live {
+        let _ = writeln!(
+            out,
+            "live drill: {} write(s) journaled, {} to production ({}); {} refused by the guard",
+            live.writes.len(),
+            live.writes_to_production,
+            clean_text(&live.production),
+            live.refused_by_guard.len()
+        );
+        for n in &live.not_rehearsed {
+            let _ = writeln!(
+                out,
+                "  not rehearsed{}: {} ({})",
+                if n.by_design { "" } else { " (rehearsable)" },
+                clean_text(&n.what),
+                clean_text(&n.why)
+            );
+        }
+    }
+    let _ = writeln!(out, "verdict: {}", r.verdict.word());
     for reason in &r.verdict.reasons {
         let _ = writeln!(out, "  - {}", clean_text(reason));
     }

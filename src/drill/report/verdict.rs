@@ -30,6 +30,10 @@ impl DrillReport {
         self.compute_measures();
         let mut fails = Vec::new();
         let mut oks = Vec::new();
+        // What a live drill could have rehearsed and did not: PARTIAL unless something failed.
+        let mut partial = Vec::new();
+        self.judge_live(&mut oks, &mut fails, &mut partial);
+        let gaps = self.live_gaps();
 
         let failed_checks: Vec<&Verification> =
             self.verifications.iter().filter(|v| !v.passed).collect();
@@ -71,6 +75,9 @@ impl DrillReport {
                 (true, None) => {
                     fails.push("recovery is marked verified but has no verified_at time".into())
                 }
+                (false, _) if gaps > 0 => partial.push(
+                    "recovery not verified end to end: part of it was not rehearsed (below)".into(),
+                ),
                 (false, _) => fails.push("recovery was not verified".into()),
             }
             if self.verifications.is_empty() {
@@ -124,10 +131,13 @@ impl DrillReport {
             }
         }
 
-        self.verdict = if fails.is_empty() {
-            Verdict { passed: true, reasons: oks }
+        self.verdict = if !fails.is_empty() {
+            Verdict { passed: false, reasons: fails, partial: false }
+        } else if !partial.is_empty() {
+            partial.extend(oks);
+            Verdict { passed: false, reasons: partial, partial: true }
         } else {
-            Verdict { passed: false, reasons: fails }
+            Verdict { passed: true, reasons: oks, partial: false }
         };
     }
 
@@ -256,6 +266,7 @@ mod tests {
             detected: vec![],
             not_recreated_by_microsoft: NotRecreated::documented(),
             verdict: Verdict::default(),
+            live: None,
             resources: None,
         }
     }

@@ -297,6 +297,8 @@ async fn run_runbook(
             time: TimeMode::Real,
             wait_until: Some(d.clock.now()),
             secret_params: secret_params.clone(),
+            observer: opts.observer.clone(),
+            ..RunOptions::default()
         };
         let deadline = crashes.deadline(progress);
         let Some(outcome) = stretch(&run, &d.clock, &options, deadline, &mut end).await else {
@@ -564,6 +566,7 @@ fn conclude(
         detected,
         not_recreated_by_microsoft: NotRecreated::documented(),
         verdict: Verdict::default(),
+        live: None,
         resources: Some(resources(opts, backup, baseline, &d.region, checked.restored)),
     };
     r.compute_verdict();

@@ -5,7 +5,6 @@ use crate::drill::report::{
     self, ApiCounts, ApiStats, Detection, StepRecord, StepResult, WaitedOn,
 };
 use crate::engine::{InstanceView, Phase};
-use serde_json::Value;
 use std::path::Path;
 use time::OffsetDateTime;
 
@@ -20,7 +19,7 @@ pub fn waited_on(uses: &str) -> Option<WaitedOn> {
     }
 }
 
-/// One record per step instance; the branch is labelled by its item's connector name.
+/// One record per step instance; a branch is named by its label (its connector's name).
 pub fn step_records(views: &[InstanceView], finished_at: OffsetDateTime) -> Vec<StepRecord> {
     let mut out = Vec::new();
     for v in views {
@@ -34,12 +33,8 @@ pub fn step_records(views: &[InstanceView], finished_at: OffsetDateTime) -> Vec<
         };
         let end = i.finished.unwrap_or(finished_at);
         let start = i.first_started.unwrap_or(end);
-        let branch = v.branch.map(|b| {
-            i.item
-                .as_ref()
-                .and_then(|it| it.get("name").and_then(Value::as_str).map(String::from))
-                .unwrap_or_else(|| format!("#{b}"))
-        });
+        // The engine's label (`engine::branch_labels`), as every other output names it.
+        let branch = v.branch.map(|b| v.label.clone().unwrap_or_else(|| format!("#{b}")));
         let attempts = if result == StepResult::Skipped { 0 } else { i.attempt };
         out.push(StepRecord::new(
             v.step.clone(),

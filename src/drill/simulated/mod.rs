@@ -60,12 +60,7 @@ const MAX_SIMULATED: Duration = Duration::from_secs(60 * 24 * 3600);
 
 /// The actor of every approval the drill grants.
 pub fn drill_actor() -> Actor {
-    Actor {
-        user: "drill".into(),
-        host: crate::journal::lock::host_name(),
-        azure_principal: None,
-        azure_principal_name: None,
-    }
+    Actor::os("drill", crate::journal::lock::host_name())
 }
 
 /// Which simulated tenant.
@@ -105,6 +100,8 @@ pub struct SimDrillOptions {
     pub rpo_target: Option<Duration>,
     pub seed: u64,
     pub progress: Option<ProgressFn>,
+    /// Told of the runbook run's every journaled batch (the CLI's `--notify`).
+    pub observer: Option<Arc<dyn crate::engine::runner::RunObserver>>,
     /// `--from-backup`: the organisation's snapshot the tenant was seeded from
     /// ([`seed_from_backup`]), which the runbook restores (from a byte-for-byte copy in the
     /// drill's own store). `None`: the drill backs its tenant up itself.

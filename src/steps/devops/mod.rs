@@ -52,9 +52,14 @@ pub(crate) fn azure_failure(what: &str, e: &AzureError) -> StepError {
         AzureError::Arm(a) => a.status == 429 || a.status == 409 || a.status >= 500,
         AzureError::Transport { .. } | AzureError::LroTimeout { .. } => true,
         AzureError::LroFailed { .. } => true,
-        AzureError::Decode { .. } | AzureError::Credential(_) | AzureError::Config(_) => false,
+        AzureError::Decode { .. }
+        | AzureError::Credential(_)
+        | AzureError::Claims(_)
+        | AzureError::Config(_) => false,
         // Something between lifeboat and ARM redirects or rewrites answers: not a transient.
         AzureError::Redirect { .. } | AzureError::Refused { .. } => false,
+        // A guard bounding what this run may write said no: it will say no again.
+        AzureError::WriteRefused { .. } => false,
         // The process never switches an api-version: only a run with an override can pass.
         AzureError::ApiVersionRefused { .. } | AzureError::NoKnownApiVersion { .. } => false,
     };
@@ -619,6 +624,104 @@ pub(crate) async fn skipped_without_backup(
     out.insert("not_restored".into(), json!(not_restored));
     out.insert(crate::catalog::WARNINGS_OUTPUT.into(), json!([warning]));
     Ok((out, n))
+}
+
+// ---------------------------------------------------------------- a live drill
+
+/// The `drill` input (`recovery::drill_mode`) as a [`StepError`].
+pub(crate) fn drill_input(ctx: &StepContext, old: &ResourceId) -> Result<bool, StepError> {
+    crate::steps::recovery::drill_mode(ctx, Some(&old.to_string())).map_err(|o| match o {
+        StepOutcome::Failed { error, retryable } => StepError { message: error, retryable },
+        _ => StepError::fatal(format!("step `{}`: drill mode refused", ctx.step)),
+    })
+}
+
+/// A live drill's share of a backup (`drill: true`): its second connector owns no org, owner or
+/// group (the production connector does, and only Microsoft support's release moves them), so it
+/// can take the connector's own settings and its DevOps configuration, nothing below. `backup`
+/// is cut to those, with `autoDiscovery` set as the drill connector has it
+/// ([`DRILL_AUTO_DISCOVERY`](crate::steps::connector::DRILL_AUTO_DISCOVERY): it must claim
+/// nothing). Returns what is left out, one `{resource, what, reason}` per top-level item (with
+/// its children counted) and one for `autoDiscovery`: what the drill does not rehearse.
+pub(crate) fn drill_scope(backup: &mut BackupView, old: &ResourceId) -> Vec<Value> {
+    const RELEASE: &str = "owned by the production connector: only Microsoft support's release moves it to another connector, and a live drill asks for none";
+    let mut out = Vec::new();
+    for (env, name) in backup.top_level() {
+        let key = name.to_ascii_lowercase();
+        let under = |nodes: &[Node]| {
+            nodes
+                .iter()
+                .filter(|n| n.path.len() > 1 && n.path[0].eq_ignore_ascii_case(&key))
+                .count()
+        };
+        let (resource, children) = match env {
+            Env::AzureDevOps => (
+                old.azure_devops_org(&name).to_string(),
+                format!(
+                    " with {} project(s) and {} repositories: their pull-request annotation settings and every other backed-up field",
+                    under(&backup.projects),
+                    under(&backup.repos)
+                ),
+            ),
+            Env::GitHub => (
+                old.github_owner(&name).to_string(),
+                format!(" with {} repositories", under(&backup.gh_repos)),
+            ),
+            Env::GitLab => (
+                old.gitlab_group(&name).to_string(),
+                format!(" with {} project(s)", under(&backup.gl_projects)),
+            ),
+        };
+        out.push(json!({"resource": resource, "what": format!("{} `{name}`{children}", env.noun()), "reason": RELEASE, "by_design": true}));
+    }
+    for n in [
+        &mut backup.orgs,
+        &mut backup.projects,
+        &mut backup.repos,
+        &mut backup.gh_owners,
+        &mut backup.gh_repos,
+        &mut backup.gl_groups,
+        &mut backup.gl_projects,
+    ] {
+        n.clear();
+    }
+    if let Some(cfg) = backup.config.as_mut() {
+        let was = cfg.pointer("/properties/autoDiscovery").cloned().unwrap_or(Value::Null);
+        if let Some(p) = cfg.get_mut("properties").and_then(Value::as_object_mut) {
+            p.insert("autoDiscovery".into(), json!(crate::steps::connector::DRILL_AUTO_DISCOVERY));
+        }
+        if was != json!(crate::steps::connector::DRILL_AUTO_DISCOVERY) {
+            out.push(json!({
+                "resource": old.devops().to_string(),
+                "what": format!("properties.autoDiscovery (backed up: {was})"),
+                "reason": "the drill connector keeps discovery Disabled, so that it claims nothing",
+                "by_design": true,
+            }));
+        }
+    }
+    out
+}
+
+/// The drill's share without the DevOps configuration, when the drill connector was not
+/// authorized (no OAuth code): it has none to reapply to or compare. The entry for the list of
+/// what was not rehearsed.
+pub(crate) fn drill_without_config(backup: &mut BackupView, new: &ResourceId) -> Option<Value> {
+    backup.config.take().map(|_| {
+        json!({
+            "resource": new.devops().to_string(),
+            "what": "the DevOps configuration (devops/default)",
+            "reason": "the drill connector was not authorized: no OAuth code (lifeboat drill --live --authorization-code-file FILE)",
+            "by_design": false,
+        })
+    })
+}
+
+/// One sentence for `status`, the end of the run and the audit record: what a drill step did not
+/// rehearse.
+pub(crate) fn not_rehearsed_warning(step: &str, items: &[Value]) -> String {
+    let what: Vec<String> =
+        items.iter().filter_map(|i| i["what"].as_str()).map(str::to_string).collect();
+    format!("not rehearsed by this live drill ({step}): {}", what.join("; "))
 }
 
 // ---------------------------------------------------------------- effective settings

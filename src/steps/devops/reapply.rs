@@ -498,8 +498,14 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepError> {
     }
     let client = arm_client(&ctx)?;
     let store = backup_store(&ctx)?;
-    let backup = BackupView::load(&store, &snapshot, &old).await?;
+    let drill = drill_input(&ctx, &old)?;
+    let mut backup = BackupView::load(&store, &snapshot, &old).await?;
+    // A live drill's connector takes the configuration only: the rest is said, not written.
+    let mut not_rehearsed = if drill { drill_scope(&mut backup, &old) } else { Vec::new() };
     let live = LiveView::read(&client, &new, &backup).await?;
+    if drill && live.config.is_none() {
+        not_rehearsed.extend(drill_without_config(&mut backup, &new));
+    }
     if !live.unreadable.is_empty() {
         return Err(StepError::fatal(format!(
             "the new connector `{new}` does not own {} yet (wait for the release: \
@@ -519,6 +525,14 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepError> {
     outputs.insert("read_only_differences".into(), json!(plan.read_only_differences));
     outputs.insert("not_restored".into(), json!(plan.not_restored));
     outputs.insert("restore_exclude".into(), json!(exclusions.paths()));
+    if drill {
+        outputs.insert("drill".into(), json!(true));
+        if !not_rehearsed.is_empty() {
+            let warning = not_rehearsed_warning(&ctx.step, &not_rehearsed);
+            outputs.insert(crate::catalog::WARNINGS_OUTPUT.into(), json!([warning]));
+        }
+        outputs.insert("not_rehearsed".into(), json!(not_rehearsed));
+    }
     if dry_run {
         outputs.insert("dry_run".into(), json!(true));
         outputs.insert("writes".into(), json!(plan.writes.len()));

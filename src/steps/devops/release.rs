@@ -409,9 +409,10 @@ async fn without_backup(
     } else {
         String::new()
     };
-    let instance = match ctx.branch {
-        Some(b) => format!("{}#{b}", ctx.step),
-        None => ctx.step.clone(),
+    // Quoted when labelled: `[...]` is a glob pattern to a shell.
+    let instance = match &ctx.label {
+        Some(_) => format!("'{}'", ctx.instance_name()),
+        None => ctx.instance_name(),
     };
     Ok(StepOutcome::poll_after(
         ctx.now(),

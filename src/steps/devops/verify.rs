@@ -232,8 +232,14 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepError> {
     let exclusions = exclusions_input(&ctx)?;
     let client = arm_client(&ctx)?;
     let store = backup_store(&ctx)?;
-    let backup = BackupView::load(&store, &snapshot, &old).await?;
+    let drill = drill_input(&ctx, &old)?;
+    let mut backup = BackupView::load(&store, &snapshot, &old).await?;
+    // A live drill verifies what its connector could take; the rest is said, not compared.
+    let mut not_rehearsed = if drill { drill_scope(&mut backup, &old) } else { Vec::new() };
     let live = LiveView::read(&client, &new, &backup).await?;
+    if drill && live.config.is_none() {
+        not_rehearsed.extend(drill_without_config(&mut backup, &new));
+    }
     // An adopted connector keeps its own settings: only what lifeboat restored is compared.
     let connector = if adopted {
         None
@@ -290,5 +296,13 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepError> {
     out.insert("adopted".into(), json!(adopted));
     out.insert("snapshot_id".into(), json!(backup.snapshot));
     out.insert("not_recreated_by_microsoft".into(), json!(NOT_RECREATED_BY_MICROSOFT));
+    if drill {
+        out.insert("drill".into(), json!(true));
+        if !not_rehearsed.is_empty() {
+            let warning = not_rehearsed_warning(&ctx.step, &not_rehearsed);
+            out.insert(crate::catalog::WARNINGS_OUTPUT.into(), json!([warning]));
+        }
+        out.insert("not_rehearsed".into(), json!(not_rehearsed));
+    }
     Ok(StepOutcome::ok(out))
 }

@@ -93,10 +93,10 @@ fn csv_parses_back_strictly_one_row_per_journal_entry_and_is_formula_safe() {
     assert!(!csv.starts_with('\u{feff}'));
     let rows = parse_csv(&csv);
     assert_eq!(rows[0][0], "seq");
-    assert_eq!(rows[0].len(), 18, "{:?}", rows[0]);
+    assert_eq!(rows[0].len(), 20, "{:?}", rows[0]);
     assert_eq!(rows.len() - 1, journal_lines(), "one row per journal entry");
     for (n, r) in rows.iter().enumerate() {
-        assert_eq!(r.len(), 18, "row {n} has {} cells", r.len());
+        assert_eq!(r.len(), 20, "row {n} has {} cells", r.len());
         for cell in r {
             assert!(
                 !cell.starts_with(['=', '+', '-', '@']),
@@ -110,16 +110,16 @@ fn csv_parses_back_strictly_one_row_per_journal_entry_and_is_formula_safe() {
     // The formula the runbook label and the evidence try survive as text, behind a quote.
     assert!(rows.iter().flatten().any(|c| c.starts_with("'=mailed soc@example.com")));
     let effects: Vec<_> =
-        rows.iter().filter(|r| r[2] == "effect_recorded" && r[10] == "PUT").collect();
+        rows.iter().filter(|r| r[2] == "effect_recorded" && r[12] == "PUT").collect();
     assert_eq!(effects.len(), 2, "two fake Azure calls");
-    assert!(effects.iter().all(|r| r[12] == "200"
-        && r[13].starts_with("req-audit-1-")
-        && r[14].starts_with("corr-audit-1-")
-        && r[11].contains("/providers/Microsoft.Security/securityConnectors/ado-main")));
+    assert!(effects.iter().all(|r| r[14] == "200"
+        && r[15].starts_with("req-audit-1-")
+        && r[16].starts_with("corr-audit-1-")
+        && r[13].contains("/providers/Microsoft.Security/securityConnectors/ado-main")));
     let approved = rows.iter().find(|r| r[2] == "approved").expect("an approval row");
     assert_eq!(approved[3], "go-ahead");
     assert!(!approved[6].is_empty(), "the approver's OS user");
-    assert!(approved[15].contains("CHG-42"));
+    assert!(approved[17].contains("CHG-42"));
 }
 
 #[test]

@@ -150,7 +150,7 @@ pub fn stable(text: &str) -> String {
     t = replace_runs(&t, |c| c.is_ascii_hexdigit(), 64, "[hash]");
     t = replace_times(&t);
     t = t.replace(&format!("\"host\":\"{host}\""), "\"host\":\"[host]\"");
-    for (sep_l, sep_r) in [(",", ","), ("| ", " |"), (" on ", " |")] {
+    for (sep_l, sep_r) in [(",", ","), ("| ", " |"), (" on ", " |"), ("@", "`")] {
         t = t.replace(&format!("{sep_l}{host}{sep_r}"), &format!("{sep_l}[host]{sep_r}"));
     }
     t
@@ -199,7 +199,8 @@ fn replace_runs(t: &str, pred: impl Fn(char) -> bool, len: usize, with: &str) ->
     out
 }
 
-/// Replaces RFC 3339 times (`2026-01-01T00:00:00[.frac](Z|±hh:mm)`) with `[time]`.
+/// Replaces RFC 3339 times (`2026-01-01T00:00:00[.frac](Z|±hh:mm)`) and times as people read
+/// them (`2026-01-01 00:00:00 ±hh:mm`) with `[time]`.
 fn replace_times(t: &str) -> String {
     let b = t.as_bytes();
     let mut out = String::new();
@@ -215,7 +216,7 @@ fn replace_times(t: &str) -> String {
             && at(i + 7, b'-')
             && digit(i + 8)
             && digit(i + 9)
-            && at(i + 10, b'T')
+            && (at(i + 10, b'T') || at(i + 10, b' '))
             && digit(i + 11)
             && digit(i + 12)
             && at(i + 13, b':')
@@ -239,6 +240,13 @@ fn replace_times(t: &str) -> String {
             j += 1;
         } else if (at(j, b'+') || at(j, b'-')) && digit(j + 1) && digit(j + 2) && at(j + 3, b':') {
             j += 6;
+        } else if at(j, b' ')
+            && (at(j + 1, b'+') || at(j + 1, b'-'))
+            && digit(j + 2)
+            && digit(j + 3)
+            && at(j + 4, b':')
+        {
+            j += 7;
         }
         out.push_str(&t[last..i]);
         out.push_str("[time]");

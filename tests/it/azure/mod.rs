@@ -9,6 +9,7 @@ mod journal;
 mod lro;
 mod negotiation;
 mod pipeline;
+pub mod principal;
 mod proxy;
 mod query;
 mod redirects;

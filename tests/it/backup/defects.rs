@@ -63,6 +63,7 @@ async fn load_step(store: Store, snapshot: &str) -> StepOutcome {
         run_id: "r1".into(),
         step: "backup_load".into(),
         branch: None,
+        label: None,
         item: None,
         attempt: 1,
         poll: 0,

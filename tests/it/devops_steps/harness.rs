@@ -235,6 +235,7 @@ impl Env {
             run_id: "run-1".into(),
             step: "under-test".into(),
             branch: Some(0),
+            label: None,
             item: None,
             attempt: 1,
             poll: 0,

@@ -34,6 +34,7 @@ async fn drill(faults: &str, run_id: &str) -> lifeboat::drill::report::DrillRepo
         rpo_target: None,
         seed: 3,
         progress: None,
+        observer: None,
         backup: None,
     };
     let outcome = simulated::run_on(&opts, &sim).await.expect("the drill runs");

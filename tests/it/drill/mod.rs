@@ -7,6 +7,7 @@
 mod from_backup;
 mod live;
 mod microsoft_side;
+mod notify;
 mod simulated;
 
 pub use crate::support::cli::text;

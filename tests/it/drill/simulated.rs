@@ -83,6 +83,13 @@ fn the_default_drill_recovers_the_region_and_reports_every_step() {
     let steps = doc["steps"].as_array().unwrap();
     let wait = steps.iter().find(|s| s["id"] == "wait-for-release").unwrap();
     assert_eq!(wait["waited_on"], "support");
+    // A branch is named by its connector (issue 15), as in `lifeboat status`: the report's
+    // branch is the engine's label, and the summary shows `step[label]`.
+    let branch = wait["branch"].as_str().unwrap();
+    assert!(!branch.starts_with('#'), "a unique connector name labels the branch: {branch}");
+    assert!(t.contains(&format!("wait-for-release[{branch}]")), "{t}");
+    let status = lifeboat(state.path()).args(["status", "d1"]).output().unwrap();
+    assert!(text(&status).contains(&format!("wait-for-release[{branch}]")), "{}", text(&status));
     let gate = steps.iter().find(|s| s["id"] == "approve-cleanup").unwrap();
     assert_eq!(gate["waited_on"], "person");
     // The approvals are the drill's, recorded as such in the run's journal.
@@ -209,7 +216,7 @@ fn bad_flags_exit_2_before_anything_is_written() {
             vec!["--runbook", "runbooks/examples/hello.yaml"],
             "declares no parameter `failed_region`",
         ),
-        (vec!["--runbook", "/no/such.yaml"], "cannot read it"),
+        (vec!["--runbook", "/no/such.yaml"], "no built-in runbook has that name"),
     ] {
         let out = drill(state.path(), &args);
         let t = text(&out);

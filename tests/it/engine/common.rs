@@ -121,7 +121,7 @@ impl Harness {
 
     pub fn succeed(&mut self, step: &str, branch: Option<usize>) {
         let attempt = self.attempt(step, branch);
-        let label = serde_json::json!(lifeboat::engine::instance_name(step, branch));
+        let label = serde_json::json!(lifeboat::engine::instance_name(step, branch, None));
         let outputs = serde_json::Map::from_iter([("label".to_string(), label)]);
         self.ev(Event::StepSucceeded { step: step.into(), branch, attempt, outputs });
     }
@@ -150,12 +150,7 @@ impl Harness {
 }
 
 pub fn actor() -> lifeboat::engine::Actor {
-    lifeboat::engine::Actor {
-        user: "tester".into(),
-        host: "test-host".into(),
-        azure_principal: None,
-        azure_principal_name: None,
-    }
+    lifeboat::engine::Actor::os("tester", "test-host")
 }
 
 /// The binary with a clean environment, `state` as its state directory and the test kinds.

@@ -148,11 +148,12 @@ impl Case {
                         if !self.effects().iter().any(|(_, k)| *k == key) {
                             append_line(&self.fx(), &format!("manual\t{RUN}\t{key}\t0"));
                         }
-                        let name = lifeboat::engine::instance_name(step, branch);
+                        // As status names it: `step[label]` for a labelled branch.
+                        let name = v["name"].as_str().unwrap();
                         let out = self.lifeboat(&[
                             "attest",
                             RUN,
-                            &name,
+                            name,
                             "--evidence",
                             "checked the effect file",
                         ]);
@@ -197,10 +198,7 @@ impl Case {
                 } else {
                     inst["outputs"]["label"].clone()
                 };
-                let name = lifeboat::engine::instance_name(
-                    v["step"].as_str().unwrap(),
-                    v["branch"].as_u64().map(|b| b as usize),
-                );
+                let name = v["name"].as_str().unwrap().to_string();
                 (name, (inst["state"]["state"].as_str().unwrap_or("?").to_string(), label))
             })
             .collect()

@@ -34,7 +34,7 @@ steps:
 }
 
 fn options(wait_until: Option<time::OffsetDateTime>, time: TimeMode) -> RunOptions {
-    RunOptions { actor: actor(), time, wait_until, secret_params: Default::default() }
+    RunOptions { actor: actor(), time, wait_until, observer: None, ..RunOptions::default() }
 }
 
 #[tokio::test]

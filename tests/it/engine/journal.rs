@@ -121,16 +121,25 @@ fn a_locked_run_exits_4_naming_the_holder() {
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     let run_dir = runner::run_dir(dir.path(), "lk").unwrap();
     let _held = RunLock::acquire(&run_dir, "lk", t0()).unwrap();
-    for args in [vec!["resume", "lk"], vec!["approve", "lk", "gate"]] {
-        let out = lifeboat(dir.path()).args(&args).output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(4), "{args:?}: {err}");
-        assert!(
-            err.contains(&format!("run lk is locked by pid {} on host", std::process::id())),
-            "{err}"
-        );
-        assert!(err.contains("since 2026-01-01T00:00:00Z"), "{err}");
-    }
+    let out = lifeboat(dir.path()).args(["resume", "lk"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains(&format!("run lk is locked by pid {} on host", std::process::id())),
+        "{err}"
+    );
+    assert!(err.contains("since 2026-01-01T00:00:00Z"), "{err}");
+    // A person's command is not refused: it goes into the run's inbox for the holder (issue
+    // 15), which does not read it here; without waiting, it says so (exit 6).
+    let out =
+        lifeboat(dir.path()).args(["approve", "lk", "gate", "--wait", "0s"]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(6), "{said}");
+    assert!(
+        said.contains(&format!("run lk is driven by pid {} on host", std::process::id())),
+        "{said}"
+    );
+    assert!(said.contains("queued request") && said.contains("stays queued"), "{said}");
 }
 
 #[test]

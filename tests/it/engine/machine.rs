@@ -229,6 +229,7 @@ steps:
         branch: None,
         attempt: 1,
         prompt: "ship it?".into(),
+        four_eyes: false,
     });
     assert!(actions.contains(&Action::RunPaused));
     assert_eq!(h.engine.status(), Status::Paused);
@@ -252,7 +253,7 @@ steps:
         by: actor(),
         comment: Some("ok".into()),
     });
-    assert_eq!(h.view("gate", None).outputs.unwrap()["approved_by"], "tester");
+    assert_eq!(h.view("gate", None).outputs.unwrap()["approved_by"], "tester@test-host");
     h.start_all();
     h.ev(Event::StepAwaitingAttestation {
         step: "task".into(),
@@ -467,12 +468,14 @@ steps:
         branch: Some(0),
         attempt: 1,
         prompt: "p".into(),
+        four_eyes: false,
     });
     h.ev(Event::StepAwaitingApproval {
         step: "g".into(),
         branch: Some(1),
         attempt: 1,
         prompt: "p".into(),
+        four_eyes: false,
     });
     h.ev(Event::Skipped { step: "g".into(), branch: Some(1), by: actor(), reason: "r".into() });
     h.ev(Event::Approved { step: "g".into(), branch: None, by: actor(), comment: None });

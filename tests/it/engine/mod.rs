@@ -10,6 +10,10 @@
 //!   their line, never panics, and one unreadable run never hides the others.
 //! - `redaction`: secrets inside strings (prompts, errors, step ids, fan-out lists) and
 //!   commands on fanned-out steps, through the real binary.
+//! - `inbox`: issue 15: approvals from another process through the run's inbox, with the
+//!   Azure identity of each person (the simulator's token endpoint) and four-eyes gates.
+//! - `status`: what `lifeboat status` shows a person (branch labels, "Needs you now",
+//!   connectors, local times) and its JSON schema; labels as command input.
 //! - `watch`: following a growing journal (`engine::replay::Watcher`: appended entries only,
 //!   lines still being written, truncation and rewrites, tampering) and the fast replay of
 //!   `runner::load` against the reference path.
@@ -18,7 +22,9 @@ mod common;
 mod crash;
 mod defects;
 mod durable;
+mod inbox;
 mod journal;
 mod machine;
 mod redaction;
+mod status;
 mod watch;

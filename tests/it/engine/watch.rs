@@ -324,6 +324,7 @@ fn a_watcher_shows_what_a_replay_shows_even_where_forgetting_the_dispatched_star
         branch: None,
         attempt: 1,
         prompt: "go?".into(),
+        four_eyes: false,
     });
     h.ev(Event::Approved { step: "c".into(), branch: None, by: actor(), comment: None });
     // The situation this test is about.

@@ -6,6 +6,8 @@
 
 mod docs;
 mod pty;
+mod questions;
+mod responder;
 mod watch;
 
 use crate::support::cli::journal_path;

@@ -10,13 +10,13 @@ use std::path::Path;
 use std::time::Duration;
 
 /// A session plus everything it printed, for assertions on the whole transcript.
-struct Pty {
-    session: expectrl::session::OsSession,
-    transcript: String,
+pub(super) struct Pty {
+    pub(super) session: expectrl::session::OsSession,
+    pub(super) transcript: String,
 }
 
 impl Pty {
-    fn spawn(cmd: std::process::Command) -> Pty {
+    pub(super) fn spawn(cmd: std::process::Command) -> Pty {
         let mut session = Session::spawn(cmd).expect("spawn in a pty");
         // ptyprocess turns echo off in the child; a responder's terminal echoes what is typed,
         // which is what the hidden-input test must be checked against.
@@ -25,19 +25,27 @@ impl Pty {
         Pty { session, transcript: String::new() }
     }
 
-    fn expect(&mut self, text: &str) {
+    pub(super) fn expect(&mut self, text: &str) {
         match self.session.expect(text) {
             Ok(c) => self.transcript.push_str(&String::from_utf8_lossy(c.as_bytes())),
             Err(e) => panic!("waiting for {text:?}: {e}\n--- transcript ---\n{}", self.transcript),
         }
     }
 
-    fn send_line(&mut self, text: &str) {
+    /// Like [`Pty::expect`], for a regular expression.
+    pub(super) fn expect_re(&mut self, re: &str) {
+        match self.session.expect(expectrl::Regex(re)) {
+            Ok(c) => self.transcript.push_str(&String::from_utf8_lossy(c.as_bytes())),
+            Err(e) => panic!("waiting for /{re}/: {e}\n--- transcript ---\n{}", self.transcript),
+        }
+    }
+
+    pub(super) fn send_line(&mut self, text: &str) {
         self.session.send_line(text).expect("write to the pty");
     }
 
     /// Reads to the end and returns the exit code.
-    fn finish(mut self) -> (i32, String) {
+    pub(super) fn finish(mut self) -> (i32, String) {
         if let Ok(c) = self.session.expect(Eof) {
             self.transcript.push_str(&String::from_utf8_lossy(c.as_bytes()));
         }
@@ -74,28 +82,29 @@ fn approve_pause_with_ctrl_c_resume_attest_and_finish() {
             "--run-id",
             "g1",
             "--guided",
+            "--verbose",
         ],
     );
     // Before the gate: what the run is and what the step does.
     p.expect("run g1 of runbook guided-failover");
     p.expect("The incident commander confirms the failover may start");
     p.expect("Fail over contoso, fabrikam?");
-    p.expect("[a]pprove, [s]kip with reason, [p]ause and come back later: ");
+    p.expect("[a]pprove, [s]kip with reason, [d]etails, [p]ause and come back later: ");
     p.send_line("x");
-    p.expect("(type one of: a, s, p)");
+    p.expect("(type one of: a, s, d, p)");
     p.send_line("a");
     p.expect("comment for the audit record (optional): ");
     p.send_line("go ahead, region is down");
     p.expect("approve-failover approved (journaled)");
-    // The fan-out: each branch announced with its description and item, progress, then a summary.
+    // The fan-out: one line per state change of each branch, the description once (--verbose),
+    // progress lines (--verbose without a terminal), then a summary of the outputs.
+    p.expect("reapply#0  started");
     p.expect("Reapply the saved settings of each organisation");
-    p.expect("for: ");
-    p.expect(" of 4 part ");
-    p.expect("reapply#1 done");
-    p.expect("1 change journaled");
-    p.expect("outputs: label=");
+    p.expect(" of 4: part ");
+    p.expect("reapply#1  ✓ done (");
+    p.expect("1 change): label ");
     // The durable wait: Ctrl-C pauses cleanly.
-    p.expect("settle waits: ");
+    p.expect("settle  … waiting: ");
     p.session.send(ControlCode::EndOfText).unwrap();
     p.expect("lifeboat resume g1 --guided");
     let (code, out) = p.finish();
@@ -103,23 +112,39 @@ fn approve_pause_with_ctrl_c_resume_attest_and_finish() {
     assert!(out.contains("run g1 interrupted"), "{out}");
     // The terminal echoes what is typed (so the hidden-input test below means something).
     assert!(out.contains("go ahead, region is down"), "{out}");
+    assert_eq!(
+        out.matches("Reapply the saved settings").count(),
+        1,
+        "a step's description is shown once, not per branch: {out}"
+    );
+    assert!(!out.contains('{') && !out.contains("\":"), "no JSON in guided output: {out}");
     let reapplied = std::fs::read_to_string(&effects).unwrap();
     assert_eq!(reapplied.lines().count(), 2, "each branch acted once: {reapplied}");
 
     // The run is not locked after the pause, and `resume --guided` continues at the wait.
     let mut p = guided(state.path(), &["resume", "g1", "--guided"]);
     p.expect("File a support ticket and note its number");
-    p.expect("[t] attest with evidence, [s]kip with reason, [p]ause and come back later: ");
+    p.expect(
+        "[t] attest with evidence, [s]kip with reason, [d]etails, [p]ause and come back later: ",
+    );
+    // Details on demand: the step's description.
+    p.send_line("d");
+    p.expect("Tell the support desk the connector moved");
+    p.expect("[p]ause and come back later: ");
     p.send_line("t");
     p.expect("evidence (what was done, e.g. a ticket number): ");
     p.send_line("");
     p.expect("an empty answer cannot go into the audit record");
     p.send_line("support ticket 2401010000123");
     p.expect("file-ticket attested (journaled)");
-    p.expect("run g1 succeeded");
+    p.expect("run g1  ✓ succeeded");
     let (code, out) = p.finish();
     assert_eq!(code, 0, "{out}");
-    assert!(!out.contains("reapply#0 done"), "finished steps are not run again: {out}");
+    assert!(!out.contains("reapply#0  ✓ done"), "finished steps are not run again: {out}");
+    assert!(
+        !out.contains("Reapply the saved settings"),
+        "no descriptions without --verbose: {out}"
+    );
     assert_eq!(std::fs::read_to_string(&effects).unwrap().lines().count(), 3);
 
     // The decisions are journaled like `lifeboat approve/attest`, with the OS user.
@@ -172,12 +197,12 @@ fn a_secret_typed_at_the_hidden_prompt_is_not_echoed_nor_journaled() {
         state.path(),
         &["run", runbook.to_str().unwrap(), "--set", &set, "--run-id", "s1", "--guided"],
     );
-    p.expect("Authorize the new connector with a fresh OAuth code");
+    p.expect("authorize  started");
     p.expect("OAuth authorization code (input is hidden, empty to decline): ");
     p.send_line(secret);
-    p.expect("authorize done");
-    p.expect("answer=(secret)");
-    p.expect("run s1 succeeded");
+    p.expect("authorize  ✓ done");
+    p.expect("answer (secret)");
+    p.expect("run s1  ✓ succeeded");
     let (code, out) = p.finish();
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains(secret), "the secret was echoed or printed:\n{out}");
@@ -217,7 +242,8 @@ fn ctrl_c_while_steps_run_leaves_a_consistent_journal_and_resume_reruns_them() {
     p.send_line("a");
     p.expect("(optional): ");
     p.send_line("");
-    p.expect(" of 4 part 1 of 4");
+    p.expect("reapply#0  started");
+    p.expect("reapply#1  started");
     p.session.send(ControlCode::EndOfText).unwrap();
     p.expect("lifeboat resume g3 --guided");
     let (code, out) = p.finish();
@@ -291,6 +317,8 @@ fn without_a_backup_store_guided_mode_offers_a_recovery_without_backup() {
     p.send_line("disabled");
     p.expect("topLevelInventoryList), comma-separated [none]: ");
     p.send_line("ado-weu:contoso,gitlab-weu:contoso-gl");
+    p.expect("? File the requests through the Support API");
+    p.send_line("n");
     // The run starts without a store and gets as far as asking for an OAuth code.
     p.expect("run g-no-2 of runbook region-outage");
     p.expect("OAuth authorization code for the new connector");
@@ -306,6 +334,13 @@ fn without_a_backup_store_guided_mode_offers_a_recovery_without_backup() {
         params["inventory_list"],
         serde_json::json!(["ado-weu:contoso", "gitlab-weu:contoso-gl"])
     );
+    assert_eq!(params["submit_ticket"], false);
+    // What a person answered is recorded as such; no store, so no word of an identity.
+    assert_eq!(
+        header["payload"]["guided"]["asked"],
+        serde_json::json!(["backup", "auto_discovery", "inventory_list", "submit_ticket"])
+    );
+    assert!(header["payload"].get("backup_identity").is_none(), "{header}");
     assert!(!state.path().join("backups").exists(), "no backup store was created");
     rt.block_on(sim.shutdown()).unwrap();
 }

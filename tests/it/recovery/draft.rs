@@ -28,6 +28,8 @@ async fn the_support_request_has_every_seed_field_and_both_ids() {
         run_id: "20260101-000000-abcdef".into(),
         step: "draft-support-request".into(),
         branch: Some(0),
+        // The engine labels the branch by its connector (`engine::branch_labels`).
+        label: Some("ado-weu".into()),
         item: Some(item),
         attempt: 1,
         poll: 0,
@@ -94,6 +96,7 @@ fn defect_15_the_draft_names_the_attest_command_of_its_own_branch() {
         run_id: "20260101-000000-abcdef".into(),
         step: "draft-support-request".into(),
         branch: Some(2),
+        label: None,
         item: Some(item),
         attempt: 1,
         poll: 0,

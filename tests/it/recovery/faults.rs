@@ -87,7 +87,7 @@ async fn a_failing_target_region_stops_the_run_clearly_and_resume_continues_once
     let out = run(cmd).await;
     let t = text_of(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains("re-armed step create-or-adopt-connector#"), "{t}");
+    assert!(t.contains("re-armed step create-or-adopt-connector["), "{t}");
     assert!(t.contains("target region northeurope is unavailable"), "{t}");
     let journal = std::fs::read_to_string(world.run_dir("target").join("journal.jsonl")).unwrap();
     let rearmed = journal

@@ -106,7 +106,7 @@ async fn a_write_path_that_drops_an_unknown_field_fails_verify_naming_it() {
     let args = run_args(&world, &World::runbook(), RUN);
     let err = drive_to_end(&sim, &world, RUN, &args, &Kill::default()).await.unwrap_err();
     assert!(err.contains("exited Some(1)"), "{err}");
-    assert!(err.contains("step verify#"), "verify is what fails: {err}");
+    assert!(err.contains("step verify["), "verify is what fails: {err}");
     assert!(
         err.contains(
             "azureDevOpsOrgs/contoso properties.actionableRemediation.futureRem: expected {\"level\":3}, actual null"

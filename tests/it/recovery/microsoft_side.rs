@@ -123,7 +123,7 @@ async fn without_recreation_the_run_succeeds_and_warns_in_status_output_and_audi
     assert!(st.contains(&format!("run {RUN}: succeeded")), "{st}");
     for w in &warnings {
         let line = st.lines().find(|l| l.contains(w.as_str())).unwrap_or_else(|| panic!("{st}"));
-        assert!(line.starts_with("check-microsoft-side#"), "{line}");
+        assert!(line.starts_with("check-microsoft-side["), "{line}");
         assert!(line.contains("succeeded") && line.contains(&format!("warning: {w}")), "{line}");
     }
 
@@ -146,7 +146,7 @@ async fn without_recreation_the_run_succeeds_and_warns_in_status_output_and_audi
     let mut texts: Vec<&str> = rec.warnings.iter().map(|w| w.text.as_str()).collect();
     texts.sort();
     assert_eq!(texts, warnings.iter().map(String::as_str).collect::<Vec<_>>());
-    assert!(rec.warnings.iter().all(|w| w.step.starts_with("check-microsoft-side#")));
+    assert!(rec.warnings.iter().all(|w| w.step.starts_with("check-microsoft-side[")));
     for (format, escape) in [("html", false), ("md", true), ("junit", false)] {
         let o = run(world.cmd(&sim, &["audit", "export", RUN, "--format", format])).await;
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));

@@ -298,7 +298,7 @@ async fn backup_none_recovers_the_small_tenant_and_reports_what_was_not_restored
     assert_eq!(out.status.code(), Some(0), "{t}");
     let rows: Vec<&str> = t
         .lines()
-        .filter(|l| l.starts_with("reapply-settings#") || l.starts_with("verify#"))
+        .filter(|l| l.starts_with("reapply-settings[") || l.starts_with("verify["))
         .collect();
     assert_eq!(rows.len(), 4, "{t}");
     for r in rows {

@@ -10,13 +10,18 @@ use std::process::Command;
 const RUN: &str = "once";
 
 /// An `az` of our own on PATH for `--auth cli`: each call counts itself in `counter` and hands
-/// out a token of its own (`token-N-...`), so two credentials would be two callers.
+/// out a token of its own (a JWT naming a principal, as Entra ID's do, whose signature part is
+/// `token-N-...`), so two credentials would be two callers.
 fn fake_az(dir: &Path, counter: &Path) {
+    use base64::Engine as _;
+    let b64 = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let claims = r#"{"oid":"00000000-0000-4000-b000-0000000000aa","tid":"11111111-2222-4333-8444-555555555555","upn":"az@contoso.onmicrosoft.com"}"#;
+    let jwt = format!("{}.{}", b64(r#"{"typ":"JWT","alg":"none"}"#), b64(claims));
     let az = dir.join("az");
     std::fs::write(
         &az,
         format!(
-            "#!/bin/sh\nn=$(( $(cat '{c}' 2>/dev/null || echo 0) + 1 ))\necho \"$n\" > '{c}'\nprintf '{{\"accessToken\":\"token-%s-of-the-fake-az\",\"expires_on\":4102444800,\"tokenType\":\"Bearer\"}}' \"$n\"\n",
+            "#!/bin/sh\nn=$(( $(cat '{c}' 2>/dev/null || echo 0) + 1 ))\necho \"$n\" > '{c}'\nprintf '{{\"accessToken\":\"{jwt}.token-%s-of-the-fake-az\",\"expires_on\":4102444800,\"tokenType\":\"Bearer\"}}' \"$n\"\n",
             c = counter.display()
         ),
     )

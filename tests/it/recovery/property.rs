@@ -209,6 +209,7 @@ async fn one_tenant(seed: u64, http: &reqwest::Client) -> (Vec<String>, Figures)
         rpo_target: None,
         seed,
         progress: None,
+        observer: None,
         backup: None,
     };
     let outcome = simulated::run_on(&opts, &sim).await.expect("the drill runs");

@@ -157,6 +157,7 @@ fn base(run_id: &str, scenario: Scenario) -> DrillReport {
         detected: vec![],
         not_recreated_by_microsoft: NotRecreated::documented(),
         verdict: Verdict::default(),
+        live: None,
         resources: None,
     }
 }
@@ -268,4 +269,33 @@ pub fn all() -> Vec<(&'static str, DrillReport)> {
         ("tampered", tampered()),
         ("failed-step", failed_step()),
     ]
+}
+
+/// `r` moved in time so it starts at `started` (every time shifted alike), its recovery verified
+/// `rto` seconds after the outage and its backup taken `rpo` seconds before it (`None`: no
+/// backup used), the verdict derived again. For histories whose drills differ.
+pub fn drill_at(
+    mut r: DrillReport,
+    run_id: &str,
+    started: OffsetDateTime,
+    rto: f64,
+    rpo: Option<f64>,
+) -> DrillReport {
+    let delta = started - r.started_at;
+    r.run_id = run_id.into();
+    r.started_at += delta;
+    r.finished_at += delta;
+    r.outage.injected_at += delta;
+    for s in &mut r.steps {
+        s.started_at += delta;
+        s.finished_at += delta;
+    }
+    let outage = r.outage.injected_at;
+    r.recovery.verified_at = Some(outage + Duration::milliseconds((rto * 1000.0) as i64));
+    r.rpo.backup_taken_at = rpo.map(|s| outage - Duration::milliseconds((s * 1000.0) as i64));
+    if rpo.is_none() {
+        r.rpo.backup_id = None;
+    }
+    r.compute_verdict();
+    r
 }

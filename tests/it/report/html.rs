@@ -82,7 +82,7 @@ fn html_shows_verdict_measures_timeline_and_lists() {
         "1d 00h 00m",             // RPO (a day and 30 s)
         "537 calls",
         "1 throttled (429)",
-        "wait-for-release [contoso-ado]",
+        "wait-for-release[contoso-ado]",
         "tl-bar succeeded wait-support",
         "container mapping history",
         "alerts older than one week",
@@ -91,7 +91,7 @@ fn html_shows_verdict_measures_timeline_and_lists() {
         assert!(html.contains(needle), "report.html lacks {needle:?}");
     }
     // The timeline runs from the outage (T+0) to the last step's end (T+14702s); the longest step,
-    // wait-for-release [contoso-ado] (T+47s .. T+13247s), starts at 47/14702 of it and spans
+    // wait-for-release[contoso-ado] (T+47s .. T+13247s), starts at 47/14702 of it and spans
     // 13200/14702.
     assert!(html.contains("style=\"left: 0.320%; width: 89.784%\""), "timeline bar position");
     let failed = render_html(&fixtures::failed_rto()).expect("renders");

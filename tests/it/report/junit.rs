@@ -59,7 +59,7 @@ fn one_testcase_per_step_and_verification_plus_the_verdict() {
     assert_eq!(count(&x, "<testsuite "), 1);
     let tests = r.steps.len() + r.verifications.len() + 1;
     assert!(x.contains(&format!("<testsuite name=\"lifeboat drill region-outage (drill-20260302-090000-a1b2)\" tests=\"{tests}\" failures=\"0\" errors=\"0\" skipped=\"0\" time=\"23.418\" timestamp=\"2026-03-01T08:59:30\"")), "{x}");
-    assert!(x.contains("<testcase name=\"wait-for-release [contoso-ado]\" classname=\"drill.steps\" time=\"13200.000\"/>"), "{x}");
+    assert!(x.contains("<testcase name=\"wait-for-release[contoso-ado]\" classname=\"drill.steps\" time=\"13200.000\"/>"), "{x}");
     assert!(x.contains("<property name=\"rto_seconds\" value=\"14700\"/>"), "{x}");
     assert!(
         x.contains("<property name=\"rto_excluding_support_wait_seconds\" value=\"1500\"/>"),

@@ -267,7 +267,8 @@ fn ticket(description: &str, pc: &str) -> Value {
         "title": "Release DevOps connector after region outage", "description": description,
         "severity": "critical", "advancedDiagnosticConsent": "Yes",
         "contactDetails": {"firstName": "Ada", "lastName": "Lovelace", "primaryEmailAddress": "ada@contoso.com",
-            "preferredContactMethod": "email", "preferredTimeZone": "W. Europe Standard Time",
+            "preferredContactMethod": "email", "phoneNumber": "+44 20 7946 0000",
+            "preferredTimeZone": "W. Europe Standard Time",
             "preferredSupportLanguage": "en-US", "country": "gbr"}}})
 }
 

@@ -51,6 +51,9 @@ pub fn clean_env(c: &mut Command) -> &mut Command {
     // otherwise reach the child (the environment is read when it is spawned).
     c.env_remove("LIFEBOAT_TEST_STEPS");
     c.env("HOME", empty_home()).env("XDG_CONFIG_HOME", empty_home());
+    // Times people read are local (`text::local_time`): the same zone on every machine. A test
+    // of another zone sets its own TZ.
+    c.env("TZ", "UTC");
     c
 }
 

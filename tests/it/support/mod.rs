@@ -8,12 +8,15 @@
 //! - `stub`: a programmable ARM stand-in on 127.0.0.1 that records every request.
 //! - `validators`: the external validators (Nu HTML Checker, xmllint), skipped with a note
 //!   outside CI and required in CI.
+//! - `browser`: headless Chromium (DOM dump, screenshot, PNG decoding), skipped loudly outside CI
+//!   when absent and required in CI.
 //!
 //! An area keeps its own helpers where they are its own (a scenario, a world, a harness); it
 //! builds them on these.
 
 use std::path::PathBuf;
 
+pub mod browser;
 pub mod cli;
 pub mod sim;
 pub mod stub;
