@@ -244,7 +244,7 @@ pub enum Command {
     #[command(subcommand)]
     Backup(backup::BackupCommand),
     /// Rehearse the recovery of a lost connector and measure RTO and RPO
-    Drill(drill::DrillArgs),
+    Drill(Box<drill::DrillArgs>),
     /// Export and verify the audit record of a run
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -310,7 +310,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Connectors(c) => connectors::execute(c, g).await,
         Command::Doctor(a) => doctor::execute(a, g).await,
         Command::Backup(c) => backup::execute(c, g).await,
-        Command::Drill(a) => drill::execute(a, g).await,
+        Command::Drill(a) => drill::execute(*a, g).await,
         Command::Audit(c) => audit::execute(c, g).await,
         Command::Sim(c) => sim::execute(c, g).await,
         Command::Completions(a) => docs::completions(a),

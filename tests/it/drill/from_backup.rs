@@ -185,14 +185,14 @@ async fn a_drill_from_the_organisations_backup_restores_what_the_snapshot_holds(
     let before = files(&store);
 
     let state = dir.path().join("state");
-    let wall_before = time::OffsetDateTime::now_utc();
+    let wall_before = lifeboat::clock::Clock::now(&lifeboat::clock::SystemClock);
     let o = lifeboat(&state)
         .arg("--backup-store")
         .arg(&store)
         .args(["drill", "--from-backup", "--run-id", "org", "--rpo-target", "1d"])
         .output()
         .unwrap();
-    let wall_after = time::OffsetDateTime::now_utc();
+    let wall_after = lifeboat::clock::Clock::now(&lifeboat::clock::SystemClock);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(0), "{t}");
     assert!(t.contains(&format!("snapshot {newer}")) && t.contains(&own), "passed over: {t}");
@@ -374,8 +374,13 @@ async fn the_seeded_simulator_serves_the_snapshot_back_unchanged() {
     let keys: from_backup::KeysFn = std::sync::Arc::new(|| Ok(Keys::default()));
     let mut org = from_backup::load(&store, None, keys).await.unwrap();
     assert_eq!(org.id(), first.id);
-    let (tenant, region) =
-        seed_from_backup(&mut org, None, "northeurope", time::OffsetDateTime::now_utc()).unwrap();
+    let (tenant, region) = seed_from_backup(
+        &mut org,
+        None,
+        "northeurope",
+        lifeboat::clock::Clock::now(&lifeboat::clock::SystemClock),
+    )
+    .unwrap();
     assert_eq!(region, "westeurope");
     let seeded = crate::support::sim::start(SimConfig { tenant: tenant.source, ..quiet() }).await;
     let again = snapshot_of(&seeded, &dir.path().join("b")).await;
