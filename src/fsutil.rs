@@ -16,24 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The directory's fsync is best effort, as everywhere in lifeboat: some file systems refuse to
 /// fsync a directory, and by then the file is complete under its final name.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let name =
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()));
-    let written = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .and_then(|mut f| {
-            f.write_all(bytes)?;
-            f.sync_all()
-        })
-        .map_err(|e| with_path(e, "write", &tmp));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
+    let tmp = write_temp_sibling(path, bytes)?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         with_path(e, "rename into place", path)
@@ -43,12 +26,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Writes a new file at `path`, never replacing one: the bytes go to a temporary sibling
-/// (created, never reused), fsync'd, then hard-linked to `path`, which fails with
-/// `AlreadyExists` if `path` exists; then the temporary name is removed and the directory
-/// fsync'd. A reader sees no file or the whole file; once this returns it survives a crash.
-/// The directory must exist.
-pub fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// `bytes` in a new temporary sibling of `path` (a name unique to this process and call,
+/// created, never reused), fsync'd; removed again on failure. The first half of
+/// [`write_atomic`] and [`write_new`], which differ only in how the file takes its name.
+fn write_temp_sibling(path: &Path, bytes: &[u8]) -> io::Result<std::path::PathBuf> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let name =
         path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
@@ -63,8 +44,23 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
             f.sync_all()
         })
         .map_err(|e| with_path(e, "write", &tmp));
-    let linked = written
-        .and_then(|()| std::fs::hard_link(&tmp, path).map_err(|e| with_path(e, "create", path)));
+    match written {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Writes a new file at `path`, never replacing one: the bytes go to a temporary sibling
+/// (created, never reused), fsync'd, then hard-linked to `path`, which fails with
+/// `AlreadyExists` if `path` exists; then the temporary name is removed and the directory
+/// fsync'd. A reader sees no file or the whole file; once this returns it survives a crash.
+/// The directory must exist.
+pub fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = write_temp_sibling(path, bytes)?;
+    let linked = std::fs::hard_link(&tmp, path).map_err(|e| with_path(e, "create", path));
     let _ = std::fs::remove_file(&tmp);
     linked?;
     sync_dir_of(path);

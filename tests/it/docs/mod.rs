@@ -147,6 +147,9 @@ impl World {
         ]))
         .await;
         assert_eq!(out.status.code(), Some(3), "the fixture run pauses at its gate: {out:?}");
+        // The region comes back: the docs' other commands (`backup create` among them) describe
+        // a working tenant, and against a failed region they would only retry its 503s.
+        crate::support::sim::region(&w.sim, "westeurope", "restore").await;
         w
     }
 
