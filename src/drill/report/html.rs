@@ -64,7 +64,7 @@ fn trend_view(r: &DrillReport, t: &Trend) -> serde_json::Value {
         json!({
             "run_id": clean_text(&p.run_id),
             "date": p.date_time(),
-            "kind": format!("{} {}", p.scenario.as_str(), p.mode.as_str()),
+            "kind": format!("{} {}", p.summary.scenario.as_str(), p.summary.mode.as_str()),
         })
     });
     json!({
