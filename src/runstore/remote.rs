@@ -300,7 +300,11 @@ impl Replica for BlobReplica {
     }
 }
 
-async fn append_exactly_once(
+/// Appends one journal batch at `offset` under `lease`, exactly once: an attempt whose answer
+/// was lost is retried at the same position, and a position already passed is checked against
+/// the blob's tail (the batch landed: `Ok`, not appended twice; something else: a fenced error).
+/// A lost lease is a fenced error naming the holder. What the replica of a driven run does.
+pub async fn append_exactly_once(
     s: &BlobStore,
     blob: &str,
     bytes: Bytes,
