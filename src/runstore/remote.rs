@@ -95,6 +95,8 @@ pub struct Holder {
     pub pid: String,
     pub user: String,
     pub since: String,
+    /// The lease's duration in seconds, as its holder took it.
+    pub lease_seconds: Option<u32>,
 }
 
 impl std::fmt::Display for Holder {
@@ -104,7 +106,7 @@ impl std::fmt::Display for Holder {
 }
 
 impl Holder {
-    fn me(now: OffsetDateTime) -> Holder {
+    fn me(now: OffsetDateTime, lease_seconds: i32) -> Holder {
         let user = std::env::var("USER")
             .or_else(|_| std::env::var("USERNAME"))
             .unwrap_or_else(|_| "unknown".into());
@@ -117,6 +119,7 @@ impl Holder {
                 .unwrap_or(now)
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
+            lease_seconds: u32::try_from(lease_seconds).ok(),
         }
     }
 
@@ -130,6 +133,10 @@ impl Holder {
             ("lifeboatholderpid".to_string(), clean(&self.pid)),
             ("lifeboatholderuser".to_string(), clean(&self.user)),
             ("lifeboatholdersince".to_string(), clean(&self.since)),
+            (
+                "lifeboatleaseseconds".to_string(),
+                self.lease_seconds.map(|s| s.to_string()).unwrap_or_default(),
+            ),
         ])
     }
 
@@ -142,6 +149,7 @@ impl Holder {
             pid: get("lifeboatholderpid").unwrap_or_default(),
             user: get("lifeboatholderuser").unwrap_or_default(),
             since: get("lifeboatholdersince").unwrap_or_default(),
+            lease_seconds: get("lifeboatleaseseconds").and_then(|s| s.parse().ok()),
         })
     }
 }
@@ -479,7 +487,7 @@ pub async fn publish_new(
     let path = run_dir.join(journal::JOURNAL_FILE);
     let bytes = std::fs::read(&path)
         .map_err(|e| UserError::failed(format!("cannot read {}: {e}", path.display())))?;
-    let me = Holder::me(now);
+    let me = Holder::me(now, lease.seconds);
     match store.create_append(&blob, me.metadata()).await {
         Ok(()) => {}
         Err(StoreError::AlreadyExists { .. }) => {
@@ -539,6 +547,11 @@ pub async fn take(
             Err(StoreError::LeaseHeld { .. }) => {
                 let holder =
                     store.properties(&blob).await?.and_then(|p| Holder::from_metadata(&p.metadata));
+                let expiry = holder
+                    .as_ref()
+                    .and_then(|h| h.lease_seconds)
+                    .map(|s| format!("its lease expires within {s}s of its last renewal"))
+                    .unwrap_or_else(|| "a lease lasts at most 60s unless renewed".into());
                 let who = holder.map(|h| h.to_string()).unwrap_or_else(|| "another driver".into());
                 if lease.take_over {
                     store.break_lease(&blob).await?;
@@ -556,8 +569,9 @@ pub async fn take(
                 }
                 if !told {
                     say(&format!(
-                        "run {run_id} is leased by {who}; waiting up to {}s for the lease to expire (--take-over breaks it)",
-                        lease.wait.as_secs()
+                        "run {run_id} is leased by {who}; {expiry}: waiting up to {}s for it to expire, until {} (--take-over breaks it)",
+                        lease.wait.as_secs(),
+                        crate::text::local_time(now + lease.wait)
                     ));
                     told = true;
                 }
@@ -568,7 +582,7 @@ pub async fn take(
     }
     let under_lease = async {
         let dir = sync_down(store, root, run_id).await?;
-        store.set_metadata(&blob, &Holder::me(now).metadata(), Some(&id)).await?;
+        store.set_metadata(&blob, &Holder::me(now, lease.seconds).metadata(), Some(&id)).await?;
         Ok::<_, UserError>(dir)
     }
     .await;
