@@ -245,6 +245,7 @@ async fn doctor_probes_the_simulator() {
         ("support", "2026-06-01"),
         ("resourcegroups", "2025-04-01"),
         ("authorization", "2022-04-01"),
+        ("storage", "2023-05-01"),
     ] {
         assert_eq!(line(&stdout, family)[..4], [family, version, "compiled", "ok:"], "{stdout}");
     }

@@ -278,7 +278,7 @@ fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
 }
 
 /// Creates a blob container with a Shared Key request (object_store does not create containers).
-async fn create_container(endpoint: &str, container: &str) {
+pub async fn create_container(endpoint: &str, container: &str) {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
     let date =
