@@ -57,12 +57,7 @@ pub fn backup_store(
         return None;
     }
     let emulator = emulator(env);
-    let account = env
-        .get("AZURE_STORAGE_ACCOUNT_NAME")
-        .map(|a| a.trim().to_ascii_lowercase())
-        .filter(|a| !a.is_empty())
-        .or_else(|| emulator.then(|| "devstoreaccount1".to_string()))
-        .unwrap_or_default();
+    let account = account_of(env, emulator);
     Some(StoreAccount {
         role: StoreRole::Backup,
         // A store URL carries no credential, but nothing after `?` is ever shown.
@@ -70,6 +65,30 @@ pub fn backup_store(
         account,
         emulator,
     })
+}
+
+/// The run store, when it is on Azure Blob (`--run-store az://...`): its account as the backup
+/// store's (the same variables).
+pub fn run_store(
+    url: &crate::runstore::RunStoreUrl,
+    env: &HashMap<String, String>,
+) -> Option<StoreAccount> {
+    let crate::runstore::RunStoreUrl::Azure { .. } = url else { return None };
+    let emulator = emulator(env);
+    Some(StoreAccount {
+        role: StoreRole::Run,
+        url: url.to_string(),
+        account: account_of(env, emulator),
+        emulator,
+    })
+}
+
+fn account_of(env: &HashMap<String, String>, emulator: bool) -> String {
+    env.get("AZURE_STORAGE_ACCOUNT_NAME")
+        .map(|a| a.trim().to_ascii_lowercase())
+        .filter(|a| !a.is_empty())
+        .or_else(|| emulator.then(|| "devstoreaccount1".to_string()))
+        .unwrap_or_default()
 }
 
 /// The check before a run of `plan` (one with a `failed_region`): refuses (exit 2) a store in
@@ -122,5 +141,20 @@ mod tests {
         assert!(emulator(&env(&[("AZURE_ENDPOINT", "http://[::1]:10000")])));
         assert!(!emulator(&env(&[("AZURE_STORAGE_ENDPOINT", "https://st.blob.core.windows.net")])));
         assert!(!emulator(&env(&[])));
+    }
+
+    #[test]
+    fn a_run_store_on_blob_names_its_account() {
+        use crate::runstore::RunStoreUrl;
+        let az = RunStoreUrl::Azure { container: "runs".into(), prefix: "team".into() };
+        let s = run_store(&az, &env(&[("AZURE_STORAGE_ACCOUNT_NAME", "StDr")])).unwrap();
+        assert_eq!(
+            (s.role, s.account.as_str(), s.url.as_str()),
+            (StoreRole::Run, "stdr", "az://runs/team")
+        );
+        assert!(!s.emulator);
+        let s = run_store(&az, &env(&[("AZURE_STORAGE_USE_EMULATOR", "true")])).unwrap();
+        assert_eq!((s.account.as_str(), s.emulator), ("devstoreaccount1", true));
+        assert!(run_store(&RunStoreUrl::Local("/tmp/x".into()), &env(&[])).is_none());
     }
 }
