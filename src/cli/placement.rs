@@ -12,8 +12,8 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct PlacementArgs {
     /// Use a run store or backup store whose storage account is located in the failed region,
-    /// or whose location cannot be read; the fact is journaled and shown as a warning (by
-    /// default such a store is refused, exit 2, nothing written)
+    /// or whose location cannot be read; the run journals it and `status` shows it (by default
+    /// such a store is refused, exit 2, nothing written)
     #[arg(long)]
     pub allow_store_in_failed_region: bool,
     /// Where a store's storage account is located, when lifeboat cannot read it (no Reader role
