@@ -17,6 +17,7 @@
 
 pub mod blob;
 pub mod credential;
+pub mod remote;
 
 use crate::error::{Exit, UserError};
 use std::fmt;

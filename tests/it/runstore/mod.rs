@@ -4,6 +4,7 @@
 //! is checked (a store in the failed region is refused); `faults`: the Blob client behind a
 //! proxy that drops and delays requests.
 
+mod driver;
 mod faults;
 mod placement;
 mod primitives;
