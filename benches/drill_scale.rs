@@ -207,7 +207,7 @@ fn main() {
         "  RTO {} (simulated), RPO {}s ({}), {} API calls, {} verifications",
         report["rto"]["seconds"],
         report["rpo"]["seconds"],
-        report["rpo"]["source"],
+        report["rpo"]["basis"]["kind"],
         report["api"]["calls"],
         report["verifications"].as_array().map_or(0, Vec::len)
     );
