@@ -475,6 +475,10 @@ impl AuditRecord {
             | "params_changed" => {
                 self.set_actor(&mut ev, p.get("by"));
                 ev.detail = s(p, "comment")
+                    .or_else(|| {
+                        s(p, "took_over_from")
+                            .map(|w| format!("took the run over from {w}, whose lease it broke"))
+                    })
                     .or_else(|| s(p, "evidence"))
                     .or_else(|| s(p, "reason"))
                     .or_else(|| p.get("params").map(Value::to_string));

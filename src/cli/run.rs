@@ -448,6 +448,7 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
             verbose: a.verbose,
             interrupt: asker.interrupt(),
             observer: super::notify::observer(&notifier),
+            took_over_from: None,
         };
         let exit =
             super::guided::drive_guided(&dir, &run_id, &registry, services, secrets, opts).await;
@@ -456,7 +457,7 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
         sign_if_asked(&dir, sign_key.as_ref())?;
         return Ok(exit);
     }
-    let how = Drive { actor, wait_for_people: a.wait_for_people, notifier };
+    let how = Drive { actor, took_over_from: None, wait_for_people: a.wait_for_people, notifier };
     drive(&dir, &run_id, &registry, Arc::new(services), secrets, sign_key.as_ref(), how).await
 }
 
@@ -594,6 +595,7 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
             verbose: a.verbose,
             interrupt: asker.interrupt(),
             observer: super::notify::observer(&notifier),
+            took_over_from: _remote.as_ref().and_then(|r| r.took_over_from.clone()),
         };
         let exit =
             super::guided::drive_guided(&dir, &a.run_id, &registry, services, secrets, opts).await;
@@ -602,7 +604,12 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
         sign_if_asked(&dir, sign_key.as_ref())?;
         return Ok(exit);
     }
-    let how = Drive { actor, wait_for_people: a.wait_for_people, notifier };
+    let how = Drive {
+        actor,
+        took_over_from: _remote.as_ref().and_then(|r| r.took_over_from.clone()),
+        wait_for_people: a.wait_for_people,
+        notifier,
+    };
     drive(&dir, &a.run_id, &registry, Arc::new(services), secrets, sign_key.as_ref(), how).await
 }
 
@@ -610,6 +617,8 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
 /// (`--notify`).
 struct Drive {
     actor: Actor,
+    /// The driver whose lease `resume --take-over` broke, for the `resumed` event.
+    took_over_from: Option<String>,
     wait_for_people: std::time::Duration,
     notifier: Option<Arc<crate::notify::Notifier>>,
 }
@@ -623,10 +632,16 @@ async fn drive(
     sign_key: Option<&ed25519_dalek::SigningKey>,
     how: Drive,
 ) -> anyhow::Result<Exit> {
-    let Drive { actor, wait_for_people, notifier } = how;
+    let Drive { actor, took_over_from, wait_for_people, notifier } = how;
     let observer = super::notify::observer(&notifier);
-    let options =
-        RunOptions { actor, secret_params, wait_for_people, observer, ..RunOptions::default() };
+    let options = RunOptions {
+        actor,
+        secret_params,
+        wait_for_people,
+        observer,
+        took_over_from,
+        ..RunOptions::default()
+    };
     let outcome = runner::drive(dir, registry, services, clock(), &options).await;
     let outcome = match outcome {
         Ok(o) => o,

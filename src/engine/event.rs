@@ -266,6 +266,11 @@ pub enum Event {
     /// according to their step's class.
     Resumed {
         by: Actor,
+        /// The driver whose lease this process broke to take the run over (`resume
+        /// --take-over` on a shared run store), as that driver recorded itself: who, where,
+        /// since when. Absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        took_over_from: Option<String>,
     },
     StepStarted {
         step: String,

@@ -438,6 +438,9 @@ pub struct RunOptions {
     pub wait_for_people: std::time::Duration,
     /// Told of every batch of events [`drive`] journals (e.g. the notifier of `--notify`).
     pub observer: Option<Arc<dyn RunObserver>>,
+    /// The driver this process took the run over from (its lease broken), journaled in the
+    /// `resumed` event so the audit record says whose run was taken.
+    pub took_over_from: Option<String>,
 }
 
 /// The default of [`RunOptions::inbox_poll`].
@@ -453,6 +456,7 @@ impl Default for RunOptions {
             inbox_poll: INBOX_POLL,
             wait_for_people: std::time::Duration::ZERO,
             observer: None,
+            took_over_from: None,
         }
     }
 }
@@ -664,7 +668,10 @@ pub async fn drive(
     engine.remember_secret_params(options.secret_params.clone());
     let mut actions = engine.forget_dispatched();
     if !fresh {
-        let resumed = [Event::Resumed { by: options.actor.clone() }];
+        let resumed = [Event::Resumed {
+            by: options.actor.clone(),
+            took_over_from: options.took_over_from.clone(),
+        }];
         actions.extend(commit(&mut writer, &mut engine, &resumed, entry_time(&*clock))?);
     }
     // Requests queued while no process drove the run are taken first.

@@ -171,6 +171,8 @@ pub struct RemoteRun {
     pub run_dir: PathBuf,
     journal_path: PathBuf,
     pub stats: Arc<AppendStats>,
+    /// Whose lease `take` broke (`--take-over`), as its metadata named the holder.
+    pub took_over_from: Option<String>,
     lost: Arc<AtomicBool>,
     stop: Option<std::sync::mpsc::Sender<()>>,
     renewer: Option<std::thread::JoinHandle<()>>,
@@ -229,6 +231,7 @@ impl RemoteRun {
             run_dir,
             journal_path,
             stats,
+            took_over_from: None,
             lost,
             stop: Some(tx),
             renewer,
@@ -541,6 +544,7 @@ pub async fn take(
     let id = uuid::Uuid::new_v4().to_string();
     let started = std::time::Instant::now();
     let mut told = false;
+    let mut took_over_from = None;
     loop {
         match store.acquire_lease(&blob, lease.seconds, &id).await {
             Ok(_) => break,
@@ -556,6 +560,7 @@ pub async fn take(
                 if lease.take_over {
                     store.break_lease(&blob).await?;
                     say(&format!("took over run {run_id}: broke the lease of {who}"));
+                    took_over_from = Some(who);
                     continue;
                 }
                 if started.elapsed() >= lease.wait {
@@ -587,7 +592,11 @@ pub async fn take(
     }
     .await;
     match under_lease {
-        Ok(dir) => Ok(RemoteRun::start(store.clone(), blob, id, dir, lease.seconds)),
+        Ok(dir) => {
+            let mut run = RemoteRun::start(store.clone(), blob, id, dir, lease.seconds);
+            run.took_over_from = took_over_from;
+            Ok(run)
+        }
         Err(e) => {
             let _ = store.release_lease(&blob, &id).await;
             Err(e)

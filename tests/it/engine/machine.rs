@@ -373,7 +373,7 @@ fn recovery_and_skips() -> Covered {
         scratch: None,
     });
     // Crash: idem, guard and once were running.
-    let actions = h.ev(Event::Resumed { by: actor() });
+    let actions = h.ev(Event::Resumed { by: actor(), took_over_from: None });
     assert!(actions.iter().any(
         |a| matches!(a, Action::AwaitAttestation { step, interrupted: true, .. } if step == "once")
     ));

@@ -434,7 +434,7 @@ steps:
     h.fail("create", Some(0), true);
     h.fail("create", Some(1), false);
     // A restart while the one-shot deletes were running parks them for a person.
-    h.ev(lifeboat::engine::Event::Resumed { by: actor() });
+    h.ev(lifeboat::engine::Event::Resumed { by: actor(), took_over_from: None });
     let header = serde_json::json!({"runbook": {"name": "needs"}});
     let status = RunStatus::build("run-1", &h.engine, &header);
     let doc = serde_json::to_value(&status).unwrap();

@@ -238,6 +238,7 @@ async fn a_paused_driver_is_fenced_after_a_takeover() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let a_pid = a.id();
     w.wait_for_lines("f1", 4, &mut a).await; // header, started, s01 started
     signal(&a, libc::SIGSTOP);
     let before_takeover = w.journal("f1").await;
@@ -269,6 +270,11 @@ async fn a_paused_driver_is_fenced_after_a_takeover() {
         .iter()
         .rposition(|p| p.get("event").and_then(Value::as_str) == Some("resumed"))
         .expect("B journaled resumed");
+    let taken_from = evs[resumed]["took_over_from"].as_str().unwrap_or_default();
+    assert!(
+        taken_from.contains(&format!("pid {a_pid}")),
+        "B's resumed event names the driver it took the run over from: {taken_from:?}"
+    );
     let a_entries = events(&a_local).len();
     assert_eq!(resumed, a_entries, "B's resume directly follows A's last acknowledged entry");
     assert!(step_states(&w.status("c", "f1")).iter().all(|(_, s)| s == "succeeded"));
