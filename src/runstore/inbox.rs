@@ -19,7 +19,7 @@
 //! The request format, its validation and the exit codes are the engine's ([`crate::engine::inbox`]),
 //! unchanged: only where the bytes live differs.
 //!
-//! [`BlobInbox`] works on [`InboxBlobs`], the four blob operations it needs (blocking calls: the
+//! [`BlobInbox`] works on [`RunBlobs`], the four blob operations it needs (blocking calls: the
 //! engine's `Inbox` is synchronous), so that it is tested without a service and runs on the run
 //! store's client.
 
@@ -59,15 +59,17 @@ pub enum Deleted {
     Changed,
 }
 
-/// The blob operations the inbox needs, blocking. Every error message is safe to show (it names
+/// The blob operations the inbox and the artefacts need, blocking. Every error message is safe to show (it names
 /// the blob, never a key or a SAS token).
-pub trait InboxBlobs: Send + Sync {
+pub trait RunBlobs: Send + Sync {
     /// Writes `bytes` to `name` only if no blob has that name (`If-None-Match: *`).
     fn put_new(&self, name: &str, bytes: &[u8]) -> Result<Created, String>;
     /// The blob's bytes and ETag, `None` if there is none.
     fn get(&self, name: &str) -> Result<Option<(Vec<u8>, String)>, String>;
     /// Every blob whose name starts with `prefix` (all levels), sorted by name.
     fn list(&self, prefix: &str) -> Result<Vec<Listed>, String>;
+    /// Replaces `name` only if its ETag is `etag` (`If-Match`): `false` if it changed (or is gone).
+    fn put_if_match(&self, name: &str, bytes: &[u8], etag: &str) -> Result<bool, String>;
     /// Deletes `name` only if its ETag is `etag` (`If-Match`).
     fn delete_if_match(&self, name: &str, etag: &str) -> Result<Deleted, String>;
     /// How people name a blob in a message: `az://container/name`.
@@ -77,7 +79,7 @@ pub trait InboxBlobs: Send + Sync {
 /// A run's inbox on Blob storage. See the module documentation.
 #[derive(Clone)]
 pub struct BlobInbox {
-    blobs: Arc<dyn InboxBlobs>,
+    blobs: Arc<dyn RunBlobs>,
     /// `<prefix>/runs/<run-id>/inbox/` (ends with `/`).
     dir: String,
 }
@@ -95,7 +97,7 @@ fn io_err(what: &'static str, path: String) -> impl FnOnce(String) -> InboxError
 impl BlobInbox {
     /// The inbox of the run whose blobs are under `run_prefix` (`<prefix>/runs/<run-id>`, no
     /// trailing `/`; empty for a container's root).
-    pub fn new(blobs: Arc<dyn InboxBlobs>, run_prefix: &str) -> BlobInbox {
+    pub fn new(blobs: Arc<dyn RunBlobs>, run_prefix: &str) -> BlobInbox {
         let run_prefix = run_prefix.trim_end_matches('/');
         let dir = if run_prefix.is_empty() {
             format!("{INBOX_DIR}/")
@@ -314,7 +316,7 @@ impl BlobInbox {
     }
 }
 
-/// Blobs in memory, with the service's conditions: for tests of what sits on [`InboxBlobs`].
+/// Blobs in memory, with the service's conditions: for tests of what sits on [`RunBlobs`].
 /// `fail_*` make the next matching operation fail once (a crash or a dropped connection).
 #[derive(Debug, Default)]
 pub struct MemoryBlobs {
@@ -369,7 +371,7 @@ impl MemoryBlobs {
     }
 }
 
-impl InboxBlobs for MemoryBlobs {
+impl RunBlobs for MemoryBlobs {
     fn put_new(&self, name: &str, bytes: &[u8]) -> Result<Created, String> {
         let mut s = self.enter("put_new", name)?;
         if s.blobs.contains_key(name) {
@@ -391,6 +393,18 @@ impl InboxBlobs for MemoryBlobs {
             .take_while(|(n, _)| n.starts_with(prefix))
             .map(|(n, (b, _))| Listed { name: n.clone(), size: b.len() as u64, modified: None })
             .collect())
+    }
+    fn put_if_match(&self, name: &str, bytes: &[u8], etag: &str) -> Result<bool, String> {
+        let mut s = self.enter("put_if_match", name)?;
+        match s.blobs.get(name) {
+            Some((_, e)) if format!("\"{e}\"") == etag => {
+                s.next_etag += 1;
+                let etag = s.next_etag;
+                s.blobs.insert(name.to_string(), (bytes.to_vec(), etag));
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
     fn delete_if_match(&self, name: &str, etag: &str) -> Result<Deleted, String> {
         let mut s = self.enter("delete", name)?;
