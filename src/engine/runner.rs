@@ -436,6 +436,9 @@ pub struct RunOptions {
     pub wait_for_people: std::time::Duration,
     /// Told of every batch of events [`drive`] journals (e.g. the notifier of `--notify`).
     pub observer: Option<Arc<dyn RunObserver>>,
+    /// The run's inbox when it is not `<run dir>/inbox/` (a run in a shared run store keeps it
+    /// beside its journal there: `runstore::BlobInbox`). `None`: the local one.
+    pub inbox: Option<Arc<dyn Inbox>>,
 }
 
 /// The default of [`RunOptions::inbox_poll`].
@@ -451,6 +454,7 @@ impl Default for RunOptions {
             inbox_poll: INBOX_POLL,
             wait_for_people: std::time::Duration::ZERO,
             observer: None,
+            inbox: None,
         }
     }
 }
@@ -666,9 +670,10 @@ pub async fn drive(
         actions.extend(commit(&mut writer, &mut engine, &resumed, entry_time(&*clock))?);
     }
     // Requests queued while no process drove the run are taken first.
-    let inbox = LocalInbox::for_run(run_dir);
+    let local = LocalInbox::for_run(run_dir);
+    let inbox: &dyn Inbox = options.inbox.as_deref().unwrap_or(&local);
     let desk =
-        Desk { inbox: &inbox, path: &path, header: &header, observer: options.observer.as_ref() };
+        Desk { inbox, path: &path, header: &header, observer: options.observer.as_ref() };
     actions.extend(desk.take(&mut writer, &mut engine, entry_time(&*clock))?.0);
     let poll = options.inbox_poll.max(std::time::Duration::from_millis(10));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
