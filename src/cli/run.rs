@@ -867,7 +867,16 @@ pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> 
 /// The run's inbox in `status`: the requests waiting for the process driving the run (who,
 /// what, since) as `pending_requests`, and the last requests it refused (why) as warnings.
 fn add_inbox(status: &mut super::status::RunStatus, dir: &std::path::Path) {
-    for p in runner::pending_requests(dir) {
+    add_inbox_from(status, runner::pending_requests(dir), runner::refused_requests(dir));
+}
+
+/// [`add_inbox`] of requests read from any inbox (a shared run store's too).
+pub(super) fn add_inbox_from(
+    status: &mut super::status::RunStatus,
+    pending: Vec<inbox::Pending>,
+    refused: Vec<inbox::Refusal>,
+) {
+    for p in pending {
         let since = p.since.map(crate::text::local_time);
         let when = since.clone().unwrap_or_else(|| "?".into());
         status.pending_requests.push(match &p.request {
@@ -883,7 +892,6 @@ fn add_inbox(status: &mut super::status::RunStatus, dir: &std::path::Path) {
         });
     }
     const SHOWN: usize = 5;
-    let refused = runner::refused_requests(dir);
     for r in refused.iter().skip(refused.len().saturating_sub(SHOWN)) {
         let text = match &r.request {
             Some(q) => format!("refused inbox request {} ({}): {}", q.id, q.summary(), r.reason),
