@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["runbook", "azure", "sim"],
     &["backup"],
     &["engine"],
-    &["steps", "notify"],
+    &["steps", "notify", "runstore"],
     &["audit"],
     &["drill"],
     &["cli"],

@@ -19,6 +19,7 @@ pub mod notify;
 pub mod queries;
 pub mod redact;
 pub mod runbook;
+pub mod runstore;
 pub mod sim;
 pub mod steps;
 pub mod text;

@@ -101,6 +101,12 @@ impl StoreConfig {
     }
 }
 
+/// How to give an `az://` store (backup or run store) a credential: the one hint both use.
+pub const AZURE_STORAGE_CREDENTIAL_HINT: &str =
+    "set AZURE_STORAGE_ACCOUNT_NAME and a credential (AZURE_STORAGE_ACCOUNT_KEY, \
+     AZURE_STORAGE_SAS_KEY, a service principal or managed identity), or \
+     AZURE_STORAGE_USE_EMULATOR=true for Azurite";
+
 /// What a create-only put found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {
@@ -170,9 +176,7 @@ impl Store {
             let azure = builder.build().map_err(|e| {
                 BackupError::usage(
                     format!("backup store `{url}` cannot be opened: {e}"),
-                    "set AZURE_STORAGE_ACCOUNT_NAME and a credential (AZURE_STORAGE_ACCOUNT_KEY, \
-                     AZURE_STORAGE_SAS_KEY, a service principal or managed identity), or \
-                     AZURE_STORAGE_USE_EMULATOR=true for Azurite",
+                    AZURE_STORAGE_CREDENTIAL_HINT,
                 )
             })?;
             let prefix = prefix.trim_matches('/');

@@ -29,4 +29,5 @@ mod layout;
 mod recovery;
 mod report;
 mod runbook;
+mod runstore;
 mod sim;
