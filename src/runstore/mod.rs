@@ -17,6 +17,11 @@
 
 pub mod blob;
 pub mod credential;
+// Lane remote: the inbox and the artefacts beside the journal, and the blocking blob view
+// they share.
+pub mod artefacts;
+pub mod inbox;
+mod sync_blobs;
 
 use crate::error::{Exit, UserError};
 use std::fmt;
