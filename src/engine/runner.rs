@@ -1097,16 +1097,25 @@ pub fn drain_inbox(
     registry: &Registry,
     now: impl Into<EntryTime>,
 ) -> Result<Vec<Settled>, RunError> {
+    drain_inbox_with(run_dir, registry, now, &LocalInbox::for_run(run_dir))
+}
+
+/// [`drain_inbox`] of `inbox` (a shared run store's, beside the journal there).
+pub fn drain_inbox_with(
+    run_dir: &Path,
+    registry: &Registry,
+    now: impl Into<EntryTime>,
+    inbox: &dyn Inbox,
+) -> Result<Vec<Settled>, RunError> {
     let now: EntryTime = now.into();
     let run_id = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let inbox = LocalInbox::for_run(run_dir);
     if inbox.list().map(|l| l.is_empty()).unwrap_or(true) {
         return Ok(Vec::new());
     }
     let _lock = RunLock::acquire(run_dir, &run_id, now.time)?;
     let path = run_dir.join(journal::JOURNAL_FILE);
     let (mut writer, Replayed { mut engine, header, .. }) = super::replay::open(&path, registry)?;
-    let desk = Desk { inbox: &inbox, path: &path, header: &header, observer: None };
+    let desk = Desk { inbox, path: &path, header: &header, observer: None };
     Ok(desk.take(&mut writer, &mut engine, now)?.1)
 }
 
