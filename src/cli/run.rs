@@ -719,7 +719,18 @@ async fn manual(
 ) -> anyhow::Result<Exit> {
     // Syntax and `--all` with a branch: bad input before anything is read.
     let target = parse_target(typed, all)?;
-    let dir = runner::run_dir(&g.state_dir()?, run_id).map_err(UserError::from)?;
+    let home = g.run_home().await?;
+    // On an az:// run store: the run's lease at once if no driver holds it (this process then
+    // journals directly, the blob first, and releases it); else the request goes into the
+    // run's inbox beside the journal there.
+    let reached = match &home.remote {
+        Some(store) => Some(super::shared::reach(store, &home.root, run_id).await?),
+        None => None,
+    };
+    let dir = match &reached {
+        Some(r) => r.dir().to_path_buf(),
+        None => runner::run_dir(&home.root, run_id).map_err(UserError::from)?,
+    };
     let registry = crate::steps::registry();
     let replayed = runner::load(&dir, &registry).map_err(UserError::from)?;
     let plan: runbook::Plan =
@@ -734,6 +745,12 @@ async fn manual(
         })?;
     let by = super::identity::for_run(&plan, g).await?;
     let request = inbox::Request::new(verb, &target.text, all, text, by, now());
+    if let (Some(store), Some(super::shared::Reached::Driven { driver, .. })) =
+        (&home.remote, &reached)
+    {
+        return super::shared::queue_remote(store, &home.root, run_id, &request, driver, wait)
+            .await;
+    }
     let mut event = request.event(step, branch);
     if let Event::Approved { by, .. } | Event::Attested { by, .. } | Event::Skipped { by, .. } =
         &mut event
@@ -748,6 +765,9 @@ async fn manual(
             } else {
                 applied.changed.join(", ")
             };
+            if let Some(super::shared::Reached::Taken(r)) = &reached {
+                say!("recorded in the run store: {}", r.source());
+            }
             println!(
                 "{} {names} of run {run_id}; continue with: lifeboat resume {run_id}",
                 verb.done()

@@ -4,10 +4,13 @@
 //! `status` says of both. The journal and its lease are the run store's (`crate::runstore`).
 
 use crate::engine::inbox::{self, Inbox as _, RequestState};
+use crate::engine::runner;
 use crate::error::{Exit, UserError};
 use crate::runstore::artefacts::{BlobArtefacts, REPORTS_DIR};
 use crate::runstore::inbox::{BlobInbox, RunBlobs};
-use std::path::Path;
+use crate::runstore::remote::{self, LeaseOptions, RemoteRun};
+use crate::runstore::BlobStore;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// One run of a shared run store: its blobs are under `runs/<run-id>/` of the store.
@@ -70,7 +73,96 @@ async fn off<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
 
 /// What [`queue`] asks of its caller while it waits: take the run's lease and journal the
 /// inbox when no driver holds it (`Ok(true)`: it did), as a driver would.
-pub type TakeOver<'a> = &'a mut (dyn FnMut() -> Result<bool, UserError> + Send);
+pub type TakeOver<'a> =
+    &'a mut (dyn FnMut() -> futures::future::BoxFuture<'static, Result<bool, UserError>> + Send);
+
+/// What a person's command found on an `az://` run store.
+pub enum Reached {
+    /// No driver held the run: this process holds its lease (released when dropped) and the
+    /// local copy was just replaced from the blob; what it journals goes to the blob first.
+    Taken(RemoteRun),
+    /// A driver holds the run's lease: the local copy was replaced from the blob (to read, not
+    /// to write); `driver` names the holder.
+    Driven { dir: PathBuf, driver: String },
+}
+
+impl Reached {
+    /// The run's local working copy.
+    pub fn dir(&self) -> &Path {
+        match self {
+            Reached::Taken(r) => &r.run_dir,
+            Reached::Driven { dir, .. } => dir,
+        }
+    }
+}
+
+/// Takes the run's lease at once if nobody holds it, else reads the run as it is: how
+/// `approve`, `attest` and `skip` reach a run on an `az://` run store. A run the store does not
+/// have, a malformed journal: exit 2, nothing written.
+pub async fn reach(store: &BlobStore, root: &Path, run_id: &str) -> Result<Reached, UserError> {
+    let env = |k: &str| std::env::var(k).ok();
+    let mut lease = LeaseOptions::from_env(&env, false)?;
+    lease.wait = std::time::Duration::ZERO;
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    match remote::take(store, root, run_id, &lease, now, &|_| {}).await {
+        Ok(r) => Ok(Reached::Taken(r)),
+        Err(e) if e.exit == Exit::Locked => {
+            let dir = remote::sync_down(store, root, run_id).await?;
+            Ok(Reached::Driven { dir, driver: holder(store, run_id).await })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Who holds the run's lease, as its journal blob's metadata says.
+async fn holder(store: &BlobStore, run_id: &str) -> String {
+    store
+        .properties(&remote::journal_blob(run_id))
+        .await
+        .ok()
+        .flatten()
+        .and_then(|p| remote::Holder::from_metadata(&p.metadata))
+        .map(|h| h.to_string())
+        .unwrap_or_else(|| "another driver".into())
+}
+
+/// [`queue`] on an `az://` run store: while it waits, if the driver lets the run go (its lease
+/// released or expired), this process takes the lease and journals the inbox itself.
+pub async fn queue_remote(
+    store: &BlobStore,
+    root: &Path,
+    run_id: &str,
+    request: &inbox::Request,
+    driver: &str,
+    wait: std::time::Duration,
+) -> anyhow::Result<Exit> {
+    let run = SharedRun::new(Arc::new(store.clone()), run_id);
+    let (store2, root2, id2) = (store.clone(), root.to_path_buf(), run_id.to_string());
+    let mut take_over = move || -> futures::future::BoxFuture<'static, Result<bool, UserError>> {
+        let (store, root, run_id) = (store2.clone(), root2.clone(), id2.clone());
+        Box::pin(async move {
+            let blob = remote::journal_blob(&run_id);
+            if store.properties(&blob).await?.is_none_or(|p| p.leased) {
+                return Ok(false);
+            }
+            let Reached::Taken(r) = reach(&store, &root, &run_id).await? else { return Ok(false) };
+            let inbox = SharedRun::new(Arc::new(store.clone()), &run_id).inbox();
+            off(move || {
+                let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+                let out = runner::drain_inbox_with(
+                    &r.run_dir,
+                    &crate::steps::registry(),
+                    now,
+                    &inbox,
+                );
+                drop(r);
+                out.map(|_| true).map_err(UserError::from)
+            })
+            .await
+        })
+    };
+    queue(&run, request, driver, wait, &mut take_over).await
+}
 
 /// Puts `request` into the shared run's inbox and waits up to `wait` for the process driving
 /// the run to record it (`done/`) or refuse it (`refused/` with the reason); when the driver
@@ -125,7 +217,7 @@ pub async fn queue(
                 ))
                 .into());
             }
-            Ok(RequestState::Pending) => match take_over() {
+            Ok(RequestState::Pending) => match take_over().await {
                 Ok(_) => {}
                 Err(e) if e.exit == Exit::Locked => {}
                 Err(e) => tracing::warn!(error = %e, "cannot take the run's inbox"),
@@ -175,7 +267,7 @@ mod tests {
     use crate::runstore::inbox::MemoryBlobs;
 
     fn request() -> inbox::Request {
-        let t = time::OffsetDateTime::now_utc();
+        let t = time::macros::datetime!(2026-01-02 03:04:05 UTC);
         inbox::Request::new(Verb::Approve, "gate", false, None, Actor::os("bob", "h2"), t)
     }
 
@@ -185,7 +277,9 @@ mod tests {
         let run = SharedRun::new(blobs.clone(), "r1");
         // Nobody answers: exit 6, the request stays pending.
         let r = request();
-        let mut never = || Ok(false);
+        let mut never = || -> futures::future::BoxFuture<'static, Result<bool, UserError>> {
+            Box::pin(async { Ok(false) })
+        };
         let exit =
             queue(&run, &r, "pid 1", std::time::Duration::ZERO, &mut never).await.unwrap();
         assert_eq!(exit, Exit::Queued);
@@ -193,11 +287,11 @@ mod tests {
         // A driver that refuses: exit 2 with its reason.
         let refusing = run.inbox();
         let r2 = request();
-        let mut refuse = move || {
+        let mut refuse = move || -> futures::future::BoxFuture<'static, Result<bool, UserError>> {
             for p in refusing.list().unwrap() {
                 refusing.settle(&p.name, Settle::Refused("no such gate now")).unwrap();
             }
-            Ok(true)
+            Box::pin(async { Ok(true) })
         };
         let e = queue(&run, &r2, "pid 1", std::time::Duration::from_secs(5), &mut refuse)
             .await
