@@ -246,8 +246,14 @@ async fn run_runbook(
             .with_source(anyhow::anyhow!("{e}"))
     })?;
     let registry = crate::steps::registry();
+    // On an az:// run store the run is created in its local working copy, then published: the
+    // journal blob is its record (leased by this process until the drill ends).
+    let runs_root = match &opts.run_store {
+        Some(store) => crate::runstore::remote::cache_root(&opts.state_dir, store),
+        None => opts.state_dir.clone(),
+    };
     let run_dir = runner::create_run(
-        &opts.state_dir,
+        &runs_root,
         &plan,
         &opts.run_id,
         runner::entry_time(&*d.clock),
@@ -255,6 +261,24 @@ async fn run_runbook(
         opts.seed,
     )
     .map_err(UserError::from)?;
+    let shared = match &opts.run_store {
+        Some(store) => {
+            let lease = crate::runstore::remote::LeaseOptions::from_env(
+                &|k: &str| std::env::var(k).ok(),
+                false,
+            )?;
+            let held = crate::runstore::remote::publish_new(
+                store,
+                &opts.run_id,
+                &run_dir,
+                &lease,
+                SystemClock.now(),
+            )
+            .await?;
+            Some((store.clone(), held))
+        }
+        None => None,
+    };
     if let Some(p) = &opts.progress {
         p(DrillProgress::RunCreated(run_dir.clone()));
     }
@@ -262,6 +286,14 @@ async fn run_runbook(
     services.insert(d.client.clone());
     services.insert(backup.store.clone());
     services.insert(Arc::new(RunDir(run_dir.clone())));
+    let mut inbox: Option<Arc<dyn crate::engine::inbox::Inbox>> = None;
+    if let Some((store, _)) = &shared {
+        let prefix = format!("runs/{}", opts.run_id);
+        let blobs: Arc<dyn crate::runstore::inbox::RunBlobs> = Arc::new(store.clone());
+        let artefacts = crate::runstore::artefacts::BlobArtefacts::new(blobs.clone(), &prefix);
+        services.insert(Arc::new(crate::engine::artefact::Artefacts(Arc::new(artefacts))));
+        inbox = Some(Arc::new(crate::runstore::inbox::BlobInbox::new(blobs, &prefix)));
+    }
     let run = Run { dir: run_dir, registry, services: Arc::new(services) };
 
     phase(opts, "running the region-outage runbook");
@@ -283,6 +315,7 @@ async fn run_runbook(
             wait_until: Some(d.clock.now()),
             secret_params: secret_params.clone(),
             observer: opts.observer.clone(),
+            inbox: inbox.clone(),
             ..RunOptions::default()
         };
         let deadline = crashes.deadline(progress);
@@ -318,6 +351,8 @@ async fn run_runbook(
     };
     let checked = end.checked;
     drop(codes);
+    // The run's lease is released here (the drill reads the run from its local copy after).
+    drop(shared);
     Ok(Ran { run, outcome, checked, interruptions: crashes.count, answers })
 }
 

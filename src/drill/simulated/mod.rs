@@ -171,6 +171,9 @@ pub struct SimDrillOptions {
     pub actor: Actor,
     /// Told of the runbook run's every journaled batch (the CLI's `--notify`).
     pub observer: Option<Arc<dyn crate::engine::runner::RunObserver>>,
+    /// `--run-store az://...`: the run's journal (its record), inbox and support drafts go to
+    /// this run store, its local working copy under the state directory's `remote/`.
+    pub run_store: Option<crate::runstore::BlobStore>,
 }
 
 impl std::fmt::Debug for SimDrillOptions {
