@@ -126,8 +126,17 @@ fn parse_until(s: &str) -> Result<OffsetDateTime, String> {
 
 pub async fn execute(c: AuditCommand, g: &Globals) -> anyhow::Result<Exit> {
     match c {
-        AuditCommand::Export(a) => export(a, g),
-        AuditCommand::Verify(a) => verify_cmd(a, g),
+        AuditCommand::Export(a) => {
+            let remote = match &a.run {
+                Some(run) if !a.all => fetch_remote(run, g).await?,
+                _ => None,
+            };
+            export(a, g, remote)
+        }
+        AuditCommand::Verify(a) => {
+            let remote = fetch_remote(&a.target, g).await?;
+            verify_cmd(a, g, remote)
+        }
         AuditCommand::Keygen(a) => {
             let (private, public, fp) = sign::keygen(&a.out)?;
             println!("private key: {} (keep it secret; pass it to --sign-key)", private.display());
@@ -174,7 +183,22 @@ fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn export(a: ExportArgs, g: &Globals) -> anyhow::Result<Exit> {
+/// With an az:// run store, a run id (not a file or directory here) is downloaded into its local
+/// working copy as it is, and verified or exported exactly as a local journal; the source is
+/// said on stderr. `None`: the target is local.
+async fn fetch_remote(target: &str, g: &Globals) -> anyhow::Result<Option<std::path::PathBuf>> {
+    let p = std::path::Path::new(target);
+    if p.exists() || !g.run_store_url()?.is_some_and(|u| u.is_remote()) {
+        return Ok(None);
+    }
+    let home = g.run_home().await?;
+    let Some(store) = &home.remote else { return Ok(None) };
+    let dir = crate::runstore::remote::download_raw(store, &home.root, target).await?;
+    eprintln!("source: {}/{}", store.store_name(), crate::runstore::remote::journal_blob(target));
+    Ok(Some(dir.join(crate::journal::JOURNAL_FILE)))
+}
+
+fn export(a: ExportArgs, g: &Globals, remote: Option<std::path::PathBuf>) -> anyhow::Result<Exit> {
     if a.all {
         return export_all(a, g);
     }
@@ -183,7 +207,10 @@ fn export(a: ExportArgs, g: &Globals) -> anyhow::Result<Exit> {
             .with_hint("pass RUN_ID, or --all --since DATE")
             .into());
     };
-    let path = audit::locate(&g.state_dir()?, &run)?;
+    let path = match remote {
+        Some(p) => p,
+        None => audit::locate(&g.state_dir()?, &run)?,
+    };
     let bytes = render_one(&path, a.format)?;
     match a.output_file {
         Some(out) => {
@@ -304,10 +331,17 @@ fn export_all(a: ExportArgs, g: &Globals) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-fn verify_cmd(a: VerifyArgs, g: &Globals) -> anyhow::Result<Exit> {
+fn verify_cmd(
+    a: VerifyArgs,
+    g: &Globals,
+    remote: Option<std::path::PathBuf>,
+) -> anyhow::Result<Exit> {
     let key = a.public_key.as_deref().map(sign::load_verifying_key).transpose()?;
     let state_dir = g.state_dir().unwrap_or_default();
-    let path = audit::locate(&state_dir, &a.target)?;
+    let path = match remote {
+        Some(p) => p,
+        None => audit::locate(&state_dir, &a.target)?,
+    };
     let opts = verify::Options {
         key: key.as_ref(),
         allow_torn: a.allow_torn,

@@ -12,6 +12,9 @@
 //!
 //! [notify]
 //! urls = ["https://hooks.slack.com/services/T000/B000/XXXX"]
+//!
+//! [run-store]
+//! url = "az://lifeboat-runs/team-a"
 //! ```
 //!
 //! Where it is read from: `--config FILE` (or `LIFEBOAT_CONFIG`), which must exist; else
@@ -41,6 +44,17 @@ pub struct Config {
     /// any (checked by `cli::notify`).
     #[serde(default)]
     pub notify: Option<NotifyConfig>,
+    /// `[run-store]`: where runs live when neither `--run-store` nor `LIFEBOAT_RUN_STORE` says.
+    #[serde(default)]
+    pub run_store: Option<RunStoreSection>,
+}
+
+/// `[run-store]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunStoreSection {
+    /// A directory or `az://container[/prefix]`.
+    pub url: Option<String>,
 }
 
 /// `[notify]`.

@@ -74,6 +74,12 @@ pub struct Globals {
     #[arg(long, global = true, env = "LIFEBOAT_BACKUP_STORE", value_name = "URL")]
     pub backup_store: Option<String>,
 
+    /// Where runs live: a directory, or `az://container[/prefix]` on Azure Blob Storage so a
+    /// run outlives the machine that started it (credentials as for an az:// backup store).
+    /// Also LIFEBOAT_RUN_STORE, or the config file's `[run-store] url` [default: <state-dir>]
+    #[arg(long, global = true, value_name = "URL")]
+    pub run_store: Option<String>,
+
     /// Output format of listing and status commands
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
@@ -150,6 +156,43 @@ impl Globals {
         Ok(conn)
     }
 
+    /// The run store: `--run-store` > `LIFEBOAT_RUN_STORE` > the config file's `[run-store]
+    /// url`; `None`: the state directory (today's layout). A bad value is exit 2.
+    pub fn run_store_url(&self) -> Result<Option<crate::runstore::RunStoreUrl>, error::UserError> {
+        let env = std::env::var(crate::runstore::ENV).ok();
+        let file = match (&self.run_store, &env) {
+            (None, None) => config::load(self.config.as_deref())?
+                .and_then(|(_, c)| c.run_store.and_then(|r| r.url)),
+            _ => None,
+        };
+        Ok(crate::runstore::RunStoreUrl::resolve(
+            self.run_store.as_deref(),
+            env.as_deref(),
+            file.as_deref(),
+        )?
+        .map(|(u, _)| u))
+    }
+
+    /// Where a command finds runs: the state directory, a `--run-store` directory, or the
+    /// local working copies of an `az://` run store (whose container is checked first: a
+    /// missing one or no credential is exit 2 before anything is written).
+    pub async fn run_home(&self) -> anyhow::Result<RunHome> {
+        use crate::runstore::RunStoreUrl;
+        match self.run_store_url()? {
+            None => Ok(RunHome { root: self.state_dir()?, remote: None }),
+            Some(RunStoreUrl::Local(dir)) => Ok(RunHome { root: dir, remote: None }),
+            Some(url) => {
+                let env = |k: &str| std::env::var(k).ok();
+                let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+                let store = crate::runstore::BlobStore::open(&url, &env, now)
+                    .map_err(error::UserError::from)?;
+                store.check_container().await.map_err(error::UserError::from)?;
+                let root = crate::runstore::remote::cache_root(&self.state_dir()?, &store);
+                Ok(RunHome { root, remote: Some(store) })
+            }
+        }
+    }
+
     /// The state directory: `--state-dir`, `LIFEBOAT_STATE_DIR`, or `<data dir>/lifeboat`.
     pub fn state_dir(&self) -> anyhow::Result<PathBuf> {
         if let Some(dir) = &self.state_dir {
@@ -161,6 +204,14 @@ impl Globals {
                 .into()
         })
     }
+}
+
+/// Where a command's runs are: `root` is the state directory of runs (`<root>/runs/<id>/`);
+/// with an `az://` run store it holds the local working copies and `remote` is the store.
+#[derive(Debug)]
+pub struct RunHome {
+    pub root: PathBuf,
+    pub remote: Option<crate::runstore::BlobStore>,
 }
 
 // `--auth` and `--cloud` parse into `azure`'s own enums: clap stays in this module.

@@ -90,6 +90,11 @@ pub struct ResumeArgs {
     pub wait_for_people: std::time::Duration,
     #[command(flatten)]
     pub notify: super::notify::NotifyArgs,
+    /// With an az:// run store: break the lease of the driver that holds the run now (saying
+    /// whose it was) instead of waiting for it to expire; that driver is refused on its next
+    /// write and exits 4
+    #[arg(long)]
+    pub take_over: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -184,6 +189,13 @@ fn clock() -> Arc<dyn Clock> {
 
 fn now() -> OffsetDateTime {
     SystemClock.now()
+}
+
+/// The run store's lease settings (`LIFEBOAT_RUN_STORE_LEASE`, `..._LEASE_WAIT`): bad values
+/// exit 2 before anything is done.
+fn lease_options(take_over: bool) -> Result<crate::runstore::remote::LeaseOptions, UserError> {
+    let env = |k: &str| std::env::var(k).ok();
+    crate::runstore::remote::LeaseOptions::from_env(&env, take_over)
 }
 
 /// The shared clients a plan's step kinds need (their catalog entries' `services`), built once
@@ -348,12 +360,28 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
             .into());
         }
     }
-    let state_dir = g.state_dir()?;
+    let home = g.run_home().await?;
+    let lease = lease_options(false)?;
+    let state_dir = home.root.clone();
     let run_id = match a.run_id {
         Some(id) => id,
         None => runner::new_run_id(now()),
     };
     runner::validate_run_id(&run_id).map_err(UserError::from)?;
+    if let Some(store) = &home.remote {
+        // The record is the blob: a run id the store has is refused before anything runs, and
+        // a stale local copy of that id is not trusted.
+        let blob = crate::runstore::remote::journal_blob(&run_id);
+        if store.properties(&blob).await.map_err(UserError::from)?.is_some() {
+            return Err(UserError::usage(format!(
+                "run {run_id} already exists in the run store {}",
+                store.store_name()
+            ))
+            .with_hint("choose another --run-id, or `lifeboat resume` it")
+            .into());
+        }
+        let _ = std::fs::remove_dir_all(runner::runs_dir(&state_dir).join(&run_id));
+    }
     // A secret that could not be kept out of the journal and the output is refused before
     // anything runs; from here on every line this process prints is scrubbed of the others.
     runner::check_secrets(&plan, &run_id).map_err(UserError::from)?;
@@ -385,7 +413,17 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
     let seed = rand::random::<u64>();
     let dir = runner::create_run_with(&state_dir, &plan, &run_id, now(), &actor, seed, header)
         .map_err(UserError::from)?;
+    // On an az:// run store: the journal blob is created and leased; every batch goes there first.
+    let _remote = match &home.remote {
+        Some(store) => {
+            Some(crate::runstore::remote::publish_new(store, &run_id, &dir, &lease, now()).await?)
+        }
+        None => None,
+    };
     say!("run {run_id} started ({} steps)", plan.runbook.steps.len());
+    if let Some(r) = &_remote {
+        say!("run store: {}", r.source());
+    }
     services.insert(Arc::new(crate::steps::services::RunDir(dir.clone())));
     let secrets = runner::secret_params_of(&plan);
     let notifier = super::notify::start(notify, false);
@@ -425,7 +463,26 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
     } else {
         None
     };
-    let dir = runner::run_dir(&g.state_dir()?, &a.run_id).map_err(UserError::from)?;
+    let home = g.run_home().await?;
+    let lease = lease_options(a.take_over)?;
+    if a.take_over && home.remote.is_none() {
+        return Err(UserError::usage("--take-over applies to a run on an az:// run store")
+            .with_hint("a local run is locked by its process: the lock dies with it")
+            .into());
+    }
+    // On an az:// run store: the run's lease first (waiting for another driver's to expire,
+    // or breaking it with --take-over), then its local copy replaced from the blob.
+    let _remote = match &home.remote {
+        Some(store) => {
+            let say = |m: &str| crate::say!("{m}");
+            Some(
+                crate::runstore::remote::take(store, &home.root, &a.run_id, &lease, now(), &say)
+                    .await?,
+            )
+        }
+        None => None,
+    };
+    let dir = runner::run_dir(&home.root, &a.run_id).map_err(UserError::from)?;
     let sign_key = a.sign_key.as_deref().map(crate::audit::sign::load_signing_key).transpose()?;
     let registry = crate::steps::registry();
     let loaded = runner::load(&dir, &registry).map_err(UserError::from)?;
@@ -870,7 +927,11 @@ pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> 
     let Some(run_id) = a.run_id else {
         return execute_runs(RunsCommand::List, g).await;
     };
-    let dir = runner::run_dir(&g.state_dir()?, &run_id).map_err(UserError::from)?;
+    let home = g.run_home().await?;
+    let dir = match &home.remote {
+        Some(store) => crate::runstore::remote::sync_down(store, &home.root, &run_id).await?,
+        None => runner::run_dir(&home.root, &run_id).map_err(UserError::from)?,
+    };
     if a.watch {
         return super::watch::watch(&dir, &run_id, a.interval, g).await;
     }
@@ -1032,7 +1093,11 @@ pub(super) fn render_rows<const N: usize>(rows: &[[String; N]]) -> String {
 pub async fn execute_runs(c: RunsCommand, g: &Globals) -> anyhow::Result<Exit> {
     match c {
         RunsCommand::List => {
-            let runs = runner::list_runs(&g.state_dir()?, &crate::steps::registry());
+            let home = g.run_home().await?;
+            if let Some(store) = &home.remote {
+                crate::runstore::remote::sync_all(store, &home.root).await?;
+            }
+            let runs = runner::list_runs(&home.root, &crate::steps::registry());
             match g.output {
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&runs)?),
                 OutputFormat::Table => {

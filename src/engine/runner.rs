@@ -100,6 +100,8 @@ impl From<RunError> for UserError {
                 UserError::usage(msg).with_hint("`lifeboat status RUN` shows each step's state")
             }
             RunError::Journal(JournalError::NewerFormat { .. }) => UserError::usage(msg),
+            // Another driver holds the run's record (the run store's lease): stop, exit 4.
+            RunError::Journal(JournalError::Replica { fenced: true, .. }) => UserError::locked(msg),
             RunError::Replay { .. } => UserError::failed(msg).with_hint(
                 "if a newer lifeboat wrote this run, upgrade; otherwise the journal was changed or damaged: restore it from a copy, or start a new run",
             ),

@@ -37,6 +37,7 @@
 //!   a drill run's state needs a 1.2 reader.
 
 pub mod lock;
+pub mod replica;
 pub mod scan;
 pub mod tail;
 
@@ -155,6 +156,10 @@ pub enum JournalError {
     NewerFormat { path: PathBuf, major: u32, minor: u32 },
     #[error("{}: journal is empty (no header)", path.display())]
     Empty { path: PathBuf },
+    /// The run's record elsewhere (its [`replica::Replica`]) did not take a batch: nothing of it
+    /// was written, here or there. `fenced`: another driver holds the run.
+    #[error("{message}")]
+    Replica { path: PathBuf, message: String, fenced: bool },
 }
 
 fn io_err<'a>(
@@ -490,14 +495,26 @@ fn die() -> ! {
 
 /// Appends entries to one journal. Obtain it through [`Writer::create`] or [`Writer::open`] while
 /// holding the run's [`RunLock`].
-#[derive(Debug)]
 pub struct Writer {
     path: PathBuf,
     file: File,
+    /// The file's length: where the next batch starts (the replica's append position).
+    offset: u64,
+    replica: Option<std::sync::Arc<dyn replica::Replica>>,
     next_seq: u64,
     last_line_hash: String,
     failpoint: Option<(u64, FailMode)>,
     buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("path", &self.path)
+            .field("next_seq", &self.next_seq)
+            .field("replicated", &self.replica.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Writer {
@@ -524,6 +541,8 @@ impl Writer {
         let mut w = Writer {
             path: path.to_path_buf(),
             file,
+            offset: 0,
+            replica: replica::attached(path),
             next_seq: 0,
             last_line_hash: ZERO_HASH.into(),
             failpoint: failpoint(),
@@ -576,10 +595,12 @@ impl Writer {
             file.sync_all().map_err(io_err("fsync", path))?;
         }
         let mut file = file;
-        file.seek(SeekFrom::End(0)).map_err(io_err("seek in", path))?;
+        let offset = file.seek(SeekFrom::End(0)).map_err(io_err("seek in", path))?;
         Ok(Writer {
             path: path.to_path_buf(),
             file,
+            offset,
+            replica: replica::attached(path),
             next_seq: entries,
             last_line_hash: last_line_hash.to_string(),
             failpoint: failpoint(),
@@ -633,8 +654,19 @@ impl Writer {
             }
             written.push(entry);
         }
+        if let Some(r) = &self.replica {
+            // The record first: a batch is durable when the replica acknowledged it.
+            if let Err(e) = r.append(self.offset, &self.buf) {
+                return Err(JournalError::Replica {
+                    path: self.path.clone(),
+                    message: e.message,
+                    fenced: e.fenced,
+                });
+            }
+        }
         self.file.write_all(&self.buf).map_err(io_err("append to", &self.path))?;
         self.file.sync_data().map_err(io_err("fsync", &self.path))?;
+        self.offset += self.buf.len() as u64;
         Ok(written)
     }
 

@@ -17,6 +17,7 @@
 
 pub mod blob;
 pub mod credential;
+pub mod remote;
 // Lane remote: the inbox and the artefacts beside the journal, and the blocking blob view
 // they share.
 pub mod artefacts;

@@ -2,6 +2,7 @@
 //! with a note when unset, a failure under CI): the Blob primitives, the journal on Blob fenced
 //! by a lease, and the commands with `--run-store az://...`.
 
+mod driver;
 mod approve;
 mod inbox;
 mod primitives;
