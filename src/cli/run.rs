@@ -425,6 +425,7 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
         say!("run store: {}", r.source());
     }
     services.insert(Arc::new(crate::steps::services::RunDir(dir.clone())));
+    let inbox = home.remote.as_ref().map(|s| super::shared::wire(s, &run_id, &mut services));
     let secrets = runner::secret_params_of(&plan);
     let notifier = super::notify::start(notify, false);
     if let Some(asker) = asker {
@@ -440,7 +441,7 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
         sign_if_asked(&dir, sign_key.as_ref())?;
         return Ok(exit);
     }
-    let how = Drive { actor, wait_for_people: a.wait_for_people, notifier };
+    let how = Drive { actor, wait_for_people: a.wait_for_people, notifier, inbox };
     drive(&dir, &run_id, &registry, Arc::new(services), secrets, sign_key.as_ref(), how).await
 }
 
@@ -549,7 +550,8 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
     if let (Some(asker), true) = (asker.as_mut(), store_ahead) {
         super::questions::ask_identity(asker, &plan, g, &mut identity).await?;
     }
-    let services = services_for(&plan, g, Some(&dir), &identity, None)?;
+    let mut services = services_for(&plan, g, Some(&dir), &identity, None)?;
+    let inbox = home.remote.as_ref().map(|s| super::shared::wire(s, &a.run_id, &mut services));
     if store_ahead {
         super::questions::check_identity(&services).await?;
     }
@@ -586,7 +588,7 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
         sign_if_asked(&dir, sign_key.as_ref())?;
         return Ok(exit);
     }
-    let how = Drive { actor, wait_for_people: a.wait_for_people, notifier };
+    let how = Drive { actor, wait_for_people: a.wait_for_people, notifier, inbox };
     drive(&dir, &a.run_id, &registry, Arc::new(services), secrets, sign_key.as_ref(), how).await
 }
 
@@ -596,6 +598,8 @@ struct Drive {
     actor: Actor,
     wait_for_people: std::time::Duration,
     notifier: Option<Arc<crate::notify::Notifier>>,
+    /// The run's inbox on an az:// run store (`None`: `<run dir>/inbox/`).
+    inbox: Option<Arc<dyn crate::engine::inbox::Inbox>>,
 }
 
 async fn drive(
@@ -607,10 +611,16 @@ async fn drive(
     sign_key: Option<&ed25519_dalek::SigningKey>,
     how: Drive,
 ) -> anyhow::Result<Exit> {
-    let Drive { actor, wait_for_people, notifier } = how;
+    let Drive { actor, wait_for_people, notifier, inbox } = how;
     let observer = super::notify::observer(&notifier);
-    let options =
-        RunOptions { actor, secret_params, wait_for_people, observer, ..RunOptions::default() };
+    let options = RunOptions {
+        actor,
+        secret_params,
+        wait_for_people,
+        observer,
+        inbox,
+        ..RunOptions::default()
+    };
     let outcome = runner::drive(dir, registry, services, clock(), &options).await;
     let outcome = match outcome {
         Ok(o) => o,

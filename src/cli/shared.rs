@@ -63,6 +63,18 @@ impl SharedRun {
     }
 }
 
+/// A run driven on an `az://` run store: its support drafts are also stored beside the journal
+/// (the `Artefacts` service), and its inbox is there (returned, for `RunOptions::inbox`).
+pub fn wire(
+    store: &BlobStore,
+    run_id: &str,
+    services: &mut crate::engine::kind::Services,
+) -> Arc<dyn inbox::Inbox> {
+    let run = SharedRun::new(Arc::new(store.clone()), run_id);
+    services.insert(Arc::new(crate::engine::artefact::Artefacts(Arc::new(run.artefacts()))));
+    Arc::new(run.inbox())
+}
+
 /// Runs a blocking run store call off the async runtime's workers.
 async fn off<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     match tokio::task::spawn_blocking(f).await {
