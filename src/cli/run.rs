@@ -947,7 +947,21 @@ pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> 
     }
     let r = runner::load(&dir, &crate::steps::registry()).map_err(UserError::from)?;
     let mut status = super::status::RunStatus::build(&run_id, &r.engine, &r.header);
-    add_inbox(&mut status, &dir);
+    match &home.remote {
+        // On an az:// run store: the inbox beside the journal there, and where things are.
+        Some(store) => {
+            let run = super::shared::SharedRun::new(Arc::new(store.clone()), &run_id);
+            status.run_store = Some(run.status().await);
+            let inbox = run.inbox();
+            let (pending, refused) = tokio::task::spawn_blocking(move || {
+                (inbox.list().unwrap_or_default(), inbox.refused().unwrap_or_default())
+            })
+            .await
+            .unwrap_or_default();
+            add_inbox_from(&mut status, pending, refused);
+        }
+        None => add_inbox(&mut status, &dir),
+    }
     match g.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&status)?),
         OutputFormat::Table => print!("{}", status.render(&r.engine.snapshot(), now())),

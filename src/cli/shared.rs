@@ -51,6 +51,17 @@ impl SharedRun {
         out
     }
 
+    /// Where the run is, for `status`.
+    pub async fn status(&self) -> crate::cli::status::RunStoreStatus {
+        let me = self.clone();
+        let artefacts = off(move || me.artefact_locations()).await;
+        crate::cli::status::RunStoreStatus {
+            journal: self.blobs.display(&self.journal()),
+            inbox: self.inbox().location(),
+            artefacts,
+        }
+    }
+
     /// The sequence number of the event journaled for request `id`, read from the journal blob.
     fn recorded_seq(&self, id: &str) -> Option<u64> {
         let (bytes, _) = self.blobs.get(&self.journal()).ok().flatten()?;

@@ -194,8 +194,13 @@ async fn a_third_process_approves_while_the_killed_drivers_run_is_resumed_elsewh
     assert!(text(&out).contains("recorded at seq"), "{}", text(&out));
     assert!(text(&out).contains(&id), "{}", text(&out));
 
-    // Same final state as the uninterrupted run, read from a fourth place.
-    assert_eq!(step_states(&w.status("d", "r1")), reference);
+    // Same final state as the uninterrupted run, read from a fourth place, which also says
+    // where the run is kept.
+    let st = w.status("d", "r1");
+    assert_eq!(step_states(&st), reference);
+    assert_eq!(st["run_store"]["journal"], format!("{}/runs/r1/journal.jsonl", w.url));
+    assert_eq!(st["run_store"]["inbox"], format!("{}/runs/r1/inbox/", w.url));
+    assert_eq!(st["pending_requests"], serde_json::json!([]));
     let record = w.record("r1").await;
     assert!(record.starts_with(&at_kill), "nothing the killed driver recorded was lost");
     let p = payloads(&record);
