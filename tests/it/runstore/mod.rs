@@ -4,6 +4,7 @@
 
 mod driver;
 mod approve;
+mod drill;
 mod inbox;
 mod primitives;
 
