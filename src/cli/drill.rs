@@ -355,7 +355,7 @@ async fn run_simulated(
         },
         actor: simulated::drill_actor(),
         observer: super::notify::observer(&notifier),
-        run_store: run_store.clone(),
+        run_store: run_store.clone().map(simulated::RunStoreDrill::new),
     };
     let outcome = simulated::run(opts).await;
     display.finish();

@@ -249,7 +249,7 @@ async fn run_runbook(
     // On an az:// run store the run is created in its local working copy, then published: the
     // journal blob is its record (leased by this process until the drill ends).
     let runs_root = match &opts.run_store {
-        Some(store) => crate::runstore::remote::cache_root(&opts.state_dir, store),
+        Some(r) => crate::runstore::remote::cache_root(&opts.state_dir, &r.store),
         None => opts.state_dir.clone(),
     };
     let run_dir = runner::create_run(
@@ -261,7 +261,7 @@ async fn run_runbook(
         opts.seed,
     )
     .map_err(UserError::from)?;
-    let shared = match &opts.run_store {
+    let shared = match opts.run_store.as_ref().map(|r| &r.store) {
         Some(store) => {
             let lease = crate::runstore::remote::LeaseOptions::from_env(
                 &|k: &str| std::env::var(k).ok(),
@@ -351,7 +351,13 @@ async fn run_runbook(
     };
     let checked = end.checked;
     drop(codes);
-    // The run's lease is released here (the drill reads the run from its local copy after).
+    // The run's lease is released here (the drill reads the run from its local copy after);
+    // what its journal's appends cost goes to the caller.
+    if let (Some((_, held)), Some(r)) = (&shared, &opts.run_store) {
+        use std::sync::atomic::Ordering::Relaxed;
+        r.stats.batches.fetch_add(held.stats.batches.load(Relaxed), Relaxed);
+        r.stats.requests.fetch_add(held.stats.requests.load(Relaxed), Relaxed);
+    }
     drop(shared);
     Ok(Ran { run, outcome, checked, interruptions: crashes.count, answers })
 }
