@@ -853,6 +853,8 @@ pub struct GuidedOptions {
     pub interrupt: Interrupt,
     /// Told of every journaled batch (the webhooks of `--notify`).
     pub observer: Option<Arc<dyn runner::RunObserver>>,
+    /// The run's inbox on an az:// run store (`None`: `<run dir>/inbox/`).
+    pub inbox: Option<Arc<dyn crate::engine::inbox::Inbox>>,
 }
 
 /// Drives a run in guided mode until it ends or the person pauses it. `services` are the run's
@@ -880,6 +882,7 @@ pub async fn drive_guided(
         actor: actor(&services),
         secret_params,
         observer: opts.observer.clone(),
+        inbox: opts.inbox.clone(),
         ..RunOptions::default()
     };
     intro(dir, registry, run_id, &ui, opts.verbose);

@@ -433,6 +433,7 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
             verbose: a.verbose,
             interrupt: asker.interrupt(),
             observer: super::notify::observer(&notifier),
+            inbox: inbox.clone(),
         };
         let exit =
             super::guided::drive_guided(&dir, &run_id, &registry, services, secrets, opts).await;
@@ -580,6 +581,7 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
             verbose: a.verbose,
             interrupt: asker.interrupt(),
             observer: super::notify::observer(&notifier),
+            inbox: inbox.clone(),
         };
         let exit =
             super::guided::drive_guided(&dir, &a.run_id, &registry, services, secrets, opts).await;
