@@ -223,11 +223,6 @@ pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
             .with_hint("choose another --run-id, or omit it")
             .into());
     }
-    if a.live && run_store.is_some() {
-        return Err(UserError::usage("drill --live does not keep its run on an az:// run store yet")
-            .with_hint("run the live drill without --run-store (its run stays in the state directory); the simulated drill takes --run-store")
-            .into());
-    }
     let report_dir =
         a.report_dir.clone().unwrap_or_else(|| history::drills_dir(&state_dir).join(&run_id));
     let mut notified = None;
@@ -244,6 +239,7 @@ pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
             rpo_target: a.rpo_target,
         }
         .validate()?;
+        let opts = opts.with_run_store(run_store.clone());
         let outcome = live::execute_live(&opts, g.connect()?.client, &state_dir, &run_id).await?;
         live_run = outcome.run_dir;
         outcome.report

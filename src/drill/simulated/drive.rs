@@ -248,12 +248,9 @@ async fn run_runbook(
     let registry = crate::steps::registry();
     // On an az:// run store the run is created in its local working copy, then published: the
     // journal blob is its record (leased by this process until the drill ends).
-    let runs_root = match &opts.run_store {
-        Some(r) => crate::runstore::remote::cache_root(&opts.state_dir, &r.store),
-        None => opts.state_dir.clone(),
-    };
+    let store = opts.run_store.as_ref().map(|r| &r.store);
     let run_dir = runner::create_run(
-        &runs_root,
+        &crate::drill::shared::runs_root(&opts.state_dir, store),
         &plan,
         &opts.run_id,
         runner::entry_time(&*d.clock),
@@ -261,24 +258,6 @@ async fn run_runbook(
         opts.seed,
     )
     .map_err(UserError::from)?;
-    let shared = match opts.run_store.as_ref().map(|r| &r.store) {
-        Some(store) => {
-            let lease = crate::runstore::remote::LeaseOptions::from_env(
-                &|k: &str| std::env::var(k).ok(),
-                false,
-            )?;
-            let held = crate::runstore::remote::publish_new(
-                store,
-                &opts.run_id,
-                &run_dir,
-                &lease,
-                SystemClock.now(),
-            )
-            .await?;
-            Some((store.clone(), held))
-        }
-        None => None,
-    };
     if let Some(p) = &opts.progress {
         p(DrillProgress::RunCreated(run_dir.clone()));
     }
@@ -286,14 +265,14 @@ async fn run_runbook(
     services.insert(d.client.clone());
     services.insert(backup.store.clone());
     services.insert(Arc::new(RunDir(run_dir.clone())));
-    let mut inbox: Option<Arc<dyn crate::engine::inbox::Inbox>> = None;
-    if let Some((store, _)) = &shared {
-        let prefix = format!("runs/{}", opts.run_id);
-        let blobs: Arc<dyn crate::runstore::inbox::RunBlobs> = Arc::new(store.clone());
-        let artefacts = crate::runstore::artefacts::BlobArtefacts::new(blobs.clone(), &prefix);
-        services.insert(Arc::new(crate::engine::artefact::Artefacts(Arc::new(artefacts))));
-        inbox = Some(Arc::new(crate::runstore::inbox::BlobInbox::new(blobs, &prefix)));
-    }
+    let shared = match store {
+        Some(s) => Some(
+            crate::drill::shared::publish(s, &opts.run_id, &run_dir, SystemClock.now(), &mut services)
+                .await?,
+        ),
+        None => None,
+    };
+    let inbox = shared.as_ref().map(|s| s.inbox.clone());
     let run = Run { dir: run_dir, registry, services: Arc::new(services) };
 
     phase(opts, "running the region-outage runbook");
@@ -353,10 +332,10 @@ async fn run_runbook(
     drop(codes);
     // The run's lease is released here (the drill reads the run from its local copy after);
     // what its journal's appends cost goes to the caller.
-    if let (Some((_, held)), Some(r)) = (&shared, &opts.run_store) {
+    if let (Some(s), Some(r)) = (&shared, &opts.run_store) {
         use std::sync::atomic::Ordering::Relaxed;
-        r.stats.batches.fetch_add(held.stats.batches.load(Relaxed), Relaxed);
-        r.stats.requests.fetch_add(held.stats.requests.load(Relaxed), Relaxed);
+        r.stats.batches.fetch_add(s.held.stats.batches.load(Relaxed), Relaxed);
+        r.stats.requests.fetch_add(s.held.stats.requests.load(Relaxed), Relaxed);
     }
     drop(shared);
     Ok(Ran { run, outcome, checked, interruptions: crashes.count, answers })
