@@ -75,3 +75,44 @@ async fn the_drills_run_and_artefacts_are_kept_on_the_run_store() {
     let out = cmd("c").args(["drill", "--run-id", "d1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", crate::support::cli::text(&out));
 }
+
+/// `drill --live` against the simulator standing in for Azure: its run is recorded on the run
+/// store too, with its report beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_drills_run_is_recorded_on_the_run_store() {
+    let Some(endpoint) = azurite() else { return };
+    let store = fresh_store(&endpoint, "live").await;
+    let url = format!("az://{}/live", store.container());
+    let sim = crate::support::sim::start(lifeboat::sim::SimConfig {
+        tenant: lifeboat::sim::TenantSource::Small,
+        time_scale: 1000.0,
+        code_ttl: std::time::Duration::from_secs(600 * 1000),
+        ..lifeboat::sim::SimConfig::default()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let code = tmp.path().join("code");
+    std::fs::write(&code, sim.mint_code()).unwrap();
+    let prod = "/subscriptions/00000000-0000-4000-8000-0000000000a1/resourceGroups/rg-devsec-weu/providers/Microsoft.Security/securityConnectors/ado-weu";
+    let mut c = crate::support::cli::lifeboat();
+    c.env("LIFEBOAT_STATE_DIR", tmp.path().join("a"))
+        .env("LIFEBOAT_RUN_STORE", &url)
+        .args(["--arm-endpoint", sim.url(), "--auth", "none", "drill", "--live"])
+        .args(["--connector", prod, "--drill-region", "northeurope", "--run-id", "live1"])
+        .arg("--authorization-code-file")
+        .arg(&code);
+    for (k, v) in azurite_env(&endpoint) {
+        c.env(k, v);
+    }
+    let out = tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap();
+    let t = crate::support::cli::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains(&format!("report (run store): {url}/runs/live1/reports/report.html")), "{t}");
+    let (record, _) = store.get(&journal_blob("live1")).await.unwrap().expect("the journal blob");
+    let parsed = journal::parse(Path::new("blob"), &record).expect("the record parses");
+    journal::verify_chain(&parsed.entries).expect("the chain verifies");
+    assert!(String::from_utf8_lossy(&record).contains("\"write-blob\""), "drafts stored");
+    let names = store.list("runs/live1/").await.unwrap();
+    assert!(names.iter().any(|n| n.starts_with("runs/live1/support/")), "{names:?}");
+    assert!(names.iter().any(|n| n == "runs/live1/reports/report.json"), "{names:?}");
+}
