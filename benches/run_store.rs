@@ -38,6 +38,7 @@ fn options(state: &std::path::Path, run_id: &str, run_store: Option<RunStoreDril
         assumed: simulated::AssumedTimes::default(),
         actor: simulated::drill_actor(),
         observer: None,
+        backup: None,
         run_store,
     }
 }

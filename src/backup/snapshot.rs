@@ -263,6 +263,17 @@ pub async fn read_copy(
     hash: &str,
     copy: u32,
 ) -> Result<Option<Value>, BackupError> {
+    Ok(read_copy_sealed(store, config, hash, copy).await?.map(|(_, body)| body))
+}
+
+/// [`read_copy`], with the file's exact bytes as stored (sealed, encrypted in an encrypted
+/// store): what a byte-for-byte copy of the object writes.
+pub async fn read_copy_sealed(
+    store: &Store,
+    config: &StoreConfig,
+    hash: &str,
+    copy: u32,
+) -> Result<Option<(bytes::Bytes, Value)>, BackupError> {
     let path = object_copy_path(hash, copy)?;
     let what = match copy {
         0 => format!("object {hash}"),
@@ -281,24 +292,33 @@ pub async fn read_copy(
             "{what} holds content whose address is {actual}"
         )));
     }
-    Ok(Some(body))
+    Ok(Some((bytes, body)))
 }
 
 /// Reads the body stored for `hash`, checking its seal and its content address: the original
 /// copy, or when it is damaged or missing the first repair copy that checks. The hash is
 /// validated before any path is built.
 pub async fn load_object(store: &Store, hash: &str) -> Result<Value, BackupError> {
+    Ok(load_object_sealed(store, hash).await?.1)
+}
+
+/// [`load_object`], with the exact bytes of the copy that checked (as stored: sealed, and
+/// encrypted in an encrypted store), for a byte-for-byte copy of a snapshot.
+pub async fn load_object_sealed(
+    store: &Store,
+    hash: &str,
+) -> Result<(bytes::Bytes, Value), BackupError> {
     check_hash(hash, "an object reference")?;
     let config = store.config().await?;
     let mut first_damage: Option<BackupError> = None;
     let mut damaged = 0u32;
     for copy in 0..MAX_COPIES {
-        match read_copy(store, config, hash, copy).await {
-            Ok(Some(body)) => {
+        match read_copy_sealed(store, config, hash, copy).await {
+            Ok(Some(found)) => {
                 if damaged > 0 {
                     tracing::info!(object = %hash, copy, "read a repair copy of a damaged object");
                 }
-                return Ok(body);
+                return Ok(found);
             }
             // Repairs are numbered from 1 without gaps: past the original, a gap is the end.
             Ok(None) if copy > 0 => break,

@@ -36,7 +36,8 @@ use time::OffsetDateTime;
 pub const FORMAT: &str = "lifeboat-backup";
 /// Value of [`StoreConfig::version`]; bumped on any incompatible layout change.
 pub const FORMAT_VERSION: u32 = 1;
-const CONFIG_PATH: &str = "config";
+/// The store's config file, at the root of the store.
+pub const CONFIG_PATH: &str = "config";
 
 /// The keys a command was given: recipients to write an encrypted store, identities to read it,
 /// a signing key to sign new snapshots, a verification key (pinned from outside the store) to

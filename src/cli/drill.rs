@@ -1,6 +1,7 @@
 //! `lifeboat drill` (simulated by default, `--live` against real Azure, `--cleanup RUN_ID`) and
 //! `lifeboat drill history`. Glue only: the drill itself is `crate::drill::{simulated, live}`.
 
+use super::backup::IdentityArgs;
 use super::{Globals, OutputFormat};
 use crate::clock::{Clock, SystemClock};
 use crate::drill::report::{self, DrillReport, Scenario};
@@ -113,6 +114,21 @@ pub struct DrillArgs {
     /// a drill
     #[command(flatten)]
     pub notify: super::notify::NotifyArgs,
+    /// Rehearse the organisation's own backup: seed the simulator from a snapshot of the backup
+    /// store (--backup-store / LIFEBOAT_BACKUP_STORE, as for `lifeboat backup`) and restore from
+    /// it; the store is only read. Without a value: its newest snapshot that verifies; `latest`:
+    /// its newest; or a snapshot ID
+    #[arg(
+        long,
+        value_name = "SNAPSHOT_ID",
+        num_args = 0..=1,
+        conflicts_with_all = ["tenant", "live", "cleanup"]
+    )]
+    pub from_backup: Option<Option<String>>,
+
+    /// With --from-backup: the keys that read the backup store
+    #[command(flatten)]
+    pub backup_keys: IdentityArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -329,6 +345,23 @@ async fn run_simulated(
             (text, shown)
         }
     };
+    // Last, as it reads the most: the organisation's snapshot, seeded and checked.
+    let (tenant, region, backup) = match &a.from_backup {
+        None => (tenant, region, None),
+        Some(choice) => {
+            let mut snapshot = load_org_snapshot(a, g, state_dir, choice.as_deref()).await?;
+            let (tenant, region) = simulated::seed_from_backup(
+                &mut snapshot,
+                region.as_deref(),
+                &target_region,
+                SystemClock.now(),
+            )?;
+            for note in snapshot.passed_over.iter().chain(&snapshot.seeding_notes) {
+                eprintln!("note: {note}");
+            }
+            (tenant, Some(region), Some(Arc::new(snapshot)))
+        }
+    };
     let display = Display::new();
     let notifier = super::notify::start(notify, true);
     let opts = SimDrillOptions {
@@ -351,6 +384,7 @@ async fn run_simulated(
         },
         actor: simulated::drill_actor(),
         observer: super::notify::observer(&notifier),
+        backup,
         run_store: run_store.clone().map(simulated::RunStoreDrill::new),
     };
     let outcome = simulated::run(opts).await;
@@ -378,6 +412,32 @@ async fn run_simulated(
         crate::say_err!("{s}");
     }
     Ok((outcome?.report, summary))
+}
+
+/// `--from-backup`: the organisation's store (as `lifeboat backup` names it), opened to read,
+/// and the chosen snapshot read whole and verified. Bad input exits 2 with nothing written.
+async fn load_org_snapshot(
+    a: &DrillArgs,
+    g: &Globals,
+    state_dir: &Path,
+    choice: Option<&str>,
+) -> anyhow::Result<simulated::from_backup::OrgSnapshot> {
+    let default_store = state_dir.join("backups");
+    if g.backup_store.is_none() && !default_store.is_dir() {
+        return Err(UserError::usage(format!(
+            "--from-backup: no backup store is configured, and there is none at {}",
+            default_store.display()
+        ))
+        .with_hint(
+            "name the organisation's store with --backup-store URL (a directory or \
+             az://container/prefix) or LIFEBOAT_BACKUP_STORE, as for `lifeboat backup create`",
+        )
+        .into());
+    }
+    let keys = a.backup_keys.clone();
+    let store = super::backup::open_store(g, keys.keys()?, true)?;
+    let again: simulated::from_backup::KeysFn = Arc::new(move || keys.keys());
+    Ok(simulated::from_backup::load(&store, choice, again).await?)
 }
 
 /// Writes the report files and the history, prints the summary, and maps the verdict.

@@ -945,7 +945,7 @@ pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> 
         None => runner::run_dir(&home.root, &run_id).map_err(UserError::from)?,
     };
     if a.watch {
-        return super::watch::watch(&dir, &run_id, a.interval, g).await;
+        return super::watch::watch(&dir, &run_id, a.interval, g, home.remote.as_ref()).await;
     }
     let r = runner::load(&dir, &crate::steps::registry()).map_err(UserError::from)?;
     let mut status = super::status::RunStatus::build(&run_id, &r.engine, &r.header);

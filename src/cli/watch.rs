@@ -122,11 +122,14 @@ fn stamp(path: &Path) -> Option<(u64, SystemTime)> {
     Some((m.len(), m.modified().ok()?))
 }
 
+/// `remote`: the run is on an az:// run store; each look first fetches what was appended to
+/// the journal blob since the local copy's length (one ranged read).
 pub async fn watch(
     dir: &Path,
     run_id: &str,
     interval: Duration,
     g: &Globals,
+    remote: Option<&crate::runstore::BlobStore>,
 ) -> anyhow::Result<Exit> {
     let registry = crate::steps::registry();
     let path = dir.join(journal::JOURNAL_FILE);
@@ -142,6 +145,15 @@ pub async fn watch(
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
+        if let Some(store) = remote {
+            if let Err(e) = crate::runstore::remote::pull_new(store, dir, run_id).await {
+                let e = e.to_string();
+                if last_error.as_ref() != Some(&e) {
+                    eprintln!("warning: {e}");
+                    last_error = Some(e);
+                }
+            }
+        }
         let s = stamp(&path);
         let changed = s != last_stamp;
         if changed {

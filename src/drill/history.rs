@@ -10,10 +10,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use time::OffsetDateTime;
 
-use super::report::trend::{render_charts, Flag, FlagKind, Trend, TrendPoint};
-use super::report::{self, format_duration, DrillReport, Mode, Scenario, SCHEMA_ID};
+use super::report::trend::{render_charts, DrillSummary, Flag, FlagKind, Trend, TrendPoint};
+use super::report::{self, format_duration, DrillReport, SCHEMA_ID};
 
 /// `<state-dir>/drills`.
 pub fn drills_dir(state_dir: &Path) -> PathBuf {
@@ -70,19 +69,9 @@ impl HistoryEntry {
     /// The entry as a trend point; `None` for an unreadable report.
     pub fn point(&self) -> Option<TrendPoint> {
         match &self.state {
-            EntryState::Ok(s) => Some(TrendPoint {
-                run_id: self.run_id.clone(),
-                started_at: s.started_at,
-                scenario: s.scenario,
-                mode: s.mode,
-                tenant: s.tenant.clone(),
-                passed: s.passed,
-                rto_seconds: s.rto_seconds,
-                rto_excluding_support_wait_seconds: s.rto_excluding_support_wait_seconds,
-                rto_target_seconds: s.rto_target_seconds,
-                rpo_seconds: s.rpo_seconds,
-                rpo_target_seconds: s.rpo_target_seconds,
-            }),
+            EntryState::Ok(s) => {
+                Some(TrendPoint { run_id: self.run_id.clone(), summary: s.clone() })
+            }
             EntryState::Unreadable { .. } => None,
         }
     }
@@ -115,53 +104,6 @@ pub enum EntryState {
     Unreadable {
         problem: String,
     },
-}
-
-/// What the history shows of one drill.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DrillSummary {
-    #[serde(with = "time::serde::rfc3339")]
-    pub started_at: OffsetDateTime,
-    pub scenario: Scenario,
-    pub mode: Mode,
-    pub tenant: String,
-    pub passed: bool,
-    pub rto_seconds: Option<f64>,
-    pub rto_excluding_support_wait_seconds: Option<f64>,
-    pub rto_target_seconds: Option<f64>,
-    pub rpo_seconds: Option<f64>,
-    pub rpo_target_seconds: Option<f64>,
-    /// The RTO's measured part (lifeboat's own work); `None` in reports before it was split.
-    pub rto_measured_seconds: Option<f64>,
-    /// The RTO's assumed part (support desk, people: see the report's `assumptions`).
-    pub rto_assumed_seconds: Option<f64>,
-    /// Whether the RPO was `measured` or `assumed`; `None` in older reports.
-    pub rpo_basis: Option<super::report::BasisKind>,
-    /// When the drill really ran (wall clock); `None` in older reports, whose `started_at` is
-    /// the simulated start (the same second, give or take one).
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub wall_started_at: Option<OffsetDateTime>,
-}
-
-impl DrillSummary {
-    fn of(r: &DrillReport) -> Self {
-        DrillSummary {
-            started_at: r.started_at,
-            scenario: r.scenario,
-            mode: r.mode,
-            tenant: r.tenant.clone(),
-            passed: r.verdict.passed,
-            rto_seconds: r.rto.seconds,
-            rto_excluding_support_wait_seconds: r.rto.excluding_support_wait_seconds,
-            rto_target_seconds: r.rto.target_seconds,
-            rpo_seconds: r.rpo.seconds,
-            rpo_target_seconds: r.rpo.target_seconds,
-            rto_measured_seconds: r.rto.measured_seconds,
-            rto_assumed_seconds: r.rto.assumed_seconds,
-            rpo_basis: r.rpo.basis.as_ref().map(|b| b.kind),
-            wall_started_at: r.wall_clock.as_ref().map(|w| w.started_at),
-        }
-    }
 }
 
 /// Every drill kept under `state_dir`, oldest first (by `started_at`, then run id); unreadable
@@ -380,9 +322,9 @@ pub fn render_html(entries: &[HistoryEntry]) -> Result<String, report::RenderErr
         json!({
             "run_id": clean_text(&p.run_id),
             "date": p.date_time(),
-            "passed": p.passed,
+            "passed": p.summary.passed,
             "previous": t.previous_of(&p.run_id).map(|q| clean_text(&q.run_id)),
-            "kind": format!("{} {}", p.scenario.as_str(), p.mode.as_str()),
+            "kind": format!("{} {}", p.summary.scenario.as_str(), p.summary.mode.as_str()),
             "flags": t.flags_of(&p.run_id).iter().map(flag_view).collect::<Vec<_>>(),
         })
     });

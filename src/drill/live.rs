@@ -856,6 +856,7 @@ async fn conclude(
             not_rehearsed,
             ledger_cleanup,
         }),
+        resources: None,
     };
     r.compute_verdict();
     if !matches!(c.outcome, RunOutcome::Succeeded) {

@@ -111,7 +111,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 
 impl BlobStore {
     /// Opens `az://container/prefix` with the account of the environment (no request yet).
-    /// `now` dates the account SAS signed from a key (valid 24 hours).
+    /// `now` dates the account SAS signed from a key (valid 30 days).
     pub fn open(
         url: &RunStoreUrl,
         env: &dyn Fn(&str) -> Option<String>,

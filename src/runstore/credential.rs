@@ -2,7 +2,8 @@
 //! variables as the backup store's `az://` (`backup::store`), so one environment serves both.
 //!
 //! - an account key (`AZURE_STORAGE_ACCOUNT_KEY`, or the emulator's well-known key) never
-//!   leaves the process: it signs an account SAS (blob service, 24 h) that is put on each URL;
+//!   leaves the process: it signs an account SAS (blob service, 30 days: a driver of a run of
+//!   days keeps working; one process driving longer must be resumed) put on each request URL;
 //! - `AZURE_STORAGE_SAS_KEY` (a SAS query string) is used as it is;
 //! - otherwise Entra ID through `azure_identity` (a service principal from `AZURE_CLIENT_ID`,
 //!   `AZURE_TENANT_ID`, `AZURE_CLIENT_SECRET`, else the developer tools: `az login`, `azd`),
@@ -154,7 +155,7 @@ fn entra_credential(
 }
 
 /// An account SAS for the blob service (service `b`, resource types service/container/object,
-/// permissions read, write, delete, list, add, create), valid 24 hours from `now` (started 5
+/// permissions read, write, delete, list, add, create), valid 30 days from `now` (started 5
 /// minutes before it for clock skew), signed with the account key.
 pub fn account_sas(account: &str, key: &[u8], now: OffsetDateTime, allow_http: bool) -> String {
     let fmt = |t: OffsetDateTime| {
@@ -162,7 +163,7 @@ pub fn account_sas(account: &str, key: &[u8], now: OffsetDateTime, allow_http: b
         t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
     };
     let start = fmt(now - time::Duration::minutes(5));
-    let expiry = fmt(now + time::Duration::hours(24));
+    let expiry = fmt(now + time::Duration::days(30));
     let (sp, ss, srt) = ("rwdlac", "b", "sco");
     let spr = if allow_http { "https,http" } else { "https" };
     let to_sign =

@@ -95,6 +95,8 @@ pub struct Holder {
     pub pid: String,
     pub user: String,
     pub since: String,
+    /// The lease's duration in seconds, as its holder took it.
+    pub lease_seconds: Option<u32>,
 }
 
 impl std::fmt::Display for Holder {
@@ -104,7 +106,7 @@ impl std::fmt::Display for Holder {
 }
 
 impl Holder {
-    fn me(now: OffsetDateTime) -> Holder {
+    fn me(now: OffsetDateTime, lease_seconds: i32) -> Holder {
         let user = std::env::var("USER")
             .or_else(|_| std::env::var("USERNAME"))
             .unwrap_or_else(|_| "unknown".into());
@@ -117,6 +119,7 @@ impl Holder {
                 .unwrap_or(now)
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
+            lease_seconds: u32::try_from(lease_seconds).ok(),
         }
     }
 
@@ -130,6 +133,10 @@ impl Holder {
             ("lifeboatholderpid".to_string(), clean(&self.pid)),
             ("lifeboatholderuser".to_string(), clean(&self.user)),
             ("lifeboatholdersince".to_string(), clean(&self.since)),
+            (
+                "lifeboatleaseseconds".to_string(),
+                self.lease_seconds.map(|s| s.to_string()).unwrap_or_default(),
+            ),
         ])
     }
 
@@ -142,6 +149,7 @@ impl Holder {
             pid: get("lifeboatholderpid").unwrap_or_default(),
             user: get("lifeboatholderuser").unwrap_or_default(),
             since: get("lifeboatholdersince").unwrap_or_default(),
+            lease_seconds: get("lifeboatleaseseconds").and_then(|s| s.parse().ok()),
         })
     }
 }
@@ -211,22 +219,7 @@ impl RemoteRun {
                 (store.clone(), blob.clone(), lease.clone(), lost.clone());
             std::thread::Builder::new()
                 .name("lifeboat-lease".into())
-                .spawn(move || loop {
-                    match rx.recv_timeout(period) {
-                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                        _ => break,
-                    }
-                    let (b, l) = (blob.clone(), lease.clone());
-                    match store.blocking(move |s| async move { s.renew_lease(&b, &l).await }) {
-                        Ok(()) => {}
-                        Err(e @ (StoreError::LeaseLost { .. } | StoreError::LeaseHeld { .. })) => {
-                            tracing::warn!(blob = %blob, "the run's lease could not be renewed: {e}");
-                            lost.store(true, Ordering::Relaxed);
-                            break;
-                        }
-                        Err(e) => tracing::warn!(blob = %blob, "renewing the run's lease failed (retried): {e}"),
-                    }
-                })
+                .spawn(move || renew_until_stopped(&store, &blob, &lease, &lost, &rx, period))
                 .ok()
         };
         RemoteRun {
@@ -243,9 +236,43 @@ impl RemoteRun {
     }
 }
 
+/// The renewal thread: renews the lease every `period` until the run is dropped (the sender
+/// goes) or the lease is lost (then `lost` is set; the next append is refused anyway).
+fn renew_until_stopped(
+    store: &BlobStore,
+    blob: &str,
+    lease: &str,
+    lost: &AtomicBool,
+    stop: &std::sync::mpsc::Receiver<()>,
+    period: Duration,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(period) {
+        let (b, l) = (blob.to_string(), lease.to_string());
+        match store.blocking(move |s| async move { s.renew_lease(&b, &l).await }) {
+            Ok(()) => {}
+            Err(e @ (StoreError::LeaseLost { .. } | StoreError::LeaseHeld { .. })) => {
+                tracing::warn!(blob, "the run's lease could not be renewed: {e}");
+                lost.store(true, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => tracing::warn!(blob, "renewing the run's lease failed (retried): {e}"),
+        }
+    }
+}
+
 impl Drop for RemoteRun {
     fn drop(&mut self) {
         replica::detach(&self.journal_path);
+        let (batches, requests) = (
+            self.stats.batches.load(Ordering::Relaxed),
+            self.stats.requests.load(Ordering::Relaxed),
+        );
+        tracing::info!(batches, requests, "run store: journal batches appended");
+        // The benchmark's figure (round trips per journal batch), on request.
+        if std::env::var_os("LIFEBOAT_RUN_STORE_STATS").is_some() {
+            eprintln!("run store: {batches} journal batches appended in {requests} requests");
+        }
         drop(self.stop.take());
         if let Some(h) = self.renewer.take() {
             let _ = h.join();
@@ -281,7 +308,11 @@ impl Replica for BlobReplica {
     }
 }
 
-async fn append_exactly_once(
+/// Appends one journal batch at `offset` under `lease`, exactly once: an attempt whose answer
+/// was lost is retried at the same position, and a position already passed is checked against
+/// the blob's tail (the batch landed: `Ok`, not appended twice; something else: a fenced error).
+/// A lost lease is a fenced error naming the holder. What the replica of a driven run does.
+pub async fn append_exactly_once(
     s: &BlobStore,
     blob: &str,
     bytes: Bytes,
@@ -456,7 +487,7 @@ pub async fn publish_new(
     let path = run_dir.join(journal::JOURNAL_FILE);
     let bytes = std::fs::read(&path)
         .map_err(|e| UserError::failed(format!("cannot read {}: {e}", path.display())))?;
-    let me = Holder::me(now);
+    let me = Holder::me(now, lease.seconds);
     match store.create_append(&blob, me.metadata()).await {
         Ok(()) => {}
         Err(StoreError::AlreadyExists { .. }) => {
@@ -516,6 +547,11 @@ pub async fn take(
             Err(StoreError::LeaseHeld { .. }) => {
                 let holder =
                     store.properties(&blob).await?.and_then(|p| Holder::from_metadata(&p.metadata));
+                let expiry = holder
+                    .as_ref()
+                    .and_then(|h| h.lease_seconds)
+                    .map(|s| format!("its lease expires within {s}s of its last renewal"))
+                    .unwrap_or_else(|| "a lease lasts at most 60s unless renewed".into());
                 let who = holder.map(|h| h.to_string()).unwrap_or_else(|| "another driver".into());
                 if lease.take_over {
                     store.break_lease(&blob).await?;
@@ -533,8 +569,9 @@ pub async fn take(
                 }
                 if !told {
                     say(&format!(
-                        "run {run_id} is leased by {who}; waiting up to {}s for the lease to expire (--take-over breaks it)",
-                        lease.wait.as_secs()
+                        "run {run_id} is leased by {who}; {expiry}: waiting up to {}s for it to expire, until {} (--take-over breaks it)",
+                        lease.wait.as_secs(),
+                        crate::text::local_time(now + lease.wait)
                     ));
                     told = true;
                 }
@@ -545,7 +582,7 @@ pub async fn take(
     }
     let under_lease = async {
         let dir = sync_down(store, root, run_id).await?;
-        store.set_metadata(&blob, &Holder::me(now).metadata(), Some(&id)).await?;
+        store.set_metadata(&blob, &Holder::me(now, lease.seconds).metadata(), Some(&id)).await?;
         Ok::<_, UserError>(dir)
     }
     .await;
@@ -556,4 +593,27 @@ pub async fn take(
             Err(e)
         }
     }
+}
+
+/// Brings a run's local copy up to date with the record by fetching only what was appended
+/// since (`status --watch`): one ranged read from the local copy's length (nothing new: an
+/// empty answer). Returns the number of bytes added. Blocks are whole journal lines, so the
+/// local copy never ends in a partial line because of this.
+pub async fn pull_new(store: &BlobStore, run_dir: &Path, run_id: &str) -> Result<u64, UserError> {
+    use std::io::Write;
+    let path = run_dir.join(journal::JOURNAL_FILE);
+    let have = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let Some(new) = store.get_range(&journal_blob(run_id), have).await? else {
+        return Err(not_found(store, run_id));
+    };
+    if new.is_empty() {
+        return Ok(0);
+    }
+    let mut f = std::fs::OpenOptions::new().append(true).open(&path).map_err(|e| {
+        UserError::failed(format!("cannot append to the local copy {}: {e}", path.display()))
+    })?;
+    f.write_all(&new).map_err(|e| {
+        UserError::failed(format!("cannot append to the local copy {}: {e}", path.display()))
+    })?;
+    Ok(new.len() as u64)
 }

@@ -64,7 +64,7 @@ fn trend_view(r: &DrillReport, t: &Trend) -> serde_json::Value {
         json!({
             "run_id": clean_text(&p.run_id),
             "date": p.date_time(),
-            "kind": format!("{} {}", p.scenario.as_str(), p.mode.as_str()),
+            "kind": format!("{} {}", p.summary.scenario.as_str(), p.summary.mode.as_str()),
         })
     });
     json!({
@@ -254,6 +254,22 @@ fn html_view(r: &DrillReport) -> serde_json::Value {
             "finished_at_text": local_time(w.finished_at),
         })),
         "basis": basis,
+        "resources": r.resources.as_ref().map(|res| {
+            let kinds: std::collections::BTreeSet<&String> =
+                res.in_snapshot.keys().chain(res.to_restore.keys()).chain(res.restored.keys()).collect();
+            let n = |m: &std::collections::BTreeMap<String, u64>, k: &String| m.get(k).copied().unwrap_or(0);
+            json!({
+                "store": res.store.as_deref().map(c),
+                "rows": kinds.into_iter().map(|k| json!({
+                    "kind": c(k),
+                    "in_snapshot": n(&res.in_snapshot, k),
+                    "to_restore": n(&res.to_restore, k),
+                    "restored": n(&res.restored, k),
+                    "short": n(&res.restored, k) < n(&res.to_restore, k),
+                })).collect::<Vec<_>>(),
+                "notes": res.notes.iter().map(|s| c(s)).collect::<Vec<_>>(),
+            })
+        }),
         "api": r.api.totals,
         "operations": ops,
         "steps": steps,

@@ -174,6 +174,32 @@ pub struct DrillReport {
     /// it did not rehearse. `null` in simulated drills (absent from reports of earlier versions).
     #[serde(default)]
     pub live: Option<LiveEvidence>,
+    /// What the drilled tenant held and what the recovery brought back, by resource kind.
+    /// `null` in live drills (absent from reports of earlier versions).
+    #[serde(default)]
+    pub resources: Option<Resources>,
+}
+
+/// What the drilled tenant held and what the recovery brought back, counted by resource kind
+/// (the kinds of backup manifests: `connector`, `devops-configuration`, `azure-devops-org`,
+/// `azure-devops-project`, `azure-devops-repo`, `github-owner`, `github-repo`, `gitlab-group`,
+/// `gitlab-project`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Resources {
+    /// What the simulator was seeded with: `snapshot` (`drill --from-backup`: the organisation's
+    /// snapshot) or `tenant` (a built-in or file tenant, backed up by the drill itself).
+    pub seeded_from: String,
+    /// The organisation's backup store (`--from-backup` only).
+    pub store: Option<String>,
+    /// Every resource of the snapshot restored from.
+    pub in_snapshot: BTreeMap<String, u64>,
+    /// The failed region's share of it: what the recovery must bring back.
+    pub to_restore: BTreeMap<String, u64>,
+    /// What the independent check found back, on the new connectors, as in the snapshot.
+    pub restored: BTreeMap<String, u64>,
+    /// What the seeding decided that the snapshot could not tell, and newer snapshots passed
+    /// over because they do not verify.
+    pub notes: Vec<String>,
 }
 
 /// When the drill really ran (the wall clock, whatever clock its timeline is on).

@@ -30,10 +30,10 @@ pub const REGRESSION_MIN_SECONDS: f64 = 60.0;
 /// A chart draws at most this many drills, the newest; the table and JSON keep them all.
 pub const CHART_MAX_POINTS: usize = 50;
 
-/// One drill as the trend sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrendPoint {
-    pub run_id: String,
+/// What the history shows of one drill.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DrillSummary {
+    #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
     pub scenario: Scenario,
     pub mode: Mode,
@@ -44,13 +44,22 @@ pub struct TrendPoint {
     pub rto_target_seconds: Option<f64>,
     pub rpo_seconds: Option<f64>,
     pub rpo_target_seconds: Option<f64>,
+    /// The RTO's measured part (lifeboat's own work); `None` in reports before it was split.
+    pub rto_measured_seconds: Option<f64>,
+    /// The RTO's assumed part (support desk, people: see the report's `assumptions`).
+    pub rto_assumed_seconds: Option<f64>,
+    /// Whether the RPO was `measured` or `assumed`; `None` in older reports.
+    pub rpo_basis: Option<super::BasisKind>,
+    /// When the drill really ran (wall clock); `None` in older reports, whose `started_at` is
+    /// the simulated start (the same second, give or take one).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub wall_started_at: Option<OffsetDateTime>,
 }
 
-impl TrendPoint {
-    /// The point of a report.
+impl DrillSummary {
+    /// The summary of a report: the one place a report's figures are copied out.
     pub fn of(r: &DrillReport) -> Self {
-        TrendPoint {
-            run_id: r.run_id.clone(),
+        DrillSummary {
             started_at: r.started_at,
             scenario: r.scenario,
             mode: r.mode,
@@ -61,40 +70,60 @@ impl TrendPoint {
             rto_target_seconds: r.rto.target_seconds,
             rpo_seconds: r.rpo.seconds,
             rpo_target_seconds: r.rpo.target_seconds,
+            rto_measured_seconds: r.rto.measured_seconds,
+            rto_assumed_seconds: r.rto.assumed_seconds,
+            rpo_basis: r.rpo.basis.as_ref().map(|b| b.kind),
+            wall_started_at: r.wall_clock.as_ref().map(|w| w.started_at),
         }
+    }
+}
+
+/// One drill as the trend sees it: its run and its summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrendPoint {
+    pub run_id: String,
+    pub summary: DrillSummary,
+}
+
+impl TrendPoint {
+    /// The point of a report.
+    pub fn of(r: &DrillReport) -> Self {
+        TrendPoint { run_id: r.run_id.clone(), summary: DrillSummary::of(r) }
     }
 
     fn value(&self, m: Measure) -> Option<f64> {
         match m {
-            Measure::Rto => self.rto_seconds,
-            Measure::RtoExcludingSupportWait => self.rto_excluding_support_wait_seconds,
-            Measure::Rpo => self.rpo_seconds,
+            Measure::Rto => self.summary.rto_seconds,
+            Measure::RtoExcludingSupportWait => self.summary.rto_excluding_support_wait_seconds,
+            Measure::Rpo => self.summary.rpo_seconds,
         }
     }
 
     fn target(&self, m: Measure) -> Option<f64> {
         match m {
-            Measure::Rto => self.rto_target_seconds,
+            Measure::Rto => self.summary.rto_target_seconds,
             Measure::RtoExcludingSupportWait => None,
-            Measure::Rpo => self.rpo_target_seconds,
+            Measure::Rpo => self.summary.rpo_target_seconds,
         }
     }
 
     /// `2026-03-02 09:00 UTC`.
     pub fn date_time(&self) -> String {
         let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-        self.started_at
+        self.summary
+            .started_at
             .to_offset(time::UtcOffset::UTC)
             .format(&fmt)
-            .unwrap_or_else(|_| self.started_at.to_string())
+            .unwrap_or_else(|_| self.summary.started_at.to_string())
     }
 
     fn date(&self) -> String {
         let fmt = time::macros::format_description!("[year]-[month]-[day]");
-        self.started_at
+        self.summary
+            .started_at
             .to_offset(time::UtcOffset::UTC)
             .format(&fmt)
-            .unwrap_or_else(|_| self.started_at.to_string())
+            .unwrap_or_else(|_| self.summary.started_at.to_string())
     }
 }
 
@@ -181,14 +210,16 @@ impl Trend {
     /// Orders the points and derives every flag. Two points with the same run id keep the first
     /// (after ordering): a history has one report per run id.
     pub fn new(mut points: Vec<TrendPoint>) -> Trend {
-        points
-            .sort_by(|a, b| a.started_at.cmp(&b.started_at).then_with(|| a.run_id.cmp(&b.run_id)));
+        points.sort_by(|a, b| {
+            a.summary.started_at.cmp(&b.summary.started_at).then_with(|| a.run_id.cmp(&b.run_id))
+        });
         let mut seen = std::collections::BTreeSet::new();
         points.retain(|p| seen.insert(p.run_id.clone()));
         let previous: Vec<Option<usize>> = (0..points.len())
             .map(|i| {
                 (0..i).rev().find(|&j| {
-                    points[j].scenario == points[i].scenario && points[j].mode == points[i].mode
+                    points[j].summary.scenario == points[i].summary.scenario
+                        && points[j].summary.mode == points[i].summary.mode
                 })
             })
             .collect();
@@ -279,7 +310,7 @@ fn flags_of(current: &TrendPoint, previous: Option<&TrendPoint>) -> Vec<Flag> {
     }
     for m in [Measure::Rto, Measure::Rpo] {
         let Some(target) = current.target(m) else { continue };
-        if m == Measure::Rto && current.scenario == Scenario::TamperedBackup {
+        if m == Measure::Rto && current.summary.scenario == Scenario::TamperedBackup {
             continue; // not judged: a tampered-backup drill expects no recovery (the verdict's rule)
         }
         let value = current.value(m);
@@ -335,17 +366,17 @@ pub fn render_trend_summary(trend: &Trend, run_id: &str) -> String {
                 "trend: compared with drill {} of {} ({} {}, tenant {})",
                 p.run_id,
                 p.date_time(),
-                p.scenario.as_str(),
-                p.mode.as_str(),
-                crate::text::clean_text(&p.tenant)
+                p.summary.scenario.as_str(),
+                p.summary.mode.as_str(),
+                crate::text::clean_text(&p.summary.tenant)
             );
         }
         None => {
             let _ = writeln!(
                 out,
                 "trend: no earlier {} {} drill in the history to compare with",
-                current.scenario.as_str(),
-                current.mode.as_str()
+                current.summary.scenario.as_str(),
+                current.summary.mode.as_str()
             );
         }
     }
@@ -379,8 +410,8 @@ pub fn render_charts(trend: &Trend, id_prefix: &str, highlight: Option<&str>) ->
                 "<p class=\"trend-note\">Only one drill is recorded ({}, {}: RTO {}, RPO {}), so there is no trend to draw yet: a chart needs two drills.</p>\n",
                 xml_escape(&p.run_id),
                 p.date_time(),
-                opt(p.rto_seconds),
-                opt(p.rpo_seconds)
+                opt(p.summary.rto_seconds),
+                opt(p.summary.rpo_seconds)
             );
         }
         _ => {}
@@ -709,8 +740,8 @@ fn chart(
                 s.measure.label(),
                 opt(p.value(s.measure)),
                 p.run_id,
-                p.scenario.as_str(),
-                p.mode.as_str()
+                p.summary.scenario.as_str(),
+                p.summary.mode.as_str()
             );
             for f in &flags {
                 let word = match f.kind {
@@ -812,16 +843,22 @@ mod tests {
     fn point(id: &str, day: i64, rto: Option<f64>, rpo: Option<f64>) -> TrendPoint {
         TrendPoint {
             run_id: id.into(),
-            started_at: datetime!(2026-01-01 09:00 UTC) + Duration::days(day),
-            scenario: Scenario::RegionOutage,
-            mode: Mode::Simulated,
-            tenant: "small".into(),
-            passed: true,
-            rto_seconds: rto,
-            rto_excluding_support_wait_seconds: rto.map(|r| r / 2.0),
-            rto_target_seconds: None,
-            rpo_seconds: rpo,
-            rpo_target_seconds: None,
+            summary: DrillSummary {
+                started_at: datetime!(2026-01-01 09:00 UTC) + Duration::days(day),
+                scenario: Scenario::RegionOutage,
+                mode: Mode::Simulated,
+                tenant: "small".into(),
+                passed: true,
+                rto_seconds: rto,
+                rto_excluding_support_wait_seconds: rto.map(|r| r / 2.0),
+                rto_target_seconds: None,
+                rpo_seconds: rpo,
+                rpo_target_seconds: None,
+                rto_measured_seconds: None,
+                rto_assumed_seconds: None,
+                rpo_basis: None,
+                wall_started_at: None,
+            },
         }
     }
 
@@ -853,7 +890,7 @@ mod tests {
     #[test]
     fn only_the_same_scenario_and_mode_is_compared() {
         let mut throttled = point("t", 1, Some(90_000.0), Some(86_400.0));
-        throttled.scenario = Scenario::Throttled;
+        throttled.summary.scenario = Scenario::Throttled;
         let t = Trend::new(vec![
             point("a", 0, Some(10_000.0), Some(86_400.0)),
             throttled,
@@ -867,11 +904,11 @@ mod tests {
     #[test]
     fn targets_are_judged_as_the_verdict_does() {
         let mut p = point("a", 0, Some(10_000.0), Some(-30.0));
-        p.rto_target_seconds = Some(7200.0);
-        p.rpo_target_seconds = Some(86_400.0);
+        p.summary.rto_target_seconds = Some(7200.0);
+        p.summary.rpo_target_seconds = Some(86_400.0);
         let mut tampered = point("b", 1, None, Some(100.0));
-        tampered.scenario = Scenario::TamperedBackup;
-        tampered.rto_target_seconds = Some(7200.0);
+        tampered.summary.scenario = Scenario::TamperedBackup;
+        tampered.summary.rto_target_seconds = Some(7200.0);
         let t = Trend::new(vec![p, tampered]);
         let kinds: Vec<(FlagKind, Measure)> =
             t.flags_of("a").iter().map(|f| (f.kind, f.measure)).collect();

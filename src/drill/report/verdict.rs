@@ -21,6 +21,7 @@ impl DrillReport {
     ///   (union of `waited_on: support` step intervals inside that window), the RTO without it,
     ///   and `rto.met` against `rto.target_seconds`;
     /// - `rpo.seconds` = `backup_taken_at` → outage, and `rpo.met`;
+    /// - with `resources`, every kind of `to_restore` must be `restored` in full;
     /// - `verdict`: for `tampered-backup`, passed iff a `tampered-snapshot` detection refused the
     ///   restore and every verification passed; otherwise passed iff recovery is verified, at least
     ///   one verification ran and all passed, every target set is met, and nothing unexpected was
@@ -88,6 +89,23 @@ impl DrillReport {
             }
             for d in &self.detected {
                 fails.push(format!("unexpected detection {}: {}", d.kind, d.message));
+            }
+            if let Some(res) = &self.resources {
+                let short: Vec<String> = res
+                    .to_restore
+                    .iter()
+                    .filter_map(|(kind, want)| {
+                        let got = res.restored.get(kind).copied().unwrap_or(0);
+                        (got < *want).then(|| format!("{kind} {got} of {want}"))
+                    })
+                    .collect();
+                if !short.is_empty() {
+                    fails.push(format!("not everything was restored: {}", short.join(", ")));
+                } else if !res.to_restore.is_empty() {
+                    let all: Vec<String> =
+                        res.to_restore.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                    oks.push(format!("everything was restored: {}", all.join(", ")));
+                }
             }
             Self::judge_target(
                 "rto",
@@ -325,6 +343,7 @@ mod tests {
             wall_clock: None,
             assumptions: Vec::new(),
             live: None,
+            resources: None,
         }
     }
 

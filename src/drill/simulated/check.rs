@@ -35,14 +35,42 @@ impl Baseline {
         Ok(Baseline { objects, microsoft_side })
     }
 
+    /// [`Baseline::take`] from objects already read and verified (`drill --from-backup`: the
+    /// organisation's snapshot, by resource ID as its manifest spells it).
+    pub(super) fn from_objects(
+        sim: &RunningSim,
+        objects: &BTreeMap<String, (ResourceKind, Value)>,
+        failed: &[(String, String)],
+    ) -> Baseline {
+        let objects = objects.iter().map(|(id, o)| (id.to_ascii_lowercase(), o.clone())).collect();
+        Baseline { objects, microsoft_side: microsoft_side_of(&sim.cloud(), failed) }
+    }
+
     /// The settings of every connector of the failed `region`, setting by setting ([`verify`]).
     pub(super) fn settings(
         &self,
         sim: &RunningSim,
         region: &str,
         opts: &SimDrillOptions,
-    ) -> Vec<Verification> {
+    ) -> Checked {
         verify(sim, &self.objects, region, opts)
+    }
+
+    /// The backed-up resources of the failed `region`'s connectors (each connector and
+    /// everything under it), by kind: what the recovery must bring back.
+    pub(super) fn to_restore(&self, region: &str) -> BTreeMap<ResourceKind, u64> {
+        let mut out = BTreeMap::new();
+        for (id, _) in failed_connectors(&self.objects, region) {
+            let prefix = format!("{id}/");
+            *out.entry(ResourceKind::Connector).or_insert(0) += 1;
+            for (child, (kind, _)) in self.objects.range(prefix.clone()..) {
+                if !child.starts_with(&prefix) {
+                    break;
+                }
+                *out.entry(*kind).or_insert(0) += 1;
+            }
+        }
+        out
     }
 
     /// Microsoft's side, recreated for the new connectors by `now` ([`verify_microsoft_side`]).
@@ -108,18 +136,19 @@ fn same_names(a: Option<&Value>, b: Option<&Value>) -> bool {
     set(a) == set(b)
 }
 
-/// The independent check: reads the simulator's own state (not through the API the runbook
-/// used) and compares it, setting by setting, with the backup taken before the outage.
-fn verify(
-    sim: &RunningSim,
-    objects: &BTreeMap<String, (ResourceKind, Value)>,
+/// What the independent check found: a verification per setting, and the backed-up resources
+/// found back on the new connectors, by kind.
+pub(super) struct Checked {
+    pub verifications: Vec<Verification>,
+    pub restored: BTreeMap<ResourceKind, u64>,
+}
+
+/// The backed-up connectors located in `region`: (lowercase ID, body).
+fn failed_connectors<'a>(
+    objects: &'a BTreeMap<String, (ResourceKind, Value)>,
     region: &str,
-    opts: &SimDrillOptions,
-) -> Vec<Verification> {
-    let cloud = sim.cloud().clone();
-    let target = crate::sim::model::normalize_region(&opts.target_region);
-    let mut out = Vec::new();
-    let failed: Vec<(&String, &Value)> = objects
+) -> Vec<(&'a String, &'a Value)> {
+    objects
         .iter()
         .filter(|(_, (k, b))| {
             *k == ResourceKind::Connector
@@ -128,8 +157,28 @@ fn verify(
                     .is_some_and(|l| crate::sim::model::normalize_region(l) == region)
         })
         .map(|(id, (_, b))| (id, b))
-        .collect();
-    for (old_id, body) in failed {
+        .collect()
+}
+
+/// The independent check: reads the simulator's own state (not through the API the runbook
+/// used) and compares it, setting by setting, with the backup taken before the outage. A
+/// resource counts as restored when every check of it passed: a connector when its replacement
+/// owns its items from a group outside the failed region with its configuration as backed up;
+/// the configuration when every field matched; an org, owner or group when the replacement
+/// owns it (an Azure DevOps org, project or repo when its setting matched too); a GitHub repo
+/// or GitLab project when the replacement owns its owner or group and the platform still has it.
+fn verify(
+    sim: &RunningSim,
+    objects: &BTreeMap<String, (ResourceKind, Value)>,
+    region: &str,
+    opts: &SimDrillOptions,
+) -> Checked {
+    let cloud = sim.cloud().clone();
+    let target = crate::sim::model::normalize_region(&opts.target_region);
+    let mut out = Vec::new();
+    let mut restored: BTreeMap<ResourceKind, u64> = BTreeMap::new();
+    let mut bump = |kind: ResourceKind| *restored.entry(kind).or_insert(0) += 1;
+    for (old_id, body) in failed_connectors(objects, region) {
         let old_name = body.get("name").and_then(Value::as_str).unwrap_or("").to_string();
         let env = body
             .pointer("/properties/environmentName")
@@ -158,6 +207,8 @@ fn verify(
         }
         // The new connector: the one that owns the old connector's items now.
         let mut new_key: Option<String> = None;
+        // Items (by ownership key) the new connector owns.
+        let mut taken_over: BTreeSet<String> = BTreeSet::new();
         for (id, name, _) in &items {
             let owner = cloud.owners.get(&item_key(env, name)).cloned();
             let owner_conn = owner.as_ref().and_then(|k| cloud.connectors.get(k));
@@ -178,6 +229,9 @@ fn verify(
                     format!("{name} is owned by {actual}, not by a connector in {target}")
                 },
             });
+            if ok {
+                taken_over.insert(item_key(env, name));
+            }
             if ok && new_key.is_none() {
                 new_key = owner;
             }
@@ -223,6 +277,7 @@ fn verify(
             continue;
         };
         // The DevOps configuration, field by field.
+        let mut config_ok = true;
         if let Some((_, cfg)) = objects.get(&format!("{old_id}/devops/default")) {
             let new_cfg = format!("{}/devops/default", new.id);
             for field in ["autoDiscovery", "agentlessConfiguration", "topLevelInventoryList"] {
@@ -233,7 +288,44 @@ fn verify(
                 } else {
                     e.unwrap_or(&Value::Null) == a.unwrap_or(&Value::Null)
                 };
+                config_ok &= same;
                 out.push(check(format!("{}: {field}", new.name), &new_cfg, e, a, same));
+            }
+            if config_ok {
+                bump(ResourceKind::DevOpsConfiguration);
+            }
+        }
+        if config_ok && group_ok {
+            bump(ResourceKind::Connector);
+        }
+        // GitHub owners and GitLab groups: owned by the replacement. Their repos and projects
+        // (read-only in the API): still on the platform, under an owner or group it owns.
+        for (id, (kind, b)) in objects.range(prefix.clone()..) {
+            if !id.starts_with(&prefix) {
+                break;
+            }
+            let tail: Vec<&str> = id[prefix.len()..].split('/').collect();
+            let back = match (kind, tail.as_slice()) {
+                (ResourceKind::GitHubOwner | ResourceKind::GitLabGroup, _) => {
+                    let name = b.get("name").and_then(Value::as_str).unwrap_or("");
+                    taken_over.contains(&item_key(env, name))
+                }
+                (ResourceKind::GitHubRepo, ["githubowners", o, "repos", r]) => {
+                    taken_over.contains(&item_key(Env::Github, o))
+                        && cloud.github.get(*o).is_some_and(|owner| {
+                            owner.repos.iter().any(|x| x.name.eq_ignore_ascii_case(r))
+                        })
+                }
+                (ResourceKind::GitLabProject, ["gitlabgroups", g, "projects", p]) => {
+                    taken_over.contains(&item_key(Env::GitLab, g))
+                        && cloud.gitlab.get(*g).is_some_and(|group| {
+                            group.projects.iter().any(|x| x.eq_ignore_ascii_case(p))
+                        })
+                }
+                _ => false,
+            };
+            if back {
+                bump(*kind);
             }
         }
         // Every Azure DevOps org, project and repo setting (pull request annotations).
@@ -266,6 +358,10 @@ fn verify(
                 let actual = devops.settings.get(&path).cloned().unwrap_or(default);
                 let same = expected.unwrap_or(&Value::Null) == &actual;
                 let new_id = format!("{}/devops/default/{}", new.id, &id[prefix.len()..]);
+                let org = path.split('/').next().unwrap_or("");
+                if same && taken_over.contains(&item_key(Env::AzureDevOps, org)) {
+                    bump(*kind);
+                }
                 out.push(check(
                     format!("{}: {path} actionableRemediation", new.name),
                     &new_id,
@@ -276,7 +372,7 @@ fn verify(
             }
         }
     }
-    out
+    Checked { verifications: out, restored }
 }
 
 /// One failed connector's DevOps findings in the simulator before the outage.

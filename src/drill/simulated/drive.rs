@@ -2,7 +2,7 @@
 //! quiet day and the outage, the runbook's run (its gates answered, interrupted in a crash
 //! drill, the outage ended once every branch waits for the region), and the report.
 
-use super::check::{verify_untouched, Baseline};
+use super::check::{verify_untouched, Baseline, Checked};
 use super::measure::{api_stats, detection, step_records};
 use super::{
     advance_to, choose_region, drill_overrides, phase, scenario, set_outage, sim_time,
@@ -14,7 +14,7 @@ use crate::backup::{self, CreateOptions, Keys, Manifest, Scope, Store};
 use crate::clock::{Clock, SystemClock};
 use crate::drill::report::{
     self, AppliesTo, Assumption, Basis, BasisKind, DrillReport, Mode, NotRecreated, Outage,
-    Recovery, Rpo, Rto, Scenario, Verdict, Verification, WallClock,
+    Recovery, Resources, Rpo, Rto, Scenario, Verdict, WallClock,
 };
 use crate::engine::kind::{Registry, Services};
 use crate::engine::replay::Watcher;
@@ -86,7 +86,7 @@ struct Ran {
     /// `None`: the run did not finish within [`MAX_SIMULATED`].
     outcome: Option<RunOutcome>,
     /// The independent check made when every branch waited for the region, and its time.
-    checked: Option<(Vec<Verification>, OffsetDateTime)>,
+    checked: Option<(Checked, OffsetDateTime)>,
     interruptions: u32,
     /// How many times the drill answered the run standing in for a person (each after the
     /// assumed response time).
@@ -171,9 +171,32 @@ fn connect(sim: &RunningSim, shared: &Arc<Shared>) -> Result<Arc<ArmClient>, Use
     Ok(Arc::new(conn.client))
 }
 
-/// Backs up every DevOps connector into the drill's own store, and takes the [`Baseline`] the
+/// Backs up every DevOps connector into the drill's own store (with `--from-backup`: copies
+/// the organisation's snapshot there, byte for byte), and takes the [`Baseline`] the
 /// independent check compares with.
 async fn back_up(d: &Drill<'_>) -> Result<(Backup, Baseline), UserError> {
+    if let Some(org) = &d.opts.backup {
+        phase(
+            d.opts,
+            format!(
+                "restoring from snapshot {} of {} (taken {}), copied into the drill's own store",
+                org.id(),
+                org.store_url,
+                org.taken_at_text()
+            ),
+        );
+        let store_dir = d.drill_dir.join("backups");
+        let store = Arc::new(super::from_backup::copy_into(org, &store_dir).await?);
+        let baseline = Baseline::from_objects(d.sim, &org.objects, &d.failed);
+        let backup = Backup {
+            store,
+            store_dir,
+            id: org.id().to_string(),
+            manifest: org.manifest.clone(),
+            taken_at: org.taken_at(),
+        };
+        return Ok((backup, baseline));
+    }
     phase(d.opts, "backing up every DevOps connector");
     let store_dir = d.drill_dir.join("backups");
     let store = Arc::new(Store::open(&store_dir.to_string_lossy(), Keys::default())?);
@@ -197,10 +220,13 @@ async fn back_up(d: &Drill<'_>) -> Result<(Backup, Baseline), UserError> {
     Ok((Backup { store, store_dir, id: summary.id, manifest, taken_at }, baseline))
 }
 
-/// A quiet day passes ([`QUIET_PERIOD`], the RPO of a daily backup), a tampered-backup drill
-/// alters one stored object of a failed connector, and the region fails.
+/// A quiet day passes ([`QUIET_PERIOD`], the RPO of a daily backup; not with `--from-backup`,
+/// whose RPO is the snapshot's real age), a tampered-backup drill alters one stored object of a
+/// failed connector, and the region fails.
 fn inject_outage(d: &Drill<'_>, backup: &Backup) -> Result<Injected, UserError> {
-    d.shared.clock.advance(QUIET_PERIOD);
+    if d.opts.backup.is_none() {
+        d.shared.clock.advance(QUIET_PERIOD);
+    }
     let mut tampered: Option<PathBuf> = None;
     if d.opts.scenario == Scenario::TamperedBackup {
         phase(d.opts, "altering one byte of a stored backup object");
@@ -280,6 +306,10 @@ async fn run_runbook(
     let mut crashes = Crashes::new(opts);
     let mut progress = 0usize;
     let mut answers = 0u32;
+    // The run as it stands after each stretch: read incrementally (only what each stretch
+    // appended), not replayed whole; a run of thousands of journaled writes and hundreds of
+    // polling stretches would otherwise replay it hundreds of times.
+    let mut after: Option<Watcher> = None;
     let secret_params = runner::secret_params_of(&plan);
     let outcome = loop {
         if d.clock.now() - injected_at > MAX_SIMULATED {
@@ -304,8 +334,18 @@ async fn run_runbook(
             continue;
         };
         let outcome = outcome.map_err(UserError::from)?;
-        let views =
-            runner::load(&run.dir, &run.registry).map_err(UserError::from)?.engine.snapshot();
+        let views = match &mut after {
+            Some(w) => {
+                w.refresh(&run.registry).map_err(UserError::from)?;
+                w.engine().snapshot()
+            }
+            None => {
+                let mut w = Watcher::open(&run.dir, &run.registry).map_err(UserError::from)?;
+                let views = w.engine().snapshot();
+                after = Some(w);
+                views
+            }
+        };
         progress = views
             .iter()
             .filter(|v| v.instance.as_ref().is_some_and(|i| i.state.is_terminal()))
@@ -391,7 +431,7 @@ struct EndOfOutage<'a> {
     d: &'a Drill<'a>,
     baseline: &'a Baseline,
     /// The check made then, and its time.
-    checked: Option<(Vec<Verification>, OffsetDateTime)>,
+    checked: Option<(Checked, OffsetDateTime)>,
 }
 
 impl EndOfOutage<'_> {
@@ -512,13 +552,18 @@ fn conclude(
     let views = replayed.engine.snapshot();
     let succeeded = matches!(ran.outcome, Some(RunOutcome::Succeeded));
 
-    let (mut verifications, verified_at) = match ran.checked {
+    let (checked, verified_at) = match ran.checked {
         Some(c) => c,
-        None if opts.scenario == Scenario::TamperedBackup => {
-            (verify_untouched(d.sim, &opts.target_region), d.clock.now())
-        }
+        None if opts.scenario == Scenario::TamperedBackup => (
+            Checked {
+                verifications: verify_untouched(d.sim, &opts.target_region),
+                restored: Default::default(),
+            },
+            d.clock.now(),
+        ),
         None => (baseline.settings(d.sim, &d.region, opts), d.clock.now()),
     };
+    let mut verifications = checked.verifications;
     // Microsoft's side lags the release (and lifeboat waits for it beside the rest of the
     // recovery), so it is checked once the run has ended; it is not part of the RTO.
     if opts.scenario != Scenario::TamperedBackup {
@@ -561,7 +606,10 @@ fn conclude(
             backup_id: Some(backup.id.clone()),
             backup_taken_at: Some(backup.taken_at),
             target_seconds: opts.rpo_target.map(|t| t.as_secs_f64()),
-            basis: Some(Basis { kind: BasisKind::Assumed, source: BACKUP_AGE_SOURCE.into() }),
+            basis: Some(match opts.backup {
+                Some(_) => Basis { kind: BasisKind::Measured, source: SNAPSHOT_AGE_SOURCE.into() },
+                None => Basis { kind: BasisKind::Assumed, source: BACKUP_AGE_SOURCE.into() },
+            }),
             ..Rpo::default()
         },
         api,
@@ -573,6 +621,7 @@ fn conclude(
         wall_clock: Some(WallClock { started_at: wall_start, finished_at: SystemClock.now() }),
         assumptions: assumptions(d, ran.answers),
         live: None,
+        resources: Some(resources(opts, backup, baseline, &d.region, checked.restored)),
     };
     r.compute_verdict();
     if ran.interruptions > 0 {
@@ -591,6 +640,9 @@ fn conclude(
 }
 
 /// Where the RPO of a simulated drill comes from: it is chosen, not measured.
+/// Where the RPO of a drill from the organisation's snapshot comes from: measured.
+const SNAPSHOT_AGE_SOURCE: &str = "the real age of the organisation's snapshot when the drill's outage began (the drill's simulated time starts at its wall-clock start)";
+
 const BACKUP_AGE_SOURCE: &str = "the drill takes its own backup of the simulated tenant and lets one simulated day pass before the outage (the worst case of a daily backup); only a drill from the organisation's own backup measures a real snapshot's age";
 
 /// What the measured part of the RTO is, from the simulator's configuration: lifeboat's work
@@ -648,7 +700,7 @@ fn assumptions(d: &Drill<'_>, answers: u32) -> Vec<Assumption> {
             )
         }
     );
-    vec![
+    let mut v = vec![
         Assumption {
             name: "support-wait".into(),
             applies_to: AppliesTo::Rto,
@@ -670,14 +722,50 @@ fn assumptions(d: &Drill<'_>, answers: u32) -> Vec<Assumption> {
             option: None,
             source: "the drill hands the runbook one-time OAuth codes prepared before the run (authorization_codes); in a recovery a person authorizes each new connector (fresh codes, or the Azure portal), which takes their time".into(),
         },
-        Assumption {
+    ];
+    // A drill from the organisation's snapshot measures the backup's age: nothing to assume.
+    if d.opts.backup.is_none() {
+        v.push(Assumption {
             name: "backup-age".into(),
             applies_to: AppliesTo::Rpo,
             seconds: QUIET_PERIOD.as_secs_f64(),
             option: None,
             source: BACKUP_AGE_SOURCE.into(),
-        },
-    ]
+        });
+    }
+    v
+}
+
+/// The report's counts: the snapshot's, the failed region's share of it, and what the
+/// independent check found back (in a tampered-backup drill, which must refuse the restore,
+/// nothing).
+fn resources(
+    opts: &SimDrillOptions,
+    backup: &Backup,
+    baseline: &Baseline,
+    region: &str,
+    restored: std::collections::BTreeMap<crate::backup::ResourceKind, u64>,
+) -> Resources {
+    let named = |m: std::collections::BTreeMap<crate::backup::ResourceKind, u64>| {
+        m.into_iter().map(|(k, n)| (k.as_str().to_string(), n)).collect()
+    };
+    let to_restore = named(baseline.to_restore(region));
+    let (seeded_from, store, notes) = match &opts.backup {
+        Some(org) => (
+            "snapshot",
+            Some(org.store_url.clone()),
+            org.passed_over.iter().chain(&org.seeding_notes).cloned().collect(),
+        ),
+        None => ("tenant", None, Vec::new()),
+    };
+    Resources {
+        seeded_from: seeded_from.into(),
+        store,
+        in_snapshot: named(backup.manifest.counts.clone()),
+        to_restore,
+        restored: named(restored),
+        notes,
+    }
 }
 
 /// Why a run that did not succeed did not, for the verdict's reasons: it never ended, the first

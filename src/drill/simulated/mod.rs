@@ -33,7 +33,9 @@
 mod check;
 mod clock;
 mod drive;
+pub mod from_backup;
 mod measure;
+mod seed;
 
 pub use clock::{advance_to, sim_time, SimTimer, SimWallClock};
 pub use measure::{api_stats, operation_name, step_records, waited_on};
@@ -171,6 +173,10 @@ pub struct SimDrillOptions {
     pub actor: Actor,
     /// Told of the runbook run's every journaled batch (the CLI's `--notify`).
     pub observer: Option<Arc<dyn crate::engine::runner::RunObserver>>,
+    /// `--from-backup`: the organisation's snapshot the tenant was seeded from
+    /// ([`seed_from_backup`]), which the runbook restores (from a byte-for-byte copy in the
+    /// drill's own store). `None`: the drill backs its tenant up itself.
+    pub backup: Option<Arc<from_backup::OrgSnapshot>>,
     /// `--run-store az://...`: the run's journal (its record), inbox and support drafts go to
     /// this run store, its local working copy under the state directory's `remote/`.
     pub run_store: Option<RunStoreDrill>,
@@ -232,6 +238,62 @@ pub fn choose_region(cloud: &Cloud) -> Option<String> {
     }
     let best = by_region.iter().max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))?;
     Some(best.0.clone())
+}
+
+/// `drill --from-backup`: the simulator's tenant seeded from `snapshot` (every connector,
+/// configuration, org, project and repo it holds) with simulated time zero at `now` (so the
+/// RPO is the snapshot's real age), and the region to fail: `region`, else the one with the
+/// most DevOps connectors ([`choose_region`]). Bad input (exit 2, before anything is written):
+/// a snapshot the simulator cannot be seeded from, a region with no connector in the snapshot
+/// (its regions are listed with their counts), the target region failing too. What the
+/// seeding decided is added to `snapshot.seeding_notes`.
+pub fn seed_from_backup(
+    snapshot: &mut from_backup::OrgSnapshot,
+    region: Option<&str>,
+    target_region: &str,
+    now: time::OffsetDateTime,
+) -> Result<(TenantChoice, String), UserError> {
+    let id = snapshot.id().to_string();
+    // Whole seconds (the simulator's), rounded up: the outage never precedes the snapshot.
+    let base = now.unix_timestamp() + i64::from(now.nanosecond() > 0);
+    let seeded = seed::cloud_from_snapshot(&id, &snapshot.objects, base)?;
+    let regions = seed::regions(&seeded.cloud);
+    let listed = || {
+        let mut by_count: Vec<(&String, &usize)> = regions.iter().collect();
+        by_count.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        by_count.iter().map(|(r, n)| format!("{r} ({n})")).collect::<Vec<_>>().join(", ")
+    };
+    let region = match region {
+        Some(r) => {
+            let r = crate::sim::model::normalize_region(r);
+            if !regions.contains_key(&r) {
+                return Err(UserError::usage(format!(
+                    "region {r} has no DevOps connector in snapshot {id}; its DevOps connectors are in {}",
+                    if regions.is_empty() { "no region".to_string() } else { listed() }
+                ))
+                .with_hint("pass one of those regions to --region, or omit it to fail the region with the most connectors"));
+            }
+            r
+        }
+        None => choose_region(&seeded.cloud).ok_or_else(|| {
+            UserError::usage(format!(
+                "snapshot {id} holds no DevOps connector: there is nothing to drill"
+            ))
+            .with_hint("drill a snapshot taken with `lifeboat backup create` over your DevOps connectors (`lifeboat backup list` shows their counts)")
+        })?,
+    };
+    if region == crate::sim::model::normalize_region(target_region) {
+        return Err(UserError::usage(format!(
+            "the failed region and the target region are both {region}"
+        ))
+        .with_hint(format!(
+            "choose another --target-region (the snapshot's DevOps connectors are in {})",
+            listed()
+        )));
+    }
+    snapshot.seeding_notes.extend(seeded.notes);
+    let label = format!("backup {id}");
+    Ok((TenantChoice { source: TenantSource::Cloud(Box::new(seeded.cloud)), label }, region))
 }
 
 /// Runs a whole simulated drill and returns its report (verdict computed). Errors are failures

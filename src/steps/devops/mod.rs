@@ -230,6 +230,37 @@ impl BackupView {
         snapshot_id: &str,
         old: &ResourceId,
     ) -> Result<BackupView, StepError> {
+        Self::load_kinds(store, snapshot_id, old, |_| true).await
+    }
+
+    /// [`BackupView::load`] of the connector and its top-level items only (ADO orgs, GitHub
+    /// owners, GitLab groups): what [`BackupView::top_level`] reads, without the objects of every
+    /// project and repository (a poll that runs every few minutes reads a handful of objects,
+    /// not thousands).
+    pub async fn load_top_level(
+        store: &Store,
+        snapshot_id: &str,
+        old: &ResourceId,
+    ) -> Result<BackupView, StepError> {
+        Self::load_kinds(store, snapshot_id, old, |k| {
+            matches!(
+                k,
+                ResourceKind::Connector
+                    | ResourceKind::AzureDevOpsOrg
+                    | ResourceKind::GitHubOwner
+                    | ResourceKind::GitLabGroup
+            )
+        })
+        .await
+    }
+
+    /// The resources of connector `old` whose kind `keep` accepts.
+    async fn load_kinds(
+        store: &Store,
+        snapshot_id: &str,
+        old: &ResourceId,
+        keep: impl Fn(ResourceKind) -> bool,
+    ) -> Result<BackupView, StepError> {
         let bad = |e: crate::backup::BackupError| {
             let retryable = matches!(e, crate::backup::BackupError::Storage { .. });
             StepError {
@@ -242,7 +273,9 @@ impl BackupView {
         let mine: Vec<(String, ResourceKind, String)> = manifest
             .resources
             .iter()
-            .filter(|(id, _)| ResourceId::parse(id).is_ok_and(|r| r.connector_id() == *old))
+            .filter(|(id, e)| {
+                keep(e.kind) && ResourceId::parse(id).is_ok_and(|r| r.connector_id() == *old)
+            })
             .map(|(id, e)| (id.clone(), e.kind, e.hash.clone()))
             .collect();
         if !mine.iter().any(|(_, k, _)| *k == ResourceKind::Connector) {

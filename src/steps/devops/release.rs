@@ -112,7 +112,8 @@ async fn run(ctx: StepContext) -> Result<StepOutcome, StepError> {
     }
     let snapshot = required_str(&ctx, "snapshot_id")?;
     let store = backup_store(&ctx)?;
-    let backup = BackupView::load(&store, &snapshot, &old).await?;
+    // Only what is released: the top-level items (every poll reads them again).
+    let backup = BackupView::load_top_level(&store, &snapshot, &old).await?;
     let wanted = backup.top_level();
     let total = wanted.len() as u64;
     let mut envs: Vec<Env> = wanted.iter().map(|(e, _)| *e).collect();

@@ -262,21 +262,6 @@ impl Backend {
     }
 }
 
-/// HMAC-SHA256 (RFC 2104) over `sha2`, enough to sign one Azurite request.
-fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
-    use sha2::{Digest, Sha256};
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
-    let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
-    let inner = Sha256::digest([ipad.as_slice(), msg].concat());
-    Sha256::digest([opad.as_slice(), inner.as_slice()].concat()).to_vec()
-}
-
 /// Creates a blob container with a Shared Key request (object_store does not create containers).
 async fn create_container(endpoint: &str, container: &str) {
     use base64::Engine;
@@ -288,7 +273,10 @@ async fn create_container(endpoint: &str, container: &str) {
     let to_sign = format!(
         "PUT\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{version}\n/devstoreaccount1{path}\nrestype:container"
     );
-    let sig = b64.encode(hmac_sha256(&b64.decode(AZURITE_KEY).unwrap(), to_sign.as_bytes()));
+    let sig = b64.encode(lifeboat::digest::hmac_sha256(
+        &b64.decode(AZURITE_KEY).unwrap(),
+        to_sign.as_bytes(),
+    ));
     let resp = reqwest::Client::new()
         .put(format!("{endpoint}/{container}?restype=container"))
         .header("x-ms-date", &date)

@@ -4,6 +4,7 @@
 //! and the live drill against the simulator standing in for Azure (no write to production, the
 //! cleanup after an interruption).
 
+mod from_backup;
 mod honest;
 mod live;
 mod microsoft_side;

@@ -212,6 +212,7 @@ async fn one_tenant(seed: u64, http: &reqwest::Client) -> (Vec<String>, Figures)
         assumed: simulated::AssumedTimes::default(),
         actor: simulated::drill_actor(),
         observer: None,
+        backup: None,
         run_store: None,
     };
     let outcome = simulated::run_on(&opts, &sim).await.expect("the drill runs");

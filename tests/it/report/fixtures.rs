@@ -160,6 +160,7 @@ fn base(run_id: &str, scenario: Scenario) -> DrillReport {
         wall_clock: None,
         assumptions: Vec::new(),
         live: None,
+        resources: None,
     }
 }
 

@@ -188,7 +188,7 @@ fn no_drill_or_one_drill_gives_a_sentence_not_an_empty_chart() {
     let mut t2 = t1.clone();
     t1.run_id = "t1".into();
     t2.run_id = "t2".into();
-    t2.started_at += Duration::days(1);
+    t2.summary.started_at += Duration::days(1);
     let text = render_charts(&Trend::new(vec![t1, t2]), "x-", None);
     assert!(
         text.contains(
@@ -217,8 +217,8 @@ fn hundreds_of_drills_chart_the_newest_fifty_on_a_readable_axis() {
         .map(|i| {
             let mut p = TrendPoint::of(&fixtures::passed());
             p.run_id = format!("drill-{i:03}");
-            p.started_at = DAY0 + Duration::days(i);
-            p.rto_seconds = Some(7_200.0 + (i % 7) as f64 * 600.0);
+            p.summary.started_at = DAY0 + Duration::days(i);
+            p.summary.rto_seconds = Some(7_200.0 + (i % 7) as f64 * 600.0);
             p
         })
         .collect();
@@ -259,10 +259,10 @@ fn charts_are_deterministic_and_self_contained() {
 fn a_hostile_run_id_or_tenant_stays_text_in_the_svg() {
     let mut a = TrendPoint::of(&fixtures::passed());
     a.run_id = "a<script>&\"'".into();
-    a.tenant = "</svg><p>".into();
+    a.summary.tenant = "</svg><p>".into();
     let mut b = a.clone();
     b.run_id = "b</title>".into();
-    b.started_at += Duration::days(1);
+    b.summary.started_at += Duration::days(1);
     let html = render_charts(&Trend::new(vec![a, b]), "x-", Some("b</title>"));
     assert!(
         !html.contains("<script") && !html.contains("b</title>") && !html.contains("</svg><p>")

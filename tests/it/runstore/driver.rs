@@ -167,8 +167,18 @@ async fn sigkill_mid_run_then_resume_elsewhere_after_the_lease_expired() {
     let Some(endpoint) = azurite() else { return };
     let w = World::new(endpoint, 8, 300).await;
     // The reference: the same runbook, uninterrupted, on the same store.
-    let out = w.run("ref", "reference").output().unwrap();
+    let out = w.run("ref", "reference").env("LIFEBOAT_RUN_STORE_STATS", "1").output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
+    // Group commit: one request per journal batch on a clean connection.
+    let stats = text(&out)
+        .lines()
+        .filter(|l| l.contains("journal batches appended"))
+        .find_map(|l| l.strip_prefix("run store: ").map(str::to_string))
+        .unwrap_or_else(|| panic!("no stats line: {}", text(&out)));
+    let n: Vec<u64> = stats.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    assert_eq!(n.len(), 2, "{stats}");
+    assert!(n[0] >= 8, "{stats}");
+    assert_eq!(n[0], n[1], "round trips per batch: {stats}");
     let reference = step_states(&w.status("ref", "reference"));
     assert_eq!(reference.len(), 8);
     assert!(reference.iter().all(|(_, s)| s == "succeeded"), "{reference:?}");
@@ -332,4 +342,22 @@ async fn bad_input_on_the_run_store() {
     assert_eq!(w.store.list("").await.unwrap(), listing);
     assert_eq!(w.journal("bad").await, bad);
     assert!(!w.store.properties(&journal_blob("bad")).await.unwrap().unwrap().leased);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_watch_follows_a_remote_run_from_another_machine() {
+    let Some(endpoint) = azurite() else { return };
+    let w = World::new(endpoint, 4, 400).await;
+    let mut a = w.run("a", "w1").stdout(std::process::Stdio::null()).spawn().unwrap();
+    w.wait_for_lines("w1", 3, &mut a).await;
+    let out = w.cmd("c").args(["status", "w1", "--watch", "--interval", "100ms"]).output().unwrap();
+    assert!(a.wait().unwrap().success());
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    for s in ["s01", "s02", "s03", "s04"] {
+        assert!(t.contains(&format!("{s} succeeded")), "{s}: {t}");
+    }
+    assert!(t.contains("run w1: succeeded"), "{t}");
+    // The watcher's copy is the record, byte for byte.
+    assert_eq!(local_journal(&w, "c", "w1"), w.journal("w1").await);
 }

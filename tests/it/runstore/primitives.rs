@@ -99,3 +99,24 @@ fn blocking_runs_from_sync_code_inside_a_runtime() {
         assert!(s.round_trips() >= 2);
     });
 }
+
+#[tokio::test]
+async fn a_batch_whose_answer_was_lost_is_not_appended_twice() {
+    let Some(endpoint) = azurite() else { return };
+    let s = fresh_store(&endpoint, "").await;
+    let name = "runs/r/journal.jsonl";
+    s.create_append(name, HashMap::new()).await.unwrap();
+    let lease = s.acquire_lease(name, 15, "00000000-0000-0000-0000-00000000000c").await.unwrap();
+    use lifeboat::runstore::remote::append_exactly_once;
+    append_exactly_once(&s, name, Bytes::from_static(b"one\n"), 0, &lease).await.unwrap();
+    // The same batch again at the same position (its first answer lost): it landed, once.
+    append_exactly_once(&s, name, Bytes::from_static(b"one\n"), 0, &lease).await.unwrap();
+    assert_eq!(&s.get(name).await.unwrap().unwrap().0[..], b"one\n");
+    // Another batch at a position already taken: refused, fenced, nothing written.
+    let e =
+        append_exactly_once(&s, name, Bytes::from_static(b"two\n"), 0, &lease).await.unwrap_err();
+    assert!(e.fenced, "{e:?}");
+    assert!(e.message.contains("changed under this driver"), "{}", e.message);
+    append_exactly_once(&s, name, Bytes::from_static(b"two\n"), 4, &lease).await.unwrap();
+    assert_eq!(&s.get(name).await.unwrap().unwrap().0[..], b"one\ntwo\n");
+}
