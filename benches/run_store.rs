@@ -19,7 +19,11 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-fn options(state: &std::path::Path, run_id: &str, run_store: Option<RunStoreDrill>) -> SimDrillOptions {
+fn options(
+    state: &std::path::Path,
+    run_id: &str,
+    run_store: Option<RunStoreDrill>,
+) -> SimDrillOptions {
     SimDrillOptions {
         state_dir: state.to_path_buf(),
         run_id: run_id.into(),
@@ -88,7 +92,9 @@ async fn main() {
     let requests = shared.stats.requests.load(Relaxed);
 
     let secs = |d: Duration| d.as_secs_f64();
-    println!("run store benchmark: simulated region-outage drill (small tenant, seed 17), one run each");
+    println!(
+        "run store benchmark: simulated region-outage drill (small tenant, seed 17), one run each"
+    );
     println!("{:<28} {:>12} {:>16}", "", "local disk", "Azurite (az://)");
     println!("{:<28} {:>11.3}s {:>15.3}s", "wall time", secs(local), secs(remote));
     println!("{:<28} {:>12} {:>16}", "journal entries", local_entries, remote_entries);

@@ -172,12 +172,8 @@ pub async fn queue_remote(
             let inbox = SharedRun::new(Arc::new(store.clone()), &run_id).inbox();
             off(move || {
                 let now = crate::clock::Clock::now(&crate::clock::SystemClock);
-                let out = runner::drain_inbox_with(
-                    &r.run_dir,
-                    &crate::steps::registry(),
-                    now,
-                    &inbox,
-                );
+                let out =
+                    runner::drain_inbox_with(&r.run_dir, &crate::steps::registry(), now, &inbox);
                 drop(r);
                 out.map(|_| true).map_err(UserError::from)
             })
@@ -303,8 +299,7 @@ mod tests {
         let mut never = || -> futures::future::BoxFuture<'static, Result<bool, UserError>> {
             Box::pin(async { Ok(false) })
         };
-        let exit =
-            queue(&run, &r, "pid 1", std::time::Duration::ZERO, &mut never).await.unwrap();
+        let exit = queue(&run, &r, "pid 1", std::time::Duration::ZERO, &mut never).await.unwrap();
         assert_eq!(exit, Exit::Queued);
         assert_eq!(run.inbox().list().unwrap().len(), 1);
         // A driver that refuses: exit 2 with its reason.

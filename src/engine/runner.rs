@@ -674,8 +674,7 @@ pub async fn drive(
     // Requests queued while no process drove the run are taken first.
     let local = LocalInbox::for_run(run_dir);
     let inbox: &dyn Inbox = options.inbox.as_deref().unwrap_or(&local);
-    let desk =
-        Desk { inbox, path: &path, header: &header, observer: options.observer.as_ref() };
+    let desk = Desk { inbox, path: &path, header: &header, observer: options.observer.as_ref() };
     actions.extend(desk.take(&mut writer, &mut engine, entry_time(&*clock))?.0);
     let poll = options.inbox_poll.max(std::time::Duration::from_millis(10));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);

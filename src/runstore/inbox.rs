@@ -180,7 +180,8 @@ impl BlobInbox {
     /// Every step may have been done before: a crash between them is finished here.
     fn move_to(&self, name: &str, to: &str) -> Result<(), InboxError> {
         let from = self.pending(name);
-        let Some((bytes, etag)) = self.blobs.get(&from).map_err(io_err("read", self.display(&from)))?
+        let Some((bytes, etag)) =
+            self.blobs.get(&from).map_err(io_err("read", self.display(&from)))?
         else {
             // Gone: deleted by an earlier settling (its copy is there) or never there.
             let copied = self.blobs.get(to).map_err(io_err("read", self.display(to)))?.is_some();
@@ -228,7 +229,9 @@ impl Inbox for BlobInbox {
         match self.blobs.put_new(&blob, &bytes).map_err(io_err("write", self.display(&blob)))? {
             Created::Created => Ok(name),
             // A retried write whose first attempt landed finds its own bytes (the id is random).
-            Created::Exists if self.blobs.get(&blob).ok().flatten().is_some_and(|(b, _)| b == bytes) => {
+            Created::Exists
+                if self.blobs.get(&blob).ok().flatten().is_some_and(|(b, _)| b == bytes) =>
+            {
                 Ok(name)
             }
             Created::Exists => Err(io_err("write", self.display(&blob))(
@@ -364,7 +367,11 @@ impl MemoryBlobs {
     fn lock(&self) -> std::sync::MutexGuard<'_, MemoryState> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
-    fn enter(&self, verb: &'static str, name: &str) -> Result<std::sync::MutexGuard<'_, MemoryState>, String> {
+    fn enter(
+        &self,
+        verb: &'static str,
+        name: &str,
+    ) -> Result<std::sync::MutexGuard<'_, MemoryState>, String> {
         let mut s = self.lock();
         s.log.push(format!("{verb} {name}"));
         if let Some(i) = s.fail.iter().position(|(v, n)| *v == verb && n == name) {
@@ -432,7 +439,8 @@ mod tests {
     use crate::engine::Actor;
 
     fn request(n: u8) -> Request {
-        let t = time::macros::datetime!(2026-01-02 03:04:05 UTC) + time::Duration::seconds(n.into());
+        let t =
+            time::macros::datetime!(2026-01-02 03:04:05 UTC) + time::Duration::seconds(n.into());
         Request::new(
             crate::engine::inbox::Verb::Approve,
             "gate",
@@ -519,10 +527,7 @@ mod tests {
         blobs.fail_next("put_new", &format!("team/runs/r1/inbox/refused/{name}"));
         assert!(inbox.settle(&name, Settle::Refused("no longer applies")).is_err());
         inbox.settle(&name, Settle::Refused("no longer applies")).unwrap();
-        assert_eq!(
-            inbox.state(&name).unwrap(),
-            RequestState::Refused("no longer applies".into())
-        );
+        assert_eq!(inbox.state(&name).unwrap(), RequestState::Refused("no longer applies".into()));
         assert!(inbox.list().unwrap().is_empty());
     }
 

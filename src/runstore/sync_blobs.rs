@@ -36,7 +36,8 @@ impl RunBlobs for BlobStore {
         })
     }
     fn put_if_match(&self, name: &str, bytes: &[u8], etag: &str) -> Result<bool, String> {
-        let (name, bytes, etag) = (name.to_string(), Bytes::copy_from_slice(bytes), etag.to_string());
+        let (name, bytes, etag) =
+            (name.to_string(), Bytes::copy_from_slice(bytes), etag.to_string());
         self.blocking(move |s| async move {
             match s.put_if_match(&name, bytes, &etag).await {
                 Ok(_) => Ok(true),

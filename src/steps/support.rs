@@ -264,10 +264,15 @@ async fn draft(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
     // A run kept in a shared run store: a copy beside its journal, for the team.
     let mut copies = Vec::new();
     if let Some(store) = ctx.services.get::<crate::engine::artefact::Artefacts>() {
-        for (name, bytes) in [(format!("{stem}.md"), md.as_bytes()), (format!("{stem}.json"), pretty.as_bytes())] {
+        for (name, bytes) in
+            [(format!("{stem}.md"), md.as_bytes()), (format!("{stem}.json"), pretty.as_bytes())]
+        {
             let rel = format!("support/{name}");
             let at = store.0.store(rel, bytes.to_vec()).await.map_err(|e| {
-                StepOutcome::fail(format!("cannot store the support request beside the run: {e}"), true)
+                StepOutcome::fail(
+                    format!("cannot store the support request beside the run: {e}"),
+                    true,
+                )
             })?;
             ctx.record_effect(Effect {
                 method: "write-blob".into(),

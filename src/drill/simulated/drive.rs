@@ -293,8 +293,14 @@ async fn run_runbook(
     services.insert(Arc::new(RunDir(run_dir.clone())));
     let shared = match store {
         Some(s) => Some(
-            crate::drill::shared::publish(s, &opts.run_id, &run_dir, SystemClock.now(), &mut services)
-                .await?,
+            crate::drill::shared::publish(
+                s,
+                &opts.run_id,
+                &run_dir,
+                SystemClock.now(),
+                &mut services,
+            )
+            .await?,
         ),
         None => None,
     };

@@ -74,7 +74,13 @@ impl World {
     }
 
     /// Waits (a liveness bound, not a timing assertion) until the record satisfies `done`.
-    async fn until(&self, run_id: &str, what: &str, child: &mut Child, done: impl Fn(&[Value]) -> bool) {
+    async fn until(
+        &self,
+        run_id: &str,
+        what: &str,
+        child: &mut Child,
+        done: impl Fn(&[Value]) -> bool,
+    ) {
         let start = Instant::now();
         loop {
             if done(&payloads(&self.record(run_id).await)) {
@@ -142,7 +148,8 @@ async fn a_third_process_approves_while_the_killed_drivers_run_is_resumed_elsewh
     // directly), then resumed to the end.
     let out = w.run("ref", "reference").output().unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    let out = w.cmd("lead").args(["approve", "reference", "go", "--comment", "ok"]).output().unwrap();
+    let out =
+        w.cmd("lead").args(["approve", "reference", "go", "--comment", "ok"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("recorded in the run store"), "{}", text(&out));
     let out = w.cmd("ref").args(["resume", "reference"]).output().unwrap();

@@ -70,7 +70,10 @@ async fn the_drills_run_and_artefacts_are_kept_on_the_run_store() {
         .filter_map(|v| v.as_str().map(String::from))
         .collect();
     assert!(artefacts.contains(&format!("{url}/runs/d1/reports/report.html")), "{artefacts:?}");
-    assert!(artefacts.iter().any(|a| a.starts_with(&format!("{url}/runs/d1/support/"))), "{artefacts:?}");
+    assert!(
+        artefacts.iter().any(|a| a.starts_with(&format!("{url}/runs/d1/support/"))),
+        "{artefacts:?}"
+    );
     // The same run id again: refused before anything runs.
     let out = cmd("c").args(["drill", "--run-id", "d1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", crate::support::cli::text(&out));
@@ -107,7 +110,10 @@ async fn the_live_drills_run_is_recorded_on_the_run_store() {
     let out = tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap();
     let t = crate::support::cli::text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
-    assert!(t.contains(&format!("report (run store): {url}/runs/live1/reports/report.html")), "{t}");
+    assert!(
+        t.contains(&format!("report (run store): {url}/runs/live1/reports/report.html")),
+        "{t}"
+    );
     let (record, _) = store.get(&journal_blob("live1")).await.unwrap().expect("the journal blob");
     let parsed = journal::parse(Path::new("blob"), &record).expect("the record parses");
     journal::verify_chain(&parsed.entries).expect("the chain verifies");

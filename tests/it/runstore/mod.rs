@@ -2,9 +2,9 @@
 //! with a note when unset, a failure under CI): the Blob primitives, the journal on Blob fenced
 //! by a lease, and the commands with `--run-store az://...`.
 
-mod driver;
 mod approve;
 mod drill;
+mod driver;
 mod inbox;
 mod primitives;
 
