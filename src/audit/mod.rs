@@ -335,6 +335,13 @@ impl AuditRecord {
                 ev.detail =
                     Some(format!("runbook {} (sha256 {})", self.runbook_name, self.runbook_sha256));
                 self.set_actor(&mut ev, p.get("started_by"));
+                // The warnings of the checks before the run (e.g. where its stores live).
+                for w in p.get("warnings").and_then(Value::as_array).into_iter().flatten() {
+                    if let Some(text) = w.as_str() {
+                        let text = text.to_string();
+                        self.warnings.push(RecordWarning { seq: e.seq, step: "run".into(), text });
+                    }
+                }
                 return ev;
             }
             "signature" => {

@@ -32,6 +32,8 @@ pub const SUBSCRIPTIONS: &str = "2022-12-01";
 pub const RESOURCE_GROUPS: &str = "2025-04-01";
 /// `Microsoft.Authorization/permissions` (the caller's effective actions at a scope).
 pub const AUTHORIZATION: &str = "2022-04-01";
+/// `Microsoft.Storage/storageAccounts` (Get Properties, List: where a run or backup store lives).
+pub const STORAGE: &str = "2023-05-01";
 
 /// The environment variable of the overrides: `devops=2025-11-01-preview,connectors=...`.
 pub const OVERRIDES_ENV: &str = "LIFEBOAT_API_VERSIONS";
@@ -54,11 +56,13 @@ pub enum ApiFamily {
     ResourceGroups,
     /// `Microsoft.Authorization/permissions`.
     Authorization,
+    /// `Microsoft.Storage/storageAccounts`.
+    Storage,
 }
 
 impl ApiFamily {
     /// Every family, in the order `doctor` shows them.
-    pub const ALL: [ApiFamily; 7] = [
+    pub const ALL: [ApiFamily; 8] = [
         ApiFamily::Subscriptions,
         ApiFamily::ResourceGroups,
         ApiFamily::Authorization,
@@ -66,6 +70,7 @@ impl ApiFamily {
         ApiFamily::Connectors,
         ApiFamily::Devops,
         ApiFamily::Support,
+        ApiFamily::Storage,
     ];
 
     /// The name on the command line (`--api-version devops=...`).
@@ -78,6 +83,7 @@ impl ApiFamily {
             ApiFamily::Subscriptions => "subscriptions",
             ApiFamily::ResourceGroups => "resourcegroups",
             ApiFamily::Authorization => "authorization",
+            ApiFamily::Storage => "storage",
         }
     }
 
@@ -96,6 +102,7 @@ impl ApiFamily {
             ApiFamily::Subscriptions => "Microsoft.Resources subscriptions",
             ApiFamily::ResourceGroups => "Microsoft.Resources/resourceGroups",
             ApiFamily::Authorization => "Microsoft.Authorization/permissions",
+            ApiFamily::Storage => "Microsoft.Storage/storageAccounts",
         }
     }
 
@@ -109,6 +116,7 @@ impl ApiFamily {
             ApiFamily::Subscriptions => SUBSCRIPTIONS,
             ApiFamily::ResourceGroups => RESOURCE_GROUPS,
             ApiFamily::Authorization => AUTHORIZATION,
+            ApiFamily::Storage => STORAGE,
         }
     }
 
@@ -144,6 +152,9 @@ impl ApiFamily {
                 "2021-04-01",
             ],
             ApiFamily::Authorization => &["2022-04-01", "2015-07-01"],
+            // Stable Microsoft.Storage versions of Azure/azure-rest-api-specs
+            // (tests/fixtures/azure-specs README: the Get Properties example is 2023-05-01's).
+            ApiFamily::Storage => &["2023-05-01", "2023-01-01", "2022-09-01"],
         }
     }
 
@@ -157,6 +168,7 @@ impl ApiFamily {
             ApiFamily::Subscriptions,
             ApiFamily::ResourceGroups,
             ApiFamily::Authorization,
+            ApiFamily::Storage,
         ]
         .iter()
         .map(|f| f.name())
@@ -665,7 +677,7 @@ mod tests {
         }
         assert_eq!(
             ApiFamily::names(),
-            "connectors, devops, graph, support, subscriptions, resourcegroups, authorization"
+            "connectors, devops, graph, support, subscriptions, resourcegroups, authorization, storage"
         );
     }
 

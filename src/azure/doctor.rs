@@ -12,7 +12,10 @@
 //!   the connector Resource Graph found, else the first visible subscription);
 //! - `devops`: `GET devops/default` of the first DevOps connector found (a 404 `ResourceNotFound`
 //!   still proves the version is served: the resource provider answered);
-//! - `support`: the first page of `GET /providers/Microsoft.Support/services`.
+//! - `support`: the first page of `GET /providers/Microsoft.Support/services`;
+//! - `storage`: the first page of the storage accounts of the first visible subscription
+//!   (`GET /subscriptions/{id}/providers/Microsoft.Storage/storageAccounts`): how `run` finds where
+//!   a run or backup store lives.
 
 use super::api::{ApiFamily, ApiOverride, VersionSource};
 use super::error::{suggested_version, AzureError, VersionPin};
@@ -317,5 +320,25 @@ pub async fn probe_all(client: &ArmClient) -> Vec<Probe> {
         Err(e) => Err(failure(ApiFamily::Support, &e)),
     };
     out.push(probe(client, ApiFamily::Support, call, r));
+
+    // storage
+    let (call, r) = match &first_subscription {
+        None => (
+            "GET /subscriptions/.../providers/Microsoft.Storage/storageAccounts".to_owned(),
+            Err(Outcome::Skipped { reason: "no subscription visible".into() }),
+        ),
+        Some(s) => {
+            let path = format!("/subscriptions/{s}/providers/Microsoft.Storage/storageAccounts");
+            let r = match client.get_json(path.as_str(), ApiFamily::Storage, None).await {
+                Ok(page) => Ok(format!(
+                    "{} storage account(s) in subscription {s} (first page)",
+                    items(&page).len()
+                )),
+                Err(e) => Err(failure(ApiFamily::Storage, &e)),
+            };
+            (format!("GET {path} (first page)"), r)
+        }
+    };
+    out.push(probe(client, ApiFamily::Storage, call, r));
     out
 }

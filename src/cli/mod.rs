@@ -14,6 +14,7 @@ pub mod drill;
 pub mod guided;
 pub mod identity;
 pub mod notify;
+pub mod placement;
 pub mod plan;
 pub mod questions;
 pub mod run;
@@ -99,7 +100,7 @@ pub struct Globals {
     pub log_format: LogFormat,
 
     /// Use this api-version for one API family, FAMILY=VERSION (repeatable; families:
-    /// connectors, devops, graph, support, subscriptions, resourcegroups, authorization), e.g. devops=2025-11-01-preview. Also
+    /// connectors, devops, graph, support, subscriptions, resourcegroups, authorization, storage), e.g. devops=2025-11-01-preview. Also
     /// LIFEBOAT_API_VERSIONS=FAMILY=VERSION,...; a flag wins for its family. An override is
     /// never negotiated away: if Azure refuses it, the command fails naming it
     #[arg(

@@ -54,6 +54,9 @@ pub struct RunArgs {
     /// encrypted store, `--verify-key` to pin the snapshots' signer
     #[command(flatten)]
     pub identity: super::backup::IdentityArgs,
+    /// Where the run's state lives: a store in the failed region is refused
+    #[command(flatten)]
+    pub placement: super::placement::PlacementArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -392,6 +395,19 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
     // failed connectors and the like exit 2 before the run exists or anything is written. The
     // rehearsal and the run share one connection and one store (and so the api-versions).
     let mut services = services_for(&plan, g, None, &identity, client)?;
+    // Where the run's state will live, before the store is read: a store located in the failed
+    // region (or whose location cannot be read) exits 2 unless forced; journaled in the header.
+    let env: std::collections::HashMap<String, String> = std::env::vars().collect();
+    let run_store = g.run_store_url()?.as_ref().and_then(|u| super::placement::run_store(u, &env));
+    let placement = super::placement::check(
+        &plan,
+        g,
+        &a.placement,
+        run_store,
+        services.get::<ArmClient>().as_deref(),
+    )
+    .await?;
+    placement.add_to_header(&mut header);
     super::questions::check_identity(&services).await?;
     // Who starts the run: with a credential, the Azure principal of its token too (a token
     // without the expected claims exits 5 here, before anything is written).
@@ -685,6 +701,18 @@ pub fn describe_outcome(run_id: &str, outcome: &RunOutcome) -> String {
         }
     }
     out
+}
+
+/// The warnings of the checks before the run (the header's `warnings`, e.g. where its stores
+/// live), as `run` printed them, under the instance name `run`.
+pub fn header_warnings(header: &serde_json::Value) -> Vec<(String, String)> {
+    header
+        .get("warnings")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w.as_str().map(|w| ("run".to_string(), w.to_string())))
+        .collect()
 }
 
 /// The warnings of the steps that succeeded with one (output `warnings`, e.g. Microsoft's side

@@ -152,7 +152,7 @@ pub fn config(a: &ServeArgs) -> Result<SimConfig, UserError> {
 
 /// `FAMILY=V1,V2,...` of `--api-versions`.
 fn parse_api_versions(spec: &str) -> Result<(String, Vec<String>), UserError> {
-    let hint = "e.g. --api-versions devops=2025-11-01-preview,2024-04-01 (families: connectors, devops, graph, support, subscriptions, resourcegroups, authorization)";
+    let hint = "e.g. --api-versions devops=2025-11-01-preview,2024-04-01 (families: connectors, devops, graph, support, subscriptions, resourcegroups, authorization, storage)";
     let Some((family, list)) = spec.split_once('=') else {
         return Err(UserError::usage(format!("--api-versions `{spec}` is not FAMILY=V1,V2"))
             .with_hint(hint));

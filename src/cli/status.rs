@@ -10,7 +10,7 @@
 //! Times in the text are local with their offset ([`crate::text::local_time`]); in JSON they are
 //! RFC 3339 in UTC.
 
-use super::run::{not_restored_note, render_rows, run_warnings};
+use super::run::{header_warnings, not_restored_note, render_rows, run_warnings};
 use crate::engine::{self, Blocker, Engine, InstanceView, Phase, State, Status};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -243,8 +243,9 @@ impl RunStatus {
             pending_requests: Vec::new(),
             connectors: connectors(engine, &views),
             steps: views.iter().map(step_status).collect(),
-            warnings: run_warnings(&views)
+            warnings: header_warnings(header)
                 .into_iter()
+                .chain(run_warnings(&views))
                 .map(|(instance, text)| StatusWarning { instance, text })
                 .collect(),
             run_store: None,

@@ -92,6 +92,10 @@ pub struct LiveDrillOptions {
     sets: Vec<(String, String)>,
     pub rto_target: Option<Duration>,
     pub rpo_target: Option<Duration>,
+    /// The drill's stores on Azure Blob (its run store) and the placement flags: checked
+    /// against the production connector's region before anything is written
+    /// (`steps::store_placement`).
+    pub stores: crate::steps::store_placement::StoreCheck,
     /// `--run-store az://...`: the drill's run is recorded there (`crate::drill::shared`).
     pub run_store: Option<crate::runstore::BlobStore>,
 }
@@ -170,6 +174,7 @@ impl LiveDrillRequest {
             rto_target: self.rto_target,
             rpo_target: self.rpo_target,
             run_store: None,
+            stores: Default::default(),
         })
     }
 }
@@ -366,6 +371,17 @@ pub async fn execute_live(
     let started_at = clock.now();
     // 1. Production, read and checked: bad input leaves nothing behind.
     let prod = inspect_production(&client, opts).await?;
+    // Where the drill's state lives: a run store in the production connector's region (the
+    // region the drill plays failed) is refused, as `lifeboat run` refuses it.
+    let mut header = serde_json::Map::new();
+    if !opts.stores.stores.is_empty() {
+        let placed =
+            crate::steps::store_placement::check(Some(&client), &prod.region, &opts.stores).await?;
+        for w in &placed.warnings {
+            crate::say_err!("warning: {w}");
+        }
+        placed.add_to_header(&mut header);
+    }
 
     // 2. The drill's directory, its ledger, and a backup of production (reads only).
     let drill_dir = super::history::drills_dir(state_dir).join(run_id);
@@ -496,9 +512,16 @@ pub async fn execute_live(
     let seed = rand::random::<u64>();
     let store = opts.run_store.as_ref();
     let runs_root = crate::drill::shared::runs_root(state_dir, store);
-    let run_dir =
-        runner::create_run(&runs_root, &plan, run_id, runner::entry_time(&*clock), &actor, seed)
-            .map_err(UserError::from)?;
+    let run_dir = runner::create_run_with(
+        &runs_root,
+        &plan,
+        run_id,
+        runner::entry_time(&*clock),
+        &actor,
+        seed,
+        header,
+    )
+    .map_err(UserError::from)?;
     let injected_at = clock.now();
     services.insert(Arc::new(crate::steps::services::RunDir(run_dir.clone())));
     let shared = match store {

@@ -10,7 +10,7 @@
 //! (Resource Graph), `support` (the support desk), `control` (the `/_sim/` test API), `authz`
 //! (role assignments, the permissions API, `AuthorizationFailed` on writes), `entra` (the Entra
 //! ID token endpoint and its principals), `locations` (where a DevOps connector may be
-//! created), and the
+//! created), `storage` (storage accounts: where a run or backup store lives), and the
 //! sans-IO `kql`, `throttle` and `faults` they use. For API change: `versions` (served
 //! api-versions per family and ARM's refusals), `schema` (what ARM ignores on a write, what
 //! each api-version introduced), `lro` (the shapes of a long-running answer), `reject` (stored
@@ -31,6 +31,7 @@ pub mod model;
 pub mod reject;
 pub mod schema;
 mod server;
+pub mod storage;
 mod support;
 pub mod tenant;
 pub mod throttle;

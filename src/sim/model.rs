@@ -123,6 +123,9 @@ pub struct Cloud {
     /// Rows of the `resources` table other than connectors (tenant files may add some).
     #[serde(default)]
     pub extra_resources: Vec<Value>,
+    /// Storage accounts by lowercase name (names are globally unique): `sim::storage`.
+    #[serde(default)]
+    pub storage_accounts: BTreeMap<String, super::storage::StorageAccount>,
     /// Support services beyond the built-in catalogue (tenant files may add some).
     #[serde(default)]
     pub extra_services: Vec<SupportService>,
@@ -428,6 +431,7 @@ impl Cloud {
             security_resources: Vec::new(),
             extra_services: Vec::new(),
             extra_resources: Vec::new(),
+            storage_accounts: BTreeMap::new(),
             oauth_codes: BTreeMap::new(),
             principals: Vec::new(),
             counter: 0,
@@ -543,6 +547,7 @@ impl Cloud {
                     "extendedLocation": null,
                 })
             })
+            .chain(self.storage_accounts.values().map(|a| a.row(&self.tenant_id)))
             .chain(self.extra_resources.iter().cloned())
             .collect()
     }

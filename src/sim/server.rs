@@ -929,6 +929,8 @@ fn route_name(lower: &[String]) -> String {
         "subscriptions",
         "resourcegroups",
         "operationsstatus",
+        "microsoft.storage",
+        "storageaccounts",
     ];
     lower.iter().filter(|s| WORDS.contains(&s.as_str())).cloned().collect::<Vec<_>>().join("/")
 }
@@ -963,6 +965,14 @@ fn route(ctx: &Ctx) -> ArmResult {
         {
             super::groups::guard_connector(ctx)?;
             super::arm::route(ctx)
+        }
+        ["subscriptions", _, "resourcegroups", _, "providers", "microsoft.storage", "storageaccounts", _] =>
+        {
+            super::groups::guard(ctx, None)?;
+            super::storage::get(ctx)
+        }
+        ["subscriptions", _, "providers", "microsoft.storage", "storageaccounts"] => {
+            super::storage::list(ctx)
         }
         ["subscriptions", _, "resourcegroups"] | ["subscriptions", _, "resourcegroups", _] => {
             super::groups::route(ctx)

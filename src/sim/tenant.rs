@@ -41,6 +41,10 @@ pub struct TenantFile {
     /// Extra rows of Resource Graph's `resources` table (any Azure resource, as JSON objects).
     #[serde(default)]
     pub extra_resources: Vec<Value>,
+    /// Storage accounts (`sim::storage`): where a run or backup store lives. Each one's group
+    /// must be a group of the tenant.
+    #[serde(default)]
+    pub storage_accounts: Vec<super::storage::StorageAccount>,
     /// The principals that may get a token from the simulated Entra ID (`sim::entra`); absent:
     /// none (the built-in tenants have alice, bob and a pipeline's service principal).
     #[serde(default)]
@@ -175,6 +179,19 @@ impl TenantFile {
             cloud.role_assignments = Some(a.clone());
         }
         cloud.principals = self.principals.clone();
+        for (i, a) in self.storage_accounts.iter().enumerate() {
+            let at = format!("storageAccounts[{i}] (`{}`)", a.name);
+            a.validate().map_err(|e| TenantError(format!("{at}: {e}")))?;
+            if cloud.group(&a.subscription, &a.resource_group).is_none() {
+                return Err(TenantError(format!(
+                    "{at}: resource group {} of subscription {} is not in `resourceGroups`",
+                    a.resource_group, a.subscription
+                )));
+            }
+            if cloud.storage_accounts.insert(a.name.clone(), a.clone()).is_some() {
+                return Err(TenantError(format!("{at}: the name is given twice")));
+            }
+        }
         for o in &self.azure_dev_ops {
             let mut org = AdoOrg { name: o.name.clone(), projects: BTreeMap::new() };
             for p in &o.projects {
@@ -426,6 +443,17 @@ pub fn small() -> TenantFile {
             {"subscription": SMALL_SUB_PROD, "name": "rg-platform-uks", "location": "uksouth"},
             {"subscription": SMALL_SUB_EAST, "name": "rg-devsec-eus", "location": "eastus"}
         ],
+        // Where run and backup stores may live: one geo-redundant account in the region of the
+        // westeurope connectors (refused for a westeurope outage), one in uksouth, and one
+        // locally redundant account (a warning).
+        "storageAccounts": [
+            {"subscription": SMALL_SUB_PROD, "resourceGroup": "rg-devsec-weu", "name": "stlifeboatweu",
+             "location": "westeurope", "sku": "Standard_RAGRS", "secondaryLocation": "northeurope"},
+            {"subscription": SMALL_SUB_PROD, "resourceGroup": "rg-platform-uks", "name": "stlifeboatuks",
+             "location": "uksouth", "sku": "Standard_RAGRS", "secondaryLocation": "ukwest"},
+            {"subscription": SMALL_SUB_PROD, "resourceGroup": "rg-platform-uks", "name": "stlifeboatlrs",
+             "location": "uksouth", "sku": "Standard_LRS"}
+        ],
         "azureDevOps": [
             {"name": "contoso", "projects": [
                 {"name": "payments", "repos": ["payments-api", "payments-web"]},
@@ -588,6 +616,7 @@ pub fn large(repos: usize, seed: u64) -> TenantFile {
         connectors,
         support_services: Vec::new(),
         extra_resources: Vec::new(),
+        storage_accounts: Vec::new(),
         principals: super::entra::builtin_principals(),
     }
 }

@@ -23,10 +23,11 @@ pub enum Family {
     Subscriptions,
     ResourceGroups,
     Authorization,
+    Storage,
 }
 
 impl Family {
-    pub const ALL: [Family; 7] = [
+    pub const ALL: [Family; 8] = [
         Family::Connectors,
         Family::DevOps,
         Family::Graph,
@@ -34,6 +35,7 @@ impl Family {
         Family::Subscriptions,
         Family::ResourceGroups,
         Family::Authorization,
+        Family::Storage,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +47,7 @@ impl Family {
             Family::Subscriptions => "subscriptions",
             Family::ResourceGroups => "resourcegroups",
             Family::Authorization => "authorization",
+            Family::Storage => "storage",
         }
     }
 
@@ -83,13 +86,15 @@ impl Family {
                 "2021-04-01",
             ],
             Family::Authorization => &["2022-04-01", "2015-07-01"],
+            // Microsoft.Storage stable versions (Azure/azure-rest-api-specs, storage/resource-manager).
+            Family::Storage => &["2023-05-01", "2023-01-01", "2022-09-01", "2021-09-01"],
         }
     }
 
     /// Whether ARM answers an unserved version with `NoRegisteredProviderFound` (a resource
     /// provider's type) rather than `InvalidApiVersionParameter`.
     fn provider_type(self) -> bool {
-        matches!(self, Family::Connectors | Family::DevOps)
+        matches!(self, Family::Connectors | Family::DevOps | Family::Storage)
     }
 }
 

@@ -21,6 +21,7 @@ pub mod permissions;
 pub mod recovery;
 pub mod regions;
 pub mod restore;
+pub mod store_placement;
 pub mod support;
 pub mod target;
 

@@ -66,6 +66,9 @@ async fn tenant(serves: fn(&str, &str) -> Option<&'static str>) -> Stub {
         if p.ends_with("/Microsoft.Support/services") {
             return json(200, json!({"value": [{"name": "s1"}]}));
         }
+        if p.ends_with("/Microsoft.Storage/storageAccounts") {
+            return json(200, json!({"value": [{"name": "stdr", "location": "northeurope"}]}));
+        }
         json(404, json!({"error": {"code": "NotFound", "message": p}}))
     })
     .await
@@ -157,7 +160,7 @@ async fn doctor_exits_0_when_every_family_works_and_names_a_refused_override() {
     let out = lifeboat(args(&stub.url, &["doctor"]), vec![]).await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.contains(" ok: ")).count(), 7, "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.contains(" ok: ")).count(), 8, "{stdout}");
     assert_eq!(
         line(&stdout, "resourcegroups")[..4],
         ["resourcegroups", "2025-04-01", "compiled", "ok:"]
@@ -245,6 +248,7 @@ async fn doctor_probes_the_simulator() {
         ("support", "2026-06-01"),
         ("resourcegroups", "2025-04-01"),
         ("authorization", "2022-04-01"),
+        ("storage", "2023-05-01"),
     ] {
         assert_eq!(line(&stdout, family)[..4], [family, version, "compiled", "ok:"], "{stdout}");
     }

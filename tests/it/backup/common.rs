@@ -263,7 +263,7 @@ impl Backend {
 }
 
 /// Creates a blob container with a Shared Key request (object_store does not create containers).
-async fn create_container(endpoint: &str, container: &str) {
+pub async fn create_container(endpoint: &str, container: &str) {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
     let date =

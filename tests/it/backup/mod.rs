@@ -4,7 +4,7 @@
 //! (`defects`: leases, repairs, signatures, hash validation).
 
 mod cli;
-mod common;
+pub(crate) mod common;
 mod defects;
 mod scale;
 mod suite;

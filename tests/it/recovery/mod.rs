@@ -10,7 +10,7 @@ mod api_versions;
 mod bad_input;
 mod before_any_write;
 mod builtin;
-mod common;
+pub(crate) mod common;
 mod crash;
 mod draft;
 mod faults;

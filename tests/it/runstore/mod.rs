@@ -1,11 +1,15 @@
 //! The run store on Azure Blob (issue 17), against Azurite (`LIFEBOAT_TEST_AZURITE`; skipped
 //! with a note when unset, a failure under CI): the Blob primitives, the journal on Blob fenced
-//! by a lease, and the commands with `--run-store az://...`.
+//! by a lease, and the commands with `--run-store az://...`; `placement`: where the state lives
+//! is checked (a store in the failed region is refused); `faults`: the Blob client behind a
+//! proxy that drops and delays requests.
 
 mod approve;
 mod drill;
 mod driver;
+mod faults;
 mod inbox;
+mod placement;
 mod primitives;
 
 use lifeboat::runstore::{BlobStore, RunStoreUrl};

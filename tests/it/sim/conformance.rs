@@ -391,12 +391,69 @@ async fn replay(files: Vec<PathBuf>, ops: &HashMap<String, Op>, subs: Vec<String
     failures
 }
 
+/// Examples copied without their spec file, replayed by a test of their own instead, and why.
+const SPEC_NOT_COPIED: &[(&str, &str)] = &[(
+    "StorageAccountGetProperties.json",
+    "storage.json (2023-05-01) is 218 KB for one read-only operation; `storage_account_example_replays` replays its GET",
+)];
+
+/// Storage Accounts - Get Properties (Microsoft's example, 2023-05-01): the simulator's document
+/// carries every field of the example's with the same type, the example's own network rules
+/// given as the account's extra properties (the tenant's data, not the simulator's).
+#[tokio::test]
+async fn storage_account_example_replays() {
+    let rel = "specification/storage/resource-manager/Microsoft.Storage/stable/2023-05-01/examples/StorageAccountGetProperties.json";
+    let ex: Value =
+        serde_json::from_slice(&std::fs::read(root().join(rel)).expect("read")).expect("json");
+    let p = &ex["parameters"];
+    let (sub, rg, name) = (
+        "00000000-0000-0000-0000-0000000000aa",
+        p["resourceGroupName"].as_str().unwrap_or(""),
+        p["accountName"].as_str().unwrap_or(""),
+    );
+    let body = &ex["responses"]["200"]["body"];
+    let extra = json!({"networkAcls": body["properties"]["networkAcls"], "routingPreference": body["properties"]["routingPreference"],
+        "encryption": body["properties"]["encryption"], "keyCreationTime": body["properties"]["keyCreationTime"], "isHnsEnabled": true,
+        "isSkuConversionBlocked": false, "accountMigrationInProgress": false,
+        "primaryEndpoints": body["properties"]["primaryEndpoints"]});
+    let tenant: TenantFile = serde_json::from_value(json!({
+        "subscriptions": [sub],
+        "resourceGroups": [{"subscription": sub, "name": rg, "location": "eastus2"}],
+        "storageAccounts": [{"subscription": sub, "resourceGroup": rg, "name": name, "location": "eastus2",
+            "sku": "Standard_GRS", "kind": "Storage", "secondaryLocation": "centralus", "properties": extra,
+            "tags": body["tags"]}]
+    }))
+    .expect("tenant");
+    let sim =
+        start(TenantSource::Cloud(Box::new(tenant.build(1_750_000_000).expect("builds"))), false)
+            .await;
+    let url = format!(
+        "{}/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Storage/storageAccounts/{name}?api-version={}&$expand=geoReplicationStats",
+        sim.url(),
+        p["api-version"].as_str().unwrap_or("")
+    );
+    let r = call("GET", &url, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut errs = Vec::new();
+    shape_errors(body, &r.body, "body", &mut errs);
+    assert!(errs.is_empty(), "{errs:#?}");
+    assert_eq!(r.body["sku"]["name"], "Standard_GRS");
+    assert_eq!(r.body["properties"]["secondaryLocation"], "centralus");
+    // Without $expand, no geoReplicationStats (spec: "By default, data is not included").
+    let r = call("GET", url.trim_end_matches("&$expand=geoReplicationStats"), None).await;
+    assert!(r.body["properties"].get("geoReplicationStats").is_none(), "{}", r.body);
+    sim.shutdown().await.expect("shutdown");
+}
+
 fn collect() -> (Vec<PathBuf>, HashMap<String, Op>, Vec<String>) {
     let mut files = Vec::new();
     walk(&root(), &mut files);
     let ops = operations(&files);
-    let examples: Vec<PathBuf> =
-        files.into_iter().filter(|f| f.to_string_lossy().contains("/examples/")).collect();
+    let examples: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|f| f.to_string_lossy().contains("/examples/"))
+        .filter(|f| !SPEC_NOT_COPIED.iter().any(|(n, _)| f.ends_with(n)))
+        .collect();
     let mut subs: BTreeMap<String, ()> = BTreeMap::new();
     for f in &examples {
         let v: Value = serde_json::from_slice(&std::fs::read(f).expect("read")).expect("json");

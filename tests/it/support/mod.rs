@@ -6,6 +6,8 @@
 //! - `sim`: the in-process simulated Azure (start, the quiet configuration the recovery and step
 //!   tests use, its control API) and ARM clients connected to it.
 //! - `stub`: a programmable ARM stand-in on 127.0.0.1 that records every request.
+//! - `faultproxy`: a TCP proxy for HTTP/1.1 that drops (before or after forwarding) and delays a
+//!   seeded share of requests, and counts what it did (faults between lifeboat and Azurite).
 //! - `validators`: the external validators (Nu HTML Checker, xmllint), skipped with a note
 //!   outside CI and required in CI.
 //! - `browser`: headless Chromium (DOM dump, screenshot, PNG decoding), skipped loudly outside CI
@@ -18,6 +20,7 @@ use std::path::PathBuf;
 
 pub mod browser;
 pub mod cli;
+pub mod faultproxy;
 pub mod sim;
 pub mod stub;
 pub mod validators;
