@@ -172,6 +172,18 @@ async fn a_third_process_approves_while_the_killed_drivers_run_is_resumed_elsewh
     let _ = a.wait();
     let at_kill = w.record("r1").await;
 
+    // Bad input, while the dead driver's lease still holds the run: a step the run does not
+    // have, a run the store does not have: exit 2, nothing queued or journaled.
+    let out = w.cmd("lead").args(["approve", "r1", "nosuchstep"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("step nosuchstep does not exist"), "{}", text(&out));
+    let out = w.cmd("lead").args(["approve", "nosuchrun", "go"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("does not exist in the run store"), "{}", text(&out));
+    assert!(w.store.list("runs/r1/inbox/").await.unwrap().is_empty(), "nothing queued");
+    assert!(w.store.list("runs/nosuchrun/").await.unwrap().is_empty(), "nothing written");
+    assert_eq!(w.record("r1").await, at_kill, "nothing journaled");
+
     // The lead approves from a third machine while the dead driver's lease still holds the run:
     // the request is queued in the run's inbox on Blob, and the command waits for a driver.
     let mut lead = w.cmd("lead");
