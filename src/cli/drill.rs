@@ -221,8 +221,19 @@ pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
         }
         None => runner::new_run_id(SystemClock.now()),
     };
+    // `--run-store az://...`: the drill's run is recorded there (its container checked first).
+    let run_store = g.run_home().await?.remote;
+    let in_store = match &run_store {
+        Some(store) => store
+            .properties(&crate::runstore::remote::journal_blob(&run_id))
+            .await
+            .map_err(UserError::from)?
+            .is_some(),
+        None => false,
+    };
     if history::drills_dir(&state_dir).join(&run_id).exists()
         || runner::runs_dir(&state_dir).join(&run_id).exists()
+        || in_store
     {
         return Err(UserError::usage(format!("drill {run_id} already exists"))
             .with_hint("choose another --run-id, or omit it")
@@ -244,15 +255,28 @@ pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
             rpo_target: a.rpo_target,
         }
         .validate()?;
+        let opts = opts.with_run_store(run_store.clone());
         let outcome = live::execute_live(&opts, g.connect()?.client, &state_dir, &run_id).await?;
         live_run = outcome.run_dir;
         outcome.report
     } else {
-        let (report, summary) = run_simulated(&a, g, &state_dir, &run_id).await?;
+        let (report, summary) =
+            run_simulated(&a, g, &state_dir, &run_id, run_store.clone()).await?;
         notified = summary;
         report
     };
     let exit = finish(&report, &state_dir, &report_dir, a.junit.as_deref());
+    // Beside the run's journal on the run store: the report files, for the team.
+    if let (Some(store), Ok(_)) = (&run_store, &exit) {
+        let run = super::shared::SharedRun::new(Arc::new(store.clone()), &run_id);
+        let (json, html) = (report_dir.join("report.json"), report_dir.join("report.html"));
+        let mut files = vec![json.as_path(), html.as_path()];
+        files.extend(a.junit.as_deref());
+        let stored = super::shared::store_reports(&run, &files).await?;
+        if let Some(html) = stored.iter().find(|s| s.ends_with("report.html")) {
+            println!("report (run store): {html}");
+        }
+    }
     if let Some(dir) = live_run {
         println!(
             "run: {} (`lifeboat status {run_id}`, `lifeboat audit export {run_id}`)",
@@ -272,6 +296,7 @@ async fn run_simulated(
     g: &Globals,
     state_dir: &Path,
     run_id: &str,
+    run_store: Option<crate::runstore::BlobStore>,
 ) -> anyhow::Result<(DrillReport, Option<crate::notify::Summary>)> {
     // Webhooks are checked first: a bad one exits 2 before anything is read or written.
     let notify = super::notify::resolve(&a.notify, g)?;
@@ -360,10 +385,15 @@ async fn run_simulated(
         actor: simulated::drill_actor(),
         observer: super::notify::observer(&notifier),
         backup,
+        run_store: run_store.clone().map(simulated::RunStoreDrill::new),
     };
     let outcome = simulated::run(opts).await;
     display.finish();
-    let run_dir = runner::runs_dir(state_dir).join(run_id);
+    let runs_root = match &run_store {
+        Some(store) => crate::runstore::remote::cache_root(state_dir, store),
+        None => state_dir.to_path_buf(),
+    };
+    let run_dir = runner::runs_dir(&runs_root).join(run_id);
     let verdict = match &outcome {
         Ok(o) if o.report.verdict.passed => vec!["drill verdict: PASSED".to_string()],
         Ok(o) => vec![format!(

@@ -855,6 +855,8 @@ pub struct GuidedOptions {
     pub observer: Option<Arc<dyn runner::RunObserver>>,
     /// The driver whose lease `resume --take-over` broke, for the `resumed` event.
     pub took_over_from: Option<String>,
+    /// The run's inbox on an az:// run store (`None`: `<run dir>/inbox/`).
+    pub inbox: Option<Arc<dyn crate::engine::inbox::Inbox>>,
 }
 
 /// Drives a run in guided mode until it ends or the person pauses it. `services` are the run's
@@ -883,6 +885,7 @@ pub async fn drive_guided(
         secret_params,
         observer: opts.observer.clone(),
         took_over_from: opts.took_over_from.clone(),
+        inbox: opts.inbox.clone(),
         ..RunOptions::default()
     };
     intro(dir, registry, run_id, &ui, opts.verbose);

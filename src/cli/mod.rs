@@ -19,6 +19,7 @@ pub mod plan;
 pub mod questions;
 pub mod run;
 pub mod runbooks;
+pub mod shared;
 pub mod sim;
 pub mod status;
 pub mod watch;

@@ -441,6 +441,7 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
         say!("run store: {}", r.source());
     }
     services.insert(Arc::new(crate::steps::services::RunDir(dir.clone())));
+    let inbox = home.remote.as_ref().map(|s| super::shared::wire(s, &run_id, &mut services));
     let secrets = runner::secret_params_of(&plan);
     let notifier = super::notify::start(notify, false);
     if let Some(asker) = asker {
@@ -449,6 +450,7 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
             interrupt: asker.interrupt(),
             observer: super::notify::observer(&notifier),
             took_over_from: None,
+            inbox: inbox.clone(),
         };
         let exit =
             super::guided::drive_guided(&dir, &run_id, &registry, services, secrets, opts).await;
@@ -457,7 +459,8 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
         sign_if_asked(&dir, sign_key.as_ref())?;
         return Ok(exit);
     }
-    let how = Drive { actor, took_over_from: None, wait_for_people: a.wait_for_people, notifier };
+    let how =
+        Drive { actor, took_over_from: None, wait_for_people: a.wait_for_people, notifier, inbox };
     drive(&dir, &run_id, &registry, Arc::new(services), secrets, sign_key.as_ref(), how).await
 }
 
@@ -566,7 +569,8 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
     if let (Some(asker), true) = (asker.as_mut(), store_ahead) {
         super::questions::ask_identity(asker, &plan, g, &mut identity).await?;
     }
-    let services = services_for(&plan, g, Some(&dir), &identity, None)?;
+    let mut services = services_for(&plan, g, Some(&dir), &identity, None)?;
+    let inbox = home.remote.as_ref().map(|s| super::shared::wire(s, &a.run_id, &mut services));
     if store_ahead {
         super::questions::check_identity(&services).await?;
     }
@@ -596,6 +600,7 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
             interrupt: asker.interrupt(),
             observer: super::notify::observer(&notifier),
             took_over_from: _remote.as_ref().and_then(|r| r.took_over_from.clone()),
+            inbox: inbox.clone(),
         };
         let exit =
             super::guided::drive_guided(&dir, &a.run_id, &registry, services, secrets, opts).await;
@@ -609,6 +614,7 @@ pub async fn execute_resume(a: ResumeArgs, g: &Globals) -> anyhow::Result<Exit> 
         took_over_from: _remote.as_ref().and_then(|r| r.took_over_from.clone()),
         wait_for_people: a.wait_for_people,
         notifier,
+        inbox,
     };
     drive(&dir, &a.run_id, &registry, Arc::new(services), secrets, sign_key.as_ref(), how).await
 }
@@ -621,6 +627,8 @@ struct Drive {
     took_over_from: Option<String>,
     wait_for_people: std::time::Duration,
     notifier: Option<Arc<crate::notify::Notifier>>,
+    /// The run's inbox on an az:// run store (`None`: `<run dir>/inbox/`).
+    inbox: Option<Arc<dyn crate::engine::inbox::Inbox>>,
 }
 
 async fn drive(
@@ -632,7 +640,7 @@ async fn drive(
     sign_key: Option<&ed25519_dalek::SigningKey>,
     how: Drive,
 ) -> anyhow::Result<Exit> {
-    let Drive { actor, took_over_from, wait_for_people, notifier } = how;
+    let Drive { actor, took_over_from, wait_for_people, notifier, inbox } = how;
     let observer = super::notify::observer(&notifier);
     let options = RunOptions {
         actor,
@@ -640,6 +648,7 @@ async fn drive(
         wait_for_people,
         observer,
         took_over_from,
+        inbox,
         ..RunOptions::default()
     };
     let outcome = runner::drive(dir, registry, services, clock(), &options).await;
@@ -819,7 +828,18 @@ async fn manual(
 ) -> anyhow::Result<Exit> {
     // Syntax and `--all` with a branch: bad input before anything is read.
     let target = parse_target(typed, all)?;
-    let dir = runner::run_dir(&g.state_dir()?, run_id).map_err(UserError::from)?;
+    let home = g.run_home().await?;
+    // On an az:// run store: the run's lease at once if no driver holds it (this process then
+    // journals directly, the blob first, and releases it); else the request goes into the
+    // run's inbox beside the journal there.
+    let reached = match &home.remote {
+        Some(store) => Some(super::shared::reach(store, &home.root, run_id).await?),
+        None => None,
+    };
+    let dir = match &reached {
+        Some(r) => r.dir().to_path_buf(),
+        None => runner::run_dir(&home.root, run_id).map_err(UserError::from)?,
+    };
     let registry = crate::steps::registry();
     let replayed = runner::load(&dir, &registry).map_err(UserError::from)?;
     let plan: runbook::Plan =
@@ -834,6 +854,12 @@ async fn manual(
         })?;
     let by = super::identity::for_run(&plan, g).await?;
     let request = inbox::Request::new(verb, &target.text, all, text, by, now());
+    if let (Some(store), Some(super::shared::Reached::Driven { driver, .. })) =
+        (&home.remote, &reached)
+    {
+        return super::shared::queue_remote(store, &home.root, run_id, &request, driver, wait)
+            .await;
+    }
     let mut event = request.event(step, branch);
     if let Event::Approved { by, .. } | Event::Attested { by, .. } | Event::Skipped { by, .. } =
         &mut event
@@ -848,6 +874,9 @@ async fn manual(
             } else {
                 applied.changed.join(", ")
             };
+            if let Some(super::shared::Reached::Taken(r)) = &reached {
+                say!("recorded in the run store: {}", r.source());
+            }
             println!(
                 "{} {names} of run {run_id}; continue with: lifeboat resume {run_id}",
                 verb.done()
@@ -960,7 +989,21 @@ pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> 
     }
     let r = runner::load(&dir, &crate::steps::registry()).map_err(UserError::from)?;
     let mut status = super::status::RunStatus::build(&run_id, &r.engine, &r.header);
-    add_inbox(&mut status, &dir);
+    match &home.remote {
+        // On an az:// run store: the inbox beside the journal there, and where things are.
+        Some(store) => {
+            let run = super::shared::SharedRun::new(Arc::new(store.clone()), &run_id);
+            status.run_store = Some(run.status().await);
+            let inbox = run.inbox();
+            let (pending, refused) = tokio::task::spawn_blocking(move || {
+                (inbox.list().unwrap_or_default(), inbox.refused().unwrap_or_default())
+            })
+            .await
+            .unwrap_or_default();
+            add_inbox_from(&mut status, pending, refused);
+        }
+        None => add_inbox(&mut status, &dir),
+    }
     match g.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&status)?),
         OutputFormat::Table => print!("{}", status.render(&r.engine.snapshot(), now())),
@@ -971,7 +1014,16 @@ pub async fn execute_status(a: StatusArgs, g: &Globals) -> anyhow::Result<Exit> 
 /// The run's inbox in `status`: the requests waiting for the process driving the run (who,
 /// what, since) as `pending_requests`, and the last requests it refused (why) as warnings.
 fn add_inbox(status: &mut super::status::RunStatus, dir: &std::path::Path) {
-    for p in runner::pending_requests(dir) {
+    add_inbox_from(status, runner::pending_requests(dir), runner::refused_requests(dir));
+}
+
+/// [`add_inbox`] of requests read from any inbox (a shared run store's too).
+pub(super) fn add_inbox_from(
+    status: &mut super::status::RunStatus,
+    pending: Vec<inbox::Pending>,
+    refused: Vec<inbox::Refusal>,
+) {
+    for p in pending {
         let since = p.since.map(crate::text::local_time);
         let when = since.clone().unwrap_or_else(|| "?".into());
         status.pending_requests.push(match &p.request {
@@ -987,7 +1039,6 @@ fn add_inbox(status: &mut super::status::RunStatus, dir: &std::path::Path) {
         });
     }
     const SHOWN: usize = 5;
-    let refused = runner::refused_requests(dir);
     for r in refused.iter().skip(refused.len().saturating_sub(SHOWN)) {
         let text = match &r.request {
             Some(q) => format!("refused inbox request {} ({}): {}", q.id, q.summary(), r.reason),

@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 /// The version of `status --output json` (`docs/status.schema.json`). Minor: fields added
 /// (readers ignore what they do not know); major: a field removed, renamed or changed in
 /// meaning. Documented in `docs/responder.md`.
-pub const SCHEMA_VERSION: &str = "1.0";
+pub const SCHEMA_VERSION: &str = "1.1";
 
 /// RFC 3339 in UTC, for JSON.
 mod utc {
@@ -62,10 +62,24 @@ pub struct RunStatus {
     pub connectors: Vec<ConnectorStatus>,
     pub steps: Vec<StepStatus>,
     pub warnings: Vec<StatusWarning>,
+    /// Where a run kept on an `az://` run store is (schema 1.1): `null` for a local run.
+    pub run_store: Option<RunStoreStatus>,
     /// Before schema 1.0 `status --output json` had `run_id`, `status` and `steps`: kept for
     /// scripts written against it (`run_id` is `run`; `status` the engine's status object).
     pub run_id: String,
     pub status: Status,
+}
+
+/// Where a run on an `az://` run store keeps its record, its inbox and its artefacts.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunStoreStatus {
+    /// The journal blob (the record): `az://container/prefix/runs/RUN/journal.jsonl`.
+    pub journal: String,
+    /// Where approvals, attestations and skips from any machine are queued.
+    pub inbox: String,
+    /// The drafted support requests (`support/`) and drill reports (`reports/`) stored beside
+    /// the journal.
+    pub artefacts: Vec<String>,
 }
 
 /// Something only a person can do.
@@ -234,6 +248,7 @@ impl RunStatus {
                 .chain(run_warnings(&views))
                 .map(|(instance, text)| StatusWarning { instance, text })
                 .collect(),
+            run_store: None,
             run_id: run.to_string(),
             status,
         }
@@ -248,7 +263,17 @@ impl RunStatus {
         self.connectors_section(&mut out);
         let _ = write!(out, "\nSteps\n{}", super::run::status_table(views, now));
         self.warnings_section(&mut out);
+        self.run_store_section(&mut out);
         out
+    }
+
+    /// Where the run is kept, when it is on a run store.
+    fn run_store_section(&self, out: &mut String) {
+        let Some(r) = &self.run_store else { return };
+        let _ = writeln!(out, "\nRun store\n  journal: {}\n  inbox: {}", r.journal, r.inbox);
+        for a in &r.artefacts {
+            let _ = writeln!(out, "  artefact: {a}");
+        }
     }
 
     fn run_section(&self, out: &mut String) {

@@ -96,6 +96,15 @@ pub struct LiveDrillOptions {
     /// against the production connector's region before anything is written
     /// (`steps::store_placement`).
     pub stores: crate::steps::store_placement::StoreCheck,
+    /// `--run-store az://...`: the drill's run is recorded there (`crate::drill::shared`).
+    pub run_store: Option<crate::runstore::BlobStore>,
+}
+
+impl LiveDrillOptions {
+    /// The drill's run recorded on `store` (`--run-store az://...`).
+    pub fn with_run_store(self, store: Option<crate::runstore::BlobStore>) -> LiveDrillOptions {
+        LiveDrillOptions { run_store: store, ..self }
+    }
 }
 
 impl LiveDrillRequest {
@@ -164,6 +173,7 @@ impl LiveDrillRequest {
             sets: self.sets.clone(),
             rto_target: self.rto_target,
             rpo_target: self.rpo_target,
+            run_store: None,
             stores: Default::default(),
         })
     }
@@ -500,8 +510,10 @@ pub async fn execute_live(
     let me = Actor::current();
     let actor = super::simulated::acting_for(&me, &client);
     let seed = rand::random::<u64>();
+    let store = opts.run_store.as_ref();
+    let runs_root = crate::drill::shared::runs_root(state_dir, store);
     let run_dir = runner::create_run_with(
-        state_dir,
+        &runs_root,
         &plan,
         run_id,
         runner::entry_time(&*clock),
@@ -512,6 +524,12 @@ pub async fn execute_live(
     .map_err(UserError::from)?;
     let injected_at = clock.now();
     services.insert(Arc::new(crate::steps::services::RunDir(run_dir.clone())));
+    let shared = match store {
+        Some(s) => Some(
+            crate::drill::shared::publish(s, run_id, &run_dir, clock.now(), &mut services).await?,
+        ),
+        None => None,
+    };
     let services = Arc::new(services);
     crate::say_err!(
         "· running the region-outage runbook in drill mode as run {run_id} (`lifeboat status {run_id}`)"
@@ -522,6 +540,7 @@ pub async fn execute_live(
         wait_until: None,
         secret_params: runner::secret_params_of(&plan),
         observer: Some(Arc::new(Failpoints)),
+        inbox: shared.as_ref().map(|s| s.inbox.clone()),
         ..RunOptions::default()
     };
     let outcome = loop {
@@ -536,6 +555,8 @@ pub async fn execute_live(
         }
     };
     drop(codes);
+    // The run's lease is released; the run stays on the run store.
+    drop(shared);
     let sent_in_run = hook.sent.lock().unwrap_or_else(|p| p.into_inner()).clone();
 
     // 6. Whatever the run did not remove, the ledger does (nothing, when the run's cleanup ran).

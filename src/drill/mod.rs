@@ -8,10 +8,12 @@
 //!   documented in `docs/drill-report.md`) and its renderings (JSON, HTML, JUnit XML, summary);
 //!   it runs nothing and reads no clock: every time in a report is an input.
 //! - [`history`]: the per-state-dir drill history.
+//! - [`shared`]: a drill's run on an `az://` run store (`--run-store`).
 
 pub mod cleanup;
 pub mod history;
 pub mod live;
 pub mod report;
 pub mod scenario;
+pub mod shared;
 pub mod simulated;

@@ -309,6 +309,12 @@ pub trait Inbox: Send + Sync {
     fn refused(&self) -> Result<Vec<Refusal>, InboxError>;
 }
 
+impl std::fmt::Debug for dyn Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Inbox")
+    }
+}
+
 /// The inbox as a directory of the run directory: `<run dir>/inbox/NAME.json`, `done/`,
 /// `refused/` (with `NAME.reason`). Names starting with `.` (a writer's temporary file) and
 /// directories are not requests.

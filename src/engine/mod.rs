@@ -18,6 +18,7 @@
 //!   ready again, and only when its last failure was retryable and its step is not one-shot;
 //!   the re-armed instance gets a fresh retry budget and re-enters with its scratch state.
 
+pub mod artefact;
 pub mod event;
 pub mod inbox;
 pub mod kind;

@@ -441,6 +441,9 @@ pub struct RunOptions {
     /// The driver this process took the run over from (its lease broken), journaled in the
     /// `resumed` event so the audit record says whose run was taken.
     pub took_over_from: Option<String>,
+    /// The run's inbox when it is not `<run dir>/inbox/` (a run in a shared run store keeps it
+    /// beside its journal there: `runstore::BlobInbox`). `None`: the local one.
+    pub inbox: Option<Arc<dyn Inbox>>,
 }
 
 /// The default of [`RunOptions::inbox_poll`].
@@ -457,6 +460,7 @@ impl Default for RunOptions {
             wait_for_people: std::time::Duration::ZERO,
             observer: None,
             took_over_from: None,
+            inbox: None,
         }
     }
 }
@@ -675,9 +679,9 @@ pub async fn drive(
         actions.extend(commit(&mut writer, &mut engine, &resumed, entry_time(&*clock))?);
     }
     // Requests queued while no process drove the run are taken first.
-    let inbox = LocalInbox::for_run(run_dir);
-    let desk =
-        Desk { inbox: &inbox, path: &path, header: &header, observer: options.observer.as_ref() };
+    let local = LocalInbox::for_run(run_dir);
+    let inbox: &dyn Inbox = options.inbox.as_deref().unwrap_or(&local);
+    let desk = Desk { inbox, path: &path, header: &header, observer: options.observer.as_ref() };
     actions.extend(desk.take(&mut writer, &mut engine, entry_time(&*clock))?.0);
     let poll = options.inbox_poll.max(std::time::Duration::from_millis(10));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
@@ -1101,16 +1105,25 @@ pub fn drain_inbox(
     registry: &Registry,
     now: impl Into<EntryTime>,
 ) -> Result<Vec<Settled>, RunError> {
+    drain_inbox_with(run_dir, registry, now, &LocalInbox::for_run(run_dir))
+}
+
+/// [`drain_inbox`] of `inbox` (a shared run store's, beside the journal there).
+pub fn drain_inbox_with(
+    run_dir: &Path,
+    registry: &Registry,
+    now: impl Into<EntryTime>,
+    inbox: &dyn Inbox,
+) -> Result<Vec<Settled>, RunError> {
     let now: EntryTime = now.into();
     let run_id = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let inbox = LocalInbox::for_run(run_dir);
     if inbox.list().map(|l| l.is_empty()).unwrap_or(true) {
         return Ok(Vec::new());
     }
     let _lock = RunLock::acquire(run_dir, &run_id, now.time)?;
     let path = run_dir.join(journal::JOURNAL_FILE);
     let (mut writer, Replayed { mut engine, header, .. }) = super::replay::open(&path, registry)?;
-    let desk = Desk { inbox: &inbox, path: &path, header: &header, observer: None };
+    let desk = Desk { inbox, path: &path, header: &header, observer: None };
     Ok(desk.take(&mut writer, &mut engine, now)?.1)
 }
 

@@ -18,6 +18,11 @@
 pub mod blob;
 pub mod credential;
 pub mod remote;
+// Lane remote: the inbox and the artefacts beside the journal, and the blocking blob view
+// they share.
+pub mod artefacts;
+pub mod inbox;
+mod sync_blobs;
 
 use crate::error::{Exit, UserError};
 use std::fmt;

@@ -261,16 +261,55 @@ async fn draft(ctx: StepContext) -> Result<StepOutcome, StepOutcome> {
         .await
         .map_err(|e| StepOutcome::fail(e, true))?;
     }
-    ctx.progress(1, 1, format!("support request for {} drafted: {}", item.name, md_path.display()));
-    if let Some(p) = ctx.services.get::<super::services::PrompterHandle>() {
-        p.0.notice(format!("support request for {} drafted: {}", item.name, md_path.display()));
+    // A run kept in a shared run store: a copy beside its journal, for the team.
+    let mut copies = Vec::new();
+    if let Some(store) = ctx.services.get::<crate::engine::artefact::Artefacts>() {
+        for (name, bytes) in
+            [(format!("{stem}.md"), md.as_bytes()), (format!("{stem}.json"), pretty.as_bytes())]
+        {
+            let rel = format!("support/{name}");
+            let at = store.0.store(rel, bytes.to_vec()).await.map_err(|e| {
+                StepOutcome::fail(
+                    format!("cannot store the support request beside the run: {e}"),
+                    true,
+                )
+            })?;
+            ctx.record_effect(Effect {
+                method: "write-blob".into(),
+                resource: at.clone(),
+                status: None,
+                request_id: None,
+                correlation_id: None,
+            })
+            .await
+            .map_err(|e| StepOutcome::fail(e, true))?;
+            copies.push(at);
+        }
     }
-    Ok(recovery::outputs(vec![
+    let shared = copies.first().map(|c| format!(" (shared copy: {c})")).unwrap_or_default();
+    ctx.progress(
+        1,
+        1,
+        format!("support request for {} drafted: {}{shared}", item.name, md_path.display()),
+    );
+    if let Some(p) = ctx.services.get::<super::services::PrompterHandle>() {
+        p.0.notice(format!(
+            "support request for {} drafted: {}{shared}",
+            item.name,
+            md_path.display()
+        ));
+    }
+    let mut outputs = vec![
         ("markdown_path", json!(md_path.display().to_string())),
         ("json_path", json!(json_path.display().to_string())),
         ("title", json!(SUMMARY)),
         ("description", context["description"].clone()),
-    ]))
+    ];
+    if let [md_copy, json_copy] = copies.as_slice() {
+        outputs.push(("markdown_copy", json!(md_copy)));
+        outputs.push(("json_copy", json!(json_copy)));
+    }
+    Ok(recovery::outputs(outputs))
 }
 
 #[derive(Debug, Clone, Copy)]

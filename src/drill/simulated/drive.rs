@@ -272,8 +272,11 @@ async fn run_runbook(
             .with_source(anyhow::anyhow!("{e}"))
     })?;
     let registry = crate::steps::registry();
+    // On an az:// run store the run is created in its local working copy, then published: the
+    // journal blob is its record (leased by this process until the drill ends).
+    let store = opts.run_store.as_ref().map(|r| &r.store);
     let run_dir = runner::create_run(
-        &opts.state_dir,
+        &crate::drill::shared::runs_root(&opts.state_dir, store),
         &plan,
         &opts.run_id,
         runner::entry_time(&*d.clock),
@@ -288,6 +291,20 @@ async fn run_runbook(
     services.insert(d.client.clone());
     services.insert(backup.store.clone());
     services.insert(Arc::new(RunDir(run_dir.clone())));
+    let shared = match store {
+        Some(s) => Some(
+            crate::drill::shared::publish(
+                s,
+                &opts.run_id,
+                &run_dir,
+                SystemClock.now(),
+                &mut services,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let inbox = shared.as_ref().map(|s| s.inbox.clone());
     let run = Run { dir: run_dir, registry, services: Arc::new(services) };
 
     phase(opts, "running the region-outage runbook");
@@ -313,6 +330,7 @@ async fn run_runbook(
             wait_until: Some(d.clock.now()),
             secret_params: secret_params.clone(),
             observer: opts.observer.clone(),
+            inbox: inbox.clone(),
             ..RunOptions::default()
         };
         let deadline = crashes.deadline(progress);
@@ -358,6 +376,14 @@ async fn run_runbook(
     };
     let checked = end.checked;
     drop(codes);
+    // The run's lease is released here (the drill reads the run from its local copy after);
+    // what its journal's appends cost goes to the caller.
+    if let (Some(s), Some(r)) = (&shared, &opts.run_store) {
+        use std::sync::atomic::Ordering::Relaxed;
+        r.stats.batches.fetch_add(s.held.stats.batches.load(Relaxed), Relaxed);
+        r.stats.requests.fetch_add(s.held.stats.requests.load(Relaxed), Relaxed);
+    }
+    drop(shared);
     Ok(Ran { run, outcome, checked, interruptions: crashes.count, answers })
 }
 

@@ -177,6 +177,23 @@ pub struct SimDrillOptions {
     /// ([`seed_from_backup`]), which the runbook restores (from a byte-for-byte copy in the
     /// drill's own store). `None`: the drill backs its tenant up itself.
     pub backup: Option<Arc<from_backup::OrgSnapshot>>,
+    /// `--run-store az://...`: the run's journal (its record), inbox and support drafts go to
+    /// this run store, its local working copy under the state directory's `remote/`.
+    pub run_store: Option<RunStoreDrill>,
+}
+
+/// The run store of a drill's run, and what its journal's appends cost (filled as it runs: the
+/// benchmark's round trips per batch).
+#[derive(Debug, Clone)]
+pub struct RunStoreDrill {
+    pub store: crate::runstore::BlobStore,
+    pub stats: Arc<crate::runstore::remote::AppendStats>,
+}
+
+impl RunStoreDrill {
+    pub fn new(store: crate::runstore::BlobStore) -> RunStoreDrill {
+        RunStoreDrill { store, stats: Arc::default() }
+    }
 }
 
 impl std::fmt::Debug for SimDrillOptions {

@@ -38,6 +38,7 @@ async fn drill(faults: &str, run_id: &str) -> lifeboat::drill::report::DrillRepo
         actor: simulated::drill_actor(),
         observer: None,
         backup: None,
+        run_store: None,
     };
     let outcome = simulated::run_on(&opts, &sim).await.expect("the drill runs");
     sim.shutdown().await.unwrap();

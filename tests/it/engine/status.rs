@@ -187,7 +187,7 @@ fn status_reads_by_connector_and_takes_labels_as_input() {
     // The same as JSON, against the schema.
     let doc = r.json("L1");
     assert_valid(&v, &doc);
-    assert_eq!(doc["schema_version"], "1.0");
+    assert_eq!(doc["schema_version"], "1.1");
     assert_eq!(
         (doc["run"].as_str(), doc["runbook"].as_str(), doc["state"].as_str()),
         (Some("L1"), Some("labels"), Some("paused"))

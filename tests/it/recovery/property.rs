@@ -213,6 +213,7 @@ async fn one_tenant(seed: u64, http: &reqwest::Client) -> (Vec<String>, Figures)
         actor: simulated::drill_actor(),
         observer: None,
         backup: None,
+        run_store: None,
     };
     let outcome = simulated::run_on(&opts, &sim).await.expect("the drill runs");
     let mut diffs = Vec::new();

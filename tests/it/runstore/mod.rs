@@ -4,8 +4,11 @@
 //! is checked (a store in the failed region is refused); `faults`: the Blob client behind a
 //! proxy that drops and delays requests.
 
+mod approve;
+mod drill;
 mod driver;
 mod faults;
+mod inbox;
 mod placement;
 mod primitives;
 
