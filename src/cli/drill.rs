@@ -82,6 +82,11 @@ pub struct DrillArgs {
     #[arg(long, requires_all = ["connector", "drill_region"], conflicts_with_all = ["tenant", "region", "runbook", "notify"])]
     pub live: bool,
 
+    /// Live: where the drill's run store may live (checked against the production connector's
+    /// region, the region the drill plays failed, as `run` checks the failed region)
+    #[command(flatten)]
+    pub placement: super::placement::PlacementArgs,
+
     /// Live: the production connector's resource ID (never written to)
     #[arg(long, value_name = "ID", requires = "live")]
     pub connector: Option<String>,
@@ -239,6 +244,15 @@ pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
             .with_hint("choose another --run-id, or omit it")
             .into());
     }
+    if !a.live
+        && (a.placement.allow_store_in_failed_region || !a.placement.store_location.is_empty())
+    {
+        return Err(UserError::usage(
+            "--allow-store-in-failed-region and --store-location apply to a live drill only",
+        )
+        .with_hint("a simulated drill's failed region is simulated: its stores are not checked against it; drop the flag, or add --live")
+        .into());
+    }
     let report_dir =
         a.report_dir.clone().unwrap_or_else(|| history::drills_dir(&state_dir).join(&run_id));
     let mut notified = None;
@@ -255,7 +269,18 @@ pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
             rpo_target: a.rpo_target,
         }
         .validate()?;
-        let opts = opts.with_run_store(run_store.clone());
+        let mut opts = opts.with_run_store(run_store.clone());
+        let env: std::collections::HashMap<String, String> = std::env::vars().collect();
+        opts.stores = crate::steps::store_placement::StoreCheck {
+            stores: g
+                .run_store_url()?
+                .as_ref()
+                .and_then(|u| super::placement::run_store(u, &env))
+                .into_iter()
+                .collect(),
+            given: a.placement.store_location.clone(),
+            force: a.placement.allow_store_in_failed_region,
+        };
         let outcome = live::execute_live(&opts, g.connect()?.client, &state_dir, &run_id).await?;
         live_run = outcome.run_dir;
         outcome.report

@@ -97,16 +97,39 @@ async fn the_live_drills_run_is_recorded_on_the_run_store() {
     let code = tmp.path().join("code");
     std::fs::write(&code, sim.mint_code()).unwrap();
     let prod = "/subscriptions/00000000-0000-4000-8000-0000000000a1/resourceGroups/rg-devsec-weu/providers/Microsoft.Security/securityConnectors/ado-weu";
-    let mut c = crate::support::cli::lifeboat();
-    c.env("LIFEBOAT_STATE_DIR", tmp.path().join("a"))
-        .env("LIFEBOAT_RUN_STORE", &url)
-        .args(["--arm-endpoint", sim.url(), "--auth", "none", "drill", "--live"])
-        .args(["--connector", prod, "--drill-region", "northeurope", "--run-id", "live1"])
-        .arg("--authorization-code-file")
-        .arg(&code);
-    for (k, v) in azurite_env(&endpoint) {
-        c.env(k, v);
-    }
+    let drill = |run_id: &str| {
+        let mut c = crate::support::cli::lifeboat();
+        c.env("LIFEBOAT_STATE_DIR", tmp.path().join("a"))
+            .env("LIFEBOAT_RUN_STORE", &url)
+            .args(["--arm-endpoint", sim.url(), "--auth", "none", "drill", "--live"])
+            .args(["--connector", prod, "--drill-region", "northeurope", "--run-id", run_id])
+            .arg("--authorization-code-file")
+            .arg(&code);
+        for (k, v) in azurite_env(&endpoint) {
+            c.env(k, v);
+        }
+        c
+    };
+    // The run store's account in the production connector's region (the region the drill plays
+    // failed): refused before anything is written, as `run` refuses it.
+    let place = |location: &str| {
+        let a: lifeboat::sim::storage::StorageAccount = serde_json::from_value(serde_json::json!({
+            "subscription": "00000000-0000-4000-8000-0000000000a1", "resourceGroup": "rg-devsec-weu",
+            "name": "devstoreaccount1", "location": location, "sku": "Standard_RAGRS"}))
+        .unwrap();
+        sim.cloud().storage_accounts.insert(a.name.clone(), a);
+    };
+    place("westeurope");
+    let mut c = drill("live0");
+    let out = tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap();
+    let t = crate::support::cli::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("devstoreaccount1") && t.contains("westeurope"), "{t}");
+    assert!(t.contains("--allow-store-in-failed-region"), "{t}");
+    assert!(store.list("runs/").await.unwrap().is_empty(), "nothing written to the run store");
+    assert!(!tmp.path().join("a/drills/live0").exists(), "no drill directory");
+    place("uksouth");
+    let mut c = drill("live1");
     let out = tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap();
     let t = crate::support::cli::text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");

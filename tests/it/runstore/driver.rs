@@ -368,3 +368,30 @@ async fn status_watch_follows_a_remote_run_from_another_machine() {
     // The watcher's copy is the record, byte for byte.
     assert_eq!(local_journal(&w, "c", "w1"), w.journal("w1").await);
 }
+
+/// `--sign-key` on a run store: the signature entry is part of the record on Blob (the batch
+/// goes through the same lease-fenced append), so `audit verify` of the blob, on another
+/// machine, authenticates the whole run with the public key.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_run_is_signed_on_the_run_store() {
+    let Some(endpoint) = azurite() else { return };
+    let w = World::new(endpoint, 2, 0).await;
+    let keys = w.state("keys");
+    let out = w.cmd("a").args(["audit", "keygen", "--out"]).arg(&keys).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out =
+        w.run("a", "sg").arg("--sign-key").arg(keys.join("lifeboat-audit.key")).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let record = w.journal("sg").await;
+    let last = record.split(|b| *b == b'\n').filter(|l| !l.is_empty()).last().unwrap();
+    let last: Value = serde_json::from_slice(last).unwrap();
+    assert_eq!(last["kind"], "signature", "the record on Blob ends with the signature");
+    let out = w
+        .cmd("b")
+        .args(["audit", "verify", "sg", "--public-key"])
+        .arg(keys.join("lifeboat-audit.pub"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("signature: valid, by the given key"), "{}", text(&out));
+}
