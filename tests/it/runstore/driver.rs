@@ -383,7 +383,7 @@ async fn a_signed_run_is_signed_on_the_run_store() {
         w.run("a", "sg").arg("--sign-key").arg(keys.join("lifeboat-audit.key")).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let record = w.journal("sg").await;
-    let last = record.split(|b| *b == b'\n').filter(|l| !l.is_empty()).last().unwrap();
+    let last = record.split(|b| *b == b'\n').rfind(|l| !l.is_empty()).unwrap();
     let last: Value = serde_json::from_slice(last).unwrap();
     assert_eq!(last["kind"], "signature", "the record on Blob ends with the signature");
     let out = w
