@@ -542,6 +542,28 @@ pub fn recorded_in(entries: &[crate::journal::Entry], id: &str) -> Option<u64> {
         .map(|e| e.seq)
 }
 
+/// The settling contract every [`Inbox`] keeps, for their unit tests: `name` is a pending valid
+/// request and `junk.json` a pending file that is not valid JSON; after settling them (the
+/// request done, the junk refused), each one's state, the refusals and the unknown name read
+/// back as settled.
+#[cfg(test)]
+pub(crate) fn assert_settles(inbox: &dyn Inbox, name: &str) {
+    inbox.settle(name, Settle::Done).unwrap();
+    inbox.settle("junk.json", Settle::Refused("is not valid JSON")).unwrap();
+    assert_eq!(inbox.state(name).unwrap(), RequestState::Done);
+    assert_eq!(
+        inbox.state("junk.json").unwrap(),
+        RequestState::Refused("is not valid JSON".into())
+    );
+    assert_eq!(inbox.state("nope.json").unwrap(), RequestState::Unknown);
+    let refused = inbox.refused().unwrap();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(
+        (refused[0].name.as_str(), refused[0].reason.as_str()),
+        ("junk.json", "is not valid JSON")
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -625,20 +647,7 @@ mod tests {
         let mine = listed.iter().find(|p| p.name == name).unwrap();
         assert_eq!(mine.request.as_ref().unwrap(), &a);
         assert_eq!(inbox.state(&name).unwrap(), RequestState::Pending);
-        inbox.settle("junk.json", Settle::Refused("is not valid JSON")).unwrap();
-        inbox.settle(&name, Settle::Done).unwrap();
-        assert_eq!(inbox.state(&name).unwrap(), RequestState::Done);
-        assert_eq!(
-            inbox.state("junk.json").unwrap(),
-            RequestState::Refused("is not valid JSON".into())
-        );
-        assert_eq!(inbox.state("nope.json").unwrap(), RequestState::Unknown);
-        let refused = inbox.refused().unwrap();
-        assert_eq!(refused.len(), 1);
-        assert_eq!(
-            (refused[0].name.as_str(), refused[0].reason.as_str()),
-            ("junk.json", "is not valid JSON")
-        );
+        assert_settles(&inbox, &name);
         assert!(inbox.list().unwrap().is_empty());
     }
 }

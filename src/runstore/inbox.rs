@@ -479,20 +479,7 @@ mod tests {
         assert!(note.request.as_ref().unwrap_err().contains("not a request file"));
         assert_eq!(inbox.state(&name).unwrap(), RequestState::Pending);
 
-        inbox.settle(&name, Settle::Done).unwrap();
-        inbox.settle("junk.json", Settle::Refused("is not valid JSON")).unwrap();
-        assert_eq!(inbox.state(&name).unwrap(), RequestState::Done);
-        assert_eq!(
-            inbox.state("junk.json").unwrap(),
-            RequestState::Refused("is not valid JSON".into())
-        );
-        assert_eq!(inbox.state("nope.json").unwrap(), RequestState::Unknown);
-        let refused = inbox.refused().unwrap();
-        assert_eq!(refused.len(), 1);
-        assert_eq!(
-            (refused[0].name.as_str(), refused[0].reason.as_str()),
-            ("junk.json", "is not valid JSON")
-        );
+        crate::engine::inbox::assert_settles(&inbox, &name);
         let left: Vec<String> = inbox.list().unwrap().into_iter().map(|p| p.name).collect();
         assert_eq!(left, vec!["note.txt".to_string()]);
         assert!(blobs.names().contains(&format!("team/runs/r1/inbox/done/{name}")));

@@ -263,15 +263,7 @@ impl Seeder<'_> {
             created_at: self.at(text(body, "/systemData/createdAt")),
             modified_at: self.at(text(body, "/systemData/lastModifiedAt")),
             devops: None,
-            extra: body
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .filter(|(k, _)| !GENERATED_TOP.contains(&k.as_str()))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            extra: without(body.as_object(), GENERATED_TOP),
         };
         if self.cloud.connectors.insert(key, connector).is_some() {
             return Err(self.bad(id, "the snapshot holds this connector twice"));
@@ -280,16 +272,8 @@ impl Seeder<'_> {
     }
 
     fn configuration(&mut self, key: &str, body: &Value) -> Result<(), UserError> {
-        let properties: Map<String, Value> = body
-            .get("properties")
-            .and_then(Value::as_object)
-            .map(|p| {
-                p.iter()
-                    .filter(|(k, _)| !GENERATED_CONFIG.contains(&k.as_str()))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let properties: Map<String, Value> =
+            without(body.get("properties").and_then(Value::as_object), GENERATED_CONFIG);
         let devops = DevOps {
             properties: Value::Object(properties),
             provisioning_state: text(body, "/properties/provisioningState")
@@ -301,15 +285,7 @@ impl Seeder<'_> {
             authorized: true,
             visible: Vec::new(),
             settings: BTreeMap::new(),
-            extra: body
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .filter(|(k, _)| !GENERATED_TOP.contains(&k.as_str()))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            extra: without(body.as_object(), GENERATED_TOP),
             documents: BTreeMap::new(),
         };
         if let Some(c) = self.cloud.connectors.get_mut(key) {
@@ -519,6 +495,20 @@ pub fn regions(cloud: &Cloud) -> BTreeMap<String, usize> {
         *out.entry(c.region()).or_insert(0) += 1;
     }
     out
+}
+
+/// The fields of `object` but those the service generates (`generated`), which the seeded
+/// simulator makes up itself; nothing when there is no object.
+fn without<C: FromIterator<(String, Value)>>(
+    object: Option<&Map<String, Value>>,
+    generated: &[&str],
+) -> C {
+    object
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !generated.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 #[cfg(test)]

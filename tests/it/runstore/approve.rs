@@ -7,13 +7,11 @@
 //! exactly once (with the request id), no step succeeded twice, the chain verifies and the
 //! inbox holds the request in `done/`.
 
-use super::{azurite, azurite_env, fresh_store};
+use super::{azurite, World};
 use lifeboat::journal;
-use lifeboat::runstore::remote::journal_blob;
-use lifeboat::runstore::BlobStore;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// A gate beside a chain of slow steps; `after` needs both.
@@ -33,46 +31,7 @@ fn runbook(steps: usize, sleep_ms: u64) -> String {
     s
 }
 
-struct World {
-    tmp: tempfile::TempDir,
-    endpoint: String,
-    store: BlobStore,
-    url: String,
-}
-
 impl World {
-    fn state(&self, name: &str) -> PathBuf {
-        self.tmp.path().join(name)
-    }
-
-    /// The binary as a process with its own state directory, on the run store.
-    fn cmd(&self, state: &str) -> Command {
-        let mut c = crate::support::cli::lifeboat();
-        c.env("LIFEBOAT_STATE_DIR", self.state(state))
-            .env("LIFEBOAT_TEST_STEPS", "1")
-            .env("LIFEBOAT_RUN_STORE_LEASE", "15s")
-            .env("LIFEBOAT_RUN_STORE", &self.url);
-        for (k, v) in azurite_env(&self.endpoint) {
-            c.env(k, v);
-        }
-        c
-    }
-
-    fn run(&self, state: &str, run_id: &str) -> Command {
-        let mut c = self.cmd(state);
-        c.arg("run")
-            .arg(self.tmp.path().join("rb.yaml"))
-            .arg("--set")
-            .arg(format!("fx={}", self.tmp.path().join(format!("fx-{run_id}")).display()))
-            .args(["--run-id", run_id]);
-        c
-    }
-
-    async fn record(&self, run_id: &str) -> Vec<u8> {
-        let got = self.store.get(&journal_blob(run_id)).await.expect("read the journal blob");
-        got.map(|(b, _)| b.to_vec()).unwrap_or_default()
-    }
-
     /// Waits (a liveness bound, not a timing assertion) until the record satisfies `done`.
     async fn until(
         &self,
@@ -83,7 +42,7 @@ impl World {
     ) {
         let start = Instant::now();
         loop {
-            if done(&payloads(&self.record(run_id).await)) {
+            if done(&payloads(&self.journal(run_id).await)) {
                 return;
             }
             if let Ok(Some(status)) = child.try_wait() {
@@ -92,12 +51,6 @@ impl World {
             assert!(start.elapsed() < Duration::from_secs(180), "gave up waiting for {what}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-
-    fn status(&self, state: &str, run_id: &str) -> Value {
-        let out = self.cmd(state).args(["status", run_id, "--output", "json"]).output().unwrap();
-        assert!(out.status.success(), "status: {}", text(&out));
-        serde_json::from_slice(&out.stdout).expect("status JSON")
     }
 }
 
@@ -137,11 +90,7 @@ fn step_states(status: &Value) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_third_process_approves_while_the_killed_drivers_run_is_resumed_elsewhere() {
     let Some(endpoint) = azurite() else { return };
-    let store = fresh_store(&endpoint, "team").await;
-    let url = format!("az://{}/team", store.container());
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("rb.yaml"), runbook(6, 400)).unwrap();
-    let w = World { tmp, endpoint, store, url };
+    let w = World::new(endpoint, &runbook(6, 400)).await;
 
     // The reference: the same runbook uninterrupted on the same store; paused at the gate
     // (exit 3), approved by another process while nobody drives (the lease is free: journaled
@@ -170,7 +119,7 @@ async fn a_third_process_approves_while_the_killed_drivers_run_is_resumed_elsewh
     // SAFETY: kill(2) on a child we spawned.
     assert_eq!(unsafe { libc::kill(a.id() as i32, libc::SIGKILL) }, 0);
     let _ = a.wait();
-    let at_kill = w.record("r1").await;
+    let at_kill = w.journal("r1").await;
 
     // Bad input, while the dead driver's lease still holds the run: a step the run does not
     // have, a run the store does not have: exit 2, nothing queued or journaled.
@@ -182,7 +131,7 @@ async fn a_third_process_approves_while_the_killed_drivers_run_is_resumed_elsewh
     assert!(text(&out).contains("does not exist in the run store"), "{}", text(&out));
     assert!(w.store.list("runs/r1/inbox/").await.unwrap().is_empty(), "nothing queued");
     assert!(w.store.list("runs/nosuchrun/").await.unwrap().is_empty(), "nothing written");
-    assert_eq!(w.record("r1").await, at_kill, "nothing journaled");
+    assert_eq!(w.journal("r1").await, at_kill, "nothing journaled");
 
     // The lead approves from a third machine while the dead driver's lease still holds the run:
     // the request is queued in the run's inbox on Blob, and the command waits for a driver.
@@ -200,7 +149,7 @@ async fn a_third_process_approves_while_the_killed_drivers_run_is_resumed_elsewh
         assert!(start.elapsed() < Duration::from_secs(120), "the request was never queued");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert_eq!(w.record("r1").await, at_kill, "queued, not journaled: nobody drives the run");
+    assert_eq!(w.journal("r1").await, at_kill, "queued, not journaled: nobody drives the run");
 
     // B, on another machine, resumes after the lease expired: the inbox first, then the end.
     let mut b = w.cmd("b");
@@ -220,7 +169,7 @@ async fn a_third_process_approves_while_the_killed_drivers_run_is_resumed_elsewh
     assert_eq!(st["run_store"]["journal"], format!("{}/runs/r1/journal.jsonl", w.url));
     assert_eq!(st["run_store"]["inbox"], format!("{}/runs/r1/inbox/", w.url));
     assert_eq!(st["pending_requests"], serde_json::json!([]));
-    let record = w.record("r1").await;
+    let record = w.journal("r1").await;
     assert!(record.starts_with(&at_kill), "nothing the killed driver recorded was lost");
     let p = payloads(&record);
     let approvals = of_event(&p, "approved");

@@ -7,13 +7,12 @@
 //! - bad input: missing container, no credential, a lease held by a live driver (exit 4), a
 //!   malformed remote journal (exit 2 naming the line): nothing written.
 
-use super::{azurite, azurite_env, fresh_store};
+use super::{azurite, World};
 use lifeboat::journal;
 use lifeboat::runstore::remote::journal_blob;
-use lifeboat::runstore::BlobStore;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Child, Command, Output};
+use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
 /// Sequential steps slow enough to stop a driver between them.
@@ -30,58 +29,7 @@ fn runbook(steps: usize, sleep_ms: u64) -> String {
     s
 }
 
-struct World {
-    tmp: tempfile::TempDir,
-    endpoint: String,
-    store: BlobStore,
-    url: String,
-}
-
 impl World {
-    async fn new(endpoint: String, steps: usize, sleep_ms: u64) -> World {
-        let store = fresh_store(&endpoint, "team").await;
-        let url = format!("az://{}/team", store.container());
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::write(tmp.path().join("rb.yaml"), runbook(steps, sleep_ms)).unwrap();
-        World { tmp, endpoint, store, url }
-    }
-
-    fn state(&self, name: &str) -> std::path::PathBuf {
-        self.tmp.path().join(name)
-    }
-
-    /// The binary for a process with its own state directory, on the run store.
-    fn cmd(&self, state: &str) -> Command {
-        let mut c = crate::support::cli::lifeboat();
-        c.env("LIFEBOAT_STATE_DIR", self.state(state))
-            .env("LIFEBOAT_TEST_STEPS", "1")
-            .env("LIFEBOAT_RUN_STORE_LEASE", "15s")
-            .env("LIFEBOAT_RUN_STORE", &self.url);
-        for (k, v) in azurite_env(&self.endpoint) {
-            c.env(k, v);
-        }
-        c
-    }
-
-    fn run(&self, state: &str, run_id: &str) -> Command {
-        let mut c = self.cmd(state);
-        c.arg("run")
-            .arg(self.tmp.path().join("rb.yaml"))
-            .arg("--set")
-            .arg(format!("fx={}", self.tmp.path().join(format!("fx-{state}")).display()))
-            .args(["--run-id", run_id]);
-        c
-    }
-
-    async fn journal(&self, run_id: &str) -> Vec<u8> {
-        self.store
-            .get(&journal_blob(run_id))
-            .await
-            .unwrap()
-            .map(|(b, _)| b.to_vec())
-            .unwrap_or_default()
-    }
-
     /// Waits until the record holds at least `lines` entries (the driver is mid-run).
     async fn wait_for_lines(&self, run_id: &str, lines: usize, child: &mut Child) {
         let start = Instant::now();
@@ -99,12 +47,6 @@ impl World {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-
-    fn status(&self, state: &str, run_id: &str) -> Value {
-        let out = self.cmd(state).args(["status", run_id, "--output", "json"]).output().unwrap();
-        assert!(out.status.success(), "status: {}", text(&out));
-        serde_json::from_slice(&out.stdout).unwrap()
     }
 }
 
@@ -165,7 +107,7 @@ fn local_journal(world: &World, state: &str, run_id: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_mid_run_then_resume_elsewhere_after_the_lease_expired() {
     let Some(endpoint) = azurite() else { return };
-    let w = World::new(endpoint, 8, 300).await;
+    let w = World::new(endpoint, &runbook(8, 300)).await;
     // The reference: the same runbook, uninterrupted, on the same store.
     let out = w.run("ref", "reference").env("LIFEBOAT_RUN_STORE_STATS", "1").output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
@@ -231,7 +173,7 @@ async fn sigkill_mid_run_then_resume_elsewhere_after_the_lease_expired() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_paused_driver_is_fenced_after_a_takeover() {
     let Some(endpoint) = azurite() else { return };
-    let w = World::new(endpoint, 6, 1500).await;
+    let w = World::new(endpoint, &runbook(6, 1500)).await;
     let mut a = w
         .run("a", "f1")
         .stdout(std::process::Stdio::piped())
@@ -283,7 +225,7 @@ async fn a_paused_driver_is_fenced_after_a_takeover() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_on_the_run_store() {
     let Some(endpoint) = azurite() else { return };
-    let w = World::new(endpoint, 4, 1000).await;
+    let w = World::new(endpoint, &runbook(4, 1000)).await;
     // A container that does not exist: exit 2, named, with how to create it.
     let mut c = w.cmd("x");
     c.args(["runs", "list"]).env("LIFEBOAT_RUN_STORE", "az://no-such-container-here/p");
@@ -354,7 +296,7 @@ async fn bad_input_on_the_run_store() {
 #[tokio::test(flavor = "multi_thread")]
 async fn status_watch_follows_a_remote_run_from_another_machine() {
     let Some(endpoint) = azurite() else { return };
-    let w = World::new(endpoint, 4, 400).await;
+    let w = World::new(endpoint, &runbook(4, 400)).await;
     let mut a = w.run("a", "w1").stdout(std::process::Stdio::null()).spawn().unwrap();
     w.wait_for_lines("w1", 3, &mut a).await;
     let out = w.cmd("c").args(["status", "w1", "--watch", "--interval", "100ms"]).output().unwrap();
@@ -375,7 +317,7 @@ async fn status_watch_follows_a_remote_run_from_another_machine() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signed_run_is_signed_on_the_run_store() {
     let Some(endpoint) = azurite() else { return };
-    let w = World::new(endpoint, 2, 0).await;
+    let w = World::new(endpoint, &runbook(2, 0)).await;
     let keys = w.state("keys");
     let out = w.cmd("a").args(["audit", "keygen", "--out"]).arg(&keys).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));

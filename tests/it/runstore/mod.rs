@@ -59,3 +59,68 @@ pub async fn fresh_store(endpoint: &str, prefix: &str) -> BlobStore {
     store.create_container().await.expect("create the container");
     store
 }
+
+/// Processes on one `az://` run store (Azurite), each with its own state directory (as on
+/// another machine), driving the runbook `rb.yaml` written into `tmp` (the `test.*` step kinds).
+pub struct World {
+    pub tmp: tempfile::TempDir,
+    pub endpoint: String,
+    pub store: BlobStore,
+    pub url: String,
+}
+
+impl World {
+    /// A fresh container with the prefix `team`, and `runbook` as `rb.yaml`.
+    pub async fn new(endpoint: String, runbook: &str) -> World {
+        let store = fresh_store(&endpoint, "team").await;
+        let url = format!("az://{}/team", store.container());
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("rb.yaml"), runbook).unwrap();
+        World { tmp, endpoint, store, url }
+    }
+
+    pub fn state(&self, name: &str) -> std::path::PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    /// The binary as a process with its own state directory, on the run store (15 s leases).
+    pub fn cmd(&self, state: &str) -> std::process::Command {
+        let mut c = crate::support::cli::lifeboat();
+        c.env("LIFEBOAT_STATE_DIR", self.state(state))
+            .env("LIFEBOAT_TEST_STEPS", "1")
+            .env("LIFEBOAT_RUN_STORE_LEASE", "15s")
+            .env("LIFEBOAT_RUN_STORE", &self.url);
+        for (k, v) in azurite_env(&self.endpoint) {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// `run rb.yaml` as `run_id`, its effects in `fx-<run_id>`.
+    pub fn run(&self, state: &str, run_id: &str) -> std::process::Command {
+        let mut c = self.cmd(state);
+        c.arg("run")
+            .arg(self.tmp.path().join("rb.yaml"))
+            .arg("--set")
+            .arg(format!("fx={}", self.tmp.path().join(format!("fx-{run_id}")).display()))
+            .args(["--run-id", run_id]);
+        c
+    }
+
+    /// The run's record: its journal blob (empty when there is none).
+    pub async fn journal(&self, run_id: &str) -> Vec<u8> {
+        let got = self
+            .store
+            .get(&lifeboat::runstore::remote::journal_blob(run_id))
+            .await
+            .expect("read the journal blob");
+        got.map(|(b, _)| b.to_vec()).unwrap_or_default()
+    }
+
+    /// `status RUN --output json` from the state directory `state`.
+    pub fn status(&self, state: &str, run_id: &str) -> serde_json::Value {
+        let out = self.cmd(state).args(["status", run_id, "--output", "json"]).output().unwrap();
+        assert!(out.status.success(), "status: {}", crate::support::cli::text(&out));
+        serde_json::from_slice(&out.stdout).expect("status JSON")
+    }
+}
