@@ -18,7 +18,7 @@
 //! service, still answers. A name is globally unique, as in Azure; lookups are
 //! case-insensitive.
 
-use super::model::{normalize_region, Cloud};
+use super::model::normalize_region;
 use super::server::{ArmError, ArmResult, Ctx, Reply};
 use super::versions::Family;
 use serde::{Deserialize, Serialize};
@@ -195,25 +195,13 @@ fn only_get(ctx: &Ctx) -> Result<(), ArmError> {
     Ok(())
 }
 
-fn subscription_known(cloud: &Cloud, sub: &str) -> Result<(), ArmError> {
-    if cloud.subscriptions.iter().any(|s| s.eq_ignore_ascii_case(sub)) {
-        Ok(())
-    } else {
-        Err(ArmError::new(
-            404,
-            "SubscriptionNotFound",
-            format!("The subscription '{sub}' could not be found."),
-        ))
-    }
-}
-
 /// `GET .../resourceGroups/{g}/providers/Microsoft.Storage/storageAccounts/{name}`.
 pub fn get(ctx: &Ctx) -> ArmResult {
     only_get(ctx)?;
     let (sub, rg, name) = (&ctx.segs[1], &ctx.segs[3], &ctx.segs[7]);
     let account = {
         let cloud = ctx.shared.cloud();
-        subscription_known(&cloud, sub)?;
+        super::arm::subscription_check(&cloud, sub)?;
         cloud
             .storage_accounts
             .get(&name.to_ascii_lowercase())
@@ -253,7 +241,7 @@ pub fn list(ctx: &Ctx) -> ArmResult {
     let sub = &ctx.segs[1];
     let items: Vec<StorageAccount> = {
         let cloud = ctx.shared.cloud();
-        subscription_known(&cloud, sub)?;
+        super::arm::subscription_check(&cloud, sub)?;
         cloud
             .storage_accounts
             .values()

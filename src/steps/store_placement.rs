@@ -175,20 +175,27 @@ fn text(v: &Value, pointer: &str) -> Option<String> {
     v.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string)
 }
 
+impl Located {
+    /// `store` before anything is known of its account; `unreadable`: why nothing will be.
+    fn unknown(store: &StoreAccount, unreadable: Option<String>) -> Located {
+        Located {
+            role: store.role,
+            store: store.url.clone(),
+            account: store.account.clone(),
+            id: None,
+            location: None,
+            source: "unknown".into(),
+            sku: None,
+            kind: None,
+            secondary_location: None,
+            unreadable,
+        }
+    }
+}
+
 /// Finds `store`'s account with `client` (see the module doc). Reads only.
 pub async fn locate(client: &ArmClient, store: &StoreAccount) -> Located {
-    let mut found = Located {
-        role: store.role,
-        store: store.url.clone(),
-        account: store.account.clone(),
-        id: None,
-        location: None,
-        source: "unknown".into(),
-        sku: None,
-        kind: None,
-        secondary_location: None,
-        unreadable: None,
-    };
+    let mut found = Located::unknown(store, None);
     if store.account.is_empty() {
         found.unreadable =
             Some("the command names no storage account (set AZURE_STORAGE_ACCOUNT_NAME)".into());
@@ -364,18 +371,7 @@ pub async fn check(
         }
         let l = match client {
             Some(c) => locate(c, store).await,
-            None => Located {
-                role: store.role,
-                store: store.url.clone(),
-                account: store.account.clone(),
-                id: None,
-                location: None,
-                source: "unknown".into(),
-                sku: None,
-                kind: None,
-                secondary_location: None,
-                unreadable: Some("this command has no Azure connection".into()),
-            },
+            None => Located::unknown(store, Some("this command has no Azure connection".into())),
         };
         located.push(l);
     }

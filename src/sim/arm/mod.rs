@@ -214,7 +214,7 @@ fn outage_check(ctx: &Ctx, region: &str) -> Result<(), ArmError> {
     Ok(())
 }
 
-fn subscription_check(cloud: &Cloud, sub: &str) -> Result<(), ArmError> {
+pub(crate) fn subscription_check(cloud: &Cloud, sub: &str) -> Result<(), ArmError> {
     if cloud.subscriptions.iter().any(|s| s.eq_ignore_ascii_case(sub)) {
         Ok(())
     } else {
