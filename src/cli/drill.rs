@@ -227,7 +227,8 @@ pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
         None => runner::new_run_id(SystemClock.now()),
     };
     // `--run-store az://...`: the drill's run is recorded there (its container checked first).
-    let run_store = g.run_home().await?.remote;
+    let home = g.run_home().await?;
+    let run_store = home.remote.clone();
     let in_store = match &run_store {
         Some(store) => store
             .properties(&crate::runstore::remote::journal_blob(&run_id))
@@ -272,8 +273,8 @@ pub async fn execute(a: DrillArgs, g: &Globals) -> anyhow::Result<Exit> {
         let mut opts = opts.with_run_store(run_store.clone());
         let env: std::collections::HashMap<String, String> = std::env::vars().collect();
         opts.stores = crate::steps::store_placement::StoreCheck {
-            stores: g
-                .run_store_url()?
+            stores: home
+                .url
                 .as_ref()
                 .and_then(|u| super::placement::run_store(u, &env))
                 .into_iter()

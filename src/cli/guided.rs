@@ -591,25 +591,17 @@ impl Follower {
                     );
                 }
             }
-            Event::StepAwaitingApproval { step, branch, .. } => {
+            Event::StepAwaitingApproval { step, branch, .. }
+            | Event::StepAwaitingAttestation { step, branch, .. } => {
                 let key = (step.clone(), *branch);
                 self.forget(&key, ui);
                 let name = self.name(step, *branch);
-                ui.event(
-                    at,
-                    &name,
-                    &format!("{} waits for your approval", console::style("⏸").yellow()),
-                );
-            }
-            Event::StepAwaitingAttestation { step, branch, .. } => {
-                let key = (step.clone(), *branch);
-                self.forget(&key, ui);
-                let name = self.name(step, *branch);
-                ui.event(
-                    at,
-                    &name,
-                    &format!("{} waits for a person (manual task)", console::style("⏸").yellow()),
-                );
+                let what = if matches!(event, Event::StepAwaitingApproval { .. }) {
+                    "waits for your approval"
+                } else {
+                    "waits for a person (manual task)"
+                };
+                ui.event(at, &name, &format!("{} {what}", console::style("⏸").yellow()));
             }
             Event::Approved { step, branch, by, .. } => {
                 let name = self.name(step, *branch);

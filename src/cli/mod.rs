@@ -179,19 +179,20 @@ impl Globals {
     /// missing one or no credential is exit 2 before anything is written).
     pub async fn run_home(&self) -> anyhow::Result<RunHome> {
         use crate::runstore::RunStoreUrl;
-        match self.run_store_url()? {
-            None => Ok(RunHome { root: self.state_dir()?, remote: None }),
-            Some(RunStoreUrl::Local(dir)) => Ok(RunHome { root: dir, remote: None }),
+        let url = self.run_store_url()?;
+        let (root, remote) = match &url {
+            None => (self.state_dir()?, None),
+            Some(RunStoreUrl::Local(dir)) => (dir.clone(), None),
             Some(url) => {
                 let env = |k: &str| std::env::var(k).ok();
                 let now = crate::clock::Clock::now(&crate::clock::SystemClock);
-                let store = crate::runstore::BlobStore::open(&url, &env, now)
+                let store = crate::runstore::BlobStore::open(url, &env, now)
                     .map_err(error::UserError::from)?;
                 store.check_container().await.map_err(error::UserError::from)?;
-                let root = crate::runstore::remote::cache_root(&self.state_dir()?, &store);
-                Ok(RunHome { root, remote: Some(store) })
+                (crate::runstore::remote::cache_root(&self.state_dir()?, &store), Some(store))
             }
-        }
+        };
+        Ok(RunHome { root, remote, url })
     }
 
     /// The state directory: `--state-dir`, `LIFEBOAT_STATE_DIR`, or `<data dir>/lifeboat`.
@@ -213,6 +214,8 @@ impl Globals {
 pub struct RunHome {
     pub root: PathBuf,
     pub remote: Option<crate::runstore::BlobStore>,
+    /// The run store as resolved (flag, environment or config file); `None`: the state directory.
+    pub url: Option<crate::runstore::RunStoreUrl>,
 }
 
 // `--auth` and `--cloud` parse into `azure`'s own enums: clap stays in this module.

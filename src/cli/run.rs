@@ -398,7 +398,7 @@ pub async fn execute_run(a: RunArgs, g: &Globals) -> anyhow::Result<Exit> {
     // Where the run's state will live, before the store is read: a store located in the failed
     // region (or whose location cannot be read) exits 2 unless forced; journaled in the header.
     let env: std::collections::HashMap<String, String> = std::env::vars().collect();
-    let run_store = g.run_store_url()?.as_ref().and_then(|u| super::placement::run_store(u, &env));
+    let run_store = home.url.as_ref().and_then(|u| super::placement::run_store(u, &env));
     let placement = super::placement::check(
         &plan,
         g,

@@ -552,6 +552,20 @@ impl Cloud {
             .collect()
     }
 
+    /// [`Cloud::seed_security_rows`] of every connector that has a DevOps configuration (what a
+    /// tenant, built-in, from a file or from a snapshot, starts with).
+    pub fn seed_security_rows_of_all(&mut self) {
+        let keys: Vec<String> = self
+            .connectors
+            .iter()
+            .filter(|(_, c)| c.devops.is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            self.seed_security_rows(&k);
+        }
+    }
+
     /// Seeds Microsoft's side of a connector in `securityresources` (a tenant as built): one
     /// recommendation (assessment) per owned top-level item, and two alerts, one generated an
     /// hour before simulated time zero and one ten days before (older than a week, so a release

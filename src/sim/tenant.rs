@@ -350,15 +350,7 @@ impl TenantFile {
         if self.resource_groups.is_none() {
             cloud.derive_missing_groups();
         }
-        let keys: Vec<String> = cloud
-            .connectors
-            .iter()
-            .filter(|(_, c)| c.devops.is_some())
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in keys {
-            cloud.seed_security_rows(&k);
-        }
+        cloud.seed_security_rows_of_all();
         Ok(cloud)
     }
 }

@@ -86,16 +86,7 @@ pub fn cloud_from_snapshot(
     }
     s.cloud.subscriptions = subs.into_iter().collect();
     s.cloud.derive_missing_groups();
-    let keys: Vec<String> = s
-        .cloud
-        .connectors
-        .iter()
-        .filter(|(_, c)| c.devops.is_some())
-        .map(|(k, _)| k.clone())
-        .collect();
-    for k in keys {
-        s.cloud.seed_security_rows(&k);
-    }
+    s.cloud.seed_security_rows_of_all();
     Ok(Seeded { cloud: s.cloud, notes: s.notes })
 }
 
